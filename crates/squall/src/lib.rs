@@ -1,0 +1,37 @@
+//! # Squall
+//!
+//! Storm's topologies of spouts and bolts, on an engine built for Flink's
+//! guarantees. This crate is the core: the data model ([`Value`],
+//! [`Fields`], [`Tuple`]), Storm's topology API ([`TopologyBuilder`],
+//! [`Spout`], [`Bolt`], [`Grouping`]), YAML topologies ([`yaml`]), the local
+//! runtime ([`LocalCluster`]) and the built-in components ([`builtins`]).
+//!
+//! ```
+//! use squall::builtins::{CountBolt, GeneratorSpout, SplitWordsBolt};
+//! use squall::{Fields, LocalCluster, TopologyBuilder};
+//!
+//! let mut builder = TopologyBuilder::new("word-count");
+//! builder.set_spout("lines", GeneratorSpout::sentences(1000).with_limit(100), 1);
+//! builder.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
+//! builder
+//!     .set_bolt("count", CountBolt::new(Fields::new(["word"])), 2)
+//!     .fields_grouping("split", Fields::new(["word"]));
+//! let summary = LocalCluster::run(builder.build()?)?;
+//! assert_eq!(summary.metrics.component("lines").unwrap().emitted, 100);
+//! # Ok::<(), squall::Error>(())
+//! ```
+
+pub mod builtins;
+mod error;
+pub mod keys;
+mod model;
+pub mod runtime;
+pub mod topology;
+pub mod yaml;
+
+pub use error::{Error, Result};
+pub use model::{Fields, Tuple, TupleSource, Value, Values};
+pub use runtime::{LocalCluster, OutputCollector, RunSummary, RunningTopology};
+pub use topology::{
+    Bolt, Grouping, Spout, SpoutStatus, Topology, TopologyBuilder, TopologyConfig, TopologyContext,
+};

@@ -1,0 +1,14 @@
+//! The data model: [`Value`]s, [`Fields`] (a stream's schema) and
+//! [`Tuple`]s (values plus where they came from).
+//!
+//! Everything here is serde-serializable, because tuples cross process
+//! boundaries once topologies run on a cluster. Nothing here knows about
+//! channels or executors.
+
+mod fields;
+mod tuple;
+mod value;
+
+pub use fields::Fields;
+pub use tuple::{Tuple, TupleSource, Values};
+pub use value::Value;

@@ -1,0 +1,354 @@
+//! [`OutputCollector`]: how a spout or bolt emits, and the output buffers
+//! behind it.
+//!
+//! `emit` never blocks: it partitions the tuple and appends it to the
+//! buffer of the target task (or to the queue of a chained operator). The
+//! executor sends full buffers after each call into the component, and all
+//! buffers when `buffer_timeout` passes; a full channel makes that send wait,
+//! which is how backpressure reaches the spout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::Sender;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::model::{Tuple, TupleSource, Values};
+use crate::runtime::message::{Batch, Message};
+use crate::runtime::partition::{Partitioner, Target};
+use crate::topology::{MessageId, DEFAULT_STREAM};
+
+/// The buffer and channel towards one consumer task.
+pub(crate) struct OutBuffer {
+    pub tx: Sender<Message>,
+    pub rows: Vec<Values>,
+}
+
+/// Where a route delivers.
+pub(crate) enum RouteTarget {
+    /// To an operator chained in the same executor: tuples wait here until
+    /// the executor runs that operator.
+    Chained { pending: Vec<Tuple> },
+    /// To the consumer's tasks over channels; `first_task` is the consumer's
+    /// lowest global task id, `outs[i]` goes to its task index i.
+    Channels { first_task: usize, outs: Vec<OutBuffer> },
+}
+
+/// One consumer subscription of one output stream.
+pub(crate) struct Route {
+    pub consumer: String,
+    pub partitioner: Partitioner,
+    pub target: RouteTarget,
+}
+
+/// One declared output stream and its subscribers.
+pub(crate) struct StreamOut {
+    pub direct: bool,
+    pub source: Arc<TupleSource>,
+    pub routes: Vec<Route>,
+}
+
+/// Whether the downstream is still there after a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Open,
+    /// The topology is being killed, or a consumer is gone (it failed).
+    Stopped,
+}
+
+/// Emits tuples for one task. Spouts and bolts get one in every call.
+///
+/// Emitting never blocks and never drops: a tuple is buffered until the
+/// executor sends its batch. Emits to an undeclared stream, with a number of
+/// values other than the stream's fields, or `emit_direct` to a task the
+/// stream's consumers do not own, are errors that name the component.
+pub struct OutputCollector {
+    component: String,
+    task: usize,
+    spout: bool,
+    streams: Vec<StreamOut>,
+    batch_size: usize,
+    /// Some channel buffer reached `batch_size`.
+    pub(crate) has_full: bool,
+    /// Tuples waiting in channel buffers.
+    pub(crate) buffered: usize,
+    /// Tuples emitted since the executor last published metrics.
+    pub(crate) emitted: u64,
+    /// Message ids to ack at once (no tracking in `at_most_once`).
+    pub(crate) to_ack: Vec<MessageId>,
+}
+
+impl OutputCollector {
+    pub(crate) fn new(
+        component: String,
+        task: usize,
+        spout: bool,
+        streams: Vec<StreamOut>,
+        batch_size: usize,
+    ) -> Self {
+        OutputCollector {
+            component,
+            task,
+            spout,
+            streams,
+            batch_size,
+            has_full: false,
+            buffered: 0,
+            emitted: 0,
+            to_ack: Vec::new(),
+        }
+    }
+
+    /// Emits `values` on the default stream.
+    ///
+    /// # Errors
+    /// [`Error::BadEmit`] if the component declared no default stream, or the
+    /// number of values differs from its fields.
+    pub fn emit(&mut self, values: Values) -> Result<()> {
+        self.emit_to(DEFAULT_STREAM, values)
+    }
+
+    /// Emits `values` on `stream`.
+    ///
+    /// # Errors
+    /// [`Error::BadEmit`] if `stream` is undeclared or direct, or the number
+    /// of values differs from its fields.
+    pub fn emit_to(&mut self, stream: &str, values: Values) -> Result<()> {
+        let s = self.stream_index(stream, &values)?;
+        if self.streams[s].direct {
+            return Err(self.bad(format!("stream '{stream}' is direct; use emit_direct")));
+        }
+        self.route(s, values, None)
+    }
+
+    /// Emits `values` on `stream` with a message id, so that the spout is
+    /// told through `ack`/`fail` what became of it. Without tracking
+    /// (`at_most_once`), `ack(msg_id)` follows right after this call returns,
+    /// as in Storm without ackers.
+    ///
+    /// # Errors
+    /// As [`OutputCollector::emit_to`], and [`Error::BadEmit`] when called by
+    /// a bolt (bolts do not own message ids).
+    pub fn emit_with_id(&mut self, stream: &str, values: Values, msg_id: MessageId) -> Result<()> {
+        if !self.spout {
+            return Err(self.bad("emit_with_id is for spouts only".to_string()));
+        }
+        self.emit_to(stream, values)?;
+        self.to_ack.push(msg_id);
+        Ok(())
+    }
+
+    /// Emits `values` on the direct `stream` to the consumer task with global
+    /// id `task` (see `TopologyContext::component_tasks`).
+    ///
+    /// # Errors
+    /// [`Error::BadEmit`] if `stream` is undeclared or not direct, the number
+    /// of values is wrong, or no consumer of the stream owns task `task`.
+    pub fn emit_direct(&mut self, task: usize, stream: &str, values: Values) -> Result<()> {
+        let s = self.stream_index(stream, &values)?;
+        if !self.streams[s].direct {
+            return Err(self.bad(format!("stream '{stream}' is not declared direct")));
+        }
+        self.route(s, values, Some(task))
+    }
+
+    fn stream_index(&self, stream: &str, values: &Values) -> Result<usize> {
+        let Some(s) = self.streams.iter().position(|s| s.source.stream == stream) else {
+            return Err(self.bad(format!("stream '{stream}' is not declared")));
+        };
+        let fields = &self.streams[s].source.fields;
+        if values.len() != fields.len() {
+            return Err(self.bad(format!(
+                "stream '{stream}' declares {} fields {:?} but {} values were emitted",
+                fields.len(),
+                fields.names(),
+                values.len()
+            )));
+        }
+        Ok(s)
+    }
+
+    fn bad(&self, reason: String) -> Error {
+        Error::BadEmit { component: self.component.clone(), task: self.task, reason }
+    }
+
+    fn route(&mut self, s: usize, values: Values, direct: Option<usize>) -> Result<()> {
+        self.emitted += 1;
+        let n = self.streams[s].routes.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(task) = direct {
+            // Resolve the task first so that a bad id delivers nowhere.
+            let owned = self.streams[s].routes.iter().any(|r| match &r.target {
+                RouteTarget::Channels { first_task, outs } => {
+                    (*first_task..first_task + outs.len()).contains(&task)
+                }
+                RouteTarget::Chained { .. } => false,
+            });
+            if !owned {
+                return Err(self.bad(format!(
+                    "emit_direct to task {task}, which no consumer of this stream owns"
+                )));
+            }
+        }
+        let mut values = Some(values);
+        for r in 0..n {
+            let v = if r + 1 == n {
+                values.take().expect("last route takes the values")
+            } else {
+                values.as_ref().expect("kept until last").clone()
+            };
+            self.deliver(s, r, v, direct);
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, s: usize, r: usize, values: Values, direct: Option<usize>) {
+        let batch_size = self.batch_size;
+        let stream = &mut self.streams[s];
+        let route = &mut stream.routes[r];
+        match &mut route.target {
+            RouteTarget::Chained { pending } => {
+                pending.push(Tuple::new(stream.source.clone(), values));
+            }
+            RouteTarget::Channels { first_task, outs } => {
+                let target = match direct {
+                    Some(task) if (*first_task..*first_task + outs.len()).contains(&task) => {
+                        Target::One(task - *first_task)
+                    }
+                    Some(_) => return, // another consumer of the direct stream owns it
+                    None => route.partitioner.select(&values),
+                };
+                let mut full = false;
+                match target {
+                    Target::One(i) => {
+                        let rows = &mut outs[i].rows;
+                        rows.push(values);
+                        full = rows.len() >= batch_size;
+                        self.buffered += 1;
+                    }
+                    Target::All => {
+                        let last = outs.len() - 1;
+                        for out in &mut outs[..last] {
+                            out.rows.push(values.clone());
+                            full |= out.rows.len() >= batch_size;
+                        }
+                        outs[last].rows.push(values);
+                        full |= outs[last].rows.len() >= batch_size;
+                        self.buffered += outs.len();
+                    }
+                }
+                self.has_full |= full;
+            }
+        }
+    }
+
+    /// Takes the tuples waiting for the operator chained on route `r` of
+    /// stream `s`.
+    pub(crate) fn take_chained(&mut self, s: usize, r: usize) -> Vec<Tuple> {
+        match &mut self.streams[s].routes[r].target {
+            RouteTarget::Chained { pending } => std::mem::take(pending),
+            RouteTarget::Channels { .. } => Vec::new(),
+        }
+    }
+
+    /// Finds the route feeding the chained `consumer`.
+    pub(crate) fn chained_route(&self, consumer: &str) -> Option<(usize, usize)> {
+        self.streams.iter().enumerate().find_map(|(s, out)| {
+            out.routes.iter().position(|r| {
+                r.consumer == consumer && matches!(r.target, RouteTarget::Chained { .. })
+            })
+            .map(|r| (s, r))
+        })
+    }
+
+    /// Sends buffered batches: only the full ones, or all non-empty ones.
+    /// Returns the time spent waiting on full channels.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe; it selects on `cancel` itself and returns
+    /// `Flow::Stopped` when cancelled, dropping the batches not yet sent.
+    pub(crate) async fn flush(
+        &mut self,
+        only_full: bool,
+        cancel: &CancellationToken,
+        waited: &mut Duration,
+    ) -> Flow {
+        if only_full && !self.has_full {
+            return Flow::Open;
+        }
+        let batch_size = self.batch_size;
+        let mut left = 0;
+        for stream in &mut self.streams {
+            for route in &mut stream.routes {
+                let RouteTarget::Channels { outs, .. } = &mut route.target else { continue };
+                for out in outs.iter_mut() {
+                    let n = out.rows.len();
+                    if n == 0 || (only_full && n < batch_size) {
+                        left += n;
+                        continue;
+                    }
+                    let rows = std::mem::replace(&mut out.rows, Vec::with_capacity(batch_size));
+                    let msg = Message::Data(Batch { source: stream.source.clone(), rows });
+                    if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
+                        return Flow::Stopped;
+                    }
+                }
+            }
+        }
+        self.buffered = left;
+        self.has_full = false;
+        Flow::Open
+    }
+
+    /// Tells every consumer task that this task has finished.
+    pub(crate) async fn send_end(
+        &self,
+        cancel: &CancellationToken,
+        waited: &mut Duration,
+    ) -> Flow {
+        // Several streams to one consumer share a channel: end each once.
+        let mut channels: Vec<&Sender<Message>> = Vec::new();
+        for stream in &self.streams {
+            for route in &stream.routes {
+                let RouteTarget::Channels { outs, .. } = &route.target else { continue };
+                for out in outs {
+                    if !channels.iter().any(|c| c.same_channel(&out.tx)) {
+                        channels.push(&out.tx);
+                    }
+                }
+            }
+        }
+        for tx in channels {
+            if send(tx, Message::End, cancel, waited).await == Flow::Stopped {
+                return Flow::Stopped;
+            }
+        }
+        Flow::Open
+    }
+}
+
+/// Sends `msg`, waiting while the channel is full (counted in `waited`).
+async fn send(
+    tx: &Sender<Message>,
+    msg: Message,
+    cancel: &CancellationToken,
+    waited: &mut Duration,
+) -> Flow {
+    match tx.try_send(msg) {
+        Ok(()) => Flow::Open,
+        Err(TrySendError::Closed(_)) => Flow::Stopped,
+        Err(TrySendError::Full(msg)) => {
+            let start = Instant::now();
+            let flow = tokio::select! {
+                r = tx.send(msg) => if r.is_ok() { Flow::Open } else { Flow::Stopped },
+                _ = cancel.cancelled() => Flow::Stopped,
+            };
+            *waited += start.elapsed();
+            flow
+        }
+    }
+}

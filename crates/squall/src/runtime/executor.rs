@@ -1,0 +1,300 @@
+//! [`Executor`]: runs one task, or a chain of tasks, on the tokio runtime.
+//!
+//! The head of an executor is a spout task (polled with `next_tuple`) or a
+//! bolt task (fed from its [`InputSet`]). Bolts chained behind the head run
+//! in the same executor: their input is handed over in memory after every
+//! call into the head, producers before consumers.
+//!
+//! Every call into user code goes through [`guarded`], which turns an error
+//! or a panic into an [`Error`] naming the component and task. The executor
+//! then returns it and the local cluster stops the topology.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::model::Tuple;
+use crate::runtime::collector::{Flow, OutputCollector};
+use crate::runtime::inputs::InputSet;
+use crate::runtime::message::Message;
+use crate::runtime::metrics::TaskMetrics;
+use crate::topology::{Bolt, Spout, SpoutStatus, TopologyContext};
+
+/// How long an idle spout waits before it is polled again (Storm's default
+/// sleep wait strategy).
+const IDLE_WAIT: Duration = Duration::from_millis(1);
+
+pub(crate) enum Op {
+    Spout(Box<dyn Spout>),
+    Bolt(Box<dyn Bolt>),
+}
+
+/// One task inside an executor.
+pub(crate) struct Node {
+    pub component: String,
+    pub task: usize,
+    pub op: Op,
+    pub collector: OutputCollector,
+    pub context: TopologyContext,
+    pub metrics: Arc<TaskMetrics>,
+    /// For a chained task: the (node, stream, route) that feeds it.
+    pub feed: Option<(usize, usize, usize)>,
+}
+
+/// How an executor ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Its input ended and it drained everything downstream.
+    Finished,
+    /// It was killed, or a consumer went away because the topology failed.
+    Stopped,
+}
+
+pub(crate) struct Executor {
+    pub nodes: Vec<Node>,
+    /// Input channels of a bolt head; `None` for a spout head.
+    pub inputs: Option<InputSet>,
+    pub buffer_timeout: Duration,
+    pub cancel: CancellationToken,
+}
+
+/// Runs `f`, turning an error or panic into an error naming the task.
+pub(crate) fn guarded<T>(component: &str, task: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| e.in_task(component, task)),
+        Err(payload) => Err(Error::ComponentPanicked {
+            component: component.to_string(),
+            task,
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+impl Executor {
+    /// A name for logs: the head's component and task.
+    pub fn name(&self) -> String {
+        format!("{}[{}]", self.nodes[0].component, self.nodes[0].task)
+    }
+
+    /// Runs the executor to its end, then closes every task in it.
+    ///
+    /// # Errors
+    /// The first error or panic of a task, naming it.
+    pub async fn run(mut self) -> Result<Exit> {
+        let result = self.run_tasks().await;
+        let mut closed = Ok(());
+        for node in &mut self.nodes {
+            let r = guarded(&node.component, node.task, || {
+                match &mut node.op {
+                    Op::Spout(s) => s.close(),
+                    Op::Bolt(b) => b.cleanup(),
+                }
+                Ok(())
+            });
+            closed = closed.and(r);
+        }
+        tracing::debug!(executor = %self.name(), ?result, "executor stopped");
+        let exit = result?;
+        closed?;
+        Ok(exit)
+    }
+
+    async fn run_tasks(&mut self) -> Result<Exit> {
+        for node in &mut self.nodes {
+            let Node { component, task, op, context, .. } = node;
+            guarded(component, *task, || match op {
+                Op::Spout(s) => s.open(context),
+                Op::Bolt(b) => b.prepare(context),
+            })?;
+        }
+        let exit = if self.inputs.is_some() { self.run_bolt().await? } else { self.run_spout().await? };
+        match exit {
+            Exit::Stopped => Ok(Exit::Stopped),
+            Exit::Finished => self.finish().await,
+        }
+    }
+
+    async fn run_spout(&mut self) -> Result<Exit> {
+        let mut dirty_since = None;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(Exit::Stopped);
+            }
+            let status = {
+                let Node { component, task, op, collector, .. } = &mut self.nodes[0];
+                let Op::Spout(spout) = op else { unreachable!("a head without inputs is a spout") };
+                guarded(component, *task, || {
+                    let status = spout.next_tuple(collector)?;
+                    for id in std::mem::take(&mut collector.to_ack) {
+                        spout.ack(id);
+                    }
+                    Ok(status)
+                })?
+            };
+            if self.after_step(&mut dirty_since).await? == Flow::Stopped {
+                return Ok(Exit::Stopped);
+            }
+            match status {
+                SpoutStatus::Active => {}
+                SpoutStatus::Finished => return Ok(Exit::Finished),
+                SpoutStatus::Idle => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(IDLE_WAIT) => {}
+                        _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_bolt(&mut self) -> Result<Exit> {
+        let mut inputs = self.inputs.take().expect("a bolt head has inputs");
+        let mut dirty_since: Option<Instant> = None;
+        loop {
+            let received = match dirty_since {
+                Some(since) => {
+                    let deadline = since + self.buffer_timeout;
+                    tokio::select! {
+                        biased;
+                        _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
+                        m = inputs.recv() => m,
+                        _ = tokio::time::sleep_until(deadline.into()) => {
+                            if self.flush(false).await == Flow::Stopped {
+                                return Ok(Exit::Stopped);
+                            }
+                            dirty_since = None;
+                            continue;
+                        }
+                    }
+                }
+                None => tokio::select! {
+                    biased;
+                    _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
+                    m = inputs.recv() => m,
+                },
+            };
+            let batch = match received {
+                None => return Ok(Exit::Finished),
+                Some((_, Message::Data(batch))) => batch,
+                Some((_, Message::End)) => unreachable!("InputSet consumes End"),
+            };
+            {
+                let Node { component, task, op, collector, metrics, .. } = &mut self.nodes[0];
+                let Op::Bolt(bolt) = op else { unreachable!("a head with inputs is a bolt") };
+                let n = batch.rows.len() as u64;
+                let source = batch.source;
+                guarded(component, *task, || {
+                    for row in batch.rows {
+                        bolt.execute(Tuple::new(source.clone(), row), collector)?;
+                    }
+                    Ok(())
+                })?;
+                metrics.add_executed(n);
+            }
+            if self.after_step(&mut dirty_since).await? == Flow::Stopped {
+                return Ok(Exit::Stopped);
+            }
+        }
+    }
+
+    /// After each call into the head: run the chain, publish counters, send
+    /// full buffers, and everything once `buffer_timeout` has passed since
+    /// the oldest unsent tuple.
+    async fn after_step(&mut self, dirty_since: &mut Option<Instant>) -> Result<Flow> {
+        for m in 1..self.nodes.len() {
+            self.run_chained(m)?;
+        }
+        for node in &mut self.nodes {
+            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
+        }
+        if self.flush(true).await == Flow::Stopped {
+            return Ok(Flow::Stopped);
+        }
+        if !self.nodes.iter().any(|n| n.collector.buffered > 0) {
+            *dirty_since = None;
+            return Ok(Flow::Open);
+        }
+        let now = Instant::now();
+        let since = *dirty_since.get_or_insert(now);
+        if now.duration_since(since) >= self.buffer_timeout {
+            *dirty_since = None;
+            return Ok(self.flush(false).await);
+        }
+        Ok(Flow::Open)
+    }
+
+    /// Feeds chained task `m` what its producer emitted for it.
+    fn run_chained(&mut self, m: usize) -> Result<()> {
+        let (p, s, r) = self.nodes[m].feed.expect("a chained task has a feed");
+        let tuples = self.nodes[p].collector.take_chained(s, r);
+        if tuples.is_empty() {
+            return Ok(());
+        }
+        let Node { component, task, op, collector, metrics, .. } = &mut self.nodes[m];
+        let Op::Bolt(bolt) = op else { unreachable!("chained tasks are bolts") };
+        let n = tuples.len() as u64;
+        guarded(component, *task, || {
+            for t in tuples {
+                bolt.execute(t, collector)?;
+            }
+            Ok(())
+        })?;
+        metrics.add_executed(n);
+        Ok(())
+    }
+
+    /// End of input: every task in order finishes (and may still emit), then
+    /// all buffers are sent and every consumer is told `End`.
+    async fn finish(&mut self) -> Result<Exit> {
+        for m in 0..self.nodes.len() {
+            if m > 0 {
+                self.run_chained(m)?;
+            }
+            let Node { component, task, op, collector, .. } = &mut self.nodes[m];
+            if let Op::Bolt(bolt) = op {
+                guarded(component, *task, || bolt.finish(collector))?;
+            }
+        }
+        for node in &mut self.nodes {
+            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
+        }
+        if self.flush(false).await == Flow::Stopped {
+            return Ok(Exit::Stopped);
+        }
+        let mut waited = Duration::ZERO;
+        for node in &mut self.nodes {
+            if node.collector.send_end(&self.cancel, &mut waited).await == Flow::Stopped {
+                return Ok(Exit::Stopped);
+            }
+        }
+        Ok(Exit::Finished)
+    }
+
+    async fn flush(&mut self, only_full: bool) -> Flow {
+        for node in &mut self.nodes {
+            let mut waited = Duration::ZERO;
+            let flow = node.collector.flush(only_full, &self.cancel, &mut waited).await;
+            if !waited.is_zero() {
+                node.metrics.add_backpressure(waited);
+            }
+            if flow == Flow::Stopped {
+                return Flow::Stopped;
+            }
+        }
+        Flow::Open
+    }
+}

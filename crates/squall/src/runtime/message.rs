@@ -1,0 +1,25 @@
+//! [`Message`]: what travels on a channel between two tasks.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{TupleSource, Values};
+
+/// A batch of tuples from one task's stream: the source is shared by all
+/// rows, so it travels once per batch, not once per tuple.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    pub source: Arc<TupleSource>,
+    pub rows: Vec<Values>,
+}
+
+/// One message on a task-to-task channel. Watermarks and checkpoint barriers
+/// join this enum with event time and checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// Tuples.
+    Data(Batch),
+    /// The sending task has finished; nothing follows on this channel.
+    End,
+}

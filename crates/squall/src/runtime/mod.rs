@@ -1,0 +1,25 @@
+//! The local runtime: logical graph to physical graph, executors on tokio,
+//! bounded channels, output buffers and partitioners.
+//!
+//! A record's way through this module is one straight line:
+//! spout ([`executor`]) -> [`OutputCollector`] buffer -> partitioner
+//! ([`partition`]) -> bounded channel ([`message`]) -> [`inputs`] of the
+//! consuming executor -> bolt -> sink. Edges that are chained skip the
+//! channel: the collector hands the tuple to the next operator of the same
+//! executor.
+//!
+//! What this module does not own: what a topology is ([`crate::topology`])
+//! and what the built-in components do ([`crate::builtins`]).
+
+mod collector;
+mod executor;
+mod inputs;
+mod local;
+mod message;
+mod metrics;
+mod partition;
+mod plan;
+
+pub use collector::OutputCollector;
+pub use local::{LocalCluster, RunSummary, RunningTopology};
+pub use metrics::{ComponentMetrics, MetricsSnapshot};

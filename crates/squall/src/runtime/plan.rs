@@ -1,0 +1,195 @@
+//! Logical graph to physical graph: tasks, chains, channels, partitioners.
+//!
+//! Task ids are global and contiguous per component, in topological order.
+//! A bolt is chained into its producer's executor when chaining is on, it
+//! has exactly one input, that input is `forward` or `local_or_shuffle`, and
+//! both have the same parallelism: task i of the producer then calls task i
+//! of the consumer directly. Every other edge gets one bounded channel per
+//! (producer task, consumer task) pair.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, Receiver, Sender};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+use crate::model::TupleSource;
+use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
+use crate::runtime::executor::{Executor, Node, Op};
+use crate::runtime::inputs::InputSet;
+use crate::runtime::message::Message;
+use crate::runtime::metrics::{ComponentEntry, Metrics, TaskMetrics};
+use crate::runtime::partition::{Partitioner, Shuffle};
+use crate::topology::context::TopologyInfo;
+use crate::topology::{ComponentDef, ComponentKind, Grouping, Topology, TopologyContext};
+
+/// The physical graph, ready to run.
+pub(crate) struct Plan {
+    pub executors: Vec<Executor>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Builds the physical graph of `topology`; every executor stops when
+/// `cancel` fires.
+pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<Plan> {
+    let config = topology.config();
+    let comps = &topology.components;
+    let by_id: HashMap<&str, &ComponentDef> = comps.iter().map(|c| (c.id.as_str(), c)).collect();
+
+    let mut tasks = BTreeMap::new();
+    let mut next = 0;
+    for c in comps {
+        tasks.insert(c.id.clone(), next..next + c.parallelism);
+        next += c.parallelism;
+    }
+    let info = Arc::new(TopologyInfo {
+        name: topology.name().to_string(),
+        config: config.clone(),
+        tasks: tasks.clone(),
+    });
+
+    // consumer id -> producer id, for chained edges.
+    let mut chained_to: HashMap<&str, &str> = HashMap::new();
+    for c in comps {
+        if let [input] = c.inputs() {
+            let producer = by_id[input.component.as_str()];
+            let chainable = matches!(input.grouping, Grouping::Forward | Grouping::LocalOrShuffle);
+            if config.chaining && chainable && producer.parallelism == c.parallelism {
+                chained_to.insert(c.id.as_str(), producer.id.as_str());
+            }
+        }
+    }
+
+    // One channel per (producer task, consumer task) of every unchained edge.
+    let mut senders: HashMap<(usize, usize), Sender<Message>> = HashMap::new();
+    let mut receivers: HashMap<usize, Vec<Receiver<Message>>> = HashMap::new();
+    for c in comps {
+        if chained_to.contains_key(c.id.as_str()) {
+            continue;
+        }
+        let mut producers: Vec<&str> = c.inputs().iter().map(|i| i.component.as_str()).collect();
+        producers.dedup();
+        producers.sort_unstable();
+        producers.dedup();
+        for p in producers {
+            for pt in tasks[p].clone() {
+                for ct in tasks[&c.id].clone() {
+                    let (tx, rx) = mpsc::channel(config.channel_capacity);
+                    senders.insert((pt, ct), tx);
+                    receivers.entry(ct).or_default().push(rx);
+                }
+            }
+        }
+    }
+
+    let mut metrics = Metrics::default();
+    let mut task_metrics: HashMap<usize, Arc<TaskMetrics>> = HashMap::new();
+    for c in comps {
+        let entry_tasks: Vec<Arc<TaskMetrics>> =
+            tasks[&c.id].clone().map(|t| task_metrics.entry(t).or_default().clone()).collect();
+        metrics.components.push(ComponentEntry {
+            id: c.id.clone(),
+            spout: matches!(c.kind, ComponentKind::Spout(_)),
+            sink: topology.is_sink(&c.id),
+            tasks: entry_tasks,
+        });
+    }
+
+    let make_node = |c: &ComponentDef, index: usize| -> Node {
+        let task = tasks[&c.id].start + index;
+        let mut streams = Vec::new();
+        for decl in &c.streams {
+            let source = Arc::new(TupleSource {
+                component: c.id.clone(),
+                stream: decl.id.clone(),
+                task,
+                fields: decl.fields.clone(),
+            });
+            let mut routes = Vec::new();
+            for d in comps {
+                for input in d.inputs() {
+                    if input.component != c.id || input.stream != decl.id {
+                        continue;
+                    }
+                    let chained = chained_to.get(d.id.as_str()) == Some(&c.id.as_str());
+                    let target = if chained {
+                        RouteTarget::Chained { pending: Vec::new() }
+                    } else {
+                        let outs = tasks[&d.id]
+                            .clone()
+                            .map(|ct| OutBuffer {
+                                tx: senders[&(task, ct)].clone(),
+                                rows: Vec::with_capacity(config.batch_size),
+                            })
+                            .collect();
+                        RouteTarget::Channels { first_task: tasks[&d.id].start, outs }
+                    };
+                    let partitioner = match &input.grouping {
+                        Grouping::Shuffle | Grouping::None | Grouping::LocalOrShuffle => {
+                            Partitioner::Shuffle(Shuffle::new(d.parallelism, rand::random()))
+                        }
+                        Grouping::Fields(fields) => Partitioner::Fields {
+                            indices: fields
+                                .names()
+                                .iter()
+                                .map(|f| decl.fields.index_of(f).expect("validated"))
+                                .collect(),
+                            tasks: d.parallelism,
+                            max_parallelism: config.max_parallelism,
+                        },
+                        Grouping::All => Partitioner::All,
+                        Grouping::Global => Partitioner::Global,
+                        Grouping::Direct => Partitioner::Direct,
+                        Grouping::Forward => Partitioner::Forward(index),
+                    };
+                    routes.push(Route { consumer: d.id.clone(), partitioner, target });
+                }
+            }
+            streams.push(StreamOut { direct: decl.direct, source, routes });
+        }
+        let (op, spout) = match &c.kind {
+            ComponentKind::Spout(f) => (Op::Spout(f()), true),
+            ComponentKind::Bolt { factory, .. } => (Op::Bolt(factory()), false),
+        };
+        Node {
+            component: c.id.clone(),
+            task,
+            op,
+            collector: OutputCollector::new(c.id.clone(), task, spout, streams, config.batch_size),
+            context: TopologyContext::new(info.clone(), c.id.clone(), task),
+            metrics: task_metrics[&task].clone(),
+            feed: None,
+        }
+    };
+
+    let mut executors = Vec::new();
+    for head in comps.iter().filter(|c| !chained_to.contains_key(c.id.as_str())) {
+        for index in 0..head.parallelism {
+            let mut nodes = vec![make_node(head, index)];
+            for d in comps {
+                let Some(&producer) = chained_to.get(d.id.as_str()) else { continue };
+                let Some(p) = nodes.iter().position(|n| n.component == producer) else { continue };
+                let (s, r) = nodes[p].collector.chained_route(&d.id).expect("chained route exists");
+                let mut node = make_node(d, index);
+                node.feed = Some((p, s, r));
+                nodes.push(node);
+            }
+            let head_task = tasks[&head.id].start + index;
+            let inputs = match head.kind {
+                ComponentKind::Spout(_) => None,
+                ComponentKind::Bolt { .. } => {
+                    Some(InputSet::new(receivers.remove(&head_task).unwrap_or_default()))
+                }
+            };
+            executors.push(Executor {
+                nodes,
+                inputs,
+                buffer_timeout: Duration::from_millis(config.buffer_timeout_ms),
+                cancel: cancel.clone(),
+            });
+        }
+    }
+    Ok(Plan { executors, metrics: Arc::new(metrics) })
+}

@@ -1,0 +1,151 @@
+//! The [`Spout`] and [`Bolt`] traits, and how components declare their
+//! output streams ([`OutputDeclarer`]).
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::model::{Fields, Tuple};
+use crate::runtime::OutputCollector;
+use crate::topology::TopologyContext;
+
+/// Name of the stream that `emit` without a stream writes to.
+pub const DEFAULT_STREAM: &str = "default";
+
+/// Id a spout attaches to a tuple so that it is told, through
+/// [`Spout::ack`] or [`Spout::fail`], what became of it.
+pub type MessageId = u64;
+
+/// What a spout's [`Spout::next_tuple`] call found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpoutStatus {
+    /// It emitted (or may emit more at once): call again right away.
+    Active,
+    /// Nothing is available now (an unbounded source waiting, a rate limit):
+    /// the executor waits briefly (about 1 ms) before calling again, as
+    /// Storm's spout wait strategy does.
+    Idle,
+    /// A bounded source reached its end: never called again. When every
+    /// spout has finished, the topology drains and stops.
+    Finished,
+}
+
+/// A source of tuples, as Storm's `IRichSpout`.
+///
+/// One instance runs per task; the runtime clones the prototype given to the
+/// builder (see [`SpoutFactory`]). All calls for one task come from one
+/// executor, never concurrently.
+pub trait Spout: Send + 'static {
+    /// Declares the streams this spout emits, with their fields.
+    fn declare_outputs(&self, declarer: &mut OutputDeclarer);
+
+    /// Called once on the task before the first `next_tuple`.
+    ///
+    /// # Errors
+    /// An error stops the topology before data flows, naming the task.
+    fn open(&mut self, _context: &TopologyContext) -> Result<()> {
+        Ok(())
+    }
+
+    /// Emits zero or more tuples through `collector` and says whether more
+    /// may follow. Must not block for long: return [`SpoutStatus::Idle`]
+    /// when nothing is available.
+    ///
+    /// # Errors
+    /// An error (or a panic) stops the topology with the task named.
+    fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus>;
+
+    /// The tuple tree of `msg_id` was fully processed. With tracking off
+    /// (`at_most_once`), called right after the emit, as Storm does when it
+    /// runs without ackers.
+    fn ack(&mut self, _msg_id: MessageId) {}
+
+    /// The tuple tree of `msg_id` failed or timed out.
+    fn fail(&mut self, _msg_id: MessageId) {}
+
+    /// Called once when the task stops (end of input or kill).
+    fn close(&mut self) {}
+}
+
+/// A consumer of tuples that may emit more, as Storm's `IRichBolt`.
+/// A bolt with no consumers is a sink.
+pub trait Bolt: Send + 'static {
+    /// Declares the streams this bolt emits. Sinks declare none.
+    fn declare_outputs(&self, _declarer: &mut OutputDeclarer) {}
+
+    /// Called once on the task before the first `execute`.
+    ///
+    /// # Errors
+    /// An error stops the topology, naming the task.
+    fn prepare(&mut self, _context: &TopologyContext) -> Result<()> {
+        Ok(())
+    }
+
+    /// Processes one input tuple, emitting through `collector`.
+    ///
+    /// # Errors
+    /// An error (or a panic) stops the topology with the task named.
+    fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()>;
+
+    /// Called once when every input of the task has ended (all upstream
+    /// bounded spouts finished). The bolt may still emit; a sink writes its
+    /// final result here. Not called when the topology is killed or failed.
+    ///
+    /// # Errors
+    /// An error stops the topology with the task named.
+    fn finish(&mut self, _collector: &mut OutputCollector) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called once when the task stops, whatever the reason.
+    fn cleanup(&mut self) {}
+}
+
+/// Makes one spout instance per task.
+pub type SpoutFactory = Arc<dyn Fn() -> Box<dyn Spout> + Send + Sync>;
+/// Makes one bolt instance per task.
+pub type BoltFactory = Arc<dyn Fn() -> Box<dyn Bolt> + Send + Sync>;
+
+/// One declared output stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamDecl {
+    /// Stream id, unique within the component.
+    pub id: String,
+    /// The stream's fields.
+    pub fields: Fields,
+    /// Whether tuples on it are sent with `emit_direct` to chosen tasks.
+    pub direct: bool,
+}
+
+/// Collects the streams a component declares (Storm's
+/// `OutputFieldsDeclarer`).
+#[derive(Debug, Default, Clone)]
+pub struct OutputDeclarer {
+    streams: Vec<StreamDecl>,
+}
+
+impl OutputDeclarer {
+    /// Declares the default stream with `fields`.
+    pub fn declare(&mut self, fields: Fields) {
+        self.declare_stream(DEFAULT_STREAM, fields);
+    }
+
+    /// Declares a named stream with `fields`.
+    pub fn declare_stream(&mut self, id: impl Into<String>, fields: Fields) {
+        self.streams.push(StreamDecl { id: id.into(), fields, direct: false });
+    }
+
+    /// Declares a direct stream: its tuples go, by `emit_direct`, to the task
+    /// the emitter chooses; consumers subscribe with a direct grouping.
+    pub fn declare_direct_stream(&mut self, id: impl Into<String>, fields: Fields) {
+        self.streams.push(StreamDecl { id: id.into(), fields, direct: true });
+    }
+
+    /// The streams declared so far.
+    pub fn streams(&self) -> &[StreamDecl] {
+        &self.streams
+    }
+
+    pub(crate) fn into_streams(self) -> Vec<StreamDecl> {
+        self.streams
+    }
+}

@@ -1,0 +1,68 @@
+//! [`TopologyConfig`]: the engine knobs of one topology.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Value;
+
+/// Engine settings of one topology. Every field has a default; YAML
+/// topologies set them under `config:`, unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopologyConfig {
+    /// Tuples per batch on a channel (records). An output buffer is sent
+    /// when it holds this many tuples.
+    pub batch_size: usize,
+    /// Longest time a tuple waits in a partly filled output buffer (ms),
+    /// Flink's `buffer_timeout`: lower means lower latency, higher means
+    /// higher throughput. 0 sends after every call into the component.
+    pub buffer_timeout_ms: u64,
+    /// Capacity of each task-to-task channel (batches). A full channel
+    /// blocks its sender: that is the backpressure.
+    pub channel_capacity: usize,
+    /// Number of key groups that fields-grouped keys hash into (Flink's
+    /// `max_parallelism`); the upper bound of any component's parallelism.
+    pub max_parallelism: usize,
+    /// Threads of the local runtime; 0 means one per CPU core.
+    pub worker_threads: usize,
+    /// Whether forward and local-or-shuffle edges of equal parallelism are
+    /// chained into one executor.
+    pub chaining: bool,
+    /// Free-form settings that components read from their context.
+    pub settings: BTreeMap<String, Value>,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig {
+            batch_size: 1024,
+            buffer_timeout_ms: 100,
+            channel_capacity: 8,
+            max_parallelism: 128,
+            worker_threads: 0,
+            chaining: true,
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+impl TopologyConfig {
+    /// Checks that every knob is in range.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::config("config.batch_size must be at least 1"));
+        }
+        if self.channel_capacity == 0 {
+            return Err(Error::config("config.channel_capacity must be at least 1"));
+        }
+        if self.max_parallelism == 0 || self.max_parallelism > 32768 {
+            return Err(Error::config("config.max_parallelism must be in 1..=32768"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! Storm's topology API: [`Spout`] and [`Bolt`] traits, the
+//! [`TopologyBuilder`] that wires them with [`Grouping`]s, and the validated
+//! [`Topology`] (the logical graph) that the runtime turns into tasks.
+//!
+//! This module only describes a topology; running it is the job of
+//! [`crate::runtime`].
+
+mod builder;
+mod component;
+mod config;
+pub(crate) mod context;
+mod grouping;
+mod validate;
+
+pub use builder::{BoltDeclarer, Topology, TopologyBuilder};
+pub(crate) use builder::{ComponentDef, ComponentKind};
+pub use component::{
+    Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus, StreamDecl,
+    DEFAULT_STREAM,
+};
+pub use config::TopologyConfig;
+pub use context::TopologyContext;
+pub use grouping::{Grouping, InputDecl};
