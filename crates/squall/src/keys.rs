@@ -43,7 +43,11 @@ pub fn task_for_key_group(key_group: usize, parallelism: usize, max_parallelism:
 ///
 /// # Panics
 /// If `parallelism` is 0.
-pub fn key_groups_of_task(index: usize, parallelism: usize, max_parallelism: usize) -> Range<usize> {
+pub fn key_groups_of_task(
+    index: usize,
+    parallelism: usize,
+    max_parallelism: usize,
+) -> Range<usize> {
     let start = (index * max_parallelism).div_ceil(parallelism);
     let end = ((index + 1) * max_parallelism).div_ceil(parallelism);
     start..end.min(max_parallelism)
@@ -62,7 +66,11 @@ mod tests {
                     let groups = key_groups_of_task(index, par, max);
                     assert_eq!(groups.start, covered, "ranges are contiguous");
                     for kg in groups.clone() {
-                        assert_eq!(task_for_key_group(kg, par, max), index, "max {max} par {par}");
+                        assert_eq!(
+                            task_for_key_group(kg, par, max),
+                            index,
+                            "max {max} par {par}"
+                        );
                     }
                     covered = groups.end;
                 }

@@ -1,1 +1,40 @@
-//! Built-in components.
+//! Built-in components: the spouts, bolts and sinks that need no server, so
+//! that a word count (or a YAML topology) runs with no code of one's own.
+//!
+//! | component | kind | fields |
+//! |---|---|---|
+//! | [`FileSpout`] | spout: lines of a file or folder, split across tasks | `line` |
+//! | [`StdinSpout`] | spout: lines of standard input (task 0 only) | `line` |
+//! | [`GeneratorSpout`] | spout: cycling sentences, optionally rate-limited and bounded | `seq`, `line` |
+//! | [`SplitWordsBolt`] | bolt: one tuple per word of a text field | `word` |
+//! | [`CountBolt`] | bolt: running count per key, emitted on every update | key fields, `count` |
+//! | [`StdoutSink`] | sink: every tuple as a CSV line on standard output | — |
+//! | [`FileSink`] | sink: every tuple as a CSV row, file replaced atomically at the end | — |
+//! | [`CountsCsvSink`] | sink: latest count per key, sorted, written atomically at the end | — |
+//!
+//! [`registry`] turns a YAML component spec (`type` plus settings) into a
+//! factory for these. What this module does not own: the YAML file format
+//! ([`crate::yaml`]) and the engine that runs the components
+//! ([`crate::runtime`]).
+
+mod atomic_file;
+mod count;
+mod counts_csv_sink;
+mod file_sink;
+mod file_spout;
+mod generator_spout;
+pub mod registry;
+mod split_words;
+mod stdin_spout;
+mod stdout_sink;
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use count::CountBolt;
+pub use counts_csv_sink::CountsCsvSink;
+pub use file_sink::FileSink;
+pub use file_spout::FileSpout;
+pub use generator_spout::GeneratorSpout;
+pub use split_words::SplitWordsBolt;
+pub use stdin_spout::StdinSpout;
+pub use stdout_sink::StdoutSink;

@@ -33,7 +33,10 @@ pub(crate) enum RouteTarget {
     Chained { pending: Vec<Tuple> },
     /// To the consumer's tasks over channels; `first_task` is the consumer's
     /// lowest global task id, `outs[i]` goes to its task index i.
-    Channels { first_task: usize, outs: Vec<OutBuffer> },
+    Channels {
+        first_task: usize,
+        outs: Vec<OutBuffer>,
+    },
 }
 
 /// One consumer subscription of one output stream.
@@ -171,7 +174,11 @@ impl OutputCollector {
     }
 
     fn bad(&self, reason: String) -> Error {
-        Error::BadEmit { component: self.component.clone(), task: self.task, reason }
+        Error::BadEmit {
+            component: self.component.clone(),
+            task: self.task,
+            reason,
+        }
     }
 
     fn route(&mut self, s: usize, values: Values, direct: Option<usize>) -> Result<()> {
@@ -258,10 +265,12 @@ impl OutputCollector {
     /// Finds the route feeding the chained `consumer`.
     pub(crate) fn chained_route(&self, consumer: &str) -> Option<(usize, usize)> {
         self.streams.iter().enumerate().find_map(|(s, out)| {
-            out.routes.iter().position(|r| {
-                r.consumer == consumer && matches!(r.target, RouteTarget::Chained { .. })
-            })
-            .map(|r| (s, r))
+            out.routes
+                .iter()
+                .position(|r| {
+                    r.consumer == consumer && matches!(r.target, RouteTarget::Chained { .. })
+                })
+                .map(|r| (s, r))
         })
     }
 
@@ -284,7 +293,9 @@ impl OutputCollector {
         let mut left = 0;
         for stream in &mut self.streams {
             for route in &mut stream.routes {
-                let RouteTarget::Channels { outs, .. } = &mut route.target else { continue };
+                let RouteTarget::Channels { outs, .. } = &mut route.target else {
+                    continue;
+                };
                 for out in outs.iter_mut() {
                     let n = out.rows.len();
                     if n == 0 || (only_full && n < batch_size) {
@@ -292,7 +303,10 @@ impl OutputCollector {
                         continue;
                     }
                     let rows = std::mem::replace(&mut out.rows, Vec::with_capacity(batch_size));
-                    let msg = Message::Data(Batch { source: stream.source.clone(), rows });
+                    let msg = Message::Data(Batch {
+                        source: stream.source.clone(),
+                        rows,
+                    });
                     if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
                         return Flow::Stopped;
                     }
@@ -305,16 +319,14 @@ impl OutputCollector {
     }
 
     /// Tells every consumer task that this task has finished.
-    pub(crate) async fn send_end(
-        &self,
-        cancel: &CancellationToken,
-        waited: &mut Duration,
-    ) -> Flow {
+    pub(crate) async fn send_end(&self, cancel: &CancellationToken, waited: &mut Duration) -> Flow {
         // Several streams to one consumer share a channel: end each once.
         let mut channels: Vec<&Sender<Message>> = Vec::new();
         for stream in &self.streams {
             for route in &stream.routes {
-                let RouteTarget::Channels { outs, .. } = &route.target else { continue };
+                let RouteTarget::Channels { outs, .. } = &route.target else {
+                    continue;
+                };
                 for out in outs {
                     if !channels.iter().any(|c| c.same_channel(&out.tx)) {
                         channels.push(&out.tx);

