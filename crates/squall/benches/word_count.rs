@@ -22,6 +22,11 @@ use clap::Parser;
 use squall::builtins::{CountBolt, CountsCsvSink, FileSpout, SplitWordsBolt};
 use squall::{Fields, LocalCluster, TopologyBuilder};
 
+// The allocator the `squall` binary uses, for both the topology and the
+// plain loop, so the ratio compares code, not allocators.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 struct Args {
     /// Size of the generated input (MB, 10^6 bytes).

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use xxhash_rust::xxh3::Xxh3Builder;
+use foldhash::fast::RandomState;
 
 use crate::error::{Error, Result};
 use crate::model::{Fields, Tuple, Value, Values};
@@ -38,9 +38,9 @@ use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 pub struct CountBolt {
     key: Fields,
     /// Counts of one-string-field keys.
-    words: HashMap<String, i64, Xxh3Builder>,
+    words: HashMap<String, i64, RandomState>,
     /// Counts of every other key.
-    others: HashMap<Key, i64, Xxh3Builder>,
+    others: HashMap<Key, i64, RandomState>,
     /// Positions of the key fields in the last input's schema, and that
     /// schema, so that they are looked up once per stream.
     indices: Vec<usize>,
@@ -85,8 +85,8 @@ impl CountBolt {
 
 /// xxh3 with a random seed: faster than the default SipHash on short words,
 /// and the seed keeps crafted inputs from choosing collisions.
-fn hasher() -> Xxh3Builder {
-    Xxh3Builder::new().with_seed(rand::random())
+fn hasher() -> RandomState {
+    RandomState::default()
 }
 
 /// A key of several values (or of one value that is not a string).

@@ -54,7 +54,7 @@ pub struct CountsCsvSink {
     key_field: String,
     count_field: String,
     print_top: usize,
-    counts: HashMap<String, i64>,
+    counts: HashMap<String, i64, foldhash::fast::RandomState>,
     /// Positions of the two fields in the last input schema seen.
     positions: Option<(crate::Fields, usize, usize)>,
 }
@@ -78,7 +78,7 @@ impl CountsCsvSink {
             key_field: key_field.to_string(),
             count_field: count_field.to_string(),
             print_top: 0,
-            counts: HashMap::new(),
+            counts: HashMap::default(),
             positions: None,
         })
     }

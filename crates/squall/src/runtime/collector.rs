@@ -72,6 +72,8 @@ pub struct OutputCollector {
     task: usize,
     spout: bool,
     streams: Vec<StreamOut>,
+    /// Index of the default stream, if declared (the common `emit`).
+    default_stream: Option<usize>,
     batch_size: usize,
     /// Some channel buffer reached `batch_size`.
     pub(crate) has_full: bool,
@@ -91,10 +93,12 @@ impl OutputCollector {
         streams: Vec<StreamOut>,
         batch_size: usize,
     ) -> Self {
+        let default_stream = streams.iter().position(|s| s.source.stream == DEFAULT_STREAM);
         OutputCollector {
             component,
             task,
             spout,
+            default_stream,
             streams,
             batch_size,
             has_full: false,
@@ -110,7 +114,13 @@ impl OutputCollector {
     /// [`Error::BadEmit`] if the component declared no default stream, or the
     /// number of values differs from its fields.
     pub fn emit(&mut self, values: Values) -> Result<()> {
-        self.emit_to(DEFAULT_STREAM, values)
+        match self.default_stream {
+            Some(s) if !self.streams[s].direct => {
+                self.check_arity(s, &values)?;
+                self.route(s, values, None)
+            }
+            _ => self.emit_to(DEFAULT_STREAM, values),
+        }
     }
 
     /// Emits `values` on `stream`.
@@ -161,16 +171,22 @@ impl OutputCollector {
         let Some(s) = self.streams.iter().position(|s| s.source.stream == stream) else {
             return Err(self.bad(format!("stream '{stream}' is not declared")));
         };
+        self.check_arity(s, values)?;
+        Ok(s)
+    }
+
+    fn check_arity(&self, s: usize, values: &Values) -> Result<()> {
         let fields = &self.streams[s].source.fields;
         if values.len() != fields.len() {
             return Err(self.bad(format!(
-                "stream '{stream}' declares {} fields {:?} but {} values were emitted",
+                "stream '{}' declares {} fields {:?} but {} values were emitted",
+                self.streams[s].source.stream,
                 fields.len(),
                 fields.names(),
                 values.len()
             )));
         }
-        Ok(s)
+        Ok(())
     }
 
     fn bad(&self, reason: String) -> Error {
@@ -303,8 +319,12 @@ impl OutputCollector {
                         continue;
                     }
                     let rows = std::mem::replace(&mut out.rows, Vec::with_capacity(batch_size));
+                    // A fresh `Arc` per batch: the consumer clones it into
+                    // every tuple, and a source shared by the batches of
+                    // several consumers would make those reference counts
+                    // bounce between cores.
                     let msg = Message::Data(Batch {
-                        source: stream.source.clone(),
+                        source: Arc::new(TupleSource::clone(&stream.source)),
                         rows,
                     });
                     if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
