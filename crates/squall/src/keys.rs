@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(h, PINNED_THE, "key hash of \"the\" changed: {h:#x}");
         assert_ne!(h, key_hash([&Value::from("The")]));
         assert_ne!(key_hash([&Value::Int(5)]), key_hash([&Value::Timestamp(5)]));
-        assert_eq!(key_hash([&Value::Float(-0.0)]), key_hash([&Value::Float(0.0)]));
+        assert_eq!(
+            key_hash([&Value::Float(-0.0)]),
+            key_hash([&Value::Float(0.0)])
+        );
         let ab = [Value::from("a"), Value::from("b")];
         let ba = [Value::from("b"), Value::from("a")];
         assert_ne!(key_hash(&ab), key_hash(&ba), "order of key fields matters");

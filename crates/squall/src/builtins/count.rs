@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
+use compact_str::CompactString;
 use foldhash::fast::RandomState;
 
 use crate::error::{Error, Result};
@@ -38,7 +39,7 @@ use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 pub struct CountBolt {
     key: Fields,
     /// Counts of one-string-field keys.
-    words: HashMap<String, i64, RandomState>,
+    words: HashMap<CompactString, i64, RandomState>,
     /// Counts of every other key.
     others: HashMap<Key, i64, RandomState>,
     /// Positions of the key fields in the last input's schema, and that
@@ -135,17 +136,21 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Adds one to the count of `key` in `map`, inserting a copy of it if new.
-fn bump<K, Q, S: std::hash::BuildHasher>(map: &mut HashMap<K, i64, S>, key: &Q) -> i64
+/// Adds one to the count of `key` in `map`, inserting `owned(key)` if new.
+fn bump<K, Q, S: std::hash::BuildHasher>(
+    map: &mut HashMap<K, i64, S>,
+    key: &Q,
+    owned: impl FnOnce(&Q) -> K,
+) -> i64
 where
     K: std::borrow::Borrow<Q> + Hash + Eq,
-    Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    Q: Hash + Eq + ?Sized,
 {
     if let Some(c) = map.get_mut(key) {
         *c += 1;
         *c
     } else {
-        map.insert(key.to_owned(), 1);
+        map.insert(owned(key), 1);
         1
     }
 }
@@ -181,7 +186,7 @@ impl Bolt for CountBolt {
         if let [i] = self.indices[..] {
             if let Value::String(word) = &mut values[i] {
                 let word = std::mem::take(word);
-                let count = bump(&mut self.words, word.as_str());
+                let count = bump(&mut self.words, word.as_str(), |w| CompactString::from(w));
                 return collector.emit(vec![Value::String(word), Value::Int(count)]);
             }
         }
@@ -191,7 +196,7 @@ impl Bolt for CountBolt {
             .map(|&i| std::mem::take(&mut values[i]))
             .collect();
         let mut key = Key(key);
-        let count = bump(&mut self.others, &key);
+        let count = bump(&mut self.others, &key, Key::clone);
         key.0.push(Value::Int(count));
         collector.emit(key.0)
     }
@@ -258,8 +263,8 @@ mod tests {
         assert_eq!(bump(&mut bolt.others, &nan), 1);
         assert_eq!(bump(&mut bolt.others, &nan.clone()), 2, "NaN is one key");
         let mut words = HashMap::new();
-        assert_eq!(bump(&mut words, "w"), 1);
-        assert_eq!(bump(&mut words, "w"), 2);
+        assert_eq!(bump(&mut words, "w", str::to_string), 1);
+        assert_eq!(bump(&mut words, "w", str::to_string), 2);
     }
 
     #[test]

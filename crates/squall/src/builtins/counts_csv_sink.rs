@@ -6,6 +6,8 @@
 //! [`super::atomic_file`]'s.
 
 use std::collections::HashMap;
+
+use compact_str::CompactString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -54,7 +56,9 @@ pub struct CountsCsvSink {
     key_field: String,
     count_field: String,
     print_top: usize,
-    counts: HashMap<String, i64, foldhash::fast::RandomState>,
+    /// Keys are stored inline when short (most words): a lookup then reads
+    /// no second cache line.
+    counts: HashMap<CompactString, i64, foldhash::fast::RandomState>,
     /// Positions of the two fields in the last input schema seen.
     positions: Option<(crate::Fields, usize, usize)>,
 }
@@ -165,14 +169,15 @@ impl Bolt for CountsCsvSink {
         let mut values = input.into_values();
         match std::mem::take(&mut values[k]) {
             Value::String(key) => {
-                if let Some(slot) = self.counts.get_mut(&key) {
+                if let Some(slot) = self.counts.get_mut(key.as_str()) {
                     *slot = count;
                 } else {
-                    self.counts.insert(key, count);
+                    self.counts.insert(CompactString::from(key), count);
                 }
             }
             other => {
-                self.counts.insert(other.to_string(), count);
+                self.counts
+                    .insert(CompactString::from(other.to_string()), count);
             }
         }
         Ok(())

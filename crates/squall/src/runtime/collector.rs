@@ -93,7 +93,9 @@ impl OutputCollector {
         streams: Vec<StreamOut>,
         batch_size: usize,
     ) -> Self {
-        let default_stream = streams.iter().position(|s| s.source.stream == DEFAULT_STREAM);
+        let default_stream = streams
+            .iter()
+            .position(|s| s.source.stream == DEFAULT_STREAM);
         OutputCollector {
             component,
             task,
