@@ -14,6 +14,9 @@ use squall::builtins::{CountsCsvSink, FileSpout, SplitWordsBolt};
 use squall::topology::OutputDeclarer;
 use squall::{Bolt, Fields, LocalCluster, OutputCollector, TopologyBuilder, Tuple, Value};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A user-written bolt: counts the words it receives (its input is fields
 /// grouped on `word`, so each word has one owner task) and emits
 /// `(word, count)` on every update.

@@ -257,11 +257,19 @@ mod tests {
         let mut bolt = CountBolt::new(Fields::new(["x", "y"]));
         let a = Key(vec![Value::Float(0.0), Value::Int(1)]);
         let b = Key(vec![Value::Float(-0.0), Value::Int(1)]);
-        assert_eq!(bump(&mut bolt.others, &a), 1);
-        assert_eq!(bump(&mut bolt.others, &b), 2, "-0.0 and 0.0 are one key");
+        assert_eq!(bump(&mut bolt.others, &a, Key::clone), 1);
+        assert_eq!(
+            bump(&mut bolt.others, &b, Key::clone),
+            2,
+            "-0.0 and 0.0 are one key"
+        );
         let nan = Key(vec![Value::Float(f64::NAN), Value::Int(1)]);
-        assert_eq!(bump(&mut bolt.others, &nan), 1);
-        assert_eq!(bump(&mut bolt.others, &nan.clone()), 2, "NaN is one key");
+        assert_eq!(bump(&mut bolt.others, &nan, Key::clone), 1);
+        assert_eq!(
+            bump(&mut bolt.others, &nan.clone(), Key::clone),
+            2,
+            "NaN is one key"
+        );
         let mut words = HashMap::new();
         assert_eq!(bump(&mut words, "w", str::to_string), 1);
         assert_eq!(bump(&mut words, "w", str::to_string), 2);
