@@ -65,18 +65,12 @@ fn main() -> anyhow::Result<()> {
     let p = args.parallelism;
     let mut builder = TopologyBuilder::new("word-count");
     builder.set_spout("lines", FileSpout::new(&args.input)?, p);
-    builder
-        .set_bolt("split", SplitWordsBolt::new("line"), p)
-        .local_or_shuffle_grouping("lines");
+    builder.set_bolt("split", SplitWordsBolt::new("line"), p).local_or_shuffle_grouping("lines");
     builder
         .set_bolt("count", WordCounter::default(), p)
         .fields_grouping("split", Fields::new(["word"]));
     builder
-        .set_bolt(
-            "sink",
-            CountsCsvSink::new(&args.output, "word", "count")?.with_print_top(10),
-            1,
-        )
+        .set_bolt("sink", CountsCsvSink::new(&args.output, "word", "count")?.with_print_top(10), 1)
         .global_grouping("count");
     let summary = LocalCluster::run(builder.build()?)?;
     let words = summary.metrics.component("count").map_or(0, |c| c.executed);

@@ -15,18 +15,12 @@ impl Failure {
     /// The topology did not load (bad file, parameter, component or graph):
     /// exit code 2, nothing ran.
     pub fn config(error: impl std::fmt::Display) -> Self {
-        Failure {
-            code: 2,
-            message: error.to_string(),
-        }
+        Failure { code: 2, message: error.to_string() }
     }
 
     /// The topology failed while running: exit code 1.
     pub fn runtime(error: impl std::fmt::Display) -> Self {
-        Failure {
-            code: 1,
-            message: error.to_string(),
-        }
+        Failure { code: 1, message: error.to_string() }
     }
 
     /// Prints the error and returns the exit code.

@@ -69,9 +69,7 @@ struct RunArgs {
 
 /// Parses `KEY=VALUE`.
 fn parse_set(s: &str) -> Result<(String, String), String> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
+    let (key, value) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
     let key = key.trim();
     if key.is_empty() {
         return Err(format!("'{s}' has an empty key"));
@@ -99,10 +97,7 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// The log filter when `RUST_LOG` is not set.

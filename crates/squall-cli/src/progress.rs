@@ -34,10 +34,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        Progress {
-            bar,
-            samples: VecDeque::new(),
-        }
+        Progress { bar, samples: VecDeque::new() }
     }
 
     /// Shows the latest numbers.
@@ -53,11 +50,7 @@ impl Progress {
         }
         let (t0, n0) = self.samples[0];
         let secs = now.duration_since(t0).as_secs_f64();
-        let rate = if secs > 0.0 {
-            (tuples_in - n0) as f64 / secs
-        } else {
-            0.0
-        };
+        let rate = if secs > 0.0 { (tuples_in - n0) as f64 / secs } else { 0.0 };
         bar.set_message(format!(
             "in {}  out {}  {} tuples/s",
             HumanCount(tuples_in),

@@ -58,11 +58,7 @@ pub fn run(file: &Path, overrides: &[(String, String)], quiet: bool) -> Result<E
     }
     summary::print(&summary, quiet);
     summary::print_outputs(&loaded.outputs, summary.killed);
-    Ok(if summary.killed {
-        ExitCode::from(KILLED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if summary.killed { ExitCode::from(KILLED) } else { ExitCode::SUCCESS })
 }
 
 /// Installs the Ctrl-C handler. The flag it returns holds the time of the

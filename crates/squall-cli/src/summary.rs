@@ -12,16 +12,8 @@ pub fn print(summary: &RunSummary, quiet: bool) {
     let m = &summary.metrics;
     let seconds = summary.elapsed.as_secs_f64();
     let tuples_in = m.spout_emitted();
-    let rate = if seconds > 0.0 {
-        tuples_in as f64 / seconds
-    } else {
-        0.0
-    };
-    let how = if summary.killed {
-        "killed after"
-    } else {
-        "finished in"
-    };
+    let rate = if seconds > 0.0 { tuples_in as f64 / seconds } else { 0.0 };
+    let how = if summary.killed { "killed after" } else { "finished in" };
     println!("topology '{}' {how} {seconds:.2} s", summary.name);
     if quiet {
         return;
@@ -30,13 +22,7 @@ pub fn print(summary: &RunSummary, quiet: bool) {
     println!("tuples out: {}", m.sink_executed());
     println!("tuples/s:   {rate:.0} (in)");
     println!();
-    let mut table = Table::new([
-        "component",
-        "tasks",
-        "emitted",
-        "executed",
-        "backpressure ms",
-    ]);
+    let mut table = Table::new(["component", "tasks", "emitted", "executed", "backpressure ms"]);
     for c in &m.components {
         table.row([
             c.id.clone(),
@@ -69,10 +55,7 @@ pub struct Table {
 impl Table {
     /// An empty table with these column names.
     pub fn new<const N: usize>(header: [&str; N]) -> Self {
-        Table {
-            header: header.iter().map(|h| h.to_string()).collect(),
-            rows: vec![],
-        }
+        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: vec![] }
     }
 
     /// Adds a row, one cell per column.
@@ -85,12 +68,7 @@ impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let columns = self.header.len();
         let width = |i: usize| {
-            self.rows
-                .iter()
-                .map(|r| r[i].len())
-                .chain([self.header[i].len()])
-                .max()
-                .unwrap_or(0)
+            self.rows.iter().map(|r| r[i].len()).chain([self.header[i].len()]).max().unwrap_or(0)
         };
         let numeric = |i: usize| {
             !self.rows.is_empty() && self.rows.iter().all(|r| r[i].parse::<f64>().is_ok())
@@ -124,9 +102,6 @@ mod tests {
         let mut t = Table::new(["component", "tasks"]);
         t.row(["lines".into(), "2".into()]);
         t.row(["a".into(), "10".into()]);
-        assert_eq!(
-            t.to_string(),
-            "component  tasks\nlines          2\na             10\n"
-        );
+        assert_eq!(t.to_string(), "component  tasks\nlines          2\na             10\n");
     }
 }

@@ -32,10 +32,7 @@ pub fn validate(file: &Path, overrides: &[(String, String)]) -> Result<ExitCode,
     }
     print!("{table}");
     for (component, path) in &loaded.outputs {
-        println!(
-            "results of '{component}' will be written to {}",
-            path.display()
-        );
+        println!("results of '{component}' will be written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,12 +58,7 @@ impl Fixture {
         std::fs::write(&input, "the cat and the dog\nthe end\n").unwrap();
         let output = dir.path().join("counts.csv");
         let yaml = dir.path().join("wc.yaml");
-        Fixture {
-            dir,
-            input,
-            output,
-            yaml,
-        }
+        Fixture { dir, input, output, yaml }
     }
 
     /// Writes the word count, passed through `edit`.
@@ -74,10 +69,7 @@ impl Fixture {
 }
 
 fn squall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(args)
-        .output()
-        .expect("runs squall")
+    Command::new(env!("CARGO_BIN_EXE_squall")).args(args).output().expect("runs squall")
 }
 
 /// Asserts a load failure: exit code 2, stderr one `error:` line containing
@@ -92,11 +84,7 @@ fn assert_load_error(out: &Output, fixture: &Fixture, needles: &[&str]) {
         assert!(lines[0].contains(needle), "{needle:?} not in: {stderr}");
     }
     assert!(!fixture.output.exists(), "an output file was written");
-    assert!(
-        out.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
 }
 
 fn path_arg(p: &Path) -> &str {
@@ -148,29 +136,14 @@ fn word_count_runs_and_writes_its_csv() {
     let out = squall(&["run", path_arg(yaml), "--set", "parallelism=3"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {stdout}\nstderr: {stderr}"
-    );
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
     let csv = std::fs::read_to_string(&f.output).expect("the CSV was written");
     assert_eq!(csv.lines().next(), Some("word,count"));
     assert!(csv.contains("the,3\n"), "{csv}");
-    assert!(
-        stdout.contains("topology 'word-count' finished in"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("topology 'word-count' finished in"), "{stdout}");
     assert!(stdout.contains("tuples in:  2\n"), "{stdout}");
-    assert!(
-        stdout.contains(&format!("results: {}", f.output.display())),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("split") && l.contains(" 3 ")),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("results: {}", f.output.display())), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("split") && l.contains(" 3 ")), "{stdout}");
 }
 
 #[test]
@@ -179,22 +152,9 @@ fn validate_lists_components_and_parallelism() {
     let yaml = f.write(|y| y);
     let out = squall(&["validate", path_arg(yaml), "--set", "parallelism=4"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("topology 'word-count' is valid: 4 components"),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("count") && l.ends_with(" 4")),
-        "{stdout}"
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("topology 'word-count' is valid: 4 components"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("count") && l.ends_with(" 4")), "{stdout}");
     assert!(!f.output.exists());
 }
 
@@ -203,10 +163,7 @@ fn components_lists_the_registry() {
     let out = squall(&["components"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    assert!(
-        stdout.contains("generator") && stdout.contains("counts_csv"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("generator") && stdout.contains("counts_csv"), "{stdout}");
 }
 
 #[test]
@@ -218,9 +175,6 @@ fn runtime_error_exits_1_naming_the_component() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: component 'sink' task "),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: component 'sink' task "), "{stderr}");
     assert!(!f.output.exists());
 }

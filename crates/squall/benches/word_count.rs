@@ -79,10 +79,7 @@ fn main() -> anyhow::Result<()> {
     );
     let plain = measure(&input, "plain", 1, args.runs)?;
     let plain_rate = plain.words as f64 / plain.secs;
-    println!(
-        "{:<26} {:>14} {:>10} {:>12}",
-        "mode", "words/s", "vs plain", "peak MB"
-    );
+    println!("{:<26} {:>14} {:>10} {:>12}", "mode", "words/s", "vs plain", "peak MB");
     report("plain loop (1 thread)", &plain, plain_rate);
     for &p in &args.parallelism {
         let m = measure(&input, "topology", p, args.runs)?;
@@ -172,16 +169,11 @@ fn topology(input: &Path, p: usize) -> anyhow::Result<(u64, f64)> {
     let out = tempfile::tempdir()?;
     let mut b = TopologyBuilder::new("word-count-bench");
     b.set_spout("lines", FileSpout::new(input)?, p);
-    b.set_bolt("split", SplitWordsBolt::new("line"), p)
-        .local_or_shuffle_grouping("lines");
+    b.set_bolt("split", SplitWordsBolt::new("line"), p).local_or_shuffle_grouping("lines");
     b.set_bolt("count", CountBolt::new(Fields::new(["word"])), p)
         .fields_grouping("split", Fields::new(["word"]));
-    b.set_bolt(
-        "sink",
-        CountsCsvSink::new(out.path().join("counts.csv"), "word", "count")?,
-        1,
-    )
-    .global_grouping("count");
+    b.set_bolt("sink", CountsCsvSink::new(out.path().join("counts.csv"), "word", "count")?, 1)
+        .global_grouping("count");
     let start = Instant::now();
     let summary = LocalCluster::run(b.build()?)?;
     let secs = start.elapsed().as_secs_f64();
@@ -210,15 +202,11 @@ fn make_input(size_mb: u64) -> anyhow::Result<PathBuf> {
     );
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shakespeare-{size_mb}mb.txt"));
     let want = size_mb * 1_000_000;
-    if std::fs::metadata(&path)
-        .map(|m| m.len() >= want)
-        .unwrap_or(false)
-    {
+    if std::fs::metadata(&path).map(|m| m.len() >= want).unwrap_or(false) {
         return Ok(path);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&corpus)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     files.retain(|p| {
         p.extension().is_some_and(|e| e == "txt") && p.to_string_lossy().contains("_gut")
     });

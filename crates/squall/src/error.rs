@@ -114,18 +114,12 @@ impl Error {
 
     /// An invalid-topology error naming `component`.
     pub fn invalid(component: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidTopology {
-            component: component.into(),
-            reason: reason.into(),
-        }
+        Error::InvalidTopology { component: component.into(), reason: reason.into() }
     }
 
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     /// Attach the component and task to an error raised by a user's component,

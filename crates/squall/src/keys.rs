@@ -38,9 +38,9 @@ fn value_hash(value: &Value, seed: u64) -> u64 {
             xxh3_64_with_seed(&(l.len() as u64).to_le_bytes(), h)
         }
         Value::Map(m) => {
-            let h = m.iter().fold(tagged(8), |h, (k, v)| {
-                value_hash(v, xxh3_64_with_seed(k.as_bytes(), h))
-            });
+            let h = m
+                .iter()
+                .fold(tagged(8), |h, (k, v)| value_hash(v, xxh3_64_with_seed(k.as_bytes(), h)));
             xxh3_64_with_seed(&(m.len() as u64).to_le_bytes(), h)
         }
     }
@@ -91,11 +91,7 @@ mod tests {
                     let groups = key_groups_of_task(index, par, max);
                     assert_eq!(groups.start, covered, "ranges are contiguous");
                     for kg in groups.clone() {
-                        assert_eq!(
-                            task_for_key_group(kg, par, max),
-                            index,
-                            "max {max} par {par}"
-                        );
+                        assert_eq!(task_for_key_group(kg, par, max), index, "max {max} par {par}");
                     }
                     covered = groups.end;
                 }
@@ -113,10 +109,7 @@ mod tests {
         assert_eq!(h, PINNED_THE, "key hash of \"the\" changed: {h:#x}");
         assert_ne!(h, key_hash([&Value::from("The")]));
         assert_ne!(key_hash([&Value::Int(5)]), key_hash([&Value::Timestamp(5)]));
-        assert_eq!(
-            key_hash([&Value::Float(-0.0)]),
-            key_hash([&Value::Float(0.0)])
-        );
+        assert_eq!(key_hash([&Value::Float(-0.0)]), key_hash([&Value::Float(0.0)]));
         let ab = [Value::from("a"), Value::from("b")];
         let ba = [Value::from("b"), Value::from("a")];
         assert_ne!(key_hash(&ab), key_hash(&ba), "order of key fields matters");

@@ -20,8 +20,7 @@ fn run_one(
     let rec = RecordingBolt::new();
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", VecSpout::new(fields, rows), 2);
-    b.set_bolt("sink", rec.clone(), consumers)
-        .grouping("src", grouping);
+    b.set_bolt("sink", rec.clone(), consumers).grouping("src", grouping);
     let summary = LocalCluster::run(b.build().unwrap()).unwrap();
     assert!(!summary.killed);
     rec.seen()
@@ -29,25 +28,16 @@ fn run_one(
 
 #[test]
 fn fields_grouping_sends_equal_keys_to_one_task() {
-    let words = [
-        "to", "be", "or", "not", "to", "be", "that", "is", "the", "question",
-    ];
+    let words = ["to", "be", "or", "not", "to", "be", "that", "is", "the", "question"];
     let rows: Vec<_> = (0..5000)
         .map(|i| vec![Value::from(words[i % words.len()]), Value::Int(i as i64)])
         .collect();
-    let seen = run_one(
-        Grouping::Fields(Fields::new(["word"])),
-        rows,
-        Fields::new(["word", "i"]),
-        4,
-    );
+    let seen =
+        run_one(Grouping::Fields(Fields::new(["word"])), rows, Fields::new(["word", "i"]), 4);
     assert_eq!(seen.len(), 5000);
     let mut task_of: HashMap<String, BTreeSet<usize>> = HashMap::new();
     for s in &seen {
-        task_of
-            .entry(s.values[0].as_str().unwrap().to_string())
-            .or_default()
-            .insert(s.task);
+        task_of.entry(s.values[0].as_str().unwrap().to_string()).or_default().insert(s.task);
     }
     assert_eq!(task_of.len(), 8);
     for (word, tasks) in &task_of {
@@ -71,11 +61,7 @@ fn shuffle_grouping_is_balanced_within_a_few_percent() {
     let fair = n as f64 / 4.0;
     for (task, count) in per_task {
         let off = (count as f64 - fair).abs() / fair;
-        assert!(
-            off < 0.03,
-            "task {task} got {count}, {:.1}% off an even share",
-            off * 100.0
-        );
+        assert!(off < 0.03, "task {task} got {count}, {:.1}% off an even share", off * 100.0);
     }
     // Nothing lost or duplicated.
     let got: BTreeSet<i64> = seen.iter().map(|s| s.values[0].as_i64().unwrap()).collect();
@@ -88,10 +74,7 @@ fn all_grouping_copies_every_tuple_to_every_task() {
     assert_eq!(seen.len(), 900);
     let mut per_task: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
     for s in &seen {
-        per_task
-            .entry(s.task)
-            .or_default()
-            .insert(s.values[0].as_i64().unwrap());
+        per_task.entry(s.task).or_default().insert(s.values[0].as_i64().unwrap());
     }
     assert_eq!(per_task.len(), 3);
     for set in per_task.values() {
@@ -103,10 +86,7 @@ fn all_grouping_copies_every_tuple_to_every_task() {
 fn global_grouping_sends_everything_to_the_lowest_task() {
     let seen = run_one(Grouping::Global, ints(0..500), Fields::new(["n"]), 3);
     assert_eq!(seen.len(), 500);
-    assert!(
-        seen.iter().all(|s| s.task_index == 0),
-        "a tuple reached another task than index 0"
-    );
+    assert!(seen.iter().all(|s| s.task_index == 0), "a tuple reached another task than index 0");
 }
 
 #[test]
@@ -143,16 +123,8 @@ fn direct_grouping_delivers_to_the_chosen_task() {
     let rec = RecordingBolt::new();
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..600)), 1);
-    b.set_bolt(
-        "router",
-        DirectRouter {
-            consumer_tasks: vec![],
-        },
-        2,
-    )
-    .shuffle_grouping("src");
-    b.set_bolt("sink", rec.clone(), 3)
-        .direct_grouping("router", "routed");
+    b.set_bolt("router", DirectRouter { consumer_tasks: vec![] }, 2).shuffle_grouping("src");
+    b.set_bolt("sink", rec.clone(), 3).direct_grouping("router", "routed");
     LocalCluster::run(b.build().unwrap()).unwrap();
     let seen = rec.seen();
     assert_eq!(seen.len(), 600);
@@ -191,19 +163,11 @@ fn bad_emits_are_errors_naming_the_component() {
     ] {
         let mut b = TopologyBuilder::new("t");
         b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..10)), 1);
-        b.set_bolt("emitter", BadEmitter(kind), 1)
-            .shuffle_grouping("src");
-        b.set_bolt("sink", RecordingBolt::new(), 1)
-            .shuffle_grouping("emitter");
-        b.set_bolt("dsink", RecordingBolt::new(), 1)
-            .direct_grouping("emitter", "routed");
-        let err = LocalCluster::run(b.build().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("'emitter'") && err.contains(needle),
-            "{kind}: {err}"
-        );
+        b.set_bolt("emitter", BadEmitter(kind), 1).shuffle_grouping("src");
+        b.set_bolt("sink", RecordingBolt::new(), 1).shuffle_grouping("emitter");
+        b.set_bolt("dsink", RecordingBolt::new(), 1).direct_grouping("emitter", "routed");
+        let err = LocalCluster::run(b.build().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("'emitter'") && err.contains(needle), "{kind}: {err}");
     }
 }
 
@@ -212,8 +176,7 @@ fn local_or_shuffle_of_equal_parallelism_is_chained_task_to_task() {
     let rec = RecordingBolt::new();
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..1000)), 3);
-    b.set_bolt("id", IdentityBolt(Fields::new(["n"])), 3)
-        .local_or_shuffle_grouping("src");
+    b.set_bolt("id", IdentityBolt(Fields::new(["n"])), 3).local_or_shuffle_grouping("src");
     b.set_bolt("sink", rec.clone(), 3).forward_grouping("id");
     LocalCluster::run(b.build().unwrap()).unwrap();
     let seen = rec.seen();

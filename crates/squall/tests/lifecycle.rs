@@ -29,8 +29,7 @@ fn slow_bolt_holds_the_spout_back_and_bounds_buffered_tuples() {
     b.config_mut().buffer_timeout_ms = 5;
     b.set_spout("numbers", spout.clone(), 1);
     // A fast middle stage so tuples pass two channels.
-    b.set_bolt("pass", IdentityBolt(Fields::new(["n"])), 1)
-        .shuffle_grouping("numbers");
+    b.set_bolt("pass", IdentityBolt(Fields::new(["n"])), 1).shuffle_grouping("numbers");
     b.set_bolt("slow", slow.clone(), 1).shuffle_grouping("pass");
     let running = LocalCluster::submit(b.build().unwrap()).unwrap();
 
@@ -38,10 +37,7 @@ fn slow_bolt_holds_the_spout_back_and_bounds_buffered_tuples() {
     // until the slow bolt has done 3000 tuples: ~0.6 s of work.
     let start = Instant::now();
     while slow.executed.load(Ordering::SeqCst) < 3000 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "slow bolt made no progress"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "slow bolt made no progress");
         assert!(!running.is_finished(), "topology stopped early");
         std::thread::yield_now();
     }
@@ -53,22 +49,13 @@ fn slow_bolt_holds_the_spout_back_and_bounds_buffered_tuples() {
     // at the producer, one being executed. Two channels on the way.
     let bound = 2 * (capacity as u64 + 3) * batch as u64;
     let max = slow.max_in_flight.load(Ordering::SeqCst);
-    assert!(
-        max <= bound,
-        "{max} tuples were in flight, bound is {bound}"
-    );
+    assert!(max <= bound, "{max} tuples were in flight, bound is {bound}");
     // The spout was held back: unthrottled it emits millions per second.
     let emitted = spout.emitted.load(Ordering::SeqCst);
     let executed = slow.executed.load(Ordering::SeqCst);
-    assert!(
-        emitted <= executed + bound + 1,
-        "spout emitted {emitted}, bolt executed {executed}"
-    );
+    assert!(emitted <= executed + bound + 1, "spout emitted {emitted}, bolt executed {executed}");
     let bp = summary.metrics.component("numbers").unwrap().backpressure;
-    assert!(
-        bp > Duration::ZERO,
-        "the spout never waited on a full channel"
-    );
+    assert!(bp > Duration::ZERO, "the spout never waited on a full channel");
 }
 
 #[test]
@@ -79,22 +66,13 @@ fn bounded_spouts_drain_and_stop_with_nothing_lost() {
     b.config_mut().buffer_timeout_ms = 60_000;
     b.config_mut().batch_size = 100;
     b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..10_007)), 3);
-    b.set_bolt("mid", IdentityBolt(Fields::new(["n"])), 2)
-        .shuffle_grouping("src");
-    b.set_bolt("sink", rec.clone(), 2)
-        .fields_grouping("mid", Fields::new(["n"]));
+    b.set_bolt("mid", IdentityBolt(Fields::new(["n"])), 2).shuffle_grouping("src");
+    b.set_bolt("sink", rec.clone(), 2).fields_grouping("mid", Fields::new(["n"]));
     let start = Instant::now();
     let summary = LocalCluster::run(b.build().unwrap()).unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "drain waited on the buffer timeout"
-    );
+    assert!(start.elapsed() < Duration::from_secs(30), "drain waited on the buffer timeout");
     assert!(!summary.killed);
-    let mut got: Vec<i64> = rec
-        .seen()
-        .iter()
-        .map(|s| s.values[0].as_i64().unwrap())
-        .collect();
+    let mut got: Vec<i64> = rec.seen().iter().map(|s| s.values[0].as_i64().unwrap()).collect();
     got.sort_unstable();
     assert_eq!(got, (0..10_007).collect::<Vec<_>>());
     let m = &summary.metrics;
@@ -116,13 +94,10 @@ fn a_panicking_bolt_ends_the_run_with_an_error_naming_it() {
         } else {
             d.shuffle_grouping("src");
         }
-        b.set_bolt("sink", RecordingBolt::new(), 1)
-            .shuffle_grouping("src");
+        b.set_bolt("sink", RecordingBolt::new(), 1).shuffle_grouping("src");
         let err = LocalCluster::run(b.build().unwrap()).unwrap_err();
         match &err {
-            Error::ComponentPanicked {
-                component, message, ..
-            } => {
+            Error::ComponentPanicked { component, message, .. } => {
                 assert_eq!(component, "fragile");
                 assert!(message.contains("boom at tuple 500"), "{message}");
             }
@@ -137,11 +112,8 @@ fn a_panicking_bolt_ends_the_run_with_an_error_naming_it() {
 fn an_error_in_a_bolt_ends_the_run_naming_component_task_and_field() {
     let mut b = TopologyBuilder::new("errors");
     b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..1000)), 1);
-    b.set_bolt("picky", FailingBolt::new(10), 1)
-        .shuffle_grouping("src");
-    let err = LocalCluster::run(b.build().unwrap())
-        .unwrap_err()
-        .to_string();
+    b.set_bolt("picky", FailingBolt::new(10), 1).shuffle_grouping("src");
+    let err = LocalCluster::run(b.build().unwrap()).unwrap_err().to_string();
     assert!(err.contains("'picky' task"), "{err}");
     assert!(err.contains("'no_such_field'"), "{err}");
     assert!(err.contains("'src'"), "the tuple's origin is named: {err}");

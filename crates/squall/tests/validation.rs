@@ -13,10 +13,7 @@ fn spout() -> VecSpout {
 
 fn expect_error(b: TopologyBuilder, component: &str, needle: &str) {
     let err = b.build().map(|_| ()).unwrap_err().to_string();
-    assert!(
-        err.contains(&format!("'{component}'")),
-        "error does not name '{component}': {err}"
-    );
+    assert!(err.contains(&format!("'{component}'")), "error does not name '{component}': {err}");
     assert!(err.contains(needle), "error lacks '{needle}': {err}");
 }
 
@@ -24,8 +21,7 @@ fn expect_error(b: TopologyBuilder, component: &str, needle: &str) {
 fn unknown_component() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
-    b.set_bolt("sink", RecordingBolt::new(), 1)
-        .shuffle_grouping("nowhere");
+    b.set_bolt("sink", RecordingBolt::new(), 1).shuffle_grouping("nowhere");
     expect_error(b, "sink", "unknown component 'nowhere'");
 }
 
@@ -33,8 +29,7 @@ fn unknown_component() {
 fn undeclared_stream() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
-    b.set_bolt("sink", RecordingBolt::new(), 1)
-        .grouping_stream("src", "errors", Grouping::Shuffle);
+    b.set_bolt("sink", RecordingBolt::new(), 1).grouping_stream("src", "errors", Grouping::Shuffle);
     expect_error(b, "sink", "stream 'errors'");
 }
 
@@ -42,8 +37,7 @@ fn undeclared_stream() {
 fn fields_grouping_on_undeclared_field() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
-    b.set_bolt("count", RecordingBolt::new(), 2)
-        .fields_grouping("src", Fields::new(["wrod"]));
+    b.set_bolt("count", RecordingBolt::new(), 2).fields_grouping("src", Fields::new(["wrod"]));
     expect_error(b, "count", "'wrod'");
 }
 
@@ -54,8 +48,7 @@ fn cycle() {
     b.set_bolt("a", IdentityBolt(Fields::new(["word"])), 1)
         .shuffle_grouping("src")
         .shuffle_grouping("b");
-    b.set_bolt("b", IdentityBolt(Fields::new(["word"])), 1)
-        .shuffle_grouping("a");
+    b.set_bolt("b", IdentityBolt(Fields::new(["word"])), 1).shuffle_grouping("a");
     let err = b.build().map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("cycle"), "{err}");
     assert!(err.contains("'a'") || err.contains("'b'"), "{err}");
@@ -68,8 +61,7 @@ fn zero_parallelism() {
     expect_error(b, "src", "parallelism is 0");
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
-    b.set_bolt("sink", RecordingBolt::new(), 0)
-        .shuffle_grouping("src");
+    b.set_bolt("sink", RecordingBolt::new(), 0).shuffle_grouping("src");
     expect_error(b, "sink", "parallelism is 0");
 }
 
@@ -85,8 +77,7 @@ fn parallelism_above_max_parallelism() {
 fn duplicate_id() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
-    b.set_bolt("src", RecordingBolt::new(), 1)
-        .shuffle_grouping("src");
+    b.set_bolt("src", RecordingBolt::new(), 1).shuffle_grouping("src");
     expect_error(b, "src", "used twice");
 }
 
@@ -102,8 +93,7 @@ fn bolt_without_inputs() {
 fn direct_grouping_needs_a_direct_stream_and_back() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
-    b.set_bolt("sink", RecordingBolt::new(), 1)
-        .direct_grouping("src", "default");
+    b.set_bolt("sink", RecordingBolt::new(), 1).direct_grouping("src", "default");
     expect_error(b, "sink", "not declared direct");
 
     #[derive(Clone)]
@@ -119,8 +109,7 @@ fn direct_grouping_needs_a_direct_stream_and_back() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 1);
     b.set_bolt("router", Direct, 1).shuffle_grouping("src");
-    b.set_bolt("sink", RecordingBolt::new(), 1)
-        .grouping_stream("router", "d", Grouping::Shuffle);
+    b.set_bolt("sink", RecordingBolt::new(), 1).grouping_stream("router", "d", Grouping::Shuffle);
     expect_error(b, "sink", "is direct");
 }
 
@@ -128,8 +117,7 @@ fn direct_grouping_needs_a_direct_stream_and_back() {
 fn forward_grouping_needs_equal_parallelism() {
     let mut b = TopologyBuilder::new("t");
     b.set_spout("src", spout(), 2);
-    b.set_bolt("sink", RecordingBolt::new(), 3)
-        .forward_grouping("src");
+    b.set_bolt("sink", RecordingBolt::new(), 3).forward_grouping("src");
     expect_error(b, "sink", "equal parallelism");
 }
 
@@ -143,14 +131,9 @@ fn no_spout() {
 #[test]
 fn a_valid_topology_builds_in_topological_order() {
     let mut b = TopologyBuilder::new("t");
-    b.set_bolt("sink", RecordingBolt::new(), 1)
-        .shuffle_grouping("mid");
-    b.set_bolt("mid", IdentityBolt(Fields::new(["n"])), 2)
-        .shuffle_grouping("src");
+    b.set_bolt("sink", RecordingBolt::new(), 1).shuffle_grouping("mid");
+    b.set_bolt("mid", IdentityBolt(Fields::new(["n"])), 2).shuffle_grouping("src");
     b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..1)), 1);
     let t = b.build().unwrap();
-    assert_eq!(
-        t.component_ids().collect::<Vec<_>>(),
-        ["src", "mid", "sink"]
-    );
+    assert_eq!(t.component_ids().collect::<Vec<_>>(), ["src", "mid", "sink"]);
 }

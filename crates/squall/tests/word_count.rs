@@ -45,16 +45,11 @@ fn reference_counts(dir: &Path) -> HashMap<String, i64> {
 fn run_word_count(input: &Path, output: &Path, spouts: usize, counters: usize) {
     let mut b = TopologyBuilder::new("word-count");
     b.set_spout("lines", FileSpout::new(input).unwrap(), spouts);
-    b.set_bolt("split", SplitWordsBolt::new("line"), spouts)
-        .local_or_shuffle_grouping("lines");
+    b.set_bolt("split", SplitWordsBolt::new("line"), spouts).local_or_shuffle_grouping("lines");
     b.set_bolt("count", CountBolt::new(Fields::new(["word"])), counters)
         .fields_grouping("split", Fields::new(["word"]));
-    b.set_bolt(
-        "sink",
-        CountsCsvSink::new(output, "word", "count").unwrap(),
-        1,
-    )
-    .global_grouping("count");
+    b.set_bolt("sink", CountsCsvSink::new(output, "word", "count").unwrap(), 1)
+        .global_grouping("count");
     let summary = LocalCluster::run(b.build().unwrap()).unwrap();
     assert!(!summary.killed);
 }
@@ -75,10 +70,7 @@ fn read_csv(path: &Path) -> Vec<(String, i64)> {
 fn word_count_on_shakespeare_equals_a_plain_loop() {
     let dir = corpus();
     let expected = reference_counts(&dir);
-    assert!(
-        expected.len() > 20_000,
-        "a real corpus has many distinct words"
-    );
+    assert!(expected.len() > 20_000, "a real corpus has many distinct words");
     let out = tempfile::tempdir().unwrap();
     for (spouts, counters) in [(1, 1), (2, 3)] {
         let path = out.path().join(format!("counts-{spouts}-{counters}.csv"));
@@ -90,10 +82,7 @@ fn word_count_on_shakespeare_equals_a_plain_loop() {
         // Sorted by count descending, then word ascending.
         for pair in rows.windows(2) {
             let ((w1, c1), (w2, c2)) = (&pair[0], &pair[1]);
-            assert!(
-                c1 > c2 || (c1 == c2 && w1 < w2),
-                "out of order: {w1},{c1} then {w2},{c2}"
-            );
+            assert!(c1 > c2 || (c1 == c2 && w1 < w2), "out of order: {w1},{c1} then {w2},{c2}");
         }
         assert_eq!(rows[0].0, "the", "the most frequent word in Shakespeare");
     }

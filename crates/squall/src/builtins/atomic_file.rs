@@ -60,10 +60,7 @@ impl AtomicFile {
     pub(crate) fn create(target: impl Into<PathBuf>) -> Result<AtomicFile> {
         let target = target.into();
         let dir = parent_dir(&target);
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
@@ -80,13 +77,8 @@ impl AtomicFile {
     /// temporary file is then deleted.
     pub(crate) fn commit(mut self) -> Result<PathBuf> {
         self.temp.flush().map_err(|e| Error::io(&self.target, e))?;
-        self.temp
-            .as_file()
-            .sync_all()
-            .map_err(|e| Error::io(&self.target, e))?;
-        self.temp
-            .persist(&self.target)
-            .map_err(|e| Error::io(&self.target, e.error))?;
+        self.temp.as_file().sync_all().map_err(|e| Error::io(&self.target, e))?;
+        self.temp.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
         Ok(self.target)
     }
 }
@@ -112,9 +104,7 @@ impl Write for AtomicFile {
 /// [`Error::Io`] naming the target if the last write, the sync or the
 /// rename fails.
 pub(crate) fn commit_csv(writer: csv::Writer<AtomicFile>, target: &Path) -> Result<PathBuf> {
-    let file = writer
-        .into_inner()
-        .map_err(|e| Error::io(target, e.into_error()))?;
+    let file = writer.into_inner().map_err(|e| Error::io(target, e.into_error()))?;
     file.commit()
 }
 
@@ -130,15 +120,7 @@ pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::builtins::test_support::dir_entries;
 
     #[test]
     fn commit_replaces_target_and_drop_leaves_nothing() {
@@ -148,23 +130,15 @@ mod tests {
 
         let mut f = AtomicFile::create(&target).unwrap();
         f.write_all(b"half").unwrap();
-        assert_eq!(
-            entries(dir.path()).len(),
-            2,
-            "temp file sits next to the target"
-        );
+        assert_eq!(dir_entries(dir.path()).len(), 2, "temp file sits next to the target");
         drop(f);
-        assert_eq!(entries(dir.path()), ["out.csv"]);
-        assert_eq!(
-            std::fs::read_to_string(&target).unwrap(),
-            "old\n",
-            "old result intact"
-        );
+        assert_eq!(dir_entries(dir.path()), ["out.csv"]);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n", "old result intact");
 
         let mut f = AtomicFile::create(&target).unwrap();
         f.write_all(b"new\n").unwrap();
         assert_eq!(f.commit().unwrap(), target);
-        assert_eq!(entries(dir.path()), ["out.csv"]);
+        assert_eq!(dir_entries(dir.path()), ["out.csv"]);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
     }
 

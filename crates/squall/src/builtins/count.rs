@@ -69,12 +69,8 @@ impl CountBolt {
     fn locate(&mut self, input: &Tuple) -> Result<()> {
         // `Fields` compares by pointer first: one schema per stream is cheap.
         if self.indices_of.as_ref() != Some(input.fields()) {
-            self.indices = self
-                .key
-                .names()
-                .iter()
-                .map(|f| input.index_of(f))
-                .collect::<Result<_>>()?;
+            self.indices =
+                self.key.names().iter().map(|f| input.index_of(f)).collect::<Result<_>>()?;
             self.indices_of = Some(input.fields().clone());
         }
         for &i in &self.indices {
@@ -128,9 +124,7 @@ fn same(a: &Value, b: &Value) -> bool {
         }
         (Value::Map(x), Value::Map(y)) => {
             x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+                && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
         _ => a == b,
     }
@@ -170,9 +164,7 @@ impl Bolt for CountBolt {
         }
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
-                return Err(Error::config(format!(
-                    "count bolt: key field '{n}' is repeated"
-                )));
+                return Err(Error::config(format!("count bolt: key field '{n}' is repeated")));
             }
         }
         Ok(())
@@ -190,11 +182,7 @@ impl Bolt for CountBolt {
                 return collector.emit(vec![Value::String(word), Value::Int(count)]);
             }
         }
-        let key: Values = self
-            .indices
-            .iter()
-            .map(|&i| std::mem::take(&mut values[i]))
-            .collect();
+        let key: Values = self.indices.iter().map(|&i| std::mem::take(&mut values[i])).collect();
         let mut key = Key(key);
         let count = bump(&mut self.others, &key, Key::clone);
         key.0.push(Value::Int(count));
@@ -216,22 +204,12 @@ mod tests {
         let lines = vec!["b a b".to_string(), "c b a".to_string()];
         let sink = Collect::default();
         let mut builder = TopologyBuilder::new("count-test");
-        builder.set_spout(
-            "gen",
-            GeneratorSpout::sentences(0)
-                .with_lines(lines)
-                .with_limit(10),
-            1,
-        );
-        builder
-            .set_bolt("split", SplitWordsBolt::new("line"), 2)
-            .shuffle_grouping("gen");
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(10), 1);
+        builder.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("gen");
         builder
             .set_bolt("count", CountBolt::new(Fields::new(["word"])), 3)
             .fields_grouping("split", Fields::new(["word"]));
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("count");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("count");
         LocalCluster::run(builder.build().unwrap()).unwrap();
 
         let rows = sink.rows();
@@ -258,18 +236,10 @@ mod tests {
         let a = Key(vec![Value::Float(0.0), Value::Int(1)]);
         let b = Key(vec![Value::Float(-0.0), Value::Int(1)]);
         assert_eq!(bump(&mut bolt.others, &a, Key::clone), 1);
-        assert_eq!(
-            bump(&mut bolt.others, &b, Key::clone),
-            2,
-            "-0.0 and 0.0 are one key"
-        );
+        assert_eq!(bump(&mut bolt.others, &b, Key::clone), 2, "-0.0 and 0.0 are one key");
         let nan = Key(vec![Value::Float(f64::NAN), Value::Int(1)]);
         assert_eq!(bump(&mut bolt.others, &nan, Key::clone), 1);
-        assert_eq!(
-            bump(&mut bolt.others, &nan.clone(), Key::clone),
-            2,
-            "NaN is one key"
-        );
+        assert_eq!(bump(&mut bolt.others, &nan.clone(), Key::clone), 2, "NaN is one key");
         let mut words = HashMap::new();
         assert_eq!(bump(&mut words, "w", str::to_string), 1);
         assert_eq!(bump(&mut words, "w", str::to_string), 2);
@@ -284,58 +254,32 @@ mod tests {
         builder
             .set_bolt("count", CountBolt::new(Fields::new(["line", "seq"])), 1)
             .shuffle_grouping("gen");
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("count");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("count");
         LocalCluster::run(builder.build().unwrap()).unwrap();
         let rows = sink.rows();
         assert_eq!(rows.len(), 6);
-        assert!(
-            rows.iter().all(|r| r.len() == 3 && r[2] == Value::Int(1)),
-            "{rows:?}"
-        );
+        assert!(rows.iter().all(|r| r.len() == 3 && r[2] == Value::Int(1)), "{rows:?}");
         // Key of one int field: goes through the general path.
         let sink = Collect::default();
         let mut builder = TopologyBuilder::new("count-int");
         let lines = vec!["x".to_string()];
-        builder.set_spout(
-            "gen",
-            GeneratorSpout::sentences(0).with_lines(lines).with_limit(4),
-            2,
-        );
-        builder
-            .set_bolt("count", CountBolt::new(Fields::new(["seq"])), 1)
-            .shuffle_grouping("gen");
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("count");
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(4), 2);
+        builder.set_bolt("count", CountBolt::new(Fields::new(["seq"])), 1).shuffle_grouping("gen");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("count");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-        let mut rows: Vec<(i64, i64)> = sink
-            .rows()
-            .iter()
-            .map(|r| (r[0].as_i64().unwrap(), r[1].as_i64().unwrap()))
-            .collect();
+        let mut rows: Vec<(i64, i64)> =
+            sink.rows().iter().map(|r| (r[0].as_i64().unwrap(), r[1].as_i64().unwrap())).collect();
         rows.sort();
-        assert_eq!(
-            rows,
-            [(0, 1), (0, 2), (1, 1), (1, 2)],
-            "two tasks each emit seq 0 and 1"
-        );
+        assert_eq!(rows, [(0, 1), (0, 2), (1, 1), (1, 2)], "two tasks each emit seq 0 and 1");
     }
 
     #[test]
     fn missing_key_field_is_an_error() {
         let mut builder = TopologyBuilder::new("count-missing");
         builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(1), 1);
-        builder
-            .set_bolt("count", CountBolt::new(Fields::new(["word"])), 1)
-            .shuffle_grouping("gen");
-        builder
-            .set_bolt("sink", Collect::default(), 1)
-            .shuffle_grouping("count");
-        let err = LocalCluster::run(builder.build().unwrap())
-            .unwrap_err()
-            .to_string();
+        builder.set_bolt("count", CountBolt::new(Fields::new(["word"])), 1).shuffle_grouping("gen");
+        builder.set_bolt("sink", Collect::default(), 1).shuffle_grouping("count");
+        let err = LocalCluster::run(builder.build().unwrap()).unwrap_err().to_string();
         assert!(err.contains("'count'") && err.contains("'word'"), "{err}");
     }
 }

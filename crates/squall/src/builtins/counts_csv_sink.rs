@@ -112,19 +112,9 @@ impl CountsCsvSink {
 /// The top `rows` as an aligned text table with a title line.
 fn table(key: &str, count: &str, rows: &[(&str, i64)], total_keys: usize) -> String {
     let width = |s: &str| s.chars().count();
-    let kw = rows
-        .iter()
-        .map(|r| width(r.0))
-        .chain([width(key)])
-        .max()
-        .unwrap_or(0);
+    let kw = rows.iter().map(|r| width(r.0)).chain([width(key)]).max().unwrap_or(0);
     let counts: Vec<String> = rows.iter().map(|r| r.1.to_string()).collect();
-    let cw = counts
-        .iter()
-        .map(|c| c.len())
-        .chain([width(count)])
-        .max()
-        .unwrap_or(0);
+    let cw = counts.iter().map(|c| c.len()).chain([width(count)]).max().unwrap_or(0);
     let mut out = format!("top {} of {total_keys} by {count}:\n", rows.len());
     let mut line = |k: &str, c: &str| {
         let pad = kw - width(k);
@@ -176,8 +166,7 @@ impl Bolt for CountsCsvSink {
                 }
             }
             other => {
-                self.counts
-                    .insert(CompactString::from(other.to_string()), count);
+                self.counts.insert(CompactString::from(other.to_string()), count);
             }
         }
         Ok(())
@@ -193,15 +182,11 @@ impl Bolt for CountsCsvSink {
         let rows = self.sorted();
         let path = &self.path;
         let file = AtomicFile::create(path)?;
-        let mut w = csv::WriterBuilder::new()
-            .buffer_capacity(256 * 1024)
-            .from_writer(file);
+        let mut w = csv::WriterBuilder::new().buffer_capacity(256 * 1024).from_writer(file);
         let err = |e| atomic_file::csv_error(path, e);
-        w.write_record([&self.key_field, &self.count_field])
-            .map_err(err)?;
+        w.write_record([&self.key_field, &self.count_field]).map_err(err)?;
         for (key, count) in &rows {
-            w.write_record([key.as_bytes(), count.to_string().as_bytes()])
-                .map_err(err)?;
+            w.write_record([key.as_bytes(), count.to_string().as_bytes()]).map_err(err)?;
         }
         atomic_file::commit_csv(w, path)?;
         if self.print_top > 0 {
@@ -220,17 +205,9 @@ impl Bolt for CountsCsvSink {
 mod tests {
     use super::*;
     use crate::builtins::test_support::PanicAfter;
+    use crate::builtins::test_support::{dir_entries, wait_for_executed};
     use crate::builtins::{CountBolt, GeneratorSpout, SplitWordsBolt};
     use crate::{Fields, LocalCluster, TopologyBuilder};
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
 
     fn word_count(dir: &Path, lines: &[&str], limit: u64, bomb: Option<usize>) -> Result<PathBuf> {
         let path = dir.join("counts.csv");
@@ -238,20 +215,12 @@ mod tests {
         let mut builder = TopologyBuilder::new("counts-test");
         builder.set_spout(
             "gen",
-            GeneratorSpout::sentences(0)
-                .with_lines(lines)
-                .with_limit(limit),
+            GeneratorSpout::sentences(0).with_lines(lines).with_limit(limit),
             2,
         );
-        let bomb = PanicAfter {
-            fields: Fields::new(["seq", "line"]),
-            panic_at: bomb,
-            seen: 0,
-        };
+        let bomb = PanicAfter { fields: Fields::new(["seq", "line"]), panic_at: bomb, seen: 0 };
         builder.set_bolt("bomb", bomb, 1).shuffle_grouping("gen");
-        builder
-            .set_bolt("split", SplitWordsBolt::new("line"), 2)
-            .shuffle_grouping("bomb");
+        builder.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("bomb");
         builder
             .set_bolt("count", CountBolt::new(Fields::new(["word"])), 3)
             .fields_grouping("split", Fields::new(["word"]));
@@ -268,7 +237,7 @@ mod tests {
         let path = word_count(dir.path(), &["b a d E", "b a c e e"], 10, None).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         assert_eq!(text, "word,count\ne,14\na,10\nb,10\nd,6\nc,4\n");
-        assert_eq!(names(dir.path()), ["counts.csv"]);
+        assert_eq!(dir_entries(dir.path()), ["counts.csv"]);
     }
 
     #[test]
@@ -277,14 +246,9 @@ mod tests {
     // sink may run `finish` and commit before the topology is cancelled.
     fn failed_run_leaves_no_file_and_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
-        let err = word_count(dir.path(), &["a b c"], 20_000, Some(10_000))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("'bomb'") && err.contains("boom on purpose"),
-            "{err}"
-        );
-        assert_eq!(names(dir.path()), Vec::<String>::new());
+        let err = word_count(dir.path(), &["a b c"], 20_000, Some(10_000)).unwrap_err().to_string();
+        assert!(err.contains("'bomb'") && err.contains("boom on purpose"), "{err}");
+        assert_eq!(dir_entries(dir.path()), Vec::<String>::new());
     }
 
     #[test]
@@ -299,22 +263,10 @@ mod tests {
         let sink = CountsCsvSink::new(&path, "line", "count").unwrap();
         builder.set_bolt("save", sink, 1).global_grouping("count");
         let running = LocalCluster::submit(builder.build().unwrap()).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while running
-            .metrics()
-            .component("save")
-            .map_or(0, |m| m.executed)
-            < 100
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sink received nothing"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_for_executed(&running, "save", 100);
         running.kill();
         assert!(running.join().unwrap().killed);
-        assert_eq!(names(dir.path()), Vec::<String>::new());
+        assert_eq!(dir_entries(dir.path()), Vec::<String>::new());
     }
 
     #[test]
@@ -326,10 +278,7 @@ mod tests {
         let rows = sink.sorted();
         assert_eq!(rows, [("ant", 12), ("bee", 3), ("zebra", 3)]);
         let t = table("word", "count", &rows[..2], rows.len());
-        assert_eq!(
-            t,
-            "top 2 of 3 by count:\n  word  count\n  ant      12\n  bee       3\n"
-        );
+        assert_eq!(t, "top 2 of 3 by count:\n  word  count\n  ant      12\n  bee       3\n");
     }
 
     #[test]
@@ -337,26 +286,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut builder = TopologyBuilder::new("counts-par");
         builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(10), 1);
-        builder
-            .set_bolt("count", CountBolt::new(Fields::new(["line"])), 1)
-            .shuffle_grouping("gen");
+        builder.set_bolt("count", CountBolt::new(Fields::new(["line"])), 1).shuffle_grouping("gen");
         let sink = CountsCsvSink::new(dir.path().join("c.csv"), "line", "count").unwrap();
         builder.set_bolt("save", sink, 2).shuffle_grouping("count");
-        let err = LocalCluster::run(builder.build().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("parallelism 1") && err.contains("'save'"),
-            "{err}"
-        );
-        assert_eq!(names(dir.path()), Vec::<String>::new());
+        let err = LocalCluster::run(builder.build().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("parallelism 1") && err.contains("'save'"), "{err}");
+        assert_eq!(dir_entries(dir.path()), Vec::<String>::new());
     }
 
     #[test]
     fn missing_folder_is_refused_at_construction() {
-        let err = CountsCsvSink::new("/no/such/folder/c.csv", "w", "c")
-            .unwrap_err()
-            .to_string();
+        let err = CountsCsvSink::new("/no/such/folder/c.csv", "w", "c").unwrap_err().to_string();
         assert!(err.contains("/no/such/folder"), "{err}");
     }
 }

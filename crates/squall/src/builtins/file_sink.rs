@@ -89,10 +89,7 @@ pub(crate) fn task_file(path: &Path, index: usize, parallelism: usize) -> PathBu
     if parallelism <= 1 {
         return path.to_path_buf();
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = match path.extension() {
         Some(ext) => format!("{stem}-{index}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{index}"),
@@ -109,10 +106,7 @@ impl Bolt for FileSink {
         self.task_path = task_file(&self.path, context.task_index(), context.parallelism());
         let file = AtomicFile::create(&self.task_path)?;
         self.out = Some(
-            csv::WriterBuilder::new()
-                .flexible(true)
-                .buffer_capacity(256 * 1024)
-                .from_writer(file),
+            csv::WriterBuilder::new().flexible(true).buffer_capacity(256 * 1024).from_writer(file),
         );
         self.header_done = false;
         Ok(())
@@ -154,18 +148,10 @@ impl Bolt for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builtins::test_support::{dir_entries, wait_for_executed};
     use crate::builtins::test_support::{Collect, PanicAfter};
     use crate::builtins::GeneratorSpout;
     use crate::{Fields, LocalCluster, TopologyBuilder};
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
 
     #[test]
     fn writes_header_and_rows() {
@@ -173,21 +159,12 @@ mod tests {
         let path = dir.path().join("out.csv");
         let lines = vec!["hello, world".to_string(), "x".to_string()];
         let mut builder = TopologyBuilder::new("file-sink");
-        builder.set_spout(
-            "gen",
-            GeneratorSpout::sentences(0).with_lines(lines).with_limit(3),
-            1,
-        );
-        builder
-            .set_bolt("save", FileSink::new(&path).unwrap(), 1)
-            .shuffle_grouping("gen");
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(3), 1);
+        builder.set_bolt("save", FileSink::new(&path).unwrap(), 1).shuffle_grouping("gen");
         LocalCluster::run(builder.build().unwrap()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text,
-            "seq,line\n0,\"hello, world\"\n1,x\n2,\"hello, world\"\n"
-        );
-        assert_eq!(names(dir.path()), ["out.csv"], "no temporary file left");
+        assert_eq!(text, "seq,line\n0,\"hello, world\"\n1,x\n2,\"hello, world\"\n");
+        assert_eq!(dir_entries(dir.path()), ["out.csv"], "no temporary file left");
     }
 
     #[test]
@@ -196,11 +173,9 @@ mod tests {
         let path = dir.path().join("out.csv");
         let mut builder = TopologyBuilder::new("file-sink-par");
         builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(100), 1);
-        builder
-            .set_bolt("save", FileSink::new(&path).unwrap(), 3)
-            .shuffle_grouping("gen");
+        builder.set_bolt("save", FileSink::new(&path).unwrap(), 3).shuffle_grouping("gen");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-        assert_eq!(names(dir.path()), ["out-0.csv", "out-1.csv", "out-2.csv"]);
+        assert_eq!(dir_entries(dir.path()), ["out-0.csv", "out-1.csv", "out-2.csv"]);
         let rows: usize = (0..3)
             .map(|i| {
                 let text =
@@ -214,14 +189,8 @@ mod tests {
             .sum();
         assert_eq!(rows, 100);
         assert_eq!(task_file(Path::new("a/b"), 2, 4), Path::new("a/b-2"));
-        assert_eq!(
-            task_file(Path::new("a/b.x.csv"), 0, 1),
-            Path::new("a/b.x.csv")
-        );
-        assert_eq!(
-            task_file(Path::new("a/b.x.csv"), 1, 2),
-            Path::new("a/b.x-1.csv")
-        );
+        assert_eq!(task_file(Path::new("a/b.x.csv"), 0, 1), Path::new("a/b.x.csv"));
+        assert_eq!(task_file(Path::new("a/b.x.csv"), 1, 2), Path::new("a/b.x-1.csv"));
     }
 
     #[test]
@@ -234,27 +203,13 @@ mod tests {
         let mut builder = TopologyBuilder::new("file-sink-fail");
         builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(10_000), 1);
         let fields = Fields::new(["seq", "line"]);
-        let bomb = PanicAfter {
-            fields,
-            panic_at: Some(5000),
-            seen: 0,
-        };
+        let bomb = PanicAfter { fields, panic_at: Some(5000), seen: 0 };
         builder.set_bolt("bomb", bomb, 1).shuffle_grouping("gen");
-        builder
-            .set_bolt("save", FileSink::new(&path).unwrap(), 1)
-            .shuffle_grouping("bomb");
-        builder
-            .set_bolt("also", Collect::default(), 1)
-            .shuffle_grouping("bomb");
-        let err = LocalCluster::run(builder.build().unwrap())
-            .unwrap_err()
-            .to_string();
+        builder.set_bolt("save", FileSink::new(&path).unwrap(), 1).shuffle_grouping("bomb");
+        builder.set_bolt("also", Collect::default(), 1).shuffle_grouping("bomb");
+        let err = LocalCluster::run(builder.build().unwrap()).unwrap_err().to_string();
         assert!(err.contains("'bomb'") && err.contains("panicked"), "{err}");
-        assert_eq!(
-            names(dir.path()),
-            Vec::<String>::new(),
-            "no result, no temporary file"
-        );
+        assert_eq!(dir_entries(dir.path()), Vec::<String>::new(), "no result, no temporary file");
     }
 
     #[test]
@@ -263,38 +218,18 @@ mod tests {
         let path = dir.path().join("out.csv");
         let mut builder = TopologyBuilder::new("file-sink-kill");
         builder.set_spout("gen", GeneratorSpout::sentences(20_000), 1);
-        builder
-            .set_bolt("save", FileSink::new(&path).unwrap(), 2)
-            .shuffle_grouping("gen");
+        builder.set_bolt("save", FileSink::new(&path).unwrap(), 2).shuffle_grouping("gen");
         let running = LocalCluster::submit(builder.build().unwrap()).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while running
-            .metrics()
-            .component("save")
-            .map_or(0, |m| m.executed)
-            < 100
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sink received nothing"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_for_executed(&running, "save", 100);
         running.kill();
         let summary = running.join().unwrap();
         assert!(summary.killed);
-        assert_eq!(
-            names(dir.path()),
-            Vec::<String>::new(),
-            "no result, no temporary file"
-        );
+        assert_eq!(dir_entries(dir.path()), Vec::<String>::new(), "no result, no temporary file");
     }
 
     #[test]
     fn missing_folder_is_refused_at_construction() {
-        let err = FileSink::new("/no/such/folder/out.csv")
-            .unwrap_err()
-            .to_string();
+        let err = FileSink::new("/no/such/folder/out.csv").unwrap_err().to_string();
         assert!(err.contains("/no/such/folder"), "{err}");
     }
 }

@@ -139,9 +139,7 @@ impl FileSpout {
         let files = paths
             .into_iter()
             .map(|path| {
-                let len = std::fs::metadata(&path)
-                    .map_err(|e| Error::io(&path, e))?
-                    .len();
+                let len = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
                 Ok(SourceFile { path, len })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -224,12 +222,7 @@ fn open_segment(file: &SourceFile, seg: Segment) -> Result<Reading> {
     if seg.start > 0 {
         pos += skip_line(&mut reader).map_err(io)?;
     }
-    Ok(Reading {
-        reader,
-        pos,
-        end: seg.end,
-        file: seg.file,
-    })
+    Ok(Reading { reader, pos, end: seg.end, file: seg.file })
 }
 
 /// Skips bytes up to and including the next `'\n'` without copying them;
@@ -266,11 +259,7 @@ fn segments_of_task(lens: &[u64], index: usize, parallelism: usize) -> Vec<Segme
     for (file, &len) in lens.iter().enumerate() {
         let (start, end) = (from.max(offset), to.min(offset + len));
         if start < end {
-            segments.push(Segment {
-                file,
-                start: start - offset,
-                end: end - offset,
-            });
+            segments.push(Segment { file, start: start - offset, end: end - offset });
         }
         offset += len;
     }
@@ -317,18 +306,8 @@ mod tests {
     /// Lines of every length from 0 up, some CRLF, one file without a
     /// trailing newline, an empty file and a hidden file that is skipped.
     fn corpus(dir: &Path) -> Vec<String> {
-        let words = [
-            "the",
-            "quick",
-            "brown",
-            "fox",
-            "jumps",
-            "over",
-            "a",
-            "lazy",
-            "dog",
-            "ünïcødé",
-        ];
+        let words =
+            ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "ünïcødé"];
         let mut expected = Vec::new();
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         for f in 0..5 {
@@ -360,14 +339,9 @@ mod tests {
         let sink = Collect::default();
         let mut builder = TopologyBuilder::new("file-spout-test");
         builder.set_spout("lines", spout, parallelism);
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("lines");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("lines");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-        sink.rows()
-            .into_iter()
-            .map(|v| v[0].as_str().unwrap().to_string())
-            .collect()
+        sink.rows().into_iter().map(|v| v[0].as_str().unwrap().to_string()).collect()
     }
 
     #[test]
@@ -404,11 +378,7 @@ mod tests {
                     lines.push(String::from_utf8(s.line.clone()).unwrap());
                 }
             }
-            assert_eq!(
-                lines,
-                ["x", "yy", "", "zzzz", "long line here", "q"],
-                "n = {n}"
-            );
+            assert_eq!(lines, ["x", "yy", "", "zzzz", "long line here", "q"], "n = {n}");
         }
     }
 

@@ -131,10 +131,7 @@ impl Spout for GeneratorSpout {
         if self.lines.is_empty() {
             return Err(Error::config("generator spout: the list of lines is empty"));
         }
-        let (i, n) = (
-            context.task_index() as u64,
-            context.parallelism().max(1) as u64,
-        );
+        let (i, n) = (context.task_index() as u64, context.parallelism().max(1) as u64);
         self.quota = self.limit.map(|limit| limit / n + u64::from(i < limit % n));
         self.task_rate = self.rate_per_sec as f64 / n as f64;
         self.seq = 0;
@@ -161,11 +158,7 @@ impl Spout for GeneratorSpout {
         if self.rate_per_sec > 0 {
             self.tokens -= count as f64;
         }
-        Ok(if self.quota == Some(self.seq) {
-            SpoutStatus::Finished
-        } else {
-            SpoutStatus::Active
-        })
+        Ok(if self.quota == Some(self.seq) { SpoutStatus::Finished } else { SpoutStatus::Active })
     }
 }
 
@@ -182,9 +175,7 @@ mod tests {
         let sink = Collect::default();
         let mut builder = TopologyBuilder::new("gen-test");
         builder.set_spout("gen", spout, parallelism);
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("gen");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("gen");
         let summary = LocalCluster::run(builder.build().unwrap()).unwrap();
         (sink.rows(), summary.elapsed)
     }
@@ -212,10 +203,7 @@ mod tests {
     #[test]
     fn custom_lines_cycle() {
         let lines = vec!["a b".to_string(), "c".to_string()];
-        let (rows, _) = run(
-            GeneratorSpout::sentences(0).with_limit(5).with_lines(lines),
-            1,
-        );
+        let (rows, _) = run(GeneratorSpout::sentences(0).with_limit(5).with_lines(lines), 1);
         let got: Vec<&str> = rows.iter().map(|r| r[1].as_str().unwrap()).collect();
         assert_eq!(got, ["a b", "c", "a b", "c", "a b"]);
         let seqs: HashSet<i64> = rows.iter().map(|r| r[0].as_i64().unwrap()).collect();
@@ -230,28 +218,15 @@ mod tests {
         let (rows, _) = run(GeneratorSpout::sentences(1000).with_limit(200), 2);
         let elapsed = start.elapsed();
         assert_eq!(rows.len(), 200);
-        assert!(
-            elapsed >= Duration::from_millis(150),
-            "took only {elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(150), "took only {elapsed:?}");
     }
 
     #[test]
     fn empty_lines_refused_at_open() {
         let mut builder = TopologyBuilder::new("gen-empty");
-        builder.set_spout(
-            "gen",
-            GeneratorSpout::sentences(0)
-                .with_limit(3)
-                .with_lines(vec![]),
-            1,
-        );
-        builder
-            .set_bolt("sink", Collect::default(), 1)
-            .shuffle_grouping("gen");
-        let err = LocalCluster::run(builder.build().unwrap())
-            .unwrap_err()
-            .to_string();
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(3).with_lines(vec![]), 1);
+        builder.set_bolt("sink", Collect::default(), 1).shuffle_grouping("gen");
+        let err = LocalCluster::run(builder.build().unwrap()).unwrap_err().to_string();
         assert!(err.contains("lines") && err.contains("gen"), "{err}");
     }
 }

@@ -183,10 +183,7 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
                 if files == 1 { "" } else { "s" },
                 human_bytes(spout.total_bytes())
             );
-            BuiltSpout {
-                factory: spout_factory(spout),
-                description,
-            }
+            BuiltSpout { factory: spout_factory(spout), description }
         }
         "stdin" => {
             let _: NoSettings = settings(&what, settings_value)?;
@@ -200,9 +197,7 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
             let mut spout = GeneratorSpout::sentences(s.rate_per_sec);
             if let Some(lines) = s.lines {
                 if lines.is_empty() {
-                    return Err(Error::config(format!(
-                        "{what}: bad settings: lines is empty"
-                    )));
+                    return Err(Error::config(format!("{what}: bad settings: lines is empty")));
                 }
                 spout = spout.with_lines(lines);
             }
@@ -213,9 +208,7 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
                 0 => "unlimited rate".to_string(),
                 r => format!("{r} tuples/s"),
             };
-            let limit = s
-                .limit
-                .map_or("unbounded".to_string(), |n| format!("{n} tuples"));
+            let limit = s.limit.map_or("unbounded".to_string(), |n| format!("{n} tuples"));
             BuiltSpout {
                 factory: spout_factory(spout),
                 description: format!("generator spout ({limit}, {rate})"),
@@ -252,9 +245,7 @@ pub fn bolt(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltBo
         "count" => {
             let s: CountSettings = settings(&what, settings_value)?;
             if s.fields.is_empty() {
-                return Err(Error::config(format!(
-                    "{what}: bad settings: fields is empty"
-                )));
+                return Err(Error::config(format!("{what}: bad settings: fields is empty")));
             }
             BuiltBolt {
                 description: format!("count bolt (count per {})", s.fields.join(", ")),
@@ -335,10 +326,7 @@ mod tests {
     #[test]
     fn unknown_kind_lists_the_known_ones() {
         let err = err_of(spout("kafka", &serde_yaml_ng::Value::Null));
-        assert_eq!(
-            err,
-            "unknown spout type 'kafka'; known: file, stdin, generator"
-        );
+        assert_eq!(err, "unknown spout type 'kafka'; known: file, stdin, generator");
         let err = err_of(bolt("sum", &serde_yaml_ng::Value::Null));
         assert_eq!(
             err,
@@ -349,20 +337,11 @@ mod tests {
     #[test]
     fn unknown_or_missing_setting_names_kind_and_field() {
         let err = err_of(spout("generator", &yaml("rate: 5")));
-        assert!(
-            err.contains("spout 'generator'") && err.contains("rate"),
-            "{err}"
-        );
+        assert!(err.contains("spout 'generator'") && err.contains("rate"), "{err}");
         let err = err_of(spout("file", &serde_yaml_ng::Value::Null));
-        assert!(
-            err.contains("spout 'file'") && err.contains("path"),
-            "{err}"
-        );
+        assert!(err.contains("spout 'file'") && err.contains("path"), "{err}");
         let err = err_of(bolt("counts_csv", &yaml("{path: c.csv, top: 3}")));
-        assert!(
-            err.contains("bolt 'counts_csv'") && err.contains("top"),
-            "{err}"
-        );
+        assert!(err.contains("bolt 'counts_csv'") && err.contains("top"), "{err}");
         let err = err_of(bolt("split_words", &yaml("field: 3")));
         assert!(err.contains("bolt 'split_words'"), "{err}");
         let err = err_of(spout("generator", &yaml("rate_per_sec: -1")));
@@ -386,11 +365,7 @@ mod tests {
         let out = dir.path().join("counts.csv");
         let input = yaml(&format!("path: {}", dir.path().join("in.txt").display()));
         let lines = spout("file", &input).unwrap();
-        assert!(
-            lines.description.contains("1 file,"),
-            "{}",
-            lines.description
-        );
+        assert!(lines.description.contains("1 file,"), "{}", lines.description);
         let split = bolt("split_words", &serde_yaml_ng::Value::Null).unwrap();
         let count = bolt("count", &yaml("{}")).unwrap();
         let save = bolt("counts_csv", &yaml(&format!("path: {}", out.display()))).unwrap();
@@ -399,29 +374,18 @@ mod tests {
 
         let mut builder = TopologyBuilder::new("registry-test");
         builder.set_spout_factory("lines", lines.factory, 2);
-        builder
-            .set_bolt_factory("split", split.factory, 2)
-            .shuffle_grouping("lines");
+        builder.set_bolt_factory("split", split.factory, 2).shuffle_grouping("lines");
         builder
             .set_bolt_factory("count", count.factory, 2)
             .fields_grouping("split", Fields::new(["word"]));
-        builder
-            .set_bolt_factory("save", save.factory, 1)
-            .global_grouping("count");
+        builder.set_bolt_factory("save", save.factory, 1).global_grouping("count");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&out).unwrap(),
-            "word,count\na,3\nb,2\n"
-        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "word,count\na,3\nb,2\n");
     }
 
     #[test]
     fn generator_settings_apply() {
-        let g = spout(
-            "generator",
-            &yaml("{limit: 7, lines: [x y], rate_per_sec: 0}"),
-        )
-        .unwrap();
+        let g = spout("generator", &yaml("{limit: 7, lines: [x y], rate_per_sec: 0}")).unwrap();
         assert_eq!(g.description, "generator spout (7 tuples, unlimited rate)");
         let err = err_of(spout("generator", &yaml("lines: []")));
         assert!(err.contains("lines"), "{err}");

@@ -33,9 +33,7 @@ pub struct SplitWordsBolt {
 impl SplitWordsBolt {
     /// A bolt splitting the string field `field` of its inputs.
     pub fn new(field: &str) -> SplitWordsBolt {
-        SplitWordsBolt {
-            field: field.to_string(),
-        }
+        SplitWordsBolt { field: field.to_string() }
     }
 
     /// The input field that is split.
@@ -73,9 +71,7 @@ impl Bolt for SplitWordsBolt {
     /// input has no string field of that name.
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
         let text = input.get_str(&self.field)?;
-        for_each_word(text, |word| {
-            collector.emit(vec![Value::String(word.to_lowercase())])
-        })
+        for_each_word(text, |word| collector.emit(vec![Value::String(word.to_lowercase())]))
     }
 }
 
@@ -98,10 +94,7 @@ mod tests {
 
     #[test]
     fn tricky_text() {
-        assert_eq!(
-            words("Don't stop, 2 Æsops!"),
-            ["don", "t", "stop", "2", "æsops"]
-        );
+        assert_eq!(words("Don't stop, 2 Æsops!"), ["don", "t", "stop", "2", "æsops"]);
         assert_eq!(words(""), Vec::<String>::new());
         assert_eq!(words("  ...  --- !!"), Vec::<String>::new());
         assert_eq!(words("HELLO"), ["hello"]);
@@ -118,23 +111,11 @@ mod tests {
         let mut builder = TopologyBuilder::new("split-test");
         let lines = lines.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let n = lines.len() as u64;
-        builder.set_spout(
-            "gen",
-            GeneratorSpout::sentences(0).with_lines(lines).with_limit(n),
-            1,
-        );
-        builder
-            .set_bolt("split", SplitWordsBolt::new(field), 1)
-            .shuffle_grouping("gen");
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("split");
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(n), 1);
+        builder.set_bolt("split", SplitWordsBolt::new(field), 1).shuffle_grouping("gen");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("split");
         LocalCluster::run(builder.build()?)?;
-        Ok(sink
-            .rows()
-            .into_iter()
-            .map(|v| v[0].as_str().unwrap().to_string())
-            .collect())
+        Ok(sink.rows().into_iter().map(|v| v[0].as_str().unwrap().to_string()).collect())
     }
 
     #[test]
@@ -146,10 +127,7 @@ mod tests {
     #[test]
     fn wrong_field_type_is_an_error_naming_the_component() {
         let err = run(&["a"], "seq").unwrap_err().to_string();
-        assert!(
-            err.contains("'split'") && err.contains("'seq'") && err.contains("int"),
-            "{err}"
-        );
+        assert!(err.contains("'split'") && err.contains("'seq'") && err.contains("int"), "{err}");
         let err = run(&["a"], "nope").unwrap_err().to_string();
         assert!(err.contains("'split'") && err.contains("'nope'"), "{err}");
     }

@@ -62,18 +62,13 @@ pub struct StdinSpout {
 impl Clone for StdinSpout {
     /// A fresh, unopened copy.
     fn clone(&self) -> Self {
-        StdinSpout {
-            source: self.source.clone(),
-            lines: None,
-        }
+        StdinSpout { source: self.source.clone(), lines: None }
     }
 }
 
 impl std::fmt::Debug for StdinSpout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StdinSpout")
-            .field("open", &self.lines.is_some())
-            .finish()
+        f.debug_struct("StdinSpout").field("open", &self.lines.is_some()).finish()
     }
 }
 
@@ -86,18 +81,12 @@ impl Default for StdinSpout {
 impl StdinSpout {
     /// A spout over this process's standard input.
     pub fn new() -> StdinSpout {
-        StdinSpout {
-            source: Source::Stdin,
-            lines: None,
-        }
+        StdinSpout { source: Source::Stdin, lines: None }
     }
 
     #[cfg(test)]
     fn from_bytes(bytes: &[u8]) -> StdinSpout {
-        StdinSpout {
-            source: Source::Bytes(bytes.into()),
-            lines: None,
-        }
+        StdinSpout { source: Source::Bytes(bytes.into()), lines: None }
     }
 }
 
@@ -202,15 +191,10 @@ mod tests {
         let sink = Collect::default();
         let mut builder = TopologyBuilder::new("stdin-test");
         builder.set_spout("in", StdinSpout::from_bytes(input.as_bytes()), 3);
-        builder
-            .set_bolt("sink", sink.clone(), 1)
-            .shuffle_grouping("in");
+        builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("in");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-        let got: Vec<String> = sink
-            .rows()
-            .into_iter()
-            .map(|v| v[0].as_str().unwrap().to_string())
-            .collect();
+        let got: Vec<String> =
+            sink.rows().into_iter().map(|v| v[0].as_str().unwrap().to_string()).collect();
         assert_eq!(got, expected, "one reader, order kept");
     }
 

@@ -68,13 +68,8 @@ impl Default for StdoutSink {
 impl StdoutSink {
     /// A sink printing to this process's standard output.
     pub fn new() -> StdoutSink {
-        let line = csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(LockedStdout);
-        StdoutSink {
-            line,
-            field: String::new(),
-        }
+        let line = csv::WriterBuilder::new().flexible(true).from_writer(LockedStdout);
+        StdoutSink { line, field: String::new() }
     }
 }
 
@@ -130,9 +125,7 @@ mod tests {
                 Value::Null,
             ],
         );
-        let mut w = csv::WriterBuilder::new()
-            .flexible(true)
-            .from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
         let mut field = String::new();
         write_values(&mut w, &mut field, &t).unwrap();
         write_values(&mut w, &mut field, &t).unwrap();

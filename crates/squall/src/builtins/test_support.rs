@@ -51,3 +51,23 @@ impl Bolt for PanicAfter {
         collector.emit(input.into_values())
     }
 }
+
+/// The names of the entries of `dir`, sorted.
+pub(crate) fn dir_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls until `component` of `running` has executed `n` tuples (20 s at
+/// most, then panics).
+pub(crate) fn wait_for_executed(running: &crate::RunningTopology, component: &str, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running.metrics().component(component).map_or(0, |m| m.executed) < n {
+        assert!(std::time::Instant::now() < deadline, "'{component}' received nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

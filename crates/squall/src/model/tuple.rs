@@ -90,9 +90,7 @@ impl Tuple {
     /// # Errors
     /// [`Error::NoSuchField`] if the tuple has fewer values.
     pub fn get(&self, index: usize) -> Result<&Value> {
-        self.values
-            .get(index)
-            .ok_or_else(|| self.no_such(format!("#{index}")))
+        self.values.get(index).ok_or_else(|| self.no_such(format!("#{index}")))
     }
 
     /// The position of field `name` in this tuple's schema.
@@ -100,10 +98,7 @@ impl Tuple {
     /// # Errors
     /// [`Error::NoSuchField`] if the stream does not declare `name`.
     pub fn index_of(&self, name: &str) -> Result<usize> {
-        self.source
-            .fields
-            .index_of(name)
-            .ok_or_else(|| self.no_such(format!("'{name}'")))
+        self.source.fields.index_of(name).ok_or_else(|| self.no_such(format!("'{name}'")))
     }
 
     /// The value of field `name`.
@@ -113,9 +108,7 @@ impl Tuple {
     /// tuple is shorter than its schema.
     pub fn get_by_field(&self, name: &str) -> Result<&Value> {
         let i = self.index_of(name)?;
-        self.values
-            .get(i)
-            .ok_or_else(|| self.no_such(format!("'{name}'")))
+        self.values.get(i).ok_or_else(|| self.no_such(format!("'{name}'")))
     }
 
     /// The text of field `name`.
@@ -124,8 +117,7 @@ impl Tuple {
     /// [`Error::NoSuchField`] if missing, [`Error::WrongType`] if not a string.
     pub fn get_str(&self, name: &str) -> Result<&str> {
         let v = self.get_by_field(name)?;
-        v.as_str()
-            .ok_or_else(|| self.wrong(format!("'{name}'"), "string", v))
+        v.as_str().ok_or_else(|| self.wrong(format!("'{name}'"), "string", v))
     }
 
     /// The text at `index`.
@@ -134,8 +126,7 @@ impl Tuple {
     /// [`Error::NoSuchField`] if missing, [`Error::WrongType`] if not a string.
     pub fn get_str_at(&self, index: usize) -> Result<&str> {
         let v = self.get(index)?;
-        v.as_str()
-            .ok_or_else(|| self.wrong(format!("#{index}"), "string", v))
+        v.as_str().ok_or_else(|| self.wrong(format!("#{index}"), "string", v))
     }
 
     /// The integer of field `name`.
@@ -144,8 +135,7 @@ impl Tuple {
     /// [`Error::NoSuchField`] if missing, [`Error::WrongType`] if not an int.
     pub fn get_i64(&self, name: &str) -> Result<i64> {
         let v = self.get_by_field(name)?;
-        v.as_i64()
-            .ok_or_else(|| self.wrong(format!("'{name}'"), "int", v))
+        v.as_i64().ok_or_else(|| self.wrong(format!("'{name}'"), "int", v))
     }
 
     /// The integer at `index`.
@@ -154,8 +144,7 @@ impl Tuple {
     /// [`Error::NoSuchField`] if missing, [`Error::WrongType`] if not an int.
     pub fn get_i64_at(&self, index: usize) -> Result<i64> {
         let v = self.get(index)?;
-        v.as_i64()
-            .ok_or_else(|| self.wrong(format!("#{index}"), "int", v))
+        v.as_i64().ok_or_else(|| self.wrong(format!("#{index}"), "int", v))
     }
 
     /// The float of field `name` (an int is widened).
@@ -164,8 +153,7 @@ impl Tuple {
     /// [`Error::NoSuchField`] if missing, [`Error::WrongType`] if not numeric.
     pub fn get_f64(&self, name: &str) -> Result<f64> {
         let v = self.get_by_field(name)?;
-        v.as_f64()
-            .ok_or_else(|| self.wrong(format!("'{name}'"), "float", v))
+        v.as_f64().ok_or_else(|| self.wrong(format!("'{name}'"), "float", v))
     }
 
     /// The boolean of field `name`.
@@ -174,8 +162,7 @@ impl Tuple {
     /// [`Error::NoSuchField`] if missing, [`Error::WrongType`] if not a bool.
     pub fn get_bool(&self, name: &str) -> Result<bool> {
         let v = self.get_by_field(name)?;
-        v.as_bool()
-            .ok_or_else(|| self.wrong(format!("'{name}'"), "bool", v))
+        v.as_bool().ok_or_else(|| self.wrong(format!("'{name}'"), "bool", v))
     }
 
     /// Selects the values of `fields`, in that order (for fields grouping and
@@ -184,11 +171,7 @@ impl Tuple {
     /// # Errors
     /// [`Error::NoSuchField`] naming the first field the stream lacks.
     pub fn select(&self, fields: &Fields) -> Result<Values> {
-        fields
-            .names()
-            .iter()
-            .map(|f| self.get_by_field(f).cloned())
-            .collect()
+        fields.names().iter().map(|f| self.get_by_field(f).cloned()).collect()
     }
 
     fn no_such(&self, field: String) -> Error {
@@ -246,10 +229,7 @@ mod tests {
     #[test]
     fn wrong_type_names_both_types() {
         let err = tuple().get_i64("word").unwrap_err().to_string();
-        assert!(
-            err.contains("'word'") && err.contains("string") && err.contains("int"),
-            "{err}"
-        );
+        assert!(err.contains("'word'") && err.contains("string") && err.contains("int"), "{err}");
         assert!(err.contains("'split'"), "{err}");
     }
 

@@ -33,10 +33,7 @@ pub(crate) enum RouteTarget {
     Chained { pending: Vec<Tuple> },
     /// To the consumer's tasks over channels; `first_task` is the consumer's
     /// lowest global task id, `outs[i]` goes to its task index i.
-    Channels {
-        first_task: usize,
-        outs: Vec<OutBuffer>,
-    },
+    Channels { first_task: usize, outs: Vec<OutBuffer> },
 }
 
 /// One consumer subscription of one output stream.
@@ -93,9 +90,7 @@ impl OutputCollector {
         streams: Vec<StreamOut>,
         batch_size: usize,
     ) -> Self {
-        let default_stream = streams
-            .iter()
-            .position(|s| s.source.stream == DEFAULT_STREAM);
+        let default_stream = streams.iter().position(|s| s.source.stream == DEFAULT_STREAM);
         OutputCollector {
             component,
             task,
@@ -192,11 +187,7 @@ impl OutputCollector {
     }
 
     fn bad(&self, reason: String) -> Error {
-        Error::BadEmit {
-            component: self.component.clone(),
-            task: self.task,
-            reason,
-        }
+        Error::BadEmit { component: self.component.clone(), task: self.task, reason }
     }
 
     fn route(&mut self, s: usize, values: Values, direct: Option<usize>) -> Result<()> {

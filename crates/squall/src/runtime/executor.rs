@@ -44,6 +44,22 @@ pub(crate) struct Node {
     pub feed: Option<(usize, usize, usize)>,
 }
 
+impl Node {
+    /// Runs the bolt of this task on `tuples` (`n` of them).
+    fn execute_all(&mut self, tuples: impl Iterator<Item = Tuple>, n: u64) -> Result<()> {
+        let Node { component, task, op, collector, metrics, .. } = self;
+        let Op::Bolt(bolt) = op else { unreachable!("only bolts have inputs") };
+        guarded(component, *task, || {
+            for tuple in tuples {
+                bolt.execute(tuple, collector)?;
+            }
+            Ok(())
+        })?;
+        metrics.add_executed(n);
+        Ok(())
+    }
+}
+
 /// How an executor ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
@@ -114,23 +130,14 @@ impl Executor {
 
     async fn run_tasks(&mut self) -> Result<Exit> {
         for node in &mut self.nodes {
-            let Node {
-                component,
-                task,
-                op,
-                context,
-                ..
-            } = node;
+            let Node { component, task, op, context, .. } = node;
             guarded(component, *task, || match op {
                 Op::Spout(s) => s.open(context),
                 Op::Bolt(b) => b.prepare(context),
             })?;
         }
-        let exit = if self.inputs.is_some() {
-            self.run_bolt().await?
-        } else {
-            self.run_spout().await?
-        };
+        let exit =
+            if self.inputs.is_some() { self.run_bolt().await? } else { self.run_spout().await? };
         // A kill or a failure elsewhere may race with the end of input:
         // never finish (and so never commit a sink's result) once cancelled.
         match exit {
@@ -146,16 +153,8 @@ impl Executor {
                 return Ok(Exit::Stopped);
             }
             let status = {
-                let Node {
-                    component,
-                    task,
-                    op,
-                    collector,
-                    ..
-                } = &mut self.nodes[0];
-                let Op::Spout(spout) = op else {
-                    unreachable!("a head without inputs is a spout")
-                };
+                let Node { component, task, op, collector, .. } = &mut self.nodes[0];
+                let Op::Spout(spout) = op else { unreachable!("a head without inputs is a spout") };
                 guarded(component, *task, || {
                     let status = spout.next_tuple(collector)?;
                     for id in std::mem::take(&mut collector.to_ack) {
@@ -211,28 +210,10 @@ impl Executor {
                 Received::AllEnded => return Ok(Exit::Finished),
                 Received::Disconnected => return Ok(Exit::Stopped),
             };
-            {
-                let Node {
-                    component,
-                    task,
-                    op,
-                    collector,
-                    metrics,
-                    ..
-                } = &mut self.nodes[0];
-                let Op::Bolt(bolt) = op else {
-                    unreachable!("a head with inputs is a bolt")
-                };
-                let n = batch.rows.len() as u64;
-                let source = batch.source;
-                guarded(component, *task, || {
-                    for row in batch.rows {
-                        bolt.execute(Tuple::new(source.clone(), row), collector)?;
-                    }
-                    Ok(())
-                })?;
-                metrics.add_executed(n);
-            }
+            let n = batch.rows.len() as u64;
+            let source = batch.source;
+            let tuples = batch.rows.into_iter().map(|row| Tuple::new(source.clone(), row));
+            self.nodes[0].execute_all(tuples, n)?;
             if self.after_step(&mut dirty_since).await? == Flow::Stopped {
                 return Ok(Exit::Stopped);
             }
@@ -247,8 +228,7 @@ impl Executor {
             self.run_chained(m)?;
         }
         for node in &mut self.nodes {
-            node.metrics
-                .add_emitted(std::mem::take(&mut node.collector.emitted));
+            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
         }
         if self.flush(true).await == Flow::Stopped {
             return Ok(Flow::Stopped);
@@ -273,25 +253,8 @@ impl Executor {
         if tuples.is_empty() {
             return Ok(());
         }
-        let Node {
-            component,
-            task,
-            op,
-            collector,
-            metrics,
-            ..
-        } = &mut self.nodes[m];
-        let Op::Bolt(bolt) = op else {
-            unreachable!("chained tasks are bolts")
-        };
         let n = tuples.len() as u64;
-        guarded(component, *task, || {
-            for t in tuples {
-                bolt.execute(t, collector)?;
-            }
-            Ok(())
-        })?;
-        metrics.add_executed(n);
+        self.nodes[m].execute_all(tuples.into_iter(), n)?;
         Ok(())
     }
 
@@ -302,20 +265,13 @@ impl Executor {
             if m > 0 {
                 self.run_chained(m)?;
             }
-            let Node {
-                component,
-                task,
-                op,
-                collector,
-                ..
-            } = &mut self.nodes[m];
+            let Node { component, task, op, collector, .. } = &mut self.nodes[m];
             if let Op::Bolt(bolt) = op {
                 guarded(component, *task, || bolt.finish(collector))?;
             }
         }
         for node in &mut self.nodes {
-            node.metrics
-                .add_emitted(std::mem::take(&mut node.collector.emitted));
+            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
         }
         if self.flush(false).await == Flow::Stopped {
             return Ok(Exit::Stopped);
@@ -332,10 +288,7 @@ impl Executor {
     async fn flush(&mut self, only_full: bool) -> Flow {
         for node in &mut self.nodes {
             let mut waited = Duration::ZERO;
-            let flow = node
-                .collector
-                .flush(only_full, &self.cancel, &mut waited)
-                .await;
+            let flow = node.collector.flush(only_full, &self.cancel, &mut waited).await;
             if !waited.is_zero() {
                 node.metrics.add_backpressure(waited);
             }

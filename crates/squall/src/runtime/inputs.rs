@@ -32,12 +32,7 @@ pub(crate) struct InputSet {
 impl InputSet {
     pub fn new(receivers: Vec<Receiver<Message>>) -> Self {
         let n = receivers.len();
-        InputSet {
-            receivers,
-            ended: vec![false; n],
-            open: n,
-            next: 0,
-        }
+        InputSet { receivers, ended: vec![false; n], open: n, next: 0 }
     }
 
     /// The next batch from any input, round robin across inputs that have

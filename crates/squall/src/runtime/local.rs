@@ -41,9 +41,7 @@ impl LocalCluster {
         let cancel = CancellationToken::new();
         let plan = plan::build(&topology, &cancel)?;
         let threads = match topology.config().worker_threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             n => n,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,11 +60,7 @@ impl LocalCluster {
                 result
             })
             .map_err(|e| Error::io("local cluster thread", e))?;
-        tracing::info!(
-            topology = topology.name(),
-            threads,
-            "topology started in local mode"
-        );
+        tracing::info!(topology = topology.name(), threads, "topology started in local mode");
         Ok(RunningTopology {
             name: topology.name().to_string(),
             cancel,

@@ -32,8 +32,7 @@ impl TaskMetrics {
     }
 
     pub fn add_backpressure(&self, d: Duration) {
-        self.backpressure_ns
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.backpressure_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 }
 
@@ -58,10 +57,7 @@ impl Metrics {
             .iter()
             .map(|c| {
                 let sum = |f: fn(&TaskMetrics) -> &AtomicU64| {
-                    c.tasks
-                        .iter()
-                        .map(|t| f(t).load(Ordering::Relaxed))
-                        .sum::<u64>()
+                    c.tasks.iter().map(|t| f(t).load(Ordering::Relaxed)).sum::<u64>()
                 };
                 ComponentMetrics {
                     id: c.id.clone(),
@@ -112,19 +108,11 @@ impl MetricsSnapshot {
 
     /// Tuples emitted by all spouts: what entered the topology.
     pub fn spout_emitted(&self) -> u64 {
-        self.components
-            .iter()
-            .filter(|c| c.spout)
-            .map(|c| c.emitted)
-            .sum()
+        self.components.iter().filter(|c| c.spout).map(|c| c.emitted).sum()
     }
 
     /// Tuples executed by all sinks: what left the topology.
     pub fn sink_executed(&self) -> u64 {
-        self.components
-            .iter()
-            .filter(|c| c.sink && !c.spout)
-            .map(|c| c.executed)
-            .sum()
+        self.components.iter().filter(|c| c.sink && !c.spout).map(|c| c.executed).sum()
     }
 }

@@ -30,11 +30,7 @@ impl Shuffle {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..tasks).collect();
         order.shuffle(&mut rng);
-        Shuffle {
-            order,
-            next: 0,
-            rng,
-        }
+        Shuffle { order, next: 0, rng }
     }
 
     fn pick(&mut self) -> usize {
@@ -72,11 +68,7 @@ impl Partitioner {
     pub fn select(&mut self, values: &[Value]) -> Target {
         match self {
             Partitioner::Shuffle(s) => Target::One(s.pick()),
-            Partitioner::Fields {
-                indices,
-                tasks,
-                max_parallelism,
-            } => {
+            Partitioner::Fields { indices, tasks, max_parallelism } => {
                 let hash = keys::key_hash(indices.iter().map(|&i| &values[i]));
                 let group = keys::key_group(hash, *max_parallelism);
                 Target::One(keys::task_for_key_group(group, *tasks, *max_parallelism))
@@ -104,11 +96,7 @@ mod tests {
 
     #[test]
     fn fields_sends_equal_keys_to_one_task() {
-        let mut p = Partitioner::Fields {
-            indices: vec![1],
-            tasks: 7,
-            max_parallelism: 128,
-        };
+        let mut p = Partitioner::Fields { indices: vec![1], tasks: 7, max_parallelism: 128 };
         let a = p.select(&[Value::Int(1), Value::from("k")]);
         let b = p.select(&[Value::Int(2), Value::from("k")]);
         assert_eq!(a, b);

@@ -87,10 +87,8 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
     let mut metrics = Metrics::default();
     let mut task_metrics: HashMap<usize, Arc<TaskMetrics>> = HashMap::new();
     for c in comps {
-        let entry_tasks: Vec<Arc<TaskMetrics>> = tasks[&c.id]
-            .clone()
-            .map(|t| task_metrics.entry(t).or_default().clone())
-            .collect();
+        let entry_tasks: Vec<Arc<TaskMetrics>> =
+            tasks[&c.id].clone().map(|t| task_metrics.entry(t).or_default().clone()).collect();
         metrics.components.push(ComponentEntry {
             id: c.id.clone(),
             spout: matches!(c.kind, ComponentKind::Spout(_)),
@@ -117,9 +115,7 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
                     }
                     let chained = chained_to.get(d.id.as_str()) == Some(&c.id.as_str());
                     let target = if chained {
-                        RouteTarget::Chained {
-                            pending: Vec::new(),
-                        }
+                        RouteTarget::Chained { pending: Vec::new() }
                     } else {
                         let outs = tasks[&d.id]
                             .clone()
@@ -128,10 +124,7 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
                                 rows: Vec::with_capacity(config.batch_size),
                             })
                             .collect();
-                        RouteTarget::Channels {
-                            first_task: tasks[&d.id].start,
-                            outs,
-                        }
+                        RouteTarget::Channels { first_task: tasks[&d.id].start, outs }
                     };
                     let partitioner = match &input.grouping {
                         Grouping::Shuffle | Grouping::None | Grouping::LocalOrShuffle => {
@@ -151,18 +144,10 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
                         Grouping::Direct => Partitioner::Direct,
                         Grouping::Forward => Partitioner::Forward(index),
                     };
-                    routes.push(Route {
-                        consumer: d.id.clone(),
-                        partitioner,
-                        target,
-                    });
+                    routes.push(Route { consumer: d.id.clone(), partitioner, target });
                 }
             }
-            streams.push(StreamOut {
-                direct: decl.direct,
-                source,
-                routes,
-            });
+            streams.push(StreamOut { direct: decl.direct, source, routes });
         }
         let (op, spout) = match &c.kind {
             ComponentKind::Spout(f) => (Op::Spout(f()), true),
@@ -180,10 +165,7 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
     };
 
     let mut executors = Vec::new();
-    for head in comps
-        .iter()
-        .filter(|c| !chained_to.contains_key(c.id.as_str()))
-    {
+    for head in comps.iter().filter(|c| !chained_to.contains_key(c.id.as_str())) {
         for index in 0..head.parallelism {
             let mut nodes = vec![make_node(head, index)];
             for d in comps {
@@ -193,10 +175,7 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
                 let Some(p) = nodes.iter().position(|n| n.component == producer) else {
                     continue;
                 };
-                let (s, r) = nodes[p]
-                    .collector
-                    .chained_route(&d.id)
-                    .expect("chained route exists");
+                let (s, r) = nodes[p].collector.chained_route(&d.id).expect("chained route exists");
                 let mut node = make_node(d, index);
                 node.feed = Some((p, s, r));
                 nodes.push(node);
@@ -204,9 +183,9 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
             let head_task = tasks[&head.id].start + index;
             let inputs = match head.kind {
                 ComponentKind::Spout(_) => None,
-                ComponentKind::Bolt { .. } => Some(InputSet::new(
-                    receivers.remove(&head_task).unwrap_or_default(),
-                )),
+                ComponentKind::Bolt { .. } => {
+                    Some(InputSet::new(receivers.remove(&head_task).unwrap_or_default()))
+                }
             };
             executors.push(Executor {
                 nodes,
@@ -216,8 +195,5 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
             });
         }
     }
-    Ok(Plan {
-        executors,
-        metrics: Arc::new(metrics),
-    })
+    Ok(Plan { executors, metrics: Arc::new(metrics) })
 }

@@ -14,10 +14,7 @@ use crate::topology::{validate, Grouping, InputDecl, TopologyConfig};
 #[derive(Clone)]
 pub(crate) enum ComponentKind {
     Spout(SpoutFactory),
-    Bolt {
-        factory: BoltFactory,
-        inputs: Vec<InputDecl>,
-    },
+    Bolt { factory: BoltFactory, inputs: Vec<InputDecl> },
 }
 
 /// One component of the logical graph.
@@ -83,11 +80,7 @@ pub struct TopologyBuilder {
 impl TopologyBuilder {
     /// An empty topology called `name`, with the default config.
     pub fn new(name: impl Into<String>) -> Self {
-        TopologyBuilder {
-            name: name.into(),
-            config: TopologyConfig::default(),
-            components: vec![],
-        }
+        TopologyBuilder { name: name.into(), config: TopologyConfig::default(), components: vec![] }
     }
 
     /// Replaces the topology's config.
@@ -147,10 +140,7 @@ impl TopologyBuilder {
         self.components.push(ComponentDef {
             id: id.to_string(),
             parallelism,
-            kind: ComponentKind::Bolt {
-                factory,
-                inputs: vec![],
-            },
+            kind: ComponentKind::Bolt { factory, inputs: vec![] },
             streams: declarer.into_streams(),
         });
         let def = self.components.last_mut().expect("just pushed");
@@ -173,15 +163,8 @@ impl TopologyBuilder {
         let mut components = self.components;
         // Topological order: producers before consumers.
         let mut slots: Vec<Option<ComponentDef>> = components.drain(..).map(Some).collect();
-        let components = order
-            .iter()
-            .map(|&i| slots[i].take().expect("each once"))
-            .collect();
-        Ok(Topology {
-            name: self.name,
-            config: self.config,
-            components,
-        })
+        let components = order.iter().map(|&i| slots[i].take().expect("each once")).collect();
+        Ok(Topology { name: self.name, config: self.config, components })
     }
 }
 
@@ -278,19 +261,13 @@ impl Topology {
 
     /// Parallelism of `component`, if it exists.
     pub fn parallelism(&self, component: &str) -> Option<usize> {
-        self.components
-            .iter()
-            .find(|c| c.id == component)
-            .map(|c| c.parallelism)
+        self.components.iter().find(|c| c.id == component).map(|c| c.parallelism)
     }
 
     /// Whether `component` is consumed by no bolt (a sink, or a spout
     /// nobody reads).
     pub fn is_sink(&self, component: &str) -> bool {
-        !self
-            .components
-            .iter()
-            .any(|c| c.inputs().iter().any(|i| i.component == component))
+        !self.components.iter().any(|c| c.inputs().iter().any(|i| i.component == component))
     }
 
     /// Whether `component` is a spout.

@@ -131,21 +131,13 @@ impl OutputDeclarer {
 
     /// Declares a named stream with `fields`.
     pub fn declare_stream(&mut self, id: impl Into<String>, fields: Fields) {
-        self.streams.push(StreamDecl {
-            id: id.into(),
-            fields,
-            direct: false,
-        });
+        self.streams.push(StreamDecl { id: id.into(), fields, direct: false });
     }
 
     /// Declares a direct stream: its tuples go, by `emit_direct`, to the task
     /// the emitter chooses; consumers subscribe with a direct grouping.
     pub fn declare_direct_stream(&mut self, id: impl Into<String>, fields: Fields) {
-        self.streams.push(StreamDecl {
-            id: id.into(),
-            fields,
-            direct: true,
-        });
+        self.streams.push(StreamDecl { id: id.into(), fields, direct: true });
     }
 
     /// The streams declared so far.

@@ -26,11 +26,7 @@ pub struct TopologyContext {
 
 impl TopologyContext {
     pub(crate) fn new(info: Arc<TopologyInfo>, component: String, task_id: usize) -> Self {
-        TopologyContext {
-            info,
-            component,
-            task_id,
-        }
+        TopologyContext { info, component, task_id }
     }
 
     /// The topology's name.

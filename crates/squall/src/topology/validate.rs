@@ -20,10 +20,7 @@ pub(crate) fn validate(components: &[ComponentDef], config: &TopologyConfig) -> 
             return Err(Error::invalid(&c.id, "component id is used twice"));
         }
         if c.parallelism == 0 {
-            return Err(Error::invalid(
-                &c.id,
-                "parallelism is 0; it must be at least 1",
-            ));
+            return Err(Error::invalid(&c.id, "parallelism is 0; it must be at least 1"));
         }
         if c.parallelism > config.max_parallelism {
             return Err(Error::invalid(
@@ -37,17 +34,11 @@ pub(crate) fn validate(components: &[ComponentDef], config: &TopologyConfig) -> 
         let mut seen = HashSet::new();
         for s in &c.streams {
             if !seen.insert(s.id.as_str()) {
-                return Err(Error::invalid(
-                    &c.id,
-                    format!("stream '{}' is declared twice", s.id),
-                ));
+                return Err(Error::invalid(&c.id, format!("stream '{}' is declared twice", s.id)));
             }
         }
     }
-    if !components
-        .iter()
-        .any(|c| matches!(c.kind, ComponentKind::Spout(_)))
-    {
+    if !components.iter().any(|c| matches!(c.kind, ComponentKind::Spout(_))) {
         return Err(Error::invalid("", "the topology has no spout"));
     }
 
@@ -130,11 +121,8 @@ pub(crate) fn validate(components: &[ComponentDef], config: &TopologyConfig) -> 
     let mut indegree = vec![0usize; n];
     let mut consumers: Vec<Vec<usize>> = vec![vec![]; n];
     for (i, c) in components.iter().enumerate() {
-        let producers: HashSet<usize> = c
-            .inputs()
-            .iter()
-            .map(|inp| index[inp.component.as_str()])
-            .collect();
+        let producers: HashSet<usize> =
+            c.inputs().iter().map(|inp| index[inp.component.as_str()]).collect();
         indegree[i] = producers.len();
         for p in producers {
             consumers[p].push(i);
@@ -152,9 +140,7 @@ pub(crate) fn validate(components: &[ComponentDef], config: &TopologyConfig) -> 
         }
     }
     if order.len() < n {
-        let on_cycle = (0..n)
-            .find(|&i| indegree[i] > 0)
-            .expect("some component is left");
+        let on_cycle = (0..n).find(|&i| indegree[i] > 0).expect("some component is left");
         return Err(Error::invalid(
             &components[on_cycle].id,
             "the component is part of a cycle; topologies must be acyclic",

@@ -136,10 +136,7 @@ fn build(spec: TopologySpec, params: &Params) -> Result<YamlTopology> {
             outputs.push((c.id.clone(), path));
         }
     }
-    Ok(YamlTopology {
-        topology: builder.build()?,
-        outputs,
-    })
+    Ok(YamlTopology { topology: builder.build()?, outputs })
 }
 
 /// The `config:` section as a [`TopologyConfig`]; absent means the defaults.
@@ -171,10 +168,7 @@ impl Component {
         // The registry names the kind itself; say it once.
         let kind_prefix = format!("{} '{}': ", self.role, self.kind);
         let msg = msg.strip_prefix(&kind_prefix).unwrap_or(&msg);
-        Error::config(format!(
-            "{} '{}' ({}): {msg}",
-            self.role, self.id, self.kind
-        ))
+        Error::config(format!("{} '{}' ({}): {msg}", self.role, self.id, self.kind))
     }
 }
 
@@ -202,13 +196,7 @@ fn components(
                 other => other,
             };
             params.substitute(&mut settings, &format!("{at} settings"))?;
-            Ok(Component {
-                role,
-                id,
-                kind,
-                parallelism,
-                settings,
-            })
+            Ok(Component { role, id, kind, parallelism, settings })
         })
         .collect()
 }
@@ -255,10 +243,7 @@ fn streams(
                 } else {
                     format!("no bolt is called '{to}'")
                 };
-                return Err(Error::config(format!(
-                    "{at}: to: {why}; components: {}",
-                    known()
-                )));
+                return Err(Error::config(format!("{at}: to: {why}; components: {}", known())));
             }
             let stream = match spec.stream {
                 None => DEFAULT_STREAM.to_string(),
@@ -271,21 +256,12 @@ fn streams(
                     spec::grouping(&value, &at)?
                 }
             };
-            Ok(Stream {
-                from,
-                to,
-                stream,
-                grouping,
-            })
+            Ok(Stream { from, to, stream, grouping })
         })
         .collect()
 }
 
 /// `msg` on one line: serde's messages may span several.
 fn one_line(msg: &str) -> String {
-    msg.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }

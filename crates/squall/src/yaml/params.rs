@@ -94,9 +94,7 @@ impl Params {
         match self.expand(s, at)? {
             None => Ok(s.to_string()),
             Some(value) => scalar_text(&value).ok_or_else(|| {
-                Error::config(format!(
-                    "{at}: must be a string, but '{s}' is a list or map"
-                ))
+                Error::config(format!("{at}: must be a string, but '{s}' is a list or map"))
             }),
         }
     }
@@ -169,9 +167,7 @@ fn split<'a>(s: &'a str, at: &str) -> Result<Vec<Piece<'a>>> {
         };
         let name = after[..end].trim();
         if name.is_empty() {
-            return Err(Error::config(format!(
-                "{at}: empty parameter name '${{}}' in '{s}'"
-            )));
+            return Err(Error::config(format!("{at}: empty parameter name '${{}}' in '{s}'")));
         }
         if !text.is_empty() {
             pieces.push(Piece::Text(std::mem::take(&mut text)));
@@ -224,10 +220,8 @@ mod tests {
         let declared: BTreeMap<String, Value> =
             serde_yaml_ng::from_str("input: data/in\nparallelism: 2\nflag: true\nlist: [a, b]")
                 .unwrap();
-        let overrides: Vec<(String, String)> = overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let overrides: Vec<(String, String)> =
+            overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Params::new(declared, &overrides)
     }
 
@@ -288,9 +282,7 @@ mod tests {
     #[test]
     fn unknown_parameter_is_named_with_its_place() {
         let p = params(&[]).unwrap();
-        let err = sub(&p, "{settings: {path: '${inptu}/x'}}")
-            .unwrap_err()
-            .to_string();
+        let err = sub(&p, "{settings: {path: '${inptu}/x'}}").unwrap_err().to_string();
         assert_eq!(
             err,
             "x.settings.path: unknown parameter '${inptu}'; declared parameters: flag, input, \
@@ -301,14 +293,8 @@ mod tests {
     #[test]
     fn unterminated_and_spliced_lists_are_errors() {
         let p = params(&[]).unwrap();
-        assert!(sub(&p, "'${input'")
-            .unwrap_err()
-            .to_string()
-            .contains("unterminated"));
-        assert!(sub(&p, "'a ${list}'")
-            .unwrap_err()
-            .to_string()
-            .contains("list or map"));
+        assert!(sub(&p, "'${input'").unwrap_err().to_string().contains("unterminated"));
+        assert!(sub(&p, "'a ${list}'").unwrap_err().to_string().contains("list or map"));
         assert!(p.substitute_str("${list}", "id").is_err());
         assert_eq!(p.substitute_str("n-${parallelism}", "id").unwrap(), "n-2");
     }

@@ -126,9 +126,7 @@ pub(crate) fn grouping(value: &Value, at: &str) -> Result<Grouping> {
                 }
             };
             if names.is_empty() {
-                return Err(Error::config(format!(
-                    "{at}: fields grouping with no fields"
-                )));
+                return Err(Error::config(format!("{at}: fields grouping with no fields")));
             }
             Ok(Grouping::Fields(Fields::new(names)))
         }
@@ -141,15 +139,9 @@ pub(crate) fn grouping(value: &Value, at: &str) -> Result<Grouping> {
 /// # Errors
 /// [`Error::Config`] prefixed with `at` for anything else.
 pub(crate) fn parallelism(value: &Value, at: &str) -> Result<usize> {
-    value
-        .as_u64()
-        .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| {
-            Error::config(format!(
-                "{at}: parallelism must be a whole number, got {}",
-                show(value)
-            ))
-        })
+    value.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+        Error::config(format!("{at}: parallelism must be a whole number, got {}", show(value)))
+    })
 }
 
 /// A value as flow-style YAML on one line, for error messages.
@@ -175,28 +167,16 @@ mod tests {
         assert_eq!(g("shuffle").unwrap(), Grouping::Shuffle);
         assert_eq!(g("local_or_shuffle").unwrap(), Grouping::LocalOrShuffle);
         assert_eq!(g("forward").unwrap(), Grouping::Forward);
-        assert_eq!(
-            g("{fields: [word]}").unwrap(),
-            Grouping::Fields(Fields::new(["word"]))
-        );
-        assert_eq!(
-            g("{fields: word}").unwrap(),
-            Grouping::Fields(Fields::new(["word"]))
-        );
+        assert_eq!(g("{fields: [word]}").unwrap(), Grouping::Fields(Fields::new(["word"])));
+        assert_eq!(g("{fields: word}").unwrap(), Grouping::Fields(Fields::new(["word"])));
     }
 
     #[test]
     fn bad_groupings_are_named() {
         let err = g("shufle").unwrap_err().to_string();
-        assert!(
-            err.starts_with("streams[0]: grouping must be one of shuffle"),
-            "{err}"
-        );
+        assert!(err.starts_with("streams[0]: grouping must be one of shuffle"), "{err}");
         assert!(err.ends_with("got 'shufle'"), "{err}");
-        assert!(g("fields")
-            .unwrap_err()
-            .to_string()
-            .contains("{fields: [name, ...]}"));
+        assert!(g("fields").unwrap_err().to_string().contains("{fields: [name, ...]}"));
         assert!(g("{fields: []}").is_err());
         assert!(g("{fields: [1]}").is_err());
         assert!(g("{keys: [a]}").is_err());
@@ -205,9 +185,7 @@ mod tests {
     #[test]
     fn parallelism_must_be_a_whole_number() {
         assert_eq!(parallelism(&Value::from(3), "p").unwrap(), 3);
-        let err = parallelism(&Value::from(-1), "spout 'a'")
-            .unwrap_err()
-            .to_string();
+        let err = parallelism(&Value::from(-1), "spout 'a'").unwrap_err().to_string();
         assert_eq!(err, "spout 'a': parallelism must be a whole number, got -1");
         assert!(parallelism(&Value::from("x"), "p").is_err());
     }

@@ -33,16 +33,11 @@ streams:
 "#;
 
 fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn err(text: &str, overrides: &[(&str, &str)]) -> String {
-    let e = parse(text, &set(overrides))
-        .expect_err("should not load")
-        .to_string();
+    let e = parse(text, &set(overrides)).expect_err("should not load").to_string();
     assert!(!e.contains('\n'), "error spans several lines: {e}");
     e
 }
@@ -115,10 +110,7 @@ fn unknown_key_is_refused_with_its_place() {
 fn unknown_config_key_is_refused() {
     let text = WORD_COUNT.replace("buffer_timeout_ms: 5", "buffer_timeout: 5");
     let e = err(&text, &[]);
-    assert!(
-        e.starts_with("config: unknown field `buffer_timeout`"),
-        "{e}"
-    );
+    assert!(e.starts_with("config: unknown field `buffer_timeout`"), "{e}");
 }
 
 #[test]
@@ -152,10 +144,7 @@ fn set_of_undeclared_parameter_is_refused() {
 fn unknown_component_type_names_the_component() {
     let text = WORD_COUNT.replace("type: count", "type: cuont");
     let e = err(&text, &[]);
-    assert!(
-        e.starts_with("bolt 'count' (cuont): unknown bolt type 'cuont'"),
-        "{e}"
-    );
+    assert!(e.starts_with("bolt 'count' (cuont): unknown bolt type 'cuont'"), "{e}");
     assert!(e.contains("cuont"), "{e}");
 }
 
@@ -163,10 +152,7 @@ fn unknown_component_type_names_the_component() {
 fn bad_setting_names_the_component() {
     let text = WORD_COUNT.replace("settings: { field: line }", "settings: { field: 3 }");
     let e = err(&text, &[]);
-    assert!(
-        e.starts_with("bolt 'split' (split_words): bad settings: "),
-        "{e}"
-    );
+    assert!(e.starts_with("bolt 'split' (split_words): bad settings: "), "{e}");
 }
 
 #[test]
@@ -192,15 +178,9 @@ fn stream_to_unknown_or_spout_is_named() {
 fn bad_grouping_and_parallelism_are_named() {
     let text = WORD_COUNT.replace("grouping: global", "grouping: globl");
     let e = err(&text, &[]);
-    assert!(
-        e.starts_with("streams[2] (count -> print): grouping must be one of"),
-        "{e}"
-    );
+    assert!(e.starts_with("streams[2] (count -> print): grouping must be one of"), "{e}");
     let e = err(WORD_COUNT, &[("parallelism", "two")]);
-    assert_eq!(
-        e,
-        "bolt 'split': parallelism must be a whole number, got 'two'"
-    );
+    assert_eq!(e, "bolt 'split': parallelism must be a whole number, got 'two'");
 }
 
 #[test]
@@ -225,8 +205,6 @@ fn load_prefixes_yaml_errors_with_the_path() {
     std::fs::write(&path, "name: [unclosed\n").unwrap();
     let e = load(&path, &[]).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
-    let e = load(&dir.path().join("missing.yaml"), &[])
-        .unwrap_err()
-        .to_string();
+    let e = load(&dir.path().join("missing.yaml"), &[]).unwrap_err().to_string();
     assert!(e.contains("missing.yaml"), "{e}");
 }

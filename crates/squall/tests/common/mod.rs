@@ -25,12 +25,7 @@ pub struct VecSpout {
 
 impl VecSpout {
     pub fn new(fields: Fields, rows: Vec<Values>) -> Self {
-        VecSpout {
-            fields,
-            rows: Arc::new(rows),
-            next: 0,
-            step: 1,
-        }
+        VecSpout { fields, rows: Arc::new(rows), next: 0, step: 1 }
     }
 }
 
@@ -64,10 +59,7 @@ pub struct CountingSpout {
 
 impl CountingSpout {
     pub fn new() -> Self {
-        CountingSpout {
-            emitted: Arc::new(AtomicU64::new(0)),
-            n: 0,
-        }
+        CountingSpout { emitted: Arc::new(AtomicU64::new(0)), n: 0 }
     }
 }
 
@@ -204,8 +196,7 @@ impl Bolt for SlowBolt {
         std::thread::sleep(self.delay);
         let done = self.executed.fetch_add(1, Ordering::SeqCst) + 1;
         let emitted = self.spout_emitted.load(Ordering::SeqCst);
-        self.max_in_flight
-            .fetch_max(emitted.saturating_sub(done), Ordering::SeqCst);
+        self.max_in_flight.fetch_max(emitted.saturating_sub(done), Ordering::SeqCst);
         Ok(())
     }
 }
