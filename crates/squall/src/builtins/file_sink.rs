@@ -148,8 +148,7 @@ impl Bolt for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtins::test_support::{dir_entries, wait_for_executed};
-    use crate::builtins::test_support::{Collect, PanicAfter};
+    use crate::builtins::test_support::{dir_entries, wait_for_executed, Collect, PanicAfter};
     use crate::builtins::GeneratorSpout;
     use crate::{Fields, LocalCluster, TopologyBuilder};
 
