@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::{Tuple, TupleSource, Values};
 use crate::runtime::message::{Batch, Message};
 use crate::runtime::partition::{Partitioner, Target};
+use crate::runtime::watermark::TaskTime;
 use crate::topology::{MessageId, DEFAULT_STREAM};
 
 /// The buffer and channel towards one consumer task.
@@ -80,6 +81,8 @@ pub struct OutputCollector {
     pub(crate) emitted: u64,
     /// Message ids to ack at once (no tracking in `at_most_once`).
     pub(crate) to_ack: Vec<MessageId>,
+    /// The task's event-time clock: watermarks in and out, ticks.
+    pub(crate) time: TaskTime,
 }
 
 impl OutputCollector {
@@ -102,7 +105,25 @@ impl OutputCollector {
             buffered: 0,
             emitted: 0,
             to_ack: Vec::new(),
+            time: TaskTime::default(),
         }
+    }
+
+    /// Emits a watermark (event time, ms since the epoch): a promise that
+    /// this task emits no more tuples with an event time at or below
+    /// `watermark`. It travels to every consumer task behind the tuples
+    /// emitted before it, when the current call into the component returns.
+    /// Watermarks only move forward: a lower one than before is ignored.
+    /// Spouts (and bolts that assign event time mid-stream) call it; a
+    /// bolt's input watermark is forwarded for it.
+    pub fn emit_watermark(&mut self, watermark: i64) {
+        self.time.advance_output(watermark);
+    }
+
+    /// The watermark this task has emitted so far (event time ms), or
+    /// `i64::MIN` if none.
+    pub fn current_watermark(&self) -> i64 {
+        self.time.output
     }
 
     /// Emits `values` on the default stream.
@@ -333,7 +354,17 @@ impl OutputCollector {
 
     /// Tells every consumer task that this task has finished.
     pub(crate) async fn send_end(&self, cancel: &CancellationToken, waited: &mut Duration) -> Flow {
-        // Several streams to one consumer share a channel: end each once.
+        self.broadcast(Message::End, cancel, waited).await
+    }
+
+    /// Sends `msg` once on every channel of this task (several streams to
+    /// one consumer share a channel). Buffered tuples are not flushed first.
+    pub(crate) async fn broadcast(
+        &self,
+        msg: Message,
+        cancel: &CancellationToken,
+        waited: &mut Duration,
+    ) -> Flow {
         let mut channels: Vec<&Sender<Message>> = Vec::new();
         for stream in &self.streams {
             for route in &stream.routes {
@@ -348,7 +379,7 @@ impl OutputCollector {
             }
         }
         for tx in channels {
-            if send(tx, Message::End, cancel, waited).await == Flow::Stopped {
+            if send(tx, msg.clone(), cancel, waited).await == Flow::Stopped {
                 return Flow::Stopped;
             }
         }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::model::Tuple;
 use crate::runtime::collector::{Flow, OutputCollector};
+use crate::runtime::event_time::sleep_until_opt;
 use crate::runtime::inputs::{InputSet, Received};
 use crate::runtime::metrics::TaskMetrics;
 use crate::topology::{Bolt, Spout, SpoutStatus, TopologyContext};
@@ -136,6 +137,7 @@ impl Executor {
                 Op::Bolt(b) => b.prepare(context),
             })?;
         }
+        self.start_ticks();
         let exit =
             if self.inputs.is_some() { self.run_bolt().await? } else { self.run_spout().await? };
         // A kill or a failure elsewhere may race with the end of input:
@@ -163,6 +165,9 @@ impl Executor {
                     Ok(status)
                 })?
             };
+            if self.next_tick().is_some() {
+                self.run_due_ticks()?;
+            }
             if self.after_step(&mut dirty_since).await? == Flow::Stopped {
                 return Ok(Exit::Stopped);
             }
@@ -183,30 +188,36 @@ impl Executor {
         let mut inputs = self.inputs.take().expect("a bolt head has inputs");
         let mut dirty_since: Option<Instant> = None;
         loop {
-            let received = match dirty_since {
-                Some(since) => {
-                    let deadline = since + self.buffer_timeout;
-                    tokio::select! {
-                        biased;
-                        _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                        m = inputs.recv() => m,
-                        _ = tokio::time::sleep_until(deadline.into()) => {
-                            if self.flush(false).await == Flow::Stopped {
-                                return Ok(Exit::Stopped);
-                            }
-                            dirty_since = None;
-                            continue;
-                        }
+            let flush_at = dirty_since.map(|since| since + self.buffer_timeout);
+            let tick_at = self.next_tick();
+            let received = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
+                m = inputs.recv() => m,
+                _ = sleep_until_opt(flush_at) => {
+                    if self.flush(false).await == Flow::Stopped {
+                        return Ok(Exit::Stopped);
                     }
+                    dirty_since = None;
+                    continue;
                 }
-                None => tokio::select! {
-                    biased;
-                    _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                    m = inputs.recv() => m,
-                },
+                _ = sleep_until_opt(tick_at) => {
+                    self.run_due_ticks()?;
+                    if self.after_step(&mut dirty_since).await? == Flow::Stopped {
+                        return Ok(Exit::Stopped);
+                    }
+                    continue;
+                }
             };
             let batch = match received {
                 Received::Data(batch) => batch,
+                Received::Watermark(w) => {
+                    self.deliver_watermark(0, w)?;
+                    if self.after_step(&mut dirty_since).await? == Flow::Stopped {
+                        return Ok(Exit::Stopped);
+                    }
+                    continue;
+                }
                 Received::AllEnded => return Ok(Exit::Finished),
                 Received::Disconnected => return Ok(Exit::Stopped),
             };
@@ -226,11 +237,15 @@ impl Executor {
     async fn after_step(&mut self, dirty_since: &mut Option<Instant>) -> Result<Flow> {
         for m in 1..self.nodes.len() {
             self.run_chained(m)?;
+            self.pass_watermark(m)?;
         }
         for node in &mut self.nodes {
             node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
         }
         if self.flush(true).await == Flow::Stopped {
+            return Ok(Flow::Stopped);
+        }
+        if self.send_watermarks().await == Flow::Stopped {
             return Ok(Flow::Stopped);
         }
         if !self.nodes.iter().any(|n| n.collector.buffered > 0) {
@@ -261,9 +276,14 @@ impl Executor {
     /// End of input: every task in order finishes (and may still emit), then
     /// all buffers are sent and every consumer is told `End`.
     async fn finish(&mut self) -> Result<Exit> {
+        if matches!(self.nodes[0].op, Op::Spout(_)) {
+            // A finished source's event time is over (Flink's MAX_WATERMARK).
+            self.nodes[0].collector.emit_watermark(i64::MAX);
+        }
         for m in 0..self.nodes.len() {
             if m > 0 {
                 self.run_chained(m)?;
+                self.pass_watermark(m)?;
             }
             let Node { component, task, op, collector, .. } = &mut self.nodes[m];
             if let Op::Bolt(bolt) = op {
@@ -276,6 +296,9 @@ impl Executor {
         if self.flush(false).await == Flow::Stopped {
             return Ok(Exit::Stopped);
         }
+        if self.send_watermarks().await == Flow::Stopped {
+            return Ok(Exit::Stopped);
+        }
         let mut waited = Duration::ZERO;
         for node in &mut self.nodes {
             if node.collector.send_end(&self.cancel, &mut waited).await == Flow::Stopped {
@@ -285,7 +308,7 @@ impl Executor {
         Ok(Exit::Finished)
     }
 
-    async fn flush(&mut self, only_full: bool) -> Flow {
+    pub(crate) async fn flush(&mut self, only_full: bool) -> Flow {
         for node in &mut self.nodes {
             let mut waited = Duration::ZERO;
             let flow = node.collector.flush(only_full, &self.cancel, &mut waited).await;

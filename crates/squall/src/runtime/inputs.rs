@@ -5,15 +5,20 @@
 
 use std::future::poll_fn;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::Receiver;
 
 use crate::runtime::message::{Batch, Message};
+use crate::runtime::watermark::WatermarkTracker;
 
 /// What [`InputSet::recv`] found.
 pub(crate) enum Received {
     /// Tuples from one of the inputs.
     Data(Batch),
+    /// The task's watermark (event time ms, the minimum over its inputs)
+    /// advanced to this value. `i64::MAX` once every input has ended.
+    Watermark(i64),
     /// Every input sent `End`: the task may finish.
     AllEnded,
     /// An input's channel closed without `End`: its producer stopped
@@ -27,16 +32,21 @@ pub(crate) struct InputSet {
     ended: Vec<bool>,
     open: usize,
     next: usize,
+    watermarks: WatermarkTracker,
 }
 
 impl InputSet {
-    pub fn new(receivers: Vec<Receiver<Message>>) -> Self {
+    /// Inputs read from `receivers`; an input silent for `idle_timeout`
+    /// stops holding back the watermark (see [`WatermarkTracker`]).
+    pub fn new(receivers: Vec<Receiver<Message>>, idle_timeout: Option<Duration>) -> Self {
         let n = receivers.len();
-        InputSet { receivers, ended: vec![false; n], open: n, next: 0 }
+        let watermarks = WatermarkTracker::new(n, idle_timeout, Instant::now());
+        InputSet { receivers, ended: vec![false; n], open: n, next: 0, watermarks }
     }
 
     /// The next batch from any input, round robin across inputs that have
-    /// data; [`Received::AllEnded`] once every input has sent `End`.
+    /// data, or the task's watermark when it advances;
+    /// [`Received::AllEnded`] once every input has sent `End`.
     ///
     /// # Cancel safety
     /// Cancel safe: a message is only taken from a channel when this returns
@@ -46,7 +56,8 @@ impl InputSet {
             if self.open == 0 {
                 return Received::AllEnded;
             }
-            let (index, msg) = poll_fn(|cx| {
+            let deadline = self.watermarks.next_idle_deadline();
+            let polled = poll_fn(|cx| {
                 let n = self.receivers.len();
                 for k in 0..n {
                     let i = (self.next + k) % n;
@@ -59,14 +70,41 @@ impl InputSet {
                     }
                 }
                 Poll::Pending
-            })
-            .await;
+            });
+            let (index, msg) = match deadline {
+                None => polled.await,
+                Some(deadline) => tokio::select! {
+                    biased;
+                    m = polled => m,
+                    _ = tokio::time::sleep_until(deadline.into()) => {
+                        let receivers = &self.receivers;
+                        let queued = |i: usize| !receivers[i].is_empty();
+                        if let Some(w) = self.watermarks.on_idle_check(Instant::now(), queued) {
+                            return Received::Watermark(w);
+                        }
+                        continue;
+                    }
+                },
+            };
             match msg {
                 Some(Message::End) => {
                     self.ended[index] = true;
                     self.open -= 1;
+                    if let Some(w) = self.watermarks.on_end(index) {
+                        return Received::Watermark(w);
+                    }
                 }
-                Some(Message::Data(batch)) => return Received::Data(batch),
+                Some(Message::Data(batch)) => {
+                    if self.watermarks.tracks_idleness() {
+                        self.watermarks.on_data(index, Instant::now());
+                    }
+                    return Received::Data(batch);
+                }
+                Some(Message::Watermark(w)) => {
+                    if let Some(w) = self.watermarks.on_watermark(index, w, Instant::now()) {
+                        return Received::Watermark(w);
+                    }
+                }
                 None => return Received::Disconnected,
             }
         }

@@ -14,12 +14,15 @@ pub(crate) struct Batch {
     pub rows: Vec<Values>,
 }
 
-/// One message on a task-to-task channel. Watermarks and checkpoint barriers
-/// join this enum with event time and checkpoints.
+/// One message on a task-to-task channel. Checkpoint barriers join this enum
+/// with checkpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Message {
     /// Tuples.
     Data(Batch),
+    /// Event time (ms since the epoch): the sending task promises that no
+    /// later tuple on this channel has an event time at or below it.
+    Watermark(i64),
     /// The sending task has finished; nothing follows on this channel.
     End,
 }

@@ -12,6 +12,7 @@
 //! and what the built-in components do ([`crate::builtins`]).
 
 mod collector;
+mod event_time;
 mod executor;
 mod inputs;
 mod local;
@@ -19,7 +20,9 @@ mod message;
 mod metrics;
 mod partition;
 mod plan;
+mod watermark;
 
 pub use collector::OutputCollector;
 pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
+pub use watermark::NO_WATERMARK;

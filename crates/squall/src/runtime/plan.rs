@@ -184,7 +184,10 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
             let inputs = match head.kind {
                 ComponentKind::Spout(_) => None,
                 ComponentKind::Bolt { .. } => {
-                    Some(InputSet::new(receivers.remove(&head_task).unwrap_or_default()))
+                    Some(InputSet::new(
+                    receivers.remove(&head_task).unwrap_or_default(),
+                    config.idle_timeout(),
+                ))
                 }
             };
             executors.push(Executor {

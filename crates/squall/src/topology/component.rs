@@ -2,6 +2,7 @@
 //! output streams ([`OutputDeclarer`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::Result;
 use crate::model::{Fields, Tuple};
@@ -85,6 +86,36 @@ pub trait Bolt: Send + 'static {
     /// # Errors
     /// An error (or a panic) stops the topology with the task named.
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()>;
+
+    /// Called when the task's watermark advances to `watermark` (event time,
+    /// ms since the epoch): the minimum over its inputs of the watermarks
+    /// they sent, `i64::MAX` once every input has ended (so that it comes
+    /// before [`Bolt::finish`]). The bolt may emit, for instance the windows
+    /// that end at or before `watermark`; the runtime forwards the watermark
+    /// downstream after this call, behind what was emitted. Default: nothing.
+    ///
+    /// # Errors
+    /// An error (or a panic) stops the topology with the task named.
+    fn on_watermark(&mut self, _watermark: i64, _collector: &mut OutputCollector) -> Result<()> {
+        Ok(())
+    }
+
+    /// How often the runtime calls [`Bolt::on_tick`] (processing time), as
+    /// Storm's tick tuples and Flink's processing-time timers. Read once,
+    /// after `prepare`. Default: `None`, never.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Called about every [`Bolt::tick_interval`] with the wall-clock time
+    /// (ms since the epoch), between inputs, never concurrently with them.
+    /// A tick may come late when the task is busy or backpressured.
+    ///
+    /// # Errors
+    /// An error (or a panic) stops the topology with the task named.
+    fn on_tick(&mut self, _now_ms: i64, _collector: &mut OutputCollector) -> Result<()> {
+        Ok(())
+    }
 
     /// Called once when every input of the task has ended (all upstream
     /// bounded spouts finished). The bolt may still emit; a sink writes its

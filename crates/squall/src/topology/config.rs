@@ -30,6 +30,10 @@ pub struct TopologyConfig {
     /// Whether forward and local-or-shuffle edges of equal parallelism are
     /// chained into one executor.
     pub chaining: bool,
+    /// How long an input channel may stay silent (ms) before it stops
+    /// holding back its consumer's watermark (Flink's idleness); 0 means
+    /// never. See `docs/windows.md`.
+    pub idle_timeout_ms: u64,
     /// Free-form settings that components read from their context.
     pub settings: BTreeMap<String, Value>,
 }
@@ -43,12 +47,18 @@ impl Default for TopologyConfig {
             max_parallelism: 128,
             worker_threads: 0,
             chaining: true,
+            idle_timeout_ms: 0,
             settings: BTreeMap::new(),
         }
     }
 }
 
 impl TopologyConfig {
+    /// [`TopologyConfig::idle_timeout_ms`] as a duration; `None` for 0.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        (self.idle_timeout_ms > 0).then(|| std::time::Duration::from_millis(self.idle_timeout_ms))
+    }
+
     /// Checks that every knob is in range.
     ///
     /// # Errors
