@@ -26,6 +26,7 @@ mod error;
 pub mod keys;
 mod model;
 pub mod runtime;
+pub mod time;
 pub mod topology;
 pub mod yaml;
 
