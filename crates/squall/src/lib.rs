@@ -28,6 +28,7 @@ mod model;
 pub mod runtime;
 pub mod time;
 pub mod topology;
+pub mod window;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -4,13 +4,13 @@
 //! task: they are not checkpointed (keyed state is the engine's job, later).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
 
 use crate::error::{Error, Result};
-use crate::model::{Fields, Tuple, Value, Values};
+use crate::model::{Fields, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 
@@ -84,50 +84,6 @@ impl CountBolt {
 /// and the seed keeps crafted inputs from choosing collisions.
 fn hasher() -> RandomState {
     RandomState::default()
-}
-
-/// A key of several values (or of one value that is not a string).
-///
-/// Equality agrees with [`Value`]'s hash (floats compare by their bits, with
-/// `-0.0` equal to `0.0`, and a NaN equal to itself), so it is a lawful
-/// `HashMap` key even though `Value` is only `PartialEq`.
-#[derive(Debug, Clone)]
-struct Key(Values);
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| same(a, b))
-    }
-}
-
-impl Eq for Key {}
-
-/// Value equality consistent with `Value`'s `Hash`.
-fn same(a: &Value, b: &Value) -> bool {
-    let bits = |f: f64| {
-        if f == 0.0 {
-            0.0f64.to_bits()
-        } else {
-            f.to_bits()
-        }
-    };
-    match (a, b) {
-        (Value::Float(x), Value::Float(y)) => bits(*x) == bits(*y),
-        (Value::List(x), Value::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len()
-                && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
-        }
-        _ => a == b,
-    }
 }
 
 /// Adds one to the count of `key` in `map`, inserting `owned(key)` if new.

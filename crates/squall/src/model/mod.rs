@@ -6,9 +6,11 @@
 //! channels or executors.
 
 mod fields;
+mod key;
 mod tuple;
 mod value;
 
 pub use fields::Fields;
+pub(crate) use key::Key;
 pub use tuple::{Tuple, TupleSource, Values};
 pub use value::Value;
