@@ -11,6 +11,9 @@
 //! | [`StdoutSink`] | sink: every tuple as a CSV line on standard output | — |
 //! | [`FileSink`] | sink: every tuple as a CSV row, file replaced atomically at the end | — |
 //! | [`CountsCsvSink`] | sink: latest count per key, sorted, written atomically at the end | — |
+//! | [`CsvSpout`] | spout: records of CSV files with an event-time column, watermarks, bad lines to `errors` | header fields, `event_time` |
+//! | [`WindowBolt`] | bolt: tumbling, sliding, session or global windows with aggregates; late records to `late` | `window_start`, `window_end`, keys, aggregates |
+//! | [`WindowCsvSink`] | sink: window results, sorted, written atomically at the end (append or update mode) | — |
 //!
 //! [`registry`] turns a YAML component spec (`type` plus settings) into a
 //! factory for these. What this module does not own: the YAML file format
@@ -20,6 +23,7 @@
 mod atomic_file;
 mod count;
 mod counts_csv_sink;
+mod csv_spout;
 mod file_sink;
 mod file_spout;
 mod generator_spout;
@@ -27,14 +31,19 @@ pub mod registry;
 mod split_words;
 mod stdin_spout;
 mod stdout_sink;
+mod window_bolt;
+mod window_csv_sink;
 #[cfg(test)]
 pub(crate) mod test_support;
 
 pub use count::CountBolt;
 pub use counts_csv_sink::CountsCsvSink;
+pub use csv_spout::{CsvSpout, CsvSpoutOptions};
 pub use file_sink::FileSink;
 pub use file_spout::FileSpout;
 pub use generator_spout::GeneratorSpout;
 pub use split_words::SplitWordsBolt;
 pub use stdin_spout::StdinSpout;
 pub use stdout_sink::StdoutSink;
+pub use window_bolt::{WindowBolt, WindowSpec};
+pub use window_csv_sink::WindowCsvSink;

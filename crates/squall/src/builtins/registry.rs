@@ -14,6 +14,9 @@
 //! | bolt `stdout` | none |
 //! | bolt `file` | `path` (required) |
 //! | bolt `counts_csv` | `path` (required), `key` (default `word`), `count` (default `count`), `print_top` (default 0) |
+//! | spout `csv` | `path` (file or folder, required), `time_field` (required), `time_format` (`rfc3339` default, `unix_seconds`, `unix_millis`, or a strftime pattern), `watermark` (`monotonous` default, or `{max_out_of_orderness_ms: N}`), `watermark_every` (records, default 256), `null_values` (default `["", "NA"]`) |
+//! | bolt `window` | `window` (required: `{type: tumbling, size_ms}`, `{type: sliding, size_ms, slide_ms}`, `{type: session, gap_ms}`, `{type: global}`), `aggregates` (required: `[{fn: count\|sum\|min\|max\|avg, field, as}]`), `keys` (default none), `trigger` (`event_time` default, `processing_time`, `{count: N}`), `early_every_ms`, `allowed_lateness_ms` (default 0), `time_field` (default `event_time`) |
+//! | bolt `window_csv` | `path` (required), `upsert_key` (fields; default none: every row kept) |
 //!
 //! Unknown settings are refused, so a typo is reported, not ignored.
 
@@ -24,12 +27,14 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{
-    CountBolt, CountsCsvSink, FileSink, FileSpout, GeneratorSpout, SplitWordsBolt, StdinSpout,
-    StdoutSink,
+    CountBolt, CountsCsvSink, CsvSpout, CsvSpoutOptions, FileSink, FileSpout, GeneratorSpout,
+    SplitWordsBolt, StdinSpout, StdoutSink, WindowBolt, WindowCsvSink, WindowSpec,
 };
 use crate::error::{Error, Result};
 use crate::model::Fields;
+use crate::time::{TimestampFormat, WatermarkStrategy};
 use crate::topology::{Bolt, BoltFactory, Spout, SpoutFactory};
+use crate::window::{AggregateSpec, Trigger, WindowAssigner};
 
 /// A spout made from a spec: its factory and a one-line description for
 /// the user.
@@ -55,12 +60,12 @@ pub struct BuiltBolt {
 
 /// The spout kinds [`spout`] knows.
 pub fn spout_kinds() -> &'static [&'static str] {
-    &["file", "stdin", "generator"]
+    &["file", "stdin", "generator", "csv"]
 }
 
 /// The bolt kinds [`bolt`] knows.
 pub fn bolt_kinds() -> &'static [&'static str] {
-    &["split_words", "count", "stdout", "file", "counts_csv"]
+    &["split_words", "count", "stdout", "file", "counts_csv", "window", "window_csv"]
 }
 
 #[derive(Deserialize)]
@@ -116,6 +121,58 @@ struct CountsCsvSettings {
     print_top: usize,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsvSpoutSettings {
+    path: PathBuf,
+    time_field: String,
+    #[serde(default = "default_time_format")]
+    time_format: TimestampFormat,
+    #[serde(default = "default_watermark")]
+    watermark: WatermarkStrategy,
+    #[serde(default = "default_watermark_every")]
+    watermark_every: usize,
+    #[serde(default)]
+    null_values: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowSettings {
+    window: WindowAssigner,
+    aggregates: Vec<AggregateSpec>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    trigger: Trigger,
+    #[serde(default)]
+    early_every_ms: Option<u64>,
+    #[serde(default)]
+    allowed_lateness_ms: i64,
+    #[serde(default = "default_event_time")]
+    time_field: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowCsvSettings {
+    path: PathBuf,
+    #[serde(default)]
+    upsert_key: Option<Vec<String>>,
+}
+
+fn default_time_format() -> TimestampFormat {
+    TimestampFormat::Rfc3339
+}
+fn default_watermark() -> WatermarkStrategy {
+    WatermarkStrategy::Monotonous
+}
+fn default_watermark_every() -> usize {
+    256
+}
+fn default_event_time() -> String {
+    "event_time".into()
+}
 fn default_line() -> String {
     "line".into()
 }
@@ -214,6 +271,24 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
                 description: format!("generator spout ({limit}, {rate})"),
             }
         }
+        "csv" => {
+            let s: CsvSpoutSettings = settings(&what, settings_value)?;
+            let mut options = CsvSpoutOptions::new(&s.time_field);
+            options.time_format = s.time_format;
+            options.watermark = s.watermark;
+            options.watermark_every = s.watermark_every;
+            if let Some(nulls) = s.null_values {
+                options.null_values = nulls;
+            }
+            let spout = CsvSpout::new(&s.path, options)?;
+            let description = format!(
+                "csv spout over {} (event time '{}', watermark {:?})",
+                s.path.display(),
+                s.time_field,
+                s.watermark
+            );
+            BuiltSpout { factory: spout_factory(spout), description }
+        }
         _ => {
             return Err(Error::config(format!(
                 "unknown spout type '{kind}'; known: {}",
@@ -284,6 +359,38 @@ pub fn bolt(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltBo
                 output: Some(s.path),
             }
         }
+        "window" => {
+            let s: WindowSettings = settings(&what, settings_value)?;
+            let spec = WindowSpec {
+                window: s.window,
+                trigger: s.trigger,
+                early_every_ms: s.early_every_ms,
+                keys: s.keys,
+                aggregates: s.aggregates,
+                time_field: s.time_field,
+                allowed_lateness_ms: s.allowed_lateness_ms,
+            };
+            let bolt = WindowBolt::new(spec).map_err(|e| match e {
+                Error::Config(msg) => Error::config(format!("{what}: {msg}")),
+                other => other,
+            })?;
+            let description = format!(
+                "window bolt ({} per [{}]: {})",
+                bolt.spec().window.describe(),
+                bolt.spec().keys.join(", "),
+                bolt.output_fields().names()[2 + bolt.spec().keys.len()..].join(", ")
+            );
+            BuiltBolt { factory: bolt_factory(bolt), output: None, description }
+        }
+        "window_csv" => {
+            let s: WindowCsvSettings = settings(&what, settings_value)?;
+            let sink = WindowCsvSink::new(&s.path, s.upsert_key.map(Fields::new))?;
+            BuiltBolt {
+                description: format!("window_csv sink writing {}", s.path.display()),
+                factory: bolt_factory(sink),
+                output: Some(s.path),
+            }
+        }
         _ => {
             return Err(Error::config(format!(
                 "unknown bolt type '{kind}'; known: {}",
@@ -321,16 +428,20 @@ mod tests {
         check::<StdoutSink>();
         check::<FileSink>();
         check::<CountsCsvSink>();
+        check::<CsvSpout>();
+        check::<WindowBolt>();
+        check::<WindowCsvSink>();
     }
 
     #[test]
     fn unknown_kind_lists_the_known_ones() {
         let err = err_of(spout("kafka", &serde_yaml_ng::Value::Null));
-        assert_eq!(err, "unknown spout type 'kafka'; known: file, stdin, generator");
+        assert_eq!(err, "unknown spout type 'kafka'; known: file, stdin, generator, csv");
         let err = err_of(bolt("sum", &serde_yaml_ng::Value::Null));
         assert_eq!(
             err,
-            "unknown bolt type 'sum'; known: split_words, count, stdout, file, counts_csv"
+            "unknown bolt type 'sum'; known: split_words, count, stdout, file, counts_csv, window, \
+             window_csv"
         );
     }
 

@@ -193,19 +193,20 @@ impl Executor {
             let received = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
+                // Before the inputs, so that a busy input cannot starve ticks.
+                _ = sleep_until_opt(tick_at) => {
+                    self.run_due_ticks()?;
+                    if self.after_step(&mut dirty_since).await? == Flow::Stopped {
+                        return Ok(Exit::Stopped);
+                    }
+                    continue;
+                }
                 m = inputs.recv() => m,
                 _ = sleep_until_opt(flush_at) => {
                     if self.flush(false).await == Flow::Stopped {
                         return Ok(Exit::Stopped);
                     }
                     dirty_since = None;
-                    continue;
-                }
-                _ = sleep_until_opt(tick_at) => {
-                    self.run_due_ticks()?;
-                    if self.after_step(&mut dirty_since).await? == Flow::Stopped {
-                        return Ok(Exit::Stopped);
-                    }
                     continue;
                 }
             };

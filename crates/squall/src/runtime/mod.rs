@@ -23,6 +23,7 @@ mod plan;
 mod watermark;
 
 pub use collector::OutputCollector;
+pub(crate) use event_time::now_ms;
 pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
 pub use watermark::NO_WATERMARK;

