@@ -66,6 +66,8 @@ pub struct WindowBolt {
     ready: Option<Ready>,
     fired: Vec<Fired<Key, Values>>,
     next_early: i64,
+    /// The last watermark received, for an operator made after it.
+    watermark: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +103,13 @@ impl WindowBolt {
         if spec.trigger == Trigger::Count(0) {
             return Err(Error::config("window: trigger count must be at least 1"));
         }
-        let bolt = WindowBolt { spec, ready: None, fired: Vec::new(), next_early: 0 };
+        let bolt = WindowBolt {
+            spec,
+            ready: None,
+            fired: Vec::new(),
+            next_early: 0,
+            watermark: crate::runtime::NO_WATERMARK,
+        };
         let names = bolt.output_fields();
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = names.names().iter().find(|n| !seen.insert(n.as_str())) {
@@ -144,7 +152,10 @@ impl WindowBolt {
             let keys = self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
-            let op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
+            let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
+            if !self.processing_time() {
+                op.advance_watermark(self.watermark, &mut self.fired);
+            }
             self.ready = Some(Ready { schema: input.fields().clone(), time, keys, op });
         }
         Ok(())
@@ -222,6 +233,7 @@ impl Bolt for WindowBolt {
 
     fn on_watermark(&mut self, watermark: i64, collector: &mut OutputCollector) -> Result<()> {
         let processing = self.processing_time();
+        self.watermark = watermark;
         if let Some(ready) = self.ready.as_mut() {
             if !processing {
                 ready.op.advance_watermark(watermark, &mut self.fired);
