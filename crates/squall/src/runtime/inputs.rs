@@ -33,6 +33,8 @@ pub(crate) struct InputSet {
     open: usize,
     next: usize,
     watermarks: WatermarkTracker,
+    /// A batch received together with a watermark advance, returned next.
+    pending: Option<Batch>,
 }
 
 impl InputSet {
@@ -41,7 +43,7 @@ impl InputSet {
     pub fn new(receivers: Vec<Receiver<Message>>, idle_timeout: Option<Duration>) -> Self {
         let n = receivers.len();
         let watermarks = WatermarkTracker::new(n, idle_timeout, Instant::now());
-        InputSet { receivers, ended: vec![false; n], open: n, next: 0, watermarks }
+        InputSet { receivers, ended: vec![false; n], open: n, next: 0, watermarks, pending: None }
     }
 
     /// The next batch from any input, round robin across inputs that have
@@ -52,6 +54,9 @@ impl InputSet {
     /// Cancel safe: a message is only taken from a channel when this returns
     /// it, as with `Receiver::recv`.
     pub async fn recv(&mut self) -> Received {
+        if let Some(batch) = self.pending.take() {
+            return Received::Data(batch);
+        }
         loop {
             if self.open == 0 {
                 return Received::AllEnded;
@@ -96,7 +101,12 @@ impl InputSet {
                 }
                 Some(Message::Data(batch)) => {
                     if self.watermarks.tracks_idleness() {
-                        self.watermarks.on_data(index, Instant::now());
+                        if let Some(w) = self.watermarks.on_data(index, Instant::now()) {
+                            // The input's watermark was already promised:
+                            // it goes before its data.
+                            self.pending = Some(batch);
+                            return Received::Watermark(w);
+                        }
                     }
                     return Received::Data(batch);
                 }

@@ -60,12 +60,18 @@ impl WatermarkTracker {
         self.idle_timeout.is_some()
     }
 
-    /// Input `i` sent data at `now`: it is active.
-    pub fn on_data(&mut self, i: usize, now: Instant) {
+    /// Input `i` sent data at `now`: it is active. Returns the task's new
+    /// watermark if it advanced, which happens when every other input was
+    /// idle and this one comes back ahead.
+    pub fn on_data(&mut self, i: usize, now: Instant) -> Option<i64> {
         let input = &mut self.inputs[i];
-        input.idle = false;
         if self.idle_timeout.is_some() {
             input.last_active = now;
+        }
+        if std::mem::replace(&mut input.idle, false) {
+            self.advance()
+        } else {
+            None
         }
     }
 
@@ -73,7 +79,7 @@ impl WatermarkTracker {
     /// watermark if it advanced. A watermark lower than the input's previous
     /// one is ignored (watermarks never go back).
     pub fn on_watermark(&mut self, i: usize, w: i64, now: Instant) -> Option<i64> {
-        self.on_data(i, now);
+        let _ = self.on_data(i, now);
         let input = &mut self.inputs[i];
         input.watermark = input.watermark.max(w);
         self.advance()
@@ -206,10 +212,20 @@ mod tests {
         assert!(w.is_idle(1));
         assert_eq!(w.on_watermark(0, 2_000, at(t0, 120)), Some(2_000));
         // Input 1 comes back behind: it rejoins, the watermark stays.
-        w.on_data(1, at(t0, 130));
+        assert_eq!(w.on_data(1, at(t0, 130)), None);
         assert!(!w.is_idle(1));
         assert_eq!(w.on_watermark(0, 3_000, at(t0, 140)), None);
         assert_eq!(w.on_watermark(1, 2_500, at(t0, 150)), Some(2_500));
+    }
+
+    #[test]
+    fn an_input_back_from_idleness_when_all_were_idle_advances() {
+        let t0 = Instant::now();
+        let mut w = WatermarkTracker::new(2, Some(Duration::from_millis(10)), t0);
+        w.on_watermark(0, 500, t0);
+        w.on_watermark(1, 100, t0);
+        assert_eq!(w.on_idle_check(at(t0, 20), |_| false), None, "all idle: no evidence");
+        assert_eq!(w.on_data(0, at(t0, 30)), Some(500), "input 0 is back, input 1 still idle");
     }
 
     #[test]

@@ -73,6 +73,14 @@ impl TopologyConfig {
         if self.max_parallelism == 0 || self.max_parallelism > 32768 {
             return Err(Error::config("config.max_parallelism must be in 1..=32768"));
         }
+        if self.idle_timeout_ms > 0 && self.idle_timeout_ms <= self.buffer_timeout_ms {
+            // A busy input's tuples may wait `buffer_timeout_ms` in a buffer.
+            return Err(Error::config(format!(
+                "config.idle_timeout_ms ({}) must exceed config.buffer_timeout_ms ({}), or busy \
+                 inputs look idle",
+                self.idle_timeout_ms, self.buffer_timeout_ms
+            )));
+        }
         Ok(())
     }
 }
