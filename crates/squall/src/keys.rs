@@ -43,6 +43,7 @@ fn value_hash(value: &Value, seed: u64) -> u64 {
                 .fold(tagged(8), |h, (k, v)| value_hash(v, xxh3_64_with_seed(k.as_bytes(), h)));
             xxh3_64_with_seed(&(m.len() as u64).to_le_bytes(), h)
         }
+        Value::Native(n) => xxh3_64_with_seed(&n.encode(), tagged(9)),
     }
 }
 

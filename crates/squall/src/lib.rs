@@ -32,7 +32,7 @@ pub mod window;
 pub mod yaml;
 
 pub use error::{Error, Result};
-pub use model::{Fields, Tuple, TupleSource, Value, Values};
+pub use model::{Data, Fields, Native, Tuple, TupleSource, Value, Values};
 pub use runtime::{LocalCluster, OutputCollector, RunSummary, RunningTopology};
 pub use topology::{
     Bolt, Grouping, Spout, SpoutStatus, Topology, TopologyBuilder, TopologyConfig, TopologyContext,

@@ -7,10 +7,12 @@
 
 mod fields;
 mod key;
+mod native;
 mod tuple;
 mod value;
 
 pub use fields::Fields;
 pub(crate) use key::Key;
+pub use native::{Data, Native};
 pub use tuple::{Tuple, TupleSource, Values};
 pub use value::Value;

@@ -6,6 +6,8 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
+use super::Native;
+
 /// One dynamically typed value of a tuple, as Storm's tuples hold any object.
 ///
 /// `Timestamp` is milliseconds since the Unix epoch, UTC.
@@ -30,6 +32,8 @@ pub enum Value {
     List(Vec<Value>),
     /// A map from text keys to values, ordered by key.
     Map(BTreeMap<String, Value>),
+    /// A typed Rust record of the DataStream API (see [`Native`]).
+    Native(Native),
 }
 
 impl Value {
@@ -45,6 +49,7 @@ impl Value {
             Value::Timestamp(_) => "timestamp",
             Value::List(_) => "list",
             Value::Map(_) => "map",
+            Value::Native(_) => "native",
         }
     }
 
@@ -116,6 +121,7 @@ impl Hash for Value {
             Value::Timestamp(t) => t.hash(state),
             Value::List(l) => l.hash(state),
             Value::Map(m) => m.hash(state),
+            Value::Native(n) => n.encode().hash(state),
         }
     }
 }
@@ -156,6 +162,7 @@ impl fmt::Display for Value {
                 }
                 f.write_str("}")
             }
+            Value::Native(n) => write!(f, "{n:?}"),
         }
     }
 }
