@@ -22,6 +22,7 @@
 //! ```
 
 pub mod builtins;
+pub mod datastream;
 mod error;
 pub mod keys;
 mod model;

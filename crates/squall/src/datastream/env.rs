@@ -1,0 +1,140 @@
+//! [`StreamEnv`]: Flink's `StreamExecutionEnvironment`, a graph builder that
+//! holds a [`TopologyBuilder`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::ops::source::{IterSpout, SpoutAdapter};
+use super::stream::{Input, Stream};
+use crate::error::Result;
+use crate::model::{Data, Tuple};
+use crate::runtime::{LocalCluster, RunSummary};
+use crate::topology::{Bolt, Grouping, Spout, Topology, TopologyBuilder};
+
+/// The graph being built: shared by the environment and its streams.
+pub(crate) struct Graph {
+    pub builder: Option<TopologyBuilder>,
+    pub parallelism: usize,
+    pub next: usize,
+}
+
+pub(crate) type Shared = Rc<RefCell<Graph>>;
+
+impl Graph {
+    fn builder(&mut self) -> &mut TopologyBuilder {
+        self.builder.as_mut().expect("the environment was built already")
+    }
+
+    /// A fresh component id from `name` (`map-3`).
+    pub fn id(&mut self, name: &str) -> String {
+        self.next += 1;
+        format!("{name}-{}", self.next)
+    }
+
+    /// Adds the bolt made by `make` with `parallelism` tasks, subscribed to
+    /// `inputs`: by key (fields grouping on the key hash) if `keyed`, else
+    /// forward (chained) when the parallelisms match, else rebalanced.
+    pub fn add_bolt<B: Bolt>(
+        &mut self,
+        name: &str,
+        parallelism: usize,
+        inputs: &[Input],
+        keyed: bool,
+        make: impl Fn() -> B + Send + Sync + 'static,
+    ) -> String {
+        let id = self.id(name);
+        let factory = Arc::new(move || Box::new(make()) as Box<dyn Bolt>);
+        let mut declarer = self.builder().set_bolt_factory(&id, factory, parallelism);
+        for input in inputs {
+            let grouping = if keyed {
+                Grouping::Fields(crate::Fields::new(["key"]))
+            } else if input.parallelism == parallelism && input.stream == crate::topology::DEFAULT_STREAM {
+                Grouping::Forward
+            } else {
+                Grouping::Shuffle
+            };
+            declarer = declarer.grouping_stream(&input.component, &input.stream, grouping);
+        }
+        id
+    }
+}
+
+/// Builds a topology from typed streams, and runs it.
+///
+/// Operators get the environment's parallelism (default 1; see
+/// [`StreamEnv::set_parallelism`]). Component ids are the operator's name
+/// and a number (`map-3`), as the summary and errors show them.
+pub struct StreamEnv {
+    graph: Shared,
+}
+
+impl StreamEnv {
+    /// An environment for a topology called `name`.
+    pub fn new(name: &str) -> StreamEnv {
+        let graph = Graph { builder: Some(TopologyBuilder::new(name)), parallelism: 1, next: 0 };
+        StreamEnv { graph: Rc::new(RefCell::new(graph)) }
+    }
+
+    /// The parallelism of operators added from now on.
+    pub fn set_parallelism(&self, parallelism: usize) -> &Self {
+        self.graph.borrow_mut().parallelism = parallelism;
+        self
+    }
+
+    /// A bounded source of `items`, read by one task, without event time.
+    pub fn from_iter<T: Data + Sync>(&self, name: &str, items: Vec<T>) -> Stream<T> {
+        let spout = IterSpout::new(items);
+        self.add_spout(name, spout, 1)
+    }
+
+    /// A Storm spout as a typed source: `convert` turns each tuple it emits
+    /// on its default stream into a record and its event time (ms), if any.
+    /// The spout's watermarks pass through. A conversion error stops the
+    /// topology, naming the component.
+    pub fn from_spout<T: Data, S: Spout + Clone + Sync>(
+        &self,
+        name: &str,
+        spout: S,
+        parallelism: usize,
+        convert: impl Fn(&Tuple) -> Result<(T, Option<i64>)> + Send + Sync + 'static,
+    ) -> Stream<T> {
+        let storm: Stream<()> = self.add_spout(&format!("{name}-spout"), spout, parallelism);
+        let convert = Arc::new(convert);
+        let id = self.graph.borrow_mut().add_bolt(name, parallelism, &storm.inputs, false, move || {
+            SpoutAdapter::new(convert.clone())
+        });
+        Stream::new(self.graph.clone(), vec![Input::new(id, parallelism)], parallelism)
+    }
+
+    fn add_spout<T: Data, S: Spout + Clone + Sync>(&self, name: &str, spout: S, parallelism: usize) -> Stream<T> {
+        let mut g = self.graph.borrow_mut();
+        let id = g.id(name);
+        g.builder().set_spout(&id, spout, parallelism);
+        drop(g);
+        Stream::new(self.graph.clone(), vec![Input::new(id, parallelism)], parallelism)
+    }
+
+    /// Gives `f` the topology builder, to add Storm spouts and bolts next to
+    /// the DataStream operators (see [`Stream::to_tuples`]).
+    pub fn with_builder(&self, f: impl FnOnce(&mut TopologyBuilder)) {
+        f(self.graph.borrow_mut().builder())
+    }
+
+    /// The topology.
+    ///
+    /// # Errors
+    /// As [`TopologyBuilder::build`].
+    pub fn build(&self) -> Result<Topology> {
+        let builder = self.graph.borrow_mut().builder.take().expect("built once");
+        builder.build()
+    }
+
+    /// Builds and runs the topology in this process until its sources end.
+    ///
+    /// # Errors
+    /// As [`StreamEnv::build`] and [`LocalCluster::run`].
+    pub fn execute(&self) -> Result<RunSummary> {
+        LocalCluster::run(self.build()?)
+    }
+}

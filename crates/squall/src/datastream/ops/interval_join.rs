@@ -1,0 +1,89 @@
+//! [`IntervalJoinBolt`]: Flink's interval join of two keyed streams,
+//! `a.ts + lower <= b.ts <= a.ts + upper`.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use crate::datastream::record::{key_hash, Record};
+use crate::datastream::stream::KeyFn;
+use crate::error::Result;
+use crate::model::{Data, Tuple};
+use crate::runtime::OutputCollector;
+use crate::topology::{Bolt, OutputDeclarer};
+
+type JoinFn<K, T, U, O> = Arc<dyn Fn(&K, &T, &U) -> O + Send + Sync>;
+
+/// Buffers both sides per key and emits each match when its second side
+/// arrives (event time of the match: the later of the two). A buffered
+/// record is dropped once the watermark shows no future record can match
+/// it: a left `a` when `a.ts + upper <= watermark`, a right `b` when
+/// `b.ts - lower <= watermark`.
+pub(crate) struct IntervalJoinBolt<K, T, U, O> {
+    left: Vec<String>,
+    lk: KeyFn<K, T>,
+    rk: KeyFn<K, U>,
+    lower: i64,
+    upper: i64,
+    f: JoinFn<K, T, U, O>,
+    buffers: HashMap<K, (Vec<(i64, T)>, Vec<(i64, U)>)>,
+}
+
+impl<K, T, U, O> IntervalJoinBolt<K, T, U, O> {
+    pub fn new(
+        left: Vec<String>,
+        lk: KeyFn<K, T>,
+        rk: KeyFn<K, U>,
+        lower: i64,
+        upper: i64,
+        f: JoinFn<K, T, U, O>,
+    ) -> Self {
+        IntervalJoinBolt { left, lk, rk, lower, upper, f, buffers: HashMap::new() }
+    }
+}
+
+impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for IntervalJoinBolt<K, T, U, O> {
+    fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
+        super::declare(declarer, &[]);
+    }
+
+    fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
+        let (lower, upper) = (self.lower, self.upper);
+        if super::is_left(&self.left, &input) {
+            let r = Record::<T>::unpack(input)?;
+            let ta = super::event_time(r.ts, "interval join")?;
+            let key = (self.lk)(&r.value);
+            let hash = key_hash(&key);
+            let (lefts, rights) = self.buffers.entry(key.clone()).or_default();
+            for (tb, b) in rights.iter() {
+                if ta + lower <= *tb && *tb <= ta + upper {
+                    super::emit(c, Some(hash), Some(ta.max(*tb)), (self.f)(&key, &r.value, b))?;
+                }
+            }
+            lefts.push((ta, r.value));
+        } else {
+            let r = Record::<U>::unpack(input)?;
+            let tb = super::event_time(r.ts, "interval join")?;
+            let key = (self.rk)(&r.value);
+            let hash = key_hash(&key);
+            let (lefts, rights) = self.buffers.entry(key.clone()).or_default();
+            for (ta, a) in lefts.iter() {
+                if ta + lower <= tb && tb <= ta + upper {
+                    super::emit(c, Some(hash), Some(tb.max(*ta)), (self.f)(&key, a, &r.value))?;
+                }
+            }
+            rights.push((tb, r.value));
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, _c: &mut OutputCollector) -> Result<()> {
+        let (lower, upper) = (self.lower, self.upper);
+        self.buffers.retain(|_, (lefts, rights)| {
+            lefts.retain(|(ta, _)| ta.saturating_add(upper) > watermark);
+            rights.retain(|(tb, _)| tb.saturating_sub(lower) > watermark);
+            !lefts.is_empty() || !rights.is_empty()
+        });
+        Ok(())
+    }
+}
