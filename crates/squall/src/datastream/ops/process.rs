@@ -220,4 +220,10 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> Bolt for Proce
     fn on_tick(&mut self, now_ms: i64, c: &mut OutputCollector) -> Result<()> {
         self.fire(TimeDomain::ProcessingTime, now_ms, c)
     }
+
+    /// Fires the processing-time timers already due, so that a timer set
+    /// for "now" is not lost to the end of input; later ones never fire.
+    fn finish(&mut self, c: &mut OutputCollector) -> Result<()> {
+        self.fire(TimeDomain::ProcessingTime, crate::runtime::now_ms(), c)
+    }
 }
