@@ -12,10 +12,11 @@
 //! Prints words/s, the ratio to the plain loop and peak resident memory;
 //! the figures are medians over the runs, because this machine is shared.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use clap::Parser;
@@ -49,13 +50,6 @@ struct Args {
     bench: bool,
 }
 
-/// One child's result: words counted, seconds, peak resident memory (bytes).
-struct Measurement {
-    words: u64,
-    secs: f64,
-    peak_rss: u64,
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(mode) = &args.child {
@@ -65,7 +59,7 @@ fn main() -> anyhow::Result<()> {
             "plain" => plain_loop(input)?,
             _ => topology(input, p)?,
         };
-        println!("{words} {secs} {}", peak_rss_bytes());
+        common::child_report(words, secs, "");
         return Ok(());
     }
 
@@ -78,58 +72,28 @@ fn main() -> anyhow::Result<()> {
         args.runs
     );
     let plain = measure(&input, "plain", 1, args.runs)?;
-    let plain_rate = plain.words as f64 / plain.secs;
+    let plain_rate = plain.records as f64 / plain.secs;
     println!("{:<26} {:>14} {:>10} {:>12}", "mode", "words/s", "vs plain", "peak MB");
-    report("plain loop (1 thread)", &plain, plain_rate);
+    common::report("plain loop (1 thread)", &plain, plain_rate);
     for &p in &args.parallelism {
         let m = measure(&input, "topology", p, args.runs)?;
         anyhow::ensure!(
-            m.words == plain.words,
+            m.records == plain.records,
             "topology counted {} words, plain loop {}",
-            m.words,
-            plain.words
+            m.records,
+            plain.records
         );
-        report(&format!("squall parallelism {p}"), &m, plain_rate);
+        common::report(&format!("squall parallelism {p}"), &m, plain_rate);
     }
     Ok(())
 }
 
-fn report(name: &str, m: &Measurement, plain_rate: f64) {
-    let rate = m.words as f64 / m.secs;
-    println!(
-        "{:<26} {:>12.2} M {:>9.2}x {:>12.1}",
-        name,
-        rate / 1e6,
-        rate / plain_rate,
-        m.peak_rss as f64 / 1e6
-    );
-}
-
-/// Runs `runs` child processes and keeps the median by time.
-fn measure(input: &Path, mode: &str, p: usize, runs: usize) -> anyhow::Result<Measurement> {
-    let mut results = Vec::new();
-    for _ in 0..runs.max(1) {
-        let out = Command::new(std::env::current_exe()?)
-            .args(["--child", mode, "--parallelism", &p.to_string(), "--input"])
-            .arg(input)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{mode} run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout)?;
-        let last = text.lines().last().unwrap_or_default().to_string();
-        let f: Vec<&str> = last.split_whitespace().collect();
-        anyhow::ensure!(f.len() == 3, "unexpected child output: {last}");
-        results.push(Measurement {
-            words: f[0].parse()?,
-            secs: f[1].parse()?,
-            peak_rss: f[2].parse()?,
-        });
-    }
-    results.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-    Ok(results.swap_remove(results.len() / 2))
+/// Runs `runs` child processes of `mode` and keeps the median by time.
+fn measure(input: &Path, mode: &str, p: usize, runs: usize) -> anyhow::Result<common::Measurement> {
+    let args = ["--child", mode, "--parallelism", &p.to_string(), "--input"].map(String::from);
+    let mut args = args.to_vec();
+    args.push(input.display().to_string());
+    common::measure(&args, runs)
 }
 
 /// The reference: one thread, a `BufReader`, a `HashMap<String, u64>`, the
@@ -179,16 +143,6 @@ fn topology(input: &Path, p: usize) -> anyhow::Result<(u64, f64)> {
     let secs = start.elapsed().as_secs_f64();
     let words = summary.metrics.component("count").map_or(0, |c| c.executed);
     Ok((words, secs))
-}
-
-/// Peak resident set size of this process (bytes), from /proc.
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// Shakespeare's works concatenated until at least `size_mb` MB.
