@@ -85,7 +85,12 @@ fn main() -> anyhow::Result<()> {
     common::report("plain loop (1 thread)", &plain, plain_rate);
     for &p in &args.parallelism {
         let m = run("topology", p)?;
-        anyhow::ensure!(m.check == plain.check, "results differ: {} vs plain {}", m.check, plain.check);
+        anyhow::ensure!(
+            m.check == plain.check,
+            "results differ: {} vs plain {}",
+            m.check,
+            plain.check
+        );
         common::report(&format!("squall parallelism {p}"), &m, plain_rate);
     }
     println!("checksum (windows, flights, delay sum, avg sum): {}", plain.check);
@@ -157,7 +162,8 @@ fn topology(dir: &Path, p: usize) -> anyhow::Result<(u64, f64, String)> {
     let sink = Checksum::default();
     let mut b = TopologyBuilder::new("window-bench");
     b.set_spout("flights", CsvSpout::new(&input, options)?, p);
-    b.set_bolt("window", WindowBolt::new(spec)?, p).fields_grouping("flights", Fields::new(["origin"]));
+    b.set_bolt("window", WindowBolt::new(spec)?, p)
+        .fields_grouping("flights", Fields::new(["origin"]));
     b.set_bolt("sink", sink.clone(), 1).global_grouping("window");
     let start = Instant::now();
     let summary = LocalCluster::run(b.build()?)?;

@@ -69,7 +69,8 @@ fn flight_stream(env: &StreamEnv, path: &Path, tasks: usize) -> Stream<Flight> {
 /// The weather file is ordered by airport, then time: its times go back up
 /// to a year at each change of airport, so its bound is a year.
 fn weather_stream(env: &StreamEnv) -> Stream<Weather> {
-    let year = WatermarkStrategy::BoundedOutOfOrderness { max_out_of_orderness_ms: 366 * DAY as u64 };
+    let year =
+        WatermarkStrategy::BoundedOutOfOrderness { max_out_of_orderness_ms: 366 * DAY as u64 };
     env.from_spout("weather", spout(&data_dir().join("weather.csv"), year), 1, |t: &Tuple| {
         let ts = event_time(t)?;
         let temp = t.get_by_field("temp")?.as_f64();
@@ -178,7 +179,11 @@ impl KeyedProcessFunction<String, Flight> for DailyCount {
         vec![DELAYED.into(), MARKS.into()]
     }
 
-    fn process_element(&mut self, f: Flight, ctx: &mut KeyedContext<'_, String, Self::State, Self::Out>) -> Result<()> {
+    fn process_element(
+        &mut self,
+        f: Flight,
+        ctx: &mut KeyedContext<'_, String, Self::State, Self::Out>,
+    ) -> Result<()> {
         let day = f.ts.div_euclid(DAY) * DAY;
         let fresh = ctx.state().is_none();
         *ctx.state().get_or_insert_with(BTreeMap::new).entry(day).or_default() += 1;
@@ -229,7 +234,8 @@ fn keyed_process_function_with_state_timers_and_side_outputs() {
         *expected.entry((f.origin.clone(), f.ts.div_euclid(DAY) * DAY)).or_default() += 1;
         expected_delayed += usize::from(f.dep_delay.is_some_and(|d| d > 120));
     }
-    let got: BTreeMap<(String, i64), i64> = counts.take().into_iter().map(|(o, d, n)| ((o, d), n)).collect();
+    let got: BTreeMap<(String, i64), i64> =
+        counts.take().into_iter().map(|(o, d, n)| ((o, d), n)).collect();
     assert_eq!(got, expected);
     let delayed = delayed.take();
     assert_eq!(delayed.len(), expected_delayed);
@@ -275,9 +281,10 @@ fn connected_streams_see_both_inputs() {
     let env = StreamEnv::new("ds-connect");
     let out = flight_stream(&env, &data_dir().join("by-month/month-01.csv"), 1)
         .connect(&weather_stream(&env))
-        .flat_map(|f: Flight, out| out.push(Either::Flight(f.origin)), |w: Weather, out| {
-            out.push(Either::Weather(w.origin))
-        })
+        .flat_map(
+            |f: Flight, out| out.push(Either::Flight(f.origin)),
+            |w: Weather, out| out.push(Either::Weather(w.origin)),
+        )
         .collect();
     env.execute().unwrap();
     let mut got: BTreeMap<String, i64> = BTreeMap::new();
@@ -288,7 +295,8 @@ fn connected_streams_see_both_inputs() {
         };
         *got.entry(k).or_default() += 1;
     }
-    let january = csv::Reader::from_path(data_dir().join("by-month/month-01.csv")).unwrap().records().count();
+    let january =
+        csv::Reader::from_path(data_dir().join("by-month/month-01.csv")).unwrap().records().count();
     let weather = csv::Reader::from_path(data_dir().join("weather.csv")).unwrap().records().count();
     let flights: i64 = got.iter().filter(|(k, _)| k.starts_with("flight")).map(|(_, v)| v).sum();
     let weathers: i64 = got.iter().filter(|(k, _)| k.starts_with("weather")).map(|(_, v)| v).sum();
@@ -298,7 +306,9 @@ fn connected_streams_see_both_inputs() {
 
 /// January's flights and the weather, read by the test.
 fn january_and_weather() -> (Vec<Flight>, Vec<Weather>) {
-    let read = |path: &Path| csv::Reader::from_path(path).unwrap().into_records().map(|r| r.unwrap()).collect::<Vec<_>>();
+    let read = |path: &Path| {
+        csv::Reader::from_path(path).unwrap().into_records().map(|r| r.unwrap()).collect::<Vec<_>>()
+    };
     let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
     let fr = read(&data_dir().join("by-month/month-01.csv"));
     let flights = fr

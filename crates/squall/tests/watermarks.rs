@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use squall::topology::OutputDeclarer;
 use squall::{
     Bolt, Fields, LocalCluster, OutputCollector, Result, Spout, SpoutStatus, TopologyBuilder,
     TopologyContext, Tuple,
 };
-use squall::topology::OutputDeclarer;
 
 /// Emits its watermarks one per call (with a tuple before each), then keeps
 /// emitting tuples every call until `stop` is set, if it has one. Publishes
@@ -27,7 +27,13 @@ struct ScriptSpout {
 
 impl ScriptSpout {
     fn new(watermarks: &[i64], emitted: &Arc<AtomicI64>) -> Self {
-        ScriptSpout { watermarks: watermarks.to_vec(), next: 0, emitted: emitted.clone(), stop: None, chatty: false }
+        ScriptSpout {
+            watermarks: watermarks.to_vec(),
+            next: 0,
+            emitted: emitted.clone(),
+            stop: None,
+            chatty: false,
+        }
     }
 }
 
@@ -145,7 +151,10 @@ fn task_watermark_is_the_minimum_of_its_inputs_and_passes_down_the_chain() {
         let seen = first.seen_by(task);
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "increasing: {seen:?}");
         assert_eq!(seen.last(), Some(&i64::MAX), "end of input is i64::MAX: {seen:?}");
-        assert!(seen.iter().all(|w| [100, 150, 200, 250, 300, 400, i64::MAX].contains(w)), "{seen:?}");
+        assert!(
+            seen.iter().all(|w| [100, 150, 200, 250, 300, 400, i64::MAX].contains(w)),
+            "{seen:?}"
+        );
         // The chained task sees exactly what its producer forwarded.
         assert_eq!(second.seen_by(task), seen, "chained task {task}");
     }
@@ -170,7 +179,10 @@ fn an_idle_input_stops_holding_the_watermark_back() {
     builder.config_mut().buffer_timeout_ms = 1;
     builder.set_spout("busy", busy, 1);
     builder.set_spout("silent", silent, 1);
-    builder.set_bolt("recorder", recorder.clone(), 1).shuffle_grouping("busy").shuffle_grouping("silent");
+    builder
+        .set_bolt("recorder", recorder.clone(), 1)
+        .shuffle_grouping("busy")
+        .shuffle_grouping("silent");
     let running = LocalCluster::submit(builder.build().unwrap()).unwrap();
     // Without idleness the silent input would hold the watermark at 10 and
     // the spouts would never be told to stop.

@@ -89,7 +89,8 @@ fn global_window_with_count_trigger_fires_every_n_per_key_in_arrival_order() {
     let mut spec = spec(WindowAssigner::Global, &["origin"]);
     spec.trigger = Trigger::Count(n);
     // One spout task: each key's records arrive in file order.
-    let out = run(&data_dir().join("flights.csv"), 1, options(WatermarkStrategy::Monotonous), spec, 2);
+    let out =
+        run(&data_dir().join("flights.csv"), 1, options(WatermarkStrategy::Monotonous), spec, 2);
     let mut per_origin: BTreeMap<String, Vec<Agg>> = BTreeMap::new();
     for f in flights() {
         let panes = per_origin.entry(f.origin.clone()).or_default();
@@ -103,8 +104,10 @@ fn global_window_with_count_trigger_fires_every_n_per_key_in_arrival_order() {
         assert_eq!((&r[0], &r[1]), (&Value::Null, &Value::Null), "global window bounds");
         got.entry(text(&r[2])).or_default().push(r[3..].to_vec());
     }
-    let expected: BTreeMap<String, Vec<Values>> =
-        per_origin.into_iter().map(|(k, panes)| (k, panes.iter().map(Agg::values).collect())).collect();
+    let expected: BTreeMap<String, Vec<Values>> = per_origin
+        .into_iter()
+        .map(|(k, panes)| (k, panes.iter().map(Agg::values).collect()))
+        .collect();
     assert_eq!(got, expected);
 }
 

@@ -35,14 +35,27 @@ fn read_output(path: &Path) -> Table {
     let mut r = csv::Reader::from_path(path).unwrap();
     assert_eq!(
         r.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["window_start", "window_end", "origin", "departures", "mean_dep_delay", "max_dep_delay", "miles"]
+        [
+            "window_start",
+            "window_end",
+            "origin",
+            "departures",
+            "mean_dep_delay",
+            "max_dep_delay",
+            "miles"
+        ]
     );
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
             (
                 (rec[0].to_string(), rec[1].to_string(), rec[2].to_string()),
-                (rec[3].parse().unwrap(), rec[4].parse().ok(), rec[5].parse().ok(), rec[6].parse().unwrap()),
+                (
+                    rec[3].parse().unwrap(),
+                    rec[4].parse().ok(),
+                    rec[5].parse().ok(),
+                    rec[6].parse().unwrap(),
+                ),
             )
         })
         .collect()
@@ -53,7 +66,12 @@ fn expected(fs: impl Iterator<Item = Flight>) -> Table {
     for f in fs {
         aggs.entry((f.ts.div_euclid(HOUR) * HOUR, f.origin.clone())).or_default().add(&f);
     }
-    let text = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let text = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
     aggs.into_iter()
         .map(|((start, origin), a)| {
             let mean = (a.delays > 0).then(|| a.delay_sum as f64 / a.delays as f64);
@@ -89,17 +107,25 @@ fn bad_lines_go_to_the_error_stream_with_line_and_reason_and_the_run_goes_on() {
 
     let summary = run_example(&input, out.path());
 
-    let mut bad = csv::ReaderBuilder::new().has_headers(false).from_path(out.path().join("bad.csv")).unwrap();
+    let mut bad =
+        csv::ReaderBuilder::new().has_headers(false).from_path(out.path().join("bad.csv")).unwrap();
     let header = bad.records().next().unwrap().unwrap();
     assert_eq!(header.iter().collect::<Vec<_>>(), ["file", "line", "reason", "text"]);
-    let rows: Vec<(u64, String)> =
-        bad.records().map(|r| r.unwrap()).map(|r| (r[1].parse().unwrap(), r[2].to_string())).collect();
+    let rows: Vec<(u64, String)> = bad
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[1].parse().unwrap(), r[2].to_string()))
+        .collect();
     let numbers: Vec<u64> = rows.iter().map(|r| r.0).collect();
     assert_eq!(numbers, [10, 20, 30]);
     assert!(rows[0].1.contains("fields"), "{}", rows[0].1);
     assert!(rows[1].1.contains("'2013-13-01T") && rows[1].1.contains("RFC 3339"), "{}", rows[1].1);
     assert!(rows[2].1.contains("'soon'") && rows[2].1.contains("time_hour"), "{}", rows[2].1);
-    assert_eq!(summary.metrics.component("bad_lines").unwrap().executed, 3, "counted in the summary");
+    assert_eq!(
+        summary.metrics.component("bad_lines").unwrap().executed,
+        3,
+        "counted in the summary"
+    );
 
     let good = flights().into_iter().filter(|f| f.line <= 3001 && ![10, 20, 30].contains(&f.line));
     assert_eq!(read_output(&out.path().join("per-hour.csv")), expected(good));

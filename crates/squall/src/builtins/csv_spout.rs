@@ -162,7 +162,10 @@ impl CsvSpout {
             files.push(root.clone());
         }
         let Some(first) = files.first() else {
-            return Err(Error::config(format!("csv spout: folder '{}' has no files", root.display())));
+            return Err(Error::config(format!(
+                "csv spout: folder '{}' has no files",
+                root.display()
+            )));
         };
         if options.watermark_every == 0 {
             return Err(Error::config("csv spout: watermark_every must be at least 1"));
@@ -239,7 +242,8 @@ impl CsvSpout {
     ) -> Result<()> {
         self.errors += 1;
         let file = Value::String(self.files[file].display().to_string());
-        collector.emit_to(ERRORS_STREAM, vec![file, Value::Int(line as i64), reason.into(), text.into()])
+        collector
+            .emit_to(ERRORS_STREAM, vec![file, Value::Int(line as i64), reason.into(), text.into()])
     }
 
     /// Reads one record, or opens or closes a file.

@@ -31,10 +31,10 @@ pub mod registry;
 mod split_words;
 mod stdin_spout;
 mod stdout_sink;
-mod window_bolt;
-mod window_csv_sink;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod window_bolt;
+mod window_csv_sink;
 
 pub use count::CountBolt;
 pub use counts_csv_sink::CountsCsvSink;

@@ -122,7 +122,12 @@ impl WindowBolt {
     pub fn output_fields(&self) -> Fields {
         let aggs = self.spec.aggregates.iter().map(AggregateSpec::output_name);
         let keys = self.spec.keys.iter().cloned();
-        Fields::new(["window_start".to_string(), "window_end".to_string()].into_iter().chain(keys).chain(aggs))
+        Fields::new(
+            ["window_start".to_string(), "window_end".to_string()]
+                .into_iter()
+                .chain(keys)
+                .chain(aggs),
+        )
     }
 
     /// The spec.
@@ -163,7 +168,8 @@ impl WindowBolt {
 
     fn emit_fired(&mut self, collector: &mut OutputCollector) -> Result<()> {
         for fired in self.fired.drain(..) {
-            let bound = |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
+            let bound =
+                |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
             let g = fired.window == global::GLOBAL;
             let mut row = Vec::with_capacity(2 + fired.key.0.len() + fired.result.len());
             row.push(bound(fired.window.start, g));
@@ -217,7 +223,10 @@ impl Bolt for WindowBolt {
                     fields.names()[i],
                     other.type_name()
                 );
-                return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record(&fields, input.into_values())]);
+                return collector.emit_to(
+                    ERRORS_STREAM,
+                    vec![reason.into(), record(&fields, input.into_values())],
+                );
             }
         };
         let values = input.into_values();

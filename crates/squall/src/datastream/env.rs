@@ -49,7 +49,9 @@ impl Graph {
         for input in inputs {
             let grouping = if keyed {
                 Grouping::Fields(crate::Fields::new(["key"]))
-            } else if input.parallelism == parallelism && input.stream == crate::topology::DEFAULT_STREAM {
+            } else if input.parallelism == parallelism
+                && input.stream == crate::topology::DEFAULT_STREAM
+            {
                 Grouping::Forward
             } else {
                 Grouping::Shuffle
@@ -101,13 +103,19 @@ impl StreamEnv {
     ) -> Stream<T> {
         let storm: Stream<()> = self.add_spout(&format!("{name}-spout"), spout, parallelism);
         let convert = Arc::new(convert);
-        let id = self.graph.borrow_mut().add_bolt(name, parallelism, &storm.inputs, false, move || {
-            SpoutAdapter::new(convert.clone())
-        });
+        let id =
+            self.graph.borrow_mut().add_bolt(name, parallelism, &storm.inputs, false, move || {
+                SpoutAdapter::new(convert.clone())
+            });
         Stream::new(self.graph.clone(), vec![Input::new(id, parallelism)], parallelism)
     }
 
-    fn add_spout<T: Data, S: Spout + Clone + Sync>(&self, name: &str, spout: S, parallelism: usize) -> Stream<T> {
+    fn add_spout<T: Data, S: Spout + Clone + Sync>(
+        &self,
+        name: &str,
+        spout: S,
+        parallelism: usize,
+    ) -> Stream<T> {
         let mut g = self.graph.borrow_mut();
         let id = g.id(name);
         g.builder().set_spout(&id, spout, parallelism);

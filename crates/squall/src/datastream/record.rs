@@ -60,7 +60,9 @@ impl<T: Data> Record<T> {
             return Err(bad("not 3 fields"));
         }
         let value = match std::mem::take(&mut values[2]) {
-            Value::Native(n) => n.take::<T>().map_err(|e| Error::Other(format!("from '{from}': {e}")))?,
+            Value::Native(n) => {
+                n.take::<T>().map_err(|e| Error::Other(format!("from '{from}': {e}")))?
+            }
             _ => return Err(bad("no native record")),
         };
         let key = match values[0] {

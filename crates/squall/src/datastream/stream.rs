@@ -120,7 +120,10 @@ impl<T: Data> Stream<T> {
     }
 
     /// Zero or more outputs per record (`f` pushes them); keeps event times.
-    pub fn flat_map<O: Data>(&self, f: impl Fn(T, &mut Vec<O>) + Send + Sync + 'static) -> Stream<O> {
+    pub fn flat_map<O: Data>(
+        &self,
+        f: impl Fn(T, &mut Vec<O>) + Send + Sync + 'static,
+    ) -> Stream<O> {
         let f = Arc::new(f);
         self.then("flat_map", false, move || FlatMapBolt::new(f.clone()))
     }
@@ -153,7 +156,10 @@ impl<T: Data> Stream<T> {
 
     /// Partitions by `key`: records of one key go to one task of the next
     /// operator, which keeps its state per key.
-    pub fn key_by<K: Data + Hash + Eq>(&self, key: impl Fn(&T) -> K + Send + Sync + 'static) -> KeyedStream<K, T> {
+    pub fn key_by<K: Data + Hash + Eq>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> KeyedStream<K, T> {
         let key: KeyFn<K, T> = Arc::new(key);
         let k = key.clone();
         let stream = self.then::<T, _>("key_by", false, move || KeyByBolt::new(k.clone()));
@@ -174,11 +180,8 @@ impl<T: Data> Stream<T> {
 
     /// The side output `tag` of the operator that made this stream.
     pub fn side_output<U: Data>(&self, tag: &OutputTag<U>) -> Stream<U> {
-        let inputs = self
-            .inputs
-            .iter()
-            .map(|i| Input { stream: tag.name.clone(), ..i.clone() })
-            .collect();
+        let inputs =
+            self.inputs.iter().map(|i| Input { stream: tag.name.clone(), ..i.clone() }).collect();
         Stream::new(self.graph.clone(), inputs, self.parallelism)
     }
 
@@ -202,9 +205,15 @@ impl<T: Data> Stream<T> {
     /// Emits each record as a plain Storm tuple with `fields` (made by `f`)
     /// from a component `name`, for Storm bolts to subscribe to (see
     /// [`super::StreamEnv::with_builder`]). Returns its component id.
-    pub fn to_tuples(&self, name: &str, fields: Fields, f: impl Fn(T) -> Values + Send + Sync + 'static) -> String {
+    pub fn to_tuples(
+        &self,
+        name: &str,
+        fields: Fields,
+        f: impl Fn(T) -> Values + Send + Sync + 'static,
+    ) -> String {
         let f = Arc::new(f);
-        let s: Stream<T> = self.then(name, false, move || ToTuplesBolt::new(fields.clone(), f.clone()));
+        let s: Stream<T> =
+            self.then(name, false, move || ToTuplesBolt::new(fields.clone(), f.clone()));
         s.inputs[0].component.clone()
     }
 
@@ -304,7 +313,10 @@ impl<K: Data + Hash + Eq, T: Data> WindowedStream<K, T> {
     /// # Panics
     /// If the window sizes, trigger or lateness are invalid (see
     /// [`crate::window::WindowOperator::new`]).
-    pub fn aggregate<F: AggregateFunction<In = T> + Sync>(&self, f: F) -> Stream<WindowResult<K, F::Out>>
+    pub fn aggregate<F: AggregateFunction<In = T> + Sync>(
+        &self,
+        f: F,
+    ) -> Stream<WindowResult<K, F::Out>>
     where
         F::Out: Data,
     {
@@ -332,11 +344,14 @@ impl<T: Data, U: Data> ConnectedStreams<T, U> {
         f1: impl Fn(T, &mut Vec<O>) + Send + Sync + 'static,
         f2: impl Fn(U, &mut Vec<O>) + Send + Sync + 'static,
     ) -> Stream<O> {
-        let inputs: Vec<Input> = self.left.inputs.iter().chain(&self.right.inputs).cloned().collect();
+        let inputs: Vec<Input> =
+            self.left.inputs.iter().chain(&self.right.inputs).cloned().collect();
         let left: Vec<String> = self.left.inputs.iter().map(|i| i.component.clone()).collect();
         let (f1, f2) = (Arc::new(f1), Arc::new(f2));
         let both = Stream::<T>::new(self.left.graph.clone(), inputs, self.left.parallelism);
-        both.then("co_flat_map", false, move || CoFlatMapBolt::new(left.clone(), f1.clone(), f2.clone()))
+        both.then("co_flat_map", false, move || {
+            CoFlatMapBolt::new(left.clone(), f1.clone(), f2.clone())
+        })
     }
 }
 
@@ -358,9 +373,13 @@ impl<K: Data + Hash + Eq, T: Data, U: Data> IntervalJoin<K, T, U> {
     }
 
     /// Emits `f(key, a, b)` for every match.
-    pub fn process<O: Data>(&self, f: impl Fn(&K, &T, &U) -> O + Send + Sync + 'static) -> Stream<O> {
+    pub fn process<O: Data>(
+        &self,
+        f: impl Fn(&K, &T, &U) -> O + Send + Sync + 'static,
+    ) -> Stream<O> {
         let (lk, rk, f) = (self.left.key.clone(), self.right.key.clone(), Arc::new(f));
-        let left: Vec<String> = self.left.stream.inputs.iter().map(|i| i.component.clone()).collect();
+        let left: Vec<String> =
+            self.left.stream.inputs.iter().map(|i| i.component.clone()).collect();
         let inputs: Vec<Input> =
             self.left.stream.inputs.iter().chain(&self.right.stream.inputs).cloned().collect();
         let both = Stream::<T>::new(self.left.stream.graph.clone(), inputs, 1);
@@ -397,7 +416,8 @@ impl<K: Data + Hash + Eq, T: Data, U: Data> WindowJoin<K, T, U> {
     /// the window fires.
     pub fn apply<O: Data>(&self, f: impl Fn(&K, &T, &U) -> O + Send + Sync + 'static) -> Stream<O> {
         let (lk, rk, f) = (self.left.key.clone(), self.right.key.clone(), Arc::new(f));
-        let left: Vec<String> = self.left.stream.inputs.iter().map(|i| i.component.clone()).collect();
+        let left: Vec<String> =
+            self.left.stream.inputs.iter().map(|i| i.component.clone()).collect();
         let inputs: Vec<Input> =
             self.left.stream.inputs.iter().chain(&self.right.stream.inputs).cloned().collect();
         let both = Stream::<T>::new(self.left.stream.graph.clone(), inputs, 1);

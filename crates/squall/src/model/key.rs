@@ -47,4 +47,3 @@ fn same(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
-

@@ -78,11 +78,11 @@ impl Native {
             Repr::Live(v, vt) => {
                 let v = v.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
                 v.downcast::<T>().map(|b| *b).map_err(|_| {
-                Error::Other(format!(
-                    "a stream of {} received a record of {}",
-                    std::any::type_name::<T>(),
-                    (vt.type_name)()
-                ))
+                    Error::Other(format!(
+                        "a stream of {} received a record of {}",
+                        std::any::type_name::<T>(),
+                        (vt.type_name)()
+                    ))
                 })
             }
             Repr::Encoded(bytes) => postcard::from_bytes(&bytes).map_err(|e| {

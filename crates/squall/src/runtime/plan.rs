@@ -183,12 +183,10 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
             let head_task = tasks[&head.id].start + index;
             let inputs = match head.kind {
                 ComponentKind::Spout(_) => None,
-                ComponentKind::Bolt { .. } => {
-                    Some(InputSet::new(
+                ComponentKind::Bolt { .. } => Some(InputSet::new(
                     receivers.remove(&head_task).unwrap_or_default(),
                     config.idle_timeout(),
-                ))
-                }
+                )),
             };
             executors.push(Executor {
                 nodes,

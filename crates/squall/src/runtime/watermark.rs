@@ -108,11 +108,7 @@ impl WatermarkTracker {
     /// is active.
     pub fn next_idle_deadline(&self) -> Option<Instant> {
         let timeout = self.idle_timeout?;
-        self.inputs
-            .iter()
-            .filter(|i| !i.ended && !i.idle)
-            .map(|i| i.last_active + timeout)
-            .min()
+        self.inputs.iter().filter(|i| !i.ended && !i.idle).map(|i| i.last_active + timeout).min()
     }
 
     /// Whether input `i` is marked idle.

@@ -42,9 +42,9 @@ impl TimestampFormat {
         let t = text.trim();
         let bad = |why: &dyn fmt::Display| format!("timestamp '{t}' is not {self}: {why}");
         match self {
-            TimestampFormat::Rfc3339 => DateTime::parse_from_rfc3339(t)
-                .map(|d| d.timestamp_millis())
-                .map_err(|e| bad(&e)),
+            TimestampFormat::Rfc3339 => {
+                DateTime::parse_from_rfc3339(t).map(|d| d.timestamp_millis()).map_err(|e| bad(&e))
+            }
             TimestampFormat::UnixMillis => t.parse::<i64>().map_err(|e| bad(&e)),
             TimestampFormat::UnixSeconds => match t.parse::<i64>() {
                 Ok(s) => s.checked_mul(1000).ok_or_else(|| bad(&"out of range")),

@@ -150,15 +150,15 @@ impl FieldAggregates {
         for (s, i) in self.specs.iter().zip(&self.indices) {
             let Some(i) = *i else { continue };
             let v = &values[i];
-            let ok = match (s.kind, v) {
-                (_, Value::Null) => true,
-                (AggregateKind::Sum | AggregateKind::Avg, Value::Int(_) | Value::Float(_)) => true,
-                (
-                    AggregateKind::Min | AggregateKind::Max,
-                    Value::Int(_) | Value::Float(_) | Value::Timestamp(_) | Value::String(_),
-                ) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (s.kind, v),
+                (_, Value::Null)
+                    | (AggregateKind::Sum | AggregateKind::Avg, Value::Int(_) | Value::Float(_))
+                    | (
+                        AggregateKind::Min | AggregateKind::Max,
+                        Value::Int(_) | Value::Float(_) | Value::Timestamp(_) | Value::String(_),
+                    )
+            );
             if !ok {
                 return Err(format!(
                     "aggregate '{}' cannot take the {} value '{v}' of field '{}'",
@@ -312,8 +312,13 @@ mod tests {
             f.check(r).unwrap();
             f.add(&mut all, r);
         }
-        let expected =
-            vec![Value::Int(4), Value::Float(2.5), Value::Int(-2), "c".into(), Value::Float(2.5 / 3.0)];
+        let expected = vec![
+            Value::Int(4),
+            Value::Float(2.5),
+            Value::Int(-2),
+            "c".into(),
+            Value::Float(2.5 / 3.0),
+        ];
         assert_eq!(f.result(&all), expected);
         let (mut left, mut right) = (f.create(), f.create());
         for r in &rows[..2] {

@@ -122,31 +122,40 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
     /// that fires because of it (a count trigger, a late firing) to `out`.
     /// Returns `false` if the record is late for every window it belongs to
     /// and was not added.
-    pub fn process(&mut self, key: &K, ts: i64, input: &F::In, out: &mut Vec<Fired<K, F::Out>>) -> bool {
-        if self.assigner.is_merging() {
-            return self.process_merging(key, ts, input, out);
-        }
+    pub fn process(
+        &mut self,
+        key: &K,
+        ts: i64,
+        input: &F::In,
+        out: &mut Vec<Fired<K, F::Out>>,
+    ) -> bool {
         let mut windows = std::mem::take(&mut self.scratch);
         windows.clear();
         self.assigner.assign(ts, &mut windows);
-        let mut accepted = windows.is_empty();
-        for w in &windows {
-            if self.is_late(w) {
-                continue;
+        let accepted = if self.assigner.is_merging() {
+            self.process_merging(key, windows[0], input, out)
+        } else {
+            let mut accepted = windows.is_empty();
+            for w in &windows {
+                if !self.is_late(w) {
+                    accepted = true;
+                    self.add(key, *w, input, out);
+                }
             }
-            accepted = true;
-            self.add(key, *w, input, out);
-        }
+            accepted
+        };
         self.scratch = windows;
         accepted
     }
 
-    fn process_merging(&mut self, key: &K, ts: i64, input: &F::In, out: &mut Vec<Fired<K, F::Out>>) -> bool {
-        let mut windows = std::mem::take(&mut self.scratch);
-        windows.clear();
-        self.assigner.assign(ts, &mut windows);
-        let new = windows[0];
-        self.scratch = windows;
+    /// Adds a record whose session window before merging is `new`.
+    fn process_merging(
+        &mut self,
+        key: &K,
+        new: Window,
+        input: &F::In,
+        out: &mut Vec<Fired<K, F::Out>>,
+    ) -> bool {
         let existing: Vec<Window> = match self.store.windows_mut(key) {
             Some(panes) => panes.iter().map(|(w, _)| *w).collect(),
             None => Vec::new(),

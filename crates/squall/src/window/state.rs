@@ -52,7 +52,12 @@ impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
     }
 
     /// The pane of `key` in `window`, made by `create` if absent.
-    pub fn pane_mut(&mut self, key: &K, window: Window, create: impl FnOnce() -> A) -> &mut Pane<A> {
+    pub fn pane_mut(
+        &mut self,
+        key: &K,
+        window: Window,
+        create: impl FnOnce() -> A,
+    ) -> &mut Pane<A> {
         if !self.panes.contains_key(key) {
             self.panes.insert(key.clone(), Vec::new());
         }

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use squall::builtins::{CsvSpout, CsvSpoutOptions, WindowBolt, WindowSpec};
 use squall::time::WatermarkStrategy;
 use squall::window::{AggregateKind, AggregateSpec, Trigger, WindowAssigner};
-use squall::{Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, Tuple, Value, Values};
+use squall::{
+    Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, Tuple, Value, Values,
+};
 
 pub const HOUR: i64 = 3_600_000;
 pub const DAY: i64 = 24 * HOUR;
@@ -105,7 +107,13 @@ impl Agg {
             0 => Value::Null,
             n => Value::Float(self.delay_sum as f64 / n as f64),
         };
-        vec![Value::Int(self.count), Value::Int(self.miles), opt(self.min_delay), opt(self.max_delay), avg]
+        vec![
+            Value::Int(self.count),
+            Value::Int(self.miles),
+            opt(self.min_delay),
+            opt(self.max_delay),
+            avg,
+        ]
     }
 }
 
@@ -163,7 +171,13 @@ pub struct Output {
 
 /// Runs `input` (a file or the by-month folder) through a csv spout of
 /// `spouts` tasks and a window bolt of `tasks` tasks grouped by its keys.
-pub fn run(input: &Path, spouts: usize, options: CsvSpoutOptions, spec: WindowSpec, tasks: usize) -> Output {
+pub fn run(
+    input: &Path,
+    spouts: usize,
+    options: CsvSpoutOptions,
+    spec: WindowSpec,
+    tasks: usize,
+) -> Output {
     let keys = Fields::new(spec.keys.clone());
     let keyed = !spec.keys.is_empty();
     let mut builder = TopologyBuilder::new("flights-windows");
@@ -181,7 +195,11 @@ pub fn run(input: &Path, spouts: usize, options: CsvSpoutOptions, spec: WindowSp
         .grouping_stream("window", "late", squall::Grouping::Global)
         .grouping_stream("window", "errors", squall::Grouping::Global);
     LocalCluster::run(builder.build().unwrap()).unwrap();
-    Output { results: sink.stream("default"), late: sink.stream("late"), errors: sink.stream("errors") }
+    Output {
+        results: sink.stream("default"),
+        late: sink.stream("late"),
+        errors: sink.stream("errors"),
+    }
 }
 
 /// The options of a spout over time_hour with `watermark`.
@@ -214,6 +232,8 @@ pub fn by_window(results: &[Values], keys: usize) -> HashMap<(i64, i64, Vec<Stri
 }
 
 /// The reference as a map of the same shape as [`by_window`].
-pub fn reference(aggs: HashMap<(i64, i64, Vec<String>), Agg>) -> HashMap<(i64, i64, Vec<String>), Values> {
+pub fn reference(
+    aggs: HashMap<(i64, i64, Vec<String>), Agg>,
+) -> HashMap<(i64, i64, Vec<String>), Values> {
     aggs.into_iter().map(|(k, a)| (k, a.values())).collect()
 }

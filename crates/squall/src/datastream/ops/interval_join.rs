@@ -13,6 +13,8 @@ use crate::runtime::OutputCollector;
 use crate::topology::{Bolt, OutputDeclarer};
 
 type JoinFn<K, T, U, O> = Arc<dyn Fn(&K, &T, &U) -> O + Send + Sync>;
+/// The buffered records of one key: left and right, with their times (ms).
+type Buffers<T, U> = (Vec<(i64, T)>, Vec<(i64, U)>);
 
 /// Buffers both sides per key and emits each match when its second side
 /// arrives (event time of the match: the later of the two). A buffered
@@ -26,7 +28,7 @@ pub(crate) struct IntervalJoinBolt<K, T, U, O> {
     lower: i64,
     upper: i64,
     f: JoinFn<K, T, U, O>,
-    buffers: HashMap<K, (Vec<(i64, T)>, Vec<(i64, U)>)>,
+    buffers: HashMap<K, Buffers<T, U>>,
 }
 
 impl<K, T, U, O> IntervalJoinBolt<K, T, U, O> {

@@ -30,7 +30,12 @@ pub(crate) fn declare(declarer: &mut OutputDeclarer, sides: &[String]) {
 }
 
 /// Emits `value` with its key hash and event time on the default stream.
-pub(crate) fn emit<T: Data>(c: &mut OutputCollector, key: Option<u64>, ts: Option<i64>, value: T) -> Result<()> {
+pub(crate) fn emit<T: Data>(
+    c: &mut OutputCollector,
+    key: Option<u64>,
+    ts: Option<i64>,
+    value: T,
+) -> Result<()> {
     c.emit(Record::new(key, ts, value).pack())
 }
 

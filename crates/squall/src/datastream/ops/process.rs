@@ -42,7 +42,11 @@ pub trait KeyedProcessFunction<K, T>: Clone + Send + 'static {
     ///
     /// # Errors
     /// An error stops the topology, naming the component.
-    fn process_element(&mut self, value: T, ctx: &mut KeyedContext<'_, K, Self::State, Self::Out>) -> Result<()>;
+    fn process_element(
+        &mut self,
+        value: T,
+        ctx: &mut KeyedContext<'_, K, Self::State, Self::Out>,
+    ) -> Result<()>;
 
     /// Called when a timer the function set for `ctx.key()` fires, at
     /// `timestamp` (ms) on `domain`.
@@ -185,7 +189,8 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
     /// Fires the timers of `domain` due at `now` (ms).
     fn fire(&mut self, domain: TimeDomain, now: i64, c: &mut OutputCollector) -> Result<()> {
         loop {
-            let Some((&(d, t), _)) = self.timers.range((domain, i64::MIN)..=(domain, now)).next() else {
+            let Some((&(d, t), _)) = self.timers.range((domain, i64::MIN)..=(domain, now)).next()
+            else {
                 return Ok(());
             };
             let keys = self.timers.remove(&(d, t)).unwrap_or_default();

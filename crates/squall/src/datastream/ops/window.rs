@@ -32,7 +32,8 @@ impl<K: Data + Hash + Eq, T: Data, F: AggregateFunction<In = T>> WindowStreamBol
         f: F,
         late: Option<String>,
     ) -> Self {
-        let op = WindowOperator::new(assigner, trigger, lateness, f).expect("validated by the stream");
+        let op =
+            WindowOperator::new(assigner, trigger, lateness, f).expect("validated by the stream");
         WindowStreamBolt { key, op, late: late.unwrap_or_else(|| LATE.into()), fired: Vec::new() }
     }
 
@@ -43,7 +44,12 @@ impl<K: Data + Hash + Eq, T: Data, F: AggregateFunction<In = T>> WindowStreamBol
         for f in self.fired.drain(..) {
             let hash = key_hash(&f.key);
             let ts = f.window.max_timestamp();
-            let result = WindowResult { key: f.key, start: f.window.start, end: f.window.end, value: f.result };
+            let result = WindowResult {
+                key: f.key,
+                start: f.window.start,
+                end: f.window.end,
+                value: f.result,
+            };
             super::emit(c, Some(hash), Some(ts), result)?;
         }
         Ok(())
