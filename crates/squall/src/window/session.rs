@@ -44,7 +44,7 @@ mod tests {
     #[test]
     fn bridging_record_merges_two_sessions() {
         let existing = [window_of(0, 10), window_of(25, 10), window_of(100, 10)];
-        let (w, absorbed) = merge(window_of(12, 15), &existing);
+        let (w, absorbed) = merge(window_of(8, 18), &existing);
         assert_eq!(w, Window { start: 0, end: 35 });
         assert_eq!(absorbed, [0, 1]);
         let (w, absorbed) = merge(window_of(50, 10), &existing);
