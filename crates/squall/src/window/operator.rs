@@ -286,3 +286,118 @@ fn fire_if_filled<K: Clone, F: AggregateFunction>(
         pane.dirty = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sum of i64 records, as (count, sum).
+    #[derive(Debug, Clone)]
+    struct Sum;
+
+    impl AggregateFunction for Sum {
+        type In = i64;
+        type Acc = (u64, i64);
+        type Out = (u64, i64);
+        fn create(&self) -> (u64, i64) {
+            (0, 0)
+        }
+        fn add(&self, acc: &mut (u64, i64), x: &i64) {
+            acc.0 += 1;
+            acc.1 += x;
+        }
+        fn merge(&self, acc: &mut (u64, i64), o: (u64, i64)) {
+            acc.0 += o.0;
+            acc.1 += o.1;
+        }
+        fn result(&self, acc: &(u64, i64)) -> (u64, i64) {
+            *acc
+        }
+    }
+
+    type Out = Vec<Fired<&'static str, (u64, i64)>>;
+
+    fn op(
+        assigner: WindowAssigner,
+        trigger: Trigger,
+        lateness: i64,
+    ) -> WindowOperator<&'static str, Sum> {
+        WindowOperator::new(assigner, trigger, lateness, Sum).unwrap()
+    }
+
+    fn fired(out: &mut Out) -> Vec<(i64, i64, u64, i64)> {
+        out.drain(..).map(|f| (f.window.start, f.window.end, f.result.0, f.result.1)).collect()
+    }
+
+    const TUMBLING: WindowAssigner = WindowAssigner::Tumbling { size_ms: 10, offset_ms: 0 };
+
+    #[test]
+    fn late_record_within_lateness_fires_again_and_after_it_is_refused() {
+        let mut w = op(TUMBLING, Trigger::EventTime, 5);
+        let mut out = Vec::new();
+        assert!(w.process(&"k", 3, &3, &mut out));
+        w.advance_watermark(9, &mut out);
+        assert_eq!(fired(&mut out), [(0, 10, 1, 3)]);
+        // Within lateness (window end 9 + 5 > watermark 12): added, fires at once.
+        w.advance_watermark(12, &mut out);
+        assert!(w.process(&"k", 4, &4, &mut out));
+        assert_eq!(fired(&mut out), [(0, 10, 2, 7)]);
+        // Past it: refused, nothing fires.
+        w.advance_watermark(14, &mut out);
+        assert!(!w.process(&"k", 5, &5, &mut out));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn count_trigger_purges_and_the_rest_fires_at_the_window_end() {
+        let mut w = op(TUMBLING, Trigger::Count(2), 0);
+        let mut out = Vec::new();
+        for x in [1, 2, 3] {
+            w.process(&"k", x, &x, &mut out);
+        }
+        assert_eq!(fired(&mut out), [(0, 10, 2, 3)]);
+        w.advance_watermark(9, &mut out);
+        assert_eq!(fired(&mut out), [(0, 10, 1, 3)], "the remainder is not lost");
+    }
+
+    #[test]
+    fn sessions_merge_their_accumulators_and_fire_once() {
+        let mut w = op(WindowAssigner::Session { gap_ms: 5 }, Trigger::EventTime, 0);
+        let mut out = Vec::new();
+        for x in [0, 20, 8] {
+            w.process(&"k", x, &x, &mut out);
+        }
+        // 0 -> [0,5), 8 -> [8,13): apart; 4 bridges them into [0,13).
+        w.process(&"k", 4, &4, &mut out);
+        w.advance_watermark(i64::MAX, &mut out);
+        let mut got = fired(&mut out);
+        got.sort();
+        assert_eq!(got, [(0, 13, 3, 12), (20, 25, 1, 20)]);
+    }
+
+    #[test]
+    fn early_firing_emits_changed_windows_only() {
+        let mut w = op(TUMBLING, Trigger::EventTime, 0);
+        let mut out = Vec::new();
+        w.process(&"a", 1, &1, &mut out);
+        w.process(&"b", 11, &11, &mut out);
+        w.fire_early(&mut out);
+        let mut got = fired(&mut out);
+        got.sort();
+        assert_eq!(got, [(0, 10, 1, 1), (10, 20, 1, 11)]);
+        w.process(&"a", 2, &2, &mut out);
+        w.fire_early(&mut out);
+        assert_eq!(fired(&mut out), [(0, 10, 2, 3)], "b did not change");
+        w.advance_watermark(9, &mut out);
+        assert_eq!(fired(&mut out), [(0, 10, 2, 3)], "the final firing still comes");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(WindowOperator::<u8, Sum>::new(TUMBLING, Trigger::Count(0), 0, Sum).is_err());
+        assert!(WindowOperator::<u8, Sum>::new(TUMBLING, Trigger::EventTime, -1, Sum).is_err());
+        let zero = WindowAssigner::Sliding { size_ms: 10, slide_ms: 0, offset_ms: 0 };
+        let e = WindowOperator::<u8, Sum>::new(zero, Trigger::EventTime, 0, Sum).unwrap_err();
+        assert!(e.to_string().contains("slide_ms"), "{e}");
+    }
+}
