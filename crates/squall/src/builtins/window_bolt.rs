@@ -76,6 +76,11 @@ struct Ready {
     /// Position of the event time (not read for processing time).
     time: Option<usize>,
     keys: Vec<usize>,
+    /// No aggregate reads a key field, so the key's values can be moved
+    /// out of the record and back instead of copied.
+    key_moves: bool,
+    /// The current record's key.
+    key: Key,
     op: WindowOperator<Key, FieldAggregates>,
 }
 
@@ -154,14 +159,18 @@ impl WindowBolt {
                 true => None,
                 false => Some(input.index_of(&self.spec.time_field)?),
             };
-            let keys = self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
+            let keys: Vec<usize> =
+                self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
             let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
             if !self.processing_time() {
                 op.advance_watermark(self.watermark, &mut self.fired);
             }
-            self.ready = Some(Ready { schema: input.fields().clone(), time, keys, op });
+            let key_moves = keys.iter().all(|&i| !op.function().reads(i));
+            let key = Key(vec![Value::Null; keys.len()]);
+            let schema = input.fields().clone();
+            self.ready = Some(Ready { schema, time, keys, key_moves, key, op });
         }
         Ok(())
     }
@@ -213,29 +222,41 @@ impl Bolt for WindowBolt {
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
         self.make_ready(&input)?;
         let ready = self.ready.as_mut().expect("made above");
-        let fields = ready.schema.clone();
         let ts = match ready.time.map(|i| (i, &input.values()[i])) {
             None => crate::runtime::now_ms(),
             Some((_, Value::Timestamp(t) | Value::Int(t))) => *t,
             Some((i, other)) => {
                 let reason = format!(
                     "event time field '{}' holds the {} '{other}', not a timestamp",
-                    fields.names()[i],
+                    ready.schema.names()[i],
                     other.type_name()
                 );
-                return collector.emit_to(
-                    ERRORS_STREAM,
-                    vec![reason.into(), record(&fields, input.into_values())],
-                );
+                let record = record(&ready.schema, input.into_values());
+                return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
             }
         };
-        let values = input.into_values();
+        let mut values = input.into_values();
         if let Err(reason) = ready.op.function().check(&values) {
-            return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record(&fields, values)]);
+            let record = record(&ready.schema, values);
+            return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
         }
-        let key = Key(ready.keys.iter().map(|&i| values[i].clone()).collect());
-        if !ready.op.process(&key, ts, &values, &mut self.fired) {
-            collector.emit_to(LATE_STREAM, vec![Value::Timestamp(ts), record(&fields, values)])?;
+        let Ready { keys, key_moves, key, op, schema, .. } = ready;
+        for (j, &i) in keys.iter().enumerate() {
+            if *key_moves {
+                std::mem::swap(&mut key.0[j], &mut values[i]);
+            } else {
+                key.0[j] = values[i].clone();
+            }
+        }
+        let accepted = op.process(key, ts, &values, &mut self.fired);
+        if *key_moves {
+            for (j, &i) in keys.iter().enumerate() {
+                std::mem::swap(&mut key.0[j], &mut values[i]);
+            }
+        }
+        if !accepted {
+            let record = record(schema, values);
+            collector.emit_to(LATE_STREAM, vec![Value::Timestamp(ts), record])?;
         }
         self.emit_fired(collector)
     }

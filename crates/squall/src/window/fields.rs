@@ -135,6 +135,11 @@ impl FieldAggregates {
         Ok(FieldAggregates { specs, indices })
     }
 
+    /// Whether an aggregate reads the input field at `index`.
+    pub fn reads(&self, index: usize) -> bool {
+        self.indices.contains(&Some(index))
+    }
+
     /// The output field names, in order.
     pub fn output_names(&self) -> Vec<String> {
         self.specs.iter().map(AggregateSpec::output_name).collect()

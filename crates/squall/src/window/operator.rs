@@ -156,10 +156,8 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
         input: &F::In,
         out: &mut Vec<Fired<K, F::Out>>,
     ) -> bool {
-        let existing: Vec<Window> = match self.store.windows_mut(key) {
-            Some(panes) => panes.iter().map(|(w, _)| *w).collect(),
-            None => Vec::new(),
-        };
+        let slot = self.store.slot(key);
+        let existing: Vec<Window> = self.store.panes(slot).iter().map(|(w, _)| *w).collect();
         let (merged, absorbed) = session::merge(new, &existing);
         if absorbed.is_empty() && self.is_late(&new) {
             return false;
@@ -172,12 +170,14 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
                 self.f.merge(&mut acc, pane.acc);
                 count += pane.count;
             }
-            let pane = self.store.pane_mut(key, merged, || acc);
+            let slot = self.store.slot(key);
+            let (pane, _) = self.store.pane_in(slot, merged, || acc);
             pane.count = count;
             pane.dirty = count > 0;
             self.set_timers(key, merged);
         }
-        self.add_to_pane(key, merged, input, out);
+        let slot = self.store.slot(key);
+        self.add_to_pane(key, slot, merged, input, out);
         true
     }
 
@@ -190,21 +190,25 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
     }
 
     fn add(&mut self, key: &K, w: Window, input: &F::In, out: &mut Vec<Fired<K, F::Out>>) {
-        let mut created = false;
+        let slot = self.store.slot(key);
         let f = &self.f;
-        self.store.pane_mut(key, w, || {
-            created = true;
-            f.create()
-        });
+        let (_, created) = self.store.pane_in(slot, w, || f.create());
         if created {
             self.set_timers(key, w);
         }
-        self.add_to_pane(key, w, input, out);
+        self.add_to_pane(key, slot, w, input, out);
     }
 
-    fn add_to_pane(&mut self, key: &K, w: Window, input: &F::In, out: &mut Vec<Fired<K, F::Out>>) {
+    fn add_to_pane(
+        &mut self,
+        key: &K,
+        slot: usize,
+        w: Window,
+        input: &F::In,
+        out: &mut Vec<Fired<K, F::Out>>,
+    ) {
         let watermark = self.watermark;
-        let pane = self.store.get_mut(key, &w).expect("pane exists");
+        let (pane, _) = self.store.pane_in(slot, w, || unreachable!("the pane exists"));
         self.f.add(&mut pane.acc, input);
         pane.count += 1;
         pane.dirty = true;

@@ -34,56 +34,91 @@ pub(crate) struct Pane<A> {
     pub dirty: bool,
 }
 
+/// The open windows of one key.
+pub(crate) type Panes<A> = Vec<(Window, Pane<A>)>;
+
 /// Open windows per key and pending timers (event time ms).
+///
+/// Keys map to slots of a slab, so that the hot path (a record of a key
+/// that has open windows) costs one hash lookup and no key copy.
 #[derive(Debug, Clone)]
 pub(crate) struct WindowStore<K, A> {
-    panes: HashMap<K, Vec<(Window, Pane<A>)>, RandomState>,
+    index: HashMap<K, usize, RandomState>,
+    /// The key of each slot and its open windows; a slot whose key has no
+    /// window left is on the free list, with no windows.
+    slots: Vec<(K, Panes<A>)>,
+    free: Vec<usize>,
     timers: BTreeMap<i64, Vec<(K, Window, TimerKind)>>,
 }
 
 impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
     pub fn new() -> Self {
-        WindowStore { panes: HashMap::default(), timers: BTreeMap::new() }
-    }
-
-    /// The open windows of `key` (empty if none).
-    pub fn windows_mut(&mut self, key: &K) -> Option<&mut Vec<(Window, Pane<A>)>> {
-        self.panes.get_mut(key)
-    }
-
-    /// The pane of `key` in `window`, made by `create` if absent.
-    pub fn pane_mut(
-        &mut self,
-        key: &K,
-        window: Window,
-        create: impl FnOnce() -> A,
-    ) -> &mut Pane<A> {
-        if !self.panes.contains_key(key) {
-            self.panes.insert(key.clone(), Vec::new());
+        WindowStore {
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            timers: BTreeMap::new(),
         }
-        let panes = self.panes.get_mut(key).expect("inserted above");
-        let i = match panes.iter().position(|(w, _)| *w == window) {
-            Some(i) => i,
+    }
+
+    /// The slot of `key`, made if it has none.
+    pub fn slot(&mut self, key: &K) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i].0 = key.clone();
+                i
+            }
             None => {
-                panes.push((window, Pane { acc: create(), count: 0, dirty: false }));
-                panes.len() - 1
+                self.slots.push((key.clone(), Vec::new()));
+                self.slots.len() - 1
             }
         };
-        &mut panes[i].1
+        self.index.insert(key.clone(), i);
+        i
+    }
+
+    /// The open windows in slot `i`.
+    pub fn panes(&mut self, i: usize) -> &mut Panes<A> {
+        &mut self.slots[i].1
+    }
+
+    /// The pane of `window` in slot `i`, made by `create` if absent; and
+    /// whether it was made.
+    pub fn pane_in(
+        &mut self,
+        i: usize,
+        window: Window,
+        create: impl FnOnce() -> A,
+    ) -> (&mut Pane<A>, bool) {
+        let panes = &mut self.slots[i].1;
+        match panes.iter().position(|(w, _)| *w == window) {
+            Some(p) => (&mut panes[p].1, false),
+            None => {
+                panes.push((window, Pane { acc: create(), count: 0, dirty: false }));
+                let last = panes.len() - 1;
+                (&mut panes[last].1, true)
+            }
+        }
     }
 
     /// The pane of `key` in `window`, if open.
     pub fn get_mut(&mut self, key: &K, window: &Window) -> Option<&mut Pane<A>> {
-        self.panes.get_mut(key)?.iter_mut().find(|(w, _)| w == window).map(|(_, p)| p)
+        let i = *self.index.get(key)?;
+        self.slots[i].1.iter_mut().find(|(w, _)| w == window).map(|(_, p)| p)
     }
 
     /// Removes and returns the pane of `key` in `window`.
     pub fn remove(&mut self, key: &K, window: &Window) -> Option<Pane<A>> {
-        let panes = self.panes.get_mut(key)?;
-        let i = panes.iter().position(|(w, _)| w == window)?;
-        let (_, pane) = panes.swap_remove(i);
+        let i = *self.index.get(key)?;
+        let panes = &mut self.slots[i].1;
+        let p = panes.iter().position(|(w, _)| w == window)?;
+        let (_, pane) = panes.swap_remove(p);
         if panes.is_empty() {
-            self.panes.remove(key);
+            self.index.remove(key);
+            self.free.push(i);
         }
         Some(pane)
     }
@@ -107,11 +142,14 @@ impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
 
     /// Every open pane, for early firings and the end of input.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &Window, &mut Pane<A>)> {
-        self.panes.iter_mut().flat_map(|(k, ps)| ps.iter_mut().map(move |(w, p)| (k, &*w, p)))
+        self.slots.iter_mut().flat_map(|(k, ps)| {
+            let k: &K = k;
+            ps.iter_mut().map(move |(w, p)| (k, &*w, p))
+        })
     }
 
     /// Every open (key, window), in no particular order.
     pub fn keys_and_windows(&self) -> Vec<(K, Window)> {
-        self.panes.iter().flat_map(|(k, ps)| ps.iter().map(|(w, _)| (k.clone(), *w))).collect()
+        self.slots.iter().flat_map(|(k, ps)| ps.iter().map(|(w, _)| (k.clone(), *w))).collect()
     }
 }
