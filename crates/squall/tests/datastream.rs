@@ -390,3 +390,40 @@ fn window_join_of_flights_with_weather_equals_a_nested_loop() {
     }
     assert_same_pairs(out.take(), expected);
 }
+
+#[test]
+fn timestamps_assigned_mid_stream_drive_windows_and_late_data_reaches_its_side_output() {
+    let (mut january, _) = january_and_weather();
+    let expected_windows = {
+        let mut m: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+        for f in &january {
+            let e = m.entry((f.origin.clone(), f.ts.div_euclid(HOUR) * HOUR)).or_default();
+            e.0 += 1;
+            e.1 += f.dep_delay.unwrap_or(0);
+        }
+        m
+    };
+    // A straggler from the first hour of the year after the whole month.
+    let mut straggler = january[0].clone();
+    straggler.distance = -1;
+    january.push(straggler.clone());
+
+    let env = StreamEnv::new("ds-timestamps");
+    env.set_parallelism(2);
+    let late = OutputTag::<Flight>::new("late-flights");
+    let windows = env
+        .from_iter("january", january)
+        .assign_timestamps(|f: &Flight| f.ts, day_bound())
+        .key_by(|f: &Flight| f.origin.clone())
+        .window(WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 })
+        .side_output_late_data(&late)
+        .aggregate(CountAndDelay);
+    let results = windows.collect();
+    let late = windows.side_output(&late).collect();
+    env.execute().unwrap();
+
+    assert_eq!(late.take(), [straggler], "the straggler alone is late");
+    let got: BTreeMap<(String, i64), (i64, i64)> =
+        results.take().into_iter().map(|r| ((r.key, r.start), r.value)).collect();
+    assert_eq!(got, expected_windows);
+}
