@@ -12,7 +12,7 @@
 //! it still update the window and fire it again; records later than that go
 //! to a late-data side output, never dropped silently.
 //!
-//! Window state sits behind [`state::WindowStore`], a small keyed map plus a
+//! Window state sits behind `WindowStore` (`window/state.rs`), a keyed map plus a
 //! timer queue, so that it can move onto the checkpointed keyed-state API
 //! without changing the operator. Not owned here: how watermarks travel
 //! (`runtime/watermark.rs`) and how event times are read ([`crate::time`]).
@@ -30,7 +30,7 @@ pub mod tumbling;
 
 pub use aggregate::AggregateFunction;
 pub use assigner::WindowAssigner;
-pub use fields::{AggregateKind, AggregateSpec, FieldAggregates};
+pub use fields::{AggregateKind, AggregateSpec, Cell, FieldAggregates};
 pub use operator::{Fired, WindowOperator};
 pub use trigger::Trigger;
 
