@@ -192,3 +192,18 @@ fn an_idle_input_stops_holding_the_watermark_back() {
     assert_eq!(seen.last(), Some(&i64::MAX));
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
 }
+
+#[test]
+fn an_idle_timeout_not_above_the_buffer_timeout_is_refused_before_running() {
+    let a = Arc::new(AtomicI64::new(i64::MIN));
+    let mut builder = TopologyBuilder::new("idleness-config");
+    builder.config_mut().idle_timeout_ms = 100;
+    builder.config_mut().buffer_timeout_ms = 100;
+    builder.set_spout("a", ScriptSpout::new(&[1], &a), 1);
+    builder.set_bolt("r", WatermarkRecorder::new(&[&a]), 1).shuffle_grouping("a");
+    let err = builder.build().err().expect("refused").to_string();
+    assert!(
+        err.contains("idle_timeout_ms (100)") && err.contains("buffer_timeout_ms (100)"),
+        "{err}"
+    );
+}
