@@ -201,7 +201,8 @@ fn an_idle_timeout_not_above_the_buffer_timeout_is_refused_before_running() {
     builder.config_mut().buffer_timeout_ms = 100;
     builder.set_spout("a", ScriptSpout::new(&[1], &a), 1);
     builder.set_bolt("r", WatermarkRecorder::new(&[&a]), 1).shuffle_grouping("a");
-    let err = builder.build().err().expect("refused").to_string();
+    let Err(err) = builder.build() else { panic!("an idle timeout of 100 ms was accepted") };
+    let err = err.to_string();
     assert!(
         err.contains("idle_timeout_ms (100)") && err.contains("buffer_timeout_ms (100)"),
         "{err}"
