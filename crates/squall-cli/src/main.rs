@@ -65,6 +65,15 @@ struct RunArgs {
     /// still printed.
     #[arg(long, short)]
     quiet: bool,
+    /// Start from this savepoint (a folder printed by `--savepoint-on-stop`);
+    /// parallelisms may differ from the run that took it. Needs
+    /// checkpoints on in the topology's config.
+    #[arg(long, value_name = "DIR")]
+    from_savepoint: Option<String>,
+    /// On Ctrl-C, take a savepoint before stopping and print where it is
+    /// (needs checkpoints on).
+    #[arg(long)]
+    savepoint_on_stop: bool,
 }
 
 /// Parses `KEY=VALUE`.
@@ -81,7 +90,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Run(args) => run::run(&args.topology.file, &args.topology.set, args.quiet),
+        Command::Run(args) => run::run(
+            &args.topology.file,
+            &args.topology.set,
+            &run::Options {
+                quiet: args.quiet,
+                from_savepoint: args.from_savepoint,
+                savepoint_on_stop: args.savepoint_on_stop,
+            },
+        ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),
         Command::Components => components::components(),
     };

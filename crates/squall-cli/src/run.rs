@@ -23,24 +23,58 @@ const KILLED: u8 = 130;
 /// one (some tools deliver SIGINT to the process and its group).
 const DEBOUNCE: Duration = Duration::from_millis(500);
 
+/// How `squall run` runs.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// No progress, no summary table.
+    pub quiet: bool,
+    /// Start from this savepoint.
+    pub from_savepoint: Option<String>,
+    /// On Ctrl-C, take a savepoint before stopping.
+    pub savepoint_on_stop: bool,
+}
+
 /// Loads `file`, runs it until its input ends or Ctrl-C, and prints the
 /// summary and the result files.
 ///
-/// The first Ctrl-C kills the topology and waits for its tasks to stop; a
-/// second one exits at once.
+/// The first Ctrl-C kills the topology (after a savepoint, with
+/// `savepoint_on_stop`) and waits for its tasks to stop; a second one exits
+/// at once.
 ///
 /// # Errors
 /// [`Failure::config`] (exit 2) if the topology does not load, nothing
 /// having run; [`Failure::runtime`] (exit 1) if a task fails.
-pub fn run(file: &Path, overrides: &[(String, String)], quiet: bool) -> Result<ExitCode, Failure> {
+pub fn run(
+    file: &Path,
+    overrides: &[(String, String)],
+    options: &Options,
+) -> Result<ExitCode, Failure> {
+    let quiet = options.quiet;
     let loaded = yaml::load(file, overrides).map_err(Failure::config)?;
+    let mut topology = loaded.topology;
+    if let Some(savepoint) = &options.from_savepoint {
+        topology = topology.restore_from(savepoint.clone()).map_err(Failure::config)?;
+    }
+    if options.savepoint_on_stop && !topology.config().checkpointing() {
+        return Err(Failure::config(
+            "--savepoint-on-stop needs checkpoints: set config.checkpoint_interval_ms and checkpoint_dir",
+        ));
+    }
     let interrupted = catch_ctrl_c()?;
-    let running = LocalCluster::submit(loaded.topology).map_err(Failure::runtime)?;
+    let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
     let mut progress = Progress::new(!quiet);
     let mut next_update = Instant::now();
     while !running.is_finished() {
         if interrupted.load(Ordering::SeqCst) > 0 {
-            progress.stop_with("Ctrl-C: killing the topology (press again to exit at once)");
+            if options.savepoint_on_stop {
+                progress.stop_with("Ctrl-C: taking a savepoint, then stopping");
+                match running.savepoint() {
+                    Ok(location) => eprintln!("savepoint: {location}"),
+                    Err(e) => eprintln!("error: no savepoint: {e}"),
+                }
+            } else {
+                progress.stop_with("Ctrl-C: killing the topology (press again to exit at once)");
+            }
             running.kill();
             break;
         }

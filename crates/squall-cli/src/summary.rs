@@ -21,6 +21,16 @@ pub fn print(summary: &RunSummary, quiet: bool) {
     println!("tuples in:  {tuples_in}");
     println!("tuples out: {}", m.sink_executed());
     println!("tuples/s:   {rate:.0} (in)");
+    if let Some(last) = summary.checkpoints.last() {
+        println!(
+            "checkpoints: {} completed; last #{} took {} ms, {} bytes, {} keyed entries",
+            summary.checkpoints.len(),
+            last.id,
+            last.duration_ms,
+            last.state_bytes,
+            last.keyed_entries
+        );
+    }
     println!();
     let mut table = Table::new(["component", "tasks", "emitted", "executed", "backpressure ms"]);
     for c in &m.components {

@@ -100,6 +100,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Keyed or operator state was misused or could not be encoded/decoded.
+    #[error("state: {0}")]
+    State(String),
+
+    /// A checkpoint could not be taken, written, read or restored.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+
     /// Any other error raised inside a component; wrapped with the component
     /// and task by the executor (see [`Error::ComponentFailed`]).
     #[error("{0}")]

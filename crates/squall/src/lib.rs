@@ -22,11 +22,13 @@
 //! ```
 
 pub mod builtins;
+pub mod checkpoint;
 pub mod datastream;
 mod error;
 pub mod keys;
 mod model;
 pub mod runtime;
+pub mod state;
 pub mod time;
 pub mod topology;
 pub mod window;

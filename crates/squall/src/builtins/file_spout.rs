@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value};
+use serde::{Deserialize, Serialize};
+
 use crate::runtime::OutputCollector;
+use crate::state::OperatorState;
 use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// Read buffer of each task (bytes).
@@ -63,7 +66,10 @@ struct Reading {
 /// two files. The spout finishes (the source is bounded) when its range is
 /// read.
 ///
-/// Lines are emitted without message ids: they are not replayed.
+/// Lines are emitted without message ids. With checkpoints, each task's
+/// reading position (byte offset of its next line) is operator state: a
+/// restore seeks back to it, so the same lines follow (a replayable
+/// source, for the same parallelism).
 ///
 /// # Examples
 /// ```no_run
@@ -82,6 +88,20 @@ pub struct FileSpout {
     next_segment: usize,
     current: Option<Reading>,
     line: Vec<u8>,
+    /// Where the reading position is checkpointed.
+    position: Option<OperatorState<FilePosition>>,
+    parallelism: usize,
+}
+
+/// A task's reading position, as checkpointed: the next line starts at byte
+/// `offset` of segment `segment` (`offset: None`: segment `segment` is not
+/// opened yet). Valid only for the parallelism it was taken with, which
+/// fixes the segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct FilePosition {
+    parallelism: usize,
+    segment: usize,
+    offset: Option<u64>,
 }
 
 impl Clone for FileSpout {
@@ -154,6 +174,8 @@ impl FileSpout {
             next_segment: 0,
             current: None,
             line: Vec::new(),
+            position: None,
+            parallelism: 0,
         }
     }
 
@@ -204,6 +226,36 @@ impl FileSpout {
             }
             self.current = None;
         }
+    }
+}
+
+impl FileSpout {
+    /// Resumes at a checkpointed position.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if it was taken with another parallelism;
+    /// [`Error::Io`] if the file cannot be opened.
+    fn seek(&mut self, p: FilePosition) -> Result<()> {
+        if p.parallelism != self.parallelism {
+            return Err(Error::config(format!(
+                "file spout over '{}': the checkpoint was taken with parallelism {}, not {}; \
+                 a file spout cannot be rescaled",
+                self.root.display(),
+                p.parallelism,
+                self.parallelism
+            )));
+        }
+        self.next_segment = p.segment;
+        if let (Some(offset), Some(&seg)) = (p.offset, self.segments.get(p.segment)) {
+            let file = &self.files[seg.file];
+            let io = |e| Error::io(&file.path, e);
+            let mut f = File::open(&file.path).map_err(io)?;
+            f.seek(SeekFrom::Start(offset)).map_err(io)?;
+            let reader = BufReader::with_capacity(READ_BUFFER, f);
+            self.current = Some(Reading { reader, pos: offset, end: seg.end, file: seg.file });
+            self.next_segment += 1;
+        }
+        Ok(())
     }
 }
 
@@ -276,7 +328,33 @@ impl Spout for FileSpout {
         self.segments = segments_of_task(&lens, context.task_index(), context.parallelism());
         self.next_segment = 0;
         self.current = None;
+        self.parallelism = context.parallelism();
+        let position = context.operator_state::<FilePosition>("position");
+        if let Some(p) = position.get()? {
+            self.seek(p)?;
+        }
+        self.position = Some(position);
         Ok(())
+    }
+
+    /// Records the reading position, so that a restore rewinds to it.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        let p = match &self.current {
+            Some(r) => FilePosition {
+                parallelism: self.parallelism,
+                segment: self.next_segment - 1,
+                offset: Some(r.pos),
+            },
+            None => FilePosition {
+                parallelism: self.parallelism,
+                segment: self.next_segment,
+                offset: None,
+            },
+        };
+        match &self.position {
+            Some(state) => state.set(&p),
+            None => Ok(()),
+        }
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value};
 use crate::runtime::OutputCollector;
+use crate::state::OperatorState;
 use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext, DEFAULT_STREAM};
 
 /// The sentences of Storm's `RandomSentenceSpout`, and a few more.
@@ -41,7 +42,9 @@ const TUPLES_PER_CALL: u64 = 256;
 ///   then it finishes. Without a limit it runs until killed.
 ///
 /// Each tuple is emitted with its `seq` as message id, so that acking is
-/// exercised; failed tuples are not replayed.
+/// exercised; failed tuples are not replayed. With checkpoints, each task's
+/// next `seq` is operator state: a restore resumes from the checkpoint's
+/// `seq`, so the same tuples follow (a replayable source).
 ///
 /// # Examples
 /// ```
@@ -63,6 +66,8 @@ pub struct GeneratorSpout {
     task_rate: f64,
     tokens: f64,
     last_refill: Option<Instant>,
+    /// Where `seq` is checkpointed.
+    position: Option<OperatorState<u64>>,
 }
 
 impl GeneratorSpout {
@@ -78,6 +83,7 @@ impl GeneratorSpout {
             task_rate: 0.0,
             tokens: 0.0,
             last_refill: None,
+            position: None,
         }
     }
 
@@ -134,7 +140,9 @@ impl Spout for GeneratorSpout {
         let (i, n) = (context.task_index() as u64, context.parallelism().max(1) as u64);
         self.quota = self.limit.map(|limit| limit / n + u64::from(i < limit % n));
         self.task_rate = self.rate_per_sec as f64 / n as f64;
-        self.seq = 0;
+        let position = context.operator_state::<u64>("seq");
+        self.seq = position.get()?.unwrap_or(0);
+        self.position = Some(position);
         self.tokens = 1.0; // the first tuple goes at once
         self.last_refill = None;
         Ok(())
@@ -159,6 +167,15 @@ impl Spout for GeneratorSpout {
             self.tokens -= count as f64;
         }
         Ok(if self.quota == Some(self.seq) { SpoutStatus::Finished } else { SpoutStatus::Active })
+    }
+
+    /// Records `seq`, the next sequence number, so that a restore replays
+    /// from it: the generator is a replayable source.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        match &self.position {
+            Some(p) => p.set(&self.seq),
+            None => Ok(()),
+        }
     }
 }
 

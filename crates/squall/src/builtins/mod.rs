@@ -10,6 +10,8 @@
 //! | [`CountBolt`] | bolt: running count per key, emitted on every update | key fields, `count` |
 //! | [`StdoutSink`] | sink: every tuple as a CSV line on standard output | — |
 //! | [`FileSink`] | sink: every tuple as a CSV row, file replaced atomically at the end | — |
+//! | [`StatefulCountBolt`] | bolt: running count per key in keyed state (checkpointed) | key fields, `count` |
+//! | [`TransactionalFileSink`] | sink: CSV part files committed with checkpoints (exactly-once) | — |
 //! | [`CountsCsvSink`] | sink: latest count per key, sorted, written atomically at the end | — |
 //! | [`CsvSpout`] | spout: records of CSV files with an event-time column, watermarks, bad lines to `errors` | header fields, `event_time` |
 //! | [`WindowBolt`] | bolt: tumbling, sliding, session or global windows with aggregates; late records to `late` | `window_start`, `window_end`, keys, aggregates |
@@ -29,10 +31,12 @@ mod file_spout;
 mod generator_spout;
 pub mod registry;
 mod split_words;
+mod stateful_count;
 mod stdin_spout;
 mod stdout_sink;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod transactional_file_sink;
 mod window_bolt;
 mod window_csv_sink;
 
@@ -43,7 +47,9 @@ pub use file_sink::FileSink;
 pub use file_spout::FileSpout;
 pub use generator_spout::GeneratorSpout;
 pub use split_words::SplitWordsBolt;
+pub use stateful_count::StatefulCountBolt;
 pub use stdin_spout::StdinSpout;
 pub use stdout_sink::StdoutSink;
+pub use transactional_file_sink::{PartFile, TransactionalFileSink};
 pub use window_bolt::{WindowBolt, WindowSpec};
 pub use window_csv_sink::WindowCsvSink;

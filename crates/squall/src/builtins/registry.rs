@@ -11,8 +11,10 @@
 //! | spout `generator` | `rate_per_sec` (tuples/s over all tasks, default 0 = unlimited), `limit` (total tuples, default unbounded), `lines` (default: built-in sentences) |
 //! | bolt `split_words` | `field` (default `line`) |
 //! | bolt `count` | `fields` (key fields, default `[word]`) |
+//! | bolt `stateful_count` | `fields` (key fields, default `[word]`); the count is keyed state, checkpointed |
 //! | bolt `stdout` | none |
 //! | bolt `file` | `path` (required) |
+//! | bolt `transactional_file` | `path` (existing folder, required): part files committed with checkpoints |
 //! | bolt `counts_csv` | `path` (required), `key` (default `word`), `count` (default `count`), `print_top` (default 0) |
 //! | spout `csv` | `path` (file or folder, required), `time_field` (required), `time_format` (`rfc3339` default, `unix_seconds`, `unix_millis`, or a strftime pattern), `watermark` (`monotonous` default, or `{max_out_of_orderness_ms: N}`), `watermark_every` (records, default 256), `null_values` (default `["", "NA"]`) |
 //! | bolt `window` | `window` (required: `{type: tumbling, size_ms}`, `{type: sliding, size_ms, slide_ms}`, `{type: session, gap_ms}`, `{type: global}`), `aggregates` (required: `[{fn: count\|sum\|min\|max\|avg, field, as}]`), `keys` (default none), `trigger` (`event_time` default, `processing_time`, `{count: N}`), `early_every_ms`, `allowed_lateness_ms` (default 0), `time_field` (default `event_time`) |
@@ -28,7 +30,8 @@ use serde::Deserialize;
 
 use super::{
     CountBolt, CountsCsvSink, CsvSpout, CsvSpoutOptions, FileSink, FileSpout, GeneratorSpout,
-    SplitWordsBolt, StdinSpout, StdoutSink, WindowBolt, WindowCsvSink, WindowSpec,
+    SplitWordsBolt, StatefulCountBolt, StdinSpout, StdoutSink, TransactionalFileSink, WindowBolt,
+    WindowCsvSink, WindowSpec,
 };
 use crate::error::{Error, Result};
 use crate::model::Fields;
@@ -65,7 +68,17 @@ pub fn spout_kinds() -> &'static [&'static str] {
 
 /// The bolt kinds [`bolt`] knows.
 pub fn bolt_kinds() -> &'static [&'static str] {
-    &["split_words", "count", "stdout", "file", "counts_csv", "window", "window_csv"]
+    &[
+        "split_words",
+        "count",
+        "stateful_count",
+        "stdout",
+        "file",
+        "transactional_file",
+        "counts_csv",
+        "window",
+        "window_csv",
+    ]
 }
 
 #[derive(Deserialize)]
@@ -328,6 +341,32 @@ pub fn bolt(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltBo
                 output: None,
             }
         }
+        "stateful_count" => {
+            let s: CountSettings = settings(&what, settings_value)?;
+            if s.fields.is_empty() {
+                return Err(Error::config(format!("{what}: bad settings: fields is empty")));
+            }
+            BuiltBolt {
+                description: format!(
+                    "stateful_count bolt (count per {} in keyed state)",
+                    s.fields.join(", ")
+                ),
+                factory: bolt_factory(StatefulCountBolt::new(Fields::new(s.fields))),
+                output: None,
+            }
+        }
+        "transactional_file" => {
+            let s: FileSinkSettings = settings(&what, settings_value)?;
+            let sink = TransactionalFileSink::new(&s.path)?;
+            BuiltBolt {
+                description: format!(
+                    "transactional_file sink writing part files into {}",
+                    s.path.display()
+                ),
+                factory: bolt_factory(sink.bolt()),
+                output: Some(s.path),
+            }
+        }
         "stdout" => {
             let _: NoSettings = settings(&what, settings_value)?;
             BuiltBolt {
@@ -440,8 +479,8 @@ mod tests {
         let err = err_of(bolt("sum", &serde_yaml_ng::Value::Null));
         assert_eq!(
             err,
-            "unknown bolt type 'sum'; known: split_words, count, stdout, file, counts_csv, window, \
-             window_csv"
+            "unknown bolt type 'sum'; known: split_words, count, stateful_count, stdout, file, \
+             transactional_file, counts_csv, window, window_csv"
         );
     }
 

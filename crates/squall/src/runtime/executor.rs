@@ -18,10 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::model::Tuple;
+use crate::runtime::checkpointing::{completed, TaskCheckpointing};
 use crate::runtime::collector::{Flow, OutputCollector};
 use crate::runtime::event_time::sleep_until_opt;
 use crate::runtime::inputs::{InputSet, Received};
 use crate::runtime::metrics::TaskMetrics;
+use crate::state::{KeySelector, TaskState};
 use crate::topology::{Bolt, Spout, SpoutStatus, TopologyContext};
 
 /// How long an idle spout waits before it is polled again (Storm's default
@@ -43,15 +45,23 @@ pub(crate) struct Node {
     pub metrics: Arc<TaskMetrics>,
     /// For a chained task: the (node, stream, route) that feeds it.
     pub feed: Option<(usize, usize, usize)>,
+    /// The task's keyed and operator state.
+    pub state: TaskState,
+    /// How the current key is taken from an input tuple.
+    pub keys: KeySelector,
 }
 
 impl Node {
     /// Runs the bolt of this task on `tuples` (`n` of them).
     fn execute_all(&mut self, tuples: impl Iterator<Item = Tuple>, n: u64) -> Result<()> {
-        let Node { component, task, op, collector, metrics, .. } = self;
+        let Node { component, task, op, collector, metrics, state, keys, .. } = self;
         let Op::Bolt(bolt) = op else { unreachable!("only bolts have inputs") };
+        let keyed = state.has_keyed();
         guarded(component, *task, || {
             for tuple in tuples {
+                if keyed {
+                    state.set_current_key(keys, &tuple)?;
+                }
                 bolt.execute(tuple, collector)?;
             }
             Ok(())
@@ -76,6 +86,8 @@ pub(crate) struct Executor {
     pub inputs: Option<InputSet>,
     pub buffer_timeout: Duration,
     pub cancel: CancellationToken,
+    /// The link to the checkpoint coordinator, when checkpoints are on.
+    pub checkpoint: Option<TaskCheckpointing>,
 }
 
 /// Runs `f`, turning an error or panic into an error naming the task.
@@ -154,6 +166,9 @@ impl Executor {
             if self.cancel.is_cancelled() {
                 return Ok(Exit::Stopped);
             }
+            if self.poll_checkpoint().await? == Flow::Stopped {
+                return Ok(Exit::Stopped);
+            }
             let status = {
                 let Node { component, task, op, collector, .. } = &mut self.nodes[0];
                 let Op::Spout(spout) = op else { unreachable!("a head without inputs is a spout") };
@@ -193,6 +208,10 @@ impl Executor {
             let received = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
+                id = completed(&mut self.checkpoint) => {
+                    self.notify_complete(id)?;
+                    continue;
+                }
                 // Before the inputs, so that a busy input cannot starve ticks.
                 _ = sleep_until_opt(tick_at) => {
                     self.run_due_ticks()?;
@@ -212,6 +231,13 @@ impl Executor {
             };
             let batch = match received {
                 Received::Data(batch) => batch,
+                Received::Barrier(barrier) => {
+                    if self.on_barrier(barrier).await? == Flow::Stopped {
+                        return Ok(Exit::Stopped);
+                    }
+                    dirty_since = None;
+                    continue;
+                }
                 Received::Watermark(w) => {
                     self.deliver_watermark(0, w)?;
                     if self.after_step(&mut dirty_since).await? == Flow::Stopped {
@@ -306,7 +332,7 @@ impl Executor {
                 return Ok(Exit::Stopped);
             }
         }
-        Ok(Exit::Finished)
+        self.end_of_run().await
     }
 
     pub(crate) async fn flush(&mut self, only_full: bool) -> Flow {

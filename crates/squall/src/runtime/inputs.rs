@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::Receiver;
 
+use crate::checkpoint::CheckpointBarrier;
+use crate::runtime::barrier::Aligner;
 use crate::runtime::message::{Batch, Message};
 use crate::runtime::watermark::WatermarkTracker;
 
@@ -19,6 +21,9 @@ pub(crate) enum Received {
     /// The task's watermark (event time ms, the minimum over its inputs)
     /// advanced to this value. `i64::MAX` once every input has ended.
     Watermark(i64),
+    /// Barrier n arrived on every input that has not ended (see
+    /// [`Aligner`]): the task snapshots and passes it on.
+    Barrier(CheckpointBarrier),
     /// Every input sent `End`: the task may finish.
     AllEnded,
     /// An input's channel closed without `End`: its producer stopped
@@ -35,15 +40,33 @@ pub(crate) struct InputSet {
     watermarks: WatermarkTracker,
     /// A batch received together with a watermark advance, returned next.
     pending: Option<Batch>,
+    aligner: Aligner,
+    /// A barrier completed by the same `End` as a watermark, returned next.
+    pending_barrier: Option<CheckpointBarrier>,
 }
 
 impl InputSet {
     /// Inputs read from `receivers`; an input silent for `idle_timeout`
-    /// stops holding back the watermark (see [`WatermarkTracker`]).
-    pub fn new(receivers: Vec<Receiver<Message>>, idle_timeout: Option<Duration>) -> Self {
+    /// stops holding back the watermark (see [`WatermarkTracker`]);
+    /// `aligned` says whether checkpoint barriers are aligned (see
+    /// [`Aligner`]).
+    pub fn new(
+        receivers: Vec<Receiver<Message>>,
+        idle_timeout: Option<Duration>,
+        aligned: bool,
+    ) -> Self {
         let n = receivers.len();
         let watermarks = WatermarkTracker::new(n, idle_timeout, Instant::now());
-        InputSet { receivers, ended: vec![false; n], open: n, next: 0, watermarks, pending: None }
+        InputSet {
+            receivers,
+            ended: vec![false; n],
+            open: n,
+            next: 0,
+            watermarks,
+            pending: None,
+            aligner: Aligner::new(n, aligned),
+            pending_barrier: None,
+        }
     }
 
     /// The next batch from any input, round robin across inputs that have
@@ -57,6 +80,9 @@ impl InputSet {
         if let Some(batch) = self.pending.take() {
             return Received::Data(batch);
         }
+        if let Some(barrier) = self.pending_barrier.take() {
+            return Received::Barrier(barrier);
+        }
         loop {
             if self.open == 0 {
                 return Received::AllEnded;
@@ -66,7 +92,7 @@ impl InputSet {
                 let n = self.receivers.len();
                 for k in 0..n {
                     let i = (self.next + k) % n;
-                    if self.ended[i] {
+                    if self.ended[i] || self.aligner.blocked(i) {
                         continue;
                     }
                     if let Poll::Ready(m) = self.receivers[i].poll_recv(cx) {
@@ -95,8 +121,18 @@ impl InputSet {
                 Some(Message::End) => {
                     self.ended[index] = true;
                     self.open -= 1;
+                    let barrier = self.aligner.on_end(&self.ended);
                     if let Some(w) = self.watermarks.on_end(index) {
+                        self.pending_barrier = barrier;
                         return Received::Watermark(w);
+                    }
+                    if let Some(b) = barrier {
+                        return Received::Barrier(b);
+                    }
+                }
+                Some(Message::Barrier(b)) => {
+                    if let Some(b) = self.aligner.on_barrier(index, b, &self.ended) {
+                        return Received::Barrier(b);
                     }
                 }
                 Some(Message::Data(batch)) => {

@@ -1,17 +1,21 @@
 //! [`LocalCluster`]: a whole topology in this process, as Storm's
 //! `LocalCluster` and Flink's MiniCluster. No etcd, no daemons.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::runtime::coordinator::{CheckpointStats, SavepointReply};
 use crate::runtime::executor::Executor;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::{plan, MetricsSnapshot};
+use crate::runtime::{plan, recovery, MetricsSnapshot};
 use crate::topology::Topology;
 
 /// Runs topologies in this process.
@@ -39,7 +43,25 @@ impl LocalCluster {
     /// [`Error::Io`] if the runtime threads cannot be started.
     pub fn submit(topology: Topology) -> Result<RunningTopology> {
         let cancel = CancellationToken::new();
-        let plan = plan::build(&topology, &cancel)?;
+        let metrics = plan::metrics(&topology);
+        let checkpoints = Arc::new(Mutex::new(Vec::new()));
+        let mut savepoints = None;
+        let body: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
+            if topology.config().checkpointing() {
+                let (tx, rx) = mpsc::unbounded_channel();
+                savepoints = Some(tx);
+                let run = recovery::run(
+                    topology.clone(),
+                    metrics.clone(),
+                    cancel.clone(),
+                    checkpoints.clone(),
+                    Arc::new(tokio::sync::Mutex::new(rx)),
+                );
+                Box::pin(run)
+            } else {
+                let plan = plan::build(&topology, &cancel, &metrics, None)?;
+                Box::pin(drive(plan.executors, cancel.clone()))
+            };
         let threads = match topology.config().worker_threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             n => n,
@@ -50,12 +72,10 @@ impl LocalCluster {
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        let executors = plan.executors;
-        let cancel2 = cancel.clone();
         let thread = std::thread::Builder::new()
             .name(format!("squall-{}", topology.name()))
             .spawn(move || {
-                let result = runtime.block_on(drive(executors, cancel2));
+                let result = runtime.block_on(body);
                 runtime.shutdown_background();
                 result
             })
@@ -65,7 +85,9 @@ impl LocalCluster {
             name: topology.name().to_string(),
             cancel,
             thread: Some(thread),
-            metrics: plan.metrics,
+            metrics,
+            checkpoints,
+            savepoints,
             started: Instant::now(),
         })
     }
@@ -81,7 +103,7 @@ impl LocalCluster {
 }
 
 /// Runs every executor; on the first error, cancels the rest and returns it.
-async fn drive(executors: Vec<Executor>, cancel: CancellationToken) -> Result<()> {
+pub(crate) async fn drive(executors: Vec<Executor>, cancel: CancellationToken) -> Result<()> {
     let mut set = JoinSet::new();
     for executor in executors {
         let name = executor.name();
@@ -113,6 +135,8 @@ pub struct RunningTopology {
     cancel: CancellationToken,
     thread: Option<JoinHandle<Result<()>>>,
     metrics: Arc<Metrics>,
+    checkpoints: Arc<Mutex<Vec<CheckpointStats>>>,
+    savepoints: Option<mpsc::UnboundedSender<SavepointReply>>,
     started: Instant,
 }
 
@@ -131,6 +155,51 @@ impl RunningTopology {
     /// Current totals of every component.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
+    }
+
+    /// The checkpoints completed so far, oldest first (empty without
+    /// checkpoints).
+    pub fn checkpoints(&self) -> Vec<CheckpointStats> {
+        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes a savepoint now (Flink's `savepoint`): a checkpoint triggered
+    /// at once, copied to `<checkpoint_dir>/<topology>/savepoints/sp-<id>/`
+    /// where retention does not delete it. Waits for it and returns its
+    /// location, for `config.restore_from` (also with other
+    /// parallelisms: key groups are redistributed).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if checkpoints are off; [`Error::Checkpoint`] if a
+    /// task has finished its input, the savepoint was aborted, or the
+    /// topology stopped first.
+    ///
+    /// # Panics
+    /// If called from inside an async runtime (it blocks).
+    pub fn savepoint(&self) -> Result<String> {
+        let Some(requests) = &self.savepoints else {
+            return Err(Error::config(
+                "savepoints need checkpoints: set config.checkpoint_interval_ms and checkpoint_dir",
+            ));
+        };
+        let (tx, rx) = oneshot::channel();
+        let stopped = || Error::Checkpoint("the topology stopped before the savepoint".into());
+        requests.send(tx).map_err(|_| stopped())?;
+        rx.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// Takes a savepoint, then kills the topology (Flink's `stop
+    /// --savepointPath`): sinks have committed everything up to the
+    /// savepoint, and a run restored from it continues from there.
+    ///
+    /// # Errors
+    /// As [`RunningTopology::savepoint`] (the topology is then killed
+    /// anyway), or the error the topology failed with.
+    pub fn stop_with_savepoint(self) -> Result<(String, RunSummary)> {
+        let saved = self.savepoint();
+        self.kill();
+        let summary = self.join()?;
+        Ok((saved?, summary))
     }
 
     /// Whether every task has stopped.
@@ -160,6 +229,7 @@ impl RunningTopology {
             elapsed: self.started.elapsed(),
             killed: self.cancel.is_cancelled(),
             metrics: self.metrics.snapshot(),
+            checkpoints: self.checkpoints(),
         })
     }
 }
@@ -185,4 +255,6 @@ pub struct RunSummary {
     pub killed: bool,
     /// Final totals of every component.
     pub metrics: MetricsSnapshot,
+    /// The checkpoints completed, oldest first (empty without checkpoints).
+    pub checkpoints: Vec<CheckpointStats>,
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::CheckpointBarrier;
 use crate::model::{TupleSource, Values};
 
 /// A batch of tuples from one task's stream: the source is shared by all
@@ -23,6 +24,9 @@ pub(crate) enum Message {
     /// Event time (ms since the epoch): the sending task promises that no
     /// later tuple on this channel has an event time at or below it.
     Watermark(i64),
+    /// Checkpoint barrier n: what came before on this channel belongs to
+    /// checkpoint n.
+    Barrier(CheckpointBarrier),
     /// The sending task has finished; nothing follows on this channel.
     End,
 }

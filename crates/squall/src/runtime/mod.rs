@@ -11,7 +11,10 @@
 //! What this module does not own: what a topology is ([`crate::topology`])
 //! and what the built-in components do ([`crate::builtins`]).
 
+mod barrier;
+mod checkpointing;
 mod collector;
+mod coordinator;
 mod event_time;
 mod executor;
 mod inputs;
@@ -22,7 +25,10 @@ mod partition;
 mod plan;
 mod watermark;
 
+mod recovery;
+
 pub use collector::OutputCollector;
+pub use coordinator::CheckpointStats;
 pub(crate) use event_time::now_ms;
 pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};

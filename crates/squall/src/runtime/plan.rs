@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::{self, Receiver, Sender};
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::RestoredCheckpoint;
 use crate::error::Result;
+use crate::keys;
 use crate::model::TupleSource;
 use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
 use crate::runtime::executor::{Executor, Node, Op};
@@ -22,18 +24,39 @@ use crate::runtime::inputs::InputSet;
 use crate::runtime::message::Message;
 use crate::runtime::metrics::{ComponentEntry, Metrics, TaskMetrics};
 use crate::runtime::partition::{Partitioner, Shuffle};
+use crate::state::{KeySelector, TaskState};
 use crate::topology::context::TopologyInfo;
 use crate::topology::{ComponentDef, ComponentKind, Grouping, Topology, TopologyContext};
 
 /// The physical graph, ready to run.
 pub(crate) struct Plan {
     pub executors: Vec<Executor>,
-    pub metrics: Arc<Metrics>,
+}
+
+/// The counters of every task of `topology`, grouped by component.
+pub(crate) fn metrics(topology: &Topology) -> Arc<Metrics> {
+    let mut metrics = Metrics::default();
+    for c in &topology.components {
+        let tasks = (0..c.parallelism).map(|_| Arc::default()).collect();
+        metrics.components.push(ComponentEntry {
+            id: c.id.clone(),
+            spout: matches!(c.kind, ComponentKind::Spout(_)),
+            sink: topology.is_sink(&c.id),
+            tasks,
+        });
+    }
+    Arc::new(metrics)
 }
 
 /// Builds the physical graph of `topology`; every executor stops when
-/// `cancel` fires.
-pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<Plan> {
+/// `cancel` fires. Tasks count into `metrics` (from [`metrics`]) and start
+/// from the state of `restored`, if given.
+pub(crate) fn build(
+    topology: &Topology,
+    cancel: &CancellationToken,
+    metrics: &Arc<Metrics>,
+    restored: Option<&RestoredCheckpoint>,
+) -> Result<Plan> {
     let config = topology.config();
     let comps = &topology.components;
     let by_id: HashMap<&str, &ComponentDef> = comps.iter().map(|c| (c.id.as_str(), c)).collect();
@@ -84,20 +107,14 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
         }
     }
 
-    let mut metrics = Metrics::default();
     let mut task_metrics: HashMap<usize, Arc<TaskMetrics>> = HashMap::new();
-    for c in comps {
-        let entry_tasks: Vec<Arc<TaskMetrics>> =
-            tasks[&c.id].clone().map(|t| task_metrics.entry(t).or_default().clone()).collect();
-        metrics.components.push(ComponentEntry {
-            id: c.id.clone(),
-            spout: matches!(c.kind, ComponentKind::Spout(_)),
-            sink: topology.is_sink(&c.id),
-            tasks: entry_tasks,
-        });
+    for (c, entry) in comps.iter().zip(&metrics.components) {
+        for (t, m) in tasks[&c.id].clone().zip(&entry.tasks) {
+            task_metrics.insert(t, m.clone());
+        }
     }
 
-    let make_node = |c: &ComponentDef, index: usize| -> Node {
+    let make_node = |c: &ComponentDef, index: usize| -> Result<Node> {
         let task = tasks[&c.id].start + index;
         let mut streams = Vec::new();
         for decl in &c.streams {
@@ -153,21 +170,33 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
             ComponentKind::Spout(f) => (Op::Spout(f()), true),
             ComponentKind::Bolt { factory, .. } => (Op::Bolt(factory()), false),
         };
-        Node {
+        let state = task_state(topology, c, index, restored)?;
+        let keys = KeySelector::new(
+            c.inputs()
+                .iter()
+                .filter_map(|i| match &i.grouping {
+                    Grouping::Fields(f) => Some((i.component.clone(), i.stream.clone(), f.clone())),
+                    _ => None,
+                })
+                .collect(),
+        );
+        Ok(Node {
             component: c.id.clone(),
             task,
             op,
             collector: OutputCollector::new(c.id.clone(), task, spout, streams, config.batch_size),
-            context: TopologyContext::new(info.clone(), c.id.clone(), task),
+            context: TopologyContext::new(info.clone(), c.id.clone(), task, state.clone()),
             metrics: task_metrics[&task].clone(),
             feed: None,
-        }
+            state,
+            keys,
+        })
     };
 
     let mut executors = Vec::new();
     for head in comps.iter().filter(|c| !chained_to.contains_key(c.id.as_str())) {
         for index in 0..head.parallelism {
-            let mut nodes = vec![make_node(head, index)];
+            let mut nodes = vec![make_node(head, index)?];
             for d in comps {
                 let Some(&producer) = chained_to.get(d.id.as_str()) else {
                     continue;
@@ -176,25 +205,45 @@ pub(crate) fn build(topology: &Topology, cancel: &CancellationToken) -> Result<P
                     continue;
                 };
                 let (s, r) = nodes[p].collector.chained_route(&d.id).expect("chained route exists");
-                let mut node = make_node(d, index);
+                let mut node = make_node(d, index)?;
                 node.feed = Some((p, s, r));
                 nodes.push(node);
             }
             let head_task = tasks[&head.id].start + index;
             let inputs = match head.kind {
                 ComponentKind::Spout(_) => None,
-                ComponentKind::Bolt { .. } => Some(InputSet::new(
-                    receivers.remove(&head_task).unwrap_or_default(),
-                    config.idle_timeout(),
-                )),
+                ComponentKind::Bolt { .. } => {
+                    let rx = receivers.remove(&head_task).unwrap_or_default();
+                    Some(InputSet::new(rx, config.idle_timeout(), config.checkpoint_alignment))
+                }
             };
             executors.push(Executor {
                 nodes,
                 inputs,
                 buffer_timeout: Duration::from_millis(config.buffer_timeout_ms),
                 cancel: cancel.clone(),
+                checkpoint: None,
             });
         }
     }
-    Ok(Plan { executors, metrics: Arc::new(metrics) })
+    Ok(Plan { executors })
+}
+
+/// The state of task `index` of `c`: an empty backend for its key groups,
+/// filled from `restored` if given.
+fn task_state(
+    topology: &Topology,
+    c: &ComponentDef,
+    index: usize,
+    restored: Option<&RestoredCheckpoint>,
+) -> Result<TaskState> {
+    let config = topology.config();
+    let max = config.max_parallelism;
+    let groups = keys::key_groups_of_task(index, c.parallelism, max);
+    let backend = config.state_backend.create(groups).map_err(|e| e.in_task(&c.id, index))?;
+    let state = TaskState::new(backend, max);
+    if let Some(r) = restored {
+        state.restore(r.id(), index, &r.of(&c.id)).map_err(|e| e.in_task(&c.id, index))?;
+    }
+    Ok(state)
 }

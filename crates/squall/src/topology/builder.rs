@@ -270,6 +270,18 @@ impl Topology {
         !self.components.iter().any(|c| c.inputs().iter().any(|i| i.component == component))
     }
 
+    /// This topology started from the savepoint at `location` (sets
+    /// `config.restore_from`; the parallelisms may differ from the run that
+    /// took it).
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] if checkpoints are off.
+    pub fn restore_from(mut self, location: impl Into<String>) -> crate::Result<Topology> {
+        self.config.restore_from = Some(location.into());
+        self.config.validate()?;
+        Ok(self)
+    }
+
     /// Whether `component` is a spout.
     pub fn is_spout(&self, component: &str) -> bool {
         self.components

@@ -63,6 +63,27 @@ pub trait Spout: Send + 'static {
     /// The tuple tree of `msg_id` failed or timed out.
     fn fail(&mut self, _msg_id: MessageId) {}
 
+    /// Checkpoint `checkpoint_id` is being taken: record the source's
+    /// position in operator state (see
+    /// [`TopologyContext::operator_state`]) so that a restore rewinds to it.
+    /// Called between two `next_tuple` calls, just before barrier
+    /// `checkpoint_id` is emitted. A replayable spout reads the restored
+    /// position back in `open`.
+    ///
+    /// # Errors
+    /// An error declines the checkpoint.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` (and every earlier one) completed.
+    ///
+    /// # Errors
+    /// An error stops the topology with the task named.
+    fn on_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once when the task stops (end of input or kill).
     fn close(&mut self) {}
 }
@@ -124,6 +145,27 @@ pub trait Bolt: Send + 'static {
     /// # Errors
     /// An error stops the topology with the task named.
     fn finish(&mut self, _collector: &mut OutputCollector) -> Result<()> {
+        Ok(())
+    }
+
+    /// Barrier `checkpoint_id` arrived on every input: bring operator state
+    /// up to date (keyed state is snapshotted by the engine). A
+    /// two-phase-commit sink pre-commits here.
+    ///
+    /// # Errors
+    /// An error declines the checkpoint and stops the topology.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` and every earlier one completed: a sink
+    /// commits what it pre-committed for them. Called with
+    /// [`crate::checkpoint::END_OF_RUN`] after `finish` once every task of
+    /// the topology has finished.
+    ///
+    /// # Errors
+    /// An error stops the topology with the task named.
+    fn on_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())
     }
 

@@ -6,6 +6,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Value;
+use crate::state::StateBackendKind;
+
+/// What a topology promises about its tuples when tasks fail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// No tracking: a failure may lose tuples.
+    #[default]
+    AtMostOnce,
+    /// Storm's acker: every spout tuple is processed, maybe more than once.
+    AtLeastOnce,
+    /// Flink's checkpoints: state and committed output reflect every tuple
+    /// exactly once; a failure restarts from the last completed checkpoint.
+    ExactlyOnce,
+}
+
+/// What happens when a task fails in `exactly_once` mode (Flink's
+/// `restart-strategy`). In YAML: `{ type: fixed_delay, attempts: 3,
+/// delay_ms: 1000 }` or `{ type: none }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum RestartStrategy {
+    /// The failure stops the topology.
+    None,
+    /// Restart from the last completed checkpoint after `delay_ms`, at most
+    /// `attempts` times over the topology's life.
+    FixedDelay {
+        /// Restarts allowed before the failure is final.
+        attempts: u32,
+        /// Wait before each restart (ms).
+        delay_ms: u64,
+    },
+}
+
+impl Default for RestartStrategy {
+    fn default() -> Self {
+        RestartStrategy::FixedDelay { attempts: 3, delay_ms: 1000 }
+    }
+}
 
 /// Engine settings of one topology. Every field has a default; YAML
 /// topologies set them under `config:`, unknown keys are refused.
@@ -34,6 +73,34 @@ pub struct TopologyConfig {
     /// holding back its consumer's watermark (Flink's idleness); 0 means
     /// never. See `docs/windows.md`.
     pub idle_timeout_ms: u64,
+    /// Delivery guarantee: `at_most_once` (default), `at_least_once` or
+    /// `exactly_once`.
+    pub guarantee: Guarantee,
+    /// Time between two checkpoints (ms); 0 turns checkpoints off.
+    /// `exactly_once` needs it above 0.
+    pub checkpoint_interval_ms: u64,
+    /// A checkpoint not completed within this time is aborted (ms).
+    pub checkpoint_timeout_ms: u64,
+    /// Where checkpoints are written: a folder path, a `file://` URL or
+    /// (with the `s3` cargo feature) an `s3://bucket/prefix` URL. Each
+    /// topology writes under `<checkpoint_dir>/<topology name>/`.
+    pub checkpoint_dir: Option<String>,
+    /// How many completed checkpoints to keep (at least 1); older ones are
+    /// deleted.
+    pub retained_checkpoints: usize,
+    /// Whether a task with several inputs aligns barriers (holds back the
+    /// inputs that delivered barrier n until all have). Turning it off gives
+    /// at-least-once state: faster, but a restore counts some tuples twice.
+    pub checkpoint_alignment: bool,
+    /// Where keyed state lives: `memory` (default) or `rocksdb` (with the
+    /// `rocksdb` cargo feature).
+    pub state_backend: StateBackendKind,
+    /// What a task failure does in `exactly_once` mode.
+    pub restart_strategy: RestartStrategy,
+    /// Start from this savepoint (a folder or URL returned by
+    /// `RunningTopology::savepoint`), possibly with other parallelisms;
+    /// needs checkpoints on.
+    pub restore_from: Option<String>,
     /// Free-form settings that components read from their context.
     pub settings: BTreeMap<String, Value>,
 }
@@ -48,6 +115,15 @@ impl Default for TopologyConfig {
             worker_threads: 0,
             chaining: true,
             idle_timeout_ms: 0,
+            guarantee: Guarantee::AtMostOnce,
+            checkpoint_interval_ms: 0,
+            checkpoint_timeout_ms: 60_000,
+            checkpoint_dir: None,
+            retained_checkpoints: 3,
+            checkpoint_alignment: true,
+            state_backend: StateBackendKind::Memory,
+            restart_strategy: RestartStrategy::default(),
+            restore_from: None,
             settings: BTreeMap::new(),
         }
     }
@@ -81,6 +157,44 @@ impl TopologyConfig {
                 self.idle_timeout_ms, self.buffer_timeout_ms
             )));
         }
+        if self.retained_checkpoints == 0 {
+            return Err(Error::config("config.retained_checkpoints must be at least 1"));
+        }
+        if self.checkpoint_interval_ms > 0 && self.checkpoint_timeout_ms == 0 {
+            return Err(Error::config("config.checkpoint_timeout_ms must be at least 1"));
+        }
+        if self.guarantee == Guarantee::ExactlyOnce {
+            if self.checkpoint_interval_ms == 0 {
+                return Err(Error::config(
+                    "config.checkpoint_interval_ms must be above 0 with guarantee exactly_once",
+                ));
+            }
+            if self.checkpoint_dir.is_none() {
+                return Err(Error::config(
+                    "config.checkpoint_dir must be set with guarantee exactly_once",
+                ));
+            }
+        }
+        if self.checkpoint_interval_ms > 0 && self.checkpoint_dir.is_none() {
+            return Err(Error::config(
+                "config.checkpoint_dir must be set when config.checkpoint_interval_ms is above 0",
+            ));
+        }
+        if !self.state_backend.available() {
+            return Err(Error::config(
+                "config.state_backend rocksdb needs squall built with the `rocksdb` cargo feature",
+            ));
+        }
+        if self.restore_from.is_some() && self.checkpoint_interval_ms == 0 {
+            return Err(Error::config(
+                "config.restore_from needs checkpoints: set config.checkpoint_interval_ms above 0",
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether checkpoints are taken.
+    pub fn checkpointing(&self) -> bool {
+        self.checkpoint_interval_ms > 0
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::state::TaskState;
 use crate::topology::TopologyConfig;
 
 /// Facts shared by every task of a running topology.
@@ -22,11 +23,22 @@ pub struct TopologyContext {
     info: Arc<TopologyInfo>,
     component: String,
     task_id: usize,
+    state: TaskState,
 }
 
 impl TopologyContext {
-    pub(crate) fn new(info: Arc<TopologyInfo>, component: String, task_id: usize) -> Self {
-        TopologyContext { info, component, task_id }
+    pub(crate) fn new(
+        info: Arc<TopologyInfo>,
+        component: String,
+        task_id: usize,
+        state: TaskState,
+    ) -> Self {
+        TopologyContext { info, component, task_id, state }
+    }
+
+    /// The task's keyed and operator state (see [`crate::state`]).
+    pub(crate) fn task_state(&self) -> &TaskState {
+        &self.state
     }
 
     /// The topology's name.

@@ -18,6 +18,6 @@ pub use component::{
     Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus, StreamDecl,
     DEFAULT_STREAM,
 };
-pub use config::TopologyConfig;
+pub use config::{Guarantee, RestartStrategy, TopologyConfig};
 pub use context::TopologyContext;
 pub use grouping::{Grouping, InputDecl};

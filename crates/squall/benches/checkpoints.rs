@@ -1,0 +1,280 @@
+//! Checkpoint benchmark.
+//!
+//! 1. Word-count throughput with the count in keyed state (memory backend),
+//!    checkpoints every second against checkpoints off, beside the plain
+//!    single-threaded Rust loop (ratio), on Shakespeare's works repeated.
+//! 2. Checkpoint duration and size for 1 million small keys (an int key, an
+//!    i64 count) in keyed state.
+//!
+//! ```text
+//! scripts/fetch-corpus.sh
+//! cargo bench -p squall --bench checkpoints                       # 50 MB, 3 runs
+//! cargo bench -p squall --bench checkpoints -- --size-mb 20 --runs 1 --keys 1000000
+//! ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu \
+//!     cargo bench -p squall --features rocksdb --bench checkpoints -- --backends memory,rocksdb
+//! ```
+//!
+//! Each throughput run is a child process, so its peak memory (VmHWM) is
+//! its own; figures are medians, because this machine is shared.
+
+mod common;
+mod shakespeare;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use common::Measurement;
+use shakespeare::{make_input, plain_loop};
+use squall::builtins::{CountsCsvSink, FileSpout, SplitWordsBolt, StatefulCountBolt};
+use squall::state::StateBackendKind;
+use squall::topology::{Guarantee, OutputDeclarer};
+use squall::{
+    Fields, LocalCluster, OutputCollector, Result, Spout, SpoutStatus, TopologyBuilder,
+    TopologyContext, Value,
+};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Size of the word-count input (MB, 10^6 bytes).
+    #[arg(long, default_value_t = 50)]
+    size_mb: u64,
+    /// Runs per mode; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Parallelism of the word-count topology.
+    #[arg(long, default_value_t = 2)]
+    parallelism: usize,
+    /// Checkpoint interval of the checkpointed runs (ms).
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Keys in the checkpoint-size measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// State backends to measure (`rocksdb` needs the `rocksdb` feature).
+    #[arg(long, value_delimiter = ',', default_value = "memory")]
+    backends: Vec<String>,
+    /// Internal: the backend of a child run.
+    #[arg(long, hide = true, default_value = "memory")]
+    backend: String,
+    /// Internal: run one measurement in this process.
+    #[arg(long, hide = true)]
+    child: Option<String>,
+    /// Internal: the input file of a child run.
+    #[arg(long, hide = true)]
+    input: Option<std::path::PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(mode) = &args.child {
+        let input = args.input.as_deref().expect("child runs get --input");
+        let backend = parse_backend(&args.backend)?;
+        let (words, secs) = match mode.as_str() {
+            "plain" => plain_loop(input)?,
+            "off" => word_count(input, args.parallelism, backend, None)?,
+            interval => word_count(input, args.parallelism, backend, Some(interval.parse()?))?,
+        };
+        common::child_report(words, secs, "");
+        return Ok(());
+    }
+
+    let input = make_input(args.size_mb)?;
+    let bytes = std::fs::metadata(&input)?.len();
+    println!(
+        "stateful word count on {:.0} MB of Shakespeare, parallelism {}, median of {} run(s)",
+        bytes as f64 / 1e6,
+        args.parallelism,
+        args.runs
+    );
+    let plain = measure(&input, "plain", 1, args.runs, "memory")?;
+    let plain_rate = plain.records as f64 / plain.secs;
+    println!("{:<34} {:>12} {:>9} {:>9} {:>9}", "mode", "words/s", "vs plain", "vs off", "peak MB");
+    report("plain loop (1 thread)", &plain, plain_rate, None);
+    for name in &args.backends {
+        parse_backend(name)?; // refuse an unknown or unavailable backend up front
+                              // Off and on runs alternate, so that a change in the machine's load
+                              // (it is shared) hits both alike.
+        let (mut offs, mut ons) = (Vec::new(), Vec::new());
+        let interval = args.interval_ms.to_string();
+        for _ in 0..args.runs.max(1) {
+            offs.push(measure(&input, "off", args.parallelism, 1, name)?);
+            ons.push(measure(&input, &interval, args.parallelism, 1, name)?);
+        }
+        let (off, on) = (median(offs), median(ons));
+        for m in [&off, &on] {
+            anyhow::ensure!(
+                m.records == plain.records,
+                "counted {} words, plain {}",
+                m.records,
+                plain.records
+            );
+        }
+        report(&format!("{name}, checkpoints off"), &off, plain_rate, None);
+        let off_rate = off.records as f64 / off.secs;
+        report(
+            &format!("{name}, checkpoint/{} ms", args.interval_ms),
+            &on,
+            plain_rate,
+            Some(off_rate),
+        );
+    }
+
+    for name in &args.backends {
+        println!();
+        println!("checkpoint of {} keys ({name} backend, 2 tasks):", args.keys);
+        checkpoint_size(args.keys, parse_backend(name)?)?;
+    }
+    Ok(())
+}
+
+fn parse_backend(name: &str) -> anyhow::Result<StateBackendKind> {
+    let kind = match name {
+        "memory" => StateBackendKind::Memory,
+        "rocksdb" => StateBackendKind::Rocksdb,
+        other => anyhow::bail!("unknown backend '{other}' (memory, rocksdb)"),
+    };
+    anyhow::ensure!(kind.available(), "backend '{name}' needs the `{name}` cargo feature");
+    Ok(kind)
+}
+
+/// One child run of `mode` on `input` with `backend`.
+fn measure(
+    input: &Path,
+    mode: &str,
+    p: usize,
+    runs: usize,
+    backend: &str,
+) -> anyhow::Result<Measurement> {
+    let args = ["--child", mode, "--parallelism", &p.to_string(), "--backend", backend, "--input"];
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.push(input.display().to_string());
+    common::measure(&args, runs)
+}
+
+fn median(mut runs: Vec<Measurement>) -> Measurement {
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    runs.swap_remove(runs.len() / 2)
+}
+
+fn report(name: &str, m: &Measurement, plain_rate: f64, off_rate: Option<f64>) {
+    let rate = m.records as f64 / m.secs;
+    let vs_off = off_rate.map_or("-".to_string(), |o| format!("{:.3}x", rate / o));
+    println!(
+        "{:<34} {:>10.2} M {:>8.2}x {:>9} {:>9.1}",
+        name,
+        rate / 1e6,
+        rate / plain_rate,
+        vs_off,
+        m.peak_rss as f64 / 1e6
+    );
+}
+
+/// File spout -> split (chained) -> stateful count (fields grouped) ->
+/// counts CSV sink; with checkpoints every `interval_ms` if given.
+fn word_count(
+    input: &Path,
+    p: usize,
+    backend: StateBackendKind,
+    interval_ms: Option<u64>,
+) -> anyhow::Result<(u64, f64)> {
+    let out = tempfile::tempdir()?;
+    let checkpoints = tempfile::tempdir()?;
+    let mut b = TopologyBuilder::new("checkpoint-bench");
+    b.set_spout("lines", FileSpout::new(input)?, p);
+    b.set_bolt("split", SplitWordsBolt::new("line"), p).local_or_shuffle_grouping("lines");
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), p)
+        .fields_grouping("split", Fields::new(["word"]));
+    b.set_bolt("sink", CountsCsvSink::new(out.path().join("counts.csv"), "word", "count")?, 1)
+        .global_grouping("count");
+    b.config_mut().state_backend = backend;
+    if let Some(ms) = interval_ms {
+        let c = b.config_mut();
+        c.guarantee = Guarantee::ExactlyOnce;
+        c.checkpoint_interval_ms = ms;
+        c.checkpoint_dir = Some(checkpoints.path().display().to_string());
+    }
+    let start = Instant::now();
+    let summary = LocalCluster::run(b.build()?)?;
+    let secs = start.elapsed().as_secs_f64();
+    if interval_ms.is_some() {
+        eprintln!("{} checkpoints completed", summary.checkpoints.len());
+    }
+    let words = summary.metrics.component("count").map_or(0, |c| c.executed);
+    Ok((words, secs))
+}
+
+/// Emits the keys `0..n` (split over its tasks), then stays idle, so that
+/// checkpoints go on.
+#[derive(Clone)]
+struct Keys {
+    n: u64,
+    next: u64,
+    step: u64,
+}
+
+impl Spout for Keys {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        d.declare(Fields::new(["key"]));
+    }
+    fn open(&mut self, ctx: &TopologyContext) -> Result<()> {
+        self.next = ctx.task_index() as u64;
+        self.step = ctx.parallelism() as u64;
+        Ok(())
+    }
+    fn next_tuple(&mut self, c: &mut OutputCollector) -> Result<SpoutStatus> {
+        if self.next >= self.n {
+            return Ok(SpoutStatus::Idle);
+        }
+        for _ in 0..1024 {
+            if self.next >= self.n {
+                break;
+            }
+            c.emit(vec![Value::Int(self.next as i64)])?;
+            self.next += self.step;
+        }
+        Ok(SpoutStatus::Active)
+    }
+}
+
+/// Fills keyed state with `keys` keys, then waits for a checkpoint that
+/// holds them all and prints its duration and size.
+fn checkpoint_size(keys: u64, backend: StateBackendKind) -> anyhow::Result<()> {
+    let checkpoints = tempfile::tempdir()?;
+    let mut b = TopologyBuilder::new("checkpoint-size");
+    b.set_spout("keys", Keys { n: keys, next: 0, step: 1 }, 2);
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["key"])), 2)
+        .fields_grouping("keys", Fields::new(["key"]));
+    let c = b.config_mut();
+    c.guarantee = Guarantee::ExactlyOnce;
+    c.checkpoint_interval_ms = 1000;
+    c.checkpoint_dir = Some(checkpoints.path().display().to_string());
+    c.state_backend = backend;
+    let running = LocalCluster::submit(b.build()?)?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let full = loop {
+        // Polling a benchmark's progress; tests never sleep to synchronise.
+        std::thread::sleep(Duration::from_millis(50));
+        let done = running.checkpoints();
+        if let Some(s) = done.iter().find(|s| s.keyed_entries as u64 == keys) {
+            break s.clone();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no full checkpoint in 300 s: {done:?}");
+    };
+    running.kill();
+    running.join()?;
+    println!(
+        "  checkpoint {}: {} ms from trigger to the last acknowledgement, {:.1} MB ({} keyed entries)",
+        full.id,
+        full.duration_ms,
+        full.state_bytes as f64 / 1e6,
+        full.keyed_entries
+    );
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! [`TransactionalFileSink`]: CSV part files that appear only when the
+//! checkpoint covering them completes — the exactly-once file sink, built
+//! on [`TwoPhaseCommitSink`] (Flink's `FileSink` with its pending and
+//! finished part files).
+//!
+//! Owns the part files of one output folder: naming, pending files,
+//! renames. The protocol (when to pre-commit and commit) is
+//! [`TwoPhaseCommitBolt`]'s.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::stdout_sink::write_values;
+use crate::checkpoint::{TwoPhaseCommitBolt, TwoPhaseCommitSink, END_OF_RUN};
+use crate::error::{Error, Result};
+use crate::model::Tuple;
+use crate::topology::TopologyContext;
+
+/// One transaction: a pending file, and the part file it becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartFile {
+    /// Name of the pending file in the folder (hidden: starts with `.`).
+    pub pending: String,
+    /// Name of the part file once committed; `None` for an empty
+    /// transaction, which commits to nothing.
+    pub part: Option<String>,
+}
+
+/// Writes each input tuple as a CSV row (values by their `Display` form, no
+/// header) into part files in a folder. With checkpoints, the rows between
+/// barriers n-1 and n go to `part-<task>-<n>.csv`, which appears (by
+/// rename from a hidden `.part-<task>-<random>.pending` file) only when
+/// checkpoint n completes; rows after the last checkpoint appear as
+/// `part-<task>-end.csv` when the run ends. After a failure, pending files
+/// that no completed checkpoint lists are deleted: the folder's part files
+/// hold every input exactly once.
+///
+/// Wrap it with [`TransactionalFileSink::bolt`] to use it in a topology.
+///
+/// # Examples
+/// ```no_run
+/// use squall::builtins::{GeneratorSpout, TransactionalFileSink};
+/// use squall::TopologyBuilder;
+///
+/// let mut builder = TopologyBuilder::new("save");
+/// builder.set_spout("lines", GeneratorSpout::sentences(0).with_limit(3), 1);
+/// builder
+///     .set_bolt("save", TransactionalFileSink::new("out/")?.bolt(), 1)
+///     .shuffle_grouping("lines");
+/// # Ok::<(), squall::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TransactionalFileSink {
+    dir: PathBuf,
+    task: usize,
+    writer: Option<csv::Writer<BufWriter<File>>>,
+    rows: u64,
+    field: String,
+}
+
+impl Clone for TransactionalFileSink {
+    /// A fresh copy with no file open.
+    fn clone(&self) -> Self {
+        TransactionalFileSink::at(self.dir.clone())
+    }
+}
+
+impl TransactionalFileSink {
+    /// A sink writing part files into the folder `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `dir` if it is not an existing folder.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<TransactionalFileSink> {
+        let dir = dir.into();
+        if !dir.is_dir() {
+            return Err(Error::config(format!(
+                "transactional file sink: output folder '{}' does not exist",
+                dir.display()
+            )));
+        }
+        Ok(TransactionalFileSink::at(dir))
+    }
+
+    fn at(dir: PathBuf) -> TransactionalFileSink {
+        TransactionalFileSink { dir, task: 0, writer: None, rows: 0, field: String::new() }
+    }
+
+    /// This sink inside the bolt that drives its transactions.
+    pub fn bolt(self) -> TwoPhaseCommitBolt<TransactionalFileSink> {
+        TwoPhaseCommitBolt::new(self)
+    }
+
+    /// The output folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn io(&self, name: &str, e: std::io::Error) -> Error {
+        Error::io(self.dir.join(name), e)
+    }
+
+    /// Whether `name` is a pending file of this task.
+    fn is_own_pending(&self, name: &str) -> bool {
+        name.starts_with(&format!(".part-{}-", self.task)) && name.ends_with(".pending")
+    }
+}
+
+impl TwoPhaseCommitSink for TransactionalFileSink {
+    type Transaction = PartFile;
+
+    fn open(&mut self, context: &TopologyContext) -> Result<()> {
+        self.task = context.task_index();
+        Ok(())
+    }
+
+    /// # Errors
+    /// [`Error::Io`] naming the file if it cannot be created.
+    fn begin_transaction(&mut self) -> Result<PartFile> {
+        let pending = format!(".part-{}-{:016x}.pending", self.task, rand::random::<u64>());
+        let file = File::create(self.dir.join(&pending)).map_err(|e| self.io(&pending, e))?;
+        self.writer = Some(
+            csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(BufWriter::with_capacity(256 * 1024, file)),
+        );
+        self.rows = 0;
+        Ok(PartFile { pending, part: None })
+    }
+
+    /// # Errors
+    /// [`Error::Io`] naming the pending file if writing fails.
+    fn invoke(&mut self, txn: &mut PartFile, input: Tuple) -> Result<()> {
+        let writer = self.writer.as_mut().expect("a transaction is open");
+        self.rows += 1;
+        write_values(writer, &mut self.field, &input)
+            .map_err(|e| Error::Other(format!("{}: {e}", self.dir.join(&txn.pending).display())))
+    }
+
+    /// Flushes and syncs the pending file and names its part file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the pending file if flushing fails.
+    fn pre_commit(&mut self, txn: &mut PartFile, checkpoint_id: u64) -> Result<()> {
+        let writer = self.writer.take().expect("a transaction is open");
+        let mut inner = writer
+            .into_inner()
+            .map_err(|e| self.io(&txn.pending, std::io::Error::other(e.to_string())))?;
+        inner.flush().map_err(|e| self.io(&txn.pending, e))?;
+        inner.get_ref().sync_all().map_err(|e| self.io(&txn.pending, e))?;
+        if self.rows > 0 {
+            let n = if checkpoint_id == END_OF_RUN {
+                "end".to_string()
+            } else {
+                format!("{checkpoint_id:020}")
+            };
+            txn.part = Some(format!("part-{}-{n}.csv", self.task));
+        }
+        Ok(())
+    }
+
+    /// Renames the pending file onto its part file (deletes it if empty).
+    /// Committing again is a no-op.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if neither the pending file nor the part file exists.
+    fn commit(&mut self, txn: &PartFile) -> Result<()> {
+        let pending = self.dir.join(&txn.pending);
+        match &txn.part {
+            Some(part) => {
+                let target = self.dir.join(part);
+                if let Err(e) = std::fs::rename(&pending, &target) {
+                    if !target.exists() {
+                        return Err(self.io(&txn.pending, e));
+                    }
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(&pending);
+            }
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self, txn: &PartFile) {
+        self.writer = None;
+        let _ = std::fs::remove_file(self.dir.join(&txn.pending));
+    }
+
+    /// Deletes this task's pending files that `keep` does not list.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the folder if it cannot be listed.
+    fn discard_others(&mut self, keep: &[PartFile]) -> Result<()> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if self.is_own_pending(&name) && !keep.iter().any(|t| t.pending == name) {
+                tracing::info!(file = %entry.path().display(), "discarding uncommitted output");
+                std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtins::test_support::{dir_entries as files, PanicAfter};
+    use crate::builtins::GeneratorSpout;
+    use crate::{Fields, LocalCluster, TopologyBuilder};
+
+    #[test]
+    fn without_checkpoints_everything_is_committed_at_the_end() {
+        let out = tempfile::tempdir().unwrap();
+        let mut builder = TopologyBuilder::new("tx-sink");
+        let lines = vec!["a".to_string(), "b,c".to_string()];
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(5), 1);
+        builder
+            .set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 1)
+            .shuffle_grouping("gen");
+        LocalCluster::run(builder.build().unwrap()).unwrap();
+        assert_eq!(files(out.path()), ["part-0-end.csv"]);
+        let text = std::fs::read_to_string(out.path().join("part-0-end.csv")).unwrap();
+        assert_eq!(text, "0,a\n1,\"b,c\"\n2,a\n3,\"b,c\"\n4,a\n");
+    }
+
+    #[test]
+    fn a_failed_run_commits_nothing_and_leaves_no_pending_file() {
+        let out = tempfile::tempdir().unwrap();
+        let mut builder = TopologyBuilder::new("tx-sink-fails");
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(10_000), 1);
+        builder
+            .set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 1)
+            .shuffle_grouping("gen");
+        let boom =
+            PanicAfter { fields: Fields::new(["seq", "line"]), panic_at: Some(100), seen: 0 };
+        builder.set_bolt("boom", boom, 1).shuffle_grouping("gen");
+        assert!(LocalCluster::run(builder.build().unwrap()).is_err());
+        assert!(files(out.path()).is_empty(), "{:?}", files(out.path()));
+    }
+
+    #[test]
+    fn commit_is_idempotent_and_leftovers_are_discarded() {
+        let out = tempfile::tempdir().unwrap();
+        let mut sink = TransactionalFileSink::new(out.path()).unwrap();
+        let mut kept = sink.begin_transaction().unwrap();
+        sink.pre_commit(&mut kept, 3).unwrap(); // empty: commits to nothing
+        let mut other = sink.begin_transaction().unwrap();
+        sink.pre_commit(&mut other, 4).unwrap();
+        sink.discard_others(std::slice::from_ref(&kept)).unwrap();
+        assert_eq!(files(out.path()), [kept.pending.clone()], "the unlisted one is gone");
+        sink.commit(&kept).unwrap();
+        sink.commit(&kept).unwrap();
+        assert!(files(out.path()).is_empty());
+        let err = TransactionalFileSink::new(out.path().join("nope")).unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("does not exist"), "{err}");
+    }
+}

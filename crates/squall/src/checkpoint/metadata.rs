@@ -1,0 +1,89 @@
+//! [`CheckpointMetadata`]: the `_metadata` file of a checkpoint, written last,
+//! that says what the checkpoint holds. A checkpoint folder without it is
+//! incomplete and never restored.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Version of the metadata and snapshot format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One task's state file in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFile {
+    /// The task's component.
+    pub component: String,
+    /// The task's index in its component.
+    pub task_index: usize,
+    /// The component's parallelism.
+    pub parallelism: usize,
+    /// The key groups the task held.
+    pub key_groups: Range<usize>,
+    /// The file's name inside the checkpoint folder.
+    pub file: String,
+    /// Its size (bytes).
+    pub size: u64,
+    /// CRC-32 (IEEE) of its bytes.
+    pub crc32: u32,
+    /// Keyed entries in it.
+    pub keyed_entries: usize,
+}
+
+/// What a completed checkpoint holds (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The topology's name.
+    pub topology: String,
+    /// The checkpoint's id.
+    pub checkpoint_id: u64,
+    /// `max_parallelism` (number of key groups) of the topology.
+    pub max_parallelism: usize,
+    /// When it was triggered (ms since the Unix epoch).
+    pub triggered_at_ms: u64,
+    /// Time from trigger to the last acknowledgement (ms).
+    pub duration_ms: u64,
+    /// Every task's file.
+    pub tasks: Vec<TaskFile>,
+}
+
+impl CheckpointMetadata {
+    /// Total size of the state files (bytes).
+    pub fn state_bytes(&self) -> u64 {
+        self.tasks.iter().map(|t| t.size).sum()
+    }
+
+    /// Total keyed entries.
+    pub fn keyed_entries(&self) -> usize {
+        self.tasks.iter().map(|t| t.keyed_entries).sum()
+    }
+
+    /// Encodes as pretty JSON.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if encoding fails.
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Checkpoint(format!("cannot encode metadata: {e}")))
+    }
+
+    /// Decodes JSON written by [`CheckpointMetadata::to_json`].
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the bytes are not metadata of this format.
+    pub fn from_json(bytes: &[u8]) -> Result<CheckpointMetadata> {
+        let meta: CheckpointMetadata = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Checkpoint(format!("unreadable metadata: {e}")))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(Error::Checkpoint(format!(
+                "metadata format version {} is not {FORMAT_VERSION}",
+                meta.format_version
+            )));
+        }
+        Ok(meta)
+    }
+}

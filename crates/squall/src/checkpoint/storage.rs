@@ -1,0 +1,484 @@
+//! [`CheckpointStorage`]: checkpoints in an object store (`object_store`
+//! crate): a local folder by default, an S3-compatible bucket by URL.
+//!
+//! Layout under `<checkpoint_dir>/<topology>/`:
+//!
+//! ```text
+//! chk-00000000000000000007/
+//!     count-0.state      one file per task (postcard TaskSnapshot)
+//!     count-1.state
+//!     _metadata          JSON CheckpointMetadata, written last
+//! ```
+//!
+//! A checkpoint exists once its `_metadata` does. Restoring reads the
+//! metadata, then every state file in full, checking each size and CRC-32,
+//! before handing anything to a task: a corrupt or truncated checkpoint is
+//! skipped (with a warning naming the file) for the previous complete one,
+//! and never half loaded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+
+use crate::checkpoint::metadata::{CheckpointMetadata, TaskFile};
+use crate::error::{Error, Result};
+use crate::state::TaskSnapshot;
+
+const METADATA: &str = "_metadata";
+
+/// A checkpoint read back in full and verified.
+#[derive(Debug, Clone)]
+pub struct RestoredCheckpoint {
+    /// What it holds.
+    pub metadata: CheckpointMetadata,
+    /// The decoded snapshot of every task, by component.
+    pub snapshots: BTreeMap<String, Vec<TaskSnapshot>>,
+}
+
+impl RestoredCheckpoint {
+    /// The checkpoint's id.
+    pub fn id(&self) -> u64 {
+        self.metadata.checkpoint_id
+    }
+
+    /// The snapshots of `component`'s tasks.
+    pub fn of(&self, component: &str) -> Vec<&TaskSnapshot> {
+        self.snapshots.get(component).map(|v| v.iter().collect()).unwrap_or_default()
+    }
+}
+
+/// Where one topology's checkpoints live.
+#[derive(Debug, Clone)]
+pub struct CheckpointStorage {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    location: String,
+    /// The folder behind a local store.
+    local_dir: Option<std::path::PathBuf>,
+}
+
+fn folder(id: u64) -> String {
+    format!("chk-{id:020}")
+}
+
+fn store_err(what: impl std::fmt::Display, e: object_store::Error) -> Error {
+    Error::Checkpoint(format!("{what}: {e}"))
+}
+
+impl CheckpointStorage {
+    /// Storage for `topology` under `location`: a folder path (created if
+    /// missing), a `file://` URL, or an `s3://bucket/prefix` URL (with the
+    /// `s3` cargo feature; credentials and endpoint from the usual `AWS_*`
+    /// environment variables).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming `location` if it cannot be used.
+    pub fn open(location: &str, topology: &str) -> Result<CheckpointStorage> {
+        let bad = |e: String| Error::Checkpoint(format!("checkpoint_dir '{location}': {e}"));
+        let local_dir = if !location.contains("://") {
+            Some(std::path::PathBuf::from(location))
+        } else {
+            let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
+            match url.scheme() {
+                "file" => Some(url.to_file_path().map_err(|_| bad("not a local path".into()))?),
+                _ => None,
+            }
+        };
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = match &local_dir {
+            Some(dir) => (Arc::new(local(dir).map_err(bad)?), Path::default()),
+            None => open_url(&url::Url::parse(location).map_err(|e| bad(e.to_string()))?)
+                .map_err(bad)?,
+        };
+        let root = if topology.is_empty() { prefix } else { prefix.child(topology) };
+        Ok(CheckpointStorage { store, root, location: location.to_string(), local_dir })
+    }
+
+    /// The location given to [`CheckpointStorage::open`].
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn path(&self, id: u64, file: &str) -> Path {
+        self.root.child(folder(id)).child(file)
+    }
+
+    /// Encodes and writes one task's snapshot of checkpoint `id`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if it cannot be encoded or written.
+    pub async fn write_task(&self, id: u64, snapshot: &TaskSnapshot) -> Result<TaskFile> {
+        let bytes = snapshot.encode()?;
+        let file = format!("{}-{}.state", snapshot.component, snapshot.task_index);
+        let info = TaskFile {
+            component: snapshot.component.clone(),
+            task_index: snapshot.task_index as usize,
+            parallelism: snapshot.parallelism as usize,
+            key_groups: snapshot.key_groups.start as usize..snapshot.key_groups.end as usize,
+            size: bytes.len() as u64,
+            crc32: crc32fast::hash(&bytes),
+            keyed_entries: snapshot.keyed_entries(),
+            file,
+        };
+        let path = self.path(id, &info.file);
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| store_err(format!("writing {path}"), e))?;
+        Ok(info)
+    }
+
+    /// Writes the metadata of checkpoint `id`, which makes it complete.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if it cannot be written.
+    pub async fn write_metadata(&self, metadata: &CheckpointMetadata) -> Result<()> {
+        let path = self.path(metadata.checkpoint_id, METADATA);
+        self.store
+            .put(&path, PutPayload::from(metadata.to_json()?))
+            .await
+            .map_err(|e| store_err(format!("writing {path}"), e))?;
+        Ok(())
+    }
+
+    /// Ids of every checkpoint folder, complete or not, ascending.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be listed.
+    pub async fn list(&self) -> Result<Vec<u64>> {
+        // Folders are listed through their files, so that an emptied folder
+        // (object stores have no folders of their own) does not count.
+        let files: Vec<_> = self
+            .store
+            .list(Some(&self.root))
+            .try_collect()
+            .await
+            .map_err(|e| store_err(format!("listing {}", self.root), e))?;
+        let depth = self.root.parts().count();
+        let mut ids: Vec<u64> = files
+            .iter()
+            .filter_map(|m| {
+                let part = m.location.parts().nth(depth)?;
+                part.as_ref().strip_prefix("chk-")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Ids of the checkpoints that have metadata, ascending.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be read.
+    pub async fn completed(&self) -> Result<Vec<u64>> {
+        let mut done = Vec::new();
+        for id in self.list().await? {
+            if self.store.head(&self.path(id, METADATA)).await.is_ok() {
+                done.push(id);
+            }
+        }
+        Ok(done)
+    }
+
+    async fn read(&self, path: &Path) -> Result<bytes::Bytes> {
+        let got =
+            self.store.get(path).await.map_err(|e| store_err(format!("reading {path}"), e))?;
+        got.bytes().await.map_err(|e| store_err(format!("reading {path}"), e))
+    }
+
+    /// Reads checkpoint `id` in full and verifies every file.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file that is missing, truncated,
+    /// corrupt (checksum) or undecodable.
+    pub async fn load(&self, id: u64) -> Result<RestoredCheckpoint> {
+        self.load_folder(&self.root.child(folder(id))).await
+    }
+
+    /// Reads the checkpoint or savepoint in `dir` in full, verifying it.
+    async fn load_folder(&self, dir: &Path) -> Result<RestoredCheckpoint> {
+        let metadata = CheckpointMetadata::from_json(&self.read(&dir.child(METADATA)).await?)?;
+        let mut snapshots: BTreeMap<String, Vec<TaskSnapshot>> = BTreeMap::new();
+        for task in &metadata.tasks {
+            let path = dir.child(task.file.as_str());
+            let bytes = self.read(&path).await?;
+            if bytes.len() as u64 != task.size {
+                return Err(Error::Checkpoint(format!(
+                    "{path} is truncated: {} bytes, the metadata says {}",
+                    bytes.len(),
+                    task.size
+                )));
+            }
+            let crc = crc32fast::hash(&bytes);
+            if crc != task.crc32 {
+                return Err(Error::Checkpoint(format!(
+                    "{path} is corrupt: CRC-32 {crc:#010x}, the metadata says {:#010x}",
+                    task.crc32
+                )));
+            }
+            let snap = TaskSnapshot::decode(&bytes)
+                .map_err(|e| Error::Checkpoint(format!("{path}: {e}")))?;
+            snapshots.entry(snap.component.clone()).or_default().push(snap);
+        }
+        Ok(RestoredCheckpoint { metadata, snapshots })
+    }
+
+    /// Reads the savepoint (or checkpoint folder) at `location` — a folder
+    /// path or URL as [`CheckpointStorage::open`] takes, holding a
+    /// `_metadata` file — in full, verifying it.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the location or the damaged file.
+    pub async fn load_savepoint(location: &str) -> Result<RestoredCheckpoint> {
+        if !location.contains("://") && !std::path::Path::new(location).is_dir() {
+            return Err(Error::Checkpoint(format!("savepoint '{location}' is not a folder")));
+        }
+        let storage = CheckpointStorage::open(location, "")?;
+        let dir = storage.root.clone();
+        storage
+            .load_folder(&dir)
+            .await
+            .map_err(|e| Error::Checkpoint(format!("cannot restore savepoint '{location}': {e}")))
+    }
+
+    /// Copies complete checkpoint `id` to `savepoints/sp-<id>/` beside the
+    /// checkpoints, where pruning does not reach; returns its location (a
+    /// path or URL for [`CheckpointStorage::load_savepoint`]).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if a file cannot be copied.
+    pub async fn save(&self, id: u64) -> Result<String> {
+        let name = format!("sp-{id:020}");
+        let to = self.root.child("savepoints").child(name.as_str());
+        // Metadata last: a savepoint folder with metadata is complete.
+        for path in self.files_of(id, false).await? {
+            let target = to.child(path.filename().unwrap_or_default());
+            self.store
+                .copy(&path, &target)
+                .await
+                .map_err(|e| store_err(format!("copying {path} to {target}"), e))?;
+        }
+        let topology = self.root.filename().unwrap_or_default();
+        Ok(format!("{}/{topology}/savepoints/{name}", self.location.trim_end_matches('/')))
+    }
+
+    /// The newest complete checkpoint with an id of at least `min_id` that
+    /// reads back intact; corrupt ones are skipped with a warning. `None`
+    /// if there is none.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be listed.
+    pub async fn load_latest(&self, min_id: u64) -> Result<Option<RestoredCheckpoint>> {
+        for id in self.completed().await?.into_iter().rev().filter(|id| *id >= min_id) {
+            match self.load(id).await {
+                Ok(c) => return Ok(Some(c)),
+                Err(e) => tracing::warn!(
+                    checkpoint = id,
+                    location = %self.location,
+                    error = %e,
+                    "skipping checkpoint {id}: it cannot be restored; trying the previous one"
+                ),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The files of checkpoint `id`, its metadata first or last.
+    async fn files_of(&self, id: u64, metadata_first: bool) -> Result<Vec<Path>> {
+        let prefix = self.root.child(folder(id));
+        let files: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| store_err(format!("listing {prefix}"), e))?;
+        let mut paths: Vec<Path> = files.into_iter().map(|m| m.location).collect();
+        paths.sort_by_key(|p| (p.filename() == Some(METADATA)) != metadata_first);
+        Ok(paths)
+    }
+
+    /// Deletes checkpoint `id`'s folder.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if a file cannot be deleted.
+    pub async fn delete(&self, id: u64) -> Result<()> {
+        let prefix = self.root.child(folder(id));
+        // Metadata first, so that a crash half way leaves an incomplete
+        // checkpoint, never a complete one missing files.
+        for path in self.files_of(id, true).await? {
+            self.store.delete(&path).await.map_err(|e| store_err(format!("deleting {path}"), e))?;
+        }
+        if let Some(dir) = &self.local_dir {
+            // A local folder outlives its files: remove it too (best effort).
+            let _ = std::fs::remove_dir(dir.join(prefix.as_ref()));
+        }
+        Ok(())
+    }
+
+    /// Deletes every incomplete checkpoint folder (no metadata): call only
+    /// when no snapshot is being written.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be listed or a file deleted.
+    pub async fn prune_incomplete(&self) -> Result<()> {
+        let completed = self.completed().await?;
+        for id in self.list().await? {
+            if !completed.contains(&id) {
+                self.delete(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the newest `retained` complete checkpoints and deletes the
+    /// rest, and every incomplete folder older than the newest complete one.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be listed or a file deleted.
+    pub async fn prune(&self, retained: usize) -> Result<()> {
+        let completed = self.completed().await?;
+        let keep: Vec<u64> = completed.iter().rev().take(retained).copied().collect();
+        let newest = keep.first().copied().unwrap_or(0);
+        for id in self.list().await? {
+            if id < newest && !keep.contains(&id) {
+                self.delete(id).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn local(dir: &std::path::Path) -> std::result::Result<LocalFileSystem, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    LocalFileSystem::new_with_prefix(dir).map_err(|e| e.to_string())
+}
+
+fn open_url(url: &url::Url) -> std::result::Result<(Arc<dyn ObjectStore>, Path), String> {
+    #[cfg(feature = "s3")]
+    if url.scheme() == "s3" {
+        let bucket = url.host_str().ok_or("no bucket in the URL")?;
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let prefix = Path::from(url.path().trim_start_matches('/'));
+        return Ok((Arc::new(store), prefix));
+    }
+    Err(format!(
+        "scheme '{}' is not supported (a folder path, file://, or s3:// with the `s3` feature)",
+        url.scheme()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::metadata::FORMAT_VERSION;
+    use crate::state::{KeyGroupState, NamedEntries, StateKind};
+    use serde_bytes::ByteBuf;
+
+    fn snapshot(task_index: u32, value: u8) -> TaskSnapshot {
+        let entries = vec![(ByteBuf::from(vec![1, 2]), ByteBuf::from(vec![value; 100]))];
+        TaskSnapshot {
+            component: "count".into(),
+            task_index,
+            parallelism: 2,
+            key_groups: task_index * 64..(task_index + 1) * 64,
+            operator: BTreeMap::new(),
+            keyed: vec![KeyGroupState {
+                key_group: task_index * 64,
+                states: vec![NamedEntries { name: "n".into(), kind: StateKind::Value, entries }],
+            }],
+        }
+    }
+
+    async fn checkpoint(storage: &CheckpointStorage, id: u64, complete: bool) {
+        let mut tasks = Vec::new();
+        for t in 0..2 {
+            tasks.push(storage.write_task(id, &snapshot(t, id as u8)).await.unwrap());
+        }
+        if complete {
+            let meta = CheckpointMetadata {
+                format_version: FORMAT_VERSION,
+                topology: "t".into(),
+                checkpoint_id: id,
+                max_parallelism: 128,
+                triggered_at_ms: 0,
+                duration_ms: 1,
+                tasks,
+            };
+            storage.write_metadata(&meta).await.unwrap();
+        }
+    }
+
+    fn file(dir: &std::path::Path, id: u64, name: &str) -> std::path::PathBuf {
+        dir.join("t").join(folder(id)).join(name)
+    }
+
+    #[tokio::test]
+    async fn corrupt_and_truncated_checkpoints_are_skipped_for_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = CheckpointStorage::open(dir.path().to_str().unwrap(), "t").unwrap();
+        for id in 1..=3 {
+            checkpoint(&storage, id, true).await;
+        }
+        checkpoint(&storage, 4, false).await; // no metadata: incomplete
+        assert_eq!(storage.list().await.unwrap(), [1, 2, 3, 4]);
+        assert_eq!(storage.completed().await.unwrap(), [1, 2, 3]);
+        let latest = storage.load_latest(0).await.unwrap().unwrap();
+        assert_eq!(latest.id(), 3, "the incomplete checkpoint 4 is never restored");
+        assert_eq!(latest.of("count").len(), 2);
+        assert_eq!(latest.of("count")[1], &snapshot(1, 3));
+
+        // Flip one byte of a state file of 3: the checksum catches it.
+        let path = file(dir.path(), 3, "count-1.state");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = storage.load(3).await.unwrap_err().to_string();
+        assert!(err.contains("count-1.state") && err.contains("corrupt"), "{err}");
+        // Cut a file of 2 short.
+        let path = file(dir.path(), 2, "count-0.state");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = storage.load(2).await.unwrap_err().to_string();
+        assert!(err.contains("count-0.state") && err.contains("truncated"), "{err}");
+
+        let latest = storage.load_latest(0).await.unwrap().unwrap();
+        assert_eq!(latest.id(), 1, "3 and 2 are damaged: back to 1, in full");
+        assert_eq!(latest.of("count"), [&snapshot(0, 1), &snapshot(1, 1)]);
+
+        // Garbage metadata is refused with a clear error, too.
+        std::fs::write(file(dir.path(), 1, "_metadata"), b"{ not json").unwrap();
+        let err = storage.load(1).await.unwrap_err().to_string();
+        assert!(err.contains("metadata"), "{err}");
+        assert!(storage.load_latest(0).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn prune_keeps_the_newest_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let storage = CheckpointStorage::open(&url, "t").unwrap();
+        checkpoint(&storage, 1, true).await;
+        checkpoint(&storage, 2, false).await; // aborted, older than the newest
+        for id in 3..=6 {
+            checkpoint(&storage, id, true).await;
+        }
+        checkpoint(&storage, 7, false).await; // in progress: kept
+        storage.prune(2).await.unwrap();
+        assert_eq!(storage.list().await.unwrap(), [5, 6, 7]);
+        assert_eq!(storage.completed().await.unwrap(), [5, 6]);
+    }
+
+    #[test]
+    fn unsupported_location_is_refused_naming_it() {
+        let err = CheckpointStorage::open("ftp://host/x", "t").unwrap_err().to_string();
+        assert!(err.contains("ftp://host/x") && err.contains("ftp"), "{err}");
+    }
+}

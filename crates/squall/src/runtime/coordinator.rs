@@ -1,0 +1,186 @@
+//! The checkpoint coordinator task: the I/O edge around
+//! [`crate::checkpoint::protocol::Coordinator`].
+//!
+//! It feeds the pure coordinator with clock ticks and the tasks' messages,
+//! and carries out its decisions: sends barriers to the spout executors,
+//! writes a completed checkpoint's metadata (which makes it complete on
+//! storage), prunes old checkpoints, then tells every executor (sinks
+//! commit); deletes aborted checkpoints; announces the end of the run.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::metadata::FORMAT_VERSION;
+use crate::checkpoint::protocol::{Coordinator, Decision, Input, Timing};
+use crate::checkpoint::{CheckpointMetadata, CheckpointStorage, TaskFile, END_OF_RUN};
+use crate::error::{Error, Result};
+
+/// Where a savepoint's location (or why there is none) is sent.
+pub(crate) type SavepointReply = oneshot::Sender<Result<String>>;
+
+/// The savepoint requests of a topology, shared by its attempts.
+pub(crate) type SavepointRequests =
+    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<SavepointReply>>>;
+
+/// Figures of one completed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// The checkpoint's id.
+    pub id: u64,
+    /// From trigger to the last task's acknowledgement (ms).
+    pub duration_ms: u64,
+    /// Size of its state files (bytes).
+    pub state_bytes: u64,
+    /// Keyed entries in it.
+    pub keyed_entries: usize,
+}
+
+/// Everything the coordinator task needs.
+pub(crate) struct CoordinatorTask {
+    pub coordinator: Coordinator<TaskFile>,
+    pub timing: Timing,
+    pub events: mpsc::UnboundedReceiver<Input<TaskFile>>,
+    pub triggers: Vec<mpsc::UnboundedSender<crate::checkpoint::CheckpointBarrier>>,
+    pub completed: watch::Sender<u64>,
+    pub storage: Arc<CheckpointStorage>,
+    pub retained: usize,
+    pub topology: String,
+    pub max_parallelism: usize,
+    pub stats: Arc<Mutex<Vec<CheckpointStats>>>,
+    pub savepoints: SavepointRequests,
+    pub cancel: CancellationToken,
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl CoordinatorTask {
+    /// Runs until the end of the run or cancellation.
+    pub async fn run(mut self) {
+        let origin = Instant::now();
+        let now_ms = move || origin.elapsed().as_millis() as u64;
+        self.coordinator.start(now_ms());
+        let tick = Duration::from_millis((self.timing.interval_ms / 10).clamp(1, 50));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Epoch time of each trigger, for the metadata.
+        let mut triggered_at = 0;
+        let mut requests = self.savepoints.clone().lock_owned().await;
+        let mut waiting: Vec<SavepointReply> = Vec::new();
+        loop {
+            let input = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = ticker.tick() => Input::Tick { now_ms: now_ms() },
+                Some(reply) = requests.recv() => {
+                    waiting.push(reply);
+                    Input::Savepoint
+                }
+                ev = self.events.recv() => match ev {
+                    Some(ev) => ev,
+                    None => return,
+                },
+            };
+            for decision in self.coordinator.on(input) {
+                match decision {
+                    Decision::Trigger(barrier) => {
+                        triggered_at = epoch_ms();
+                        tracing::debug!(checkpoint = barrier.id, "triggering checkpoint");
+                        for t in &self.triggers {
+                            let _ = t.send(barrier);
+                        }
+                    }
+                    Decision::Complete { id, triggered_ms, acks, savepoint } => {
+                        let duration_ms = now_ms().saturating_sub(triggered_ms);
+                        let tasks = acks.into_values().collect();
+                        let done = self.complete(id, triggered_at, duration_ms, tasks).await;
+                        if savepoint {
+                            let saved = match done {
+                                Ok(()) => self.storage.save(id).await,
+                                Err(e) => Err(e),
+                            };
+                            if let Ok(location) = &saved {
+                                tracing::info!(checkpoint = id, %location, "savepoint taken");
+                            }
+                            for reply in waiting.drain(..) {
+                                let _ = reply.send(clone_result(&saved));
+                            }
+                        }
+                    }
+                    Decision::SavepointFailed { reason } => {
+                        for reply in waiting.drain(..) {
+                            let _ = reply.send(Err(Error::Checkpoint(reason.clone())));
+                        }
+                    }
+                    Decision::Abort { id, reason } => {
+                        tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
+                        if let Err(e) = self.storage.delete(id).await {
+                            tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
+                        }
+                    }
+                    Decision::EndOfRun => {
+                        tracing::debug!("every task finished; committing the end of the run");
+                        // No write is in flight now: drop aborted leftovers.
+                        if let Err(e) = self.storage.prune_incomplete().await {
+                            tracing::warn!(error = %e, "cannot delete incomplete checkpoints");
+                        }
+                        let _ = self.completed.send(END_OF_RUN);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn complete(
+        &mut self,
+        id: u64,
+        triggered_at: u64,
+        duration_ms: u64,
+        tasks: Vec<TaskFile>,
+    ) -> Result<()> {
+        let metadata = CheckpointMetadata {
+            format_version: FORMAT_VERSION,
+            topology: self.topology.clone(),
+            checkpoint_id: id,
+            max_parallelism: self.max_parallelism,
+            triggered_at_ms: triggered_at,
+            duration_ms,
+            tasks,
+        };
+        if let Err(e) = self.storage.write_metadata(&metadata).await {
+            tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} failed: metadata not written");
+            return Err(e);
+        }
+        let stats = CheckpointStats {
+            id,
+            duration_ms,
+            state_bytes: metadata.state_bytes(),
+            keyed_entries: metadata.keyed_entries(),
+        };
+        tracing::info!(
+            checkpoint = id,
+            duration_ms,
+            bytes = stats.state_bytes,
+            keyed_entries = stats.keyed_entries,
+            "checkpoint {id} completed"
+        );
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
+        if let Err(e) = self.storage.prune(self.retained).await {
+            tracing::warn!(error = %e, "cannot delete old checkpoints");
+        }
+        let _ = self.completed.send(id);
+        Ok(())
+    }
+}
+
+/// `Error` is not `Clone`: a savepoint's outcome for each of its requesters.
+fn clone_result(r: &Result<String>) -> Result<String> {
+    match r {
+        Ok(s) => Ok(s.clone()),
+        Err(e) => Err(Error::Checkpoint(e.to_string())),
+    }
+}

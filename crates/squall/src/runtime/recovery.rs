@@ -1,0 +1,147 @@
+//! Runs a checkpointed topology, and restarts it from its last completed
+//! checkpoint when a task fails (Flink's full restart).
+//!
+//! Each attempt: load the newest complete checkpoint that reads back intact
+//! (see [`CheckpointStorage::load_latest`]), build every task with its
+//! state restored (spouts read their offsets back in `open`, transactional
+//! sinks commit what the checkpoint lists and discard the rest), start the
+//! coordinator with ids above any used before, run. A task failure cancels
+//! the attempt; the restart strategy says whether and after what delay the
+//! next one starts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::protocol::{Coordinator, Timing};
+use crate::checkpoint::CheckpointStorage;
+use crate::error::Result;
+use crate::runtime::checkpointing::TaskCheckpointing;
+use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask, SavepointRequests};
+use crate::runtime::executor::Op;
+use crate::runtime::local::drive;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::plan;
+use crate::topology::{RestartStrategy, Topology};
+
+/// Runs `topology` with checkpoints until it ends, is killed (`cancel`), or
+/// fails beyond its restart strategy.
+///
+/// # Errors
+/// The failure that exhausted the restart strategy, or a checkpoint storage
+/// that cannot be opened or listed.
+pub(crate) async fn run(
+    topology: Topology,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    stats: Arc<Mutex<Vec<CheckpointStats>>>,
+    savepoints: SavepointRequests,
+) -> Result<()> {
+    let config = topology.config();
+    let dir = config.checkpoint_dir.as_deref().expect("validated: checkpoints need a dir");
+    let storage = Arc::new(CheckpointStorage::open(dir, topology.name())?);
+    // A run started from a savepoint restores it, and after a failure its
+    // own checkpoints (ids above the savepoint's and every existing one).
+    let savepoint = match &config.restore_from {
+        Some(location) => Some(CheckpointStorage::load_savepoint(location).await?),
+        None => None,
+    };
+    let run_first_id = match &savepoint {
+        Some(sp) => storage.list().await?.last().copied().unwrap_or(0).max(sp.id()) + 1,
+        None => 0,
+    };
+    let mut restarts = 0;
+    loop {
+        let restored = match storage.load_latest(run_first_id).await? {
+            Some(r) => Some(r),
+            None => savepoint.clone(),
+        };
+        if let Some(r) = &restored {
+            tracing::info!(
+                topology = topology.name(),
+                checkpoint = r.id(),
+                "restoring from checkpoint {}",
+                r.id()
+            );
+        }
+        let first_id = storage.list().await?.last().map_or(1, |last| last + 1).max(run_first_id);
+        let attempt = cancel.child_token();
+        let plan = plan::build(&topology, &attempt, &metrics, restored.as_ref())?;
+        let mut executors = plan.executors;
+
+        let timing = Timing {
+            interval_ms: config.checkpoint_interval_ms,
+            timeout_ms: config.checkpoint_timeout_ms,
+        };
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (completed_tx, completed_rx) = watch::channel(0);
+        let mut triggers = Vec::new();
+        let mut tasks = Vec::new();
+        for executor in &mut executors {
+            tasks.extend(executor.nodes.iter().map(|n| n.task));
+            let trigger = match executor.nodes[0].op {
+                Op::Spout(_) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    triggers.push(tx);
+                    Some(rx)
+                }
+                Op::Bolt(_) => None,
+            };
+            executor.checkpoint = Some(TaskCheckpointing {
+                trigger,
+                events: events_tx.clone(),
+                completed: completed_rx.clone(),
+                storage: storage.clone(),
+                writes: Vec::new(),
+            });
+        }
+        drop(events_tx);
+        let coordinator = CoordinatorTask {
+            coordinator: Coordinator::new(timing, tasks, first_id),
+            timing,
+            events: events_rx,
+            triggers,
+            completed: completed_tx,
+            storage: storage.clone(),
+            retained: config.retained_checkpoints,
+            topology: topology.name().to_string(),
+            max_parallelism: config.max_parallelism,
+            stats: stats.clone(),
+            savepoints: savepoints.clone(),
+            cancel: attempt.clone(),
+        };
+        let coordinator = tokio::spawn(coordinator.run());
+        let result = drive(executors, attempt.clone()).await;
+        attempt.cancel();
+        let _ = coordinator.await;
+
+        let error = match result {
+            Ok(()) => return Ok(()),
+            Err(e) if cancel.is_cancelled() => return Err(e),
+            Err(e) => e,
+        };
+        match config.restart_strategy {
+            RestartStrategy::FixedDelay { attempts, delay_ms } if restarts < attempts => {
+                restarts += 1;
+                tracing::warn!(
+                    topology = topology.name(),
+                    error = %error,
+                    restart = restarts,
+                    of = attempts,
+                    "task failed; restarting from the last completed checkpoint in {delay_ms} ms"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                    _ = cancel.cancelled() => return Ok(()),
+                }
+            }
+            RestartStrategy::FixedDelay { attempts, .. } => {
+                tracing::error!(topology = topology.name(), error = %error, "giving up after {attempts} restarts");
+                return Err(error);
+            }
+            RestartStrategy::None => return Err(error),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Checkpoints in an S3-compatible store (the `s3` feature), against a
+//! local `moto_server` (PyPI `moto[server]`, started by the test on a free
+//! loopback port): storage round trip with a savepoint copy, and an
+//! exactly-once word count whose checkpoints live in the bucket.
+#![cfg(feature = "s3")]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use squall::builtins::{GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink};
+use squall::checkpoint::CheckpointStorage;
+use squall::topology::Guarantee;
+use squall::{Fields, LocalCluster, TopologyBuilder};
+
+/// A moto server on 127.0.0.1, killed when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server (pip install 'moto[server]') must be on PATH");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // Wait for the port to accept connections (60 s at most: a loaded machine).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The bucket, made with boto3 (which moto brings).
+    let script = format!(
+        "import boto3; boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
+         aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='squall')"
+    );
+    let made = Command::new("python3").args(["-c", &script]).status().unwrap();
+    assert!(made.success(), "cannot create the bucket");
+    // object_store's `AmazonS3Builder::from_env` reads these.
+    for (k, v) in [
+        ("AWS_ENDPOINT", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    Moto { child, endpoint }
+}
+
+#[test]
+fn exactly_once_word_count_checkpoints_to_s3() {
+    let moto = moto();
+    let out = tempfile::tempdir().unwrap();
+    let lines = vec!["to be or not to be".to_string(), "that is the question".to_string()];
+    let mut b = TopologyBuilder::new("s3-word-count");
+    b.set_spout("lines", GeneratorSpout::sentences(20_000).with_lines(lines).with_limit(10_000), 1);
+    b.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
+        .fields_grouping("split", Fields::new(["word"]));
+    b.set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 1)
+        .shuffle_grouping("count");
+    let c = b.config_mut();
+    c.guarantee = Guarantee::ExactlyOnce;
+    c.checkpoint_interval_ms = 50;
+    c.checkpoint_dir = Some("s3://squall/checkpoints".into());
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    let savepoint = running.savepoint().unwrap();
+    assert_eq!(
+        savepoint.split("/savepoints/").next(),
+        Some("s3://squall/checkpoints/s3-word-count"),
+        "{savepoint} (endpoint {})",
+        moto.endpoint
+    );
+    let summary = running.join().unwrap();
+    assert!(!summary.checkpoints.is_empty());
+
+    // The checkpoints and the savepoint read back from the bucket, verified.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let storage = CheckpointStorage::open("s3://squall/checkpoints", "s3-word-count").unwrap();
+    let latest = rt.block_on(storage.load_latest(0)).unwrap().expect("a complete checkpoint");
+    assert_eq!(latest.of("count").len(), 2);
+    let saved = rt.block_on(CheckpointStorage::load_savepoint(&savepoint)).unwrap();
+    assert_eq!(saved.metadata.topology, "s3-word-count");
+    assert!(rt.block_on(storage.completed()).unwrap().len() <= 3, "retention");
+
+    // And the output is exact: 5000 of each line.
+    let mut max: HashMap<String, i64> = HashMap::new();
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        for line in std::fs::read_to_string(entry.unwrap().path()).unwrap().lines() {
+            let (w, n) = line.split_once(',').unwrap();
+            let e = max.entry(w.to_string()).or_insert(0);
+            *e = (*e).max(n.parse().unwrap());
+        }
+    }
+    let expected: HashMap<String, i64> = [
+        ("to", 10_000),
+        ("be", 10_000),
+        ("or", 5000),
+        ("not", 5000),
+        ("that", 5000),
+        ("is", 5000),
+        ("the", 5000),
+        ("question", 5000),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_string(), n))
+    .collect();
+    assert_eq!(max, expected);
+}
