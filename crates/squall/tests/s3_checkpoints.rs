@@ -29,12 +29,13 @@ impl Drop for Moto {
 
 fn moto() -> Moto {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // `python3 -m moto.server` is `moto_server` without relying on PATH.
+    let child = Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server (pip install 'moto[server]') must be on PATH");
+        .expect("python3 with moto[server] (pip install 'moto[server]')");
     let endpoint = format!("http://127.0.0.1:{port}");
     // Wait for the port to accept connections (60 s at most: a loaded machine).
     let deadline = Instant::now() + Duration::from_secs(60);
