@@ -43,6 +43,46 @@ pub fn print(summary: &RunSummary, quiet: bool) {
         ]);
     }
     print!("{table}");
+    if let Some(table) = reliability(m) {
+        println!();
+        print!("{table}");
+    }
+}
+
+/// With tracking (`at_least_once`), or after restarts: per component acked,
+/// failed, timed out, replayed, restarts and the spouts' complete latency
+/// (ms). `None` when nothing was tracked.
+fn reliability(m: &squall::runtime::MetricsSnapshot) -> Option<Table> {
+    let tracked = m.components.iter().any(|c| c.acked + c.failed + c.restarts > 0);
+    if !tracked {
+        return None;
+    }
+    let ms = |d: Option<std::time::Duration>| {
+        d.map_or_else(|| "-".to_string(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+    };
+    let mut table = Table::new([
+        "component",
+        "acked",
+        "failed",
+        "timed out",
+        "replayed",
+        "restarts",
+        "latency p50 ms",
+        "latency p99 ms",
+    ]);
+    for c in &m.components {
+        table.row([
+            c.id.clone(),
+            c.acked.to_string(),
+            c.failed.to_string(),
+            c.timed_out.to_string(),
+            c.replayed.to_string(),
+            c.restarts.to_string(),
+            ms(c.complete_latency_p50),
+            ms(c.complete_latency_p99),
+        ]);
+    }
+    Some(table)
 }
 
 /// Prints where the results are, or why there are none.
@@ -81,7 +121,8 @@ impl fmt::Display for Table {
             self.rows.iter().map(|r| r[i].len()).chain([self.header[i].len()]).max().unwrap_or(0)
         };
         let numeric = |i: usize| {
-            !self.rows.is_empty() && self.rows.iter().all(|r| r[i].parse::<f64>().is_ok())
+            !self.rows.is_empty()
+                && self.rows.iter().all(|r| r[i] == "-" || r[i].parse::<f64>().is_ok())
         };
         let layout: Vec<(usize, bool)> = (0..columns).map(|i| (width(i), numeric(i))).collect();
         for row in std::iter::once(&self.header).chain(&self.rows) {
@@ -105,7 +146,45 @@ impl fmt::Display for Table {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use squall::runtime::{ComponentMetrics, MetricsSnapshot};
+
     use super::*;
+
+    fn component(id: &str, spout: bool, acked: u64) -> ComponentMetrics {
+        ComponentMetrics {
+            id: id.into(),
+            tasks: 1,
+            spout,
+            sink: !spout,
+            emitted: 10,
+            executed: 10,
+            backpressure: Duration::ZERO,
+            acked,
+            failed: 0,
+            timed_out: 0,
+            replayed: 0,
+            restarts: 0,
+            complete_latency_p50: spout.then(|| Duration::from_micros(1500)),
+            complete_latency_p99: spout.then(|| Duration::from_millis(12)),
+        }
+    }
+
+    #[test]
+    fn reliability_table_only_when_tracked() {
+        let untracked =
+            MetricsSnapshot { components: vec![component("a", true, 0), component("b", false, 0)] };
+        assert!(reliability(&untracked).is_none());
+        let mut tracked =
+            MetricsSnapshot { components: vec![component("a", true, 7), component("b", false, 9)] };
+        tracked.components[1].restarts = 2;
+        let text = reliability(&tracked).unwrap().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("component  acked  failed  timed out"), "{text}");
+        assert!(lines[1].starts_with("a") && lines[1].ends_with("1.5            12.0"), "{text}");
+        assert!(lines[2].contains(" 9 ") && lines[2].ends_with("-               -"), "{text}");
+    }
 
     #[test]
     fn table_aligns_text_left_and_numbers_right() {

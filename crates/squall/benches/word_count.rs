@@ -1,16 +1,22 @@
 //! Word-count benchmark: the word-count topology at parallelism 1 and 2
 //! against a plain single-threaded Rust loop over the same text, on at
-//! least 200 MB of real text (Shakespeare's works repeated).
+//! least 200 MB of real text (Shakespeare's works repeated); then the same
+//! topology with acking on (`at_least_once`, every line tracked) at two
+//! `max_spout_pending` bounds.
 //!
 //! ```text
 //! scripts/fetch-corpus.sh
 //! cargo bench -p squall --bench word_count            # 200 MB, 3 runs each
 //! cargo bench -p squall --bench word_count -- --size-mb 50 --runs 1
+//! cargo bench -p squall --bench word_count -- --pending 1000,20000
 //! ```
 //!
 //! Each run is a child process, so its peak memory (VmHWM) is its own.
-//! Prints words/s, the ratio to the plain loop and peak resident memory;
-//! the figures are medians over the runs, because this machine is shared.
+//! Prints words/s, the ratio to the plain loop and to acking off, words per
+//! CPU-second (the steadier measure on a shared machine), the complete
+//! latency (spout emit to tree acked) p50/p99 and peak resident memory; the
+//! figures are medians over the runs (by time), because this machine is
+//! shared.
 
 mod common;
 mod shakespeare;
@@ -21,7 +27,7 @@ use std::time::Instant;
 use clap::Parser;
 use shakespeare::{make_input, plain_loop};
 use squall::builtins::{CountBolt, CountsCsvSink, FileSpout, SplitWordsBolt};
-use squall::{Fields, LocalCluster, TopologyBuilder};
+use squall::{Fields, Guarantee, LocalCluster, TopologyBuilder};
 
 // The allocator the `squall` binary uses, for both the topology and the
 // plain loop, so the ratio compares code, not allocators.
@@ -39,6 +45,10 @@ struct Args {
     /// Parallelisms of the topology to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     parallelism: Vec<usize>,
+    /// `max_spout_pending` bounds to measure with acking on; empty for
+    /// none. 0 in a child run means acking off.
+    #[arg(long, value_delimiter = ',', default_value = "1000,20000")]
+    pending: Vec<usize>,
     /// Internal: run one measurement in this process ("plain" or "topology").
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -55,11 +65,15 @@ fn main() -> anyhow::Result<()> {
     if let Some(mode) = &args.child {
         let input = args.input.as_deref().expect("child runs get --input");
         let p = args.parallelism[0];
-        let (words, secs) = match mode.as_str() {
-            "plain" => plain_loop(input)?,
-            _ => topology(input, p)?,
+        let pending = args.pending.first().copied().unwrap_or(0);
+        let (words, secs, (p50, p99)) = match mode.as_str() {
+            "plain" => {
+                let (w, s) = plain_loop(input)?;
+                (w, s, (0, 0))
+            }
+            _ => topology(input, p, pending)?,
         };
-        common::child_report(words, secs, "");
+        common::child_report(words, secs, &format!("{p50} {p99} {}", common::cpu_seconds()));
         return Ok(());
     }
 
@@ -71,36 +85,100 @@ fn main() -> anyhow::Result<()> {
         input.display(),
         args.runs
     );
-    let plain = measure(&input, "plain", 1, args.runs)?;
+    let plain = measure(&input, "plain", 1, 0, args.runs)?;
     let plain_rate = plain.records as f64 / plain.secs;
-    println!("{:<26} {:>14} {:>10} {:>12}", "mode", "words/s", "vs plain", "peak MB");
-    common::report("plain loop (1 thread)", &plain, plain_rate);
+    println!(
+        "{:<34} {:>14} {:>9} {:>9} {:>13} {:>9} {:>8} {:>8} {:>8}",
+        "mode",
+        "words/s",
+        "vs plain",
+        "vs off",
+        "words/cpu-s",
+        "cpu vs off",
+        "p50 ms",
+        "p99 ms",
+        "peak MB"
+    );
+    report("plain loop (1 thread)", &plain, plain_rate, None)?;
     for &p in &args.parallelism {
-        let m = measure(&input, "topology", p, args.runs)?;
+        let off = measure(&input, "topology", p, 0, args.runs)?;
         anyhow::ensure!(
-            m.records == plain.records,
+            off.records == plain.records,
             "topology counted {} words, plain loop {}",
-            m.records,
+            off.records,
             plain.records
         );
-        common::report(&format!("squall parallelism {p}"), &m, plain_rate);
+        let off_rates = report(&format!("squall p{p} at_most_once"), &off, plain_rate, None)?;
+        for &pending in args.pending.iter().filter(|&&n| n > 0) {
+            let on = measure(&input, "topology", p, pending, args.runs)?;
+            anyhow::ensure!(on.records == plain.records, "acking lost or added words");
+            let name = format!("squall p{p} at_least_once {pending}");
+            report(&name, &on, plain_rate, Some(off_rates))?;
+        }
     }
     Ok(())
 }
 
 /// Runs `runs` child processes of `mode` and keeps the median by time.
-fn measure(input: &Path, mode: &str, p: usize, runs: usize) -> anyhow::Result<common::Measurement> {
-    let args = ["--child", mode, "--parallelism", &p.to_string(), "--input"].map(String::from);
-    let mut args = args.to_vec();
-    args.push(input.display().to_string());
+fn measure(
+    input: &Path,
+    mode: &str,
+    p: usize,
+    pending: usize,
+    runs: usize,
+) -> anyhow::Result<common::Measurement> {
+    let args =
+        ["--child", mode, "--parallelism", &p.to_string(), "--pending", &pending.to_string()];
+    let mut args = args.map(String::from).to_vec();
+    args.extend(["--input".to_string(), input.display().to_string()]);
     common::measure(&args, runs)
 }
 
+/// Prints one row and returns its (wall, CPU) rates. `off` holds those of
+/// the same topology with acking off: on a shared machine the CPU ratio is
+/// the steadier measure of what acking costs. A child's `check` carries
+/// "p50_us p99_us cpu_seconds".
+fn report(
+    name: &str,
+    m: &common::Measurement,
+    plain_rate: f64,
+    off: Option<(f64, f64)>,
+) -> anyhow::Result<(f64, f64)> {
+    let f: Vec<&str> = m.check.split_whitespace().collect();
+    anyhow::ensure!(f.len() == 3, "unexpected child report: {}", m.check);
+    let (p50_us, p99_us, cpu_secs): (u64, u64, f64) = (f[0].parse()?, f[1].parse()?, f[2].parse()?);
+    let rate = m.records as f64 / m.secs;
+    let cpu_rate = m.records as f64 / cpu_secs;
+    let ratio =
+        |x: f64, base: Option<f64>| base.map_or("-".to_string(), |b| format!("{:.2}x", x / b));
+    let ms = |us: u64| if us == 0 { "-".to_string() } else { format!("{:.1}", us as f64 / 1e3) };
+    println!(
+        "{:<34} {:>12.2} M {:>8.2}x {:>9} {:>11.2} M {:>9} {:>8} {:>8} {:>8.1}",
+        name,
+        rate / 1e6,
+        rate / plain_rate,
+        ratio(rate, off.map(|o| o.0)),
+        cpu_rate / 1e6,
+        ratio(cpu_rate, off.map(|o| o.1)),
+        ms(p50_us),
+        ms(p99_us),
+        m.peak_rss as f64 / 1e6
+    );
+    Ok((rate, cpu_rate))
+}
+
 /// The word-count topology: file spout -> split_words (chained) -> count
-/// (fields grouped) -> counts CSV sink.
-fn topology(input: &Path, p: usize) -> anyhow::Result<(u64, f64)> {
+/// (fields grouped) -> counts CSV sink. With `pending` > 0, acking is on
+/// with that `max_spout_pending`. Returns words, seconds and the complete
+/// latency p50/p99 (µs).
+fn topology(input: &Path, p: usize, pending: usize) -> anyhow::Result<(u64, f64, (u64, u64))> {
     let out = tempfile::tempdir()?;
     let mut b = TopologyBuilder::new("word-count-bench");
+    if pending > 0 {
+        let config = b.config_mut();
+        config.guarantee = Guarantee::AtLeastOnce;
+        config.max_spout_pending = Some(pending);
+    }
     b.set_spout("lines", FileSpout::new(input)?, p);
     b.set_bolt("split", SplitWordsBolt::new("line"), p).local_or_shuffle_grouping("lines");
     b.set_bolt("count", CountBolt::new(Fields::new(["word"])), p)
@@ -111,5 +189,7 @@ fn topology(input: &Path, p: usize) -> anyhow::Result<(u64, f64)> {
     let summary = LocalCluster::run(b.build()?)?;
     let secs = start.elapsed().as_secs_f64();
     let words = summary.metrics.component("count").map_or(0, |c| c.executed);
-    Ok((words, secs))
+    let lines = summary.metrics.component("lines").expect("spout metrics");
+    let us = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_micros() as u64);
+    Ok((words, secs, (us(lines.complete_latency_p50), us(lines.complete_latency_p99))))
 }

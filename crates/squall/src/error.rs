@@ -86,6 +86,23 @@ pub enum Error {
         message: String,
     },
 
+    /// A task kept failing in `at_least_once`: it was restarted
+    /// `restarts` times (`config.max_task_restarts`) and failed again.
+    #[error(
+        "component '{component}' task {task} failed after {restarts} restarts (max_task_restarts): {last}"
+    )]
+    TooManyRestarts {
+        /// The failing component.
+        component: String,
+        /// The failing task id.
+        task: usize,
+        /// Restarts done before the last failure.
+        restarts: usize,
+        /// The last failure.
+        #[source]
+        last: Box<Error>,
+    },
+
     /// A built-in component or YAML topology got a bad setting.
     #[error("{0}")]
     Config(String),
@@ -136,7 +153,8 @@ impl Error {
         match self {
             e @ (Error::ComponentFailed { .. }
             | Error::ComponentPanicked { .. }
-            | Error::BadEmit { .. }) => e,
+            | Error::BadEmit { .. }
+            | Error::TooManyRestarts { .. }) => e,
             other => Error::ComponentFailed {
                 component: component.to_string(),
                 task,

@@ -67,3 +67,19 @@ pub fn peak_rss_bytes() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// CPU time of this process so far (user + system, seconds), from
+/// /proc/self/stat (fields 14 and 15, in clock ticks of 1/100 s, Linux's
+/// `USER_HZ`): on a shared machine, work per CPU-second is steadier than
+/// work per wall-clock second.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    // After ')': the state (not a number, filtered out), then fields 4.. .
+    let f: Vec<i64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    match (f.get(10), f.get(11)) {
+        (Some(u), Some(s)) => (u + s) as f64 / 100.0,
+        _ => 0.0,
+    }
+}

@@ -11,13 +11,14 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::builtins::replay::Replay;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::OutputCollector;
 use crate::state::OperatorState;
-use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext};
+use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// Read buffer of each task (bytes).
 const READ_BUFFER: usize = 256 * 1024;
@@ -49,6 +50,8 @@ struct Reading {
     end: u64,
     /// Index of the file, for error messages.
     file: usize,
+    /// Offset of the file's start in the concatenation of the files.
+    base: u64,
 }
 
 /// Emits every line of a file, or of every file of a folder, once, on the
@@ -66,10 +69,15 @@ struct Reading {
 /// two files. The spout finishes (the source is bounded) when its range is
 /// read.
 ///
-/// Lines are emitted without message ids. With checkpoints, each task's
-/// reading position (byte offset of its next line) is operator state: a
-/// restore seeks back to it, so the same lines follow (a replayable
-/// source, for the same parallelism).
+/// With tracking (`at_least_once`) each line is emitted with the byte
+/// offset of its start in the concatenation of the files as message id
+/// (unique, and the same whatever the parallelism), kept until acked, and
+/// emitted again if it fails or times out. Without tracking lines carry no
+/// message id.
+///
+/// With checkpoints, each task's reading position (byte offset of its next
+/// line) is operator state: a restore seeks back to it, so the same lines
+/// follow (a replayable source, for the same parallelism).
 ///
 /// # Examples
 /// ```no_run
@@ -88,6 +96,9 @@ pub struct FileSpout {
     next_segment: usize,
     current: Option<Reading>,
     line: Vec<u8>,
+    /// Offset of `line`'s start in the concatenation of the files (bytes).
+    line_start: u64,
+    replay: Replay,
     /// Where the reading position is checkpointed.
     position: Option<OperatorState<FilePosition>>,
     parallelism: usize,
@@ -176,6 +187,8 @@ impl FileSpout {
             line: Vec::new(),
             position: None,
             parallelism: 0,
+            line_start: 0,
+            replay: Replay::default(),
         }
     }
 
@@ -204,11 +217,14 @@ impl FileSpout {
                     return Ok(None);
                 };
                 self.next_segment += 1;
-                self.current = Some(open_segment(&self.files[seg.file], seg)?);
+                let mut reading = open_segment(&self.files[seg.file], seg)?;
+                reading.base = self.files[..seg.file].iter().map(|f| f.len).sum();
+                self.current = Some(reading);
                 continue;
             };
             if reading.pos < reading.end {
                 self.line.clear();
+                self.line_start = reading.base + reading.pos;
                 let n = reading
                     .reader
                     .read_until(b'\n', &mut self.line)
@@ -252,7 +268,9 @@ impl FileSpout {
             let mut f = File::open(&file.path).map_err(io)?;
             f.seek(SeekFrom::Start(offset)).map_err(io)?;
             let reader = BufReader::with_capacity(READ_BUFFER, f);
-            self.current = Some(Reading { reader, pos: offset, end: seg.end, file: seg.file });
+            let base = self.files[..seg.file].iter().map(|f| f.len).sum();
+            self.current =
+                Some(Reading { reader, pos: offset, end: seg.end, file: seg.file, base });
             self.next_segment += 1;
         }
         Ok(())
@@ -274,7 +292,7 @@ fn open_segment(file: &SourceFile, seg: Segment) -> Result<Reading> {
     if seg.start > 0 {
         pos += skip_line(&mut reader).map_err(io)?;
     }
-    Ok(Reading { reader, pos, end: seg.end, file: seg.file })
+    Ok(Reading { reader, pos, end: seg.end, file: seg.file, base: 0 })
 }
 
 /// Skips bytes up to and including the next `'\n'` without copying them;
@@ -334,6 +352,7 @@ impl Spout for FileSpout {
             self.seek(p)?;
         }
         self.position = Some(position);
+        self.replay.open(context);
         Ok(())
     }
 
@@ -358,14 +377,25 @@ impl Spout for FileSpout {
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
+        if self.replay.replay(collector, LINES_PER_CALL)? > 0 {
+            return Ok(SpoutStatus::Active);
+        }
         for _ in 0..LINES_PER_CALL {
             if self.read_line()?.is_none() {
                 return Ok(SpoutStatus::Finished);
             }
             let text = String::from_utf8_lossy(&self.line).into_owned();
-            collector.emit(vec![Value::String(text)])?;
+            self.replay.emit(collector, self.line_start, vec![Value::String(text)])?;
         }
         Ok(SpoutStatus::Active)
+    }
+
+    fn ack(&mut self, msg_id: MessageId) {
+        self.replay.ack(msg_id);
+    }
+
+    fn fail(&mut self, msg_id: MessageId) {
+        self.replay.fail(msg_id);
     }
 
     fn close(&mut self) {

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::builtins::replay::Replay;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value};
 use crate::runtime::OutputCollector;
 use crate::state::OperatorState;
-use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext, DEFAULT_STREAM};
+use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// The sentences of Storm's `RandomSentenceSpout`, and a few more.
 const SENTENCES: [&str; 8] = [
@@ -41,10 +42,12 @@ const TUPLES_PER_CALL: u64 = 256;
 ///   tuples over all tasks (task i emits `n / N`, plus one if `i < n % N`),
 ///   then it finishes. Without a limit it runs until killed.
 ///
-/// Each tuple is emitted with its `seq` as message id, so that acking is
-/// exercised; failed tuples are not replayed. With checkpoints, each task's
-/// next `seq` is operator state: a restore resumes from the checkpoint's
-/// `seq`, so the same tuples follow (a replayable source).
+/// Each tuple is emitted with its `seq` as message id. With tracking
+/// (`at_least_once`) it is kept until acked, and emitted again (same `seq`
+/// and line) if it fails or times out.
+/// With checkpoints, each task's next `seq` is operator state: a restore
+/// resumes from the checkpoint's `seq`, so the same tuples follow (a
+/// replayable source).
 ///
 /// # Examples
 /// ```
@@ -68,6 +71,7 @@ pub struct GeneratorSpout {
     last_refill: Option<Instant>,
     /// Where `seq` is checkpointed.
     position: Option<OperatorState<u64>>,
+    replay: Replay,
 }
 
 impl GeneratorSpout {
@@ -84,6 +88,7 @@ impl GeneratorSpout {
             tokens: 0.0,
             last_refill: None,
             position: None,
+            replay: Replay::default(),
         }
     }
 
@@ -145,10 +150,14 @@ impl Spout for GeneratorSpout {
         self.position = Some(position);
         self.tokens = 1.0; // the first tuple goes at once
         self.last_refill = None;
+        self.replay.open(context);
         Ok(())
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
+        if self.replay.replay(collector, TUPLES_PER_CALL as usize)? > 0 {
+            return Ok(SpoutStatus::Active);
+        }
         let left = self.quota.map_or(u64::MAX, |q| q - self.seq);
         if left == 0 {
             return Ok(SpoutStatus::Finished);
@@ -160,7 +169,7 @@ impl Spout for GeneratorSpout {
         for _ in 0..count {
             let line = &self.lines[(self.seq % self.lines.len() as u64) as usize];
             let values = vec![Value::Int(self.seq as i64), Value::String(line.clone())];
-            collector.emit_with_id(DEFAULT_STREAM, values, self.seq)?;
+            self.replay.emit(collector, self.seq, values)?;
             self.seq += 1;
         }
         if self.rate_per_sec > 0 {
@@ -176,6 +185,14 @@ impl Spout for GeneratorSpout {
             Some(p) => p.set(&self.seq),
             None => Ok(()),
         }
+    }
+
+    fn ack(&mut self, msg_id: MessageId) {
+        self.replay.ack(msg_id);
+    }
+
+    fn fail(&mut self, msg_id: MessageId) {
+        self.replay.fail(msg_id);
     }
 }
 
@@ -236,6 +253,41 @@ mod tests {
         let elapsed = start.elapsed();
         assert_eq!(rows.len(), 200);
         assert!(elapsed >= Duration::from_millis(150), "took only {elapsed:?}");
+    }
+
+    /// Fails the first delivery of every seq that is 3 mod 10, records
+    /// every seq it acks.
+    #[derive(Clone, Default)]
+    struct FailFirst {
+        failed: Arc<std::sync::Mutex<HashSet<i64>>>,
+        acked: Arc<std::sync::Mutex<Vec<i64>>>,
+    }
+
+    impl crate::Bolt for FailFirst {
+        fn execute(&mut self, t: crate::Tuple, _c: &mut OutputCollector) -> Result<()> {
+            let seq = t.get_i64("seq")?;
+            if seq % 10 == 3 && self.failed.lock().unwrap().insert(seq) {
+                return Err(Error::Other(format!("fail seq {seq} once")));
+            }
+            self.acked.lock().unwrap().push(seq);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn with_tracking_a_tuple_failed_by_a_basic_bolt_error_is_replayed() {
+        let bolt = FailFirst::default();
+        let mut builder = TopologyBuilder::new("gen-replay");
+        builder.config_mut().guarantee = crate::Guarantee::AtLeastOnce;
+        builder.config_mut().buffer_timeout_ms = 5;
+        builder.set_spout("gen", GeneratorSpout::sentences(0).with_limit(500), 1);
+        builder.set_bolt("sink", bolt.clone(), 2).shuffle_grouping("gen");
+        let summary = LocalCluster::run(builder.build().unwrap()).unwrap();
+        let mut acked = bolt.acked.lock().unwrap().clone();
+        acked.sort();
+        assert_eq!(acked, (0..500).collect::<Vec<i64>>(), "each seq processed once in the end");
+        let gen = summary.metrics.component("gen").unwrap();
+        assert_eq!((gen.emitted, gen.failed, gen.replayed, gen.acked), (550, 50, 50, 500));
     }
 
     #[test]

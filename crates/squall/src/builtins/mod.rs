@@ -30,6 +30,7 @@ mod file_sink;
 mod file_spout;
 mod generator_spout;
 pub mod registry;
+mod replay;
 mod split_words;
 mod stateful_count;
 mod stdin_spout;

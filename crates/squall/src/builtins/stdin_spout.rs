@@ -10,10 +10,11 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::sync::Mutex;
 
+use crate::builtins::replay::Replay;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value};
 use crate::runtime::OutputCollector;
-use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext};
+use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// Lines waiting between the reader thread and the task. When full, the
 /// reader stops reading (backpressure reaches the pipe).
@@ -43,6 +44,10 @@ enum Source {
 /// until the next line or end of input, then exits; it never keeps the
 /// process alive.
 ///
+/// With tracking (`at_least_once`), each line is emitted with its line
+/// number (from 0) as message id, kept until acked, and emitted again if it
+/// fails or times out.
+///
 /// # Examples
 /// ```
 /// use squall::builtins::StdinSpout;
@@ -57,12 +62,15 @@ pub struct StdinSpout {
     /// only so that the spout is `Sync`; reached with `get_mut`, never
     /// locked.
     lines: Option<Mutex<Receiver<std::io::Result<String>>>>,
+    /// Lines in flight (tracking only), by line number from 0.
+    replay: Replay,
+    next_id: MessageId,
 }
 
 impl Clone for StdinSpout {
     /// A fresh, unopened copy.
     fn clone(&self) -> Self {
-        StdinSpout { source: self.source.clone(), lines: None }
+        StdinSpout::with_source(self.source.clone())
     }
 }
 
@@ -79,14 +87,18 @@ impl Default for StdinSpout {
 }
 
 impl StdinSpout {
+    fn with_source(source: Source) -> StdinSpout {
+        StdinSpout { source, lines: None, replay: Replay::default(), next_id: 0 }
+    }
+
     /// A spout over this process's standard input.
     pub fn new() -> StdinSpout {
-        StdinSpout { source: Source::Stdin, lines: None }
+        StdinSpout::with_source(Source::Stdin)
     }
 
     #[cfg(test)]
     fn from_bytes(bytes: &[u8]) -> StdinSpout {
-        StdinSpout { source: Source::Bytes(bytes.into()), lines: None }
+        StdinSpout::with_source(Source::Bytes(bytes.into()))
     }
 }
 
@@ -130,6 +142,8 @@ impl Spout for StdinSpout {
     /// # Errors
     /// [`Error::Io`] if the thread cannot be started.
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
+        self.replay.open(context);
+        self.next_id = 0;
         if context.task_index() != 0 {
             return Ok(());
         }
@@ -153,10 +167,16 @@ impl Spout for StdinSpout {
         let Some(lines) = self.lines.as_mut() else {
             return Ok(SpoutStatus::Finished); // not task 0
         };
+        if self.replay.replay(collector, LINES_PER_CALL)? > 0 {
+            return Ok(SpoutStatus::Active);
+        }
         let rx = lines.get_mut().unwrap_or_else(|p| p.into_inner());
         for n in 0..LINES_PER_CALL {
             match rx.try_recv() {
-                Ok(Ok(line)) => collector.emit(vec![Value::String(line)])?,
+                Ok(Ok(line)) => {
+                    self.replay.emit(collector, self.next_id, vec![Value::String(line)])?;
+                    self.next_id += 1;
+                }
                 Ok(Err(e)) => return Err(Error::io("stdin", e)),
                 Err(TryRecvError::Empty) if n == 0 => return Ok(SpoutStatus::Idle),
                 Err(TryRecvError::Empty) => return Ok(SpoutStatus::Active),
@@ -164,6 +184,14 @@ impl Spout for StdinSpout {
             }
         }
         Ok(SpoutStatus::Active)
+    }
+
+    fn ack(&mut self, msg_id: MessageId) {
+        self.replay.ack(msg_id);
+    }
+
+    fn fail(&mut self, msg_id: MessageId) {
+        self.replay.fail(msg_id);
     }
 
     fn close(&mut self) {

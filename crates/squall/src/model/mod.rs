@@ -14,5 +14,6 @@ mod value;
 pub use fields::Fields;
 pub(crate) use key::Key;
 pub use native::{Data, Native};
+pub(crate) use tuple::AnchorIds;
 pub use tuple::{Tuple, TupleSource, Values};
 pub use value::Value;

@@ -1,5 +1,6 @@
 //! [`Tuple`]: values plus the component, stream and task that emitted them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,41 @@ use crate::error::{Error, Result};
 
 /// The values of one tuple, in the order of its stream's [`Fields`].
 pub type Values = Vec<Value>;
+
+/// A tracked tuple's ids, Storm's `MessageId`: for each spout tuple (root
+/// id) whose tree it belongs to, its own 64-bit edge id. Empty when tuples
+/// are not tracked or the tuple was emitted unanchored.
+pub(crate) type AnchorIds = smallvec::SmallVec<[(u64, u64); 1]>;
+
+/// Storm's `ackVal`: the XOR of the edge ids of the tuples emitted anchored
+/// to a tuple. Only its own task touches it (relaxed loads and stores, so
+/// no read-modify-write cost); atomic only so that a `Tuple` is `Sync`.
+#[derive(Debug, Default)]
+pub(crate) struct AckVal(AtomicU64);
+
+impl AckVal {
+    /// The XOR so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// XORs in the edge id of a new child.
+    pub fn xor(&self, id: u64) {
+        self.0.store(self.get() ^ id, Ordering::Relaxed);
+    }
+}
+
+impl Clone for AckVal {
+    fn clone(&self) -> Self {
+        AckVal(AtomicU64::new(self.get()))
+    }
+}
+
+impl PartialEq for AckVal {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
 
 /// Where a tuple came from: the emitting component, its stream and task, and
 /// the stream's schema. Shared by all tuples of one output batch.
@@ -28,16 +64,32 @@ pub struct TupleSource {
 ///
 /// Reading a field that is missing or of another type returns an error that
 /// names the field and the emitting component; it never panics.
+///
+/// With tracking on (`at_least_once`), a tuple also carries its ids in the
+/// tuple trees it belongs to; ack, fail and anchor to the tuple you were
+/// given (a clone shares the ids but not the record of its children).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuple {
     source: Arc<TupleSource>,
     values: Values,
+    /// Tree ids; they travel beside the batch on a channel, not in here.
+    #[serde(skip)]
+    pub(crate) ids: AnchorIds,
+    /// XOR of the ids of the tuples emitted anchored to this one (Storm's
+    /// `ackVal`), sent to the acker with the ack.
+    #[serde(skip)]
+    pub(crate) ack_val: AckVal,
 }
 
 impl Tuple {
     /// A tuple of `values` emitted by `source`.
     pub fn new(source: Arc<TupleSource>, values: Values) -> Self {
-        Tuple { source, values }
+        Tuple { source, values, ids: AnchorIds::new(), ack_val: AckVal::default() }
+    }
+
+    /// A tracked tuple with its tree ids.
+    pub(crate) fn with_ids(source: Arc<TupleSource>, values: Values, ids: AnchorIds) -> Self {
+        Tuple { source, values, ids, ack_val: AckVal::default() }
     }
 
     /// The component that emitted this tuple.

@@ -15,9 +15,10 @@ use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::model::{Tuple, TupleSource, Values};
+use crate::model::{AnchorIds, Tuple, TupleSource, Values};
 use crate::runtime::message::{Batch, Message};
 use crate::runtime::partition::{Partitioner, Target};
+use crate::runtime::tracking::{Anchoring, EmitTracker};
 use crate::runtime::watermark::TaskTime;
 use crate::topology::{MessageId, DEFAULT_STREAM};
 
@@ -25,6 +26,8 @@ use crate::topology::{MessageId, DEFAULT_STREAM};
 pub(crate) struct OutBuffer {
     pub tx: Sender<Message>,
     pub rows: Vec<Values>,
+    /// Tree ids of `rows`, parallel to it, when tracking (else empty).
+    pub ids: Vec<AnchorIds>,
 }
 
 /// Where a route delivers.
@@ -83,6 +86,8 @@ pub struct OutputCollector {
     pub(crate) to_ack: Vec<MessageId>,
     /// The task's event-time clock: watermarks in and out, ticks.
     pub(crate) time: TaskTime,
+    /// Tuple-tree bookkeeping, only when tracking (`at_least_once`).
+    pub(crate) tracker: Option<Box<EmitTracker>>,
 }
 
 impl OutputCollector {
@@ -106,6 +111,7 @@ impl OutputCollector {
             emitted: 0,
             to_ack: Vec::new(),
             time: TaskTime::default(),
+            tracker: None,
         }
     }
 
@@ -135,7 +141,7 @@ impl OutputCollector {
         match self.default_stream {
             Some(s) if !self.streams[s].direct => {
                 self.check_arity(s, &values)?;
-                self.route(s, values, None)
+                self.route(s, values, None, Anchoring::Input)
             }
             _ => self.emit_to(DEFAULT_STREAM, values),
         }
@@ -147,17 +153,28 @@ impl OutputCollector {
     /// [`Error::BadEmit`] if `stream` is undeclared or direct, or the number
     /// of values differs from its fields.
     pub fn emit_to(&mut self, stream: &str, values: Values) -> Result<()> {
+        self.emit_with(stream, values, Anchoring::Input)
+    }
+
+    pub(crate) fn emit_with(
+        &mut self,
+        stream: &str,
+        values: Values,
+        anchoring: Anchoring<'_>,
+    ) -> Result<()> {
         let s = self.stream_index(stream, &values)?;
         if self.streams[s].direct {
             return Err(self.bad(format!("stream '{stream}' is direct; use emit_direct")));
         }
-        self.route(s, values, None)
+        self.route(s, values, None, anchoring)
     }
 
     /// Emits `values` on `stream` with a message id, so that the spout is
     /// told through `ack`/`fail` what became of it. Without tracking
     /// (`at_most_once`), `ack(msg_id)` follows right after this call returns,
-    /// as in Storm without ackers.
+    /// as in Storm without ackers. With tracking, the tuple is the root of a
+    /// tree: `ack` once every tuple of the tree is acked, `fail` when one
+    /// fails or `message_timeout_ms` passes.
     ///
     /// # Errors
     /// As [`OutputCollector::emit_to`], and [`Error::BadEmit`] when called by
@@ -166,8 +183,14 @@ impl OutputCollector {
         if !self.spout {
             return Err(self.bad("emit_with_id is for spouts only".to_string()));
         }
-        self.emit_to(stream, values)?;
-        self.to_ack.push(msg_id);
+        let Some(tracker) = self.tracker.as_mut() else {
+            self.emit_to(stream, values)?;
+            self.to_ack.push(msg_id);
+            return Ok(());
+        };
+        let root = tracker.start_root();
+        self.emit_with(stream, values, Anchoring::Root(root))?;
+        self.tracker.as_mut().expect("tracking").end_root(root, msg_id);
         Ok(())
     }
 
@@ -182,7 +205,7 @@ impl OutputCollector {
         if !self.streams[s].direct {
             return Err(self.bad(format!("stream '{stream}' is not declared direct")));
         }
-        self.route(s, values, Some(task))
+        self.route(s, values, Some(task), Anchoring::Input)
     }
 
     fn stream_index(&self, stream: &str, values: &Values) -> Result<usize> {
@@ -211,7 +234,13 @@ impl OutputCollector {
         Error::BadEmit { component: self.component.clone(), task: self.task, reason }
     }
 
-    fn route(&mut self, s: usize, values: Values, direct: Option<usize>) -> Result<()> {
+    fn route(
+        &mut self,
+        s: usize,
+        values: Values,
+        direct: Option<usize>,
+        anchoring: Anchoring<'_>,
+    ) -> Result<()> {
         self.emitted += 1;
         let n = self.streams[s].routes.len();
         if n == 0 {
@@ -238,18 +267,29 @@ impl OutputCollector {
             } else {
                 values.as_ref().expect("kept until last").clone()
             };
-            self.deliver(s, r, v, direct);
+            self.deliver(s, r, v, direct, anchoring);
         }
         Ok(())
     }
 
-    fn deliver(&mut self, s: usize, r: usize, values: Values, direct: Option<usize>) {
+    fn deliver(
+        &mut self,
+        s: usize,
+        r: usize,
+        values: Values,
+        direct: Option<usize>,
+        anchoring: Anchoring<'_>,
+    ) {
         let batch_size = self.batch_size;
         let stream = &mut self.streams[s];
         let route = &mut stream.routes[r];
         match &mut route.target {
             RouteTarget::Chained { pending } => {
-                pending.push(Tuple::new(stream.source.clone(), values));
+                let ids = match &mut self.tracker {
+                    Some(tracker) => tracker.ids_for(anchoring),
+                    None => AnchorIds::new(),
+                };
+                pending.push(Tuple::with_ids(stream.source.clone(), values, ids));
             }
             RouteTarget::Channels { first_task, outs } => {
                 let target = match direct {
@@ -262,9 +302,12 @@ impl OutputCollector {
                 let mut full = false;
                 match target {
                     Target::One(i) => {
-                        let rows = &mut outs[i].rows;
-                        rows.push(values);
-                        full = rows.len() >= batch_size;
+                        let out = &mut outs[i];
+                        out.rows.push(values);
+                        if let Some(tracker) = &mut self.tracker {
+                            out.ids.push(tracker.ids_for(anchoring));
+                        }
+                        full = out.rows.len() >= batch_size;
                         self.buffered += 1;
                     }
                     Target::All => {
@@ -275,6 +318,12 @@ impl OutputCollector {
                         }
                         outs[last].rows.push(values);
                         full |= outs[last].rows.len() >= batch_size;
+                        if let Some(tracker) = &mut self.tracker {
+                            // Every copy is its own tuple of the tree.
+                            for out in outs.iter_mut() {
+                                out.ids.push(tracker.ids_for(anchoring));
+                            }
+                        }
                         self.buffered += outs.len();
                     }
                 }
@@ -340,6 +389,11 @@ impl OutputCollector {
                     let msg = Message::Data(Batch {
                         source: Arc::new(TupleSource::clone(&stream.source)),
                         rows,
+                        ids: if out.ids.is_empty() {
+                            Vec::new()
+                        } else {
+                            std::mem::replace(&mut out.ids, Vec::with_capacity(batch_size))
+                        },
                     });
                     if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
                         return Flow::Stopped;

@@ -23,12 +23,15 @@ use crate::runtime::collector::{Flow, OutputCollector};
 use crate::runtime::event_time::sleep_until_opt;
 use crate::runtime::inputs::{InputSet, Received};
 use crate::runtime::metrics::TaskMetrics;
+use crate::runtime::restart::Restarts;
+use crate::runtime::spout_tracker::SpoutTracker;
+use crate::runtime::tracking::execute_tracked;
 use crate::state::{KeySelector, TaskState};
 use crate::topology::{Bolt, Spout, SpoutStatus, TopologyContext};
 
 /// How long an idle spout waits before it is polled again (Storm's default
 /// sleep wait strategy).
-const IDLE_WAIT: Duration = Duration::from_millis(1);
+pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(1);
 
 pub(crate) enum Op {
     Spout(Box<dyn Spout>),
@@ -49,15 +52,27 @@ pub(crate) struct Node {
     pub state: TaskState,
     /// How the current key is taken from an input tuple.
     pub keys: KeySelector,
+    /// How to restart the task after a failure (`at_least_once` only).
+    pub restarts: Option<Restarts>,
 }
 
 impl Node {
-    /// Runs the bolt of this task on `tuples` (`n` of them).
+    /// Runs the bolt of this task on `tuples` (`n` of them). With tracking,
+    /// a failure restarts the task (the rest of the batch is lost, and
+    /// replayed after the timeout).
     fn execute_all(&mut self, tuples: impl Iterator<Item = Tuple>, n: u64) -> Result<()> {
         let Node { component, task, op, collector, metrics, state, keys, .. } = self;
         let Op::Bolt(bolt) = op else { unreachable!("only bolts have inputs") };
         let keyed = state.has_keyed();
-        guarded(component, *task, || {
+        metrics.add_executed(n);
+        let result = guarded(component, *task, || {
+            if collector.tracker.is_some() {
+                let mut set_key = |tuple: &Tuple| match keyed {
+                    true => state.set_current_key(keys, tuple),
+                    false => Ok(()),
+                };
+                return execute_tracked(bolt.as_mut(), tuples, collector, &mut set_key);
+            }
             for tuple in tuples {
                 if keyed {
                     state.set_current_key(keys, &tuple)?;
@@ -65,9 +80,8 @@ impl Node {
                 bolt.execute(tuple, collector)?;
             }
             Ok(())
-        })?;
-        metrics.add_executed(n);
-        Ok(())
+        });
+        result.or_else(|e| self.recover(e))
     }
 }
 
@@ -84,6 +98,8 @@ pub(crate) struct Executor {
     pub nodes: Vec<Node>,
     /// Input channels of a bolt head; `None` for a spout head.
     pub inputs: Option<InputSet>,
+    /// A spout head's trees in flight, when tracking (`at_least_once`).
+    pub spout_tracker: Option<SpoutTracker>,
     pub buffer_timeout: Duration,
     pub cancel: CancellationToken,
     /// The link to the checkpoint coordinator, when checkpoints are on.
@@ -144,10 +160,11 @@ impl Executor {
     async fn run_tasks(&mut self) -> Result<Exit> {
         for node in &mut self.nodes {
             let Node { component, task, op, context, .. } = node;
-            guarded(component, *task, || match op {
+            let opened = guarded(component, *task, || match op {
                 Op::Spout(s) => s.open(context),
                 Op::Bolt(b) => b.prepare(context),
-            })?;
+            });
+            opened.or_else(|e| node.recover(e))?;
         }
         self.start_ticks();
         let exit =
@@ -161,6 +178,9 @@ impl Executor {
     }
 
     async fn run_spout(&mut self) -> Result<Exit> {
+        if self.spout_tracker.is_some() {
+            return self.run_tracked_spout().await;
+        }
         let mut dirty_since = None;
         loop {
             if self.cancel.is_cancelled() {
@@ -250,7 +270,11 @@ impl Executor {
             };
             let n = batch.rows.len() as u64;
             let source = batch.source;
-            let tuples = batch.rows.into_iter().map(|row| Tuple::new(source.clone(), row));
+            let mut ids = batch.ids.into_iter();
+            let tuples = batch
+                .rows
+                .into_iter()
+                .map(|row| Tuple::with_ids(source.clone(), row, ids.next().unwrap_or_default()));
             self.nodes[0].execute_all(tuples, n)?;
             if self.after_step(&mut dirty_since).await? == Flow::Stopped {
                 return Ok(Exit::Stopped);
@@ -261,14 +285,12 @@ impl Executor {
     /// After each call into the head: run the chain, publish counters, send
     /// full buffers, and everything once `buffer_timeout` has passed since
     /// the oldest unsent tuple.
-    async fn after_step(&mut self, dirty_since: &mut Option<Instant>) -> Result<Flow> {
+    pub(crate) async fn after_step(&mut self, dirty_since: &mut Option<Instant>) -> Result<Flow> {
         for m in 1..self.nodes.len() {
             self.run_chained(m)?;
             self.pass_watermark(m)?;
         }
-        for node in &mut self.nodes {
-            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
-        }
+        self.publish();
         if self.flush(true).await == Flow::Stopped {
             return Ok(Flow::Stopped);
         }
@@ -312,14 +334,17 @@ impl Executor {
                 self.run_chained(m)?;
                 self.pass_watermark(m)?;
             }
-            let Node { component, task, op, collector, .. } = &mut self.nodes[m];
-            if let Op::Bolt(bolt) = op {
-                guarded(component, *task, || bolt.finish(collector))?;
+            loop {
+                let node = &mut self.nodes[m];
+                let Node { component, task, op, collector, .. } = node;
+                let Op::Bolt(bolt) = op else { break };
+                match guarded(component, *task, || bolt.finish(collector)) {
+                    Ok(()) => break,
+                    Err(e) => node.recover(e)?,
+                }
             }
         }
-        for node in &mut self.nodes {
-            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
-        }
+        self.publish();
         if self.flush(false).await == Flow::Stopped {
             return Ok(Exit::Stopped);
         }
@@ -333,6 +358,19 @@ impl Executor {
             }
         }
         self.end_of_run().await
+    }
+
+    /// Publishes what the tasks counted since the last call, and sends
+    /// their acker messages (never blocks).
+    fn publish(&mut self) {
+        for node in &mut self.nodes {
+            node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
+            if let Some(tracker) = node.collector.tracker.as_mut() {
+                tracker.send();
+                TaskMetrics::add(&node.metrics.acked, std::mem::take(&mut tracker.acked));
+                TaskMetrics::add(&node.metrics.failed, std::mem::take(&mut tracker.failed));
+            }
+        }
     }
 
     pub(crate) async fn flush(&mut self, only_full: bool) -> Flow {

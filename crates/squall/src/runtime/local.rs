@@ -60,7 +60,13 @@ impl LocalCluster {
                 Box::pin(run)
             } else {
                 let plan = plan::build(&topology, &cancel, &metrics, None)?;
-                Box::pin(drive(plan.executors, cancel.clone()))
+                let (ackers, cancel) = (plan.ackers, cancel.clone());
+                Box::pin(async move {
+                    for acker in ackers {
+                        tokio::spawn(acker.run());
+                    }
+                    drive(plan.executors, cancel).await
+                })
             };
         let threads = match topology.config().worker_threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),

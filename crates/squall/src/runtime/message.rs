@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::CheckpointBarrier;
-use crate::model::{TupleSource, Values};
+use crate::model::{AnchorIds, TupleSource, Values};
 
 /// A batch of tuples from one task's stream: the source is shared by all
 /// rows, so it travels once per batch, not once per tuple.
@@ -13,6 +13,9 @@ use crate::model::{TupleSource, Values};
 pub(crate) struct Batch {
     pub source: Arc<TupleSource>,
     pub rows: Vec<Values>,
+    /// With tracking on (`at_least_once`), the tree ids of each row,
+    /// parallel to `rows`; empty otherwise, so untracked batches pay nothing.
+    pub ids: Vec<AnchorIds>,
 }
 
 /// One message on a task-to-task channel. Checkpoint barriers join this enum

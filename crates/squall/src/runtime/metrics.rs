@@ -4,8 +4,10 @@
 //! the component, so the hot path pays no shared write per tuple.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 /// Counters of one task.
 #[derive(Debug, Default)]
@@ -16,6 +18,19 @@ pub(crate) struct TaskMetrics {
     pub executed: AtomicU64,
     /// Time spent blocked on full output channels (ns).
     pub backpressure_ns: AtomicU64,
+    /// Tracking only. Spouts: trees acked; bolts: inputs acked.
+    pub acked: AtomicU64,
+    /// Tracking only. Spouts: trees failed; bolts: inputs failed.
+    pub failed: AtomicU64,
+    /// Tracking only (spouts): trees that timed out.
+    pub timed_out: AtomicU64,
+    /// Tracking only (spouts): message ids emitted again after a fail.
+    pub replayed: AtomicU64,
+    /// Times the task was restarted after a failure (`at_least_once`).
+    pub restarts: AtomicU64,
+    /// Complete latency of acked trees (µs), spouts only; merged in once
+    /// per call into the spout.
+    pub latency: Mutex<Option<Histogram<u64>>>,
 }
 
 impl TaskMetrics {
@@ -29,6 +44,27 @@ impl TaskMetrics {
         if n > 0 {
             self.executed.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `h` to the task's complete-latency histogram and empties `h`.
+    pub fn merge_latency(&self, h: &mut Histogram<u64>) {
+        if h.is_empty() {
+            return;
+        }
+        let mut shared = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        match shared.as_mut() {
+            Some(s) => {
+                let _ = s.add(&*h);
+            }
+            None => *shared = Some(h.clone()),
+        }
+        h.reset();
     }
 
     pub fn add_backpressure(&self, d: Duration) {
@@ -59,6 +95,21 @@ impl Metrics {
                 let sum = |f: fn(&TaskMetrics) -> &AtomicU64| {
                     c.tasks.iter().map(|t| f(t).load(Ordering::Relaxed)).sum::<u64>()
                 };
+                let mut latency: Option<Histogram<u64>> = None;
+                for t in &c.tasks {
+                    let h = t.latency.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(h) = h.as_ref() {
+                        match latency.as_mut() {
+                            Some(l) => {
+                                let _ = l.add(h);
+                            }
+                            None => latency = Some(h.clone()),
+                        }
+                    }
+                }
+                let quantile = |q: f64| {
+                    latency.as_ref().map(|h| Duration::from_micros(h.value_at_quantile(q)))
+                };
                 ComponentMetrics {
                     id: c.id.clone(),
                     tasks: c.tasks.len(),
@@ -67,6 +118,13 @@ impl Metrics {
                     emitted: sum(|t| &t.emitted),
                     executed: sum(|t| &t.executed),
                     backpressure: Duration::from_nanos(sum(|t| &t.backpressure_ns)),
+                    acked: sum(|t| &t.acked),
+                    failed: sum(|t| &t.failed),
+                    timed_out: sum(|t| &t.timed_out),
+                    replayed: sum(|t| &t.replayed),
+                    restarts: sum(|t| &t.restarts),
+                    complete_latency_p50: quantile(0.5),
+                    complete_latency_p99: quantile(0.99),
                 }
             })
             .collect();
@@ -91,6 +149,25 @@ pub struct ComponentMetrics {
     pub executed: u64,
     /// Time its tasks spent blocked on full output channels, summed.
     pub backpressure: Duration,
+    /// With tracking (`at_least_once`): for a spout, tuple trees fully
+    /// processed; for a bolt, inputs acked. 0 without tracking.
+    pub acked: u64,
+    /// With tracking: for a spout, trees failed by a bolt; for a bolt,
+    /// inputs it failed.
+    pub failed: u64,
+    /// With tracking, spouts only: trees not complete within
+    /// `message_timeout_ms` (failed to the spout too).
+    pub timed_out: u64,
+    /// With tracking, spouts only: message ids emitted again after a fail
+    /// or a timeout.
+    pub replayed: u64,
+    /// Restarts of its tasks after a panic or error (`at_least_once`).
+    pub restarts: u64,
+    /// Spouts with tracking: median time from a spout tuple's emit to its
+    /// tree being acked (Storm's complete latency); `None` if none was.
+    pub complete_latency_p50: Option<Duration>,
+    /// Spouts with tracking: 99th percentile of the complete latency.
+    pub complete_latency_p99: Option<Duration>,
 }
 
 /// Totals of every component at one moment, producers first.

@@ -11,6 +11,7 @@
 //! What this module does not own: what a topology is ([`crate::topology`])
 //! and what the built-in components do ([`crate::builtins`]).
 
+mod acker;
 mod barrier;
 mod checkpointing;
 mod collector;
@@ -23,9 +24,13 @@ mod message;
 mod metrics;
 mod partition;
 mod plan;
-mod watermark;
-
 mod recovery;
+mod restart;
+mod rotating_map;
+mod spout_loop;
+mod spout_tracker;
+mod tracking;
+mod watermark;
 
 pub use collector::OutputCollector;
 pub use coordinator::CheckpointStats;

@@ -18,12 +18,16 @@ use crate::checkpoint::RestoredCheckpoint;
 use crate::error::Result;
 use crate::keys;
 use crate::model::TupleSource;
+use crate::runtime::acker::{AckerTask, AckerWiring};
 use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
 use crate::runtime::executor::{Executor, Node, Op};
 use crate::runtime::inputs::InputSet;
 use crate::runtime::message::Message;
 use crate::runtime::metrics::{ComponentEntry, Metrics, TaskMetrics};
 use crate::runtime::partition::{Partitioner, Shuffle};
+use crate::runtime::restart::Restarts;
+use crate::runtime::spout_tracker::SpoutTracker;
+use crate::runtime::tracking::EmitTracker;
 use crate::state::{KeySelector, TaskState};
 use crate::topology::context::TopologyInfo;
 use crate::topology::{ComponentDef, ComponentKind, Grouping, Topology, TopologyContext};
@@ -31,6 +35,8 @@ use crate::topology::{ComponentDef, ComponentKind, Grouping, Topology, TopologyC
 /// The physical graph, ready to run.
 pub(crate) struct Plan {
     pub executors: Vec<Executor>,
+    /// Acker tasks to spawn beside the executors (tracking only).
+    pub ackers: Vec<AckerTask>,
 }
 
 /// The counters of every task of `topology`, grouped by component.
@@ -114,6 +120,17 @@ pub(crate) fn build(
         }
     }
 
+    // Tracking (at_least_once): acker tasks and their channels.
+    let message_timeout = Duration::from_millis(config.message_timeout_ms);
+    let mut wiring = config.tracking().then(|| {
+        let spout_tasks = comps
+            .iter()
+            .filter(|c| matches!(c.kind, ComponentKind::Spout(_)))
+            .flat_map(|c| tasks[&c.id].clone());
+        AckerWiring::new(config.ackers, spout_tasks, next, message_timeout, cancel)
+    });
+    let acker_senders = wiring.as_ref().map(|w| w.ackers.clone());
+
     let make_node = |c: &ComponentDef, index: usize| -> Result<Node> {
         let task = tasks[&c.id].start + index;
         let mut streams = Vec::new();
@@ -139,6 +156,7 @@ pub(crate) fn build(
                             .map(|ct| OutBuffer {
                                 tx: senders[&(task, ct)].clone(),
                                 rows: Vec::with_capacity(config.batch_size),
+                                ids: Vec::new(),
                             })
                             .collect();
                         RouteTarget::Channels { first_task: tasks[&d.id].start, outs }
@@ -180,16 +198,34 @@ pub(crate) fn build(
                 })
                 .collect(),
         );
+        let mut collector =
+            OutputCollector::new(c.id.clone(), task, spout, streams, config.batch_size);
+        collector.tracker =
+            acker_senders.as_ref().map(|a| Box::new(EmitTracker::new(task, a.clone())));
+        let restarts = acker_senders.as_ref().map(|_| {
+            let make: Arc<dyn Fn() -> Op + Send + Sync> = match &c.kind {
+                ComponentKind::Spout(f) => {
+                    let f = f.clone();
+                    Arc::new(move || Op::Spout(f()))
+                }
+                ComponentKind::Bolt { factory, .. } => {
+                    let f = factory.clone();
+                    Arc::new(move || Op::Bolt(f()))
+                }
+            };
+            Restarts { make, max: config.max_task_restarts, used: 0 }
+        });
         Ok(Node {
             component: c.id.clone(),
             task,
             op,
-            collector: OutputCollector::new(c.id.clone(), task, spout, streams, config.batch_size),
+            collector,
             context: TopologyContext::new(info.clone(), c.id.clone(), task, state.clone()),
             metrics: task_metrics[&task].clone(),
             feed: None,
             state,
             keys,
+            restarts,
         })
     };
 
@@ -217,16 +253,23 @@ pub(crate) fn build(
                     Some(InputSet::new(rx, config.idle_timeout(), config.checkpoint_alignment))
                 }
             };
+            let spout_tracker = wiring.as_mut().and_then(|w| {
+                let inbox = w.spout_inboxes[head_task].take()?;
+                let max = config.max_spout_pending;
+                Some(SpoutTracker::new(inbox, message_timeout, max, std::time::Instant::now()))
+            });
             executors.push(Executor {
                 nodes,
                 inputs,
+                spout_tracker,
                 buffer_timeout: Duration::from_millis(config.buffer_timeout_ms),
                 cancel: cancel.clone(),
                 checkpoint: None,
             });
         }
     }
-    Ok(Plan { executors })
+    let ackers = wiring.map(|w| w.tasks).unwrap_or_default();
+    Ok(Plan { executors, ackers })
 }
 
 /// The state of task `index` of `c`: an empty backend for its key groups,

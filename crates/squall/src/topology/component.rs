@@ -51,6 +51,12 @@ pub trait Spout: Send + 'static {
     /// may follow. Must not block for long: return [`SpoutStatus::Idle`]
     /// when nothing is available.
     ///
+    /// With tracking (`at_least_once`), a spout that returned
+    /// [`SpoutStatus::Finished`] is called again after each `fail`, so that
+    /// it can replay; the task ends once it has finished and every tree is
+    /// decided. It is not called while `max_spout_pending` of its tuples are
+    /// in flight.
+    ///
     /// # Errors
     /// An error (or a panic) stops the topology with the task named.
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus>;
@@ -105,7 +111,9 @@ pub trait Bolt: Send + 'static {
     /// Processes one input tuple, emitting through `collector`.
     ///
     /// # Errors
-    /// An error (or a panic) stops the topology with the task named.
+    /// In `at_most_once`, an error (or a panic) stops the topology with the
+    /// task named. In `at_least_once`, an error fails the input (its spout
+    /// tuple is replayed) and a panic restarts the task.
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()>;
 
     /// Called when the task's watermark advances to `watermark` (event time,
@@ -171,6 +179,28 @@ pub trait Bolt: Send + 'static {
 
     /// Called once when the task stops, whatever the reason.
     fn cleanup(&mut self) {}
+
+    /// How the engine acks this bolt's inputs when tuples are tracked
+    /// (`at_least_once`). The default, [`AckMode::Basic`], suits a bolt
+    /// that is done with each input when `execute` returns.
+    fn ack_mode(&self) -> AckMode {
+        AckMode::Basic
+    }
+}
+
+/// Who acks a bolt's inputs when tuples are tracked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AckMode {
+    /// Storm's `BaseBasicBolt`: every emit during `execute` is anchored to
+    /// the input, the input is acked when `execute` returns `Ok` and failed
+    /// when it returns `Err`.
+    #[default]
+    Basic,
+    /// Storm's `IRichBolt`: the bolt anchors with
+    /// [`OutputCollector::emit_anchored`] and calls
+    /// [`OutputCollector::ack`] / [`OutputCollector::fail`] itself, possibly
+    /// later (aggregations, joins). An input never acked times out.
+    Manual,
 }
 
 /// Makes one spout instance per task.

@@ -8,9 +8,10 @@ use crate::error::{Error, Result};
 use crate::model::Value;
 use crate::state::StateBackendKind;
 
-/// What a topology promises about its tuples when tasks fail.
+/// What a topology promises about its tuples when tasks fail. Parsed
+/// through [`TryFrom<String>`] so that a bad value names the field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum Guarantee {
     /// No tracking: a failure may lose tuples.
     #[default]
@@ -103,6 +104,37 @@ pub struct TopologyConfig {
     pub restore_from: Option<String>,
     /// Free-form settings that components read from their context.
     pub settings: BTreeMap<String, Value>,
+    /// Number of acker tasks (Storm's `topology.acker.executors`). Tuples
+    /// are tracked only when `guarantee` is `at_least_once` and this is at
+    /// least 1; 0 turns tracking off, as in Storm.
+    pub ackers: usize,
+    /// A spout tuple whose tree is not complete this long after its emit is
+    /// failed and replayed (ms; Storm's `topology.message.timeout.secs`).
+    pub message_timeout_ms: u64,
+    /// Most spout tuples in flight per spout task (records); a spout at the
+    /// bound is not asked for more until some are acked or failed. `None`
+    /// (`null` in YAML) means no bound. Only used while tracking.
+    pub max_spout_pending: Option<usize>,
+    /// How many times one task may be restarted after a panic or error
+    /// (`at_least_once` only) before the topology ends with an error.
+    pub max_task_restarts: usize,
+}
+
+impl TryFrom<String> for Guarantee {
+    type Error = String;
+
+    /// Parses the YAML spelling, naming the field when it is not one.
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        match name.as_str() {
+            "at_most_once" => Ok(Guarantee::AtMostOnce),
+            "at_least_once" => Ok(Guarantee::AtLeastOnce),
+            "exactly_once" => Ok(Guarantee::ExactlyOnce),
+            _ => Err(format!(
+                "config.guarantee must be at_most_once, at_least_once or exactly_once, not \
+                 '{name}'"
+            )),
+        }
+    }
 }
 
 impl Default for TopologyConfig {
@@ -125,6 +157,10 @@ impl Default for TopologyConfig {
             restart_strategy: RestartStrategy::default(),
             restore_from: None,
             settings: BTreeMap::new(),
+            ackers: 1,
+            message_timeout_ms: 30_000,
+            max_spout_pending: Some(5_000),
+            max_task_restarts: 10,
         }
     }
 }
@@ -190,11 +226,28 @@ impl TopologyConfig {
                 "config.restore_from needs checkpoints: set config.checkpoint_interval_ms above 0",
             ));
         }
+        if self.message_timeout_ms == 0 {
+            return Err(Error::config("config.message_timeout_ms must be at least 1"));
+        }
+        if self.max_spout_pending == Some(0) {
+            return Err(Error::config(
+                "config.max_spout_pending must be at least 1 (or null for no bound)",
+            ));
+        }
+        if self.ackers > 1024 {
+            return Err(Error::config("config.ackers must be in 0..=1024"));
+        }
         Ok(())
     }
 
     /// Whether checkpoints are taken.
     pub fn checkpointing(&self) -> bool {
         self.checkpoint_interval_ms > 0
+    }
+
+    /// Whether tuples are tracked by ackers: `at_least_once` with at least
+    /// one acker.
+    pub fn tracking(&self) -> bool {
+        self.guarantee == Guarantee::AtLeastOnce && self.ackers > 0
     }
 }

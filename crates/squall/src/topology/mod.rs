@@ -15,8 +15,8 @@ mod validate;
 pub use builder::{BoltDeclarer, Topology, TopologyBuilder};
 pub(crate) use builder::{ComponentDef, ComponentKind};
 pub use component::{
-    Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus, StreamDecl,
-    DEFAULT_STREAM,
+    AckMode, Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus,
+    StreamDecl, DEFAULT_STREAM,
 };
 pub use config::{Guarantee, RestartStrategy, TopologyConfig};
 pub use context::TopologyContext;

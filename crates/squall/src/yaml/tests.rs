@@ -208,3 +208,38 @@ fn load_prefixes_yaml_errors_with_the_path() {
     let e = load(&dir.path().join("missing.yaml"), &[]).unwrap_err().to_string();
     assert!(e.contains("missing.yaml"), "{e}");
 }
+
+#[test]
+fn at_least_once_config_loads_and_tracks_every_spout_tuple() {
+    let text = WORD_COUNT.replace(
+        "buffer_timeout_ms: 5",
+        "buffer_timeout_ms: 5\n  guarantee: at_least_once\n  ackers: 2\n  \
+         message_timeout_ms: 10000\n  max_spout_pending: 7\n  max_task_restarts: 3",
+    );
+    let loaded = parse(&text, &[]).unwrap();
+    let c = loaded.topology.config();
+    assert_eq!(c.guarantee, crate::Guarantee::AtLeastOnce);
+    assert_eq!((c.ackers, c.message_timeout_ms), (2, 10_000));
+    assert_eq!((c.max_spout_pending, c.max_task_restarts), (Some(7), 3));
+    assert!(c.tracking());
+    let summary = LocalCluster::run(loaded.topology).unwrap();
+    let lines = summary.metrics.component("lines").unwrap();
+    assert_eq!((lines.emitted, lines.acked, lines.failed), (50, 50, 0));
+    // Each of the 50 lines has 6 to 10 words, each counted and printed.
+    let split = summary.metrics.component("split").unwrap();
+    assert_eq!(split.acked, 50, "the basic bolt acked each input");
+    assert_eq!(summary.metrics.component("print").unwrap().acked, split.emitted);
+}
+
+#[test]
+fn guarantee_and_tracking_knobs_are_checked() {
+    let text = WORD_COUNT.replace("buffer_timeout_ms: 5", "guarantee: at_last_once");
+    let e = err(&text, &[]);
+    assert!(e.contains("guarantee") && e.contains("at_least_once"), "{e}");
+    let text = WORD_COUNT.replace("buffer_timeout_ms: 5", "message_timeout_ms: 0");
+    assert!(err(&text, &[]).contains("config.message_timeout_ms"));
+    let text = WORD_COUNT.replace("buffer_timeout_ms: 5", "max_spout_pending: 0");
+    assert!(err(&text, &[]).contains("config.max_spout_pending"));
+    let text = WORD_COUNT.replace("buffer_timeout_ms: 5", "max_spout_pending: null");
+    assert_eq!(parse(&text, &[]).unwrap().topology.config().max_spout_pending, None);
+}
