@@ -403,3 +403,49 @@ fn without_ackers_tracking_is_off() {
     assert_eq!(spout.log().acked.len(), 100);
     assert_eq!(summary.metrics.component("ids").unwrap().acked, 0, "not tracked");
 }
+
+/// Fails the first delivery of every record whose `id` is 0 mod 7 (a basic
+/// bolt's error), records the ids it passes.
+#[derive(Clone, Default)]
+struct FailSevens {
+    failed: Arc<Mutex<HashSet<i64>>>,
+    passed: Arc<Mutex<Vec<i64>>>,
+}
+
+impl Bolt for FailSevens {
+    fn execute(&mut self, t: Tuple, _c: &mut OutputCollector) -> Result<()> {
+        let id = t.get_i64("id")?;
+        if id % 7 == 0 && self.failed.lock().unwrap().insert(id) {
+            return Err(Error::Other(format!("record {id} fails once")));
+        }
+        self.passed.lock().unwrap().push(id);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_csv_spout_replays_failed_records() {
+    use squall::builtins::{CsvSpout, CsvSpoutOptions};
+    use squall::time::TimestampFormat;
+    let dir = tempfile::tempdir().unwrap();
+    for (f, range) in [(0, 0..300), (1, 300..700)] {
+        let mut text = String::from("id,at\n");
+        for id in range {
+            text.push_str(&format!("{id},{}\n", 1_700_000_000_000i64 + id * 1000));
+        }
+        std::fs::write(dir.path().join(format!("part-{f}.csv")), text).unwrap();
+    }
+    let mut options = CsvSpoutOptions::new("at");
+    options.time_format = TimestampFormat::UnixMillis;
+    let bolt = FailSevens::default();
+    let mut b = TopologyBuilder::new("csv-replay");
+    b.config(tracked(Some(64), 30_000));
+    b.set_spout("csv", CsvSpout::new(dir.path(), options).unwrap(), 2);
+    b.set_bolt("check", bolt.clone(), 2).shuffle_grouping("csv");
+    let summary = run(b);
+    let mut passed = bolt.passed.lock().unwrap().clone();
+    passed.sort();
+    assert_eq!(passed, (0..700).collect::<Vec<i64>>(), "every record once, in the end");
+    let csv = summary.metrics.component("csv").unwrap();
+    assert_eq!((csv.failed, csv.replayed, csv.acked), (100, 100, 700));
+}

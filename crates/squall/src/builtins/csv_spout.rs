@@ -11,11 +11,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::builtins::replay::Replay;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::time::{TimestampFormat, WatermarkGenerator, WatermarkStrategy};
-use crate::topology::{OutputDeclarer, Spout, SpoutStatus, TopologyContext};
+use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// The stream bad lines go to.
 pub const ERRORS_STREAM: &str = "errors";
@@ -78,6 +79,11 @@ impl CsvSpoutOptions {
 /// the header), `reason` and `text`, and reading goes on. Subscribe a sink
 /// to it to keep them; their number is logged when the task closes.
 ///
+/// With tracking (`at_least_once`), each record is emitted with message id
+/// `file index << 40 | line`, kept until acked and emitted again if it
+/// fails or times out (a replayed record may then be late for the
+/// watermark). Error-stream tuples are not tracked.
+///
 /// With parallelism N, task i reads files i, i+N, ... of the sorted list
 /// (one file is read by task 0 alone).
 ///
@@ -105,6 +111,8 @@ pub struct CsvSpout {
     record: csv::StringRecord,
     generator: WatermarkGenerator,
     errors: u64,
+    /// Records in flight (tracking only).
+    replay: Replay,
 }
 
 impl Clone for CsvSpout {
@@ -121,6 +129,7 @@ impl Clone for CsvSpout {
             record: csv::StringRecord::new(),
             generator: self.options.watermark.generator(),
             errors: 0,
+            replay: Replay::default(),
         }
     }
 }
@@ -206,6 +215,7 @@ impl CsvSpout {
             record: csv::StringRecord::new(),
             generator,
             errors: 0,
+            replay: Replay::default(),
         })
     }
 
@@ -273,7 +283,7 @@ impl CsvSpout {
                         let mut values: Values = self.record.iter().map(|t| self.cell(t)).collect();
                         values.push(Value::Timestamp(ts));
                         self.generator.on_event(ts);
-                        collector.emit(values)?;
+                        self.replay.emit(collector, ((file as u64) << 40) | line, values)?;
                     }
                     Err(reason) => {
                         let text = self.record.iter().collect::<Vec<_>>().join(",");
@@ -307,10 +317,14 @@ impl Spout for CsvSpout {
         self.next_file = 0;
         self.reader = None;
         self.generator = self.options.watermark.generator();
+        self.replay.open(context);
         Ok(())
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
+        if self.replay.replay(collector, self.options.watermark_every)? > 0 {
+            return Ok(SpoutStatus::Active);
+        }
         let mut more = true;
         let mut records = 0;
         while records < self.options.watermark_every {
@@ -327,6 +341,14 @@ impl Spout for CsvSpout {
             collector.emit_watermark(w);
         }
         Ok(if more { SpoutStatus::Active } else { SpoutStatus::Finished })
+    }
+
+    fn ack(&mut self, msg_id: MessageId) {
+        self.replay.ack(msg_id);
+    }
+
+    fn fail(&mut self, msg_id: MessageId) {
+        self.replay.fail(msg_id);
     }
 
     fn close(&mut self) {
