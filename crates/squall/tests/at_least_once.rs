@@ -449,3 +449,46 @@ fn the_csv_spout_replays_failed_records() {
     let csv = summary.metrics.component("csv").unwrap();
     assert_eq!((csv.failed, csv.replayed, csv.acked), (100, 100, 700));
 }
+
+/// Holds its inputs and acks them on each tick; the first tick of all
+/// instances panics (once), losing what the instance held.
+#[derive(Clone, Default)]
+struct AckOnTick {
+    held: Vec<Tuple>,
+    panicked: Arc<AtomicU64>,
+}
+
+impl Bolt for AckOnTick {
+    fn ack_mode(&self) -> AckMode {
+        AckMode::Manual
+    }
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(5))
+    }
+    fn execute(&mut self, t: Tuple, _c: &mut OutputCollector) -> Result<()> {
+        self.held.push(t);
+        Ok(())
+    }
+    fn on_tick(&mut self, _now_ms: i64, c: &mut OutputCollector) -> Result<()> {
+        if !self.held.is_empty() && self.panicked.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("the first tick panics");
+        }
+        self.held.drain(..).for_each(|t| c.ack(&t));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_task_that_panics_in_on_tick_is_restarted_and_its_tuples_replayed() {
+    let spout = IdSpout::new(200, 10);
+    let bolt = AckOnTick::default();
+    let mut b = TopologyBuilder::new("tick-restart");
+    b.config(tracked(Some(50), 300));
+    b.set_spout("ids", spout.clone(), 1);
+    b.set_bolt("hold", bolt, 1).shuffle_grouping("ids");
+    let summary = run(b);
+    assert_eq!(summary.metrics.component("hold").unwrap().restarts, 1);
+    let log = spout.log();
+    assert_eq!(ids(&log.acked), (0..200).collect());
+    assert!(!log.failed.is_empty(), "what the failed instance held timed out");
+}

@@ -32,15 +32,18 @@ impl Executor {
     /// advances the task's output watermark (Flink forwards a watermark after
     /// the operator has processed it).
     pub(crate) fn deliver_watermark(&mut self, m: usize, w: i64) -> Result<()> {
-        let Node { component, task, op, collector, .. } = &mut self.nodes[m];
-        if w <= collector.time.input {
+        let node = &mut self.nodes[m];
+        if w <= node.collector.time.input {
             return Ok(());
         }
-        collector.time.input = w;
+        node.collector.time.input = w;
+        let Node { component, task, op, collector, .. } = &mut *node;
         if let Op::Bolt(bolt) = op {
-            guarded(component, *task, || bolt.on_watermark(w, collector))?;
+            let called = guarded(component, *task, || bolt.on_watermark(w, collector));
+            // In at_least_once a failure restarts the task.
+            called.or_else(|e| node.recover(e))?;
         }
-        collector.time.advance_output(w);
+        node.collector.time.advance_output(w);
         Ok(())
     }
 
@@ -106,9 +109,10 @@ impl Executor {
                 continue;
             }
             node.collector.time.tick = Some((every, now + every));
-            let Node { component, task, op, collector, .. } = node;
+            let Node { component, task, op, collector, .. } = &mut *node;
             if let Op::Bolt(bolt) = op {
-                guarded(component, *task, || bolt.on_tick(now_ms(), collector))?;
+                let called = guarded(component, *task, || bolt.on_tick(now_ms(), collector));
+                called.or_else(|e| node.recover(e))?;
             }
         }
         Ok(())

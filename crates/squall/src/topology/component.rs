@@ -124,7 +124,8 @@ pub trait Bolt: Send + 'static {
     /// downstream after this call, behind what was emitted. Default: nothing.
     ///
     /// # Errors
-    /// An error (or a panic) stops the topology with the task named.
+    /// An error (or a panic) stops the topology with the task named; in
+    /// `at_least_once` it restarts the task instead.
     fn on_watermark(&mut self, _watermark: i64, _collector: &mut OutputCollector) -> Result<()> {
         Ok(())
     }
@@ -141,7 +142,8 @@ pub trait Bolt: Send + 'static {
     /// A tick may come late when the task is busy or backpressured.
     ///
     /// # Errors
-    /// An error (or a panic) stops the topology with the task named.
+    /// An error (or a panic) stops the topology with the task named; in
+    /// `at_least_once` it restarts the task instead.
     fn on_tick(&mut self, _now_ms: i64, _collector: &mut OutputCollector) -> Result<()> {
         Ok(())
     }
