@@ -1,10 +1,12 @@
 //! `squall`: run Squall topologies.
 //!
 //! Commands live in their own modules: [`run`] (local mode, with progress and
-//! a summary), [`validate`] and [`components`]. This file only parses the
+//! a summary), [`validate`], [`components`] and [`cluster`] (daemons and the
+//! cluster client). This file only parses the
 //! command line, installs logging and turns a [`failure::Failure`] into `error: ...`
 //! and an exit code.
 
+mod cluster;
 mod components;
 mod failure;
 mod progress;
@@ -43,6 +45,73 @@ enum Command {
     Validate(TopologyArgs),
     /// List the built-in spout and bolt kinds that YAML topologies can name.
     Components,
+    /// Run a nimbus daemon: it campaigns for leadership in etcd; the leader
+    /// serves the REST API and assigns topologies to supervisors' slots.
+    Nimbus(ClusterArgs),
+    /// Run a supervisor daemon offering worker slots.
+    Supervisor(SupervisorArgs),
+    /// Run a worker process for one assignment (started by a supervisor).
+    #[command(hide = true)]
+    Worker {
+        /// The assignment file the supervisor wrote.
+        #[arg(long)]
+        assignment: PathBuf,
+    },
+    /// Submit a YAML topology to the cluster.
+    Submit {
+        #[command(flatten)]
+        topology: TopologyArgs,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+    /// List the cluster's topologies and their state.
+    List(ClientArgs),
+    /// Show one topology's status as JSON.
+    Status {
+        /// The topology's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+    /// Kill a topology running on the cluster.
+    Kill {
+        /// The topology's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+}
+
+/// The cluster configuration file (TOML); `SQUALL__*` variables override it
+/// (`SQUALL__API_TOKEN`, `SQUALL__SUPERVISOR__SLOTS`, ...).
+#[derive(Args)]
+struct ClusterArgs {
+    /// The configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+/// Arguments of `squall supervisor`.
+#[derive(Args)]
+struct SupervisorArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Worker slots (overrides `supervisor.slots`).
+    #[arg(long)]
+    slots: Option<usize>,
+    /// The supervisor's id (overrides `supervisor.id`).
+    #[arg(long)]
+    id: Option<String>,
+}
+
+/// Arguments of the client commands.
+#[derive(Args)]
+struct ClientArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// The nimbus API's URL; by default the leader named in etcd.
+    #[arg(long)]
+    nimbus: Option<String>,
 }
 
 /// A YAML topology file and its parameter overrides.
@@ -101,11 +170,30 @@ fn main() -> ExitCode {
         ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),
         Command::Components => components::components(),
+        Command::Nimbus(args) => cluster::config(args.config.as_deref()).and_then(cluster::nimbus),
+        Command::Supervisor(args) => cluster::config(args.cluster.config.as_deref()).and_then(|mut c| {
+            c.supervisor.slots = args.slots.unwrap_or(c.supervisor.slots);
+            c.supervisor.id = args.id.unwrap_or(c.supervisor.id);
+            cluster::supervisor(c)
+        }),
+        Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
+        Command::Submit { topology, cluster: c } => {
+            client(c, cluster::Request::Submit(topology.file, topology.set))
+        }
+        Command::List(c) => client(c, cluster::Request::List),
+        Command::Status { name, cluster: c } => client(c, cluster::Request::Status(name)),
+        Command::Kill { name, cluster: c } => client(c, cluster::Request::Kill(name)),
     };
     match result {
         Ok(code) => code,
         Err(failure) => failure.report(),
     }
+}
+
+/// Runs one client command against the cluster.
+fn client(args: ClientArgs, request: cluster::Request) -> Result<ExitCode, failure::Failure> {
+    let config = cluster::config(args.cluster.config.as_deref())?;
+    cluster::client(config, args.nimbus, request)
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`. The default is `warn`, less the

@@ -1,0 +1,127 @@
+//! The cluster commands: the daemons (`squall nimbus`, `squall supervisor`,
+//! the hidden `squall worker` that supervisors start) and the API's client
+//! commands (`squall submit`, `list`, `status`, `kill`). The work is in the
+//! `squall-cluster` crate; this module reads arguments and prints.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use squall_cluster::client::ApiClient;
+use squall_cluster::store::TopologyStatus;
+use squall_cluster::ClusterConfig;
+
+use crate::failure::Failure;
+
+/// Loads the cluster configuration (file, then `SQUALL__*` variables).
+///
+/// # Errors
+/// [`Failure::config`] naming what is wrong.
+pub fn config(file: Option<&Path>) -> Result<ClusterConfig, Failure> {
+    ClusterConfig::load(file).map_err(Failure::config)
+}
+
+/// Runs `future` on a fresh multi-threaded tokio runtime.
+fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("tokio runtime: {e}")))?
+        .block_on(future)
+}
+
+/// `squall nimbus`: runs until its lease is lost or it is killed.
+///
+/// # Errors
+/// [`Failure::config`] for a bad configuration, [`Failure::runtime`] when
+/// etcd fails or the lease is lost.
+pub fn nimbus(config: ClusterConfig) -> Result<ExitCode, Failure> {
+    block_on(async { squall_cluster::nimbus::run(config).await.map_err(daemon_failure) })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `squall supervisor`: runs until its lease is lost or it is killed.
+///
+/// # Errors
+/// As [`nimbus`].
+pub fn supervisor(config: ClusterConfig) -> Result<ExitCode, Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure::runtime(format!("cannot find the squall binary: {e}")))?;
+    block_on(async { squall_cluster::supervisor::run(config, exe).await.map_err(daemon_failure) })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn daemon_failure(e: squall_cluster::Error) -> Failure {
+    match e {
+        squall_cluster::Error::Config(_) => Failure::config(e),
+        _ => Failure::runtime(e),
+    }
+}
+
+/// `squall worker --assignment FILE` (started by a supervisor).
+pub fn worker(file: &Path) -> ExitCode {
+    ExitCode::from(squall_cluster::worker::run(file) as u8)
+}
+
+/// What a client command does once connected.
+pub enum Request {
+    /// Submit a YAML file with overrides.
+    Submit(PathBuf, Vec<(String, String)>),
+    /// List every topology.
+    List,
+    /// One topology's status.
+    Status(String),
+    /// Kill a topology.
+    Kill(String),
+}
+
+/// `squall submit|list|status|kill`: one call to the leading nimbus's API
+/// (`nimbus` if given, else the leader named in etcd).
+///
+/// # Errors
+/// [`Failure::config`] if the file cannot be read or nimbus refuses the
+/// topology; [`Failure::runtime`] if nimbus cannot be reached.
+pub fn client(config: ClusterConfig, nimbus: Option<String>, request: Request) -> Result<ExitCode, Failure> {
+    block_on(async move {
+        let api = ApiClient::connect(&config, nimbus.as_deref()).await.map_err(Failure::runtime)?;
+        match request {
+            Request::Submit(file, overrides) => {
+                let yaml = std::fs::read_to_string(&file)
+                    .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
+                let status = api.submit(&yaml, &overrides).await.map_err(Failure::config)?;
+                println!("submitted '{}': {}", status.name, describe(&status));
+            }
+            Request::List => {
+                let all = api.list().await.map_err(Failure::runtime)?;
+                if all.is_empty() {
+                    println!("no topologies");
+                }
+                for s in all {
+                    println!("{:<24} {}", s.name, describe(&s));
+                }
+            }
+            Request::Status(name) => {
+                let s = api.status(&name).await.map_err(Failure::runtime)?;
+                println!("{}", serde_json::to_string_pretty(&s).expect("a status serializes"));
+            }
+            Request::Kill(name) => {
+                let s = api.kill(&name).await.map_err(Failure::runtime)?;
+                println!("'{}': {}", s.name, describe(&s));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `running on sup-1 (epoch 2, 1 restart)`.
+fn describe(s: &TopologyStatus) -> String {
+    let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let mut text = state;
+    if let Some(sup) = &s.supervisor {
+        text.push_str(&format!(" on {sup}"));
+    }
+    text.push_str(&format!(" (epoch {}, {} restarts)", s.epoch, s.restarts));
+    if let Some(m) = &s.message {
+        text.push_str(&format!(": {m}"));
+    }
+    text
+}

@@ -1,0 +1,115 @@
+//! Nimbus's REST API (axum), used by the CLI: every route needs
+//! `Authorization: Bearer TOKEN` (401 otherwise); a malformed submission gets
+//! 400 with the reason and changes nothing.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `POST /api/v1/topologies` | [`SubmitRequest`] | 201 [`TopologyStatus`]; 400 bad topology; 409 name running |
+//! | `GET /api/v1/topologies` | | 200 list of [`TopologyStatus`] |
+//! | `GET /api/v1/topologies/{name}` | | 200 [`TopologyStatus`]; 404 |
+//! | `DELETE /api/v1/topologies/{name}` | | 200 [`TopologyStatus`] (killed); 404 |
+//!
+//! Errors are `{"error": "..."}`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::nimbus::{self, NimbusError};
+use crate::store::{Store, TopologyStatus};
+
+/// Body of a submission.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// The topology's YAML text (see docs/yaml.md).
+    pub yaml: String,
+    /// `KEY=VALUE` parameter overrides, as `squall run --set`.
+    #[serde(default)]
+    pub overrides: Vec<(String, String)>,
+}
+
+/// An error answer's body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What was wrong.
+    pub error: String,
+}
+
+struct ApiState {
+    store: Store,
+    token: String,
+}
+
+/// The API's routes over `store`, guarded by `token`.
+pub fn router(store: Store, token: String) -> Router {
+    let state = Arc::new(ApiState { store, token });
+    Router::new()
+        .route("/api/v1/topologies", get(list).post(submit))
+        .route("/api/v1/topologies/{name}", get(status).delete(kill))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(ErrorBody { error: message.into() })).into_response()
+}
+
+impl IntoResponse for NimbusError {
+    fn into_response(self) -> Response {
+        let code = match &self {
+            NimbusError::BadTopology(_) => StatusCode::BAD_REQUEST,
+            NimbusError::Exists(_) => StatusCode::CONFLICT,
+            NimbusError::NotFound(_) => StatusCode::NOT_FOUND,
+            NimbusError::Cluster(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        error(code, self.to_string())
+    }
+}
+
+async fn require_token(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if token == state.token => next.run(request).await,
+        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong bearer token"),
+        None => error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required"),
+    }
+}
+
+async fn submit(
+    State(state): State<Arc<ApiState>>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<TopologyStatus>), NimbusError> {
+    let Json(request) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
+    let status = nimbus::submit(&state.store, &request.yaml, &request.overrides).await?;
+    Ok((StatusCode::CREATED, Json(status)))
+}
+
+async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<TopologyStatus>>, NimbusError> {
+    Ok(Json(nimbus::list(&state.store).await?))
+}
+
+async fn status(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
+    Ok(Json(nimbus::status(&state.store, &name).await?))
+}
+
+async fn kill(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
+    Ok(Json(nimbus::kill(&state.store, &name).await?))
+}

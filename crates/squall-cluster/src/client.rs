@@ -1,0 +1,83 @@
+//! [`ApiClient`]: the REST API from the CLI's side. Finds the leading
+//! nimbus through etcd unless given its URL.
+
+use reqwest::{Client, RequestBuilder, Response};
+
+use crate::api::{ErrorBody, SubmitRequest};
+use crate::config::ClusterConfig;
+use crate::store::{Store, TopologyStatus};
+use crate::{Error, Result};
+
+/// A client of the leading nimbus's API.
+pub struct ApiClient {
+    http: Client,
+    base: String,
+    token: String,
+}
+
+impl ApiClient {
+    /// A client of `url` (e.g. `http://127.0.0.1:7700`), or of the leader
+    /// that etcd names when `url` is `None`.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`], or [`Error::Api`] when no nimbus leads.
+    pub async fn connect(config: &ClusterConfig, url: Option<&str>) -> Result<Self> {
+        let base = match url {
+            Some(u) => u.to_string(),
+            None => Store::connect(&config.etcd_endpoints, config.prefix())
+                .await?
+                .nimbus_leader()
+                .await?
+                .ok_or_else(|| Error::Api("no nimbus is leading".into()))?,
+        };
+        Ok(ApiClient { http: Client::new(), base: base.trim_end_matches('/').to_string(), token: config.api_token.clone() })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}/api/v1/{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    /// Submits a YAML topology.
+    ///
+    /// # Errors
+    /// [`Error::Api`] with nimbus's reason.
+    pub async fn submit(&self, yaml: &str, overrides: &[(String, String)]) -> Result<TopologyStatus> {
+        let body = SubmitRequest { yaml: yaml.to_string(), overrides: overrides.to_vec() };
+        answer(self.request(reqwest::Method::POST, "topologies").json(&body).send().await).await
+    }
+
+    /// Every topology's status.
+    ///
+    /// # Errors
+    /// [`Error::Api`].
+    pub async fn list(&self) -> Result<Vec<TopologyStatus>> {
+        answer(self.request(reqwest::Method::GET, "topologies").send().await).await
+    }
+
+    /// One topology's status.
+    ///
+    /// # Errors
+    /// [`Error::Api`] (also when there is no such topology).
+    pub async fn status(&self, name: &str) -> Result<TopologyStatus> {
+        answer(self.request(reqwest::Method::GET, &format!("topologies/{name}")).send().await).await
+    }
+
+    /// Kills a topology.
+    ///
+    /// # Errors
+    /// [`Error::Api`].
+    pub async fn kill(&self, name: &str) -> Result<TopologyStatus> {
+        answer(self.request(reqwest::Method::DELETE, &format!("topologies/{name}")).send().await).await
+    }
+}
+
+async fn answer<T: serde::de::DeserializeOwned>(sent: reqwest::Result<Response>) -> Result<T> {
+    let resp = sent.map_err(|e| Error::Api(e.to_string()))?;
+    let code = resp.status();
+    if code.is_success() {
+        return resp.json().await.map_err(|e| Error::Api(format!("unreadable answer: {e}")));
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let reason = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
+    Err(Error::Api(format!("{code}: {reason}")))
+}

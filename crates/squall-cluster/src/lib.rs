@@ -1,0 +1,55 @@
+//! Squall's cluster mode, as Storm's: a nimbus that accepts topologies and
+//! assigns them to worker slots, supervisors that run worker processes in
+//! those slots, and etcd between them (ZooKeeper's place in Storm), so that
+//! no daemon holds state that dies with it.
+//!
+//! - [`config`]: the daemons' configuration (file plus `SQUALL__*` variables).
+//! - [`store`]: the keys in etcd and the records under them.
+//! - [`scheduler`]: which slot runs which tasks.
+//! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
+//! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
+//! - [`client`]: the REST client the CLI uses.
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod nimbus;
+pub mod scheduler;
+pub mod store;
+pub mod supervisor;
+pub mod worker;
+
+pub use config::ClusterConfig;
+
+/// Errors of the cluster daemons.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is missing a value or has a wrong one.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// etcd refused or could not be reached.
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    /// A record in etcd could not be encoded or decoded.
+    #[error("record {key}: {source}")]
+    Record {
+        /// The etcd key.
+        key: String,
+        /// What was wrong.
+        source: serde_json::Error,
+    },
+    /// A file or process could not be opened, started or waited for.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The nimbus answered with an error, or could not be reached.
+    #[error("nimbus: {0}")]
+    Api(String),
+}
+
+/// Result of the cluster daemons.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,210 @@
+//! The nimbus daemon: campaigns for leadership through etcd's election API;
+//! the leader serves the REST API ([`crate::api`]) and reconciles
+//! assignments with live supervisors (a topology whose supervisor's lease
+//! expired is scheduled again, with a higher epoch). A standby waits in the
+//! election and takes over when the leader's lease expires. Everything it
+//! decides is written to etcd ([`crate::store`]) before it is answered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::config::ClusterConfig;
+use crate::scheduler::schedule;
+use crate::store::{Assignment, State, Store, SupervisorInfo, TopologyRecord, TopologyStatus};
+use crate::{Error, Result};
+
+/// Workers per topology. One, until workers exchange tuples over the
+/// network: each topology runs whole in one worker process.
+const WORKERS_PER_TOPOLOGY: usize = 1;
+
+/// Why an API call was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NimbusError {
+    /// The submission is not a valid topology (the reason says why).
+    #[error("bad topology: {0}")]
+    BadTopology(String),
+    /// A topology of that name is still running.
+    #[error("topology '{0}' is already running")]
+    Exists(String),
+    /// No topology of that name.
+    #[error("no topology '{0}'")]
+    NotFound(String),
+    /// etcd failed.
+    #[error(transparent)]
+    Cluster(#[from] Error),
+}
+
+/// Validates a YAML topology, stores it and schedules it.
+///
+/// # Errors
+/// [`NimbusError::BadTopology`] (nothing stored), [`NimbusError::Exists`],
+/// [`NimbusError::Cluster`].
+pub async fn submit(
+    store: &Store,
+    yaml: &str,
+    overrides: &[(String, String)],
+) -> Result<TopologyStatus, NimbusError> {
+    let loaded = squall::yaml::parse(yaml, overrides).map_err(|e| NimbusError::BadTopology(e.to_string()))?;
+    let topology = loaded.topology;
+    let name = topology.name().to_string();
+    let current: Option<TopologyStatus> = store.get(&format!("status/{name}")).await?;
+    if current.is_some_and(|s| !s.state.is_over()) {
+        return Err(NimbusError::Exists(name));
+    }
+    let tasks = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
+    let record = TopologyRecord { name: name.clone(), yaml: yaml.to_string(), overrides: overrides.to_vec(), tasks };
+    store.put(&format!("topologies/{name}"), &record, None).await?;
+    store
+        .update_status(&name, |s| {
+            s.state = State::Pending;
+            s.supervisor = None;
+            s.restarts = 0;
+            s.message = None;
+            s.worker_pid = None;
+        })
+        .await?;
+    reconcile(store).await?;
+    tracing::info!(topology = %name, tasks, "topology submitted");
+    Ok(status(store, &name).await?)
+}
+
+/// Every topology's status, by name.
+///
+/// # Errors
+/// [`NimbusError::Cluster`].
+pub async fn list(store: &Store) -> Result<Vec<TopologyStatus>, NimbusError> {
+    Ok(store.list::<TopologyStatus>("status").await?.into_iter().map(|(_, s)| s).collect())
+}
+
+/// The status of `name`.
+///
+/// # Errors
+/// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
+pub async fn status(store: &Store, name: &str) -> Result<TopologyStatus, NimbusError> {
+    store.get(&format!("status/{name}")).await?.ok_or_else(|| NimbusError::NotFound(name.to_string()))
+}
+
+/// Kills `name`: its assignments go, so its supervisors stop its workers
+/// (bolts' `finish` is not called: a sink leaves no result).
+///
+/// # Errors
+/// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
+pub async fn kill(store: &Store, name: &str) -> Result<TopologyStatus, NimbusError> {
+    let current = status(store, name).await?;
+    if !current.state.is_over() {
+        store.update_status(name, |s| s.state = State::Killed).await?;
+        for (key, a) in store.list::<Assignment>("assignments").await? {
+            if a.topology.name == name {
+                store.delete(&format!("assignments/{key}"), false).await?;
+            }
+        }
+        tracing::info!(topology = %name, "topology killed");
+    }
+    status(store, name).await
+}
+
+/// Brings assignments in line with live supervisors: drops the assignments
+/// of supervisors whose lease expired and schedules every topology that is
+/// not over and has no assignment.
+///
+/// # Errors
+/// [`Error::Etcd`] or [`Error::Record`].
+pub async fn reconcile(store: &Store) -> Result<()> {
+    let supervisors: BTreeMap<String, usize> =
+        store.list::<SupervisorInfo>("supervisors").await?.into_iter().map(|(id, s)| (id, s.slots)).collect();
+    let mut used = BTreeSet::new();
+    let mut assigned = BTreeSet::new();
+    for (key, a) in store.list::<Assignment>("assignments").await? {
+        if supervisors.contains_key(&a.supervisor) {
+            used.insert((a.supervisor.clone(), a.slot));
+            assigned.insert(a.topology.name.clone());
+        } else {
+            tracing::warn!(topology = %a.topology.name, supervisor = %a.supervisor, "supervisor lost; moving its worker");
+            store.delete(&format!("assignments/{key}"), false).await?;
+        }
+    }
+    // Statuses are read after assignments: a supervisor writes `finished`
+    // before it deletes the assignment, so a missing assignment of a
+    // finished topology is never taken for a lost one.
+    let statuses: BTreeMap<String, TopologyStatus> = store.list("status").await?.into_iter().collect();
+    for (name, record) in store.list::<TopologyRecord>("topologies").await? {
+        let Some(status) = statuses.get(&name) else { continue };
+        if status.state.is_over() || assigned.contains(&name) {
+            continue;
+        }
+        let Some(placements) = schedule(record.tasks, WORKERS_PER_TOPOLOGY, &supervisors, &used) else {
+            if status.state != State::Pending {
+                store.update_status(&name, |s| { s.state = State::Pending; s.supervisor = None; }).await?;
+            }
+            continue;
+        };
+        let epoch = status.epoch + 1;
+        for p in &placements {
+            used.insert((p.supervisor.clone(), p.slot));
+            let assignment = Assignment {
+                topology: record.clone(),
+                supervisor: p.supervisor.clone(),
+                slot: p.slot,
+                tasks: p.tasks.clone(),
+                epoch,
+            };
+            store.put(&format!("assignments/{}/{name}", p.supervisor), &assignment, None).await?;
+        }
+        store
+            .update_status(&name, |s| {
+                s.state = State::Assigned;
+                s.supervisor = Some(placements[0].supervisor.clone());
+                s.epoch = epoch;
+                s.worker_pid = None;
+            })
+            .await?;
+        tracing::info!(topology = %name, epoch, supervisor = %placements[0].supervisor, "topology assigned");
+    }
+    Ok(())
+}
+
+/// Runs a nimbus daemon: waits to lead, then serves the API and reconciles
+/// every `reconcile_ms` until its lease is lost.
+///
+/// # Errors
+/// [`Error::Config`] without an API token; [`Error::Etcd`] if etcd cannot
+/// be reached or the lease is lost; [`Error::Io`] if the API address cannot
+/// be bound.
+pub async fn run(config: ClusterConfig) -> Result<()> {
+    if config.api_token.is_empty() {
+        return Err(Error::Config("api_token is empty: set it in the file or SQUALL__API_TOKEN".into()));
+    }
+    let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
+    let mut client = store.client();
+    let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
+    let heartbeat = tokio::spawn(crate::supervisor::keep_lease_alive(client.clone(), lease, config.nimbus.lease_ttl_s));
+    let url = format!("http://{}", config.nimbus.api_addr);
+    tracing::info!(%url, "nimbus waiting to lead");
+    client.campaign(store.key("nimbus"), url.clone(), lease).await?;
+    tracing::info!(%url, "nimbus leads");
+    eprintln!("nimbus leading, API on {url}");
+    let listener = tokio::net::TcpListener::bind(config.nimbus.api_addr)
+        .await
+        .map_err(|source| Error::Io { what: format!("bind {}", config.nimbus.api_addr), source })?;
+    let app = crate::api::router(store.clone(), config.api_token.clone());
+    let serve = axum::serve(listener, app);
+    let every = Duration::from_millis(config.nimbus.reconcile_ms);
+    let reconciler = async {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = reconcile(&store).await {
+                tracing::warn!(error = %e, "reconcile failed; retrying");
+            }
+        }
+    };
+    tokio::select! {
+        served = serve => served.map_err(|source| Error::Io { what: "REST API".into(), source }),
+        () = reconciler => Ok(()),
+        lost = heartbeat => Err(match lost {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => Error::Config("nimbus lease expired".into()),
+            Err(e) => Error::Config(format!("heartbeat task failed: {e}")),
+        }),
+    }
+}

@@ -1,0 +1,217 @@
+//! The cluster's state in etcd: key layout, records (JSON values) and a thin
+//! [`Store`] over `etcd-client`. Every daemon reads and writes through here;
+//! none keeps state that only it knows.
+//!
+//! Keys, under the configured namespace `NS`:
+//!
+//! | key | value | written by |
+//! |---|---|---|
+//! | `NS/supervisors/{id}` | [`SupervisorInfo`], under the supervisor's lease | supervisor |
+//! | `NS/topologies/{name}` | [`TopologyRecord`] | nimbus |
+//! | `NS/assignments/{supervisor}/{topology}` | [`Assignment`] | nimbus (supervisor deletes it when the worker finished) |
+//! | `NS/status/{topology}` | [`TopologyStatus`] | nimbus and supervisors |
+//! | `NS/nimbus` | election name; the leader's value is its API URL | nimbus |
+
+use etcd_client::{Client, DeleteOptions, GetOptions, PutOptions};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A live supervisor and its slots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisorInfo {
+    /// The supervisor's id.
+    pub id: String,
+    /// Worker slots it offers.
+    pub slots: usize,
+}
+
+/// A submitted topology: its YAML text and parameter overrides, exactly as
+/// the user sent them, so any worker can rebuild it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyRecord {
+    /// The topology's name (from its YAML).
+    pub name: String,
+    /// The YAML text.
+    pub yaml: String,
+    /// `--set KEY=VALUE` overrides.
+    pub overrides: Vec<(String, String)>,
+    /// Total number of tasks over all components.
+    pub tasks: usize,
+}
+
+/// One worker's share of a topology: which slot of which supervisor runs
+/// which tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The topology, whole (the worker rebuilds the plan from it).
+    pub topology: TopologyRecord,
+    /// The supervisor that runs it.
+    pub supervisor: String,
+    /// The slot (0-based) on that supervisor.
+    pub slot: usize,
+    /// Global task ids this worker runs.
+    pub tasks: Vec<usize>,
+    /// Raised every time nimbus moves the topology, so that a stale copy can
+    /// tell it is stale.
+    pub epoch: u64,
+}
+
+/// Where a topology is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Accepted, waiting for a free slot.
+    Pending,
+    /// Assigned to a slot; the supervisor has not started it yet.
+    Assigned,
+    /// A worker runs it.
+    Running,
+    /// Its input ended and everything drained.
+    Finished,
+    /// A task failed (the message says which).
+    Failed,
+    /// Killed through the API.
+    Killed,
+}
+
+impl State {
+    /// Whether the topology is over (nothing runs it any more).
+    pub fn is_over(self) -> bool {
+        matches!(self, State::Finished | State::Failed | State::Killed)
+    }
+}
+
+/// The status of one topology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyStatus {
+    /// The topology's name.
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// The supervisor running it, if any.
+    pub supervisor: Option<String>,
+    /// The assignment's epoch.
+    pub epoch: u64,
+    /// How many times a worker process was restarted.
+    pub restarts: u32,
+    /// An error, for `failed`.
+    pub message: Option<String>,
+    /// The process id of the worker running it (on its supervisor's host).
+    pub worker_pid: Option<u32>,
+}
+
+/// etcd, with the namespace and JSON records.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    prefix: String,
+}
+
+impl Store {
+    /// Connects to `endpoints`.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`] if no endpoint answers.
+    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self> {
+        let client = Client::connect(endpoints, None).await?;
+        Ok(Store { client, prefix: prefix.trim_end_matches('/').to_string() })
+    }
+
+    /// The raw client, for leases, watches and elections.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// `NS/{rest}`.
+    pub fn key(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.prefix)
+    }
+
+    /// Writes `value` as JSON under `NS/{rest}`, attached to `lease` if given.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`].
+    pub async fn put<T: Serialize>(&self, rest: &str, value: &T, lease: Option<i64>) -> Result<()> {
+        let key = self.key(rest);
+        let json = serde_json::to_vec(value).map_err(|source| Error::Record { key: key.clone(), source })?;
+        let options = lease.map(|id| PutOptions::new().with_lease(id));
+        self.client.clone().put(key, json, options).await?;
+        Ok(())
+    }
+
+    /// Reads the record under `NS/{rest}`.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`], or [`Error::Record`] if the value is not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, rest: &str) -> Result<Option<T>> {
+        let key = self.key(rest);
+        let resp = self.client.clone().get(key.clone(), None).await?;
+        resp.kvs()
+            .first()
+            .map(|kv| serde_json::from_slice(kv.value()).map_err(|source| Error::Record { key, source }))
+            .transpose()
+    }
+
+    /// Every record under `NS/{dir}/`, with the key's part after it.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`], or [`Error::Record`] naming a value that is not a `T`.
+    pub async fn list<T: DeserializeOwned>(&self, dir: &str) -> Result<Vec<(String, T)>> {
+        let base = self.key(&format!("{}/", dir.trim_end_matches('/')));
+        let resp = self.client.clone().get(base.clone(), Some(GetOptions::new().with_prefix())).await?;
+        resp.kvs()
+            .iter()
+            .map(|kv| {
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                let value = serde_json::from_slice(kv.value())
+                    .map_err(|source| Error::Record { key: key.clone(), source })?;
+                Ok((key[base.len()..].to_string(), value))
+            })
+            .collect()
+    }
+
+    /// Deletes `NS/{rest}`, or every key under it when `prefix`.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`].
+    pub async fn delete(&self, rest: &str, prefix: bool) -> Result<()> {
+        let options = prefix.then(|| DeleteOptions::new().with_prefix());
+        self.client.clone().delete(self.key(rest), options).await?;
+        Ok(())
+    }
+
+    /// Updates the status of `name` with `change`, starting from a fresh
+    /// `Pending` status if there is none.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`] or [`Error::Record`].
+    pub async fn update_status(&self, name: &str, change: impl FnOnce(&mut TopologyStatus)) -> Result<()> {
+        let rest = format!("status/{name}");
+        let mut status = self.get(&rest).await?.unwrap_or(TopologyStatus {
+            name: name.to_string(),
+            state: State::Pending,
+            supervisor: None,
+            epoch: 0,
+            restarts: 0,
+            message: None,
+            worker_pid: None,
+        });
+        change(&mut status);
+        self.put(&rest, &status, None).await
+    }
+
+    /// The API URL of the leading nimbus, if one leads.
+    ///
+    /// # Errors
+    /// [`Error::Etcd`].
+    pub async fn nimbus_leader(&self) -> Result<Option<String>> {
+        match self.client.clone().leader(self.key("nimbus")).await {
+            Ok(resp) => Ok(resp.kv().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())),
+            // etcd answers "election: no leader" as an error.
+            Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("no leader") => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

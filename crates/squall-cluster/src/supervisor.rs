@@ -1,0 +1,238 @@
+//! The supervisor daemon: registers its slots in etcd under a lease (its
+//! heartbeat), watches its assignments, and runs one worker process per
+//! assignment (`squall worker`, Storm's worker JVM). A worker that dies
+//! without finishing (a signal, a crash) is started again with the same
+//! assignment; one that finishes or fails has its status written and its
+//! assignment removed. If its lease cannot be renewed, the supervisor stops
+//! every worker and exits: nimbus will have given its work to others.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use etcd_client::{Client, WatchOptions};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ClusterConfig;
+use crate::store::{Assignment, State, Store, SupervisorInfo};
+use crate::{Error, Result};
+
+/// Worker exit code for "a task failed" (as `squall run`); the worker is not
+/// restarted, the topology is marked failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Worker exit code for "the topology does not load".
+pub const EXIT_CONFIG: i32 = 2;
+
+/// Renews `lease` every third of `ttl_s` until etcd says it has expired or
+/// cannot be reached.
+///
+/// # Errors
+/// [`Error::Etcd`] when a renewal fails; `Ok` when etcd answers that the
+/// lease is gone.
+pub async fn keep_lease_alive(mut client: Client, lease: i64, ttl_s: i64) -> Result<()> {
+    let (mut keeper, mut stream) = client.lease_keep_alive(lease).await?;
+    let every = Duration::from_millis((ttl_s.max(1) as u64 * 1000) / 3);
+    loop {
+        keeper.keep_alive().await?;
+        match tokio::time::timeout(every * 2, stream.message()).await {
+            Ok(Ok(Some(resp))) if resp.ttl() > 0 => {}
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(Error::Config("etcd did not answer a lease renewal".into())),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// A running worker process.
+struct Worker {
+    epoch: u64,
+    stop: CancellationToken,
+}
+
+/// Why the supervisor looks again at its assignments.
+enum Wake {
+    Assignments,
+    Exited { topology: String, epoch: u64, status: std::io::Result<ExitStatus> },
+}
+
+/// Runs a supervisor daemon until its lease is lost or etcd fails.
+///
+/// `worker_exe` is the `squall` binary that runs `worker --assignment FILE`.
+///
+/// # Errors
+/// [`Error::Config`] for zero slots; [`Error::Etcd`]; [`Error::Io`] if the
+/// work directory cannot be made.
+pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
+    let sup = &config.supervisor;
+    if sup.slots == 0 {
+        return Err(Error::Config("supervisor.slots must be at least 1".into()));
+    }
+    let id = if sup.id.is_empty() { format!("supervisor-{}", std::process::id()) } else { sup.id.clone() };
+    let work_dir = sup.work_dir.join(&id);
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
+    let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
+    let mut client = store.client();
+    let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
+    store.put(&format!("supervisors/{id}"), &SupervisorInfo { id: id.clone(), slots: sup.slots }, Some(lease)).await?;
+    let mut heartbeat = tokio::spawn(keep_lease_alive(client.clone(), lease, sup.lease_ttl_s));
+    let (_watcher, mut watch) = client
+        .watch(store.key(&format!("assignments/{id}/")), Some(WatchOptions::new().with_prefix()))
+        .await?;
+    tracing::info!(%id, slots = sup.slots, "supervisor registered");
+    eprintln!("supervisor {id} registered with {} slots", sup.slots);
+
+    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    let mut restarts: HashMap<(String, u64), u32> = HashMap::new();
+    wake_tx.send(Wake::Assignments).ok();
+    let result = loop {
+        let wake = tokio::select! {
+            w = wake_rx.recv() => w.expect("the sender lives in this function"),
+            event = watch.message() => match event {
+                Ok(Some(_)) => Wake::Assignments,
+                Ok(None) => break Err(Error::Config("etcd closed the assignment watch".into())),
+                Err(e) => break Err(e.into()),
+            },
+            lost = &mut heartbeat => break Err(match lost {
+                Ok(Err(e)) => e,
+                _ => Error::Config(format!("supervisor {id}: lease expired")),
+            }),
+        };
+        let assignments: HashMap<String, Assignment> =
+            match store.list::<Assignment>(&format!("assignments/{id}")).await {
+                Ok(list) => list.into_iter().collect(),
+                Err(e) => break Err(e),
+            };
+        if let Wake::Exited { topology, epoch, status } = wake {
+            let current = assignments.get(&topology).filter(|a| a.epoch == epoch);
+            if workers.get(&topology).is_some_and(|w| w.epoch == epoch) {
+                workers.remove(&topology);
+            }
+            if let Some(a) = current {
+                let code = status.as_ref().ok().and_then(|s| s.code());
+                let outcome = match code {
+                    Some(0) => Some((State::Finished, None)),
+                    Some(EXIT_FAILED | EXIT_CONFIG) => {
+                        Some((State::Failed, Some(last_line(&log_path(&work_dir, a)))))
+                    }
+                    _ => None,
+                };
+                if let Some((state, message)) = outcome {
+                    // Status first, then the assignment: see nimbus::reconcile.
+                    let done = store
+                        .update_status(&topology, |s| {
+                            s.state = state;
+                            s.message = message;
+                            s.worker_pid = None;
+                        })
+                        .await;
+                    if let Err(e) = done {
+                        break Err(e);
+                    }
+                    if let Err(e) = store.delete(&format!("assignments/{id}/{topology}"), false).await {
+                        break Err(e);
+                    }
+                    tracing::info!(%topology, ?state, "worker done");
+                    continue;
+                }
+                tracing::warn!(%topology, ?status, "worker died; restarting it");
+                *restarts.entry((topology.clone(), epoch)).or_default() += 1;
+            }
+        }
+        // Stop workers whose assignment is gone or moved to another epoch.
+        workers.retain(|topology, w| {
+            let keep = assignments.get(topology).is_some_and(|a| a.epoch == w.epoch);
+            if !keep {
+                w.stop.cancel();
+            }
+            keep
+        });
+        for (topology, a) in &assignments {
+            if workers.contains_key(topology) {
+                continue;
+            }
+            match start_worker(&worker_exe, &work_dir, a, wake_tx.clone()) {
+                Ok((worker, pid)) => {
+                    let count = restarts.get(&(topology.clone(), a.epoch)).copied().unwrap_or(0);
+                    workers.insert(topology.clone(), worker);
+                    let written = store
+                        .update_status(topology, |s| {
+                            if !s.state.is_over() {
+                                s.state = State::Running;
+                                s.supervisor = Some(id.clone());
+                                s.restarts = count;
+                                s.worker_pid = pid;
+                            }
+                        })
+                        .await;
+                    if let Err(e) = written {
+                        tracing::warn!(error = %e, "cannot write status");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, %topology, "cannot start worker"),
+            }
+        }
+    };
+    for w in workers.values() {
+        w.stop.cancel();
+    }
+    result
+}
+
+fn log_path(work_dir: &std::path::Path, a: &Assignment) -> PathBuf {
+    work_dir.join(format!("{}-slot{}.log", a.topology.name, a.slot))
+}
+
+/// The last non-empty line of `path` (a worker's error), or a note that
+/// there is none.
+fn last_line(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .unwrap_or_else(|| format!("worker failed; no log in {}", path.display()))
+}
+
+/// Writes `a` to a file and starts `worker_exe worker --assignment FILE`,
+/// its output going to the slot's log. The process is killed when `stop`
+/// fires; its exit is reported on `wake`.
+fn start_worker(
+    worker_exe: &std::path::Path,
+    work_dir: &std::path::Path,
+    a: &Assignment,
+    wake: mpsc::UnboundedSender<Wake>,
+) -> Result<(Worker, Option<u32>)> {
+    let file = work_dir.join(format!("{}-slot{}.json", a.topology.name, a.slot));
+    let json = serde_json::to_vec_pretty(a).map_err(|source| Error::Record { key: file.display().to_string(), source })?;
+    std::fs::write(&file, json).map_err(|source| Error::Io { what: format!("write {}", file.display()), source })?;
+    let log_file = log_path(work_dir, a);
+    let log = std::fs::File::create(&log_file)
+        .map_err(|source| Error::Io { what: format!("create {}", log_file.display()), source })?;
+    let log2 = log.try_clone().map_err(|source| Error::Io { what: "log file".into(), source })?;
+    let mut child = Command::new(worker_exe)
+        .arg("worker")
+        .arg("--assignment")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| Error::Io { what: format!("start {}", worker_exe.display()), source })?;
+    let pid = child.id();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let (topology, epoch) = (a.topology.name.clone(), a.epoch);
+    tokio::spawn(async move {
+        tokio::select! {
+            status = child.wait() => { wake.send(Wake::Exited { topology, epoch, status }).ok(); }
+            () = stopped.cancelled() => { child.kill().await.ok(); }
+        }
+    });
+    tracing::info!(topology = %a.topology.name, epoch = a.epoch, ?pid, "worker started");
+    Ok((Worker { epoch: a.epoch, stop }, pid))
+}
