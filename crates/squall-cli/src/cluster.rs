@@ -45,7 +45,8 @@ pub fn nimbus(config: ClusterConfig) -> Result<ExitCode, Failure> {
 /// # Errors
 /// As [`nimbus`].
 pub fn supervisor(config: ClusterConfig) -> Result<ExitCode, Failure> {
-    let exe = std::env::current_exe().map_err(|e| Failure::runtime(format!("cannot find the squall binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::runtime(format!("cannot find the squall binary: {e}")))?;
     block_on(async { squall_cluster::supervisor::run(config, exe).await.map_err(daemon_failure) })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -80,7 +81,11 @@ pub enum Request {
 /// # Errors
 /// [`Failure::config`] if the file cannot be read or nimbus refuses the
 /// topology; [`Failure::runtime`] if nimbus cannot be reached.
-pub fn client(config: ClusterConfig, nimbus: Option<String>, request: Request) -> Result<ExitCode, Failure> {
+pub fn client(
+    config: ClusterConfig,
+    nimbus: Option<String>,
+    request: Request,
+) -> Result<ExitCode, Failure> {
     block_on(async move {
         let api = ApiClient::connect(&config, nimbus.as_deref()).await.map_err(Failure::runtime)?;
         match request {
@@ -98,6 +103,13 @@ pub fn client(config: ClusterConfig, nimbus: Option<String>, request: Request) -
                 for s in all {
                     println!("{:<24} {}", s.name, describe(&s));
                 }
+                let live = api.supervisors().await.map_err(Failure::runtime)?;
+                let live: Vec<String> =
+                    live.iter().map(|s| format!("{} ({} slots)", s.id, s.slots)).collect();
+                println!(
+                    "supervisors: {}",
+                    if live.is_empty() { "none".to_string() } else { live.join(", ") }
+                );
             }
             Request::Status(name) => {
                 let s = api.status(&name).await.map_err(Failure::runtime)?;
@@ -114,7 +126,10 @@ pub fn client(config: ClusterConfig, nimbus: Option<String>, request: Request) -
 
 /// `running on sup-1 (epoch 2, 1 restart)`.
 fn describe(s: &TopologyStatus) -> String {
-    let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let state = serde_json::to_value(s.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     let mut text = state;
     if let Some(sup) = &s.supervisor {
         text.push_str(&format!(" on {sup}"));

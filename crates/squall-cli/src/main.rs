@@ -171,11 +171,13 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(&args.file, &args.set),
         Command::Components => components::components(),
         Command::Nimbus(args) => cluster::config(args.config.as_deref()).and_then(cluster::nimbus),
-        Command::Supervisor(args) => cluster::config(args.cluster.config.as_deref()).and_then(|mut c| {
-            c.supervisor.slots = args.slots.unwrap_or(c.supervisor.slots);
-            c.supervisor.id = args.id.unwrap_or(c.supervisor.id);
-            cluster::supervisor(c)
-        }),
+        Command::Supervisor(args) => {
+            cluster::config(args.cluster.config.as_deref()).and_then(|mut c| {
+                c.supervisor.slots = args.slots.unwrap_or(c.supervisor.slots);
+                c.supervisor.id = args.id.unwrap_or(c.supervisor.id);
+                cluster::supervisor(c)
+            })
+        }
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
         Command::Submit { topology, cluster: c } => {
             client(c, cluster::Request::Submit(topology.file, topology.set))

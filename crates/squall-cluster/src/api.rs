@@ -8,6 +8,7 @@
 //! | `GET /api/v1/topologies` | | 200 list of [`TopologyStatus`] |
 //! | `GET /api/v1/topologies/{name}` | | 200 [`TopologyStatus`]; 404 |
 //! | `DELETE /api/v1/topologies/{name}` | | 200 [`TopologyStatus`] (killed); 404 |
+//! | `GET /api/v1/supervisors` | | 200 list of live [`SupervisorInfo`] |
 //!
 //! Errors are `{"error": "..."}`.
 
@@ -23,7 +24,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::nimbus::{self, NimbusError};
-use crate::store::{Store, TopologyStatus};
+use crate::store::{Store, SupervisorInfo, TopologyStatus};
 
 /// Body of a submission.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +55,7 @@ pub fn router(store: Store, token: String) -> Router {
     Router::new()
         .route("/api/v1/topologies", get(list).post(submit))
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
+        .route("/api/v1/supervisors", get(supervisors))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -74,7 +76,11 @@ impl IntoResponse for NimbusError {
     }
 }
 
-async fn require_token(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(state): State<Arc<ApiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -96,7 +102,9 @@ async fn submit(
     Ok((StatusCode::CREATED, Json(status)))
 }
 
-async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<TopologyStatus>>, NimbusError> {
+async fn list(
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Vec<TopologyStatus>>, NimbusError> {
     Ok(Json(nimbus::list(&state.store).await?))
 }
 
@@ -112,4 +120,12 @@ async fn kill(
     Path(name): Path<String>,
 ) -> Result<Json<TopologyStatus>, NimbusError> {
     Ok(Json(nimbus::kill(&state.store, &name).await?))
+}
+
+async fn supervisors(
+    State(state): State<Arc<ApiState>>,
+) -> Result<Json<Vec<SupervisorInfo>>, NimbusError> {
+    let live =
+        state.store.list::<SupervisorInfo>("supervisors").await.map_err(NimbusError::Cluster)?;
+    Ok(Json(live.into_iter().map(|(_, s)| s).collect()))
 }

@@ -5,7 +5,7 @@ use reqwest::{Client, RequestBuilder, Response};
 
 use crate::api::{ErrorBody, SubmitRequest};
 use crate::config::ClusterConfig;
-use crate::store::{Store, TopologyStatus};
+use crate::store::{Store, SupervisorInfo, TopologyStatus};
 use crate::{Error, Result};
 
 /// A client of the leading nimbus's API.
@@ -30,7 +30,11 @@ impl ApiClient {
                 .await?
                 .ok_or_else(|| Error::Api("no nimbus is leading".into()))?,
         };
-        Ok(ApiClient { http: Client::new(), base: base.trim_end_matches('/').to_string(), token: config.api_token.clone() })
+        Ok(ApiClient {
+            http: Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            token: config.api_token.clone(),
+        })
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -41,7 +45,11 @@ impl ApiClient {
     ///
     /// # Errors
     /// [`Error::Api`] with nimbus's reason.
-    pub async fn submit(&self, yaml: &str, overrides: &[(String, String)]) -> Result<TopologyStatus> {
+    pub async fn submit(
+        &self,
+        yaml: &str,
+        overrides: &[(String, String)],
+    ) -> Result<TopologyStatus> {
         let body = SubmitRequest { yaml: yaml.to_string(), overrides: overrides.to_vec() };
         answer(self.request(reqwest::Method::POST, "topologies").json(&body).send().await).await
     }
@@ -52,6 +60,14 @@ impl ApiClient {
     /// [`Error::Api`].
     pub async fn list(&self) -> Result<Vec<TopologyStatus>> {
         answer(self.request(reqwest::Method::GET, "topologies").send().await).await
+    }
+
+    /// The live supervisors.
+    ///
+    /// # Errors
+    /// [`Error::Api`].
+    pub async fn supervisors(&self) -> Result<Vec<SupervisorInfo>> {
+        answer(self.request(reqwest::Method::GET, "supervisors").send().await).await
     }
 
     /// One topology's status.
@@ -67,7 +83,8 @@ impl ApiClient {
     /// # Errors
     /// [`Error::Api`].
     pub async fn kill(&self, name: &str) -> Result<TopologyStatus> {
-        answer(self.request(reqwest::Method::DELETE, &format!("topologies/{name}")).send().await).await
+        answer(self.request(reqwest::Method::DELETE, &format!("topologies/{name}")).send().await)
+            .await
     }
 }
 

@@ -29,14 +29,14 @@ pub enum Error {
     Config(String),
     /// etcd refused or could not be reached.
     #[error("etcd: {0}")]
-    Etcd(#[from] etcd_client::Error),
+    Etcd(Box<etcd_client::Error>),
     /// A record in etcd could not be encoded or decoded.
     #[error("record {key}: {source}")]
     Record {
         /// The etcd key.
         key: String,
         /// What was wrong.
-        source: serde_json::Error,
+        source: Box<serde_json::Error>,
     },
     /// A file or process could not be opened, started or waited for.
     #[error("{what}: {source}")]
@@ -49,6 +49,19 @@ pub enum Error {
     /// The nimbus answered with an error, or could not be reached.
     #[error("nimbus: {0}")]
     Api(String),
+}
+
+impl From<etcd_client::Error> for Error {
+    fn from(e: etcd_client::Error) -> Self {
+        Error::Etcd(Box::new(e))
+    }
+}
+
+impl Error {
+    /// A record under `key` that does not encode or decode.
+    pub fn record(key: impl Into<String>, source: serde_json::Error) -> Self {
+        Error::Record { key: key.into(), source: Box::new(source) }
+    }
 }
 
 /// Result of the cluster daemons.

@@ -44,7 +44,8 @@ pub async fn submit(
     yaml: &str,
     overrides: &[(String, String)],
 ) -> Result<TopologyStatus, NimbusError> {
-    let loaded = squall::yaml::parse(yaml, overrides).map_err(|e| NimbusError::BadTopology(e.to_string()))?;
+    let loaded = squall::yaml::parse(yaml, overrides)
+        .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let topology = loaded.topology;
     let name = topology.name().to_string();
     let current: Option<TopologyStatus> = store.get(&format!("status/{name}")).await?;
@@ -52,7 +53,12 @@ pub async fn submit(
         return Err(NimbusError::Exists(name));
     }
     let tasks = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
-    let record = TopologyRecord { name: name.clone(), yaml: yaml.to_string(), overrides: overrides.to_vec(), tasks };
+    let record = TopologyRecord {
+        name: name.clone(),
+        yaml: yaml.to_string(),
+        overrides: overrides.to_vec(),
+        tasks,
+    };
     store.put(&format!("topologies/{name}"), &record, None).await?;
     store
         .update_status(&name, |s| {
@@ -65,7 +71,7 @@ pub async fn submit(
         .await?;
     reconcile(store).await?;
     tracing::info!(topology = %name, tasks, "topology submitted");
-    Ok(status(store, &name).await?)
+    status(store, &name).await
 }
 
 /// Every topology's status, by name.
@@ -81,7 +87,10 @@ pub async fn list(store: &Store) -> Result<Vec<TopologyStatus>, NimbusError> {
 /// # Errors
 /// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
 pub async fn status(store: &Store, name: &str) -> Result<TopologyStatus, NimbusError> {
-    store.get(&format!("status/{name}")).await?.ok_or_else(|| NimbusError::NotFound(name.to_string()))
+    store
+        .get(&format!("status/{name}"))
+        .await?
+        .ok_or_else(|| NimbusError::NotFound(name.to_string()))
 }
 
 /// Kills `name`: its assignments go, so its supervisors stop its workers
@@ -110,8 +119,12 @@ pub async fn kill(store: &Store, name: &str) -> Result<TopologyStatus, NimbusErr
 /// # Errors
 /// [`Error::Etcd`] or [`Error::Record`].
 pub async fn reconcile(store: &Store) -> Result<()> {
-    let supervisors: BTreeMap<String, usize> =
-        store.list::<SupervisorInfo>("supervisors").await?.into_iter().map(|(id, s)| (id, s.slots)).collect();
+    let supervisors: BTreeMap<String, usize> = store
+        .list::<SupervisorInfo>("supervisors")
+        .await?
+        .into_iter()
+        .map(|(id, s)| (id, s.slots))
+        .collect();
     let mut used = BTreeSet::new();
     let mut assigned = BTreeSet::new();
     for (key, a) in store.list::<Assignment>("assignments").await? {
@@ -126,15 +139,22 @@ pub async fn reconcile(store: &Store) -> Result<()> {
     // Statuses are read after assignments: a supervisor writes `finished`
     // before it deletes the assignment, so a missing assignment of a
     // finished topology is never taken for a lost one.
-    let statuses: BTreeMap<String, TopologyStatus> = store.list("status").await?.into_iter().collect();
+    let statuses: BTreeMap<String, TopologyStatus> =
+        store.list("status").await?.into_iter().collect();
     for (name, record) in store.list::<TopologyRecord>("topologies").await? {
         let Some(status) = statuses.get(&name) else { continue };
         if status.state.is_over() || assigned.contains(&name) {
             continue;
         }
-        let Some(placements) = schedule(record.tasks, WORKERS_PER_TOPOLOGY, &supervisors, &used) else {
+        let Some(placements) = schedule(record.tasks, WORKERS_PER_TOPOLOGY, &supervisors, &used)
+        else {
             if status.state != State::Pending {
-                store.update_status(&name, |s| { s.state = State::Pending; s.supervisor = None; }).await?;
+                store
+                    .update_status(&name, |s| {
+                        s.state = State::Pending;
+                        s.supervisor = None;
+                    })
+                    .await?;
             }
             continue;
         };
@@ -172,12 +192,18 @@ pub async fn reconcile(store: &Store) -> Result<()> {
 /// be bound.
 pub async fn run(config: ClusterConfig) -> Result<()> {
     if config.api_token.is_empty() {
-        return Err(Error::Config("api_token is empty: set it in the file or SQUALL__API_TOKEN".into()));
+        return Err(Error::Config(
+            "api_token is empty: set it in the file or SQUALL__API_TOKEN".into(),
+        ));
     }
     let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
     let mut client = store.client();
     let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
-    let heartbeat = tokio::spawn(crate::supervisor::keep_lease_alive(client.clone(), lease, config.nimbus.lease_ttl_s));
+    let heartbeat = tokio::spawn(crate::supervisor::keep_lease_alive(
+        client.clone(),
+        lease,
+        config.nimbus.lease_ttl_s,
+    ));
     let url = format!("http://{}", config.nimbus.api_addr);
     tracing::info!(%url, "nimbus waiting to lead");
     client.campaign(store.key("nimbus"), url.clone(), lease).await?;

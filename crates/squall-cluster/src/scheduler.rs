@@ -45,7 +45,11 @@ pub fn schedule(
         let before = chosen.len();
         for (id, open) in &free {
             if chosen.len() < workers && round < open.len() {
-                chosen.push(Placement { supervisor: id.clone(), slot: open[round], tasks: Vec::new() });
+                chosen.push(Placement {
+                    supervisor: id.clone(),
+                    slot: open[round],
+                    tasks: Vec::new(),
+                });
             }
         }
         if chosen.len() == before {
@@ -87,7 +91,8 @@ mod tests {
         let p = schedule(3, 1, &s, &used).unwrap();
         assert_eq!(p, vec![Placement { supervisor: "b".into(), slot: 0, tasks: vec![0, 1, 2] }]);
         let p = schedule(3, 3, &s, &used).unwrap();
-        let slots: BTreeSet<(String, usize)> = p.iter().map(|p| (p.supervisor.clone(), p.slot)).collect();
+        let slots: BTreeSet<(String, usize)> =
+            p.iter().map(|p| (p.supervisor.clone(), p.slot)).collect();
         assert_eq!(slots.len(), 3);
         assert!(slots.is_disjoint(&used));
     }

@@ -135,7 +135,8 @@ impl Store {
     /// [`Error::Etcd`].
     pub async fn put<T: Serialize>(&self, rest: &str, value: &T, lease: Option<i64>) -> Result<()> {
         let key = self.key(rest);
-        let json = serde_json::to_vec(value).map_err(|source| Error::Record { key: key.clone(), source })?;
+        let json =
+            serde_json::to_vec(value).map_err(|source| Error::record(key.clone(), source))?;
         let options = lease.map(|id| PutOptions::new().with_lease(id));
         self.client.clone().put(key, json, options).await?;
         Ok(())
@@ -150,7 +151,9 @@ impl Store {
         let resp = self.client.clone().get(key.clone(), None).await?;
         resp.kvs()
             .first()
-            .map(|kv| serde_json::from_slice(kv.value()).map_err(|source| Error::Record { key, source }))
+            .map(|kv| {
+                serde_json::from_slice(kv.value()).map_err(|source| Error::record(key, source))
+            })
             .transpose()
     }
 
@@ -160,13 +163,14 @@ impl Store {
     /// [`Error::Etcd`], or [`Error::Record`] naming a value that is not a `T`.
     pub async fn list<T: DeserializeOwned>(&self, dir: &str) -> Result<Vec<(String, T)>> {
         let base = self.key(&format!("{}/", dir.trim_end_matches('/')));
-        let resp = self.client.clone().get(base.clone(), Some(GetOptions::new().with_prefix())).await?;
+        let resp =
+            self.client.clone().get(base.clone(), Some(GetOptions::new().with_prefix())).await?;
         resp.kvs()
             .iter()
             .map(|kv| {
                 let key = String::from_utf8_lossy(kv.key()).into_owned();
                 let value = serde_json::from_slice(kv.value())
-                    .map_err(|source| Error::Record { key: key.clone(), source })?;
+                    .map_err(|source| Error::record(key.clone(), source))?;
                 Ok((key[base.len()..].to_string(), value))
             })
             .collect()
@@ -187,7 +191,11 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Etcd`] or [`Error::Record`].
-    pub async fn update_status(&self, name: &str, change: impl FnOnce(&mut TopologyStatus)) -> Result<()> {
+    pub async fn update_status(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut TopologyStatus),
+    ) -> Result<()> {
         let rest = format!("status/{name}");
         let mut status = self.get(&rest).await?.unwrap_or(TopologyStatus {
             name: name.to_string(),

@@ -71,14 +71,24 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     if sup.slots == 0 {
         return Err(Error::Config("supervisor.slots must be at least 1".into()));
     }
-    let id = if sup.id.is_empty() { format!("supervisor-{}", std::process::id()) } else { sup.id.clone() };
+    let id = if sup.id.is_empty() {
+        format!("supervisor-{}", std::process::id())
+    } else {
+        sup.id.clone()
+    };
     let work_dir = sup.work_dir.join(&id);
     std::fs::create_dir_all(&work_dir)
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
     let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
     let mut client = store.client();
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
-    store.put(&format!("supervisors/{id}"), &SupervisorInfo { id: id.clone(), slots: sup.slots }, Some(lease)).await?;
+    store
+        .put(
+            &format!("supervisors/{id}"),
+            &SupervisorInfo { id: id.clone(), slots: sup.slots },
+            Some(lease),
+        )
+        .await?;
     let mut heartbeat = tokio::spawn(keep_lease_alive(client.clone(), lease, sup.lease_ttl_s));
     let (_watcher, mut watch) = client
         .watch(store.key(&format!("assignments/{id}/")), Some(WatchOptions::new().with_prefix()))
@@ -134,7 +144,9 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                     if let Err(e) = done {
                         break Err(e);
                     }
-                    if let Err(e) = store.delete(&format!("assignments/{id}/{topology}"), false).await {
+                    if let Err(e) =
+                        store.delete(&format!("assignments/{id}/{topology}"), false).await
+                    {
                         break Err(e);
                     }
                     tracing::info!(%topology, ?state, "worker done");
@@ -207,8 +219,10 @@ fn start_worker(
     wake: mpsc::UnboundedSender<Wake>,
 ) -> Result<(Worker, Option<u32>)> {
     let file = work_dir.join(format!("{}-slot{}.json", a.topology.name, a.slot));
-    let json = serde_json::to_vec_pretty(a).map_err(|source| Error::Record { key: file.display().to_string(), source })?;
-    std::fs::write(&file, json).map_err(|source| Error::Io { what: format!("write {}", file.display()), source })?;
+    let json = serde_json::to_vec_pretty(a)
+        .map_err(|source| Error::record(file.display().to_string(), source))?;
+    std::fs::write(&file, json)
+        .map_err(|source| Error::Io { what: format!("write {}", file.display()), source })?;
     let log_file = log_path(work_dir, a);
     let log = std::fs::File::create(&log_file)
         .map_err(|source| Error::Io { what: format!("create {}", log_file.display()), source })?;

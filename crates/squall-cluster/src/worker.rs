@@ -15,6 +15,12 @@ use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED};
 /// when a task failed. Errors go to stderr (the slot's log), last line
 /// first-class: the supervisor reports it as the failure's reason.
 pub fn run(file: &Path) -> i32 {
+    // A worker does not outlive its supervisor: a supervisor that dies
+    // takes its workers with it, so no orphan keeps writing.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("cannot tie the worker to its supervisor: {e}");
+    }
     let assignment: Assignment = match std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))

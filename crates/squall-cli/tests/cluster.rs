@@ -1,0 +1,292 @@
+//! Cluster mode with real processes on 127.0.0.1: etcd (Debian's
+//! `etcd-server`, started here), nimbus daemons and two supervisors, driven
+//! through the `squall` CLI. Word counts on the Shakespeare corpus are
+//! compared with a count computed here, independently of the engine.
+//!
+//! Needs `etcd` on PATH and the corpus in `data/shakespeare` (`.ci/run`
+//! installs and fetches both).
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any one condition may take on a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(120);
+/// Between two looks at a condition.
+const POLL: Duration = Duration::from_millis(100);
+const TOKEN: &str = "test-token";
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/shakespeare")
+        .canonicalize()
+        .expect("corpus in data/shakespeare")
+}
+
+/// Word counts of every non-hidden file in `dir`, computed without the
+/// engine: a word is a maximal run of alphanumeric characters, lowercased.
+fn reference(dir: &Path) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The `word,count` CSV a word count wrote.
+fn read_counts(path: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("word,count"));
+    lines
+        .map(|l| {
+            let (w, c) = l.rsplit_once(',').unwrap();
+            (w.trim_matches('"').to_string(), c.parse().unwrap())
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// etcd, nimbus daemons and supervisors in a temporary folder; every
+/// process is killed when it drops.
+struct Cluster {
+    dir: tempfile::TempDir,
+    etcd_url: String,
+    etcd: Child,
+    nimbus: Vec<(u16, Child)>,
+    supervisors: Vec<Child>,
+}
+
+impl Cluster {
+    fn start(nimbus_count: usize, supervisors: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let etcd_url = format!("http://127.0.0.1:{client}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+        let etcd = Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir.path().join("etcd"))
+            .args(["--listen-client-urls", &etcd_url, "--advertise-client-urls", &etcd_url])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("etcd on PATH (apt-get install etcd-server)");
+        wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", client)).is_ok());
+        let mut cluster =
+            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new() };
+        for _ in 0..nimbus_count {
+            cluster.start_nimbus();
+        }
+        wait_until("a nimbus to lead", || cluster.squall(&["list"]).status.success());
+        for id in supervisors {
+            let log = std::fs::File::create(cluster.dir.path().join(format!("{id}.log"))).unwrap();
+            let child = cluster
+                .command(&["supervisor", "--id", id, "--slots", "2"])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            cluster.supervisors.push(child);
+        }
+        let all = supervisors.len();
+        wait_until("the supervisors to register", || {
+            let out = cluster.squall(&["list"]);
+            String::from_utf8_lossy(&out.stdout).matches(" slots)").count() == all
+        });
+        cluster
+    }
+
+    fn start_nimbus(&mut self) {
+        let port = free_port();
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("nimbus-{port}.log"))).unwrap();
+        let child = self
+            .command(&["nimbus"])
+            .env("SQUALL__NIMBUS__API_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nimbus.push((port, child));
+    }
+
+    /// `squall ARGS` with this cluster's configuration in the environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_squall"));
+        c.args(args)
+            .env("SQUALL__ETCD_ENDPOINTS", format!("[\"{}\"]", self.etcd_url))
+            .env("SQUALL__API_TOKEN", TOKEN)
+            .env("SQUALL__NIMBUS__LEASE_TTL_S", "2")
+            .env("SQUALL__NIMBUS__RECONCILE_MS", "300")
+            .env("SQUALL__SUPERVISOR__LEASE_TTL_S", "3")
+            .env("SQUALL__SUPERVISOR__WORK_DIR", self.dir.path().join("work"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn squall(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// A word count named `name` over `input` into a CSV in the temporary
+    /// folder, submitted through `squall submit`; returns the CSV's path.
+    fn submit_word_count(&self, name: &str, input: &Path) -> PathBuf {
+        let output = self.dir.path().join(format!("{name}.csv"));
+        let yaml = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count.yaml"),
+        )
+        .unwrap()
+        .replace("name: word-count", &format!("name: {name}"));
+        let file = self.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        let out = self.squall(&[
+            "submit",
+            file.to_str().unwrap(),
+            "--set",
+            &format!("input={}", input.display()),
+            "--set",
+            &format!("output={}", output.display()),
+        ]);
+        assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
+        output
+    }
+
+    /// The status of `name` as JSON.
+    fn status(&self, name: &str) -> serde_json::Value {
+        let out = self.squall(&["status", name]);
+        if !out.status.success() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn wait_for_state(&self, name: &str, state: &str) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        wait_until(&format!("{name} to be {state}"), || {
+            last = self.status(name);
+            assert_ne!(last["state"], "failed", "{last}");
+            last["state"] == state
+        });
+        last
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.supervisors.iter_mut().chain(self.nimbus.iter_mut().map(|(_, c)| c)) {
+            c.kill().ok();
+            c.wait().ok();
+        }
+        self.etcd.kill().ok();
+        self.etcd.wait().ok();
+    }
+}
+
+#[test]
+fn word_counts_spread_over_two_supervisors_and_equal_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let corpus = corpus();
+    let a = cluster.submit_word_count("wc-a", &corpus);
+    let b = cluster.submit_word_count("wc-b", &corpus);
+    let sa = cluster.wait_for_state("wc-a", "finished");
+    let sb = cluster.wait_for_state("wc-b", "finished");
+    assert_ne!(
+        sa["supervisor"], sb["supervisor"],
+        "the scheduler spreads over supervisors: {sa} {sb}"
+    );
+    let expected = reference(&corpus);
+    assert_eq!(read_counts(&a), expected);
+    assert_eq!(read_counts(&b), expected);
+    let list = String::from_utf8_lossy(&cluster.squall(&["list"]).stdout).into_owned();
+    assert!(list.contains("wc-a") && list.contains("finished"), "{list}");
+}
+
+#[test]
+fn api_refuses_missing_or_wrong_tokens_and_bad_topologies() {
+    let cluster = Cluster::start(1, &[]);
+    let out = cluster.command(&["list"]).env("SQUALL__API_TOKEN", "wrong").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{out:?}");
+    let out = cluster.command(&["list"]).env("SQUALL__API_TOKEN", "").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{out:?}");
+
+    let bad = cluster.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\nspouts:\n  - { id: s, type: no_such_spout, parallelism: 1 }\n",
+    )
+    .unwrap();
+    let out = cluster.squall(&["submit", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("400") && stderr.contains("no_such_spout"), "{stderr}");
+    let list = String::from_utf8_lossy(&cluster.squall(&["list"]).stdout).into_owned();
+    assert!(list.starts_with("no topologies"), "a refused topology changes nothing: {list}");
+}
+
+#[test]
+fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    // The corpus six times over (links), so that the run lasts long enough
+    // to be killed in the middle.
+    let input = cluster.dir.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    let corpus = corpus();
+    for copy in 0..6 {
+        for entry in std::fs::read_dir(&corpus).unwrap() {
+            let path = entry.unwrap().path();
+            let name = format!("{copy}-{}", path.file_name().unwrap().to_string_lossy());
+            std::os::unix::fs::symlink(&path, input.join(name)).unwrap();
+        }
+    }
+    let output = cluster.submit_word_count("wc-kill", &input);
+    let running = cluster.wait_for_state("wc-kill", "running");
+    let pid = running["worker_pid"].as_u64().expect("a running worker has a pid");
+    let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let done = cluster.wait_for_state("wc-kill", "finished");
+    assert!(done["restarts"].as_u64().unwrap() >= 1, "the worker was restarted: {done}");
+    let expected: BTreeMap<String, u64> =
+        reference(&corpus).into_iter().map(|(w, c)| (w, c * 6)).collect();
+    assert_eq!(read_counts(&output), expected);
+}
+
+#[test]
+fn the_standby_nimbus_takes_over_when_the_leader_dies() {
+    let mut cluster = Cluster::start(2, &["sup-a"]);
+    let leader = |c: &Cluster| -> Option<usize> {
+        c.nimbus.iter().position(|(port, _)| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+    };
+    let first = leader(&cluster).expect("one nimbus serves the API");
+    let (_, mut child) = cluster.nimbus.remove(first);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = Instant::now();
+    wait_until("the standby to lead", || cluster.squall(&["list"]).status.success());
+    eprintln!("standby took over in {:.1} s", killed_at.elapsed().as_secs_f64());
+    let corpus = corpus();
+    let output = cluster.submit_word_count("wc-after", &corpus);
+    cluster.wait_for_state("wc-after", "finished");
+    assert_eq!(read_counts(&output), reference(&corpus));
+}
