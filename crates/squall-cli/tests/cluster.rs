@@ -245,21 +245,27 @@ fn api_refuses_missing_or_wrong_tokens_and_bad_topologies() {
     assert!(list.starts_with("no topologies"), "a refused topology changes nothing: {list}");
 }
 
-#[test]
-fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
-    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
-    // The corpus six times over (links), so that the run lasts long enough
-    // to be killed in the middle.
-    let input = cluster.dir.path().join("input");
+/// The corpus `copies` times over (links) in `dir/input`, so that a run
+/// lasts long enough to be broken in the middle; and its reference.
+fn repeated_corpus(dir: &Path, copies: u64) -> (PathBuf, BTreeMap<String, u64>) {
+    let input = dir.join("input");
     std::fs::create_dir(&input).unwrap();
     let corpus = corpus();
-    for copy in 0..6 {
+    for copy in 0..copies {
         for entry in std::fs::read_dir(&corpus).unwrap() {
             let path = entry.unwrap().path();
             let name = format!("{copy}-{}", path.file_name().unwrap().to_string_lossy());
             std::os::unix::fs::symlink(&path, input.join(name)).unwrap();
         }
     }
+    let expected = reference(&corpus).into_iter().map(|(w, c)| (w, c * copies)).collect();
+    (input, expected)
+}
+
+#[test]
+fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 6);
     let output = cluster.submit_word_count("wc-kill", &input);
     let running = cluster.wait_for_state("wc-kill", "running");
     let pid = running["worker_pid"].as_u64().expect("a running worker has a pid");
@@ -267,8 +273,32 @@ fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
     assert!(killed.success());
     let done = cluster.wait_for_state("wc-kill", "finished");
     assert!(done["restarts"].as_u64().unwrap() >= 1, "the worker was restarted: {done}");
-    let expected: BTreeMap<String, u64> =
-        reference(&corpus).into_iter().map(|(w, c)| (w, c * 6)).collect();
+    assert_eq!(done["supervisor"], running["supervisor"], "restarted in place: {done}");
+    assert_eq!(read_counts(&output), expected);
+}
+
+#[test]
+fn a_dead_supervisors_topology_moves_to_another_and_the_output_equals_the_reference() {
+    let mut cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 6);
+    let output = cluster.submit_word_count("wc-move", &input);
+    let running = cluster.wait_for_state("wc-move", "running");
+    let lost = running["supervisor"].as_str().unwrap().to_string();
+    let index = if lost == "sup-a" { 0 } else { 1 };
+    // SIGKILL: no goodbye to etcd; its worker dies with it.
+    cluster.supervisors[index].kill().unwrap();
+    cluster.supervisors[index].wait().unwrap();
+    let killed_at = Instant::now();
+    let orphan = format!("/proc/{}", running["worker_pid"].as_u64().unwrap());
+    wait_until("its worker to die with it", || !Path::new(&orphan).exists());
+    let mut moved = serde_json::Value::Null;
+    wait_until("the topology to move", || {
+        moved = cluster.status("wc-move");
+        moved["epoch"].as_u64() > running["epoch"].as_u64()
+    });
+    eprintln!("moved after {:.1} s", killed_at.elapsed().as_secs_f64());
+    let done = cluster.wait_for_state("wc-move", "finished");
+    assert_ne!(done["supervisor"].as_str(), Some(lost.as_str()), "{done}");
     assert_eq!(read_counts(&output), expected);
 }
 

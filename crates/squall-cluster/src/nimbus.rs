@@ -17,6 +17,9 @@ use crate::{Error, Result};
 /// network: each topology runs whole in one worker process.
 const WORKERS_PER_TOPOLOGY: usize = 1;
 
+/// Held while [`reconcile`] runs.
+static RECONCILING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Why an API call was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum NimbusError {
@@ -114,11 +117,14 @@ pub async fn kill(store: &Store, name: &str) -> Result<TopologyStatus, NimbusErr
 
 /// Brings assignments in line with live supervisors: drops the assignments
 /// of supervisors whose lease expired and schedules every topology that is
-/// not over and has no assignment.
+/// not over and has no assignment. Calls in one process run one at a time.
 ///
 /// # Errors
 /// [`Error::Etcd`] or [`Error::Record`].
 pub async fn reconcile(store: &Store) -> Result<()> {
+    // One reconcile at a time (the API's submit and the periodic one), or
+    // both could schedule the same topology.
+    let _one_at_a_time = RECONCILING.lock().await;
     let supervisors: BTreeMap<String, usize> = store
         .list::<SupervisorInfo>("supervisors")
         .await?
@@ -159,6 +165,16 @@ pub async fn reconcile(store: &Store) -> Result<()> {
             continue;
         };
         let epoch = status.epoch + 1;
+        // Status before assignments: a supervisor reacts to the assignment
+        // and writes `running`, which must not be overwritten by this.
+        store
+            .update_status(&name, |s| {
+                s.state = State::Assigned;
+                s.supervisor = Some(placements[0].supervisor.clone());
+                s.epoch = epoch;
+                s.worker_pid = None;
+            })
+            .await?;
         for p in &placements {
             used.insert((p.supervisor.clone(), p.slot));
             let assignment = Assignment {
@@ -170,14 +186,6 @@ pub async fn reconcile(store: &Store) -> Result<()> {
             };
             store.put(&format!("assignments/{}/{name}", p.supervisor), &assignment, None).await?;
         }
-        store
-            .update_status(&name, |s| {
-                s.state = State::Assigned;
-                s.supervisor = Some(placements[0].supervisor.clone());
-                s.epoch = epoch;
-                s.worker_pid = None;
-            })
-            .await?;
         tracing::info!(topology = %name, epoch, supervisor = %placements[0].supervisor, "topology assigned");
     }
     Ok(())

@@ -177,6 +177,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                             if !s.state.is_over() {
                                 s.state = State::Running;
                                 s.supervisor = Some(id.clone());
+                                s.epoch = a.epoch;
                                 s.restarts = count;
                                 s.worker_pid = pid;
                             }
