@@ -9,6 +9,8 @@
 //! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
 //! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
 //! - [`client`]: the REST client the CLI uses.
+//! - [`wire`]: the data plane's framing between workers (not yet wired
+//!   into the plan: see the module).
 
 pub mod api;
 pub mod client;
@@ -17,6 +19,7 @@ pub mod nimbus;
 pub mod scheduler;
 pub mod store;
 pub mod supervisor;
+pub mod wire;
 pub mod worker;
 
 pub use config::ClusterConfig;
@@ -49,6 +52,9 @@ pub enum Error {
     /// The nimbus answered with an error, or could not be reached.
     #[error("nimbus: {0}")]
     Api(String),
+    /// A data-plane frame was malformed or of another protocol version.
+    #[error("wire: {0}")]
+    Wire(String),
 }
 
 impl From<etcd_client::Error> for Error {
