@@ -9,12 +9,13 @@
 //! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
 //! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
 //! - [`client`]: the REST client the CLI uses.
-//! - [`wire`]: the data plane's framing between workers (not yet wired
-//!   into the plan: see the module).
+//! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
+//!   and a worker's remote channels connected through them).
 
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod link;
 pub mod nimbus;
 pub mod scheduler;
 pub mod store;

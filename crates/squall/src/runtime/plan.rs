@@ -63,6 +63,30 @@ pub(crate) fn build(
     metrics: &Arc<Metrics>,
     restored: Option<&RestoredCheckpoint>,
 ) -> Result<Plan> {
+    build_part(topology, cancel, metrics, restored, &|_| true).map(|(plan, _)| plan)
+}
+
+/// The ends of channels whose other end is in another process (cluster
+/// mode): `outputs` carry what local tasks send to remote ones, `inputs`
+/// take what remote tasks send to local ones. Keyed by (producer task,
+/// consumer task).
+#[derive(Default)]
+pub(crate) struct RemoteEnds {
+    pub outputs: Vec<((usize, usize), Receiver<Message>)>,
+    pub inputs: Vec<((usize, usize), Sender<Message>)>,
+}
+
+/// As [`build`], for the part of the physical graph whose executors' head
+/// tasks satisfy `local` (a chained task goes with its head): executors only
+/// for those, and for every channel between a local and a remote task one
+/// end in [`RemoteEnds`].
+pub(crate) fn build_part(
+    topology: &Topology,
+    cancel: &CancellationToken,
+    metrics: &Arc<Metrics>,
+    restored: Option<&RestoredCheckpoint>,
+    local: &dyn Fn(usize) -> bool,
+) -> Result<(Plan, RemoteEnds)> {
     let config = topology.config();
     let comps = &topology.components;
     let by_id: HashMap<&str, &ComponentDef> = comps.iter().map(|c| (c.id.as_str(), c)).collect();
@@ -91,6 +115,20 @@ pub(crate) fn build(
         }
     }
 
+    // Each task's executor head: a chained task runs where its producer does.
+    let mut head_of: HashMap<usize, usize> = HashMap::new();
+    for c in comps {
+        for (index, task) in tasks[&c.id].clone().enumerate() {
+            let head = match chained_to.get(c.id.as_str()) {
+                Some(p) => head_of[&(tasks[*p].start + index)],
+                None => task,
+            };
+            head_of.insert(task, head);
+        }
+    }
+    let is_local = |task: usize| local(head_of[&task]);
+    let mut remote = RemoteEnds::default();
+
     // One channel per (producer task, consumer task) of every unchained edge.
     let mut senders: HashMap<(usize, usize), Sender<Message>> = HashMap::new();
     let mut receivers: HashMap<usize, Vec<Receiver<Message>>> = HashMap::new();
@@ -105,9 +143,19 @@ pub(crate) fn build(
         for p in producers {
             for pt in tasks[p].clone() {
                 for ct in tasks[&c.id].clone() {
+                    let (here, there) = (is_local(pt), is_local(ct));
+                    if !here && !there {
+                        continue;
+                    }
                     let (tx, rx) = mpsc::channel(config.channel_capacity);
-                    senders.insert((pt, ct), tx);
-                    receivers.entry(ct).or_default().push(rx);
+                    match here {
+                        true => drop(senders.insert((pt, ct), tx)),
+                        false => remote.inputs.push(((pt, ct), tx)),
+                    }
+                    match there {
+                        true => receivers.entry(ct).or_default().push(rx),
+                        false => remote.outputs.push(((pt, ct), rx)),
+                    }
                 }
             }
         }
@@ -232,6 +280,9 @@ pub(crate) fn build(
     let mut executors = Vec::new();
     for head in comps.iter().filter(|c| !chained_to.contains_key(c.id.as_str())) {
         for index in 0..head.parallelism {
+            if !local(tasks[&head.id].start + index) {
+                continue;
+            }
             let mut nodes = vec![make_node(head, index)?];
             for d in comps {
                 let Some(&producer) = chained_to.get(d.id.as_str()) else {
@@ -269,7 +320,7 @@ pub(crate) fn build(
         }
     }
     let ackers = wiring.map(|w| w.tasks).unwrap_or_default();
-    Ok(Plan { executors, ackers })
+    Ok((Plan { executors, ackers }, remote))
 }
 
 /// The state of task `index` of `c`: an empty backend for its key groups,

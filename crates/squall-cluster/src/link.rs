@@ -1,0 +1,96 @@
+//! Connects a worker's [`TopologyPart`](squall::runtime::TopologyPart) to
+//! the other workers: every [`RemoteOutput`] becomes a TCP connection to the
+//! worker that runs its consumer task, and every connection accepted on the
+//! worker's data listener feeds the [`RemoteInput`] its hello names. Frames,
+//! compression and backpressure are [`crate::wire`]'s.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use squall::runtime::{RemoteInput, RemoteMessage, RemoteOutput};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::wire::{self, Hello, WireConfig, WireStats};
+use crate::{Error, Result};
+
+/// Accepts one connection per input on `listener` and feeds each input
+/// until its producer's worker closes the connection.
+///
+/// # Errors
+/// [`Error::Wire`] for a hello naming no expected channel, or a broken
+/// frame; [`Error::Io`] if accepting fails.
+pub async fn serve_inputs(
+    listener: TcpListener,
+    inputs: Vec<RemoteInput>,
+    config: WireConfig,
+    stats: Arc<WireStats>,
+) -> Result<()> {
+    let mut waiting: HashMap<(u64, u64), RemoteInput> =
+        inputs.into_iter().map(|i| ((i.producer as u64, i.consumer as u64), i)).collect();
+    let mut feeding = JoinSet::new();
+    while !waiting.is_empty() {
+        let (stream, _) = listener
+            .accept()
+            .await
+            .map_err(|source| Error::Io { what: "accept a data connection".into(), source })?;
+        let (hello, mut rx, reader) =
+            wire::receiver::<RemoteMessage>(stream, config, stats.clone()).await?;
+        let input = waiting.remove(&(hello.producer, hello.consumer)).ok_or_else(|| {
+            Error::Wire(format!("unexpected channel {} -> {}", hello.producer, hello.consumer))
+        })?;
+        feeding.spawn(async move {
+            while let Some(message) = rx.recv().await {
+                if !input.send(message).await {
+                    break;
+                }
+            }
+            reader.await.map_err(|e| Error::Wire(format!("reader task: {e}")))?
+        });
+    }
+    while let Some(done) = feeding.join_next().await {
+        done.map_err(|e| Error::Wire(format!("input task: {e}")))??;
+    }
+    Ok(())
+}
+
+/// Connects every output to the worker at `address_of(consumer task)` and
+/// forwards its messages until its producer stops.
+///
+/// # Errors
+/// [`Error::Io`] if a worker cannot be reached; [`Error::Wire`].
+pub async fn send_outputs(
+    outputs: Vec<RemoteOutput>,
+    address_of: impl Fn(usize) -> SocketAddr,
+    config: WireConfig,
+    stats: Arc<WireStats>,
+) -> Result<()> {
+    let mut sending = JoinSet::new();
+    for mut output in outputs {
+        let addr = address_of(output.consumer);
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| Error::Io { what: format!("connect to worker {addr}"), source })?;
+        let hello = Hello {
+            version: wire::VERSION,
+            producer: output.producer as u64,
+            consumer: output.consumer as u64,
+            compression: config.compression,
+        };
+        let (tx, writer) = wire::sender::<RemoteMessage>(stream, hello, config, stats.clone());
+        sending.spawn(async move {
+            while let Some(message) = output.recv().await {
+                if tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            writer.await.map_err(|e| Error::Wire(format!("writer task: {e}")))?
+        });
+    }
+    while let Some(done) = sending.join_next().await {
+        done.map_err(|e| Error::Wire(format!("output task: {e}")))??;
+    }
+    Ok(())
+}
