@@ -7,6 +7,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use squall_cluster::api::SubmitRequest;
 use squall_cluster::client::ApiClient;
 use squall_cluster::store::TopologyStatus;
 use squall_cluster::ClusterConfig;
@@ -65,8 +66,8 @@ pub fn worker(file: &Path) -> ExitCode {
 
 /// What a client command does once connected.
 pub enum Request {
-    /// Submit a YAML file with overrides.
-    Submit(PathBuf, Vec<(String, String)>),
+    /// Submit a YAML file with overrides, over so many workers.
+    Submit(PathBuf, Vec<(String, String)>, usize),
     /// List every topology.
     List,
     /// One topology's status.
@@ -89,10 +90,11 @@ pub fn client(
     block_on(async move {
         let api = ApiClient::connect(&config, nimbus.as_deref()).await.map_err(Failure::runtime)?;
         match request {
-            Request::Submit(file, overrides) => {
+            Request::Submit(file, overrides, workers) => {
                 let yaml = std::fs::read_to_string(&file)
                     .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
-                let status = api.submit(&yaml, &overrides).await.map_err(Failure::config)?;
+                let request = SubmitRequest { yaml, overrides, workers };
+                let status = api.submit(&request).await.map_err(Failure::config)?;
                 println!("submitted '{}': {}", status.name, describe(&status));
             }
             Request::List => {

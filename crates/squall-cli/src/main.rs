@@ -61,6 +61,9 @@ enum Command {
     Submit {
         #[command(flatten)]
         topology: TopologyArgs,
+        /// Worker processes to spread it over (Storm's topology.workers).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
         #[command(flatten)]
         cluster: ClientArgs,
     },
@@ -179,8 +182,8 @@ fn main() -> ExitCode {
             })
         }
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
-        Command::Submit { topology, cluster: c } => {
-            client(c, cluster::Request::Submit(topology.file, topology.set))
+        Command::Submit { topology, workers, cluster: c } => {
+            client(c, cluster::Request::Submit(topology.file, topology.set, workers))
         }
         Command::List(c) => client(c, cluster::Request::List),
         Command::Status { name, cluster: c } => client(c, cluster::Request::Status(name)),

@@ -152,6 +152,11 @@ impl Cluster {
     /// A word count named `name` over `input` into a CSV in the temporary
     /// folder, submitted through `squall submit`; returns the CSV's path.
     fn submit_word_count(&self, name: &str, input: &Path) -> PathBuf {
+        self.submit_word_count_with(name, input, &[])
+    }
+
+    /// As [`Cluster::submit_word_count`], with more `squall submit` arguments.
+    fn submit_word_count_with(&self, name: &str, input: &Path, extra: &[&str]) -> PathBuf {
         let output = self.dir.path().join(format!("{name}.csv"));
         let yaml = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count.yaml"),
@@ -160,14 +165,19 @@ impl Cluster {
         .replace("name: word-count", &format!("name: {name}"));
         let file = self.dir.path().join(format!("{name}.yaml"));
         std::fs::write(&file, yaml).unwrap();
-        let out = self.squall(&[
-            "submit",
-            file.to_str().unwrap(),
-            "--set",
-            &format!("input={}", input.display()),
-            "--set",
-            &format!("output={}", output.display()),
-        ]);
+        let out = self.squall(
+            &[
+                "submit",
+                file.to_str().unwrap(),
+                "--set",
+                &format!("input={}", input.display()),
+                "--set",
+                &format!("output={}", output.display()),
+            ]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>(),
+        );
         assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
         output
     }
@@ -220,6 +230,29 @@ fn word_counts_spread_over_two_supervisors_and_equal_the_reference() {
     assert_eq!(read_counts(&b), expected);
     let list = String::from_utf8_lossy(&cluster.squall(&["list"]).stdout).into_owned();
     assert!(list.contains("wc-a") && list.contains("finished"), "{list}");
+}
+
+#[test]
+fn a_word_count_over_two_workers_exchanges_tuples_over_tcp_and_equals_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let corpus = corpus();
+    let output = cluster.submit_word_count_with("wc-two", &corpus, &["--workers", "2"]);
+    cluster.wait_for_state("wc-two", "finished");
+    assert_eq!(read_counts(&output), reference(&corpus));
+    // Each supervisor ran one worker, and each worker sent and received
+    // data over the network.
+    for sup in ["sup-a", "sup-b"] {
+        let log = cluster.dir.path().join("work").join(sup).join("wc-two-slot0.log");
+        let log =
+            std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let bytes: u64 = log
+            .lines()
+            .find_map(|l| l.strip_prefix("data plane: "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no data plane line in {sup}'s worker log:\n{log}"));
+        assert!(bytes > 100_000, "{sup}'s worker moved {bytes} bytes");
+    }
 }
 
 #[test]

@@ -35,6 +35,14 @@ pub struct SubmitRequest {
     /// `KEY=VALUE` parameter overrides, as `squall run --set`.
     #[serde(default)]
     pub overrides: Vec<(String, String)>,
+    /// Worker processes to spread the topology over (Storm's
+    /// `topology.workers`); 1 when absent.
+    #[serde(default = "one")]
+    pub workers: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// An error answer's body.
@@ -98,7 +106,7 @@ async fn submit(
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TopologyStatus>), NimbusError> {
     let Json(request) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
-    let status = nimbus::submit(&state.store, &request.yaml, &request.overrides).await?;
+    let status = nimbus::submit(&state.store, &request).await?;
     Ok((StatusCode::CREATED, Json(status)))
 }
 

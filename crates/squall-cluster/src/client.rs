@@ -45,13 +45,8 @@ impl ApiClient {
     ///
     /// # Errors
     /// [`Error::Api`] with nimbus's reason.
-    pub async fn submit(
-        &self,
-        yaml: &str,
-        overrides: &[(String, String)],
-    ) -> Result<TopologyStatus> {
-        let body = SubmitRequest { yaml: yaml.to_string(), overrides: overrides.to_vec() };
-        answer(self.request(reqwest::Method::POST, "topologies").json(&body).send().await).await
+    pub async fn submit(&self, request: &SubmitRequest) -> Result<TopologyStatus> {
+        answer(self.request(reqwest::Method::POST, "topologies").json(request).send().await).await
     }
 
     /// Every topology's status.

@@ -56,6 +56,11 @@ pub struct SupervisorConfig {
     pub lease_ttl_s: i64,
     /// Where workers' assignment files and logs go.
     pub work_dir: PathBuf,
+    /// The address this host's workers listen on for data from other
+    /// workers (port chosen by each worker).
+    pub data_host: std::net::IpAddr,
+    /// Compress the data workers send each other with LZ4.
+    pub data_compression: bool,
 }
 
 impl Default for ClusterConfig {
@@ -74,6 +79,8 @@ impl Default for ClusterConfig {
                 slots: 2,
                 lease_ttl_s: 5,
                 work_dir: std::env::temp_dir().join("squall-supervisor"),
+                data_host: std::net::IpAddr::from([127, 0, 0, 1]),
+                data_compression: false,
             },
         }
     }

@@ -8,14 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::api::SubmitRequest;
 use crate::config::ClusterConfig;
 use crate::scheduler::schedule;
 use crate::store::{Assignment, State, Store, SupervisorInfo, TopologyRecord, TopologyStatus};
 use crate::{Error, Result};
-
-/// Workers per topology. One, until workers exchange tuples over the
-/// network: each topology runs whole in one worker process.
-const WORKERS_PER_TOPOLOGY: usize = 1;
 
 /// Held while [`reconcile`] runs.
 static RECONCILING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -42,11 +39,11 @@ pub enum NimbusError {
 /// # Errors
 /// [`NimbusError::BadTopology`] (nothing stored), [`NimbusError::Exists`],
 /// [`NimbusError::Cluster`].
-pub async fn submit(
-    store: &Store,
-    yaml: &str,
-    overrides: &[(String, String)],
-) -> Result<TopologyStatus, NimbusError> {
+pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologyStatus, NimbusError> {
+    let (yaml, overrides) = (&request.yaml, &request.overrides);
+    if request.workers == 0 {
+        return Err(NimbusError::BadTopology("workers must be at least 1".into()));
+    }
     let loaded = squall::yaml::parse(yaml, overrides)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let topology = loaded.topology;
@@ -61,6 +58,7 @@ pub async fn submit(
         yaml: yaml.to_string(),
         overrides: overrides.to_vec(),
         tasks,
+        workers: request.workers,
     };
     store.put(&format!("topologies/{name}"), &record, None).await?;
     store
@@ -152,8 +150,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
         if status.state.is_over() || assigned.contains(&name) {
             continue;
         }
-        let Some(placements) = schedule(record.tasks, WORKERS_PER_TOPOLOGY, &supervisors, &used)
-        else {
+        let Some(placements) = schedule(record.tasks, record.workers, &supervisors, &used) else {
             if status.state != State::Pending {
                 store
                     .update_status(&name, |s| {
@@ -182,6 +179,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
                 supervisor: p.supervisor.clone(),
                 slot: p.slot,
                 tasks: p.tasks.clone(),
+                workers: placements.len(),
                 epoch,
             };
             store.put(&format!("assignments/{}/{name}", p.supervisor), &assignment, None).await?;

@@ -11,6 +11,8 @@
 //! | `NS/assignments/{supervisor}/{topology}` | [`Assignment`] | nimbus (supervisor deletes it when the worker finished) |
 //! | `NS/status/{topology}` | [`TopologyStatus`] | nimbus and supervisors |
 //! | `NS/nimbus` | election name; the leader's value is its API URL | nimbus |
+//! | `NS/workers/{topology}/{epoch}/{supervisor}-{slot}` | [`WorkerAddress`] | worker |
+//! | `NS/done/{topology}/{epoch}/{supervisor}-{slot}` | `true` once that worker finished | supervisor |
 
 use etcd_client::{Client, DeleteOptions, GetOptions, PutOptions};
 use serde::de::DeserializeOwned;
@@ -39,6 +41,8 @@ pub struct TopologyRecord {
     pub overrides: Vec<(String, String)>,
     /// Total number of tasks over all components.
     pub tasks: usize,
+    /// Worker processes asked for.
+    pub workers: usize,
 }
 
 /// One worker's share of a topology: which slot of which supervisor runs
@@ -51,11 +55,23 @@ pub struct Assignment {
     pub supervisor: String,
     /// The slot (0-based) on that supervisor.
     pub slot: usize,
-    /// Global task ids this worker runs.
+    /// Global task ids this worker runs. An executor runs where its first
+    /// task is listed; tasks chained to it go with it.
     pub tasks: Vec<usize>,
+    /// How many workers run the topology (this one among them).
+    pub workers: usize,
     /// Raised every time nimbus moves the topology, so that a stale copy can
     /// tell it is stale.
     pub epoch: u64,
+}
+
+/// Where a worker of a multi-worker topology takes its data connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerAddress {
+    /// The data listener's address.
+    pub addr: std::net::SocketAddr,
+    /// The tasks it runs (as in its [`Assignment`]).
+    pub tasks: Vec<usize>,
 }
 
 /// Where a topology is in its life.

@@ -96,6 +96,16 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     tracing::info!(%id, slots = sup.slots, "supervisor registered");
     eprintln!("supervisor {id} registered with {} slots", sup.slots);
 
+    // What a worker needs to find its peers through etcd.
+    let worker_env = [
+        (
+            "SQUALL__ETCD_ENDPOINTS".to_string(),
+            serde_json::to_string(&config.etcd_endpoints).expect("strings serialize"),
+        ),
+        ("SQUALL__NAMESPACE".to_string(), config.namespace.clone()),
+        ("SQUALL__SUPERVISOR__DATA_HOST".to_string(), sup.data_host.to_string()),
+        ("SQUALL__SUPERVISOR__DATA_COMPRESSION".to_string(), sup.data_compression.to_string()),
+    ];
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut restarts: HashMap<(String, u64), u32> = HashMap::new();
@@ -133,14 +143,26 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                     _ => None,
                 };
                 if let Some((state, message)) = outcome {
+                    // A topology over several workers is finished once all
+                    // have finished: each leaves a mark, the last to look
+                    // sees them all.
+                    let all_done = match finished_everywhere(&store, a, state).await {
+                        Ok(all) => all,
+                        Err(e) => break Err(e),
+                    };
                     // Status first, then the assignment: see nimbus::reconcile.
-                    let done = store
-                        .update_status(&topology, |s| {
-                            s.state = state;
-                            s.message = message;
-                            s.worker_pid = None;
-                        })
-                        .await;
+                    let done = match all_done {
+                        false => Ok(()),
+                        true => {
+                            store
+                                .update_status(&topology, |s| {
+                                    s.state = state;
+                                    s.message = message;
+                                    s.worker_pid = None;
+                                })
+                                .await
+                        }
+                    };
                     if let Err(e) = done {
                         break Err(e);
                     }
@@ -168,7 +190,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
             if workers.contains_key(topology) {
                 continue;
             }
-            match start_worker(&worker_exe, &work_dir, a, wake_tx.clone()) {
+            match start_worker(&worker_exe, &work_dir, a, &worker_env, wake_tx.clone()) {
                 Ok((worker, pid)) => {
                     let count = restarts.get(&(topology.clone(), a.epoch)).copied().unwrap_or(0);
                     workers.insert(topology.clone(), worker);
@@ -197,6 +219,17 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     result
 }
 
+/// Marks `a`'s worker as done; whether every worker of its topology (at
+/// this epoch) is. A failure ends the topology at once.
+async fn finished_everywhere(store: &Store, a: &Assignment, state: State) -> Result<bool> {
+    if a.workers <= 1 || state != State::Finished {
+        return Ok(true);
+    }
+    let dir = format!("done/{}/{}", a.topology.name, a.epoch);
+    store.put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &true, None).await?;
+    Ok(store.list::<bool>(&dir).await?.len() >= a.workers)
+}
+
 fn log_path(work_dir: &std::path::Path, a: &Assignment) -> PathBuf {
     work_dir.join(format!("{}-slot{}.log", a.topology.name, a.slot))
 }
@@ -217,6 +250,7 @@ fn start_worker(
     worker_exe: &std::path::Path,
     work_dir: &std::path::Path,
     a: &Assignment,
+    env: &[(String, String)],
     wake: mpsc::UnboundedSender<Wake>,
 ) -> Result<(Worker, Option<u32>)> {
     let file = work_dir.join(format!("{}-slot{}.json", a.topology.name, a.slot));
@@ -232,6 +266,7 @@ fn start_worker(
         .arg("worker")
         .arg("--assignment")
         .arg(&file)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)

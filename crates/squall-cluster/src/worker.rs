@@ -1,14 +1,23 @@
 //! Worker mode (`squall worker --assignment FILE`, started by a supervisor):
 //! rebuilds the assigned topology from its YAML and runs it to the end.
 //!
-//! For now a worker runs every task of its topology in this process (one
-//! worker per topology); running only `Assignment::tasks`, with remote
-//! channels for the rest, needs the network data plane.
+//! A topology on one worker runs whole in this process, as in local mode.
+//! On several, each worker builds only its executors
+//! ([`TopologyPart`]), publishes its data address in etcd, waits for its
+//! peers' addresses and connects its remote channels ([`crate::link`]).
 
 use std::path::Path;
 
-use crate::store::Assignment;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use squall::runtime::TopologyPart;
+
+use crate::link;
+use crate::store::{Assignment, Store, WorkerAddress};
 use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED};
+use crate::wire::{WireConfig, WireStats};
+use crate::ClusterConfig;
 
 /// Runs the assignment in `file`; returns the process exit code: 0 when the
 /// topology finished, [`EXIT_CONFIG`] when it does not load, [`EXIT_FAILED`]
@@ -47,9 +56,14 @@ pub fn run(file: &Path) -> i32 {
         assignment.supervisor,
         assignment.slot
     );
-    match squall::LocalCluster::run(loaded.topology) {
-        Ok(summary) => {
-            eprintln!("finished in {:.1} s", summary.elapsed.as_secs_f64());
+    let result = if assignment.workers > 1 {
+        run_part(&assignment, loaded.topology)
+    } else {
+        squall::LocalCluster::run(loaded.topology).map(|s| s.elapsed).map_err(|e| e.to_string())
+    };
+    match result {
+        Ok(elapsed) => {
+            eprintln!("finished in {:.1} s", elapsed.as_secs_f64());
             0
         }
         Err(e) => {
@@ -57,4 +71,70 @@ pub fn run(file: &Path) -> i32 {
             EXIT_FAILED
         }
     }
+}
+
+/// How long a worker waits for its peers to publish their addresses.
+const PEER_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Runs this worker's part of a topology spread over several workers.
+fn run_part(a: &Assignment, topology: squall::Topology) -> Result<Duration, String> {
+    let started = Instant::now();
+    let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = Store::connect(&config.etcd_endpoints, config.prefix())
+            .await
+            .map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind((config.supervisor.data_host, 0))
+            .await
+            .map_err(|e| format!("bind a data port: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let dir = format!("workers/{}/{}", a.topology.name, a.epoch);
+        let me = WorkerAddress { addr, tasks: a.tasks.clone() };
+        store
+            .put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &me, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let peers = loop {
+            let peers = store.list::<WorkerAddress>(&dir).await.map_err(|e| e.to_string())?;
+            if peers.len() >= a.workers {
+                break peers;
+            }
+            if started.elapsed() > PEER_PATIENCE {
+                return Err(format!(
+                    "only {} of {} workers published an address",
+                    peers.len(),
+                    a.workers
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let owner: std::collections::HashMap<usize, std::net::SocketAddr> =
+            peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.addr))).collect();
+        let mine: std::collections::HashSet<usize> = a.tasks.iter().copied().collect();
+        let mut part = TopologyPart::build(&topology, |head| mine.contains(&head))
+            .map_err(|e| e.to_string())?;
+        let outputs = std::mem::take(&mut part.outputs);
+        let inputs = std::mem::take(&mut part.inputs);
+        let wire =
+            WireConfig { compression: config.supervisor.data_compression, ..WireConfig::default() };
+        let stats = Arc::new(WireStats::default());
+        let (ran, served, sent) = tokio::join!(
+            part.run(),
+            link::serve_inputs(listener, inputs, wire, stats.clone()),
+            link::send_outputs(outputs, |task| owner[&task], wire, stats.clone()),
+        );
+        ran.map_err(|e| e.to_string())?;
+        served.map_err(|e| e.to_string())?;
+        sent.map_err(|e| e.to_string())?;
+        eprintln!(
+            "data plane: {} bytes in {} messages",
+            stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            stats.messages.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        Ok(started.elapsed())
+    })
 }
