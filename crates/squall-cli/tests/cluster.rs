@@ -310,6 +310,74 @@ fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
     assert_eq!(read_counts(&output), expected);
 }
 
+/// An exactly-once word count: checkpointed counts, a transactional sink.
+fn exactly_once_yaml(checkpoints: &Path, input: &Path, output: &Path) -> String {
+    format!(
+        r#"name: wc-exactly-once
+config:
+  guarantee: exactly_once
+  checkpoint_interval_ms: 200
+  checkpoint_dir: "{}"
+  restart_strategy: {{ type: none }}
+spouts:
+  - {{ id: lines, type: file, parallelism: 2, settings: {{ path: "{}" }} }}
+bolts:
+  - {{ id: split, type: split_words, parallelism: 2, settings: {{ field: line }} }}
+  - {{ id: count, type: stateful_count, parallelism: 2, settings: {{ fields: [word] }} }}
+  - {{ id: sink, type: transactional_file, settings: {{ path: "{}" }} }}
+streams:
+  - {{ from: lines, to: split, grouping: local_or_shuffle }}
+  - {{ from: split, to: count, grouping: {{ fields: [word] }} }}
+  - {{ from: count, to: sink, grouping: shuffle }}
+"#,
+        checkpoints.display(),
+        input.display(),
+        output.display()
+    )
+}
+
+#[test]
+fn an_exactly_once_worker_killed_after_a_checkpoint_resumes_and_commits_exactly_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 2);
+    let (checkpoints, output) =
+        (cluster.dir.path().join("checkpoints"), cluster.dir.path().join("out"));
+    std::fs::create_dir(&output).unwrap();
+    let file = cluster.dir.path().join("eo.yaml");
+    std::fs::write(&file, exactly_once_yaml(&checkpoints, &input, &output)).unwrap();
+    let out = cluster.squall(&["submit", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let running = cluster.wait_for_state("wc-exactly-once", "running");
+    let completed = checkpoints.join("wc-exactly-once");
+    wait_until("a completed checkpoint", || {
+        std::fs::read_dir(&completed).is_ok_and(|mut d| d.next().is_some())
+    });
+    let pid = running["worker_pid"].as_u64().unwrap().to_string();
+    assert!(
+        Command::new("kill").args(["-KILL", &pid]).status().unwrap().success(),
+        "killed before the end"
+    );
+    let done = cluster.wait_for_state("wc-exactly-once", "finished");
+    assert!(done["restarts"].as_u64().unwrap() >= 1, "{done}");
+    // The sink's committed rows: (word, k) for k = 1..=count, each once.
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(&output).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (w, k) = line.rsplit_once(',').unwrap();
+            rows.push((w.trim_matches('"').to_string(), k.parse::<u64>().unwrap()));
+        }
+    }
+    rows.sort();
+    let mut want: Vec<(String, u64)> =
+        expected.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
+    want.sort();
+    assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
+}
+
 #[test]
 fn a_dead_supervisors_topology_moves_to_another_and_the_output_equals_the_reference() {
     let mut cluster = Cluster::start(1, &["sup-a", "sup-b"]);
