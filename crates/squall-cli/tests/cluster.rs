@@ -274,6 +274,20 @@ fn api_refuses_missing_or_wrong_tokens_and_bad_topologies() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("400") && stderr.contains("no_such_spout"), "{stderr}");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count.yaml");
+    let out = cluster.squall(&[
+        "submit",
+        example.to_str().unwrap(),
+        "--set",
+        &format!("input={}", corpus().display()),
+        "--set",
+        "guarantee=at_least_once",
+        "--workers",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("400") && stderr.contains("--workers 1"), "{stderr}");
     let list = String::from_utf8_lossy(&cluster.squall(&["list"]).stdout).into_owned();
     assert!(list.starts_with("no topologies"), "a refused topology changes nothing: {list}");
 }

@@ -47,6 +47,12 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
     let loaded = squall::yaml::parse(yaml, overrides)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let topology = loaded.topology;
+    if request.workers > 1 && (topology.config().checkpointing() || topology.config().tracking()) {
+        return Err(NimbusError::BadTopology(format!(
+            "topology '{}': checkpoints and ackers are not coordinated across workers yet; submit it with --workers 1",
+            topology.name()
+        )));
+    }
     let name = topology.name().to_string();
     let current: Option<TopologyStatus> = store.get(&format!("status/{name}")).await?;
     if current.is_some_and(|s| !s.state.is_over()) {
