@@ -26,6 +26,7 @@ mod atomic_file;
 mod count;
 mod counts_csv_sink;
 mod csv_spout;
+pub mod extensions;
 mod file_sink;
 mod file_spout;
 mod generator_spout;

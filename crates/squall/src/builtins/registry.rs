@@ -61,14 +61,18 @@ pub struct BuiltBolt {
     pub description: String,
 }
 
-/// The spout kinds [`spout`] knows.
-pub fn spout_kinds() -> &'static [&'static str] {
-    &["file", "stdin", "generator", "csv"]
+/// The spout kinds [`spout`] knows: the built-in ones, then those
+/// registered by other crates ([`super::extensions`]).
+pub fn spout_kinds() -> Vec<&'static str> {
+    let mut kinds = vec!["file", "stdin", "generator", "csv"];
+    kinds.extend(super::extensions::spout_kinds());
+    kinds
 }
 
-/// The bolt kinds [`bolt`] knows.
-pub fn bolt_kinds() -> &'static [&'static str] {
-    &[
+/// The bolt kinds [`bolt`] knows: the built-in ones, then those
+/// registered by other crates ([`super::extensions`]).
+pub fn bolt_kinds() -> Vec<&'static str> {
+    let mut kinds = vec![
         "split_words",
         "count",
         "stateful_count",
@@ -78,7 +82,9 @@ pub fn bolt_kinds() -> &'static [&'static str] {
         "counts_csv",
         "window",
         "window_csv",
-    ]
+    ];
+    kinds.extend(super::extensions::bolt_kinds());
+    kinds
 }
 
 #[derive(Deserialize)]
@@ -200,7 +206,12 @@ fn default_word_list() -> Vec<String> {
 }
 
 /// Reads the settings of `what` (`"spout 'file'"`); `Null` means none.
-fn settings<T: DeserializeOwned>(what: &str, value: &serde_yaml_ng::Value) -> Result<T> {
+/// Reads the settings of a component spec into `T` (missing settings read
+/// as an empty map), for built-in and extension kinds alike.
+///
+/// # Errors
+/// [`Error::Config`] naming `what` and the bad setting.
+pub fn settings<T: DeserializeOwned>(what: &str, value: &serde_yaml_ng::Value) -> Result<T> {
     let value = match value {
         serde_yaml_ng::Value::Null => serde_yaml_ng::Value::Mapping(Default::default()),
         v => v.clone(),
@@ -209,11 +220,13 @@ fn settings<T: DeserializeOwned>(what: &str, value: &serde_yaml_ng::Value) -> Re
         .map_err(|e| Error::config(format!("{what}: bad settings: {e}")))
 }
 
-fn spout_factory<S: Spout + Clone + Sync>(proto: S) -> SpoutFactory {
+/// A factory cloning `proto` for each task.
+pub fn spout_factory<S: Spout + Clone + Sync>(proto: S) -> SpoutFactory {
     Arc::new(move || Box::new(proto.clone()))
 }
 
-fn bolt_factory<B: Bolt + Clone + Sync>(proto: B) -> BoltFactory {
+/// A factory cloning `proto` for each task.
+pub fn bolt_factory<B: Bolt + Clone + Sync>(proto: B) -> BoltFactory {
     Arc::new(move || Box::new(proto.clone()))
 }
 
@@ -301,6 +314,10 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
                 s.watermark
             );
             BuiltSpout { factory: spout_factory(spout), description }
+        }
+        _ if super::extensions::spout(kind).is_some() => {
+            let make = super::extensions::spout(kind).expect("checked");
+            make(settings_value)?
         }
         _ => {
             return Err(Error::config(format!(
@@ -429,6 +446,10 @@ pub fn bolt(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltBo
                 factory: bolt_factory(sink),
                 output: Some(s.path),
             }
+        }
+        _ if super::extensions::bolt(kind).is_some() => {
+            let make = super::extensions::bolt(kind).expect("checked");
+            make(settings_value)?
         }
         _ => {
             return Err(Error::config(format!(
