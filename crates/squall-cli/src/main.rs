@@ -161,6 +161,7 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    squall_connectors::register();
     let result = match cli.command {
         Command::Run(args) => run::run(
             &args.topology.file,

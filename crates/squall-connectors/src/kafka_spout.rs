@@ -25,7 +25,7 @@ use crate::decode::Format;
 pub const ERRORS_STREAM: &str = "errors";
 
 /// Records polled per `next_tuple` call at most.
-const RECORDS_PER_CALL: usize = 256;
+const RECORDS_PER_CALL: usize = 64;
 /// How long the client may take to answer metadata and offset requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the lag gauge is refreshed (a broker round trip).
@@ -100,24 +100,34 @@ impl KafkaSpoutOptions {
 /// partitions: high watermark minus the next offset to read. Shared by every
 /// clone of the spout, so the handle taken before the run sees all tasks.
 #[derive(Debug, Clone, Default)]
-pub struct ConsumerLag(Arc<Mutex<BTreeMap<(String, i32), i64>>>);
+pub struct ConsumerLag(Arc<Mutex<LagInner>>);
+
+#[derive(Debug, Default)]
+struct LagInner {
+    by_partition: BTreeMap<(String, i32), i64>,
+    peak: i64,
+}
 
 impl ConsumerLag {
     /// The total lag (records) over the partitions reported so far.
     pub fn total(&self) -> i64 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).by_partition.values().sum()
+    }
+
+    /// The highest total lag seen (records).
+    pub fn peak(&self) -> i64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).peak
     }
 
     /// The lag of each (topic, partition).
     pub fn by_partition(&self) -> BTreeMap<(String, i32), i64> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).by_partition.clone()
     }
 
     fn set(&self, topic: &str, partition: i32, lag: i64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((topic.to_string(), partition), lag);
+        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        inner.by_partition.insert((topic.to_string(), partition), lag);
+        inner.peak = inner.peak.max(inner.by_partition.values().sum());
     }
 }
 
@@ -325,6 +335,7 @@ impl Spout for KafkaSpout {
         let result = (|| {
             if let Some(end) = &open.end {
                 if end.iter().all(|(tp, e)| open.next.get(tp).is_some_and(|n| n >= e)) {
+                    self.refresh_lag(&mut open);
                     return Ok(SpoutStatus::Finished);
                 }
             }
