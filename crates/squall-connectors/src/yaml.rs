@@ -27,3 +27,34 @@ fn kafka_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
         format!("kafka sink to {} at {} ({:?})", options.topic, options.brokers, options.delivery);
     Ok(BuiltBolt { factory: bolt_factory(KafkaSinkBolt::new(options)), output: None, description })
 }
+
+#[cfg(test)]
+mod tests {
+    use squall::builtins::registry;
+
+    fn yaml(text: &str) -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn registered_kinds_build_from_yaml_and_refuse_typos() {
+        super::register();
+        assert!(registry::spout_kinds().contains(&"kafka"));
+        assert!(registry::bolt_kinds().contains(&"kafka"));
+        let spout = registry::spout(
+            "kafka",
+            &yaml("{brokers: 'h:1', topics: [t], format: {type: json, fields: [a]}}"),
+        )
+        .unwrap();
+        assert_eq!(spout.description, "kafka spout over t at h:1");
+        let sink = registry::bolt(
+            "kafka",
+            &yaml("{brokers: 'h:1', topic: out, delivery: exactly_once, key_field: w}"),
+        )
+        .unwrap();
+        assert!(sink.description.contains("ExactlyOnce"), "{}", sink.description);
+        let typo = registry::bolt("kafka", &yaml("{brokers: 'h:1', topik: out}"));
+        let message = typo.err().expect("refused").to_string();
+        assert!(message.contains("bolt 'kafka'") && message.contains("topik"), "{message}");
+    }
+}
