@@ -7,6 +7,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::state::StateKind;
 
 /// Version of the metadata and snapshot format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -32,6 +33,48 @@ pub struct TaskFile {
     pub keyed_entries: usize,
 }
 
+/// One file of a task's RocksDB checkpoint, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbFile {
+    /// Its name in the database folder (`000012.sst`, `MANIFEST-000005`).
+    pub name: String,
+    /// Where it is stored, relative to the topology's checkpoint root
+    /// (`shared/...` for SST files, `chk-.../...` for the others).
+    pub object: String,
+    /// Its size (bytes).
+    pub size: u64,
+    /// CRC-32 (IEEE) of its bytes.
+    pub crc32: u32,
+}
+
+/// One task's incremental RocksDB snapshot (Flink's
+/// `IncrementalRemoteKeyedStateHandle`): the files of a RocksDB checkpoint,
+/// SST files shared with earlier checkpoints of the same database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalTaskFiles {
+    /// The task's component.
+    pub component: String,
+    /// The task's index in its component.
+    pub task_index: usize,
+    /// The component's parallelism: an incremental snapshot restores only
+    /// at this parallelism (rescaling uses full snapshots).
+    pub parallelism: usize,
+    /// The key groups the task held.
+    pub key_groups: Range<usize>,
+    /// Random id of the database instance that wrote it; its new SST
+    /// files are stored under names carrying this id, so that two
+    /// databases never write the same shared object.
+    pub instance: u64,
+    /// The registered states, in id order (name, kind).
+    pub states: Vec<(String, StateKind)>,
+    /// SST files (immutable), stored once under `shared/` and referenced by
+    /// every checkpoint that holds them.
+    pub shared: Vec<DbFile>,
+    /// The other files (`CURRENT`, `MANIFEST-*`, `OPTIONS-*`), stored in the
+    /// checkpoint's own folder.
+    pub private: Vec<DbFile>,
+}
+
 /// What a completed checkpoint holds (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointMetadata {
@@ -49,6 +92,9 @@ pub struct CheckpointMetadata {
     pub duration_ms: u64,
     /// Every task's file.
     pub tasks: Vec<TaskFile>,
+    /// Tasks whose keyed state is an incremental RocksDB snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incremental: Vec<IncrementalTaskFiles>,
 }
 
 impl CheckpointMetadata {

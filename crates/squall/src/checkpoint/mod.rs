@@ -5,6 +5,8 @@
 //!   complete, abort), I/O at the edges.
 //! - [`storage`]: checkpoint files in an object store, the metadata file
 //!   ([`metadata`]) with checksums, retention, verified restore.
+//! - `incremental` (the `rocksdb` feature): incremental RocksDB
+//!   checkpoints that upload only new SST files and share the rest.
 //! - [`two_phase`]: the two-phase-commit sink interface (pre-commit on the
 //!   barrier, commit when the checkpoint completes, abort on failure).
 //!
@@ -14,6 +16,8 @@
 //! `runtime/coordinator.rs`, `runtime/recovery.rs`); the state itself
 //! ([`crate::state`]).
 
+#[cfg(feature = "rocksdb")]
+pub mod incremental;
 pub mod metadata;
 pub mod protocol;
 pub mod storage;
@@ -21,7 +25,7 @@ pub mod two_phase;
 
 use serde::{Deserialize, Serialize};
 
-pub use metadata::{CheckpointMetadata, TaskFile};
+pub use metadata::{CheckpointMetadata, DbFile, IncrementalTaskFiles, TaskFile};
 pub use storage::{CheckpointStorage, RestoredCheckpoint};
 pub use two_phase::{TwoPhaseCommitBolt, TwoPhaseCommitSink};
 

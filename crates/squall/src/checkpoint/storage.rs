@@ -28,7 +28,7 @@ use crate::checkpoint::metadata::{CheckpointMetadata, TaskFile};
 use crate::error::{Error, Result};
 use crate::state::TaskSnapshot;
 
-const METADATA: &str = "_metadata";
+pub(super) const METADATA: &str = "_metadata";
 
 /// A checkpoint read back in full and verified.
 #[derive(Debug, Clone)]
@@ -54,18 +54,18 @@ impl RestoredCheckpoint {
 /// Where one topology's checkpoints live.
 #[derive(Debug, Clone)]
 pub struct CheckpointStorage {
-    store: Arc<dyn ObjectStore>,
-    root: Path,
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) root: Path,
     location: String,
     /// The folder behind a local store.
     local_dir: Option<std::path::PathBuf>,
 }
 
-fn folder(id: u64) -> String {
+pub(super) fn folder(id: u64) -> String {
     format!("chk-{id:020}")
 }
 
-fn store_err(what: impl std::fmt::Display, e: object_store::Error) -> Error {
+pub(super) fn store_err(what: impl std::fmt::Display, e: object_store::Error) -> Error {
     Error::Checkpoint(format!("{what}: {e}"))
 }
 
@@ -184,7 +184,7 @@ impl CheckpointStorage {
         Ok(done)
     }
 
-    async fn read(&self, path: &Path) -> Result<bytes::Bytes> {
+    pub(super) async fn read(&self, path: &Path) -> Result<bytes::Bytes> {
         let got =
             self.store.get(path).await.map_err(|e| store_err(format!("reading {path}"), e))?;
         got.bytes().await.map_err(|e| store_err(format!("reading {path}"), e))
@@ -348,6 +348,8 @@ impl CheckpointStorage {
                 self.delete(id).await?;
             }
         }
+        #[cfg(feature = "rocksdb")]
+        self.prune_shared().await?;
         Ok(())
     }
 }
@@ -410,6 +412,7 @@ mod tests {
                 triggered_at_ms: 0,
                 duration_ms: 1,
                 tasks,
+                incremental: Vec::new(),
             };
             storage.write_metadata(&meta).await.unwrap();
         }

@@ -150,6 +150,7 @@ impl CoordinatorTask {
             triggered_at_ms: triggered_at,
             duration_ms,
             tasks,
+            incremental: Vec::new(),
         };
         if let Err(e) = self.storage.write_metadata(&metadata).await {
             tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} failed: metadata not written");

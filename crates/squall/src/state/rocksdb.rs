@@ -10,10 +10,13 @@
 //! the state comes back from the last checkpoint, never from the local
 //! files.
 //!
-//! Snapshots read a RocksDB snapshot (a consistent view) and are full
-//! copies, written in the same format as the memory backend's, so a
-//! checkpoint of one backend restores into the other. Incremental
-//! checkpoints that reuse unchanged SST files are not built.
+//! Full snapshots ([`StateBackend::snapshot`]) read a RocksDB snapshot (a
+//! consistent view) and are copies per key group, written in the same
+//! format as the memory backend's, so a checkpoint of one backend restores
+//! into the other and rescales. Incremental snapshots
+//! ([`RocksDbBackend::create_checkpoint`], stored by
+//! `checkpoint::incremental`) are RocksDB checkpoints: hard links of the
+//! live SST files, of which only new ones are uploaded.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -30,6 +33,10 @@ pub struct RocksDbBackend {
     states: Vec<(String, StateKind)>,
     db: DB,
     write: WriteOptions,
+    /// Random id of this database instance (names its uploaded SST files).
+    instance: u64,
+    /// The instance whose checkpoint this database was restored from.
+    parent: Option<u64>,
     // Dropped after `db` (fields drop in order): the folder goes last.
     _dir: tempfile::TempDir,
 }
@@ -70,10 +77,32 @@ impl RocksDbBackend {
     /// # Errors
     /// [`Error::State`] if the folder or the database cannot be made.
     pub fn new(key_groups: Range<usize>) -> Result<RocksDbBackend> {
-        let dir = tempfile::Builder::new()
+        Self::open(Self::folder()?, key_groups, Vec::new(), None)
+    }
+
+    /// A new empty temporary folder for a database.
+    ///
+    /// # Errors
+    /// [`Error::State`] if it cannot be made.
+    pub fn folder() -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
             .prefix("squall-rocksdb-")
             .tempdir()
-            .map_err(|e| Error::State(format!("rocksdb: cannot make a folder: {e}")))?;
+            .map_err(|e| Error::State(format!("rocksdb: cannot make a folder: {e}")))
+    }
+
+    /// Opens the database in `dir` (made by [`RocksDbBackend::folder`],
+    /// empty or holding the files of a RocksDB checkpoint) with `states`
+    /// registered; `parent` is the instance that wrote those files.
+    ///
+    /// # Errors
+    /// [`Error::State`] if the database cannot be opened.
+    pub fn open(
+        dir: tempfile::TempDir,
+        key_groups: Range<usize>,
+        states: Vec<(String, StateKind)>,
+        parent: Option<u64>,
+    ) -> Result<RocksDbBackend> {
         let mut options = Options::default();
         options.create_if_missing(true);
         // Keyed state is mostly point reads and writes of hot keys: bloom
@@ -82,7 +111,34 @@ impl RocksDbBackend {
         let db = DB::open(&options, dir.path()).map_err(db_err)?;
         let mut write = WriteOptions::default();
         write.disable_wal(true);
-        Ok(RocksDbBackend { key_groups, states: Vec::new(), db, write, _dir: dir })
+        let instance = rand::random();
+        Ok(RocksDbBackend { key_groups, states, db, write, instance, parent, _dir: dir })
+    }
+
+    /// The registered states in id order (name, kind).
+    pub fn states(&self) -> &[(String, StateKind)] {
+        &self.states
+    }
+
+    /// This database's instance id, and the instance it was restored from.
+    pub fn lineage(&self) -> (u64, Option<u64>) {
+        (self.instance, self.parent)
+    }
+
+    /// The synchronous part of an incremental snapshot: flushes the
+    /// memtable (the write-ahead log is off) and writes a RocksDB
+    /// checkpoint into `dir`, which must not exist yet: hard links of the
+    /// live (immutable) SST files plus copies of `CURRENT`, `MANIFEST-*`
+    /// and `OPTIONS-*`. Put `dir` on the same file system as the database
+    /// (a sibling of [`RocksDbBackend::folder`]) so that links are possible.
+    ///
+    /// # Errors
+    /// [`Error::State`] if RocksDB fails.
+    pub fn create_checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        self.db.flush().map_err(db_err)?;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(db_err)
     }
 
     /// The rows of `iter` (positioned at `prefix`) that start with `prefix`.
