@@ -177,21 +177,7 @@ impl CheckpointStorage {
         let dir = RocksDbBackend::folder()?;
         for file in files.shared.iter().chain(&files.private) {
             let path = self.object(&file.object);
-            let bytes = self.read(&path).await?;
-            if bytes.len() as u64 != file.size {
-                return Err(Error::Checkpoint(format!(
-                    "{path} is truncated: {} bytes, the metadata says {}",
-                    bytes.len(),
-                    file.size
-                )));
-            }
-            let crc = crc32fast::hash(&bytes);
-            if crc != file.crc32 {
-                return Err(Error::Checkpoint(format!(
-                    "{path} is corrupt: CRC-32 {crc:#010x}, the metadata says {:#010x}",
-                    file.crc32
-                )));
-            }
+            let bytes = self.read_verified(&path, file.size, file.crc32).await?;
             let local = dir.path().join(&file.name);
             std::fs::write(&local, &bytes)
                 .map_err(|e| io_err(format!("writing {}", local.display()), e))?;

@@ -190,6 +190,34 @@ impl CheckpointStorage {
         got.bytes().await.map_err(|e| store_err(format!("reading {path}"), e))
     }
 
+    /// Reads `path` in full and checks its size (bytes) and CRC-32 against
+    /// what the metadata says.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file if it is missing, truncated or
+    /// corrupt.
+    pub(super) async fn read_verified(
+        &self,
+        path: &Path,
+        size: u64,
+        crc32: u32,
+    ) -> Result<bytes::Bytes> {
+        let bytes = self.read(path).await?;
+        if bytes.len() as u64 != size {
+            return Err(Error::Checkpoint(format!(
+                "{path} is truncated: {} bytes, the metadata says {size}",
+                bytes.len()
+            )));
+        }
+        let crc = crc32fast::hash(&bytes);
+        if crc != crc32 {
+            return Err(Error::Checkpoint(format!(
+                "{path} is corrupt: CRC-32 {crc:#010x}, the metadata says {crc32:#010x}"
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Reads checkpoint `id` in full and verifies every file.
     ///
     /// # Errors
@@ -205,21 +233,7 @@ impl CheckpointStorage {
         let mut snapshots: BTreeMap<String, Vec<TaskSnapshot>> = BTreeMap::new();
         for task in &metadata.tasks {
             let path = dir.child(task.file.as_str());
-            let bytes = self.read(&path).await?;
-            if bytes.len() as u64 != task.size {
-                return Err(Error::Checkpoint(format!(
-                    "{path} is truncated: {} bytes, the metadata says {}",
-                    bytes.len(),
-                    task.size
-                )));
-            }
-            let crc = crc32fast::hash(&bytes);
-            if crc != task.crc32 {
-                return Err(Error::Checkpoint(format!(
-                    "{path} is corrupt: CRC-32 {crc:#010x}, the metadata says {:#010x}",
-                    task.crc32
-                )));
-            }
+            let bytes = self.read_verified(&path, task.size, task.crc32).await?;
             let snap = TaskSnapshot::decode(&bytes)
                 .map_err(|e| Error::Checkpoint(format!("{path}: {e}")))?;
             snapshots.entry(snap.component.clone()).or_default().push(snap);
