@@ -15,6 +15,7 @@ use crate::builtins::replay::Replay;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Value, Values};
 use crate::runtime::OutputCollector;
+use crate::state::OperatorState;
 use crate::time::{TimestampFormat, WatermarkGenerator, WatermarkStrategy};
 use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
@@ -87,6 +88,11 @@ impl CsvSpoutOptions {
 /// With parallelism N, task i reads files i, i+N, ... of the sorted list
 /// (one file is read by task 0 alone).
 ///
+/// With checkpoints (`exactly_once`), each task's reading position (file,
+/// byte offset, line) and its watermark generator's largest event time are
+/// operator state `position`, so a restore resumes where the checkpoint was
+/// taken (at the same parallelism).
+///
 /// # Examples
 /// ```no_run
 /// use squall::builtins::{CsvSpout, CsvSpoutOptions};
@@ -106,6 +112,8 @@ pub struct CsvSpout {
     time_index: usize,
     /// Files of this task, and the next one to open (after `open`).
     mine: Vec<usize>,
+    /// Tasks of the spout (after `open`).
+    parallelism: usize,
     next_file: usize,
     reader: Option<(usize, csv::Reader<File>)>,
     record: csv::StringRecord,
@@ -113,6 +121,8 @@ pub struct CsvSpout {
     errors: u64,
     /// Records in flight (tracking only).
     replay: Replay,
+    /// Where the reading position is checkpointed (set in `open`).
+    position: Option<OperatorState<CsvPosition>>,
 }
 
 impl Clone for CsvSpout {
@@ -124,12 +134,14 @@ impl Clone for CsvSpout {
             fields: self.fields.clone(),
             time_index: self.time_index,
             mine: Vec::new(),
+            parallelism: 1,
             next_file: 0,
             reader: None,
             record: csv::StringRecord::new(),
             generator: self.options.watermark.generator(),
             errors: 0,
             replay: Replay::default(),
+            position: None,
         }
     }
 }
@@ -210,12 +222,14 @@ impl CsvSpout {
             fields,
             time_index,
             mine: Vec::new(),
+            parallelism: 1,
             next_file: 0,
             reader: None,
             record: csv::StringRecord::new(),
             generator,
             errors: 0,
             replay: Replay::default(),
+            position: None,
         })
     }
 
@@ -305,6 +319,64 @@ impl CsvSpout {
     }
 }
 
+/// A [`CsvSpout`] task's reading position, as checkpointed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CsvPosition {
+    /// Parallelism of the spout when taken (files are assigned by it).
+    parallelism: usize,
+    /// Index, in the task's files, of the next file to open.
+    next_file: usize,
+    /// In the file being read (the one before `next_file`): byte offset,
+    /// line and record number of the next record.
+    reading: Option<(u64, u64, u64)>,
+    /// The watermark generator's largest event time (ms).
+    max_seen: Option<i64>,
+}
+
+impl CsvSpout {
+    fn checkpoint_position(&self) -> CsvPosition {
+        let reading = self.reader.as_ref().map(|(_, r)| {
+            let p = r.position();
+            (p.byte(), p.line(), p.record())
+        });
+        CsvPosition {
+            parallelism: self.parallelism,
+            next_file: self.next_file,
+            reading,
+            max_seen: self.generator.max_seen(),
+        }
+    }
+
+    /// Moves to checkpointed position `p` of a task of a spout with
+    /// `parallelism` tasks.
+    ///
+    /// # Errors
+    /// [`Error::State`] if `p` was taken at another parallelism;
+    /// [`Error::Io`] if the file cannot be opened or sought.
+    fn resume(&mut self, p: CsvPosition, parallelism: usize) -> Result<()> {
+        if p.parallelism != parallelism {
+            return Err(Error::State(format!(
+                "csv spout: the checkpoint was taken with {} tasks, not {parallelism}; \
+                 its reading positions cannot be moved to another parallelism",
+                p.parallelism
+            )));
+        }
+        self.next_file = p.next_file;
+        self.generator.resume(p.max_seen);
+        if let (Some((byte, line, record)), Some(&file)) =
+            (p.reading, p.next_file.checked_sub(1).and_then(|i| self.mine.get(i)))
+        {
+            let path = &self.files[file];
+            let mut reader = reader_of(path)?;
+            let mut pos = csv::Position::new();
+            pos.set_byte(byte).set_line(line).set_record(record);
+            reader.seek(pos).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+            self.reader = Some((file, reader));
+        }
+        Ok(())
+    }
+}
+
 impl Spout for CsvSpout {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         declarer.declare(self.fields.clone());
@@ -314,11 +386,23 @@ impl Spout for CsvSpout {
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
         let (i, n) = (context.task_index(), context.parallelism());
         self.mine = (0..self.files.len()).filter(|f| f % n == i).collect();
+        self.parallelism = n;
         self.next_file = 0;
         self.reader = None;
         self.generator = self.options.watermark.generator();
         self.replay.open(context);
+        let position = context.operator_state::<CsvPosition>("position");
+        if let Some(p) = position.get()? {
+            self.resume(p, n)?;
+        }
+        self.position = Some(position);
         Ok(())
+    }
+
+    /// Records the reading position, so that a restore resumes from it.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        let Some(state) = &self.position else { return Ok(()) };
+        state.set(&self.checkpoint_position())
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {

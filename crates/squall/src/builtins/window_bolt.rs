@@ -13,8 +13,9 @@ use crate::model::{Fields, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::time::TimestampFormat;
 use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::{
-    global, AggregateSpec, FieldAggregates, Fired, Trigger, WindowAssigner, WindowOperator,
+    global, AggregateSpec, Cell, FieldAggregates, Fired, Trigger, WindowAssigner, WindowOperator,
 };
 
 /// The stream late records go to.
@@ -57,8 +58,9 @@ pub struct WindowSpec {
 /// silently.
 ///
 /// Subscribe it with a fields grouping on its keys (a global grouping
-/// without keys). Window state lives in memory (see
-/// `crate::window`'s state seam).
+/// without keys). Window state lives on the heap; in `exactly_once` it is
+/// copied into checkpointed keyed state at every barrier and restored from
+/// there on recovery (see `crate::window::checkpoint`).
 #[derive(Debug, Clone)]
 pub struct WindowBolt {
     spec: WindowSpec,
@@ -68,6 +70,8 @@ pub struct WindowBolt {
     next_early: i64,
     /// The last watermark received, for an operator made after it.
     watermark: i64,
+    /// The checkpointed state, in `exactly_once` (set in `prepare`).
+    checkpoint: Option<WindowCheckpoint<Vec<Cell>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +118,7 @@ impl WindowBolt {
             fired: Vec::new(),
             next_early: 0,
             watermark: crate::runtime::NO_WATERMARK,
+            checkpoint: None,
         };
         let names = bolt.output_fields();
         let mut seen = std::collections::HashSet::new();
@@ -164,6 +169,9 @@ impl WindowBolt {
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
             let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
+            if let Some(c) = self.checkpoint.as_mut() {
+                c.restore_into(&mut op);
+            }
             if !self.processing_time() {
                 op.advance_watermark(self.watermark, &mut self.fired);
             }
@@ -213,7 +221,22 @@ impl Bolt for WindowBolt {
                 context.parallelism()
             )));
         }
+        self.checkpoint = WindowCheckpoint::open(context)?;
+        if let Some(wm) = self.checkpoint.as_ref().and_then(WindowCheckpoint::restored_watermark) {
+            self.watermark = self.watermark.max(wm);
+        }
         Ok(())
+    }
+
+    /// Copies the open windows into checkpointed state (`exactly_once`).
+    ///
+    /// # Errors
+    /// [`Error::State`] if an accumulator cannot be encoded.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        match &self.checkpoint {
+            Some(c) => c.snapshot(self.ready.as_ref().map(|r| &r.op), self.watermark),
+            None => Ok(()),
+        }
     }
 
     /// # Errors

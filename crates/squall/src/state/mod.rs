@@ -20,6 +20,7 @@
 mod backend;
 mod handles;
 mod memory;
+mod raw;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
 mod snapshot;
@@ -37,7 +38,9 @@ pub use memory::MemoryBackend;
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;
 pub use snapshot::TaskSnapshot;
+pub(crate) use raw::decode_key;
 pub(crate) use store::KeySelector;
+pub(crate) use store::{decode, encode};
 pub use store::TaskState;
 
 /// Which [`StateBackend`] holds keyed state (config key `state_backend`).

@@ -192,8 +192,17 @@ impl TaskState {
     /// # Errors
     /// [`Error::State`] if `name` was registered with another kind.
     pub(crate) fn register(&self, name: &str, kind: StateKind) -> Result<StateId> {
-        let mut inner = self.lock();
         self.keyed.store(true, Ordering::Relaxed);
+        self.register_unscoped(name, kind)
+    }
+
+    /// As [`TaskState::register`], for state written by explicit key only
+    /// (see `state::raw`): the runtime need not set a current key per tuple.
+    ///
+    /// # Errors
+    /// As [`TaskState::register`].
+    pub(crate) fn register_unscoped(&self, name: &str, kind: StateKind) -> Result<StateId> {
+        let mut inner = self.lock();
         if let Some(id) = inner.states.iter().position(|(n, _)| n == name) {
             if inner.states[id].1 != kind {
                 return Err(Error::State(format!(

@@ -60,6 +60,16 @@ impl WatermarkGenerator {
         self.max_seen = Some(self.max_seen.map_or(ts, |m| m.max(ts)));
     }
 
+    /// The largest event time seen (ms), for a checkpoint.
+    pub(crate) fn max_seen(&self) -> Option<i64> {
+        self.max_seen
+    }
+
+    /// Resumes from a checkpoint's [`WatermarkGenerator::max_seen`].
+    pub(crate) fn resume(&mut self, max_seen: Option<i64>) {
+        self.max_seen = max_seen;
+    }
+
     /// The watermark allowed so far (ms): the largest time seen minus the
     /// bound minus 1 (saturating); `None` before any record.
     pub fn current(&self) -> Option<i64> {

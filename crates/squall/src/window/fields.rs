@@ -87,7 +87,7 @@ impl AggregateSpec {
 }
 
 /// The running value of one aggregate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Cell {
     /// Records counted.
     Count(i64),

@@ -19,6 +19,7 @@
 
 mod aggregate;
 mod assigner;
+pub(crate) mod checkpoint;
 mod fields;
 pub mod global;
 mod operator;

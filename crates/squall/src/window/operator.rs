@@ -4,7 +4,7 @@
 
 use std::hash::Hash;
 
-use super::state::{Pane, TimerKind, WindowStore};
+use super::state::{Pane, Panes, TimerKind, WindowStore};
 use super::{session, AggregateFunction, Trigger, Window, WindowAssigner};
 use crate::error::Result;
 use crate::runtime::NO_WATERMARK;
@@ -182,7 +182,15 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
     }
 
     fn set_timers(&mut self, key: &K, w: Window) {
-        self.store.set_timer(w.max_timestamp(), key.clone(), w, TimerKind::Fire);
+        self.set_timers_if(key, w, true);
+    }
+
+    /// Sets the cleanup timer of `w` (with allowed lateness), and its
+    /// firing timer if `fire`.
+    fn set_timers_if(&mut self, key: &K, w: Window, fire: bool) {
+        if fire {
+            self.store.set_timer(w.max_timestamp(), key.clone(), w, TimerKind::Fire);
+        }
         if self.allowed_lateness > 0 {
             let cleanup = w.max_timestamp().saturating_add(self.allowed_lateness);
             self.store.set_timer(cleanup, key.clone(), w, TimerKind::Cleanup);
@@ -250,6 +258,28 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
                     self.store.remove(&key, &w);
                 }
             }
+        }
+    }
+
+    /// Every key with open windows and its panes, for a checkpoint.
+    pub(crate) fn panes(&self) -> impl Iterator<Item = (&K, &Panes<F::Acc>)> {
+        self.store.keys()
+    }
+
+    /// Restores the watermark of a checkpoint (before any pane).
+    pub(crate) fn restore_watermark(&mut self, watermark: i64) {
+        self.watermark = self.watermark.max(watermark);
+    }
+
+    /// Restores the open windows of `key` from a checkpoint, with their
+    /// timers: a window whose end the watermark has passed already fired
+    /// (it is open only for allowed lateness) and gets its cleanup timer
+    /// only, so it does not fire twice.
+    pub(crate) fn restore_panes(&mut self, key: &K, panes: Panes<F::Acc>) {
+        let windows: Vec<Window> = panes.iter().map(|(w, _)| *w).collect();
+        self.store.restore(key, panes);
+        for w in windows {
+            self.set_timers_if(key, w, w.max_timestamp() > self.watermark);
         }
     }
 

