@@ -35,13 +35,13 @@ use serde::{Deserialize, Serialize};
 pub use backend::{KeyGroupState, NamedEntries, StateBackend, StateId, StateKind};
 pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState};
 pub use memory::MemoryBackend;
+pub(crate) use raw::decode_key;
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;
 pub use snapshot::TaskSnapshot;
-pub(crate) use raw::decode_key;
 pub(crate) use store::KeySelector;
-pub(crate) use store::{decode, encode};
 pub use store::TaskState;
+pub(crate) use store::{decode, encode};
 
 /// Which [`StateBackend`] holds keyed state (config key `state_backend`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

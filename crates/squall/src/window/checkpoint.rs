@@ -23,6 +23,9 @@ use crate::topology::{Guarantee, TopologyContext};
 /// Name of the keyed state holding the open windows.
 const WINDOWS: &str = "windows";
 
+/// A restored watermark (ms) and the open windows of every key.
+type Restored<A> = (i64, Vec<(Key, Panes<A>)>);
+
 /// The checkpointed copy of one window bolt task's state.
 #[derive(Clone)]
 pub(crate) struct WindowCheckpoint<A> {
@@ -31,7 +34,7 @@ pub(crate) struct WindowCheckpoint<A> {
     watermark: OperatorState<i64>,
     /// What was restored and not yet handed to an operator (the operator is
     /// made from the first record's schema).
-    pending: Option<(i64, Vec<(Key, Panes<A>)>)>,
+    pending: Option<Restored<A>>,
 }
 
 impl<A> std::fmt::Debug for WindowCheckpoint<A> {

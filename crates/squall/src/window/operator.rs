@@ -427,6 +427,30 @@ mod tests {
     }
 
     #[test]
+    fn restored_windows_fire_once_and_keep_their_lateness() {
+        let mut w = op(TUMBLING, Trigger::EventTime, 5);
+        let mut out = Vec::new();
+        for (k, x) in [("a", 1), ("a", 12), ("b", 3)] {
+            w.process(&k, x, &x, &mut out);
+        }
+        w.advance_watermark(10, &mut out);
+        assert_eq!(fired(&mut out).len(), 2, "[0,10) of a and b fired");
+        // A restore from copies of the panes and the watermark.
+        let mut r = op(TUMBLING, Trigger::EventTime, 5);
+        r.restore_watermark(w.watermark());
+        for (k, panes) in w.panes() {
+            r.restore_panes(k, panes.clone());
+        }
+        r.advance_watermark(11, &mut out);
+        assert!(out.is_empty(), "fired windows do not fire again");
+        assert!(r.process(&"a", 2, &2, &mut out), "within the allowed lateness");
+        assert_eq!(fired(&mut out), [(0, 10, 2, 3)]);
+        r.advance_watermark(19, &mut out);
+        assert_eq!(fired(&mut out), [(10, 20, 1, 12)]);
+        assert!(!r.process(&"b", 4, &4, &mut out), "cleaned up after the lateness");
+    }
+
+    #[test]
     fn bad_settings_are_refused() {
         assert!(WindowOperator::<u8, Sum>::new(TUMBLING, Trigger::Count(0), 0, Sum).is_err());
         assert!(WindowOperator::<u8, Sum>::new(TUMBLING, Trigger::EventTime, -1, Sum).is_err());
