@@ -5,18 +5,19 @@
 //! computed by a plain loop.
 #![cfg(feature = "kafka-tests")]
 
+#[path = "../../squall/tests/chaos/mod.rs"]
+mod chaos;
 mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use chaos::Chaos;
 use squall::builtins::{SplitWordsBolt, StatefulCountBolt};
-use squall::topology::{Grouping, Guarantee, OutputDeclarer, RestartStrategy};
+use squall::topology::{Grouping, Guarantee, RestartStrategy};
 use squall::{
-    Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, TopologyContext, Tuple,
-    Value, Values,
+    Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, Tuple, Value, Values,
 };
 use squall_connectors::{
     Delivery, Format, KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions, ERRORS_STREAM,
@@ -30,31 +31,6 @@ impl Bolt for Collect {
     fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> Result<()> {
         self.0.lock().unwrap().push(input.into_values());
         Ok(())
-    }
-}
-
-/// Counts every tuple passed to the wrapped bolt over all attempts and
-/// panics when the count reaches one of `kill_at` (each fires once).
-#[derive(Clone)]
-struct Chaos<B> {
-    inner: B,
-    seen: Arc<AtomicU64>,
-    kill_at: Arc<Vec<u64>>,
-}
-
-impl<B: Bolt> Bolt for Chaos<B> {
-    fn declare_outputs(&self, d: &mut OutputDeclarer) {
-        self.inner.declare_outputs(d)
-    }
-    fn prepare(&mut self, ctx: &TopologyContext) -> Result<()> {
-        self.inner.prepare(ctx)
-    }
-    fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
-        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.kill_at.contains(&n) {
-            panic!("chaos: killed at tuple {n}");
-        }
-        self.inner.execute(input, c)
     }
 }
 
@@ -192,11 +168,7 @@ fn kafka_word_count(kill: bool) -> squall::RunSummary {
     b.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
     let kill_at =
         if kill { vec![total_words / 4, total_words / 2, total_words * 3 / 4] } else { Vec::new() };
-    let count = Chaos {
-        inner: StatefulCountBolt::new(Fields::new(["word"])),
-        seen: Arc::new(AtomicU64::new(0)),
-        kill_at: Arc::new(kill_at),
-    };
+    let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kill_at);
     b.set_bolt("count", count, 2).fields_grouping("split", Fields::new(["word"]));
     let mut sink = KafkaSinkOptions::new(&broker.brokers, "counts");
     sink.delivery = Delivery::ExactlyOnce;

@@ -6,20 +6,19 @@
 //! each exactly once. With barrier alignment off the same run counts some
 //! words twice, as at-least-once would.
 
+mod chaos;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
+use chaos::Chaos;
 use rand::{Rng, SeedableRng};
 use squall::builtins::{
     FileSpout, GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink,
 };
 use squall::state::StateBackendKind;
-use squall::topology::{Guarantee, OutputDeclarer, RestartStrategy};
-use squall::{
-    Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, TopologyContext, Tuple,
-};
+use squall::topology::{Guarantee, RestartStrategy};
+use squall::{Fields, LocalCluster, TopologyBuilder};
 
 /// The first `n` plays of the corpus (by name), copied into a folder.
 fn plays(n: usize, into: &Path) -> usize {
@@ -59,32 +58,6 @@ fn count_words(text: &str, counts: &mut HashMap<String, i64>, times: i64) {
     }
 }
 
-/// Counts every tuple it passes to the wrapped bolt over all attempts, and
-/// panics when that count reaches one of `kill_at` (each fires once, since
-/// the count only grows).
-#[derive(Clone)]
-struct Chaos<B> {
-    inner: B,
-    seen: Arc<AtomicU64>,
-    kill_at: Arc<Vec<u64>>,
-}
-
-impl<B: Bolt> Bolt for Chaos<B> {
-    fn declare_outputs(&self, d: &mut OutputDeclarer) {
-        self.inner.declare_outputs(d)
-    }
-    fn prepare(&mut self, ctx: &TopologyContext) -> Result<()> {
-        self.inner.prepare(ctx)
-    }
-    fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
-        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.kill_at.contains(&n) {
-            panic!("chaos: killed at tuple {n}");
-        }
-        self.inner.execute(input, c)
-    }
-}
-
 struct Outcome {
     /// Committed (word, count) rows.
     rows: Vec<(String, i64)>,
@@ -120,11 +93,7 @@ fn run_on(
         ),
     }
     builder.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
-    let count = Chaos {
-        inner: StatefulCountBolt::new(Fields::new(["word"])),
-        seen: Arc::new(AtomicU64::new(0)),
-        kill_at: Arc::new(kill_at),
-    };
+    let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kill_at);
     builder.set_bolt("count", count, 3).fields_grouping("split", Fields::new(["word"]));
     builder
         .set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 2)
@@ -359,11 +328,7 @@ fn failures_beyond_the_restart_strategy_stop_the_topology_naming_the_task() {
         let mut builder = TopologyBuilder::new("gives-up");
         builder.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
         builder.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
-        let count = Chaos {
-            inner: StatefulCountBolt::new(Fields::new(["word"])),
-            seen: Arc::new(AtomicU64::new(0)),
-            kill_at: Arc::new(kills),
-        };
+        let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kills);
         builder.set_bolt("count", count, 1).fields_grouping("split", Fields::new(["word"]));
         let config = builder.config_mut();
         config.guarantee = Guarantee::ExactlyOnce;

@@ -7,74 +7,18 @@
 //! computed in the test, each exactly once: windows open at the checkpoint
 //! come back with their accumulators, and nothing fires twice.
 
+mod chaos;
 mod flights;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
+use chaos::Chaos;
 use flights::*;
 use rand::{Rng, SeedableRng};
 use squall::builtins::{CsvSpout, TransactionalFileSink, WindowBolt};
-use squall::topology::{Guarantee, OutputDeclarer, RestartStrategy};
+use squall::topology::{Guarantee, RestartStrategy};
 use squall::window::WindowAssigner;
-use squall::{
-    Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, TopologyContext, Tuple,
-    Value,
-};
-
-/// Wraps a bolt (every hook passed on) and panics on the first tuple, over
-/// all tasks and attempts, from the `kill_at`-th on that comes after a
-/// checkpoint completed; once.
-#[derive(Clone)]
-struct KillAfterCheckpoint<B> {
-    inner: B,
-    seen: Arc<AtomicU64>,
-    kill_at: u64,
-    checkpointed: Arc<AtomicBool>,
-    killed: Arc<AtomicBool>,
-}
-
-impl<B: Bolt> Bolt for KillAfterCheckpoint<B> {
-    fn declare_outputs(&self, d: &mut OutputDeclarer) {
-        self.inner.declare_outputs(d)
-    }
-    fn prepare(&mut self, ctx: &TopologyContext) -> Result<()> {
-        self.inner.prepare(ctx)
-    }
-    fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
-        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
-        if n >= self.kill_at
-            && self.checkpointed.load(Ordering::SeqCst)
-            && !self.killed.swap(true, Ordering::SeqCst)
-        {
-            panic!("chaos: window task killed at tuple {n}");
-        }
-        self.inner.execute(input, c)
-    }
-    fn on_watermark(&mut self, w: i64, c: &mut OutputCollector) -> Result<()> {
-        self.inner.on_watermark(w, c)
-    }
-    fn tick_interval(&self) -> Option<Duration> {
-        self.inner.tick_interval()
-    }
-    fn on_tick(&mut self, now_ms: i64, c: &mut OutputCollector) -> Result<()> {
-        self.inner.on_tick(now_ms, c)
-    }
-    fn finish(&mut self, c: &mut OutputCollector) -> Result<()> {
-        self.inner.finish(c)
-    }
-    fn snapshot_state(&mut self, id: u64) -> Result<()> {
-        self.inner.snapshot_state(id)
-    }
-    fn on_checkpoint_complete(&mut self, id: u64) -> Result<()> {
-        self.checkpointed.store(true, Ordering::SeqCst);
-        self.inner.on_checkpoint_complete(id)
-    }
-    fn cleanup(&mut self) {
-        self.inner.cleanup()
-    }
-}
+use squall::{Fields, LocalCluster, TopologyBuilder, Value};
 
 /// The committed rows of the sink's folder, as text, sorted; and the
 /// number of files left uncommitted.
@@ -124,14 +68,9 @@ fn window_state_survives_a_checkpoint_restore() {
     let spout = CsvSpout::new(data_dir().join("by-month"), options(bounded(DAY))).unwrap();
     builder.set_spout("flights", spout, 2);
     let window = WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 };
-    let killed = Arc::new(AtomicBool::new(false));
-    let bolt = KillAfterCheckpoint {
-        inner: WindowBolt::new(spec(window, &["origin"])).unwrap(),
-        seen: Arc::new(AtomicU64::new(0)),
-        kill_at,
-        checkpointed: Arc::new(AtomicBool::new(false)),
-        killed: killed.clone(),
-    };
+    let bolt =
+        Chaos::once_after_checkpoint(WindowBolt::new(spec(window, &["origin"])).unwrap(), kill_at);
+    let killed = bolt.killed_flag();
     builder.set_bolt("window", bolt, 2).fields_grouping("flights", Fields::new(["origin"]));
     builder
         .set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 2)
