@@ -81,17 +81,11 @@ impl CheckpointStorage {
     }
 
     /// Writes an incremental snapshot of `backend` for checkpoint `id`:
-    /// takes a RocksDB checkpoint, uploads its SST files that `previous`
-    /// (this task's entry in the last completed checkpoint, if any) does not
-    /// already store, and its other files. The result goes into the
-    /// checkpoint's metadata (`incremental`).
-    ///
-    /// `previous` is reused only if it was written by this database or the
-    /// one it was restored from (see [`RocksDbBackend::lineage`]).
+    /// [`LocalDbCheckpoint::take`] then
+    /// [`CheckpointStorage::upload_incremental`].
     ///
     /// # Errors
-    /// [`Error::State`] if RocksDB fails, [`Error::Checkpoint`] if a file
-    /// cannot be read or written.
+    /// As those two.
     pub async fn write_incremental(
         &self,
         id: u64,
@@ -99,16 +93,34 @@ impl CheckpointStorage {
         task: &TaskId,
         previous: Option<&IncrementalTaskFiles>,
     ) -> Result<(IncrementalTaskFiles, UploadStats)> {
-        let (instance, parent) = backend.lineage();
+        let local = LocalDbCheckpoint::take(backend)?;
+        self.upload_incremental(id, &local, task, previous).await
+    }
+
+    /// The asynchronous part of an incremental snapshot: uploads the SST
+    /// files of `local` that `previous` (this task's entry in the last
+    /// completed checkpoint, if any) does not already store, and its other
+    /// files. The result goes into the checkpoint's metadata
+    /// (`incremental`).
+    ///
+    /// `previous` is reused only if it was written by this database or the
+    /// one it was restored from (see [`RocksDbBackend::lineage`]).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if a file cannot be read or written.
+    pub async fn upload_incremental(
+        &self,
+        id: u64,
+        local: &LocalDbCheckpoint,
+        task: &TaskId,
+        previous: Option<&IncrementalTaskFiles>,
+    ) -> Result<(IncrementalTaskFiles, UploadStats)> {
+        let (instance, parent) = (local.instance, local.parent);
         let reusable: HashMap<(&str, u64), &DbFile> = previous
             .filter(|p| p.instance == instance || Some(p.instance) == parent)
             .map(|p| p.shared.iter().map(|f| ((f.name.as_str(), f.size), f)).collect())
             .unwrap_or_default();
-        // A sibling of the database's folder: the same file system, so that
-        // RocksDB can hard-link the SST files.
-        let scratch = RocksDbBackend::folder()?;
-        let dir = scratch.path().join("checkpoint");
-        backend.create_checkpoint(&dir)?;
+        let dir = local.dir();
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .map_err(|e| io_err(format!("listing {}", dir.display()), e))?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -154,26 +166,25 @@ impl CheckpointStorage {
             component: task.component.clone(),
             task_index: task.task_index,
             parallelism: task.parallelism,
-            key_groups: backend_key_groups(backend),
+            key_groups: local.key_groups.clone(),
             instance,
-            states: backend.states().to_vec(),
+            states: local.states.clone(),
             shared,
             private,
         };
         Ok((files, stats))
     }
 
-    /// Opens a new database from an incremental snapshot: downloads every
-    /// file it references into a new folder, checking sizes and CRC-32s
-    /// first, so that a damaged snapshot is never half opened.
+    /// Downloads every file of an incremental snapshot into a new folder,
+    /// checking each size and CRC-32, so that a damaged snapshot is never
+    /// half opened.
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] naming a missing, truncated or corrupt file;
-    /// [`Error::State`] if RocksDB cannot open the files.
-    pub async fn restore_incremental(
+    /// [`Error::Checkpoint`] naming a missing, truncated or corrupt file.
+    pub async fn download_incremental(
         &self,
         files: &IncrementalTaskFiles,
-    ) -> Result<RocksDbBackend> {
+    ) -> Result<tempfile::TempDir> {
         let dir = RocksDbBackend::folder()?;
         for file in files.shared.iter().chain(&files.private) {
             let path = self.object(&file.object);
@@ -182,12 +193,20 @@ impl CheckpointStorage {
             std::fs::write(&local, &bytes)
                 .map_err(|e| io_err(format!("writing {}", local.display()), e))?;
         }
-        RocksDbBackend::open(
-            dir,
-            files.key_groups.clone(),
-            files.states.clone(),
-            Some(files.instance),
-        )
+        Ok(dir)
+    }
+
+    /// Opens a new database from an incremental snapshot
+    /// ([`CheckpointStorage::download_incremental`], then open).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming a missing, truncated or corrupt file;
+    /// [`Error::State`] if RocksDB cannot open the files.
+    pub async fn restore_incremental(
+        &self,
+        files: &IncrementalTaskFiles,
+    ) -> Result<RocksDbBackend> {
+        RocksDbBackend::open_restored(self.download_incremental(files).await?, files)
     }
 
     /// Deletes every shared file that no complete checkpoint still in the
@@ -233,8 +252,67 @@ impl CheckpointStorage {
     }
 }
 
-fn backend_key_groups(backend: &RocksDbBackend) -> std::ops::Range<usize> {
-    crate::state::StateBackend::key_groups(backend)
+/// The synchronous part of an incremental snapshot: a RocksDB checkpoint
+/// of a task's database (hard links of its immutable SST files plus copies
+/// of `CURRENT`, `MANIFEST-*`, `OPTIONS-*`) in a scratch folder, deleted
+/// when this is dropped. Taking it flushes the memtable; it costs
+/// milliseconds, whatever the state's size.
+#[derive(Debug)]
+pub struct LocalDbCheckpoint {
+    scratch: tempfile::TempDir,
+    instance: u64,
+    parent: Option<u64>,
+    key_groups: std::ops::Range<usize>,
+    states: Vec<(String, crate::state::StateKind)>,
+}
+
+impl LocalDbCheckpoint {
+    /// Takes one of `backend`.
+    ///
+    /// # Errors
+    /// [`Error::State`] if RocksDB fails or the folder cannot be made.
+    pub fn take(backend: &RocksDbBackend) -> Result<LocalDbCheckpoint> {
+        // A sibling of the database's folder: the same file system, so that
+        // RocksDB can hard-link the SST files.
+        let scratch = RocksDbBackend::folder()?;
+        let local = LocalDbCheckpoint {
+            instance: backend.lineage().0,
+            parent: backend.lineage().1,
+            key_groups: crate::state::StateBackend::key_groups(backend),
+            states: backend.states().to_vec(),
+            scratch,
+        };
+        backend.create_checkpoint(&local.dir())?;
+        Ok(local)
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.scratch.path().join("checkpoint")
+    }
+}
+
+/// A copy of the database files in `from` (downloaded, never opened) to
+/// open: SST files (immutable) hard-linked, the others (RocksDB appends to
+/// its `MANIFEST`) copied, so that `from` stays as downloaded and can be
+/// opened again (by another task when rescaling, or by a later attempt).
+///
+/// # Errors
+/// [`Error::Checkpoint`] if a file cannot be linked or copied.
+pub fn working_copy(from: &std::path::Path) -> Result<tempfile::TempDir> {
+    let dir = RocksDbBackend::folder()?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| io_err(format!("listing {}", from.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err(format!("listing {}", from.display()), e))?;
+        let (src, dst) = (entry.path(), dir.path().join(entry.file_name()));
+        let linked = src.extension().is_some_and(|e| e == "sst")
+            && std::fs::hard_link(&src, &dst).is_ok();
+        if !linked {
+            std::fs::copy(&src, &dst)
+                .map_err(|e| io_err(format!("copying {}", src.display()), e))?;
+        }
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::state::StateKind;
 
 /// Version of the metadata and snapshot format.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One task's state file in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,18 @@ pub struct TaskFile {
     pub crc32: u32,
     /// Keyed entries in it.
     pub keyed_entries: usize,
+}
+
+/// What a task acknowledges for a checkpoint, once its snapshot is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAck {
+    /// Its state file (operator state, and keyed state unless incremental).
+    pub file: TaskFile,
+    /// Its keyed state as an incremental RocksDB snapshot, if it is one.
+    pub incremental: Option<IncrementalTaskFiles>,
+    /// Bytes written to the store for it by this checkpoint (the state
+    /// file plus new database files; reused SST files not counted).
+    pub uploaded_bytes: u64,
 }
 
 /// One file of a task's RocksDB checkpoint, as stored.
@@ -98,9 +110,12 @@ pub struct CheckpointMetadata {
 }
 
 impl CheckpointMetadata {
-    /// Total size of the state files (bytes).
+    /// Total size of the state (bytes): the state files and every
+    /// database file that incremental snapshots reference, reused or not.
     pub fn state_bytes(&self) -> u64 {
-        self.tasks.iter().map(|t| t.size).sum()
+        let db: u64 =
+            self.incremental.iter().flat_map(|t| t.shared.iter().chain(&t.private)).map(|f| f.size).sum();
+        self.tasks.iter().map(|t| t.size).sum::<u64>() + db
     }
 
     /// Total keyed entries.

@@ -20,12 +20,13 @@
 pub mod incremental;
 pub mod metadata;
 pub mod protocol;
+pub(crate) mod restore;
 pub mod storage;
 pub mod two_phase;
 
 use serde::{Deserialize, Serialize};
 
-pub use metadata::{CheckpointMetadata, DbFile, IncrementalTaskFiles, TaskFile};
+pub use metadata::{CheckpointMetadata, DbFile, IncrementalTaskFiles, TaskAck, TaskFile};
 pub use storage::{CheckpointStorage, RestoredCheckpoint};
 pub use two_phase::{TwoPhaseCommitBolt, TwoPhaseCommitSink};
 

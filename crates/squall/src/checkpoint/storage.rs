@@ -37,6 +37,21 @@ pub struct RestoredCheckpoint {
     pub metadata: CheckpointMetadata,
     /// The decoded snapshot of every task, by component.
     pub snapshots: BTreeMap<String, Vec<TaskSnapshot>>,
+    /// The incremental RocksDB snapshots, downloaded and verified, by
+    /// component.
+    pub databases: BTreeMap<String, Vec<Arc<DownloadedDb>>>,
+}
+
+/// One task's incremental RocksDB snapshot, downloaded into a local folder
+/// (deleted when the last reference is dropped) and verified. Open it with
+/// a working copy (`checkpoint::incremental::working_copy`): the download
+/// itself is never modified, so every restore attempt can use it.
+#[derive(Debug)]
+pub struct DownloadedDb {
+    /// What the metadata says of it.
+    pub files: crate::checkpoint::IncrementalTaskFiles,
+    /// Where its files are.
+    pub dir: tempfile::TempDir,
 }
 
 impl RestoredCheckpoint {
@@ -48,6 +63,11 @@ impl RestoredCheckpoint {
     /// The snapshots of `component`'s tasks.
     pub fn of(&self, component: &str) -> Vec<&TaskSnapshot> {
         self.snapshots.get(component).map(|v| v.iter().collect()).unwrap_or_default()
+    }
+
+    /// The downloaded incremental snapshots of `component`'s tasks.
+    pub fn databases_of(&self, component: &str) -> &[Arc<DownloadedDb>] {
+        self.databases.get(component).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -238,7 +258,32 @@ impl CheckpointStorage {
                 .map_err(|e| Error::Checkpoint(format!("{path}: {e}")))?;
             snapshots.entry(snap.component.clone()).or_default().push(snap);
         }
-        Ok(RestoredCheckpoint { metadata, snapshots })
+        let mut databases: BTreeMap<String, Vec<Arc<DownloadedDb>>> = BTreeMap::new();
+        for files in &metadata.incremental {
+            let db = self.download(files).await?;
+            databases.entry(files.component.clone()).or_default().push(Arc::new(db));
+        }
+        Ok(RestoredCheckpoint { metadata, snapshots, databases })
+    }
+
+    #[cfg(feature = "rocksdb")]
+    async fn download(
+        &self,
+        files: &crate::checkpoint::IncrementalTaskFiles,
+    ) -> Result<DownloadedDb> {
+        Ok(DownloadedDb { files: files.clone(), dir: self.download_incremental(files).await? })
+    }
+
+    #[cfg(not(feature = "rocksdb"))]
+    async fn download(
+        &self,
+        files: &crate::checkpoint::IncrementalTaskFiles,
+    ) -> Result<DownloadedDb> {
+        Err(Error::Checkpoint(format!(
+            "the state of '{}' task {} is an incremental RocksDB snapshot: squall was built \
+             without the `rocksdb` feature",
+            files.component, files.task_index
+        )))
     }
 
     /// Reads the savepoint (or checkpoint folder) at `location` — a folder
@@ -268,14 +313,39 @@ impl CheckpointStorage {
     pub async fn save(&self, id: u64) -> Result<String> {
         let name = format!("sp-{id:020}");
         let to = self.root.child("savepoints").child(name.as_str());
-        // Metadata last: a savepoint folder with metadata is complete.
-        for path in self.files_of(id, false).await? {
-            let target = to.child(path.filename().unwrap_or_default());
+        let copy = |from: Path, target: Path| async move {
             self.store
-                .copy(&path, &target)
+                .copy(&from, &target)
                 .await
-                .map_err(|e| store_err(format!("copying {path} to {target}"), e))?;
+                .map_err(|e| store_err(format!("copying {from} to {target}"), e))
+        };
+        let metadata_path = self.path(id, METADATA);
+        let mut metadata = CheckpointMetadata::from_json(&self.read(&metadata_path).await?)?;
+        for path in self.files_of(id, false).await? {
+            if path != metadata_path {
+                copy(path.clone(), to.child(path.filename().unwrap_or_default())).await?;
+            }
         }
+        // Incremental snapshots: their shared files are copied too, and
+        // every object named relative to the savepoint, so that it stands
+        // alone when retention deletes the files it was copied from.
+        for task in &mut metadata.incremental {
+            for file in task.shared.iter_mut().chain(&mut task.private) {
+                let from = file.object.split('/').fold(self.root.clone(), |p, s| p.child(s));
+                let relative = match file.object.rsplit_once('/') {
+                    Some((dir, base)) if dir.starts_with("chk-") => base.to_string(),
+                    _ => file.object.clone(),
+                };
+                let target = relative.split('/').fold(to.clone(), |p, s| p.child(s));
+                copy(from, target).await?;
+                file.object = relative;
+            }
+        }
+        // Metadata last: a savepoint folder with metadata is complete.
+        self.store
+            .put(&to.child(METADATA), PutPayload::from(metadata.to_json()?))
+            .await
+            .map_err(|e| store_err(format!("writing the metadata of {to}"), e))?;
         let topology = self.root.filename().unwrap_or_default();
         Ok(format!("{}/{topology}/savepoints/{name}", self.location.trim_end_matches('/')))
     }

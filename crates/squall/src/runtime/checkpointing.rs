@@ -8,7 +8,9 @@
 //! synchronous part). Then all buffered tuples are sent and barrier n
 //! follows them on every output channel. The copies are encoded and
 //! written by a separate tokio task (the asynchronous part), which then
-//! acknowledges to the coordinator: processing goes on meanwhile.
+//! acknowledges to the coordinator: processing goes on meanwhile. A RocksDB
+//! backend's keyed state is snapshotted incrementally
+//! (`runtime/task_snapshot.rs`).
 
 use std::future::pending;
 use std::sync::Arc;
@@ -18,18 +20,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::checkpoint::protocol::Input;
-use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, TaskFile, END_OF_RUN};
+use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, TaskAck, END_OF_RUN};
 use crate::error::Result;
 use crate::runtime::collector::Flow;
 use crate::runtime::executor::{guarded, Executor, Op};
 use crate::runtime::message::Message;
+use crate::runtime::task_snapshot;
 
 /// An executor's link to the checkpoint coordinator.
 pub(crate) struct TaskCheckpointing {
     /// Barriers to inject (spout heads only).
     pub trigger: Option<mpsc::UnboundedReceiver<CheckpointBarrier>>,
     /// Acknowledgements, refusals and finishes, to the coordinator.
-    pub events: mpsc::UnboundedSender<Input<TaskFile>>,
+    pub events: mpsc::UnboundedSender<Input<TaskAck>>,
     /// The latest completed checkpoint ([`END_OF_RUN`] when the run ends).
     pub completed: watch::Receiver<u64>,
     pub storage: Arc<CheckpointStorage>,
@@ -84,8 +87,10 @@ impl Executor {
                 Op::Bolt(b) => b.snapshot_state(barrier.id),
             })?;
             let (index, parallelism) = (node.context.task_index(), node.context.parallelism());
-            let snap =
-                guarded(component, task, || node.state.snapshot(component, index, parallelism))?;
+            let incremental = node.context.config().incremental_checkpoints;
+            let snap = guarded(component, task, || {
+                task_snapshot::take(&node.state, component, index, parallelism, incremental)
+            })?;
             snapshots.push((task, snap));
         }
         if self.flush(false).await == Flow::Stopped {
@@ -101,7 +106,7 @@ impl Executor {
         let id = barrier.id;
         let write = tokio::spawn(async move {
             for (task, snap) in snapshots {
-                let input = match storage.write_task(id, &snap).await {
+                let input = match snap.write(&storage, id).await {
                     Ok(ack) => Input::Ack { id, task, ack },
                     Err(e) => Input::Decline { id, task, reason: e.to_string() },
                 };
@@ -126,6 +131,7 @@ impl Executor {
 
     fn complete_all(&mut self, id: u64) -> Result<()> {
         for node in &mut self.nodes {
+            task_snapshot::completed(&node.state, id);
             guarded(&node.component, node.task, || match &mut node.op {
                 Op::Spout(s) => s.on_checkpoint_complete(id),
                 Op::Bolt(b) => b.on_checkpoint_complete(id),

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::metadata::FORMAT_VERSION;
 use crate::checkpoint::protocol::{Coordinator, Decision, Input, Timing};
-use crate::checkpoint::{CheckpointMetadata, CheckpointStorage, TaskFile, END_OF_RUN};
+use crate::checkpoint::{CheckpointMetadata, CheckpointStorage, TaskAck, END_OF_RUN};
 use crate::error::{Error, Result};
 
 /// Where a savepoint's location (or why there is none) is sent.
@@ -32,17 +32,22 @@ pub struct CheckpointStats {
     pub id: u64,
     /// From trigger to the last task's acknowledgement (ms).
     pub duration_ms: u64,
-    /// Size of its state files (bytes).
+    /// Size of its state (bytes): state files plus every database file
+    /// that incremental snapshots reference.
     pub state_bytes: u64,
-    /// Keyed entries in it.
+    /// Bytes written to the store by this checkpoint (for incremental
+    /// snapshots, less than `state_bytes`: reused SST files are not).
+    pub uploaded_bytes: u64,
+    /// Keyed entries in its full snapshots (incremental snapshots are not
+    /// counted: that would read the whole database).
     pub keyed_entries: usize,
 }
 
 /// Everything the coordinator task needs.
 pub(crate) struct CoordinatorTask {
-    pub coordinator: Coordinator<TaskFile>,
+    pub coordinator: Coordinator<TaskAck>,
     pub timing: Timing,
-    pub events: mpsc::UnboundedReceiver<Input<TaskFile>>,
+    pub events: mpsc::UnboundedReceiver<Input<TaskAck>>,
     pub triggers: Vec<mpsc::UnboundedSender<crate::checkpoint::CheckpointBarrier>>,
     pub completed: watch::Sender<u64>,
     pub storage: Arc<CheckpointStorage>,
@@ -140,8 +145,15 @@ impl CoordinatorTask {
         id: u64,
         triggered_at: u64,
         duration_ms: u64,
-        tasks: Vec<TaskFile>,
+        acks: Vec<TaskAck>,
     ) -> Result<()> {
+        let uploaded_bytes = acks.iter().map(|a| a.uploaded_bytes).sum();
+        let mut tasks = Vec::with_capacity(acks.len());
+        let mut incremental = Vec::new();
+        for ack in acks {
+            tasks.push(ack.file);
+            incremental.extend(ack.incremental);
+        }
         let metadata = CheckpointMetadata {
             format_version: FORMAT_VERSION,
             topology: self.topology.clone(),
@@ -150,7 +162,7 @@ impl CoordinatorTask {
             triggered_at_ms: triggered_at,
             duration_ms,
             tasks,
-            incremental: Vec::new(),
+            incremental,
         };
         if let Err(e) = self.storage.write_metadata(&metadata).await {
             tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} failed: metadata not written");
@@ -160,12 +172,14 @@ impl CoordinatorTask {
             id,
             duration_ms,
             state_bytes: metadata.state_bytes(),
+            uploaded_bytes,
             keyed_entries: metadata.keyed_entries(),
         };
         tracing::info!(
             checkpoint = id,
             duration_ms,
             bytes = stats.state_bytes,
+            uploaded_bytes,
             keyed_entries = stats.keyed_entries,
             "checkpoint {id} completed"
         );

@@ -30,6 +30,7 @@ mod restart;
 mod rotating_map;
 mod spout_loop;
 mod spout_tracker;
+mod task_snapshot;
 mod tracking;
 mod watermark;
 

@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::RestoredCheckpoint;
 use crate::error::Result;
-use crate::keys;
 use crate::model::TupleSource;
 use crate::runtime::acker::{AckerTask, AckerWiring};
 use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
@@ -324,20 +323,13 @@ pub(crate) fn build_part(
 }
 
 /// The state of task `index` of `c`: an empty backend for its key groups,
-/// filled from `restored` if given.
+/// filled from `restored` if given (`checkpoint/restore.rs`).
 fn task_state(
     topology: &Topology,
     c: &ComponentDef,
     index: usize,
     restored: Option<&RestoredCheckpoint>,
 ) -> Result<TaskState> {
-    let config = topology.config();
-    let max = config.max_parallelism;
-    let groups = keys::key_groups_of_task(index, c.parallelism, max);
-    let backend = config.state_backend.create(groups).map_err(|e| e.in_task(&c.id, index))?;
-    let state = TaskState::new(backend, max);
-    if let Some(r) = restored {
-        state.restore(r.id(), index, &r.of(&c.id)).map_err(|e| e.in_task(&c.id, index))?;
-    }
-    Ok(state)
+    crate::checkpoint::restore::task_state(topology.config(), &c.id, index, c.parallelism, restored)
+        .map_err(|e| e.in_task(&c.id, index))
 }

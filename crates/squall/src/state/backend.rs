@@ -116,4 +116,11 @@ pub trait StateBackend: Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The RocksDB backend, for incremental snapshots of its files; `None`
+    /// for every other backend.
+    #[cfg(feature = "rocksdb")]
+    fn as_rocksdb_mut(&mut self) -> Option<&mut super::RocksDbBackend> {
+        None
+    }
 }

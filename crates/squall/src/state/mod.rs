@@ -7,7 +7,9 @@
 //!   contiguous range of them, so state moves between tasks by whole key
 //!   groups when parallelism changes.
 //! - **Operator state** ([`OperatorState`]) is one value per task: a
-//!   spout's offsets, a sink's pending transactions.
+//!   spout's offsets, a sink's pending transactions. Operator *list* state
+//!   ([`OperatorListState`]) is a list per task, redistributed when the
+//!   parallelism changes (split or union, as Flink's).
 //! - **Backends** ([`StateBackend`]) store keyed state as bytes; the
 //!   `memory` backend ([`MemoryBackend`]) is the default. The topology's
 //!   `state_backend` setting chooses; user code does not change.
@@ -20,6 +22,7 @@
 mod backend;
 mod handles;
 mod memory;
+mod operator;
 mod raw;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
@@ -35,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::{KeyGroupState, NamedEntries, StateBackend, StateId, StateKind};
 pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState};
 pub use memory::MemoryBackend;
+pub use operator::{OperatorList, OperatorListState, Redistribution};
 pub(crate) use raw::decode_key;
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;

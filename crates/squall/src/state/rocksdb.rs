@@ -24,6 +24,7 @@ use std::ops::Range;
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde_bytes::ByteBuf;
 
+use crate::checkpoint::IncrementalTaskFiles;
 use crate::error::{Error, Result};
 use crate::state::backend::{KeyGroupState, NamedEntries, StateBackend, StateId, StateKind};
 
@@ -37,6 +38,8 @@ pub struct RocksDbBackend {
     instance: u64,
     /// The instance whose checkpoint this database was restored from.
     parent: Option<u64>,
+    /// What its incremental snapshots uploaded (see [`Uploads`]).
+    uploads: Uploads,
     // Dropped after `db` (fields drop in order): the folder goes last.
     _dir: tempfile::TempDir,
 }
@@ -48,6 +51,17 @@ impl std::fmt::Debug for RocksDbBackend {
             .field("path", &self._dir.path())
             .finish()
     }
+}
+
+/// Flink's `uploadedSstFiles` of `RocksIncrementalSnapshotStrategy`: the
+/// files each incremental snapshot of this database stored, and those of
+/// the last completed checkpoint, which the next snapshot references
+/// instead of uploading again.
+#[derive(Debug, Default)]
+struct Uploads {
+    /// (checkpoint id, files) of snapshots not known to be complete.
+    pending: Vec<(u64, IncrementalTaskFiles)>,
+    completed: Option<IncrementalTaskFiles>,
 }
 
 /// One row as RocksDB's iterators give it.
@@ -112,7 +126,49 @@ impl RocksDbBackend {
         let mut write = WriteOptions::default();
         write.disable_wal(true);
         let instance = rand::random();
-        Ok(RocksDbBackend { key_groups, states, db, write, instance, parent, _dir: dir })
+        let uploads = Uploads::default();
+        Ok(RocksDbBackend { key_groups, states, db, write, instance, parent, uploads, _dir: dir })
+    }
+
+    /// The files of the last completed checkpoint that stores this
+    /// database's state: what its next incremental snapshot may reuse.
+    pub fn last_completed_upload(&self) -> Option<&IncrementalTaskFiles> {
+        self.uploads.completed.as_ref()
+    }
+
+    /// Records what the incremental snapshot of checkpoint `id` uploaded
+    /// (it becomes reusable once `id` completes).
+    pub fn record_upload(&mut self, id: u64, files: IncrementalTaskFiles) {
+        self.uploads.pending.retain(|(p, _)| *p > id);
+        self.uploads.pending.push((id, files));
+    }
+
+    /// Checkpoint `id` completed: the newest upload of a checkpoint up to
+    /// `id` becomes the one that the next snapshot reuses. Uploads of
+    /// checkpoints that never completed are dropped (their files may be
+    /// deleted by retention).
+    pub fn checkpoint_completed(&mut self, id: u64) {
+        let pending = std::mem::take(&mut self.uploads.pending);
+        let (done, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(p, _)| *p <= id);
+        if let Some((_, files)) = done.into_iter().max_by_key(|(p, _)| *p) {
+            self.uploads.completed = Some(files);
+        }
+        self.uploads.pending = later;
+    }
+
+    /// As [`RocksDbBackend::open`] for a database restored from `files`,
+    /// whose SST files its next snapshot reuses.
+    ///
+    /// # Errors
+    /// As [`RocksDbBackend::open`].
+    pub fn open_restored(
+        dir: tempfile::TempDir,
+        files: &IncrementalTaskFiles,
+    ) -> Result<RocksDbBackend> {
+        let mut db =
+            Self::open(dir, files.key_groups.clone(), files.states.clone(), Some(files.instance))?;
+        db.uploads.completed = Some(files.clone());
+        Ok(db)
     }
 
     /// The registered states in id order (name, kind).
@@ -139,6 +195,34 @@ impl RocksDbBackend {
         rocksdb::checkpoint::Checkpoint::new(&self.db)
             .and_then(|c| c.create_checkpoint(dir))
             .map_err(db_err)
+    }
+
+    /// Every entry of `key_group` (of any key group, not only those this
+    /// backend holds: a database restored for rescaling is read this way).
+    ///
+    /// # Errors
+    /// [`Error::State`] if RocksDB fails.
+    pub fn key_group(&self, key_group: usize) -> Result<Option<KeyGroupState>> {
+        self.read_key_group(&self.db.snapshot(), key_group)
+    }
+
+    fn read_key_group(
+        &self,
+        view: &rocksdb::Snapshot<'_>,
+        key_group: usize,
+    ) -> Result<Option<KeyGroupState>> {
+        let mut states = Vec::new();
+        for (id, (name, kind)) in self.states.iter().enumerate() {
+            let p = prefix(id, key_group);
+            let iter = view.iterator(IteratorMode::From(&p, Direction::Forward));
+            let entries = Self::scan(iter, &p)
+                .map(|r| r.map(|(k, v)| (ByteBuf::from(&k[4..]), ByteBuf::from(v.to_vec()))))
+                .collect::<Result<Vec<_>>>()?;
+            if !entries.is_empty() {
+                states.push(NamedEntries { name: name.clone(), kind: *kind, entries });
+            }
+        }
+        Ok((!states.is_empty()).then_some(KeyGroupState { key_group: key_group as u32, states }))
     }
 
     /// The rows of `iter` (positioned at `prefix`) that start with `prefix`.
@@ -193,22 +277,13 @@ impl StateBackend for RocksDbBackend {
         let view = self.db.snapshot();
         let mut out = Vec::new();
         for key_group in self.key_groups.clone() {
-            let mut states = Vec::new();
-            for (id, (name, kind)) in self.states.iter().enumerate() {
-                let p = prefix(id, key_group);
-                let iter = view.iterator(IteratorMode::From(&p, Direction::Forward));
-                let entries = Self::scan(iter, &p)
-                    .map(|r| r.map(|(k, v)| (ByteBuf::from(&k[4..]), ByteBuf::from(v.to_vec()))))
-                    .collect::<Result<Vec<_>>>()?;
-                if !entries.is_empty() {
-                    states.push(NamedEntries { name: name.clone(), kind: *kind, entries });
-                }
-            }
-            if !states.is_empty() {
-                out.push(KeyGroupState { key_group: key_group as u32, states });
-            }
+            out.extend(self.read_key_group(&view, key_group)?);
         }
         Ok(out)
+    }
+
+    fn as_rocksdb_mut(&mut self) -> Option<&mut RocksDbBackend> {
+        Some(self)
     }
 
     fn restore(&mut self, group: KeyGroupState) -> Result<()> {

@@ -9,6 +9,7 @@ use serde_bytes::ByteBuf;
 
 use crate::error::{Error, Result};
 use crate::state::backend::KeyGroupState;
+use crate::state::operator::OperatorList;
 
 /// The state of one task at one checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,8 +24,12 @@ pub struct TaskSnapshot {
     pub key_groups: Range<u32>,
     /// Operator state: name to postcard-encoded value.
     pub operator: BTreeMap<String, ByteBuf>,
-    /// Keyed state, per non-empty key group.
+    /// Keyed state, per non-empty key group (empty when the keyed state is
+    /// an incremental RocksDB snapshot, listed in the metadata instead).
     pub keyed: Vec<KeyGroupState>,
+    /// Operator list state (Flink's `ListState` / `UnionListState` of
+    /// operator state): name to elements, redistributed on rescale.
+    pub operator_lists: BTreeMap<String, OperatorList>,
 }
 
 impl TaskSnapshot {

@@ -20,7 +20,8 @@ use serde_bytes::ByteBuf;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::{Fields, Tuple, Value};
-use crate::state::backend::{StateBackend, StateId, StateKind};
+use crate::state::backend::{KeyGroupState, StateBackend, StateId, StateKind};
+use crate::state::operator::{redistribute, OperatorList};
 use crate::state::snapshot::TaskSnapshot;
 
 /// Encodes a state value or key with postcard.
@@ -49,6 +50,8 @@ pub(crate) struct Inner {
     pub states: Vec<(String, StateKind)>,
     pub current: Option<CurrentKey>,
     pub operator: BTreeMap<String, ByteBuf>,
+    /// Operator list state, redistributed on rescale (`state::operator`).
+    pub operator_lists: BTreeMap<String, OperatorList>,
     pub max_parallelism: usize,
     /// Set when restored from a checkpoint.
     pub restored_from: Option<u64>,
@@ -166,12 +169,23 @@ impl TaskState {
     /// State of a task holding `backend`'s key groups out of
     /// `max_parallelism`.
     pub(crate) fn new(backend: Box<dyn StateBackend>, max_parallelism: usize) -> TaskState {
+        TaskState::with_states(backend, max_parallelism, Vec::new())
+    }
+
+    /// As [`TaskState::new`], for a backend that already holds `states`
+    /// (a database opened from a checkpoint's files), in id order.
+    pub(crate) fn with_states(
+        backend: Box<dyn StateBackend>,
+        max_parallelism: usize,
+        states: Vec<(String, StateKind)>,
+    ) -> TaskState {
         TaskState {
             inner: Arc::new(Mutex::new(Inner {
                 backend,
-                states: Vec::new(),
+                states,
                 current: None,
                 operator: BTreeMap::new(),
+                operator_lists: BTreeMap::new(),
                 max_parallelism,
                 restored_from: None,
                 scratch: Vec::new(),
@@ -275,8 +289,10 @@ impl TaskState {
         Ok(())
     }
 
-    /// The synchronous part of a snapshot: a copy of every keyed entry and
-    /// of the operator state, for task `task_index` of `component`.
+    /// The synchronous part of a snapshot of task `task_index` of
+    /// `component`: a copy of the operator state, and of every keyed entry
+    /// unless `keyed` is false (an incremental snapshot stores the keyed
+    /// state as database files instead).
     ///
     /// # Errors
     /// An error of the backend.
@@ -285,6 +301,7 @@ impl TaskState {
         component: &str,
         task_index: usize,
         parallelism: usize,
+        keyed: bool,
     ) -> Result<TaskSnapshot> {
         let inner = self.lock();
         let groups = inner.backend.key_groups();
@@ -294,14 +311,16 @@ impl TaskState {
             parallelism: parallelism as u32,
             key_groups: groups.start as u32..groups.end as u32,
             operator: inner.operator.clone(),
-            keyed: inner.backend.snapshot()?,
+            keyed: if keyed { inner.backend.snapshot()? } else { Vec::new() },
+            operator_lists: inner.operator_lists.clone(),
         })
     }
 
-    /// Loads the state of checkpoint `checkpoint` that belongs to this task:
-    /// every key group it holds, from whichever snapshots of its component
-    /// hold it (the parallelism may have changed), and the operator state of
-    /// the task with the same index.
+    /// Loads the state of checkpoint `checkpoint` that belongs to task
+    /// `task_index` of `parallelism`: every key group it holds, from
+    /// whichever snapshots of its component hold it (the parallelism may
+    /// have changed); the operator state of the task with the same index;
+    /// the operator list state redistributed as `state::operator` says.
     ///
     /// # Errors
     /// An error of the backend.
@@ -309,29 +328,39 @@ impl TaskState {
         &self,
         checkpoint: u64,
         task_index: usize,
+        parallelism: usize,
         snapshots: &[&TaskSnapshot],
     ) -> Result<()> {
-        let mut inner = self.lock();
-        let mine = inner.backend.key_groups();
+        let mine = self.key_groups();
         for snap in snapshots {
             if snap.task_index as usize == task_index {
-                inner.operator = snap.operator.clone();
+                self.lock().operator = snap.operator.clone();
             }
             for group in &snap.keyed {
-                if !mine.contains(&(group.key_group as usize)) {
-                    continue;
+                if mine.contains(&(group.key_group as usize)) {
+                    self.restore_key_group(group.clone())?;
                 }
-                for named in &group.states {
-                    if !inner.states.iter().any(|(n, _)| *n == named.name) {
-                        let id = inner.states.len();
-                        inner.states.push((named.name.clone(), named.kind));
-                        inner.backend.register(id, &named.name, named.kind);
-                    }
-                }
-                inner.backend.restore(group.clone())?;
             }
         }
+        let mut inner = self.lock();
+        inner.operator_lists = redistribute(snapshots, task_index, parallelism);
         inner.restored_from = Some(checkpoint);
         Ok(())
+    }
+
+    /// Loads one key group (one this task holds), registering its states.
+    ///
+    /// # Errors
+    /// An error of the backend.
+    pub(crate) fn restore_key_group(&self, group: KeyGroupState) -> Result<()> {
+        let mut inner = self.lock();
+        for named in &group.states {
+            if !inner.states.iter().any(|(n, _)| *n == named.name) {
+                let id = inner.states.len();
+                inner.states.push((named.name.clone(), named.kind));
+                inner.backend.register(id, &named.name, named.kind);
+            }
+        }
+        inner.backend.restore(group)
     }
 }

@@ -59,7 +59,7 @@ impl Task {
     }
 
     fn snapshot(&self, index: usize, parallelism: usize) -> TaskSnapshot {
-        self.state.snapshot("count", index, parallelism).unwrap()
+        self.state.snapshot("count", index, parallelism, true).unwrap()
     }
 }
 
@@ -105,7 +105,7 @@ fn restore(
     (0..parallelism)
         .map(|i| {
             let t = Task::with(kind, i, parallelism, max);
-            t.state.restore(7, i, &refs).unwrap();
+            t.state.restore(7, i, parallelism, &refs).unwrap();
             t
         })
         .collect()
