@@ -63,6 +63,8 @@ struct Outcome {
     rows: Vec<(String, i64)>,
     pending_left: usize,
     checkpoints: usize,
+    /// Whether some checkpoint reused files of an earlier one (incremental).
+    reused_files: bool,
 }
 
 /// Where the lines come from.
@@ -71,12 +73,17 @@ enum Source<'a> {
     Generator { lines: Vec<String>, limit: u64 },
 }
 
+/// The state backend, and whether its checkpoints are incremental.
+type Backend = (StateBackendKind, bool);
+
+const MEMORY: Backend = (StateBackendKind::Memory, false);
+
 fn run(source: Source<'_>, kill_at: Vec<u64>, aligned: bool) -> Outcome {
-    run_on(StateBackendKind::Memory, source, kill_at, aligned)
+    run_on(MEMORY, source, kill_at, aligned)
 }
 
 fn run_on(
-    backend: StateBackendKind,
+    (backend, incremental): Backend,
     source: Source<'_>,
     kill_at: Vec<u64>,
     aligned: bool,
@@ -104,6 +111,7 @@ fn run_on(
     config.checkpoint_dir = Some(checkpoints.path().display().to_string());
     config.checkpoint_alignment = aligned;
     config.state_backend = backend;
+    config.incremental_checkpoints = incremental;
     config.restart_strategy = RestartStrategy::FixedDelay { attempts: 10, delay_ms: 0 };
     // Short queues keep the spouts close to the counting, so that
     // checkpoints are taken all through the run (none is taken once a spout
@@ -128,7 +136,8 @@ fn run_on(
         }
     }
     rows.sort();
-    Outcome { rows, pending_left, checkpoints: summary.checkpoints.len() }
+    let reused_files = summary.checkpoints.iter().any(|c| c.uploaded_bytes < c.state_bytes);
+    Outcome { rows, pending_left, checkpoints: summary.checkpoints.len(), reused_files }
 }
 
 /// For every word seen c times: (w, 1) ... (w, c).
@@ -154,16 +163,22 @@ fn kill_points(total: u64, n: usize) -> (u64, Vec<u64>) {
 
 #[test]
 fn killed_word_count_commits_exactly_the_reference() {
-    killed_word_count_on(StateBackendKind::Memory);
+    killed_word_count_on(MEMORY);
 }
 
 #[cfg(feature = "rocksdb")]
 #[test]
-fn killed_word_count_on_rocksdb_commits_exactly_the_reference() {
-    killed_word_count_on(StateBackendKind::Rocksdb);
+fn killed_word_count_on_rocksdb_full_snapshots_commits_exactly_the_reference() {
+    killed_word_count_on((StateBackendKind::Rocksdb, false));
 }
 
-fn killed_word_count_on(backend: StateBackendKind) {
+#[cfg(feature = "rocksdb")]
+#[test]
+fn killed_word_count_on_rocksdb_incremental_commits_exactly_the_reference() {
+    killed_word_count_on((StateBackendKind::Rocksdb, true));
+}
+
+fn killed_word_count_on(backend: Backend) {
     let input = tempfile::tempdir().unwrap();
     plays(42, input.path());
     let counts = reference(input.path());
@@ -173,6 +188,11 @@ fn killed_word_count_on(backend: StateBackendKind) {
     let got = run_on(backend, Source::Files(input.path()), kill_at.clone(), true);
     assert!(got.checkpoints > 0, "no checkpoint completed (seed {seed}, kills {kill_at:?})");
     assert_eq!(got.pending_left, 0, "uncommitted files left behind");
+    assert_eq!(
+        got.reused_files,
+        backend.1,
+        "incremental checkpoints reuse files of earlier ones; full ones never do"
+    );
     if got.rows != expected {
         let mut extra = got.rows.clone();
         extra.retain(|r| expected.binary_search(r).is_err());
