@@ -1,17 +1,27 @@
 //! Savepoints and rescaling: a stateful word count stopped with a
 //! savepoint and restarted from it with another parallelism, twice
 //! (2 -> 3 -> 1 count tasks). The committed output of the three runs
-//! together must equal the reference: no key's count lost or doubled.
+//! together must equal the reference: no key's count lost or doubled. The
+//! same for the file spout's operator list state (2 -> 3 -> 1 spout tasks):
+//! no line lost or read twice.
+
+mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use squall::builtins::{
     FileSpout, GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink,
 };
 use squall::topology::Guarantee;
-use squall::{Fields, LocalCluster, RunningTopology, Topology, TopologyBuilder};
+use squall::topology::{Spout, SpoutStatus};
+use squall::{
+    Fields, LocalCluster, OutputCollector, RunningTopology, Topology, TopologyBuilder,
+    TopologyContext,
+};
 
 const LINES: u64 = 20_000;
 
@@ -51,6 +61,38 @@ fn wait_for_progress(running: &RunningTopology, n: u64) {
     }
 }
 
+/// The committed (word, count) rows of the sink's folder; nothing else
+/// may be left there.
+fn committed(out: &Path) -> Vec<(String, i64)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(out).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("part-"), "left behind: {name}");
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(&path).unwrap();
+        for r in reader.records() {
+            let r = r.unwrap();
+            rows.push((r[0].to_string(), r[1].parse::<i64>().unwrap()));
+        }
+    }
+    rows
+}
+
+/// Words are maximal runs of alphanumeric characters, lowercased.
+fn count_words(text: &str, counts: &mut HashMap<String, i64>) {
+    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        *counts.entry(w.to_lowercase()).or_insert(0) += 1;
+    }
+}
+
+/// Each word w seen c times gives rows (w, 1) ... (w, c), sorted.
+fn expected_rows(counts: &HashMap<String, i64>) -> Vec<(String, i64)> {
+    let mut rows: Vec<(String, i64)> =
+        counts.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
+    rows.sort();
+    rows
+}
+
 #[test]
 fn rescaling_2_3_1_through_savepoints_keeps_every_count() {
     let out = tempfile::tempdir().unwrap();
@@ -70,32 +112,17 @@ fn rescaling_2_3_1_through_savepoints_keeps_every_count() {
     let last = topology(out.path(), checkpoints.path(), 1, Some(&second));
     LocalCluster::run(last).unwrap();
 
-    let mut rows = Vec::new();
-    for entry in std::fs::read_dir(out.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("part-"), "left behind: {name}");
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(&path).unwrap();
-        for r in reader.records() {
-            let r = r.unwrap();
-            rows.push((r[0].to_string(), r[1].parse::<i64>().unwrap()));
-        }
-    }
+    let mut rows = committed(out.path());
     rows.sort();
 
     // The reference: the generator's lines in order, words counted by a
-    // plain loop; each word w seen c times gives rows (w, 1) ... (w, c).
+    // plain loop.
     let lines = hamlet();
     let mut counts: HashMap<String, i64> = HashMap::new();
     for seq in 0..LINES {
-        let line = &lines[(seq % lines.len() as u64) as usize];
-        for w in line.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            *counts.entry(w.to_lowercase()).or_insert(0) += 1;
-        }
+        count_words(&lines[(seq % lines.len() as u64) as usize], &mut counts);
     }
-    let mut expected: Vec<(String, i64)> =
-        counts.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
-    expected.sort();
+    let expected = expected_rows(&counts);
     assert!(rows == expected, "{} rows committed, expected {}", rows.len(), expected.len());
 }
 
@@ -123,28 +150,109 @@ fn bad_savepoints_are_refused_naming_them() {
     assert!(err.contains("checkpoint"), "{err}");
 }
 
+/// A spout that stops asking its inner spout for tuples after `calls`
+/// `next_tuple` calls (idle, so barriers still pass) and counts itself in
+/// `paused`: the run can neither end nor run past the point where the test
+/// takes its savepoint.
+#[derive(Clone)]
+struct Paused<S> {
+    inner: S,
+    calls: u64,
+    made: u64,
+    paused: Arc<AtomicUsize>,
+}
+
+impl<S: Spout + Clone> Spout for Paused<S> {
+    fn declare_outputs(&self, declarer: &mut squall::topology::OutputDeclarer) {
+        self.inner.declare_outputs(declarer);
+    }
+    fn open(&mut self, context: &TopologyContext) -> squall::Result<()> {
+        self.inner.open(context)
+    }
+    fn next_tuple(&mut self, collector: &mut OutputCollector) -> squall::Result<SpoutStatus> {
+        if self.made == self.calls {
+            self.made += 1;
+            self.paused.fetch_add(1, Ordering::SeqCst);
+        }
+        if self.made > self.calls {
+            return Ok(SpoutStatus::Idle);
+        }
+        self.made += 1;
+        let status = self.inner.next_tuple(collector)?;
+        assert_ne!(status, SpoutStatus::Finished, "a paused spout read all its lines");
+        Ok(status)
+    }
+    fn snapshot_state(&mut self, id: u64) -> squall::Result<()> {
+        self.inner.snapshot_state(id)
+    }
+    fn on_checkpoint_complete(&mut self, id: u64) -> squall::Result<()> {
+        self.inner.on_checkpoint_complete(id)
+    }
+}
+
 #[test]
-fn a_file_spout_cannot_be_rescaled() {
+fn a_file_spout_rescales_2_3_1_through_savepoints_reading_every_line_once() {
     let input = tempfile::tempdir().unwrap();
-    std::fs::write(input.path().join("a.txt"), "to be or not to be\n".repeat(200_000)).unwrap();
+    let mut plays: Vec<_> = std::fs::read_dir(common::corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    plays.sort();
+    for p in plays.iter().take(6) {
+        std::fs::copy(p, input.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
     let checkpoints = tempfile::tempdir().unwrap();
-    let build = |spouts: usize, from: Option<String>| {
+    let paused = Arc::new(AtomicUsize::new(0));
+    // Spout tasks pause after `calls` calls of 256 lines: a few thousand
+    // lines each, far from the end of their share of six plays.
+    let build = |spouts: usize, calls: Option<u64>, from: Option<String>| {
         let mut b = TopologyBuilder::new("file-rescale");
-        b.set_spout("lines", FileSpout::new(input.path()).unwrap(), spouts);
-        b.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
-        b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 1)
+        let files = FileSpout::new(input.path()).unwrap();
+        match calls {
+            Some(calls) => {
+                let spout = Paused { inner: files, calls, made: 0, paused: paused.clone() };
+                b.set_spout("lines", spout, spouts)
+            }
+            None => b.set_spout("lines", files, spouts),
+        }
+        b.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
+        b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
             .fields_grouping("split", Fields::new(["word"]));
+        b.set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 1)
+            .shuffle_grouping("count");
         let c = b.config_mut();
         c.guarantee = Guarantee::ExactlyOnce;
         c.checkpoint_interval_ms = 50;
         c.checkpoint_dir = Some(checkpoints.path().display().to_string());
-        c.channel_capacity = 1;
-        c.batch_size = 16;
         c.restore_from = from;
         b.build().unwrap()
     };
-    let running = LocalCluster::submit(build(2, None)).unwrap();
-    let (savepoint, _) = running.stop_with_savepoint().unwrap();
-    let err = LocalCluster::run(build(1, Some(savepoint))).unwrap_err().to_string();
-    assert!(err.contains("parallelism 2, not 1") && err.contains("rescaled"), "{err}");
+    let stop_when_paused = |running: RunningTopology, tasks: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while paused.load(Ordering::SeqCst) < tasks {
+            assert!(!running.is_finished(), "the run ended before its spouts paused");
+            assert!(Instant::now() < deadline, "spouts not paused in 120 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        paused.store(0, Ordering::SeqCst);
+        running.stop_with_savepoint().unwrap().0
+    };
+    let running = LocalCluster::submit(build(2, Some(10), None)).unwrap();
+    let first = stop_when_paused(running, 2);
+    let running = LocalCluster::submit(build(3, Some(5), Some(first))).unwrap();
+    let second = stop_when_paused(running, 3);
+    LocalCluster::run(build(1, None, Some(second))).unwrap();
+
+    let mut rows = committed(out.path());
+    rows.sort();
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for entry in std::fs::read_dir(input.path()).unwrap() {
+        let text = String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap())
+            .into_owned();
+        count_words(&text, &mut counts);
+    }
+    let expected = expected_rows(&counts);
+    assert!(rows == expected, "{} rows committed, expected {}", rows.len(), expected.len());
 }

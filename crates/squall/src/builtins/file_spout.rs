@@ -17,7 +17,7 @@ use crate::model::{Fields, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::OutputCollector;
-use crate::state::OperatorState;
+use crate::state::OperatorListState;
 use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// Read buffer of each task (bytes).
@@ -33,12 +33,14 @@ struct SourceFile {
 }
 
 /// Part of one file that a task owns: the lines that *start* at a byte
-/// offset in `start..end` of file `file`.
+/// offset in `start..end` of file `file`; with `resume`, reading resumes at
+/// that offset (the start of a line), as checkpointed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Segment {
     file: usize,
     start: u64,
     end: u64,
+    resume: Option<u64>,
 }
 
 /// The open file a task is reading.
@@ -75,9 +77,12 @@ struct Reading {
 /// emitted again if it fails or times out. Without tracking lines carry no
 /// message id.
 ///
-/// With checkpoints, each task's reading position (byte offset of its next
-/// line) is operator state: a restore seeks back to it, so the same lines
-/// follow (a replayable source, for the same parallelism).
+/// With checkpoints, each task's unread segments, the current one with the
+/// byte offset of its next line, are operator list state (Flink's split
+/// sources): a restore seeks back to them, so the same lines follow (a
+/// replayable source). At another parallelism the segments are split
+/// evenly over the new tasks (a task may get none), so every line is still
+/// read exactly once.
 ///
 /// # Examples
 /// ```no_run
@@ -99,19 +104,19 @@ pub struct FileSpout {
     /// Offset of `line`'s start in the concatenation of the files (bytes).
     line_start: u64,
     replay: Replay,
-    /// Where the reading position is checkpointed.
-    position: Option<OperatorState<FilePosition>>,
-    parallelism: usize,
+    /// Where the unread segments are checkpointed.
+    position: Option<OperatorListState<SplitPosition>>,
 }
 
-/// A task's reading position, as checkpointed: the next line starts at byte
-/// `offset` of segment `segment` (`offset: None`: segment `segment` is not
-/// opened yet). Valid only for the parallelism it was taken with, which
-/// fixes the segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct FilePosition {
-    parallelism: usize,
-    segment: usize,
+/// One segment a task has not finished reading, as checkpointed (an
+/// element of operator list state `splits`, split evenly over the tasks
+/// when the parallelism changes): the lines starting in `start..end` of the
+/// file at `path`, from `offset` on if it was opened already.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SplitPosition {
+    path: PathBuf,
+    start: u64,
+    end: u64,
     offset: Option<u64>,
 }
 
@@ -186,7 +191,6 @@ impl FileSpout {
             current: None,
             line: Vec::new(),
             position: None,
-            parallelism: 0,
             line_start: 0,
             replay: Replay::default(),
         }
@@ -246,34 +250,38 @@ impl FileSpout {
 }
 
 impl FileSpout {
-    /// Resumes at a checkpointed position.
+    /// The segments of a checkpoint, as this task's.
     ///
     /// # Errors
-    /// [`Error::Config`] if it was taken with another parallelism;
-    /// [`Error::Io`] if the file cannot be opened.
-    fn seek(&mut self, p: FilePosition) -> Result<()> {
-        if p.parallelism != self.parallelism {
-            return Err(Error::config(format!(
-                "file spout over '{}': the checkpoint was taken with parallelism {}, not {}; \
-                 a file spout cannot be rescaled",
-                self.root.display(),
-                p.parallelism,
-                self.parallelism
-            )));
-        }
-        self.next_segment = p.segment;
-        if let (Some(offset), Some(&seg)) = (p.offset, self.segments.get(p.segment)) {
-            let file = &self.files[seg.file];
-            let io = |e| Error::io(&file.path, e);
-            let mut f = File::open(&file.path).map_err(io)?;
-            f.seek(SeekFrom::Start(offset)).map_err(io)?;
-            let reader = BufReader::with_capacity(READ_BUFFER, f);
-            let base = self.files[..seg.file].iter().map(|f| f.len).sum();
-            self.current =
-                Some(Reading { reader, pos: offset, end: seg.end, file: seg.file, base });
-            self.next_segment += 1;
-        }
-        Ok(())
+    /// [`Error::Config`] naming a file that is not one of this spout's.
+    fn restore_segments(&self, splits: Vec<SplitPosition>) -> Result<Vec<Segment>> {
+        splits
+            .into_iter()
+            .map(|p| {
+                let file = self.files.iter().position(|f| f.path == p.path).ok_or_else(|| {
+                    Error::config(format!(
+                        "file spout over '{}': the checkpoint reads '{}', which is not one of \
+                         its files",
+                        self.root.display(),
+                        p.path.display()
+                    ))
+                })?;
+                Ok(Segment { file, start: p.start, end: p.end, resume: p.offset })
+            })
+            .collect()
+    }
+
+    /// What is left to read: the current segment from its position, and
+    /// the segments not opened yet.
+    fn unread(&self) -> Vec<SplitPosition> {
+        let split = |seg: &Segment, offset| SplitPosition {
+            path: self.files[seg.file].path.clone(),
+            start: seg.start,
+            end: seg.end,
+            offset,
+        };
+        let current = self.current.as_ref().map(|r| split(&self.segments[self.next_segment - 1], Some(r.pos)));
+        current.into_iter().chain(self.segments[self.next_segment..].iter().map(|s| split(s, s.resume))).collect()
     }
 }
 
@@ -283,6 +291,11 @@ impl FileSpout {
 fn open_segment(file: &SourceFile, seg: Segment) -> Result<Reading> {
     let io = |e| Error::io(&file.path, e);
     let mut f = File::open(&file.path).map_err(io)?;
+    if let Some(pos) = seg.resume {
+        f.seek(SeekFrom::Start(pos)).map_err(io)?;
+        let reader = BufReader::with_capacity(READ_BUFFER, f);
+        return Ok(Reading { reader, pos, end: seg.end, file: seg.file, base: 0 });
+    }
     let mut pos = 0;
     if seg.start > 0 {
         pos = seg.start - 1;
@@ -329,7 +342,7 @@ fn segments_of_task(lens: &[u64], index: usize, parallelism: usize) -> Vec<Segme
     for (file, &len) in lens.iter().enumerate() {
         let (start, end) = (from.max(offset), to.min(offset + len));
         if start < end {
-            segments.push(Segment { file, start: start - offset, end: end - offset });
+            segments.push(Segment { file, start: start - offset, end: end - offset, resume: None });
         }
         offset += len;
     }
@@ -342,36 +355,25 @@ impl Spout for FileSpout {
     }
 
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
-        let lens: Vec<u64> = self.files.iter().map(|f| f.len).collect();
-        self.segments = segments_of_task(&lens, context.task_index(), context.parallelism());
+        let position = context.operator_list_state::<SplitPosition>("splits")?;
+        self.segments = match context.state().restored_from() {
+            Some(_) => self.restore_segments(position.get()?)?,
+            None => {
+                let lens: Vec<u64> = self.files.iter().map(|f| f.len).collect();
+                segments_of_task(&lens, context.task_index(), context.parallelism())
+            }
+        };
         self.next_segment = 0;
         self.current = None;
-        self.parallelism = context.parallelism();
-        let position = context.operator_state::<FilePosition>("position");
-        if let Some(p) = position.get()? {
-            self.seek(p)?;
-        }
         self.position = Some(position);
         self.replay.open(context);
         Ok(())
     }
 
-    /// Records the reading position, so that a restore rewinds to it.
+    /// Records the unread segments, so that a restore rewinds to them.
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
-        let p = match &self.current {
-            Some(r) => FilePosition {
-                parallelism: self.parallelism,
-                segment: self.next_segment - 1,
-                offset: Some(r.pos),
-            },
-            None => FilePosition {
-                parallelism: self.parallelism,
-                segment: self.next_segment,
-                offset: None,
-            },
-        };
         match &self.position {
-            Some(state) => state.set(&p),
+            Some(state) => state.update(&self.unread()),
             None => Ok(()),
         }
     }
