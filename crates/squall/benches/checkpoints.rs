@@ -173,6 +173,7 @@ fn incremental_size(keys: u64) -> anyhow::Result<()> {
         key_groups: 0..GROUPS as u32,
         operator: Default::default(),
         keyed: backend.snapshot()?,
+        operator_lists: Default::default(),
     }
     .encode()?;
     let full_ms = start.elapsed().as_millis();

@@ -479,6 +479,7 @@ mod tests {
                 key_group: task_index * 64,
                 states: vec![NamedEntries { name: "n".into(), kind: StateKind::Value, entries }],
             }],
+            operator_lists: BTreeMap::new(),
         }
     }
 
