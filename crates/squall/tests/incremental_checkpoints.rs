@@ -1,0 +1,176 @@
+//! Incremental RocksDB checkpoints in a running topology: word count over
+//! Shakespeare, first a bulk of plays (the state grows to every word), then
+//! single lines, each in a checkpoint of its own (the state barely
+//! changes). Those later checkpoints upload a small part of what the bulk's
+//! did; retention keeps the SST files that retained checkpoints still
+//! reference; a corrupt shared file makes restore fall back to the
+//! previous complete checkpoint.
+#![cfg(feature = "rocksdb")]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use squall::builtins::{SplitWordsBolt, StatefulCountBolt};
+use squall::checkpoint::{CheckpointMetadata, CheckpointStorage};
+use squall::state::StateBackendKind;
+use squall::topology::{Guarantee, OutputDeclarer, Spout, SpoutStatus};
+use squall::{Fields, LocalCluster, OutputCollector, TopologyBuilder, Value};
+
+/// Emits `bulk` (256 lines a call), then each line of `trickle` alone,
+/// each only once the previous emit is in a completed checkpoint; finishes
+/// when the last one is.
+#[derive(Clone)]
+struct BulkThenTrickle {
+    bulk: Vec<String>,
+    trickle: Vec<String>,
+    /// Something was emitted since the last barrier.
+    dirty: bool,
+    /// The checkpoint that holds the last emit, until it completes.
+    pending: Option<u64>,
+}
+
+impl Spout for BulkThenTrickle {
+    fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
+        declarer.declare(Fields::new(["line"]));
+    }
+
+    fn next_tuple(&mut self, collector: &mut OutputCollector) -> squall::Result<SpoutStatus> {
+        if !self.bulk.is_empty() {
+            let n = self.bulk.len().min(256);
+            for line in self.bulk.drain(..n) {
+                collector.emit(vec![Value::String(line)])?;
+            }
+            self.dirty = true;
+            return Ok(SpoutStatus::Active);
+        }
+        if self.dirty || self.pending.is_some() {
+            return Ok(SpoutStatus::Idle);
+        }
+        match self.trickle.pop() {
+            Some(line) => {
+                collector.emit(vec![Value::String(line)])?;
+                self.dirty = true;
+                Ok(SpoutStatus::Active)
+            }
+            None => Ok(SpoutStatus::Finished),
+        }
+    }
+
+    fn snapshot_state(&mut self, id: u64) -> squall::Result<()> {
+        if self.dirty {
+            self.pending = Some(id);
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn on_checkpoint_complete(&mut self, id: u64) -> squall::Result<()> {
+        if self.pending.is_some_and(|p| id >= p) {
+            self.pending = None;
+        }
+        Ok(())
+    }
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect()
+}
+
+fn metadata(root: &Path, id: u64) -> CheckpointMetadata {
+    let path = root.join(format!("chk-{id:020}")).join("_metadata");
+    CheckpointMetadata::from_json(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn shared_objects(meta: &CheckpointMetadata) -> BTreeSet<String> {
+    meta.incremental.iter().flat_map(|t| t.shared.iter().map(|f| f.object.clone())).collect()
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls_back() {
+    let mut plays: Vec<PathBuf> = std::fs::read_dir(common::corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    plays.sort();
+    let bulk: Vec<String> = plays.iter().take(20).flat_map(|p| lines_of(p)).collect();
+    let trickle: Vec<String> =
+        lines_of(&common::corpus().join("hamlet_gut.txt"))[1000..1006].to_vec();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let mut b = TopologyBuilder::new("incremental");
+    let spout = BulkThenTrickle { bulk, trickle, dirty: false, pending: None };
+    b.set_spout("lines", spout, 1);
+    b.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
+        .fields_grouping("split", Fields::new(["word"]));
+    let c = b.config_mut();
+    c.guarantee = Guarantee::ExactlyOnce;
+    c.checkpoint_interval_ms = 100;
+    c.checkpoint_dir = Some(checkpoints.path().display().to_string());
+    c.state_backend = StateBackendKind::Rocksdb;
+    c.incremental_checkpoints = true;
+    c.retained_checkpoints = 2;
+    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+
+    // The bulk's checkpoint uploads the whole state; each line after it
+    // changes a few keys, and at least one of those checkpoints uploads
+    // under a quarter of it: a small SST file plus the database's
+    // MANIFEST and OPTIONS files (RocksDB's compactions rewrite files now
+    // and then, which a checkpoint must upload again).
+    let stats = &summary.checkpoints;
+    assert!(stats.len() >= 6, "one checkpoint per trickled line: {stats:?}");
+    let biggest = stats.iter().map(|s| s.uploaded_bytes).max().unwrap();
+    let last = stats.last().unwrap();
+    assert!(last.state_bytes >= biggest / 2, "the state stays whole: {stats:?}");
+    let smallest = stats.iter().rev().take(5).map(|s| s.uploaded_bytes).min().unwrap();
+    assert!(
+        smallest * 4 < biggest,
+        "a checkpoint after a one-line change uploads {smallest} B, the bulk's {biggest} B"
+    );
+
+    // Retention: the 2 newest complete checkpoints are left, every shared
+    // file they reference is there, and some of those were written before
+    // either of them (by a checkpoint since deleted).
+    let root = checkpoints.path().join("incremental");
+    let storage = CheckpointStorage::open(checkpoints.path().to_str().unwrap(), "incremental")
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let kept = rt.block_on(storage.completed()).unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let (older, newer) = (metadata(&root, kept[0]), metadata(&root, kept[1]));
+    let referenced: BTreeSet<String> =
+        shared_objects(&older).union(&shared_objects(&newer)).cloned().collect();
+    for object in &referenced {
+        assert!(root.join(object).is_file(), "{object} is referenced and was deleted");
+    }
+    let older_written = older.incremental[0].private.iter().map(|f| modified(&root.join(&f.object)));
+    let older_written = older_written.min().unwrap();
+    assert!(
+        referenced.iter().any(|o| modified(&root.join(o)) < older_written),
+        "no retained checkpoint reuses a file of a deleted one"
+    );
+
+    // A corrupt SST file that only the newest checkpoint holds: restore
+    // skips it for the previous one, in full.
+    let only_newer: Vec<String> =
+        shared_objects(&newer).difference(&shared_objects(&older)).cloned().collect();
+    let victim = root.join(only_newer.first().expect("the newest checkpoint flushed a new file"));
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&victim, bytes).unwrap();
+    let restored = rt.block_on(storage.load_latest(0)).unwrap().expect("an intact checkpoint");
+    assert_eq!(restored.id(), kept[0], "fell back to the previous complete checkpoint");
+    let databases = restored.databases_of("count");
+    assert_eq!(databases.len(), 2, "both count tasks' databases downloaded");
+    for db in databases {
+        let on_disk: usize = std::fs::read_dir(db.dir.path()).unwrap().count();
+        assert_eq!(on_disk, db.files.shared.len() + db.files.private.len());
+    }
+}
