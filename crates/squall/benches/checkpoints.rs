@@ -1,13 +1,15 @@
 //! Checkpoint benchmark.
 //!
-//! 1. Word-count throughput with the count in keyed state (memory backend),
-//!    checkpoints every second against checkpoints off, beside the plain
-//!    single-threaded Rust loop (ratio), on Shakespeare's works repeated.
-//! 2. Checkpoint duration and size for 1 million small keys (an int key, an
-//!    i64 count) in keyed state.
+//! 1. Word-count throughput with the count in keyed state, checkpoints
+//!    every second against checkpoints off, per backend (`rocksdb`: full
+//!    and incremental checkpoints), beside the plain single-threaded Rust
+//!    loop (ratio), on Shakespeare's works repeated.
+//! 2. Checkpoint duration, size and bytes written for 1 million small keys
+//!    (an int key, an i64 count) in keyed state, in the running topology:
+//!    the checkpoint holding all keys, and one after 1% of them changed
+//!    (with `rocksdb`, incremental: the second writes far less).
 //! 3. With `rocksdb`: incremental checkpoint size (bytes uploaded, bytes of
-//!    SST files reused) against the full snapshot, on one backend, for the
-//!    first checkpoint and after 1% of the keys changed.
+//!    SST files reused) against the full snapshot, on one backend alone.
 //!
 //! ```text
 //! scripts/fetch-corpus.sh
@@ -24,6 +26,7 @@ mod common;
 mod shakespeare;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -63,6 +66,9 @@ struct Args {
     /// Internal: the backend of a child run.
     #[arg(long, hide = true, default_value = "memory")]
     backend: String,
+    /// Internal: a child run's rocksdb checkpoints are full snapshots.
+    #[arg(long, hide = true)]
+    full_snapshots: bool,
     /// Internal: run one measurement in this process.
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -82,7 +88,10 @@ fn main() -> anyhow::Result<()> {
         let (words, secs) = match mode.as_str() {
             "plain" => plain_loop(input)?,
             "off" => word_count(input, args.parallelism, backend, None)?,
-            interval => word_count(input, args.parallelism, backend, Some(interval.parse()?))?,
+            interval => {
+                let checkpoints = Some((interval.parse()?, !args.full_snapshots));
+                word_count(input, args.parallelism, backend, checkpoints)?
+            }
         };
         common::child_report(words, secs, "");
         return Ok(());
@@ -96,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         args.parallelism,
         args.runs
     );
-    let plain = measure(&input, "plain", 1, args.runs, "memory")?;
+    let plain = measure(&input, "plain", 1, args.runs, "memory", false)?;
     let plain_rate = plain.records as f64 / plain.secs;
     println!("{:<34} {:>12} {:>9} {:>9} {:>9}", "mode", "words/s", "vs plain", "vs off", "peak MB");
     report("plain loop (1 thread)", &plain, plain_rate, None);
@@ -104,29 +113,35 @@ fn main() -> anyhow::Result<()> {
         parse_backend(name)?; // refuse an unknown or unavailable backend up front
                               // Off and on runs alternate, so that a change in the machine's load
                               // (it is shared) hits both alike.
-        let (mut offs, mut ons) = (Vec::new(), Vec::new());
+        // The rocksdb backend is measured with full and with incremental
+        // checkpoints (its default).
+        let kinds: &[(&str, bool)] = match name.as_str() {
+            "rocksdb" => &[("full", true), ("incremental", false)],
+            _ => &[("", false)],
+        };
+        let (mut offs, mut ons) = (Vec::new(), vec![Vec::new(); kinds.len()]);
         let interval = args.interval_ms.to_string();
         for _ in 0..args.runs.max(1) {
-            offs.push(measure(&input, "off", args.parallelism, 1, name)?);
-            ons.push(measure(&input, &interval, args.parallelism, 1, name)?);
+            offs.push(measure(&input, "off", args.parallelism, 1, name, false)?);
+            for (runs, (_, full)) in ons.iter_mut().zip(kinds) {
+                runs.push(measure(&input, &interval, args.parallelism, 1, name, *full)?);
+            }
         }
-        let (off, on) = (median(offs), median(ons));
-        for m in [&off, &on] {
-            anyhow::ensure!(
-                m.records == plain.records,
-                "counted {} words, plain {}",
-                m.records,
-                plain.records
-            );
-        }
+        let off = median(offs);
         report(&format!("{name}, checkpoints off"), &off, plain_rate, None);
         let off_rate = off.records as f64 / off.secs;
-        report(
-            &format!("{name}, checkpoint/{} ms", args.interval_ms),
-            &on,
-            plain_rate,
-            Some(off_rate),
-        );
+        for (runs, (kind, _)) in ons.into_iter().zip(kinds) {
+            let on = median(runs);
+            anyhow::ensure!(
+                on.records == plain.records && off.records == plain.records,
+                "counted {} and {} words, plain {}",
+                on.records,
+                off.records,
+                plain.records
+            );
+            let label = format!("{name}, {kind} checkpoint/{} ms", args.interval_ms);
+            report(&label.replace(",  ", ", "), &on, plain_rate, Some(off_rate));
+        }
     }
 
     for name in &args.backends {
@@ -142,7 +157,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Incremental against full checkpoints of the `rocksdb` backend, measured
-/// on one backend directly (the runtime still writes full snapshots):
+/// on one backend directly, without the runtime:
 /// `keys` keys, a first checkpoint, then 1% of the keys changed and a
 /// second one, which uploads only the new SST files.
 #[cfg(feature = "rocksdb")]
@@ -219,9 +234,13 @@ fn measure(
     p: usize,
     runs: usize,
     backend: &str,
+    full_snapshots: bool,
 ) -> anyhow::Result<Measurement> {
     let args = ["--child", mode, "--parallelism", &p.to_string(), "--backend", backend, "--input"];
     let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if full_snapshots {
+        args.insert(0, "--full-snapshots".into());
+    }
     args.push(input.display().to_string());
     common::measure(&args, runs)
 }
@@ -245,13 +264,15 @@ fn report(name: &str, m: &Measurement, plain_rate: f64, off_rate: Option<f64>) {
 }
 
 /// File spout -> split (chained) -> stateful count (fields grouped) ->
-/// counts CSV sink; with checkpoints every `interval_ms` if given.
+/// counts CSV sink; with checkpoints every `interval_ms` if given,
+/// incremental or not.
 fn word_count(
     input: &Path,
     p: usize,
     backend: StateBackendKind,
-    interval_ms: Option<u64>,
+    checkpoints_every: Option<(u64, bool)>,
 ) -> anyhow::Result<(u64, f64)> {
+    let interval_ms = checkpoints_every.map(|(ms, _)| ms);
     let out = tempfile::tempdir()?;
     let checkpoints = tempfile::tempdir()?;
     let mut b = TopologyBuilder::new("checkpoint-bench");
@@ -267,6 +288,7 @@ fn word_count(
         c.guarantee = Guarantee::ExactlyOnce;
         c.checkpoint_interval_ms = ms;
         c.checkpoint_dir = Some(checkpoints.path().display().to_string());
+        c.incremental_checkpoints = checkpoints_every.is_some_and(|(_, inc)| inc);
     }
     let start = Instant::now();
     let summary = LocalCluster::run(b.build()?)?;
@@ -278,13 +300,22 @@ fn word_count(
     Ok((words, secs))
 }
 
-/// Emits the keys `0..n` (split over its tasks), then stays idle, so that
-/// checkpoints go on.
+/// Emits the keys `0..n` (split over its tasks); once a checkpoint that
+/// holds them all has completed, emits every 100th key again (1% of the
+/// keys change); then stays idle, so that checkpoints go on. The ids of
+/// the checkpoints holding each phase go into `marks`.
 #[derive(Clone)]
 struct Keys {
     n: u64,
     next: u64,
     step: u64,
+    /// 0: all keys; 1: every 100th key again; 2: done.
+    phase: usize,
+    /// Emitted since the last barrier.
+    dirty: bool,
+    /// The checkpoint holding the current phase, until it completes.
+    pending: Option<u64>,
+    marks: Arc<Mutex<Vec<u64>>>,
 }
 
 impl Spout for Keys {
@@ -297,26 +328,47 @@ impl Spout for Keys {
         Ok(())
     }
     fn next_tuple(&mut self, c: &mut OutputCollector) -> Result<SpoutStatus> {
-        if self.next >= self.n {
+        if self.phase == 2 || self.pending.is_some() || (self.dirty && self.next >= self.n) {
             return Ok(SpoutStatus::Idle);
         }
+        let step = if self.phase == 0 { self.step } else { self.step * 100 };
         for _ in 0..1024 {
             if self.next >= self.n {
                 break;
             }
             c.emit(vec![Value::Int(self.next as i64)])?;
-            self.next += self.step;
+            self.next += step;
         }
+        self.dirty = true;
         Ok(SpoutStatus::Active)
+    }
+    fn snapshot_state(&mut self, id: u64) -> Result<()> {
+        if self.dirty && self.next >= self.n {
+            self.pending = Some(id);
+            self.dirty = false;
+        }
+        Ok(())
+    }
+    fn on_checkpoint_complete(&mut self, id: u64) -> Result<()> {
+        if let Some(p) = self.pending.filter(|p| id >= *p) {
+            self.marks.lock().unwrap().push(p);
+            self.pending = None;
+            self.phase += 1;
+            self.next %= self.step; // this task's first key again
+        }
+        Ok(())
     }
 }
 
-/// Fills keyed state with `keys` keys, then waits for a checkpoint that
-/// holds them all and prints its duration and size.
+/// Fills keyed state with `keys` keys, then changes 1% of them, and prints
+/// the duration, size and bytes written of the checkpoint holding each.
 fn checkpoint_size(keys: u64, backend: StateBackendKind) -> anyhow::Result<()> {
     let checkpoints = tempfile::tempdir()?;
     let mut b = TopologyBuilder::new("checkpoint-size");
-    b.set_spout("keys", Keys { n: keys, next: 0, step: 1 }, 2);
+    let marks = Arc::new(Mutex::new(Vec::new()));
+    let (next, step, phase, dirty, pending) = (0, 1, 0, false, None);
+    let spout = Keys { n: keys, next, step, phase, dirty, pending, marks: marks.clone() };
+    b.set_spout("keys", spout, 2);
     b.set_bolt("count", StatefulCountBolt::new(Fields::new(["key"])), 2)
         .fields_grouping("keys", Fields::new(["key"]));
     let c = b.config_mut();
@@ -326,23 +378,30 @@ fn checkpoint_size(keys: u64, backend: StateBackendKind) -> anyhow::Result<()> {
     c.state_backend = backend;
     let running = LocalCluster::submit(b.build()?)?;
     let deadline = Instant::now() + Duration::from_secs(300);
-    let full = loop {
+    let held = loop {
         // Polling a benchmark's progress; tests never sleep to synchronise.
         std::thread::sleep(Duration::from_millis(50));
-        let done = running.checkpoints();
-        if let Some(s) = done.iter().find(|s| s.keyed_entries as u64 == keys) {
-            break s.clone();
+        // Both spout tasks marked both phases: the later mark of each.
+        let mut marks: Vec<u64> = marks.lock().unwrap().clone();
+        if marks.len() == 4 {
+            marks.sort_unstable();
+            break [marks[1], marks[3]];
         }
-        anyhow::ensure!(Instant::now() < deadline, "no full checkpoint in 300 s: {done:?}");
+        anyhow::ensure!(Instant::now() < deadline, "phases not checkpointed in 300 s: {marks:?}");
     };
+    let done = running.checkpoints();
     running.kill();
     running.join()?;
-    println!(
-        "  checkpoint {}: {} ms from trigger to the last acknowledgement, {:.1} MB ({} keyed entries)",
-        full.id,
-        full.duration_ms,
-        full.state_bytes as f64 / 1e6,
-        full.keyed_entries
-    );
+    for (label, id) in [("all keys", held[0]), ("after 1% of the keys changed", held[1])] {
+        let s = done.iter().find(|s| s.id == id).expect("a marked checkpoint completed");
+        println!(
+            "  checkpoint {} ({label}): {} ms from trigger to the last acknowledgement, \
+             {:.1} MB of state, {:.1} MB written",
+            s.id,
+            s.duration_ms,
+            s.state_bytes as f64 / 1e6,
+            s.uploaded_bytes as f64 / 1e6
+        );
+    }
     Ok(())
 }
