@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 # The rocksdb backend links Debian's librocksdb instead of building RocksDB's C++.
 ROCKSDB_LIB_DIR="/usr/lib/$(gcc -dumpmachine)" \
-    cargo test --locked -p squall --features rocksdb --lib --test exactly_once
+    cargo test --locked -p squall --features rocksdb --lib --test exactly_once \
+        --test incremental_checkpoints --test savepoints
 cargo test --locked -p squall --features s3 --test s3_checkpoints
 TANSU_BIN="$(bash scripts/fetch-tansu.sh)" \
     cargo test --locked -p squall-connectors --features kafka-tests --test kafka

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use squall::builtins::{
     FileSpout, GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink,
 };
+use squall::state::StateBackendKind;
 use squall::topology::Guarantee;
 use squall::topology::{Spout, SpoutStatus};
 use squall::{
@@ -31,7 +32,13 @@ fn hamlet() -> Vec<String> {
     text.lines().filter(|l| !l.trim().is_empty()).take(1500).map(String::from).collect()
 }
 
-fn topology(out: &Path, checkpoints: &Path, count_tasks: usize, from: Option<&str>) -> Topology {
+fn topology(
+    out: &Path,
+    checkpoints: &Path,
+    count_tasks: usize,
+    from: Option<&str>,
+    backend: StateBackendKind,
+) -> Topology {
     let mut b = TopologyBuilder::new("rescale");
     // 20 000 lines at 10 000 lines/s: about two seconds in all.
     let spout = GeneratorSpout::sentences(10_000).with_lines(hamlet()).with_limit(LINES);
@@ -46,6 +53,7 @@ fn topology(out: &Path, checkpoints: &Path, count_tasks: usize, from: Option<&st
     c.checkpoint_interval_ms = 100;
     c.checkpoint_dir = Some(checkpoints.display().to_string());
     c.restore_from = from.map(String::from);
+    c.state_backend = backend;
     b.build().unwrap()
 }
 
@@ -95,21 +103,36 @@ fn expected_rows(counts: &HashMap<String, i64>) -> Vec<(String, i64)> {
 
 #[test]
 fn rescaling_2_3_1_through_savepoints_keeps_every_count() {
+    rescale_2_3_1(StateBackendKind::Memory);
+}
+
+/// The savepoints hold incremental RocksDB snapshots: at 3 and 1 tasks,
+/// each task copies its key groups out of the old databases.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rescaling_2_3_1_from_incremental_rocksdb_savepoints_keeps_every_count() {
+    rescale_2_3_1(StateBackendKind::Rocksdb);
+}
+
+fn rescale_2_3_1(backend: StateBackendKind) {
     let out = tempfile::tempdir().unwrap();
     let checkpoints = tempfile::tempdir().unwrap();
 
-    let running = LocalCluster::submit(topology(out.path(), checkpoints.path(), 2, None)).unwrap();
+    let running = LocalCluster::submit(topology(out.path(), checkpoints.path(), 2, None, backend)).unwrap();
     wait_for_progress(&running, 3_000);
     let (first, _) = running.stop_with_savepoint().unwrap();
-    assert!(Path::new(&first).join("_metadata").is_file(), "{first}");
+    let metadata = std::fs::read(Path::new(&first).join("_metadata")).unwrap();
+    let metadata = squall::checkpoint::CheckpointMetadata::from_json(&metadata).unwrap();
+    let databases = metadata.incremental.len();
+    assert_eq!(databases, if backend == StateBackendKind::Rocksdb { 2 } else { 0 });
 
     let running =
-        LocalCluster::submit(topology(out.path(), checkpoints.path(), 3, Some(&first))).unwrap();
+        LocalCluster::submit(topology(out.path(), checkpoints.path(), 3, Some(&first), backend)).unwrap();
     wait_for_progress(&running, 3_000);
     let (second, _) = running.stop_with_savepoint().unwrap();
     assert_ne!(first, second);
 
-    let last = topology(out.path(), checkpoints.path(), 1, Some(&second));
+    let last = topology(out.path(), checkpoints.path(), 1, Some(&second), backend);
     LocalCluster::run(last).unwrap();
 
     let mut rows = committed(out.path());
@@ -132,7 +155,7 @@ fn bad_savepoints_are_refused_naming_them() {
     let checkpoints = tempfile::tempdir().unwrap();
     let missing = checkpoints.path().join("no-such-savepoint");
     let missing = missing.to_str().unwrap();
-    let err = LocalCluster::run(topology(out.path(), checkpoints.path(), 1, Some(missing)))
+    let err = LocalCluster::run(topology(out.path(), checkpoints.path(), 1, Some(missing), StateBackendKind::Memory))
         .unwrap_err()
         .to_string();
     assert!(err.contains("no-such-savepoint"), "{err}");

@@ -36,7 +36,8 @@ struct Database {
 }
 
 /// The synchronous part of task `index`'s snapshot (of `parallelism` tasks
-/// of `component`): incremental if `incremental` and the backend can.
+/// of `component`): incremental if `incremental` and the backend is a
+/// RocksDB database with keyed state registered.
 ///
 /// # Errors
 /// An error of the backend.
@@ -51,7 +52,9 @@ pub(crate) fn take(
     if incremental {
         use crate::checkpoint::incremental::LocalDbCheckpoint;
         let mut inner = state.lock();
-        if let Some(db) = inner.backend.as_rocksdb_mut() {
+        // A task without keyed state (a spout, a stateless bolt) has
+        // nothing worth a database snapshot.
+        if let Some(db) = inner.backend.as_rocksdb_mut().filter(|db| !db.states().is_empty()) {
             let local = LocalDbCheckpoint::take(db)?;
             let previous = db.last_completed_upload().cloned();
             drop(inner);
