@@ -119,7 +119,8 @@ fn main() -> anyhow::Result<()> {
             "rocksdb" => &[("full", true), ("incremental", false)],
             _ => &[("", false)],
         };
-        let (mut offs, mut ons) = (Vec::new(), vec![Vec::new(); kinds.len()]);
+        let mut offs = Vec::new();
+        let mut ons: Vec<Vec<Measurement>> = kinds.iter().map(|_| Vec::new()).collect();
         let interval = args.interval_ms.to_string();
         for _ in 0..args.runs.max(1) {
             offs.push(measure(&input, "off", args.parallelism, 1, name, false)?);
@@ -389,13 +390,29 @@ fn checkpoint_size(keys: u64, backend: StateBackendKind) -> anyhow::Result<()> {
         }
         anyhow::ensure!(Instant::now() < deadline, "phases not checkpointed in 300 s: {marks:?}");
     };
-    let done = running.checkpoints();
+    // One more checkpoint, with nothing changed since the last phase.
+    let done = loop {
+        let done = running.checkpoints();
+        if done.iter().any(|s| s.id > held[1]) {
+            break done;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no checkpoint after {}", held[1]);
+        std::thread::sleep(Duration::from_millis(50));
+    };
     running.kill();
     running.join()?;
-    for (label, id) in [("all keys", held[0]), ("after 1% of the keys changed", held[1])] {
-        let s = done.iter().find(|s| s.id == id).expect("a marked checkpoint completed");
+    // Every checkpoint of the run: those while the keys were emitted, the
+    // one holding them all, the one after 1% changed, one with no change.
+    for s in &done {
+        let label = match s.id {
+            id if id == held[0] => " (all keys)",
+            id if id == held[1] => " (1% of the keys changed)",
+            id if id > held[1] => " (no change)",
+            id if id < held[0] => " (keys being added)",
+            _ => "",
+        };
         println!(
-            "  checkpoint {} ({label}): {} ms from trigger to the last acknowledgement, \
+            "  checkpoint {}{label}: {} ms from trigger to the last acknowledgement, \
              {:.1} MB of state, {:.1} MB written",
             s.id,
             s.duration_ms,

@@ -17,13 +17,15 @@
 //!
 //! Retention ([`CheckpointStorage::prune_shared`]) deletes a shared file
 //! only when no retained checkpoint references it. Restore
-//! ([`CheckpointStorage::restore_incremental`]) downloads every referenced
-//! file, checks its size and CRC-32, and opens the database from them.
+//! ([`CheckpointStorage::download_incremental`]) downloads every referenced
+//! file and checks its size and CRC-32 before the database is opened.
 //!
-//! An incremental snapshot holds whole SST files, which mix key groups: it
-//! restores only at the parallelism that wrote it. Savepoints and rescaling
-//! use the full per-key-group snapshot ([`crate::state::TaskSnapshot`]); see
-//! docs/architecture.md.
+//! The runtime takes the snapshot in two parts ([`LocalDbCheckpoint::take`]
+//! on the task, [`CheckpointStorage::upload_incremental`] in the
+//! asynchronous write; `runtime/task_snapshot.rs`). An incremental snapshot
+//! holds whole SST files, which mix key groups: at the parallelism that
+//! wrote it a task reopens it as its database; at another one each task
+//! copies its key groups out of the old databases (`checkpoint/restore.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -68,8 +68,7 @@ pub struct IncrementalTaskFiles {
     pub component: String,
     /// The task's index in its component.
     pub task_index: usize,
-    /// The component's parallelism: an incremental snapshot restores only
-    /// at this parallelism (rescaling uses full snapshots).
+    /// The component's parallelism when it was taken.
     pub parallelism: usize,
     /// The key groups the task held.
     pub key_groups: Range<usize>,
