@@ -107,14 +107,14 @@ fn main() -> anyhow::Result<()> {
     );
     let plain = measure(&input, "plain", 1, args.runs, "memory", false)?;
     let plain_rate = plain.records as f64 / plain.secs;
-    println!("{:<34} {:>12} {:>9} {:>9} {:>9}", "mode", "words/s", "vs plain", "vs off", "peak MB");
+    println!("{:<40} {:>12} {:>9} {:>9} {:>9}", "mode", "words/s", "vs plain", "vs off", "peak MB");
     report("plain loop (1 thread)", &plain, plain_rate, None);
     for name in &args.backends {
         parse_backend(name)?; // refuse an unknown or unavailable backend up front
                               // Off and on runs alternate, so that a change in the machine's load
                               // (it is shared) hits both alike.
-        // The rocksdb backend is measured with full and with incremental
-        // checkpoints (its default).
+                              // The rocksdb backend is measured with full and with incremental
+                              // checkpoints (its default).
         let kinds: &[(&str, bool)] = match name.as_str() {
             "rocksdb" => &[("full", true), ("incremental", false)],
             _ => &[("", false)],
@@ -255,7 +255,7 @@ fn report(name: &str, m: &Measurement, plain_rate: f64, off_rate: Option<f64>) {
     let rate = m.records as f64 / m.secs;
     let vs_off = off_rate.map_or("-".to_string(), |o| format!("{:.3}x", rate / o));
     println!(
-        "{:<34} {:>10.2} M {:>8.2}x {:>9} {:>9.1}",
+        "{:<40} {:>10.2} M {:>8.2}x {:>9} {:>9.1}",
         name,
         rate / 1e6,
         rate / plain_rate,

@@ -189,8 +189,7 @@ fn killed_word_count_on(backend: Backend) {
     assert!(got.checkpoints > 0, "no checkpoint completed (seed {seed}, kills {kill_at:?})");
     assert_eq!(got.pending_left, 0, "uncommitted files left behind");
     assert_eq!(
-        got.reused_files,
-        backend.1,
+        got.reused_files, backend.1,
         "incremental checkpoints reuse files of earlier ones; full ones never do"
     );
     if got.rows != expected {

@@ -135,8 +135,8 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
     // file they reference is there, including files they reuse (written by
     // an earlier checkpoint).
     let root = checkpoints.path().join("incremental");
-    let storage = CheckpointStorage::open(checkpoints.path().to_str().unwrap(), "incremental")
-        .unwrap();
+    let storage =
+        CheckpointStorage::open(checkpoints.path().to_str().unwrap(), "incremental").unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let kept = rt.block_on(storage.completed()).unwrap();
     assert_eq!(kept.len(), 2, "{kept:?}");

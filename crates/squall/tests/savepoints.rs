@@ -118,7 +118,8 @@ fn rescale_2_3_1(backend: StateBackendKind) {
     let out = tempfile::tempdir().unwrap();
     let checkpoints = tempfile::tempdir().unwrap();
 
-    let running = LocalCluster::submit(topology(out.path(), checkpoints.path(), 2, None, backend)).unwrap();
+    let running =
+        LocalCluster::submit(topology(out.path(), checkpoints.path(), 2, None, backend)).unwrap();
     wait_for_progress(&running, 3_000);
     let (first, _) = running.stop_with_savepoint().unwrap();
     let metadata = std::fs::read(Path::new(&first).join("_metadata")).unwrap();
@@ -127,7 +128,8 @@ fn rescale_2_3_1(backend: StateBackendKind) {
     assert_eq!(databases, if backend == StateBackendKind::Rocksdb { 2 } else { 0 });
 
     let running =
-        LocalCluster::submit(topology(out.path(), checkpoints.path(), 3, Some(&first), backend)).unwrap();
+        LocalCluster::submit(topology(out.path(), checkpoints.path(), 3, Some(&first), backend))
+            .unwrap();
     wait_for_progress(&running, 3_000);
     let (second, _) = running.stop_with_savepoint().unwrap();
     assert_ne!(first, second);
@@ -155,9 +157,15 @@ fn bad_savepoints_are_refused_naming_them() {
     let checkpoints = tempfile::tempdir().unwrap();
     let missing = checkpoints.path().join("no-such-savepoint");
     let missing = missing.to_str().unwrap();
-    let err = LocalCluster::run(topology(out.path(), checkpoints.path(), 1, Some(missing), StateBackendKind::Memory))
-        .unwrap_err()
-        .to_string();
+    let err = LocalCluster::run(topology(
+        out.path(),
+        checkpoints.path(),
+        1,
+        Some(missing),
+        StateBackendKind::Memory,
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("no-such-savepoint"), "{err}");
 
     // Savepoints need checkpoints.
@@ -272,8 +280,8 @@ fn a_file_spout_rescales_2_3_1_through_savepoints_reading_every_line_once() {
     rows.sort();
     let mut counts: HashMap<String, i64> = HashMap::new();
     for entry in std::fs::read_dir(input.path()).unwrap() {
-        let text = String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap())
-            .into_owned();
+        let text =
+            String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()).into_owned();
         count_words(&text, &mut counts);
     }
     let expected = expected_rows(&counts);

@@ -280,8 +280,14 @@ impl FileSpout {
             end: seg.end,
             offset,
         };
-        let current = self.current.as_ref().map(|r| split(&self.segments[self.next_segment - 1], Some(r.pos)));
-        current.into_iter().chain(self.segments[self.next_segment..].iter().map(|s| split(s, s.resume))).collect()
+        let current = self
+            .current
+            .as_ref()
+            .map(|r| split(&self.segments[self.next_segment - 1], Some(r.pos)));
+        current
+            .into_iter()
+            .chain(self.segments[self.next_segment..].iter().map(|s| split(s, s.resume)))
+            .collect()
     }
 }
 

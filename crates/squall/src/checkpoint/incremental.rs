@@ -307,8 +307,8 @@ pub fn working_copy(from: &std::path::Path) -> Result<tempfile::TempDir> {
     for entry in entries {
         let entry = entry.map_err(|e| io_err(format!("listing {}", from.display()), e))?;
         let (src, dst) = (entry.path(), dir.path().join(entry.file_name()));
-        let linked = src.extension().is_some_and(|e| e == "sst")
-            && std::fs::hard_link(&src, &dst).is_ok();
+        let linked =
+            src.extension().is_some_and(|e| e == "sst") && std::fs::hard_link(&src, &dst).is_ok();
         if !linked {
             std::fs::copy(&src, &dst)
                 .map_err(|e| io_err(format!("copying {}", src.display()), e))?;

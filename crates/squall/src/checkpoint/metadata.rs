@@ -112,8 +112,12 @@ impl CheckpointMetadata {
     /// Total size of the state (bytes): the state files and every
     /// database file that incremental snapshots reference, reused or not.
     pub fn state_bytes(&self) -> u64 {
-        let db: u64 =
-            self.incremental.iter().flat_map(|t| t.shared.iter().chain(&t.private)).map(|f| f.size).sum();
+        let db: u64 = self
+            .incremental
+            .iter()
+            .flat_map(|t| t.shared.iter().chain(&t.private))
+            .map(|f| f.size)
+            .sum();
         self.tasks.iter().map(|t| t.size).sum::<u64>() + db
     }
 

@@ -186,7 +186,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn snapshot(task: usize, parallelism: usize, lists: &[(&str, Redistribution, &[u8])]) -> TaskSnapshot {
+    fn snapshot(
+        task: usize,
+        parallelism: usize,
+        lists: &[(&str, Redistribution, &[u8])],
+    ) -> TaskSnapshot {
         TaskSnapshot {
             component: "c".into(),
             task_index: task as u32,
