@@ -163,6 +163,12 @@ impl RunningTopology {
         self.metrics.snapshot()
     }
 
+    /// A handle on the counters, readable from elsewhere while this runs
+    /// (per component and per task).
+    pub fn metrics_handle(&self) -> crate::runtime::MetricsHandle {
+        crate::runtime::MetricsHandle(self.metrics.clone())
+    }
+
     /// The checkpoints completed so far, oldest first (empty without
     /// checkpoints).
     pub fn checkpoints(&self) -> Vec<CheckpointStats> {

@@ -116,6 +116,12 @@ impl TopologyPart {
         self.metrics.snapshot()
     }
 
+    /// A handle on this worker's counters, readable while it runs (tasks of
+    /// other workers stay at 0).
+    pub fn metrics_handle(&self) -> crate::runtime::MetricsHandle {
+        crate::runtime::MetricsHandle(self.metrics.clone())
+    }
+
     /// Runs the local executors on the current tokio runtime until they
     /// have all stopped. Take [`TopologyPart::outputs`] and
     /// [`TopologyPart::inputs`] first and connect them.

@@ -8,6 +8,7 @@
 mod builder;
 mod component;
 mod config;
+mod control;
 pub(crate) mod context;
 mod grouping;
 mod validate;
@@ -19,5 +20,6 @@ pub use component::{
     StreamDecl, DEFAULT_STREAM,
 };
 pub use config::{Guarantee, RestartStrategy, TopologyConfig};
+pub use control::Activation;
 pub use context::TopologyContext;
 pub use grouping::{Grouping, InputDecl};
