@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use squall_cluster::api::SubmitRequest;
 use squall_cluster::client::ApiClient;
+use squall_cluster::control_api::RebalanceRequest;
 use squall_cluster::store::TopologyStatus;
 use squall_cluster::ClusterConfig;
 
@@ -70,10 +71,14 @@ pub enum Request {
     Submit(PathBuf, Vec<(String, String)>, usize),
     /// List every topology.
     List,
-    /// One topology's status.
-    Status(String),
-    /// Kill a topology.
-    Kill(String),
+    /// One topology's status and metrics (as JSON when the flag is set).
+    Status(String, bool),
+    /// Kill a topology, after so many seconds of deactivation.
+    Kill(String, std::time::Duration),
+    /// Deactivate (`false`) or activate a topology's spouts.
+    Activate(String, bool),
+    /// Rebalance a topology to new parallelisms (and workers).
+    Rebalance(String, RebalanceRequest),
 }
 
 /// `squall submit|list|status|kill`: one call to the leading nimbus's API
@@ -113,12 +118,30 @@ pub fn client(
                     if live.is_empty() { "none".to_string() } else { live.join(", ") }
                 );
             }
-            Request::Status(name) => {
-                let s = api.status(&name).await.map_err(Failure::runtime)?;
-                println!("{}", serde_json::to_string_pretty(&s).expect("a status serializes"));
+            Request::Status(name, json) => {
+                let m = api.metrics(&name).await.map_err(Failure::runtime)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&m).expect("metrics serialize"));
+                } else {
+                    println!("{:<24} {}", name, describe(&m.status));
+                    crate::status_table::print(&m);
+                }
             }
-            Request::Kill(name) => {
-                let s = api.kill(&name).await.map_err(Failure::runtime)?;
+            Request::Kill(name, wait) => {
+                let s = api.kill(&name, wait).await.map_err(Failure::runtime)?;
+                if wait.is_zero() || s.state.is_over() {
+                    println!("'{}': {}", s.name, describe(&s));
+                } else {
+                    println!("'{}': deactivated, killed in {} s", s.name, wait.as_secs());
+                }
+            }
+            Request::Activate(name, active) => {
+                let s = api.set_active(&name, active).await.map_err(Failure::runtime)?;
+                let verb = if active { "activated" } else { "deactivated" };
+                println!("'{}': {verb}", s.name);
+            }
+            Request::Rebalance(name, request) => {
+                let s = api.rebalance(&name, &request).await.map_err(Failure::config)?;
                 println!("'{}': {}", s.name, describe(&s));
             }
         }
@@ -127,7 +150,7 @@ pub fn client(
 }
 
 /// `running on sup-1 (epoch 2, 1 restart)`.
-fn describe(s: &TopologyStatus) -> String {
+pub fn describe(s: &TopologyStatus) -> String {
     let state = serde_json::to_value(s.state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

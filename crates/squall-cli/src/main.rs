@@ -11,6 +11,7 @@ mod components;
 mod failure;
 mod progress;
 mod run;
+mod status_table;
 mod summary;
 mod validate;
 
@@ -69,10 +70,13 @@ enum Command {
     },
     /// List the cluster's topologies and their state.
     List(ClientArgs),
-    /// Show one topology's status as JSON.
+    /// Show one topology's status and its metrics per component and task.
     Status {
         /// The topology's name.
         name: String,
+        /// Print status and metrics as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         cluster: ClientArgs,
     },
@@ -80,6 +84,39 @@ enum Command {
     Kill {
         /// The topology's name.
         name: String,
+        /// Deactivate its spouts, wait this many seconds (for tuples in
+        /// flight to complete), then kill it (Storm's `kill -w`).
+        #[arg(long, value_name = "S", default_value_t = 0)]
+        wait: u64,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+    /// Pause a topology's spouts (next_tuple is not called; tuples in
+    /// flight complete). The state is kept in etcd.
+    Deactivate {
+        /// The topology's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+    /// Resume a deactivated topology's spouts.
+    Activate {
+        /// The topology's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+    /// Change a running topology's parallelism: stop it with a savepoint,
+    /// and start it again from there (needs checkpoints).
+    Rebalance {
+        /// The topology's name.
+        name: String,
+        /// New parallelism of a component. Repeatable.
+        #[arg(long = "parallelism", short = 'e', value_name = "COMPONENT=N", value_parser = parse_parallelism)]
+        parallelism: Vec<(String, usize)>,
+        /// New number of worker processes.
+        #[arg(long)]
+        workers: Option<usize>,
         #[command(flatten)]
         cluster: ClientArgs,
     },
@@ -148,6 +185,13 @@ struct RunArgs {
     savepoint_on_stop: bool,
 }
 
+/// Parses `COMPONENT=N`.
+fn parse_parallelism(s: &str) -> Result<(String, usize), String> {
+    let (component, n) = parse_set(s)?;
+    let n = n.trim().parse().map_err(|_| format!("'{s}': the parallelism is not a number"))?;
+    Ok((component, n))
+}
+
 /// Parses `KEY=VALUE`.
 fn parse_set(s: &str) -> Result<(String, String), String> {
     let (key, value) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
@@ -187,8 +231,23 @@ fn main() -> ExitCode {
             client(c, cluster::Request::Submit(topology.file, topology.set, workers))
         }
         Command::List(c) => client(c, cluster::Request::List),
-        Command::Status { name, cluster: c } => client(c, cluster::Request::Status(name)),
-        Command::Kill { name, cluster: c } => client(c, cluster::Request::Kill(name)),
+        Command::Status { name, json, cluster: c } => {
+            client(c, cluster::Request::Status(name, json))
+        }
+        Command::Kill { name, wait, cluster: c } => {
+            client(c, cluster::Request::Kill(name, std::time::Duration::from_secs(wait)))
+        }
+        Command::Deactivate { name, cluster: c } => {
+            client(c, cluster::Request::Activate(name, false))
+        }
+        Command::Activate { name, cluster: c } => client(c, cluster::Request::Activate(name, true)),
+        Command::Rebalance { name, parallelism, workers, cluster: c } => {
+            let request = squall_cluster::control_api::RebalanceRequest {
+                parallelism: parallelism.into_iter().collect(),
+                workers,
+            };
+            client(c, cluster::Request::Rebalance(name, request))
+        }
     };
     match result {
         Ok(code) => code,

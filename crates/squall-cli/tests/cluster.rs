@@ -184,7 +184,13 @@ impl Cluster {
 
     /// The status of `name` as JSON.
     fn status(&self, name: &str) -> serde_json::Value {
-        let out = self.squall(&["status", name]);
+        self.metrics(name)["status"].take()
+    }
+
+    /// `squall status NAME --json`: the status, the spouts' switch and the
+    /// metrics per component and task; `Null` if the call failed.
+    fn metrics(&self, name: &str) -> serde_json::Value {
+        let out = self.squall(&["status", name, "--json"]);
         if !out.status.success() {
             return serde_json::Value::Null;
         }
@@ -228,6 +234,20 @@ fn word_counts_spread_over_two_supervisors_and_equal_the_reference() {
     let expected = reference(&corpus);
     assert_eq!(read_counts(&a), expected);
     assert_eq!(read_counts(&b), expected);
+    // The workers' last metrics: every word went through the count bolt,
+    // per component and summed over its tasks.
+    let words: u64 = expected.values().sum();
+    let metrics = cluster.metrics("wc-a");
+    let count = component(&metrics, "count");
+    assert_eq!(count["executed"].as_u64(), Some(words), "{metrics}");
+    let per_task: u64 = metrics["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["component"] == "count")
+        .map(|t| t["executed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_task, words, "{metrics}");
     let list = String::from_utf8_lossy(&cluster.squall(&["list"]).stdout).into_owned();
     assert!(list.contains("wc-a") && list.contains("finished"), "{list}");
 }
@@ -350,22 +370,60 @@ streams:
     )
 }
 
+/// An exactly-once word count submitted to `cluster`: where it checkpoints
+/// and commits, and the counts it must commit.
+struct ExactlyOnce {
+    checkpoints: PathBuf,
+    output: PathBuf,
+    expected: BTreeMap<String, u64>,
+}
+
+impl ExactlyOnce {
+    /// Submits [`exactly_once_yaml`] over `copies` of the corpus, the count
+    /// bolt with `count_tasks` tasks.
+    fn submit(cluster: &Cluster, copies: u64, count_tasks: usize) -> ExactlyOnce {
+        let (input, expected) = repeated_corpus(cluster.dir.path(), copies);
+        let (checkpoints, output) =
+            (cluster.dir.path().join("checkpoints"), cluster.dir.path().join("out"));
+        std::fs::create_dir(&output).unwrap();
+        let file = cluster.dir.path().join("eo.yaml");
+        let yaml = exactly_once_yaml(&checkpoints, &input, &output).replace(
+            "type: stateful_count, parallelism: 2",
+            &format!("type: stateful_count, parallelism: {count_tasks}"),
+        );
+        std::fs::write(&file, yaml).unwrap();
+        let out = cluster.squall(&["submit", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ExactlyOnce { checkpoints, output, expected }
+    }
+
+    /// The id of the newest complete checkpoint (0 before the first).
+    fn latest_checkpoint(&self) -> u64 {
+        let Ok(dir) = std::fs::read_dir(self.checkpoints.join("wc-exactly-once")) else {
+            return 0;
+        };
+        dir.filter_map(|e| {
+            let path = e.ok()?.path();
+            let id = path.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()?;
+            path.join("_metadata").exists().then_some(id)
+        })
+        .max()
+        .unwrap_or(0)
+    }
+
+    /// Waits until checkpoint `id` (or a later one) is complete.
+    fn wait_for_checkpoint(&self, id: u64) {
+        wait_until(&format!("checkpoint {id}"), || self.latest_checkpoint() >= id);
+    }
+}
+
 #[test]
 fn an_exactly_once_worker_killed_after_a_checkpoint_resumes_and_commits_exactly_the_reference() {
     let cluster = Cluster::start(1, &["sup-a"]);
-    let (input, expected) = repeated_corpus(cluster.dir.path(), 2);
-    let (checkpoints, output) =
-        (cluster.dir.path().join("checkpoints"), cluster.dir.path().join("out"));
-    std::fs::create_dir(&output).unwrap();
-    let file = cluster.dir.path().join("eo.yaml");
-    std::fs::write(&file, exactly_once_yaml(&checkpoints, &input, &output)).unwrap();
-    let out = cluster.squall(&["submit", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eo = ExactlyOnce::submit(&cluster, 2, 2);
+    let (output, expected) = (&eo.output, &eo.expected);
     let running = cluster.wait_for_state("wc-exactly-once", "running");
-    let completed = checkpoints.join("wc-exactly-once");
-    wait_until("a completed checkpoint", || {
-        std::fs::read_dir(&completed).is_ok_and(|mut d| d.next().is_some())
-    });
+    eo.wait_for_checkpoint(1);
     let pid = running["worker_pid"].as_u64().unwrap().to_string();
     assert!(
         Command::new("kill").args(["-KILL", &pid]).status().unwrap().success(),
@@ -373,9 +431,13 @@ fn an_exactly_once_worker_killed_after_a_checkpoint_resumes_and_commits_exactly_
     );
     let done = cluster.wait_for_state("wc-exactly-once", "finished");
     assert!(done["restarts"].as_u64().unwrap() >= 1, "{done}");
-    // The sink's committed rows: (word, k) for k = 1..=count, each once.
+    assert_exactly_once(output, expected);
+}
+
+/// The rows the transactional sink committed under `output`, sorted.
+fn committed_rows(output: &Path) -> Vec<(String, u64)> {
     let mut rows = Vec::new();
-    for entry in std::fs::read_dir(&output).unwrap() {
+    for entry in std::fs::read_dir(output).unwrap() {
         let path = entry.unwrap().path();
         if path.file_name().unwrap().to_string_lossy().starts_with('.') {
             continue;
@@ -386,6 +448,12 @@ fn an_exactly_once_worker_killed_after_a_checkpoint_resumes_and_commits_exactly_
         }
     }
     rows.sort();
+    rows
+}
+
+/// The sink's committed rows are (word, k) for k = 1..=count, each once.
+fn assert_exactly_once(output: &Path, expected: &BTreeMap<String, u64>) {
+    let rows = committed_rows(output);
     let mut want: Vec<(String, u64)> =
         expected.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
     want.sort();
@@ -434,4 +502,146 @@ fn the_standby_nimbus_takes_over_when_the_leader_dies() {
     let output = cluster.submit_word_count("wc-after", &corpus);
     cluster.wait_for_state("wc-after", "finished");
     assert_eq!(read_counts(&output), reference(&corpus));
+}
+
+/// `component`'s totals in a `squall status --json` answer.
+fn component(metrics: &serde_json::Value, id: &str) -> serde_json::Value {
+    metrics["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["component"] == id))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Tuples the spouts emitted so far, as the workers last reported.
+fn spout_emitted(metrics: &serde_json::Value) -> u64 {
+    component(metrics, "lines")["emitted"].as_u64().unwrap_or(0)
+}
+
+impl Cluster {
+    /// Runs `squall ARGS`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.squall(args);
+        assert!(out.status.success(), "squall {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the workers of `name` report a switch of `active`.
+    fn wait_for_switch(&self, name: &str, active: bool) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        wait_until(&format!("{name}'s spouts active = {active}"), || {
+            last = self.metrics(name);
+            assert_ne!(last["status"]["state"], "finished", "finished before the switch: {last}");
+            last["active"] == active && last["applied"] == true
+        });
+        last
+    }
+}
+
+#[test]
+fn a_deactivated_topology_stops_emitting_and_resumes_when_activated() {
+    let cluster = Cluster::start(1, &["sup-a"]);
+    let eo = ExactlyOnce::submit(&cluster, 6, 2);
+    wait_until("the spouts to emit", || spout_emitted(&cluster.metrics("wc-exactly-once")) > 0);
+    let asked = Instant::now();
+    cluster.ok(&["deactivate", "wc-exactly-once"]);
+    let paused = cluster.wait_for_switch("wc-exactly-once", false);
+    eprintln!("deactivation applied after {} ms", asked.elapsed().as_millis());
+    // Checkpoints go on while paused. What was in flight drains and is
+    // committed; then the spouts' counters and the committed output stop
+    // growing: the same over two checkpoints, and still over two more.
+    let stable = || {
+        let mut last = (0, 0);
+        let mut checkpoint = eo.latest_checkpoint();
+        wait_until("the output to stop growing", || {
+            let now = (
+                spout_emitted(&cluster.metrics("wc-exactly-once")),
+                committed_rows(&eo.output).len(),
+            );
+            let same = now == last && now.1 > 0;
+            last = now;
+            checkpoint = eo.latest_checkpoint().max(checkpoint) + 2;
+            eo.wait_for_checkpoint(checkpoint);
+            same
+        });
+        last
+    };
+    let (emitted, rows) = stable();
+    eo.wait_for_checkpoint(eo.latest_checkpoint() + 2);
+    let later = cluster.metrics("wc-exactly-once");
+    assert_eq!(spout_emitted(&later), emitted, "the spouts emitted while inactive: {later}");
+    assert!(emitted >= spout_emitted(&paused));
+    assert_eq!(committed_rows(&eo.output).len(), rows, "the output grew while inactive");
+    assert!(rows < eo.expected.values().sum::<u64>() as usize, "paused mid-run");
+    // The switch is in etcd: a worker killed now starts again inactive.
+    let pid = paused["status"]["worker_pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    wait_until("the worker to restart", || {
+        let m = cluster.metrics("wc-exactly-once");
+        m["status"]["restarts"].as_u64() >= Some(1) && m["status"]["state"] == "running"
+    });
+    let restarted = cluster.wait_for_switch("wc-exactly-once", false);
+    assert_eq!(restarted["status"]["restarts"], 1, "{restarted}");
+    // The table shows both levels.
+    let table = cluster.ok(&["status", "wc-exactly-once"]);
+    assert!(table.contains("spouts: inactive"), "{table}");
+    assert!(table.lines().filter(|l| l.starts_with("count ")).count() == 3, "{table}");
+    cluster.ok(&["activate", "wc-exactly-once"]);
+    cluster.wait_for_state("wc-exactly-once", "finished");
+    assert_exactly_once(&eo.output, &eo.expected);
+}
+
+#[test]
+fn kill_with_wait_deactivates_first_and_kills_after_the_wait() {
+    let cluster = Cluster::start(1, &["sup-a"]);
+    let eo = ExactlyOnce::submit(&cluster, 6, 2);
+    wait_until("the spouts to emit", || spout_emitted(&cluster.metrics("wc-exactly-once")) > 0);
+    let asked = Instant::now();
+    let said = cluster.ok(&["kill", "wc-exactly-once", "--wait", "4"]);
+    assert!(said.contains("killed in 4 s"), "{said}");
+    let paused = cluster.wait_for_switch("wc-exactly-once", false);
+    assert_eq!(paused["status"]["state"], "running", "not killed before the wait: {paused}");
+    let killed = cluster.wait_for_state("wc-exactly-once", "killed");
+    let waited = asked.elapsed();
+    eprintln!("killed {} ms after `kill --wait 4`", waited.as_millis());
+    assert!(waited >= Duration::from_secs(4), "killed after {waited:?}: {killed}");
+    // At most the `next_tuple` call each spout task had begun when the
+    // switch flipped (2 tasks, 256 lines a call) completes after it.
+    let last = cluster.metrics("wc-exactly-once");
+    let grew = spout_emitted(&last) - spout_emitted(&paused);
+    assert!(grew <= 2 * 256, "emitted {grew} during the wait: {last}");
+    // What was committed is a prefix of each word's counts, nothing twice.
+    let rows = committed_rows(&eo.output);
+    let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+    for (w, k) in &rows {
+        let n = seen.entry(w).or_insert(0);
+        *n += 1;
+        assert_eq!(*k, *n, "{w}: count {k} committed out of order or twice");
+    }
+    assert!(rows.len() < eo.expected.values().sum::<u64>() as usize);
+}
+
+#[test]
+fn rebalancing_the_count_bolt_from_one_to_two_tasks_keeps_the_output_exact() {
+    let cluster = Cluster::start(1, &["sup-a"]);
+    let eo = ExactlyOnce::submit(&cluster, 6, 1);
+    let before = cluster.wait_for_state("wc-exactly-once", "running");
+    eo.wait_for_checkpoint(1);
+    // A rebalance that cannot be done is refused with the reason.
+    let out = cluster.squall(&["rebalance", "wc-exactly-once", "--parallelism", "nope=2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no component 'nope'"), "{out:?}");
+    let asked = Instant::now();
+    cluster.ok(&["rebalance", "wc-exactly-once", "--parallelism", "count=2"]);
+    let mut after = serde_json::Value::Null;
+    wait_until("the rebalanced topology to run", || {
+        after = cluster.metrics("wc-exactly-once");
+        assert_ne!(after["status"]["state"], "finished", "finished before the rebalance: {after}");
+        after["status"]["epoch"].as_u64() > before["epoch"].as_u64()
+            && component(&after, "count")["tasks"] == 2
+    });
+    eprintln!("rebalanced and running again after {} ms", asked.elapsed().as_millis());
+    assert!(after["status"]["message"].as_str().unwrap_or("").contains("savepoint"), "{after}");
+    cluster.wait_for_state("wc-exactly-once", "finished");
+    assert_exactly_once(&eo.output, &eo.expected);
 }

@@ -7,15 +7,17 @@
 //! | `POST /api/v1/topologies` | [`SubmitRequest`] | 201 [`TopologyStatus`]; 400 bad topology; 409 name running |
 //! | `GET /api/v1/topologies` | | 200 list of [`TopologyStatus`] |
 //! | `GET /api/v1/topologies/{name}` | | 200 [`TopologyStatus`]; 404 |
-//! | `DELETE /api/v1/topologies/{name}` | | 200 [`TopologyStatus`] (killed); 404 |
+//! | `DELETE /api/v1/topologies/{name}[?wait_s=S]` | | 200 [`TopologyStatus`] (killed, or deactivated and killed S s later); 404 |
 //! | `GET /api/v1/supervisors` | | 200 list of live [`SupervisorInfo`] |
+//!
+//! Deactivate, activate, rebalance and metrics: [`crate::control_api`].
 //!
 //! Errors are `{"error": "..."}`.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -52,8 +54,8 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-struct ApiState {
-    store: Store,
+pub(crate) struct ApiState {
+    pub(crate) store: Store,
     token: String,
 }
 
@@ -64,6 +66,7 @@ pub fn router(store: Store, token: String) -> Router {
         .route("/api/v1/topologies", get(list).post(submit))
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
         .route("/api/v1/supervisors", get(supervisors))
+        .merge(crate::control_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -126,8 +129,10 @@ async fn status(
 async fn kill(
     State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
+    Query(q): Query<crate::control_api::KillQuery>,
 ) -> Result<Json<TopologyStatus>, NimbusError> {
-    Ok(Json(nimbus::kill(&state.store, &name).await?))
+    let wait = std::time::Duration::from_secs(q.wait_s);
+    Ok(Json(crate::control::kill_after(&state.store, &name, wait).await?))
 }
 
 async fn supervisors(

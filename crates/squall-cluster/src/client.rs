@@ -5,6 +5,8 @@ use reqwest::{Client, RequestBuilder, Response};
 
 use crate::api::{ErrorBody, SubmitRequest};
 use crate::config::ClusterConfig;
+use crate::control::TopologyMetrics;
+use crate::control_api::RebalanceRequest;
 use crate::store::{Store, SupervisorInfo, TopologyStatus};
 use crate::{Error, Result};
 
@@ -73,13 +75,48 @@ impl ApiClient {
         answer(self.request(reqwest::Method::GET, &format!("topologies/{name}")).send().await).await
     }
 
-    /// Kills a topology.
+    /// Kills a topology; with a `wait`, deactivates it and kills it that
+    /// much later (Storm's `kill -w`).
     ///
     /// # Errors
     /// [`Error::Api`].
-    pub async fn kill(&self, name: &str) -> Result<TopologyStatus> {
-        answer(self.request(reqwest::Method::DELETE, &format!("topologies/{name}")).send().await)
-            .await
+    pub async fn kill(&self, name: &str, wait: std::time::Duration) -> Result<TopologyStatus> {
+        let path = format!("topologies/{name}?wait_s={}", wait.as_secs());
+        answer(self.request(reqwest::Method::DELETE, &path).send().await).await
+    }
+
+    /// Deactivates (`active = false`) or activates a topology's spouts.
+    ///
+    /// # Errors
+    /// [`Error::Api`].
+    pub async fn set_active(&self, name: &str, active: bool) -> Result<TopologyStatus> {
+        let verb = if active { "activate" } else { "deactivate" };
+        let path = format!("topologies/{name}/{verb}");
+        answer(self.request(reqwest::Method::POST, &path).send().await).await
+    }
+
+    /// Asks for a rebalance (through a savepoint).
+    ///
+    /// # Errors
+    /// [`Error::Api`] with nimbus's reason.
+    pub async fn rebalance(
+        &self,
+        name: &str,
+        request: &RebalanceRequest,
+    ) -> Result<TopologyStatus> {
+        let path = format!("topologies/{name}/rebalance");
+        answer(self.request(reqwest::Method::POST, &path).json(request).send().await).await
+    }
+
+    /// A topology's metrics, per component and task.
+    ///
+    /// # Errors
+    /// [`Error::Api`].
+    pub async fn metrics(&self, name: &str) -> Result<TopologyMetrics> {
+        answer(
+            self.request(reqwest::Method::GET, &format!("topologies/{name}/metrics")).send().await,
+        )
+        .await
     }
 }
 

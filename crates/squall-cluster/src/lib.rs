@@ -8,6 +8,7 @@
 //! - [`scheduler`]: which slot runs which tasks.
 //! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
 //! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
+//! - [`control`]: deactivate/activate, kill --wait, rebalance, metrics.
 //! - [`client`]: the REST client the CLI uses.
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
 //!   and a worker's remote channels connected through them).
@@ -15,6 +16,8 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod control;
+pub mod control_api;
 pub mod link;
 pub mod nimbus;
 pub mod scheduler;
@@ -22,6 +25,7 @@ pub mod store;
 pub mod supervisor;
 pub mod wire;
 pub mod worker;
+mod worker_control;
 
 pub use config::ClusterConfig;
 

@@ -66,6 +66,7 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
         tasks,
         workers: request.workers,
     };
+    crate::control::forget(store, &name).await?;
     store.put(&format!("topologies/{name}"), &record, None).await?;
     store
         .update_status(&name, |s| {
@@ -129,6 +130,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
     // One reconcile at a time (the API's submit and the periodic one), or
     // both could schedule the same topology.
     let _one_at_a_time = RECONCILING.lock().await;
+    crate::control::reconcile(store).await?;
     let supervisors: BTreeMap<String, usize> = store
         .list::<SupervisorInfo>("supervisors")
         .await?
@@ -153,7 +155,8 @@ pub async fn reconcile(store: &Store) -> Result<()> {
         store.list("status").await?.into_iter().collect();
     for (name, record) in store.list::<TopologyRecord>("topologies").await? {
         let Some(status) = statuses.get(&name) else { continue };
-        if status.state.is_over() || assigned.contains(&name) {
+        let rebalancing = status.state == State::Rebalancing;
+        if status.state.is_over() || assigned.contains(&name) || rebalancing {
             continue;
         }
         let Some(placements) = schedule(record.tasks, record.workers, &supervisors, &used) else {

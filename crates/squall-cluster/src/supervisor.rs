@@ -25,6 +25,9 @@ use crate::{Error, Result};
 pub const EXIT_FAILED: i32 = 1;
 /// Worker exit code for "the topology does not load".
 pub const EXIT_CONFIG: i32 = 2;
+/// Worker exit code for "stopped after a savepoint" (rebalance): the
+/// assignment goes, the status is nimbus's.
+pub const EXIT_STOPPED: i32 = 3;
 
 /// Renews `lease` every third of `ttl_s` until etcd says it has expired or
 /// cannot be reached.
@@ -135,6 +138,14 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
             }
             if let Some(a) = current {
                 let code = status.as_ref().ok().and_then(|s| s.code());
+                if code == Some(EXIT_STOPPED) {
+                    if let Err(e) =
+                        store.delete(&format!("assignments/{id}/{topology}"), false).await
+                    {
+                        break Err(e);
+                    }
+                    continue;
+                }
                 let outcome = match code {
                     Some(0) => Some((State::Finished, None)),
                     Some(EXIT_FAILED | EXIT_CONFIG) => {

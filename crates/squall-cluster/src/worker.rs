@@ -15,7 +15,7 @@ use squall::runtime::TopologyPart;
 
 use crate::link;
 use crate::store::{Assignment, Store, WorkerAddress};
-use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED};
+use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED, EXIT_STOPPED};
 use crate::wire::{WireConfig, WireStats};
 use crate::ClusterConfig;
 
@@ -56,13 +56,12 @@ pub fn run(file: &Path) -> i32 {
         assignment.supervisor,
         assignment.slot
     );
-    let result = if assignment.workers > 1 {
-        run_part(&assignment, loaded.topology)
-    } else {
-        squall::LocalCluster::run(loaded.topology).map(|s| s.elapsed).map_err(|e| e.to_string())
-    };
-    match result {
-        Ok(elapsed) => {
+    match crate::worker_control::run(&assignment, loaded.topology) {
+        Ok(None) => {
+            eprintln!("stopped after a savepoint");
+            EXIT_STOPPED
+        }
+        Ok(Some(elapsed)) => {
             eprintln!("finished in {:.1} s", elapsed.as_secs_f64());
             0
         }
@@ -76,8 +75,13 @@ pub fn run(file: &Path) -> i32 {
 /// How long a worker waits for its peers to publish their addresses.
 const PEER_PATIENCE: Duration = Duration::from_secs(120);
 
-/// Runs this worker's part of a topology spread over several workers.
-fn run_part(a: &Assignment, topology: squall::Topology) -> Result<Duration, String> {
+/// Runs this worker's part of a topology spread over several workers, its
+/// spouts behind `activation`.
+pub(crate) fn run_part(
+    a: &Assignment,
+    topology: squall::Topology,
+    activation: &squall::topology::Activation,
+) -> Result<Duration, String> {
     let started = Instant::now();
     let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -122,11 +126,18 @@ fn run_part(a: &Assignment, topology: squall::Topology) -> Result<Duration, Stri
         let wire =
             WireConfig { compression: config.supervisor.data_compression, ..WireConfig::default() };
         let stats = Arc::new(WireStats::default());
+        let reports = tokio::spawn(crate::worker_control::follow(
+            store.clone(),
+            a.clone(),
+            activation.clone(),
+            part.metrics_handle(),
+        ));
         let (ran, served, sent) = tokio::join!(
             part.run(),
             link::serve_inputs(listener, inputs, wire, stats.clone()),
             link::send_outputs(outputs, |task| owner[&task], wire, stats.clone()),
         );
+        reports.abort();
         ran.map_err(|e| e.to_string())?;
         served.map_err(|e| e.to_string())?;
         sent.map_err(|e| e.to_string())?;

@@ -40,6 +40,6 @@ pub use coordinator::CheckpointStats;
 pub(crate) use event_time::now_ms;
 pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
-pub use task_metrics::{MetricsHandle, TaskSnapshot};
 pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
+pub use task_metrics::{MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

@@ -87,6 +87,10 @@ mod tests {
             assert_eq!(mine.iter().map(|t| t.emitted).sum::<u64>(), c.emitted, "{}", c.id);
             assert_eq!(mine.iter().map(|t| t.executed).sum::<u64>(), c.executed, "{}", c.id);
         }
-        assert_eq!(tasks.iter().filter(|t| t.component == "lines").map(|t| t.emitted).sum::<u64>(), 100, "with_limit is over all tasks");
+        assert_eq!(
+            tasks.iter().filter(|t| t.component == "lines").map(|t| t.emitted).sum::<u64>(),
+            100,
+            "with_limit is over all tasks"
+        );
     }
 }

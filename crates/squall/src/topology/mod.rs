@@ -8,8 +8,8 @@
 mod builder;
 mod component;
 mod config;
-mod control;
 pub(crate) mod context;
+mod control;
 mod grouping;
 mod validate;
 
@@ -20,6 +20,6 @@ pub use component::{
     StreamDecl, DEFAULT_STREAM,
 };
 pub use config::{Guarantee, RestartStrategy, TopologyConfig};
-pub use control::Activation;
 pub use context::TopologyContext;
+pub use control::Activation;
 pub use grouping::{Grouping, InputDecl};

@@ -1,0 +1,386 @@
+//! Nimbus's operations on a running topology, as Storm's: `deactivate` /
+//! `activate` (spouts paused and resumed), `kill --wait S` (deactivate,
+//! wait, kill), `rebalance` (stop with a savepoint, change parallelism,
+//! restart from it) and the metrics workers publish. Everything is a record
+//! in etcd ([`crate::store`]), so a nimbus that takes over finishes what the
+//! dead leader started, and a restarted worker finds its switch where it
+//! was.
+//!
+//! Keys, under the namespace `NS` (see [`crate::store`] for the others):
+//!
+//! | key | value | written by |
+//! |---|---|---|
+//! | `NS/activation/{topology}` | [`ActivationRecord`] (absent = active) | nimbus |
+//! | `NS/rebalance/{topology}` | [`RebalanceRecord`], a request to the worker | nimbus |
+//! | `NS/savepoints/{topology}` | [`SavepointAnswer`] to that request | worker |
+//! | `NS/rescale/{topology}` | [`Rescale`]: parallelisms and savepoint to start from | nimbus, worker (clears the savepoint once checkpointed past it) |
+//! | `NS/metrics/{topology}/{supervisor}-{slot}` | [`WorkerReport`] | worker, every [`REPORT_EVERY`] |
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use squall::runtime::TaskSnapshot;
+
+use crate::nimbus::{status, NimbusError};
+use crate::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
+use crate::Result;
+
+/// How often a worker publishes its [`WorkerReport`] and looks at its
+/// switch and requests.
+pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// Whether a topology's spouts run, and when it is to be killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ActivationRecord {
+    /// Whether spouts are polled.
+    pub active: bool,
+    /// `kill --wait`: kill the topology at this time (ms since the Unix
+    /// epoch).
+    pub kill_at_ms: Option<u64>,
+}
+
+/// A rebalance asked of the worker running `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceRecord {
+    /// The epoch of the assignment that must take the savepoint.
+    pub epoch: u64,
+    /// New parallelism per component (others keep theirs).
+    pub parallelism: BTreeMap<String, usize>,
+    /// New number of worker processes, if changed.
+    pub workers: Option<usize>,
+}
+
+/// The worker's answer to a [`RebalanceRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointAnswer {
+    /// The epoch that took it.
+    pub epoch: u64,
+    /// Where the savepoint is, or why none was taken.
+    pub outcome: Result<String, String>,
+}
+
+/// How a worker changes the submitted topology before running it: the
+/// parallelisms of past rebalances, and the savepoint of the last one (until
+/// a checkpoint is taken after it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rescale {
+    /// Parallelism per component.
+    pub parallelism: BTreeMap<String, usize>,
+    /// Savepoint to restore on start.
+    pub restore_from: Option<String>,
+}
+
+/// What one worker publishes about its tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerReport {
+    /// The assignment's epoch.
+    pub epoch: u64,
+    /// `{supervisor}-{slot}`.
+    pub worker: String,
+    /// Whether its spouts are polled (the switch as this worker applied it).
+    pub active: bool,
+    /// When it was written (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// Counters of its tasks (tasks of other workers are 0).
+    pub tasks: Vec<TaskSnapshot>,
+}
+
+/// Totals of one component over every worker and task.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ComponentTotals {
+    /// Component id.
+    pub component: String,
+    /// Its tasks.
+    pub tasks: usize,
+    /// Tuples emitted (records).
+    pub emitted: u64,
+    /// Tuples executed (records).
+    pub executed: u64,
+    /// Time blocked on full output channels, summed over tasks (ms).
+    pub backpressure_ms: u64,
+    /// Acked trees (spouts) or inputs (bolts), with tracking.
+    pub acked: u64,
+    /// Failed trees or inputs, with tracking.
+    pub failed: u64,
+}
+
+/// `GET /api/v1/topologies/{name}/metrics`: the latest reports of the
+/// current epoch's workers, summed per task and per component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyMetrics {
+    /// The topology's status.
+    pub status: TopologyStatus,
+    /// The switch nimbus set (deactivate/activate).
+    pub active: bool,
+    /// Whether every reporting worker has applied the switch.
+    pub applied: bool,
+    /// Workers that reported at the current epoch.
+    pub workers: Vec<String>,
+    /// Per component, producers first.
+    pub components: Vec<ComponentTotals>,
+    /// Per task, by global task id.
+    pub tasks: Vec<TaskSnapshot>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The switch of `name` (active when never set).
+///
+/// # Errors
+/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
+pub async fn activation(store: &Store, name: &str) -> Result<ActivationRecord> {
+    Ok(store
+        .get(&format!("activation/{name}"))
+        .await?
+        .unwrap_or(ActivationRecord { active: true, kill_at_ms: None }))
+}
+
+/// `deactivate` (`active = false`) or `activate` a running topology.
+///
+/// # Errors
+/// [`NimbusError::NotFound`]; [`NimbusError::BadTopology`] if it is over
+/// or being killed; [`NimbusError::Cluster`].
+pub async fn set_active(
+    store: &Store,
+    name: &str,
+    active: bool,
+) -> Result<TopologyStatus, NimbusError> {
+    let current = live(store, name).await?;
+    let record = activation(store, name).await?;
+    if record.kill_at_ms.is_some() {
+        return Err(NimbusError::BadTopology(format!("topology '{name}' is being killed")));
+    }
+    store
+        .put(&format!("activation/{name}"), &ActivationRecord { active, kill_at_ms: None }, None)
+        .await?;
+    tracing::info!(topology = %name, active, "topology switched");
+    Ok(current)
+}
+
+/// `kill --wait S` (Storm's): deactivates the spouts now and kills the
+/// topology `wait` later (see [`kill_due`]); `wait` 0 kills at once.
+///
+/// # Errors
+/// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
+pub async fn kill_after(
+    store: &Store,
+    name: &str,
+    wait: Duration,
+) -> Result<TopologyStatus, NimbusError> {
+    let current = status(store, name).await?;
+    if wait.is_zero() || current.state.is_over() {
+        return crate::nimbus::kill(store, name).await;
+    }
+    let at = now_ms() + wait.as_millis() as u64;
+    let record = ActivationRecord { active: false, kill_at_ms: Some(at) };
+    store.put(&format!("activation/{name}"), &record, None).await?;
+    tracing::info!(topology = %name, wait_ms = wait.as_millis() as u64, "topology deactivated; kill pending");
+    Ok(current)
+}
+
+/// Asks the worker of `name` for a savepoint, to restart it with
+/// `parallelism` (and `workers`). Returns once the request is written;
+/// [`reconcile`] finishes the rebalance when the worker answers.
+///
+/// # Errors
+/// [`NimbusError::BadTopology`] when the topology takes no checkpoints, runs
+/// on several workers, or the new parallelism is refused (unknown
+/// component, 0); [`NimbusError::NotFound`]; [`NimbusError::Cluster`].
+pub async fn rebalance(
+    store: &Store,
+    name: &str,
+    parallelism: BTreeMap<String, usize>,
+    workers: Option<usize>,
+) -> Result<TopologyStatus, NimbusError> {
+    let current = live(store, name).await?;
+    if current.state == State::Rebalancing {
+        return Err(NimbusError::BadTopology(format!("topology '{name}' is already rebalancing")));
+    }
+    let record: TopologyRecord = store
+        .get(&format!("topologies/{name}"))
+        .await?
+        .ok_or_else(|| NimbusError::NotFound(name.to_string()))?;
+    let mut rescale: Rescale = store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
+    rescale.parallelism.extend(parallelism.clone());
+    let topology = build(&record, &rescale).map_err(NimbusError::BadTopology)?;
+    let bad = |why: &str| Err(NimbusError::BadTopology(format!("topology '{name}': {why}")));
+    if !topology.config().checkpointing() {
+        return bad("rebalance goes through a savepoint; set config.checkpoint_interval_ms and checkpoint_dir");
+    }
+    if record.workers > 1 || workers.is_some_and(|w| w != 1) {
+        return bad(
+            "checkpoints are not coordinated across workers yet; rebalance keeps --workers 1",
+        );
+    }
+    let request = RebalanceRecord { epoch: current.epoch, parallelism, workers };
+    store.update_status(name, |s| s.state = State::Rebalancing).await?;
+    store.put(&format!("rebalance/{name}"), &request, None).await?;
+    tracing::info!(topology = %name, epoch = current.epoch, "rebalance asked");
+    status(store, name).await
+}
+
+/// The submitted topology of `record`, with `rescale`'s parallelisms.
+///
+/// # Errors
+/// The loader's or [`squall::Topology::with_parallelism`]'s message.
+pub fn build(record: &TopologyRecord, rescale: &Rescale) -> Result<squall::Topology, String> {
+    let mut topology =
+        squall::yaml::parse(&record.yaml, &record.overrides).map_err(|e| e.to_string())?.topology;
+    for (component, &n) in &rescale.parallelism {
+        topology = topology.with_parallelism(component, n).map_err(|e| e.to_string())?;
+    }
+    Ok(topology)
+}
+
+async fn live(store: &Store, name: &str) -> Result<TopologyStatus, NimbusError> {
+    let current = status(store, name).await?;
+    if current.state.is_over() {
+        return Err(NimbusError::BadTopology(format!("topology '{name}' is over")));
+    }
+    Ok(current)
+}
+
+/// Nimbus's part of every reconcile: kills topologies whose `kill --wait`
+/// is due, and finishes rebalances whose worker answered (the topology goes
+/// back to `pending` with its new parallelism and savepoint, to be
+/// scheduled again; a refused savepoint puts it back to `running`).
+///
+/// # Errors
+/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
+pub async fn reconcile(store: &Store) -> Result<()> {
+    let now = now_ms();
+    for (name, a) in store.list::<ActivationRecord>("activation").await? {
+        if a.kill_at_ms.is_some_and(|at| at <= now) {
+            match crate::nimbus::kill(store, &name).await {
+                Ok(_) => tracing::info!(topology = %name, "kill --wait: killed"),
+                Err(e) => tracing::warn!(topology = %name, error = %e, "kill --wait failed"),
+            }
+            store.delete(&format!("activation/{name}"), false).await?;
+        }
+    }
+    for (name, request) in store.list::<RebalanceRecord>("rebalance").await? {
+        let Some(answer) = store.get::<SavepointAnswer>(&format!("savepoints/{name}")).await?
+        else {
+            continue;
+        };
+        if answer.epoch != request.epoch {
+            continue;
+        }
+        match answer.outcome {
+            Ok(location) => {
+                let mut rescale: Rescale =
+                    store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
+                rescale.parallelism.extend(request.parallelism.clone());
+                rescale.restore_from = Some(location.clone());
+                if let Some(mut record) =
+                    store.get::<TopologyRecord>(&format!("topologies/{name}")).await?
+                {
+                    if let Ok(t) = build(&record, &rescale) {
+                        record.tasks = t.component_ids().filter_map(|c| t.parallelism(c)).sum();
+                    }
+                    record.workers = request.workers.unwrap_or(record.workers);
+                    store.put(&format!("topologies/{name}"), &record, None).await?;
+                }
+                store.put(&format!("rescale/{name}"), &rescale, None).await?;
+                store
+                    .update_status(&name, |s| {
+                        if s.state == State::Rebalancing {
+                            s.state = State::Pending;
+                            s.message = Some(format!("rebalanced from savepoint {location}"));
+                        }
+                    })
+                    .await?;
+                tracing::info!(topology = %name, %location, "rebalance: savepoint taken");
+            }
+            Err(why) => {
+                store
+                    .update_status(&name, |s| {
+                        if s.state == State::Rebalancing {
+                            s.state = State::Running;
+                            s.message = Some(format!("rebalance refused: {why}"));
+                        }
+                    })
+                    .await?;
+                tracing::warn!(topology = %name, %why, "rebalance: no savepoint");
+            }
+        }
+        store.delete(&format!("rebalance/{name}"), false).await?;
+        store.delete(&format!("savepoints/{name}"), false).await?;
+    }
+    Ok(())
+}
+
+/// The latest worker reports of `name` at its current epoch, summed.
+///
+/// # Errors
+/// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
+pub async fn metrics(store: &Store, name: &str) -> Result<TopologyMetrics, NimbusError> {
+    let status = status(store, name).await?;
+    let switch = activation(store, name).await?;
+    let reports: Vec<WorkerReport> = store
+        .list::<WorkerReport>(&format!("metrics/{name}"))
+        .await?
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.epoch == status.epoch)
+        .collect();
+    let mut tasks: BTreeMap<usize, TaskSnapshot> = BTreeMap::new();
+    for t in reports.iter().flat_map(|r| &r.tasks) {
+        let sum = tasks.entry(t.task).or_insert_with(|| TaskSnapshot {
+            component: t.component.clone(),
+            task: t.task,
+            emitted: 0,
+            executed: 0,
+            backpressure_ms: 0,
+            acked: 0,
+            failed: 0,
+        });
+        sum.emitted += t.emitted;
+        sum.executed += t.executed;
+        sum.backpressure_ms += t.backpressure_ms;
+        sum.acked += t.acked;
+        sum.failed += t.failed;
+    }
+    let mut components: Vec<ComponentTotals> = Vec::new();
+    for t in tasks.values() {
+        if components.last().is_none_or(|c| c.component != t.component) {
+            components
+                .push(ComponentTotals { component: t.component.clone(), ..Default::default() });
+        }
+        let c = components.last_mut().expect("just pushed");
+        c.tasks += 1;
+        c.emitted += t.emitted;
+        c.executed += t.executed;
+        c.backpressure_ms += t.backpressure_ms;
+        c.acked += t.acked;
+        c.failed += t.failed;
+    }
+    Ok(TopologyMetrics {
+        status,
+        active: switch.active,
+        applied: !reports.is_empty() && reports.iter().all(|r| r.active == switch.active),
+        workers: reports.iter().map(|r| r.worker.clone()).collect(),
+        components,
+        tasks: tasks.into_values().collect(),
+    })
+}
+
+/// Removes what this module keeps of `name`, when it is submitted anew.
+///
+/// # Errors
+/// [`crate::Error::Etcd`].
+pub async fn forget(store: &Store, name: &str) -> Result<()> {
+    for dir in ["activation", "rebalance", "savepoints", "rescale"] {
+        store.delete(&format!("{dir}/{name}"), false).await?;
+    }
+    store.delete(&format!("metrics/{name}/"), true).await
+}
+
+/// The key a worker's report goes under.
+pub fn report_key(a: &Assignment) -> String {
+    format!("metrics/{}/{}-{}", a.topology.name, a.supervisor, a.slot)
+}

@@ -1,0 +1,92 @@
+//! The REST routes of [`crate::control`], merged into [`crate::api`]'s
+//! router (same bearer token):
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `POST /api/v1/topologies/{name}/deactivate` | | 200 [`TopologyStatus`]; 404; 400 over |
+//! | `POST /api/v1/topologies/{name}/activate` | | as deactivate |
+//! | `POST /api/v1/topologies/{name}/rebalance` | [`RebalanceRequest`] | 200 [`TopologyStatus`] (`rebalancing`); 400 with the reason |
+//! | `GET /api/v1/topologies/{name}/metrics` | | 200 [`TopologyMetrics`]; 404 |
+//!
+//! `DELETE /api/v1/topologies/{name}?wait_s=S` (kill after S seconds of
+//! deactivation) is [`crate::api`]'s kill route with [`KillQuery`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ApiState;
+use crate::control::{self, TopologyMetrics};
+use crate::nimbus::NimbusError;
+use crate::store::TopologyStatus;
+
+/// Body of a rebalance (Storm's `rebalance -e component=N -n workers`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceRequest {
+    /// New parallelism per component.
+    #[serde(default)]
+    pub parallelism: BTreeMap<String, usize>,
+    /// New number of worker processes.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+/// Query of the kill route.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct KillQuery {
+    /// Seconds between deactivation and the kill (Storm's `kill -w`).
+    #[serde(default)]
+    pub wait_s: u64,
+}
+
+/// The routes, for [`crate::api::router`].
+pub(crate) fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/api/v1/topologies/{name}/deactivate", post(deactivate))
+        .route("/api/v1/topologies/{name}/activate", post(activate))
+        .route("/api/v1/topologies/{name}/rebalance", post(rebalance))
+        .route("/api/v1/topologies/{name}/metrics", get(metrics))
+}
+
+async fn deactivate(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
+    Ok(Json(control::set_active(&state.store, &name, false).await?))
+}
+
+async fn activate(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
+    Ok(Json(control::set_active(&state.store, &name, true).await?))
+}
+
+async fn rebalance(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    body: Result<Json<RebalanceRequest>, JsonRejection>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
+    let Json(request) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
+    if request.parallelism.is_empty() && request.workers.is_none() {
+        return Err(NimbusError::BadTopology(
+            "rebalance changes nothing: give a parallelism".into(),
+        ));
+    }
+    let status =
+        control::rebalance(&state.store, &name, request.parallelism, request.workers).await?;
+    Ok(Json(status))
+}
+
+async fn metrics(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyMetrics>, NimbusError> {
+    Ok(Json(control::metrics(&state.store, &name).await?))
+}

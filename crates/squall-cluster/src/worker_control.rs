@@ -1,0 +1,154 @@
+//! The worker's side of [`crate::control`]: applies the topology's rescale
+//! and switch before starting, then every [`REPORT_EVERY`] follows the
+//! switch, publishes its [`WorkerReport`] and answers a rebalance's
+//! savepoint request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use squall::runtime::MetricsHandle;
+use squall::topology::Activation;
+use squall::{LocalCluster, RunningTopology, Topology};
+
+use crate::control::{
+    self, now_ms, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
+};
+use crate::store::{Assignment, Store};
+use crate::ClusterConfig;
+
+/// Runs `a` (whose submitted topology is `topology`) under the cluster's
+/// controls. `Ok(Some(elapsed))` when it finished, `Ok(None)` when it
+/// stopped after a savepoint for a rebalance.
+///
+/// # Errors
+/// A message for the slot's log: etcd unreachable, the rescaled topology
+/// refused, a task failed.
+pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>, String> {
+    let started = Instant::now();
+    let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let store = runtime
+        .block_on(Store::connect(&config.etcd_endpoints, config.prefix()))
+        .map_err(|e| e.to_string())?;
+    let name = &a.topology.name;
+    let (rescale, switch) = runtime
+        .block_on(async {
+            let rescale: Option<Rescale> = store.get(&format!("rescale/{name}")).await?;
+            Ok::<_, crate::Error>((rescale, control::activation(&store, name).await?))
+        })
+        .map_err(|e| e.to_string())?;
+    let mut topology = match &rescale {
+        Some(r) if !r.parallelism.is_empty() => control::build(&a.topology, r)?,
+        _ => topology,
+    };
+    if let Some(location) = rescale.as_ref().and_then(|r| r.restore_from.clone()) {
+        eprintln!("restoring from savepoint {location}");
+        topology = topology.restore_from(location).map_err(|e| e.to_string())?;
+    }
+    let activation = Activation::new(switch.active);
+    let topology = topology.with_activation(&activation);
+    if a.workers > 1 {
+        drop(runtime);
+        return crate::worker::run_part(a, topology, &activation).map(Some);
+    }
+    let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
+    let metrics = running.metrics_handle();
+    let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
+    let mut stopped = false;
+    while !running.is_finished() {
+        let request =
+            runtime.block_on(look(&store, a, &activation, &metrics)).map_err(|e| e.to_string())?;
+        if restored && !running.checkpoints().is_empty() {
+            // Checkpointed past the savepoint: a restart restores the
+            // latest checkpoint, not the savepoint again.
+            runtime.block_on(forget_savepoint(&store, name)).map_err(|e| e.to_string())?;
+            restored = false;
+        }
+        if request.is_some_and(|r| r.epoch == a.epoch) {
+            stopped = savepoint_and_stop(&runtime, &store, a, &running)?;
+            if stopped {
+                break;
+            }
+        }
+        std::thread::sleep(REPORT_EVERY);
+    }
+    runtime.block_on(look(&store, a, &activation, &metrics)).map_err(|e| e.to_string())?;
+    let running = Arc::into_inner(running).expect("the only handle");
+    running.join().map_err(|e| e.to_string())?;
+    Ok((!stopped).then(|| started.elapsed()))
+}
+
+/// Takes the savepoint a rebalance asked for and answers it; stops the
+/// topology when it was taken. Whether it was.
+fn savepoint_and_stop(
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    a: &Assignment,
+    running: &RunningTopology,
+) -> Result<bool, String> {
+    let taken = Instant::now();
+    let outcome = running.savepoint().map_err(|e| e.to_string());
+    eprintln!("savepoint for a rebalance in {} ms: {outcome:?}", taken.elapsed().as_millis());
+    let ok = outcome.is_ok();
+    if ok {
+        running.kill();
+    }
+    let answer = SavepointAnswer { epoch: a.epoch, outcome };
+    runtime
+        .block_on(store.put(&format!("savepoints/{}", a.topology.name), &answer, None))
+        .map_err(|e| e.to_string())?;
+    Ok(ok)
+}
+
+async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {
+    let key = format!("rescale/{name}");
+    if let Some(mut r) = store.get::<Rescale>(&key).await? {
+        r.restore_from = None;
+        store.put(&key, &r, None).await?;
+    }
+    Ok(())
+}
+
+/// Follows the switch, publishes this worker's report; returns a pending
+/// rebalance request, if any.
+async fn look(
+    store: &Store,
+    a: &Assignment,
+    activation: &Activation,
+    metrics: &MetricsHandle,
+) -> crate::Result<Option<RebalanceRecord>> {
+    let name = &a.topology.name;
+    let switch = control::activation(store, name).await?;
+    if switch.active != activation.is_active() {
+        eprintln!("spouts {}", if switch.active { "activated" } else { "deactivated" });
+        activation.set_active(switch.active);
+    }
+    let report = WorkerReport {
+        epoch: a.epoch,
+        worker: format!("{}-{}", a.supervisor, a.slot),
+        active: activation.is_active(),
+        at_ms: now_ms(),
+        tasks: metrics.tasks(),
+    };
+    store.put(&report_key(a), &report, None).await?;
+    store.get(&format!("rebalance/{name}")).await
+}
+
+/// [`look`] every [`REPORT_EVERY`], for a worker of a topology spread over
+/// several (rebalance requests are refused for those by nimbus).
+pub(crate) async fn follow(
+    store: Store,
+    a: Assignment,
+    activation: Activation,
+    metrics: MetricsHandle,
+) {
+    loop {
+        if let Err(e) = look(&store, &a, &activation, &metrics).await {
+            eprintln!("cannot publish metrics: {e}");
+        }
+        tokio::time::sleep(REPORT_EVERY).await;
+    }
+}
