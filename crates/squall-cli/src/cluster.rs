@@ -69,6 +69,9 @@ pub fn worker(file: &Path) -> ExitCode {
 pub enum Request {
     /// Submit a YAML file with overrides, over so many workers.
     Submit(PathBuf, Vec<(String, String)>, usize),
+    /// Submit a topology binary under a name, with parameters, over so
+    /// many workers.
+    SubmitBinary(PathBuf, String, Vec<(String, String)>, usize),
     /// List every topology.
     List,
     /// One topology's status and metrics (as JSON when the flag is set).
@@ -100,6 +103,13 @@ pub fn client(
                     .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
                 let request = SubmitRequest { yaml, overrides, workers };
                 let status = api.submit(&request).await.map_err(Failure::config)?;
+                println!("submitted '{}': {}", status.name, describe(&status));
+            }
+            Request::SubmitBinary(path, name, overrides, workers) => {
+                let status = api
+                    .submit_binary(&path, &name, &overrides, workers)
+                    .await
+                    .map_err(Failure::config)?;
                 println!("submitted '{}': {}", status.name, describe(&status));
             }
             Request::List => {

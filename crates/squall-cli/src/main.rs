@@ -58,10 +58,24 @@ enum Command {
         #[arg(long)]
         assignment: PathBuf,
     },
-    /// Submit a YAML topology to the cluster.
+    /// Submit a YAML topology to the cluster, or a Rust topology binary
+    /// (`--binary PATH --name N`; see `squall_cluster::binary`).
     Submit {
-        #[command(flatten)]
-        topology: TopologyArgs,
+        /// The topology file (see docs/yaml.md); not with --binary.
+        #[arg(required_unless_present = "binary", conflicts_with = "binary")]
+        file: Option<PathBuf>,
+        /// Override a parameter (YAML `params:`, or the binary's
+        /// parameters). Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// A program that links Squall and calls
+        /// `squall_cluster::binary::cluster_main`: uploaded to nimbus and
+        /// run by the supervisors.
+        #[arg(long, requires = "name")]
+        binary: Option<PathBuf>,
+        /// The topology's name (with --binary).
+        #[arg(long)]
+        name: Option<String>,
         /// Worker processes to spread it over (Storm's topology.workers).
         #[arg(long, default_value_t = 1)]
         workers: usize,
@@ -227,8 +241,15 @@ fn main() -> ExitCode {
             })
         }
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
-        Command::Submit { topology, workers, cluster: c } => {
-            client(c, cluster::Request::Submit(topology.file, topology.set, workers))
+        Command::Submit { file, set, binary, name, workers, cluster: c } => {
+            let request = match (file, binary, name) {
+                (_, Some(binary), Some(name)) => {
+                    cluster::Request::SubmitBinary(binary, name, set, workers)
+                }
+                (Some(file), _, _) => cluster::Request::Submit(file, set, workers),
+                _ => unreachable!("clap requires a file or --binary with --name"),
+            };
+            client(c, request)
         }
         Command::List(c) => client(c, cluster::Request::List),
         Command::Status { name, json, cluster: c } => {

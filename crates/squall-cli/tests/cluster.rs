@@ -645,3 +645,58 @@ fn rebalancing_the_count_bolt_from_one_to_two_tasks_keeps_the_output_exact() {
     cluster.wait_for_state("wc-exactly-once", "finished");
     assert_exactly_once(&eo.output, &eo.expected);
 }
+
+/// The `cluster_word_count` example binary, built by `cargo test -p
+/// squall-cli` (or `cargo build -p squall-cli --example cluster_word_count`).
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("examples/cluster_word_count");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p squall-cli --example cluster_word_count` (cargo test builds it without --test)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_rust_topology_binary_is_uploaded_fetched_by_a_supervisor_and_run_in_worker_mode() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let binary = example_binary();
+    let corpus = corpus();
+    let output = cluster.dir.path().join("binary.csv");
+    let said = cluster.ok(&[
+        "submit",
+        "--binary",
+        binary.to_str().unwrap(),
+        "--name",
+        "wc-binary",
+        "--set",
+        &format!("input={}", corpus.display()),
+        "--set",
+        &format!("output={}", output.display()),
+    ]);
+    assert!(said.contains("submitted 'wc-binary'"), "{said}");
+    let done = cluster.wait_for_state("wc-binary", "finished");
+    assert_eq!(read_counts(&output), reference(&corpus));
+    // The supervisor ran its own copy, fetched from the blob store.
+    let sup = done["supervisor"].as_str().unwrap();
+    let fetched = std::fs::read_dir(cluster.dir.path().join("work").join(sup).join("bin"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("wc-binary-"))
+        .expect("a fetched binary");
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&binary).unwrap());
+
+    // Not a topology binary, or one whose code refuses its parameters:
+    // refused with the reason, nothing submitted.
+    let out = cluster.squall(&["submit", "--binary", "/bin/true", "--name", "bad"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a Squall topology binary"), "{stderr}");
+    let out = cluster.squall(&["submit", "--binary", binary.to_str().unwrap(), "--name", "bad"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("parameter 'input' is required"), "{stderr}");
+    let list = cluster.ok(&["list"]);
+    assert!(!list.contains("bad"), "{list}");
+}

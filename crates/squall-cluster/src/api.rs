@@ -10,7 +10,8 @@
 //! | `DELETE /api/v1/topologies/{name}[?wait_s=S]` | | 200 [`TopologyStatus`] (killed, or deactivated and killed S s later); 404 |
 //! | `GET /api/v1/supervisors` | | 200 list of live [`SupervisorInfo`] |
 //!
-//! Deactivate, activate, rebalance and metrics: [`crate::control_api`].
+//! Deactivate, activate, rebalance and metrics: [`crate::control_api`];
+//! topology binaries: [`crate::binary`].
 //!
 //! Errors are `{"error": "..."}`.
 
@@ -57,16 +58,19 @@ pub struct ErrorBody {
 pub(crate) struct ApiState {
     pub(crate) store: Store,
     token: String,
+    pub(crate) blobs: crate::blobs::BlobStore,
 }
 
-/// The API's routes over `store`, guarded by `token`.
-pub fn router(store: Store, token: String) -> Router {
-    let state = Arc::new(ApiState { store, token });
+/// The API's routes over `store`, guarded by `token`; uploaded binaries go
+/// to `blobs`.
+pub fn router(store: Store, token: String, blobs: crate::blobs::BlobStore) -> Router {
+    let state = Arc::new(ApiState { store, token, blobs });
     Router::new()
         .route("/api/v1/topologies", get(list).post(submit))
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
         .route("/api/v1/supervisors", get(supervisors))
         .merge(crate::control_api::routes())
+        .merge(crate::binary::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 use reqwest::{Client, RequestBuilder, Response};
 
 use crate::api::{ErrorBody, SubmitRequest};
+use crate::binary::{BinaryDescription, BinarySubmit, Uploaded};
 use crate::config::ClusterConfig;
 use crate::control::TopologyMetrics;
 use crate::control_api::RebalanceRequest;
@@ -49,6 +50,57 @@ impl ApiClient {
     /// [`Error::Api`] with nimbus's reason.
     pub async fn submit(&self, request: &SubmitRequest) -> Result<TopologyStatus> {
         answer(self.request(reqwest::Method::POST, "topologies").json(request).send().await).await
+    }
+
+    /// Uploads the topology binary at `path` and submits it: runs
+    /// `path describe --name NAME --set ...` to learn its components (a
+    /// binary that cannot describe itself is refused before anything is
+    /// sent), then uploads it and submits it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the binary cannot be run or described;
+    /// [`Error::Api`] with nimbus's reason.
+    pub async fn submit_binary(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+        overrides: &[(String, String)],
+        workers: usize,
+    ) -> Result<TopologyStatus> {
+        let mut describe = tokio::process::Command::new(path);
+        describe.args(["describe", "--name", name]);
+        for (k, v) in overrides {
+            describe.arg("--set").arg(format!("{k}={v}"));
+        }
+        let out = describe.output().await.map_err(|e| {
+            Error::Config(format!("cannot run topology binary {}: {e}", path.display()))
+        })?;
+        let description: BinaryDescription = serde_json::from_slice(&out.stdout).map_err(|e| {
+            Error::Config(format!(
+                "{} is not a Squall topology binary ({e}; exit {}, stderr: {})",
+                path.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let uploaded: Uploaded = answer(
+            self.request(reqwest::Method::PUT, &format!("binaries/{name}"))
+                .body(bytes)
+                .send()
+                .await,
+        )
+        .await?;
+        let request =
+            BinarySubmit { key: uploaded.key, description, overrides: overrides.to_vec(), workers };
+        answer(
+            self.request(reqwest::Method::POST, &format!("topologies/{name}/binary"))
+                .json(&request)
+                .send()
+                .await,
+        )
+        .await
     }
 
     /// Every topology's status.

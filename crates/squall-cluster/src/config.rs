@@ -28,6 +28,10 @@ pub struct ClusterConfig {
     pub nimbus: NimbusConfig,
     /// The supervisor daemon.
     pub supervisor: SupervisorConfig,
+    /// Where nimbus keeps uploaded topology binaries and supervisors fetch
+    /// them: a folder (one machine) or a URL `object_store` opens
+    /// (`file://`, `s3://bucket/prefix`, ...) shared by every host.
+    pub blob_store: String,
 }
 
 /// Settings of `squall nimbus`.
@@ -82,6 +86,7 @@ impl Default for ClusterConfig {
                 data_host: std::net::IpAddr::from([127, 0, 0, 1]),
                 data_compression: false,
             },
+            blob_store: std::env::temp_dir().join("squall-blobs").display().to_string(),
         }
     }
 }

@@ -228,6 +228,12 @@ pub async fn rebalance(
 /// # Errors
 /// The loader's or [`squall::Topology::with_parallelism`]'s message.
 pub fn build(record: &TopologyRecord, rescale: &Rescale) -> Result<squall::Topology, String> {
+    if record.binary.is_some() {
+        return Err(format!(
+            "topology '{}' is a binary: nimbus cannot rebuild it to rescale it",
+            record.name
+        ));
+    }
     let mut topology =
         squall::yaml::parse(&record.yaml, &record.overrides).map_err(|e| e.to_string())?.topology;
     for (component, &n) in &rescale.parallelism {

@@ -9,11 +9,15 @@
 //! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
 //! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
 //! - [`control`]: deactivate/activate, kill --wait, rebalance, metrics.
+//! - [`binary`], [`blobs`]: Rust topologies shipped as binaries, kept in
+//!   the blob store (`object_store`).
 //! - [`client`]: the REST client the CLI uses.
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
 //!   and a worker's remote channels connected through them).
 
 pub mod api;
+pub mod binary;
+pub mod blobs;
 pub mod client;
 pub mod config;
 pub mod control;

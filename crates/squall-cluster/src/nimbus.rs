@@ -53,19 +53,30 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
             topology.name()
         )));
     }
-    let name = topology.name().to_string();
+    let record = TopologyRecord {
+        name: topology.name().to_string(),
+        yaml: yaml.to_string(),
+        overrides: overrides.to_vec(),
+        tasks: topology.component_ids().filter_map(|c| topology.parallelism(c)).sum(),
+        workers: request.workers,
+        binary: None,
+    };
+    register(store, record).await
+}
+
+/// Stores a validated topology and schedules it.
+///
+/// # Errors
+/// [`NimbusError::Exists`], [`NimbusError::Cluster`].
+pub(crate) async fn register(
+    store: &Store,
+    record: TopologyRecord,
+) -> Result<TopologyStatus, NimbusError> {
+    let (name, tasks) = (record.name.clone(), record.tasks);
     let current: Option<TopologyStatus> = store.get(&format!("status/{name}")).await?;
     if current.is_some_and(|s| !s.state.is_over()) {
         return Err(NimbusError::Exists(name));
     }
-    let tasks = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
-    let record = TopologyRecord {
-        name: name.clone(),
-        yaml: yaml.to_string(),
-        overrides: overrides.to_vec(),
-        tasks,
-        workers: request.workers,
-    };
     crate::control::forget(store, &name).await?;
     store.put(&format!("topologies/{name}"), &record, None).await?;
     store
@@ -227,7 +238,8 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.nimbus.api_addr)
         .await
         .map_err(|source| Error::Io { what: format!("bind {}", config.nimbus.api_addr), source })?;
-    let app = crate::api::router(store.clone(), config.api_token.clone());
+    let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
+    let app = crate::api::router(store.clone(), config.api_token.clone(), blobs);
     let serve = axum::serve(listener, app);
     let every = Duration::from_millis(config.nimbus.reconcile_ms);
     let reconciler = async {

@@ -43,6 +43,10 @@ pub struct TopologyRecord {
     pub tasks: usize,
     /// Worker processes asked for.
     pub workers: usize,
+    /// A topology binary's key in the blob store ([`crate::blobs`]); its
+    /// workers run that binary instead of `squall` (`yaml` is then empty).
+    #[serde(default)]
+    pub binary: Option<String>,
 }
 
 /// One worker's share of a topology: which slot of which supervisor runs

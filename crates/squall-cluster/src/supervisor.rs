@@ -83,6 +83,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     std::fs::create_dir_all(&work_dir)
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
     let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
+    let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
     let mut client = store.client();
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
     store
@@ -201,7 +202,14 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
             if workers.contains_key(topology) {
                 continue;
             }
-            match start_worker(&worker_exe, &work_dir, a, &worker_env, wake_tx.clone()) {
+            let exe = match crate::blobs::worker_exe(&blobs, &work_dir, a, &worker_exe).await {
+                Ok(exe) => exe,
+                Err(e) => {
+                    tracing::error!(error = %e, %topology, "cannot fetch the topology binary");
+                    continue;
+                }
+            };
+            match start_worker(&exe, &work_dir, a, &worker_env, wake_tx.clone()) {
                 Ok((worker, pid)) => {
                     let count = restarts.get(&(topology.clone(), a.epoch)).copied().unwrap_or(0);
                     workers.insert(topology.clone(), worker);

@@ -14,16 +14,31 @@ use std::time::{Duration, Instant};
 use squall::runtime::TopologyPart;
 
 use crate::link;
-use crate::store::{Assignment, Store, WorkerAddress};
+use crate::store::{Assignment, Store, TopologyRecord, WorkerAddress};
 use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED, EXIT_STOPPED};
 use crate::wire::{WireConfig, WireStats};
 use crate::ClusterConfig;
 
-/// Runs the assignment in `file`; returns the process exit code: 0 when the
-/// topology finished, [`EXIT_CONFIG`] when it does not load, [`EXIT_FAILED`]
-/// when a task failed. Errors go to stderr (the slot's log), last line
+/// Runs the assignment in `file`, a YAML topology; returns the process exit
+/// code: 0 when the topology finished, [`EXIT_CONFIG`] when it does not
+/// load, [`EXIT_FAILED`] when a task failed, [`EXIT_STOPPED`] after a
+/// rebalance's savepoint. Errors go to stderr (the slot's log), last line
 /// first-class: the supervisor reports it as the failure's reason.
 pub fn run(file: &Path) -> i32 {
+    run_with(file, &|record| {
+        squall::yaml::parse(&record.yaml, &record.overrides)
+            .map(|l| l.topology)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// How a worker makes the topology of an assignment's record: from its YAML
+/// ([`run`]), or by the user's code in a topology binary
+/// ([`crate::binary::cluster_main`]).
+pub type Build<'a> = &'a dyn Fn(&TopologyRecord) -> Result<squall::Topology, String>;
+
+/// As [`run`], the topology made by `build`.
+pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
     // A worker does not outlive its supervisor: a supervisor that dies
     // takes its workers with it, so no orphan keeps writing.
     #[cfg(target_os = "linux")]
@@ -41,8 +56,8 @@ pub fn run(file: &Path) -> i32 {
         }
     };
     let record = &assignment.topology;
-    let loaded = match squall::yaml::parse(&record.yaml, &record.overrides) {
-        Ok(l) => l,
+    let topology = match build(record) {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
             return EXIT_CONFIG;
@@ -56,7 +71,7 @@ pub fn run(file: &Path) -> i32 {
         assignment.supervisor,
         assignment.slot
     );
-    match crate::worker_control::run(&assignment, loaded.topology) {
+    match crate::worker_control::run(&assignment, topology) {
         Ok(None) => {
             eprintln!("stopped after a savepoint");
             EXIT_STOPPED
