@@ -75,11 +75,22 @@ struct Cluster {
     etcd: Child,
     nimbus: Vec<(u16, Child)>,
     supervisors: Vec<Child>,
+    /// More `SQUALL__*` variables for every process.
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
     fn start(nimbus_count: usize, supervisors: &[&str]) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
+        Cluster::start_in(tempfile::tempdir().unwrap(), Vec::new(), nimbus_count, supervisors)
+    }
+
+    /// As [`Cluster::start`], in `dir`, with `env` for every process.
+    fn start_in(
+        dir: tempfile::TempDir,
+        env: Vec<(String, String)>,
+        nimbus_count: usize,
+        supervisors: &[&str],
+    ) -> Cluster {
         let (client, peer) = (free_port(), free_port());
         let etcd_url = format!("http://127.0.0.1:{client}");
         let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
@@ -94,7 +105,7 @@ impl Cluster {
             .expect("etcd on PATH (apt-get install etcd-server)");
         wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", client)).is_ok());
         let mut cluster =
-            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new() };
+            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new(), env };
         for _ in 0..nimbus_count {
             cluster.start_nimbus();
         }
@@ -141,6 +152,8 @@ impl Cluster {
             .env("SQUALL__NIMBUS__RECONCILE_MS", "300")
             .env("SQUALL__SUPERVISOR__LEASE_TTL_S", "3")
             .env("SQUALL__SUPERVISOR__WORK_DIR", self.dir.path().join("work"))
+            .env("SQUALL__BLOB_STORE", self.dir.path().join("blobs"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
@@ -272,6 +285,30 @@ fn a_word_count_over_two_workers_exchanges_tuples_over_tcp_and_equals_the_refere
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no data plane line in {sup}'s worker log:\n{log}"));
         assert!(bytes > 100_000, "{sup}'s worker moved {bytes} bytes");
+    }
+}
+
+#[test]
+fn workers_exchange_tuples_over_mutual_tls_and_the_output_equals_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    // A self-signed certificate for 127.0.0.1, made here, is the cluster's
+    // certificate and its own CA.
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cluster.crt"), dir.path().join("cluster.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let var =
+        |k: &str, v: &Path| (format!("SQUALL__SUPERVISOR__DATA_TLS__{k}"), v.display().to_string());
+    let env = vec![var("CERT", &cert), var("KEY", &key), var("CA", &cert)];
+    let cluster = Cluster::start_in(dir, env, 1, &["sup-a", "sup-b"]);
+    let corpus = corpus();
+    let output = cluster.submit_word_count_with("wc-tls", &corpus, &["--workers", "2"]);
+    cluster.wait_for_state("wc-tls", "finished");
+    assert_eq!(read_counts(&output), reference(&corpus));
+    for sup in ["sup-a", "sup-b"] {
+        let log = cluster.dir.path().join("work").join(sup).join("wc-tls-slot0.log");
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(log.contains("data plane: TLS"), "{sup}'s worker did not use TLS:\n{log}");
     }
 }
 

@@ -65,6 +65,9 @@ pub struct SupervisorConfig {
     pub data_host: std::net::IpAddr,
     /// Compress the data workers send each other with LZ4.
     pub data_compression: bool,
+    /// Mutual TLS between workers ([`crate::tls`]); plain TCP when absent.
+    #[serde(default)]
+    pub data_tls: Option<crate::tls::DataTlsConfig>,
 }
 
 impl Default for ClusterConfig {
@@ -85,6 +88,7 @@ impl Default for ClusterConfig {
                 work_dir: std::env::temp_dir().join("squall-supervisor"),
                 data_host: std::net::IpAddr::from([127, 0, 0, 1]),
                 data_compression: false,
+                data_tls: None,
             },
             blob_store: std::env::temp_dir().join("squall-blobs").display().to_string(),
         }

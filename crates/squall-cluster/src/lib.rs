@@ -13,7 +13,8 @@
 //!   the blob store (`object_store`).
 //! - [`client`]: the REST client the CLI uses.
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
-//!   and a worker's remote channels connected through them).
+//!   and a worker's remote channels connected through them); [`tls`]: the
+//!   optional mutual TLS on it.
 
 pub mod api;
 pub mod binary;
@@ -27,6 +28,7 @@ pub mod nimbus;
 pub mod scheduler;
 pub mod store;
 pub mod supervisor;
+pub mod tls;
 pub mod wire;
 pub mod worker;
 mod worker_control;

@@ -2,7 +2,8 @@
 //! the other workers: every [`RemoteOutput`] becomes a TCP connection to the
 //! worker that runs its consumer task, and every connection accepted on the
 //! worker's data listener feeds the [`RemoteInput`] its hello names. Frames,
-//! compression and backpressure are [`crate::wire`]'s.
+//! compression and backpressure are [`crate::wire`]'s; TLS, when
+//! configured, [`crate::tls`]'s.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use squall::runtime::{RemoteInput, RemoteMessage, RemoteOutput};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::tls::DataTls;
 use crate::wire::{self, Hello, WireConfig, WireStats};
 use crate::{Error, Result};
 
@@ -26,6 +28,7 @@ pub async fn serve_inputs(
     inputs: Vec<RemoteInput>,
     config: WireConfig,
     stats: Arc<WireStats>,
+    tls: Option<DataTls>,
 ) -> Result<()> {
     let mut waiting: HashMap<(u64, u64), RemoteInput> =
         inputs.into_iter().map(|i| ((i.producer as u64, i.consumer as u64), i)).collect();
@@ -35,8 +38,13 @@ pub async fn serve_inputs(
             .accept()
             .await
             .map_err(|source| Error::Io { what: "accept a data connection".into(), source })?;
-        let (hello, mut rx, reader) =
-            wire::receiver::<RemoteMessage>(stream, config, stats.clone()).await?;
+        let (hello, mut rx, reader) = match &tls {
+            Some(tls) => {
+                let stream = tls.accept(stream).await?;
+                wire::receiver::<RemoteMessage, _>(stream, config, stats.clone()).await?
+            }
+            None => wire::receiver::<RemoteMessage, _>(stream, config, stats.clone()).await?,
+        };
         let input = waiting.remove(&(hello.producer, hello.consumer)).ok_or_else(|| {
             Error::Wire(format!("unexpected channel {} -> {}", hello.producer, hello.consumer))
         })?;
@@ -65,6 +73,7 @@ pub async fn send_outputs(
     address_of: impl Fn(usize) -> SocketAddr,
     config: WireConfig,
     stats: Arc<WireStats>,
+    tls: Option<DataTls>,
 ) -> Result<()> {
     let mut sending = JoinSet::new();
     for mut output in outputs {
@@ -72,13 +81,22 @@ pub async fn send_outputs(
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| Error::Io { what: format!("connect to worker {addr}"), source })?;
+        stream
+            .set_nodelay(true)
+            .map_err(|source| Error::Io { what: "set TCP_NODELAY".into(), source })?;
         let hello = Hello {
             version: wire::VERSION,
             producer: output.producer as u64,
             consumer: output.consumer as u64,
             compression: config.compression,
         };
-        let (tx, writer) = wire::sender::<RemoteMessage>(stream, hello, config, stats.clone());
+        let (tx, writer) = match &tls {
+            Some(tls) => {
+                let stream = tls.connect(stream).await?;
+                wire::sender::<RemoteMessage, _>(stream, hello, config, stats.clone())
+            }
+            None => wire::sender::<RemoteMessage, _>(stream, hello, config, stats.clone()),
+        };
         sending.spawn(async move {
             while let Some(message) = output.recv().await {
                 if tx.send(message).await.is_err() {

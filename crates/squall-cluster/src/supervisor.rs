@@ -101,7 +101,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     eprintln!("supervisor {id} registered with {} slots", sup.slots);
 
     // What a worker needs to find its peers through etcd.
-    let worker_env = [
+    let mut worker_env = vec![
         (
             "SQUALL__ETCD_ENDPOINTS".to_string(),
             serde_json::to_string(&config.etcd_endpoints).expect("strings serialize"),
@@ -110,6 +110,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
         ("SQUALL__SUPERVISOR__DATA_HOST".to_string(), sup.data_host.to_string()),
         ("SQUALL__SUPERVISOR__DATA_COMPRESSION".to_string(), sup.data_compression.to_string()),
     ];
+    worker_env.extend(crate::tls::worker_env(sup.data_tls.as_ref()));
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut restarts: HashMap<(String, u64), u32> = HashMap::new();

@@ -21,12 +21,18 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 use crate::{Error, Result};
+
+/// What frames travel over: a TCP stream, or TLS over one
+/// ([`crate::tls`]).
+pub trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for S {}
 
 /// The protocol's version, checked in the hello.
 pub const VERSION: u32 = 1;
@@ -101,15 +107,14 @@ fn decode<T: DeserializeOwned>(frame: &[u8], compression: bool) -> Result<T> {
 ///
 /// The task's result says whether the connection failed (the consumer's
 /// side closed or a write failed).
-pub fn sender<T: Serialize + Send + 'static>(
-    stream: TcpStream,
+pub fn sender<T: Serialize + Send + 'static, S: Connection>(
+    stream: S,
     hello: Hello,
     config: WireConfig,
     stats: Arc<WireStats>,
 ) -> (mpsc::Sender<T>, JoinHandle<Result<()>>) {
     let (tx, mut rx) = mpsc::channel::<T>(config.capacity);
     let task = tokio::spawn(async move {
-        stream.set_nodelay(true).map_err(io("set TCP_NODELAY"))?;
         let mut framed = Framed::new(stream, codec(&config));
         let first = encode(&Hello { version: VERSION, ..hello }, false)?;
         stats.bytes.fetch_add(first.len() as u64 + 4, Ordering::Relaxed);
@@ -132,8 +137,8 @@ pub fn sender<T: Serialize + Send + 'static>(
 /// [`Error::Wire`] if the first frame is not a hello of this [`VERSION`];
 /// [`Error::Io`] if the connection fails before it. The task's result
 /// reports a broken frame or connection later on.
-pub async fn receiver<T: DeserializeOwned + Send + 'static>(
-    stream: TcpStream,
+pub async fn receiver<T: DeserializeOwned + Send + 'static, S: Connection>(
+    stream: S,
     config: WireConfig,
     stats: Arc<WireStats>,
 ) -> Result<(Hello, mpsc::Receiver<T>, JoinHandle<Result<()>>)> {

@@ -147,10 +147,20 @@ pub(crate) fn run_part(
             activation.clone(),
             part.metrics_handle(),
         ));
+        let tls = config
+            .supervisor
+            .data_tls
+            .as_ref()
+            .map(crate::tls::DataTls::load)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        if tls.is_some() {
+            eprintln!("data plane: TLS");
+        }
         let (ran, served, sent) = tokio::join!(
             part.run(),
-            link::serve_inputs(listener, inputs, wire, stats.clone()),
-            link::send_outputs(outputs, |task| owner[&task], wire, stats.clone()),
+            link::serve_inputs(listener, inputs, wire, stats.clone(), tls.clone()),
+            link::send_outputs(outputs, |task| owner[&task], wire, stats.clone(), tls),
         );
         reports.abort();
         ran.map_err(|e| e.to_string())?;

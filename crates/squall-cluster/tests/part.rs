@@ -1,6 +1,7 @@
 //! A word count split over two topology parts (as two workers would run
 //! it), their remote channels carried over loopback TCP by the data plane:
-//! the output equals a count computed here, with and without LZ4.
+//! the output equals a count computed here, with and without LZ4, and over
+//! mutual TLS with a certificate made here.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use squall::runtime::TopologyPart;
 use squall_cluster::link;
+use squall_cluster::tls::{DataTls, DataTlsConfig};
 use squall_cluster::wire::{WireConfig, WireStats};
 use tokio::net::TcpListener;
 
@@ -29,7 +31,7 @@ fn reference(dir: &Path) -> BTreeMap<String, u64> {
     counts
 }
 
-async fn split_word_count(compression: bool) -> u64 {
+async fn split_word_count(compression: bool, tls: Option<DataTls>) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let corpus =
         root().join("data/shakespeare").canonicalize().expect("corpus in data/shakespeare");
@@ -59,11 +61,12 @@ async fn split_word_count(compression: bool) -> u64 {
         assert!(!outputs.is_empty() && !inputs.is_empty(), "both parts talk to each other");
         let addrs = addrs.clone();
         let stats = stats.clone();
+        let tls = tls.clone();
         workers.push(tokio::spawn(async move {
             let (ran, served, sent) = tokio::join!(
                 part.run(),
-                link::serve_inputs(listener, inputs, config, stats.clone()),
-                link::send_outputs(outputs, move |task| addrs[task % 2], config, stats),
+                link::serve_inputs(listener, inputs, config, stats.clone(), tls.clone()),
+                link::send_outputs(outputs, move |task| addrs[task % 2], config, stats, tls),
             );
             ran.unwrap();
             served.unwrap();
@@ -88,9 +91,49 @@ async fn split_word_count(compression: bool) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn word_count_over_two_parts_equals_the_reference() {
-    let plain = split_word_count(false).await;
-    let compressed = split_word_count(true).await;
+    let plain = split_word_count(false, None).await;
+    let compressed = split_word_count(true, None).await;
     // Both ends of every connection count into the same stats: halve.
     eprintln!("bytes sent between the parts: plain {}, lz4 {}", plain / 2, compressed / 2);
     assert!(plain > 0 && compressed < plain, "plain {plain}, lz4 {compressed}");
+}
+
+/// A self-signed certificate for 127.0.0.1, written as PEM files in `dir`;
+/// the configuration naming them (the certificate is its own CA).
+fn self_signed(dir: &Path, name: &str) -> DataTlsConfig {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    DataTlsConfig { cert: cert.clone(), key, ca: cert, server_name: String::new() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn word_count_over_two_parts_over_mutual_tls_equals_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = DataTls::load(&self_signed(dir.path(), "cluster")).unwrap();
+    let bytes = split_word_count(false, Some(tls)).await;
+    assert!(bytes > 0);
+}
+
+#[tokio::test]
+async fn a_peer_without_the_cluster_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = DataTls::load(&self_signed(dir.path(), "cluster")).unwrap();
+    let stranger = DataTls::load(&self_signed(dir.path(), "stranger")).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        cluster.accept(stream).await.map(|_| ())
+    });
+    let client = stranger.connect(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+    let e = client.err().expect("the stranger does not trust the worker's certificate");
+    assert!(e.to_string().contains("TLS handshake"), "{e}");
+    assert!(server.await.unwrap().is_err(), "the worker does not accept the stranger");
+    // Files that are not PEM are refused, naming the file.
+    let mut bad = self_signed(dir.path(), "x");
+    bad.key = dir.path().join("missing.key");
+    let e = DataTls::load(&bad).err().unwrap().to_string();
+    assert!(e.contains("missing.key"), "{e}");
 }

@@ -1,0 +1,154 @@
+//! Optional TLS (rustls, through tokio-rustls) on the data plane between
+//! workers, mutual: each worker presents the cluster's certificate and
+//! accepts only peers whose certificate chains to the configured CA, so no
+//! process without the key can feed or read a worker's channels.
+//! Configured by `supervisor.data_tls` (PEM files), handed by supervisors
+//! to their workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::{Error, Result};
+
+/// Where the data plane's TLS material is (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTlsConfig {
+    /// This worker's certificate chain.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// The certificate authority peers' certificates must chain to (for a
+    /// self-signed cluster certificate, that certificate).
+    pub ca: PathBuf,
+    /// The name peers' certificates are checked against; empty means the
+    /// peer's IP address (a certificate with that IP among its names).
+    #[serde(default)]
+    pub server_name: String,
+}
+
+/// The `SQUALL__SUPERVISOR__DATA_TLS__*` variables that hand `config` to a
+/// worker process (none without TLS).
+pub fn worker_env(config: Option<&DataTlsConfig>) -> Vec<(String, String)> {
+    let Some(c) = config else { return Vec::new() };
+    let var = |k: &str, v: String| (format!("SQUALL__SUPERVISOR__DATA_TLS__{k}"), v);
+    vec![
+        var("CERT", c.cert.display().to_string()),
+        var("KEY", c.key.display().to_string()),
+        var("CA", c.ca.display().to_string()),
+        var("SERVER_NAME", c.server_name.clone()),
+    ]
+}
+
+/// Both ends of the data plane's TLS, loaded once per worker.
+#[derive(Clone)]
+pub struct DataTls {
+    acceptor: TlsAcceptor,
+    connector: TlsConnector,
+    server_name: String,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl DataTls {
+    /// Loads the certificate, key and CA named by `config`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file that is missing or not PEM, or a
+    /// key that does not match.
+    pub fn load(config: &DataTlsConfig) -> Result<Self> {
+        let bad = |path: &Path, e: String| {
+            Error::Config(format!("supervisor.data_tls: {}: {e}", path.display()))
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert)
+            .and_then(|i| i.collect())
+            .map_err(|e| bad(&config.cert, e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad(&config.cert, "no certificate".into()));
+        }
+        let key = || {
+            PrivateKeyDer::from_pem_file(&config.key).map_err(|e| bad(&config.key, e.to_string()))
+        };
+        let mut roots = RootCertStore::empty();
+        for ca in
+            CertificateDer::pem_file_iter(&config.ca).map_err(|e| bad(&config.ca, e.to_string()))?
+        {
+            let ca = ca.map_err(|e| bad(&config.ca, e.to_string()))?;
+            roots.add(ca).map_err(|e| bad(&config.ca, e.to_string()))?;
+        }
+        let roots = Arc::new(roots);
+        let tls = |e: rustls::Error| Error::Config(format!("supervisor.data_tls: {e}"));
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+            .build()
+            .map_err(|e| Error::Config(format!("supervisor.data_tls: {e}")))?;
+        let server = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(tls)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs.clone(), key()?)
+            .map_err(tls)?;
+        // The connecting side only writes: TLS 1.3 session tickets it never
+        // reads would make its close a reset, losing the last frames.
+        let mut server = server;
+        server.send_tls13_tickets = 0;
+        let client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(tls)?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key()?)
+            .map_err(tls)?;
+        Ok(DataTls {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
+            server_name: config.server_name.clone(),
+        })
+    }
+
+    /// The server's side of the handshake on an accepted connection.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] if the peer has no acceptable certificate.
+    pub async fn accept(
+        &self,
+        stream: TcpStream,
+    ) -> Result<tokio_rustls::server::TlsStream<TcpStream>> {
+        self.acceptor
+            .accept(stream)
+            .await
+            .map_err(|e| Error::Wire(format!("TLS handshake with a peer: {e}")))
+    }
+
+    /// The client's side of the handshake with the worker at the other end
+    /// of `stream`.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] if the worker's certificate is not acceptable.
+    pub async fn connect(
+        &self,
+        stream: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let peer = stream
+            .peer_addr()
+            .map_err(|source| Error::Io { what: "peer address".into(), source })?;
+        let name = if self.server_name.is_empty() {
+            ServerName::IpAddress(peer.ip().into())
+        } else {
+            ServerName::try_from(self.server_name.clone())
+                .map_err(|e| Error::Config(format!("supervisor.data_tls.server_name: {e}")))?
+        };
+        self.connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| Error::Wire(format!("TLS handshake with worker {peer}: {e}")))
+    }
+}
