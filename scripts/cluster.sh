@@ -7,7 +7,9 @@
 # Then, in another shell, with the environment it prints:
 #   squall submit examples/word-count.yaml --set input=$PWD/data/shakespeare --set output=/tmp/wc.csv
 #   squall list
-#   squall kill word-count
+#   squall deactivate word-count; squall activate word-count
+#   squall submit --binary target/debug/examples/cluster_word_count --name wc --set input=... --set output=...
+#   squall kill word-count --wait 5
 # Needs: etcd (Debian: apt-get install etcd-server) and a built `squall`
 # (cargo build -p squall-cli; SQUALL_BIN overrides the binary's path).
 set -euo pipefail
@@ -23,6 +25,7 @@ export SQUALL__ETCD_ENDPOINTS='["http://127.0.0.1:2379"]'
 export SQUALL__API_TOKEN="${SQUALL__API_TOKEN:-dev-token}"
 export SQUALL__NIMBUS__API_ADDR=127.0.0.1:7700
 export SQUALL__SUPERVISOR__WORK_DIR="$dir/work"
+export SQUALL__BLOB_STORE="$dir/blobs"   # uploaded topology binaries
 
 pids=()
 stop() {

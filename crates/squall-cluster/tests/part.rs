@@ -128,7 +128,7 @@ async fn a_peer_without_the_cluster_certificate_is_refused() {
         cluster.accept(stream).await.map(|_| ())
     });
     let client = stranger.connect(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-    let e = client.err().expect("the stranger does not trust the worker's certificate");
+    let e = client.map(|_| ()).expect_err("the stranger does not trust the worker's certificate");
     assert!(e.to_string().contains("TLS handshake"), "{e}");
     assert!(server.await.unwrap().is_err(), "the worker does not accept the stranger");
     // Files that are not PEM are refused, naming the file.
