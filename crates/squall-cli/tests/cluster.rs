@@ -271,7 +271,13 @@ fn a_word_count_over_two_workers_exchanges_tuples_over_tcp_and_equals_the_refere
     let corpus = corpus();
     let output = cluster.submit_word_count_with("wc-two", &corpus, &["--workers", "2"]);
     cluster.wait_for_state("wc-two", "finished");
-    assert_eq!(read_counts(&output), reference(&corpus));
+    let expected = reference(&corpus);
+    assert_eq!(read_counts(&output), expected);
+    // Both workers reported their tasks; the sums cover every word.
+    let metrics = cluster.metrics("wc-two");
+    assert_eq!(metrics["workers"].as_array().map(Vec::len), Some(2), "{metrics}");
+    let count = component(&metrics, "count");
+    assert_eq!(count["executed"].as_u64(), Some(expected.values().sum()), "{metrics}");
     // Each supervisor ran one worker, and each worker sent and received
     // data over the network.
     for sup in ["sup-a", "sup-b"] {
@@ -347,6 +353,14 @@ fn api_refuses_missing_or_wrong_tokens_and_bad_topologies() {
     assert!(stderr.contains("400") && stderr.contains("--workers 1"), "{stderr}");
     let list = String::from_utf8_lossy(&cluster.squall(&["list"]).stdout).into_owned();
     assert!(list.starts_with("no topologies"), "a refused topology changes nothing: {list}");
+    for verb in ["deactivate", "activate", "status"] {
+        let out = cluster.squall(&[verb, "nope"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("404") && stderr.contains("no topology 'nope'"),
+            "{verb}: {stderr}"
+        );
+    }
 }
 
 /// The corpus `copies` times over (links) in `dir/input`, so that a run
@@ -372,6 +386,10 @@ fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
     let (input, expected) = repeated_corpus(cluster.dir.path(), 6);
     let output = cluster.submit_word_count("wc-kill", &input);
     let running = cluster.wait_for_state("wc-kill", "running");
+    // No checkpoints, so no savepoint: a rebalance is refused, saying why.
+    let out = cluster.squall(&["rebalance", "wc-kill", "--parallelism", "count=3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("400") && stderr.contains("savepoint"), "{stderr}");
     let pid = running["worker_pid"].as_u64().expect("a running worker has a pid");
     let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
     assert!(killed.success());

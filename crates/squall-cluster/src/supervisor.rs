@@ -206,7 +206,19 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
             let exe = match crate::blobs::worker_exe(&blobs, &work_dir, a, &worker_exe).await {
                 Ok(exe) => exe,
                 Err(e) => {
-                    tracing::error!(error = %e, %topology, "cannot fetch the topology binary");
+                    // Status first, then the assignment: see nimbus::reconcile.
+                    let message = format!("cannot fetch the topology binary: {e}");
+                    tracing::error!(%topology, %message);
+                    let failed = store
+                        .update_status(topology, |s| {
+                            s.state = State::Failed;
+                            s.message = Some(message);
+                        })
+                        .await;
+                    let key = format!("assignments/{id}/{topology}");
+                    if let Err(e) = failed.and(store.delete(&key, false).await) {
+                        tracing::warn!(error = %e, "cannot write status");
+                    }
                     continue;
                 }
             };

@@ -141,11 +141,13 @@ pub(crate) fn run_part(
         let wire =
             WireConfig { compression: config.supervisor.data_compression, ..WireConfig::default() };
         let stats = Arc::new(WireStats::default());
+        let ended = tokio_util::sync::CancellationToken::new();
         let reports = tokio::spawn(crate::worker_control::follow(
             store.clone(),
             a.clone(),
             activation.clone(),
             part.metrics_handle(),
+            ended.clone(),
         ));
         let tls = config
             .supervisor
@@ -162,7 +164,8 @@ pub(crate) fn run_part(
             link::serve_inputs(listener, inputs, wire, stats.clone(), tls.clone()),
             link::send_outputs(outputs, |task| owner[&task], wire, stats.clone(), tls),
         );
-        reports.abort();
+        ended.cancel();
+        reports.await.map_err(|e| format!("metrics task: {e}"))?;
         ran.map_err(|e| e.to_string())?;
         served.map_err(|e| e.to_string())?;
         sent.map_err(|e| e.to_string())?;

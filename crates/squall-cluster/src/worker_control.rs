@@ -137,18 +137,26 @@ async fn look(
     store.get(&format!("rebalance/{name}")).await
 }
 
-/// [`look`] every [`REPORT_EVERY`], for a worker of a topology spread over
-/// several (rebalance requests are refused for those by nimbus).
+/// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires, for
+/// a worker of a topology spread over several (rebalance requests are
+/// refused for those by nimbus).
 pub(crate) async fn follow(
     store: Store,
     a: Assignment,
     activation: Activation,
     metrics: MetricsHandle,
+    ended: tokio_util::sync::CancellationToken,
 ) {
     loop {
         if let Err(e) = look(&store, &a, &activation, &metrics).await {
             eprintln!("cannot publish metrics: {e}");
         }
-        tokio::time::sleep(REPORT_EVERY).await;
+        if ended.is_cancelled() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(REPORT_EVERY) => {}
+            () = ended.cancelled() => {}
+        }
     }
 }
