@@ -58,14 +58,22 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let metrics = running.metrics_handle();
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
+    // etcd unreachable for a moment stops neither the topology nor this
+    // loop: the supervisor's lease decides whether this worker may go on.
+    let warn = |e: crate::Error| eprintln!("etcd: {e}");
     while !running.is_finished() {
         let request =
-            runtime.block_on(look(&store, a, &activation, &metrics)).map_err(|e| e.to_string())?;
+            runtime.block_on(look(&store, a, &activation, &metrics)).unwrap_or_else(|e| {
+                warn(e);
+                None
+            });
         if restored && !running.checkpoints().is_empty() {
             // Checkpointed past the savepoint: a restart restores the
             // latest checkpoint, not the savepoint again.
-            runtime.block_on(forget_savepoint(&store, name)).map_err(|e| e.to_string())?;
-            restored = false;
+            match runtime.block_on(forget_savepoint(&store, name)) {
+                Ok(()) => restored = false,
+                Err(e) => warn(e),
+            }
         }
         if request.is_some_and(|r| r.epoch == a.epoch) {
             stopped = savepoint_and_stop(&runtime, &store, a, &running)?;
@@ -75,7 +83,9 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         }
         std::thread::sleep(REPORT_EVERY);
     }
-    runtime.block_on(look(&store, a, &activation, &metrics)).map_err(|e| e.to_string())?;
+    if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics)) {
+        warn(e);
+    }
     let running = Arc::into_inner(running).expect("the only handle");
     running.join().map_err(|e| e.to_string())?;
     Ok((!stopped).then(|| started.elapsed()))
