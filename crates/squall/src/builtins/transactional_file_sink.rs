@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::stdout_sink::write_values;
+use crate::checkpoint::two_phase::owner;
 use crate::checkpoint::{TwoPhaseCommitBolt, TwoPhaseCommitSink, END_OF_RUN};
 use crate::error::{Error, Result};
 use crate::model::Tuple;
@@ -35,8 +36,10 @@ pub struct PartFile {
 /// rename from a hidden `.part-<task>-<random>.pending` file) only when
 /// checkpoint n completes; rows after the last checkpoint appear as
 /// `part-<task>-end.csv` when the run ends. After a failure, pending files
-/// that no completed checkpoint lists are deleted: the folder's part files
-/// hold every input exactly once.
+/// that no completed checkpoint lists are deleted (task i of p deletes those
+/// of every task index j with `j % p == i`, so that a run restored at a
+/// smaller parallelism leaves none behind): the folder's part files hold
+/// every input exactly once.
 ///
 /// Wrap it with [`TransactionalFileSink::bolt`] to use it in a topology.
 ///
@@ -56,6 +59,7 @@ pub struct PartFile {
 pub struct TransactionalFileSink {
     dir: PathBuf,
     task: usize,
+    parallelism: usize,
     writer: Option<csv::Writer<BufWriter<File>>>,
     rows: u64,
     field: String,
@@ -85,7 +89,14 @@ impl TransactionalFileSink {
     }
 
     fn at(dir: PathBuf) -> TransactionalFileSink {
-        TransactionalFileSink { dir, task: 0, writer: None, rows: 0, field: String::new() }
+        TransactionalFileSink {
+            dir,
+            task: 0,
+            parallelism: 1,
+            writer: None,
+            rows: 0,
+            field: String::new(),
+        }
     }
 
     /// This sink inside the bolt that drives its transactions.
@@ -102,9 +113,14 @@ impl TransactionalFileSink {
         Error::io(self.dir.join(name), e)
     }
 
-    /// Whether `name` is a pending file of this task.
+    /// Whether `name` is a pending file that this task owns: written by a
+    /// task whose index j has [`owner`]`(j, parallelism)` equal to this
+    /// task's.
     fn is_own_pending(&self, name: &str) -> bool {
-        name.starts_with(&format!(".part-{}-", self.task)) && name.ends_with(".pending")
+        let Some(rest) = name.strip_prefix(".part-") else { return false };
+        let writer = rest.split_once('-').and_then(|(task, _)| task.parse::<usize>().ok());
+        name.ends_with(".pending")
+            && writer.is_some_and(|j| owner(j, self.parallelism) == self.task)
     }
 }
 
@@ -113,6 +129,7 @@ impl TwoPhaseCommitSink for TransactionalFileSink {
 
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
         self.task = context.task_index();
+        self.parallelism = context.parallelism();
         Ok(())
     }
 
@@ -189,7 +206,7 @@ impl TwoPhaseCommitSink for TransactionalFileSink {
         let _ = std::fs::remove_file(self.dir.join(&txn.pending));
     }
 
-    /// Deletes this task's pending files that `keep` does not list.
+    /// Deletes the pending files this task owns that `keep` does not list.
     ///
     /// # Errors
     /// [`Error::Io`] naming the folder if it cannot be listed.

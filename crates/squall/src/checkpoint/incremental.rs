@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Retention ([`CheckpointStorage::prune_shared`]) deletes a shared file
-//! only when no retained checkpoint references it. Restore
+//! only when no retained checkpoint references it; at the end of a run and
+//! before a restore it also deletes what aborted checkpoints uploaded. Restore
 //! ([`CheckpointStorage::download_incremental`]) downloads every referenced
 //! file and checks its size and CRC-32 before the database is opened.
 //!
@@ -212,13 +213,17 @@ impl CheckpointStorage {
     }
 
     /// Deletes every shared file that no complete checkpoint still in the
-    /// store references and that is older than the newest one's metadata
-    /// (newer files may belong to a checkpoint being written). Called by
-    /// [`CheckpointStorage::prune`]; returns the number of files deleted.
+    /// store references. With `quiescent` false (a checkpoint may be being
+    /// written: [`CheckpointStorage::prune`]) only those older than the
+    /// newest complete checkpoint's metadata, since newer files may belong
+    /// to the checkpoint in flight; with `quiescent` true (no snapshot is
+    /// being written: [`CheckpointStorage::prune_unreferenced`], at the end
+    /// of a run and before a restore) every one, which removes what
+    /// aborted checkpoints uploaded. Returns the number of files deleted.
     ///
     /// # Errors
     /// [`Error::Checkpoint`] if the store cannot be listed or a file deleted.
-    pub async fn prune_shared(&self) -> Result<usize> {
+    pub async fn prune_shared(&self, quiescent: bool) -> Result<usize> {
         let mut referenced = BTreeSet::new();
         let mut newest = None;
         for id in self.completed().await? {
@@ -232,7 +237,9 @@ impl CheckpointStorage {
                 referenced.extend(task.shared.iter().map(|f| self.object(&f.object)));
             }
         }
-        let Some(newest) = newest else { return Ok(0) };
+        if newest.is_none() && !quiescent {
+            return Ok(0);
+        }
         let prefix = self.root.child(SHARED);
         let files: Vec<_> = self
             .store
@@ -242,7 +249,8 @@ impl CheckpointStorage {
             .map_err(|e| store_err(format!("listing {prefix}"), e))?;
         let mut deleted = 0;
         for file in files {
-            if !referenced.contains(&file.location) && file.last_modified <= newest {
+            let settled = quiescent || newest.is_some_and(|n| file.last_modified <= n);
+            if !referenced.contains(&file.location) && settled {
                 self.store
                     .delete(&file.location)
                     .await

@@ -79,6 +79,10 @@ pub struct CheckpointStorage {
     location: String,
     /// The folder behind a local store.
     local_dir: Option<std::path::PathBuf>,
+    /// Snapshot writes in flight each hold a read guard
+    /// ([`CheckpointStorage::write_guard`]);
+    /// [`CheckpointStorage::writes_done`] takes the write lock.
+    writes: Arc<tokio::sync::RwLock<()>>,
 }
 
 pub(super) fn folder(id: u64) -> String {
@@ -114,7 +118,8 @@ impl CheckpointStorage {
                 .map_err(bad)?,
         };
         let root = if topology.is_empty() { prefix } else { prefix.child(topology) };
-        Ok(CheckpointStorage { store, root, location: location.to_string(), local_dir })
+        let writes = Arc::default();
+        Ok(CheckpointStorage { store, root, location: location.to_string(), local_dir, writes })
     }
 
     /// The location given to [`CheckpointStorage::open`].
@@ -418,6 +423,35 @@ impl CheckpointStorage {
         Ok(())
     }
 
+    /// Held by an asynchronous snapshot write until it is done, so that
+    /// [`CheckpointStorage::writes_done`] can wait for it.
+    pub(crate) async fn write_guard(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.writes.clone().read_owned().await
+    }
+
+    /// Waits until no snapshot write started through this storage (or a
+    /// clone) is still running.
+    pub(crate) async fn writes_done(&self) {
+        drop(self.writes.write().await);
+    }
+
+    /// Deletes every incomplete checkpoint folder and every shared file
+    /// that no complete checkpoint references (what aborted checkpoints
+    /// left): call only when no snapshot is being written, i.e. when a run
+    /// has ended or before a restore. Returns the number of shared files
+    /// deleted.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be listed or a file deleted.
+    pub async fn prune_unreferenced(&self) -> Result<usize> {
+        self.prune_incomplete().await?;
+        #[cfg(feature = "rocksdb")]
+        let deleted = self.prune_shared(true).await?;
+        #[cfg(not(feature = "rocksdb"))]
+        let deleted = 0;
+        Ok(deleted)
+    }
+
     /// Keeps the newest `retained` complete checkpoints and deletes the
     /// rest, and every incomplete folder older than the newest complete one.
     ///
@@ -433,7 +467,7 @@ impl CheckpointStorage {
             }
         }
         #[cfg(feature = "rocksdb")]
-        self.prune_shared().await?;
+        self.prune_shared(false).await?;
         Ok(())
     }
 }

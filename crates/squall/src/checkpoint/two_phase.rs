@@ -6,20 +6,24 @@
 //! by every input, **pre-committed** when barrier n arrives (made durable,
 //! still invisible), **committed** when the coordinator says checkpoint n
 //! completed (made visible), or **aborted** if the task stops before. The
-//! pre-committed transactions are operator state: a restore from checkpoint
-//! n commits those it lists (their checkpoint completed even if the commit
-//! had not happened yet) and discards every other leftover, so the output
-//! holds each input exactly once.
+//! pre-committed transactions are union operator list state, as in Flink's
+//! `TwoPhaseCommitSinkFunction`: a restore from checkpoint n commits those
+//! it lists (their checkpoint completed even if the commit had not happened
+//! yet) and discards every other leftover, so the output holds each input
+//! exactly once. Every restored task sees the transactions of every old
+//! task; new task i commits those of old task j when
+//! `j % parallelism == i` ([`owner`]), so that after a rescale each one is
+//! committed by exactly one task and none is left behind.
 
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::Tuple;
 use crate::runtime::OutputCollector;
-use crate::state::OperatorState;
+use crate::state::OperatorListState;
 use crate::topology::{Bolt, TopologyContext};
 
 /// A sink whose writes become visible only through commits.
@@ -67,16 +71,37 @@ pub trait TwoPhaseCommitSink: Send + 'static {
     fn abort(&mut self, txn: &Self::Transaction);
 
     /// After a restore (or a fresh start, with `keep` empty): discards every
-    /// leftover of this task's transactions that `keep` does not list.
+    /// leftover transaction this task owns that `keep` does not list. The
+    /// task of index i (of `parallelism`, both from the context given to
+    /// `open`) owns the leftovers of every task index j, of this run or of
+    /// an earlier one at another parallelism, with [`owner`]`(j,
+    /// parallelism) == i`; at an unchanged parallelism, its own.
     ///
     /// # Errors
     /// An error stops the topology before data flows.
     fn discard_others(&mut self, keep: &[Self::Transaction]) -> Result<()>;
 }
 
+/// The new task (of `parallelism`) that commits or discards what old task
+/// `task_index` left: `task_index % parallelism`.
+pub fn owner(task_index: usize, parallelism: usize) -> usize {
+    task_index % parallelism
+}
+
+/// A pre-committed transaction, as checkpointed: the task that wrote it and
+/// the checkpoint it belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending<T> {
+    /// Index of the task that wrote it (in the parallelism of its run).
+    task: usize,
+    /// The checkpoint whose barrier pre-committed it.
+    checkpoint: u64,
+    txn: T,
+}
+
 /// The bolt that runs a [`TwoPhaseCommitSink`]: begins, pre-commits on the
 /// barrier, commits on completion, keeps the pre-committed transactions in
-/// operator state.
+/// union operator list state.
 ///
 /// Without checkpoints (`checkpoint_interval_ms: 0`) everything is one
 /// transaction, committed when the run ends.
@@ -84,8 +109,8 @@ pub trait TwoPhaseCommitSink: Send + 'static {
 pub struct TwoPhaseCommitBolt<S: TwoPhaseCommitSink> {
     sink: S,
     current: Option<S::Transaction>,
-    /// Pre-committed, not yet committed: (checkpoint id, transaction).
-    pending: Vec<(u64, S::Transaction)>,
+    /// Pre-committed, not yet committed.
+    pending: Vec<Pending<S::Transaction>>,
     context: Option<TopologyContext>,
 }
 
@@ -103,27 +128,35 @@ impl<S: TwoPhaseCommitSink> TwoPhaseCommitBolt<S> {
         &self.sink
     }
 
-    fn state(context: &TopologyContext) -> OperatorState<Vec<(u64, S::Transaction)>> {
-        context.operator_state(PENDING)
+    fn state(context: &TopologyContext) -> Result<OperatorListState<Pending<S::Transaction>>> {
+        context.union_operator_list_state(PENDING)
     }
 }
 
 impl<S: TwoPhaseCommitSink> Bolt for TwoPhaseCommitBolt<S> {
-    /// Opens the sink, commits the transactions the restored checkpoint
-    /// lists, discards every other leftover, and begins a transaction.
+    /// Opens the sink, commits the transactions of the restored checkpoint
+    /// that this task owns ([`owner`]), discards every other leftover it
+    /// owns, and begins a transaction.
     ///
     /// # Errors
-    /// The sink's.
+    /// The sink's; [`crate::Error::State`] if the restored state does not
+    /// decode.
     fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
         self.sink.open(context)?;
-        let restored = Self::state(context).get()?.unwrap_or_default();
-        let keep: Vec<S::Transaction> = restored.iter().map(|(_, t)| t.clone()).collect();
+        let (index, parallelism) = (context.task_index(), context.parallelism());
+        let state = Self::state(context)?;
+        let keep: Vec<S::Transaction> = state
+            .get()?
+            .into_iter()
+            .filter(|p| owner(p.task, parallelism) == index)
+            .map(|p| p.txn)
+            .collect();
         self.sink.discard_others(&keep)?;
         for txn in &keep {
             self.sink.commit(txn)?;
         }
         self.pending.clear();
-        Self::state(context).set(&self.pending)?;
+        state.update(&self.pending)?;
         self.context = Some(context.clone());
         self.current = Some(self.sink.begin_transaction()?);
         Ok(())
@@ -141,11 +174,12 @@ impl<S: TwoPhaseCommitSink> Bolt for TwoPhaseCommitBolt<S> {
     }
 
     fn on_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
-        let (done, later): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending).into_iter().partition(|(id, _)| *id <= checkpoint_id);
+        let (done, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.checkpoint <= checkpoint_id);
         self.pending = later;
-        for (_, txn) in done {
-            self.sink.commit(&txn)?;
+        for p in done {
+            self.sink.commit(&p.txn)?;
         }
         Ok(())
     }
@@ -167,10 +201,11 @@ impl<S: TwoPhaseCommitSink> TwoPhaseCommitBolt<S> {
     fn pre_commit_current(&mut self, checkpoint_id: u64) -> Result<()> {
         if let Some(mut txn) = self.current.take() {
             self.sink.pre_commit(&mut txn, checkpoint_id)?;
-            self.pending.push((checkpoint_id, txn));
+            let task = self.context.as_ref().map_or(0, TopologyContext::task_index);
+            self.pending.push(Pending { task, checkpoint: checkpoint_id, txn });
         }
         if let Some(context) = &self.context {
-            Self::state(context).set(&self.pending)?;
+            Self::state(context)?.update(&self.pending)?;
         }
         Ok(())
     }

@@ -104,7 +104,9 @@ impl Executor {
             }
         }
         let id = barrier.id;
+        let guard = storage.write_guard().await;
         let write = tokio::spawn(async move {
+            let _writing = guard;
             for (task, snap) in snapshots {
                 let input = match snap.write(&storage, id).await {
                     Ok(ack) => Input::Ack { id, task, ack },

@@ -128,8 +128,9 @@ impl CoordinatorTask {
                     }
                     Decision::EndOfRun => {
                         tracing::debug!("every task finished; committing the end of the run");
-                        // No write is in flight now: drop aborted leftovers.
-                        if let Err(e) = self.storage.prune_incomplete().await {
+                        // No write is in flight now: drop aborted leftovers
+                        // (folders and the shared files they uploaded).
+                        if let Err(e) = self.storage.prune_unreferenced().await {
                             tracing::warn!(error = %e, "cannot delete incomplete checkpoints");
                         }
                         let _ = self.completed.send(END_OF_RUN);

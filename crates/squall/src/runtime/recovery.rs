@@ -54,6 +54,15 @@ pub(crate) async fn run(
     };
     let mut restarts = 0;
     loop {
+        // Nothing is being written now (the previous attempt's writes are
+        // awaited): drop what aborted checkpoints left, so that retention
+        // holds even when no checkpoint completes after an abort.
+        storage.writes_done().await;
+        match storage.prune_unreferenced().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "deleted shared files of aborted checkpoints"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete incomplete checkpoints"),
+        }
         let restored = match storage.load_latest(run_first_id).await? {
             Some(r) => Some(r),
             None => savepoint.clone(),
