@@ -88,6 +88,20 @@ fn shared_objects(meta: &CheckpointMetadata) -> BTreeSet<String> {
     meta.incremental.iter().flat_map(|t| t.shared.iter().map(|f| f.object.clone())).collect()
 }
 
+/// Every object under `shared/` of the topology folder `root`.
+fn shared_on_disk(root: &Path) -> BTreeSet<String> {
+    let mut objects = BTreeSet::new();
+    let Ok(tasks) = std::fs::read_dir(root.join("shared")) else { return objects };
+    for task in tasks {
+        let task = task.unwrap();
+        for file in std::fs::read_dir(task.path()).unwrap() {
+            let (t, f) = (task.file_name(), file.unwrap().file_name());
+            objects.insert(format!("shared/{}/{}", t.to_string_lossy(), f.to_string_lossy()));
+        }
+    }
+    objects
+}
+
 #[test]
 fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls_back() {
     let mut plays: Vec<PathBuf> = std::fs::read_dir(common::corpus())
@@ -146,6 +160,7 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
     for object in &referenced {
         assert!(root.join(object).is_file(), "{object} is referenced and was deleted");
     }
+    assert_eq!(shared_on_disk(&root), referenced, "unreferenced shared files left at the end");
     let reusing = kept.iter().filter(|id| {
         let s = stats.iter().find(|s| s.id == **id).unwrap();
         s.uploaded_bytes < s.state_bytes
@@ -168,4 +183,57 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
         let on_disk: usize = std::fs::read_dir(db.dir.path()).unwrap().count();
         assert_eq!(on_disk, db.files.shared.len() + db.files.private.len());
     }
+}
+
+/// What an aborted checkpoint left (an uploaded SST file, a folder without
+/// metadata) is deleted by the next run of the topology, which restores
+/// from the same folder, even though that run completes no checkpoint
+/// (retention after a completion would otherwise be the only cleaner).
+#[test]
+fn leftovers_of_aborted_checkpoints_are_deleted_by_a_run_that_completes_no_checkpoint() {
+    let input = tempfile::tempdir().unwrap();
+    for play in ["macbeth_gut.txt", "othello_gut.txt"] {
+        std::fs::copy(common::corpus().join(play), input.path().join(play)).unwrap();
+    }
+    let checkpoints = tempfile::tempdir().unwrap();
+    let run = |interval_ms: u64| {
+        let mut b = TopologyBuilder::new("leftovers");
+        b.set_spout("lines", squall::builtins::FileSpout::new(input.path()).unwrap(), 1);
+        b.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
+        b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
+            .fields_grouping("split", Fields::new(["word"]));
+        let c = b.config_mut();
+        c.guarantee = Guarantee::ExactlyOnce;
+        c.checkpoint_interval_ms = interval_ms;
+        c.checkpoint_dir = Some(checkpoints.path().display().to_string());
+        c.state_backend = StateBackendKind::Rocksdb;
+        c.incremental_checkpoints = true;
+        c.channel_capacity = 2;
+        c.batch_size = 64;
+        LocalCluster::run(b.build().unwrap()).unwrap()
+    };
+    let first = run(20);
+    assert!(!first.checkpoints.is_empty(), "the first run completed no checkpoint");
+    let root = checkpoints.path().join("leftovers");
+    let storage =
+        CheckpointStorage::open(checkpoints.path().to_str().unwrap(), "leftovers").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let kept = rt.block_on(storage.completed()).unwrap();
+    let referenced: BTreeSet<String> =
+        kept.iter().flat_map(|id| shared_objects(&metadata(&root, *id))).collect();
+    assert_eq!(shared_on_disk(&root), referenced, "the first run left unreferenced files");
+
+    // An aborted checkpoint's leftovers, as a crash mid-upload leaves them.
+    let orphan = root.join("shared/count-0/00000000deadbeef-000999.sst");
+    std::fs::write(&orphan, b"an SST file no checkpoint references").unwrap();
+    let incomplete = root.join(format!("chk-{:020}", kept.last().unwrap() + 10));
+    std::fs::create_dir_all(&incomplete).unwrap();
+    std::fs::write(incomplete.join("count-0.state"), b"never acknowledged").unwrap();
+
+    let second = run(3_600_000);
+    assert!(second.checkpoints.is_empty(), "an hour's interval: no checkpoint");
+    assert!(!orphan.exists(), "the orphan SST file is still there");
+    assert!(!incomplete.exists(), "the incomplete checkpoint is still there");
+    assert_eq!(rt.block_on(storage.completed()).unwrap(), kept, "retained ones untouched");
+    assert_eq!(shared_on_disk(&root), referenced);
 }

@@ -180,3 +180,35 @@ async fn a_corrupt_shared_file_is_refused_naming_it() {
     let err = storage.restore_incremental(&files).await.unwrap_err().to_string();
     assert!(err.contains(object.as_str()) && err.contains("corrupt"), "{err}");
 }
+
+#[tokio::test]
+async fn files_of_an_aborted_checkpoint_are_deleted_once_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = CheckpointStorage::open(dir.path().to_str().unwrap(), "t").unwrap();
+    let mut backend = RocksDbBackend::new(0..GROUPS).unwrap();
+    backend.register(0, "count", StateKind::Value);
+    let mut reference = BTreeMap::new();
+    let lear = words("lear_gut.txt");
+    count(&mut backend, &mut reference, &lear[..4000]);
+    let (first, _) = storage.write_incremental(1, &backend, &task(), None).await.unwrap();
+    complete(&storage, 1, &first).await;
+
+    // Checkpoint 2 uploads a new SST file, then is aborted: its folder is
+    // deleted as the coordinator does, its shared file stays behind.
+    let mut later = reference.clone();
+    count(&mut backend, &mut later, &lear[4000..4100]);
+    let (second, _) = storage.write_incremental(2, &backend, &task(), Some(&first)).await.unwrap();
+    storage.delete(2).await.unwrap();
+    let orphans: BTreeSet<_> = objects(&second).difference(&objects(&first)).cloned().collect();
+    assert!(!orphans.is_empty());
+    assert!(shared_on_disk(dir.path()).is_superset(&orphans));
+    // An incomplete folder of a third one (no metadata).
+    storage.write_incremental(3, &backend, &task(), Some(&first)).await.unwrap();
+
+    // The end of a run (or a restore): only checkpoint 1 and its files stay.
+    let deleted = storage.prune_unreferenced().await.unwrap();
+    assert_eq!(deleted, orphans.len());
+    assert_eq!(storage.list().await.unwrap(), [1]);
+    assert_eq!(shared_on_disk(dir.path()), objects(&first));
+    assert_equal(&storage.restore_incremental(&first).await.unwrap(), &reference);
+}
