@@ -76,6 +76,7 @@ impl CoordinatorTask {
         let mut triggered_at = 0;
         let mut requests = self.savepoints.clone().lock_owned().await;
         let mut waiting: Vec<SavepointReply> = Vec::new();
+        let mut finish_logged = false;
         loop {
             let input = tokio::select! {
                 _ = self.cancel.cancelled() => return,
@@ -89,7 +90,20 @@ impl CoordinatorTask {
                     None => return,
                 },
             };
-            for decision in self.coordinator.on(input) {
+            let first_finish = matches!(input, Input::Finished { .. }) && !finish_logged;
+            let decisions = self.coordinator.on(input);
+            if first_finish && !decisions.iter().any(|d| matches!(d, Decision::EndOfRun)) {
+                // Flink's FLIP-147 (checkpoints after tasks finished) is not
+                // built: say so once, since the run may go on for long.
+                finish_logged = true;
+                tracing::info!(
+                    topology = %self.topology,
+                    "a task finished its input: no checkpoint is triggered from now on; the \
+                     output after the last completed checkpoint is committed when every task \
+                     has finished"
+                );
+            }
+            for decision in decisions {
                 match decision {
                     Decision::Trigger(barrier) => {
                         triggered_at = epoch_ms();
