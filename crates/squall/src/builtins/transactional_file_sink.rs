@@ -262,6 +262,31 @@ mod tests {
     }
 
     #[test]
+    fn after_a_rescale_each_leftover_has_exactly_one_owner() {
+        let out = tempfile::tempdir().unwrap();
+        // Leftovers of a run at parallelism 5, restored at 2.
+        let left: Vec<String> =
+            (0..5).map(|j| format!(".part-{j}-00000000000000ab.pending")).collect();
+        for name in &left {
+            std::fs::write(out.path().join(name), "x\n").unwrap();
+        }
+        let mut owned = Vec::new();
+        for task in 0..2 {
+            let mut sink = TransactionalFileSink::new(out.path()).unwrap();
+            (sink.task, sink.parallelism) = (task, 2);
+            owned.push(left.iter().filter(|n| sink.is_own_pending(n)).count());
+            assert!(
+                !sink.is_own_pending("part-0-end.csv") && !sink.is_own_pending(".part-x-1.pending")
+            );
+        }
+        assert_eq!(owned, [3, 2], "task 0 owns 0, 2, 4; task 1 owns 1, 3");
+        let mut sink = TransactionalFileSink::new(out.path()).unwrap();
+        (sink.task, sink.parallelism) = (1, 2);
+        sink.discard_others(&[]).unwrap();
+        assert_eq!(files(out.path()), [left[0].clone(), left[2].clone(), left[4].clone()]);
+    }
+
+    #[test]
     fn commit_is_idempotent_and_leftovers_are_discarded() {
         let out = tempfile::tempdir().unwrap();
         let mut sink = TransactionalFileSink::new(out.path()).unwrap();
