@@ -15,7 +15,10 @@
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
 //!   and a worker's remote channels connected through them); [`tls`]: the
 //!   optional mutual TLS on it.
+//! - [`distributed`], [`acking`], [`regroup`]: checkpoints, restarts and epoch fencing of a
+//!   checkpointed topology spread over several workers.
 
+pub mod acking;
 pub mod api;
 pub mod binary;
 pub mod blobs;
@@ -23,8 +26,10 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod control_api;
+pub mod distributed;
 pub mod link;
 pub mod nimbus;
+pub mod regroup;
 pub mod scheduler;
 pub mod store;
 pub mod supervisor;

@@ -49,12 +49,21 @@ pub async fn serve_inputs(
             Error::Wire(format!("unexpected channel {} -> {}", hello.producer, hello.consumer))
         })?;
         feeding.spawn(async move {
+            let mut ended = false;
             while let Some(message) = rx.recv().await {
+                ended = message.is_end();
                 if !input.send(message).await {
-                    break;
+                    return Ok(()); // the consumer stopped
                 }
             }
-            reader.await.map_err(|e| Error::Wire(format!("reader task: {e}")))?
+            reader.await.map_err(|e| Error::Wire(format!("reader task: {e}")))??;
+            match ended {
+                true => Ok(()),
+                false => Err(Error::Wire(format!(
+                    "the worker of task {} closed channel {} -> {} before its end",
+                    input.producer, input.producer, input.consumer
+                ))),
+            }
         });
     }
     while let Some(done) = feeding.join_next().await {

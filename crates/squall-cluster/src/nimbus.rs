@@ -47,12 +47,6 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
     let loaded = squall::yaml::parse(yaml, overrides)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let topology = loaded.topology;
-    if request.workers > 1 && (topology.config().checkpointing() || topology.config().tracking()) {
-        return Err(NimbusError::BadTopology(format!(
-            "topology '{}': checkpoints and ackers are not coordinated across workers yet; submit it with --workers 1",
-            topology.name()
-        )));
-    }
     let record = TopologyRecord {
         name: topology.name().to_string(),
         yaml: yaml.to_string(),
@@ -150,14 +144,20 @@ pub async fn reconcile(store: &Store) -> Result<()> {
         .collect();
     let mut used = BTreeSet::new();
     let mut assigned = BTreeSet::new();
+    let mut live: Vec<(String, Assignment)> = Vec::new();
     for (key, a) in store.list::<Assignment>("assignments").await? {
         if supervisors.contains_key(&a.supervisor) {
-            used.insert((a.supervisor.clone(), a.slot));
-            assigned.insert(a.topology.name.clone());
+            live.push((key, a));
         } else {
             tracing::warn!(topology = %a.topology.name, supervisor = %a.supervisor, "supervisor lost; moving its worker");
             store.delete(&format!("assignments/{key}"), false).await?;
         }
+    }
+    // A topology that lost some of its workers is moved whole.
+    crate::regroup::drop_incomplete(store, &mut live).await?;
+    for (_, a) in &live {
+        used.insert((a.supervisor.clone(), a.slot));
+        assigned.insert(a.topology.name.clone());
     }
     // Statuses are read after assignments: a supervisor writes `finished`
     // before it deletes the assignment, so a missing assignment of a
@@ -170,7 +170,10 @@ pub async fn reconcile(store: &Store) -> Result<()> {
         if status.state.is_over() || assigned.contains(&name) || rebalancing {
             continue;
         }
-        let Some(placements) = schedule(record.tasks, record.workers, &supervisors, &used) else {
+        // One worker of a topology per supervisor (assignments are keyed by
+        // supervisor and topology): fewer when fewer supervisors live.
+        let workers = record.workers.min(supervisors.len().max(1));
+        let Some(placements) = schedule(record.tasks, workers, &supervisors, &used) else {
             if status.state != State::Pending {
                 store
                     .update_status(&name, |s| {

@@ -87,6 +87,22 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
     }
 }
 
+/// Runs this worker's part of a checkpointed or tracked topology spread
+/// over several workers ([`crate::distributed`]).
+pub(crate) fn run_distributed(
+    a: &Assignment,
+    topology: &squall::Topology,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(crate::distributed::run(a, topology, &config))?;
+    Ok(started.elapsed())
+}
+
 /// How long a worker waits for its peers to publish their addresses.
 const PEER_PATIENCE: Duration = Duration::from_secs(120);
 

@@ -52,7 +52,14 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let topology = topology.with_activation(&activation);
     if a.workers > 1 {
         drop(runtime);
-        return crate::worker::run_part(a, topology, &activation).map(Some);
+        // Checkpoints and ackers span the workers: one coordinator, fenced
+        // commits, restarts of all ([`crate::distributed`]).
+        let guaranteed = topology.config().checkpointing() || topology.config().tracking();
+        return match guaranteed {
+            true => crate::worker::run_distributed(a, &topology),
+            false => crate::worker::run_part(a, topology, &activation),
+        }
+        .map(Some);
     }
     let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
     let metrics = running.metrics_handle();

@@ -37,8 +37,9 @@ pub struct Timing {
     pub timeout_ms: u64,
 }
 
-/// What the coordinator is told.
-#[derive(Debug, Clone, PartialEq)]
+/// What the coordinator is told (serializable: in cluster mode tasks of
+/// other workers send it over the network).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Input<A> {
     /// The clock reads `now_ms` (any monotonic origin).
     Tick {

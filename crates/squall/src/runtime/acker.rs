@@ -28,7 +28,7 @@ use crate::runtime::rotating_map::RotatingMap;
 const LEDGER_BUCKETS: usize = 3;
 
 /// A message to an acker task, routed by `root % ackers`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AckerMsg {
     /// A spout emitted the root of a tree; `xor` is the XOR of the ids of
     /// the tuples it sent, `spout_task` the global id of the spout task.
@@ -40,7 +40,7 @@ pub(crate) enum AckerMsg {
 }
 
 /// What became of a tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Outcome {
     /// Every tuple of the tree was acked.
     Acked,
@@ -49,7 +49,7 @@ pub(crate) enum Outcome {
 }
 
 /// A finished tree, sent to its spout task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Completion {
     pub root: u64,
     pub outcome: Outcome,
@@ -186,6 +186,12 @@ impl AckerTask {
     /// Runs it: see [`run_acker`].
     pub async fn run(self) {
         run_acker(self.inbox, self.spouts, self.message_timeout, self.cancel).await
+    }
+
+    /// Its inbox and the spout tasks' inboxes, for a cluster worker that
+    /// forwards them to the worker running the ackers.
+    pub fn into_parts(self) -> (UnboundedReceiver<Vec<AckerMsg>>, SpoutInboxes) {
+        (self.inbox, self.spouts)
     }
 }
 

@@ -57,6 +57,9 @@ pub(crate) struct CoordinatorTask {
     pub stats: Arc<Mutex<Vec<CheckpointStats>>>,
     pub savepoints: SavepointRequests,
     pub cancel: CancellationToken,
+    /// Asked before completing a checkpoint or ending the run (cluster
+    /// mode: is this copy of the topology still the current one?).
+    pub fence: Option<crate::runtime::part_checkpoint::Fence>,
 }
 
 fn epoch_ms() -> u64 {
@@ -141,6 +144,9 @@ impl CoordinatorTask {
                         }
                     }
                     Decision::EndOfRun => {
+                        if !self.fenced_in().await {
+                            return;
+                        }
                         tracing::debug!("every task finished; committing the end of the run");
                         // No write is in flight now: drop aborted leftovers
                         // (folders and the shared files they uploaded).
@@ -162,6 +168,9 @@ impl CoordinatorTask {
         duration_ms: u64,
         acks: Vec<TaskAck>,
     ) -> Result<()> {
+        if !self.fenced_in().await {
+            return Err(Error::Checkpoint(format!("checkpoint {id}: this copy is stale")));
+        }
         let uploaded_bytes = acks.iter().map(|a| a.uploaded_bytes).sum();
         let mut tasks = Vec::with_capacity(acks.len());
         let mut incremental = Vec::new();
@@ -204,6 +213,19 @@ impl CoordinatorTask {
         }
         let _ = self.completed.send(id);
         Ok(())
+    }
+}
+
+impl CoordinatorTask {
+    /// Whether the fence (if any) lets this copy commit; if not, stops it.
+    async fn fenced_in(&self) -> bool {
+        let Some(fence) = &self.fence else { return true };
+        if fence().await {
+            return true;
+        }
+        tracing::warn!(topology = %self.topology, "stale copy of the topology: nothing completes; stopping");
+        self.cancel.cancel();
+        false
     }
 }
 

@@ -23,6 +23,8 @@ mod local;
 mod message;
 mod metrics;
 mod part;
+mod part_ackers;
+mod part_checkpoint;
 mod partition;
 mod plan;
 mod recovery;
@@ -41,5 +43,9 @@ pub(crate) use event_time::now_ms;
 pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
 pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
+pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};
+pub use part_checkpoint::{
+    CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
+};
 pub use task_metrics::{MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

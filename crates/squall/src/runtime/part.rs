@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::RestoredCheckpoint;
 use crate::error::{Error, Result};
 use crate::runtime::executor::Executor;
 use crate::runtime::local::drive;
@@ -23,6 +24,14 @@ use crate::topology::Topology;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RemoteMessage(Message);
+
+impl RemoteMessage {
+    /// Whether this is the channel's last message (its producer finished):
+    /// a connection that closes before it lost its producer.
+    pub fn is_end(&self) -> bool {
+        matches!(self.0, Message::End)
+    }
+}
 
 /// A channel from a local task to a task in another worker: read it and
 /// send what comes to that worker.
@@ -62,13 +71,16 @@ impl RemoteInput {
 
 /// The executors of one worker's tasks and the remote ends of their channels.
 pub struct TopologyPart {
-    executors: Vec<Executor>,
+    pub(crate) executors: Vec<Executor>,
     cancel: CancellationToken,
     metrics: Arc<Metrics>,
     /// Channels from local tasks to remote ones.
     pub outputs: Vec<RemoteOutput>,
     /// Channels from remote tasks to local ones.
     pub inputs: Vec<RemoteInput>,
+    /// Acker tasks, their inboxes, and the inboxes of remote spout tasks
+    /// (tracking only; see [`TopologyPart::build_tracked`]).
+    pub(crate) tracking: crate::runtime::part_ackers::AckerPlan,
 }
 
 impl TopologyPart {
@@ -78,21 +90,35 @@ impl TopologyPart {
     /// does).
     ///
     /// # Errors
-    /// [`Error::Config`] for a topology that takes checkpoints or tracks
-    /// tuples with ackers (neither is coordinated across workers yet); as
+    /// [`Error::Config`] for a topology that takes checkpoints (use
+    /// [`TopologyPart::build_checkpointed`]) or tracks tuples with ackers
+    /// (use [`TopologyPart::build_tracked`]); as
     /// [`crate::LocalCluster::submit`] for a component that cannot be made.
     pub fn build(topology: &Topology, local: impl Fn(usize) -> bool) -> Result<Self> {
         let config = topology.config();
         if config.checkpointing() || config.tracking() {
             return Err(Error::Config(format!(
-                "topology '{}': checkpoints and ackers across cluster workers are not \
-                 supported yet; run it in one worker",
-                topology.name()
+                "topology '{}': {} across cluster workers",
+                topology.name(),
+                match config.tracking() {
+                    true => "ackers need TopologyPart::build_tracked",
+                    false => "checkpoints need TopologyPart::build_checkpointed",
+                }
             )));
         }
+        Self::assemble(topology, &local, None)
+    }
+
+    /// The executors and remote ends of the part, with state from
+    /// `restored`; no check of the guarantee.
+    pub(crate) fn assemble(
+        topology: &Topology,
+        local: &dyn Fn(usize) -> bool,
+        restored: Option<&RestoredCheckpoint>,
+    ) -> Result<Self> {
         let cancel = CancellationToken::new();
         let metrics = plan::metrics(topology);
-        let (plan, remote) = plan::build_part(topology, &cancel, &metrics, None, &local)?;
+        let (plan, remote) = plan::build_part(topology, &cancel, &metrics, restored, local)?;
         let outputs = remote
             .outputs
             .into_iter()
@@ -103,7 +129,8 @@ impl TopologyPart {
             .into_iter()
             .map(|((producer, consumer), tx)| RemoteInput { producer, consumer, tx })
             .collect();
-        Ok(TopologyPart { executors: plan.executors, cancel, metrics, outputs, inputs })
+        let tracking = (plan.ackers, plan.acker_inboxes, plan.remote_spouts);
+        Ok(TopologyPart { executors: plan.executors, cancel, metrics, outputs, inputs, tracking })
     }
 
     /// Cancels every local task (as [`crate::RunningTopology::kill`]).

@@ -36,6 +36,14 @@ pub(crate) struct Plan {
     pub executors: Vec<Executor>,
     /// Acker tasks to spawn beside the executors (tracking only).
     pub ackers: Vec<AckerTask>,
+    /// The acker tasks' inboxes (tracking only), for messages from other
+    /// workers (cluster mode).
+    pub acker_inboxes:
+        Vec<tokio::sync::mpsc::UnboundedSender<Vec<crate::runtime::acker::AckerMsg>>>,
+    /// Inboxes of spout tasks with no executor here (cluster mode): what
+    /// the ackers decide for them, to send to their worker.
+    pub remote_spouts:
+        Vec<(usize, tokio::sync::mpsc::UnboundedReceiver<crate::runtime::acker::Completion>)>,
 }
 
 /// The counters of every task of `topology`, grouped by component.
@@ -318,8 +326,15 @@ pub(crate) fn build_part(
             });
         }
     }
-    let ackers = wiring.map(|w| w.tasks).unwrap_or_default();
-    Ok((Plan { executors, ackers }, remote))
+    let (ackers, acker_inboxes, remote_spouts) = match wiring {
+        None => Default::default(),
+        Some(w) => {
+            let rest = w.spout_inboxes.into_iter().enumerate();
+            let rest = rest.filter_map(|(task, rx)| Some((task, rx?))).collect();
+            (w.tasks, w.ackers, rest)
+        }
+    };
+    Ok((Plan { executors, ackers, acker_inboxes, remote_spouts }, remote))
 }
 
 /// The state of task `index` of `c`: an empty backend for its key groups,

@@ -12,17 +12,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::protocol::{Coordinator, Timing};
 use crate::checkpoint::CheckpointStorage;
 use crate::error::Result;
-use crate::runtime::checkpointing::TaskCheckpointing;
 use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask, SavepointRequests};
-use crate::runtime::executor::Op;
 use crate::runtime::local::drive;
 use crate::runtime::metrics::Metrics;
+use crate::runtime::part_checkpoint::attach;
 use crate::runtime::plan;
 use crate::topology::{RestartStrategy, Topology};
 
@@ -84,35 +82,13 @@ pub(crate) async fn run(
             interval_ms: config.checkpoint_interval_ms,
             timeout_ms: config.checkpoint_timeout_ms,
         };
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let (completed_tx, completed_rx) = watch::channel(0);
-        let mut triggers = Vec::new();
-        let mut tasks = Vec::new();
-        for executor in &mut executors {
-            tasks.extend(executor.nodes.iter().map(|n| n.task));
-            let trigger = match executor.nodes[0].op {
-                Op::Spout(_) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    triggers.push(tx);
-                    Some(rx)
-                }
-                Op::Bolt(_) => None,
-            };
-            executor.checkpoint = Some(TaskCheckpointing {
-                trigger,
-                events: events_tx.clone(),
-                completed: completed_rx.clone(),
-                storage: storage.clone(),
-                writes: Vec::new(),
-            });
-        }
-        drop(events_tx);
+        let attached = attach(&mut executors, &storage);
         let coordinator = CoordinatorTask {
-            coordinator: Coordinator::new(timing, tasks, first_id),
+            coordinator: Coordinator::new(timing, attached.tasks, first_id),
             timing,
-            events: events_rx,
-            triggers,
-            completed: completed_tx,
+            events: attached.events,
+            triggers: attached.triggers,
+            completed: attached.completed,
             storage: storage.clone(),
             retained: config.retained_checkpoints,
             topology: topology.name().to_string(),
@@ -120,6 +96,7 @@ pub(crate) async fn run(
             stats: stats.clone(),
             savepoints: savepoints.clone(),
             cancel: attempt.clone(),
+            fence: None,
         };
         let coordinator = tokio::spawn(coordinator.run());
         let result = drive(executors, attempt.clone()).await;

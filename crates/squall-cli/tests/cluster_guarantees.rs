@@ -1,0 +1,169 @@
+//! Guarantees across cluster workers, with real processes on 127.0.0.1:
+//! an exactly-once word count over two workers on two supervisors (one
+//! checkpoint coordinator, barriers and acknowledgements over TCP),
+//! broken mid-run by SIGKILL of a worker, or by freezing a supervisor so
+//! that its topology moves while its worker lives on (epoch fencing); an
+//! at-least-once one (ackers in one worker, acker traffic over TCP) broken
+//! by SIGKILL. Outputs are compared with a count made here.
+//!
+//! Needs `etcd` on PATH and the corpus in `data/shakespeare`.
+
+mod support;
+
+use std::process::Command;
+use std::time::Instant;
+
+use support::*;
+
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Waits for a line containing `needle` in the worker log of `sup`.
+fn wait_for_log(cluster: &Cluster, sup: &str, topology: &str, needle: &str) {
+    wait_until(&format!("'{needle}' in {sup}'s worker log"), || {
+        cluster.worker_log(sup, topology).contains(needle)
+    });
+}
+
+#[test]
+fn exactly_once_over_two_workers_survives_sigkill_of_each_worker_and_commits_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 3);
+    let name = "wc-eo-two";
+    let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", "2"]);
+    cluster.wait_for_state(name, "running");
+    // Both workers run; the coordinator's is the one holding task 0
+    // (sup-a's: the scheduler takes supervisors in id order on a tie).
+    let mut pids = Vec::new();
+    for sup in ["sup-a", "sup-b"] {
+        let mut pid = None;
+        wait_until(&format!("{sup}'s worker"), || {
+            pid = cluster.worker_pid(sup, name);
+            pid.is_some()
+        });
+        pids.push(pid.unwrap());
+    }
+    // Kill the follower after a checkpoint, then the coordinator after a
+    // checkpoint of the restarted attempt.
+    for (round, (victim, survivor)) in
+        [("sup-b", "sup-a"), ("sup-a", "sup-b")].into_iter().enumerate()
+    {
+        let before = completed_checkpoints(&checkpoints).last().copied().unwrap_or(0);
+        wait_until("a new completed checkpoint", || {
+            completed_checkpoints(&checkpoints).last().is_some_and(|&id| id > before)
+        });
+        assert_ne!(
+            cluster.status(name)["state"],
+            "finished",
+            "the run must still be going when a worker is killed; use more input"
+        );
+        let pid = cluster.worker_pid(victim, name).expect("the victim runs");
+        kill(pid, "-KILL");
+        let killed = Instant::now();
+        let restart = format!("attempt {round} ended");
+        wait_for_log(&cluster, survivor, name, &restart);
+        let detected = killed.elapsed();
+        let restored = format!("attempt {}: restoring checkpoint", round + 1);
+        wait_for_log(&cluster, survivor, name, &restored);
+        let restarted = killed.elapsed();
+        eprintln!(
+            "{victim}'s worker SIGKILLed: detected in {:.2} s, every worker restoring in {:.2} s",
+            detected.as_secs_f64(),
+            restarted.as_secs_f64()
+        );
+    }
+    let done = cluster.wait_for_state(name, "finished");
+    assert!(done["restarts"].as_u64().unwrap() >= 1, "{done}");
+    let (rows, want) = (committed_rows(&output), expected_rows(&expected));
+    assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
+}
+
+#[test]
+fn a_frozen_supervisors_topology_moves_and_its_stale_worker_commits_nothing() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b", "sup-c"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 3);
+    let name = "wc-eo-fence";
+    let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", "2"]);
+    let running = cluster.wait_for_state(name, "running");
+    wait_until("a completed checkpoint", || !completed_checkpoints(&checkpoints).is_empty());
+    // Freeze a supervisor that runs a worker: its lease expires, nimbus
+    // moves the topology (epoch + 1), but its worker still runs and still
+    // reaches etcd.
+    let frozen = ["sup-a", "sup-b", "sup-c"]
+        .into_iter()
+        .position(|s| cluster.worker_pid(s, name).is_some())
+        .unwrap();
+    let sup = ["sup-a", "sup-b", "sup-c"][frozen];
+    let stale_pid = cluster.worker_pid(sup, name).unwrap();
+    kill(cluster.supervisors[frozen].id(), "-STOP");
+    let frozen_at = Instant::now();
+    let mut moved = serde_json::Value::Null;
+    wait_until("the topology to move", || {
+        moved = cluster.status(name);
+        moved["epoch"].as_u64() > running["epoch"].as_u64()
+    });
+    eprintln!("frozen {sup}: topology moved after {:.2} s", frozen_at.elapsed().as_secs_f64());
+    // The stale worker is fenced: it commits nothing and stops by itself.
+    wait_until("the stale worker to stop", || {
+        !std::path::Path::new(&format!("/proc/{stale_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{stale_pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    eprintln!("stale worker stopped after {:.2} s", frozen_at.elapsed().as_secs_f64());
+    let log = cluster.worker_log(sup, name);
+    assert!(log.contains("stale"), "the stale worker says why it stopped:\n{log}");
+    let done = cluster.wait_for_state(name, "finished");
+    assert_ne!(done["supervisor"].as_str(), Some(sup), "{done}");
+    kill(cluster.supervisors[frozen].id(), "-CONT");
+    let (rows, want) = (committed_rows(&output), expected_rows(&expected));
+    assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
+}
+
+#[test]
+fn at_least_once_over_two_workers_survives_sigkill_and_counts_at_least_the_reference() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 3);
+    let name = "wc-alo-two";
+    let output = cluster.submit_word_count_with(
+        name,
+        &input,
+        &["--set", "guarantee=at_least_once", "--workers", "2"],
+    );
+    for sup in ["sup-a", "sup-b"] {
+        wait_for_log(&cluster, sup, name, "attempt 0: 2 workers joined");
+    }
+    assert_ne!(cluster.status(name)["state"], "finished", "killed before the end: use more input");
+    let pid = cluster.worker_pid("sup-b", name).expect("sup-b's worker runs");
+    kill(pid, "-KILL");
+    let killed = Instant::now();
+    wait_for_log(&cluster, "sup-a", name, "attempt 0 ended");
+    let detected = killed.elapsed();
+    wait_for_log(&cluster, "sup-a", name, "attempt 1: 2 workers joined");
+    eprintln!(
+        "at-least-once: sup-b's worker SIGKILLed, detected in {:.2} s, replaying in {:.2} s",
+        detected.as_secs_f64(),
+        killed.elapsed().as_secs_f64()
+    );
+    cluster.wait_for_state(name, "finished");
+    let counts = read_counts(&output);
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "every word counted"
+    );
+    let short: Vec<_> = expected.iter().filter(|(w, &c)| counts[*w] < c).collect();
+    assert!(
+        short.is_empty(),
+        "{} words counted less than the reference: {:?}",
+        short.len(),
+        &short[..short.len().min(5)]
+    );
+    // Every line was acked: both workers finished their attempt, spouts
+    // only finish with no tree pending.
+    for sup in ["sup-a", "sup-b"] {
+        let log = cluster.worker_log(sup, name);
+        assert!(log.contains("finished in"), "{sup}'s worker finished:\n{log}");
+    }
+}

@@ -1,0 +1,366 @@
+//! The cluster tests' harness: etcd (Debian's `etcd-server`, started
+//! here), nimbus daemons and supervisors as real processes in a temporary
+//! folder, driven through the `squall` CLI; and references computed
+//! without the engine.
+
+#![allow(dead_code)] // each test binary uses a part of it
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any one condition may take on a loaded 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+/// Between two looks at a condition.
+pub const POLL: Duration = Duration::from_millis(100);
+pub const TOKEN: &str = "test-token";
+
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/shakespeare")
+        .canonicalize()
+        .expect("corpus in data/shakespeare")
+}
+
+/// Word counts of every non-hidden file in `dir`, computed without the
+/// engine: a word is a maximal run of alphanumeric characters, lowercased.
+pub fn reference(dir: &Path) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The `word,count` CSV a word count wrote.
+pub fn read_counts(path: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("word,count"));
+    lines
+        .map(|l| {
+            let (w, c) = l.rsplit_once(',').unwrap();
+            (w.trim_matches('"').to_string(), c.parse().unwrap())
+        })
+        .collect()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// etcd, nimbus daemons and supervisors in a temporary folder; every
+/// process is killed when it drops.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub etcd_url: String,
+    pub etcd: Child,
+    pub nimbus: Vec<(u16, Child)>,
+    pub supervisors: Vec<Child>,
+}
+
+impl Cluster {
+    pub fn start(nimbus_count: usize, supervisors: &[&str]) -> Cluster {
+        Self::start_with(nimbus_count, supervisors, &[])
+    }
+
+    /// As [`Cluster::start`], with etcd also listening on `etcd_hosts`
+    /// (addresses of this host that other network namespaces reach).
+    pub fn start_with(nimbus_count: usize, supervisors: &[&str], etcd_hosts: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let etcd_url = format!("http://127.0.0.1:{client}");
+        let listen: Vec<String> = std::iter::once(etcd_url.clone())
+            .chain(etcd_hosts.iter().map(|h| format!("http://{h}:{client}")))
+            .collect();
+        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+        let etcd = Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir.path().join("etcd"))
+            .args(["--listen-client-urls", &listen.join(","), "--advertise-client-urls", &etcd_url])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("etcd on PATH (apt-get install etcd-server)");
+        wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", client)).is_ok());
+        let mut cluster =
+            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new() };
+        for _ in 0..nimbus_count {
+            cluster.start_nimbus();
+        }
+        wait_until("a nimbus to lead", || cluster.squall(&["list"]).status.success());
+        for id in supervisors {
+            cluster.start_supervisor(id, cluster.command(&[]));
+        }
+        cluster.wait_for_supervisors(supervisors.len());
+        cluster
+    }
+
+    /// Starts supervisor `id` with 2 slots through `command` (this
+    /// cluster's `squall` command, or a wrapper such as `ip netns exec`
+    /// with the same environment); its log goes to `{id}.log`.
+    pub fn start_supervisor(&mut self, id: &str, mut command: Command) {
+        let log = std::fs::File::create(self.dir.path().join(format!("{id}.log"))).unwrap();
+        let child = command
+            .args(["supervisor", "--id", id, "--slots", "2"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.supervisors.push(child);
+    }
+
+    /// Waits until `count` supervisors are registered.
+    pub fn wait_for_supervisors(&self, count: usize) {
+        wait_until("the supervisors to register", || {
+            let out = self.squall(&["list"]);
+            String::from_utf8_lossy(&out.stdout).matches(" slots)").count() == count
+        });
+    }
+
+    /// The log of supervisor `sup`'s worker for `topology`.
+    pub fn worker_log(&self, sup: &str, topology: &str) -> String {
+        let path = self.dir.path().join("work").join(sup).join(format!("{topology}-slot0.log"));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// The pid of supervisor `sup`'s running worker for `topology`, found
+    /// by its assignment file in its command line.
+    pub fn worker_pid(&self, sup: &str, topology: &str) -> Option<u32> {
+        let file = self.dir.path().join("work").join(sup).join(format!("{topology}-slot0.json"));
+        let file = file.to_string_lossy().into_owned();
+        std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.contains(&file.as_bytes()).then_some(pid)
+        })
+    }
+
+    /// Submits the exactly-once word count ([`exactly_once_yaml`]) named
+    /// `name` over `input` with `extra` submit arguments; returns its
+    /// checkpoint folder and its sink's output folder.
+    pub fn submit_exactly_once(
+        &self,
+        name: &str,
+        input: &Path,
+        extra: &[&str],
+    ) -> (PathBuf, PathBuf) {
+        let dir = self.dir.path().join(name);
+        let (checkpoints, output) = (dir.join("checkpoints"), dir.join("out"));
+        std::fs::create_dir_all(&output).unwrap();
+        let file = dir.join("topology.yaml");
+        std::fs::write(&file, exactly_once_yaml(name, &checkpoints, input, &output)).unwrap();
+        let args: Vec<&str> =
+            ["submit", file.to_str().unwrap()].into_iter().chain(extra.iter().copied()).collect();
+        let out = self.squall(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (checkpoints.join(name), output)
+    }
+
+    pub fn start_nimbus(&mut self) {
+        let port = free_port();
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("nimbus-{port}.log"))).unwrap();
+        let child = self
+            .command(&["nimbus"])
+            .env("SQUALL__NIMBUS__API_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nimbus.push((port, child));
+    }
+
+    /// `squall ARGS` with this cluster's configuration in the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_squall"));
+        c.args(args).envs(self.env()).stdin(Stdio::null());
+        c
+    }
+
+    /// The environment of this cluster's daemons and CLI.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let work = self.dir.path().join("work").to_string_lossy().into_owned();
+        [
+            ("SQUALL__ETCD_ENDPOINTS", format!("[\"{}\"]", self.etcd_url)),
+            ("SQUALL__API_TOKEN", TOKEN.to_string()),
+            ("SQUALL__NIMBUS__LEASE_TTL_S", "2".to_string()),
+            ("SQUALL__NIMBUS__RECONCILE_MS", "300".to_string()),
+            ("SQUALL__SUPERVISOR__LEASE_TTL_S", "3".to_string()),
+            ("SQUALL__SUPERVISOR__WORK_DIR", work),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn squall(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// A word count named `name` over `input` into a CSV in the temporary
+    /// folder, submitted through `squall submit`; returns the CSV's path.
+    pub fn submit_word_count(&self, name: &str, input: &Path) -> PathBuf {
+        self.submit_word_count_with(name, input, &[])
+    }
+
+    /// As [`Cluster::submit_word_count`], with more `squall submit` arguments.
+    pub fn submit_word_count_with(&self, name: &str, input: &Path, extra: &[&str]) -> PathBuf {
+        let output = self.dir.path().join(format!("{name}.csv"));
+        let yaml = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count.yaml"),
+        )
+        .unwrap()
+        .replace("name: word-count", &format!("name: {name}"));
+        let file = self.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        let out = self.squall(
+            &[
+                "submit",
+                file.to_str().unwrap(),
+                "--set",
+                &format!("input={}", input.display()),
+                "--set",
+                &format!("output={}", output.display()),
+            ]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>(),
+        );
+        assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
+        output
+    }
+
+    /// The status of `name` as JSON.
+    pub fn status(&self, name: &str) -> serde_json::Value {
+        let out = self.squall(&["status", name]);
+        if !out.status.success() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn wait_for_state(&self, name: &str, state: &str) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        wait_until(&format!("{name} to be {state}"), || {
+            last = self.status(name);
+            assert_ne!(last["state"], "failed", "{last}");
+            last["state"] == state
+        });
+        last
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.supervisors.iter_mut().chain(self.nimbus.iter_mut().map(|(_, c)| c)) {
+            c.kill().ok();
+            c.wait().ok();
+        }
+        self.etcd.kill().ok();
+        self.etcd.wait().ok();
+    }
+}
+
+/// The corpus `copies` times over (links) in `dir/input`, so that a run
+/// lasts long enough to be broken in the middle; and its reference.
+pub fn repeated_corpus(dir: &Path, copies: u64) -> (PathBuf, BTreeMap<String, u64>) {
+    let input = dir.join("input");
+    std::fs::create_dir(&input).unwrap();
+    let corpus = corpus();
+    for copy in 0..copies {
+        for entry in std::fs::read_dir(&corpus).unwrap() {
+            let path = entry.unwrap().path();
+            let name = format!("{copy}-{}", path.file_name().unwrap().to_string_lossy());
+            std::os::unix::fs::symlink(&path, input.join(name)).unwrap();
+        }
+    }
+    let expected = reference(&corpus).into_iter().map(|(w, c)| (w, c * copies)).collect();
+    (input, expected)
+}
+
+/// An exactly-once word count: checkpointed counts, a transactional sink.
+pub fn exactly_once_yaml(name: &str, checkpoints: &Path, input: &Path, output: &Path) -> String {
+    format!(
+        r#"name: {name}
+config:
+  guarantee: exactly_once
+  checkpoint_interval_ms: 200
+  checkpoint_dir: "{}"
+  restart_strategy: {{ type: none }}
+spouts:
+  - {{ id: lines, type: file, parallelism: 2, settings: {{ path: "{}" }} }}
+bolts:
+  - {{ id: split, type: split_words, parallelism: 2, settings: {{ field: line }} }}
+  - {{ id: count, type: stateful_count, parallelism: 2, settings: {{ fields: [word] }} }}
+  - {{ id: sink, type: transactional_file, settings: {{ path: "{}" }} }}
+streams:
+  - {{ from: lines, to: split, grouping: local_or_shuffle }}
+  - {{ from: split, to: count, grouping: {{ fields: [word] }} }}
+  - {{ from: count, to: sink, grouping: shuffle }}
+"#,
+        checkpoints.display(),
+        input.display(),
+        output.display()
+    )
+}
+
+/// Ids of the completed checkpoints in `dir` (those with metadata).
+pub fn completed_checkpoints(dir: &Path) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut ids: Vec<u64> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let id = e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok()?;
+            e.path().join("_metadata").exists().then_some(id)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The rows the exactly-once sink committed in `output`: (word, k), sorted.
+pub fn committed_rows(output: &Path) -> Vec<(String, u64)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(output).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (w, k) = line.rsplit_once(',').unwrap();
+            rows.push((w.trim_matches('"').to_string(), k.parse::<u64>().unwrap()));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// What an exactly-once word count with counts `expected` commits: (word,
+/// k) for k = 1..=count, each once, sorted.
+pub fn expected_rows(expected: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut want: Vec<(String, u64)> =
+        expected.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
+    want.sort();
+    want
+}

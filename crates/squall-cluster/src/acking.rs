@@ -1,0 +1,186 @@
+//! The control connections of an `at_least_once` topology spread over
+//! several workers: every acker runs in the worker that holds task 0
+//! ([`squall::runtime::PartAckers`]); each other worker sends it its tasks'
+//! acker messages and gets back the verdicts for its spout tasks, over
+//! [`crate::wire`]'s frames. Each direction ends with an explicit
+//! [`Control::Done`], so that a connection that merely closes is a lost
+//! worker, not the end of the run.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::stream::{self, SelectAll, StreamExt};
+use serde::{Deserialize, Serialize};
+use squall::runtime::{AckerOutbox, AckerTraffic, PartAckers};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::wire::{self, Hello, WireConfig, WireStats};
+
+/// One frame of an acking control connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Control {
+    /// Acker messages (to the ackers' worker) or a verdict (from it).
+    Traffic(AckerTraffic),
+    /// Nothing more follows: the sender's tasks have all stopped (or, from
+    /// the ackers' worker, the receiver's have).
+    Done,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The traffic of every outbox, merged; ends when they all have.
+fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, AckerTraffic>> {
+    stream::select_all(
+        outboxes.into_iter().map(|o| {
+            stream::unfold(o, |mut o| async move { o.recv().await.map(|t| (t, o)) }).boxed()
+        }),
+    )
+}
+
+async fn connect(
+    addr: SocketAddr,
+    hello: Hello,
+    config: WireConfig,
+    stats: Arc<WireStats>,
+) -> Result<(tokio::sync::mpsc::Sender<Control>, tokio::task::JoinHandle<crate::Result<()>>), String>
+{
+    let stream =
+        TcpStream::connect(addr).await.map_err(|e| format!("connect to worker {addr}: {e}"))?;
+    Ok(wire::sender::<Control, _>(stream, hello, config, stats))
+}
+
+fn hello(first_task: usize, config: WireConfig) -> Hello {
+    Hello {
+        version: wire::VERSION,
+        producer: first_task as u64,
+        consumer: u64::MAX,
+        compression: config.compression,
+    }
+}
+
+/// The ackers' worker: runs the ackers, takes every other worker's acker
+/// messages, and sends each its spouts' verdicts, until every other worker
+/// said [`Control::Done`] and the local tasks stopped. `followers` gives
+/// each other worker's control address and tasks.
+///
+/// # Errors
+/// A reason when a worker's connection fails or closes before its `Done`.
+pub async fn lead(
+    ackers: PartAckers,
+    control: TcpListener,
+    followers: Vec<(SocketAddr, Vec<usize>)>,
+    config: WireConfig,
+    stats: Arc<WireStats>,
+) -> Result<(), String> {
+    let (run, inbox, outboxes) = ackers.split();
+    let mut route: HashMap<usize, usize> = HashMap::new();
+    let mut by_first: HashMap<u64, usize> = HashMap::new();
+    let mut downs = Vec::new();
+    for (i, (addr, tasks)) in followers.iter().enumerate() {
+        route.extend(tasks.iter().map(|&t| (t, i)));
+        by_first.insert(tasks.iter().copied().min().unwrap_or(0) as u64, i);
+        downs.push(Some(connect(*addr, hello(0, config), config, stats.clone()).await?));
+    }
+    let mut ups = SelectAll::new();
+    for _ in &followers {
+        let (stream, _) =
+            control.accept().await.map_err(|e| format!("accept a control connection: {e}"))?;
+        let (hello, rx, reader) =
+            wire::receiver::<Control, _>(stream, config, stats.clone()).await.map_err(err)?;
+        let i =
+            *by_first.get(&hello.producer).ok_or("a control connection from an unknown worker")?;
+        // Each follower's frames, then `None` once its connection closed.
+        let frames = stream::unfold(Some((rx, reader)), move |state| async move {
+            let (mut rx, reader) = state?;
+            match rx.recv().await {
+                Some(c) => Some(((i, Some(c)), Some((rx, reader)))),
+                None => {
+                    let _ = reader.await;
+                    Some(((i, None), None))
+                }
+            }
+        });
+        ups.push(frames.boxed());
+    }
+    let mut verdicts = merged(outboxes);
+    let looped = async move {
+        let mut open = followers.len();
+        let mut done = vec![false; followers.len()];
+        while open > 0 {
+            tokio::select! {
+                Some((i, frame)) = ups.next() => match frame {
+                    Some(Control::Traffic(t)) => { inbox.deliver(t); }
+                    Some(Control::Done) => {
+                        done[i] = true;
+                        open -= 1;
+                        if let Some((tx, writer)) = downs[i].take() {
+                            tx.send(Control::Done).await.map_err(|_| "a worker's control connection closed")?;
+                            drop(tx);
+                            writer.await.map_err(err)?.map_err(err)?;
+                        }
+                    }
+                    None if done[i] => {}
+                    None => return Err(format!("worker of task {} closed its control connection before its end", followers[i].1[0])),
+                },
+                Some(verdict) = verdicts.next() => {
+                    let target = verdict.spout_task().and_then(|t| route.get(&t)).copied();
+                    if let Some(Some((tx, _))) = target.map(|i| &downs[i]) {
+                        tx.send(Control::Traffic(verdict)).await.map_err(|_| "a worker's control connection closed")?;
+                    }
+                }
+            }
+        }
+        drop(inbox);
+        Ok::<(), String>(())
+    };
+    let (looped, ()) = tokio::join!(looped, run);
+    looped
+}
+
+/// Any other worker: sends its tasks' acker messages to the ackers' worker
+/// at `leader` and delivers the verdicts it sends back, until both sides
+/// said [`Control::Done`].
+///
+/// # Errors
+/// A reason when the connection fails or closes before the leader's `Done`.
+pub async fn follow(
+    ackers: PartAckers,
+    control: TcpListener,
+    leader: SocketAddr,
+    first_task: usize,
+    config: WireConfig,
+    stats: Arc<WireStats>,
+) -> Result<(), String> {
+    let (_, inbox, outboxes) = ackers.split();
+    let (up, writer) = connect(leader, hello(first_task, config), config, stats.clone()).await?;
+    let (stream, _) =
+        control.accept().await.map_err(|e| format!("accept the ackers' worker: {e}"))?;
+    let (_, mut down, reader) =
+        wire::receiver::<Control, _>(stream, config, stats).await.map_err(err)?;
+    let send_up = async move {
+        let mut traffic = merged(outboxes);
+        let closed = |_| "the ackers' worker closed its control connection".to_string();
+        while let Some(t) = traffic.next().await {
+            up.send(Control::Traffic(t)).await.map_err(closed)?;
+        }
+        up.send(Control::Done).await.map_err(closed)?;
+        drop(up);
+        writer.await.map_err(err)?.map_err(err)
+    };
+    let take_down = async move {
+        while let Some(frame) = down.recv().await {
+            match frame {
+                Control::Traffic(t) => {
+                    inbox.deliver(t);
+                }
+                Control::Done => return Ok(()),
+            }
+        }
+        reader.await.map_err(err)?.map_err(err)?;
+        Err("the ackers' worker closed its control connection before its end".to_string())
+    };
+    tokio::try_join!(send_up, take_down).map(drop)
+}

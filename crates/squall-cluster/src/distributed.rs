@@ -1,0 +1,595 @@
+//! A checkpointed (`exactly_once`) or tracked (`at_least_once`) topology
+//! spread over several workers: one checkpoint coordinator (or one set of
+//! ackers, [`crate::acking`]) for all of them, restarts of every worker
+//! from the last completed checkpoint (or from nothing, with replay) when
+//! one fails, and epoch fencing.
+//!
+//! **Coordinator.** The worker that holds task 0 (the first spout's first
+//! task) runs the [`ClusterCoordinator`], as Flink's JobManager does. Every
+//! worker has a control listener besides its data listener: each other
+//! worker connects to the coordinator's and sends its tasks'
+//! [`CheckpointEvent`]s (acknowledgements carry the snapshot's file in the
+//! shared checkpoint storage, not its bytes); the coordinator connects to
+//! each other worker's and sends [`Command`]s (inject barrier n at your
+//! spouts; checkpoint n is complete). Both use [`crate::wire`]'s frames.
+//!
+//! **Attempts** (Flink's full restart, across processes). Within one epoch
+//! the workers run numbered attempts; the current number is in etcd
+//! (`attempt/{topology}/{epoch}`). An attempt starts when every worker has
+//! published its addresses under `run/{topology}/{epoch}/{attempt}/`; the
+//! coordinator's worker publishes the checkpoint everyone restores. When a
+//! worker sees its attempt break (a peer's connection closes before its
+//! end, a task fails) it raises the number by one (a compare-and-swap, so
+//! concurrent raises count once); every worker watching the number leaves
+//! the old attempt and joins the new one. A worker restarted by its
+//! supervisor that finds its own address in the current attempt raises
+//! the number too: its old self was part of it.
+//!
+//! **Fencing** (no split brain). A worker may commit only while its
+//! assignment in etcd still carries its epoch: nimbus moves a topology by
+//! deleting or replacing its assignments with epoch + 1. The coordinator
+//! checks before it completes a checkpoint or ends the run; every worker
+//! checks before it lets its sinks commit a completed checkpoint. A check
+//! that cannot reach etcd answers "stale": a cut-off worker commits nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use serde::{Deserialize, Serialize};
+use squall::checkpoint::{CheckpointBarrier, CheckpointStorage, END_OF_RUN};
+use squall::runtime::{
+    CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
+    TopologyPart,
+};
+use squall::Topology;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::store::{Assignment, Store};
+use crate::wire::{self, Hello, WireConfig, WireStats};
+use crate::ClusterConfig;
+use crate::{acking, link};
+
+/// What the coordinator's worker tells the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Inject this barrier at your spouts.
+    Trigger(CheckpointBarrier),
+    /// Checkpoint `id` is complete (`END_OF_RUN`: the run is over): commit.
+    Complete(u64),
+}
+
+/// One worker's record in an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// Data listener (remote channels).
+    pub data: SocketAddr,
+    /// Control listener (commands from the coordinator; events to it).
+    pub control: SocketAddr,
+    /// Its global task ids.
+    pub tasks: Vec<usize>,
+    /// For the coordinator's worker: what every worker restores (`None`:
+    /// a fresh start).
+    pub restore: Option<Restore>,
+}
+
+/// What the workers of an attempt restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Restore {
+    /// Checkpoint `id` of the topology's checkpoint storage.
+    Checkpoint(u64),
+    /// The savepoint at this location (`config.restore_from`), before the
+    /// run took a checkpoint of its own.
+    Savepoint(String),
+}
+
+/// The checkpoint ids this run may restore and use: above the savepoint
+/// it started from and every checkpoint before it, as in local mode
+/// (`runtime/recovery.rs`); 0 without a savepoint.
+async fn first_own_id(storage: &CheckpointStorage, topology: &Topology) -> Result<u64, String> {
+    let Some(location) = &topology.config().restore_from else { return Ok(0) };
+    let saved = CheckpointStorage::load_savepoint(location).await.map_err(err)?;
+    let last = storage.list().await.map_err(err)?.last().copied().unwrap_or(0);
+    Ok(last.max(saved.id()) + 1)
+}
+
+/// An attempt's attempts at most, before the worker gives up (a task that
+/// fails every time).
+const MAX_ATTEMPTS: u64 = 30;
+/// How long a worker waits for its peers to join an attempt.
+const PEER_PATIENCE: Duration = Duration::from_secs(120);
+/// Between two looks at etcd while waiting or running.
+const POLL: Duration = Duration::from_millis(200);
+/// A fence check that takes longer answers "stale".
+const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How an attempt ended.
+enum Ended {
+    /// The topology finished and every sink committed.
+    Finished,
+    /// Another worker started a newer attempt (or this one is broken and
+    /// the number was raised): join the next.
+    Restart(String),
+    /// This copy is stale (its assignment moved): stop without committing.
+    Fenced,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Runs this worker's part of checkpointed or tracked `topology` until it
+/// finishes.
+///
+/// # Errors
+/// A reason when the topology cannot run (no checkpoint storage, etcd
+/// unreachable at the start, attempts exhausted, or this copy was fenced).
+pub async fn run(
+    a: &Assignment,
+    topology: &Topology,
+    config: &ClusterConfig,
+) -> Result<(), String> {
+    let store = Store::connect(&config.etcd_endpoints, config.prefix()).await.map_err(err)?;
+    let name = &a.topology.name;
+    let attempt_key = format!("attempt/{name}/{}", a.epoch);
+    let me = format!("{}-{}", a.supervisor, a.slot);
+    let storage = match &topology.config().checkpoint_dir {
+        Some(dir) if topology.config().checkpointing() => {
+            Some(Arc::new(CheckpointStorage::open(dir, name).map_err(err)?))
+        }
+        _ => None,
+    };
+    let fence = fence(store.clone(), a);
+    let mut first = true;
+    loop {
+        let attempt: u64 = store.get(&attempt_key).await.map_err(err)?.unwrap_or(0);
+        if attempt >= MAX_ATTEMPTS {
+            return Err(format!("giving up after {attempt} attempts"));
+        }
+        let mine = format!("run/{name}/{}/{attempt}/{me}", a.epoch);
+        if first && store.get::<PeerRecord>(&mine).await.map_err(err)?.is_some() {
+            eprintln!("restarted while attempt {attempt} ran: starting attempt {}", attempt + 1);
+            raise(&store, &attempt_key, attempt).await?;
+            first = false;
+            continue;
+        }
+        first = false;
+        let started = Instant::now();
+        let ended = run_attempt(&store, a, topology, config, &storage, &fence, attempt).await;
+        match ended {
+            Ok(Ended::Finished) => return Ok(()),
+            Ok(Ended::Fenced) => return Err("this copy is stale (its epoch moved on)".into()),
+            Ok(Ended::Restart(why)) | Err(why) => {
+                eprintln!(
+                    "attempt {attempt} ended after {:.1} s: {why}; restarting from the last completed checkpoint",
+                    started.elapsed().as_secs_f64()
+                );
+                if !fence().await {
+                    return Err("this copy is stale (its epoch moved on)".into());
+                }
+                raise(&store, &attempt_key, attempt).await?;
+            }
+        }
+    }
+}
+
+/// Raises the attempt number from `from` to `from + 1`, unless another
+/// worker already has.
+async fn raise(store: &Store, key: &str, from: u64) -> Result<(), String> {
+    let full = store.key(key);
+    let next = serde_json::to_vec(&(from + 1)).map_err(err)?;
+    let unchanged = match from {
+        0 => Compare::version(full.clone(), CompareOp::Equal, 0),
+        n => Compare::value(full.clone(), CompareOp::Equal, serde_json::to_vec(&n).map_err(err)?),
+    };
+    let txn = Txn::new().when([unchanged]).and_then([TxnOp::put(full, next, None)]);
+    store.client().txn(txn).await.map_err(err)?;
+    Ok(())
+}
+
+/// The fence of assignment `a`: `true` while etcd holds `a`'s assignment
+/// with `a`'s epoch.
+fn fence(store: Store, a: &Assignment) -> Fence {
+    let key = format!("assignments/{}/{}", a.supervisor, a.topology.name);
+    let epoch = a.epoch;
+    Arc::new(move || {
+        let (store, key) = (store.clone(), key.clone());
+        Box::pin(async move {
+            let read = tokio::time::timeout(FENCE_TIMEOUT, store.get::<Assignment>(&key)).await;
+            matches!(read, Ok(Ok(Some(current))) if current.epoch == epoch)
+        })
+    })
+}
+
+/// Runs one attempt: publish, wait for the peers, restore, run.
+async fn run_attempt(
+    store: &Store,
+    a: &Assignment,
+    topology: &Topology,
+    config: &ClusterConfig,
+    storage: &Option<Arc<CheckpointStorage>>,
+    fence: &Fence,
+    attempt: u64,
+) -> Result<Ended, String> {
+    let leader = a.tasks.contains(&0);
+    let host = config.supervisor.data_host;
+    let data = TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a data port: {e}"))?;
+    let control =
+        TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a control port: {e}"))?;
+    let restore = match (leader, storage) {
+        // The newest checkpoint of this run that reads back intact (corrupt
+        // ones are skipped), else the savepoint it started from.
+        (true, Some(storage)) => {
+            let min = first_own_id(storage, topology).await?;
+            match storage.load_latest(min).await.map_err(err)? {
+                Some(r) => Some(Restore::Checkpoint(r.id())),
+                None => topology.config().restore_from.clone().map(Restore::Savepoint),
+            }
+        }
+        _ => None,
+    };
+    let record = PeerRecord {
+        data: data.local_addr().map_err(err)?,
+        control: control.local_addr().map_err(err)?,
+        tasks: a.tasks.clone(),
+        restore,
+    };
+    let dir = format!("run/{}/{}/{attempt}", a.topology.name, a.epoch);
+    store.put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &record, None).await.map_err(err)?;
+    let attempt_key = format!("attempt/{}/{}", a.topology.name, a.epoch);
+    let superseded = || async {
+        let now: Option<u64> = store.get(&attempt_key).await.ok().flatten();
+        now.is_some_and(|n| n > attempt)
+    };
+    let started = Instant::now();
+    let peers = loop {
+        let peers = store.list::<PeerRecord>(&dir).await.map_err(err)?;
+        if peers.len() >= a.workers {
+            break peers;
+        }
+        if superseded().await {
+            return Ok(Ended::Restart("a newer attempt started".into()));
+        }
+        if started.elapsed() > PEER_PATIENCE {
+            return Ok(Ended::Restart(format!(
+                "only {} of {} workers joined",
+                peers.len(),
+                a.workers
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let head = peers.iter().find(|(_, p)| p.tasks.contains(&0)).map(|(_, p)| p.clone());
+    let head = head.ok_or("no worker holds task 0")?;
+    eprintln!("attempt {attempt}: {} workers joined", peers.len());
+    let owner: HashMap<usize, SocketAddr> =
+        peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.data))).collect();
+    let local: HashSet<usize> = a.tasks.iter().copied().collect();
+    let is_local = |t: usize| local.contains(&t);
+    let wire =
+        WireConfig { compression: config.supervisor.data_compression, ..WireConfig::default() };
+    let stats = Arc::new(WireStats::default());
+    let followers: Vec<(SocketAddr, Vec<usize>)> = peers
+        .iter()
+        .filter(|(_, p)| !p.tasks.contains(&0))
+        .map(|(_, p)| (p.control, p.tasks.clone()))
+        .collect();
+    type Control<'a> = Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + 'a>>;
+    let (mut part, control_plane): (TopologyPart, Control<'_>) = match storage {
+        Some(storage) => {
+            let restored = match &head.restore {
+                Some(Restore::Checkpoint(id)) => Some(storage.load(*id).await.map_err(err)?),
+                Some(Restore::Savepoint(at)) => {
+                    Some(CheckpointStorage::load_savepoint(at).await.map_err(err)?)
+                }
+                None => None,
+            };
+            let after_existing = storage.list().await.map_err(err)?.last().map_or(1, |l| l + 1);
+            let first_id = after_existing.max(first_own_id(storage, topology).await?);
+            if let Some(r) = &restored {
+                eprintln!("attempt {attempt}: restoring checkpoint {}", r.id());
+            }
+            let (part, link, events) = TopologyPart::build_checkpointed(
+                topology,
+                is_local,
+                restored.as_ref(),
+                storage.clone(),
+            )
+            .map_err(err)?;
+            let cancel = part.cancel_token();
+            let plane = ControlPlane {
+                link,
+                events,
+                control,
+                fence: fence.clone(),
+                wire,
+                stats: stats.clone(),
+            };
+            let others = followers.iter().map(|(addr, _)| *addr).collect();
+            let checkpoints = async move {
+                let committed = match leader {
+                    true => {
+                        let coordinator = ClusterCoordinator::new(
+                            topology,
+                            storage.clone(),
+                            first_id,
+                            cancel,
+                            fence.clone(),
+                        );
+                        plane.coordinate(coordinator, others).await
+                    }
+                    false => plane.follow(head.control).await,
+                };
+                match committed {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Ended::Fenced),
+                    Err(e) => Err(Ended::Restart(e)),
+                }
+            };
+            (part, Box::pin(checkpoints))
+        }
+        None => {
+            let (part, ackers) =
+                TopologyPart::build_tracked(topology, is_local, leader).map_err(err)?;
+            let stats = stats.clone();
+            let acking = async move {
+                let acked = match leader {
+                    true => acking::lead(ackers, control, followers, wire, stats).await,
+                    false => {
+                        let first = a.tasks.iter().copied().min().unwrap_or(0);
+                        acking::follow(ackers, control, head.control, first, wire, stats).await
+                    }
+                };
+                acked.map_err(Ended::Restart)
+            };
+            (part, Box::pin(acking))
+        }
+    };
+    let cancel = part.cancel_token();
+    let outputs = std::mem::take(&mut part.outputs);
+    let inputs = std::mem::take(&mut part.inputs);
+    // The data channels use the supervisor's TLS, if any (the control
+    // connections carry no records and stay plain).
+    let tls = config
+        .supervisor
+        .data_tls
+        .as_ref()
+        .map(crate::tls::DataTls::load)
+        .transpose()
+        .map_err(err)?;
+    let tls_out = tls.clone();
+    let restart = |e: String| Ended::Restart(e);
+    let work = async {
+        tokio::try_join!(
+            async { part.run().await.map(drop).map_err(|e| restart(e.to_string())) },
+            async {
+                link::serve_inputs(data, inputs, wire, stats.clone(), tls)
+                    .await
+                    .map_err(|e| restart(e.to_string()))
+            },
+            async {
+                link::send_outputs(outputs, |t| owner[&t], wire, stats.clone(), tls_out)
+                    .await
+                    .map_err(|e| restart(e.to_string()))
+            },
+            control_plane,
+        )
+    };
+    let watch_attempt = async {
+        loop {
+            tokio::time::sleep(POLL).await;
+            if superseded().await {
+                return;
+            }
+        }
+    };
+    let ended = tokio::select! {
+        done = work => match done {
+            Ok(_) => Ended::Finished,
+            Err(ended) => ended,
+        },
+        () = watch_attempt => Ended::Restart("a newer attempt started".into()),
+    };
+    cancel.cancel();
+    if matches!(ended, Ended::Finished) {
+        eprintln!(
+            "data plane: {} bytes in {} messages",
+            stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            stats.messages.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    Ok(ended)
+}
+
+/// The hello of a control connection (no task channel: ids `u64::MAX`).
+fn control_hello(config: WireConfig) -> Hello {
+    let none = u64::MAX;
+    Hello {
+        version: wire::VERSION,
+        producer: none,
+        consumer: none,
+        compression: config.compression,
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    TcpStream::connect(addr).await.map_err(|e| format!("connect to worker {addr}: {e}"))
+}
+
+/// A worker's control connections and its tasks' checkpoint ends.
+struct ControlPlane {
+    link: PartCheckpointing,
+    events: PartEvents,
+    control: TcpListener,
+    fence: Fence,
+    wire: WireConfig,
+    stats: Arc<WireStats>,
+}
+
+impl ControlPlane {
+    /// The coordinator's worker: runs the coordinator, takes every
+    /// worker's events, sends barriers and (fenced) completions to all.
+    /// `Ok(true)` once the run's end was committed, `Ok(false)` if fenced.
+    async fn coordinate(
+        self,
+        mut coordinator: ClusterCoordinator,
+        others: Vec<SocketAddr>,
+    ) -> Result<bool, String> {
+        let ControlPlane { link, mut events, control, fence, wire, stats } = self;
+        let inbox = coordinator.events();
+        let run = coordinator.run();
+        let mut commands = Vec::new();
+        for addr in others.iter().copied() {
+            let stream = connect(addr).await?;
+            commands.push(wire::sender::<Command, _>(
+                stream,
+                control_hello(wire),
+                wire,
+                stats.clone(),
+            ));
+        }
+        let mut readers = Vec::new();
+        for _ in &others {
+            let (stream, _) =
+                control.accept().await.map_err(|e| format!("accept a control connection: {e}"))?;
+            let (_, rx, reader) = wire::receiver::<CheckpointEvent, _>(stream, wire, stats.clone())
+                .await
+                .map_err(err)?;
+            readers.push((rx, reader));
+        }
+        let local_events = {
+            let inbox = inbox.clone();
+            async move {
+                while let Some(event) = events.next().await {
+                    inbox.send(event);
+                }
+                Ok::<(), String>(())
+            }
+        };
+        let remote_events =
+            futures_util::future::try_join_all(readers.into_iter().map(|(mut rx, reader)| {
+                let inbox: CoordinatorInbox = inbox.clone();
+                let run_state = coordinator.completed.clone();
+                async move {
+                    while let Some(event) = rx.recv().await {
+                        inbox.send(event);
+                    }
+                    reader.await.map_err(err)?.map_err(err)?;
+                    // A worker's events end only after the end of the run.
+                    match *run_state.borrow() == END_OF_RUN {
+                        true => Ok(()),
+                        false => Err::<(), String>("a worker's control connection closed".into()),
+                    }
+                }
+            }));
+        drop(inbox);
+        let mut barriers =
+            std::mem::replace(&mut coordinator.barriers, tokio::sync::mpsc::unbounded_channel().1);
+        let mut completed = coordinator.completed.clone();
+        let fan_out = async move {
+            let closed = |_| "a worker's control connection closed".to_string();
+            let mut ended = false;
+            loop {
+                tokio::select! {
+                    Some(barrier) = barriers.recv() => {
+                        link.trigger(barrier);
+                        for (tx, _) in &commands {
+                            tx.send(Command::Trigger(barrier)).await.map_err(closed)?;
+                        }
+                    }
+                    changed = completed.changed() => {
+                        if changed.is_err() {
+                            break; // the coordinator stopped
+                        }
+                        let id = *completed.borrow_and_update();
+                        // The coordinator completed it after its fence check.
+                        link.complete(id);
+                        for (tx, _) in &commands {
+                            tx.send(Command::Complete(id)).await.map_err(closed)?;
+                        }
+                        if id == END_OF_RUN {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            for (tx, writer) in commands {
+                drop(tx);
+                writer.await.map_err(err)?.map_err(err)?;
+            }
+            Ok::<bool, String>(ended)
+        };
+        drop(coordinator);
+        let ended = async {
+            let ended = fan_out.await?;
+            match ended {
+                true => Ok(true),
+                false if !fence().await => Ok(false),
+                false => Err("the checkpoint coordinator stopped before the end of the run".into()),
+            }
+        };
+        // The other workers' event streams end after the run's end: do not
+        // wait for them once it is committed.
+        let background = async {
+            let (_, local, remote) = tokio::join!(run, local_events, remote_events);
+            local?;
+            remote?;
+            std::future::pending::<Result<bool, String>>().await
+        };
+        tokio::select! {
+            ended = ended => ended,
+            failed = background => failed,
+        }
+    }
+
+    /// Any other worker: sends its events to the coordinator's worker,
+    /// follows its commands. `Ok(true)` once the run's end was committed,
+    /// `Ok(false)` if fenced.
+    async fn follow(self, coordinator: SocketAddr) -> Result<bool, String> {
+        let ControlPlane { link, mut events, control, fence, wire, stats } = self;
+        let stream = connect(coordinator).await?;
+        let (up_tx, writer) =
+            wire::sender::<CheckpointEvent, _>(stream, control_hello(wire), wire, stats.clone());
+        let (stream, _) =
+            control.accept().await.map_err(|e| format!("accept the coordinator: {e}"))?;
+        let (_, mut commands, reader) =
+            wire::receiver::<Command, _>(stream, wire, stats).await.map_err(err)?;
+        let up = async move {
+            while let Some(event) = events.next().await {
+                if up_tx.send(event).await.is_err() {
+                    break;
+                }
+            }
+            drop(up_tx);
+            writer.await.map_err(err)?.map_err(err)?;
+            std::future::pending::<Result<bool, String>>().await
+        };
+        let down = async move {
+            while let Some(command) = commands.recv().await {
+                match command {
+                    Command::Trigger(barrier) => link.trigger(barrier),
+                    Command::Complete(id) => {
+                        if !fence().await {
+                            return Ok(false);
+                        }
+                        link.complete(id);
+                        if id == END_OF_RUN {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+            reader.await.map_err(err)?.map_err(err)?;
+            Err("the coordinator's worker closed its control connection before the end".to_string())
+        };
+        tokio::select! {
+            ended = down => ended,
+            failed = up => failed,
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Checkpoints of a topology spread over several cluster workers (Flink's
+//! checkpoint coordinator in the JobManager, its tasks in TaskManagers).
+//!
+//! Every worker attaches its executors to a [`PartCheckpointing`]: the
+//! events of its tasks (acknowledgements with their snapshot files,
+//! refusals, finishes) come out of it, and barriers to inject at its spouts
+//! and completed checkpoint ids go into it. One worker also runs the
+//! [`ClusterCoordinator`], the same pure protocol and coordinator task as
+//! local mode (`checkpoint::protocol`, `runtime/coordinator.rs`), fed with
+//! every worker's events; the cluster crate carries events up and
+//! barriers and completions down between processes ([`CheckpointEvent`] is
+//! serializable for that). Snapshots go to the shared checkpoint storage
+//! from the worker that took them; only their file handles travel.
+//!
+//! A [`Fence`] guards the two irreversible steps against a stale copy of
+//! the topology (split brain): the coordinator asks it before it writes a
+//! checkpoint's metadata (which completes the checkpoint) and before it
+//! ends the run, and refuses both when it answers `false`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::protocol::{Coordinator, Input, Timing};
+use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, RestoredCheckpoint, TaskAck};
+use crate::error::Result;
+use crate::runtime::checkpointing::TaskCheckpointing;
+use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask};
+use crate::runtime::executor::{Executor, Op};
+use crate::runtime::part::TopologyPart;
+use crate::topology::Topology;
+
+/// Asks whether this copy of the topology may still commit: `true` while
+/// it is the current one. Called before every irreversible step.
+pub type Fence = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// What a task tells the coordinator (an acknowledgement with its snapshot
+/// file, a refusal, or that it finished), as it crosses a process boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckpointEvent(Input<TaskAck>);
+
+/// The checkpoint ends of a set of executors: their events out, barriers
+/// and completions in.
+pub(crate) struct Attached {
+    /// Barrier queues of the spout heads.
+    pub triggers: Vec<mpsc::UnboundedSender<CheckpointBarrier>>,
+    /// Events of every task.
+    pub events: mpsc::UnboundedReceiver<Input<TaskAck>>,
+    /// The latest completed checkpoint, as the tasks see it.
+    pub completed: watch::Sender<u64>,
+    /// Global ids of every task of the executors.
+    pub tasks: Vec<usize>,
+}
+
+/// Links every executor of `executors` to one coordinator through new
+/// channels: spout heads get a barrier queue, every executor the event
+/// sender and the completion watch. Used by local mode and by cluster
+/// workers alike.
+pub(crate) fn attach(executors: &mut [Executor], storage: &Arc<CheckpointStorage>) -> Attached {
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (completed, completed_rx) = watch::channel(0);
+    let mut triggers = Vec::new();
+    let mut tasks = Vec::new();
+    for executor in executors {
+        tasks.extend(executor.nodes.iter().map(|n| n.task));
+        let trigger = match executor.nodes[0].op {
+            Op::Spout(_) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                triggers.push(tx);
+                Some(rx)
+            }
+            Op::Bolt(_) => None,
+        };
+        executor.checkpoint = Some(TaskCheckpointing {
+            trigger,
+            events: events_tx.clone(),
+            completed: completed_rx.clone(),
+            storage: storage.clone(),
+            writes: Vec::new(),
+        });
+    }
+    Attached { triggers, events, completed, tasks }
+}
+
+/// One worker's side of the checkpoints, inward: barriers to inject and
+/// completions to commit.
+pub struct PartCheckpointing {
+    triggers: Vec<mpsc::UnboundedSender<CheckpointBarrier>>,
+    completed: watch::Sender<u64>,
+}
+
+impl PartCheckpointing {
+    /// Injects `barrier` at every local spout head.
+    pub fn trigger(&self, barrier: CheckpointBarrier) {
+        for t in &self.triggers {
+            let _ = t.send(barrier);
+        }
+    }
+
+    /// Checkpoint `id` is complete ([`crate::checkpoint::END_OF_RUN`]: the
+    /// run is over): every local task commits up to it. Call it only after
+    /// the [`Fence`] has said this copy is current.
+    pub fn complete(&self, id: u64) {
+        self.completed.send_replace(id);
+    }
+}
+
+/// One worker's side of the checkpoints, outward: its tasks' events.
+pub struct PartEvents(mpsc::UnboundedReceiver<Input<TaskAck>>);
+
+impl PartEvents {
+    /// The next event of a local task, for the coordinator; `None` once
+    /// every local task has stopped.
+    pub async fn next(&mut self) -> Option<CheckpointEvent> {
+        self.0.recv().await.map(CheckpointEvent)
+    }
+}
+
+impl TopologyPart {
+    /// As [`TopologyPart::build`], for a topology that takes checkpoints:
+    /// every task starts from `restored` (the checkpoint the coordinator's
+    /// worker chose; `None` for a fresh start) and writes its snapshots to
+    /// `storage`; the returned [`PartCheckpointing`] links them to the
+    /// [`ClusterCoordinator`].
+    ///
+    /// # Errors
+    /// As [`TopologyPart::build`] (but checkpoints are accepted; ackers are
+    /// not yet).
+    pub fn build_checkpointed(
+        topology: &Topology,
+        local: impl Fn(usize) -> bool,
+        restored: Option<&RestoredCheckpoint>,
+        storage: Arc<CheckpointStorage>,
+    ) -> Result<(Self, PartCheckpointing, PartEvents)> {
+        let mut part = Self::assemble(topology, &local, restored)?;
+        let attached = attach(&mut part.executors, &storage);
+        let link = PartCheckpointing { triggers: attached.triggers, completed: attached.completed };
+        Ok((part, link, PartEvents(attached.events)))
+    }
+}
+
+/// The checkpoint coordinator of a topology spread over workers, fed with
+/// every worker's [`CheckpointEvent`]s.
+pub struct ClusterCoordinator {
+    events: mpsc::UnboundedSender<Input<TaskAck>>,
+    task: Option<CoordinatorTask>,
+    /// Barriers to send to every worker.
+    pub barriers: mpsc::UnboundedReceiver<CheckpointBarrier>,
+    /// Completed checkpoint ids to send to every worker (after the fence).
+    pub completed: watch::Receiver<u64>,
+}
+
+impl ClusterCoordinator {
+    /// A coordinator of every task of `topology`, writing to `storage`,
+    /// with checkpoint ids from `first_id` on; it stops when `cancel`
+    /// fires, and completes nothing once `fence` answers `false` (it then
+    /// cancels `cancel`).
+    pub fn new(
+        topology: &Topology,
+        storage: Arc<CheckpointStorage>,
+        first_id: u64,
+        cancel: CancellationToken,
+        fence: Fence,
+    ) -> Self {
+        let config = topology.config();
+        let timing = Timing {
+            interval_ms: config.checkpoint_interval_ms,
+            timeout_ms: config.checkpoint_timeout_ms,
+        };
+        let total: usize = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let (barriers_tx, barriers) = mpsc::unbounded_channel();
+        let (completed_tx, completed) = watch::channel(0);
+        // Savepoints of a cluster topology are not taken yet: no requester.
+        let (_, savepoints) = mpsc::unbounded_channel();
+        let task = CoordinatorTask {
+            coordinator: Coordinator::new(timing, 0..total, first_id),
+            timing,
+            events: events_rx,
+            triggers: vec![barriers_tx],
+            completed: completed_tx,
+            storage,
+            retained: config.retained_checkpoints,
+            topology: topology.name().to_string(),
+            max_parallelism: config.max_parallelism,
+            stats: Arc::new(Mutex::new(Vec::new())),
+            savepoints: Arc::new(tokio::sync::Mutex::new(savepoints)),
+            cancel,
+            fence: Some(fence),
+        };
+        ClusterCoordinator { events, task: Some(task), barriers, completed }
+    }
+
+    /// Where workers' events go.
+    pub fn events(&self) -> CoordinatorInbox {
+        CoordinatorInbox(self.events.clone())
+    }
+
+    /// The completed checkpoints' figures so far, shared with the task.
+    pub fn stats(&self) -> Arc<Mutex<Vec<CheckpointStats>>> {
+        self.task.as_ref().map(|t| t.stats.clone()).unwrap_or_default()
+    }
+
+    /// The coordinator's loop, to spawn: runs until the end of the run or
+    /// cancellation.
+    ///
+    /// # Panics
+    /// If called twice.
+    pub fn run(&mut self) -> impl Future<Output = ()> + Send + 'static {
+        self.task.take().expect("the coordinator runs once").run()
+    }
+}
+
+/// Hands events to a [`ClusterCoordinator`].
+#[derive(Clone)]
+pub struct CoordinatorInbox(mpsc::UnboundedSender<Input<TaskAck>>);
+
+impl CoordinatorInbox {
+    /// Delivers one worker's event; `false` once the coordinator stopped.
+    pub fn send(&self, event: CheckpointEvent) -> bool {
+        self.0.send(event.0).is_ok()
+    }
+}
