@@ -251,13 +251,15 @@ impl Cluster {
         output
     }
 
-    /// The status of `name` as JSON.
+    /// The status of `name` as JSON (`squall status NAME --json`'s
+    /// `status`); `Null` if the call failed.
     pub fn status(&self, name: &str) -> serde_json::Value {
-        let out = self.squall(&["status", name]);
+        let out = self.squall(&["status", name, "--json"]);
         if !out.status.success() {
             return serde_json::Value::Null;
         }
-        serde_json::from_slice(&out.stdout).unwrap()
+        let mut all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        all["status"].take()
     }
 
     pub fn wait_for_state(&self, name: &str, state: &str) -> serde_json::Value {
