@@ -20,25 +20,6 @@ use squall::topology::{Guarantee, RestartStrategy};
 use squall::window::WindowAssigner;
 use squall::{Fields, LocalCluster, TopologyBuilder, Value};
 
-/// The committed rows of the sink's folder, as text, sorted; and the
-/// number of files left uncommitted.
-fn committed(dir: &std::path::Path) -> (Vec<Vec<String>>, usize) {
-    let (mut rows, mut pending) = (Vec::new(), 0);
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.file_name().unwrap().to_string_lossy().starts_with("part-") {
-            pending += 1;
-            continue;
-        }
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(&path).unwrap();
-        for record in reader.records() {
-            rows.push(record.unwrap().iter().map(String::from).collect());
-        }
-    }
-    rows.sort();
-    (rows, pending)
-}
-
 #[test]
 fn window_state_survives_a_checkpoint_restore() {
     // The reference: a plain group-by over flights.csv, read with csv and
@@ -91,18 +72,5 @@ fn window_state_survives_a_checkpoint_restore() {
     let (rows, pending) = committed(out.path());
     assert_eq!(pending, 0, "uncommitted files left behind");
     assert_eq!(expected.len(), 19_486);
-    if rows != expected {
-        let extra: Vec<_> = rows.iter().filter(|r| expected.binary_search(r).is_err()).collect();
-        let missing: Vec<_> = expected.iter().filter(|r| rows.binary_search(r).is_err()).collect();
-        panic!(
-            "committed output differs from the reference (seed {seed}, kill at {kill_at}): \
-             {} rows, expected {}; {} unexpected, first {:?}; {} missing, first {:?}",
-            rows.len(),
-            expected.len(),
-            extra.len(),
-            extra.first(),
-            missing.len(),
-            missing.first()
-        );
-    }
+    assert_rows(&rows, &expected, &format!("seed {seed}, kill at {kill_at}"));
 }

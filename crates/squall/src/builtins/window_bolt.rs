@@ -71,7 +71,7 @@ pub struct WindowBolt {
     /// The last watermark received, for an operator made after it.
     watermark: i64,
     /// The checkpointed state, in `exactly_once` (set in `prepare`).
-    checkpoint: Option<WindowCheckpoint<Vec<Cell>>>,
+    checkpoint: Option<WindowCheckpoint<Key, Vec<Cell>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +221,7 @@ impl Bolt for WindowBolt {
                 context.parallelism()
             )));
         }
-        self.checkpoint = WindowCheckpoint::open(context)?;
+        self.checkpoint = WindowCheckpoint::open(context, |k: &Key| crate::keys::key_hash(&k.0))?;
         if let Some(wm) = self.checkpoint.as_ref().and_then(WindowCheckpoint::restored_watermark) {
             self.watermark = self.watermark.max(wm);
         }

@@ -12,11 +12,15 @@ use crate::model::{Data, Tuple};
 use crate::runtime::{LocalCluster, RunSummary};
 use crate::topology::{Bolt, Grouping, Spout, Topology, TopologyBuilder};
 
+/// Wraps an operator's bolt: given the component id and the bolt.
+pub type OperatorWrapper = Arc<dyn Fn(&str, Box<dyn Bolt>) -> Box<dyn Bolt> + Send + Sync>;
+
 /// The graph being built: shared by the environment and its streams.
 pub(crate) struct Graph {
     pub builder: Option<TopologyBuilder>,
     pub parallelism: usize,
     pub next: usize,
+    pub wrapper: Option<OperatorWrapper>,
 }
 
 pub(crate) type Shared = Rc<RefCell<Graph>>;
@@ -44,7 +48,14 @@ impl Graph {
         make: impl Fn() -> B + Send + Sync + 'static,
     ) -> String {
         let id = self.id(name);
-        let factory = Arc::new(move || Box::new(make()) as Box<dyn Bolt>);
+        let (wrapper, of) = (self.wrapper.clone(), id.clone());
+        let factory = Arc::new(move || {
+            let bolt = Box::new(make()) as Box<dyn Bolt>;
+            match &wrapper {
+                Some(wrap) => wrap(&of, bolt),
+                None => bolt,
+            }
+        });
         let mut declarer = self.builder().set_bolt_factory(&id, factory, parallelism);
         for input in inputs {
             let grouping = if keyed {
@@ -74,13 +85,30 @@ pub struct StreamEnv {
 impl StreamEnv {
     /// An environment for a topology called `name`.
     pub fn new(name: &str) -> StreamEnv {
-        let graph = Graph { builder: Some(TopologyBuilder::new(name)), parallelism: 1, next: 0 };
+        let graph = Graph {
+            builder: Some(TopologyBuilder::new(name)),
+            parallelism: 1,
+            next: 0,
+            wrapper: None,
+        };
         StreamEnv { graph: Rc::new(RefCell::new(graph)) }
     }
 
     /// The parallelism of operators added from now on.
     pub fn set_parallelism(&self, parallelism: usize) -> &Self {
         self.graph.borrow_mut().parallelism = parallelism;
+        self
+    }
+
+    /// Passes the bolt of every operator added from now on (each task's
+    /// instance) through `wrap`, with its component id (`window-7`): for
+    /// tracing, metrics or fault injection around DataStream operators, as
+    /// one would wrap a Storm bolt. Sources' spouts are not wrapped.
+    pub fn wrap_operators(
+        &self,
+        wrap: impl Fn(&str, Box<dyn Bolt>) -> Box<dyn Bolt> + Send + Sync + 'static,
+    ) -> &Self {
+        self.graph.borrow_mut().wrapper = Some(Arc::new(wrap));
         self
     }
 

@@ -35,7 +35,7 @@ mod ops;
 mod record;
 mod stream;
 
-pub use env::StreamEnv;
+pub use env::{OperatorWrapper, StreamEnv};
 pub use ops::process::{KeyedContext, KeyedProcessFunction, TimeDomain};
 pub use record::key_hash;
 pub use stream::{

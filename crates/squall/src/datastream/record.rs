@@ -21,6 +21,13 @@ pub fn key_hash<K: Hash>(key: &K) -> u64 {
     h.finish()
 }
 
+/// The hash the runtime routes a keyed record by: [`crate::keys::key_hash`]
+/// of its `key` field (`key_hash(key)` as an int), so that state an operator
+/// checkpoints by key lands in the key group its records go to.
+pub(crate) fn route_hash<K: Hash>(key: &K) -> u64 {
+    crate::keys::key_hash([&Value::Int(key_hash(key) as i64)])
+}
+
 /// A record as it travels: its key hash, event time (ms) and value.
 pub(crate) struct Record<T> {
     pub key: Option<u64>,

@@ -328,6 +328,18 @@ impl<K: Data + Hash + Eq, T: Data> WindowedStream<K, T> {
             WindowStreamBolt::new(key.clone(), assigner, trigger, lateness, f.clone(), late.clone())
         })
     }
+
+    /// Reduces each window's records with `f(previous, record)`, keeping
+    /// one value per window (Flink's `WindowedStream.reduce`).
+    ///
+    /// # Panics
+    /// As [`WindowedStream::aggregate`].
+    pub fn reduce(
+        &self,
+        f: impl Fn(T, T) -> T + Send + Sync + 'static,
+    ) -> Stream<WindowResult<K, T>> {
+        self.aggregate(crate::window::ReduceAggregate::new(f))
+    }
 }
 
 /// Two streams into one operator (Flink's `ConnectedStreams`).

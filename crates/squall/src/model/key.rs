@@ -9,7 +9,8 @@ use super::{Value, Values};
 /// Equality agrees with [`Value`]'s hash (floats compare by their bits, with
 /// `-0.0` equal to `0.0`, and a NaN equal to itself), so it is a lawful
 /// `HashMap` key even though `Value` is only `PartialEq`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Key(pub(crate) Values);
 
 impl Hash for Key {

@@ -21,6 +21,7 @@
 
 mod backend;
 mod handles;
+mod heap;
 mod memory;
 mod operator;
 mod raw;
@@ -39,7 +40,7 @@ pub use backend::{KeyGroupState, NamedEntries, StateBackend, StateId, StateKind}
 pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState};
 pub use memory::MemoryBackend;
 pub use operator::{OperatorList, OperatorListState, Redistribution};
-pub(crate) use raw::decode_key;
+pub(crate) use heap::HeapCheckpoint;
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;
 pub use snapshot::TaskSnapshot;

@@ -1,29 +1,29 @@
 //! Keyed state written and read by explicit key, for operators that keep
 //! their working state elsewhere and move it into the backend only at a
-//! barrier (the window operator): [`TaskState::put_keyed`],
+//! barrier (`super::heap`): [`TaskState::put_keyed`],
 //! [`TaskState::entries_of`], [`TaskState::clear_state`].
 //!
-//! The key is encoded and hashed into its key group exactly as the runtime
-//! does for the current key of a fields-grouped tuple, so these entries
-//! redistribute by key group on restore like any other keyed state.
+//! The caller gives the key's hash as the runtime computes it for the
+//! current key of a fields-grouped tuple ([`keys::key_hash`] of the
+//! grouping's values), so these entries sit in the key group the key's
+//! records are routed to and redistribute by key group on restore like any
+//! other keyed state.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::keys;
-use crate::model::Value;
 use crate::state::backend::StateId;
-use crate::state::store::{encode, TaskState};
+use crate::state::store::TaskState;
 
 impl TaskState {
-    /// Stores `value` (already encoded) under the key made of `key`'s
-    /// values in state `state`.
+    /// Stores `value` under `key` (both already encoded) in state `state`,
+    /// in the key group of `hash` (the key's [`keys::key_hash`]).
     ///
     /// # Errors
-    /// [`Error::State`] if the key cannot be encoded, or the backend's.
-    pub(crate) fn put_keyed(&self, state: StateId, key: &[Value], value: &[u8]) -> Result<()> {
+    /// The backend's.
+    pub(crate) fn put_keyed(&self, state: StateId, hash: u64, key: &[u8], value: &[u8]) -> Result<()> {
         let mut inner = self.lock();
-        let group = keys::key_group(keys::key_hash(key), inner.max_parallelism);
-        let bytes = encode(key, "a key")?;
-        inner.backend.put(state, group, &bytes, value)
+        let group = keys::key_group(hash, inner.max_parallelism);
+        inner.backend.put(state, group, key, value)
     }
 
     /// Every entry of state `state` in the key groups this task holds, as
@@ -53,12 +53,4 @@ impl TaskState {
         }
         Ok(())
     }
-}
-
-/// The key values of an entry key written by [`TaskState::put_keyed`].
-///
-/// # Errors
-/// [`Error::State`] if the bytes are not such a key.
-pub(crate) fn decode_key(bytes: &[u8]) -> Result<Vec<Value>> {
-    postcard::from_bytes(bytes).map_err(|e| Error::State(format!("cannot decode a key: {e}")))
 }

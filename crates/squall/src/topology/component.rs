@@ -190,6 +190,45 @@ pub trait Bolt: Send + 'static {
     }
 }
 
+/// A boxed bolt is a bolt (every hook passed on), so that wrappers generic
+/// over `B: Bolt` also wrap the boxed bolts of a factory (see
+/// [`crate::datastream::StreamEnv::wrap_operators`]).
+impl Bolt for Box<dyn Bolt> {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        (**self).declare_outputs(d)
+    }
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        (**self).prepare(context)
+    }
+    fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
+        (**self).execute(input, c)
+    }
+    fn on_watermark(&mut self, watermark: i64, c: &mut OutputCollector) -> Result<()> {
+        (**self).on_watermark(watermark, c)
+    }
+    fn tick_interval(&self) -> Option<Duration> {
+        (**self).tick_interval()
+    }
+    fn on_tick(&mut self, now_ms: i64, c: &mut OutputCollector) -> Result<()> {
+        (**self).on_tick(now_ms, c)
+    }
+    fn finish(&mut self, c: &mut OutputCollector) -> Result<()> {
+        (**self).finish(c)
+    }
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
+        (**self).snapshot_state(checkpoint_id)
+    }
+    fn on_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        (**self).on_checkpoint_complete(checkpoint_id)
+    }
+    fn cleanup(&mut self) {
+        (**self).cleanup()
+    }
+    fn ack_mode(&self) -> AckMode {
+        (**self).ack_mode()
+    }
+}
+
 /// Who acks a bolt's inputs when tuples are tracked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AckMode {

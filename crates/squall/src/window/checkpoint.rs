@@ -1,14 +1,18 @@
-//! [`WindowCheckpoint`]: the window bolt's state in the checkpointed state
-//! API (issue 4's keyed and operator state), in `exactly_once`.
+//! [`WindowCheckpoint`]: a window operator's state in the checkpointed
+//! state API (issue 4's keyed and operator state), in `exactly_once`; used
+//! by the YAML window bolt and the DataStream window operator.
 //!
-//! At a barrier the heap [`super::state::WindowStore`] is copied into keyed
-//! state `windows`: one entry per window key, holding its open windows with
-//! their accumulators (merged session windows included), in the key group
-//! of that key, so that it redistributes by key group when parallelism
-//! changes. The watermark goes into operator state `window.watermark`.
-//! Timers are not stored: [`WindowOperator::restore_panes`] derives them
-//! from the windows and the watermark. Between barriers nothing is written,
-//! so the per-record path is the same as without checkpoints.
+//! At a barrier the heap [`super::state::WindowStore`] is copied through a
+//! [`HeapCheckpoint`] into keyed state `windows`: one entry per window key,
+//! holding its open windows with their accumulators (merged session windows
+//! included), in the key group of that key, so that it redistributes by key
+//! group when parallelism changes. The watermark goes into operator state
+//! `windows.watermark`. Timers are not stored:
+//! [`WindowOperator::restore_panes`] derives them from the windows and the
+//! watermark. Between barriers nothing is written, so the per-record path
+//! is the same as without checkpoints.
+
+use std::hash::Hash;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,57 +20,51 @@ use serde::Serialize;
 use super::state::Panes;
 use super::{AggregateFunction, WindowOperator};
 use crate::error::Result;
-use crate::model::Key;
-use crate::state::{decode, decode_key, encode, OperatorState, StateId, StateKind, TaskState};
-use crate::topology::{Guarantee, TopologyContext};
+use crate::state::HeapCheckpoint;
+use crate::topology::TopologyContext;
 
 /// Name of the keyed state holding the open windows.
 const WINDOWS: &str = "windows";
 
-/// A restored watermark (ms) and the open windows of every key.
-type Restored<A> = (i64, Vec<(Key, Panes<A>)>);
+/// The routing hash of a window key (see [`HeapCheckpoint::snapshot`]).
+pub(crate) type RouteFn<K> = fn(&K) -> u64;
 
-/// The checkpointed copy of one window bolt task's state.
-#[derive(Clone)]
-pub(crate) struct WindowCheckpoint<A> {
-    state: TaskState,
-    windows: StateId,
-    watermark: OperatorState<i64>,
-    /// What was restored and not yet handed to an operator (the operator is
-    /// made from the first record's schema).
-    pending: Option<Restored<A>>,
+/// The checkpointed copy of one window task's state.
+pub(crate) struct WindowCheckpoint<K, A> {
+    heap: HeapCheckpoint,
+    route: RouteFn<K>,
+    /// What was restored and not yet handed to an operator (the YAML bolt
+    /// makes its operator from the first record's schema).
+    pending: Option<(i64, Vec<(K, Panes<A>)>)>,
 }
 
-impl<A> std::fmt::Debug for WindowCheckpoint<A> {
+impl<K: Clone, A: Clone> Clone for WindowCheckpoint<K, A> {
+    fn clone(&self) -> Self {
+        WindowCheckpoint { heap: self.heap.clone(), route: self.route, pending: self.pending.clone() }
+    }
+}
+
+impl<K, A> std::fmt::Debug for WindowCheckpoint<K, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WindowCheckpoint").field("pending", &self.pending.is_some()).finish()
     }
 }
 
-impl<A: Serialize + DeserializeOwned + Clone> WindowCheckpoint<A> {
+impl<K, A> WindowCheckpoint<K, A>
+where
+    K: Serialize + DeserializeOwned + Hash + Eq + Clone,
+    A: Serialize + DeserializeOwned + Clone,
+{
     /// The checkpointed state of the task of `context`, restored from the
     /// last checkpoint if there is one; `None` unless the topology runs
-    /// `exactly_once`.
+    /// `exactly_once`. `route` gives a key's routing hash.
     ///
     /// # Errors
     /// [`crate::Error::State`] if the restored state does not decode.
-    pub fn open(context: &TopologyContext) -> Result<Option<Self>> {
-        if context.config().guarantee != Guarantee::ExactlyOnce {
-            return Ok(None);
-        }
-        let state = context.state().clone();
-        let windows = state.register_unscoped(WINDOWS, StateKind::Value)?;
-        let watermark = context.operator_state::<i64>("window.watermark");
-        let mut pending = None;
-        if state.restored_from().is_some() {
-            let wm = watermark.get()?.unwrap_or(crate::runtime::NO_WATERMARK);
-            let mut keys = Vec::new();
-            for (k, v) in state.entries_of(windows)? {
-                keys.push((Key(decode_key(&k)?), decode(&v, WINDOWS)?));
-            }
-            pending = Some((wm, keys));
-        }
-        Ok(Some(WindowCheckpoint { state, windows, watermark, pending }))
+    pub fn open(context: &TopologyContext, route: RouteFn<K>) -> Result<Option<Self>> {
+        let Some(heap) = HeapCheckpoint::open(context, WINDOWS)? else { return Ok(None) };
+        let pending = heap.restore()?;
+        Ok(Some(WindowCheckpoint { heap, route, pending }))
     }
 
     /// The restored watermark, if a restore is pending.
@@ -75,7 +73,7 @@ impl<A: Serialize + DeserializeOwned + Clone> WindowCheckpoint<A> {
     }
 
     /// Hands the restored windows to `op` (once).
-    pub fn restore_into<F: AggregateFunction<Acc = A>>(&mut self, op: &mut WindowOperator<Key, F>) {
+    pub fn restore_into<F: AggregateFunction<Acc = A>>(&mut self, op: &mut WindowOperator<K, F>) {
         if let Some((wm, keys)) = self.pending.take() {
             op.restore_watermark(wm);
             for (key, panes) in keys {
@@ -91,18 +89,16 @@ impl<A: Serialize + DeserializeOwned + Clone> WindowCheckpoint<A> {
     /// [`crate::Error::State`] if a key or an accumulator cannot be encoded.
     pub fn snapshot<F: AggregateFunction<Acc = A>>(
         &self,
-        op: Option<&WindowOperator<Key, F>>,
+        op: Option<&WindowOperator<K, F>>,
         watermark: i64,
     ) -> Result<()> {
-        self.state.clear_state(self.windows)?;
-        let put = |key: &Key, panes: &Panes<A>| {
-            self.state.put_keyed(self.windows, &key.0, &encode(panes, WINDOWS)?)
-        };
+        let route = self.route;
         match (op, &self.pending) {
-            (Some(op), _) => op.panes().try_for_each(|(k, p)| put(k, p))?,
-            (None, Some((_, keys))) => keys.iter().try_for_each(|(k, p)| put(k, p))?,
-            (None, None) => {}
+            (Some(op), _) => self.heap.snapshot(op.panes().map(|(k, p)| (route(k), k, p)), watermark),
+            (None, Some((_, keys))) => {
+                self.heap.snapshot(keys.iter().map(|(k, p)| (route(k), k, p)), watermark)
+            }
+            (None, None) => self.heap.snapshot(std::iter::empty::<(u64, &K, &Panes<A>)>(), watermark),
         }
-        self.watermark.set(&watermark)
     }
 }

@@ -29,7 +29,7 @@ mod state;
 mod trigger;
 pub mod tumbling;
 
-pub use aggregate::AggregateFunction;
+pub use aggregate::{AggregateFunction, ReduceAggregate};
 pub use assigner::WindowAssigner;
 pub use fields::{AggregateKind, AggregateSpec, Cell, FieldAggregates};
 pub use operator::{Fired, WindowOperator};

@@ -45,6 +45,18 @@ impl<B> Chaos<B> {
         Self::new(inner, Kill::OnceAfterCheckpoint { from, checkpointed: Arc::default() })
     }
 
+    /// Wraps `inner` too, sharing this wrapper's counters and rule: one
+    /// wrapper per task of a factory (a DataStream operator, see
+    /// `StreamEnv::wrap_operators`) that counts over all of them.
+    pub fn sharing<C>(&self, inner: C) -> Chaos<C> {
+        Chaos {
+            inner,
+            seen: self.seen.clone(),
+            kill: self.kill.clone(),
+            killed: self.killed.clone(),
+        }
+    }
+
     fn new(inner: B, kill: Kill) -> Self {
         Chaos { inner, seen: Arc::default(), kill, killed: Arc::default() }
     }

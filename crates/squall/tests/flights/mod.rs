@@ -237,3 +237,41 @@ pub fn reference(
 ) -> HashMap<(i64, i64, Vec<String>), Values> {
     aggs.into_iter().map(|(k, a)| (k, a.values())).collect()
 }
+
+/// The committed rows of a transactional file sink's folder, as text,
+/// sorted; and the number of files left uncommitted.
+pub fn committed(dir: &Path) -> (Vec<Vec<String>>, usize) {
+    let (mut rows, mut pending) = (Vec::new(), 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.file_name().unwrap().to_string_lossy().starts_with("part-") {
+            pending += 1;
+            continue;
+        }
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(&path).unwrap();
+        for record in reader.records() {
+            rows.push(record.unwrap().iter().map(String::from).collect());
+        }
+    }
+    rows.sort();
+    (rows, pending)
+}
+
+/// Asserts `rows` equal `expected` (both sorted), naming the first
+/// unexpected and the first missing row; `context` says what run it was.
+pub fn assert_rows(rows: &[Vec<String>], expected: &[Vec<String>], context: &str) {
+    if rows != expected {
+        let extra: Vec<_> = rows.iter().filter(|r| expected.binary_search(r).is_err()).collect();
+        let missing: Vec<_> = expected.iter().filter(|r| rows.binary_search(r).is_err()).collect();
+        panic!(
+            "committed output differs from the reference ({context}): {} rows, expected {}; \
+             {} unexpected, first {:?}; {} missing, first {:?}",
+            rows.len(),
+            expected.len(),
+            extra.len(),
+            extra.first(),
+            missing.len(),
+            missing.first()
+        );
+    }
+}

@@ -1,16 +1,19 @@
 //! [`IntervalJoinBolt`]: Flink's interval join of two keyed streams,
-//! `a.ts + lower <= b.ts <= a.ts + upper`.
+//! `a.ts + lower <= b.ts <= a.ts + upper`. In `exactly_once` the buffers
+//! are copied into checkpointed keyed state at each barrier
+//! ([`HeapCheckpoint`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::datastream::record::{key_hash, Record};
+use crate::datastream::record::{key_hash, route_hash, Record};
 use crate::datastream::stream::KeyFn;
 use crate::error::Result;
 use crate::model::{Data, Tuple};
-use crate::runtime::OutputCollector;
-use crate::topology::{Bolt, OutputDeclarer};
+use crate::runtime::{OutputCollector, NO_WATERMARK};
+use crate::state::HeapCheckpoint;
+use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 
 type JoinFn<K, T, U, O> = Arc<dyn Fn(&K, &T, &U) -> O + Send + Sync>;
 /// The buffered records of one key: left and right, with their times (ms).
@@ -29,6 +32,8 @@ pub(crate) struct IntervalJoinBolt<K, T, U, O> {
     upper: i64,
     f: JoinFn<K, T, U, O>,
     buffers: HashMap<K, Buffers<T, U>>,
+    /// The checkpointed copy of the buffers, in `exactly_once`.
+    checkpoint: Option<HeapCheckpoint>,
 }
 
 impl<K, T, U, O> IntervalJoinBolt<K, T, U, O> {
@@ -40,13 +45,37 @@ impl<K, T, U, O> IntervalJoinBolt<K, T, U, O> {
         upper: i64,
         f: JoinFn<K, T, U, O>,
     ) -> Self {
-        IntervalJoinBolt { left, lk, rk, lower, upper, f, buffers: HashMap::new() }
+        let buffers = HashMap::new();
+        IntervalJoinBolt { left, lk, rk, lower, upper, f, buffers, checkpoint: None }
     }
 }
 
 impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for IntervalJoinBolt<K, T, U, O> {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         super::declare(declarer, &[]);
+    }
+
+    /// Restores the buffers from the last checkpoint (`exactly_once`).
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if the restored state does not decode.
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        self.checkpoint = HeapCheckpoint::open(context, "interval_join")?;
+        if let Some(c) = &self.checkpoint {
+            if let Some((_, keys)) = c.restore::<K, Buffers<T, U>>()? {
+                self.buffers.extend(keys);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the buffers into checkpointed state, one entry per key.
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if a key or a record cannot be encoded.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        let Some(c) = &self.checkpoint else { return Ok(()) };
+        c.snapshot(self.buffers.iter().map(|(k, b)| (route_hash(k), k, b)), NO_WATERMARK)
     }
 
     fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {

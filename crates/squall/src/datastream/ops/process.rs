@@ -1,19 +1,25 @@
 //! [`KeyedProcessFunction`] and the bolt that runs it: per-key state and
 //! event-time and processing-time timers (Flink's `KeyedProcessFunction`).
+//! In `exactly_once` the state and the timers of every key are copied into
+//! checkpointed keyed state at each barrier and restored from there
+//! ([`HeapCheckpoint`]; Flink keeps timers in keyed state too).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::time::Duration;
 
-use crate::datastream::record::{key_hash, Record};
+use crate::datastream::record::{key_hash, route_hash, Record};
 use crate::datastream::stream::{KeyFn, OutputTag};
 use crate::error::Result;
 use crate::model::{Data, Tuple, Values};
 use crate::runtime::{OutputCollector, NO_WATERMARK};
-use crate::topology::{Bolt, OutputDeclarer};
+use crate::state::HeapCheckpoint;
+use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 
 /// Which clock a timer is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum TimeDomain {
     /// Fires when the watermark reaches the timer's time.
     EventTime,
@@ -131,7 +137,12 @@ pub(crate) struct ProcessBolt<K, T, P: KeyedProcessFunction<K, T>> {
     watermark: i64,
     scratch: Vec<(TimeDomain, i64)>,
     out: Vec<(Option<String>, Values)>,
+    /// The checkpointed copy of states and timers, in `exactly_once`.
+    checkpoint: Option<HeapCheckpoint>,
 }
+
+/// What a checkpoint holds for one key: its state and its timers.
+type KeyEntry<S> = (Option<S>, Vec<(TimeDomain, i64)>);
 
 impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K, T, P> {
     pub fn new(key: KeyFn<K, T>, function: P) -> Self {
@@ -144,6 +155,14 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
             watermark: NO_WATERMARK,
             scratch: Vec::new(),
             out: Vec::new(),
+            checkpoint: None,
+        }
+    }
+
+    /// Files timer `t` on `domain` for `key` (once).
+    fn add_timer(&mut self, domain: TimeDomain, t: i64, key: &K) {
+        if self.set.insert((domain, t, key.clone())) {
+            self.timers.entry((domain, t)).or_default().push(key.clone());
         }
     }
 
@@ -168,11 +187,11 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
             _o: std::marker::PhantomData,
         };
         let result = call(&mut self.function, &mut ctx);
-        for (domain, t) in self.scratch.drain(..) {
-            if self.set.insert((domain, t, key.clone())) {
-                self.timers.entry((domain, t)).or_default().push(key.clone());
-            }
+        let mut timers = std::mem::take(&mut self.scratch);
+        for (domain, t) in timers.drain(..) {
+            self.add_timer(domain, t, &key);
         }
+        self.scratch = timers;
         if let Some(s) = state {
             self.state.insert(key, s);
         }
@@ -207,6 +226,48 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> Bolt for Proce
         super::declare(declarer, &self.function.side_outputs());
     }
 
+    /// Restores every key's state and timers from the last checkpoint
+    /// (`exactly_once`); processing-time timers already due fire on the
+    /// first tick.
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if the restored state does not decode.
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        self.checkpoint = HeapCheckpoint::open(context, "process")?;
+        let restored = match &self.checkpoint {
+            Some(c) => c.restore::<K, KeyEntry<P::State>>()?,
+            None => None,
+        };
+        if let Some((watermark, keys)) = restored {
+            self.watermark = self.watermark.max(watermark);
+            for (key, (state, timers)) in keys {
+                for (domain, t) in timers {
+                    self.add_timer(domain, t, &key);
+                }
+                if let Some(s) = state {
+                    self.state.insert(key, s);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every key's state and timers into checkpointed state.
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if a key or a state cannot be encoded.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        let Some(c) = &self.checkpoint else { return Ok(()) };
+        let mut keys: HashMap<&K, KeyEntry<&P::State>> = HashMap::new();
+        for (k, s) in &self.state {
+            keys.entry(k).or_default().0 = Some(s);
+        }
+        for (domain, t, k) in &self.set {
+            keys.entry(k).or_default().1.push((*domain, *t));
+        }
+        c.snapshot(keys.into_iter().map(|(k, e)| (route_hash(k), k, e)), self.watermark)
+    }
+
     fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
         let r = Record::<T>::unpack(input)?;
         let key = (self.key)(&r.value);
@@ -214,7 +275,7 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> Bolt for Proce
     }
 
     fn on_watermark(&mut self, watermark: i64, c: &mut OutputCollector) -> Result<()> {
-        self.watermark = watermark;
+        self.watermark = self.watermark.max(watermark);
         self.fire(TimeDomain::EventTime, watermark, c)
     }
 

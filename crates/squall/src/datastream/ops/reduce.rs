@@ -1,15 +1,18 @@
-//! [`ReduceBolt`]: a rolling reduce per key.
+//! [`ReduceBolt`]: a rolling reduce per key. In `exactly_once` the value of
+//! every key is copied into checkpointed keyed state at each barrier
+//! ([`HeapCheckpoint`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::datastream::record::Record;
+use crate::datastream::record::{route_hash, Record};
 use crate::datastream::stream::KeyFn;
 use crate::error::Result;
 use crate::model::{Data, Tuple};
-use crate::runtime::OutputCollector;
-use crate::topology::{Bolt, OutputDeclarer};
+use crate::runtime::{OutputCollector, NO_WATERMARK};
+use crate::state::HeapCheckpoint;
+use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 
 type ReduceFn<T> = Arc<dyn Fn(T, T) -> T + Send + Sync>;
 
@@ -19,17 +22,42 @@ pub(crate) struct ReduceBolt<K, T> {
     key: KeyFn<K, T>,
     f: ReduceFn<T>,
     state: HashMap<K, T>,
+    /// The checkpointed copy of the values, in `exactly_once`.
+    checkpoint: Option<HeapCheckpoint>,
 }
 
 impl<K, T> ReduceBolt<K, T> {
     pub fn new(key: KeyFn<K, T>, f: ReduceFn<T>) -> Self {
-        ReduceBolt { key, f, state: HashMap::new() }
+        ReduceBolt { key, f, state: HashMap::new(), checkpoint: None }
     }
 }
 
 impl<K: Data + Hash + Eq, T: Data> Bolt for ReduceBolt<K, T> {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         super::declare(declarer, &[]);
+    }
+
+    /// Restores every key's value from the last checkpoint (`exactly_once`).
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if the restored state does not decode.
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        self.checkpoint = HeapCheckpoint::open(context, "reduce")?;
+        if let Some(c) = &self.checkpoint {
+            if let Some((_, keys)) = c.restore::<K, T>()? {
+                self.state.extend(keys);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every key's value into checkpointed state.
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if a key or a value cannot be encoded.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        let Some(c) = &self.checkpoint else { return Ok(()) };
+        c.snapshot(self.state.iter().map(|(k, v)| (route_hash(k), k, v)), NO_WATERMARK)
     }
 
     fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {

@@ -1,14 +1,16 @@
 //! [`WindowStreamBolt`]: `keyBy(..).window(..).aggregate(..)` on typed
-//! records, driving the same [`WindowOperator`] as the YAML window bolt.
+//! records, driving the same [`WindowOperator`] as the YAML window bolt,
+//! with the same checkpointed copy of its windows ([`WindowCheckpoint`]).
 
 use std::hash::Hash;
 
-use crate::datastream::record::{key_hash, Record};
+use crate::datastream::record::{key_hash, route_hash, Record};
 use crate::datastream::stream::{KeyFn, WindowResult};
 use crate::error::{Error, Result};
 use crate::model::{Data, Tuple};
 use crate::runtime::OutputCollector;
-use crate::topology::{Bolt, OutputDeclarer};
+use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::{AggregateFunction, Fired, Trigger, WindowAssigner, WindowOperator};
 
 /// The stream late records go to when no side output was named.
@@ -19,6 +21,8 @@ pub(crate) struct WindowStreamBolt<K, T, F: AggregateFunction<In = T>> {
     op: WindowOperator<K, F>,
     late: String,
     fired: Vec<Fired<K, F::Out>>,
+    /// The checkpointed copy of the windows, in `exactly_once`.
+    checkpoint: Option<WindowCheckpoint<K, F::Acc>>,
 }
 
 impl<K: Data + Hash + Eq, T: Data, F: AggregateFunction<In = T>> WindowStreamBolt<K, T, F> {
@@ -34,7 +38,8 @@ impl<K: Data + Hash + Eq, T: Data, F: AggregateFunction<In = T>> WindowStreamBol
     ) -> Self {
         let op =
             WindowOperator::new(assigner, trigger, lateness, f).expect("validated by the stream");
-        WindowStreamBolt { key, op, late: late.unwrap_or_else(|| LATE.into()), fired: Vec::new() }
+        let late = late.unwrap_or_else(|| LATE.into());
+        WindowStreamBolt { key, op, late, fired: Vec::new(), checkpoint: None }
     }
 
     fn emit_fired(&mut self, c: &mut OutputCollector) -> Result<()>
@@ -62,6 +67,29 @@ where
 {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         super::declare(declarer, std::slice::from_ref(&self.late));
+    }
+
+    /// Restores the open windows from the last checkpoint (`exactly_once`).
+    ///
+    /// # Errors
+    /// [`Error::State`] if the restored state does not decode.
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        self.checkpoint = WindowCheckpoint::open(context, route_hash::<K>)?;
+        if let Some(c) = self.checkpoint.as_mut() {
+            c.restore_into(&mut self.op);
+        }
+        Ok(())
+    }
+
+    /// Copies the open windows into checkpointed state (`exactly_once`).
+    ///
+    /// # Errors
+    /// [`Error::State`] if a key or an accumulator cannot be encoded.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        match &self.checkpoint {
+            Some(c) => c.snapshot(Some(&self.op), self.op.watermark()),
+            None => Ok(()),
+        }
     }
 
     /// # Errors

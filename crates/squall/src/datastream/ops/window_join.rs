@@ -1,19 +1,25 @@
 //! [`WindowJoinBolt`]: Flink's window join of two keyed streams: every pair
-//! of one key in one window, emitted when the window fires.
+//! of one key in one window, emitted when the window fires. In
+//! `exactly_once` the buffered windows are copied into checkpointed keyed
+//! state at each barrier ([`HeapCheckpoint`]); their timers follow from
+//! their ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::datastream::record::{key_hash, Record};
+use crate::datastream::record::{key_hash, route_hash, Record};
 use crate::datastream::stream::KeyFn;
 use crate::error::Result;
 use crate::model::{Data, Tuple};
 use crate::runtime::{OutputCollector, NO_WATERMARK};
-use crate::topology::{Bolt, OutputDeclarer};
+use crate::state::HeapCheckpoint;
+use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
 use crate::window::{Window, WindowAssigner};
 
 type JoinFn<K, T, U, O> = Arc<dyn Fn(&K, &T, &U) -> O + Send + Sync>;
+/// The buffered records of one key in one window: left and right.
+type Pane<T, U> = (Vec<T>, Vec<U>);
 
 /// Buffers both sides per key and window; when the watermark passes a
 /// window's end it emits the cross product (event time `end - 1`) and
@@ -25,11 +31,13 @@ pub(crate) struct WindowJoinBolt<K, T, U, O> {
     rk: KeyFn<K, U>,
     assigner: WindowAssigner,
     f: JoinFn<K, T, U, O>,
-    panes: HashMap<(K, Window), (Vec<T>, Vec<U>)>,
+    panes: HashMap<(K, Window), Pane<T, U>>,
     timers: BTreeMap<i64, Vec<(K, Window)>>,
     watermark: i64,
     late: u64,
     scratch: Vec<Window>,
+    /// The checkpointed copy of the panes, in `exactly_once`.
+    checkpoint: Option<HeapCheckpoint>,
 }
 
 impl<K, T, U, O> WindowJoinBolt<K, T, U, O> {
@@ -51,13 +59,14 @@ impl<K, T, U, O> WindowJoinBolt<K, T, U, O> {
             watermark: NO_WATERMARK,
             late: 0,
             scratch: Vec::new(),
+            checkpoint: None,
         }
     }
 }
 
 impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> WindowJoinBolt<K, T, U, O> {
     /// Files one record of either side into its windows.
-    fn add(&mut self, key: K, ts: i64, put: impl Fn(&mut (Vec<T>, Vec<U>))) {
+    fn add(&mut self, key: K, ts: i64, put: impl Fn(&mut Pane<T, U>)) {
         self.scratch.clear();
         self.assigner.assign(ts, &mut self.scratch);
         let mut taken = false;
@@ -83,6 +92,43 @@ impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for WindowJoinBolt<K, 
         super::declare(declarer, &[]);
     }
 
+    /// Restores the buffered windows and their timers from the last
+    /// checkpoint (`exactly_once`).
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if the restored state does not decode.
+    fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
+        self.checkpoint = HeapCheckpoint::open(context, "window_join")?;
+        let restored = match &self.checkpoint {
+            Some(c) => c.restore::<K, Vec<(Window, Pane<T, U>)>>()?,
+            None => None,
+        };
+        if let Some((watermark, keys)) = restored {
+            self.watermark = self.watermark.max(watermark);
+            for (key, panes) in keys {
+                for (w, pane) in panes {
+                    self.timers.entry(w.max_timestamp()).or_default().push((key.clone(), w));
+                    self.panes.insert((key.clone(), w), pane);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the buffered windows into checkpointed state, one entry per
+    /// key.
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] if a key or a record cannot be encoded.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        let Some(c) = &self.checkpoint else { return Ok(()) };
+        let mut keys: HashMap<&K, Vec<(Window, &Pane<T, U>)>> = HashMap::new();
+        for ((k, w), pane) in &self.panes {
+            keys.entry(k).or_default().push((*w, pane));
+        }
+        c.snapshot(keys.into_iter().map(|(k, p)| (route_hash(k), k, p)), self.watermark)
+    }
+
     fn execute(&mut self, input: Tuple, _c: &mut OutputCollector) -> Result<()> {
         if super::is_left(&self.left, &input) {
             let r = Record::<T>::unpack(input)?;
@@ -99,7 +145,7 @@ impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for WindowJoinBolt<K, 
     }
 
     fn on_watermark(&mut self, watermark: i64, c: &mut OutputCollector) -> Result<()> {
-        self.watermark = watermark;
+        self.watermark = self.watermark.max(watermark);
         while let Some(entry) = self.timers.first_entry() {
             if *entry.key() > watermark {
                 break;
