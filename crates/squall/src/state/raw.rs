@@ -20,7 +20,13 @@ impl TaskState {
     ///
     /// # Errors
     /// The backend's.
-    pub(crate) fn put_keyed(&self, state: StateId, hash: u64, key: &[u8], value: &[u8]) -> Result<()> {
+    pub(crate) fn put_keyed(
+        &self,
+        state: StateId,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<()> {
         let mut inner = self.lock();
         let group = keys::key_group(hash, inner.max_parallelism);
         inner.backend.put(state, group, key, value)

@@ -40,7 +40,11 @@ pub(crate) struct WindowCheckpoint<K, A> {
 
 impl<K: Clone, A: Clone> Clone for WindowCheckpoint<K, A> {
     fn clone(&self) -> Self {
-        WindowCheckpoint { heap: self.heap.clone(), route: self.route, pending: self.pending.clone() }
+        WindowCheckpoint {
+            heap: self.heap.clone(),
+            route: self.route,
+            pending: self.pending.clone(),
+        }
     }
 }
 
@@ -94,11 +98,15 @@ where
     ) -> Result<()> {
         let route = self.route;
         match (op, &self.pending) {
-            (Some(op), _) => self.heap.snapshot(op.panes().map(|(k, p)| (route(k), k, p)), watermark),
+            (Some(op), _) => {
+                self.heap.snapshot(op.panes().map(|(k, p)| (route(k), k, p)), watermark)
+            }
             (None, Some((_, keys))) => {
                 self.heap.snapshot(keys.iter().map(|(k, p)| (route(k), k, p)), watermark)
             }
-            (None, None) => self.heap.snapshot(std::iter::empty::<(u64, &K, &Panes<A>)>(), watermark),
+            (None, None) => {
+                self.heap.snapshot(std::iter::empty::<(u64, &K, &Panes<A>)>(), watermark)
+            }
         }
     }
 }
