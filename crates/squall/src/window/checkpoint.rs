@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::state::Panes;
 use super::{AggregateFunction, WindowOperator};
 use crate::error::Result;
-use crate::state::HeapCheckpoint;
+use crate::state::{HeapCheckpoint, Restored};
 use crate::topology::TopologyContext;
 
 /// Name of the keyed state holding the open windows.
@@ -35,7 +35,7 @@ pub(crate) struct WindowCheckpoint<K, A> {
     route: RouteFn<K>,
     /// What was restored and not yet handed to an operator (the YAML bolt
     /// makes its operator from the first record's schema).
-    pending: Option<(i64, Vec<(K, Panes<A>)>)>,
+    pending: Option<Restored<K, Panes<A>>>,
 }
 
 impl<K: Clone, A: Clone> Clone for WindowCheckpoint<K, A> {

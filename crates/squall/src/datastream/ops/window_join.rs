@@ -20,6 +20,8 @@ use crate::window::{Window, WindowAssigner};
 type JoinFn<K, T, U, O> = Arc<dyn Fn(&K, &T, &U) -> O + Send + Sync>;
 /// The buffered records of one key in one window: left and right.
 type Pane<T, U> = (Vec<T>, Vec<U>);
+/// The buffered windows of one key, as a checkpoint holds them.
+type KeyPanes<P> = Vec<(Window, P)>;
 
 /// Buffers both sides per key and window; when the watermark passes a
 /// window's end it emits the cross product (event time `end - 1`) and
@@ -100,7 +102,7 @@ impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for WindowJoinBolt<K, 
     fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
         self.checkpoint = HeapCheckpoint::open(context, "window_join")?;
         let restored = match &self.checkpoint {
-            Some(c) => c.restore::<K, Vec<(Window, Pane<T, U>)>>()?,
+            Some(c) => c.restore::<K, KeyPanes<Pane<T, U>>>()?,
             None => None,
         };
         if let Some((watermark, keys)) = restored {
@@ -122,7 +124,7 @@ impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for WindowJoinBolt<K, 
     /// [`crate::Error::State`] if a key or a record cannot be encoded.
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
         let Some(c) = &self.checkpoint else { return Ok(()) };
-        let mut keys: HashMap<&K, Vec<(Window, &Pane<T, U>)>> = HashMap::new();
+        let mut keys: HashMap<&K, KeyPanes<&Pane<T, U>>> = HashMap::new();
         for ((k, w), pane) in &self.panes {
             keys.entry(k).or_default().push((*w, pane));
         }
