@@ -294,7 +294,9 @@ impl CsvSpout {
                 let time_text = &self.record[self.time_index];
                 match self.options.time_format.parse(time_text) {
                     Ok(ts) => {
-                        let mut values: Values = self.record.iter().map(|t| self.cell(t)).collect();
+                        // Sized once: the cells and the event time.
+                        let mut values: Values = Vec::with_capacity(self.record.len() + 1);
+                        values.extend(self.record.iter().map(|t| self.cell(t)));
                         values.push(Value::Timestamp(ts));
                         self.generator.on_event(ts);
                         self.replay.emit(collector, ((file as u64) << 40) | line, values)?;

@@ -171,13 +171,15 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
                 count += pane.count;
             }
             let slot = self.store.slot(key);
-            let (pane, _) = self.store.pane_in(slot, merged, || acc);
+            let (p, _) = self.store.pane_index(slot, merged, || acc);
+            let pane = self.store.pane_at(slot, p);
             pane.count = count;
             pane.dirty = count > 0;
             self.set_timers(key, merged);
         }
         let slot = self.store.slot(key);
-        self.add_to_pane(key, slot, merged, input, out);
+        let (p, _) = self.store.pane_index(slot, merged, || unreachable!("the pane exists"));
+        self.add_to_pane(key, slot, p, merged, input, out);
         true
     }
 
@@ -200,23 +202,24 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
     fn add(&mut self, key: &K, w: Window, input: &F::In, out: &mut Vec<Fired<K, F::Out>>) {
         let slot = self.store.slot(key);
         let f = &self.f;
-        let (_, created) = self.store.pane_in(slot, w, || f.create());
+        let (p, created) = self.store.pane_index(slot, w, || f.create());
         if created {
             self.set_timers(key, w);
         }
-        self.add_to_pane(key, slot, w, input, out);
+        self.add_to_pane(key, slot, p, w, input, out);
     }
 
     fn add_to_pane(
         &mut self,
         key: &K,
         slot: usize,
+        p: usize,
         w: Window,
         input: &F::In,
         out: &mut Vec<Fired<K, F::Out>>,
     ) {
         let watermark = self.watermark;
-        let (pane, _) = self.store.pane_in(slot, w, || unreachable!("the pane exists"));
+        let pane = self.store.pane_at(slot, p);
         self.f.add(&mut pane.acc, input);
         pane.count += 1;
         pane.dirty = true;

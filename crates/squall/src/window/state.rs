@@ -85,37 +85,47 @@ impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
         &mut self.slots[i].1
     }
 
-    /// The pane of `window` in slot `i`, made by `create` if absent; and
-    /// whether it was made.
-    pub fn pane_in(
+    /// The index in slot `i` of the pane of `window`, made by `create` if
+    /// absent; and whether it was made. A key's panes are kept sorted by
+    /// window, so this is a binary search however many windows stay open
+    /// (a slow input holds the watermark back while a fast one moves on).
+    pub fn pane_index(
         &mut self,
         i: usize,
         window: Window,
         create: impl FnOnce() -> A,
-    ) -> (&mut Pane<A>, bool) {
+    ) -> (usize, bool) {
         let panes = &mut self.slots[i].1;
-        match panes.iter().position(|(w, _)| *w == window) {
-            Some(p) => (&mut panes[p].1, false),
-            None => {
-                panes.push((window, Pane { acc: create(), count: 0, dirty: false }));
-                let last = panes.len() - 1;
-                (&mut panes[last].1, true)
+        match panes.binary_search_by(|(w, _)| w.cmp(&window)) {
+            Ok(p) => (p, false),
+            Err(p) => {
+                panes.insert(p, (window, Pane { acc: create(), count: 0, dirty: false }));
+                (p, true)
             }
         }
+    }
+
+    /// The pane at index `p` of slot `i` (see [`WindowStore::pane_index`]).
+    pub fn pane_at(&mut self, i: usize, p: usize) -> &mut Pane<A> {
+        &mut self.slots[i].1[p].1
     }
 
     /// The pane of `key` in `window`, if open.
     pub fn get_mut(&mut self, key: &K, window: &Window) -> Option<&mut Pane<A>> {
         let i = *self.index.get(key)?;
-        self.slots[i].1.iter_mut().find(|(w, _)| w == window).map(|(_, p)| p)
+        let panes = &mut self.slots[i].1;
+        let p = panes.binary_search_by(|(w, _)| w.cmp(window)).ok()?;
+        Some(&mut panes[p].1)
     }
 
     /// Removes and returns the pane of `key` in `window`.
     pub fn remove(&mut self, key: &K, window: &Window) -> Option<Pane<A>> {
         let i = *self.index.get(key)?;
         let panes = &mut self.slots[i].1;
-        let p = panes.iter().position(|(w, _)| w == window)?;
-        let (_, pane) = panes.swap_remove(p);
+        let p = panes.binary_search_by(|(w, _)| w.cmp(window)).ok()?;
+        // `remove`, not `swap_remove`: keeps the order `pane_index` relies
+        // on (windows mostly leave oldest first, from the front).
+        let (_, pane) = panes.remove(p);
         if panes.is_empty() {
             self.index.remove(key);
             self.free.push(i);
@@ -159,7 +169,8 @@ impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
     }
 
     /// Puts back the `panes` of `key` (from a snapshot), replacing any.
-    pub fn restore(&mut self, key: &K, panes: Panes<A>) {
+    pub fn restore(&mut self, key: &K, mut panes: Panes<A>) {
+        panes.sort_by_key(|(w, _)| *w);
         let i = self.slot(key);
         self.slots[i].1 = panes;
     }
