@@ -13,7 +13,11 @@
 //! with one spout task and one window task; parallelism 2 reads the two
 //! time-ordered halves (`parts/`) with two spout tasks (per-partition
 //! watermarks) and two window tasks. Each run is a child process (its own
-//! peak memory); figures are medians. The results are checked equal.
+//! peak memory and CPU time); figures are medians (by wall time). The
+//! results are checked equal. Each line also gives the CPU seconds (user +
+//! system) of that run and events per CPU-second: on a shared machine the
+//! steadier measure of the engine's cost per event. `--worker-threads`
+//! sets the runtime's threads (default one per core).
 
 mod common;
 
@@ -41,6 +45,9 @@ struct Args {
     /// Parallelisms of the topology to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     parallelism: Vec<usize>,
+    /// Threads of the topology's runtime (0: one per core, the default).
+    #[arg(long, default_value_t = 0)]
+    worker_threads: usize,
     /// Internal: run one measurement in this process ("plain" or "topology").
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -65,9 +72,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(mode) = &args.child {
         let (events, secs, check) = match mode.as_str() {
             "plain" => plain_loop(&dir.join("flights-3m.csv"))?,
-            _ => topology(&dir, args.parallelism[0])?,
+            _ => topology(&dir, args.parallelism[0], args.worker_threads)?,
         };
-        common::child_report(events, secs, &check);
+        // The CPU time rides in front of the checksum.
+        common::child_report(events, secs, &format!("{} {check}", common::cpu_seconds()));
         return Ok(());
     }
     println!(
@@ -76,25 +84,54 @@ fn main() -> anyhow::Result<()> {
         args.runs
     );
     let run = |mode: &str, p: usize| {
-        let a = ["--child", mode, "--parallelism", &p.to_string()].map(String::from);
+        let threads = args.worker_threads.to_string();
+        let a = ["--child", mode, "--parallelism", &p.to_string(), "--worker-threads", &threads]
+            .map(String::from);
         common::measure(&a, args.runs)
     };
-    let plain = run("plain", 1)?;
+    let (plain, plain_cpu) = cpu_of(run("plain", 1)?)?;
     let plain_rate = plain.records as f64 / plain.secs;
-    println!("{:<26} {:>14} {:>10} {:>12}", "mode", "events/s", "vs plain", "peak MB");
-    common::report("plain loop (1 thread)", &plain, plain_rate);
+    let plain_cpu_rate = plain.records as f64 / plain_cpu;
+    println!(
+        "{:<26} {:>14} {:>10} {:>12} {:>8} {:>14} {:>10}",
+        "mode", "events/s", "vs plain", "peak MB", "CPU s", "events/CPU-s", "vs plain"
+    );
+    let line = |name: &str, m: &common::Measurement, cpu: f64| {
+        let (rate, cpu_rate) = (m.records as f64 / m.secs, m.records as f64 / cpu);
+        println!(
+            "{:<26} {:>12.2} M {:>9.2}x {:>12.1} {:>8.2} {:>12.2} M {:>9.2}x",
+            name,
+            rate / 1e6,
+            rate / plain_rate,
+            m.peak_rss as f64 / 1e6,
+            cpu,
+            cpu_rate / 1e6,
+            cpu_rate / plain_cpu_rate
+        );
+    };
+    line("plain loop (1 thread)", &plain, plain_cpu);
     for &p in &args.parallelism {
-        let m = run("topology", p)?;
+        let (m, cpu) = cpu_of(run("topology", p)?)?;
         anyhow::ensure!(
             m.check == plain.check,
             "results differ: {} vs plain {}",
             m.check,
             plain.check
         );
-        common::report(&format!("squall parallelism {p}"), &m, plain_rate);
+        line(&format!("squall parallelism {p}"), &m, cpu);
     }
     println!("checksum (windows, flights, delay sum, avg sum): {}", plain.check);
     Ok(())
+}
+
+/// Splits the CPU seconds (user + system) off the front of a child's
+/// checksum: on a shared machine, events per CPU-second is the steadier
+/// measure of the engine's cost.
+fn cpu_of(mut m: common::Measurement) -> anyhow::Result<(common::Measurement, f64)> {
+    let (cpu, check) = m.check.split_once(' ').unwrap_or((&m.check, ""));
+    let cpu: f64 = cpu.parse()?;
+    m.check = check.to_string();
+    Ok((m, cpu))
 }
 
 /// A checksum of window results: windows, total count, total delay sum,
@@ -141,7 +178,7 @@ impl Bolt for Checksum {
 }
 
 /// csv spout -> window (fields grouped by origin) -> checksum sink.
-fn topology(dir: &Path, p: usize) -> anyhow::Result<(u64, f64, String)> {
+fn topology(dir: &Path, p: usize, threads: usize) -> anyhow::Result<(u64, f64, String)> {
     let input = if p == 1 { dir.join("flights-3m.csv") } else { dir.join("parts") };
     let mut options = CsvSpoutOptions::new("date");
     options.time_format = TimestampFormat::UnixMillis;
@@ -165,6 +202,7 @@ fn topology(dir: &Path, p: usize) -> anyhow::Result<(u64, f64, String)> {
     b.set_bolt("window", WindowBolt::new(spec)?, p)
         .fields_grouping("flights", Fields::new(["origin"]));
     b.set_bolt("sink", sink.clone(), 1).global_grouping("window");
+    b.config_mut().worker_threads = threads;
     let start = Instant::now();
     let summary = LocalCluster::run(b.build()?)?;
     let secs = start.elapsed().as_secs_f64();
