@@ -48,6 +48,9 @@ struct Args {
     /// Threads of the topology's runtime (0: one per core, the default).
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
+    /// Watermark alignment of the spout tasks (ms of event time; 0: off).
+    #[arg(long, default_value_t = HOUR as u64)]
+    max_drift_ms: u64,
     /// Internal: run one measurement in this process ("plain" or "topology").
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -72,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(mode) = &args.child {
         let (events, secs, check) = match mode.as_str() {
             "plain" => plain_loop(&dir.join("flights-3m.csv"))?,
-            _ => topology(&dir, args.parallelism[0], args.worker_threads)?,
+            _ => topology(&dir, args.parallelism[0], args.worker_threads, args.max_drift_ms)?,
         };
         // The CPU time rides in front of the checksum.
         common::child_report(events, secs, &format!("{} {check}", common::cpu_seconds()));
@@ -84,9 +87,18 @@ fn main() -> anyhow::Result<()> {
         args.runs
     );
     let run = |mode: &str, p: usize| {
-        let threads = args.worker_threads.to_string();
-        let a = ["--child", mode, "--parallelism", &p.to_string(), "--worker-threads", &threads]
-            .map(String::from);
+        let (threads, drift) = (args.worker_threads.to_string(), args.max_drift_ms.to_string());
+        let a = [
+            "--child",
+            mode,
+            "--parallelism",
+            &p.to_string(),
+            "--worker-threads",
+            &threads,
+            "--max-drift-ms",
+            &drift,
+        ]
+        .map(String::from);
         common::measure(&a, args.runs)
     };
     let (plain, plain_cpu) = cpu_of(run("plain", 1)?)?;
@@ -178,11 +190,17 @@ impl Bolt for Checksum {
 }
 
 /// csv spout -> window (fields grouped by origin) -> checksum sink.
-fn topology(dir: &Path, p: usize, threads: usize) -> anyhow::Result<(u64, f64, String)> {
+fn topology(
+    dir: &Path,
+    p: usize,
+    threads: usize,
+    max_drift_ms: u64,
+) -> anyhow::Result<(u64, f64, String)> {
     let input = if p == 1 { dir.join("flights-3m.csv") } else { dir.join("parts") };
     let mut options = CsvSpoutOptions::new("date");
     options.time_format = TimestampFormat::UnixMillis;
     options.watermark_every = 1024;
+    options.max_watermark_drift_ms = (max_drift_ms > 0).then_some(max_drift_ms);
     let spec = WindowSpec {
         window: WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 },
         trigger: Trigger::EventTime,

@@ -21,10 +21,11 @@ fn on_time() -> CsvSpoutOptions {
     options(bounded(DAY))
 }
 
-#[test]
-fn tumbling_per_origin_and_hour_equals_a_plain_group_by() {
+/// Runs hourly tumbling windows per origin with `options` and checks them
+/// against a plain group-by.
+fn check_tumbling_per_origin_and_hour(options: CsvSpoutOptions) {
     let window = WindowAssigner::Tumbling { size_ms: HOUR, offset_ms: 0 };
-    let out = run(&by_month(), 12, on_time(), spec(window, &["origin"]), 2);
+    let out = run(&by_month(), 12, options, spec(window, &["origin"]), 2);
     assert!(out.late.is_empty() && out.errors.is_empty());
     let mut expected: HashMap<_, Agg> = HashMap::new();
     for f in flights() {
@@ -33,6 +34,21 @@ fn tumbling_per_origin_and_hour_equals_a_plain_group_by() {
     }
     assert_eq!(expected.len(), 19_486);
     assert_eq!(by_window(&out.results, 1), reference(expected));
+}
+
+#[test]
+fn tumbling_per_origin_and_hour_equals_a_plain_group_by() {
+    check_tumbling_per_origin_and_hour(on_time());
+}
+
+/// Twelve spout tasks held within an hour of event time of each other
+/// (watermark alignment): the tasks pause and resume, and the windows are
+/// the same.
+#[test]
+fn aligned_spout_tasks_give_the_same_windows() {
+    let mut options = on_time();
+    options.max_watermark_drift_ms = Some(HOUR as u64);
+    check_tumbling_per_origin_and_hour(options);
 }
 
 #[test]

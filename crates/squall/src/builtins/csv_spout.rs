@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{Fields, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::state::OperatorState;
-use crate::time::{TimestampFormat, WatermarkGenerator, WatermarkStrategy};
+use crate::time::{TimestampFormat, WatermarkAlignment, WatermarkGenerator, WatermarkStrategy};
 use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
 
 /// The stream bad lines go to.
@@ -47,6 +47,11 @@ pub struct CsvSpoutOptions {
     pub watermark_every: usize,
     /// Cell texts read as null (default `""` and `NA`).
     pub null_values: Vec<String>,
+    /// Watermark alignment (Flink's `withWatermarkAlignment`): a task whose
+    /// watermark is more than this many ms ahead of the slowest task of the
+    /// spout (in this process) pauses until it catches up; `None` (the
+    /// default) lets tasks drift apart.
+    pub max_watermark_drift_ms: Option<u64>,
 }
 
 impl CsvSpoutOptions {
@@ -59,6 +64,7 @@ impl CsvSpoutOptions {
             watermark: WatermarkStrategy::Monotonous,
             watermark_every: 256,
             null_values: vec![String::new(), "NA".into()],
+            max_watermark_drift_ms: None,
         }
     }
 }
@@ -123,6 +129,10 @@ pub struct CsvSpout {
     replay: Replay,
     /// Where the reading position is checkpointed (set in `open`).
     position: Option<OperatorState<CsvPosition>>,
+    /// The watermarks of all tasks, shared by the clones (alignment on).
+    alignment: Option<WatermarkAlignment>,
+    /// This task's index (after `open`).
+    task: usize,
 }
 
 impl Clone for CsvSpout {
@@ -142,6 +152,8 @@ impl Clone for CsvSpout {
             errors: 0,
             replay: Replay::default(),
             position: None,
+            alignment: self.alignment.clone(),
+            task: 0,
         }
     }
 }
@@ -218,7 +230,6 @@ impl CsvSpout {
         let generator = options.watermark.generator();
         Ok(CsvSpout {
             files: files.into(),
-            options: Arc::new(options),
             fields,
             time_index,
             mine: Vec::new(),
@@ -230,6 +241,9 @@ impl CsvSpout {
             errors: 0,
             replay: Replay::default(),
             position: None,
+            alignment: options.max_watermark_drift_ms.map(WatermarkAlignment::new),
+            task: 0,
+            options: Arc::new(options),
         })
     }
 
@@ -389,6 +403,10 @@ impl Spout for CsvSpout {
         let (i, n) = (context.task_index(), context.parallelism());
         self.mine = (0..self.files.len()).filter(|f| f % n == i).collect();
         self.parallelism = n;
+        self.task = i;
+        if let Some(a) = &self.alignment {
+            a.leave(i);
+        }
         self.next_file = 0;
         self.reader = None;
         self.generator = self.options.watermark.generator();
@@ -411,6 +429,11 @@ impl Spout for CsvSpout {
         if self.replay.replay(collector, self.options.watermark_every)? > 0 {
             return Ok(SpoutStatus::Active);
         }
+        if let (Some(a), Some(w)) = (&self.alignment, self.generator.current()) {
+            if !a.report(self.task, w) {
+                return Ok(SpoutStatus::Idle);
+            }
+        }
         let mut more = true;
         let mut records = 0;
         while records < self.options.watermark_every {
@@ -425,6 +448,12 @@ impl Spout for CsvSpout {
         }
         if let Some(w) = self.generator.current() {
             collector.emit_watermark(w);
+            if let Some(a) = self.alignment.as_ref().filter(|_| more) {
+                a.report(self.task, w);
+            }
+        }
+        if let Some(a) = self.alignment.as_ref().filter(|_| !more) {
+            a.leave(self.task);
         }
         Ok(if more { SpoutStatus::Active } else { SpoutStatus::Finished })
     }

@@ -16,7 +16,7 @@
 //! | bolt `file` | `path` (required) |
 //! | bolt `transactional_file` | `path` (existing folder, required): part files committed with checkpoints |
 //! | bolt `counts_csv` | `path` (required), `key` (default `word`), `count` (default `count`), `print_top` (default 0) |
-//! | spout `csv` | `path` (file or folder, required), `time_field` (required), `time_format` (`rfc3339` default, `unix_seconds`, `unix_millis`, or a strftime pattern), `watermark` (`monotonous` default, or `{max_out_of_orderness_ms: N}`), `watermark_every` (records, default 256), `null_values` (default `["", "NA"]`) |
+//! | spout `csv` | `path` (file or folder, required), `time_field` (required), `time_format` (`rfc3339` default, `unix_seconds`, `unix_millis`, or a strftime pattern), `watermark` (`monotonous` default, or `{max_out_of_orderness_ms: N}`), `watermark_every` (records, default 256), `null_values` (default `["", "NA"]`), `max_watermark_drift_ms` (watermark alignment of the tasks, default off) |
 //! | bolt `window` | `window` (required: `{type: tumbling, size_ms}`, `{type: sliding, size_ms, slide_ms}`, `{type: session, gap_ms}`, `{type: global}`), `aggregates` (required: `[{fn: count\|sum\|min\|max\|avg, field, as}]`), `keys` (default none), `trigger` (`event_time` default, `processing_time`, `{count: N}`), `early_every_ms`, `allowed_lateness_ms` (default 0), `time_field` (default `event_time`) |
 //! | bolt `window_csv` | `path` (required), `upsert_key` (fields; default none: every row kept) |
 //!
@@ -153,6 +153,8 @@ struct CsvSpoutSettings {
     watermark_every: usize,
     #[serde(default)]
     null_values: Option<Vec<String>>,
+    #[serde(default)]
+    max_watermark_drift_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +305,7 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
             options.time_format = s.time_format;
             options.watermark = s.watermark;
             options.watermark_every = s.watermark_every;
+            options.max_watermark_drift_ms = s.max_watermark_drift_ms;
             if let Some(nulls) = s.null_values {
                 options.null_values = nulls;
             }
