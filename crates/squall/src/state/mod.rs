@@ -38,9 +38,9 @@ use serde::{Deserialize, Serialize};
 
 pub use backend::{KeyGroupState, NamedEntries, StateBackend, StateId, StateKind};
 pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState};
-pub use operator::{OperatorList, OperatorListState, Redistribution};
 pub(crate) use heap::{HeapCheckpoint, Restored};
 pub use memory::MemoryBackend;
+pub use operator::{OperatorList, OperatorListState, Redistribution};
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;
 pub use snapshot::TaskSnapshot;
