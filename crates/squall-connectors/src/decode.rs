@@ -133,6 +133,24 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
+/// A value as record or key text: strings as they are, others as JSON.
+pub(crate) fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => to_json(v).to_string(),
+    }
+}
+
+/// `names[i]: values[i]` as one JSON object, serialized.
+pub(crate) fn json_object<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    values: impl IntoIterator<Item = &'a Value>,
+) -> Vec<u8> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        names.into_iter().zip(values).map(|(n, v)| (n.clone(), to_json(v))).collect();
+    serde_json::to_vec(&object).expect("JSON values serialize")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

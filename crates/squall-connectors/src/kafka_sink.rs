@@ -24,7 +24,7 @@ use serde::Deserialize;
 use squall::checkpoint::END_OF_RUN;
 use squall::{Bolt, Error, OutputCollector, Result, TopologyContext, Tuple, Value};
 
-use crate::decode::to_json;
+use crate::decode::{json_object, value_text as text};
 
 /// How long a flush, transaction call or broker request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -166,16 +166,7 @@ impl KafkaSinkBolt {
                 Value::Bytes(b) => b.clone(),
                 v => text(v).into_bytes(),
             },
-            None => {
-                let object: serde_json::Map<String, serde_json::Value> = input
-                    .fields()
-                    .names()
-                    .iter()
-                    .zip(input.values())
-                    .map(|(n, v)| (n.clone(), to_json(v)))
-                    .collect();
-                serde_json::to_vec(&object).expect("JSON values serialize")
-            }
+            None => json_object(input.fields().names(), input.values()),
         };
         let mut record = BaseRecord::to(&self.options.topic).payload(&value);
         if let Some(k) = &key {
@@ -235,14 +226,6 @@ impl KafkaSinkBolt {
             self.send(open, t)?;
         }
         Ok(())
-    }
-}
-
-/// A value as record text: strings as they are, others as JSON.
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        v => to_json(v).to_string(),
     }
 }
 

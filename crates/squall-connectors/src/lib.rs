@@ -6,14 +6,26 @@
 //! - [`KafkaSinkBolt`]: a Kafka topic out, at-least-once or exactly-once
 //!   (Kafka transactions per checkpoint).
 //!
-//! [`register`] makes them available to YAML topologies (`type: kafka`).
+//! - [`RedisSink`] and [`PostgresSink`]: idempotent keyed upserts
+//!   ([`UpsertBolt`]), flushed on barriers, retried with [`Backoff`].
+//!
+//! [`register`] makes them available to YAML topologies (`type: kafka`,
+//! `redis`, `postgres`).
 
 mod decode;
 mod kafka_sink;
 mod kafka_spout;
+mod postgres_sink;
+mod redis_sink;
+mod retry;
+mod upsert;
 mod yaml;
 
 pub use decode::{from_json, to_json, Format};
 pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions};
 pub use kafka_spout::{ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM};
+pub use postgres_sink::{PostgresSink, PostgresSinkOptions};
+pub use redis_sink::{RedisSink, RedisSinkOptions};
+pub use retry::{Backoff, Failure, SinkStats};
+pub use upsert::{Batching, Columns, Row, UpsertBolt, UpsertStore};
 pub use yaml::register;

@@ -1,17 +1,46 @@
-//! The YAML kinds of this crate: spout `kafka` and bolt `kafka`, whose
-//! settings are [`KafkaSpoutOptions`] and [`KafkaSinkOptions`].
+//! The YAML kinds of this crate: spout `kafka` and bolts `kafka`, `redis`
+//! and `postgres`, whose settings are [`KafkaSpoutOptions`],
+//! [`KafkaSinkOptions`], [`RedisSinkOptions`] and [`PostgresSinkOptions`].
 
 use squall::builtins::extensions::{register_bolt, register_spout};
 use squall::builtins::registry::{bolt_factory, settings, spout_factory, BuiltBolt, BuiltSpout};
 use squall::Result;
 
-use crate::{KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions};
+use crate::{
+    KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions, PostgresSink,
+    PostgresSinkOptions, RedisSink, RedisSinkOptions,
+};
 
-/// Registers spout kind `kafka` and bolt kind `kafka` with the core's
-/// component registry. Call once before loading YAML topologies.
+/// Registers this crate's spout and bolt kinds with the core's component
+/// registry. Call once before loading YAML topologies.
 pub fn register() {
     register_spout("kafka", kafka_spout);
     register_bolt("kafka", kafka_sink);
+    register_bolt("redis", redis_sink);
+    register_bolt("postgres", postgres_sink);
+}
+
+fn redis_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
+    let options: RedisSinkOptions = settings("bolt 'redis'", value)?;
+    let description = match &options.hash {
+        Some(h) => format!("redis HSET {h} <{}> at {}", options.key_fields.join(":"), options.url),
+        None => format!(
+            "redis SET {}<{}> at {}",
+            options.key_prefix,
+            options.key_fields.join(":"),
+            options.url
+        ),
+    };
+    let bolt = RedisSink::bolt(options)?;
+    Ok(BuiltBolt { factory: bolt_factory(bolt), output: None, description })
+}
+
+fn postgres_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
+    let options: PostgresSinkOptions = settings("bolt 'postgres'", value)?;
+    let description =
+        format!("postgres upsert into {} on ({})", options.table, options.key_fields.join(", "));
+    let bolt = PostgresSink::bolt(options)?;
+    Ok(BuiltBolt { factory: bolt_factory(bolt), output: None, description })
 }
 
 fn kafka_spout(value: &serde_yaml_ng::Value) -> Result<BuiltSpout> {
@@ -56,5 +85,25 @@ mod tests {
         let typo = registry::bolt("kafka", &yaml("{brokers: 'h:1', topik: out}"));
         let message = typo.err().expect("refused").to_string();
         assert!(message.contains("bolt 'kafka'") && message.contains("topik"), "{message}");
+        let redis = registry::bolt(
+            "redis",
+            &yaml(
+                "{url: 'redis://127.0.0.1:1/0', key_fields: [word], value_field: count, hash: wc}",
+            ),
+        )
+        .unwrap();
+        assert_eq!(redis.description, "redis HSET wc <word> at redis://127.0.0.1:1/0");
+        let pg = registry::bolt(
+            "postgres",
+            &yaml("{url: 'host=h', table: counts, key_fields: [word], retry: {max_ms: 100}}"),
+        )
+        .unwrap();
+        assert_eq!(pg.description, "postgres upsert into counts on (word)");
+        let no_key = registry::bolt("postgres", &yaml("{url: 'host=h', table: t, key_fields: []}"));
+        let message = no_key.err().expect("refused").to_string();
+        assert!(message.contains("key_fields must name at least one field"), "{message}");
+        let bad_url = registry::bolt("redis", &yaml("{url: 'http://x', key_fields: [k]}"));
+        let message = bad_url.err().expect("refused").to_string();
+        assert!(message.contains("redis sink: bad url 'http://x'"), "{message}");
     }
 }
