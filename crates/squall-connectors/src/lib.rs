@@ -6,11 +6,12 @@
 //! - [`KafkaSinkBolt`]: a Kafka topic out, at-least-once or exactly-once
 //!   (Kafka transactions per checkpoint).
 //!
+//! - [`SocketSpout`]: the lines of a TCP connection.
 //! - [`RedisSink`] and [`PostgresSink`]: idempotent keyed upserts
 //!   ([`UpsertBolt`]), flushed on barriers, retried with [`Backoff`].
 //!
 //! [`register`] makes them available to YAML topologies (`type: kafka`,
-//! `redis`, `postgres`).
+//! `socket`, `redis`, `postgres`).
 
 mod blocking;
 mod decode;
@@ -19,6 +20,7 @@ mod kafka_spout;
 mod postgres_sink;
 mod redis_sink;
 mod retry;
+mod socket_spout;
 mod upsert;
 mod yaml;
 
@@ -27,6 +29,7 @@ pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions};
 pub use kafka_spout::{ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM};
 pub use postgres_sink::{PostgresSink, PostgresSinkOptions};
 pub use redis_sink::{RedisSink, RedisSinkOptions};
-pub use retry::{Backoff, Failure, SinkStats};
+pub use retry::{Backoff, ConnectorStats, Failure};
+pub use socket_spout::{SocketSpout, SocketSpoutOptions};
 pub use upsert::{Batching, Columns, Row, UpsertBolt, UpsertStore};
 pub use yaml::register;

@@ -1,9 +1,9 @@
-//! [`Backoff`] and [`SinkStats`]: how the external-store sinks retry an
+//! [`Backoff`] and [`ConnectorStats`]: how the connectors retry an
 //! unreachable server (exponential backoff, logged and counted, never a
 //! crash loop) and what they report about it.
 //!
 //! Owns the retry loop shared by the Redis, PostgreSQL and rolling file
-//! sinks. The schedule is the usual capped exponential backoff (as the
+//! sinks and the socket spout. The schedule is the usual capped exponential backoff (as the
 //! Kafka clients' `retry.backoff.ms` / `retry.backoff.max.ms`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,24 +35,24 @@ impl Default for Backoff {
     }
 }
 
-/// What a sink did, shared by all its tasks (clones share the counters):
+/// What a connector did, shared by all its tasks (clones share the counters):
 /// read it from a test or a monitoring thread while the topology runs.
 #[derive(Debug, Clone, Default)]
-pub struct SinkStats(Arc<StatsInner>);
+pub struct ConnectorStats(Arc<StatsInner>);
 
 #[derive(Debug, Default)]
 struct StatsInner {
-    written: AtomicU64,
+    records: AtomicU64,
     flushes: AtomicU64,
     retries: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
-impl SinkStats {
-    /// Records (rows, keys, lines) written to the server, counting
-    /// rewrites after a replay.
-    pub fn written(&self) -> u64 {
-        self.0.written.load(Ordering::Relaxed)
+impl ConnectorStats {
+    /// Records written (rows, keys, lines; rewrites after a replay count
+    /// again) or, for a spout, read.
+    pub fn records(&self) -> u64 {
+        self.0.records.load(Ordering::Relaxed)
     }
 
     /// Batches written (flushes that wrote at least one record).
@@ -71,8 +71,12 @@ impl SinkStats {
     }
 
     pub(crate) fn add_written(&self, n: u64) {
-        self.0.written.fetch_add(n, Ordering::Relaxed);
+        self.0.records.fetch_add(n, Ordering::Relaxed);
         self.0.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_read(&self, n: u64) {
+        self.0.records.fetch_add(n, Ordering::Relaxed);
     }
 
     fn failed(&self, message: String) {
@@ -102,7 +106,7 @@ impl Backoff {
     pub(crate) fn run<T>(
         &self,
         what: &str,
-        stats: &SinkStats,
+        stats: &ConnectorStats,
         mut attempt: impl FnMut() -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let start = Instant::now();
@@ -141,7 +145,7 @@ mod tests {
 
     #[test]
     fn retries_until_success_then_gives_up_naming_the_error() {
-        let stats = SinkStats::default();
+        let stats = ConnectorStats::default();
         let backoff = Backoff { initial_ms: 1, max_ms: 4, give_up_after_ms: 60_000 };
         let mut calls = 0;
         let v = backoff

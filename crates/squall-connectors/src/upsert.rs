@@ -20,7 +20,7 @@ use std::time::Duration;
 use squall::{Bolt, Error, OutputCollector, Result, TopologyContext, Tuple, Value};
 
 use crate::decode::value_text;
-use crate::retry::{Backoff, Failure, SinkStats};
+use crate::retry::{Backoff, ConnectorStats, Failure};
 
 /// One record for the store: the key fields' values and the value fields'
 /// values, in the order of [`Columns`].
@@ -96,7 +96,7 @@ pub(crate) fn default_flush_interval_ms() -> u64 {
 pub struct UpsertBolt<S> {
     store: S,
     batching: Batching,
-    stats: SinkStats,
+    stats: ConnectorStats,
     /// The first input's field names and the columns taken from them.
     columns: Option<(Vec<String>, Columns)>,
     /// Position in `rows` of each key's latest row, by key text.
@@ -128,7 +128,7 @@ impl<S: UpsertStore> UpsertBolt<S> {
         Ok(UpsertBolt {
             store,
             batching,
-            stats: SinkStats::default(),
+            stats: ConnectorStats::default(),
             columns: None,
             index: HashMap::new(),
             rows: Vec::new(),
@@ -142,7 +142,7 @@ impl<S: UpsertStore> UpsertBolt<S> {
     }
 
     /// The counters of rows written and retries, shared by every task.
-    pub fn stats(&self) -> SinkStats {
+    pub fn stats(&self) -> ConnectorStats {
         self.stats.clone()
     }
 

@@ -1,4 +1,5 @@
-//! The YAML kinds of this crate: spout `kafka` and bolts `kafka`, `redis`
+//! The YAML kinds of this crate: spouts `kafka` and `socket`
+//! ([`SocketSpoutOptions`]) and bolts `kafka`, `redis`
 //! and `postgres`, whose settings are [`KafkaSpoutOptions`],
 //! [`KafkaSinkOptions`], [`RedisSinkOptions`] and [`PostgresSinkOptions`].
 
@@ -8,16 +9,23 @@ use squall::Result;
 
 use crate::{
     KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions, PostgresSink,
-    PostgresSinkOptions, RedisSink, RedisSinkOptions,
+    PostgresSinkOptions, RedisSink, RedisSinkOptions, SocketSpout, SocketSpoutOptions,
 };
 
 /// Registers this crate's spout and bolt kinds with the core's component
 /// registry. Call once before loading YAML topologies.
 pub fn register() {
     register_spout("kafka", kafka_spout);
+    register_spout("socket", socket_spout);
     register_bolt("kafka", kafka_sink);
     register_bolt("redis", redis_sink);
     register_bolt("postgres", postgres_sink);
+}
+
+fn socket_spout(value: &serde_yaml_ng::Value) -> Result<BuiltSpout> {
+    let options: SocketSpoutOptions = settings("spout 'socket'", value)?;
+    let description = format!("lines from tcp {}:{}", options.host, options.port);
+    Ok(BuiltSpout { factory: spout_factory(SocketSpout::new(options)), description })
 }
 
 fn redis_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
@@ -85,6 +93,8 @@ mod tests {
         let typo = registry::bolt("kafka", &yaml("{brokers: 'h:1', topik: out}"));
         let message = typo.err().expect("refused").to_string();
         assert!(message.contains("bolt 'kafka'") && message.contains("topik"), "{message}");
+        let socket = registry::spout("socket", &yaml("{port: 9999}")).unwrap();
+        assert_eq!(socket.description, "lines from tcp 127.0.0.1:9999");
         let redis = registry::bolt(
             "redis",
             &yaml(

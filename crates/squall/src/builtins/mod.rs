@@ -48,6 +48,7 @@ pub use csv_spout::{CsvSpout, CsvSpoutOptions};
 pub use file_sink::FileSink;
 pub use file_spout::FileSpout;
 pub use generator_spout::GeneratorSpout;
+pub use replay::Replay;
 pub use split_words::SplitWordsBolt;
 pub use stateful_count::StatefulCountBolt;
 pub use stdin_spout::StdinSpout;

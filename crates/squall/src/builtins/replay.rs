@@ -18,7 +18,7 @@ use crate::topology::{MessageId, TopologyContext, DEFAULT_STREAM};
 /// Memory is bounded by `max_spout_pending`: the engine does not ask the
 /// spout for more while that many are in flight.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Replay {
+pub struct Replay {
     tracking: bool,
     pending: HashMap<MessageId, Values, RandomState>,
     failed: VecDeque<MessageId>,
