@@ -10,8 +10,11 @@
 //! - [`RedisSink`] and [`PostgresSink`]: idempotent keyed upserts
 //!   ([`UpsertBolt`]), flushed on barriers, retried with [`Backoff`].
 //!
+//! - [`RollingFileSink`]: CSV part files rolled by size and time, in a
+//!   folder or an S3 bucket, exactly-once by two-phase commit.
+//!
 //! [`register`] makes them available to YAML topologies (`type: kafka`,
-//! `socket`, `redis`, `postgres`).
+//! `socket`, `redis`, `postgres`, `rolling_file`).
 
 mod blocking;
 mod decode;
@@ -20,6 +23,7 @@ mod kafka_spout;
 mod postgres_sink;
 mod redis_sink;
 mod retry;
+mod rolling_file_sink;
 mod socket_spout;
 mod upsert;
 mod yaml;
@@ -30,6 +34,9 @@ pub use kafka_spout::{ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERR
 pub use postgres_sink::{PostgresSink, PostgresSinkOptions};
 pub use redis_sink::{RedisSink, RedisSinkOptions};
 pub use retry::{Backoff, ConnectorStats, Failure};
+pub use rolling_file_sink::{
+    PendingPart, RollingFileBolt, RollingFileSink, RollingFileSinkOptions,
+};
 pub use socket_spout::{SocketSpout, SocketSpoutOptions};
 pub use upsert::{Batching, Columns, Row, UpsertBolt, UpsertStore};
 pub use yaml::register;

@@ -1,6 +1,6 @@
 //! The YAML kinds of this crate: spouts `kafka` and `socket`
 //! ([`SocketSpoutOptions`]) and bolts `kafka`, `redis`
-//! and `postgres`, whose settings are [`KafkaSpoutOptions`],
+//! `postgres` and `rolling_file` ([`RollingFileSinkOptions`]), whose settings are [`KafkaSpoutOptions`],
 //! [`KafkaSinkOptions`], [`RedisSinkOptions`] and [`PostgresSinkOptions`].
 
 use squall::builtins::extensions::{register_bolt, register_spout};
@@ -9,7 +9,8 @@ use squall::Result;
 
 use crate::{
     KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions, PostgresSink,
-    PostgresSinkOptions, RedisSink, RedisSinkOptions, SocketSpout, SocketSpoutOptions,
+    PostgresSinkOptions, RedisSink, RedisSinkOptions, RollingFileSink, RollingFileSinkOptions,
+    SocketSpout, SocketSpoutOptions,
 };
 
 /// Registers this crate's spout and bolt kinds with the core's component
@@ -20,6 +21,17 @@ pub fn register() {
     register_bolt("kafka", kafka_sink);
     register_bolt("redis", redis_sink);
     register_bolt("postgres", postgres_sink);
+    register_bolt("rolling_file", rolling_file_sink);
+}
+
+fn rolling_file_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
+    let options: RollingFileSinkOptions = settings("bolt 'rolling_file'", value)?;
+    let description = format!(
+        "rolling CSV parts in {} (exactly-once; {} bytes / {} ms a part)",
+        options.path, options.max_part_bytes, options.rollover_interval_ms
+    );
+    let bolt = RollingFileSink::new(options)?.bolt();
+    Ok(BuiltBolt { factory: bolt_factory(bolt), output: None, description })
 }
 
 fn socket_spout(value: &serde_yaml_ng::Value) -> Result<BuiltSpout> {
@@ -93,6 +105,13 @@ mod tests {
         let typo = registry::bolt("kafka", &yaml("{brokers: 'h:1', topik: out}"));
         let message = typo.err().expect("refused").to_string();
         assert!(message.contains("bolt 'kafka'") && message.contains("topik"), "{message}");
+        let dir = tempfile::tempdir().unwrap();
+        let settings = format!("{{path: '{}', max_part_bytes: 1000}}", dir.path().display());
+        let files = registry::bolt("rolling_file", &yaml(&settings)).unwrap();
+        assert!(files.description.contains("1000 bytes / 60000 ms"), "{}", files.description);
+        let ftp = registry::bolt("rolling_file", &yaml("{path: 'ftp://x/y'}"));
+        let message = ftp.err().expect("refused").to_string();
+        assert!(message.contains("scheme 'ftp'"), "{message}");
         let socket = registry::spout("socket", &yaml("{port: 9999}")).unwrap();
         assert_eq!(socket.description, "lines from tcp 127.0.0.1:9999");
         let redis = registry::bolt(

@@ -225,3 +225,36 @@ pub fn killed_word_count(input: &Path, total_words: i64, sink: BoltFactory) -> R
     assert!(killed.load(std::sync::atomic::Ordering::SeqCst), "the counting task was never killed");
     summary
 }
+
+/// `moto_server` (PyPI `moto[server]`, run as `python3 -m moto.server`) on a
+/// free port with bucket `bucket` made, and the `AWS_*` variables that
+/// `object_store`'s `AmazonS3Builder::from_env` reads pointed at it.
+pub fn moto(bucket: &str) -> Server {
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with moto[server]: run scripts/setup.sh");
+    wait_for_port("moto_server", &mut child, port);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for (k, v) in [
+        ("AWS_ENDPOINT", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let server = Server { child, port };
+    // object_store cannot create buckets: boto3 (moto brings it) does.
+    let script = format!(
+        "import boto3; boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
+         aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='{bucket}')"
+    );
+    let made = Command::new("python3").args(["-c", &script]).status().unwrap();
+    assert!(made.success(), "cannot create bucket {bucket}");
+    server
+}
