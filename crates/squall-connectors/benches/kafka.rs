@@ -1,0 +1,209 @@
+//! Kafka connector throughput against a local tansu broker (in-memory
+//! storage, same machine): records/s written by the Kafka sink bolt and
+//! read by the Kafka spout, each next to a plain rdkafka loop doing the
+//! same on the same broker (the reference), as a ratio.
+//!
+//! Modes, each a child process (so that its peak memory is its own),
+//! median of `--runs` (default 3):
+//! - `produce-plain`: a `ThreadedProducer` loop (idempotent, as the sink's
+//!   at-least-once) sending N Shakespeare lines, then `flush`.
+//! - `produce-squall`: a generator spout of the same lines -> Kafka sink
+//!   bolt (`at_least_once`, value = the line), parallelism 1.
+//! - `consume-plain`: a `BaseConsumer` assigned every partition from the
+//!   beginning (read_committed, as the spout), polling until N records.
+//! - `consume-squall`: the Kafka spout (bounded, raw bytes, parallelism 1)
+//!   -> a bolt that drops them.
+//!
+//! Run: `TANSU_BIN=$(bash scripts/fetch-tansu.sh) cargo bench -p
+//! squall-connectors --bench kafka -- [--records N] [--runs R]`.
+//! Latency is not measured here: the broker's request round trips, not
+//! Squall, set it.
+
+#[path = "../../squall/benches/common/mod.rs"]
+mod bench;
+#[path = "../tests/common/mod.rs"]
+mod broker;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use squall::builtins::GeneratorSpout;
+use squall::{Bolt, LocalCluster, OutputCollector, TopologyBuilder, Tuple};
+use squall_connectors::{Format, KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions};
+
+const PARTITIONS: i32 = 4;
+
+/// Drops its inputs.
+#[derive(Clone)]
+struct Drop;
+
+impl Bolt for Drop {
+    fn execute(&mut self, _: Tuple, _: &mut OutputCollector) -> squall::Result<()> {
+        Ok(())
+    }
+}
+
+/// The lines of the first 4 plays (non-empty), cycled to `n`.
+fn lines(n: usize) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the corpus: run scripts/fetch-corpus.sh")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let all: Vec<String> = files
+        .iter()
+        .take(4)
+        .flat_map(|f| {
+            let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+            text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect::<Vec<_>>()
+        })
+        .collect();
+    all.iter().cycle().take(n).cloned().collect()
+}
+
+fn producer(brokers: &str) -> ThreadedProducer<rdkafka::producer::DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap()
+}
+
+fn produce_plain(brokers: &str, topic: &str, n: usize) {
+    let lines = lines(n);
+    let start = Instant::now();
+    let p = producer(brokers);
+    for l in &lines {
+        let mut record = BaseRecord::<(), str>::to(topic).payload(l.as_str());
+        loop {
+            match p.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    p.flush(Duration::from_millis(100)).ok();
+                    record = r;
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(120)).unwrap();
+    bench::child_report(n as u64, start.elapsed().as_secs_f64(), "");
+}
+
+fn produce_squall(brokers: &str, topic: &str, n: usize) {
+    let lines = lines(n.min(50_000));
+    let mut b = TopologyBuilder::new("bench-kafka-sink");
+    b.set_spout("lines", GeneratorSpout::sentences(0).with_lines(lines).with_limit(n as u64), 1);
+    let mut sink = KafkaSinkOptions::new(brokers, topic);
+    sink.value_field = Some("line".into());
+    b.set_bolt("sink", KafkaSinkBolt::new(sink), 1).shuffle_grouping("lines");
+    let start = Instant::now();
+    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    bench::child_report(summary.metrics.sink_executed(), secs, "");
+}
+
+fn consume_plain(brokers: &str, topic: &str, n: usize) {
+    let start = Instant::now();
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-plain")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let (mut read, mut bytes) = (0usize, 0usize);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while read < n {
+        assert!(Instant::now() < deadline, "read {read} of {n}");
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            bytes += rdkafka::Message::payload(&m.unwrap()).map_or(0, <[u8]>::len);
+            read += 1;
+        }
+    }
+    bench::child_report(read as u64, start.elapsed().as_secs_f64(), &bytes.to_string());
+}
+
+fn consume_squall(brokers: &str, topic: &str) {
+    let mut o = KafkaSpoutOptions::new(brokers, &[topic]);
+    o.bounded = true;
+    o.format = Format::Raw;
+    let mut b = TopologyBuilder::new("bench-kafka-spout");
+    b.set_spout("in", KafkaSpout::new(o), 1);
+    b.set_bolt("drop", Drop, 1).shuffle_grouping("in");
+    let start = Instant::now();
+    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    bench::child_report(summary.metrics.spout_emitted(), secs, "");
+}
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| v.parse().expect("a number"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [mode, brokers, topic, n] = args.as_slice() {
+        let n: usize = n.parse()?;
+        match mode.as_str() {
+            "produce-plain" => return Ok(produce_plain(brokers, topic, n)),
+            "produce-squall" => return Ok(produce_squall(brokers, topic, n)),
+            "consume-plain" => return Ok(consume_plain(brokers, topic, n)),
+            "consume-squall" => return Ok(consume_squall(brokers, topic)),
+            _ => {}
+        }
+    }
+    let n = arg(&args, "--records", 200_000);
+    let runs = arg(&args, "--runs", 3);
+    let b = broker::broker();
+    for t in ["source", "plain-out", "squall-out"] {
+        broker::create_topic(&b.brokers, t, PARTITIONS);
+    }
+    let child = |mode: &str, topic: &str| -> anyhow::Result<bench::Measurement> {
+        let a = [mode, &b.brokers, topic, &n.to_string()].map(String::from);
+        bench::measure(&a, runs)
+    };
+    // The source topic the consumers read: written once by a plain producer.
+    let filled = bench::measure(
+        &["produce-plain", &b.brokers, "source", &n.to_string()].map(String::from),
+        1,
+    )?;
+    anyhow::ensure!(filled.records == n as u64);
+    println!("tansu (in-memory) on 127.0.0.1, {n} records of Shakespeare lines, {PARTITIONS} partitions, median of {runs}");
+    println!(
+        "{:<26} {:>10} {:>12} {:>10} {:>10}",
+        "mode", "records", "records/s", "vs plain", "peak MB"
+    );
+    for (what, plain, squall) in [
+        ("write", ("produce-plain", "plain-out"), ("produce-squall", "squall-out")),
+        ("read", ("consume-plain", "source"), ("consume-squall", "source")),
+    ] {
+        let plain = child(plain.0, plain.1)?;
+        let squall = child(squall.0, squall.1)?;
+        let plain_rate = plain.records as f64 / plain.secs;
+        for (name, m) in [("rdkafka loop", &plain), ("squall", &squall)] {
+            let rate = m.records as f64 / m.secs;
+            println!(
+                "{:<26} {:>10} {:>12.0} {:>9.2}x {:>10.1}",
+                format!("{what}: {name}"),
+                m.records,
+                rate,
+                rate / plain_rate,
+                m.peak_rss as f64 / 1e6
+            );
+        }
+    }
+    Ok(())
+}
