@@ -20,8 +20,9 @@ fn socket_to_redis_example_counts_a_play() {
     let (input, counts) = support::plays(1);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let play = std::fs::read(std::fs::read_dir(input.path()).unwrap().next().unwrap().unwrap().path())
-        .unwrap();
+    let play =
+        std::fs::read(std::fs::read_dir(input.path()).unwrap().next().unwrap().unwrap().path())
+            .unwrap();
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         conn.write_all(&play).unwrap();
@@ -39,8 +40,10 @@ fn socket_to_redis_example_counts_a_play() {
 
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", redis.port)).unwrap();
     let mut c = client.get_connection().unwrap();
-    let hash: HashMap<String, String> = redis::cmd("HGETALL").arg("word-counts").query(&mut c).unwrap();
-    let hash: HashMap<String, i64> = hash.into_iter().map(|(k, v)| (k, v.parse().unwrap())).collect();
+    let hash: HashMap<String, String> =
+        redis::cmd("HGETALL").arg("word-counts").query(&mut c).unwrap();
+    let hash: HashMap<String, i64> =
+        hash.into_iter().map(|(k, v)| (k, v.parse().unwrap())).collect();
     assert!(hash == counts, "{} words in the hash, {} in the reference", hash.len(), counts.len());
 
     let mut rows = Vec::new();
