@@ -155,18 +155,25 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [mode, brokers, topic, n] = args.as_slice() {
-        let n: usize = n.parse()?;
-        match mode.as_str() {
-            "produce-plain" => return Ok(produce_plain(brokers, topic, n)),
-            "produce-squall" => return Ok(produce_squall(brokers, topic, n)),
-            "consume-plain" => return Ok(consume_plain(brokers, topic, n)),
-            "consume-squall" => return Ok(consume_squall(brokers, topic)),
-            _ => {}
+    match args.as_slice() {
+        [mode, brokers, topic, n] if mode.ends_with("-plain") || mode.ends_with("-squall") => {
+            let n: usize = n.parse()?;
+            match mode.as_str() {
+                "produce-plain" => produce_plain(brokers, topic, n),
+                "produce-squall" => produce_squall(brokers, topic, n),
+                "consume-plain" => consume_plain(brokers, topic, n),
+                _ => consume_squall(brokers, topic),
+            }
+            Ok(())
         }
+        _ => parent(&args),
     }
-    let n = arg(&args, "--records", 200_000);
-    let runs = arg(&args, "--runs", 3);
+}
+
+/// Starts the broker and runs every mode as a child.
+fn parent(args: &[String]) -> anyhow::Result<()> {
+    let n = arg(args, "--records", 200_000);
+    let runs = arg(args, "--runs", 3);
     let b = broker::broker();
     for t in ["source", "plain-out", "squall-out"] {
         broker::create_topic(&b.brokers, t, PARTITIONS);
