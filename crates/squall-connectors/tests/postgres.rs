@@ -1,9 +1,10 @@
 //! The PostgreSQL sink against a real server (a throwaway cluster made by
 //! `initdb` and started by the test on a free loopback port): exactly-once
 //! word count over Shakespeare with the counting task killed three times,
-//! after which the table holds exactly the reference counts; and a missing
+//! after which the table holds exactly the reference counts; a missing
 //! table, which fails the run at once with the server's reason instead of
-//! retrying.
+//! retrying; and a database nobody serves, retried with backoff (counted)
+//! until the sink gives up naming it.
 #![cfg(feature = "server-tests")]
 
 mod support;
@@ -57,4 +58,26 @@ fn a_missing_table_fails_the_run_with_the_server_reason() {
     let error = LocalCluster::run(b.build().unwrap()).unwrap_err().to_string();
     assert!(error.contains("postgres sink into nowhere") && error.contains("42P01"), "{error}");
     assert_eq!(stats.retries(), 0, "a refusal is not retried");
+}
+
+#[test]
+fn an_unreachable_database_is_retried_then_the_run_fails_naming_it() {
+    // Nothing listens on this port: every connect is refused.
+    let url = format!("host=127.0.0.1 port={} user=postgres", support::free_port());
+    let mut options = PostgresSinkOptions::new(url, "counts", &["word"]);
+    options.retry.initial_ms = 10;
+    options.retry.max_ms = 50;
+    options.retry.give_up_after_ms = 1_000;
+    let sink = PostgresSink::bolt(options).unwrap();
+    let stats = sink.stats();
+    let mut b = TopologyBuilder::new("pg-unreachable");
+    b.set_spout("lines", GeneratorSpout::sentences(0).with_limit(20), 1);
+    b.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 1)
+        .fields_grouping("split", Fields::new(["word"]));
+    b.set_bolt("sink", sink, 1).fields_grouping("count", Fields::new(["word"]));
+    let error = LocalCluster::run(b.build().unwrap()).unwrap_err().to_string();
+    assert!(error.contains("postgres sink into counts") && error.contains("gave up"), "{error}");
+    assert!(stats.retries() >= 3, "{} retries", stats.retries());
+    assert!(stats.last_error().is_some_and(|e| e.contains("connect")), "{:?}", stats.last_error());
 }
