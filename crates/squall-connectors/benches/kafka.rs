@@ -10,7 +10,10 @@
 //! - `produce-squall`: a generator spout of the same lines -> Kafka sink
 //!   bolt (`at_least_once`, value = the line), parallelism 1.
 //! - `consume-plain`: a `BaseConsumer` assigned every partition from the
-//!   beginning (read_committed, as the spout), polling until N records.
+//!   beginning (read_committed, as the spout), polling until each partition
+//!   reaches the end offset it had at start (as the bounded spout; on tansu
+//!   that end is the last batch's base offset + 1, so both read somewhat
+//!   fewer than N records, the same number).
 //! - `consume-squall`: the Kafka spout (bounded, raw bytes, parallelism 1)
 //!   -> a bolt that drops them.
 //!
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use squall::builtins::GeneratorSpout;
 use squall::{Bolt, LocalCluster, OutputCollector, TopologyBuilder, Tuple};
 use squall_connectors::{Format, KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions};
@@ -106,7 +109,7 @@ fn produce_squall(brokers: &str, topic: &str, n: usize) {
     bench::child_report(summary.metrics.sink_executed(), secs, "");
 }
 
-fn consume_plain(brokers: &str, topic: &str, n: usize) {
+fn consume_plain(brokers: &str, topic: &str) {
     let start = Instant::now();
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -116,21 +119,32 @@ fn consume_plain(brokers: &str, topic: &str, n: usize) {
         .set("session.timeout.ms", "6000")
         .create()
         .unwrap();
+    // As the bounded spout: each partition up to the end offset it has now.
     let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
     for p in 0..PARTITIONS {
+        let (_, high) = c.fetch_watermarks(topic, p, Duration::from_secs(30)).unwrap();
+        ends.push(high);
         tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
     }
     c.assign(&tpl).unwrap();
-    let (mut read, mut bytes) = (0usize, 0usize);
+    let mut next = vec![0i64; PARTITIONS as usize];
+    let (mut read, mut bytes) = (0u64, 0usize);
     let deadline = Instant::now() + Duration::from_secs(600);
-    while read < n {
-        assert!(Instant::now() < deadline, "read {read} of {n}");
+    while next.iter().zip(&ends).any(|(n, e)| n < e) {
+        assert!(Instant::now() < deadline, "read {read}, at {next:?} of {ends:?}");
         if let Some(m) = c.poll(Duration::from_millis(100)) {
-            bytes += rdkafka::Message::payload(&m.unwrap()).map_or(0, <[u8]>::len);
+            let m = m.unwrap();
+            let p = m.partition() as usize;
+            if m.offset() >= ends[p] {
+                continue; // past the end seen at start, as the spout
+            }
+            next[p] = m.offset() + 1;
+            bytes += m.payload().map_or(0, <[u8]>::len);
             read += 1;
         }
     }
-    bench::child_report(read as u64, start.elapsed().as_secs_f64(), &bytes.to_string());
+    bench::child_report(read, start.elapsed().as_secs_f64(), &bytes.to_string());
 }
 
 fn consume_squall(brokers: &str, topic: &str) {
@@ -161,7 +175,7 @@ fn main() -> anyhow::Result<()> {
             match mode.as_str() {
                 "produce-plain" => produce_plain(brokers, topic, n),
                 "produce-squall" => produce_squall(brokers, topic, n),
-                "consume-plain" => consume_plain(brokers, topic, n),
+                "consume-plain" => consume_plain(brokers, topic),
                 _ => consume_squall(brokers, topic),
             }
             Ok(())
