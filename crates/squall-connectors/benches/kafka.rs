@@ -151,11 +151,20 @@ fn consume_squall(brokers: &str, topic: &str) {
     let mut o = KafkaSpoutOptions::new(brokers, &[topic]);
     o.bounded = true;
     o.format = Format::Raw;
+    let spout = KafkaSpout::new(o);
+    let lag = spout.lag();
     let mut b = TopologyBuilder::new("bench-kafka-spout");
-    b.set_spout("in", KafkaSpout::new(o), 1);
+    b.set_spout("in", spout, 1);
     b.set_bolt("drop", Drop, 1).shuffle_grouping("in");
     let start = Instant::now();
-    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    // A watchdog: a spout that never reaches its end offsets says where it is.
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(120));
+        eprintln!("kafka spout stuck after 120 s; lag by partition: {:?}", lag.by_partition());
+        std::process::exit(2);
+    });
+    let summary = running.join().unwrap();
     let secs = start.elapsed().as_secs_f64();
     bench::child_report(summary.metrics.spout_emitted(), secs, "");
 }

@@ -177,8 +177,9 @@ impl RollingFileSink {
     /// A sink writing as `options` say.
     ///
     /// # Errors
-    /// [`Error::Config`] for a zero size or interval, or an empty suffix
-    /// path; the location itself is checked when the tasks open.
+    /// [`Error::Config`] for a zero size or interval, or a location that
+    /// cannot be used (a malformed URL, an unsupported scheme, a folder
+    /// that cannot be created).
     pub fn new(options: RollingFileSinkOptions) -> Result<Self> {
         if options.max_part_bytes == 0 || options.rollover_interval_ms == 0 {
             return Err(Error::config(
