@@ -26,6 +26,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{MultipartUpload, ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
+use squall::checkpoint::two_phase::owner;
 use squall::checkpoint::{TwoPhaseCommitBolt, TwoPhaseCommitSink};
 use squall::{Bolt, Error, OutputCollector, Result, TopologyContext, Tuple};
 
@@ -108,6 +109,9 @@ struct Open {
     /// Always `Some` but in `drop`.
     runtime: Option<tokio::runtime::Runtime>,
     task: usize,
+    /// The sink's parallelism: leftovers of task `j` are this task's when
+    /// [`owner`]`(j, parallelism) == task` (after a rescale too).
+    parallelism: usize,
     /// Random per task attempt: parts of different attempts never clash.
     attempt: String,
     next_part: u64,
@@ -268,6 +272,7 @@ impl TwoPhaseCommitSink for RollingFileSink {
             root,
             runtime: Some(runtime),
             task: context.task_index(),
+            parallelism: context.parallelism(),
             attempt,
             next_part: 0,
             current: None,
@@ -368,10 +373,15 @@ impl TwoPhaseCommitSink for RollingFileSink {
         }
     }
 
-    /// Deletes this task's pending parts that `keep` does not list.
+    /// Deletes the pending parts this task owns (its own, and after a
+    /// rescale those of vanished tasks it [`owner`]s) that `keep` does not
+    /// list.
     fn discard_others(&mut self, keep: &[Vec<PendingPart>]) -> Result<()> {
         self.with_open(|open| {
-            let mine = format!("part-{}-", open.task);
+            let writer = |name: &str| {
+                let rest = name.strip_prefix("part-")?;
+                rest.split_once('-')?.0.parse::<usize>().ok()
+            };
             let (store, dir) = (open.store.clone(), open.root.child(PENDING));
             let listed: Vec<object_store::ObjectMeta> = open
                 .block_on(async move { store.list(Some(&dir)).try_collect().await })
@@ -379,7 +389,8 @@ impl TwoPhaseCommitSink for RollingFileSink {
             for meta in listed {
                 let Some(name) = meta.location.filename().map(str::to_string) else { continue };
                 let kept = keep.iter().flatten().any(|p| p.name == name);
-                if name.starts_with(&mine) && !kept {
+                let mine = writer(&name).is_some_and(|j| owner(j, open.parallelism) == open.task);
+                if mine && !kept {
                     let (store, path) = (open.store.clone(), meta.location);
                     open.block_on(async move { store.delete(&path).await })
                         .map_err(|e| store_error(format!("deleting {name}"), e))?;
