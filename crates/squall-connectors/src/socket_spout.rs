@@ -9,21 +9,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use squall::builtins::Replay;
+use squall::builtins::LineQueue;
 use squall::topology::{MessageId, OutputDeclarer};
-use squall::{Error, Fields, OutputCollector, Result, Spout, SpoutStatus, TopologyContext, Value};
+use squall::{Error, Fields, OutputCollector, Result, Spout, SpoutStatus, TopologyContext};
 
 use crate::retry::{Backoff, ConnectorStats, Failure};
-
-/// Lines waiting between the reader thread and the task; when full the
-/// reader stops reading, and TCP flow control holds the sender back.
-const QUEUE_LINES: usize = 4096;
-/// Lines emitted per `next_tuple` call at most.
-const LINES_PER_CALL: usize = 256;
 
 /// Where a [`SocketSpout`] connects; the settings of YAML spout `socket`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -74,13 +68,11 @@ impl SocketSpoutOptions {
 pub struct SocketSpout {
     options: SocketSpoutOptions,
     stats: ConnectorStats,
-    /// Lines from the reader thread (task 0, after `open`). In a mutex only
-    /// so that the spout is `Sync`; reached with `get_mut`.
-    lines: Option<Mutex<Receiver<Result<String>>>>,
+    /// Lines from the reader thread (task 0, after `open`), and those in
+    /// flight.
+    queue: LineQueue,
     /// The open connection, shut down by `close` to end a blocked read.
     connection: Arc<Mutex<Option<TcpStream>>>,
-    replay: Replay,
-    next_id: MessageId,
 }
 
 impl Clone for SocketSpout {
@@ -89,10 +81,8 @@ impl Clone for SocketSpout {
         SocketSpout {
             options: self.options.clone(),
             stats: self.stats.clone(),
-            lines: None,
+            queue: LineQueue::default(),
             connection: Arc::default(),
-            replay: Replay::default(),
-            next_id: 0,
         }
     }
 }
@@ -103,10 +93,8 @@ impl SocketSpout {
         SocketSpout {
             options,
             stats: ConnectorStats::default(),
-            lines: None,
+            queue: LineQueue::default(),
             connection: Arc::default(),
-            replay: Replay::default(),
-            next_id: 0,
         }
     }
 
@@ -184,19 +172,15 @@ impl Spout for SocketSpout {
     /// # Errors
     /// [`Error::Io`] if the thread cannot be started.
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
-        self.replay.open(context);
-        self.next_id = 0;
-        if context.task_index() != 0 {
-            return Ok(());
-        }
-        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
+        let Some(tx) = self.queue.open(context) else {
+            return Ok(()); // not task 0
+        };
         let (options, stats, connection) =
             (self.options.clone(), self.stats.clone(), self.connection.clone());
         std::thread::Builder::new()
             .name("squall-socket".into())
             .spawn(move || read_lines(options, stats, connection, tx))
             .map_err(|e| Error::io("socket reader thread", e))?;
-        self.lines = Some(Mutex::new(rx));
         Ok(())
     }
 
@@ -204,41 +188,22 @@ impl Spout for SocketSpout {
     /// [`Error::Io`] naming `host:port` if reading failed; [`Error::Config`]
     /// if connecting failed for `give_up_after_ms`.
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
-        let Some(lines) = self.lines.as_mut() else {
-            return Ok(SpoutStatus::Finished); // not task 0
-        };
-        if self.replay.replay(collector, LINES_PER_CALL)? > 0 {
-            return Ok(SpoutStatus::Active);
-        }
-        let rx = lines.get_mut().unwrap_or_else(|p| p.into_inner());
-        for n in 0..LINES_PER_CALL {
-            match rx.try_recv() {
-                Ok(Ok(line)) => {
-                    self.replay.emit(collector, self.next_id, vec![Value::String(line)])?;
-                    self.next_id += 1;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(TryRecvError::Empty) if n == 0 => return Ok(SpoutStatus::Idle),
-                Err(TryRecvError::Empty) => return Ok(SpoutStatus::Active),
-                Err(TryRecvError::Disconnected) => return Ok(SpoutStatus::Finished),
-            }
-        }
-        Ok(SpoutStatus::Active)
+        self.queue.next_tuple(collector)
     }
 
     fn ack(&mut self, msg_id: MessageId) {
-        self.replay.ack(msg_id);
+        self.queue.ack(msg_id);
     }
 
     fn fail(&mut self, msg_id: MessageId) {
-        self.replay.fail(msg_id);
+        self.queue.fail(msg_id);
     }
 
     /// Stops the reader: drops the queue and shuts the connection down, so
     /// that a read blocked on a quiet connection returns (and a thread
     /// still trying to connect stops at its next attempt).
     fn close(&mut self) {
-        self.lines = None;
+        self.queue.close();
         if let Some(c) = self.connection.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = c.shutdown(Shutdown::Both);
         }

@@ -5,22 +5,15 @@
 //! runtime's executor threads.
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::SyncSender;
 #[cfg(test)]
 use std::sync::Arc;
-use std::sync::Mutex;
 
-use crate::builtins::replay::Replay;
+use crate::builtins::line_queue::LineQueue;
 use crate::error::{Error, Result};
-use crate::model::{Fields, Value};
+use crate::model::Fields;
 use crate::runtime::OutputCollector;
 use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, TopologyContext};
-
-/// Lines waiting between the reader thread and the task. When full, the
-/// reader stops reading (backpressure reaches the pipe).
-const QUEUE_LINES: usize = 4096;
-/// Lines emitted per `next_tuple` call at most.
-const LINES_PER_CALL: usize = 256;
 
 /// Where the lines come from.
 #[derive(Clone)]
@@ -58,13 +51,9 @@ enum Source {
 /// ```
 pub struct StdinSpout {
     source: Source,
-    /// Lines from the reader thread (after `open`, task 0 only). In a mutex
-    /// only so that the spout is `Sync`; reached with `get_mut`, never
-    /// locked.
-    lines: Option<Mutex<Receiver<std::io::Result<String>>>>,
-    /// Lines in flight (tracking only), by line number from 0.
-    replay: Replay,
-    next_id: MessageId,
+    /// Lines from the reader thread (after `open`, task 0 only), and those
+    /// in flight.
+    queue: LineQueue,
 }
 
 impl Clone for StdinSpout {
@@ -76,7 +65,7 @@ impl Clone for StdinSpout {
 
 impl std::fmt::Debug for StdinSpout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StdinSpout").field("open", &self.lines.is_some()).finish()
+        f.debug_struct("StdinSpout").field("open", &self.queue.is_open()).finish()
     }
 }
 
@@ -88,7 +77,7 @@ impl Default for StdinSpout {
 
 impl StdinSpout {
     fn with_source(source: Source) -> StdinSpout {
-        StdinSpout { source, lines: None, replay: Replay::default(), next_id: 0 }
+        StdinSpout { source, queue: LineQueue::default() }
     }
 
     /// A spout over this process's standard input.
@@ -104,7 +93,7 @@ impl StdinSpout {
 
 /// Reads lines from `input` into `tx` until end of input, an error (sent
 /// on), or the receiver is gone.
-fn pump(input: impl Read, tx: SyncSender<std::io::Result<String>>) {
+fn pump(input: impl Read, tx: SyncSender<Result<String>>) {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut buf = Vec::new();
     loop {
@@ -125,7 +114,7 @@ fn pump(input: impl Read, tx: SyncSender<std::io::Result<String>>) {
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let _ = tx.send(Err(e));
+                let _ = tx.send(Err(Error::io("stdin", e)));
                 return;
             }
         }
@@ -142,12 +131,9 @@ impl Spout for StdinSpout {
     /// # Errors
     /// [`Error::Io`] if the thread cannot be started.
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
-        self.replay.open(context);
-        self.next_id = 0;
-        if context.task_index() != 0 {
-            return Ok(());
-        }
-        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
+        let Some(tx) = self.queue.open(context) else {
+            return Ok(()); // not task 0
+        };
         let source = self.source.clone();
         std::thread::Builder::new()
             .name("squall-stdin".into())
@@ -157,46 +143,26 @@ impl Spout for StdinSpout {
                 Source::Bytes(b) => pump(&b[..], tx),
             })
             .map_err(|e| Error::io("stdin reader thread", e))?;
-        self.lines = Some(Mutex::new(rx));
         Ok(())
     }
 
     /// # Errors
     /// [`Error::Io`] on `stdin` if reading failed.
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
-        let Some(lines) = self.lines.as_mut() else {
-            return Ok(SpoutStatus::Finished); // not task 0
-        };
-        if self.replay.replay(collector, LINES_PER_CALL)? > 0 {
-            return Ok(SpoutStatus::Active);
-        }
-        let rx = lines.get_mut().unwrap_or_else(|p| p.into_inner());
-        for n in 0..LINES_PER_CALL {
-            match rx.try_recv() {
-                Ok(Ok(line)) => {
-                    self.replay.emit(collector, self.next_id, vec![Value::String(line)])?;
-                    self.next_id += 1;
-                }
-                Ok(Err(e)) => return Err(Error::io("stdin", e)),
-                Err(TryRecvError::Empty) if n == 0 => return Ok(SpoutStatus::Idle),
-                Err(TryRecvError::Empty) => return Ok(SpoutStatus::Active),
-                Err(TryRecvError::Disconnected) => return Ok(SpoutStatus::Finished),
-            }
-        }
-        Ok(SpoutStatus::Active)
+        self.queue.next_tuple(collector)
     }
 
     fn ack(&mut self, msg_id: MessageId) {
-        self.replay.ack(msg_id);
+        self.queue.ack(msg_id);
     }
 
     fn fail(&mut self, msg_id: MessageId) {
-        self.replay.fail(msg_id);
+        self.queue.fail(msg_id);
     }
 
     fn close(&mut self) {
         // Dropping the receiver makes the reader thread exit at its next line.
-        self.lines = None;
+        self.queue.close();
     }
 }
 
