@@ -25,7 +25,7 @@ fn killed_word_count_leaves_exactly_the_reference_counts_in_a_table() {
             "CREATE SCHEMA wc; CREATE TABLE wc.counts (word text PRIMARY KEY, count int4 NOT NULL)",
         )
         .unwrap();
-    let (input, counts) = support::plays(2);
+    let (input, counts) = support::plays(8);
     let total: i64 = counts.values().sum();
     let mut options = PostgresSinkOptions::new(pg.url(), "wc.counts", &["word"]);
     options.batch_size = 300;

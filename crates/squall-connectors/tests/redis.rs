@@ -33,7 +33,7 @@ fn options(port: u16) -> RedisSinkOptions {
 #[test]
 fn killed_word_count_leaves_exactly_the_reference_counts_in_a_hash() {
     let server = support::redis_on(support::free_port());
-    let (input, counts) = support::plays(2);
+    let (input, counts) = support::plays(8);
     let total: i64 = counts.values().sum();
     let sink = RedisSink::bolt(options(server.port)).unwrap();
     let stats = sink.stats();

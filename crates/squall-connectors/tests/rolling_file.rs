@@ -35,7 +35,7 @@ fn rows_of(parts: &[Vec<u8>]) -> Vec<(String, i64)> {
 
 /// Runs the killed word count into `path` with 16 KB parts.
 fn run_into(path: &str) -> HashMap<String, i64> {
-    let (input, counts) = support::plays(2);
+    let (input, counts) = support::plays(8);
     let total: i64 = counts.values().sum();
     let mut options = RollingFileSinkOptions::new(path);
     options.max_part_bytes = 16 * 1024;

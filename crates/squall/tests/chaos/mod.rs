@@ -21,6 +21,14 @@ enum Kill {
     /// Once, on the first tuple from the `from`-th on that arrives after
     /// some checkpoint completed.
     OnceAfterCheckpoint { from: u64, checkpointed: Arc<AtomicBool> },
+    /// At the first tuple from each of these counts on that arrives after
+    /// a checkpoint completed since the previous kill (or the start), so
+    /// that every kill restores a checkpoint however fast the run goes.
+    AtCountsAfterCheckpoints {
+        at: Arc<Vec<u64>>,
+        fired: Arc<AtomicU64>,
+        checkpointed: Arc<AtomicBool>,
+    },
 }
 
 /// Wraps a bolt and panics in `execute` as its [`Kill`] rule says.
@@ -37,6 +45,20 @@ impl<B> Chaos<B> {
     /// attempts) reaches one of `kill_at`.
     pub fn at_counts(inner: B, kill_at: Vec<u64>) -> Self {
         Self::new(inner, Kill::AtCounts(Arc::new(kill_at)))
+    }
+
+    /// Panics at the first tuple from each of `kill_at` (over all tasks
+    /// and attempts) that arrives after a checkpoint completed since the
+    /// previous kill.
+    pub fn at_counts_after_checkpoints(inner: B, kill_at: Vec<u64>) -> Self {
+        Self::new(
+            inner,
+            Kill::AtCountsAfterCheckpoints {
+                at: Arc::new(kill_at),
+                fired: Arc::default(),
+                checkpointed: Arc::default(),
+            },
+        )
     }
 
     /// Panics once, on the first tuple from the `from`-th on (over all
@@ -89,6 +111,13 @@ impl<B: Bolt> Bolt for Chaos<B> {
                     && checkpointed.load(Ordering::SeqCst)
                     && !self.killed.swap(true, Ordering::SeqCst)
             }
+            Kill::AtCountsAfterCheckpoints { at, fired, checkpointed } => {
+                let i = fired.load(Ordering::SeqCst);
+                at.get(i as usize).is_some_and(|&at| n >= at)
+                    && checkpointed.load(Ordering::SeqCst)
+                    && fired.compare_exchange(i, i + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+                    && checkpointed.swap(false, Ordering::SeqCst)
+            }
         };
         if kill {
             self.killed.store(true, Ordering::SeqCst);
@@ -112,8 +141,12 @@ impl<B: Bolt> Bolt for Chaos<B> {
         self.inner.snapshot_state(id)
     }
     fn on_checkpoint_complete(&mut self, id: u64) -> Result<()> {
-        if let Kill::OnceAfterCheckpoint { checkpointed, .. } = &self.kill {
-            checkpointed.store(true, Ordering::SeqCst);
+        match &self.kill {
+            Kill::OnceAfterCheckpoint { checkpointed, .. }
+            | Kill::AtCountsAfterCheckpoints { checkpointed, .. } => {
+                checkpointed.store(true, Ordering::SeqCst)
+            }
+            Kill::AtCounts(_) => {}
         }
         self.inner.on_checkpoint_complete(id)
     }
