@@ -6,231 +6,14 @@
 //! Needs `etcd` on PATH and the corpus in `data/shakespeare` (`.ci/run`
 //! installs and fetches both).
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// How long any one condition may take on a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(120);
-/// Between two looks at a condition.
-const POLL: Duration = Duration::from_millis(100);
-const TOKEN: &str = "test-token";
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/shakespeare")
-        .canonicalize()
-        .expect("corpus in data/shakespeare")
-}
-
-/// Word counts of every non-hidden file in `dir`, computed without the
-/// engine: a word is a maximal run of alphanumeric characters, lowercased.
-fn reference(dir: &Path) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-/// The `word,count` CSV a word count wrote.
-fn read_counts(path: &Path) -> BTreeMap<String, u64> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("word,count"));
-    lines
-        .map(|l| {
-            let (w, c) = l.rsplit_once(',').unwrap();
-            (w.trim_matches('"').to_string(), c.parse().unwrap())
-        })
-        .collect()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
-}
-
-/// etcd, nimbus daemons and supervisors in a temporary folder; every
-/// process is killed when it drops.
-struct Cluster {
-    dir: tempfile::TempDir,
-    etcd_url: String,
-    etcd: Child,
-    nimbus: Vec<(u16, Child)>,
-    supervisors: Vec<Child>,
-    /// More `SQUALL__*` variables for every process.
-    env: Vec<(String, String)>,
-}
-
-impl Cluster {
-    fn start(nimbus_count: usize, supervisors: &[&str]) -> Cluster {
-        Cluster::start_in(tempfile::tempdir().unwrap(), Vec::new(), nimbus_count, supervisors)
-    }
-
-    /// As [`Cluster::start`], in `dir`, with `env` for every process.
-    fn start_in(
-        dir: tempfile::TempDir,
-        env: Vec<(String, String)>,
-        nimbus_count: usize,
-        supervisors: &[&str],
-    ) -> Cluster {
-        let (client, peer) = (free_port(), free_port());
-        let etcd_url = format!("http://127.0.0.1:{client}");
-        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-        let etcd = Command::new("etcd")
-            .arg("--data-dir")
-            .arg(dir.path().join("etcd"))
-            .args(["--listen-client-urls", &etcd_url, "--advertise-client-urls", &etcd_url])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("etcd on PATH (apt-get install etcd-server)");
-        wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", client)).is_ok());
-        let mut cluster =
-            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new(), env };
-        for _ in 0..nimbus_count {
-            cluster.start_nimbus();
-        }
-        wait_until("a nimbus to lead", || cluster.squall(&["list"]).status.success());
-        for id in supervisors {
-            let log = std::fs::File::create(cluster.dir.path().join(format!("{id}.log"))).unwrap();
-            let child = cluster
-                .command(&["supervisor", "--id", id, "--slots", "2"])
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            cluster.supervisors.push(child);
-        }
-        let all = supervisors.len();
-        wait_until("the supervisors to register", || {
-            let out = cluster.squall(&["list"]);
-            String::from_utf8_lossy(&out.stdout).matches(" slots)").count() == all
-        });
-        cluster
-    }
-
-    fn start_nimbus(&mut self) {
-        let port = free_port();
-        let log =
-            std::fs::File::create(self.dir.path().join(format!("nimbus-{port}.log"))).unwrap();
-        let child = self
-            .command(&["nimbus"])
-            .env("SQUALL__NIMBUS__API_ADDR", format!("127.0.0.1:{port}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.nimbus.push((port, child));
-    }
-
-    /// `squall ARGS` with this cluster's configuration in the environment.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_squall"));
-        c.args(args)
-            .env("SQUALL__ETCD_ENDPOINTS", format!("[\"{}\"]", self.etcd_url))
-            .env("SQUALL__API_TOKEN", TOKEN)
-            .env("SQUALL__NIMBUS__LEASE_TTL_S", "2")
-            .env("SQUALL__NIMBUS__RECONCILE_MS", "300")
-            .env("SQUALL__SUPERVISOR__LEASE_TTL_S", "3")
-            .env("SQUALL__SUPERVISOR__WORK_DIR", self.dir.path().join("work"))
-            .env("SQUALL__BLOB_STORE", self.dir.path().join("blobs"))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn squall(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// A word count named `name` over `input` into a CSV in the temporary
-    /// folder, submitted through `squall submit`; returns the CSV's path.
-    fn submit_word_count(&self, name: &str, input: &Path) -> PathBuf {
-        self.submit_word_count_with(name, input, &[])
-    }
-
-    /// As [`Cluster::submit_word_count`], with more `squall submit` arguments.
-    fn submit_word_count_with(&self, name: &str, input: &Path, extra: &[&str]) -> PathBuf {
-        let output = self.dir.path().join(format!("{name}.csv"));
-        let yaml = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count.yaml"),
-        )
-        .unwrap()
-        .replace("name: word-count", &format!("name: {name}"));
-        let file = self.dir.path().join(format!("{name}.yaml"));
-        std::fs::write(&file, yaml).unwrap();
-        let out = self.squall(
-            &[
-                "submit",
-                file.to_str().unwrap(),
-                "--set",
-                &format!("input={}", input.display()),
-                "--set",
-                &format!("output={}", output.display()),
-            ]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .collect::<Vec<_>>(),
-        );
-        assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
-        output
-    }
-
-    /// The status of `name` as JSON.
-    fn status(&self, name: &str) -> serde_json::Value {
-        self.metrics(name)["status"].take()
-    }
-
-    /// `squall status NAME --json`: the status, the spouts' switch and the
-    /// metrics per component and task; `Null` if the call failed.
-    fn metrics(&self, name: &str) -> serde_json::Value {
-        let out = self.squall(&["status", name, "--json"]);
-        if !out.status.success() {
-            return serde_json::Value::Null;
-        }
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn wait_for_state(&self, name: &str, state: &str) -> serde_json::Value {
-        let mut last = serde_json::Value::Null;
-        wait_until(&format!("{name} to be {state}"), || {
-            last = self.status(name);
-            assert_ne!(last["state"], "failed", "{last}");
-            last["state"] == state
-        });
-        last
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for c in self.supervisors.iter_mut().chain(self.nimbus.iter_mut().map(|(_, c)| c)) {
-            c.kill().ok();
-            c.wait().ok();
-        }
-        self.etcd.kill().ok();
-        self.etcd.wait().ok();
-    }
-}
+use support::*;
 
 #[test]
 fn word_counts_spread_over_two_supervisors_and_equal_the_reference() {
@@ -306,7 +89,7 @@ fn workers_exchange_tuples_over_mutual_tls_and_the_output_equals_the_reference()
     let var =
         |k: &str, v: &Path| (format!("SQUALL__SUPERVISOR__DATA_TLS__{k}"), v.display().to_string());
     let env = vec![var("CERT", &cert), var("KEY", &key), var("CA", &cert)];
-    let cluster = Cluster::start_in(dir, env, 1, &["sup-a", "sup-b"]);
+    let cluster = Cluster::start_in(dir, env, 1, &["sup-a", "sup-b"], &[]);
     let corpus = corpus();
     let output = cluster.submit_word_count_with("wc-tls", &corpus, &["--workers", "2"]);
     cluster.wait_for_state("wc-tls", "finished");
@@ -361,23 +144,6 @@ fn api_refuses_missing_or_wrong_tokens_and_bad_topologies() {
     }
 }
 
-/// The corpus `copies` times over (links) in `dir/input`, so that a run
-/// lasts long enough to be broken in the middle; and its reference.
-fn repeated_corpus(dir: &Path, copies: u64) -> (PathBuf, BTreeMap<String, u64>) {
-    let input = dir.join("input");
-    std::fs::create_dir(&input).unwrap();
-    let corpus = corpus();
-    for copy in 0..copies {
-        for entry in std::fs::read_dir(&corpus).unwrap() {
-            let path = entry.unwrap().path();
-            let name = format!("{copy}-{}", path.file_name().unwrap().to_string_lossy());
-            std::os::unix::fs::symlink(&path, input.join(name)).unwrap();
-        }
-    }
-    let expected = reference(&corpus).into_iter().map(|(w, c)| (w, c * copies)).collect();
-    (input, expected)
-}
-
 #[test]
 fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
     let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
@@ -397,31 +163,8 @@ fn a_worker_killed_mid_run_is_restarted_and_the_output_equals_the_reference() {
     assert_eq!(read_counts(&output), expected);
 }
 
-/// An exactly-once word count: checkpointed counts, a transactional sink.
-fn exactly_once_yaml(checkpoints: &Path, input: &Path, output: &Path) -> String {
-    format!(
-        r#"name: wc-exactly-once
-config:
-  guarantee: exactly_once
-  checkpoint_interval_ms: 200
-  checkpoint_dir: "{}"
-  restart_strategy: {{ type: none }}
-spouts:
-  - {{ id: lines, type: file, parallelism: 2, settings: {{ path: "{}" }} }}
-bolts:
-  - {{ id: split, type: split_words, parallelism: 2, settings: {{ field: line }} }}
-  - {{ id: count, type: stateful_count, parallelism: 2, settings: {{ fields: [word] }} }}
-  - {{ id: sink, type: transactional_file, settings: {{ path: "{}" }} }}
-streams:
-  - {{ from: lines, to: split, grouping: local_or_shuffle }}
-  - {{ from: split, to: count, grouping: {{ fields: [word] }} }}
-  - {{ from: count, to: sink, grouping: shuffle }}
-"#,
-        checkpoints.display(),
-        input.display(),
-        output.display()
-    )
-}
+/// The name of [`ExactlyOnce`]'s topology.
+const EO_NAME: &str = "wc-exactly-once";
 
 /// An exactly-once word count submitted to `cluster`: where it checkpoints
 /// and commits, and the counts it must commit.
@@ -440,7 +183,7 @@ impl ExactlyOnce {
             (cluster.dir.path().join("checkpoints"), cluster.dir.path().join("out"));
         std::fs::create_dir(&output).unwrap();
         let file = cluster.dir.path().join("eo.yaml");
-        let yaml = exactly_once_yaml(&checkpoints, &input, &output).replace(
+        let yaml = exactly_once_yaml(EO_NAME, &checkpoints, &input, &output).replace(
             "type: stateful_count, parallelism: 2",
             &format!("type: stateful_count, parallelism: {count_tasks}"),
         );
@@ -452,16 +195,7 @@ impl ExactlyOnce {
 
     /// The id of the newest complete checkpoint (0 before the first).
     fn latest_checkpoint(&self) -> u64 {
-        let Ok(dir) = std::fs::read_dir(self.checkpoints.join("wc-exactly-once")) else {
-            return 0;
-        };
-        dir.filter_map(|e| {
-            let path = e.ok()?.path();
-            let id = path.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()?;
-            path.join("_metadata").exists().then_some(id)
-        })
-        .max()
-        .unwrap_or(0)
+        completed_checkpoints(&self.checkpoints.join(EO_NAME)).last().copied().unwrap_or(0)
     }
 
     /// Waits until checkpoint `id` (or a later one) is complete.
@@ -487,29 +221,9 @@ fn an_exactly_once_worker_killed_after_a_checkpoint_resumes_and_commits_exactly_
     assert_exactly_once(output, expected);
 }
 
-/// The rows the transactional sink committed under `output`, sorted.
-fn committed_rows(output: &Path) -> Vec<(String, u64)> {
-    let mut rows = Vec::new();
-    for entry in std::fs::read_dir(output).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let (w, k) = line.rsplit_once(',').unwrap();
-            rows.push((w.trim_matches('"').to_string(), k.parse::<u64>().unwrap()));
-        }
-    }
-    rows.sort();
-    rows
-}
-
 /// The sink's committed rows are (word, k) for k = 1..=count, each once.
 fn assert_exactly_once(output: &Path, expected: &BTreeMap<String, u64>) {
-    let rows = committed_rows(output);
-    let mut want: Vec<(String, u64)> =
-        expected.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
-    want.sort();
+    let (rows, want) = (committed_rows(output), expected_rows(expected));
     assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
 }
 
@@ -541,10 +255,7 @@ fn a_dead_supervisors_topology_moves_to_another_and_the_output_equals_the_refere
 #[test]
 fn the_standby_nimbus_takes_over_when_the_leader_dies() {
     let mut cluster = Cluster::start(2, &["sup-a"]);
-    let leader = |c: &Cluster| -> Option<usize> {
-        c.nimbus.iter().position(|(port, _)| TcpStream::connect(("127.0.0.1", *port)).is_ok())
-    };
-    let first = leader(&cluster).expect("one nimbus serves the API");
+    let first = cluster.leader().expect("one nimbus serves the API");
     let (_, mut child) = cluster.nimbus.remove(first);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -555,6 +266,35 @@ fn the_standby_nimbus_takes_over_when_the_leader_dies() {
     let output = cluster.submit_word_count("wc-after", &corpus);
     cluster.wait_for_state("wc-after", "finished");
     assert_eq!(read_counts(&output), reference(&corpus));
+}
+
+/// Storm's nimbus is not on the data path: killing the leader mid-run
+/// stops neither the workers nor their checkpoints, and the standby picks
+/// the topology up from etcd without moving or restarting it.
+#[test]
+fn the_leading_nimbus_killed_mid_run_leaves_the_topology_running_and_exact() {
+    let mut cluster = Cluster::start(2, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 8);
+    let (checkpoints, output) =
+        cluster.submit_exactly_once("wc-nimbus", &input, &["--workers", "2"]);
+    let running = cluster.wait_for_state("wc-nimbus", "running");
+    wait_until("a first checkpoint", || !completed_checkpoints(&checkpoints).is_empty());
+    let first = cluster.leader().expect("one nimbus serves the API");
+    let (_, mut child) = cluster.nimbus.remove(first);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = Instant::now();
+    let at_kill = *completed_checkpoints(&checkpoints).last().unwrap();
+    // While no nimbus leads, the workers go on checkpointing.
+    wait_until("a checkpoint without a leader", || {
+        completed_checkpoints(&checkpoints).last().is_some_and(|&id| id > at_kill)
+    });
+    wait_until("the standby to lead", || cluster.squall(&["list"]).status.success());
+    eprintln!("standby took over in {:.1} s", killed_at.elapsed().as_secs_f64());
+    let done = cluster.wait_for_state("wc-nimbus", "finished");
+    assert_eq!(done["epoch"], running["epoch"], "the topology never moved: {done}");
+    assert_eq!(done["restarts"].as_u64(), Some(0), "no worker restarted: {done}");
+    assert_exactly_once(&output, &expected);
 }
 
 /// `component`'s totals in a `squall status --json` answer.
@@ -697,6 +437,38 @@ fn rebalancing_the_count_bolt_from_one_to_two_tasks_keeps_the_output_exact() {
     assert!(after["status"]["message"].as_str().unwrap_or("").contains("savepoint"), "{after}");
     cluster.wait_for_state("wc-exactly-once", "finished");
     assert_exactly_once(&eo.output, &eo.expected);
+}
+
+/// A topology over two workers rescales from its latest completed
+/// checkpoint (Flink's rescale from a retained checkpoint): a new epoch
+/// fences the old workers, the new ones restore the counts spread over
+/// three count tasks, and the committed output stays exact.
+#[test]
+fn rebalancing_a_topology_over_two_workers_restarts_it_from_its_latest_checkpoint() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 8);
+    let (checkpoints, output) =
+        cluster.submit_exactly_once("wc-rescale", &input, &["--workers", "2"]);
+    let before = cluster.wait_for_state("wc-rescale", "running");
+    wait_until("a first committed checkpoint", || {
+        !completed_checkpoints(&checkpoints).is_empty() && !committed_rows(&output).is_empty()
+    });
+    let asked = Instant::now();
+    cluster.ok(&["rebalance", "wc-rescale", "--parallelism", "count=3"]);
+    // The new epoch's workers report three count tasks (while they run,
+    // and once more when they finish).
+    let mut after = serde_json::Value::Null;
+    wait_until("the rebalanced topology to run", || {
+        after = cluster.metrics("wc-rescale");
+        assert_ne!(after["status"]["state"], "failed", "{after}");
+        after["status"]["epoch"].as_u64() > before["epoch"].as_u64()
+            && component(&after, "count")["tasks"] == 3
+    });
+    eprintln!("rebalanced and running again after {} ms", asked.elapsed().as_millis());
+    cluster.wait_for_state("wc-rescale", "finished");
+    // Counts committed before the rebalance are not counted again: the new
+    // workers went on from the checkpoint, not from the start.
+    assert_exactly_once(&output, &expected);
 }
 
 /// The `cluster_word_count` example binary, built by `cargo test -p

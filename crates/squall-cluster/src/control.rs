@@ -1,7 +1,8 @@
 //! Nimbus's operations on a running topology, as Storm's: `deactivate` /
 //! `activate` (spouts paused and resumed), `kill --wait S` (deactivate,
 //! wait, kill), `rebalance` (stop with a savepoint, change parallelism,
-//! restart from it) and the metrics workers publish. Everything is a record
+//! restart from it; over several workers, restart from the latest completed
+//! checkpoint) and the metrics workers publish. Everything is a record
 //! in etcd ([`crate::store`]), so a nimbus that takes over finishes what the
 //! dead leader started, and a restarted worker finds its switch where it
 //! was.
@@ -184,12 +185,14 @@ pub async fn kill_after(
 
 /// Asks the worker of `name` for a savepoint, to restart it with
 /// `parallelism` (and `workers`). Returns once the request is written;
-/// [`reconcile`] finishes the rebalance when the worker answers.
+/// [`reconcile`] finishes the rebalance when the worker answers. A topology
+/// on several workers, or going onto several, restarts from its latest
+/// completed checkpoint instead ([`restart_rescaled`]).
 ///
 /// # Errors
-/// [`NimbusError::BadTopology`] when the topology takes no checkpoints, runs
-/// on several workers, or the new parallelism is refused (unknown
-/// component, 0); [`NimbusError::NotFound`]; [`NimbusError::Cluster`].
+/// [`NimbusError::BadTopology`] when the topology takes no checkpoints or
+/// the new parallelism is refused (unknown component, 0);
+/// [`NimbusError::NotFound`]; [`NimbusError::Cluster`].
 pub async fn rebalance(
     store: &Store,
     name: &str,
@@ -212,15 +215,56 @@ pub async fn rebalance(
         return bad("rebalance goes through a savepoint; set config.checkpoint_interval_ms and checkpoint_dir");
     }
     if record.workers > 1 || workers.is_some_and(|w| w != 1) {
-        return bad(
-            "checkpoints are not coordinated across workers yet; rebalance keeps --workers 1",
-        );
+        return restart_rescaled(store, current, record, &topology, rescale, workers).await;
     }
     let request = RebalanceRecord { epoch: current.epoch, parallelism, workers };
     store.update_status(name, |s| s.state = State::Rebalancing).await?;
     store.put(&format!("rebalance/{name}"), &request, None).await?;
     tracing::info!(topology = %name, epoch = current.epoch, "rebalance asked");
     status(store, name).await
+}
+
+/// Rebalances a topology spread over several workers (or onto several) as
+/// Flink rescales from a retained checkpoint: the topology's workers are
+/// stopped by a new epoch (their assignments go, so they are fenced and
+/// commit nothing more), and the next [`crate::nimbus::reconcile`]
+/// schedules it again with `rescale`'s parallelisms and `workers`; the new
+/// workers restore the latest completed checkpoint, key groups spread over
+/// the new tasks, and a checkpoint that completed but was not yet committed
+/// is committed by the restored sinks. Work after that checkpoint is done
+/// again; its output was never committed.
+async fn restart_rescaled(
+    store: &Store,
+    current: TopologyStatus,
+    mut record: TopologyRecord,
+    topology: &squall::Topology,
+    rescale: Rescale,
+    workers: Option<usize>,
+) -> Result<TopologyStatus, NimbusError> {
+    let name = record.name.clone();
+    record.tasks = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
+    record.workers = workers.unwrap_or(record.workers);
+    store.put(&format!("topologies/{name}"), &record, None).await?;
+    store.put(&format!("rescale/{name}"), &rescale, None).await?;
+    let message = "rebalanced: restarting from the latest completed checkpoint".to_string();
+    store
+        .update_status(&name, |s| {
+            if !s.state.is_over() {
+                s.state = State::Pending;
+                s.supervisor = None;
+                s.message = Some(message);
+            }
+        })
+        .await?;
+    // Only the assignments of the running epoch: a reconcile may already
+    // have scheduled the next one.
+    for (key, a) in store.list::<Assignment>("assignments").await? {
+        if a.topology.name == name && a.epoch == current.epoch {
+            store.delete(&format!("assignments/{key}"), false).await?;
+        }
+    }
+    tracing::info!(topology = %name, epoch = current.epoch, workers = record.workers, "rebalance: restarting from the latest checkpoint");
+    status(store, &name).await
 }
 
 /// The submitted topology of `record`, with `rescale`'s parallelisms.

@@ -46,6 +46,7 @@ use squall::runtime::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
     TopologyPart,
 };
+use squall::topology::Activation;
 use squall::Topology;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -132,6 +133,7 @@ pub async fn run(
     a: &Assignment,
     topology: &Topology,
     config: &ClusterConfig,
+    activation: &Activation,
 ) -> Result<(), String> {
     let store = Store::connect(&config.etcd_endpoints, config.prefix()).await.map_err(err)?;
     let name = &a.topology.name;
@@ -159,7 +161,8 @@ pub async fn run(
         }
         first = false;
         let started = Instant::now();
-        let ended = run_attempt(&store, a, topology, config, &storage, &fence, attempt).await;
+        let ended =
+            run_attempt(&store, a, topology, config, &storage, &fence, activation, attempt).await;
         match ended {
             Ok(Ended::Finished) => return Ok(()),
             Ok(Ended::Fenced) => return Err("this copy is stale (its epoch moved on)".into()),
@@ -206,6 +209,7 @@ fn fence(store: Store, a: &Assignment) -> Fence {
 }
 
 /// Runs one attempt: publish, wait for the peers, restore, run.
+#[allow(clippy::too_many_arguments)] // the run's context, from its one caller
 async fn run_attempt(
     store: &Store,
     a: &Assignment,
@@ -213,6 +217,7 @@ async fn run_attempt(
     config: &ClusterConfig,
     storage: &Option<Arc<CheckpointStorage>>,
     fence: &Fence,
+    activation: &Activation,
     attempt: u64,
 ) -> Result<Ended, String> {
     let leader = a.tasks.contains(&0);
@@ -350,6 +355,16 @@ async fn run_attempt(
         }
     };
     let cancel = part.cancel_token();
+    // The attempt's metrics and the spouts' switch, as a single worker
+    // follows them (the counts start again with every attempt).
+    let reported = tokio_util::sync::CancellationToken::new();
+    let reports = tokio::spawn(crate::worker_control::follow(
+        store.clone(),
+        a.clone(),
+        activation.clone(),
+        part.metrics_handle(),
+        reported.clone(),
+    ));
     let outputs = std::mem::take(&mut part.outputs);
     let inputs = std::mem::take(&mut part.inputs);
     // The data channels use the supervisor's TLS, if any (the control
@@ -395,6 +410,10 @@ async fn run_attempt(
         () = watch_attempt => Ended::Restart("a newer attempt started".into()),
     };
     cancel.cancel();
+    reported.cancel();
+    if let Err(e) = reports.await {
+        eprintln!("metrics task: {e}");
+    }
     if matches!(ended, Ended::Finished) {
         eprintln!(
             "data plane: {} bytes in {} messages",

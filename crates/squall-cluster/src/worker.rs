@@ -92,6 +92,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
 pub(crate) fn run_distributed(
     a: &Assignment,
     topology: &squall::Topology,
+    activation: &squall::topology::Activation,
 ) -> Result<Duration, String> {
     let started = Instant::now();
     let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
@@ -99,7 +100,7 @@ pub(crate) fn run_distributed(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(crate::distributed::run(a, topology, &config))?;
+    runtime.block_on(crate::distributed::run(a, topology, &config, activation))?;
     Ok(started.elapsed())
 }
 

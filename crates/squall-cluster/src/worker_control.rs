@@ -56,7 +56,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         // commits, restarts of all ([`crate::distributed`]).
         let guaranteed = topology.config().checkpointing() || topology.config().tracking();
         return match guaranteed {
-            true => crate::worker::run_distributed(a, &topology),
+            true => crate::worker::run_distributed(a, &topology, &activation),
             false => crate::worker::run_part(a, topology, &activation),
         }
         .map(Some);
@@ -155,8 +155,8 @@ async fn look(
 }
 
 /// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires, for
-/// a worker of a topology spread over several (rebalance requests are
-/// refused for those by nimbus).
+/// a worker of a topology spread over several (nimbus rebalances those
+/// without asking a worker for a savepoint: [`control::rebalance`]).
 pub(crate) async fn follow(
     store: Store,
     a: Assignment,

@@ -74,6 +74,8 @@ pub struct Cluster {
     pub etcd: Child,
     pub nimbus: Vec<(u16, Child)>,
     pub supervisors: Vec<Child>,
+    /// More `SQUALL__*` variables for every process (TLS files, say).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -81,10 +83,33 @@ impl Cluster {
         Self::start_with(nimbus_count, supervisors, &[])
     }
 
+    /// The index in [`Cluster::nimbus`] of the daemon that serves the API
+    /// (only the leader binds its port).
+    pub fn leader(&self) -> Option<usize> {
+        self.nimbus.iter().position(|(port, _)| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+    }
+
     /// As [`Cluster::start`], with etcd also listening on `etcd_hosts`
     /// (addresses of this host that other network namespaces reach).
     pub fn start_with(nimbus_count: usize, supervisors: &[&str], etcd_hosts: &[&str]) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(
+            tempfile::tempdir().unwrap(),
+            Vec::new(),
+            nimbus_count,
+            supervisors,
+            etcd_hosts,
+        )
+    }
+
+    /// As [`Cluster::start_with`], in `dir`, with `extra_env` for every
+    /// process.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        extra_env: Vec<(String, String)>,
+        nimbus_count: usize,
+        supervisors: &[&str],
+        etcd_hosts: &[&str],
+    ) -> Cluster {
         let (client, peer) = (free_port(), free_port());
         let etcd_url = format!("http://127.0.0.1:{client}");
         let listen: Vec<String> = std::iter::once(etcd_url.clone())
@@ -102,7 +127,7 @@ impl Cluster {
             .expect("etcd on PATH (apt-get install etcd-server)");
         wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", client)).is_ok());
         let mut cluster =
-            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new() };
+            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new(), extra_env };
         for _ in 0..nimbus_count {
             cluster.start_nimbus();
         }
@@ -201,6 +226,7 @@ impl Cluster {
     /// The environment of this cluster's daemons and CLI.
     pub fn env(&self) -> Vec<(String, String)> {
         let work = self.dir.path().join("work").to_string_lossy().into_owned();
+        let blobs = self.dir.path().join("blobs").to_string_lossy().into_owned();
         [
             ("SQUALL__ETCD_ENDPOINTS", format!("[\"{}\"]", self.etcd_url)),
             ("SQUALL__API_TOKEN", TOKEN.to_string()),
@@ -208,9 +234,11 @@ impl Cluster {
             ("SQUALL__NIMBUS__RECONCILE_MS", "300".to_string()),
             ("SQUALL__SUPERVISOR__LEASE_TTL_S", "3".to_string()),
             ("SQUALL__SUPERVISOR__WORK_DIR", work),
+            ("SQUALL__BLOB_STORE", blobs),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(self.extra_env.iter().cloned())
         .collect()
     }
 
@@ -254,12 +282,17 @@ impl Cluster {
     /// The status of `name` as JSON (`squall status NAME --json`'s
     /// `status`); `Null` if the call failed.
     pub fn status(&self, name: &str) -> serde_json::Value {
+        self.metrics(name)["status"].take()
+    }
+
+    /// `squall status NAME --json`: the status, the spouts' switch and the
+    /// metrics per component and task; `Null` if the call failed.
+    pub fn metrics(&self, name: &str) -> serde_json::Value {
         let out = self.squall(&["status", name, "--json"]);
         if !out.status.success() {
             return serde_json::Value::Null;
         }
-        let mut all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        all["status"].take()
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     pub fn wait_for_state(&self, name: &str, state: &str) -> serde_json::Value {
