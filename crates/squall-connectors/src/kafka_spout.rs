@@ -1,11 +1,16 @@
 //! [`KafkaSpout`]: reads Kafka topics, its partitions spread over the
 //! spout's tasks, its offsets kept in Squall's checkpoints (exactly-once).
 //!
-//! Owns partition assignment, the start position, decoding into tuples (via
-//! [`Format`]), bad records to the error stream and consumer lag. As Flink's
+//! Owns the start position, decoding into tuples (via [`Format`]), bad
+//! records to the error stream, consumer lag and event time. As Flink's
 //! `KafkaSource`, it assigns partitions itself (no group rebalance): the
-//! sorted (topic, partition) list is dealt round robin over the tasks, and a
-//! restore seeks each partition to the offset the checkpoint recorded.
+//! topics named or matching a pattern are looked up again every
+//! `partition_discovery_ms`, each partition read by the task
+//! [`crate::kafka_partitions`] deals it to (new ones from their earliest
+//! offset), and a restore seeks each partition to the offset the checkpoint
+//! recorded. With a `watermark` strategy the records' Kafka timestamps are
+//! their event time, with watermarks per partition
+//! ([`crate::kafka_watermarks`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,10 +20,13 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 use squall::state::OperatorState;
+use squall::time::WatermarkStrategy;
 use squall::topology::{OutputDeclarer, DEFAULT_STREAM};
 use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext, Value};
 
 use crate::decode::Format;
+use crate::kafka_partitions::{owner, Subscription};
+use crate::kafka_watermarks::PartitionWatermarks;
 
 /// The stream undecodable records go to, with fields
 /// `(topic, partition, offset, reason)`.
@@ -30,6 +38,10 @@ const RECORDS_PER_CALL: usize = 64;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the lag gauge is refreshed (a broker round trip).
 const LAG_EVERY: Duration = Duration::from_secs(1);
+/// The field that carries a record's Kafka timestamp (ms) when the spout
+/// has a `watermark` strategy (the name the `csv` spout and the `window`
+/// bolt use).
+pub const EVENT_TIME_FIELD: &str = "event_time";
 
 /// Where a partition without a checkpointed offset starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -53,7 +65,25 @@ pub struct KafkaSpoutOptions {
     /// `host:port,...` of the brokers.
     pub brokers: String,
     /// The topics read (every partition of each).
+    #[serde(default)]
     pub topics: Vec<String>,
+    /// Also every topic whose whole name matches this regular expression
+    /// (`regex` crate syntax), as found at each discovery.
+    #[serde(default)]
+    pub topic_pattern: Option<String>,
+    /// How often (ms) an unbounded spout looks for new partitions and, with
+    /// a pattern, new topics; 0 turns discovery off (default 30 000; a
+    /// bounded spout never looks again).
+    #[serde(default = "discovery_ms")]
+    pub partition_discovery_ms: u64,
+    /// Event time from the records' Kafka timestamps, with watermarks per
+    /// partition by this strategy; tuples get an `event_time` field.
+    #[serde(default)]
+    pub watermark: Option<WatermarkStrategy>,
+    /// With `watermark`: a partition without a record for this long (ms)
+    /// stops holding the task's watermark back.
+    #[serde(default)]
+    pub idle_partition_ms: Option<u64>,
     /// The consumer group: offsets are committed to it on checkpoint
     /// completion, for monitoring (Squall's checkpoint is what restores).
     #[serde(default)]
@@ -76,6 +106,9 @@ pub struct KafkaSpoutOptions {
 fn earliest() -> StartFrom {
     StartFrom::Earliest
 }
+fn discovery_ms() -> u64 {
+    30_000
+}
 fn lines() -> Format {
     Format::Lines
 }
@@ -87,6 +120,10 @@ impl KafkaSpoutOptions {
         KafkaSpoutOptions {
             brokers: brokers.into(),
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            topic_pattern: None,
+            partition_discovery_ms: discovery_ms(),
+            watermark: None,
+            idle_partition_ms: None,
             group_id: None,
             start_from: StartFrom::Earliest,
             format: Format::Lines,
@@ -131,9 +168,39 @@ impl ConsumerLag {
     }
 }
 
+impl KafkaSpoutOptions {
+    /// Checks the options without a broker: what the spout reads, the
+    /// pattern, the idleness setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        Subscription::new(&self.topics, self.topic_pattern.as_deref())?;
+        if self.idle_partition_ms.is_some() && self.watermark.is_none() {
+            return Err(Error::config("kafka spout: idle_partition_ms needs a watermark strategy"));
+        }
+        Ok(())
+    }
+
+    /// The fields of the default stream.
+    fn fields(&self) -> squall::Fields {
+        let mut names = self.format.fields().names().to_vec();
+        if self.watermark.is_some() {
+            names.push(EVENT_TIME_FIELD.to_string());
+        }
+        squall::Fields::new(names)
+    }
+}
+
 /// Per task, once open.
 struct Open {
     consumer: BaseConsumer,
+    subscription: Subscription,
+    /// This task's index and the spout's parallelism.
+    task: (usize, usize),
+    /// When partitions were last looked for; `None` without discovery.
+    discovered: Option<Instant>,
+    watermarks: Option<PartitionWatermarks>,
     /// Next offset to read per (topic, partition) of this task.
     next: BTreeMap<(String, i32), i64>,
     /// End offsets when bounded.
@@ -148,7 +215,9 @@ struct Open {
 /// Offsets are operator state taken at each barrier and restored in `open`,
 /// so with `guarantee: exactly_once` every record counts once in the state
 /// and transactional sinks downstream. Restores need the same parallelism
-/// (partitions are dealt by task index).
+/// (a partition's task follows from the parallelism). The watermark
+/// generators are not checkpointed: after a restore they start again from
+/// the replayed records.
 ///
 /// # Examples
 /// ```no_run
@@ -207,13 +276,63 @@ impl KafkaSpout {
     }
 }
 
+impl KafkaSpout {
+    /// Reads the partitions dealt to this task that it does not read yet,
+    /// from their earliest offset (as Flink reads partitions it discovers).
+    /// A failed look is logged and tried again at the next interval.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the consumer cannot be assigned the partitions.
+    fn discover(&self, open: &mut Open) -> Result<()> {
+        open.discovered = Some(Instant::now());
+        let (i, n) = open.task;
+        let found = match open.subscription.discover(
+            &open.consumer,
+            &self.options.brokers,
+            REQUEST_TIMEOUT,
+        ) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("kafka spout: partition discovery failed, trying later: {e}");
+                return Ok(());
+            }
+        };
+        let new: Vec<(String, i32)> = found
+            .into_iter()
+            .filter(|(t, p)| owner(t, *p, n) == i && !open.next.contains_key(&(t.clone(), *p)))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        for (topic, partition) in &new {
+            let (low, _) = open
+                .consumer
+                .fetch_watermarks(topic, *partition, REQUEST_TIMEOUT)
+                .map_err(|e| kafka_error(&format!("offsets of {topic}/{partition}"), e))?;
+            open.next.insert((topic.clone(), *partition), low);
+            if let Some(w) = open.watermarks.as_mut() {
+                w.add(topic, *partition);
+            }
+        }
+        // A new assignment: every partition from the next offset to emit.
+        let mut all = TopicPartitionList::new();
+        for ((topic, partition), at) in &open.next {
+            all.add_partition_offset(topic, *partition, Offset::Offset(*at))
+                .map_err(|e| kafka_error("assignment", e))?;
+        }
+        open.consumer.assign(&all).map_err(|e| kafka_error("assign", e))?;
+        tracing::info!(task = i, partitions = ?new, "kafka spout: reading newly found partitions");
+        Ok(())
+    }
+}
+
 fn kafka_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::config(format!("kafka spout: {what}: {e}"))
 }
 
 impl Spout for KafkaSpout {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
-        declarer.declare(self.options.format.fields());
+        declarer.declare(self.options.fields());
         declarer.declare_stream(
             ERRORS_STREAM,
             squall::Fields::new(["topic", "partition", "offset", "reason"]),
@@ -231,21 +350,12 @@ impl Spout for KafkaSpout {
         let task = format!("{}-{}", context.topology_name(), context.component_id());
         let consumer: BaseConsumer =
             self.client_config(&task).create().map_err(|e| kafka_error("consumer", e))?;
-        let mut all = Vec::new();
-        for topic in &self.options.topics {
-            let metadata = consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|e| {
-                kafka_error(&format!("metadata of {topic} from {}", self.options.brokers), e)
-            })?;
-            let t = &metadata.topics()[0];
-            if t.error().is_some() || t.partitions().is_empty() {
-                return Err(kafka_error(&format!("topic {topic}"), "does not exist"));
-            }
-            all.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
-        }
-        all.sort();
+        let subscription =
+            Subscription::new(&self.options.topics, self.options.topic_pattern.as_deref())?;
+        let all = subscription.discover(&consumer, &self.options.brokers, REQUEST_TIMEOUT)?;
         let (i, n) = (context.task_index(), context.parallelism());
         let mine: Vec<(String, i32)> =
-            all.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, p)| p).collect();
+            all.into_iter().filter(|(t, p)| owner(t, *p, n) == i).collect();
 
         let offsets = context.operator_state::<Vec<(String, i32, i64)>>("kafka-offsets");
         let restored: BTreeMap<(String, i32), i64> =
@@ -323,7 +433,27 @@ impl Spout for KafkaSpout {
         } else {
             None
         };
-        let mut open = Open { consumer, next, end, offsets, last_lag: Instant::now() };
+        let discover = !self.options.bounded && self.options.partition_discovery_ms > 0;
+        let mut watermarks = self
+            .options
+            .watermark
+            .map(|w| PartitionWatermarks::new(w, self.options.idle_partition_ms));
+        if let Some(w) = watermarks.as_mut() {
+            for (topic, partition) in next.keys() {
+                w.add(topic, *partition);
+            }
+        }
+        let mut open = Open {
+            consumer,
+            subscription,
+            task: (i, n),
+            discovered: discover.then(Instant::now),
+            watermarks,
+            next,
+            end,
+            offsets,
+            last_lag: Instant::now(),
+        };
         self.refresh_lag(&mut open);
         self.open = Some(open);
         Ok(())
@@ -352,9 +482,17 @@ impl Spout for KafkaSpout {
                 }) {
                     continue; // past the bound: left for a later run
                 }
+                let event_time = open.watermarks.as_mut().map(|w| {
+                    let ts = message.timestamp().to_millis().unwrap_or(0);
+                    w.on_record(&topic, partition, ts);
+                    ts
+                });
                 match format.decode(message.payload()) {
                     Ok(rows) => {
-                        for row in rows {
+                        for mut row in rows {
+                            if let Some(ts) = event_time {
+                                row.push(Value::Timestamp(ts));
+                            }
                             collector.emit_to(DEFAULT_STREAM, row)?;
                         }
                     }
@@ -370,8 +508,15 @@ impl Spout for KafkaSpout {
                 }
                 open.next.insert((topic, partition), offset + 1);
             }
+            if let Some(w) = open.watermarks.as_mut().and_then(PartitionWatermarks::advance) {
+                collector.emit_watermark(w);
+            }
             if open.last_lag.elapsed() >= LAG_EVERY {
                 self.refresh_lag(&mut open);
+            }
+            let every = Duration::from_millis(self.options.partition_discovery_ms);
+            if open.discovered.is_some_and(|at| at.elapsed() >= every) {
+                self.discover(&mut open)?;
             }
             Ok(if read == 0 { SpoutStatus::Idle } else { SpoutStatus::Active })
         })();

@@ -18,8 +18,10 @@
 
 mod blocking;
 mod decode;
+mod kafka_partitions;
 mod kafka_sink;
 mod kafka_spout;
+mod kafka_watermarks;
 mod postgres_sink;
 mod redis_sink;
 mod retry;
@@ -30,7 +32,9 @@ mod yaml;
 
 pub use decode::{from_json, to_json, Format};
 pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions};
-pub use kafka_spout::{ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM};
+pub use kafka_spout::{
+    ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM, EVENT_TIME_FIELD,
+};
 pub use postgres_sink::{PostgresSink, PostgresSinkOptions};
 pub use redis_sink::{RedisSink, RedisSinkOptions};
 pub use retry::{Backoff, ConnectorStats, Failure};

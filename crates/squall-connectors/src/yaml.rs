@@ -65,8 +65,17 @@ fn postgres_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
 
 fn kafka_spout(value: &serde_yaml_ng::Value) -> Result<BuiltSpout> {
     let options: KafkaSpoutOptions = settings("spout 'kafka'", value)?;
-    let description =
-        format!("kafka spout over {} at {}", options.topics.join(", "), options.brokers);
+    options.validate()?;
+    let topics = options
+        .topics
+        .iter()
+        .cloned()
+        .chain(options.topic_pattern.iter().map(|p| format!("/{p}/")));
+    let description = format!(
+        "kafka spout over {} at {}",
+        topics.collect::<Vec<_>>().join(", "),
+        options.brokers
+    );
     Ok(BuiltSpout { factory: spout_factory(KafkaSpout::new(options)), description })
 }
 

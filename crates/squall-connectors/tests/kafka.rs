@@ -12,9 +12,11 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chaos::Chaos;
 use squall::builtins::{SplitWordsBolt, StatefulCountBolt};
+use squall::time::WatermarkStrategy;
 use squall::topology::{Grouping, Guarantee, RestartStrategy};
 use squall::{
     Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, Tuple, Value, Values,
@@ -99,6 +101,129 @@ fn json_records_decode_and_bad_ones_go_to_the_error_stream() {
     // The lag rose above 0 (earliest, nothing read at open) and ended at 0.
     assert!((1..=300).contains(&lag.peak()), "peak lag {}", lag.peak());
     assert_eq!(lag.total(), 0);
+}
+
+/// The lines a collector has got so far, sorted.
+fn lines_of(c: &Collect) -> Vec<String> {
+    let mut lines: Vec<String> =
+        c.0.lock().unwrap().iter().map(|r| r[0].as_str().unwrap().to_string()).collect();
+    lines.sort();
+    lines
+}
+
+/// Waits (60 s at most) until `done`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A pattern subscription reads the matching topics (not the others), and
+/// discovery finds a matching topic created while the spout runs: every
+/// record of both arrives once, read by the task that owns its partition.
+#[test]
+fn a_topic_pattern_reads_matching_topics_and_finds_new_ones_while_running() {
+    let broker = common::broker();
+    let values = |prefix: &str, n: usize| -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("{prefix}-{i:03}").into_bytes()).collect()
+    };
+    common::create_topic(&broker.brokers, "disc-a", 2);
+    common::create_topic(&broker.brokers, "other", 1);
+    common::produce(&broker.brokers, "disc-a", &values("a", 50));
+    common::produce(&broker.brokers, "other", &values("other", 10));
+
+    let mut options = KafkaSpoutOptions::new(&broker.brokers, &[]);
+    options.topic_pattern = Some("disc-.*".into());
+    options.partition_discovery_ms = 200;
+    let rows = Collect::default();
+    let mut b = TopologyBuilder::new("discovery");
+    b.set_spout("events", KafkaSpout::new(options), 2);
+    b.set_bolt("rows", rows.clone(), 1).shuffle_grouping("events");
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    wait_until("disc-a's 50 records", || rows.0.lock().unwrap().len() >= 50);
+
+    common::create_topic(&broker.brokers, "disc-b", 3);
+    common::produce(&broker.brokers, "disc-b", &values("b", 60));
+    wait_until("disc-b's 60 records too", || rows.0.lock().unwrap().len() >= 110);
+    running.kill();
+    running.join().unwrap();
+
+    let mut expected: Vec<String> = values("a", 50)
+        .into_iter()
+        .chain(values("b", 60))
+        .map(|v| String::from_utf8(v).unwrap())
+        .collect();
+    expected.sort();
+    assert_eq!(lines_of(&rows), expected, "each record of disc-* once, none of 'other'");
+}
+
+/// Remembers each tuple's event time and whether it arrived behind the
+/// watermark, and the highest watermark before the end.
+#[derive(Clone, Default)]
+struct LateCheck(Arc<Mutex<LateSeen>>);
+
+#[derive(Default)]
+struct LateSeen {
+    watermark: Option<i64>,
+    rows: Vec<(String, i64)>,
+    late: usize,
+}
+
+impl Bolt for LateCheck {
+    fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> Result<()> {
+        let ts = input.get_by_field("event_time")?.as_timestamp_ms().unwrap();
+        let mut seen = self.0.lock().unwrap();
+        if seen.watermark.is_some_and(|w| ts <= w) {
+            seen.late += 1;
+        }
+        seen.rows.push((input.get_str("line")?.to_string(), ts));
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, w: i64, _: &mut OutputCollector) -> Result<()> {
+        if w < i64::MAX {
+            self.0.lock().unwrap().watermark = Some(w);
+        }
+        Ok(())
+    }
+}
+
+/// Partition 0 runs 500 s ahead of partition 1 in event time, each in
+/// order: with watermarks per partition (the minimum over them) no record
+/// is late, the watermark stops at the slow partition's last time - 1, and
+/// every tuple carries its record's Kafka timestamp as `event_time`.
+#[test]
+fn watermarks_per_partition_wait_for_the_slowest_partition() {
+    let broker = common::broker();
+    common::create_topic(&broker.brokers, "times", 2);
+    let mut records = Vec::new();
+    for i in 0..100i64 {
+        records.push((0, 1_000_000 + i * 1_000, format!("fast-{i:03}").into_bytes()));
+        records.push((1, 500_000 + i * 1_000, format!("slow-{i:03}").into_bytes()));
+    }
+    common::produce_at(&broker.brokers, "times", &records);
+
+    let mut options = spout_options(&broker.brokers, "times", Format::Lines);
+    options.watermark = Some(WatermarkStrategy::Monotonous);
+    let check = LateCheck::default();
+    let mut b = TopologyBuilder::new("watermarks");
+    // One task reads both partitions.
+    b.set_spout("times", KafkaSpout::new(options), 1);
+    b.set_bolt("check", check.clone(), 1).shuffle_grouping("times");
+    LocalCluster::run(b.build().unwrap()).unwrap();
+
+    let seen = check.0.lock().unwrap();
+    let mut rows = seen.rows.clone();
+    rows.sort();
+    let mut expected: Vec<(String, i64)> =
+        records.iter().map(|(_, ts, v)| (String::from_utf8(v.clone()).unwrap(), *ts)).collect();
+    expected.sort();
+    assert_eq!(rows, expected, "every record once, its Kafka timestamp as event time");
+    assert_eq!(seen.late, 0, "no record behind the watermark");
+    // One generator for the task would have reached 1_099_000 - 1.
+    assert_eq!(seen.watermark, Some(599_000 - 1), "the slow partition's last time - 1");
 }
 
 /// The first `n` plays of the corpus (by name), as Kafka records of up to

@@ -75,14 +75,28 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
 
 /// Produces `values` (no key, round robin over partitions) and flushes.
 pub fn produce(brokers: &str, topic: &str, values: &[Vec<u8>]) {
-    let producer: ThreadedProducer<DefaultProducerContext> = client(brokers)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "1")
-        .set("partitioner", "random")
-        .create()
-        .unwrap();
-    for v in values {
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(v.as_slice());
+    let records = values.iter().map(|v| BaseRecord::to(topic).payload(v.as_slice()));
+    send_all(client(brokers).set("partitioner", "random"), records);
+}
+
+/// Produces each `(partition, timestamp ms, value)` to that partition with
+/// that record timestamp, in order, and flushes.
+pub fn produce_at(brokers: &str, topic: &str, records: &[(i32, i64, Vec<u8>)]) {
+    let records = records.iter().map(|(partition, ts, v)| {
+        BaseRecord::to(topic).partition(*partition).timestamp(*ts).payload(v.as_slice())
+    });
+    send_all(&mut client(brokers), records);
+}
+
+/// Sends `records` one a batch (tansu's end offsets are right only then),
+/// waiting while the queue is full, and flushes.
+fn send_all<'a>(
+    config: &mut ClientConfig,
+    records: impl Iterator<Item = BaseRecord<'a, (), [u8]>>,
+) {
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        config.set("linger.ms", "5").set("batch.num.messages", "1").create().unwrap();
+    for mut record in records {
         loop {
             match producer.send(record) {
                 Ok(()) => break,
