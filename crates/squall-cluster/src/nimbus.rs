@@ -212,12 +212,13 @@ pub async fn reconcile(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Runs a nimbus daemon: waits to lead, then serves the API and reconciles
-/// every `reconcile_ms` until its lease is lost.
+/// Runs a nimbus daemon: waits for etcd to answer
+/// ([`Store::connect_until_reached`]) and to lead, then serves the API and
+/// reconciles every `reconcile_ms` until its lease is lost.
 ///
 /// # Errors
-/// [`Error::Config`] without an API token; [`Error::Etcd`] if etcd cannot
-/// be reached or the lease is lost; [`Error::Io`] if the API address cannot
+/// [`Error::Config`] without an API token; [`Error::Etcd`] if the lease is
+/// lost; [`Error::Io`] if the API address cannot
 /// be bound.
 pub async fn run(config: ClusterConfig) -> Result<()> {
     if config.api_token.is_empty() {
@@ -225,7 +226,7 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
             "api_token is empty: set it in the file or SQUALL__API_TOKEN".into(),
         ));
     }
-    let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
+    let store = Store::connect_until_reached(&config.etcd_endpoints, config.prefix()).await;
     let mut client = store.client();
     let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
     let heartbeat = tokio::spawn(crate::supervisor::keep_lease_alive(

@@ -142,6 +142,32 @@ impl Store {
         Ok(Store { client, prefix: prefix.trim_end_matches('/').to_string() })
     }
 
+    /// As [`Store::connect`], for a daemon starting: while etcd cannot be
+    /// reached, says so (a warning naming the endpoints and the error) and
+    /// tries again after a pause that doubles from 100 ms to 5 s, as
+    /// Storm's daemons wait for ZooKeeper. Never gives up.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped call leaves nothing behind.
+    pub async fn connect_until_reached(endpoints: &[String], prefix: &str) -> Self {
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            // Reached means an RPC answered: a client may connect lazily.
+            let reached = match Store::connect(endpoints, prefix).await {
+                Ok(store) => store.client().status().await.map(|_| store).map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match reached {
+                Ok(store) => return store,
+                Err(e) => {
+                    tracing::warn!(?endpoints, error = %e, retry_ms = pause.as_millis() as u64, "etcd unreachable");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
     /// The raw client, for leases, watches and elections.
     pub fn client(&self) -> Client {
         self.client.clone()

@@ -62,13 +62,16 @@ enum Wake {
     Exited { topology: String, epoch: u64, status: std::io::Result<ExitStatus> },
 }
 
-/// Runs a supervisor daemon until its lease is lost or etcd fails.
+/// Runs a supervisor daemon until its lease is lost or etcd fails. At
+/// start it waits for etcd to answer ([`Store::connect_until_reached`]),
+/// so a supervisor started before etcd, or on a host whose link is not up
+/// yet, registers once it can.
 ///
 /// `worker_exe` is the `squall` binary that runs `worker --assignment FILE`.
 ///
 /// # Errors
-/// [`Error::Config`] for zero slots; [`Error::Etcd`]; [`Error::Io`] if the
-/// work directory cannot be made.
+/// [`Error::Config`] for zero slots; [`Error::Etcd`] once running;
+/// [`Error::Io`] if the work directory cannot be made.
 pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     let sup = &config.supervisor;
     if sup.slots == 0 {
@@ -82,7 +85,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     let work_dir = sup.work_dir.join(&id);
     std::fs::create_dir_all(&work_dir)
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
-    let store = Store::connect(&config.etcd_endpoints, config.prefix()).await?;
+    let store = Store::connect_until_reached(&config.etcd_endpoints, config.prefix()).await;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
     let mut client = store.client();
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
