@@ -384,6 +384,36 @@ fn a_deactivated_topology_stops_emitting_and_resumes_when_activated() {
     assert_exactly_once(&eo.output, &eo.expected);
 }
 
+/// The switch and the metrics reach every worker of a topology spread
+/// over two: deactivated, its spouts stop (their count holds while two
+/// more checkpoints complete); activated, it finishes exactly.
+#[test]
+fn a_topology_over_two_workers_is_deactivated_and_activated() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 8);
+    let name = "wc-switch";
+    let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", "2"]);
+    wait_until("the spouts to emit", || spout_emitted(&cluster.metrics(name)) > 0);
+    cluster.ok(&["deactivate", name]);
+    let paused = cluster.wait_for_switch(name, false);
+    assert_eq!(paused["workers"].as_array().map(Vec::len), Some(2), "{paused}");
+    let latest = || completed_checkpoints(&checkpoints).last().copied().unwrap_or(0);
+    let mut last = u64::MAX;
+    wait_until("the spouts to stop", || {
+        let target = latest() + 2;
+        wait_until("two more checkpoints", || latest() >= target);
+        let now = spout_emitted(&cluster.metrics(name));
+        let same = now == last;
+        last = now;
+        same
+    });
+    let words: u64 = expected.values().sum();
+    assert!((committed_rows(&output).len() as u64) < words, "paused mid-run");
+    cluster.ok(&["activate", name]);
+    cluster.wait_for_state(name, "finished");
+    assert_exactly_once(&output, &expected);
+}
+
 #[test]
 fn kill_with_wait_deactivates_first_and_kills_after_the_wait() {
     let cluster = Cluster::start(1, &["sup-a"]);
