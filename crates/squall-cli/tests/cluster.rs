@@ -268,6 +268,30 @@ fn the_standby_nimbus_takes_over_when_the_leader_dies() {
     assert_eq!(read_counts(&output), reference(&corpus));
 }
 
+/// Daemons started while etcd does not answer wait for it (as Storm's wait
+/// for ZooKeeper) and register once it is back, instead of exiting.
+#[test]
+fn daemons_started_while_etcd_is_down_wait_for_it_and_register() {
+    let mut cluster = Cluster::start(1, &[]);
+    cluster.stop_etcd();
+    cluster.start_nimbus();
+    cluster.start_supervisor("sup-late", cluster.command(&[]));
+    let log =
+        |name: &str| std::fs::read_to_string(cluster.dir.path().join(name)).unwrap_or_default();
+    let nimbus_log = format!("nimbus-{}.log", cluster.nimbus[1].0);
+    wait_until("both to say etcd is unreachable", || {
+        log("sup-late.log").contains("etcd unreachable")
+            && log(&nimbus_log).contains("etcd unreachable")
+    });
+    assert!(cluster.supervisors[0].try_wait().unwrap().is_none(), "the supervisor exited");
+    cluster.restart_etcd();
+    cluster.wait_for_supervisors(1);
+    let corpus = corpus();
+    let output = cluster.submit_word_count("wc-late", &corpus);
+    cluster.wait_for_state("wc-late", "finished");
+    assert_eq!(read_counts(&output), reference(&corpus));
+}
+
 /// Storm's nimbus is not on the data path: killing the leader mid-run
 /// stops neither the workers nor their checkpoints, and the standby picks
 /// the topology up from etcd without moving or restarting it.

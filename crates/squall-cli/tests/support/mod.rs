@@ -72,6 +72,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub etcd_url: String,
     pub etcd: Child,
+    /// etcd's command line, to start it again on the same ports and data.
+    pub etcd_args: Vec<String>,
     pub nimbus: Vec<(u16, Child)>,
     pub supervisors: Vec<Child>,
     /// More `SQUALL__*` variables for every process (TLS files, say).
@@ -115,19 +117,26 @@ impl Cluster {
         let listen: Vec<String> = std::iter::once(etcd_url.clone())
             .chain(etcd_hosts.iter().map(|h| format!("http://{h}:{client}")))
             .collect();
-        let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
-        let etcd = Command::new("etcd")
-            .arg("--data-dir")
-            .arg(dir.path().join("etcd"))
-            .args(["--listen-client-urls", &listen.join(","), "--advertise-client-urls", &etcd_url])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("etcd on PATH (apt-get install etcd-server)");
-        wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", client)).is_ok());
-        let mut cluster =
-            Cluster { dir, etcd_url, etcd, nimbus: Vec::new(), supervisors: Vec::new(), extra_env };
+        let etcd_args: Vec<String> = vec![
+            "--data-dir".into(),
+            dir.path().join("etcd").display().to_string(),
+            "--listen-client-urls".into(),
+            listen.join(","),
+            "--advertise-client-urls".into(),
+            etcd_url.clone(),
+            "--listen-peer-urls".into(),
+            format!("http://127.0.0.1:{peer}"),
+        ];
+        let etcd = spawn_etcd(dir.path(), &etcd_args, client);
+        let mut cluster = Cluster {
+            dir,
+            etcd_url,
+            etcd,
+            etcd_args,
+            nimbus: Vec::new(),
+            supervisors: Vec::new(),
+            extra_env,
+        };
         for _ in 0..nimbus_count {
             cluster.start_nimbus();
         }
@@ -137,6 +146,18 @@ impl Cluster {
         }
         cluster.wait_for_supervisors(supervisors.len());
         cluster
+    }
+
+    /// Stops etcd (SIGKILL): daemons lose their leases and watches.
+    pub fn stop_etcd(&mut self) {
+        self.etcd.kill().unwrap();
+        self.etcd.wait().unwrap();
+    }
+
+    /// Starts etcd again on the same ports and data folder.
+    pub fn restart_etcd(&mut self) {
+        let port = self.etcd_url.rsplit(':').next().unwrap().parse().unwrap();
+        self.etcd = spawn_etcd(self.dir.path(), &self.etcd_args, port);
     }
 
     /// Starts supervisor `id` with 2 slots through `command` (this
@@ -304,6 +325,21 @@ impl Cluster {
         });
         last
     }
+}
+
+/// Starts `etcd ARGS` (its log appended to `dir/etcd.log`) and waits until
+/// it listens on `port`.
+fn spawn_etcd(dir: &Path, args: &[String], port: u16) -> Child {
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("etcd.log")).unwrap();
+    let etcd = Command::new("etcd")
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("etcd on PATH (apt-get install etcd-server)");
+    wait_until("etcd to listen", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    etcd
 }
 
 impl Drop for Cluster {
