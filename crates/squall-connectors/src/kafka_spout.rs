@@ -39,9 +39,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the lag gauge is refreshed (a broker round trip).
 const LAG_EVERY: Duration = Duration::from_secs(1);
 /// The field that carries a record's Kafka timestamp (ms) when the spout
-/// has a `watermark` strategy (the name the `csv` spout and the `window`
-/// bolt use).
-pub const EVENT_TIME_FIELD: &str = "event_time";
+/// has a `watermark` strategy: the core's, which the `csv` spout and the
+/// `window` bolt use.
+pub use squall::builtins::EVENT_TIME_FIELD;
 
 /// Where a partition without a checkpointed offset starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -475,16 +475,16 @@ impl Spout for KafkaSpout {
                 let Some(message) = open.consumer.poll(timeout) else { break };
                 let message = message.map_err(|e| kafka_error("poll", e))?;
                 read += 1;
-                let (topic, partition, offset) =
-                    (message.topic().to_string(), message.partition(), message.offset());
-                if open.end.as_ref().is_some_and(|end| {
-                    end.get(&(topic.clone(), partition)).is_some_and(|e| offset >= *e)
-                }) {
+                // (topic, partition): the key of every per-partition map.
+                let key = (message.topic().to_string(), message.partition());
+                let offset = message.offset();
+                if open.end.as_ref().is_some_and(|end| end.get(&key).is_some_and(|e| offset >= *e))
+                {
                     continue; // past the bound: left for a later run
                 }
                 let event_time = open.watermarks.as_mut().map(|w| {
                     let ts = message.timestamp().to_millis().unwrap_or(0);
-                    w.on_record(&topic, partition, ts);
+                    w.on_record(&key, ts);
                     ts
                 });
                 match format.decode(message.payload()) {
@@ -499,14 +499,14 @@ impl Spout for KafkaSpout {
                     Err(reason) => collector.emit_to(
                         ERRORS_STREAM,
                         vec![
-                            Value::String(topic.clone()),
-                            Value::Int(partition.into()),
+                            Value::String(key.0.clone()),
+                            Value::Int(key.1.into()),
                             Value::Int(offset),
                             Value::String(reason),
                         ],
                     )?,
                 }
-                open.next.insert((topic, partition), offset + 1);
+                open.next.insert(key, offset + 1);
             }
             if let Some(w) = open.watermarks.as_mut().and_then(PartitionWatermarks::advance) {
                 collector.emit_watermark(w);

@@ -45,7 +45,7 @@ mod window_csv_sink;
 
 pub use count::CountBolt;
 pub use counts_csv_sink::CountsCsvSink;
-pub use csv_spout::{CsvSpout, CsvSpoutOptions};
+pub use csv_spout::{CsvSpout, CsvSpoutOptions, EVENT_TIME_FIELD};
 pub use file_sink::FileSink;
 pub use file_spout::FileSpout;
 pub use generator_spout::GeneratorSpout;
