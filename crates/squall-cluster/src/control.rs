@@ -427,6 +427,9 @@ pub async fn forget(store: &Store, name: &str) -> Result<()> {
     for dir in ["activation", "rebalance", "savepoints", "rescale"] {
         store.delete(&format!("{dir}/{name}"), false).await?;
     }
+    // A new submission starts from no checkpoint (or its savepoint), as a
+    // new Flink job does: the previous run's record is not restored.
+    store.delete(&crate::fence::record_key(name), false).await?;
     store.delete(&format!("metrics/{name}/"), true).await
 }
 

@@ -25,12 +25,15 @@
 //! supervisor that finds its own address in the current attempt raises
 //! the number too: its old self was part of it.
 //!
-//! **Fencing** (no split brain). A worker may commit only while its
-//! assignment in etcd still carries its epoch: nimbus moves a topology by
-//! deleting or replacing its assignments with epoch + 1. The coordinator
-//! checks before it completes a checkpoint or ends the run; every worker
-//! checks before it lets its sinks commit a completed checkpoint. A check
-//! that cannot reach etcd answers "stale": a cut-off worker commits nothing.
+//! **Fencing** (no split brain). Nimbus moves a topology by deleting its
+//! assignments and writing new ones with epoch + 1. The coordinator
+//! completes a checkpoint, or the end of the run, only by recording it in
+//! etcd in a transaction that also checks that its assignment is unchanged
+//! ([`crate::fence::EtcdFence`]); workers commit only what it recorded, and
+//! every attempt restores only recorded checkpoints. A stale copy (a frozen
+//! supervisor's worker, a cut-off one) is refused its next completion and
+//! stops; what it recorded before the move, the new copy restores. A
+//! record that cannot reach etcd in time counts as refused.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -46,6 +49,8 @@ use squall::runtime::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
     TopologyPart,
 };
+
+use crate::fence::EtcdFence;
 use squall::topology::Activation;
 use squall::Topology;
 use tokio::net::{TcpListener, TcpStream};
@@ -105,8 +110,6 @@ const MAX_ATTEMPTS: u64 = 30;
 const PEER_PATIENCE: Duration = Duration::from_secs(120);
 /// Between two looks at etcd while waiting or running.
 const POLL: Duration = Duration::from_millis(200);
-/// A fence check that takes longer answers "stale".
-const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How an attempt ended.
 enum Ended {
@@ -145,9 +148,16 @@ pub async fn run(
         }
         _ => None,
     };
-    let fence = fence(store.clone(), a);
+    let fence: Fence = Arc::new(EtcdFence::new(&store, a).await.map_err(err)?);
     let mut first = true;
     loop {
+        // A run whose end is recorded is over, whichever copy ended it (a
+        // copy moved away just after, or this worker restarted after it).
+        let recorded = fence.completed().await.map_err(err)?;
+        if recorded.last() == Some(&END_OF_RUN) {
+            eprintln!("the run's end is recorded (epoch {}): nothing left to run", a.epoch);
+            return Ok(());
+        }
         let attempt: u64 = store.get(&attempt_key).await.map_err(err)?.unwrap_or(0);
         if attempt >= MAX_ATTEMPTS {
             return Err(format!("giving up after {attempt} attempts"));
@@ -161,8 +171,10 @@ pub async fn run(
         }
         first = false;
         let started = Instant::now();
-        let ended =
-            run_attempt(&store, a, topology, config, &storage, &fence, activation, attempt).await;
+        let ended = run_attempt(
+            &store, a, topology, config, &storage, &fence, activation, attempt, &recorded,
+        )
+        .await;
         match ended {
             Ok(Ended::Finished) => return Ok(()),
             Ok(Ended::Fenced) => return Err("this copy is stale (its epoch moved on)".into()),
@@ -171,7 +183,7 @@ pub async fn run(
                     "attempt {attempt} ended after {:.1} s: {why}; restarting from the last completed checkpoint",
                     started.elapsed().as_secs_f64()
                 );
-                if !fence().await {
+                if !fence.is_current().await {
                     return Err("this copy is stale (its epoch moved on)".into());
                 }
                 raise(&store, &attempt_key, attempt).await?;
@@ -194,21 +206,8 @@ async fn raise(store: &Store, key: &str, from: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// The fence of assignment `a`: `true` while etcd holds `a`'s assignment
-/// with `a`'s epoch.
-fn fence(store: Store, a: &Assignment) -> Fence {
-    let key = format!("assignments/{}/{}", a.supervisor, a.topology.name);
-    let epoch = a.epoch;
-    Arc::new(move || {
-        let (store, key) = (store.clone(), key.clone());
-        Box::pin(async move {
-            let read = tokio::time::timeout(FENCE_TIMEOUT, store.get::<Assignment>(&key)).await;
-            matches!(read, Ok(Ok(Some(current))) if current.epoch == epoch)
-        })
-    })
-}
-
 /// Runs one attempt: publish, wait for the peers, restore, run.
+/// `recorded`: the checkpoint ids recorded as completed, read just before.
 #[allow(clippy::too_many_arguments)] // the run's context, from its one caller
 async fn run_attempt(
     store: &Store,
@@ -219,6 +218,7 @@ async fn run_attempt(
     fence: &Fence,
     activation: &Activation,
     attempt: u64,
+    recorded: &[u64],
 ) -> Result<Ended, String> {
     let leader = a.tasks.contains(&0);
     let host = config.supervisor.data_host;
@@ -226,11 +226,11 @@ async fn run_attempt(
     let control =
         TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a control port: {e}"))?;
     let restore = match (leader, storage) {
-        // The newest checkpoint of this run that reads back intact (corrupt
-        // ones are skipped), else the savepoint it started from.
+        // The newest recorded checkpoint of this run that reads back intact
+        // (corrupt ones are skipped), else the savepoint it started from.
         (true, Some(storage)) => {
             let min = first_own_id(storage, topology).await?;
-            match storage.load_latest(min).await.map_err(err)? {
+            match storage.load_latest_of(min, Some(recorded)).await.map_err(err)? {
                 Some(r) => Some(Restore::Checkpoint(r.id())),
                 None => topology.config().restore_from.clone().map(Restore::Savepoint),
             }
@@ -525,7 +525,7 @@ impl ControlPlane {
                             break; // the coordinator stopped
                         }
                         let id = *completed.borrow_and_update();
-                        // The coordinator completed it after its fence check.
+                        // The coordinator recorded it through the fence.
                         link.complete(id);
                         for (tx, _) in &commands {
                             tx.send(Command::Complete(id)).await.map_err(closed)?;
@@ -548,7 +548,7 @@ impl ControlPlane {
             let ended = fan_out.await?;
             match ended {
                 true => Ok(true),
-                false if !fence().await => Ok(false),
+                false if !fence.is_current().await => Ok(false),
                 false => Err("the checkpoint coordinator stopped before the end of the run".into()),
             }
         };
@@ -567,10 +567,9 @@ impl ControlPlane {
     }
 
     /// Any other worker: sends its events to the coordinator's worker,
-    /// follows its commands. `Ok(true)` once the run's end was committed,
-    /// `Ok(false)` if fenced.
+    /// follows its commands. `Ok(true)` once the run's end was committed.
     async fn follow(self, coordinator: SocketAddr) -> Result<bool, String> {
-        let ControlPlane { link, mut events, control, fence, wire, stats } = self;
+        let ControlPlane { link, mut events, control, wire, stats, .. } = self;
         let stream = connect(coordinator).await?;
         let (up_tx, writer) =
             wire::sender::<CheckpointEvent, _>(stream, control_hello(wire), wire, stats.clone());
@@ -593,9 +592,10 @@ impl ControlPlane {
                 match command {
                     Command::Trigger(barrier) => link.trigger(barrier),
                     Command::Complete(id) => {
-                        if !fence().await {
-                            return Ok(false);
-                        }
+                        // Recorded by the coordinator: commit, even if this
+                        // copy has gone stale since (a new copy restores a
+                        // checkpoint at least as new, and committing is
+                        // idempotent).
                         link.complete(id);
                         if id == END_OF_RUN {
                             return Ok(true);

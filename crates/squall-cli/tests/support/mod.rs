@@ -350,7 +350,41 @@ impl Drop for Cluster {
         }
         self.etcd.kill().ok();
         self.etcd.wait().ok();
+        if std::thread::panicking() {
+            keep_logs(self.dir.path());
+        }
     }
+}
+
+/// After a failed test: copies every daemon and worker log under `dir` to
+/// a folder that outlives the test, and prints the end of each (a CI run
+/// keeps only the test's output).
+fn keep_logs(dir: &Path) {
+    let kept = std::env::temp_dir().join(format!("squall-failed-{}", std::process::id()));
+    let mut logs = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "log") {
+                logs.push(path);
+            }
+        }
+    }
+    logs.sort();
+    for log in logs {
+        let relative = log.strip_prefix(dir).unwrap_or(&log);
+        let copy = kept.join(relative);
+        std::fs::create_dir_all(copy.parent().unwrap()).ok();
+        std::fs::copy(&log, &copy).ok();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        eprintln!("----- {} (last {} lines) -----\n{}", relative.display(), tail.len(), tail.join("\n"));
+    }
+    eprintln!("logs kept in {}", kept.display());
 }
 
 /// The corpus `copies` times over (links) in `dir/input`, so that a run
@@ -396,7 +430,11 @@ streams:
     )
 }
 
-/// Ids of the completed checkpoints in `dir` (those with metadata).
+/// Ids of the checkpoints in `dir` known to be complete: those with
+/// metadata, but the newest. A checkpoint completes when the coordinator
+/// records it in etcd, just after it writes its metadata, and it records
+/// one before it triggers the next: a checkpoint with a newer one beside it
+/// was recorded, the newest may still be in flight.
 pub fn completed_checkpoints(dir: &Path) -> Vec<u64> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut ids: Vec<u64> = entries
@@ -407,6 +445,7 @@ pub fn completed_checkpoints(dir: &Path) -> Vec<u64> {
         })
         .collect();
     ids.sort_unstable();
+    ids.pop();
     ids
 }
 

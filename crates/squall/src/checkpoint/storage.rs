@@ -5,10 +5,16 @@
 //!
 //! ```text
 //! chk-00000000000000000007/
-//!     count-0.state      one file per task (postcard TaskSnapshot)
-//!     count-1.state
-//!     _metadata          JSON CheckpointMetadata, written last
+//!     count-0-5f3a9c1e.state   one file per task (postcard TaskSnapshot)
+//!     count-1-0b7d24e8.state
+//!     _metadata                JSON CheckpointMetadata, written last
 //! ```
+//!
+//! A task's file name ends in a random suffix, new for every write, and
+//! the metadata lists the names it completes with: a second copy of the
+//! topology writing the same checkpoint id (a stale cluster worker, see
+//! `runtime/fence.rs`) adds files beside them and never overwrites one
+//! (Flink names its state handles at random for the same reason).
 //!
 //! A checkpoint exists once its `_metadata` does. Restoring reads the
 //! metadata, then every state file in full, checking each size and CRC-32,
@@ -137,7 +143,12 @@ impl CheckpointStorage {
     /// [`Error::Checkpoint`] if it cannot be encoded or written.
     pub async fn write_task(&self, id: u64, snapshot: &TaskSnapshot) -> Result<TaskFile> {
         let bytes = snapshot.encode()?;
-        let file = format!("{}-{}.state", snapshot.component, snapshot.task_index);
+        let file = format!(
+            "{}-{}-{:08x}.state",
+            snapshot.component,
+            snapshot.task_index,
+            rand::random::<u32>()
+        );
         let info = TaskFile {
             component: snapshot.component.clone(),
             task_index: snapshot.task_index as usize,
@@ -362,7 +373,26 @@ impl CheckpointStorage {
     /// # Errors
     /// [`Error::Checkpoint`] if the store cannot be listed.
     pub async fn load_latest(&self, min_id: u64) -> Result<Option<RestoredCheckpoint>> {
-        for id in self.completed().await?.into_iter().rev().filter(|id| *id >= min_id) {
+        self.load_latest_of(min_id, None).await
+    }
+
+    /// As [`CheckpointStorage::load_latest`], among the ids in `allowed`
+    /// only when it is given (in cluster mode, the checkpoints recorded as
+    /// completed through the [`crate::runtime::CheckpointFence`]: a
+    /// checkpoint whose metadata a stale copy wrote but could not record
+    /// is never restored).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the store cannot be listed.
+    pub async fn load_latest_of(
+        &self,
+        min_id: u64,
+        allowed: Option<&[u64]>,
+    ) -> Result<Option<RestoredCheckpoint>> {
+        let candidates = self.completed().await?.into_iter().rev().filter(|id| {
+            *id >= min_id && allowed.is_none_or(|allowed| allowed.contains(id))
+        });
+        for id in candidates {
             match self.load(id).await {
                 Ok(c) => return Ok(Some(c)),
                 Err(e) => tracing::warn!(
@@ -541,6 +571,19 @@ mod tests {
         dir.join("t").join(folder(id)).join(name)
     }
 
+    /// The state file of `task` in checkpoint `id` (its name ends in a
+    /// random suffix).
+    fn state_file(dir: &std::path::Path, id: u64, task: u32) -> std::path::PathBuf {
+        let prefix = format!("count-{task}-");
+        let found: Vec<_> = std::fs::read_dir(dir.join("t").join(folder(id)))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&prefix))
+            .collect();
+        assert_eq!(found.len(), 1, "one state file of task {task} in checkpoint {id}: {found:?}");
+        found.into_iter().next().unwrap()
+    }
+
     #[tokio::test]
     async fn corrupt_and_truncated_checkpoints_are_skipped_for_the_previous_one() {
         let dir = tempfile::tempdir().unwrap();
@@ -557,19 +600,21 @@ mod tests {
         assert_eq!(latest.of("count")[1], &snapshot(1, 3));
 
         // Flip one byte of a state file of 3: the checksum catches it.
-        let path = file(dir.path(), 3, "count-1.state");
+        let path = state_file(dir.path(), 3, 1);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
         let err = storage.load(3).await.unwrap_err().to_string();
-        assert!(err.contains("count-1.state") && err.contains("corrupt"), "{err}");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(err.contains(&name) && err.contains("corrupt"), "{err}");
         // Cut a file of 2 short.
-        let path = file(dir.path(), 2, "count-0.state");
+        let path = state_file(dir.path(), 2, 0);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let err = storage.load(2).await.unwrap_err().to_string();
-        assert!(err.contains("count-0.state") && err.contains("truncated"), "{err}");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(err.contains(&name) && err.contains("truncated"), "{err}");
 
         let latest = storage.load_latest(0).await.unwrap().unwrap();
         assert_eq!(latest.id(), 1, "3 and 2 are damaged: back to 1, in full");
@@ -580,6 +625,34 @@ mod tests {
         let err = storage.load(1).await.unwrap_err().to_string();
         assert!(err.contains("metadata"), "{err}");
         assert!(storage.load_latest(0).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn two_writers_of_one_checkpoint_id_never_overwrite_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = CheckpointStorage::open(dir.path().to_str().unwrap(), "t").unwrap();
+        checkpoint(&storage, 5, true).await;
+        // A stale copy writes task files of the same id afterwards.
+        for t in 0..2 {
+            storage.write_task(5, &snapshot(t, 99)).await.unwrap();
+        }
+        let restored = storage.load(5).await.unwrap();
+        assert_eq!(restored.of("count"), [&snapshot(0, 5), &snapshot(1, 5)]);
+    }
+
+    #[tokio::test]
+    async fn restore_is_limited_to_the_allowed_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = CheckpointStorage::open(dir.path().to_str().unwrap(), "t").unwrap();
+        for id in 1..=4 {
+            checkpoint(&storage, id, true).await;
+        }
+        // 4 has metadata but was never recorded as completed.
+        let latest = storage.load_latest_of(0, Some(&[1, 3])).await.unwrap().unwrap();
+        assert_eq!(latest.id(), 3);
+        assert!(storage.load_latest_of(2, Some(&[1])).await.unwrap().is_none());
+        assert!(storage.load_latest_of(0, Some(&[])).await.unwrap().is_none());
+        assert_eq!(storage.load_latest_of(0, None).await.unwrap().unwrap().id(), 4);
     }
 
     #[tokio::test]

@@ -4,8 +4,10 @@
 //! It feeds the pure coordinator with clock ticks and the tasks' messages,
 //! and carries out its decisions: sends barriers to the spout executors,
 //! writes a completed checkpoint's metadata (which makes it complete on
-//! storage), prunes old checkpoints, then tells every executor (sinks
-//! commit); deletes aborted checkpoints; announces the end of the run.
+//! storage), records it through the cluster's fence if there is one
+//! ([`crate::runtime::CheckpointFence`]), prunes old checkpoints, then
+//! tells every executor (sinks commit); deletes aborted checkpoints;
+//! announces the end of the run (recorded through the fence too).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,9 +59,9 @@ pub(crate) struct CoordinatorTask {
     pub stats: Arc<Mutex<Vec<CheckpointStats>>>,
     pub savepoints: SavepointRequests,
     pub cancel: CancellationToken,
-    /// Asked before completing a checkpoint or ending the run (cluster
-    /// mode: is this copy of the topology still the current one?).
-    pub fence: Option<crate::runtime::part_checkpoint::Fence>,
+    /// Cluster mode: where completed checkpoints and the end of the run are
+    /// recorded, fenced against stale copies of the topology.
+    pub fence: Option<crate::runtime::Fence>,
 }
 
 fn epoch_ms() -> u64 {
@@ -139,12 +141,17 @@ impl CoordinatorTask {
                     }
                     Decision::Abort { id, reason } => {
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
+                        // A stale copy deletes nothing: the current one may
+                        // be writing a checkpoint of the same id.
+                        if !self.still_current().await {
+                            return;
+                        }
                         if let Err(e) = self.storage.delete(id).await {
                             tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
                         }
                     }
                     Decision::EndOfRun => {
-                        if !self.fenced_in().await {
+                        if !self.record(END_OF_RUN).await {
                             return;
                         }
                         tracing::debug!("every task finished; committing the end of the run");
@@ -168,8 +175,9 @@ impl CoordinatorTask {
         duration_ms: u64,
         acks: Vec<TaskAck>,
     ) -> Result<()> {
-        if !self.fenced_in().await {
-            return Err(Error::Checkpoint(format!("checkpoint {id}: this copy is stale")));
+        let stale = || Err(Error::Checkpoint(format!("checkpoint {id}: this copy is stale")));
+        if !self.still_current().await {
+            return stale();
         }
         let uploaded_bytes = acks.iter().map(|a| a.uploaded_bytes).sum();
         let mut tasks = Vec::with_capacity(acks.len());
@@ -191,6 +199,11 @@ impl CoordinatorTask {
         if let Err(e) = self.storage.write_metadata(&metadata).await {
             tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} failed: metadata not written");
             return Err(e);
+        }
+        // Complete once recorded: metadata alone (a stale copy may have
+        // written it after its check) is never restored in a cluster.
+        if !self.record(id).await {
+            return stale();
         }
         let stats = CheckpointStats {
             id,
@@ -217,15 +230,32 @@ impl CoordinatorTask {
 }
 
 impl CoordinatorTask {
-    /// Whether the fence (if any) lets this copy commit; if not, stops it.
-    async fn fenced_in(&self) -> bool {
-        let Some(fence) = &self.fence else { return true };
-        if fence().await {
-            return true;
+    /// Whether this copy is still the current one (always, without a
+    /// fence); if not, stops it.
+    async fn still_current(&self) -> bool {
+        let current = match &self.fence {
+            Some(fence) => fence.is_current().await,
+            None => true,
+        };
+        self.stop_unless(current)
+    }
+
+    /// Records checkpoint `id` (or the end of the run) through the fence,
+    /// if any: whether it completes. If not, this copy is stale: stops it.
+    async fn record(&self, id: u64) -> bool {
+        let recorded = match &self.fence {
+            Some(fence) => fence.record_completed(id).await,
+            None => true,
+        };
+        self.stop_unless(recorded)
+    }
+
+    fn stop_unless(&self, current: bool) -> bool {
+        if !current {
+            tracing::warn!(topology = %self.topology, "stale copy of the topology: nothing completes; stopping");
+            self.cancel.cancel();
         }
-        tracing::warn!(topology = %self.topology, "stale copy of the topology: nothing completes; stopping");
-        self.cancel.cancel();
-        false
+        current
     }
 }
 

@@ -18,6 +18,7 @@ mod collector;
 mod coordinator;
 mod event_time;
 mod executor;
+mod fence;
 mod inputs;
 mod local;
 mod message;
@@ -44,8 +45,9 @@ pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
 pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
 pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};
+pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use part_checkpoint::{
-    CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
+    CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,
 };
 pub use task_metrics::{MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

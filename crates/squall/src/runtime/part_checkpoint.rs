@@ -13,12 +13,11 @@
 //! from the worker that took them; only their file handles travel.
 //!
 //! A [`Fence`] guards the two irreversible steps against a stale copy of
-//! the topology (split brain): the coordinator asks it before it writes a
-//! checkpoint's metadata (which completes the checkpoint) and before it
-//! ends the run, and refuses both when it answers `false`.
+//! the topology (split brain): the coordinator records every completed
+//! checkpoint, and the end of the run, through it, and completes neither
+//! when it refuses ([`crate::runtime::CheckpointFence`]).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -31,12 +30,9 @@ use crate::error::Result;
 use crate::runtime::checkpointing::TaskCheckpointing;
 use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask};
 use crate::runtime::executor::{Executor, Op};
+use crate::runtime::fence::Fence;
 use crate::runtime::part::TopologyPart;
 use crate::topology::Topology;
-
-/// Asks whether this copy of the topology may still commit: `true` while
-/// it is the current one. Called before every irreversible step.
-pub type Fence = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// What a task tells the coordinator (an acknowledgement with its snapshot
 /// file, a refusal, or that it finished), as it crosses a process boundary.
@@ -103,8 +99,8 @@ impl PartCheckpointing {
     }
 
     /// Checkpoint `id` is complete ([`crate::checkpoint::END_OF_RUN`]: the
-    /// run is over): every local task commits up to it. Call it only after
-    /// the [`Fence`] has said this copy is current.
+    /// run is over): every local task commits up to it. Call it only for an
+    /// id the coordinator recorded through its [`Fence`].
     pub fn complete(&self, id: u64) {
         self.completed.send_replace(id);
     }
@@ -151,14 +147,15 @@ pub struct ClusterCoordinator {
     task: Option<CoordinatorTask>,
     /// Barriers to send to every worker.
     pub barriers: mpsc::UnboundedReceiver<CheckpointBarrier>,
-    /// Completed checkpoint ids to send to every worker (after the fence).
+    /// Completed checkpoint ids to send to every worker (recorded through
+    /// the fence).
     pub completed: watch::Receiver<u64>,
 }
 
 impl ClusterCoordinator {
     /// A coordinator of every task of `topology`, writing to `storage`,
     /// with checkpoint ids from `first_id` on; it stops when `cancel`
-    /// fires, and completes nothing once `fence` answers `false` (it then
+    /// fires, and completes nothing that `fence` does not record (it then
     /// cancels `cancel`).
     pub fn new(
         topology: &Topology,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::protocol::{Coordinator, Timing};
-use crate::checkpoint::CheckpointStorage;
+use crate::checkpoint::{CheckpointStorage, END_OF_RUN};
 use crate::error::Result;
 use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask, SavepointRequests};
 use crate::runtime::local::drive;
@@ -61,7 +61,16 @@ pub(crate) async fn run(
             Ok(n) => tracing::info!(files = n, "deleted shared files of aborted checkpoints"),
             Err(e) => tracing::warn!(error = %e, "cannot delete incomplete checkpoints"),
         }
-        let restored = match storage.load_latest(run_first_id).await? {
+        // In a cluster, only checkpoints recorded through the fence count.
+        let recorded = match &topology.fence {
+            Some(fence) => Some(fence.completed().await?),
+            None => None,
+        };
+        if recorded.as_ref().is_some_and(|ids| ids.last() == Some(&END_OF_RUN)) {
+            tracing::info!(topology = topology.name(), "the run's end is already recorded: nothing to run");
+            return Ok(());
+        }
+        let restored = match storage.load_latest_of(run_first_id, recorded.as_deref()).await? {
             Some(r) => Some(r),
             None => savepoint.clone(),
         };
@@ -96,12 +105,23 @@ pub(crate) async fn run(
             stats: stats.clone(),
             savepoints: savepoints.clone(),
             cancel: attempt.clone(),
-            fence: None,
+            fence: topology.fence.clone(),
         };
         let coordinator = tokio::spawn(coordinator.run());
         let result = drive(executors, attempt.clone()).await;
         attempt.cancel();
         let _ = coordinator.await;
+        // A stale copy (its coordinator stopped it) neither restarts nor
+        // reports a finished run.
+        if let Some(fence) = &topology.fence {
+            if !cancel.is_cancelled() && !fence.is_current().await {
+                return Err(crate::Error::Checkpoint(format!(
+                    "this copy of topology '{}' is stale (its assignment moved on): it commits \
+                     nothing more",
+                    topology.name()
+                )));
+            }
+        }
 
         let error = match result {
             Ok(()) => return Ok(()),

@@ -164,7 +164,7 @@ impl TopologyBuilder {
         // Topological order: producers before consumers.
         let mut slots: Vec<Option<ComponentDef>> = components.drain(..).map(Some).collect();
         let components = order.iter().map(|&i| slots[i].take().expect("each once")).collect();
-        Ok(Topology { name: self.name, config: self.config, components })
+        Ok(Topology { name: self.name, config: self.config, components, fence: None })
     }
 }
 
@@ -241,6 +241,9 @@ pub struct Topology {
     name: String,
     config: TopologyConfig,
     pub(crate) components: Vec<ComponentDef>,
+    /// Cluster mode: where completed checkpoints are recorded
+    /// ([`Topology::with_fence`]).
+    pub(crate) fence: Option<crate::runtime::Fence>,
 }
 
 impl Topology {

@@ -104,6 +104,16 @@ impl Topology {
         self
     }
 
+    /// This topology with its checkpoints recorded through `fence` (a
+    /// cluster worker running a whole topology): a checkpoint completes, and
+    /// the run ends, only once the fence records it; a restart restores only
+    /// recorded checkpoints; a run whose end is recorded already does not
+    /// start again ([`crate::runtime::CheckpointFence`]).
+    pub fn with_fence(mut self, fence: crate::runtime::Fence) -> Topology {
+        self.fence = Some(fence);
+        self
+    }
+
     /// This topology with `component` run by `parallelism` tasks (Storm's
     /// `rebalance -e component=N`). Keyed state restored from a checkpoint
     /// is redistributed over the new tasks by key group.

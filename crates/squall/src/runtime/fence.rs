@@ -1,0 +1,100 @@
+//! [`CheckpointFence`]: where a cluster records which checkpoints completed,
+//! atomically with the check that the copy of the topology recording them
+//! is still the current one (no split brain).
+//!
+//! A cluster may briefly run two copies of a topology: a worker whose
+//! supervisor froze or was cut off still runs while nimbus has moved its
+//! tasks elsewhere (epoch + 1). Checking "am I current?" and then acting
+//! leaves a window in which the stale copy completes a checkpoint, or the
+//! end of the run, that the new copy does not see, and both commit the same
+//! input. So completion is a single compare-and-set in the coordination
+//! service: the coordinator writes the checkpoint's metadata, then records
+//! its id through the fence, which succeeds only while the copy's
+//! assignment is unchanged; sinks commit only what was recorded, and a new
+//! copy restores only recorded checkpoints. This is Flink's
+//! `CompletedCheckpointStore` in high-availability mode, whose writes are
+//! fenced by the JobManager's leader session.
+//!
+//! Local mode has no fence: one process, one copy.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::Result;
+
+/// A boxed future, as the fence's methods return (object safety).
+pub type FenceFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The completion record of a topology's checkpoints, fenced against stale
+/// copies. Implemented by the cluster over etcd; see the module docs.
+pub trait CheckpointFence: Send + Sync + Debug {
+    /// Whether this copy is still the current one: a read, for steps that
+    /// commit nothing (writing metadata, deleting an aborted checkpoint's
+    /// files, starting another attempt). `false` when the answer cannot be
+    /// had in time.
+    fn is_current(&self) -> FenceFuture<'_, bool>;
+
+    /// Records that checkpoint `id` completed
+    /// ([`crate::checkpoint::END_OF_RUN`]: that the run ended), if and only
+    /// if this copy is still the current one, in one atomic step. `true`:
+    /// recorded, and every later copy sees it; `false`: stale (or the
+    /// record could not be written in time), and the checkpoint must not
+    /// complete.
+    fn record_completed(&self, id: u64) -> FenceFuture<'_, bool>;
+
+    /// The ids recorded as completed, oldest first (the newest few; the
+    /// last is [`crate::checkpoint::END_OF_RUN`] once the run ended). Empty
+    /// for a topology that has recorded nothing yet.
+    ///
+    /// # Errors
+    /// When the record cannot be read: a copy that cannot learn what was
+    /// completed must not start.
+    fn completed(&self) -> FenceFuture<'_, Result<Vec<u64>>>;
+}
+
+/// A shared [`CheckpointFence`].
+pub type Fence = Arc<dyn CheckpointFence>;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A fence in memory: current until [`MemoryFence::supersede`].
+    #[derive(Debug, Default)]
+    pub(crate) struct MemoryFence {
+        stale: AtomicBool,
+        pub(crate) recorded: Mutex<Vec<u64>>,
+    }
+
+    impl MemoryFence {
+        /// From now on this copy is stale.
+        pub(crate) fn supersede(&self) {
+            self.stale.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl CheckpointFence for MemoryFence {
+        fn is_current(&self) -> FenceFuture<'_, bool> {
+            Box::pin(async { !self.stale.load(Ordering::SeqCst) })
+        }
+
+        fn record_completed(&self, id: u64) -> FenceFuture<'_, bool> {
+            Box::pin(async move {
+                let current = !self.stale.load(Ordering::SeqCst);
+                if current {
+                    self.recorded.lock().unwrap().push(id);
+                }
+                current
+            })
+        }
+
+        fn completed(&self) -> FenceFuture<'_, Result<Vec<u64>>> {
+            Box::pin(async { Ok(self.recorded.lock().unwrap().clone()) })
+        }
+    }
+}
