@@ -2,7 +2,9 @@
 //! an exactly-once word count over two workers on two supervisors (one
 //! checkpoint coordinator, barriers and acknowledgements over TCP),
 //! broken mid-run by SIGKILL of a worker, or by freezing a supervisor so
-//! that its topology moves while its worker lives on (epoch fencing); an
+//! that its topology moves while its worker lives on (epoch fencing), or
+//! after its worker ended the run (the end, recorded in etcd, is not run
+//! again); an
 //! at-least-once one (ackers in one worker, acker traffic over TCP) broken
 //! by SIGKILL. Outputs are compared with a count made here.
 //!
@@ -127,6 +129,47 @@ fn a_frozen_supervisors_topology_moves_and_its_stale_worker_commits_nothing() {
     }
     assert_ne!(done["supervisor"].as_str(), Some(sup), "{done}");
     kill(cluster.supervisors[frozen].id(), "-CONT");
+    let (rows, want) = (committed_rows(&output), expected_rows(&expected));
+    assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
+}
+
+#[test]
+fn a_run_that_ended_while_its_supervisor_was_frozen_is_not_run_again() {
+    // A long lease: the run ends well before nimbus gives up on the frozen
+    // supervisor, whose worker then cannot report that it finished.
+    let lease = ("SQUALL__SUPERVISOR__LEASE_TTL_S".to_string(), "8".to_string());
+    let cluster =
+        Cluster::start_in(tempfile::tempdir().unwrap(), vec![lease], 1, &["sup-a", "sup-b", "sup-c"], &[]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 2);
+    let name = "wc-eo-ended";
+    let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", "2"]);
+    let running = cluster.wait_for_state(name, "running");
+    wait_until("a completed checkpoint", || !completed_checkpoints(&checkpoints).is_empty());
+    let sups = ["sup-a", "sup-b", "sup-c"];
+    let frozen = sups.into_iter().position(|s| cluster.worker_pid(s, name).is_some()).unwrap();
+    let sup = sups[frozen];
+    let pid = cluster.worker_pid(sup, name).unwrap();
+    kill(cluster.supervisors[frozen].id(), "-STOP");
+    wait_until("the frozen supervisor's worker to end", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    assert_eq!(
+        cluster.status(name)["epoch"],
+        running["epoch"],
+        "the topology moved before its run ended: use less input"
+    );
+    let log = cluster.worker_log(sup, name);
+    assert!(log.contains("finished in"), "{log}");
+    // Its lease expires: nimbus moves the topology (one worker did not
+    // report), and the new epoch finds the run's end recorded. Replaying
+    // from the last checkpoint would commit the rows after it twice.
+    wait_until("the topology to move", || {
+        cluster.status(name)["epoch"].as_u64() > running["epoch"].as_u64()
+    });
+    cluster.wait_for_state(name, "finished");
+    kill(cluster.supervisors[frozen].id(), "-CONT");
+    let logs: String = sups.iter().map(|s| cluster.worker_log(s, name)).collect();
+    assert!(logs.contains("the run's end is recorded"), "{logs}");
     let (rows, want) = (committed_rows(&output), expected_rows(&expected));
     assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
 }
