@@ -137,10 +137,15 @@ fn a_frozen_supervisors_topology_moves_and_its_stale_worker_commits_nothing() {
 fn a_run_that_ended_while_its_supervisor_was_frozen_is_not_run_again() {
     // A long lease: the run ends well before nimbus gives up on the frozen
     // supervisor, whose worker then cannot report that it finished.
-    let lease = ("SQUALL__SUPERVISOR__LEASE_TTL_S".to_string(), "8".to_string());
-    let cluster =
-        Cluster::start_in(tempfile::tempdir().unwrap(), vec![lease], 1, &["sup-a", "sup-b", "sup-c"], &[]);
-    let (input, expected) = repeated_corpus(cluster.dir.path(), 2);
+    let lease = ("SQUALL__SUPERVISOR__LEASE_TTL_S".to_string(), "12".to_string());
+    let cluster = Cluster::start_in(
+        tempfile::tempdir().unwrap(),
+        vec![lease],
+        1,
+        &["sup-a", "sup-b", "sup-c"],
+        &[],
+    );
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 1);
     let name = "wc-eo-ended";
     let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", "2"]);
     let running = cluster.wait_for_state(name, "running");

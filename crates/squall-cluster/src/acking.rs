@@ -55,6 +55,7 @@ async fn connect(
 fn hello(first_task: usize, config: WireConfig) -> Hello {
     Hello {
         version: wire::VERSION,
+        session: config.session,
         producer: first_task as u64,
         consumer: u64::MAX,
         compression: config.compression,

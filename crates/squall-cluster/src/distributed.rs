@@ -275,8 +275,11 @@ async fn run_attempt(
         peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.data))).collect();
     let local: HashSet<usize> = a.tasks.iter().copied().collect();
     let is_local = |t: usize| local.contains(&t);
-    let wire =
-        WireConfig { compression: config.supervisor.data_compression, ..WireConfig::default() };
+    let wire = WireConfig {
+        compression: config.supervisor.data_compression,
+        session: wire::session(&a.topology.name, a.epoch, attempt),
+        ..WireConfig::default()
+    };
     let stats = Arc::new(WireStats::default());
     let followers: Vec<(SocketAddr, Vec<usize>)> = peers
         .iter()
@@ -429,6 +432,7 @@ fn control_hello(config: WireConfig) -> Hello {
     let none = u64::MAX;
     Hello {
         version: wire::VERSION,
+        session: config.session,
         producer: none,
         consumer: none,
         compression: config.compression,
@@ -569,7 +573,7 @@ impl ControlPlane {
     /// Any other worker: sends its events to the coordinator's worker,
     /// follows its commands. `Ok(true)` once the run's end was committed.
     async fn follow(self, coordinator: SocketAddr) -> Result<bool, String> {
-        let ControlPlane { link, mut events, control, wire, stats, .. } = self;
+        let ControlPlane { link, mut events, control, fence, wire, stats } = self;
         let stream = connect(coordinator).await?;
         let (up_tx, writer) =
             wire::sender::<CheckpointEvent, _>(stream, control_hello(wire), wire, stats.clone());
@@ -602,6 +606,12 @@ impl ControlPlane {
                         }
                     }
                 }
+            }
+            // The coordinator's worker is gone. If it recorded the run's
+            // end first, this worker's sinks commit it all the same.
+            if fence.completed().await.is_ok_and(|ids| ids.last() == Some(&END_OF_RUN)) {
+                link.complete(END_OF_RUN);
+                return Ok(true);
             }
             reader.await.map_err(err)?.map_err(err)?;
             Err("the coordinator's worker closed its control connection before the end".to_string())

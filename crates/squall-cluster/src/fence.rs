@@ -125,11 +125,14 @@ impl EtcdFence {
             record.ids.drain(..excess);
             let value = serde_json::to_vec(&record)
                 .map_err(|source| Error::record(self.record.clone(), source))?;
-            let ours = Compare::mod_revision(self.assignment.clone(), CompareOp::Equal, self.revision);
+            let ours =
+                Compare::mod_revision(self.assignment.clone(), CompareOp::Equal, self.revision);
             let unchanged = Compare::mod_revision(self.record.clone(), CompareOp::Equal, seen);
-            let txn = Txn::new()
-                .when([ours, unchanged])
-                .and_then([TxnOp::put(self.record.clone(), value, None)]);
+            let txn = Txn::new().when([ours, unchanged]).and_then([TxnOp::put(
+                self.record.clone(),
+                value,
+                None,
+            )]);
             if self.store.client().txn(txn).await?.succeeded() {
                 return Ok(true);
             }
@@ -165,7 +168,9 @@ impl CheckpointFence for EtcdFence {
             let read = tokio::time::timeout(TIMEOUT, self.read()).await;
             match read {
                 Ok(Ok((record, _))) => Ok(record.ids),
-                Ok(Err(e)) => Err(squall::Error::Checkpoint(format!("reading {}: {e}", self.record))),
+                Ok(Err(e)) => {
+                    Err(squall::Error::Checkpoint(format!("reading {}: {e}", self.record)))
+                }
                 Err(_) => Err(squall::Error::Checkpoint(format!(
                     "reading {}: no answer from etcd in {} s",
                     self.record,

@@ -95,6 +95,7 @@ pub async fn send_outputs(
             .map_err(|source| Error::Io { what: "set TCP_NODELAY".into(), source })?;
         let hello = Hello {
             version: wire::VERSION,
+            session: config.session,
             producer: output.producer as u64,
             consumer: output.consumer as u64,
             compression: config.compression,

@@ -3,7 +3,9 @@
 //!
 //! Framing is `tokio-util`'s [`LengthDelimitedCodec`] (a 4-byte big-endian
 //! length, then the payload). The first frame is a [`Hello`] naming the
-//! channel and whether the rest is compressed; every later frame is one
+//! channel, the run it belongs to (its session: topology, epoch and
+//! attempt, so that a stale worker reaching a port now used by another run
+//! is refused) and whether the rest is compressed; every later frame is one
 //! message encoded with postcard (the serde format the core already uses),
 //! compressed with LZ4 (`lz4_flex`, size-prepended blocks) when the hello
 //! says so.
@@ -35,7 +37,17 @@ pub trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for S {}
 
 /// The protocol's version, checked in the hello.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// The session of attempt `attempt` of `topology` at `epoch`: what both
+/// ends of its connections put in [`WireConfig::session`] (an XXH3 hash).
+pub fn session(topology: &str, epoch: u64, attempt: u64) -> u64 {
+    let mut bytes = topology.as_bytes().to_vec();
+    bytes.push(0);
+    bytes.extend_from_slice(&epoch.to_le_bytes());
+    bytes.extend_from_slice(&attempt.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
 
 /// Settings of one remote channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +59,14 @@ pub struct WireConfig {
     /// Largest frame accepted, bytes; a larger one is an error, not an
     /// allocation.
     pub max_frame_bytes: usize,
+    /// The run the connections belong to ([`session`]): sent in the hello,
+    /// and a hello of another session is refused.
+    pub session: u64,
 }
 
 impl Default for WireConfig {
     fn default() -> Self {
-        WireConfig { compression: false, capacity: 16, max_frame_bytes: 64 << 20 }
+        WireConfig { compression: false, capacity: 16, max_frame_bytes: 64 << 20, session: 0 }
     }
 }
 
@@ -60,6 +75,8 @@ impl Default for WireConfig {
 pub struct Hello {
     /// [`VERSION`] of the sender.
     pub version: u32,
+    /// The sender's [`WireConfig::session`].
+    pub session: u64,
     /// Global task id of the producer.
     pub producer: u64,
     /// Global task id of the consumer.
@@ -116,7 +133,7 @@ pub fn sender<T: Serialize + Send + 'static, S: Connection>(
     let (tx, mut rx) = mpsc::channel::<T>(config.capacity);
     let task = tokio::spawn(async move {
         let mut framed = Framed::new(stream, codec(&config));
-        let first = encode(&Hello { version: VERSION, ..hello }, false)?;
+        let first = encode(&Hello { version: VERSION, session: config.session, ..hello }, false)?;
         stats.bytes.fetch_add(first.len() as u64 + 4, Ordering::Relaxed);
         framed.send(bytes::Bytes::from(first)).await.map_err(io("send hello"))?;
         while let Some(message) = rx.recv().await {
@@ -134,8 +151,9 @@ pub fn sender<T: Serialize + Send + 'static, S: Connection>(
 /// message to the returned queue until the producer closes the connection.
 ///
 /// # Errors
-/// [`Error::Wire`] if the first frame is not a hello of this [`VERSION`];
-/// [`Error::Io`] if the connection fails before it. The task's result
+/// [`Error::Wire`] if the first frame is not a hello of this [`VERSION`]
+/// and of `config`'s session; [`Error::Io`] if the connection fails before
+/// it. The task's result
 /// reports a broken frame or connection later on.
 pub async fn receiver<T: DeserializeOwned + Send + 'static, S: Connection>(
     stream: S,
@@ -153,6 +171,13 @@ pub async fn receiver<T: DeserializeOwned + Send + 'static, S: Connection>(
         return Err(Error::Wire(format!(
             "peer speaks version {}, this is {VERSION}",
             hello.version
+        )));
+    }
+    if hello.session != config.session {
+        return Err(Error::Wire(format!(
+            "refused a connection of another run (session {:016x}; this run is {:016x}): a \
+             stale worker, or a port reused",
+            hello.session, config.session
         )));
     }
     let (tx, rx) = mpsc::channel::<T>(config.capacity);

@@ -155,8 +155,12 @@ pub(crate) fn run_part(
             .map_err(|e| e.to_string())?;
         let outputs = std::mem::take(&mut part.outputs);
         let inputs = std::mem::take(&mut part.inputs);
-        let wire =
-            WireConfig { compression: config.supervisor.data_compression, ..WireConfig::default() };
+        // One attempt per epoch: a lost worker moves the topology whole.
+        let wire = WireConfig {
+            compression: config.supervisor.data_compression,
+            session: crate::wire::session(&a.topology.name, a.epoch, 0),
+            ..WireConfig::default()
+        };
         let stats = Arc::new(WireStats::default());
         let ended = tokio_util::sync::CancellationToken::new();
         let reports = tokio::spawn(crate::worker_control::follow(

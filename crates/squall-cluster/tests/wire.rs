@@ -47,8 +47,13 @@ async fn pair(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (outgoing, incoming) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let hello =
-        Hello { version: wire::VERSION, producer: 3, consumer: 7, compression: config.compression };
+    let hello = Hello {
+        version: wire::VERSION,
+        session: config.session,
+        producer: 3,
+        consumer: 7,
+        compression: config.compression,
+    };
     let stats = Arc::new(WireStats::default());
     let (tx, send_task) = wire::sender(outgoing.unwrap(), hello, config, stats.clone());
     let (got, rx, _recv_task) =
@@ -123,4 +128,33 @@ async fn a_stalled_consumer_holds_the_producer_back_with_bounded_memory() {
     assert_eq!(n, BATCHES);
     producer.await.unwrap();
     send_task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_of_another_run_is_refused_naming_both_sessions() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (outgoing, incoming) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    // A stale worker of epoch 3 reaches a port that attempt 0 of epoch 4
+    // now listens on.
+    let (stale, current) = (wire::session("wc", 3, 2), wire::session("wc", 4, 0));
+    assert_ne!(stale, current);
+    assert_ne!(wire::session("wc", 4, 0), wire::session("wd", 4, 0));
+    let sent = WireConfig { session: stale, ..WireConfig::default() };
+    let hello = Hello {
+        version: wire::VERSION,
+        session: stale,
+        producer: 1,
+        consumer: 2,
+        compression: false,
+    };
+    let (tx, _send_task) =
+        wire::sender::<Vec<String>, _>(outgoing.unwrap(), hello, sent, Arc::default());
+    tx.send(vec!["a record of the old run".into()]).await.unwrap();
+    let expected = WireConfig { session: current, ..WireConfig::default() };
+    let refused =
+        wire::receiver::<Vec<String>, _>(incoming.unwrap().0, expected, Arc::default()).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains(&format!("{stale:016x}")), "{message}");
+    assert!(message.contains(&format!("{current:016x}")), "{message}");
 }

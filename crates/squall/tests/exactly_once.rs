@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chaos::Chaos;
-use wc_reference::{committed_rows, count_words, expected_rows, plays, reference};
 use rand::{Rng, SeedableRng};
 use squall::builtins::{
     FileSpout, GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink,
@@ -21,6 +20,7 @@ use squall::builtins::{
 use squall::state::StateBackendKind;
 use squall::topology::{Guarantee, RestartStrategy};
 use squall::{Fields, LocalCluster, TopologyBuilder};
+use wc_reference::{committed_rows, count_words, expected_rows, plays, reference};
 
 struct Outcome {
     /// Committed (word, count) rows.

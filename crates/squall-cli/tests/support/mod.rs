@@ -382,7 +382,12 @@ fn keep_logs(dir: &Path) {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(40)..];
-        eprintln!("----- {} (last {} lines) -----\n{}", relative.display(), tail.len(), tail.join("\n"));
+        eprintln!(
+            "----- {} (last {} lines) -----\n{}",
+            relative.display(),
+            tail.len(),
+            tail.join("\n")
+        );
     }
     eprintln!("logs kept in {}", kept.display());
 }

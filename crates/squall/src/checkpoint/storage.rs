@@ -389,9 +389,12 @@ impl CheckpointStorage {
         min_id: u64,
         allowed: Option<&[u64]>,
     ) -> Result<Option<RestoredCheckpoint>> {
-        let candidates = self.completed().await?.into_iter().rev().filter(|id| {
-            *id >= min_id && allowed.is_none_or(|allowed| allowed.contains(id))
-        });
+        let candidates = self
+            .completed()
+            .await?
+            .into_iter()
+            .rev()
+            .filter(|id| *id >= min_id && allowed.is_none_or(|allowed| allowed.contains(id)));
         for id in candidates {
             match self.load(id).await {
                 Ok(c) => return Ok(Some(c)),

@@ -41,11 +41,11 @@ mod watermark;
 pub use collector::OutputCollector;
 pub use coordinator::CheckpointStats;
 pub(crate) use event_time::now_ms;
+pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use local::{LocalCluster, RunSummary, RunningTopology};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
 pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
 pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};
-pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use part_checkpoint::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,
 };

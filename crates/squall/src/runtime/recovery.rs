@@ -67,7 +67,10 @@ pub(crate) async fn run(
             None => None,
         };
         if recorded.as_ref().is_some_and(|ids| ids.last() == Some(&END_OF_RUN)) {
-            tracing::info!(topology = topology.name(), "the run's end is already recorded: nothing to run");
+            tracing::info!(
+                topology = topology.name(),
+                "the run's end is already recorded: nothing to run"
+            );
             return Ok(());
         }
         let restored = match storage.load_latest_of(run_first_id, recorded.as_deref()).await? {
