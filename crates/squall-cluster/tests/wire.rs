@@ -154,7 +154,7 @@ async fn a_connection_of_another_run_is_refused_naming_both_sessions() {
     let expected = WireConfig { session: current, ..WireConfig::default() };
     let refused =
         wire::receiver::<Vec<String>, _>(incoming.unwrap().0, expected, Arc::default()).await;
-    let message = refused.err().expect("refused").to_string();
+    let message = refused.expect_err("refused").to_string();
     assert!(message.contains(&format!("{stale:016x}")), "{message}");
     assert!(message.contains(&format!("{current:016x}")), "{message}");
 }
