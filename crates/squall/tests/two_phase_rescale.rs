@@ -11,9 +11,9 @@
 //! reference computed by a plain loop, with no pending file left.
 
 mod common;
+mod wc_reference;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use squall::checkpoint::{CheckpointStorage, END_OF_RUN};
 use squall::topology::{Guarantee, OutputDeclarer, RestartStrategy};
 use squall::{AckMode, Bolt, Fields, LocalCluster, OutputCollector, TopologyBuilder};
 use squall::{Result, Topology, TopologyContext, Tuple};
+use wc_reference::{expected_rows, plays, reference};
 
 /// Wraps a bolt; on task `task`, panics at the `at`-th checkpoint
 /// completion it is told of (before passing it on), and records that
@@ -69,36 +70,6 @@ impl<B: Bolt> Bolt for FailOnCommit<B> {
     fn ack_mode(&self) -> AckMode {
         self.inner.ack_mode()
     }
-}
-
-/// The first `n` plays (by name), copied into `into`.
-fn plays(n: usize, into: &Path) {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(common::corpus())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    for f in files.iter().take(n) {
-        std::fs::copy(f, into.join(f.file_name().unwrap())).unwrap();
-    }
-}
-
-/// Each word w seen c times (words are maximal alphanumeric runs,
-/// lowercased) gives the rows (w, 1) ... (w, c), sorted.
-fn expected_rows(input: &Path) -> Vec<(String, i64)> {
-    let mut counts: HashMap<String, i64> = HashMap::new();
-    for entry in std::fs::read_dir(input).unwrap() {
-        let text =
-            String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()).into_owned();
-        for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            *counts.entry(w.to_lowercase()).or_insert(0) += 1;
-        }
-    }
-    let mut rows: Vec<(String, i64)> =
-        counts.iter().flat_map(|(w, &c)| (1..=c).map(move |k| (w.clone(), k))).collect();
-    rows.sort();
-    rows
 }
 
 struct Run<'a> {
@@ -150,7 +121,7 @@ fn names(dir: &Path) -> Vec<String> {
 fn pending_transactions_of_a_vanished_sink_task_are_committed_once_after_rescaling_3_to_2() {
     let input = tempfile::tempdir().unwrap();
     plays(20, input.path());
-    let expected = expected_rows(input.path());
+    let expected = expected_rows(&reference(input.path()));
     let (out, checkpoints) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = Run { input: input.path(), out: out.path(), checkpoints: checkpoints.path() };
 
