@@ -10,7 +10,6 @@
 //! transactions). The two runs' committed output together must equal a
 //! reference computed by a plain loop, with no pending file left.
 
-mod common;
 mod wc_reference;
 
 use std::path::Path;
