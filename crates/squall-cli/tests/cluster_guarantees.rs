@@ -84,10 +84,20 @@ fn exactly_once_over_two_workers_survives_sigkill_of_each_worker_and_commits_the
 
 #[test]
 fn a_frozen_supervisors_topology_moves_and_its_stale_worker_commits_nothing() {
+    frozen_supervisor("wc-eo-fence", "2");
+}
+
+#[test]
+fn a_frozen_supervisors_single_worker_topology_moves_and_its_stale_worker_commits_nothing() {
+    frozen_supervisor("wc-eo-fence-one", "1");
+}
+
+/// Freezes a supervisor running one of the `workers` workers of an
+/// exactly-once word count, mid-run.
+fn frozen_supervisor(name: &str, workers: &str) {
     let cluster = Cluster::start(1, &["sup-a", "sup-b", "sup-c"]);
     let (input, expected) = repeated_corpus(cluster.dir.path(), 5);
-    let name = "wc-eo-fence";
-    let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", "2"]);
+    let (checkpoints, output) = cluster.submit_exactly_once(name, &input, &["--workers", workers]);
     let running = cluster.wait_for_state(name, "running");
     wait_until("a completed checkpoint", || !completed_checkpoints(&checkpoints).is_empty());
     // Freeze a supervisor that runs a worker: its lease expires, nimbus
