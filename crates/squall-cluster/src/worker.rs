@@ -77,7 +77,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
             EXIT_STOPPED
         }
         Ok(Some(elapsed)) => {
-            eprintln!("finished in {:.1} s", elapsed.as_secs_f64());
+            eprintln!("finished in {:.3} s", elapsed.as_secs_f64());
             0
         }
         Err(e) => {
@@ -148,6 +148,7 @@ pub(crate) fn run_part(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        eprintln!("{} workers joined after {:.3} s", peers.len(), started.elapsed().as_secs_f64());
         let owner: std::collections::HashMap<usize, std::net::SocketAddr> =
             peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.addr))).collect();
         let mine: std::collections::HashSet<usize> = a.tasks.iter().copied().collect();
