@@ -49,12 +49,11 @@ use squall::runtime::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
     TopologyPart,
 };
-
-use crate::fence::EtcdFence;
 use squall::topology::Activation;
 use squall::Topology;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::fence::EtcdFence;
 use crate::store::{Assignment, Store};
 use crate::wire::{self, Hello, WireConfig, WireStats};
 use crate::ClusterConfig;
