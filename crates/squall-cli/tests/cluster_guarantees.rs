@@ -235,3 +235,46 @@ fn at_least_once_over_two_workers_survives_sigkill_and_counts_at_least_the_refer
         assert!(log.contains("finished in"), "{sup}'s worker finished:\n{log}");
     }
 }
+
+/// Issue 20: a topology over two workers that keeps failing ends, once its
+/// `restart_strategy` is used up, with an error that says so and why,
+/// instead of restarting until someone notices. Here its follower's worker
+/// is SIGKILLed twice, and one restart is allowed.
+#[test]
+fn a_topology_over_two_workers_fails_once_its_restart_strategy_is_used_up() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, _) = repeated_corpus(cluster.dir.path(), 5);
+    let name = "wc-eo-restarts";
+    let dir = cluster.dir.path().join(name);
+    let (checkpoints, output) = (dir.join("checkpoints"), dir.join("out"));
+    std::fs::create_dir_all(&output).unwrap();
+    let once = exactly_once_yaml(name, &checkpoints, &input, &output)
+        .replace("attempts: 5, delay_ms: 0", "attempts: 1, delay_ms: 0");
+    assert!(once.contains("attempts: 1"), "{once}");
+    let file = dir.join("topology.yaml");
+    std::fs::write(&file, once).unwrap();
+    let out = cluster.squall(&["submit", file.to_str().unwrap(), "--workers", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for round in 0..2 {
+        wait_for_log(&cluster, "sup-a", name, &format!("attempt {round}: 2 workers joined"));
+        assert_ne!(
+            cluster.status(name)["state"],
+            "finished",
+            "killed before the end: use more input"
+        );
+        let pid = cluster.worker_pid("sup-b", name).expect("sup-b's worker runs");
+        kill(pid, "-KILL");
+        wait_for_log(&cluster, "sup-a", name, &format!("attempt {round} ended"));
+    }
+    let mut status = serde_json::Value::Null;
+    wait_until("the topology to fail", || {
+        status = cluster.status(name);
+        status["state"] == "failed"
+    });
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("giving up after 2 restarts in epoch")
+            && message.contains("(restart_strategy allows 1)"),
+        "{status}"
+    );
+}

@@ -252,15 +252,16 @@ async fn restart_rescaled(
             if !s.state.is_over() {
                 s.state = State::Pending;
                 s.supervisor = None;
-                s.message = Some(message);
+                s.message = Some(message.clone());
             }
         })
         .await?;
-    // Only the assignments of the running epoch: a reconcile may already
-    // have scheduled the next one.
+    // Only the assignments of the running epoch, each only while it still
+    // holds that epoch: a reconcile may already have scheduled the next
+    // one under the same keys.
     for (key, a) in store.list::<Assignment>("assignments").await? {
         if a.topology.name == name && a.epoch == current.epoch {
-            store.delete(&format!("assignments/{key}"), false).await?;
+            store.delete_assignment(&key, current.epoch).await?;
         }
     }
     tracing::info!(topology = %name, epoch = current.epoch, workers = record.workers, "rebalance: restarting from the latest checkpoint");

@@ -33,9 +33,17 @@
 //! every attempt restores only recorded checkpoints. A stale copy (a frozen
 //! supervisor's worker, a cut-off one) is refused its next completion and
 //! stops; what it recorded before the move, the new copy restores. A
-//! record that cannot reach etcd in time counts as refused.
+//! fence that cannot reach etcd answers "unknown", never "stale": the
+//! checkpoint is declined and the topology goes on.
+//!
+//! **Restarts** follow the topology's `restart_strategy` (Flink's
+//! fixed-delay strategy, counted per epoch as the attempt number): each
+//! worker waits `delay_ms` before it joins the next attempt, and past
+//! `attempts` every worker ends with an error that names how often each
+//! reason ended an attempt, so that a topology failing over and over fails
+//! instead of retrying forever.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -49,7 +57,7 @@ use squall::runtime::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
     TopologyPart,
 };
-use squall::topology::Activation;
+use squall::topology::{Activation, RestartStrategy};
 use squall::Topology;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -102,9 +110,6 @@ async fn first_own_id(storage: &CheckpointStorage, topology: &Topology) -> Resul
     Ok(last.max(saved.id()) + 1)
 }
 
-/// An attempt's attempts at most, before the worker gives up (a task that
-/// fails every time).
-const MAX_ATTEMPTS: u64 = 30;
 /// How long a worker waits for its peers to join an attempt.
 const PEER_PATIENCE: Duration = Duration::from_secs(120);
 /// Between two looks at etcd while waiting or running.
@@ -148,6 +153,9 @@ pub async fn run(
         _ => None,
     };
     let fence: Fence = Arc::new(EtcdFence::new(&store, a).await.map_err(err)?);
+    let strategy = topology.config().restart_strategy;
+    // Why attempts of this epoch ended, as this worker saw them.
+    let mut reasons: BTreeMap<String, u32> = BTreeMap::new();
     let mut first = true;
     loop {
         // A run whose end is recorded is over, whichever copy ended it (a
@@ -158,8 +166,8 @@ pub async fn run(
             return Ok(());
         }
         let attempt: u64 = store.get(&attempt_key).await.map_err(err)?.unwrap_or(0);
-        if attempt >= MAX_ATTEMPTS {
-            return Err(format!("giving up after {attempt} attempts"));
+        if let Some(why) = exhausted(strategy, a.epoch, attempt, &reasons) {
+            return Err(why);
         }
         let mine = format!("run/{name}/{}/{attempt}/{me}", a.epoch);
         if first && store.get::<PeerRecord>(&mine).await.map_err(err)?.is_some() {
@@ -182,13 +190,48 @@ pub async fn run(
                     "attempt {attempt} ended after {:.1} s: {why}; restarting from the last completed checkpoint",
                     started.elapsed().as_secs_f64()
                 );
-                if !fence.is_current().await {
+                // Only etcd's word makes a copy stale: a fence that cannot
+                // answer now leaves the decision to the next attempt's.
+                if matches!(fence.is_current().await, Ok(false)) {
                     return Err("this copy is stale (its epoch moved on)".into());
                 }
+                *reasons.entry(why).or_default() += 1;
                 raise(&store, &attempt_key, attempt).await?;
+                if let RestartStrategy::FixedDelay { delay_ms, .. } = strategy {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                }
             }
         }
     }
+}
+
+/// Why a worker gives up before `attempt` of `epoch`: the restarts
+/// `strategy` allows are used up. The reason names how often each cause
+/// ended an attempt (as this worker saw them). `None`: go on.
+fn exhausted(
+    strategy: RestartStrategy,
+    epoch: u64,
+    attempt: u64,
+    reasons: &BTreeMap<String, u32>,
+) -> Option<String> {
+    let allowed = match strategy {
+        RestartStrategy::None => 0,
+        RestartStrategy::FixedDelay { attempts, .. } => u64::from(attempts),
+    };
+    if attempt <= allowed {
+        return None;
+    }
+    let seen = match reasons.is_empty() {
+        true => "restarted by other workers".to_string(),
+        false => {
+            let counts: Vec<String> =
+                reasons.iter().map(|(why, n)| format!("{n} x \"{why}\"")).collect();
+            counts.join(", ")
+        }
+    };
+    Some(format!(
+        "giving up after {attempt} restarts in epoch {epoch} (restart_strategy allows {allowed}): {seen}"
+    ))
 }
 
 /// Raises the attempt number from `from` to `from + 1`, unless another
@@ -551,7 +594,7 @@ impl ControlPlane {
             let ended = fan_out.await?;
             match ended {
                 true => Ok(true),
-                false if !fence.is_current().await => Ok(false),
+                false if matches!(fence.is_current().await, Ok(false)) => Ok(false),
                 false => Err("the checkpoint coordinator stopped before the end of the run".into()),
             }
         };

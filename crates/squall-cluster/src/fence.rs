@@ -12,9 +12,22 @@
 //! recorded. Sinks commit only recorded checkpoints, and a copy restores
 //! only recorded ones: a topology moved while its old workers still run
 //! (a frozen supervisor, a cut link) commits each input once.
+//!
+//! **Stale is a word etcd says, never a time-out.** Only an answer read
+//! from etcd (the assignment is gone, or its `mod_revision` is not the
+//! worker's) makes a copy stale. A call that fails or takes longer than
+//! [`CALL_TIMEOUT`] is asked again, with a pause that doubles up to 1 s,
+//! for [`PATIENCE`]; past that the fence answers "unknown" (`Err`), and the
+//! coordinator declines the checkpoint instead of stopping the topology.
+//! Taking a slow answer for a refusal once made the current copy of a
+//! rebalanced topology stop and restart itself on a loaded machine until a
+//! test timed out (issue 20). Recording is idempotent, so asking again
+//! after a lost answer is safe: an id this epoch already recorded answers
+//! "recorded".
 
 use std::fmt;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
@@ -26,8 +39,11 @@ use crate::{Error, Result};
 /// How many recorded ids are kept (newest last): more than any retention.
 const KEPT: usize = 64;
 
-/// A fence read or write that takes longer answers "stale".
-const TIMEOUT: Duration = Duration::from_secs(2);
+/// One etcd call that takes longer is asked again.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a fence asks again before it answers "unknown".
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The record of a topology's completed checkpoints.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +70,8 @@ pub struct EtcdFence {
     epoch: u64,
     /// Full key of the record.
     record: String,
+    /// How long a question is asked again before the answer is "unknown".
+    patience: Duration,
 }
 
 impl fmt::Debug for EtcdFence {
@@ -92,7 +110,46 @@ impl EtcdFence {
             assignment,
             epoch: a.epoch,
             record: store.key(&record_key(&a.topology.name)),
+            patience: PATIENCE,
         })
+    }
+
+    /// This fence, answering "unknown" after `patience` instead of
+    /// [`PATIENCE`].
+    pub fn with_patience(mut self, patience: Duration) -> EtcdFence {
+        self.patience = patience;
+        self
+    }
+
+    /// `ask()`'s answer, asked again while etcd fails or does not answer
+    /// within [`CALL_TIMEOUT`], for `patience`.
+    ///
+    /// # Errors
+    /// [`squall::Error::Checkpoint`] naming `what` and the last failure,
+    /// once `patience` has passed: the answer is unknown.
+    async fn patiently<T, F>(&self, what: &str, mut ask: impl FnMut() -> F) -> squall::Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + self.patience;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let failure = match tokio::time::timeout(CALL_TIMEOUT, ask()).await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer in {} ms", CALL_TIMEOUT.as_millis()),
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(squall::Error::Checkpoint(format!(
+                    "{what} ({}): no answer from etcd in {} s, last: {failure}",
+                    self.assignment,
+                    self.patience.as_secs_f64()
+                )));
+            }
+            tracing::warn!(assignment = %self.assignment, %failure, retry_ms = pause.as_millis() as u64, "{what}: asking etcd again");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 
     async fn current(&self) -> Result<bool> {
@@ -115,10 +172,14 @@ impl EtcdFence {
 
     /// Appends `id` to the record if the assignment is unchanged: `false`
     /// if it changed. A concurrent writer of the record (none while the
-    /// assignment holds) makes it read and try again.
+    /// assignment holds) makes it read and try again. An id this epoch
+    /// already recorded (a retry after a lost answer) is `true` at once.
     async fn record(&self, id: u64) -> Result<bool> {
         loop {
             let (mut record, seen) = self.read().await?;
+            if record.epoch == self.epoch && record.ids.contains(&id) {
+                return Ok(true);
+            }
             record.epoch = self.epoch;
             record.ids.push(id);
             let excess = record.ids.len().saturating_sub(KEPT);
@@ -143,40 +204,32 @@ impl EtcdFence {
     }
 }
 
-/// `answer` within [`TIMEOUT`], else (or on an etcd error) `false`.
-async fn in_time(answer: impl std::future::Future<Output = Result<bool>>) -> bool {
-    matches!(tokio::time::timeout(TIMEOUT, answer).await, Ok(Ok(true)))
-}
-
 impl CheckpointFence for EtcdFence {
-    fn is_current(&self) -> FenceFuture<'_, bool> {
-        Box::pin(in_time(self.current()))
+    fn is_current(&self) -> FenceFuture<'_, squall::Result<bool>> {
+        Box::pin(async {
+            let current = self.patiently("is this copy current", || self.current()).await?;
+            if !current {
+                tracing::warn!(assignment = %self.assignment, revision = self.revision, "this copy is stale: its assignment is gone or was replaced");
+            }
+            Ok(current)
+        })
     }
 
-    fn record_completed(&self, id: u64) -> FenceFuture<'_, bool> {
+    fn record_completed(&self, id: u64) -> FenceFuture<'_, squall::Result<bool>> {
         Box::pin(async move {
-            let recorded = in_time(self.record(id)).await;
+            let what = format!("recording checkpoint {id}");
+            let recorded = self.patiently(&what, || self.record(id)).await?;
             if !recorded {
                 tracing::warn!(checkpoint = id, assignment = %self.assignment, "not recorded: this copy is stale");
             }
-            recorded
+            Ok(recorded)
         })
     }
 
     fn completed(&self) -> FenceFuture<'_, squall::Result<Vec<u64>>> {
         Box::pin(async {
-            let read = tokio::time::timeout(TIMEOUT, self.read()).await;
-            match read {
-                Ok(Ok((record, _))) => Ok(record.ids),
-                Ok(Err(e)) => {
-                    Err(squall::Error::Checkpoint(format!("reading {}: {e}", self.record)))
-                }
-                Err(_) => Err(squall::Error::Checkpoint(format!(
-                    "reading {}: no answer from etcd in {} s",
-                    self.record,
-                    TIMEOUT.as_secs()
-                ))),
-            }
+            let what = format!("reading {}", self.record);
+            Ok(self.patiently(&what, || self.read()).await?.0.ids)
         })
     }
 }

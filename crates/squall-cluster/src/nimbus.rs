@@ -150,7 +150,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
             live.push((key, a));
         } else {
             tracing::warn!(topology = %a.topology.name, supervisor = %a.supervisor, "supervisor lost; moving its worker");
-            store.delete(&format!("assignments/{key}"), false).await?;
+            store.delete_assignment(&key, a.epoch).await?;
         }
     }
     // A topology that lost some of its workers is moved whole.

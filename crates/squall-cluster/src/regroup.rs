@@ -39,7 +39,7 @@ pub async fn drop_incomplete(store: &Store, live: &mut Vec<(String, Assignment)>
         let mut kept = Vec::with_capacity(live.len());
         for (key, a) in live.drain(..) {
             if a.topology.name == name && a.epoch == epoch {
-                store.delete(&format!("assignments/{key}"), false).await?;
+                store.delete_assignment(&key, epoch).await?;
             } else {
                 kept.push((key, a));
             }

@@ -15,7 +15,7 @@
 //! | `NS/done/{topology}/{epoch}/{supervisor}-{slot}` | `true` once that worker finished | supervisor |
 //! | `NS/checkpoints/{topology}` | [`crate::fence::CompletedCheckpoints`] | the coordinator's worker, in a transaction fenced by its assignment; nimbus deletes it at a new submission |
 
-use etcd_client::{Client, DeleteOptions, GetOptions, PutOptions};
+use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -236,28 +236,76 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the assignment `assignments/{key}` if it still holds
+    /// `epoch`, in one transaction: `false` if it is gone or holds another
+    /// epoch. Assignments are keyed by supervisor and topology, so the key
+    /// of an epoch read a moment ago may already hold the next epoch's
+    /// assignment; deleting that one would stop the new copy (and a
+    /// reschedule at the same key would change the `mod_revision` that its
+    /// workers' fences hold).
+    ///
+    /// # Errors
+    /// [`Error::Etcd`], or [`Error::Record`] if the value is not an
+    /// [`Assignment`].
+    pub async fn delete_assignment(&self, key: &str, epoch: u64) -> Result<bool> {
+        let full = self.key(&format!("assignments/{key}"));
+        let resp = self.client.clone().get(full.clone(), None).await?;
+        let Some(kv) = resp.kvs().first() else { return Ok(false) };
+        let held: Assignment = serde_json::from_slice(kv.value())
+            .map_err(|source| Error::record(full.clone(), source))?;
+        if held.epoch != epoch {
+            return Ok(false);
+        }
+        let unchanged = Compare::mod_revision(full.clone(), CompareOp::Equal, kv.mod_revision());
+        let txn = Txn::new().when([unchanged]).and_then([TxnOp::delete(full, None)]);
+        Ok(self.client.clone().txn(txn).await?.succeeded())
+    }
+
     /// Updates the status of `name` with `change`, starting from a fresh
-    /// `Pending` status if there is none.
+    /// `Pending` status if there is none. Nimbus and every supervisor write
+    /// statuses: the write is a compare-and-swap on the key's revision,
+    /// read and changed again on a conflict, so no update is lost (a lost
+    /// update could set the epoch back, and nimbus would then give the next
+    /// move an epoch number already used).
     ///
     /// # Errors
     /// [`Error::Etcd`] or [`Error::Record`].
     pub async fn update_status(
         &self,
         name: &str,
-        change: impl FnOnce(&mut TopologyStatus),
+        mut change: impl FnMut(&mut TopologyStatus),
     ) -> Result<()> {
-        let rest = format!("status/{name}");
-        let mut status = self.get(&rest).await?.unwrap_or(TopologyStatus {
-            name: name.to_string(),
-            state: State::Pending,
-            supervisor: None,
-            epoch: 0,
-            restarts: 0,
-            message: None,
-            worker_pid: None,
-        });
-        change(&mut status);
-        self.put(&rest, &status, None).await
+        let key = self.key(&format!("status/{name}"));
+        loop {
+            let resp = self.client.clone().get(key.clone(), None).await?;
+            let (mut status, seen) = match resp.kvs().first() {
+                Some(kv) => (
+                    serde_json::from_slice(kv.value())
+                        .map_err(|source| Error::record(key.clone(), source))?,
+                    kv.mod_revision(),
+                ),
+                None => (
+                    TopologyStatus {
+                        name: name.to_string(),
+                        state: State::Pending,
+                        supervisor: None,
+                        epoch: 0,
+                        restarts: 0,
+                        message: None,
+                        worker_pid: None,
+                    },
+                    0,
+                ),
+            };
+            change(&mut status);
+            let json =
+                serde_json::to_vec(&status).map_err(|source| Error::record(key.clone(), source))?;
+            let unchanged = Compare::mod_revision(key.clone(), CompareOp::Equal, seen);
+            let txn = Txn::new().when([unchanged]).and_then([TxnOp::put(key.clone(), json, None)]);
+            if self.client.clone().txn(txn).await?.succeeded() {
+                return Ok(());
+            }
+        }
     }
 
     /// The API URL of the leading nimbus, if one leads.

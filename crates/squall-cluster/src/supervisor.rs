@@ -145,7 +145,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                 let code = status.as_ref().ok().and_then(|s| s.code());
                 if code == Some(EXIT_STOPPED) {
                     if let Err(e) =
-                        store.delete(&format!("assignments/{id}/{topology}"), false).await
+                        store.delete_assignment(&format!("{id}/{topology}"), epoch).await
                     {
                         break Err(e);
                     }
@@ -173,7 +173,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                             store
                                 .update_status(&topology, |s| {
                                     s.state = state;
-                                    s.message = message;
+                                    s.message = message.clone();
                                     s.worker_pid = None;
                                 })
                                 .await
@@ -183,7 +183,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                         break Err(e);
                     }
                     if let Err(e) =
-                        store.delete(&format!("assignments/{id}/{topology}"), false).await
+                        store.delete_assignment(&format!("{id}/{topology}"), epoch).await
                     {
                         break Err(e);
                     }
@@ -215,11 +215,13 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                     let failed = store
                         .update_status(topology, |s| {
                             s.state = State::Failed;
-                            s.message = Some(message);
+                            s.message = Some(message.clone());
                         })
                         .await;
-                    let key = format!("assignments/{id}/{topology}");
-                    if let Err(e) = failed.and(store.delete(&key, false).await) {
+                    let key = format!("{id}/{topology}");
+                    if let Err(e) =
+                        failed.and(store.delete_assignment(&key, a.epoch).await.map(drop))
+                    {
                         tracing::warn!(error = %e, "cannot write status");
                     }
                     continue;
@@ -231,7 +233,9 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                     workers.insert(topology.clone(), worker);
                     let written = store
                         .update_status(topology, |s| {
-                            if !s.state.is_over() {
+                            // Never back to an older epoch (a worker of the
+                            // previous one started just before the move).
+                            if !s.state.is_over() && a.epoch >= s.epoch {
                                 s.state = State::Running;
                                 s.supervisor = Some(id.clone());
                                 s.epoch = a.epoch;

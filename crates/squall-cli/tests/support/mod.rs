@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long any one condition may take on a loaded 2-core machine.
@@ -66,6 +67,39 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// At most this many clusters live at once in one test process. Each is a
+/// dozen processes; the sixteen tests of a suite starting theirs at once on
+/// two cores stretched every wait past [`PATIENCE`] (a word count that
+/// needs a minute alone took over two), and more at once finish no sooner.
+const CONCURRENT_CLUSTERS: usize = 3;
+
+/// Clusters alive now, and the wake-up of a test waiting for a turn.
+static ALIVE: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A turn to run a cluster: taken in [`Cluster::start_in`], given back
+/// when the cluster (killed first) drops.
+pub struct Turn(());
+
+impl Turn {
+    fn take() -> Turn {
+        let (alive, freed) = &ALIVE;
+        let mut alive = alive.lock().unwrap_or_else(|p| p.into_inner());
+        while *alive >= CONCURRENT_CLUSTERS {
+            alive = freed.wait(alive).unwrap_or_else(|p| p.into_inner());
+        }
+        *alive += 1;
+        Turn(())
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (alive, freed) = &ALIVE;
+        *alive.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
 /// etcd, nimbus daemons and supervisors in a temporary folder; every
 /// process is killed when it drops.
 pub struct Cluster {
@@ -78,6 +112,8 @@ pub struct Cluster {
     pub supervisors: Vec<Child>,
     /// More `SQUALL__*` variables for every process (TLS files, say).
     pub extra_env: Vec<(String, String)>,
+    /// Dropped after the processes are killed (fields drop after `drop`).
+    _turn: Turn,
 }
 
 impl Cluster {
@@ -112,6 +148,7 @@ impl Cluster {
         supervisors: &[&str],
         etcd_hosts: &[&str],
     ) -> Cluster {
+        let turn = Turn::take();
         let (client, peer) = (free_port(), free_port());
         let etcd_url = format!("http://127.0.0.1:{client}");
         let listen: Vec<String> = std::iter::once(etcd_url.clone())
@@ -136,11 +173,14 @@ impl Cluster {
             nimbus: Vec::new(),
             supervisors: Vec::new(),
             extra_env,
+            _turn: turn,
         };
         for _ in 0..nimbus_count {
             cluster.start_nimbus();
         }
-        wait_until("a nimbus to lead", || cluster.squall(&["list"]).status.success());
+        if nimbus_count > 0 {
+            wait_until("a nimbus to lead", || cluster.squall(&["list"]).status.success());
+        }
         for id in supervisors {
             cluster.start_supervisor(id, cluster.command(&[]));
         }
@@ -417,7 +457,7 @@ config:
   guarantee: exactly_once
   checkpoint_interval_ms: 200
   checkpoint_dir: "{}"
-  restart_strategy: {{ type: none }}
+  restart_strategy: {{ type: fixed_delay, attempts: 5, delay_ms: 0 }}
 spouts:
   - {{ id: lines, type: file, parallelism: 2, settings: {{ path: "{}" }} }}
 bolts:

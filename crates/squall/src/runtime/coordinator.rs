@@ -142,16 +142,40 @@ impl CoordinatorTask {
                     Decision::Abort { id, reason } => {
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
                         // A stale copy deletes nothing: the current one may
-                        // be writing a checkpoint of the same id.
-                        if !self.still_current().await {
-                            return;
-                        }
-                        if let Err(e) = self.storage.delete(id).await {
-                            tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
+                        // be writing a checkpoint of the same id. A copy
+                        // that cannot tell keeps the files (restore reads
+                        // only recorded checkpoints; a later prune drops
+                        // them).
+                        match self.check_current().await {
+                            Ok(false) => return,
+                            Ok(true) => {
+                                if let Err(e) = self.storage.delete(id).await {
+                                    tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(checkpoint = id, error = %e, "aborted checkpoint's files kept: cannot learn whether this copy is current");
+                            }
                         }
                     }
                     Decision::EndOfRun => {
-                        if !self.record(END_OF_RUN).await {
+                        // No later checkpoint would settle an unknown
+                        // answer (and a restart that found the end
+                        // recorded would not commit this attempt's last
+                        // transactions): ask until there is an answer.
+                        let recorded = loop {
+                            match self.record(END_OF_RUN).await {
+                                Ok(recorded) => break recorded,
+                                Err(e) => {
+                                    tracing::warn!(topology = %self.topology, error = %e, "cannot learn whether the end of the run was recorded; asking again");
+                                    tokio::select! {
+                                        _ = self.cancel.cancelled() => return,
+                                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                                    }
+                                }
+                            }
+                        };
+                        if !recorded {
                             return;
                         }
                         tracing::debug!("every task finished; committing the end of the run");
@@ -176,8 +200,13 @@ impl CoordinatorTask {
         acks: Vec<TaskAck>,
     ) -> Result<()> {
         let stale = || Err(Error::Checkpoint(format!("checkpoint {id}: this copy is stale")));
-        if !self.still_current().await {
-            return stale();
+        match self.check_current().await {
+            Ok(true) => {}
+            Ok(false) => return stale(),
+            Err(e) => {
+                tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} declined: cannot learn whether this copy is current");
+                return Err(Error::Checkpoint(format!("checkpoint {id} declined: {e}")));
+            }
         }
         let uploaded_bytes = acks.iter().map(|a| a.uploaded_bytes).sum();
         let mut tasks = Vec::with_capacity(acks.len());
@@ -202,8 +231,17 @@ impl CoordinatorTask {
         }
         // Complete once recorded: metadata alone (a stale copy may have
         // written it after its check) is never restored in a cluster.
-        if !self.record(id).await {
-            return stale();
+        match self.record(id).await {
+            Ok(true) => {}
+            Ok(false) => return stale(),
+            Err(e) => {
+                // Perhaps recorded, perhaps not: nothing commits it now. The
+                // sinks' transactions wait for the next recorded checkpoint,
+                // which commits every one up to it; a restart restores
+                // whichever of the two the record holds.
+                tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} not completed: cannot learn whether it was recorded");
+                return Err(e);
+            }
         }
         let stats = CheckpointStats {
             id,
@@ -231,23 +269,26 @@ impl CoordinatorTask {
 
 impl CoordinatorTask {
     /// Whether this copy is still the current one (always, without a
-    /// fence); if not, stops it.
-    async fn still_current(&self) -> bool {
-        let current = match &self.fence {
-            Some(fence) => fence.is_current().await,
-            None => true,
-        };
-        self.stop_unless(current)
+    /// fence). Stale: stops it.
+    ///
+    /// # Errors
+    /// The fence's, when it cannot tell (nothing is stopped).
+    async fn check_current(&self) -> Result<bool> {
+        let Some(fence) = &self.fence else { return Ok(true) };
+        let current = fence.is_current().await?;
+        Ok(self.stop_unless(current))
     }
 
     /// Records checkpoint `id` (or the end of the run) through the fence,
-    /// if any: whether it completes. If not, this copy is stale: stops it.
-    async fn record(&self, id: u64) -> bool {
-        let recorded = match &self.fence {
-            Some(fence) => fence.record_completed(id).await,
-            None => true,
-        };
-        self.stop_unless(recorded)
+    /// if any: whether it completes. If refused, this copy is stale: stops
+    /// it.
+    ///
+    /// # Errors
+    /// The fence's, when the outcome cannot be learnt (nothing is stopped).
+    async fn record(&self, id: u64) -> Result<bool> {
+        let Some(fence) = &self.fence else { return Ok(true) };
+        let recorded = fence.record_completed(id).await?;
+        Ok(self.stop_unless(recorded))
     }
 
     fn stop_unless(&self, current: bool) -> bool {

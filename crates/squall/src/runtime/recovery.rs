@@ -112,12 +112,17 @@ pub(crate) async fn run(
         };
         let coordinator = tokio::spawn(coordinator.run());
         let result = drive(executors, attempt.clone()).await;
+        // Tasks that all ended well in an attempt cancelled from inside:
+        // the coordinator stopped it, which it does only to a stale copy.
+        let stopped = result.is_ok() && attempt.is_cancelled() && !cancel.is_cancelled();
         attempt.cancel();
         let _ = coordinator.await;
-        // A stale copy (its coordinator stopped it) neither restarts nor
-        // reports a finished run.
+        // A stale copy neither restarts nor reports a finished run. A fence
+        // that cannot answer is not a new epoch: the restart rule below
+        // decides.
         if let Some(fence) = &topology.fence {
-            if !cancel.is_cancelled() && !fence.is_current().await {
+            if stopped || (!cancel.is_cancelled() && matches!(fence.is_current().await, Ok(false)))
+            {
                 return Err(crate::Error::Checkpoint(format!(
                     "this copy of topology '{}' is stale (its assignment moved on): it commits \
                      nothing more",
