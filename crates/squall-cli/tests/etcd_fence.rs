@@ -42,6 +42,12 @@ fn signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
+/// The state letter of process `pid` (`T`: stopped, `Z`: exited).
+fn state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").map(|(_, rest)| rest[..1].to_string()).unwrap_or_default()
+}
+
 #[test]
 fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
     let cluster = Cluster::start(0, &[]);
@@ -56,12 +62,16 @@ fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
     assert!(rt.block_on(fence.record_completed(1)).unwrap());
 
     // etcd frozen: no answer is not a refusal.
-    signal(cluster.etcd.id(), "-STOP");
+    let pid = cluster.etcd.id();
+    signal(pid, "-STOP");
+    support::wait_until("etcd to be stopped", || state(pid) == "T");
     let asked = Instant::now();
     let check = rt.block_on(fence.is_current());
     let record = rt.block_on(fence.record_completed(2));
-    signal(cluster.etcd.id(), "-CONT");
+    let frozen = state(pid);
+    signal(pid, "-CONT");
     let waited = asked.elapsed();
+    assert_eq!(frozen, "T", "etcd ran while it was asked");
     let check = check.expect_err("a frozen etcd cannot say current").to_string();
     assert!(check.contains("no answer from etcd"), "{check}");
     let record = record.expect_err("a frozen etcd cannot say recorded").to_string();
