@@ -14,7 +14,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{AnchorIds, Tuple, Values};
 use crate::runtime::acker::AckerMsg;
 use crate::runtime::OutputCollector;
@@ -195,7 +195,9 @@ impl EmitTracker {
 /// and anchors itself; an `Err` fails its input too.
 ///
 /// # Errors
-/// None from `execute` (they fail tuples); panics propagate to the caller.
+/// None from `execute` (they fail tuples) but [`Error::TaskFailed`], which
+/// fails the input and is returned so that the task restarts; panics
+/// propagate to the caller.
 ///
 /// `before` runs before each `execute` (it sets the current key of keyed
 /// state); its error fails the tuple too.
@@ -225,6 +227,11 @@ pub(crate) fn execute_tracked(
         match result {
             Ok(()) if basic => tracker.ack(&ids, tracker.input_ack_val),
             Ok(()) => {}
+            Err(error @ Error::TaskFailed(_)) => {
+                // The task is restarted; its input is replayed at once.
+                tracker.fail(&ids);
+                return Err(error);
+            }
             Err(error) => {
                 tracing::debug!(%error, "bolt failed a tuple; its tree will be replayed");
                 tracker.fail(&ids);

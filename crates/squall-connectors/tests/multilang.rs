@@ -1,0 +1,227 @@
+//! Storm's multilang protocol against clients nobody here wrote, unmodified:
+//! pystorm 3.1.4 (PyPI) and Apache Storm's own `storm.py` (from the Maven
+//! Central jar `org.apache.storm:multilang-python`, fetched by
+//! `scripts/fetch-storm-multilang.sh`; `STORM_PY` overrides its path). The
+//! Python components are the small files in `tests/multilang/`.
+//!
+//! Every word count is compared with a plain count of the same Shakespeare
+//! plays (`support::plays`): a Python split bolt in the middle changes
+//! nothing, a bolt that fails 5% of its lines or a child killed with SIGKILL
+//! or hung loses nothing under `at_least_once`, a Python spout's failed
+//! lines are replayed, and a malformed message fails the task with the
+//! message quoted.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use squall::builtins::{CountBolt, FileSpout};
+use squall::topology::{Guarantee, TopologyConfig};
+use squall::{Bolt, Fields, LocalCluster, OutputCollector, Result, RunSummary, TopologyBuilder};
+use squall::{Spout, Tuple};
+use squall_connectors::multilang::ShellOptions;
+use squall_connectors::{ShellBolt, ShellSpout};
+
+/// The folder of the Python components.
+fn components() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/multilang")
+}
+
+/// The folder holding Storm's `storm.py`, fetched once if needed; checks
+/// that pystorm is installed too.
+fn python_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let pystorm = Command::new("python3").args(["-c", "import pystorm"]).status();
+        assert!(
+            pystorm.is_ok_and(|s| s.success()),
+            "pystorm is missing: run scripts/setup.sh (pip install pystorm==3.1.4)"
+        );
+        let storm_py = std::env::var("STORM_PY").unwrap_or_else(|_| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../scripts/fetch-storm-multilang.sh");
+            let out = Command::new("bash").arg(script).output().expect("bash runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        });
+        let dir = Path::new(&storm_py).parent().expect("storm.py is in a folder");
+        assert!(dir.join("storm.py").is_file(), "no storm.py at {storm_py}");
+        dir.display().to_string()
+    })
+}
+
+/// `python3 script` from `tests/multilang`, able to `import storm`,
+/// emitting words.
+fn python(script: &str) -> ShellBolt {
+    ShellBolt::new(["python3", script])
+        .cwd(components())
+        .env("PYTHONPATH", python_path())
+        .fields(["word"])
+}
+
+/// Keeps the last count of every word.
+#[derive(Clone, Default)]
+struct LastCount(Arc<Mutex<HashMap<String, i64>>>);
+
+impl Bolt for LastCount {
+    fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> Result<()> {
+        let word = input.get_str("word")?.to_string();
+        let count = input.get_i64("count")?;
+        self.0.lock().unwrap().insert(word, count);
+        Ok(())
+    }
+}
+
+/// lines -> `split` (2 tasks, shuffled) -> count (fields) -> last count.
+fn word_count(
+    lines: impl Spout + Clone,
+    split: ShellBolt,
+    config: TopologyConfig,
+) -> (TopologyBuilder, LastCount) {
+    let counts = LastCount::default();
+    let mut b = TopologyBuilder::new("multilang-word-count");
+    b.set_spout("lines", lines, 1);
+    b.set_bolt("split", split, 2).shuffle_grouping("lines");
+    b.set_bolt("count", CountBolt::new(Fields::new(["word"])), 2)
+        .fields_grouping("split", Fields::new(["word"]));
+    b.set_bolt("sink", counts.clone(), 1).global_grouping("count");
+    *b.config_mut() = config;
+    (b, counts)
+}
+
+/// Counts the words of the first `plays` plays with `split`; returns the
+/// counts, the reference and the run's summary.
+fn count_plays(
+    plays: usize,
+    split: ShellBolt,
+    config: TopologyConfig,
+) -> (HashMap<String, i64>, HashMap<String, i64>, RunSummary) {
+    let (input, reference) = support::plays(plays);
+    let (b, counts) = word_count(FileSpout::new(input.path()).unwrap(), split, config);
+    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+    let counts = counts.0.lock().unwrap().clone();
+    (counts, reference, summary)
+}
+
+fn at_least_once() -> TopologyConfig {
+    TopologyConfig {
+        guarantee: Guarantee::AtLeastOnce,
+        message_timeout_ms: 60_000,
+        max_spout_pending: Some(500),
+        ..TopologyConfig::default()
+    }
+}
+
+#[test]
+fn a_pystorm_split_bolt_counts_shakespeare_like_a_plain_loop() {
+    let (counts, reference, summary) =
+        count_plays(usize::MAX, python("split_pystorm.py"), TopologyConfig::default());
+    assert!(reference.len() > 20_000, "the whole corpus has many distinct words");
+    assert_eq!(counts, reference);
+    let split = summary.metrics.component("split").unwrap();
+    assert_eq!(split.emitted, reference.values().sum::<i64>() as u64);
+}
+
+#[test]
+fn a_storm_py_split_bolt_counts_like_a_plain_loop_under_at_least_once() {
+    let (counts, reference, summary) = count_plays(2, python("split_storm.py"), at_least_once());
+    assert_eq!(counts, reference);
+    let lines = summary.metrics.component("lines").unwrap();
+    assert_eq!((lines.acked, lines.failed), (lines.emitted, 0), "every line acked by storm.py");
+}
+
+#[test]
+fn a_python_bolt_failing_5_percent_of_lines_loses_nothing_under_at_least_once() {
+    let flaky = python("flaky_split.py").env("FAIL_ONE_IN", "20");
+    let (counts, reference, summary) = count_plays(3, flaky, at_least_once());
+    assert_eq!(counts, reference);
+    let (lines, split) =
+        (summary.metrics.component("lines").unwrap(), summary.metrics.component("split").unwrap());
+    assert!(split.failed > 0 && lines.replayed >= split.failed, "{split:?} {lines:?}");
+    assert!(split.failed * 10 < lines.emitted, "about 5% fail: {split:?} {lines:?}");
+}
+
+#[test]
+fn a_python_spout_with_acks_and_fails_is_replayed() {
+    let (input, reference) = support::plays(2);
+    let lines_file = input.path().join("all.lines");
+    let mut text = String::new();
+    let mut files: Vec<_> =
+        std::fs::read_dir(input.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files {
+        // One line per `\n` (Python would also split at a lone `\r`).
+        for line in String::from_utf8_lossy(&std::fs::read(f).unwrap()).lines() {
+            text.push_str(&line.replace('\r', " "));
+            text.push('\n');
+        }
+    }
+    std::fs::write(&lines_file, &text).unwrap();
+    let total = text.lines().count() as u64;
+    let spout = ShellSpout::new(["python3", "numbered_lines_spout.py"])
+        .cwd(components())
+        .env("PYTHONPATH", python_path())
+        .env("LINES_FILE", lines_file.display().to_string())
+        .fields(["line"]);
+    let metrics = spout.metrics();
+    let flaky = python("flaky_split.py").env("FAIL_ONE_IN", "20");
+    let (b, counts) = word_count(spout, flaky, at_least_once());
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    let acked =
+        metrics.wait_until("acked", Duration::from_secs(300), |n| n.as_u64() == Some(total));
+    running.kill();
+    let summary = running.join().unwrap();
+    assert_eq!(acked.and_then(|n| n.as_u64()), Some(total), "the spout saw every line acked");
+    let failed = metrics.get("failed").and_then(|n| n.as_u64()).unwrap_or(0);
+    assert!(failed > 0, "the spout was told of fails and replayed them");
+    assert_eq!(*counts.0.lock().unwrap(), reference);
+    let split = summary.metrics.component("split").unwrap();
+    assert_eq!(split.failed, failed, "every fail of the bolt reached the Python spout");
+}
+
+#[test]
+fn a_child_killed_with_sigkill_is_restarted_and_nothing_is_lost() {
+    let marker = tempfile::tempdir().unwrap();
+    let killer = python("flaky_split.py")
+        .env("KILL_AT", "700")
+        .env("MARKER", marker.path().join("killed").display().to_string());
+    let (counts, reference, summary) = count_plays(2, killer, at_least_once());
+    assert!(marker.path().join("killed").exists(), "a child killed itself");
+    assert_eq!(summary.metrics.component("split").unwrap().restarts, 1);
+    assert_eq!(counts, reference);
+}
+
+#[test]
+fn a_child_that_stops_answering_is_replaced_after_the_timeout_and_nothing_is_lost() {
+    let marker = tempfile::tempdir().unwrap();
+    let hanger = python("flaky_split.py")
+        .env("HANG_AT", "300")
+        .env("MARKER", marker.path().join("hung").display().to_string())
+        .options(ShellOptions { heartbeat_interval_ms: 100, timeout_ms: 1500, max_pending: 100 });
+    let (counts, reference, summary) = count_plays(1, hanger, at_least_once());
+    assert!(marker.path().join("hung").exists(), "a child hung");
+    assert_eq!(summary.metrics.component("split").unwrap().restarts, 1);
+    assert_eq!(counts, reference);
+}
+
+#[test]
+fn a_malformed_message_fails_the_task_with_the_message_quoted() {
+    let (input, _) = support::plays(1);
+    let (b, _) = word_count(
+        FileSpout::new(input.path()).unwrap(),
+        python("malformed.py"),
+        TopologyConfig::default(),
+    );
+    let error =
+        LocalCluster::run(b.build().unwrap()).err().expect("the topology fails").to_string();
+    assert!(error.contains("component 'split' task"), "{error}");
+    assert!(
+        error.contains(r#"malformed message "{\"command\": \"emit\", \"tuple\": [\"half a""#),
+        "{error}"
+    );
+    assert!(error.contains("EOF while parsing"), "{error}");
+}
