@@ -194,7 +194,7 @@ mod tests {
                 "spout" => registry::spout("shell", &yaml(settings)).map(|_| ()),
                 _ => registry::bolt("shell", &yaml(settings)).map(|_| ()),
             };
-            let message = built.err().expect("refused").to_string();
+            let message = built.expect_err("refused").to_string();
             assert!(message.contains(expected), "{settings}: {message}");
             assert!(message.contains(&format!("{kind} 'shell'")), "{message}");
         }

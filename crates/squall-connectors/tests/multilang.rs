@@ -193,6 +193,9 @@ fn a_child_killed_with_sigkill_is_restarted_and_nothing_is_lost() {
     assert!(marker.path().join("killed").exists(), "a child killed itself");
     assert_eq!(summary.metrics.component("split").unwrap().restarts, 1);
     assert_eq!(counts, reference);
+    // What the dead child held was failed and replayed at once, not after
+    // the message timeout.
+    assert_eq!(summary.metrics.component("lines").unwrap().timed_out, 0);
 }
 
 #[test]
@@ -206,6 +209,7 @@ fn a_child_that_stops_answering_is_replaced_after_the_timeout_and_nothing_is_los
     assert!(marker.path().join("hung").exists(), "a child hung");
     assert_eq!(summary.metrics.component("split").unwrap().restarts, 1);
     assert_eq!(counts, reference);
+    assert_eq!(summary.metrics.component("lines").unwrap().timed_out, 0);
 }
 
 #[test]
@@ -216,8 +220,7 @@ fn a_malformed_message_fails_the_task_with_the_message_quoted() {
         python("malformed.py"),
         TopologyConfig::default(),
     );
-    let error =
-        LocalCluster::run(b.build().unwrap()).err().expect("the topology fails").to_string();
+    let error = LocalCluster::run(b.build().unwrap()).expect_err("the topology fails").to_string();
     assert!(error.contains("component 'split' task"), "{error}");
     assert!(
         error.contains(r#"malformed message "{\"command\": \"emit\", \"tuple\": [\"half a""#),

@@ -196,8 +196,8 @@ impl EmitTracker {
 ///
 /// # Errors
 /// None from `execute` (they fail tuples) but [`Error::TaskFailed`], which
-/// fails the input and is returned so that the task restarts; panics
-/// propagate to the caller.
+/// fails the input and the rest of `tuples` and is returned so that the
+/// task restarts; panics propagate to the caller.
 ///
 /// `before` runs before each `execute` (it sets the current key of keyed
 /// state); its error fails the tuple too.
@@ -208,7 +208,8 @@ pub(crate) fn execute_tracked(
     before: &mut dyn FnMut(&Tuple) -> Result<()>,
 ) -> Result<()> {
     let basic = bolt.ack_mode() == AckMode::Basic;
-    for tuple in tuples {
+    let mut tuples = tuples;
+    while let Some(tuple) = tuples.next() {
         // A basic bolt's input ids wait in the tracker; a manual bolt's are
         // kept here, to fail the input if `execute` errs.
         let mut tuple = tuple;
@@ -228,8 +229,12 @@ pub(crate) fn execute_tracked(
             Ok(()) if basic => tracker.ack(&ids, tracker.input_ack_val),
             Ok(()) => {}
             Err(error @ Error::TaskFailed(_)) => {
-                // The task is restarted; its input is replayed at once.
+                // The task is restarted; its input and the rest of the
+                // batch are replayed at once rather than after a timeout.
                 tracker.fail(&ids);
+                for rest in tuples {
+                    tracker.fail(&rest.ids);
+                }
                 return Err(error);
             }
             Err(error) => {
