@@ -15,8 +15,8 @@
 //! that fails its task is restarted (or stops the topology) as the
 //! topology's guarantee says.
 
+mod link;
 pub mod protocol;
-mod reports;
 mod shell_bolt;
 mod shell_process;
 mod shell_spout;

@@ -27,11 +27,9 @@ use std::time::{Duration, Instant};
 use squall::topology::{AckMode, Guarantee, OutputDeclarer, DEFAULT_STREAM};
 use squall::{Bolt, Error, OutputCollector, Result, TopologyContext, Tuple};
 
+use super::link::{live, ChildLink};
 use super::protocol::{BoltTuple, ChildMessage, Emit};
-use super::reports::handle_report;
-use super::shell_process::ShellProcess;
-use super::spec::{shell_builder, ShellSpec};
-use super::{ShellCommand, ShellMetrics};
+use super::spec::{shell_component, ShellSpec};
 use crate::decode::ValuesAsJson;
 
 /// How often an idle shell bolt looks at its child's messages.
@@ -67,41 +65,9 @@ pub struct ShellBolt {
     failed: Option<String>,
 }
 
-impl Clone for ShellBolt {
-    /// An unprepared copy (no child), sharing the metrics.
-    fn clone(&self) -> Self {
-        ShellBolt { spec: self.spec.clone(), run: None, failed: None }
-    }
-}
+shell_component!(ShellBolt, "bolt");
 
 impl ShellBolt {
-    /// A bolt running `argv` (`["python3", "split.py"]`), declaring no
-    /// stream yet, with the default [`super::ShellOptions`].
-    ///
-    /// # Panics
-    /// If `argv` is empty (see [`ShellCommand::new`]).
-    pub fn new<I, S>(argv: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let command = ShellCommand::new(argv).unwrap_or_else(|e| panic!("{e}"));
-        ShellBolt::from_spec(ShellSpec::new(command))
-    }
-
-    /// A bolt as `spec` describes (the YAML kind `shell` builds one).
-    pub fn from_spec(spec: ShellSpec) -> Self {
-        ShellBolt { spec, run: None, failed: None }
-    }
-
-    fn run(&mut self) -> Result<&mut BoltRun> {
-        match (&mut self.run, &self.failed) {
-            (Some(run), _) => Ok(run),
-            (None, Some(reason)) => Err(Error::TaskFailed(reason.clone())),
-            (None, None) => Err(Error::TaskFailed("shell bolt: not prepared".into())),
-        }
-    }
-
     /// Ends the run after `error`: fails the inputs the child held (but
     /// `current`, which the engine fails) and stops the child.
     fn abandon(&mut self, error: Error, collector: &mut OutputCollector, current: &str) -> Error {
@@ -111,21 +77,16 @@ impl ShellBolt {
                     collector.fail(&input);
                 }
             }
-            run.process.close();
+            run.child.process.close();
         }
         self.failed = Some(error.to_string());
         error
     }
 }
 
-shell_builder!(ShellBolt);
-
 /// One task's child and the inputs it holds.
 struct BoltRun {
-    process: ShellProcess,
-    component: String,
-    task: usize,
-    metrics: ShellMetrics,
+    child: ChildLink,
     /// Inputs sent to the child and not yet acked or failed, by the id
     /// they were sent with.
     pending: HashMap<String, Tuple>,
@@ -155,7 +116,7 @@ impl BoltRun {
             task: input.source_task() as i64,
             tuple: ValuesAsJson(input.values()),
         };
-        self.process.send(&tuple)?;
+        self.child.process.send(&tuple)?;
         self.pending.insert(id, input);
         self.since_barrier += 1;
         if self.sync_each || self.since_barrier >= self.max_pending {
@@ -166,7 +127,7 @@ impl BoltRun {
 
     /// Handles the messages that have arrived, without waiting.
     fn drain(&mut self, c: &mut OutputCollector) -> Result<()> {
-        while let Some(msg) = self.process.try_next()? {
+        while let Some(msg) = self.child.process.try_next()? {
             self.handle(msg, c)?;
         }
         Ok(())
@@ -176,12 +137,12 @@ impl BoltRun {
     /// has then dealt with every input sent before.
     fn barrier(&mut self, c: &mut OutputCollector) -> Result<()> {
         let id = self.next_id();
-        self.process.send(&BoltTuple::heartbeat(&id))?;
+        self.child.process.send(&BoltTuple::heartbeat(&id))?;
         self.syncs += 1;
         self.since_barrier = 0;
         self.last_heartbeat = Instant::now();
         while self.syncs > 0 {
-            let msg = self.process.next()?;
+            let msg = self.child.process.next()?;
             self.handle(msg, c)?;
         }
         Ok(())
@@ -196,10 +157,7 @@ impl BoltRun {
     }
 
     fn handle(&mut self, msg: ChildMessage, c: &mut OutputCollector) -> Result<()> {
-        let pid = self.process.pid();
-        let Some(msg) = handle_report(msg, &self.component, self.task, pid, &self.metrics) else {
-            return Ok(());
-        };
+        let Some(msg) = self.child.report(msg) else { return Ok(()) };
         match msg {
             ChildMessage::Emit(emit) => self.emit(emit, c),
             ChildMessage::Ack { id } => {
@@ -216,13 +174,13 @@ impl BoltRun {
                 self.syncs = self.syncs.saturating_sub(1);
                 Ok(())
             }
-            other => Err(self.process.protocol_error(format!("unexpected {other:?}"))),
+            other => Err(self.child.process.protocol_error(format!("unexpected {other:?}"))),
         }
     }
 
     fn take(&mut self, id: &str, what: &str) -> Result<Tuple> {
         self.pending.remove(id).ok_or_else(|| {
-            self.process.protocol_error(format!(
+            self.child.process.protocol_error(format!(
                 "{what} of tuple id {id:?}, which is not pending (never sent, acked or failed)"
             ))
         })
@@ -235,7 +193,7 @@ impl BoltRun {
             match self.pending.get(id) {
                 Some(input) => anchors.push(input),
                 None => {
-                    return Err(self.process.protocol_error(format!(
+                    return Err(self.child.process.protocol_error(format!(
                         "emit anchored to tuple id {id:?}, which is not pending (never sent, \
                          acked or failed)"
                     )))
@@ -253,13 +211,7 @@ impl BoltRun {
             }
             None => c.emit_anchored_to(stream, &anchors, values).map(|()| None),
         };
-        match emitted {
-            Ok(Some(tasks)) => self.process.send(&tasks),
-            Ok(None) => Ok(()),
-            Err(e) => {
-                Err(self.process.protocol_error(format!("bad emit on stream '{stream}': {e}")))
-            }
-        }
+        self.child.answer_emit(stream, emitted)
     }
 }
 
@@ -275,19 +227,9 @@ impl Bolt for ShellBolt {
     /// answer the handshake with its pid within the timeout.
     fn prepare(&mut self, context: &TopologyContext) -> Result<()> {
         let options = self.spec.options;
-        let process = ShellProcess::launch(
-            &self.spec.command,
-            context.component_id(),
-            context.task_id(),
-            &self.spec.conf(context),
-            &self.spec.context(context),
-            options.timeout(),
-        )?;
+        let child = ChildLink::launch(&self.spec, context)?;
         self.run = Some(BoltRun {
-            process,
-            component: context.component_id().to_string(),
-            task: context.task_id(),
-            metrics: self.spec.metrics.clone(),
+            child,
             pending: HashMap::new(),
             next_id: 0,
             since_barrier: 0,
@@ -307,7 +249,7 @@ impl Bolt for ShellBolt {
     /// [`Error::TaskFailed`] if the child died, hung past the timeout, or
     /// sent a malformed message or one that breaks the protocol (quoted).
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
-        let run = self.run()?;
+        let run = live(&mut self.run, &self.failed)?;
         let id = run.next_id();
         let result = run.execute(id.clone(), input, collector);
         result.map_err(|e| self.abandon(e, collector, &id))
@@ -323,7 +265,7 @@ impl Bolt for ShellBolt {
     /// # Errors
     /// As [`ShellBolt::execute`].
     fn on_tick(&mut self, _now_ms: i64, collector: &mut OutputCollector) -> Result<()> {
-        let result = self.run()?.tick(collector);
+        let result = live(&mut self.run, &self.failed)?.tick(collector);
         result.map_err(|e| self.abandon(e, collector, ""))
     }
 
@@ -332,13 +274,13 @@ impl Bolt for ShellBolt {
     /// # Errors
     /// As [`ShellBolt::execute`].
     fn finish(&mut self, collector: &mut OutputCollector) -> Result<()> {
-        let result = self.run()?.barrier(collector);
+        let result = live(&mut self.run, &self.failed)?.barrier(collector);
         result.map_err(|e| self.abandon(e, collector, ""))
     }
 
     fn cleanup(&mut self) {
         if let Some(mut run) = self.run.take() {
-            run.process.close();
+            run.child.process.close();
         }
     }
 

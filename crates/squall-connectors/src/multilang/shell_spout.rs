@@ -19,11 +19,9 @@ use std::collections::HashMap;
 use squall::topology::{MessageId, OutputDeclarer, DEFAULT_STREAM};
 use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext};
 
+use super::link::{live, ChildLink};
 use super::protocol::{ChildMessage, Emit, SpoutCommand};
-use super::reports::handle_report;
-use super::shell_process::ShellProcess;
-use super::spec::{shell_builder, ShellSpec};
-use super::{ShellCommand, ShellMetrics};
+use super::spec::{shell_component, ShellSpec};
 
 /// Runs a multilang child per task and asks it for tuples.
 ///
@@ -49,33 +47,9 @@ pub struct ShellSpout {
     failed: Option<String>,
 }
 
-impl Clone for ShellSpout {
-    /// An unopened copy (no child), sharing the metrics.
-    fn clone(&self) -> Self {
-        ShellSpout { spec: self.spec.clone(), run: None, failed: None }
-    }
-}
+shell_component!(ShellSpout, "spout");
 
 impl ShellSpout {
-    /// A spout running `argv` (`["python3", "spout.py"]`), declaring no
-    /// stream yet, with the default [`super::ShellOptions`].
-    ///
-    /// # Panics
-    /// If `argv` is empty (see [`ShellCommand::new`]).
-    pub fn new<I, S>(argv: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let command = ShellCommand::new(argv).unwrap_or_else(|e| panic!("{e}"));
-        ShellSpout::from_spec(ShellSpec::new(command))
-    }
-
-    /// A spout as `spec` describes (the YAML kind `shell` builds one).
-    pub fn from_spec(spec: ShellSpec) -> Self {
-        ShellSpout { spec, run: None, failed: None }
-    }
-
     /// Sends `ack` or `fail` for `msg_id` if the child emitted it; a
     /// failure is kept for the next `next_tuple` to report.
     fn tell(&mut self, command: &str, msg_id: MessageId) {
@@ -91,21 +65,16 @@ impl ShellSpout {
 
     fn stop(&mut self, error: Error) -> Error {
         if let Some(mut run) = self.run.take() {
-            run.process.close();
+            run.child.process.close();
         }
         self.failed = Some(error.to_string());
         error
     }
 }
 
-shell_builder!(ShellSpout);
-
 /// One task's child and the message ids it emitted.
 struct SpoutRun {
-    process: ShellProcess,
-    component: String,
-    task: usize,
-    metrics: ShellMetrics,
+    child: ChildLink,
     /// The child's message id of each Squall message id in flight.
     ids: HashMap<MessageId, serde_json::Value>,
     next_msg_id: MessageId,
@@ -117,7 +86,7 @@ struct SpoutRun {
 
 impl SpoutRun {
     fn command(&mut self, command: &str, id: &serde_json::Value) -> Result<()> {
-        self.process.send(&SpoutCommand { command, id })?;
+        self.child.process.send(&SpoutCommand { command, id })?;
         self.syncs += 1;
         Ok(())
     }
@@ -126,24 +95,21 @@ impl SpoutRun {
         self.emitted = 0;
         self.command("next", &serde_json::Value::from(""))?;
         while self.syncs > 0 {
-            let msg = self.process.next()?;
+            let msg = self.child.process.next()?;
             self.handle(msg, c)?;
         }
         Ok(if self.emitted > 0 { SpoutStatus::Active } else { SpoutStatus::Idle })
     }
 
     fn handle(&mut self, msg: ChildMessage, c: &mut OutputCollector) -> Result<()> {
-        let pid = self.process.pid();
-        let Some(msg) = handle_report(msg, &self.component, self.task, pid, &self.metrics) else {
-            return Ok(());
-        };
+        let Some(msg) = self.child.report(msg) else { return Ok(()) };
         match msg {
             ChildMessage::Emit(emit) => self.emit(emit, c),
             ChildMessage::Sync => {
                 self.syncs = self.syncs.saturating_sub(1);
                 Ok(())
             }
-            other => Err(self.process.protocol_error(format!("a spout sent {other:?}"))),
+            other => Err(self.child.process.protocol_error(format!("a spout sent {other:?}"))),
         }
     }
 
@@ -172,13 +138,7 @@ impl SpoutRun {
             (None, None) => c.emit_to(stream, values).map(|()| None),
         };
         self.emitted += 1;
-        match emitted {
-            Ok(Some(tasks)) => self.process.send(&tasks),
-            Ok(None) => Ok(()),
-            Err(e) => {
-                Err(self.process.protocol_error(format!("bad emit on stream '{stream}': {e}")))
-            }
-        }
+        self.child.answer_emit(stream, emitted)
     }
 }
 
@@ -193,24 +153,9 @@ impl Spout for ShellSpout {
     /// [`Error::TaskFailed`] if the child cannot be started or does not
     /// answer the handshake with its pid within the timeout.
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
-        let process = ShellProcess::launch(
-            &self.spec.command,
-            context.component_id(),
-            context.task_id(),
-            &self.spec.conf(context),
-            &self.spec.context(context),
-            self.spec.options.timeout(),
-        )?;
-        self.run = Some(SpoutRun {
-            process,
-            component: context.component_id().to_string(),
-            task: context.task_id(),
-            metrics: self.spec.metrics.clone(),
-            ids: HashMap::new(),
-            next_msg_id: 0,
-            syncs: 0,
-            emitted: 0,
-        });
+        let child = ChildLink::launch(&self.spec, context)?;
+        self.run =
+            Some(SpoutRun { child, ids: HashMap::new(), next_msg_id: 0, syncs: 0, emitted: 0 });
         self.failed = None;
         Ok(())
     }
@@ -223,12 +168,7 @@ impl Spout for ShellSpout {
     /// [`Error::TaskFailed`] if the child died, hung past the timeout, or
     /// sent a malformed message or one that breaks the protocol (quoted).
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
-        let run = match (&mut self.run, &self.failed) {
-            (Some(run), _) => run,
-            (None, Some(reason)) => return Err(Error::TaskFailed(reason.clone())),
-            (None, None) => return Err(Error::TaskFailed("shell spout: not opened".into())),
-        };
-        let result = run.next_tuple(collector);
+        let result = live(&mut self.run, &self.failed)?.next_tuple(collector);
         result.map_err(|e| self.stop(e))
     }
 
@@ -242,7 +182,7 @@ impl Spout for ShellSpout {
 
     fn close(&mut self) {
         if let Some(mut run) = self.run.take() {
-            run.process.close();
+            run.child.process.close();
         }
     }
 }

@@ -260,11 +260,40 @@ impl ShellSettings {
     }
 }
 
-/// The builder methods that [`super::ShellBolt`] and [`super::ShellSpout`]
-/// share, written once: each type has a `spec: ShellSpec` field.
-macro_rules! shell_builder {
-    ($ty:ident) => {
+/// What [`super::ShellBolt`] and [`super::ShellSpout`] share, written
+/// once: construction, cloning (a copy without a child) and the builder
+/// methods. Each type has the fields `spec: ShellSpec`, `run:
+/// Option<_>` (the task's child) and `failed: Option<String>`.
+macro_rules! shell_component {
+    ($ty:ident, $what:literal) => {
+        impl Clone for $ty {
+            /// A copy without a child (one starts per task), sharing the
+            /// metrics.
+            fn clone(&self) -> Self {
+                $ty { spec: self.spec.clone(), run: None, failed: None }
+            }
+        }
+
         impl $ty {
+            #[doc = concat!("A ", $what, " running `argv` (`[\"python3\", \"x.py\"]`), declaring")]
+            /// no stream yet, with the default [`super::ShellOptions`].
+            ///
+            /// # Panics
+            /// If `argv` is empty (see [`super::ShellCommand::new`]).
+            pub fn new<I, S>(argv: I) -> Self
+            where
+                I: IntoIterator<Item = S>,
+                S: Into<String>,
+            {
+                let command = super::ShellCommand::new(argv).unwrap_or_else(|e| panic!("{e}"));
+                $ty::from_spec(super::ShellSpec::new(command))
+            }
+
+            #[doc = concat!("A ", $what, " as `spec` describes (the YAML kind `shell` builds one).")]
+            pub fn from_spec(spec: super::ShellSpec) -> Self {
+                $ty { spec, run: None, failed: None }
+            }
+
             /// Declares the default stream with `fields`.
             pub fn fields<I, S>(mut self, fields: I) -> Self
             where
@@ -333,4 +362,4 @@ macro_rules! shell_builder {
         }
     };
 }
-pub(crate) use shell_builder;
+pub(crate) use shell_component;
