@@ -215,3 +215,29 @@ fn a_malformed_message_fails_the_task_with_the_message_quoted() {
     );
     assert!(error.contains("EOF while parsing"), "{error}");
 }
+
+#[test]
+fn the_python_word_count_example_counts_like_a_plain_loop() {
+    squall_connectors::register();
+    python_path();
+    let (input, reference) = support::plays(2);
+    let out = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let overrides = [
+        ("input".to_string(), input.path().display().to_string()),
+        ("output".to_string(), out.path().join("counts.csv").display().to_string()),
+        ("python_dir".to_string(), root.join("examples/multilang").display().to_string()),
+        ("guarantee".to_string(), "at_least_once".to_string()),
+    ];
+    let example = root.join("examples/word-count-python.yaml");
+    let loaded = squall::yaml::load(&example, &overrides).unwrap();
+    LocalCluster::run(loaded.topology).unwrap();
+    let csv = std::fs::read_to_string(out.path().join("counts.csv")).unwrap();
+    let counts: HashMap<String, i64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap())
+        .map(|(w, c)| (w.to_string(), c.parse().unwrap()))
+        .collect();
+    assert_eq!(counts, reference);
+}
