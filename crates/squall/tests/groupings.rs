@@ -220,9 +220,12 @@ fn several_streams_to_one_consumer_share_a_channel_and_drain() {
     }
 }
 
-/// Passes `n` on, recording the tasks `delivered_to` said each went to.
+/// `n` and the global tasks `delivered_to` said it went to.
+type Delivered = (i64, Vec<usize>);
+
+/// Passes `n` on, recording where `delivered_to` said each went.
 #[derive(Clone, Default)]
-struct ReportingRelay(Arc<Mutex<Vec<(i64, Vec<usize>)>>>);
+struct ReportingRelay(Arc<Mutex<Vec<Delivered>>>);
 
 impl Bolt for ReportingRelay {
     fn declare_outputs(&self, d: &mut OutputDeclarer) {
