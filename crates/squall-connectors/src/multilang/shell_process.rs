@@ -220,11 +220,15 @@ impl ShellProcess {
         protocol::frame(msg, &mut bytes);
         let sent = self.writer.as_ref().is_some_and(|w| w.send(bytes).is_ok());
         if !sent {
-            // The writer thread ended: its reason is among the events.
-            return Err(match self.events.recv_timeout(self.timeout) {
-                Ok(event) => self.failure(event),
-                Err(_) => self.fail("stopped reading its stdin".into()),
-            });
+            // The writer thread ended: its reason follows the messages
+            // still queued, which no longer matter.
+            loop {
+                match self.events.recv_timeout(self.timeout) {
+                    Ok(Event::Message(_) | Event::Pid(_)) => continue,
+                    Ok(event) => return Err(self.failure(event)),
+                    Err(_) => return Err(self.fail("stopped reading its stdin".into())),
+                }
+            }
         }
         self.last_sent = Instant::now();
         Ok(())

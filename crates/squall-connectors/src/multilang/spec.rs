@@ -30,9 +30,10 @@ pub struct ShellOptions {
     /// fails the task (ms; Storm's `topology.subprocess.timeout.secs`,
     /// 30 s by default).
     pub timeout_ms: u64,
-    /// Bolts only: most tuples the child may hold un-acked before
-    /// `execute` waits for it (records; Storm's
-    /// `topology.shellbolt.max.pending`, 100).
+    /// Bolts only: inputs sent to the child before `execute` waits until
+    /// it has dealt with all of them (records; Storm's
+    /// `topology.shellbolt.max.pending`, 100). Inputs the child keeps
+    /// without acking them do not count against it.
     pub max_pending: usize,
 }
 
