@@ -1,8 +1,9 @@
 //! Storm's multilang protocol against clients nobody here wrote, unmodified:
-//! pystorm 3.1.4 (PyPI) and Apache Storm's own `storm.py` (from the Maven
-//! Central jar `org.apache.storm:multilang-python`, fetched by
-//! `scripts/fetch-storm-multilang.sh`; `STORM_PY` overrides its path). The
-//! Python components are the small files in `tests/multilang/`.
+//! pystorm 3.1.4 (PyPI) and Apache Storm's own `storm.py` and `storm.js`
+//! (from the Maven Central jars `org.apache.storm:multilang-python` and
+//! `multilang-javascript`, fetched by `scripts/fetch-storm-multilang.sh`;
+//! `STORM_PY` overrides the path, storm.js beside it). The components are
+//! the small Python and Node.js files in `tests/multilang/`.
 //!
 //! Every word count is compared with a plain count of the same Shakespeare
 //! plays (`support::plays`): a Python split bolt in the middle changes
@@ -31,9 +32,9 @@ fn components() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/multilang")
 }
 
-/// The folder holding Storm's `storm.py`, fetched once if needed; checks
-/// that pystorm is installed too.
-fn python_path() -> &'static str {
+/// The folder holding Storm's `storm.py` and `storm.js`, fetched once if
+/// needed; checks that pystorm is installed too.
+fn storm_dir() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
     PATH.get_or_init(|| {
         let pystorm = Command::new("python3").args(["-c", "import pystorm"]).status();
@@ -50,6 +51,7 @@ fn python_path() -> &'static str {
         });
         let dir = Path::new(&storm_py).parent().expect("storm.py is in a folder");
         assert!(dir.join("storm.py").is_file(), "no storm.py at {storm_py}");
+        assert!(dir.join("storm.js").is_file(), "no storm.js beside {storm_py}");
         dir.display().to_string()
     })
 }
@@ -59,7 +61,7 @@ fn python_path() -> &'static str {
 fn python(script: &str) -> ShellBolt {
     ShellBolt::new(["python3", script])
         .cwd(components())
-        .env("PYTHONPATH", python_path())
+        .env("PYTHONPATH", storm_dir())
         .fields(["word"])
 }
 
@@ -101,6 +103,18 @@ fn at_least_once() -> TopologyConfig {
         max_spout_pending: Some(500),
         ..TopologyConfig::default()
     }
+}
+
+#[test]
+fn a_storm_js_split_bolt_counts_like_a_plain_loop_under_at_least_once() {
+    let node = ShellBolt::new(["node", "split_storm.js"])
+        .cwd(components())
+        .env("NODE_PATH", storm_dir())
+        .fields(["word"]);
+    let (counts, reference, summary) = count_plays(2, node, at_least_once());
+    assert_eq!(counts, reference);
+    let lines = summary.metrics.component("lines").unwrap();
+    assert_eq!((lines.acked, lines.failed), (lines.emitted, 0), "every line acked by storm.js");
 }
 
 #[test]
@@ -151,7 +165,7 @@ fn a_python_spout_with_acks_and_fails_is_replayed() {
     let total = text.lines().count() as u64;
     let spout = ShellSpout::new(["python3", "numbered_lines_spout.py"])
         .cwd(components())
-        .env("PYTHONPATH", python_path())
+        .env("PYTHONPATH", storm_dir())
         .env("LINES_FILE", lines_file.display().to_string())
         .fields(["line"]);
     let metrics = spout.metrics();
@@ -219,7 +233,7 @@ fn a_malformed_message_fails_the_task_with_the_message_quoted() {
 #[test]
 fn the_python_word_count_example_counts_like_a_plain_loop() {
     squall_connectors::register();
-    python_path();
+    storm_dir();
     let (input, reference) = support::plays(2);
     let out = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
