@@ -20,8 +20,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use squall::builtins::{CountBolt, FileSpout};
-use squall::topology::{Guarantee, TopologyConfig};
+use squall::builtins::{CountBolt, FileSpout, StatefulCountBolt};
+use squall::topology::{Guarantee, RestartStrategy, TopologyConfig};
 use squall::{Fields, LocalCluster, RunSummary, Spout, TopologyBuilder};
 use squall_connectors::multilang::ShellOptions;
 use squall_connectors::{ShellBolt, ShellSpout};
@@ -211,6 +211,35 @@ fn a_child_killed_with_sigkill_is_restarted_and_nothing_is_lost() {
 fn a_child_that_stops_answering_is_replaced_after_the_timeout_and_nothing_is_lost() {
     let quick = ShellOptions { heartbeat_interval_ms: 100, timeout_ms: 1500, max_pending: 100 };
     misbehaves_once("HANG_AT", quick);
+}
+
+#[test]
+fn a_killed_child_under_exactly_once_restarts_the_topology_and_counts_exactly() {
+    let (input, reference) = support::plays(2);
+    let checkpoints = tempfile::tempdir().unwrap();
+    let marker = checkpoints.path().join("killed");
+    let killer =
+        python("flaky_split.py").env("KILL_AT", "2000").env("MARKER", marker.display().to_string());
+    let counts = LastCount::default();
+    let mut b = TopologyBuilder::new("multilang-exactly-once");
+    b.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
+    b.set_bolt("split", killer, 2).shuffle_grouping("lines");
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
+        .fields_grouping("split", Fields::new(["word"]));
+    b.set_bolt("sink", counts.clone(), 1).global_grouping("count");
+    let c = b.config_mut();
+    c.guarantee = Guarantee::ExactlyOnce;
+    c.checkpoint_interval_ms = 50;
+    c.checkpoint_dir = Some(checkpoints.path().join("cp").display().to_string());
+    c.restart_strategy = RestartStrategy::FixedDelay { attempts: 3, delay_ms: 0 };
+    // Backpressure keeps the spout from reading everything at once (a
+    // finished spout ends the checkpoints).
+    c.channel_capacity = 2;
+    c.batch_size = 16;
+    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+    assert!(marker.exists(), "a child killed itself");
+    assert!(!summary.checkpoints.is_empty(), "no checkpoint in {:?}", summary.elapsed);
+    assert_eq!(*counts.0.lock().unwrap(), reference);
 }
 
 #[test]
