@@ -14,15 +14,16 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use squall::builtins::{CountBolt, FileSpout, StatefulCountBolt};
 use squall::topology::{Guarantee, RestartStrategy, TopologyConfig};
-use squall::{Fields, LocalCluster, RunSummary, Spout, TopologyBuilder};
+use squall::{Bolt, Fields, LocalCluster, OutputCollector, RunSummary, Spout, TopologyBuilder};
+use squall::{Grouping, TopologyContext, Tuple, Values};
 use squall_connectors::multilang::ShellOptions;
 use squall_connectors::{ShellBolt, ShellSpout};
 use support::LastCount;
@@ -240,6 +241,58 @@ fn a_killed_child_under_exactly_once_restarts_the_topology_and_counts_exactly() 
     assert!(marker.exists(), "a child killed itself");
     assert!(!summary.checkpoints.is_empty(), "no checkpoint in {:?}", summary.elapsed);
     assert_eq!(*counts.0.lock().unwrap(), reference);
+}
+
+/// Records `(its task id, values)` of every input.
+#[derive(Clone, Default)]
+struct TaskRecorder {
+    task: usize,
+    seen: Arc<Mutex<Vec<(usize, Values)>>>,
+}
+
+impl Bolt for TaskRecorder {
+    fn prepare(&mut self, context: &TopologyContext) -> squall::Result<()> {
+        self.task = context.task_id();
+        Ok(())
+    }
+    fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> squall::Result<()> {
+        self.seen.lock().unwrap().push((self.task, input.values().to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_python_bolt_emits_on_named_and_direct_streams_and_gets_its_task_ids() {
+    let (input, reference) = support::plays(1);
+    let router = ShellBolt::new(["python3", "router.py"])
+        .cwd(components())
+        .env("PYTHONPATH", storm_dir())
+        .stream("lengths", ["length"])
+        .direct_stream("words", ["word", "task"]);
+    let metrics = router.metrics();
+    let (lengths, by_task) = (TaskRecorder::default(), TaskRecorder::default());
+    let mut b = TopologyBuilder::new("multilang-streams");
+    b.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
+    b.set_bolt("router", router, 1).shuffle_grouping("lines");
+    b.set_bolt("lengths", lengths.clone(), 2).grouping_stream(
+        "router",
+        "lengths",
+        Grouping::Shuffle,
+    );
+    b.set_bolt("by_task", by_task.clone(), 3).direct_grouping("router", "words");
+    let summary = LocalCluster::run(b.build().unwrap()).unwrap();
+    let lines = summary.metrics.component("lines").unwrap().emitted as usize;
+    let length_tasks: Vec<usize> = lengths.seen.lock().unwrap().iter().map(|(t, _)| *t).collect();
+    assert_eq!(length_tasks.len(), lines, "one length per line");
+    let reported = metrics.get("length_tasks").expect("the child reported the task ids");
+    let expected: BTreeSet<usize> = length_tasks.into_iter().collect();
+    assert_eq!(reported, serde_json::json!(expected), "emit replies name the tasks");
+    let mut words = HashMap::new();
+    for (task, values) in by_task.seen.lock().unwrap().iter() {
+        assert_eq!(values[1].as_i64(), Some(*task as i64), "a direct emit went to its task");
+        *words.entry(values[0].as_str().unwrap().to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(words, reference);
 }
 
 #[test]
