@@ -111,6 +111,16 @@ pub enum Error {
     #[error("{0}")]
     TaskFailed(String),
 
+    /// A DRPC request was not answered: it timed out or its tuple tree
+    /// failed.
+    #[error("drpc function '{function}': {reason}")]
+    Drpc {
+        /// The function called.
+        function: String,
+        /// Why there is no answer.
+        reason: String,
+    },
+
     /// A built-in component or YAML topology got a bad setting.
     #[error("{0}")]
     Config(String),
