@@ -5,7 +5,8 @@
 //! plays), each answers a partial count, and a merge task (fields grouping
 //! on the request) sums the partials once every shard has answered. The
 //! answers equal a plain count, concurrent callers get their own answers,
-//! and a request that nothing serves times out with an error.
+//! a request whose tuple tree fails errs at once (`at_least_once`), and a
+//! request that nothing serves times out with an error.
 
 mod common;
 
@@ -172,6 +173,57 @@ fn a_request_nothing_serves_times_out_with_an_error() {
     assert_eq!(error.to_string(), "drpc function 'reach': no answer within 200 ms");
     // The topology still serves its own function.
     let answer = drpc.execute("count", "Hamlet", Duration::from_secs(60)).unwrap();
+    assert_eq!(answer, reference()["hamlet"].to_string());
+    running.kill();
+    running.join().unwrap();
+}
+
+/// A shard that fails (an error, so its input's tree fails) every request
+/// for `word`.
+#[derive(Clone)]
+struct FailsOn {
+    inner: Shard,
+    word: &'static str,
+}
+
+impl Bolt for FailsOn {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        self.inner.declare_outputs(d);
+    }
+    fn prepare(&mut self, ctx: &TopologyContext) -> Result<()> {
+        self.inner.prepare(ctx)
+    }
+    fn execute(&mut self, t: Tuple, c: &mut OutputCollector) -> Result<()> {
+        if t.get_str("args")? == self.word {
+            return Err(squall::Error::Other(format!("cannot count '{}'", self.word)));
+        }
+        self.inner.execute(t, c)
+    }
+}
+
+#[test]
+fn a_failed_request_errs_at_once_and_the_others_are_answered() {
+    let drpc = LocalDrpc::new();
+    let mut b = TopologyBuilder::new("drpc-failing");
+    b.set_spout("requests", DrpcSpout::new(&drpc, "count"), 1);
+    let shard = FailsOn { inner: Shard { dir: corpus(), counts: HashMap::new() }, word: "doom" };
+    b.set_bolt("shards", shard, 3).all_grouping("requests");
+    b.set_bolt("merge", Merge::default(), 2).fields_grouping("shards", Fields::new([RETURN_INFO]));
+    b.set_bolt("return", ReturnResults::new(&drpc), 1).shuffle_grouping("merge");
+    // A message timeout far longer than the test: only the fail of the
+    // tree, not a timeout, can answer the caller in time.
+    b.config(TopologyConfig {
+        guarantee: Guarantee::AtLeastOnce,
+        message_timeout_ms: 600_000,
+        buffer_timeout_ms: 1,
+        ..TopologyConfig::default()
+    });
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    let error = drpc.execute("count", "doom", Duration::from_secs(300)).unwrap_err();
+    assert!(error
+        .to_string()
+        .starts_with("drpc function 'count': the request's tuple tree failed"));
+    let answer = drpc.execute("count", "hamlet", Duration::from_secs(60)).unwrap();
     assert_eq!(answer, reference()["hamlet"].to_string());
     running.kill();
     running.join().unwrap();
