@@ -7,7 +7,7 @@
 //!
 //! Modes, each a child process, median of `--runs` (default 3):
 //! - `rust`: [`SplitWordsBolt`].
-//! - `pystorm`: `tests/multilang/split_pystorm.py` (pystorm 3.1.4; the
+//! - `pystorm`: `examples/multilang/split.py` (pystorm 3.1.4; the
 //!   child sends no task-id requests).
 //! - `storm-py`: `tests/multilang/split_storm.py` (Storm's `storm.py`,
 //!   which waits for the task ids of every emit: one round trip per word).
@@ -80,7 +80,11 @@ fn child(mode: &str, plays: usize, parallelism: usize) {
     };
     let split = match mode {
         "rust" => b.set_bolt("split", SplitWordsBolt::new("line"), parallelism),
-        "pystorm" => b.set_bolt("split", python("split_pystorm.py"), parallelism),
+        "pystorm" => {
+            let examples = manifest().join("../../examples/multilang");
+            let split = ShellBolt::new(["python3", "split.py"]).cwd(examples).fields(["word"]);
+            b.set_bolt("split", split, parallelism)
+        }
         _ => b.set_bolt("split", python("split_storm.py"), parallelism),
     };
     split.shuffle_grouping("lines");

@@ -3,7 +3,8 @@
 //! (from the Maven Central jars `org.apache.storm:multilang-python` and
 //! `multilang-javascript`, fetched by `scripts/fetch-storm-multilang.sh`;
 //! `STORM_PY` overrides the path, storm.js beside it). The components are
-//! the small Python and Node.js files in `tests/multilang/`.
+//! the small Python and Node.js files in `tests/multilang/`, and the pystorm
+//! split bolt of `examples/multilang/split.py`.
 //!
 //! Every word count is compared with a plain count of the same Shakespeare
 //! plays (`support::plays`): a Python split bolt in the middle changes
@@ -55,6 +56,13 @@ fn storm_dir() -> &'static str {
         assert!(dir.join("storm.js").is_file(), "no storm.js beside {storm_py}");
         dir.display().to_string()
     })
+}
+
+/// The pystorm split bolt of `examples/multilang/split.py`, emitting words.
+fn example_split() -> ShellBolt {
+    storm_dir();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/multilang");
+    ShellBolt::new(["python3", "split.py"]).cwd(examples).fields(["word"])
 }
 
 /// `python3 script` from `tests/multilang`, able to `import storm`,
@@ -121,7 +129,7 @@ fn a_storm_js_split_bolt_counts_like_a_plain_loop_under_at_least_once() {
 #[test]
 fn a_pystorm_split_bolt_counts_shakespeare_like_a_plain_loop() {
     let (counts, reference, summary) =
-        count_plays(usize::MAX, python("split_pystorm.py"), TopologyConfig::default());
+        count_plays(usize::MAX, example_split(), TopologyConfig::default());
     assert!(reference.len() > 20_000, "the whole corpus has many distinct words");
     assert_eq!(counts, reference);
     let split = summary.metrics.component("split").unwrap();
