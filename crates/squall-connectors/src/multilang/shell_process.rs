@@ -99,7 +99,8 @@ pub(crate) struct ShellProcess {
     pid: u32,
     writer: Option<Sender<Vec<u8>>>,
     events: Receiver<Event>,
-    _pid_dir: tempfile::TempDir,
+    /// Removed when the child is dropped.
+    pid_dir_guard: tempfile::TempDir,
     timeout: Duration,
     last_heard: Instant,
     last_sent: Instant,
@@ -172,7 +173,11 @@ impl ShellProcess {
                     .name(format!("multilang-err-{task}"))
                     .spawn(move || log_stderr(stderr, tail, name))
             })
-            .map_err(|e| Error::TaskFailed(format!("{label}: no thread for its pipes: {e}")))?;
+            .map_err(|e| {
+                let _ = child.kill();
+                let _ = child.wait();
+                Error::TaskFailed(format!("{label}: no thread for its pipes: {e}"))
+            })?;
         let now = Instant::now();
         let mut process = ShellProcess {
             child,
@@ -180,7 +185,7 @@ impl ShellProcess {
             pid: 0,
             writer: Some(writer),
             events,
-            _pid_dir: pid_dir,
+            pid_dir_guard: pid_dir,
             timeout,
             last_heard: now,
             last_sent: now,
@@ -188,7 +193,7 @@ impl ShellProcess {
             reported: None,
             failed: None,
         };
-        let pid_dir = process._pid_dir.path().display().to_string();
+        let pid_dir = process.pid_dir_guard.path().display().to_string();
         process.send(&Handshake { pid_dir: &pid_dir, conf, context })?;
         match process.next_event()? {
             Event::Pid(pid) => {
