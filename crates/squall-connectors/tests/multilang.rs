@@ -25,7 +25,7 @@ use squall::builtins::{CountBolt, FileSpout, StatefulCountBolt};
 use squall::topology::{Guarantee, RestartStrategy, TopologyConfig};
 use squall::{Bolt, Fields, LocalCluster, OutputCollector, RunSummary, Spout, TopologyBuilder};
 use squall::{Grouping, TopologyContext, Tuple, Values};
-use squall_connectors::multilang::ShellOptions;
+use squall_connectors::multilang::{ShellMetrics, ShellOptions};
 use squall_connectors::{ShellBolt, ShellSpout};
 use support::LastCount;
 
@@ -155,8 +155,11 @@ fn a_python_bolt_failing_5_percent_of_lines_loses_nothing_under_at_least_once() 
     assert!(split.failed * 10 < lines.emitted, "about 5% fail: {split:?} {lines:?}");
 }
 
-#[test]
-fn a_python_spout_with_acks_and_fails_is_replayed() {
+/// Word count under `at_least_once` whose lines come from the Python spout
+/// `script` (reading LINES_FILE, the lines of two plays) through the flaky
+/// split bolt (5% of lines failed once): runs until the spout's metric
+/// `acked` says every line was acked, then checks the counts.
+fn python_spout_replays(script: &str) -> (ShellMetrics, RunSummary) {
     let (input, reference) = support::plays(2);
     let lines_file = input.path().join("all.lines");
     let mut text = String::new();
@@ -172,7 +175,7 @@ fn a_python_spout_with_acks_and_fails_is_replayed() {
     }
     std::fs::write(&lines_file, &text).unwrap();
     let total = text.lines().count() as u64;
-    let spout = ShellSpout::new(["python3", "numbered_lines_spout.py"])
+    let spout = ShellSpout::new(["python3", script])
         .cwd(components())
         .env("PYTHONPATH", storm_dir())
         .env("LINES_FILE", lines_file.display().to_string())
@@ -186,11 +189,68 @@ fn a_python_spout_with_acks_and_fails_is_replayed() {
     running.kill();
     let summary = running.join().unwrap();
     assert_eq!(acked.and_then(|n| n.as_u64()), Some(total), "the spout saw every line acked");
-    let failed = metrics.get("failed").and_then(|n| n.as_u64()).unwrap_or(0);
-    assert!(failed > 0, "the spout was told of fails and replayed them");
     assert_eq!(*counts.0.lock().unwrap(), reference);
+    assert!(summary.metrics.component("split").unwrap().failed > 0, "lines failed");
+    (metrics, summary)
+}
+
+#[test]
+fn a_storm_py_spout_with_acks_and_fails_is_replayed() {
+    let (metrics, summary) = python_spout_replays("numbered_lines_spout.py");
+    let failed = metrics.get("failed").and_then(|n| n.as_u64()).unwrap_or(0);
     let split = summary.metrics.component("split").unwrap();
     assert_eq!(split.failed, failed, "every fail of the bolt reached the Python spout");
+}
+
+#[test]
+fn a_pystorm_reliable_spout_is_replayed() {
+    python_spout_replays("reliable_spout.py");
+}
+
+/// What the tracing subscriber of this test binary wrote.
+fn captured_log() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let writer = move || Captured(sink.clone());
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(writer);
+        subscriber.with_max_level(tracing::Level::INFO).try_init().expect("the only subscriber");
+        log
+    })
+}
+
+/// Appends to the captured log.
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_childs_stderr_and_log_commands_reach_the_workers_log_and_metrics_are_kept() {
+    let log = captured_log();
+    let noisy = python("noisy_split.py");
+    let metrics = noisy.metrics();
+    let (counts, reference, summary) = count_plays(1, noisy, TopologyConfig::default());
+    assert_eq!(counts, reference);
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let line = |marker: &str| text.lines().find(|l| l.contains(marker)).map(str::to_string);
+    let stderr = line("noisy: a line on stderr").expect("stderr reached the log");
+    assert!(stderr.contains("INFO") && stderr.contains("component 'split' task"), "{stderr}");
+    let logged = line("noisy: a log command").expect("the log command reached the log");
+    assert!(logged.contains("WARN") && logged.contains("component=\"split\""), "{logged}");
+    let lines = summary.metrics.component("split").unwrap().executed;
+    // Each of the two tasks reports how many lines it split; the metric
+    // keeps the last report.
+    let reported = metrics.get("lines").and_then(|n| n.as_u64()).expect("the metric arrived");
+    assert!(reported > 0 && reported <= lines, "{reported} of {lines}");
 }
 
 /// Word count of `plays` plays under `at_least_once` with the flaky split
