@@ -278,7 +278,8 @@ fn a_child_killed_with_sigkill_is_restarted_and_nothing_is_lost() {
 
 #[test]
 fn a_child_that_stops_answering_is_replaced_after_the_timeout_and_nothing_is_lost() {
-    let quick = ShellOptions { heartbeat_interval_ms: 100, timeout_ms: 1500, max_pending: 100 };
+    // Long enough for a loaded machine to start Python, short for a test.
+    let quick = ShellOptions { heartbeat_interval_ms: 200, timeout_ms: 5000, max_pending: 100 };
     misbehaves_once("HANG_AT", quick);
 }
 
