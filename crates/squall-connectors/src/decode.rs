@@ -2,7 +2,8 @@
 //! UTF-8 lines, JSON objects, CSV rows) and how a tuple becomes a record's
 //! bytes (JSON), through `serde_json` and `csv`.
 //!
-//! Owns the mapping between JSON values and Squall [`Value`]s.
+//! Owns the mapping between JSON values and Squall [`Value`]s (also the one
+//! the multilang protocol uses).
 
 use serde::Deserialize;
 use squall::{Fields, Value, Values};
@@ -119,17 +120,36 @@ pub fn from_json(json: serde_json::Value) -> Value {
 /// A Squall value as JSON: bytes as an array of numbers, timestamps as ms,
 /// native DataStream records as null (they have no JSON form).
 pub fn to_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null | Value::Native(_) => serde_json::Value::Null,
-        Value::Bool(b) => (*b).into(),
-        Value::Int(i) | Value::Timestamp(i) => (*i).into(),
-        Value::Float(f) => (*f).into(),
-        Value::String(s) => s.as_str().into(),
-        Value::Bytes(b) => b.as_slice().into(),
-        Value::List(l) => l.iter().map(to_json).collect(),
-        Value::Map(m) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+    serde_json::to_value(AsJson(value)).expect("JSON values serialize")
+}
+
+/// Serializes a Squall value as [`to_json`] maps it, without building a
+/// `serde_json::Value` first (the multilang protocol writes every tuple).
+#[derive(Debug, Clone, Copy)]
+pub struct AsJson<'a>(pub &'a Value);
+
+impl serde::Serialize for AsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null | Value::Native(_) => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) | Value::Timestamp(i) => s.serialize_i64(*i),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::String(text) => s.serialize_str(text),
+            Value::Bytes(b) => s.collect_seq(b),
+            Value::List(l) => s.collect_seq(l.iter().map(AsJson)),
+            Value::Map(m) => s.collect_map(m.iter().map(|(k, v)| (k, AsJson(v)))),
         }
+    }
+}
+
+/// Serializes a tuple's values as a JSON array (see [`AsJson`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ValuesAsJson<'a>(pub &'a [Value]);
+
+impl serde::Serialize for ValuesAsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(AsJson))
     }
 }
 

@@ -13,8 +13,12 @@
 //! - [`RollingFileSink`]: CSV part files rolled by size and time, in a
 //!   folder or an S3 bucket, exactly-once by two-phase commit.
 //!
+//! - [`ShellBolt`] and [`ShellSpout`] ([`multilang`]): spouts and bolts
+//!   written in other languages, run as child processes speaking Storm's
+//!   multilang protocol.
+//!
 //! [`register`] makes them available to YAML topologies (`type: kafka`,
-//! `socket`, `redis`, `postgres`, `rolling_file`).
+//! `socket`, `redis`, `postgres`, `rolling_file`, `shell`).
 
 mod blocking;
 mod decode;
@@ -22,6 +26,7 @@ mod kafka_partitions;
 mod kafka_sink;
 mod kafka_spout;
 mod kafka_watermarks;
+pub mod multilang;
 mod postgres_sink;
 mod redis_sink;
 mod retry;
@@ -30,11 +35,12 @@ mod socket_spout;
 mod upsert;
 mod yaml;
 
-pub use decode::{from_json, to_json, Format};
+pub use decode::{from_json, to_json, AsJson, Format, ValuesAsJson};
 pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions};
 pub use kafka_spout::{
     ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM, EVENT_TIME_FIELD,
 };
+pub use multilang::{ShellBolt, ShellSpout};
 pub use postgres_sink::{PostgresSink, PostgresSinkOptions};
 pub use redis_sink::{RedisSink, RedisSinkOptions};
 pub use retry::{Backoff, ConnectorStats, Failure};

@@ -1,16 +1,21 @@
 //! The YAML kinds of this crate: spouts `kafka` and `socket`
 //! ([`SocketSpoutOptions`]) and bolts `kafka`, `redis`
 //! `postgres` and `rolling_file` ([`RollingFileSinkOptions`]), whose settings are [`KafkaSpoutOptions`],
-//! [`KafkaSinkOptions`], [`RedisSinkOptions`] and [`PostgresSinkOptions`].
+//! [`KafkaSinkOptions`], [`RedisSinkOptions`] and [`PostgresSinkOptions`];
+//! and `shell`, a spout or a bolt in another language
+//! ([`crate::multilang::ShellSettings`]).
+
+use std::sync::Arc;
 
 use squall::builtins::extensions::{register_bolt, register_spout};
 use squall::builtins::registry::{bolt_factory, settings, spout_factory, BuiltBolt, BuiltSpout};
-use squall::Result;
+use squall::{Bolt, Result, Spout};
 
+use crate::multilang::ShellSettings;
 use crate::{
     KafkaSinkBolt, KafkaSinkOptions, KafkaSpout, KafkaSpoutOptions, PostgresSink,
     PostgresSinkOptions, RedisSink, RedisSinkOptions, RollingFileSink, RollingFileSinkOptions,
-    SocketSpout, SocketSpoutOptions,
+    ShellBolt, ShellSpout, SocketSpout, SocketSpoutOptions,
 };
 
 /// Registers this crate's spout and bolt kinds with the core's component
@@ -22,6 +27,32 @@ pub fn register() {
     register_bolt("redis", redis_sink);
     register_bolt("postgres", postgres_sink);
     register_bolt("rolling_file", rolling_file_sink);
+    register_spout("shell", shell_spout);
+    register_bolt("shell", shell_bolt);
+}
+
+fn shell_spout(value: &serde_yaml_ng::Value) -> Result<BuiltSpout> {
+    let settings: ShellSettings = settings("spout 'shell'", value)?;
+    if settings.max_pending.is_some() {
+        return Err(squall::Error::config("spout 'shell': max_pending is for bolts only"));
+    }
+    if settings.fields.is_none() && settings.streams.is_empty() {
+        return Err(squall::Error::config(
+            "spout 'shell': declare the fields it emits (`fields`, or `streams`)",
+        ));
+    }
+    let spec = settings.spec().map_err(|e| squall::Error::config(format!("spout 'shell': {e}")))?;
+    let description = format!("multilang spout {:?}", settings.command);
+    let factory = Arc::new(move || Box::new(ShellSpout::from_spec(spec.clone())) as Box<dyn Spout>);
+    Ok(BuiltSpout { factory, description })
+}
+
+fn shell_bolt(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
+    let settings: ShellSettings = settings("bolt 'shell'", value)?;
+    let spec = settings.spec().map_err(|e| squall::Error::config(format!("bolt 'shell': {e}")))?;
+    let description = format!("multilang bolt {:?}", settings.command);
+    let factory = Arc::new(move || Box::new(ShellBolt::from_spec(spec.clone())) as Box<dyn Bolt>);
+    Ok(BuiltBolt { factory, output: None, description })
 }
 
 fn rolling_file_sink(value: &serde_yaml_ng::Value) -> Result<BuiltBolt> {
@@ -143,5 +174,29 @@ mod tests {
         let bad_url = registry::bolt("redis", &yaml("{url: 'http://x', key_fields: [k]}"));
         let message = bad_url.err().expect("refused").to_string();
         assert!(message.contains("redis sink: bad url 'http://x'"), "{message}");
+        let shell = registry::bolt(
+            "shell",
+            &yaml("{command: [python3, split.py], fields: [word], env: {A: b}, timeout_ms: 5000}"),
+        )
+        .unwrap();
+        assert_eq!(shell.description, r#"multilang bolt ["python3", "split.py"]"#);
+        let spout = registry::spout("shell", &yaml("{command: [python3, s.py], fields: [line]}"));
+        assert!(spout.is_ok());
+        for (kind, settings, expected) in [
+            ("spout", "{command: [python3, s.py]}", "declare the fields"),
+            ("spout", "{command: [x], fields: [a], max_pending: 3}", "for bolts only"),
+            ("bolt", "{command: []}", "must name a program"),
+            ("bolt", "{command: [x], comand: [y]}", "comand"),
+            ("bolt", "{command: [x], timeout_ms: 10}", "heartbeat_interval_ms (1000)"),
+            ("bolt", "{command: [x], direct_streams: [d]}", "direct stream 'd'"),
+        ] {
+            let built = match kind {
+                "spout" => registry::spout("shell", &yaml(settings)).map(|_| ()),
+                _ => registry::bolt("shell", &yaml(settings)).map(|_| ()),
+            };
+            let message = built.expect_err("refused").to_string();
+            assert!(message.contains(expected), "{settings}: {message}");
+            assert!(message.contains(&format!("{kind} 'shell'")), "{message}");
+        }
     }
 }

@@ -9,25 +9,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use squall::builtins::{CountBolt, SplitWordsBolt};
-use squall::{Bolt, Fields, LocalCluster, OutputCollector, Result, TopologyBuilder, Tuple};
+use squall::{Fields, LocalCluster, TopologyBuilder};
 use squall_connectors::{SocketSpout, SocketSpoutOptions};
-
-/// Keeps the last count of every word.
-#[derive(Clone, Default)]
-struct Last(Arc<Mutex<HashMap<String, i64>>>);
-
-impl Bolt for Last {
-    fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> Result<()> {
-        let word = input.get_str("word")?.to_string();
-        let count = input.get_i64("count")?;
-        self.0.lock().unwrap().insert(word, count);
-        Ok(())
-    }
-}
 
 /// Serves the files of `dir` (in name order, each ending with a newline,
 /// so that no line spans two plays) to the first connection on `listener`,
@@ -53,7 +39,7 @@ fn serve(listener: TcpListener, dir: &Path) -> std::thread::JoinHandle<u64> {
 }
 
 fn word_count(spout: SocketSpout) -> HashMap<String, i64> {
-    let last = Last::default();
+    let last = support::LastCount::default();
     let mut b = TopologyBuilder::new("socket-word-count");
     b.set_spout("lines", spout, 1);
     b.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");

@@ -103,6 +103,24 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// A component's task cannot go on (a multilang subprocess died or sent
+    /// a malformed message): returned by `Bolt::execute`, it fails the task
+    /// itself, not only the input at hand as other errors do under
+    /// `at_least_once`. The task is then restarted (`at_least_once`, its
+    /// input failed and replayed) or the topology stopped, as after a panic.
+    #[error("{0}")]
+    TaskFailed(String),
+
+    /// A DRPC request was not answered: it timed out or its tuple tree
+    /// failed.
+    #[error("drpc function '{function}': {reason}")]
+    Drpc {
+        /// The function called.
+        function: String,
+        /// Why there is no answer.
+        reason: String,
+    },
+
     /// A built-in component or YAML topology got a bad setting.
     #[error("{0}")]
     Config(String),

@@ -4,7 +4,8 @@
 //! guarantees. This crate is the core: the data model ([`Value`],
 //! [`Fields`], [`Tuple`]), Storm's topology API ([`TopologyBuilder`],
 //! [`Spout`], [`Bolt`], [`Grouping`]), YAML topologies ([`yaml`]), the local
-//! runtime ([`LocalCluster`]) and the built-in components ([`builtins`]).
+//! runtime ([`LocalCluster`]), the built-in components ([`builtins`]) and
+//! Storm's DRPC in one process ([`drpc`]).
 //!
 //! ```
 //! use squall::builtins::{CountBolt, GeneratorSpout, SplitWordsBolt};
@@ -24,6 +25,7 @@
 pub mod builtins;
 pub mod checkpoint;
 pub mod datastream;
+pub mod drpc;
 mod error;
 pub mod keys;
 mod model;

@@ -492,3 +492,45 @@ fn a_task_that_panics_in_on_tick_is_restarted_and_its_tuples_replayed() {
     assert_eq!(ids(&log.acked), (0..200).collect());
     assert!(!log.failed.is_empty(), "what the failed instance held timed out");
 }
+
+/// A basic bolt passing ids on that gives up its task
+/// ([`Error::TaskFailed`]) once, at id `at`.
+#[derive(Clone)]
+struct FailsItsTaskOnce {
+    at: i64,
+    failed: Arc<AtomicU64>,
+}
+
+impl Bolt for FailsItsTaskOnce {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        d.declare(Fields::new(["id"]));
+    }
+    fn execute(&mut self, t: Tuple, c: &mut OutputCollector) -> Result<()> {
+        let id = t.get_i64("id")?;
+        if id == self.at && self.failed.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(Error::TaskFailed("its child died".into()));
+        }
+        c.emit(vec![Value::Int(id)])
+    }
+}
+
+#[test]
+fn a_task_failed_error_restarts_the_task_and_replays_its_batch_at_once() {
+    let n = 2000;
+    let spout = IdSpout::new(n, 64);
+    let bolt = FailsItsTaskOnce { at: 700, failed: Arc::default() };
+    let mut b = TopologyBuilder::new("task-failed");
+    // A timeout far beyond the test's length: only an immediate fail of
+    // the lost batch lets it finish quickly, and none times out.
+    b.config(tracked(Some(1000), 600_000));
+    b.set_spout("ids", spout.clone(), 1);
+    b.set_bolt("bolt", bolt.clone(), 1).shuffle_grouping("ids");
+    b.set_bolt("sink", RecordingBolt::new(), 1).shuffle_grouping("bolt");
+    let summary = run(b);
+    assert_eq!(ids(&spout.log().acked), (0..n).collect());
+    assert_eq!(bolt.failed.load(Ordering::SeqCst), 2, "id 700 came back after the restart");
+    assert_eq!(summary.metrics.component("bolt").unwrap().restarts, 1);
+    let ids_metrics = summary.metrics.component("ids").unwrap();
+    assert_eq!(ids_metrics.timed_out, 0);
+    assert!(ids_metrics.failed >= 1, "{ids_metrics:?}");
+}

@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use common::{ints, IdentityBolt, RecordingBolt, VecSpout};
 use squall::topology::OutputDeclarer;
@@ -216,5 +217,54 @@ fn several_streams_to_one_consumer_share_a_channel_and_drain() {
         let n = s.values[0].as_i64().unwrap();
         assert_eq!(s.source_stream, if n % 2 == 0 { "even" } else { "odd" });
         assert_eq!(s.source_component, "split");
+    }
+}
+
+/// `n` and the global tasks `delivered_to` said it went to.
+type Delivered = (i64, Vec<usize>);
+
+/// Passes `n` on, recording where `delivered_to` said each went.
+#[derive(Clone, Default)]
+struct ReportingRelay(Arc<Mutex<Vec<Delivered>>>);
+
+impl Bolt for ReportingRelay {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        d.declare(Fields::new(["n"]));
+    }
+    fn execute(&mut self, t: Tuple, c: &mut OutputCollector) -> Result<()> {
+        let n = t.get_i64("n")?;
+        let tasks = c.delivered_to(|c| c.emit(vec![Value::Int(n)]))?;
+        self.0.lock().unwrap().push((n, tasks));
+        Ok(())
+    }
+}
+
+#[test]
+fn delivered_to_names_the_global_tasks_each_tuple_went_to() {
+    for grouping in ["shuffle", "fields", "all", "chained"] {
+        let relay = ReportingRelay::default();
+        let rec = RecordingBolt::new();
+        let mut b = TopologyBuilder::new("t");
+        b.set_spout("src", VecSpout::new(Fields::new(["n"]), ints(0..300)), 3);
+        b.set_bolt("relay", relay.clone(), 3).local_or_shuffle_grouping("src");
+        let sink = b.set_bolt("sink", rec.clone(), 3);
+        match grouping {
+            "shuffle" => sink.shuffle_grouping("relay"),
+            "fields" => sink.fields_grouping("relay", Fields::new(["n"])),
+            "all" => sink.all_grouping("relay"),
+            _ => sink.forward_grouping("relay"),
+        };
+        LocalCluster::run(b.build().unwrap()).unwrap();
+        let mut reported: BTreeMap<i64, BTreeSet<usize>> = BTreeMap::new();
+        for (n, tasks) in relay.0.lock().unwrap().iter() {
+            reported.entry(*n).or_default().extend(tasks);
+        }
+        let mut seen: BTreeMap<i64, BTreeSet<usize>> = BTreeMap::new();
+        for s in rec.seen() {
+            seen.entry(s.values[0].as_i64().unwrap()).or_default().insert(s.task);
+        }
+        assert_eq!(reported, seen, "{grouping}");
+        let copies = if grouping == "all" { 3 } else { 1 };
+        assert!(seen.values().all(|t| t.len() == copies), "{grouping}");
     }
 }

@@ -1,7 +1,8 @@
 //! Shared by the connector tests that need no Kafka: real servers started
 //! on free loopback ports and stopped when dropped (Redis, PostgreSQL, the
 //! moto S3 API), the Shakespeare plays and their reference word counts,
-//! and the exactly-once word-count topology with a killed counting task.
+//! a sink keeping the last count of every word, and the exactly-once
+//! word-count topology with a killed counting task.
 #![allow(dead_code)]
 
 #[path = "../../../squall/tests/chaos/mod.rs"]
@@ -11,13 +12,29 @@ use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chaos::Chaos;
 use squall::builtins::{FileSpout, SplitWordsBolt, StatefulCountBolt};
 use squall::topology::BoltFactory;
 use squall::topology::{Guarantee, RestartStrategy};
-use squall::{Fields, LocalCluster, RunSummary, TopologyBuilder};
+use squall::{
+    Bolt, Fields, LocalCluster, OutputCollector, Result, RunSummary, TopologyBuilder, Tuple,
+};
+
+/// A sink keeping the last count of every word (fields `word`, `count`).
+#[derive(Clone, Default)]
+pub struct LastCount(pub Arc<Mutex<HashMap<String, i64>>>);
+
+impl Bolt for LastCount {
+    fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> Result<()> {
+        let word = input.get_str("word")?.to_string();
+        let count = input.get_i64("count")?;
+        self.0.lock().unwrap().insert(word, count);
+        Ok(())
+    }
+}
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {

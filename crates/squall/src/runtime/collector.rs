@@ -32,9 +32,9 @@ pub(crate) struct OutBuffer {
 
 /// Where a route delivers.
 pub(crate) enum RouteTarget {
-    /// To an operator chained in the same executor: tuples wait here until
-    /// the executor runs that operator.
-    Chained { pending: Vec<Tuple> },
+    /// To an operator chained in the same executor (global task id
+    /// `task`): tuples wait here until the executor runs that operator.
+    Chained { task: usize, pending: Vec<Tuple> },
     /// To the consumer's tasks over channels; `first_task` is the consumer's
     /// lowest global task id, `outs[i]` goes to its task index i.
     Channels { first_task: usize, outs: Vec<OutBuffer> },
@@ -88,6 +88,9 @@ pub struct OutputCollector {
     pub(crate) time: TaskTime,
     /// Tuple-tree bookkeeping, only when tracking (`at_least_once`).
     pub(crate) tracker: Option<Box<EmitTracker>>,
+    /// Global ids of the tasks emits delivered to, while
+    /// [`OutputCollector::delivered_to`] records them.
+    targets: Option<Vec<usize>>,
 }
 
 impl OutputCollector {
@@ -112,6 +115,7 @@ impl OutputCollector {
             to_ack: Vec::new(),
             time: TaskTime::default(),
             tracker: None,
+            targets: None,
         }
     }
 
@@ -201,11 +205,83 @@ impl OutputCollector {
     /// [`Error::BadEmit`] if `stream` is undeclared or not direct, the number
     /// of values is wrong, or no consumer of the stream owns task `task`.
     pub fn emit_direct(&mut self, task: usize, stream: &str, values: Values) -> Result<()> {
+        self.emit_direct_with(task, stream, values, Anchoring::Input)
+    }
+
+    /// Emits `values` on the direct `stream` to task `task`, anchored to
+    /// `anchors` as [`OutputCollector::emit_anchored_to`] does.
+    ///
+    /// # Errors
+    /// As [`OutputCollector::emit_direct`].
+    pub fn emit_direct_anchored(
+        &mut self,
+        task: usize,
+        stream: &str,
+        anchors: &[&Tuple],
+        values: Values,
+    ) -> Result<()> {
+        self.emit_direct_with(task, stream, values, Anchoring::Tuples(anchors))
+    }
+
+    /// Emits `values` on the direct `stream` to task `task` with a message
+    /// id, as [`OutputCollector::emit_with_id`] does for other streams.
+    ///
+    /// # Errors
+    /// As [`OutputCollector::emit_direct`], and [`Error::BadEmit`] when
+    /// called by a bolt.
+    pub fn emit_direct_with_id(
+        &mut self,
+        task: usize,
+        stream: &str,
+        values: Values,
+        msg_id: MessageId,
+    ) -> Result<()> {
+        if !self.spout {
+            return Err(self.bad("emit_direct_with_id is for spouts only".to_string()));
+        }
+        let Some(tracker) = self.tracker.as_mut() else {
+            self.emit_direct(task, stream, values)?;
+            self.to_ack.push(msg_id);
+            return Ok(());
+        };
+        let root = tracker.start_root();
+        self.emit_direct_with(task, stream, values, Anchoring::Root(root))?;
+        self.tracker.as_mut().expect("tracking").end_root(root, msg_id);
+        Ok(())
+    }
+
+    fn emit_direct_with(
+        &mut self,
+        task: usize,
+        stream: &str,
+        values: Values,
+        anchoring: Anchoring<'_>,
+    ) -> Result<()> {
         let s = self.stream_index(stream, &values)?;
         if !self.streams[s].direct {
             return Err(self.bad(format!("stream '{stream}' is not declared direct")));
         }
-        self.route(s, values, Some(task), Anchoring::Input)
+        self.route(s, values, Some(task), anchoring)
+    }
+
+    /// Runs `emit` (any emits on this collector) and returns the global ids
+    /// of the tasks that what it emitted was delivered to, in order, one per
+    /// delivered copy: Storm's `emit` return value, which a multilang
+    /// component asks for.
+    ///
+    /// # Errors
+    /// The error of `emit`.
+    pub fn delivered_to(
+        &mut self,
+        emit: impl FnOnce(&mut OutputCollector) -> Result<()>,
+    ) -> Result<Vec<usize>> {
+        let outer = self.targets.replace(Vec::new());
+        let result = emit(self);
+        let targets = std::mem::replace(&mut self.targets, outer).unwrap_or_default();
+        if let Some(outer) = self.targets.as_mut() {
+            outer.extend_from_slice(&targets);
+        }
+        result.map(|()| targets)
     }
 
     fn stream_index(&self, stream: &str, values: &Values) -> Result<usize> {
@@ -284,7 +360,10 @@ impl OutputCollector {
         let stream = &mut self.streams[s];
         let route = &mut stream.routes[r];
         match &mut route.target {
-            RouteTarget::Chained { pending } => {
+            RouteTarget::Chained { task, pending } => {
+                if let Some(targets) = self.targets.as_mut() {
+                    targets.push(*task);
+                }
                 let ids = match &mut self.tracker {
                     Some(tracker) => tracker.ids_for(anchoring),
                     None => AnchorIds::new(),
@@ -302,6 +381,9 @@ impl OutputCollector {
                 let mut full = false;
                 match target {
                     Target::One(i) => {
+                        if let Some(targets) = self.targets.as_mut() {
+                            targets.push(*first_task + i);
+                        }
                         let out = &mut outs[i];
                         out.rows.push(values);
                         if let Some(tracker) = &mut self.tracker {
@@ -311,6 +393,9 @@ impl OutputCollector {
                         self.buffered += 1;
                     }
                     Target::All => {
+                        if let Some(targets) = self.targets.as_mut() {
+                            targets.extend(*first_task..*first_task + outs.len());
+                        }
                         let last = outs.len() - 1;
                         for out in &mut outs[..last] {
                             out.rows.push(values.clone());
@@ -336,7 +421,7 @@ impl OutputCollector {
     /// stream `s`.
     pub(crate) fn take_chained(&mut self, s: usize, r: usize) -> Vec<Tuple> {
         match &mut self.streams[s].routes[r].target {
-            RouteTarget::Chained { pending } => std::mem::take(pending),
+            RouteTarget::Chained { pending, .. } => std::mem::take(pending),
             RouteTarget::Channels { .. } => Vec::new(),
         }
     }

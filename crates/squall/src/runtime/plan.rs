@@ -204,7 +204,10 @@ pub(crate) fn build_part(
                     }
                     let chained = chained_to.get(d.id.as_str()) == Some(&c.id.as_str());
                     let target = if chained {
-                        RouteTarget::Chained { pending: Vec::new() }
+                        RouteTarget::Chained {
+                            task: tasks[&d.id].start + index,
+                            pending: Vec::new(),
+                        }
                     } else {
                         let outs = tasks[&d.id]
                             .clone()

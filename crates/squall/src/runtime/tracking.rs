@@ -14,7 +14,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{AnchorIds, Tuple, Values};
 use crate::runtime::acker::AckerMsg;
 use crate::runtime::OutputCollector;
@@ -195,7 +195,9 @@ impl EmitTracker {
 /// and anchors itself; an `Err` fails its input too.
 ///
 /// # Errors
-/// None from `execute` (they fail tuples); panics propagate to the caller.
+/// None from `execute` (they fail tuples) but [`Error::TaskFailed`], which
+/// fails the input and the rest of `tuples` and is returned so that the
+/// task restarts; panics propagate to the caller.
 ///
 /// `before` runs before each `execute` (it sets the current key of keyed
 /// state); its error fails the tuple too.
@@ -206,7 +208,8 @@ pub(crate) fn execute_tracked(
     before: &mut dyn FnMut(&Tuple) -> Result<()>,
 ) -> Result<()> {
     let basic = bolt.ack_mode() == AckMode::Basic;
-    for tuple in tuples {
+    let mut tuples = tuples;
+    while let Some(tuple) = tuples.next() {
         // A basic bolt's input ids wait in the tracker; a manual bolt's are
         // kept here, to fail the input if `execute` errs.
         let mut tuple = tuple;
@@ -225,6 +228,15 @@ pub(crate) fn execute_tracked(
         match result {
             Ok(()) if basic => tracker.ack(&ids, tracker.input_ack_val),
             Ok(()) => {}
+            Err(error @ Error::TaskFailed(_)) => {
+                // The task is restarted; its input and the rest of the
+                // batch are replayed at once rather than after a timeout.
+                tracker.fail(&ids);
+                for rest in tuples {
+                    tracker.fail(&rest.ids);
+                }
+                return Err(error);
+            }
             Err(error) => {
                 tracing::debug!(%error, "bolt failed a tuple; its tree will be replayed");
                 tracker.fail(&ids);

@@ -113,7 +113,8 @@ pub trait Bolt: Send + 'static {
     /// # Errors
     /// In `at_most_once`, an error (or a panic) stops the topology with the
     /// task named. In `at_least_once`, an error fails the input (its spout
-    /// tuple is replayed) and a panic restarts the task.
+    /// tuple is replayed) and a panic restarts the task; so does
+    /// [`crate::Error::TaskFailed`], for a bolt that cannot go on.
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()>;
 
     /// Called when the task's watermark advances to `watermark` (event time,

@@ -71,6 +71,12 @@ impl TopologyContext {
         self.info.tasks.get(component).cloned().unwrap_or(0..0)
     }
 
+    /// Every component of the topology with its global task ids, by
+    /// component id.
+    pub fn components(&self) -> impl Iterator<Item = (&str, Range<usize>)> {
+        self.info.tasks.iter().map(|(c, tasks)| (c.as_str(), tasks.clone()))
+    }
+
     /// The topology's configuration.
     pub fn config(&self) -> &TopologyConfig {
         &self.info.config

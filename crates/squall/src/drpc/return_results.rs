@@ -1,0 +1,34 @@
+//! [`ReturnResults`]: the answers of DRPC requests, back to their callers.
+
+use crate::drpc::{LocalDrpc, RETURN_INFO};
+use crate::error::Result;
+use crate::model::Tuple;
+use crate::runtime::OutputCollector;
+use crate::topology::Bolt;
+
+/// Answers the request of each input's `return-info` (the request id, an
+/// int) with its field `result` (its text; other values as they display),
+/// Storm's `ReturnResults`. A sink.
+#[derive(Debug, Clone)]
+pub struct ReturnResults {
+    server: LocalDrpc,
+}
+
+impl ReturnResults {
+    /// Answers requests of `server`.
+    pub fn new(server: &LocalDrpc) -> Self {
+        ReturnResults { server: server.clone() }
+    }
+}
+
+impl Bolt for ReturnResults {
+    /// # Errors
+    /// [`crate::Error::NoSuchField`] or [`crate::Error::WrongType`] for an
+    /// input without an int `return-info` or without `result`.
+    fn execute(&mut self, input: Tuple, _: &mut OutputCollector) -> Result<()> {
+        let id = input.get_i64(RETURN_INFO)?;
+        let result = input.get_by_field("result")?.to_string();
+        self.server.answer(id as u64, result);
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! [`LocalDrpc`]: DRPC requests waiting for a topology, and their callers
+//! waiting for answers.
+//!
+//! Owns the requests' life: queued per function until a [`super::DrpcSpout`]
+//! takes one, answered by [`super::ReturnResults`] or failed (the spout's
+//! tuple tree failed), timed out by the caller. A late answer to a request
+//! that timed out is dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// One request as a spout takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrpcRequest {
+    /// Unique among the requests of this server.
+    pub id: u64,
+    /// The caller's argument.
+    pub args: String,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    queues: HashMap<String, VecDeque<DrpcRequest>>,
+    /// The caller of each request not yet answered, failed or timed out.
+    callers: HashMap<u64, SyncSender<std::result::Result<String, String>>>,
+}
+
+/// An in-process DRPC server (Storm's `LocalDRPC`). Clones share the
+/// server.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use squall::drpc::LocalDrpc;
+///
+/// let drpc = LocalDrpc::new();
+/// let server = drpc.clone();
+/// let topology = std::thread::spawn(move || loop {
+///     if let Some(request) = server.fetch("shout") {
+///         server.answer(request.id, request.args.to_uppercase());
+///         return;
+///     }
+/// });
+/// assert_eq!(drpc.execute("shout", "hey", Duration::from_secs(10))?, "HEY");
+/// topology.join().unwrap();
+/// # Ok::<(), squall::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct LocalDrpc(Arc<Mutex<State>>);
+
+impl std::fmt::Debug for LocalDrpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("LocalDrpc").field("waiting", &state.callers.len()).finish()
+    }
+}
+
+impl LocalDrpc {
+    /// A server with no request.
+    pub fn new() -> Self {
+        LocalDrpc::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls `function` with `args` and waits for its answer, at most
+    /// `timeout` (Storm's `drpc.request.timeout.secs`).
+    ///
+    /// # Errors
+    /// [`Error::Drpc`] naming the function if the request timed out (it is
+    /// withdrawn: a late answer is dropped) or its tuple tree failed.
+    pub fn execute(&self, function: &str, args: &str, timeout: Duration) -> Result<String> {
+        let (tx, rx) = sync_channel(1);
+        let id = {
+            let mut state = self.state();
+            state.next_id += 1;
+            let id = state.next_id;
+            state.callers.insert(id, tx);
+            let request = DrpcRequest { id, args: args.to_string() };
+            state.queues.entry(function.to_string()).or_default().push_back(request);
+            id
+        };
+        let failed = |reason: String| Error::Drpc { function: function.to_string(), reason };
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(reason)) => Err(failed(reason)),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                let mut state = self.state();
+                state.callers.remove(&id);
+                if let Some(queue) = state.queues.get_mut(function) {
+                    queue.retain(|r| r.id != id);
+                }
+                Err(failed(format!("no answer within {} ms", timeout.as_millis())))
+            }
+        }
+    }
+
+    /// The oldest request for `function` not yet taken, if any.
+    pub fn fetch(&self, function: &str) -> Option<DrpcRequest> {
+        self.state().queues.get_mut(function).and_then(VecDeque::pop_front)
+    }
+
+    /// Answers request `id` (nothing if it timed out or was answered).
+    pub fn answer(&self, id: u64, result: String) {
+        if let Some(caller) = self.state().callers.remove(&id) {
+            let _ = caller.try_send(Ok(result));
+        }
+    }
+
+    /// Fails request `id` with `reason` (nothing if it is no longer
+    /// waited for).
+    pub fn fail(&self, id: u64, reason: String) {
+        if let Some(caller) = self.state().callers.remove(&id) {
+            let _ = caller.try_send(Err(reason));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_times_out_with_an_error_and_a_late_answer_is_dropped() {
+        let drpc = LocalDrpc::new();
+        let error = drpc.execute("reach", "x", Duration::from_millis(20)).unwrap_err();
+        assert_eq!(error.to_string(), "drpc function 'reach': no answer within 20 ms");
+        assert_eq!(drpc.fetch("reach"), None, "a timed-out request is withdrawn");
+        drpc.answer(1, "late".into());
+        let server = drpc.clone();
+        let answerer = std::thread::spawn(move || loop {
+            if let Some(r) = server.fetch("reach") {
+                server.fail(r.id, "its tuple tree failed".into());
+                return;
+            }
+            std::thread::yield_now();
+        });
+        let error = drpc.execute("reach", "y", Duration::from_secs(30)).unwrap_err();
+        assert!(error.to_string().ends_with("its tuple tree failed"), "{error}");
+        answerer.join().unwrap();
+    }
+}
