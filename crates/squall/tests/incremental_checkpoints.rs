@@ -126,7 +126,9 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
     c.checkpoint_dir = Some(checkpoints.path().display().to_string());
     c.state_backend = StateBackendKind::Rocksdb;
     c.incremental_checkpoints = true;
-    c.retained_checkpoints = 2;
+    // Three: a checkpoint triggered while the one of a trickled line was
+    // still completing holds no change, and may be the newest.
+    c.retained_checkpoints = 3;
     let summary = LocalCluster::run(b.build().unwrap()).unwrap();
 
     // The bulk's checkpoint uploads the whole state; each line after it
@@ -145,7 +147,7 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
         "a checkpoint after a one-line change uploads {smallest} B, the bulk's {biggest} B"
     );
 
-    // Retention: the 2 newest complete checkpoints are left, every shared
+    // Retention: the 3 newest complete checkpoints are left, every shared
     // file they reference is there, including files they reuse (written by
     // an earlier checkpoint).
     let root = checkpoints.path().join("incremental");
@@ -153,10 +155,10 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
         CheckpointStorage::open(checkpoints.path().to_str().unwrap(), "incremental").unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let kept = rt.block_on(storage.completed()).unwrap();
-    assert_eq!(kept.len(), 2, "{kept:?}");
-    let (older, newer) = (metadata(&root, kept[0]), metadata(&root, kept[1]));
-    let referenced: BTreeSet<String> =
-        shared_objects(&older).union(&shared_objects(&newer)).cloned().collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    let held: Vec<BTreeSet<String>> =
+        kept.iter().map(|&id| shared_objects(&metadata(&root, id))).collect();
+    let referenced: BTreeSet<String> = held.iter().flatten().cloned().collect();
     for object in &referenced {
         assert!(root.join(object).is_file(), "{object} is referenced and was deleted");
     }
@@ -167,16 +169,23 @@ fn small_changes_upload_little_retention_keeps_shared_files_and_corruption_falls
     });
     assert!(reusing.count() > 0, "no retained checkpoint reuses files: {stats:?}");
 
-    // A corrupt SST file that only the newest checkpoint holds: restore
-    // skips it for the previous one, in full.
-    let only_newer: Vec<String> =
-        shared_objects(&newer).difference(&shared_objects(&older)).cloned().collect();
-    let victim = root.join(only_newer.first().expect("the newest checkpoint flushed a new file"));
+    // A corrupt SST file that a newer retained checkpoint flushed and the
+    // oldest does not hold: restore skips every checkpoint that holds it,
+    // for the newest that does not, in full.
+    let victim = held[1..]
+        .iter()
+        .rev()
+        .flatten()
+        .find(|o| !held[0].contains(*o))
+        .expect("a retained checkpoint flushed a new file")
+        .clone();
+    let intact = kept.iter().zip(&held).rev().find(|(_, h)| !h.contains(&victim)).unwrap().0;
+    let victim = root.join(victim);
     let mut bytes = std::fs::read(&victim).unwrap();
     bytes[0] ^= 0xff;
     std::fs::write(&victim, bytes).unwrap();
     let restored = rt.block_on(storage.load_latest(0)).unwrap().expect("an intact checkpoint");
-    assert_eq!(restored.id(), kept[0], "fell back to the previous complete checkpoint");
+    assert_eq!(restored.id(), *intact, "fell back to the newest checkpoint without the file");
     let databases = restored.databases_of("count");
     assert_eq!(databases.len(), 2, "both count tasks' databases downloaded");
     for db in databases {
