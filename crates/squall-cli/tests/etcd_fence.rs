@@ -52,7 +52,9 @@ fn state(pid: u32) -> String {
 fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
     let cluster = Cluster::start(0, &[]);
     let rt = runtime();
-    let store = rt.block_on(Store::connect(&[cluster.etcd_url.clone()], "/fence-test")).unwrap();
+    let store = rt
+        .block_on(Store::connect(std::slice::from_ref(&cluster.etcd_url), "/fence-test"))
+        .unwrap();
     let key = "assignments/sup-a/fenced";
     rt.block_on(store.put(key, &assignment(1), None)).unwrap();
     let patience = Duration::from_secs(3);
@@ -107,7 +109,9 @@ fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
 fn concurrent_status_updates_lose_nothing() {
     let cluster = Cluster::start(0, &[]);
     let rt = runtime();
-    let store = rt.block_on(Store::connect(&[cluster.etcd_url.clone()], "/status-test")).unwrap();
+    let store = rt
+        .block_on(Store::connect(std::slice::from_ref(&cluster.etcd_url), "/status-test"))
+        .unwrap();
     let writers = 24;
     rt.block_on(async {
         let updates = (0..writers).map(|_| {

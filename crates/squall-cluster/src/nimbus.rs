@@ -47,6 +47,8 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
     let loaded = squall::yaml::parse(yaml, overrides)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let topology = loaded.topology;
+    refuse_unsupported(topology.config(), request.workers)
+        .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let record = TopologyRecord {
         name: topology.name().to_string(),
         yaml: yaml.to_string(),
@@ -56,6 +58,25 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
         binary: None,
     };
     register(store, record).await
+}
+
+/// Refuses what a cluster of `workers` workers cannot run yet:
+/// `at_least_once` with checkpoints runs on one worker only (the
+/// multi-worker driver carries either the ackers or the checkpoints).
+///
+/// # Errors
+/// [`squall::Error::Config`] naming the keys.
+pub(crate) fn refuse_unsupported(
+    config: &squall::TopologyConfig,
+    workers: usize,
+) -> squall::Result<()> {
+    if workers > 1 && config.tracking() && config.checkpointing() {
+        return Err(squall::Error::config(format!(
+            "guarantee at_least_once with checkpoint_interval_ms runs on one worker only for \
+             now, not {workers}: submit with --workers 1, or use guarantee exactly_once"
+        )));
+    }
+    Ok(())
 }
 
 /// Stores a validated topology and schedules it.
@@ -263,5 +284,29 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
             Ok(Ok(())) => Error::Config("nimbus lease expired".into()),
             Err(e) => Error::Config(format!("heartbeat task failed: {e}")),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use squall::{Guarantee, TopologyConfig};
+
+    use super::refuse_unsupported;
+
+    #[test]
+    fn at_least_once_with_checkpoints_is_refused_on_several_workers_only() {
+        let config = TopologyConfig {
+            guarantee: Guarantee::AtLeastOnce,
+            checkpoint_interval_ms: 100,
+            checkpoint_dir: Some("/tmp/x".into()),
+            ..TopologyConfig::default()
+        };
+        assert!(refuse_unsupported(&config, 1).is_ok());
+        let refused = refuse_unsupported(&config, 2).unwrap_err().to_string();
+        assert!(refused.contains("at_least_once") && refused.contains("checkpoint_interval_ms"));
+        let exactly_once = TopologyConfig { guarantee: Guarantee::ExactlyOnce, ..config.clone() };
+        assert!(refuse_unsupported(&exactly_once, 2).is_ok());
+        let no_checkpoints = TopologyConfig { checkpoint_interval_ms: 0, ..config };
+        assert!(refuse_unsupported(&no_checkpoints, 2).is_ok());
     }
 }

@@ -410,7 +410,7 @@ impl Spout for CsvSpout {
         self.next_file = 0;
         self.reader = None;
         self.generator = self.options.watermark.generator();
-        self.replay.open(context);
+        self.replay.open_checkpointed(context)?;
         let position = context.operator_state::<CsvPosition>("position");
         if let Some(p) = position.get()? {
             self.resume(p, n)?;
@@ -421,6 +421,7 @@ impl Spout for CsvSpout {
 
     /// Records the reading position, so that a restore resumes from it.
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        self.replay.snapshot()?;
         let Some(state) = &self.position else { return Ok(()) };
         state.set(&self.checkpoint_position())
     }

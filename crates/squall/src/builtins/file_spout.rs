@@ -372,12 +372,13 @@ impl Spout for FileSpout {
         self.next_segment = 0;
         self.current = None;
         self.position = Some(position);
-        self.replay.open(context);
+        self.replay.open_checkpointed(context)?;
         Ok(())
     }
 
     /// Records the unread segments, so that a restore rewinds to them.
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        self.replay.snapshot()?;
         match &self.position {
             Some(state) => state.update(&self.unread()),
             None => Ok(()),

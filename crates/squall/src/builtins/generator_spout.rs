@@ -150,7 +150,7 @@ impl Spout for GeneratorSpout {
         self.position = Some(position);
         self.tokens = 1.0; // the first tuple goes at once
         self.last_refill = None;
-        self.replay.open(context);
+        self.replay.open_checkpointed(context)?;
         Ok(())
     }
 
@@ -181,6 +181,7 @@ impl Spout for GeneratorSpout {
     /// Records `seq`, the next sequence number, so that a restore replays
     /// from it: the generator is a replayable source.
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        self.replay.snapshot()?;
         match &self.position {
             Some(p) => p.set(&self.seq),
             None => Ok(()),

@@ -53,6 +53,35 @@ pub(crate) async fn completed(checkpoint: &mut Option<TaskCheckpointing>) -> u64
     *c.completed.borrow_and_update()
 }
 
+/// A spout head waiting (on acks, or idle): returns a barrier once one is
+/// triggered, or `None` once a checkpoint completes (left for
+/// [`Executor::poll_checkpoint`]); pending forever without checkpoints.
+///
+/// # Cancel safety
+/// Cancel safe (`recv` and `changed` are).
+pub(crate) async fn checkpoint_due(
+    checkpoint: &mut Option<TaskCheckpointing>,
+) -> Option<CheckpointBarrier> {
+    let Some(c) = checkpoint else { return pending().await };
+    let (completed, trigger) = (&mut c.completed, &mut c.trigger);
+    let triggered = async {
+        match trigger {
+            Some(t) => t.recv().await,
+            None => pending().await,
+        }
+    };
+    tokio::select! {
+        changed = completed.changed() => {
+            if changed.is_err() {
+                return pending().await; // the coordinator stopped: the run is ending
+            }
+            completed.mark_changed(); // seen again by `poll_checkpoint`
+            None
+        }
+        Some(barrier) = triggered => Some(barrier),
+    }
+}
+
 impl Executor {
     /// Spout heads, between two `next_tuple` calls: injects a triggered
     /// barrier, and passes on completed checkpoints.

@@ -133,6 +133,13 @@ impl TopologyPart {
         restored: Option<&RestoredCheckpoint>,
         storage: Arc<CheckpointStorage>,
     ) -> Result<(Self, PartCheckpointing, PartEvents)> {
+        if topology.config().tracking() {
+            return Err(crate::Error::config(format!(
+                "topology '{}': guarantee at_least_once with checkpoint_interval_ms runs on one \
+                 worker only for now (its ackers are not started across workers)",
+                topology.name()
+            )));
+        }
         let mut part = Self::assemble(topology, &local, restored)?;
         let attached = attach(&mut part.executors, &storage);
         let link = PartCheckpointing { triggers: attached.triggers, completed: attached.completed };

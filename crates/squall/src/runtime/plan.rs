@@ -311,7 +311,7 @@ pub(crate) fn build_part(
                 ComponentKind::Spout(_) => None,
                 ComponentKind::Bolt { .. } => {
                     let rx = receivers.remove(&head_task).unwrap_or_default();
-                    Some(InputSet::new(rx, config.idle_timeout(), config.checkpoint_alignment))
+                    Some(InputSet::new(rx, config.idle_timeout(), config.aligned_barriers()))
                 }
             };
             let spout_tracker = wiring.as_mut().and_then(|w| {

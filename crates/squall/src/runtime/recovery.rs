@@ -89,6 +89,11 @@ pub(crate) async fn run(
         let attempt = cancel.child_token();
         let plan = plan::build(&topology, &attempt, &metrics, restored.as_ref())?;
         let mut executors = plan.executors;
+        // `at_least_once` with checkpoints: ackers too, stopped with the
+        // attempt (their trees do not outlive it).
+        for acker in plan.ackers {
+            tokio::spawn(acker.run());
+        }
 
         let timing = Timing {
             interval_ms: config.checkpoint_interval_ms,

@@ -3,6 +3,12 @@
 //! flight, hands it `ack`/`fail` for decided trees, times trees out, and
 //! ends once the spout has finished and every tree is decided.
 //!
+//! With checkpoints (Flink's `AT_LEAST_ONCE` checkpointing mode), barriers
+//! are injected between `next_tuple` calls and while the spout waits, as in
+//! the untracked loop; trees in flight at a barrier are the spout's to
+//! record in its snapshot (the built-in spouts' `Replay` (`builtins/replay.rs`)
+//! does), so that a restore replays them.
+//!
 //! Deadlock freedom: the spout never waits on its acks while holding
 //! unsent tuples (it flushes every buffer first), and acks reach it over an
 //! unbounded channel that the ackers never block on, so a spout blocked on
@@ -11,7 +17,9 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use crate::checkpoint::CheckpointBarrier;
 use crate::error::Result;
+use crate::runtime::checkpointing::checkpoint_due;
 use crate::runtime::collector::Flow;
 use crate::runtime::executor::{guarded, Executor, Exit, Node, Op, IDLE_WAIT};
 use crate::runtime::metrics::TaskMetrics;
@@ -34,6 +42,9 @@ impl Executor {
             if self.cancel.is_cancelled() {
                 return Ok(Exit::Stopped);
             }
+            if self.poll_checkpoint().await? == Flow::Stopped {
+                return Ok(Exit::Stopped);
+            }
             if self.deliver_done()? {
                 finished = false; // the spout may replay what failed
             }
@@ -49,11 +60,15 @@ impl Executor {
                 }
                 dirty_since = None;
                 let tracker = self.spout_tracker.as_mut().expect("tracked spout");
-                tokio::select! {
+                let barrier = tokio::select! {
                     biased;
                     _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                    _ = tracker.wait() => {}
-                    _ = tokio::time::sleep_until(deadline.into()) => {}
+                    _ = tracker.wait() => None,
+                    _ = tokio::time::sleep_until(deadline.into()) => None,
+                    barrier = checkpoint_due(&mut self.checkpoint) => barrier,
+                };
+                if self.inject(barrier).await? == Flow::Stopped {
+                    return Ok(Exit::Stopped);
                 }
                 continue;
             }
@@ -69,13 +84,25 @@ impl Executor {
                 SpoutStatus::Finished => finished = true,
                 SpoutStatus::Idle => {
                     let tracker = self.spout_tracker.as_mut().expect("tracked spout");
-                    tokio::select! {
+                    let barrier = tokio::select! {
                         _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                        _ = tracker.wait() => {}
-                        _ = tokio::time::sleep(IDLE_WAIT) => {}
+                        _ = tracker.wait() => None,
+                        _ = tokio::time::sleep(IDLE_WAIT) => None,
+                        barrier = checkpoint_due(&mut self.checkpoint) => barrier,
+                    };
+                    if self.inject(barrier).await? == Flow::Stopped {
+                        return Ok(Exit::Stopped);
                     }
                 }
             }
+        }
+    }
+
+    /// Injects `barrier`, triggered while the spout waited.
+    async fn inject(&mut self, barrier: Option<CheckpointBarrier>) -> Result<Flow> {
+        match barrier {
+            Some(b) => self.on_barrier(b).await,
+            None => Ok(Flow::Open),
         }
     }
 

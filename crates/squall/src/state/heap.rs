@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::{decode, encode, OperatorState, StateId, StateKind, TaskState};
 use crate::error::Result;
-use crate::topology::{Guarantee, TopologyContext};
+use crate::topology::TopologyContext;
 
 /// A restored watermark (ms) and the state of every key.
 pub(crate) type Restored<K, V> = (i64, Vec<(K, V)>);
@@ -41,12 +41,12 @@ impl std::fmt::Debug for HeapCheckpoint {
 impl HeapCheckpoint {
     /// The checkpointed state `name` of the task of `context` (keyed state
     /// `name`, operator state `name.watermark`); `None` unless the topology
-    /// runs `exactly_once`, the only guarantee that restores state.
+    /// takes checkpoints (`checkpoint_interval_ms` above 0, any guarantee).
     ///
     /// # Errors
     /// [`crate::Error::State`] if `name` is already another kind of state.
     pub fn open(context: &TopologyContext, name: &str) -> Result<Option<Self>> {
-        if context.config().guarantee != Guarantee::ExactlyOnce {
+        if !context.config().checkpointing() {
             return Ok(None);
         }
         let state = context.state().clone();

@@ -252,6 +252,14 @@ impl TopologyConfig {
         self.checkpoint_interval_ms > 0
     }
 
+    /// Whether a task with several inputs aligns barriers:
+    /// `checkpoint_alignment`, except under `at_least_once`, whose
+    /// checkpoints are never aligned (Flink's `AT_LEAST_ONCE` checkpointing
+    /// mode: a restore may count some tuples twice, never loses one).
+    pub fn aligned_barriers(&self) -> bool {
+        self.checkpoint_alignment && self.guarantee != Guarantee::AtLeastOnce
+    }
+
     /// Whether tuples are tracked by ackers: `at_least_once` with at least
     /// one acker.
     pub fn tracking(&self) -> bool {
