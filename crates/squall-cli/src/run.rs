@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use squall::checkpoint::CheckpointStorage;
+use squall::topology::Topology;
 use squall::{yaml, LocalCluster};
 
 use crate::failure::Failure;
@@ -60,6 +62,7 @@ pub fn run(
             "--savepoint-on-stop needs checkpoints: set config.checkpoint_interval_ms and checkpoint_dir",
         ));
     }
+    announce_resume(&topology);
     let interrupted = catch_ctrl_c()?;
     let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
     let mut progress = Progress::new(!quiet);
@@ -115,4 +118,39 @@ fn catch_ctrl_c() -> Result<Arc<AtomicU64>, Failure> {
     })
     .map_err(|e| Failure::runtime(format!("cannot catch Ctrl-C: {e}")))?;
     Ok(first)
+}
+
+/// Says so when `topology` will resume from a checkpoint an earlier run
+/// left in its `checkpoint_dir` (a run restores the newest complete one),
+/// with when it was taken and how to start fresh. A storage that cannot be
+/// read is left for the run to report.
+fn announce_resume(topology: &Topology) {
+    let config = topology.config();
+    let Some(dir) = config.checkpoint_dir.as_deref() else { return };
+    if !config.checkpointing() || config.restore_from.is_some() {
+        return;
+    }
+    let Ok(storage) = CheckpointStorage::open(dir, topology.name()) else { return };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return;
+    };
+    let latest = runtime.block_on(async {
+        match storage.completed().await?.last() {
+            Some(&id) => storage.read_metadata(id).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let Ok(Some(metadata)) = latest else { return };
+    let taken = chrono::DateTime::from_timestamp_millis(metadata.triggered_at_ms as i64)
+        .map_or_else(
+            || "at an unknown time".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        );
+    let folder = format!("{}/{}", storage.location().trim_end_matches('/'), topology.name());
+    eprintln!(
+        "resuming from checkpoint {} of an earlier run of '{}' (taken {taken}) in {folder}; to \
+         start fresh, delete that folder or set checkpoint_dir elsewhere",
+        metadata.checkpoint_id,
+        topology.name(),
+    );
 }

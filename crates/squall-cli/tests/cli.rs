@@ -267,3 +267,50 @@ fn the_binary_keeps_state_in_rocksdb_and_checkpoints_in_s3() {
     let rocksdb_files = keys.iter().filter(|k| k.ends_with(".sst")).count();
     assert!(rocksdb_files > 0, "no RocksDB file in the bucket: {keys:?}");
 }
+
+/// A run that finds an earlier run's checkpoints in its `checkpoint_dir`
+/// says it resumes, from which checkpoint, and how to start fresh; the
+/// first run says nothing of the kind.
+#[test]
+fn a_run_that_resumes_from_an_earlier_checkpoint_says_so() {
+    let f = Fixture::new();
+    let dir = f.dir.path().join("checkpoints");
+    let config = format!(
+        "config:\n  guarantee: exactly_once\n  checkpoint_interval_ms: 20\n  checkpoint_dir: \"{}\"\n",
+        dir.display()
+    );
+    let corpus = corpus::shakespeare();
+    let yaml = f.write(|y| {
+        y.replace("config:\n", &config).replace("type: count\n", "type: stateful_count\n")
+    });
+    let set = format!("input={}", corpus.display());
+    // The newest checkpoint with metadata (a complete one), by its folder.
+    let newest = || -> Option<u64> {
+        let entries = std::fs::read_dir(dir.join("word-count")).ok()?;
+        let names = entries.map(|e| e.unwrap().path()).filter(|p| p.join("_metadata").is_file());
+        names.filter_map(|p| p.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()).max()
+    };
+    // A short run on a loaded machine may end before a checkpoint completes:
+    // run again (still no resume to announce) until one has.
+    for attempt in 1.. {
+        assert!(attempt <= 5, "five runs completed no checkpoint");
+        let first = squall(&["run", path_arg(yaml), "--quiet", "--set", &set]);
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert_eq!(first.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("resuming"), "{stderr}");
+        if newest().is_some() {
+            break;
+        }
+    }
+    let id = newest().unwrap();
+
+    let second = squall(&["run", path_arg(yaml), "--quiet", "--set", &set]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("resuming from checkpoint "));
+    let line = line.unwrap_or_else(|| panic!("no resume line: {stderr}"));
+    assert!(line.starts_with(&format!("resuming from checkpoint {id} of")), "{line}");
+    assert!(line.contains("of an earlier run of 'word-count' (taken 20"), "{line}");
+    let folder = format!(" in {}/word-count; to start fresh", dir.display());
+    assert!(line.contains(&folder), "{line}");
+}

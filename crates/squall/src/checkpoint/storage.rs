@@ -254,6 +254,15 @@ impl CheckpointStorage {
         Ok(bytes)
     }
 
+    /// The metadata of checkpoint `id` alone (its id, trigger time, tasks
+    /// and sizes), without reading any state.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if it is missing or does not decode.
+    pub async fn read_metadata(&self, id: u64) -> Result<CheckpointMetadata> {
+        CheckpointMetadata::from_json(&self.read(&self.path(id, METADATA)).await?)
+    }
+
     /// Reads checkpoint `id` in full and verifies every file.
     ///
     /// # Errors
