@@ -1,5 +1,5 @@
 //! [`WindowCheckpoint`]: a window operator's state in the checkpointed
-//! state API (issue 4's keyed and operator state), in `exactly_once`; used
+//! state API (issue 4's keyed and operator state), with checkpoints; used
 //! by the YAML window bolt and the DataStream window operator.
 //!
 //! At a barrier the heap [`super::state::WindowStore`] is copied through a
@@ -60,8 +60,8 @@ where
     A: Serialize + DeserializeOwned + Clone,
 {
     /// The checkpointed state of the task of `context`, restored from the
-    /// last checkpoint if there is one; `None` unless the topology runs
-    /// `exactly_once`. `route` gives a key's routing hash.
+    /// last checkpoint if there is one; `None` unless the topology takes
+    /// checkpoints. `route` gives a key's routing hash.
     ///
     /// # Errors
     /// [`crate::Error::State`] if the restored state does not decode.

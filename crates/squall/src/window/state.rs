@@ -2,8 +2,8 @@
 //! windows and their accumulators, plus the event-time timers that fire and
 //! clean them up.
 //!
-//! The working copy lives on the heap (one hash lookup per record). In
-//! `exactly_once` the window bolt copies it into checkpointed keyed state
+//! The working copy lives on the heap (one hash lookup per record). With
+//! checkpoints the window bolt copies it into checkpointed keyed state
 //! at every barrier ([`WindowStore::keys`]: one entry per key, holding its
 //! panes) and rebuilds it from there on restore ([`WindowStore::restore`]);
 //! timers are not stored, they follow from the windows and the watermark.

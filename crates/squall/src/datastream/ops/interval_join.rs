@@ -1,5 +1,5 @@
 //! [`IntervalJoinBolt`]: Flink's interval join of two keyed streams,
-//! `a.ts + lower <= b.ts <= a.ts + upper`. In `exactly_once` the buffers
+//! `a.ts + lower <= b.ts <= a.ts + upper`. With checkpoints the buffers
 //! are copied into checkpointed keyed state at each barrier
 //! ([`HeapCheckpoint`]).
 
@@ -32,7 +32,7 @@ pub(crate) struct IntervalJoinBolt<K, T, U, O> {
     upper: i64,
     f: JoinFn<K, T, U, O>,
     buffers: HashMap<K, Buffers<T, U>>,
-    /// The checkpointed copy of the buffers, in `exactly_once`.
+    /// The checkpointed copy of the buffers, with checkpoints.
     checkpoint: Option<HeapCheckpoint>,
 }
 
@@ -55,7 +55,7 @@ impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for IntervalJoinBolt<K
         super::declare(declarer, &[]);
     }
 
-    /// Restores the buffers from the last checkpoint (`exactly_once`).
+    /// Restores the buffers from the last checkpoint (with checkpoints).
     ///
     /// # Errors
     /// [`crate::Error::State`] if the restored state does not decode.

@@ -1,6 +1,6 @@
 //! [`KeyedProcessFunction`] and the bolt that runs it: per-key state and
 //! event-time and processing-time timers (Flink's `KeyedProcessFunction`).
-//! In `exactly_once` the state and the timers of every key are copied into
+//! With checkpoints the state and the timers of every key are copied into
 //! checkpointed keyed state at each barrier and restored from there
 //! ([`HeapCheckpoint`]; Flink keeps timers in keyed state too).
 
@@ -137,7 +137,7 @@ pub(crate) struct ProcessBolt<K, T, P: KeyedProcessFunction<K, T>> {
     watermark: i64,
     scratch: Vec<(TimeDomain, i64)>,
     out: Vec<(Option<String>, Values)>,
-    /// The checkpointed copy of states and timers, in `exactly_once`.
+    /// The checkpointed copy of states and timers, with checkpoints.
     checkpoint: Option<HeapCheckpoint>,
 }
 
@@ -227,7 +227,7 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> Bolt for Proce
     }
 
     /// Restores every key's state and timers from the last checkpoint
-    /// (`exactly_once`); processing-time timers already due fire on the
+    /// (with checkpoints); processing-time timers already due fire on the
     /// first tick.
     ///
     /// # Errors

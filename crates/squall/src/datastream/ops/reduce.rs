@@ -1,4 +1,4 @@
-//! [`ReduceBolt`]: a rolling reduce per key. In `exactly_once` the value of
+//! [`ReduceBolt`]: a rolling reduce per key. With checkpoints the value of
 //! every key is copied into checkpointed keyed state at each barrier
 //! ([`HeapCheckpoint`]).
 
@@ -22,7 +22,7 @@ pub(crate) struct ReduceBolt<K, T> {
     key: KeyFn<K, T>,
     f: ReduceFn<T>,
     state: HashMap<K, T>,
-    /// The checkpointed copy of the values, in `exactly_once`.
+    /// The checkpointed copy of the values, with checkpoints.
     checkpoint: Option<HeapCheckpoint>,
 }
 
@@ -37,7 +37,7 @@ impl<K: Data + Hash + Eq, T: Data> Bolt for ReduceBolt<K, T> {
         super::declare(declarer, &[]);
     }
 
-    /// Restores every key's value from the last checkpoint (`exactly_once`).
+    /// Restores every key's value from the last checkpoint (with checkpoints).
     ///
     /// # Errors
     /// [`crate::Error::State`] if the restored state does not decode.

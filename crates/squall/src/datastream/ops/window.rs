@@ -21,7 +21,7 @@ pub(crate) struct WindowStreamBolt<K, T, F: AggregateFunction<In = T>> {
     op: WindowOperator<K, F>,
     late: String,
     fired: Vec<Fired<K, F::Out>>,
-    /// The checkpointed copy of the windows, in `exactly_once`.
+    /// The checkpointed copy of the windows, with checkpoints.
     checkpoint: Option<WindowCheckpoint<K, F::Acc>>,
 }
 
@@ -69,7 +69,7 @@ where
         super::declare(declarer, std::slice::from_ref(&self.late));
     }
 
-    /// Restores the open windows from the last checkpoint (`exactly_once`).
+    /// Restores the open windows from the last checkpoint (with checkpoints).
     ///
     /// # Errors
     /// [`Error::State`] if the restored state does not decode.
@@ -81,7 +81,7 @@ where
         Ok(())
     }
 
-    /// Copies the open windows into checkpointed state (`exactly_once`).
+    /// Copies the open windows into checkpointed state (with checkpoints).
     ///
     /// # Errors
     /// [`Error::State`] if a key or an accumulator cannot be encoded.

@@ -1,6 +1,6 @@
 //! [`WindowJoinBolt`]: Flink's window join of two keyed streams: every pair
-//! of one key in one window, emitted when the window fires. In
-//! `exactly_once` the buffered windows are copied into checkpointed keyed
+//! of one key in one window, emitted when the window fires. With
+//! checkpoints the buffered windows are copied into checkpointed keyed
 //! state at each barrier ([`HeapCheckpoint`]); their timers follow from
 //! their ends.
 
@@ -38,7 +38,7 @@ pub(crate) struct WindowJoinBolt<K, T, U, O> {
     watermark: i64,
     late: u64,
     scratch: Vec<Window>,
-    /// The checkpointed copy of the panes, in `exactly_once`.
+    /// The checkpointed copy of the panes, with checkpoints.
     checkpoint: Option<HeapCheckpoint>,
 }
 
@@ -95,7 +95,7 @@ impl<K: Data + Hash + Eq, T: Data, U: Data, O: Data> Bolt for WindowJoinBolt<K, 
     }
 
     /// Restores the buffered windows and their timers from the last
-    /// checkpoint (`exactly_once`).
+    /// checkpoint (with checkpoints).
     ///
     /// # Errors
     /// [`crate::Error::State`] if the restored state does not decode.
