@@ -9,7 +9,9 @@
 #   squall list
 #   squall deactivate word-count; squall activate word-count
 #   squall submit --binary target/debug/examples/cluster_word_count --name wc --set input=... --set output=...
-#   squall kill word-count --wait 5
+#   mkdir -p /tmp/squall-word-count-eo; squall submit examples/word-count-exactly-once.yaml
+#   squall rebalance word-count-eo --parallelism count=4
+#   squall kill word-count-eo --wait 5
 # Needs: etcd (Debian: apt-get install etcd-server) and a built `squall`
 # (cargo build -p squall-cli; SQUALL_BIN overrides the binary's path).
 set -euo pipefail

@@ -314,3 +314,25 @@ fn a_run_that_resumes_from_an_earlier_checkpoint_says_so() {
     let folder = format!(" in {}/word-count; to start fresh", dir.display());
     assert!(line.contains(&folder), "{line}");
 }
+
+/// Every example the README names loads and validates as shipped.
+#[test]
+fn every_example_validates() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_squall"))
+            .args(["validate", path_arg(&path)])
+            .current_dir(examples.join(".."))
+            .output()
+            .expect("runs squall");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {stderr}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} examples found");
+}
