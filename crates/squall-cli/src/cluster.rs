@@ -67,8 +67,9 @@ pub fn worker(file: &Path) -> ExitCode {
 
 /// What a client command does once connected.
 pub enum Request {
-    /// Submit a YAML file with overrides, over so many workers.
-    Submit(PathBuf, Vec<(String, String)>, usize),
+    /// Submit a YAML file with overrides, over so many workers, maybe
+    /// from a savepoint.
+    Submit(PathBuf, Vec<(String, String)>, usize, Option<String>),
     /// Submit a topology binary under a name, with parameters, over so
     /// many workers.
     SubmitBinary(PathBuf, String, Vec<(String, String)>, usize),
@@ -82,6 +83,8 @@ pub enum Request {
     Activate(String, bool),
     /// Rebalance a topology to new parallelisms (and workers).
     Rebalance(String, RebalanceRequest),
+    /// Take a savepoint of a topology (and stop it, when set).
+    Savepoint(String, bool),
 }
 
 /// `squall submit|list|status|kill`: one call to the leading nimbus's API
@@ -98,10 +101,10 @@ pub fn client(
     block_on(async move {
         let api = ApiClient::connect(&config, nimbus.as_deref()).await.map_err(Failure::runtime)?;
         match request {
-            Request::Submit(file, overrides, workers) => {
+            Request::Submit(file, overrides, workers, from_savepoint) => {
                 let yaml = std::fs::read_to_string(&file)
                     .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
-                let request = SubmitRequest { yaml, overrides, workers };
+                let request = SubmitRequest { yaml, overrides, workers, from_savepoint };
                 let status = api.submit(&request).await.map_err(Failure::config)?;
                 println!("submitted '{}': {}", status.name, describe(&status));
             }
@@ -153,6 +156,13 @@ pub fn client(
             Request::Rebalance(name, request) => {
                 let s = api.rebalance(&name, &request).await.map_err(Failure::config)?;
                 println!("'{}': {}", s.name, describe(&s));
+            }
+            Request::Savepoint(name, stop) => {
+                let taken = api.savepoint(&name, stop).await.map_err(Failure::config)?;
+                match taken.stopped {
+                    true => println!("'{name}' stopped with savepoint {}", taken.location),
+                    false => println!("savepoint of '{name}': {}", taken.location),
+                }
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -79,6 +79,10 @@ enum Command {
         /// Worker processes to spread it over (Storm's topology.workers).
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Start from this savepoint (printed by `squall savepoint` or
+        /// `squall stop`); parallelisms and workers may differ from its.
+        #[arg(long, value_name = "DIR", conflicts_with = "binary")]
+        from_savepoint: Option<String>,
         #[command(flatten)]
         cluster: ClientArgs,
     },
@@ -122,6 +126,24 @@ enum Command {
     },
     /// Change a running topology's parallelism: stop it with a savepoint,
     /// and start it again from there (needs checkpoints).
+    /// Take a savepoint of a running topology (Flink's `savepoint`): a
+    /// checkpoint copied to `<checkpoint_dir>/<topology>/savepoints/`,
+    /// kept by retention; prints its folder.
+    Savepoint {
+        /// The topology's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
+    /// Stop a topology with a savepoint (Flink's `stop`): spouts paused,
+    /// a final savepoint, then killed; `squall submit --from-savepoint`
+    /// resumes it exactly there.
+    Stop {
+        /// The topology's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClientArgs,
+    },
     Rebalance {
         /// The topology's name.
         name: String,
@@ -241,12 +263,12 @@ fn main() -> ExitCode {
             })
         }
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
-        Command::Submit { file, set, binary, name, workers, cluster: c } => {
+        Command::Submit { file, set, binary, name, workers, from_savepoint, cluster: c } => {
             let request = match (file, binary, name) {
                 (_, Some(binary), Some(name)) => {
                     cluster::Request::SubmitBinary(binary, name, set, workers)
                 }
-                (Some(file), _, _) => cluster::Request::Submit(file, set, workers),
+                (Some(file), _, _) => cluster::Request::Submit(file, set, workers, from_savepoint),
                 _ => unreachable!("clap requires a file or --binary with --name"),
             };
             client(c, request)
@@ -262,6 +284,10 @@ fn main() -> ExitCode {
             client(c, cluster::Request::Activate(name, false))
         }
         Command::Activate { name, cluster: c } => client(c, cluster::Request::Activate(name, true)),
+        Command::Savepoint { name, cluster: c } => {
+            client(c, cluster::Request::Savepoint(name, false))
+        }
+        Command::Stop { name, cluster: c } => client(c, cluster::Request::Savepoint(name, true)),
         Command::Rebalance { name, parallelism, workers, cluster: c } => {
             let request = squall_cluster::control_api::RebalanceRequest {
                 parallelism: parallelism.into_iter().collect(),

@@ -42,6 +42,11 @@ pub struct SubmitRequest {
     /// `topology.workers`); 1 when absent.
     #[serde(default = "one")]
     pub workers: usize,
+    /// Start from this savepoint (a folder printed by `squall savepoint` or
+    /// `squall stop`, or by `squall run --savepoint-on-stop`); parallelisms
+    /// may differ from the savepoint's.
+    #[serde(default)]
+    pub from_savepoint: Option<String>,
 }
 
 fn one() -> usize {
@@ -85,6 +90,7 @@ impl IntoResponse for NimbusError {
             NimbusError::BadTopology(_) => StatusCode::BAD_REQUEST,
             NimbusError::Exists(_) => StatusCode::CONFLICT,
             NimbusError::NotFound(_) => StatusCode::NOT_FOUND,
+            NimbusError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             NimbusError::Cluster(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         error(code, self.to_string())

@@ -203,6 +203,6 @@ async fn submit(
         workers: request.workers,
         binary: Some(request.key.clone()),
     };
-    let status = crate::nimbus::register(&state.store, record).await?;
+    let status = crate::nimbus::register(&state.store, record, None).await?;
     Ok((StatusCode::CREATED, Json(status)))
 }

@@ -7,7 +7,7 @@ use crate::api::{ErrorBody, SubmitRequest};
 use crate::binary::{BinaryDescription, BinarySubmit, Uploaded};
 use crate::config::ClusterConfig;
 use crate::control::TopologyMetrics;
-use crate::control_api::RebalanceRequest;
+use crate::control_api::{RebalanceRequest, SavepointBody, SavepointTaken};
 use crate::store::{Store, SupervisorInfo, TopologyStatus};
 use crate::{Error, Result};
 
@@ -158,6 +158,18 @@ impl ApiClient {
     ) -> Result<TopologyStatus> {
         let path = format!("topologies/{name}/rebalance");
         answer(self.request(reqwest::Method::POST, &path).json(request).send().await).await
+    }
+
+    /// Takes a savepoint of a running topology (with `stop`, stops it with
+    /// the savepoint: spouts paused first, killed after); waits for it.
+    ///
+    /// # Errors
+    /// [`Error::Api`] with nimbus's reason (400: no checkpoints, over,
+    /// refused; 504: no answer in time).
+    pub async fn savepoint(&self, name: &str, stop: bool) -> Result<SavepointTaken> {
+        let path = format!("topologies/{name}/savepoint");
+        let body = SavepointBody { stop };
+        answer(self.request(reqwest::Method::POST, &path).json(&body).send().await).await
     }
 
     /// A topology's metrics, per component and task.

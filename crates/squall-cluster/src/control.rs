@@ -425,7 +425,8 @@ pub async fn metrics(store: &Store, name: &str) -> Result<TopologyMetrics, Nimbu
 /// # Errors
 /// [`crate::Error::Etcd`].
 pub async fn forget(store: &Store, name: &str) -> Result<()> {
-    for dir in ["activation", "rebalance", "savepoints", "rescale"] {
+    let savepoints = crate::savepoint::FOLDERS;
+    for dir in ["activation", "rebalance", "savepoints", "rescale"].iter().chain(&savepoints) {
         store.delete(&format!("{dir}/{name}"), false).await?;
     }
     // A new submission starts from no checkpoint (or its savepoint), as a

@@ -7,6 +7,7 @@
 //! | `POST /api/v1/topologies/{name}/activate` | | as deactivate |
 //! | `POST /api/v1/topologies/{name}/rebalance` | [`RebalanceRequest`] | 200 [`TopologyStatus`] (`rebalancing`); 400 with the reason |
 //! | `GET /api/v1/topologies/{name}/metrics` | | 200 [`TopologyMetrics`]; 404 |
+//! | `POST /api/v1/topologies/{name}/savepoint` | [`SavepointBody`] | 200 [`SavepointTaken`]; 400 with the reason; 404; 504 no answer in time |
 //!
 //! `DELETE /api/v1/topologies/{name}?wait_s=S` (kill after S seconds of
 //! deactivation) is [`crate::api`]'s kill route with [`KillQuery`].
@@ -37,6 +38,25 @@ pub struct RebalanceRequest {
     pub workers: Option<usize>,
 }
 
+/// Body of a savepoint request (Flink's `savepoint` and `stop`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavepointBody {
+    /// Stop the topology with the savepoint: spouts paused first, killed
+    /// after (Flink's stop-with-savepoint).
+    #[serde(default)]
+    pub stop: bool,
+}
+
+/// Answer of the savepoint route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointTaken {
+    /// The savepoint's folder, for `squall submit --from-savepoint`.
+    pub location: String,
+    /// Whether the topology was stopped.
+    pub stopped: bool,
+}
+
 /// Query of the kill route.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct KillQuery {
@@ -52,6 +72,17 @@ pub(crate) fn routes() -> Router<Arc<ApiState>> {
         .route("/api/v1/topologies/{name}/activate", post(activate))
         .route("/api/v1/topologies/{name}/rebalance", post(rebalance))
         .route("/api/v1/topologies/{name}/metrics", get(metrics))
+        .route("/api/v1/topologies/{name}/savepoint", post(savepoint))
+}
+
+async fn savepoint(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    body: Result<Json<SavepointBody>, JsonRejection>,
+) -> Result<Json<SavepointTaken>, NimbusError> {
+    let Json(body) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
+    let location = crate::savepoint::take(&state.store, &name, body.stop).await?;
+    Ok(Json(SavepointTaken { location, stopped: body.stop }))
 }
 
 async fn deactivate(

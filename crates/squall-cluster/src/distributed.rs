@@ -370,7 +370,13 @@ async fn run_attempt(
                             cancel,
                             fence.clone(),
                         );
-                        plane.coordinate(coordinator, others).await
+                        // Users' savepoints, for as long as this attempt.
+                        let trigger = coordinator.savepoints();
+                        let serve = crate::savepoint::serve(store.clone(), a.clone(), trigger);
+                        let serving = tokio::spawn(serve);
+                        let committed = plane.coordinate(coordinator, others).await;
+                        serving.abort();
+                        committed
                     }
                     false => plane.follow(head.control).await,
                 };

@@ -31,6 +31,7 @@ pub mod fence;
 pub mod link;
 pub mod nimbus;
 pub mod regroup;
+pub mod savepoint;
 pub mod scheduler;
 pub mod store;
 pub mod supervisor;

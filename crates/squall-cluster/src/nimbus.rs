@@ -29,6 +29,9 @@ pub enum NimbusError {
     /// No topology of that name.
     #[error("no topology '{0}'")]
     NotFound(String),
+    /// The workers did not answer in time (the reason says what).
+    #[error("{0}")]
+    Timeout(String),
     /// etcd failed.
     #[error(transparent)]
     Cluster(#[from] Error),
@@ -46,9 +49,19 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
     }
     let loaded = squall::yaml::parse(yaml, overrides)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
-    let topology = loaded.topology;
+    let mut topology = loaded.topology;
     refuse_unsupported(topology.config(), request.workers)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
+    if let Some(location) = &request.from_savepoint {
+        // Refused before anything is stored: no checkpoints, or a
+        // savepoint that does not read back whole.
+        topology = topology
+            .restore_from(location.clone())
+            .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
+        squall::checkpoint::CheckpointStorage::load_savepoint(location)
+            .await
+            .map_err(|e| NimbusError::BadTopology(format!("--from-savepoint: {e}")))?;
+    }
     let record = TopologyRecord {
         name: topology.name().to_string(),
         yaml: yaml.to_string(),
@@ -57,7 +70,8 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
         workers: request.workers,
         binary: None,
     };
-    register(store, record).await
+    let from = request.from_savepoint.clone();
+    register(store, record, from).await
 }
 
 /// Refuses what a cluster of `workers` workers cannot run yet:
@@ -86,6 +100,7 @@ pub(crate) fn refuse_unsupported(
 pub(crate) async fn register(
     store: &Store,
     record: TopologyRecord,
+    from_savepoint: Option<String>,
 ) -> Result<TopologyStatus, NimbusError> {
     let (name, tasks) = (record.name.clone(), record.tasks);
     let current: Option<TopologyStatus> = store.get(&format!("status/{name}")).await?;
@@ -93,6 +108,11 @@ pub(crate) async fn register(
         return Err(NimbusError::Exists(name));
     }
     crate::control::forget(store, &name).await?;
+    if let Some(location) = from_savepoint {
+        let rescale =
+            crate::control::Rescale { restore_from: Some(location), ..Default::default() };
+        store.put(&format!("rescale/{name}"), &rescale, None).await?;
+    }
     store.put(&format!("topologies/{name}"), &record, None).await?;
     store
         .update_status(&name, |s| {

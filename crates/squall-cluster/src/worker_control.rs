@@ -97,6 +97,20 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
                 break;
             }
         }
+        // A user's savepoint (`squall savepoint`, `squall stop`): nimbus
+        // kills the topology itself after a stop.
+        match runtime.block_on(crate::savepoint::pending(&store, a)) {
+            Ok(Some(request)) => {
+                let outcome = running.savepoint().map_err(|e| e.to_string());
+                eprintln!("savepoint asked by nimbus: {outcome:?}");
+                let answered = crate::savepoint::answer(&store, a, request, outcome);
+                if let Err(e) = runtime.block_on(answered) {
+                    warn(e);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn(e),
+        }
         std::thread::sleep(REPORT_EVERY);
     }
     if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics)) {

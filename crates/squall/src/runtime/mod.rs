@@ -48,6 +48,7 @@ pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
 pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};
 pub use part_checkpoint::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,
+    SavepointTrigger,
 };
 pub use task_metrics::{MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

@@ -21,14 +21,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::protocol::{Coordinator, Input, Timing};
 use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, RestoredCheckpoint, TaskAck};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::runtime::checkpointing::TaskCheckpointing;
-use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask};
+use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask, SavepointReply};
 use crate::runtime::executor::{Executor, Op};
 use crate::runtime::fence::Fence;
 use crate::runtime::part::TopologyPart;
@@ -134,7 +134,7 @@ impl TopologyPart {
         storage: Arc<CheckpointStorage>,
     ) -> Result<(Self, PartCheckpointing, PartEvents)> {
         if topology.config().tracking() {
-            return Err(crate::Error::config(format!(
+            return Err(Error::config(format!(
                 "topology '{}': guarantee at_least_once with checkpoint_interval_ms runs on one \
                  worker only for now (its ackers are not started across workers)",
                 topology.name()
@@ -157,6 +157,31 @@ pub struct ClusterCoordinator {
     /// Completed checkpoint ids to send to every worker (recorded through
     /// the fence).
     pub completed: watch::Receiver<u64>,
+    savepoints: mpsc::UnboundedSender<SavepointReply>,
+}
+
+/// Asks a [`ClusterCoordinator`] for savepoints (Flink's `savepoint`):
+/// cloneable, usable from any task while the coordinator runs.
+#[derive(Clone)]
+pub struct SavepointTrigger(mpsc::UnboundedSender<SavepointReply>);
+
+impl SavepointTrigger {
+    /// Triggers a checkpoint now, waits for it to complete and copies it to
+    /// `<checkpoint_dir>/<topology>/savepoints/sp-<id>/`, where retention
+    /// does not delete it; returns that location.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] if the checkpoint was aborted, a task had
+    /// finished its input, or the coordinator stopped first.
+    ///
+    /// # Cancel safety
+    /// Cancelling the wait leaves the savepoint to be taken, unread.
+    pub async fn take(&self) -> Result<String> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || Error::Checkpoint("the topology stopped before the savepoint".into());
+        self.0.send(tx).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
 }
 
 impl ClusterCoordinator {
@@ -180,8 +205,7 @@ impl ClusterCoordinator {
         let (events, events_rx) = mpsc::unbounded_channel();
         let (barriers_tx, barriers) = mpsc::unbounded_channel();
         let (completed_tx, completed) = watch::channel(0);
-        // Savepoints of a cluster topology are not taken yet: no requester.
-        let (_, savepoints) = mpsc::unbounded_channel();
+        let (savepoints_tx, savepoints) = mpsc::unbounded_channel();
         let task = CoordinatorTask {
             coordinator: Coordinator::new(timing, 0..total, first_id),
             timing,
@@ -197,7 +221,18 @@ impl ClusterCoordinator {
             cancel,
             fence: Some(fence),
         };
-        ClusterCoordinator { events, task: Some(task), barriers, completed }
+        ClusterCoordinator {
+            events,
+            task: Some(task),
+            barriers,
+            completed,
+            savepoints: savepoints_tx,
+        }
+    }
+
+    /// A handle that takes savepoints of this run.
+    pub fn savepoints(&self) -> SavepointTrigger {
+        SavepointTrigger(self.savepoints.clone())
     }
 
     /// Where workers' events go.

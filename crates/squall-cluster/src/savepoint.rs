@@ -1,0 +1,197 @@
+//! User savepoints of a cluster topology, on one worker or many (Flink's
+//! `savepoint` and `stop --savepointPath`): nimbus writes a request for the
+//! running epoch into etcd, the worker that coordinates the topology's
+//! checkpoints (the only worker, or the one holding task 0) takes the
+//! savepoint and writes the answer, and nimbus returns its location.
+//!
+//! Stop-with-savepoint first deactivates the spouts and waits until every
+//! worker has applied it, so the savepoint's barrier follows every tuple
+//! the spouts emitted: no checkpoint after it can commit anything the
+//! savepoint does not hold, and a topology submitted again from it
+//! (`--from-savepoint`) continues exactly where it stopped. Then it kills
+//! the topology.
+//!
+//! Savepoints go to `<checkpoint_dir>/<topology>/savepoints/sp-<id>/`
+//! (Flink's `state.savepoints.dir` default), where retention does not
+//! delete them.
+//!
+//! | key | value | written by |
+//! |---|---|---|
+//! | `NS/savepoint-requests/{topology}` | [`SavepointRequest`] | nimbus |
+//! | `NS/savepoint-answers/{topology}` | [`SavepointAnswer`] | the coordinating worker |
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use squall::runtime::SavepointTrigger;
+
+use crate::control::{self, REPORT_EVERY};
+use crate::nimbus::{status, NimbusError};
+use crate::store::{Assignment, State, Store, TopologyRecord};
+
+/// How long nimbus waits for a savepoint (and, when stopping, for the
+/// workers to apply the deactivation) before answering with an error.
+pub const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A savepoint asked of the workers of `epoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointRequest {
+    /// The epoch whose coordinator must take it.
+    pub epoch: u64,
+    /// Tells this request's answer from an earlier one's.
+    pub nonce: u64,
+}
+
+/// The coordinating worker's answer to a [`SavepointRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointAnswer {
+    /// The request's nonce.
+    pub nonce: u64,
+    /// Where the savepoint is, or why none was taken.
+    pub outcome: Result<String, String>,
+}
+
+/// The etcd folders of this module, cleared when a topology is submitted
+/// anew ([`control::forget`]).
+pub(crate) const FOLDERS: [&str; 2] = ["savepoint-requests", "savepoint-answers"];
+
+fn requests_key(name: &str) -> String {
+    format!("savepoint-requests/{name}")
+}
+
+fn answers_key(name: &str) -> String {
+    format!("savepoint-answers/{name}")
+}
+
+/// Nimbus: takes a savepoint of running topology `name` and returns its
+/// location; with `stop`, deactivates its spouts first and kills it after
+/// (stop-with-savepoint).
+///
+/// # Errors
+/// [`NimbusError::NotFound`]; [`NimbusError::BadTopology`] if it is over,
+/// rebalancing, takes no checkpoints, or the worker refused (the reason
+/// says why); [`NimbusError::Timeout`] if no answer came within
+/// [`SAVEPOINT_TIMEOUT`]; [`NimbusError::Cluster`].
+pub async fn take(store: &Store, name: &str, stop: bool) -> Result<String, NimbusError> {
+    let current = status(store, name).await?;
+    let bad = |why: String| Err(NimbusError::BadTopology(format!("topology '{name}': {why}")));
+    let record: Option<TopologyRecord> = store.get(&format!("topologies/{name}")).await?;
+    if let Some(record) = record.filter(|r| r.binary.is_none()) {
+        let rescale = store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
+        let topology = control::build(&record, &rescale).map_err(NimbusError::BadTopology)?;
+        if !topology.config().checkpointing() {
+            return bad("savepoints need checkpoints: set config.checkpoint_interval_ms and \
+                        checkpoint_dir"
+                .into());
+        }
+    }
+    if current.state.is_over() || current.state == State::Rebalancing {
+        return bad(format!("no savepoint while it is {:?}", current.state).to_lowercase());
+    }
+    let deadline = Instant::now() + SAVEPOINT_TIMEOUT;
+    if stop {
+        control::set_active(store, name, false).await?;
+        wait_until_deactivated(store, name, deadline).await?;
+    }
+    let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let request = SavepointRequest { epoch: current.epoch, nonce };
+    store.put(&requests_key(name), &request, None).await?;
+    let answer = loop {
+        if let Some(a) = store.get::<SavepointAnswer>(&answers_key(name)).await? {
+            if a.nonce == nonce {
+                break a;
+            }
+        }
+        if Instant::now() >= deadline || status(store, name).await?.state.is_over() {
+            store.delete(&requests_key(name), false).await?;
+            return Err(NimbusError::Timeout(format!(
+                "topology '{name}' took no savepoint within {} s (epoch {}): its workers are \
+                 not running, or its checkpoints do not complete",
+                SAVEPOINT_TIMEOUT.as_secs(),
+                current.epoch
+            )));
+        }
+        tokio::time::sleep(REPORT_EVERY / 2).await;
+    };
+    store.delete(&requests_key(name), false).await?;
+    let location = answer.outcome.or_else(|why| bad(format!("no savepoint: {why}")))?;
+    tracing::info!(topology = %name, %location, stop, "savepoint taken");
+    if stop {
+        crate::nimbus::kill(store, name).await?;
+        let message = format!("stopped with savepoint {location}");
+        store.update_status(name, |s| s.message = Some(message.clone())).await?;
+    }
+    Ok(location)
+}
+
+/// Waits until every worker of `name`'s current epoch reports its spouts
+/// paused.
+async fn wait_until_deactivated(
+    store: &Store,
+    name: &str,
+    deadline: Instant,
+) -> Result<(), NimbusError> {
+    loop {
+        let metrics = control::metrics(store, name).await?;
+        if !metrics.active && metrics.applied {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(NimbusError::Timeout(format!(
+                "the workers of topology '{name}' did not pause their spouts within {} s",
+                SAVEPOINT_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(REPORT_EVERY / 2).await;
+    }
+}
+
+/// Worker: the savepoint request for `a`'s epoch not answered yet, if any.
+///
+/// # Errors
+/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
+pub async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<SavepointRequest>> {
+    let name = &a.topology.name;
+    let Some(request) = store.get::<SavepointRequest>(&requests_key(name)).await? else {
+        return Ok(None);
+    };
+    if request.epoch != a.epoch {
+        return Ok(None);
+    }
+    let answered = store.get::<SavepointAnswer>(&answers_key(name)).await?;
+    Ok(answered.is_none_or(|answer| answer.nonce != request.nonce).then_some(request))
+}
+
+/// Worker: answers `request` with `outcome`.
+///
+/// # Errors
+/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
+pub async fn answer(
+    store: &Store,
+    a: &Assignment,
+    request: SavepointRequest,
+    outcome: Result<String, String>,
+) -> crate::Result<()> {
+    let answer = SavepointAnswer { nonce: request.nonce, outcome };
+    store.put(&answers_key(&a.topology.name), &answer, None).await
+}
+
+/// The coordinating worker of a topology spread over several: answers
+/// every savepoint request of its epoch with `trigger`, until cancelled
+/// (spawn it beside the coordinator; etcd errors are retried).
+pub async fn serve(store: Store, a: Assignment, trigger: SavepointTrigger) {
+    loop {
+        match pending(&store, &a).await {
+            Ok(Some(request)) => {
+                let outcome = trigger.take().await.map_err(|e| e.to_string());
+                eprintln!("savepoint asked by nimbus: {outcome:?}");
+                if let Err(e) = answer(&store, &a, request, outcome).await {
+                    eprintln!("cannot answer the savepoint request: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("cannot read savepoint requests: {e}"),
+        }
+        tokio::time::sleep(REPORT_EVERY).await;
+    }
+}
