@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use squall::checkpoint::{CheckpointBarrier, CheckpointStorage, END_OF_RUN};
 use squall::runtime::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
-    TopologyPart,
+    RestartTracker, TopologyPart,
 };
 use squall::topology::{Activation, RestartStrategy};
 use squall::Topology;
@@ -154,6 +154,7 @@ pub async fn run(
     };
     let fence: Fence = Arc::new(EtcdFence::new(&store, a).await.map_err(err)?);
     let strategy = topology.config().restart_strategy;
+    let mut restarts = RestartTracker::new(strategy);
     // Why attempts of this epoch ended, as this worker saw them.
     let mut reasons: BTreeMap<String, u32> = BTreeMap::new();
     let mut first = true;
@@ -178,6 +179,7 @@ pub async fn run(
         }
         first = false;
         let started = Instant::now();
+        restarts.started(started);
         let ended = run_attempt(
             &store, a, topology, config, &storage, &fence, activation, attempt, &recorded,
         )
@@ -196,18 +198,20 @@ pub async fn run(
                     return Err("this copy is stale (its epoch moved on)".into());
                 }
                 *reasons.entry(why).or_default() += 1;
+                let delay = restarts
+                    .on_failure(Instant::now())
+                    .map_err(|rule| giving_up(attempt + 1, a.epoch, &rule, &reasons))?;
                 raise(&store, &attempt_key, attempt).await?;
-                if let RestartStrategy::FixedDelay { delay_ms, .. } = strategy {
-                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                }
+                tokio::time::sleep(delay).await;
             }
         }
     }
 }
 
-/// Why a worker gives up before `attempt` of `epoch`: the restarts
-/// `strategy` allows are used up. The reason names how often each cause
-/// ended an attempt (as this worker saw them). `None`: go on.
+/// Why a worker gives up before `attempt` of `epoch` when the attempt
+/// number, shared by the workers in etcd, is past what a fixed-delay
+/// `strategy` allows (a worker that restarted knows no more than that).
+/// `None`: go on.
 fn exhausted(
     strategy: RestartStrategy,
     epoch: u64,
@@ -217,10 +221,18 @@ fn exhausted(
     let allowed = match strategy {
         RestartStrategy::None => 0,
         RestartStrategy::FixedDelay { attempts, .. } => u64::from(attempts),
+        // Judged on the failures this worker saw, by its `RestartTracker`.
+        RestartStrategy::ExponentialDelay { .. } | RestartStrategy::FailureRate { .. } => {
+            return None
+        }
     };
-    if attempt <= allowed {
-        return None;
-    }
+    (attempt > allowed)
+        .then(|| giving_up(attempt, epoch, &format!("restart_strategy allows {allowed}"), reasons))
+}
+
+/// "giving up after N restarts in epoch E (RULE): how often each cause
+/// ended an attempt, as this worker saw them".
+fn giving_up(attempt: u64, epoch: u64, rule: &str, reasons: &BTreeMap<String, u32>) -> String {
     let seen = match reasons.is_empty() {
         true => "restarted by other workers".to_string(),
         false => {
@@ -229,9 +241,7 @@ fn exhausted(
             counts.join(", ")
         }
     };
-    Some(format!(
-        "giving up after {attempt} restarts in epoch {epoch} (restart_strategy allows {allowed}): {seen}"
-    ))
+    format!("giving up after {attempt} restarts in epoch {epoch} ({rule}): {seen}")
 }
 
 /// Raises the attempt number from `from` to `from + 1`, unless another

@@ -283,6 +283,7 @@ fn failures_beyond_the_restart_strategy_stop_the_topology_naming_the_task() {
     for (strategy, kills) in [
         (RestartStrategy::None, vec![1000]),
         (RestartStrategy::FixedDelay { attempts: 1, delay_ms: 0 }, vec![1000, 2000]),
+        (failure_rate(1), vec![1000, 2000]),
     ] {
         let checkpoints = tempfile::tempdir().unwrap();
         let mut builder = TopologyBuilder::new("gives-up");
@@ -297,5 +298,51 @@ fn failures_beyond_the_restart_strategy_stop_the_topology_naming_the_task() {
         config.restart_strategy = strategy;
         let err = LocalCluster::run(builder.build().unwrap()).unwrap_err().to_string();
         assert!(err.contains("'count'") && err.contains("chaos"), "{strategy:?}: {err}");
+    }
+}
+
+/// At most `max` failures in a minute, restarts at once.
+fn failure_rate(max: u32) -> RestartStrategy {
+    RestartStrategy::FailureRate {
+        max_failures_per_interval: max,
+        failure_rate_interval_ms: 60_000,
+        delay_ms: 0,
+    }
+}
+
+/// Flink's exponential-delay and failure-rate strategies restart a
+/// topology as often as they allow, and it then finishes: three failures
+/// within the rate's bound, or any number with a growing backoff.
+#[test]
+fn exponential_delay_and_failure_rate_restart_within_their_bounds() {
+    let input = tempfile::tempdir().unwrap();
+    plays(1, input.path());
+    let exponential = RestartStrategy::ExponentialDelay {
+        initial_backoff_ms: 10,
+        max_backoff_ms: 40,
+        backoff_multiplier: 2.0,
+        reset_backoff_threshold_ms: 60_000,
+    };
+    for strategy in [exponential, failure_rate(3)] {
+        let checkpoints = tempfile::tempdir().unwrap();
+        let mut builder = TopologyBuilder::new("restarts");
+        builder.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
+        builder.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
+        let kills = vec![1000, 2000, 3000];
+        let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kills);
+        let killed = count.killed_flag();
+        builder.set_bolt("count", count, 1).fields_grouping("split", Fields::new(["word"]));
+        let config = builder.config_mut();
+        config.guarantee = Guarantee::ExactlyOnce;
+        config.checkpoint_interval_ms = 100;
+        config.checkpoint_dir = Some(checkpoints.path().display().to_string());
+        config.restart_strategy = strategy;
+        let started = std::time::Instant::now();
+        LocalCluster::run(builder.build().unwrap()).unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
+        assert!(killed.load(std::sync::atomic::Ordering::SeqCst), "{strategy:?}: no failure");
+        if matches!(strategy, RestartStrategy::ExponentialDelay { .. }) {
+            // Waits of 10, 20 and 40 ms at least.
+            assert!(started.elapsed().as_millis() >= 70, "{strategy:?}");
+        }
     }
 }

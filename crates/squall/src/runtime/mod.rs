@@ -30,6 +30,7 @@ mod partition;
 mod plan;
 mod recovery;
 mod restart;
+mod restart_strategy;
 mod rotating_map;
 mod spout_loop;
 mod spout_tracker;
@@ -50,5 +51,6 @@ pub use part_checkpoint::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,
     SavepointTrigger,
 };
+pub use restart_strategy::RestartTracker;
 pub use task_metrics::{MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

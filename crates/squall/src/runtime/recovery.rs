@@ -10,7 +10,7 @@
 //! next one starts.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ use crate::runtime::local::drive;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::part_checkpoint::attach;
 use crate::runtime::plan;
+use crate::runtime::restart_strategy::RestartTracker;
 use crate::topology::{RestartStrategy, Topology};
 
 /// Runs `topology` with checkpoints until it ends, is killed (`cancel`), or
@@ -50,7 +51,7 @@ pub(crate) async fn run(
         Some(sp) => storage.list().await?.last().copied().unwrap_or(0).max(sp.id()) + 1,
         None => 0,
     };
-    let mut restarts = 0;
+    let mut restarts = RestartTracker::new(config.restart_strategy);
     loop {
         // Nothing is being written now (the previous attempt's writes are
         // awaited): drop what aborted checkpoints left, so that retention
@@ -116,6 +117,7 @@ pub(crate) async fn run(
             fence: topology.fence.clone(),
         };
         let coordinator = tokio::spawn(coordinator.run());
+        restarts.started(Instant::now());
         let result = drive(executors, attempt.clone()).await;
         // Tasks that all ended well in an attempt cancelled from inside:
         // the coordinator stopped it, which it does only to a stale copy.
@@ -141,26 +143,31 @@ pub(crate) async fn run(
             Err(e) if cancel.is_cancelled() => return Err(e),
             Err(e) => e,
         };
-        match config.restart_strategy {
-            RestartStrategy::FixedDelay { attempts, delay_ms } if restarts < attempts => {
-                restarts += 1;
+        match restarts.on_failure(Instant::now()) {
+            Ok(delay) => {
                 tracing::warn!(
                     topology = topology.name(),
                     error = %error,
-                    restart = restarts,
-                    of = attempts,
-                    "task failed; restarting from the last completed checkpoint in {delay_ms} ms"
+                    restart = restarts.restarts(),
+                    "task failed; restarting from the last completed checkpoint in {} ms",
+                    delay.as_millis()
                 );
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                    _ = tokio::time::sleep(delay) => {}
                     _ = cancel.cancelled() => return Ok(()),
                 }
             }
-            RestartStrategy::FixedDelay { attempts, .. } => {
-                tracing::error!(topology = topology.name(), error = %error, "giving up after {attempts} restarts");
+            Err(rule) => {
+                if config.restart_strategy != RestartStrategy::None {
+                    tracing::error!(
+                        topology = topology.name(),
+                        error = %error,
+                        "giving up after {} restarts ({rule})",
+                        restarts.restarts()
+                    );
+                }
                 return Err(error);
             }
-            RestartStrategy::None => return Err(error),
         }
     }
 }

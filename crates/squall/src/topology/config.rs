@@ -23,22 +23,75 @@ pub enum Guarantee {
     ExactlyOnce,
 }
 
-/// What happens when a task fails in `exactly_once` mode (Flink's
-/// `restart-strategy`). In YAML: `{ type: fixed_delay, attempts: 3,
-/// delay_ms: 1000 }` or `{ type: none }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What happens when a topology's attempt fails: a task failure under
+/// checkpoints (the whole topology restarts from its last completed
+/// checkpoint), or a lost worker on a cluster (every worker restarts).
+/// Flink's `restart-strategy`, one rule for every mode and guarantee
+/// (applied by [`crate::runtime::RestartTracker`]). In YAML:
+/// `{ type: fixed_delay, attempts: 3, delay_ms: 1000 }`,
+/// `{ type: exponential_delay, initial_backoff_ms: 1000, max_backoff_ms: 60000 }`,
+/// `{ type: failure_rate, max_failures_per_interval: 3, failure_rate_interval_ms: 60000, delay_ms: 1000 }`
+/// or `{ type: none }`. (Task restarts inside an attempt under
+/// `at_least_once` are `max_task_restarts`.)
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
 pub enum RestartStrategy {
     /// The failure stops the topology.
     None,
-    /// Restart from the last completed checkpoint after `delay_ms`, at most
-    /// `attempts` times over the topology's life.
+    /// Restart after `delay_ms`, at most `attempts` times over the
+    /// topology's life (on a cluster: per epoch).
     FixedDelay {
         /// Restarts allowed before the failure is final.
         attempts: u32,
         /// Wait before each restart (ms).
         delay_ms: u64,
     },
+    /// Restart without end, waiting `initial_backoff_ms`, then
+    /// `backoff_multiplier` times longer after each failure up to
+    /// `max_backoff_ms`; back to the initial wait once an attempt has run
+    /// `reset_backoff_threshold_ms` without failing (Flink's
+    /// `exponential-delay`).
+    ExponentialDelay {
+        /// The first wait (ms).
+        #[serde(default = "default_initial_backoff_ms")]
+        initial_backoff_ms: u64,
+        /// The longest wait (ms).
+        #[serde(default = "default_max_backoff_ms")]
+        max_backoff_ms: u64,
+        /// How much longer each wait is than the last (at least 1).
+        #[serde(default = "default_backoff_multiplier")]
+        backoff_multiplier: f64,
+        /// An attempt that ran this long (ms) resets the wait.
+        #[serde(default = "default_reset_backoff_threshold_ms")]
+        reset_backoff_threshold_ms: u64,
+    },
+    /// Restart after `delay_ms` unless more than `max_failures_per_interval`
+    /// failures fell within the last `failure_rate_interval_ms` (Flink's
+    /// `failure-rate`).
+    FailureRate {
+        /// Failures tolerated within one interval.
+        max_failures_per_interval: u32,
+        /// The sliding interval (ms).
+        failure_rate_interval_ms: u64,
+        /// Wait before each restart (ms).
+        delay_ms: u64,
+    },
+}
+
+fn default_initial_backoff_ms() -> u64 {
+    1000
+}
+
+fn default_max_backoff_ms() -> u64 {
+    60_000
+}
+
+fn default_backoff_multiplier() -> f64 {
+    2.0
+}
+
+fn default_reset_backoff_threshold_ms() -> u64 {
+    3_600_000
 }
 
 impl Default for RestartStrategy {
@@ -231,6 +284,31 @@ impl TopologyConfig {
         if self.restore_from.is_some() && self.checkpoint_interval_ms == 0 {
             return Err(Error::config(
                 "config.restore_from needs checkpoints: set config.checkpoint_interval_ms above 0",
+            ));
+        }
+        if let RestartStrategy::ExponentialDelay {
+            initial_backoff_ms,
+            max_backoff_ms,
+            backoff_multiplier,
+            ..
+        } = self.restart_strategy
+        {
+            if backoff_multiplier.is_nan()
+                || backoff_multiplier < 1.0
+                || initial_backoff_ms > max_backoff_ms
+            {
+                return Err(Error::config(format!(
+                    "config.restart_strategy exponential_delay: backoff_multiplier \
+                     ({backoff_multiplier}) must be at least 1 and initial_backoff_ms \
+                     ({initial_backoff_ms}) at most max_backoff_ms ({max_backoff_ms})"
+                )));
+            }
+        }
+        if let RestartStrategy::FailureRate { failure_rate_interval_ms: 0, .. } =
+            self.restart_strategy
+        {
+            return Err(Error::config(
+                "config.restart_strategy failure_rate: failure_rate_interval_ms must be at least 1",
             ));
         }
         if self.message_timeout_ms == 0 {
