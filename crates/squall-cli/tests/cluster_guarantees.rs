@@ -278,3 +278,70 @@ fn a_topology_over_two_workers_fails_once_its_restart_strategy_is_used_up() {
         "{status}"
     );
 }
+
+/// Every guarantee with and without checkpoints runs the word count over
+/// two workers to the reference counts, or is refused at submission in
+/// one line naming the keys (`at_least_once` with checkpoints spans one
+/// worker only for now).
+#[test]
+fn every_guarantee_and_checkpoint_combination_runs_on_two_workers_or_is_refused() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let corpus = corpus();
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count.yaml"),
+    )
+    .unwrap();
+    let combinations = [
+        ("at_most_once", false),
+        ("at_most_once", true),
+        ("at_least_once", false),
+        ("at_least_once", true),
+        ("exactly_once", true),
+    ];
+    for (guarantee, checkpoints) in combinations {
+        let name = format!("wc-{}-{checkpoints}", guarantee.replace('_', "-"));
+        let dir = cluster.dir.path().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = match checkpoints {
+            true => format!(
+                "config:\n  guarantee: {guarantee}\n  checkpoint_interval_ms: 100\n  \
+                 checkpoint_dir: \"{}\"\n",
+                dir.join("checkpoints").display()
+            ),
+            false => format!("config:\n  guarantee: {guarantee}\n"),
+        };
+        let yaml = example
+            .replace("name: word-count", &format!("name: {name}"))
+            .replace("config:", &format!("{config}  # the example's:"))
+            .replace("  guarantee: ${guarantee}\n", "")
+            .replace("type: count\n", "type: stateful_count\n");
+        let file = dir.join("topology.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let output = dir.join("counts.csv");
+        let out = cluster.squall(&[
+            "submit",
+            file.to_str().unwrap(),
+            "--set",
+            &format!("input={}", corpus.display()),
+            "--set",
+            &format!("output={}", output.display()),
+            "--workers",
+            "2",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if guarantee == "at_least_once" && checkpoints {
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains("400")
+                    && stderr
+                        .contains("at_least_once with checkpoint_interval_ms runs on one worker"),
+                "{stderr}"
+            );
+            continue;
+        }
+        assert!(out.status.success(), "{name}: {stderr}");
+        let done = cluster.wait_for_state(&name, "finished");
+        assert_eq!(done["restarts"].as_u64(), Some(0), "{name}: {done}");
+        assert_eq!(read_counts(&output), reference(&corpus), "{name}");
+    }
+}
