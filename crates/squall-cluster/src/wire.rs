@@ -107,9 +107,30 @@ fn encode<T: Serialize>(value: &T, compression: bool) -> Result<Vec<u8>> {
     Ok(if compression { lz4_flex::compress_prepend_size(&bytes) } else { bytes })
 }
 
-fn decode<T: DeserializeOwned>(frame: &[u8], compression: bool) -> Result<T> {
+/// LZ4 never inflates a block more than about 255 times; a frame that
+/// claims more is refused before anything is allocated for it.
+const MAX_LZ4_RATIO: usize = 255;
+
+/// Decodes one frame as received (after the length prefix): postcard,
+/// LZ4-compressed (with its size prepended) when `compression` is set.
+///
+/// # Errors
+/// [`Error::Wire`] naming what is wrong: a compressed frame whose declared
+/// size is impossible for its length, bad LZ4 data, or bytes that are not
+/// a `T`.
+pub fn decode_frame<T: DeserializeOwned>(frame: &[u8], compression: bool) -> Result<T> {
     let inflated;
     let bytes = if compression {
+        let declared = frame
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| Error::Wire("lz4: a frame shorter than its size prefix".into()))?;
+        if declared > (frame.len() - 4).saturating_mul(MAX_LZ4_RATIO) + 16 {
+            return Err(Error::Wire(format!(
+                "lz4: a frame of {} bytes cannot inflate to the {declared} bytes it declares",
+                frame.len()
+            )));
+        }
         inflated = lz4_flex::decompress_size_prepended(frame)
             .map_err(|e| Error::Wire(format!("lz4: {e}")))?;
         &inflated[..]
@@ -166,7 +187,7 @@ pub async fn receiver<T: DeserializeOwned + Send + 'static, S: Connection>(
         .await
         .ok_or_else(|| Error::Wire("connection closed before its hello".into()))?
         .map_err(io("read hello"))?;
-    let hello: Hello = decode(&first, false)?;
+    let hello: Hello = decode_frame(&first, false)?;
     if hello.version != VERSION {
         return Err(Error::Wire(format!(
             "peer speaks version {}, this is {VERSION}",
@@ -189,7 +210,7 @@ pub async fn receiver<T: DeserializeOwned + Send + 'static, S: Connection>(
             let frame = frame.map_err(io("read frame"))?;
             stats.bytes.fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
             stats.messages.fetch_add(1, Ordering::Relaxed);
-            permit.send(decode(&frame, hello.compression)?);
+            permit.send(decode_frame(&frame, hello.compression)?);
         }
         Ok(())
     });

@@ -158,3 +158,21 @@ async fn a_connection_of_another_run_is_refused_naming_both_sessions() {
     assert!(message.contains(&format!("{stale:016x}")), "{message}");
     assert!(message.contains(&format!("{current:016x}")), "{message}");
 }
+
+/// A compressed frame that declares a size LZ4 cannot reach from its
+/// length is refused before anything is allocated for it (found by
+/// reading the decoder for the fuzz target `wire_frame`: a 12-byte frame
+/// declaring 4 GB made `lz4_flex` reserve them).
+#[test]
+fn a_compressed_frame_declaring_an_impossible_size_is_refused() {
+    let mut frame = u32::MAX.to_le_bytes().to_vec();
+    frame.extend_from_slice(&[0x10, 0x41, 0, 0, 0, 0, 0, 0]);
+    let err = squall_cluster::wire::decode_frame::<squall_cluster::wire::Hello>(&frame, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot inflate to the 4294967295 bytes"), "{err}");
+    let err = squall_cluster::wire::decode_frame::<squall_cluster::wire::Hello>(&[1, 2], true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("shorter than its size prefix"), "{err}");
+}
