@@ -102,7 +102,7 @@ pub enum Restore {
 
 /// The checkpoint ids this run may restore and use: above the savepoint
 /// it started from and every checkpoint before it, as in local mode
-/// (`runtime/recovery.rs`); 0 without a savepoint.
+/// (`runtime/driver/recovery.rs`); 0 without a savepoint.
 async fn first_own_id(storage: &CheckpointStorage, topology: &Topology) -> Result<u64, String> {
     let Some(location) = &topology.config().restore_from else { return Ok(0) };
     let saved = CheckpointStorage::load_savepoint(location).await.map_err(err)?;

@@ -23,7 +23,7 @@
 //!
 //! The runtime takes the snapshot in two parts ([`LocalDbCheckpoint::take`]
 //! on the task, [`CheckpointStorage::upload_incremental`] in the
-//! asynchronous write; `runtime/task_snapshot.rs`). An incremental snapshot
+//! asynchronous write; `runtime/checkpointing/task_snapshot.rs`). An incremental snapshot
 //! holds whole SST files, which mix key groups: at the parallelism that
 //! wrote it a task reopens it as its database; at another one each task
 //! copies its key groups out of the old databases (`checkpoint/restore.rs`).

@@ -12,8 +12,8 @@
 //!
 //! What this module does not own: barriers on channels, alignment, the
 //! coordinator task and recovery, which are the runtime's
-//! (`runtime/barrier.rs`, `runtime/checkpointing.rs`,
-//! `runtime/coordinator.rs`, `runtime/recovery.rs`); the state itself
+//! (`runtime/checkpointing/barrier.rs`, `runtime/checkpointing/mod.rs`,
+//! `runtime/checkpointing/coordinator.rs`, `runtime/driver/recovery.rs`); the state itself
 //! ([`crate::state`]).
 
 #[cfg(feature = "rocksdb")]

@@ -6,7 +6,7 @@
 //! that finished) and returns the [`Decision`]s that follow (trigger
 //! checkpoint n, complete it, abort it, end the run). It never reads a
 //! clock, a channel or a file: the runtime's coordinator task
-//! (`runtime/coordinator.rs`) feeds it and carries the decisions out, and
+//! (`runtime/checkpointing/coordinator.rs`) feeds it and carries the decisions out, and
 //! the tests below drive it alone.
 //!
 //! The protocol is Flink's asynchronous barrier snapshots (Carbone et al.,

@@ -13,7 +13,7 @@
 //! A task's file name ends in a random suffix, new for every write, and
 //! the metadata lists the names it completes with: a second copy of the
 //! topology writing the same checkpoint id (a stale cluster worker, see
-//! `runtime/fence.rs`) adds files beside them and never overwrites one
+//! `runtime/checkpointing/fence.rs`) adds files beside them and never overwrites one
 //! (Flink names its state handles at random for the same reason).
 //!
 //! A checkpoint exists once its `_metadata` does. Restoring reads the

@@ -8,36 +8,28 @@
 //! channel: the collector hands the tuple to the next operator of the same
 //! executor.
 //!
+//! Its folders are its subsystems: `data/` (the data path above),
+//! `event_time/` (watermarks and ticks), `acking/` (Storm's acker and task
+//! restarts), `checkpointing/` (barriers, the coordinator, snapshots,
+//! fencing), `driver/` (local mode, restore and restart) and `metrics/`.
+//!
 //! What this module does not own: what a topology is ([`crate::topology`])
 //! and what the built-in components do ([`crate::builtins`]).
 
-mod acker;
-mod barrier;
+mod acking;
 mod checkpointing;
-mod collector;
-mod coordinator;
+mod data;
+mod driver;
 mod event_time;
-mod executor;
-mod fence;
-mod inputs;
-mod local;
-mod message;
 mod metrics;
-mod part;
-mod part_ackers;
-mod part_checkpoint;
-mod partition;
-mod plan;
-mod recovery;
-mod restart;
-mod restart_strategy;
-mod rotating_map;
-mod spout_loop;
-mod spout_tracker;
-mod task_metrics;
-mod task_snapshot;
-mod tracking;
-mod watermark;
+
+// The subsystems' modules, by their own names across the crate.
+pub(crate) use acking::{acker, part_ackers, restart, rotating_map, spout_tracker, tracking};
+pub(crate) use checkpointing::{barrier, coordinator, fence, part_checkpoint};
+pub(crate) use data::{collector, executor, inputs, message, part, partition, plan};
+pub(crate) use driver::{local, recovery, restart_strategy};
+pub(crate) use event_time::watermark;
+pub(crate) use metrics::task_metrics;
 
 pub use collector::OutputCollector;
 pub use coordinator::CheckpointStats;

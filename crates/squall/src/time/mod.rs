@@ -6,7 +6,7 @@
 //! A watermark `w` (event time, ms since the Unix epoch, UTC) promises that
 //! no more records with time `<= w` follow. How watermarks travel between
 //! tasks (the minimum over a task's inputs, idleness) is the runtime's
-//! (`runtime/watermark.rs`); what fires on them is [`crate::window`]'s.
+//! (`runtime/event_time/watermark.rs`); what fires on them is [`crate::window`]'s.
 //!
 //! Pure: no I/O, no clock, so every rule is unit-tested here.
 

@@ -15,7 +15,7 @@
 //! Window state sits behind `WindowStore` (`window/state.rs`), a keyed map plus a
 //! timer queue, so that it can move onto the checkpointed keyed-state API
 //! without changing the operator. Not owned here: how watermarks travel
-//! (`runtime/watermark.rs`) and how event times are read ([`crate::time`]).
+//! (`runtime/event_time/watermark.rs`) and how event times are read ([`crate::time`]).
 
 mod aggregate;
 mod assigner;

@@ -10,7 +10,13 @@
 //! written by a separate tokio task (the asynchronous part), which then
 //! acknowledges to the coordinator: processing goes on meanwhile. A RocksDB
 //! backend's keyed state is snapshotted incrementally
-//! (`runtime/task_snapshot.rs`).
+//! (`runtime/checkpointing/task_snapshot.rs`).
+
+pub(crate) mod barrier;
+pub(crate) mod coordinator;
+pub(crate) mod fence;
+pub(crate) mod part_checkpoint;
+pub(crate) mod task_snapshot;
 
 use std::future::pending;
 use std::sync::Arc;
@@ -25,7 +31,6 @@ use crate::error::Result;
 use crate::runtime::collector::Flow;
 use crate::runtime::executor::{guarded, Executor, Op};
 use crate::runtime::message::Message;
-use crate::runtime::task_snapshot;
 
 /// An executor's link to the checkpoint coordinator.
 pub(crate) struct TaskCheckpointing {

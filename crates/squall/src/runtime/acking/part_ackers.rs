@@ -7,8 +7,8 @@
 //! crate to carry to that worker; there it goes into the ackers through an
 //! [`AckerInbox`]. The ackers' verdicts for spout tasks of other workers
 //! travel back the same way. [`AckerTraffic`] is the serializable unit.
-//! The ledger, timeouts and replays are local mode's (`runtime/acker.rs`,
-//! `runtime/spout_tracker.rs`).
+//! The ledger, timeouts and replays are local mode's (`runtime/acking/acker.rs`,
+//! `runtime/acking/spout_tracker.rs`).
 
 use std::future::Future;
 

@@ -3,7 +3,7 @@
 //! Flink's `FixedDelayRestartBackoffTimeStrategy`,
 //! `ExponentialDelayRestartBackoffTimeStrategy` and
 //! `FailureRateRestartBackoffTimeStrategy`). The local driver
-//! (`runtime/recovery.rs`) and the cluster's workers
+//! (`runtime/driver/recovery.rs`) and the cluster's workers
 //! (`squall-cluster/src/distributed.rs`) both ask it.
 //!
 //! Pure bookkeeping over the times it is given, so that it is tested with

@@ -6,7 +6,7 @@
 //! refusals, finishes) come out of it, and barriers to inject at its spouts
 //! and completed checkpoint ids go into it. One worker also runs the
 //! [`ClusterCoordinator`], the same pure protocol and coordinator task as
-//! local mode (`checkpoint::protocol`, `runtime/coordinator.rs`), fed with
+//! local mode (`checkpoint::protocol`, `runtime/checkpointing/coordinator.rs`), fed with
 //! every worker's events; the cluster crate carries events up and
 //! barriers and completions down between processes ([`CheckpointEvent`] is
 //! serializable for that). Snapshots go to the shared checkpoint storage

@@ -6,6 +6,8 @@
 //! [`super::watermark`]'s, the channel reading [`super::inputs`]'s; what a
 //! bolt does with a watermark (fire windows) is the bolt's.
 
+pub(crate) mod watermark;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;

@@ -13,7 +13,7 @@
 //!   and becomes reusable when the checkpoint completes.
 //!
 //! What this module does not own: barriers and alignment
-//! (`runtime/checkpointing.rs`), storage layout (`checkpoint`).
+//! (`runtime/checkpointing/mod.rs`), storage layout (`checkpoint`).
 
 use crate::checkpoint::{CheckpointStorage, TaskAck};
 use crate::error::Result;

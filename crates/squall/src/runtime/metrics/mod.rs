@@ -3,6 +3,8 @@
 //! Executors count locally and publish to these atomics once per call into
 //! the component, so the hot path pays no shared write per tuple.
 
+pub(crate) mod task_metrics;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
