@@ -1,12 +1,11 @@
-//! A real Kafka-compatible broker for the tests: `tansu` (its static binary
-//! from `$TANSU_BIN`, else `tansu` on PATH; `scripts/fetch-tansu.sh` gets
-//! it) with in-memory storage on a free loopback port, killed when dropped;
-//! plus topic creation, a plain producer and a read_committed reader.
+//! What the Kafka tests share: a real broker ([`broker`]: Apache Kafka or
+//! tansu) on free loopback ports, killed when dropped; topic creation, a
+//! plain producer and a read_committed reader.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -15,47 +14,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// A broker on 127.0.0.1, killed when dropped.
-pub struct Broker {
-    child: Child,
-    /// `127.0.0.1:port`.
-    pub brokers: String,
-}
+pub use broker::Broker;
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts tansu on a free port and waits (60 s at most) until it answers
-/// metadata requests.
+/// Starts the test's broker ([`broker::start`]: Apache Kafka with
+/// `$KAFKA_LIB`, else tansu) and returns once it answers.
 pub fn broker() -> Broker {
     // `RUST_LOG=squall=debug` shows checkpoints and restarts.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(&bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {bin} ({e}): run scripts/fetch-tansu.sh and set TANSU_BIN")
-        });
-    let broker = Broker { child, brokers: format!("127.0.0.1:{port}") };
-    let consumer: BaseConsumer = client(&broker.brokers).create().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while consumer.fetch_metadata(None, Duration::from_secs(2)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not start on {}", broker.brokers);
-    }
-    broker
+    broker::start()
 }
 
 fn client(brokers: &str) -> ClientConfig {
