@@ -24,6 +24,7 @@ use serde::Deserialize;
 use squall::checkpoint::END_OF_RUN;
 use squall::{Bolt, Error, OutputCollector, Result, TopologyContext, Tuple, Value};
 
+use crate::blocking::blocking;
 use crate::decode::{json_object, value_text as text};
 
 /// How long a flush, transaction call or broker request may take.
@@ -184,7 +185,7 @@ impl KafkaSinkBolt {
                     r,
                 )) => {
                     // librdkafka's queue is full: wait for deliveries.
-                    open.producer.flush(Duration::from_millis(100)).ok();
+                    blocking(|| open.producer.flush(Duration::from_millis(100))).ok();
                     record = r;
                 }
                 Err((e, _)) => return Err(kafka_error("send", e)),
@@ -206,7 +207,7 @@ impl KafkaSinkBolt {
         }
         let exactly_once = self.exactly_once();
         let Some(open) = self.open.as_mut() else { return Ok(()) };
-        open.producer.flush(TIMEOUT).map_err(|e| kafka_error("flush", e))?;
+        blocking(|| open.producer.flush(TIMEOUT)).map_err(|e| kafka_error("flush", e))?;
         Self::check_deliveries(open)?;
         if exactly_once && open.in_transaction {
             open.in_transaction = false;
@@ -257,7 +258,7 @@ impl Bolt for KafkaSinkBolt {
             .create_with_context(errors.clone())
             .map_err(|e| kafka_error(&format!("producer for {}", self.options.brokers), e))?;
         if self.exactly_once() {
-            producer.init_transactions(TIMEOUT).map_err(|e| {
+            blocking(|| producer.init_transactions(TIMEOUT)).map_err(|e| {
                 kafka_error(&format!("init transactions on {}", self.options.brokers), e)
             })?;
         }
@@ -309,8 +310,7 @@ impl Bolt for KafkaSinkBolt {
     fn on_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
         let Some(open) = self.open.as_mut() else { return Ok(()) };
         if open.pre_committed.is_some_and(|n| n <= checkpoint_id) {
-            open.producer
-                .commit_transaction(TIMEOUT)
+            blocking(|| open.producer.commit_transaction(TIMEOUT))
                 .map_err(|e| kafka_error(&format!("commit of checkpoint {checkpoint_id}"), e))?;
             open.pre_committed = None;
             self.begin()?;
@@ -318,10 +318,9 @@ impl Bolt for KafkaSinkBolt {
         if checkpoint_id == END_OF_RUN && self.exactly_once() {
             let open = self.open.as_mut().expect("prepared");
             if open.pre_committed.is_none() {
-                open.producer.flush(TIMEOUT).map_err(|e| kafka_error("flush", e))?;
+                blocking(|| open.producer.flush(TIMEOUT)).map_err(|e| kafka_error("flush", e))?;
                 Self::check_deliveries(open)?;
-                open.producer
-                    .commit_transaction(TIMEOUT)
+                blocking(|| open.producer.commit_transaction(TIMEOUT))
                     .map_err(|e| kafka_error("commit at the end of the run", e))?;
                 open.in_transaction = false;
             }
@@ -333,7 +332,7 @@ impl Bolt for KafkaSinkBolt {
     /// transaction is committed by the end-of-run notification.
     fn finish(&mut self, _collector: &mut OutputCollector) -> Result<()> {
         let open = self.open.as_ref().expect("prepared");
-        open.producer.flush(TIMEOUT).map_err(|e| kafka_error("flush", e))?;
+        blocking(|| open.producer.flush(TIMEOUT)).map_err(|e| kafka_error("flush", e))?;
         Self::check_deliveries(open)
     }
 
@@ -341,7 +340,7 @@ impl Bolt for KafkaSinkBolt {
     fn cleanup(&mut self) {
         if let Some(open) = self.open.take() {
             if open.in_transaction {
-                open.producer.abort_transaction(TIMEOUT).ok();
+                blocking(|| open.producer.abort_transaction(TIMEOUT)).ok();
             }
         }
     }

@@ -11,19 +11,26 @@
 //! recorded. With a `watermark` strategy the records' Kafka timestamps are
 //! their event time, with watermarks per partition
 //! ([`crate::kafka_watermarks`]).
+//!
+//! Files: this one holds the options and the spout's hooks; [`open`] opens
+//! a task, [`read`] reads records.
+
+mod open;
+mod read;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
 use squall::state::OperatorState;
 use squall::time::WatermarkStrategy;
-use squall::topology::{OutputDeclarer, DEFAULT_STREAM};
-use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext, Value};
+use squall::topology::OutputDeclarer;
+use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext};
 
+use crate::blocking::blocking;
 use crate::decode::Format;
 use crate::kafka_partitions::{owner, Subscription};
 use crate::kafka_watermarks::PartitionWatermarks;
@@ -347,181 +354,11 @@ impl Spout for KafkaSpout {
     /// read within 30 s, a topic does not exist, or the consumer cannot be
     /// made.
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
-        let task = format!("{}-{}", context.topology_name(), context.component_id());
-        let consumer: BaseConsumer =
-            self.client_config(&task).create().map_err(|e| kafka_error("consumer", e))?;
-        let subscription =
-            Subscription::new(&self.options.topics, self.options.topic_pattern.as_deref())?;
-        let all = subscription.discover(&consumer, &self.options.brokers, REQUEST_TIMEOUT)?;
-        let (i, n) = (context.task_index(), context.parallelism());
-        let mine: Vec<(String, i32)> =
-            all.into_iter().filter(|(t, p)| owner(t, *p, n) == i).collect();
-
-        let offsets = context.operator_state::<Vec<(String, i32, i64)>>("kafka-offsets");
-        let restored: BTreeMap<(String, i32), i64> =
-            offsets.get()?.unwrap_or_default().into_iter().map(|(t, p, o)| ((t, p), o)).collect();
-        let mut assignment = TopicPartitionList::new();
-        for (topic, partition) in &mine {
-            let offset = match (restored.get(&(topic.clone(), *partition)), self.options.start_from)
-            {
-                (Some(&o), _) => Offset::Offset(o),
-                (None, StartFrom::Earliest) => Offset::Beginning,
-                (None, StartFrom::Latest) => Offset::End,
-                (None, StartFrom::GroupOffsets) => Offset::Stored,
-                (None, StartFrom::Timestamp(_)) => Offset::Beginning,
-            };
-            assignment
-                .add_partition_offset(topic, *partition, offset)
-                .map_err(|e| kafka_error("assignment", e))?;
-        }
-        if let (StartFrom::Timestamp(ts), true) = (self.options.start_from, restored.is_empty()) {
-            let mut query = TopicPartitionList::new();
-            for (topic, partition) in &mine {
-                query.add_partition_offset(topic, *partition, Offset::Offset(ts)).ok();
-            }
-            assignment = consumer
-                .offsets_for_times(query, REQUEST_TIMEOUT)
-                .map_err(|e| kafka_error("offsets for timestamp", e))?;
-        }
-        // Resolve every start position to a number, so that positions and
-        // lag are known before the first record.
-        let mut next = BTreeMap::new();
-        for elem in assignment.elements() {
-            let (low, high) = consumer
-                .fetch_watermarks(elem.topic(), elem.partition(), REQUEST_TIMEOUT)
-                .map_err(|e| {
-                    kafka_error(&format!("offsets of {}/{}", elem.topic(), elem.partition()), e)
-                })?;
-            let at = match elem.offset() {
-                Offset::Offset(o) => o,
-                Offset::End => high,
-                Offset::Stored => {
-                    let committed = consumer
-                        .committed_offsets(
-                            {
-                                let mut l = TopicPartitionList::new();
-                                l.add_partition(elem.topic(), elem.partition());
-                                l
-                            },
-                            REQUEST_TIMEOUT,
-                        )
-                        .map_err(|e| kafka_error("group offsets", e))?;
-                    match committed.elements().first().map(|e| e.offset()) {
-                        Some(Offset::Offset(o)) => o,
-                        _ => low,
-                    }
-                }
-                _ => low,
-            };
-            next.insert((elem.topic().to_string(), elem.partition()), at);
-        }
-        let mut seek = TopicPartitionList::new();
-        for ((topic, partition), at) in &next {
-            seek.add_partition_offset(topic, *partition, Offset::Offset(*at))
-                .map_err(|e| kafka_error("assignment", e))?;
-        }
-        consumer.assign(&seek).map_err(|e| kafka_error("assign", e))?;
-        let end = if self.options.bounded {
-            let mut end = BTreeMap::new();
-            for (topic, partition) in next.keys() {
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, *partition, REQUEST_TIMEOUT)
-                    .map_err(|e| kafka_error("end offsets", e))?;
-                end.insert((topic.clone(), *partition), high);
-            }
-            Some(end)
-        } else {
-            None
-        };
-        let discover = !self.options.bounded && self.options.partition_discovery_ms > 0;
-        let mut watermarks = self
-            .options
-            .watermark
-            .map(|w| PartitionWatermarks::new(w, self.options.idle_partition_ms));
-        if let Some(w) = watermarks.as_mut() {
-            for (topic, partition) in next.keys() {
-                w.add(topic, *partition);
-            }
-        }
-        let mut open = Open {
-            consumer,
-            subscription,
-            task: (i, n),
-            discovered: discover.then(Instant::now),
-            watermarks,
-            next,
-            end,
-            offsets,
-            last_lag: Instant::now(),
-        };
-        self.refresh_lag(&mut open);
-        self.open = Some(open);
-        Ok(())
+        blocking(|| self.open_blocking(context))
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
-        let format = self.options.format.clone();
-        let mut open = self.open.take().expect("opened");
-        let result = (|| {
-            if let Some(end) = &open.end {
-                if end.iter().all(|(tp, e)| open.next.get(tp).is_some_and(|n| n >= e)) {
-                    self.refresh_lag(&mut open);
-                    return Ok(SpoutStatus::Finished);
-                }
-            }
-            let mut read = 0;
-            while read < RECORDS_PER_CALL {
-                let timeout = if read == 0 { Duration::from_millis(10) } else { Duration::ZERO };
-                let Some(message) = open.consumer.poll(timeout) else { break };
-                let message = message.map_err(|e| kafka_error("poll", e))?;
-                read += 1;
-                // (topic, partition): the key of every per-partition map.
-                let key = (message.topic().to_string(), message.partition());
-                let offset = message.offset();
-                if open.end.as_ref().is_some_and(|end| end.get(&key).is_some_and(|e| offset >= *e))
-                {
-                    continue; // past the bound: left for a later run
-                }
-                let event_time = open.watermarks.as_mut().map(|w| {
-                    let ts = message.timestamp().to_millis().unwrap_or(0);
-                    w.on_record(&key, ts);
-                    ts
-                });
-                match format.decode(message.payload()) {
-                    Ok(rows) => {
-                        for mut row in rows {
-                            if let Some(ts) = event_time {
-                                row.push(Value::Timestamp(ts));
-                            }
-                            collector.emit_to(DEFAULT_STREAM, row)?;
-                        }
-                    }
-                    Err(reason) => collector.emit_to(
-                        ERRORS_STREAM,
-                        vec![
-                            Value::String(key.0.clone()),
-                            Value::Int(key.1.into()),
-                            Value::Int(offset),
-                            Value::String(reason),
-                        ],
-                    )?,
-                }
-                open.next.insert(key, offset + 1);
-            }
-            if let Some(w) = open.watermarks.as_mut().and_then(PartitionWatermarks::advance) {
-                collector.emit_watermark(w);
-            }
-            if open.last_lag.elapsed() >= LAG_EVERY {
-                self.refresh_lag(&mut open);
-            }
-            let every = Duration::from_millis(self.options.partition_discovery_ms);
-            if open.discovered.is_some_and(|at| at.elapsed() >= every) {
-                self.discover(&mut open)?;
-            }
-            Ok(if read == 0 { SpoutStatus::Idle } else { SpoutStatus::Active })
-        })();
-        self.open = Some(open);
-        result
+        self.next_tuple_blocking(collector)
     }
 
     /// Records the next offset of each partition of this task.
