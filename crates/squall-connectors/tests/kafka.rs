@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chaos::Chaos;
+use common::kill_before_commit::KillBeforeCommit;
 use squall::builtins::{SplitWordsBolt, StatefulCountBolt};
 use squall::time::WatermarkStrategy;
 use squall::topology::{Grouping, Guarantee, RestartStrategy};
@@ -257,7 +258,7 @@ fn kafka_word_count_to_kafka_commits_exactly_the_reference() {
     // Checkpoints are requested every 50 ms, but on tansu with one record per
     // batch the sink's flush on a barrier takes seconds, so a run may
     // complete none and commit everything at the end of the run.
-    kafka_word_count(false);
+    kafka_word_count(Failure::None);
 }
 
 /// Needs real transactions: tansu 0.6 shows the records of transactions
@@ -266,15 +267,36 @@ fn kafka_word_count_to_kafka_commits_exactly_the_reference() {
 /// tansu this test prints why and skips.
 #[test]
 fn kafka_word_count_to_kafka_is_exactly_once_with_tasks_killed() {
-    kafka_word_count(true);
+    kafka_word_count(Failure::CountKilled);
 }
 
-/// Kafka (2 plays, 4 lines a record) -> split -> stateful count (killed at
-/// a quarter, half and three quarters of the words when `kill`) -> Kafka
-/// exactly-once; asserts the committed records equal the reference.
-fn kafka_word_count(kill: bool) -> Option<squall::RunSummary> {
+/// A sink task dies after a checkpoint completed and before it committed
+/// that checkpoint's transaction: the restarted task must commit it (by
+/// its checkpointed producer id and epoch), or its records are lost. Needs
+/// real transactions (skips on tansu).
+#[test]
+fn a_transaction_pre_committed_before_a_failure_is_committed_after_the_restart() {
+    kafka_word_count(Failure::SinkKilledBeforeCommit);
+}
+
+/// What fails during [`kafka_word_count`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    None,
+    /// The counting task panics at a quarter, half and three quarters of
+    /// the words, each time after a checkpoint completed since the last.
+    CountKilled,
+    /// A sink task panics once on a checkpoint's completion, before its
+    /// commit, a third of the way.
+    SinkKilledBeforeCommit,
+}
+
+/// Kafka (2 plays, 4 lines a record) -> split -> stateful count -> Kafka
+/// exactly-once, with `failure`; asserts the committed records equal the
+/// reference.
+fn kafka_word_count(failure: Failure) -> Option<squall::RunSummary> {
     let broker = common::broker();
-    if kill && !broker.require_transactions("kafka_word_count_to_kafka_is_exactly_once_with_tasks_killed") {
+    if failure != Failure::None && !broker.require_transactions(&format!("{failure:?}")) {
         return None;
     }
     common::create_topic(&broker.brokers, "lines", 4);
@@ -291,13 +313,16 @@ fn kafka_word_count(kill: bool) -> Option<squall::RunSummary> {
         2,
     );
     b.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
-    let kill_at =
-        if kill { vec![total_words / 4, total_words / 2, total_words * 3 / 4] } else { Vec::new() };
+    let kill_at = if failure == Failure::CountKilled {
+        vec![total_words / 4, total_words / 2, total_words * 3 / 4]
+    } else {
+        Vec::new()
+    };
     // Each kill waits for a checkpoint completed since the previous one, so
     // that every restart restores a checkpoint, not the start.
     let count =
         Chaos::at_counts_after_checkpoints(StatefulCountBolt::new(Fields::new(["word"])), kill_at);
-    let killed = count.killed_flag();
+    let count_killed = count.killed_flag();
     b.set_bolt("count", count, 2).fields_grouping("split", Fields::new(["word"]));
     let mut sink = KafkaSinkOptions::new(&broker.brokers, "counts");
     sink.delivery = Delivery::ExactlyOnce;
@@ -307,7 +332,13 @@ fn kafka_word_count(kill: bool) -> Option<squall::RunSummary> {
         // base offset + 1: one record per batch keeps end offsets true.
         sink.properties.insert("batch.num.messages".into(), "1".into());
     }
-    b.set_bolt("sink", KafkaSinkBolt::new(sink), 2).shuffle_grouping("count");
+    let sink = KafkaSinkBolt::new(sink);
+    let recovered = sink.recovered();
+    // Never fires unless SinkKilledBeforeCommit (`after` is out of reach).
+    let after = if failure == Failure::SinkKilledBeforeCommit { total_words / 3 } else { u64::MAX };
+    let sink = KillBeforeCommit::new(sink, after);
+    let sink_killed = sink.killed_flag();
+    b.set_bolt("sink", sink, 2).shuffle_grouping("count");
     let c = b.config_mut();
     c.guarantee = Guarantee::ExactlyOnce;
     c.checkpoint_interval_ms = 50;
@@ -320,15 +351,13 @@ fn kafka_word_count(kill: bool) -> Option<squall::RunSummary> {
     c.batch_size = 256;
     let summary = LocalCluster::run(b.build().unwrap()).unwrap();
     eprintln!(
-        "kafka word count (kill: {kill}): {} checkpoints completed in {:?}",
+        "kafka word count ({failure:?}): {} checkpoints completed in {:?}; transactions of \
+         restored checkpoints: {} resumed, {} committed before the failure",
         summary.checkpoints.len(),
-        summary.elapsed
+        summary.elapsed,
+        recovered.resumed(),
+        recovered.already_committed()
     );
-    if kill {
-        assert!(killed.load(std::sync::atomic::Ordering::SeqCst), "never killed");
-        assert!(!summary.checkpoints.is_empty(), "no checkpoint completed");
-    }
-
     let mut got: Vec<(String, i64)> = common::read_committed(&broker.brokers, "counts")
         .iter()
         .map(|v| {
@@ -342,5 +371,21 @@ fn kafka_word_count(kill: bool) -> Option<squall::RunSummary> {
     expected.sort();
     assert_eq!(got.len(), expected.len(), "committed records vs reference");
     assert!(got == expected, "committed records differ from the reference");
+    // Checked after the output, so that a loss shows as one.
+    let killed = |f: &std::sync::Arc<std::sync::atomic::AtomicBool>| {
+        f.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    match failure {
+        Failure::None => {}
+        Failure::CountKilled => {
+            assert!(killed(&count_killed), "never killed");
+            assert!(!summary.checkpoints.is_empty(), "no checkpoint completed");
+        }
+        Failure::SinkKilledBeforeCommit => {
+            assert!(killed(&sink_killed), "the sink was never killed");
+            // The killed task's transaction was still open at the restart.
+            assert!(recovered.resumed() >= 1, "no pre-committed transaction was resumed");
+        }
+    }
     Some(summary)
 }

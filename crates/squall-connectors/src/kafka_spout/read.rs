@@ -14,7 +14,10 @@ use crate::kafka_watermarks::PartitionWatermarks;
 impl KafkaSpout {
     /// [`squall::Spout::next_tuple`]'s work: up to [`RECORDS_PER_CALL`]
     /// records, waiting 10 ms at most for the first.
-    pub(super) fn next_tuple_blocking(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
+    pub(super) fn next_tuple_blocking(
+        &mut self,
+        collector: &mut OutputCollector,
+    ) -> Result<SpoutStatus> {
         let format = self.options.format.clone();
         let mut open = self.open.take().expect("opened");
         let result = (|| {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod kill_before_commit;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
