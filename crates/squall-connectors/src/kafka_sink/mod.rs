@@ -125,6 +125,8 @@ struct Transactions {
     state: OperatorState<Vec<PreCommitted>>,
     /// The slot the next transaction tries first (slots rotate).
     next_slot: usize,
+    /// Whether the broker's failure to describe a transaction was logged.
+    warned: bool,
 }
 
 impl Transactions {
@@ -147,7 +149,8 @@ impl Transactions {
     fn current(&mut self, brokers: &str) -> Result<&Txn> {
         if self.current.is_none() {
             let slot = self.free_slot()?;
-            self.current = Some(Txn::begin(&self.config, brokers, &self.prefix, slot)?);
+            self.current =
+                Some(Txn::begin(&self.config, brokers, &self.prefix, slot, &mut self.warned)?);
         }
         Ok(self.current.as_ref().expect("just made"))
     }
@@ -313,6 +316,7 @@ impl Bolt for KafkaSinkBolt {
             pre_committed: Vec::new(),
             state,
             next_slot: 0,
+            warned: false,
         }));
         Ok(())
     }

@@ -109,12 +109,19 @@ pub(crate) fn transactional_id(prefix: &str, slot: usize) -> String {
 impl Txn {
     /// Makes a producer for `slot`, initialises it (fencing and aborting
     /// whatever the id had open), asks its producer id and epoch, and
-    /// begins a transaction.
+    /// begins a transaction. A broker that cannot describe transactions is
+    /// logged once per `warned` flag.
     ///
     /// # Errors
     /// [`squall::Error::Config`] when the broker does not answer within
     /// 60 s or refuses.
-    pub fn begin(config: &ClientConfig, brokers: &str, prefix: &str, slot: usize) -> Result<Txn> {
+    pub fn begin(
+        config: &ClientConfig,
+        brokers: &str,
+        prefix: &str,
+        slot: usize,
+        warned: &mut bool,
+    ) -> Result<Txn> {
         let tid = transactional_id(prefix, slot);
         let mut config = config.clone();
         config.set("transactional.id", &tid);
@@ -125,11 +132,13 @@ impl Txn {
             Ok(Some(s)) => (s.producer_id, s.epoch),
             Ok(None) => (-1, -1),
             Err(e) => {
-                tracing::warn!(
+                if !std::mem::replace(warned, true) {
+                    tracing::warn!(
                     transactional_id = %tid,
                     "kafka sink: cannot describe the transaction ({e}): a failure after its \
                      checkpoint completes and before its commit would lose it"
-                );
+                    );
+                }
                 (-1, -1)
             }
         };

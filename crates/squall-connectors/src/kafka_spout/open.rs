@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use squall::{Result, TopologyContext};
 
-use super::{kafka_error, KafkaSpout, Open, StartFrom, REQUEST_TIMEOUT};
+use super::{kafka_error, Acks, KafkaSpout, Open, StartFrom, REQUEST_TIMEOUT};
 use crate::kafka_partitions::{owner, Subscription};
 use crate::kafka_watermarks::PartitionWatermarks;
 
@@ -122,6 +122,8 @@ impl KafkaSpout {
             end,
             offsets,
             last_lag: Instant::now(),
+            acks: context.config().tracking().then(Acks::default),
+            last_commit: Instant::now(),
         };
         self.refresh_lag(&mut open);
         self.open = Some(open);

@@ -1,14 +1,18 @@
 //! Reading a [`KafkaSpout`] task's partitions: records polled, decoded
-//! and emitted (bad ones to the error stream), positions and watermarks
-//! advanced, the lag gauge refreshed, new partitions looked for.
+//! and emitted (bad ones to the error stream; with `at_least_once` tracked,
+//! failed ones emitted again first), positions and watermarks advanced,
+//! acked offsets committed, the lag gauge refreshed, new partitions looked
+//! for.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::CommitMode;
 
 use rdkafka::Message;
 use squall::topology::DEFAULT_STREAM;
 use squall::{OutputCollector, Result, SpoutStatus, Value};
 
-use super::{kafka_error, KafkaSpout, ERRORS_STREAM, LAG_EVERY, RECORDS_PER_CALL};
+use super::{kafka_error, KafkaSpout, COMMIT_EVERY, ERRORS_STREAM, LAG_EVERY, RECORDS_PER_CALL};
 use crate::kafka_watermarks::PartitionWatermarks;
 
 impl KafkaSpout {
@@ -21,6 +25,18 @@ impl KafkaSpout {
         let format = self.options.format.clone();
         let mut open = self.open.take().expect("opened");
         let result = (|| {
+            // At-least-once: failed tuples first, with their ids.
+            if let Some(acks) = open.acks.as_mut() {
+                let mut replayed = 0;
+                while replayed < RECORDS_PER_CALL {
+                    let Some((id, values)) = acks.next_replay() else { break };
+                    collector.emit_with_id(DEFAULT_STREAM, values, id)?;
+                    replayed += 1;
+                }
+                if replayed > 0 {
+                    return Ok(SpoutStatus::Active);
+                }
+            }
             if let Some(end) = &open.end {
                 if end.iter().all(|(tp, e)| open.next.get(tp).is_some_and(|n| n >= e)) {
                     self.refresh_lag(&mut open);
@@ -51,7 +67,13 @@ impl KafkaSpout {
                             if let Some(ts) = event_time {
                                 row.push(Value::Timestamp(ts));
                             }
-                            collector.emit_to(DEFAULT_STREAM, row)?;
+                            match open.acks.as_mut() {
+                                Some(acks) => {
+                                    let id = acks.track(&key, offset, row.clone());
+                                    collector.emit_with_id(DEFAULT_STREAM, row, id)?;
+                                }
+                                None => collector.emit_to(DEFAULT_STREAM, row)?,
+                            }
                         }
                     }
                     Err(reason) => collector.emit_to(
@@ -68,6 +90,10 @@ impl KafkaSpout {
             }
             if let Some(w) = open.watermarks.as_mut().and_then(PartitionWatermarks::advance) {
                 collector.emit_watermark(w);
+            }
+            if open.acks.is_some() && open.last_commit.elapsed() >= COMMIT_EVERY {
+                open.last_commit = Instant::now();
+                open.commit_acked(CommitMode::Async);
             }
             if open.last_lag.elapsed() >= LAG_EVERY {
                 self.refresh_lag(&mut open);

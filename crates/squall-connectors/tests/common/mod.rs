@@ -124,3 +124,38 @@ pub fn read_committed(brokers: &str, topic: &str) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// The offsets of `topic` that consumer group `group` has committed, per
+/// partition (partitions without one are left out).
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client(brokers).set("group.id", group).create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).unwrap();
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The end offset (high watermark) of every partition of `topic`.
+pub fn end_offsets(brokers: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client(brokers).create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (_, high) =
+                consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)).unwrap();
+            (p.id(), high)
+        })
+        .collect()
+}
