@@ -305,6 +305,7 @@ impl Bolt for KafkaSinkBolt {
         let prefix = format!("{prefix}-{}", context.task_index());
         let state = context.operator_state::<Vec<PreCommitted>>("kafka-sink-transactions");
         let restored = state.get()?.unwrap_or_default();
+        tracing::debug!(task = context.task_index(), restored = ?restored, "kafka sink: pre-committed transactions restored");
         let done = transaction::recover(&config, &self.options.brokers, &prefix, &restored)?;
         self.recovered.0[0].fetch_add(done.resumed, Ordering::SeqCst);
         self.recovered.0[1].fetch_add(done.already_ended, Ordering::SeqCst);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod kill_after_checkpoint;
 pub mod kill_before_commit;
 
 use std::collections::BTreeMap;
@@ -158,4 +159,40 @@ pub fn end_offsets(brokers: &str, topic: &str) -> BTreeMap<i32, i64> {
             (p.id(), high)
         })
         .collect()
+}
+
+/// Reads the committed records (read_committed) of `topic` from the start
+/// until it has `n` of them, while they are being written (the writer is an
+/// unbounded topology, whose output commits as its checkpoints complete).
+///
+/// # Panics
+/// When fewer than `n` are committed within `timeout`.
+pub fn read_committed_until(
+    brokers: &str,
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = client(brokers)
+        .set("group.id", "squall-test-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(Instant::now() < deadline, "reading {topic}: {} of {n} committed", out.len());
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            out.push(m.unwrap().payload().unwrap_or_default().to_vec());
+        }
+    }
+    out
 }
