@@ -293,8 +293,8 @@ enum Failure {
 fn kafka_word_count(failure: Failure) -> Option<squall::RunSummary> {
     let broker = common::broker();
     // tansu 0.6 shows aborted transactions to read_committed readers, and
-    // none of this sink's (a producer per transaction, each initialised):
-    // the committed output read back is empty.
+    // with this sink (a producer per transaction, each initialised) the
+    // committed output read back empty there (cause not investigated).
     if !broker.require_transactions(&format!("kafka word count ({failure:?})")) {
         return None;
     }
