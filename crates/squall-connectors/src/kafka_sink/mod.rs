@@ -106,7 +106,7 @@ enum Open {
     /// At-least-once: one idempotent producer for the run.
     AtLeastOnce { producer: KafkaProducer, errors: DeliveryErrors },
     /// Exactly-once: a transaction per checkpoint.
-    ExactlyOnce(Transactions),
+    ExactlyOnce(Box<Transactions>),
 }
 
 /// An exactly-once task's transactions.
@@ -310,7 +310,7 @@ impl Bolt for KafkaSinkBolt {
         self.recovered.0[0].fetch_add(done.resumed, Ordering::SeqCst);
         self.recovered.0[1].fetch_add(done.already_ended, Ordering::SeqCst);
         state.set(&Vec::new())?;
-        self.open = Some(Open::ExactlyOnce(Transactions {
+        self.open = Some(Open::ExactlyOnce(Box::new(Transactions {
             config,
             prefix,
             current: None,
@@ -318,7 +318,7 @@ impl Bolt for KafkaSinkBolt {
             state,
             next_slot: 0,
             warned: false,
-        }));
+        })));
         Ok(())
     }
 
