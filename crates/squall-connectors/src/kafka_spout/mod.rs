@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
-use squall::state::OperatorState;
+use squall::state::OperatorListState;
 use squall::time::WatermarkStrategy;
 use squall::topology::{MessageId, OutputDeclarer};
 use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext};
@@ -205,6 +205,18 @@ impl KafkaSpoutOptions {
     }
 }
 
+/// A partition's position as checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+struct PartitionPosition {
+    topic: String,
+    partition: i32,
+    /// The next offset to read.
+    next: i64,
+    /// The highest record timestamp (ms) seen, with a watermark strategy:
+    /// the partition's watermark generator starts from it after a restore.
+    max_event_time: Option<i64>,
+}
+
 /// Per task, once open.
 struct Open {
     consumer: BaseConsumer,
@@ -218,7 +230,12 @@ struct Open {
     next: BTreeMap<(String, i32), i64>,
     /// End offsets when bounded.
     end: Option<BTreeMap<(String, i32), i64>>,
-    offsets: OperatorState<Vec<(String, i32, i64)>>,
+    /// Every partition's position, union state: after a rescale each task
+    /// gets every position and keeps those of the partitions it owns.
+    positions: OperatorListState<PartitionPosition>,
+    /// The positions of the last snapshot, committed to the group when a
+    /// checkpoint completes (exactly-once).
+    snapshot: Vec<PartitionPosition>,
     last_lag: Instant,
     /// At-least-once (tuples tracked): message ids, replays, and the
     /// offsets that may be committed.
@@ -257,10 +274,10 @@ impl Open {
 /// the consumer group only up to its oldest record with a tuple not yet
 /// acked. Start from `group_offsets` to resume there after a restart.
 ///
-/// Restores need the same parallelism
-/// (a partition's task follows from the parallelism). The watermark
-/// generators are not checkpointed: after a restore they start again from
-/// the replayed records.
+/// Positions are union operator state, so a restore at another
+/// parallelism (from a savepoint or checkpoint) gives each partition's
+/// position to the task that owns it now; each partition's highest event
+/// time is checkpointed too, so its watermark does not go back.
 ///
 /// # Examples
 /// ```no_run
@@ -424,21 +441,33 @@ impl Spout for KafkaSpout {
         }
     }
 
-    /// Records the next offset of each partition of this task.
+    /// Records the position of each partition of this task (and its
+    /// highest event time, with a watermark strategy).
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
-        let Some(open) = &self.open else { return Ok(()) };
-        let list: Vec<_> = open.next.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect();
-        open.offsets.set(&list)
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        open.snapshot = open
+            .next
+            .iter()
+            .map(|((topic, partition), next)| PartitionPosition {
+                topic: topic.clone(),
+                partition: *partition,
+                next: *next,
+                max_event_time: open
+                    .watermarks
+                    .as_ref()
+                    .and_then(|w| w.max_event_time(&(topic.clone(), *partition))),
+            })
+            .collect();
+        open.positions.update(&open.snapshot)
     }
 
     /// Commits the checkpointed offsets to the consumer group (monitoring
     /// only; a failure is logged, not fatal).
     fn on_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         let (Some(open), Some(_)) = (&self.open, &self.options.group_id) else { return Ok(()) };
-        let list: Vec<(String, i32, i64)> = open.offsets.get()?.unwrap_or_default();
         let mut tpl = TopicPartitionList::new();
-        for (t, p, o) in &list {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o)).ok();
+        for p in &open.snapshot {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)).ok();
         }
         if let Err(e) = open.consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!("kafka spout: committing group offsets failed: {e}");

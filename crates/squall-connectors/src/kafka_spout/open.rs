@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use squall::{Result, TopologyContext};
 
-use super::{kafka_error, Acks, KafkaSpout, Open, StartFrom, REQUEST_TIMEOUT};
+use super::{kafka_error, Acks, KafkaSpout, Open, PartitionPosition, StartFrom, REQUEST_TIMEOUT};
 use crate::kafka_partitions::{owner, Subscription};
 use crate::kafka_watermarks::PartitionWatermarks;
 
@@ -26,14 +26,21 @@ impl KafkaSpout {
         let mine: Vec<(String, i32)> =
             all.into_iter().filter(|(t, p)| owner(t, *p, n) == i).collect();
 
-        let offsets = context.operator_state::<Vec<(String, i32, i64)>>("kafka-offsets");
-        let restored: BTreeMap<(String, i32), i64> =
-            offsets.get()?.unwrap_or_default().into_iter().map(|(t, p, o)| ((t, p), o)).collect();
+        // Union state: every task's positions; this task keeps its own
+        // partitions' (a rescale moves partitions between tasks).
+        let positions =
+            context.union_operator_list_state::<PartitionPosition>("kafka-partitions")?;
+        let restored: BTreeMap<(String, i32), PartitionPosition> = positions
+            .get()?
+            .into_iter()
+            .filter(|p| owner(&p.topic, p.partition, n) == i)
+            .map(|p| ((p.topic.clone(), p.partition), p))
+            .collect();
         let mut assignment = TopicPartitionList::new();
         for (topic, partition) in &mine {
             let offset = match (restored.get(&(topic.clone(), *partition)), self.options.start_from)
             {
-                (Some(&o), _) => Offset::Offset(o),
+                (Some(p), _) => Offset::Offset(p.next),
                 (None, StartFrom::Earliest) => Offset::Beginning,
                 (None, StartFrom::Latest) => Offset::End,
                 (None, StartFrom::GroupOffsets) => Offset::Stored,
@@ -108,8 +115,11 @@ impl KafkaSpout {
             .watermark
             .map(|w| PartitionWatermarks::new(w, self.options.idle_partition_ms));
         if let Some(w) = watermarks.as_mut() {
-            for (topic, partition) in next.keys() {
-                w.add(topic, *partition);
+            for key in next.keys() {
+                w.add(&key.0, key.1);
+                if let Some(ts) = restored.get(key).and_then(|p| p.max_event_time) {
+                    w.on_record(key, ts);
+                }
             }
         }
         let mut open = Open {
@@ -120,7 +130,8 @@ impl KafkaSpout {
             watermarks,
             next,
             end,
-            offsets,
+            positions,
+            snapshot: Vec::new(),
             last_lag: Instant::now(),
             acks: context.config().tracking().then(Acks::default),
             last_commit: Instant::now(),
