@@ -22,6 +22,7 @@
 
 mod blocking;
 mod decode;
+mod decode_avro;
 mod kafka_partitions;
 mod kafka_sink;
 mod kafka_spout;

@@ -183,12 +183,13 @@ impl ConsumerLag {
 
 impl KafkaSpoutOptions {
     /// Checks the options without a broker: what the spout reads, the
-    /// pattern, the idleness setting.
+    /// pattern, the format (an Avro schema), the idleness setting.
     ///
     /// # Errors
     /// [`Error::Config`] naming the setting.
     pub fn validate(&self) -> Result<()> {
         Subscription::new(&self.topics, self.topic_pattern.as_deref())?;
+        self.format.validate().map_err(|e| Error::config(format!("kafka spout: format: {e}")))?;
         if self.idle_partition_ms.is_some() && self.watermark.is_none() {
             return Err(Error::config("kafka spout: idle_partition_ms needs a watermark strategy"));
         }
