@@ -522,3 +522,83 @@ fn spout_positions_follow_their_partitions_when_rescaled_2_3_1() {
         .collect();
     assert_eq!(lines_of(&rows), expected, "every record once over the three runs");
 }
+
+/// Avro records (one datum of the settings' schema each) decode into
+/// tuples; the malformed ones (every 9th: cut short, or not Avro) go to the
+/// errors stream with their topic, partition, offset and reason, and the
+/// run goes on.
+#[test]
+fn avro_records_decode_and_malformed_ones_go_to_the_error_stream() {
+    use apache_avro::types::Value as Avro;
+    const SCHEMA: &str = r#"{"type": "record", "name": "Click", "fields": [
+        {"name": "user", "type": "string"}, {"name": "n", "type": "long"}]}"#;
+    let broker = common::broker();
+    common::create_topic(&broker.brokers, "clicks", 2);
+    let schema = apache_avro::Schema::parse_str(SCHEMA).unwrap();
+    // Records go to each partition in order: a record's offset is its rank
+    // in its partition.
+    let (mut good, mut bad, mut next) = (Vec::new(), Vec::new(), [0i64; 2]);
+    let records: Vec<(i32, i64, Vec<u8>)> = (0..200i64)
+        .map(|i| {
+            let user = format!("user{}", i % 7);
+            let datum = apache_avro::to_avro_datum(
+                &schema,
+                Avro::Record(vec![
+                    ("user".into(), Avro::String(user.clone())),
+                    ("n".into(), Avro::Long(i)),
+                ]),
+            )
+            .unwrap();
+            let partition = (i % 2) as i32;
+            let offset = next[partition as usize];
+            next[partition as usize] += 1;
+            let value = if i % 9 == 0 {
+                bad.push((i64::from(partition), offset));
+                if i % 2 == 0 {
+                    datum[..2].to_vec()
+                } else {
+                    b"{\"json\": true}".to_vec()
+                }
+            } else {
+                good.push((user, i));
+                datum
+            };
+            (partition, 1_000 + i, value)
+        })
+        .collect();
+    common::produce_at(&broker.brokers, "clicks", &records);
+
+    let format = Format::Avro { schema: SCHEMA.into(), fields: vec!["user".into(), "n".into()] };
+    let options = spout_options(&broker.brokers, "clicks", format);
+    options.validate().unwrap();
+    let (rows, errors) = (Collect::default(), Collect::default());
+    let mut b = TopologyBuilder::new("avro");
+    b.set_spout("clicks", KafkaSpout::new(options), 2);
+    b.set_bolt("rows", rows.clone(), 1).shuffle_grouping("clicks");
+    b.set_bolt("errors", errors.clone(), 1).grouping_stream(
+        "clicks",
+        ERRORS_STREAM,
+        Grouping::Shuffle,
+    );
+    LocalCluster::run(b.build().unwrap()).unwrap();
+
+    let mut got: Vec<(String, i64)> = rows
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect();
+    got.sort_by_key(|(_, n)| *n);
+    assert_eq!(got, good);
+    let mut seen_bad: Vec<(i64, i64)> = Vec::new();
+    for e in errors.0.lock().unwrap().iter() {
+        assert_eq!(e[0], Value::from("clicks"));
+        let reason = e[3].as_str().unwrap();
+        assert!(reason.contains("Avro datum"), "{reason}");
+        seen_bad.push((e[1].as_i64().unwrap(), e[2].as_i64().unwrap()));
+    }
+    seen_bad.sort();
+    bad.sort();
+    assert_eq!(seen_bad, bad, "(partition, offset) of every malformed record");
+}
