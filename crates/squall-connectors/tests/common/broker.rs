@@ -69,10 +69,9 @@ impl Broker {
             return true;
         }
         eprintln!(
-            "SKIPPED {test}: needs real Kafka transactions; tansu 0.6 shows aborted records \
-             to read_committed readers, and the exactly-once sink's committed output read \
-             back empty there (cause not investigated); set KAFKA_LIB, see \
-             scripts/fetch-kafka.sh"
+            "SKIPPED {test}: needs real Kafka transactions; tansu 0.6 shows the records of \
+             aborted transactions to read_committed readers (set KAFKA_LIB, see \
+             scripts/fetch-kafka.sh)"
         );
         false
     }

@@ -81,51 +81,6 @@ fn send_all<'a>(
     producer.flush(Duration::from_secs(60)).unwrap();
 }
 
-/// Every committed record value of `topic` (read_committed, from the start
-/// to the last stable offset of each partition).
-pub fn read_committed(brokers: &str, topic: &str) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = client(brokers)
-        .set("group.id", "squall-test-reader")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
-    let mut ends = BTreeMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for p in metadata.topics()[0].partitions() {
-        let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)).unwrap();
-        ends.insert(p.id(), high);
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let mut at: BTreeMap<i32, i64> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done = |at: &BTreeMap<i32, i64>| {
-        ends.iter().all(|(p, e)| *e == 0 || at.get(p).is_some_and(|a| a + 1 >= *e))
-    };
-    while !done(&at) {
-        assert!(Instant::now() < deadline, "reading {topic}: stuck at {at:?} of {ends:?}");
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-            // Control records (transaction markers) take offsets too: the
-            // position tells how far the reader really is.
-            if let Ok(pos) = consumer.position() {
-                for e in pos.elements() {
-                    if let Offset::Offset(o) = e.offset() {
-                        at.insert(e.partition(), o - 1);
-                    }
-                }
-            }
-            continue;
-        };
-        let m = m.unwrap();
-        at.insert(m.partition(), m.offset());
-        out.push(m.payload().unwrap_or_default().to_vec());
-    }
-    out
-}
-
 /// The offsets of `topic` that consumer group `group` has committed, per
 /// partition (partitions without one are left out).
 pub fn committed_offsets(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
