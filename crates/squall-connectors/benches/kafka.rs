@@ -25,7 +25,7 @@
 #[path = "../../squall/benches/common/mod.rs"]
 mod bench;
 #[path = "../tests/common/mod.rs"]
-mod broker;
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -197,9 +197,9 @@ fn main() -> anyhow::Result<()> {
 fn parent(args: &[String]) -> anyhow::Result<()> {
     let n = arg(args, "--records", 200_000);
     let runs = arg(args, "--runs", 3);
-    let b = broker::broker();
+    let b = support::broker();
     for t in ["source", "plain-out", "squall-out"] {
-        broker::create_topic(&b.brokers, t, PARTITIONS);
+        support::create_topic(&b.brokers, t, PARTITIONS);
     }
     let child = |mode: &str, topic: &str| -> anyhow::Result<bench::Measurement> {
         let a = [mode, &b.brokers, topic, &n.to_string()].map(String::from);

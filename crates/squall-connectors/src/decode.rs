@@ -1,6 +1,7 @@
 //! [`Format`]: how a Kafka record's bytes become tuple fields (raw bytes,
-//! UTF-8 lines, JSON objects, CSV rows) and how a tuple becomes a record's
-//! bytes (JSON), through `serde_json` and `csv`.
+//! UTF-8 lines, JSON objects, CSV rows, Avro records via
+//! [`crate::decode_avro`]) and how a tuple becomes a record's bytes (JSON),
+//! through `serde_json` and `csv`.
 //!
 //! Owns the mapping between JSON values and Squall [`Value`]s (also the one
 //! the multilang protocol uses).
@@ -30,6 +31,15 @@ pub enum Format {
         /// columns).
         fields: Vec<String>,
     },
+    /// One tuple per record, one Avro datum (binary, no container header
+    /// or schema-registry prefix) of the record `schema`: field `f` is the
+    /// record's field `f` (null when the schema has none).
+    Avro {
+        /// The writer's schema, Avro's JSON form; a record.
+        schema: String,
+        /// The tuple's fields, in order.
+        fields: Vec<String>,
+    },
 }
 
 impl Format {
@@ -38,7 +48,7 @@ impl Format {
         match self {
             Format::Raw => Fields::new(["value"]),
             Format::Lines => Fields::new(["line"]),
-            Format::Json { fields } | Format::Csv { fields } => {
+            Format::Json { fields } | Format::Csv { fields } | Format::Avro { fields, .. } => {
                 Fields::new(fields.iter().map(String::as_str))
             }
         }
@@ -48,7 +58,8 @@ impl Format {
     ///
     /// # Errors
     /// A reason, for the error stream: not UTF-8, not JSON, not an object,
-    /// wrong number of CSV columns, a tombstone where text was expected.
+    /// wrong number of CSV columns, not an Avro datum of the schema, a
+    /// tombstone where text or a datum was expected.
     pub fn decode(&self, payload: Option<&[u8]>) -> Result<Vec<Values>, String> {
         let Some(bytes) = payload else {
             return match self {
@@ -95,6 +106,19 @@ impl Format {
                 }
                 Ok(rows)
             }
+            Format::Avro { schema, fields } => crate::decode_avro::decode(schema, fields, bytes),
+        }
+    }
+
+    /// Checks the format's settings without data (an Avro schema parses and
+    /// is a record).
+    ///
+    /// # Errors
+    /// The reason, naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Format::Avro { schema, .. } => crate::decode_avro::parse(schema).map(|_| ()),
+            _ => Ok(()),
         }
     }
 }

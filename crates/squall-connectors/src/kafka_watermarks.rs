@@ -17,6 +17,8 @@ use squall::time::{WatermarkGenerator, WatermarkStrategy};
 struct Partition {
     generator: WatermarkGenerator,
     last_record: Instant,
+    /// The highest record timestamp seen (ms).
+    max_ts: Option<i64>,
 }
 
 /// The watermarks of one task's partitions.
@@ -43,7 +45,14 @@ impl PartitionWatermarks {
         self.partitions.entry((topic.to_string(), partition)).or_insert_with(|| Partition {
             generator: self.strategy.generator(),
             last_record: Instant::now(),
+            max_ts: None,
         });
+    }
+
+    /// The highest record timestamp (ms) of partition `key` so far: what a
+    /// checkpoint keeps, so that a restored generator starts from it.
+    pub(crate) fn max_event_time(&self, key: &(String, i32)) -> Option<i64> {
+        self.partitions.get(key).and_then(|p| p.max_ts)
     }
 
     /// A record of partition `key` (topic, partition) with event time `ts`
@@ -57,6 +66,7 @@ impl PartitionWatermarks {
             self.add(&key.0, key.1);
         }
         if let Some(p) = self.partitions.get_mut(key) {
+            p.max_ts = Some(p.max_ts.map_or(ts, |m| m.max(ts)));
             p.generator.on_event(ts);
             p.last_record = at;
         }

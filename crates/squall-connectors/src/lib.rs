@@ -22,9 +22,11 @@
 
 mod blocking;
 mod decode;
+mod decode_avro;
 mod kafka_partitions;
 mod kafka_sink;
 mod kafka_spout;
+mod kafka_txn;
 mod kafka_watermarks;
 pub mod multilang;
 mod postgres_sink;
@@ -36,7 +38,7 @@ mod upsert;
 mod yaml;
 
 pub use decode::{from_json, to_json, AsJson, Format, ValuesAsJson};
-pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions};
+pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions, RecoveredTransactions};
 pub use kafka_spout::{
     ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM, EVENT_TIME_FIELD,
 };

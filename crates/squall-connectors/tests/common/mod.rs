@@ -1,12 +1,13 @@
-//! A real Kafka-compatible broker for the tests: `tansu` (its static binary
-//! from `$TANSU_BIN`, else `tansu` on PATH; `scripts/fetch-tansu.sh` gets
-//! it) with in-memory storage on a free loopback port, killed when dropped;
-//! plus topic creation, a plain producer and a read_committed reader.
+//! What the Kafka tests share: a real broker ([`broker`]: Apache Kafka or
+//! tansu) on free loopback ports, killed when dropped; topic creation, a
+//! plain producer and a read_committed reader.
 #![allow(dead_code)]
 
+pub mod broker;
+pub mod kill_after_checkpoint;
+pub mod kill_before_commit;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -15,47 +16,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// A broker on 127.0.0.1, killed when dropped.
-pub struct Broker {
-    child: Child,
-    /// `127.0.0.1:port`.
-    pub brokers: String,
-}
+pub use broker::Broker;
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts tansu on a free port and waits (60 s at most) until it answers
-/// metadata requests.
+/// Starts the test's broker ([`broker::start`]: Apache Kafka with
+/// `$KAFKA_LIB`, else tansu) and returns once it answers.
 pub fn broker() -> Broker {
     // `RUST_LOG=squall=debug` shows checkpoints and restarts.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(&bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {bin} ({e}): run scripts/fetch-tansu.sh and set TANSU_BIN")
-        });
-    let broker = Broker { child, brokers: format!("127.0.0.1:{port}") };
-    let consumer: BaseConsumer = client(&broker.brokers).create().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while consumer.fetch_metadata(None, Duration::from_secs(2)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not start on {}", broker.brokers);
-    }
-    broker
+    broker::start()
 }
 
 fn client(brokers: &str) -> ClientConfig {
@@ -110,47 +81,73 @@ fn send_all<'a>(
     producer.flush(Duration::from_secs(60)).unwrap();
 }
 
-/// Every committed record value of `topic` (read_committed, from the start
-/// to the last stable offset of each partition).
-pub fn read_committed(brokers: &str, topic: &str) -> Vec<Vec<u8>> {
+/// The offsets of `topic` that consumer group `group` has committed, per
+/// partition (partitions without one are left out).
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client(brokers).set("group.id", group).create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).unwrap();
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The end offset (high watermark) of every partition of `topic`.
+pub fn end_offsets(brokers: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client(brokers).create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (_, high) =
+                consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)).unwrap();
+            (p.id(), high)
+        })
+        .collect()
+}
+
+/// Reads the committed records (read_committed) of `topic` from the start
+/// until it has `n` of them, while they are being written (the writer is an
+/// unbounded topology, whose output commits as its checkpoints complete).
+///
+/// # Panics
+/// When fewer than `n` are committed within `timeout`.
+pub fn read_committed_until(
+    brokers: &str,
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<Vec<u8>> {
     let consumer: BaseConsumer = client(brokers)
         .set("group.id", "squall-test-reader")
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
         .create()
         .unwrap();
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).unwrap();
-    let mut ends = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in metadata.topics()[0].partitions() {
-        let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)).unwrap();
-        ends.insert(p.id(), high);
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
     }
     consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
-    let mut at: BTreeMap<i32, i64> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done = |at: &BTreeMap<i32, i64>| {
-        ends.iter().all(|(p, e)| *e == 0 || at.get(p).is_some_and(|a| a + 1 >= *e))
-    };
-    while !done(&at) {
-        assert!(Instant::now() < deadline, "reading {topic}: stuck at {at:?} of {ends:?}");
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-            // Control records (transaction markers) take offsets too: the
-            // position tells how far the reader really is.
-            if let Ok(pos) = consumer.position() {
-                for e in pos.elements() {
-                    if let Offset::Offset(o) = e.offset() {
-                        at.insert(e.partition(), o - 1);
-                    }
-                }
-            }
-            continue;
-        };
-        let m = m.unwrap();
-        at.insert(m.partition(), m.offset());
-        out.push(m.payload().unwrap_or_default().to_vec());
+    while out.len() < n {
+        assert!(Instant::now() < deadline, "reading {topic}: {} of {n} committed", out.len());
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            out.push(m.unwrap().payload().unwrap_or_default().to_vec());
+        }
     }
     out
 }

@@ -11,22 +11,31 @@
 //! recorded. With a `watermark` strategy the records' Kafka timestamps are
 //! their event time, with watermarks per partition
 //! ([`crate::kafka_watermarks`]).
+//!
+//! Files: this one holds the options and the spout's hooks; [`open`] opens
+//! a task, [`read`] reads records.
+
+mod acks;
+mod open;
+mod read;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
-use squall::state::OperatorState;
+use squall::state::OperatorListState;
 use squall::time::WatermarkStrategy;
-use squall::topology::{OutputDeclarer, DEFAULT_STREAM};
-use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext, Value};
+use squall::topology::{MessageId, OutputDeclarer};
+use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext};
 
+use crate::blocking::blocking;
 use crate::decode::Format;
 use crate::kafka_partitions::{owner, Subscription};
 use crate::kafka_watermarks::PartitionWatermarks;
+use acks::Acks;
 
 /// The stream undecodable records go to, with fields
 /// `(topic, partition, offset, reason)`.
@@ -36,6 +45,8 @@ pub const ERRORS_STREAM: &str = "errors";
 const RECORDS_PER_CALL: usize = 64;
 /// How long the client may take to answer metadata and offset requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an at-least-once task commits its acked offsets to the group.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How often the lag gauge is refreshed (a broker round trip).
 const LAG_EVERY: Duration = Duration::from_secs(1);
 /// The field that carries a record's Kafka timestamp (ms) when the spout
@@ -84,8 +95,10 @@ pub struct KafkaSpoutOptions {
     /// stops holding the task's watermark back.
     #[serde(default)]
     pub idle_partition_ms: Option<u64>,
-    /// The consumer group: offsets are committed to it on checkpoint
-    /// completion, for monitoring (Squall's checkpoint is what restores).
+    /// The consumer group (default `squall-<topology>-<component>`):
+    /// exactly-once commits the checkpointed offsets to it on checkpoint
+    /// completion, for monitoring (Squall's checkpoint is what restores);
+    /// at-least-once commits the acked prefix of each partition.
     #[serde(default)]
     pub group_id: Option<String>,
     /// Where partitions start when no checkpoint says (default earliest).
@@ -170,12 +183,13 @@ impl ConsumerLag {
 
 impl KafkaSpoutOptions {
     /// Checks the options without a broker: what the spout reads, the
-    /// pattern, the idleness setting.
+    /// pattern, the format (an Avro schema), the idleness setting.
     ///
     /// # Errors
     /// [`Error::Config`] naming the setting.
     pub fn validate(&self) -> Result<()> {
         Subscription::new(&self.topics, self.topic_pattern.as_deref())?;
+        self.format.validate().map_err(|e| Error::config(format!("kafka spout: format: {e}")))?;
         if self.idle_partition_ms.is_some() && self.watermark.is_none() {
             return Err(Error::config("kafka spout: idle_partition_ms needs a watermark strategy"));
         }
@@ -192,6 +206,18 @@ impl KafkaSpoutOptions {
     }
 }
 
+/// A partition's position as checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+struct PartitionPosition {
+    topic: String,
+    partition: i32,
+    /// The next offset to read.
+    next: i64,
+    /// The highest record timestamp (ms) seen, with a watermark strategy:
+    /// the partition's watermark generator starts from it after a restore.
+    max_event_time: Option<i64>,
+}
+
 /// Per task, once open.
 struct Open {
     consumer: BaseConsumer,
@@ -205,8 +231,34 @@ struct Open {
     next: BTreeMap<(String, i32), i64>,
     /// End offsets when bounded.
     end: Option<BTreeMap<(String, i32), i64>>,
-    offsets: OperatorState<Vec<(String, i32, i64)>>,
+    /// Every partition's position, union state: after a rescale each task
+    /// gets every position and keeps those of the partitions it owns.
+    positions: OperatorListState<PartitionPosition>,
+    /// The positions of the last snapshot, committed to the group when a
+    /// checkpoint completes (exactly-once).
+    snapshot: Vec<PartitionPosition>,
     last_lag: Instant,
+    /// At-least-once (tuples tracked): message ids, replays, and the
+    /// offsets that may be committed.
+    acks: Option<Acks>,
+    /// When acked offsets were last committed.
+    last_commit: Instant,
+}
+
+impl Open {
+    /// Commits to the consumer group, per partition, the offset before
+    /// which every record is acked (at-least-once). A failure is logged:
+    /// the next commit carries the offsets too.
+    fn commit_acked(&self, mode: CommitMode) {
+        let Some(acks) = &self.acks else { return };
+        let mut tpl = TopicPartitionList::new();
+        for (tp, next) in &self.next {
+            tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(acks.committable(tp, *next))).ok();
+        }
+        if let Err(e) = self.consumer.commit(&tpl, mode) {
+            tracing::warn!("kafka spout: committing acked offsets failed: {e}");
+        }
+    }
 }
 
 /// Emits the decoded records of Kafka topics on the default stream (fields
@@ -214,10 +266,19 @@ struct Open {
 ///
 /// Offsets are operator state taken at each barrier and restored in `open`,
 /// so with `guarantee: exactly_once` every record counts once in the state
-/// and transactional sinks downstream. Restores need the same parallelism
-/// (a partition's task follows from the parallelism). The watermark
-/// generators are not checkpointed: after a restore they start again from
-/// the replayed records.
+/// and transactional sinks downstream.
+///
+/// With `guarantee: at_least_once` every tuple carries a message id (Storm's
+/// `KafkaSpout`): a failed or timed-out tuple is emitted again (its values
+/// kept in memory, so at most `max_spout_pending` per task), and every
+/// second and when the task closes, each partition's offset is committed to
+/// the consumer group only up to its oldest record with a tuple not yet
+/// acked. Start from `group_offsets` to resume there after a restart.
+///
+/// Positions are union operator state, so a restore at another
+/// parallelism (from a savepoint or checkpoint) gives each partition's
+/// position to the task that owns it now; each partition's highest event
+/// time is checkpointed too, so its watermark does not go back.
 ///
 /// # Examples
 /// ```no_run
@@ -257,7 +318,11 @@ impl KafkaSpout {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("session.timeout.ms", "6000")
-            .set("max.poll.interval.ms", "6000");
+            .set("max.poll.interval.ms", "6000")
+            // librdkafka's 500 ms default: a task reading several partitions
+            // of Apache Kafka got ~40 records/s (3 partitions, 3000 records:
+            // 75 s; 50 ms: 0.5 s).
+            .set("fetch.wait.max.ms", "50");
         for (k, v) in &self.options.properties {
             config.set(k, v);
         }
@@ -347,198 +412,63 @@ impl Spout for KafkaSpout {
     /// read within 30 s, a topic does not exist, or the consumer cannot be
     /// made.
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
-        let task = format!("{}-{}", context.topology_name(), context.component_id());
-        let consumer: BaseConsumer =
-            self.client_config(&task).create().map_err(|e| kafka_error("consumer", e))?;
-        let subscription =
-            Subscription::new(&self.options.topics, self.options.topic_pattern.as_deref())?;
-        let all = subscription.discover(&consumer, &self.options.brokers, REQUEST_TIMEOUT)?;
-        let (i, n) = (context.task_index(), context.parallelism());
-        let mine: Vec<(String, i32)> =
-            all.into_iter().filter(|(t, p)| owner(t, *p, n) == i).collect();
-
-        let offsets = context.operator_state::<Vec<(String, i32, i64)>>("kafka-offsets");
-        let restored: BTreeMap<(String, i32), i64> =
-            offsets.get()?.unwrap_or_default().into_iter().map(|(t, p, o)| ((t, p), o)).collect();
-        let mut assignment = TopicPartitionList::new();
-        for (topic, partition) in &mine {
-            let offset = match (restored.get(&(topic.clone(), *partition)), self.options.start_from)
-            {
-                (Some(&o), _) => Offset::Offset(o),
-                (None, StartFrom::Earliest) => Offset::Beginning,
-                (None, StartFrom::Latest) => Offset::End,
-                (None, StartFrom::GroupOffsets) => Offset::Stored,
-                (None, StartFrom::Timestamp(_)) => Offset::Beginning,
-            };
-            assignment
-                .add_partition_offset(topic, *partition, offset)
-                .map_err(|e| kafka_error("assignment", e))?;
-        }
-        if let (StartFrom::Timestamp(ts), true) = (self.options.start_from, restored.is_empty()) {
-            let mut query = TopicPartitionList::new();
-            for (topic, partition) in &mine {
-                query.add_partition_offset(topic, *partition, Offset::Offset(ts)).ok();
-            }
-            assignment = consumer
-                .offsets_for_times(query, REQUEST_TIMEOUT)
-                .map_err(|e| kafka_error("offsets for timestamp", e))?;
-        }
-        // Resolve every start position to a number, so that positions and
-        // lag are known before the first record.
-        let mut next = BTreeMap::new();
-        for elem in assignment.elements() {
-            let (low, high) = consumer
-                .fetch_watermarks(elem.topic(), elem.partition(), REQUEST_TIMEOUT)
-                .map_err(|e| {
-                    kafka_error(&format!("offsets of {}/{}", elem.topic(), elem.partition()), e)
-                })?;
-            let at = match elem.offset() {
-                Offset::Offset(o) => o,
-                Offset::End => high,
-                Offset::Stored => {
-                    let committed = consumer
-                        .committed_offsets(
-                            {
-                                let mut l = TopicPartitionList::new();
-                                l.add_partition(elem.topic(), elem.partition());
-                                l
-                            },
-                            REQUEST_TIMEOUT,
-                        )
-                        .map_err(|e| kafka_error("group offsets", e))?;
-                    match committed.elements().first().map(|e| e.offset()) {
-                        Some(Offset::Offset(o)) => o,
-                        _ => low,
-                    }
-                }
-                _ => low,
-            };
-            next.insert((elem.topic().to_string(), elem.partition()), at);
-        }
-        let mut seek = TopicPartitionList::new();
-        for ((topic, partition), at) in &next {
-            seek.add_partition_offset(topic, *partition, Offset::Offset(*at))
-                .map_err(|e| kafka_error("assignment", e))?;
-        }
-        consumer.assign(&seek).map_err(|e| kafka_error("assign", e))?;
-        let end = if self.options.bounded {
-            let mut end = BTreeMap::new();
-            for (topic, partition) in next.keys() {
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, *partition, REQUEST_TIMEOUT)
-                    .map_err(|e| kafka_error("end offsets", e))?;
-                end.insert((topic.clone(), *partition), high);
-            }
-            Some(end)
-        } else {
-            None
-        };
-        let discover = !self.options.bounded && self.options.partition_discovery_ms > 0;
-        let mut watermarks = self
-            .options
-            .watermark
-            .map(|w| PartitionWatermarks::new(w, self.options.idle_partition_ms));
-        if let Some(w) = watermarks.as_mut() {
-            for (topic, partition) in next.keys() {
-                w.add(topic, *partition);
-            }
-        }
-        let mut open = Open {
-            consumer,
-            subscription,
-            task: (i, n),
-            discovered: discover.then(Instant::now),
-            watermarks,
-            next,
-            end,
-            offsets,
-            last_lag: Instant::now(),
-        };
-        self.refresh_lag(&mut open);
-        self.open = Some(open);
-        Ok(())
+        blocking(|| self.open_blocking(context))
     }
 
     fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<SpoutStatus> {
-        let format = self.options.format.clone();
-        let mut open = self.open.take().expect("opened");
-        let result = (|| {
-            if let Some(end) = &open.end {
-                if end.iter().all(|(tp, e)| open.next.get(tp).is_some_and(|n| n >= e)) {
-                    self.refresh_lag(&mut open);
-                    return Ok(SpoutStatus::Finished);
-                }
-            }
-            let mut read = 0;
-            while read < RECORDS_PER_CALL {
-                let timeout = if read == 0 { Duration::from_millis(10) } else { Duration::ZERO };
-                let Some(message) = open.consumer.poll(timeout) else { break };
-                let message = message.map_err(|e| kafka_error("poll", e))?;
-                read += 1;
-                // (topic, partition): the key of every per-partition map.
-                let key = (message.topic().to_string(), message.partition());
-                let offset = message.offset();
-                if open.end.as_ref().is_some_and(|end| end.get(&key).is_some_and(|e| offset >= *e))
-                {
-                    continue; // past the bound: left for a later run
-                }
-                let event_time = open.watermarks.as_mut().map(|w| {
-                    let ts = message.timestamp().to_millis().unwrap_or(0);
-                    w.on_record(&key, ts);
-                    ts
-                });
-                match format.decode(message.payload()) {
-                    Ok(rows) => {
-                        for mut row in rows {
-                            if let Some(ts) = event_time {
-                                row.push(Value::Timestamp(ts));
-                            }
-                            collector.emit_to(DEFAULT_STREAM, row)?;
-                        }
-                    }
-                    Err(reason) => collector.emit_to(
-                        ERRORS_STREAM,
-                        vec![
-                            Value::String(key.0.clone()),
-                            Value::Int(key.1.into()),
-                            Value::Int(offset),
-                            Value::String(reason),
-                        ],
-                    )?,
-                }
-                open.next.insert(key, offset + 1);
-            }
-            if let Some(w) = open.watermarks.as_mut().and_then(PartitionWatermarks::advance) {
-                collector.emit_watermark(w);
-            }
-            if open.last_lag.elapsed() >= LAG_EVERY {
-                self.refresh_lag(&mut open);
-            }
-            let every = Duration::from_millis(self.options.partition_discovery_ms);
-            if open.discovered.is_some_and(|at| at.elapsed() >= every) {
-                self.discover(&mut open)?;
-            }
-            Ok(if read == 0 { SpoutStatus::Idle } else { SpoutStatus::Active })
-        })();
-        self.open = Some(open);
-        result
+        self.next_tuple_blocking(collector)
     }
 
-    /// Records the next offset of each partition of this task.
+    /// At-least-once: the tuple's record may count as done.
+    fn ack(&mut self, msg_id: MessageId) {
+        if let Some(acks) = self.open.as_mut().and_then(|o| o.acks.as_mut()) {
+            acks.ack(msg_id);
+        }
+    }
+
+    /// At-least-once: the tuple is emitted again.
+    fn fail(&mut self, msg_id: MessageId) {
+        if let Some(acks) = self.open.as_mut().and_then(|o| o.acks.as_mut()) {
+            acks.fail(msg_id);
+        }
+    }
+
+    /// At-least-once: commits the acked offsets (waiting for the broker).
+    fn close(&mut self) {
+        if let Some(open) = &self.open {
+            let t = Instant::now();
+            blocking(|| open.commit_acked(CommitMode::Sync));
+            tracing::debug!(took = ?t.elapsed(), "kafka spout: acked offsets committed at close");
+        }
+    }
+
+    /// Records the position of each partition of this task (and its
+    /// highest event time, with a watermark strategy).
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
-        let Some(open) = &self.open else { return Ok(()) };
-        let list: Vec<_> = open.next.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect();
-        open.offsets.set(&list)
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        open.snapshot = open
+            .next
+            .iter()
+            .map(|((topic, partition), next)| PartitionPosition {
+                topic: topic.clone(),
+                partition: *partition,
+                next: *next,
+                max_event_time: open
+                    .watermarks
+                    .as_ref()
+                    .and_then(|w| w.max_event_time(&(topic.clone(), *partition))),
+            })
+            .collect();
+        open.positions.update(&open.snapshot)
     }
 
     /// Commits the checkpointed offsets to the consumer group (monitoring
     /// only; a failure is logged, not fatal).
     fn on_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         let (Some(open), Some(_)) = (&self.open, &self.options.group_id) else { return Ok(()) };
-        let list: Vec<(String, i32, i64)> = open.offsets.get()?.unwrap_or_default();
         let mut tpl = TopicPartitionList::new();
-        for (t, p, o) in &list {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o)).ok();
+        for p in &open.snapshot {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)).ok();
         }
         if let Err(e) = open.consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!("kafka spout: committing group offsets failed: {e}");
