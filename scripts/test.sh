@@ -18,6 +18,9 @@ cargo test --locked -p squall --features s3 --test s3_checkpoints
 # transactions print why and skip.
 KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
     cargo test --locked -p squall-connectors --features kafka-tests --test kafka
+# The same word count over two cluster workers, one SIGKILLed.
+KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
+    cargo test --locked -p squall-cli --features kafka-tests --test cluster_kafka
 env -u KAFKA_LIB TANSU_BIN="$(bash scripts/fetch-tansu.sh)" \
     cargo test --locked -p squall-connectors --features kafka-tests --test kafka
 cargo test --locked -p squall-connectors --features server-tests

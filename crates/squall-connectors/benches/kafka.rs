@@ -24,8 +24,7 @@
 
 #[path = "../../squall/benches/common/mod.rs"]
 mod bench;
-#[path = "../tests/common/mod.rs"]
-mod support;
+use squall_test_support::kafka as support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -197,7 +196,7 @@ fn main() -> anyhow::Result<()> {
 fn parent(args: &[String]) -> anyhow::Result<()> {
     let n = arg(args, "--records", 200_000);
     let runs = arg(args, "--runs", 3);
-    let b = support::broker();
+    let b = support::broker::start();
     for t in ["source", "plain-out", "squall-out"] {
         support::create_topic(&b.brokers, t, PARTITIONS);
     }
