@@ -142,6 +142,14 @@ pub struct TopologyConfig {
     /// How many completed checkpoints to keep (at least 1); older ones are
     /// deleted.
     pub retained_checkpoints: usize,
+    /// How many checkpoints in a row may fail (declined by a task that
+    /// could not write its state, timed out, or not recorded) before the
+    /// attempt fails and `restart_strategy` decides (Flink's
+    /// `execution.checkpointing.tolerable-failed-checkpoints`). `None` (the
+    /// default): no bound, failed checkpoints are retried at the next
+    /// interval and the topology keeps running. Local mode and single-worker
+    /// topologies only for now.
+    pub tolerable_failed_checkpoints: Option<u32>,
     /// Whether a task with several inputs aligns barriers (holds back the
     /// inputs that delivered barrier n until all have). Turning it off gives
     /// at-least-once state: faster, but a restore counts some tuples twice.
@@ -212,6 +220,7 @@ impl Default for TopologyConfig {
             checkpoint_dir: None,
             retained_checkpoints: 3,
             checkpoint_alignment: true,
+            tolerable_failed_checkpoints: None,
             state_backend: StateBackendKind::Memory,
             incremental_checkpoints: true,
             restart_strategy: RestartStrategy::default(),

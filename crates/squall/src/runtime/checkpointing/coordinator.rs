@@ -62,6 +62,9 @@ pub(crate) struct CoordinatorTask {
     /// Cluster mode: where completed checkpoints and the end of the run are
     /// recorded, fenced against stale copies of the topology.
     pub fence: Option<crate::runtime::Fence>,
+    /// Consecutive failed checkpoints tolerated before the attempt fails
+    /// (`config.tolerable_failed_checkpoints`; `None`: no bound).
+    pub tolerable: Option<u32>,
 }
 
 fn epoch_ms() -> u64 {
@@ -69,8 +72,10 @@ fn epoch_ms() -> u64 {
 }
 
 impl CoordinatorTask {
-    /// Runs until the end of the run or cancellation.
-    pub async fn run(mut self) {
+    /// Runs until the end of the run or cancellation. Returns the error
+    /// that fails the attempt when more consecutive checkpoints failed than
+    /// `tolerable` allows (it then cancels the attempt).
+    pub async fn run(mut self) -> Option<Error> {
         let origin = Instant::now();
         let now_ms = move || origin.elapsed().as_millis() as u64;
         self.coordinator.start(now_ms());
@@ -82,9 +87,10 @@ impl CoordinatorTask {
         let mut requests = self.savepoints.clone().lock_owned().await;
         let mut waiting: Vec<SavepointReply> = Vec::new();
         let mut finish_logged = false;
+        let mut failed_in_a_row: u32 = 0;
         loop {
             let input = tokio::select! {
-                _ = self.cancel.cancelled() => return,
+                _ = self.cancel.cancelled() => return None,
                 _ = ticker.tick() => Input::Tick { now_ms: now_ms() },
                 Some(reply) = requests.recv() => {
                     waiting.push(reply);
@@ -92,7 +98,7 @@ impl CoordinatorTask {
                 }
                 ev = self.events.recv() => match ev {
                     Some(ev) => ev,
-                    None => return,
+                    None => return None,
                 },
             };
             let first_finish = matches!(input, Input::Finished { .. }) && !finish_logged;
@@ -121,6 +127,10 @@ impl CoordinatorTask {
                         let duration_ms = now_ms().saturating_sub(triggered_ms);
                         let tasks = acks.into_values().collect();
                         let done = self.complete(id, triggered_at, duration_ms, tasks).await;
+                        match &done {
+                            Ok(()) => failed_in_a_row = 0,
+                            Err(_) => failed_in_a_row += 1,
+                        }
                         if savepoint {
                             let saved = match done {
                                 Ok(()) => self.storage.save(id).await,
@@ -141,13 +151,22 @@ impl CoordinatorTask {
                     }
                     Decision::Abort { id, reason } => {
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
+                        failed_in_a_row += 1;
+                        if self.tolerable.is_some_and(|t| failed_in_a_row > t) {
+                            self.cancel.cancel();
+                            return Some(Error::Checkpoint(format!(
+                                "{failed_in_a_row} checkpoints in a row failed \
+                                 (tolerable_failed_checkpoints: {}); the last, {id}: {reason}",
+                                self.tolerable.unwrap_or_default()
+                            )));
+                        }
                         // A stale copy deletes nothing: the current one may
                         // be writing a checkpoint of the same id. A copy
                         // that cannot tell keeps the files (restore reads
                         // only recorded checkpoints; a later prune drops
                         // them).
                         match self.check_current().await {
-                            Ok(false) => return,
+                            Ok(false) => return None,
                             Ok(true) => {
                                 if let Err(e) = self.storage.delete(id).await {
                                     tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
@@ -169,14 +188,14 @@ impl CoordinatorTask {
                                 Err(e) => {
                                     tracing::warn!(topology = %self.topology, error = %e, "cannot learn whether the end of the run was recorded; asking again");
                                     tokio::select! {
-                                        _ = self.cancel.cancelled() => return,
+                                        _ = self.cancel.cancelled() => return None,
                                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                                     }
                                 }
                             }
                         };
                         if !recorded {
-                            return;
+                            return None;
                         }
                         tracing::debug!("every task finished; committing the end of the run");
                         // No write is in flight now: drop aborted leftovers
@@ -185,7 +204,7 @@ impl CoordinatorTask {
                             tracing::warn!(error = %e, "cannot delete incomplete checkpoints");
                         }
                         let _ = self.completed.send(END_OF_RUN);
-                        return;
+                        return None;
                     }
                 }
             }

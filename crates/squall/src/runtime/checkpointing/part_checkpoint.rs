@@ -220,6 +220,7 @@ impl ClusterCoordinator {
             savepoints: Arc::new(tokio::sync::Mutex::new(savepoints)),
             cancel,
             fence: Some(fence),
+            tolerable: None,
         };
         ClusterCoordinator {
             events,
@@ -251,7 +252,11 @@ impl ClusterCoordinator {
     /// # Panics
     /// If called twice.
     pub fn run(&mut self) -> impl Future<Output = ()> + Send + 'static {
-        self.task.take().expect("the coordinator runs once").run()
+        let task = self.task.take().expect("the coordinator runs once");
+        async move {
+            // Failed checkpoints are not bounded across workers yet.
+            let _ = task.run().await;
+        }
     }
 }
 

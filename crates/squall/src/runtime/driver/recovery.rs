@@ -115,15 +115,22 @@ pub(crate) async fn run(
             savepoints: savepoints.clone(),
             cancel: attempt.clone(),
             fence: topology.fence.clone(),
+            tolerable: config.tolerable_failed_checkpoints,
         };
         let coordinator = tokio::spawn(coordinator.run());
         restarts.started(Instant::now());
-        let result = drive(executors, attempt.clone()).await;
-        // Tasks that all ended well in an attempt cancelled from inside:
-        // the coordinator stopped it, which it does only to a stale copy.
-        let stopped = result.is_ok() && attempt.is_cancelled() && !cancel.is_cancelled();
+        let mut result = drive(executors, attempt.clone()).await;
+        let cancelled_inside = attempt.is_cancelled() && !cancel.is_cancelled();
         attempt.cancel();
-        let _ = coordinator.await;
+        // Too many checkpoints in a row failed: the attempt fails.
+        let checkpoints_failed = coordinator.await.ok().flatten();
+        // Tasks that all ended well in an attempt cancelled from inside:
+        // otherwise the coordinator stopped it, which it does only to a
+        // stale copy.
+        let stopped = result.is_ok() && cancelled_inside && checkpoints_failed.is_none();
+        if let Some(e) = checkpoints_failed {
+            result = Err(e);
+        }
         // A stale copy neither restarts nor reports a finished run. A fence
         // that cannot answer is not a new epoch: the restart rule below
         // decides.
