@@ -78,7 +78,8 @@ fn a_word_count_over_two_workers_exchanges_tuples_over_tcp_and_equals_the_refere
 }
 
 #[test]
-fn workers_exchange_tuples_over_mutual_tls_and_the_output_equals_the_reference() {
+fn workers_exchange_tuples_and_control_messages_over_mutual_tls_and_the_output_equals_the_reference(
+) {
     let dir = tempfile::tempdir().unwrap();
     // A self-signed certificate for 127.0.0.1, made here, is the cluster's
     // certificate and its own CA.
@@ -98,6 +99,21 @@ fn workers_exchange_tuples_over_mutual_tls_and_the_output_equals_the_reference()
         let log = cluster.dir.path().join("work").join(sup).join("wc-tls-slot0.log");
         let log = std::fs::read_to_string(&log).unwrap();
         assert!(log.contains("data plane: TLS"), "{sup}'s worker did not use TLS:\n{log}");
+    }
+    // The control connections too: the checkpoint coordinator's
+    // (exactly-once) and the ackers' (at-least-once).
+    let at_least_once = ["--set", "guarantee=at_least_once", "--workers", "2"];
+    let tracked = cluster.submit_word_count_with("wc-tls-acked", &corpus, &at_least_once);
+    cluster.wait_for_state("wc-tls-acked", "finished");
+    assert_eq!(read_counts(&tracked), reference(&corpus));
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 1);
+    let (_, output) = cluster.submit_exactly_once("wc-tls-eo", &input, &["--workers", "2"]);
+    cluster.wait_for_state("wc-tls-eo", "finished");
+    let (rows, want) = (committed_rows(&output), expected_rows(&expected));
+    assert!(rows == want, "{} rows committed, {} expected", rows.len(), want.len());
+    for (name, sup) in [("wc-tls-acked", "sup-a"), ("wc-tls-eo", "sup-b")] {
+        let log = cluster.worker_log(sup, name);
+        assert!(log.contains("control plane: TLS"), "{sup}'s {name} worker:\n{log}");
     }
 }
 

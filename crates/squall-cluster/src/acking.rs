@@ -40,16 +40,33 @@ fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, Ac
     )
 }
 
-async fn connect(
-    addr: SocketAddr,
-    hello: Hello,
-    config: WireConfig,
-    stats: Arc<WireStats>,
-) -> Result<(tokio::sync::mpsc::Sender<Control>, tokio::task::JoinHandle<crate::Result<()>>), String>
-{
-    let stream =
-        TcpStream::connect(addr).await.map_err(|e| format!("connect to worker {addr}: {e}"))?;
-    Ok(wire::sender::<Control, _>(stream, hello, config, stats))
+/// How a worker's acker control connections are made: their wire
+/// settings and counters, and the supervisor's TLS, if any.
+#[derive(Clone)]
+pub struct Link {
+    /// Wire settings (session, compression).
+    pub config: WireConfig,
+    /// Bytes and frames counted.
+    pub stats: Arc<WireStats>,
+    /// Mutual TLS, as the data connections.
+    pub tls: Option<crate::tls::DataTls>,
+}
+
+type Sending = (tokio::sync::mpsc::Sender<Control>, tokio::task::JoinHandle<crate::Result<()>>);
+
+impl Link {
+    async fn connect(&self, addr: SocketAddr, hello: Hello) -> Result<Sending, String> {
+        let stream =
+            TcpStream::connect(addr).await.map_err(|e| format!("connect to worker {addr}: {e}"))?;
+        let stream = crate::tls::connect_maybe(self.tls.as_ref(), stream).await.map_err(err)?;
+        Ok(wire::sender::<Control, _>(stream, hello, self.config, self.stats.clone()))
+    }
+
+    async fn accept(&self, control: &TcpListener) -> Result<Box<dyn wire::Connection>, String> {
+        let (stream, _) =
+            control.accept().await.map_err(|e| format!("accept a control connection: {e}"))?;
+        crate::tls::accept_maybe(self.tls.as_ref(), stream).await.map_err(err)
+    }
 }
 
 fn hello(first_task: usize, config: WireConfig) -> Hello {
@@ -73,22 +90,34 @@ pub async fn lead(
     ackers: PartAckers,
     control: TcpListener,
     followers: Vec<(SocketAddr, Vec<usize>)>,
-    config: WireConfig,
-    stats: Arc<WireStats>,
+    link: Link,
 ) -> Result<(), String> {
+    let (config, stats) = (link.config, link.stats.clone());
     let (run, inbox, outboxes) = ackers.split();
     let mut route: HashMap<usize, usize> = HashMap::new();
     let mut by_first: HashMap<u64, usize> = HashMap::new();
-    let mut downs = Vec::new();
-    for (i, (addr, tasks)) in followers.iter().enumerate() {
+    for (i, (_, tasks)) in followers.iter().enumerate() {
         route.extend(tasks.iter().map(|&t| (t, i)));
         by_first.insert(tasks.iter().copied().min().unwrap_or(0) as u64, i);
-        downs.push(Some(connect(*addr, hello(0, config), config, stats.clone()).await?));
     }
+    // Both ways at once: a TLS handshake needs the other end's accept.
+    let outgoing = async {
+        let mut downs = Vec::new();
+        for (addr, _) in &followers {
+            downs.push(Some(link.connect(*addr, hello(0, config)).await?));
+        }
+        Ok::<_, String>(downs)
+    };
+    let incoming = async {
+        let mut accepted = Vec::new();
+        for _ in &followers {
+            accepted.push(link.accept(&control).await?);
+        }
+        Ok::<_, String>(accepted)
+    };
+    let (mut downs, accepted) = tokio::try_join!(outgoing, incoming)?;
     let mut ups = SelectAll::new();
-    for _ in &followers {
-        let (stream, _) =
-            control.accept().await.map_err(|e| format!("accept a control connection: {e}"))?;
+    for stream in accepted {
         let (hello, rx, reader) =
             wire::receiver::<Control, _>(stream, config, stats.clone()).await.map_err(err)?;
         let i =
@@ -152,13 +181,13 @@ pub async fn follow(
     control: TcpListener,
     leader: SocketAddr,
     first_task: usize,
-    config: WireConfig,
-    stats: Arc<WireStats>,
+    link: Link,
 ) -> Result<(), String> {
+    let (config, stats) = (link.config, link.stats.clone());
     let (_, inbox, outboxes) = ackers.split();
-    let (up, writer) = connect(leader, hello(first_task, config), config, stats.clone()).await?;
-    let (stream, _) =
-        control.accept().await.map_err(|e| format!("accept the ackers' worker: {e}"))?;
+    // Both ways at once: a TLS handshake needs the other end's accept.
+    let ((up, writer), stream) =
+        tokio::try_join!(link.connect(leader, hello(first_task, config)), link.accept(&control))?;
     let (_, mut down, reader) =
         wire::receiver::<Control, _>(stream, config, stats).await.map_err(err)?;
     let send_up = async move {

@@ -338,6 +338,18 @@ async fn run_attempt(
         .filter(|(_, p)| !p.tasks.contains(&0))
         .map(|(_, p)| (p.control, p.tasks.clone()))
         .collect();
+    // Data and control connections use the supervisor's TLS, if any.
+    let tls = config
+        .supervisor
+        .data_tls
+        .as_ref()
+        .map(crate::tls::DataTls::load)
+        .transpose()
+        .map_err(err)?;
+    if tls.is_some() && attempt == 0 {
+        eprintln!("data plane: TLS");
+        eprintln!("control plane: TLS");
+    }
     type Control<'a> = Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + 'a>>;
     let (mut part, control_plane): (TopologyPart, Control<'_>) = match storage {
         Some(storage) => {
@@ -368,6 +380,7 @@ async fn run_attempt(
                 fence: fence.clone(),
                 wire,
                 stats: stats.clone(),
+                tls: tls.clone(),
             };
             let others = followers.iter().map(|(addr, _)| *addr).collect();
             let checkpoints = async move {
@@ -402,12 +415,14 @@ async fn run_attempt(
             let (part, ackers) =
                 TopologyPart::build_tracked(topology, is_local, leader).map_err(err)?;
             let stats = stats.clone();
+            let tls = tls.clone();
             let acking = async move {
+                let link = acking::Link { config: wire, stats, tls };
                 let acked = match leader {
-                    true => acking::lead(ackers, control, followers, wire, stats).await,
+                    true => acking::lead(ackers, control, followers, link).await,
                     false => {
                         let first = a.tasks.iter().copied().min().unwrap_or(0);
-                        acking::follow(ackers, control, head.control, first, wire, stats).await
+                        acking::follow(ackers, control, head.control, first, link).await
                     }
                 };
                 acked.map_err(Ended::Restart)
@@ -428,15 +443,6 @@ async fn run_attempt(
     ));
     let outputs = std::mem::take(&mut part.outputs);
     let inputs = std::mem::take(&mut part.inputs);
-    // The data channels use the supervisor's TLS, if any (the control
-    // connections carry no records and stay plain).
-    let tls = config
-        .supervisor
-        .data_tls
-        .as_ref()
-        .map(crate::tls::DataTls::load)
-        .transpose()
-        .map_err(err)?;
     let tls_out = tls.clone();
     let restart = |e: String| Ended::Restart(e);
     let work = async {
@@ -509,6 +515,8 @@ struct ControlPlane {
     fence: Fence,
     wire: WireConfig,
     stats: Arc<WireStats>,
+    /// The supervisor's TLS, for the control connections too.
+    tls: Option<crate::tls::DataTls>,
 }
 
 impl ControlPlane {
@@ -520,28 +528,42 @@ impl ControlPlane {
         mut coordinator: ClusterCoordinator,
         others: Vec<SocketAddr>,
     ) -> Result<bool, String> {
-        let ControlPlane { link, mut events, control, fence, wire, stats } = self;
+        let ControlPlane { link, mut events, control, fence, wire, stats, tls } = self;
         let inbox = coordinator.events();
         let run = coordinator.run();
-        let mut commands = Vec::new();
-        for addr in others.iter().copied() {
-            let stream = connect(addr).await?;
-            commands.push(wire::sender::<Command, _>(
-                stream,
-                control_hello(wire),
-                wire,
-                stats.clone(),
-            ));
-        }
-        let mut readers = Vec::new();
-        for _ in &others {
-            let (stream, _) =
-                control.accept().await.map_err(|e| format!("accept a control connection: {e}"))?;
-            let (_, rx, reader) = wire::receiver::<CheckpointEvent, _>(stream, wire, stats.clone())
-                .await
-                .map_err(err)?;
-            readers.push((rx, reader));
-        }
+        // Both ways at once: a TLS handshake needs the other end's accept.
+        let outgoing = async {
+            let mut commands = Vec::new();
+            for addr in others.iter().copied() {
+                let stream = crate::tls::connect_maybe(tls.as_ref(), connect(addr).await?)
+                    .await
+                    .map_err(err)?;
+                commands.push(wire::sender::<Command, _>(
+                    stream,
+                    control_hello(wire),
+                    wire,
+                    stats.clone(),
+                ));
+            }
+            Ok::<_, String>(commands)
+        };
+        let incoming = async {
+            let mut readers = Vec::new();
+            for _ in &others {
+                let (stream, _) = control
+                    .accept()
+                    .await
+                    .map_err(|e| format!("accept a control connection: {e}"))?;
+                let stream = crate::tls::accept_maybe(tls.as_ref(), stream).await.map_err(err)?;
+                let (_, rx, reader) =
+                    wire::receiver::<CheckpointEvent, _>(stream, wire, stats.clone())
+                        .await
+                        .map_err(err)?;
+                readers.push((rx, reader));
+            }
+            Ok::<_, String>(readers)
+        };
+        let (commands, readers) = tokio::try_join!(outgoing, incoming)?;
         let local_events = {
             let inbox = inbox.clone();
             async move {
@@ -631,14 +653,22 @@ impl ControlPlane {
     /// Any other worker: sends its events to the coordinator's worker,
     /// follows its commands. `Ok(true)` once the run's end was committed.
     async fn follow(self, coordinator: SocketAddr) -> Result<bool, String> {
-        let ControlPlane { link, mut events, control, fence, wire, stats } = self;
-        let stream = connect(coordinator).await?;
+        let ControlPlane { link, mut events, control, fence, wire, stats, tls } = self;
+        // Both ways at once: a TLS handshake needs the other end's accept.
+        let outgoing = async {
+            let stream = connect(coordinator).await?;
+            crate::tls::connect_maybe(tls.as_ref(), stream).await.map_err(err)
+        };
+        let incoming = async {
+            let (stream, _) =
+                control.accept().await.map_err(|e| format!("accept the coordinator: {e}"))?;
+            crate::tls::accept_maybe(tls.as_ref(), stream).await.map_err(err)
+        };
+        let (up, down) = tokio::try_join!(outgoing, incoming)?;
         let (up_tx, writer) =
-            wire::sender::<CheckpointEvent, _>(stream, control_hello(wire), wire, stats.clone());
-        let (stream, _) =
-            control.accept().await.map_err(|e| format!("accept the coordinator: {e}"))?;
+            wire::sender::<CheckpointEvent, _>(up, control_hello(wire), wire, stats.clone());
         let (_, mut commands, reader) =
-            wire::receiver::<Command, _>(stream, wire, stats).await.map_err(err)?;
+            wire::receiver::<Command, _>(down, wire, stats).await.map_err(err)?;
         let up = async move {
             while let Some(event) = events.next().await {
                 if up_tx.send(event).await.is_err() {
