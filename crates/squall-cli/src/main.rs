@@ -8,6 +8,7 @@
 
 mod cluster;
 mod components;
+mod drpc;
 mod failure;
 mod progress;
 mod run;
@@ -51,6 +52,44 @@ enum Command {
     Nimbus(ClusterArgs),
     /// Run a supervisor daemon offering worker slots.
     Supervisor(SupervisorArgs),
+    /// Call a DRPC function and print its answer (Storm's
+    /// `DRPCClient.execute`). The leading nimbus serves DRPC unless
+    /// --server names another server (e.g. `squall drpc-server`).
+    ///
+    /// Exit codes: 0 answered, 1 timed out, failed or unreachable, 2 bad
+    /// configuration.
+    Drpc {
+        /// The function's name (the DRPC spout's `function`).
+        function: String,
+        /// The argument, passed as text.
+        args: String,
+        /// The DRPC server, `http://HOST:PORT`; by default the leading
+        /// nimbus named in etcd.
+        #[arg(long)]
+        server: Option<String>,
+        /// The bearer token; by default the configuration's `api_token`
+        /// (when calling nimbus), none otherwise.
+        #[arg(long)]
+        token: Option<String>,
+        /// The cluster configuration file (to find nimbus).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run a DRPC server alone (Storm's `storm drpc`): callers POST to
+    /// /drpc/FUNCTION, DRPC spouts long-poll it for requests. Prints
+    /// `drpc server on http://ADDR` once listening.
+    DrpcServer {
+        /// The address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:3772")]
+        listen: std::net::SocketAddr,
+        /// How long a caller waits for its answer, ms (Storm's
+        /// `drpc.request.timeout.secs`).
+        #[arg(long, default_value_t = squall_cluster::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS)]
+        timeout_ms: u64,
+        /// Require `Authorization: Bearer TOKEN` on every route.
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Run a worker process for one assignment (started by a supervisor).
     #[command(hide = true)]
     Worker {
@@ -220,6 +259,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     squall_connectors::register();
+    squall_cluster::drpc_client::register();
     let result = match cli.command {
         Command::Run(args) => run::run(
             &args.topology.file,
@@ -240,6 +280,10 @@ fn main() -> ExitCode {
                 cluster::supervisor(c)
             })
         }
+        Command::Drpc { function, args, server, token, config } => {
+            drpc::call(config.as_deref(), server, token, &function, &args)
+        }
+        Command::DrpcServer { listen, timeout_ms, token } => drpc::serve(listen, timeout_ms, token),
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
         Command::Submit { file, set, binary, name, workers, cluster: c } => {
             let request = match (file, binary, name) {

@@ -194,6 +194,18 @@ impl LocalDrpc {
         }
     }
 
+    /// Puts back `request` for `function`, first in line, if its caller
+    /// still waits: a fetch whose taker went away (a long poll cancelled
+    /// by a client that hung up) gives it back.
+    pub fn requeue(&self, function: &str, request: DrpcRequest) {
+        let mut state = self.state();
+        if state.callers.contains_key(&request.id) {
+            state.queues.entry(function.to_string()).or_default().push_front(request);
+            drop(state);
+            self.0.queued.notify_all();
+        }
+    }
+
     /// Requests waiting for an answer (queued or taken by a spout).
     pub fn waiting(&self) -> usize {
         self.state().callers.len()
