@@ -90,6 +90,40 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Read a running topology's keyed state (Kafka Streams' interactive
+    /// queries): one key's value, or a scan by --prefix/--from/--to with
+    /// --limit. Prints JSON. Served by `squall run --query ADDR`.
+    ///
+    /// Exit codes: 0 answered, 1 refused or unreachable, 2 bad arguments.
+    Query {
+        /// The topology's name.
+        topology: String,
+        /// The component holding the state (e.g. a `stateful_count` bolt).
+        component: String,
+        /// The state's name (`count` for `stateful_count`).
+        state: String,
+        /// The key: text, or JSON with --json-key; omit it to scan.
+        key: Option<String>,
+        /// Read KEY as JSON (`7`, `["a", 3]` for a key of two fields).
+        #[arg(long, requires = "key")]
+        json_key: bool,
+        /// Scan keys whose text starts with this.
+        #[arg(long, conflicts_with = "key")]
+        prefix: Option<String>,
+        /// Scan keys whose text is at or after this.
+        #[arg(long, conflicts_with = "key")]
+        from: Option<String>,
+        /// Scan keys whose text is before this.
+        #[arg(long, conflicts_with = "key")]
+        to: Option<String>,
+        /// Scan at most this many entries (default 100).
+        #[arg(long, conflicts_with = "key")]
+        limit: Option<usize>,
+        /// The query API, `http://HOST:PORT` (as `squall run --query`
+        /// printed it).
+        #[arg(long)]
+        server: String,
+    },
     /// Run a worker process for one assignment (started by a supervisor).
     #[command(hide = true)]
     Worker {
@@ -236,6 +270,12 @@ struct RunArgs {
     /// (needs checkpoints on).
     #[arg(long)]
     savepoint_on_stop: bool,
+    /// Serve queries of the topology's keyed state on this address (port 0
+    /// picks one; the address is printed): `squall query --server
+    /// http://ADDR ...`. The state stays queryable after the topology
+    /// finished, until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    query: Option<std::net::SocketAddr>,
 }
 
 /// Parses `COMPONENT=N`.
@@ -268,6 +308,7 @@ fn main() -> ExitCode {
                 quiet: args.quiet,
                 from_savepoint: args.from_savepoint,
                 savepoint_on_stop: args.savepoint_on_stop,
+                query: args.query,
             },
         ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),
@@ -279,6 +320,23 @@ fn main() -> ExitCode {
                 c.supervisor.id = args.id.unwrap_or(c.supervisor.id);
                 cluster::supervisor(c)
             })
+        }
+        Command::Query {
+            topology,
+            component,
+            state,
+            key,
+            json_key,
+            prefix,
+            from,
+            to,
+            limit,
+            server,
+        } => {
+            let (key, key_json) = if json_key { (None, key) } else { (key, None) };
+            let query =
+                squall_cluster::query_api::StateQuery { key, key_json, prefix, from, to, limit };
+            drpc::query(&server, &topology, &component, &state, &query)
         }
         Command::Drpc { function, args, server, token, config } => {
             drpc::call(config.as_deref(), server, token, &function, &args)

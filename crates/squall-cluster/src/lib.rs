@@ -14,6 +14,7 @@
 //! - [`client`]: the REST client the CLI uses.
 //! - [`drpc_server`], [`drpc_client`]: Storm's DRPC over HTTP (in nimbus,
 //!   or `squall drpc-server`), its callers and its spouts on workers.
+//! - [`query_api`]: queryable state over HTTP (`squall run --query`).
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
 //!   and a worker's remote channels connected through them); [`tls`]: the
 //!   optional mutual TLS on it.
@@ -34,6 +35,7 @@ pub mod drpc_server;
 pub mod fence;
 pub mod link;
 pub mod nimbus;
+pub mod query_api;
 pub mod regroup;
 pub mod scheduler;
 pub mod store;
@@ -78,6 +80,9 @@ pub enum Error {
     /// which).
     #[error("{0}")]
     Drpc(String),
+    /// A state query got no answer (the reason and HTTP status say why).
+    #[error("{0}")]
+    Query(String),
     /// A data-plane frame was malformed or of another protocol version.
     #[error("wire: {0}")]
     Wire(String),

@@ -121,8 +121,11 @@ fn counts_read_while_running_only_grow_and_end_equal_to_a_plain_count() {
     let all =
         states.scan("count", "count", &Scan { limit: usize::MAX, ..Scan::default() }).unwrap();
     assert!(!all.truncated);
-    let scanned: BTreeMap<String, i64> =
-        all.entries.iter().map(|e| (e.key[0].to_string(), e.value.as_i64().unwrap())).collect();
+    let scanned: BTreeMap<String, i64> = all
+        .entries
+        .iter()
+        .map(|e| (e.key[0].as_str().unwrap().to_string(), e.value.as_i64().unwrap()))
+        .collect();
     assert_eq!(scanned, reference);
 
     // Prefix and range with a limit: the reference's first keys.
@@ -130,8 +133,11 @@ fn counts_read_while_running_only_grow_and_end_equal_to_a_plain_count() {
     let found = states.scan("count", "count", &scan).unwrap();
     let expected: Vec<(&String, &i64)> =
         reference.iter().filter(|(w, _)| w.starts_with("ham")).take(4).collect();
-    let got: Vec<(String, i64)> =
-        found.entries.iter().map(|e| (e.key[0].to_string(), e.value.as_i64().unwrap())).collect();
+    let got: Vec<(String, i64)> = found
+        .entries
+        .iter()
+        .map(|e| (e.key[0].as_str().unwrap().to_string(), e.value.as_i64().unwrap()))
+        .collect();
     assert_eq!(got, expected.iter().map(|(w, c)| (w.to_string(), **c)).collect::<Vec<_>>());
     assert!(found.truncated);
     let scan =
@@ -139,7 +145,8 @@ fn counts_read_while_running_only_grow_and_end_equal_to_a_plain_count() {
     let found = states.scan("count", "count", &scan).unwrap();
     let expected: Vec<String> =
         reference.keys().filter(|w| w.as_str() >= "zo" && w.as_str() < "zp").cloned().collect();
-    let got: Vec<String> = found.entries.iter().map(|e| e.key[0].to_string()).collect();
+    let got: Vec<String> =
+        found.entries.iter().map(|e| e.key[0].as_str().unwrap().to_string()).collect();
     assert_eq!(got, expected);
     assert!(!found.truncated);
 

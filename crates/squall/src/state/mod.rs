@@ -42,8 +42,10 @@ pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState}
 pub(crate) use heap::{HeapCheckpoint, Restored};
 pub use memory::MemoryBackend;
 pub use operator::{OperatorList, OperatorListState, Redistribution};
+pub use query::{
+    json_key, key_text, value_json, KeyAnswer, LiveStates, QueriedEntry, Scan, ScanAnswer,
+};
 pub(crate) use query::{json_of, Decoder};
-pub use query::{key_text, KeyAnswer, LiveStates, QueriedEntry, Scan, ScanAnswer};
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;
 pub use snapshot::TaskSnapshot;

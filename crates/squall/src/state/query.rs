@@ -71,8 +71,8 @@ impl std::fmt::Debug for LiveStates {
 /// One entry a query found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueriedEntry {
-    /// The key: the values of the fields the state is keyed by.
-    pub key: Vec<Value>,
+    /// The key: the values of the fields the state is keyed by, as JSON.
+    pub key: Vec<serde_json::Value>,
     /// Its value as JSON; for map state an object of the map's entries
     /// (keys shown as text).
     pub value: serde_json::Value,
@@ -81,8 +81,8 @@ pub struct QueriedEntry {
 /// The answer to a read by key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyAnswer {
-    /// The key asked for.
-    pub key: Vec<Value>,
+    /// The key asked for, as JSON.
+    pub key: Vec<serde_json::Value>,
     /// Its live value as JSON, `null` if it has none.
     pub value: serde_json::Value,
     /// The task index (within the component) that owns the key.
@@ -117,6 +117,52 @@ pub struct ScanAnswer {
     pub entries: Vec<QueriedEntry>,
     /// Whether more keys matched than `limit`.
     pub truncated: bool,
+}
+
+/// A tuple value as plain JSON (text, numbers, booleans, null, arrays,
+/// objects; bytes as an array of numbers, a timestamp as its ms, a native
+/// record as its debug text).
+pub fn value_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) | Value::Timestamp(i) => J::from(*i),
+        Value::Float(f) => J::from(*f),
+        Value::String(s) => J::String(s.clone()),
+        Value::Bytes(b) => J::from(b.clone()),
+        Value::List(l) => J::Array(l.iter().map(value_json).collect()),
+        Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), value_json(v))).collect()),
+        Value::Native(_) => J::String(value.to_string()),
+    }
+}
+
+/// A key given as JSON: an array is one value per key field, anything
+/// else one field (`"hamlet"`, `7`, `true`).
+///
+/// # Errors
+/// [`Error::State`] for a JSON object (a key field cannot be one).
+pub fn json_key(json: &serde_json::Value) -> Result<Vec<Value>> {
+    fn one(json: &serde_json::Value) -> Result<Value> {
+        use serde_json::Value as J;
+        Ok(match json {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => Value::String(s.clone()),
+            J::Array(a) => Value::List(a.iter().map(one).collect::<Result<_>>()?),
+            J::Object(_) => {
+                return Err(Error::State(format!("a key field cannot be a JSON object: {json}")))
+            }
+        })
+    }
+    match json {
+        serde_json::Value::Array(fields) => fields.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
 }
 
 /// The text of a key, for scans: its fields joined by `,`.
@@ -195,7 +241,7 @@ impl LiveStates {
                 }
             }
         };
-        Ok(KeyAnswer { key: key.to_vec(), value, task, key_group })
+        Ok(KeyAnswer { key: key.iter().map(value_json).collect(), value, task, key_group })
     }
 
     /// The live entries of state `state` of `component` whose keys match
@@ -244,6 +290,7 @@ impl LiveStates {
                             map_json(&entries, key_bytes.len(), k, v)?
                         }
                     };
+                    let key = key.iter().map(value_json).collect();
                     found.insert(text, QueriedEntry { key, value });
                     if found.len() > scan.limit {
                         found.pop_last();

@@ -1,0 +1,112 @@
+//! Queryable state through `squall run --query` and `squall query`: while
+//! a word count over Shakespeare (three copies) runs, the counts read over
+//! HTTP only grow and never pass the reference; once its input is done,
+//! the whole `count` state equals a plain count, and `squall query`
+//! prints a word's count and names a wrong state.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use squall_cluster::query_api::{ask, StateQuery};
+use support::repeated_corpus;
+
+fn ask_now(server: &str, query: &StateQuery) -> squall_cluster::Result<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(ask(server, "word-count-queryable", "count", "count", query))
+}
+
+#[test]
+fn counts_queried_while_running_only_grow_and_end_equal_to_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, expected) = repeated_corpus(dir.path(), 3);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(["run", "examples/word-count-queryable.yaml", "-q", "--query", "127.0.0.1:0"])
+        .arg("--set")
+        .arg(format!("input={}", input.display()))
+        .arg("--set")
+        .arg(format!("output={}", dir.path().join("out.csv").display()))
+        .current_dir(&repo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stderr = BufReader::new(run.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let first = lines.recv().unwrap();
+    let server = first
+        .strip_prefix("query API on ")
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let watched = ["the", "hamlet", "love", "king", "denmark", "zounds"];
+    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+    let (mut reads, mut between) = (0, 0);
+    loop {
+        match lines.try_recv() {
+            Ok(line) if line.starts_with("finished") => break,
+            Ok(line) => panic!("unexpected: {line}"),
+            Err(mpsc::TryRecvError::Disconnected) => panic!("squall run ended: {:?}", run.wait()),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        for word in watched {
+            let query = StateQuery { key: Some(word.into()), ..StateQuery::default() };
+            let Ok(answer) = ask_now(&server, &query) else {
+                continue; // the count tasks are not built yet
+            };
+            let now = answer["value"].as_u64().unwrap_or(0);
+            let before = last.insert(word, now).unwrap_or(0);
+            assert!(now >= before, "'{word}' went from {before} to {now}");
+            assert!(now <= expected[word], "'{word}' is {now}, above {}", expected[word]);
+            between += usize::from(now > 0 && now < expected[word]);
+            reads += 1;
+        }
+    }
+    eprintln!("{reads} reads while running, {between} of a count in between");
+    assert!(reads > 0);
+    let all = ask_now(&server, &StateQuery { limit: Some(1_000_000), ..StateQuery::default() })
+        .unwrap();
+    assert_eq!(all["truncated"], false);
+    let counts: BTreeMap<String, u64> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["key"][0].as_str().unwrap().to_string(), e["value"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, expected);
+
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_squall"))
+            .args(["query", "word-count-queryable", "count"])
+            .args(args)
+            .args(["--server", &server])
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["count", "Hamlet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["value"], serde_json::Value::Null, "keys are the words as split: lowercase");
+    let out = cli(&["count", "hamlet"]);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["value"].as_u64(), Some(expected["hamlet"]));
+    let out = cli(&["counts", "hamlet"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no keyed state 'counts' (it has [\"count\"]) (HTTP 404)"), "{stderr}");
+    run.kill().unwrap();
+    run.wait().unwrap();
+}
