@@ -29,6 +29,9 @@ use crate::model::Value;
 use crate::state::backend::StateKind;
 use crate::state::store::{decode, TaskState};
 
+/// A stored entry: key bytes and value bytes.
+type Entry = (Vec<u8>, Vec<u8>);
+
 /// Turns stored bytes into JSON.
 pub(crate) type DecodeFn = fn(&[u8]) -> Result<serde_json::Value>;
 
@@ -267,7 +270,7 @@ impl LiveStates {
                     continue;
                 };
                 // Entries of one key (map state: several) together.
-                let mut by_key: BTreeMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+                let mut by_key: BTreeMap<Vec<u8>, Vec<Entry>> = BTreeMap::new();
                 for (k, v) in &named.entries {
                     let (_, rest) = postcard::take_from_bytes::<Vec<Value>>(k).map_err(|e| {
                         Error::State(format!("cannot decode a key of '{name}': {e}"))
@@ -326,7 +329,7 @@ fn find(
 
 /// A map state's entries of one key as a JSON object (map keys as text).
 fn map_json(
-    entries: &[(Vec<u8>, Vec<u8>)],
+    entries: &[Entry],
     prefix: usize,
     key: DecodeFn,
     value: DecodeFn,
