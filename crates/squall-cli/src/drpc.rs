@@ -1,9 +1,7 @@
-//! The commands that call into a running topology: `squall drpc FUNCTION
-//! ARGS` (a caller), `squall drpc-server` (a DRPC server alone, for
-//! topologies run with `squall run` or on a cluster whose nimbus should not
-//! carry the calls) and `squall query` (its keyed state). The servers and
-//! HTTP clients are in `squall_cluster` (`drpc_server`, `drpc_client`,
-//! `query_api`).
+//! The DRPC commands: `squall drpc FUNCTION ARGS` (a caller) and `squall
+//! drpc-server` (a DRPC server alone, for topologies run with `squall run`
+//! or on a cluster whose nimbus should not carry the calls). The server and
+//! the HTTP clients are `squall_cluster::drpc_server` and `drpc_client`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -78,29 +76,4 @@ pub fn serve(
         drpc_server::serve(listener, server, token).await.map_err(Failure::runtime)
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `squall query TOPOLOGY COMPONENT STATE [KEY]`: prints the answer as
-/// JSON.
-///
-/// # Errors
-/// [`Failure::config`] for parameters that do not go together;
-/// [`Failure::runtime`] when the server refuses (its reason quoted) or
-/// cannot be reached.
-pub fn query(
-    server: &str,
-    topology: &str,
-    component: &str,
-    state: &str,
-    query: &squall_cluster::query_api::StateQuery,
-) -> Result<ExitCode, Failure> {
-    query.asked().map_err(Failure::config)?;
-    block_on(async move {
-        let answer = squall_cluster::query_api::ask(server, topology, component, state, query)
-            .await
-            .map_err(Failure::runtime)?;
-        let text = serde_json::to_string_pretty(&answer).map_err(Failure::runtime)?;
-        println!("{text}");
-        Ok(ExitCode::SUCCESS)
-    })
 }

@@ -11,6 +11,7 @@ mod components;
 mod drpc;
 mod failure;
 mod progress;
+mod query;
 mod run;
 mod status_table;
 mod summary;
@@ -336,7 +337,7 @@ fn main() -> ExitCode {
             let (key, key_json) = if json_key { (None, key) } else { (key, None) };
             let query =
                 squall_cluster::query_api::StateQuery { key, key_json, prefix, from, to, limit };
-            drpc::query(&server, &topology, &component, &state, &query)
+            query::query(&server, &topology, &component, &state, &query)
         }
         Command::Drpc { function, args, server, token, config } => {
             drpc::call(config.as_deref(), server, token, &function, &args)

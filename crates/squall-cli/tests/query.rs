@@ -77,8 +77,8 @@ fn counts_queried_while_running_only_grow_and_end_equal_to_the_reference() {
     }
     eprintln!("{reads} reads while running, {between} of a count in between");
     assert!(reads > 0);
-    let all = ask_now(&server, &StateQuery { limit: Some(1_000_000), ..StateQuery::default() })
-        .unwrap();
+    let all =
+        ask_now(&server, &StateQuery { limit: Some(1_000_000), ..StateQuery::default() }).unwrap();
     assert_eq!(all["truncated"], false);
     let counts: BTreeMap<String, u64> = all["entries"]
         .as_array()
