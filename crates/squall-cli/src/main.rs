@@ -93,7 +93,8 @@ enum Command {
     },
     /// Read a running topology's keyed state (Kafka Streams' interactive
     /// queries): one key's value, or a scan by --prefix/--from/--to with
-    /// --limit. Prints JSON. Served by `squall run --query ADDR`.
+    /// --limit. Prints JSON. Served by `squall run --query ADDR`, and on a
+    /// cluster by the workers through nimbus.
     ///
     /// Exit codes: 0 answered, 1 refused or unreachable, 2 bad arguments.
     Query {
@@ -120,10 +121,14 @@ enum Command {
         /// Scan at most this many entries (default 100).
         #[arg(long, conflicts_with = "key")]
         limit: Option<usize>,
-        /// The query API, `http://HOST:PORT` (as `squall run --query`
-        /// printed it).
+        /// The query API of `squall run --query`, `http://HOST:PORT` (as
+        /// it printed it); by default the cluster's leading nimbus, which
+        /// routes the query to the workers.
         #[arg(long)]
-        server: String,
+        server: Option<String>,
+        /// The cluster configuration file (to find nimbus and its token).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Run a worker process for one assignment (started by a supervisor).
     #[command(hide = true)]
@@ -333,11 +338,13 @@ fn main() -> ExitCode {
             to,
             limit,
             server,
+            config,
         } => {
             let (key, key_json) = if json_key { (None, key) } else { (key, None) };
             let query =
                 squall_cluster::query_api::StateQuery { key, key_json, prefix, from, to, limit };
-            query::query(&server, &topology, &component, &state, &query)
+            let target = query::Target { topology, component, state };
+            query::query(server, config.as_deref(), &target, &query)
         }
         Command::Drpc { function, args, server, token, config } => {
             drpc::call(config.as_deref(), server, token, &function, &args)

@@ -2,7 +2,10 @@
 //! a word count over Shakespeare (three copies) runs, the counts read over
 //! HTTP only grow and never pass the reference; once its input is done,
 //! the whole `count` state equals a plain count, and `squall query`
-//! prints a word's count and names a wrong state.
+//! prints a word's count and names a wrong state. On a cluster, nimbus
+//! routes queries of a word count spread over two workers to the worker
+//! owning the key; counts grow while it runs, and once its workers are
+//! gone a query fails with a clear error.
 
 mod support;
 
@@ -13,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use squall_cluster::query_api::{ask, StateQuery};
-use support::repeated_corpus;
+use support::{read_counts, repeated_corpus, Cluster};
 
 fn ask_now(server: &str, query: &StateQuery) -> squall_cluster::Result<serde_json::Value> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -109,4 +112,70 @@ fn counts_queried_while_running_only_grow_and_end_equal_to_the_reference() {
     assert!(stderr.contains("no keyed state 'counts' (it has [\"count\"]) (HTTP 404)"), "{stderr}");
     run.kill().unwrap();
     run.wait().unwrap();
+}
+
+#[test]
+fn nimbus_routes_queries_to_the_worker_owning_the_key() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let (input, expected) = repeated_corpus(cluster.dir.path(), 6);
+    let output = cluster.dir.path().join("out.csv");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let out = cluster.squall(&[
+        "submit",
+        repo.join("examples/word-count-queryable.yaml").to_str().unwrap(),
+        "--workers",
+        "2",
+        "--set",
+        &format!("input={}", input.display()),
+        "--set",
+        &format!("output={}", output.display()),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let name = "word-count-queryable";
+    let query = |args: &[&str]| {
+        let mut all = vec!["query", name, "count"];
+        all.extend_from_slice(args);
+        cluster.squall(&all)
+    };
+    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+    let (mut answered, mut tasks) = (0, std::collections::BTreeSet::new());
+    loop {
+        let state = cluster.status(name)["state"].as_str().unwrap_or("").to_string();
+        assert_ne!(state, "failed");
+        if state == "finished" {
+            break;
+        }
+        for word in ["the", "hamlet", "love", "king"] {
+            let out = query(&["count", word]);
+            if !out.status.success() {
+                continue; // the workers are not serving yet, or just ended
+            }
+            let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let now = answer["value"].as_u64().unwrap_or(0);
+            let before = last.insert(word, now).unwrap_or(0);
+            assert!(now >= before && now <= expected[word], "'{word}': {before} then {now}");
+            tasks.insert(answer["task"].as_u64().unwrap());
+            answered += 1;
+        }
+        let out = query(&["count", "--prefix", "ham", "--limit", "3"]);
+        if out.status.success() {
+            let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let keys: Vec<&str> = answer["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["key"][0].as_str().unwrap())
+                .collect();
+            assert!(keys.len() <= 3 && keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+            assert!(keys.iter().all(|k| k.starts_with("ham")), "{keys:?}");
+        }
+    }
+    eprintln!("{answered} answers from tasks {tasks:?}");
+    assert!(answered > 0, "no query was answered while the topology ran");
+    assert_eq!(read_counts(&output), expected);
+    // Its workers are gone: a clear error, not a hang.
+    let out = query(&["count", "hamlet"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not answer") && stderr.contains("(HTTP 503)"), "{stderr}");
 }

@@ -12,7 +12,8 @@
 //!
 //! Deactivate, activate, rebalance and metrics: [`crate::control_api`];
 //! topology binaries: [`crate::binary`]; DRPC (`/drpc/...`, same token):
-//! [`crate::drpc_server`].
+//! [`crate::drpc_server`]; queries of keyed state
+//! (`/api/v1/topologies/{name}/query/...`): [`crate::query_route`].
 //!
 //! Errors are `{"error": "..."}`.
 
@@ -78,6 +79,7 @@ pub fn router(
         .merge(crate::control_api::routes())
         .merge(crate::binary::routes())
         .merge(crate::drpc_server::routes(drpc))
+        .merge(crate::query_route::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -14,7 +14,8 @@
 //! - [`client`]: the REST client the CLI uses.
 //! - [`drpc_server`], [`drpc_client`]: Storm's DRPC over HTTP (in nimbus,
 //!   or `squall drpc-server`), its callers and its spouts on workers.
-//! - [`query_api`]: queryable state over HTTP (`squall run --query`).
+//! - [`query_api`], [`query_route`]: queryable state over HTTP (`squall
+//!   run --query`; on a cluster, workers serve it and nimbus routes).
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
 //!   and a worker's remote channels connected through them); [`tls`]: the
 //!   optional mutual TLS on it.
@@ -36,6 +37,7 @@ pub mod fence;
 pub mod link;
 pub mod nimbus;
 pub mod query_api;
+pub mod query_route;
 pub mod regroup;
 pub mod scheduler;
 pub mod store;

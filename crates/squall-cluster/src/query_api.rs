@@ -11,9 +11,9 @@
 //!
 //! 404 for a topology, component or state not here (the message names the
 //! ones that are); 400 for bad parameters. Errors are `{"error": "..."}`.
-//! What this module does not own: reading the state ([`squall::state`]),
-//! or routing a query to another worker (cluster mode does not serve
-//! queries yet).
+//! Workers serve the same route for their own tasks, and nimbus routes
+//! queries to them ([`crate::query_route`]). What this module does not
+//! own: reading the state ([`squall::state`]).
 
 use std::sync::Arc;
 
@@ -176,9 +176,25 @@ pub async fn ask(
     query: &StateQuery,
 ) -> Result<serde_json::Value> {
     let url = format!("{}/query/{topology}/{component}/{state}", server.trim_end_matches('/'));
+    ask_url(&url, None, query).await
+}
+
+/// Asks `url`: a query route of `squall run --query` or of a worker, or
+/// nimbus's `/api/v1/topologies/{name}/query/...` with its `token`.
+///
+/// # Errors
+/// As [`ask`].
+pub async fn ask_url(
+    url: &str,
+    token: Option<&str>,
+    query: &StateQuery,
+) -> Result<serde_json::Value> {
     let unreachable = |e: reqwest::Error| Error::Query(format!("query API {url}: {e}"));
-    let response =
-        reqwest::Client::new().get(&url).query(query).send().await.map_err(unreachable)?;
+    let mut request = reqwest::Client::new().get(url).query(query);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     let text = response.text().await.map_err(unreachable)?;
     if status.is_success() {

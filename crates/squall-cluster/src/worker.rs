@@ -156,6 +156,11 @@ pub(crate) fn run_part(
             .map_err(|e| e.to_string())?;
         let outputs = std::mem::take(&mut part.outputs);
         let inputs = std::mem::take(&mut part.inputs);
+        let states = part.metrics_handle().states();
+        let host = config.supervisor.data_host;
+        if let Err(e) = crate::query_route::publish(&store, a, host, states).await {
+            eprintln!("queries not served: {e}");
+        }
         // One attempt per epoch: a lost worker moves the topology whole.
         let wire = WireConfig {
             compression: config.supervisor.data_compression,

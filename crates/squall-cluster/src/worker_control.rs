@@ -72,6 +72,11 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     }
     let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
     let metrics = running.metrics_handle();
+    let host = config.supervisor.data_host;
+    if let Err(e) = runtime.block_on(crate::query_route::publish(&store, a, host, running.states()))
+    {
+        eprintln!("queries not served: {e}");
+    }
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
     // etcd unreachable for a moment stops neither the topology nor this
