@@ -121,6 +121,10 @@ enum Command {
         /// Scan at most this many entries (default 100).
         #[arg(long, conflicts_with = "key")]
         limit: Option<usize>,
+        /// Read KEY's value in the latest completed checkpoint rather than
+        /// the live one (topologies that checkpoint).
+        #[arg(long, requires = "key")]
+        committed: bool,
         /// The query API of `squall run --query`, `http://HOST:PORT` (as
         /// it printed it); by default the cluster's leading nimbus, which
         /// routes the query to the workers.
@@ -337,12 +341,20 @@ fn main() -> ExitCode {
             from,
             to,
             limit,
+            committed,
             server,
             config,
         } => {
             let (key, key_json) = if json_key { (None, key) } else { (key, None) };
-            let query =
-                squall_cluster::query_api::StateQuery { key, key_json, prefix, from, to, limit };
+            let query = squall_cluster::query_api::StateQuery {
+                key,
+                key_json,
+                prefix,
+                from,
+                to,
+                limit,
+                read: committed.then(|| "committed".to_string()),
+            };
             let target = query::Target { topology, component, state };
             query::query(server, config.as_deref(), &target, &query)
         }

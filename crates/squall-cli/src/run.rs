@@ -69,9 +69,10 @@ pub fn run(
         None => None,
     };
     let name = topology.name().to_string();
+    let checkpoints = squall_cluster::query_route::checkpoints_of(&topology);
     let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
     if let Some(listener) = listener {
-        serve_queries(listener, &name, running.states())?;
+        serve_queries(listener, &name, running.states(), checkpoints)?;
     }
     let mut progress = Progress::new(!quiet);
     let mut next_update = Instant::now();
@@ -127,6 +128,7 @@ fn serve_queries(
     listener: std::net::TcpListener,
     name: &str,
     states: squall::state::LiveStates,
+    checkpoints: Option<squall::checkpoint::CheckpointStorage>,
 ) -> Result<(), Failure> {
     let bound = listener.local_addr().map_err(Failure::runtime)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -143,7 +145,8 @@ fn serve_queries(
                     Ok(l) => l,
                     Err(e) => return eprintln!("error: query API: {e}"),
                 };
-                if let Err(e) = squall_cluster::query_api::serve(listener, &name, states).await {
+                let served = squall_cluster::query_api::serve(listener, &name, states, checkpoints);
+                if let Err(e) = served.await {
                     eprintln!("error: {e}");
                 }
             })

@@ -110,6 +110,10 @@ fn counts_queried_while_running_only_grow_and_end_equal_to_the_reference() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no keyed state 'counts' (it has [\"count\"]) (HTTP 404)"), "{stderr}");
+    let out = cli(&["count", "hamlet", "--committed"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("takes no checkpoints: only live reads (HTTP 400)"), "{stderr}");
     run.kill().unwrap();
     run.wait().unwrap();
 }

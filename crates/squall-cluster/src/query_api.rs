@@ -7,6 +7,7 @@
 //! | method and path | query | answer |
 //! |---|---|---|
 //! | `GET /query/{topology}/{component}/{state}` | `key=TEXT` (one text field) or `key_json=JSON` (`7`, `["a", 3]` for two fields) | 200 [`KeyAnswer`] (`value` null when the key has none) |
+//! | same, with `read=committed` | as above | 200 [`KeyAnswer`] with `checkpoint`: the value of the latest completed checkpoint; 400 if the topology takes none |
 //! | same | `prefix=P`, `from=A`, `to=B` (any of them, on the key's text), `limit=N` (default 100) | 200 [`ScanAnswer`] |
 //!
 //! 404 for a topology, component or state not here (the message names the
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use squall::checkpoint::{CheckpointStorage, RestoredCheckpoint};
 use squall::state::{json_key, KeyAnswer, LiveStates, Scan, ScanAnswer};
 use squall::Value;
 
@@ -54,13 +56,22 @@ pub struct StateQuery {
     /// Scan: at most this many entries ([`DEFAULT_LIMIT`] if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// `live` (the default: the value the task holds now) or `committed`
+    /// (the value of the latest completed checkpoint; reads by key only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
 }
 
 /// What a query asks for, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Asked {
-    /// One key's value.
-    Key(Vec<Value>),
+    /// One key's value, live or committed.
+    Key {
+        /// The key's fields.
+        key: Vec<Value>,
+        /// Read the latest completed checkpoint's value.
+        committed: bool,
+    },
     /// A scan.
     Scan(Scan),
 }
@@ -75,18 +86,28 @@ impl StateQuery {
     pub fn asked(&self) -> Result<Asked> {
         let scanning = self.prefix.is_some() || self.from.is_some() || self.to.is_some();
         let bad = |m: &str| Err(Error::Config(m.to_string()));
+        let committed = match self.read.as_deref() {
+            None | Some("live") => false,
+            Some("committed") => true,
+            Some(other) => {
+                return Err(Error::Config(format!("read '{other}': say `live` or `committed`")))
+            }
+        };
         match (&self.key, &self.key_json) {
             (Some(_), Some(_)) => bad("give `key` or `key_json`, not both"),
             (Some(_), None) | (None, Some(_)) if scanning || self.limit.is_some() => {
                 bad("a read by key takes no `prefix`, `from`, `to` or `limit`")
             }
-            (Some(key), None) => Ok(Asked::Key(vec![Value::String(key.clone())])),
+            (Some(key), None) => {
+                Ok(Asked::Key { key: vec![Value::String(key.clone())], committed })
+            }
             (None, Some(json)) => {
                 let parsed: serde_json::Value = serde_json::from_str(json)
                     .map_err(|e| Error::Config(format!("key_json '{json}' is not JSON: {e}")))?;
                 let key = json_key(&parsed).map_err(|e| Error::Config(e.to_string()))?;
-                Ok(Asked::Key(key))
+                Ok(Asked::Key { key, committed })
             }
+            (None, None) if committed => bad("committed reads are by key only (scans read live)"),
             (None, None) => {
                 let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
                 if limit == 0 {
@@ -102,11 +123,25 @@ impl StateQuery {
 struct Served {
     topology: String,
     states: LiveStates,
+    /// Where its checkpoints are, when it takes any (committed reads).
+    checkpoints: Option<CheckpointStorage>,
+    /// The latest completed checkpoint, read once per id.
+    latest: tokio::sync::Mutex<Option<Arc<RestoredCheckpoint>>>,
 }
 
-/// The query route for topology `topology`, whose states are `states`.
-pub fn routes<S: Clone + Send + Sync + 'static>(topology: &str, states: LiveStates) -> Router<S> {
-    let served = Arc::new(Served { topology: topology.to_string(), states });
+/// The query route for topology `topology`, whose states are `states` and
+/// whose checkpoints (for committed reads) are in `checkpoints`.
+pub fn routes<S: Clone + Send + Sync + 'static>(
+    topology: &str,
+    states: LiveStates,
+    checkpoints: Option<CheckpointStorage>,
+) -> Router<S> {
+    let served = Arc::new(Served {
+        topology: topology.to_string(),
+        states,
+        checkpoints,
+        latest: tokio::sync::Mutex::new(None),
+    });
     Router::new().route("/query/{topology}/{component}/{state}", get(query)).with_state(served)
 }
 
@@ -118,8 +153,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     topology: &str,
     states: LiveStates,
+    checkpoints: Option<CheckpointStorage>,
 ) -> Result<()> {
-    let app: Router = routes(topology, states);
+    let app: Router = routes(topology, states, checkpoints);
     axum::serve(listener, app)
         .await
         .map_err(|source| Error::Io { what: "query API".into(), source })
@@ -145,11 +181,20 @@ async fn query(
         Ok(asked) => asked,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    let checkpoint = match &asked {
+        Asked::Key { committed: true, .. } => match latest(&served).await {
+            Ok(c) => Some(c),
+            Err((code, message)) => return error(code, message),
+        },
+        _ => None,
+    };
     let states = served.states.clone();
     let answered = tokio::task::spawn_blocking(move || match asked {
-        Asked::Key(key) => {
-            states.get(&component, &state, &key).map(|a: KeyAnswer| Json(a).into_response())
+        Asked::Key { key, .. } => match &checkpoint {
+            Some(c) => states.get_committed(&component, &state, &key, c),
+            None => states.get(&component, &state, &key),
         }
+        .map(|a: KeyAnswer| Json(a).into_response()),
         Asked::Scan(scan) => {
             states.scan(&component, &state, &scan).map(|a: ScanAnswer| Json(a).into_response())
         }
@@ -159,6 +204,31 @@ async fn query(
         Ok(Ok(response)) => response,
         Ok(Err(e)) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("query panicked: {e}")),
+    }
+}
+
+/// The latest completed checkpoint, read again only when a newer one
+/// completed.
+async fn latest(
+    served: &Served,
+) -> std::result::Result<Arc<RestoredCheckpoint>, (StatusCode, String)> {
+    let Some(storage) = &served.checkpoints else {
+        let message = format!("'{}' takes no checkpoints: only live reads", served.topology);
+        return Err((StatusCode::BAD_REQUEST, message));
+    };
+    let unavailable = |e: squall::Error| (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    let none = || (StatusCode::NOT_FOUND, "no checkpoint has completed yet".to_string());
+    let newest = storage.completed().await.map_err(unavailable)?.last().copied();
+    let mut cached = served.latest.lock().await;
+    match (newest, cached.as_ref()) {
+        (None, _) => Err(none()),
+        (Some(id), Some(c)) if c.id() == id => Ok(c.clone()),
+        _ => {
+            let loaded = storage.load_latest(0).await.map_err(unavailable)?.ok_or_else(none)?;
+            let loaded = Arc::new(loaded);
+            *cached = Some(loaded.clone());
+            Ok(loaded)
+        }
     }
 }
 

@@ -52,6 +52,7 @@ pub async fn publish(
     a: &Assignment,
     host: std::net::IpAddr,
     states: LiveStates,
+    checkpoints: Option<squall::checkpoint::CheckpointStorage>,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind((host, 0))
         .await
@@ -60,7 +61,7 @@ pub async fn publish(
         listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
     let name = a.topology.name.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::query_api::serve(listener, &name, states).await {
+        if let Err(e) = crate::query_api::serve(listener, &name, states, checkpoints).await {
             eprintln!("query API: {e}");
         }
     });
@@ -68,6 +69,22 @@ pub async fn publish(
     store.put(&key, &QueryAddress { addr, epoch: a.epoch }, None).await?;
     eprintln!("query API on http://{addr}");
     Ok(())
+}
+
+/// Where `topology` keeps its checkpoints, if it takes any (for committed
+/// reads).
+pub fn checkpoints_of(
+    topology: &squall::Topology,
+) -> Option<squall::checkpoint::CheckpointStorage> {
+    let config = topology.config();
+    let dir = config.checkpoint_dir.as_ref().filter(|_| config.checkpointing())?;
+    match squall::checkpoint::CheckpointStorage::open(dir, topology.name()) {
+        Ok(storage) => Some(storage),
+        Err(e) => {
+            eprintln!("committed reads not served: {e}");
+            None
+        }
+    }
 }
 
 /// The nimbus route, for [`crate::api::router`].
@@ -111,7 +128,7 @@ async fn query(
         answers.push(ask_url(url, None, &query).await);
     }
     match asked {
-        Asked::Key(_) => key_answer(answers),
+        Asked::Key { .. } => key_answer(answers),
         Asked::Scan(scan) => scan_answer(answers, scan.limit),
     }
 }

@@ -158,7 +158,8 @@ pub(crate) fn run_part(
         let inputs = std::mem::take(&mut part.inputs);
         let states = part.metrics_handle().states();
         let host = config.supervisor.data_host;
-        if let Err(e) = crate::query_route::publish(&store, a, host, states).await {
+        let checkpoints = crate::query_route::checkpoints_of(&topology);
+        if let Err(e) = crate::query_route::publish(&store, a, host, states, checkpoints).await {
             eprintln!("queries not served: {e}");
         }
         // One attempt per epoch: a lost worker moves the topology whole.

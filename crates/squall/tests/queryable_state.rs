@@ -167,3 +167,98 @@ fn counts_read_while_running_only_grow_and_end_equal_to_a_plain_count() {
     let error = states.scan("count", "count", &Scan::default()).unwrap_err().to_string();
     assert!(error.contains("limit must be at least 1"), "{error}");
 }
+
+/// A spout that, once its inner spout has ended, stays idle instead of
+/// finishing, so that checkpoints go on after the input is done.
+#[derive(Clone)]
+struct IdleAfterEnd<S>(S);
+
+impl<S: squall::Spout + Clone> squall::Spout for IdleAfterEnd<S> {
+    fn declare_outputs(&self, d: &mut OutputDeclarer) {
+        self.0.declare_outputs(d);
+    }
+    fn open(&mut self, ctx: &TopologyContext) -> Result<()> {
+        self.0.open(ctx)
+    }
+    fn next_tuple(&mut self, c: &mut OutputCollector) -> Result<squall::SpoutStatus> {
+        Ok(match self.0.next_tuple(c)? {
+            squall::SpoutStatus::Finished => squall::SpoutStatus::Idle,
+            other => other,
+        })
+    }
+    fn ack(&mut self, id: squall::topology::MessageId) {
+        self.0.ack(id);
+    }
+    fn fail(&mut self, id: squall::topology::MessageId) {
+        self.0.fail(id);
+    }
+    fn snapshot_state(&mut self, id: u64) -> Result<()> {
+        self.0.snapshot_state(id)
+    }
+    fn on_checkpoint_complete(&mut self, id: u64) -> Result<()> {
+        self.0.on_checkpoint_complete(id)
+    }
+}
+
+#[test]
+fn a_committed_read_is_the_value_of_the_latest_checkpoint() {
+    let reference = reference();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let mut b = TopologyBuilder::new("committed-reads");
+    b.set_spout("lines", IdleAfterEnd(FileSpout::new(corpus()).unwrap()), 1);
+    b.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
+    b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
+        .fields_grouping("split", Fields::new(["word"]));
+    let config = b.config_mut();
+    config.guarantee = squall::topology::Guarantee::ExactlyOnce;
+    config.checkpoint_interval_ms = 100;
+    config.checkpoint_dir = Some(checkpoints.path().display().to_string());
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    let states = running.states();
+    let storage = squall::checkpoint::CheckpointStorage::open(
+        &checkpoints.path().display().to_string(),
+        "committed-reads",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let watched = ["the", "hamlet", "love", "zounds"];
+    // Committed values lag the live ones and only grow, checkpoint after
+    // checkpoint, until the input is done.
+    let (mut last_committed, mut done) = (HashMap::new(), false);
+    let started = std::time::Instant::now();
+    let mut drained_at = None;
+    loop {
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint after the input was done");
+        let Some(latest) = runtime.block_on(storage.load_latest(0)).unwrap() else {
+            continue;
+        };
+        for word in watched {
+            let committed = states.get_committed("count", "count", &key(word), &latest).unwrap();
+            assert_eq!(committed.checkpoint, Some(latest.id()));
+            let value = committed.value.as_i64().unwrap_or(0);
+            let live = count(&states, word);
+            assert!(value <= live, "'{word}': committed {value} above live {live}");
+            let before = last_committed.insert(word, value).unwrap_or(0);
+            assert!(value >= before, "'{word}': committed went from {before} to {value}");
+        }
+        if !done && watched.iter().all(|w| count(&states, w) == reference[*w]) {
+            // Everything counted: checkpoints from now on hold the reference.
+            done = true;
+            drained_at = running.checkpoints().last().map(|c| c.id);
+        }
+        // One checkpoint runs at a time: the one after the next of the
+        // last completed when the counts were done was triggered after.
+        if done && latest.id() > drained_at.unwrap_or(0) + 1 {
+            for word in watched {
+                let committed =
+                    states.get_committed("count", "count", &key(word), &latest).unwrap();
+                assert_eq!(committed.value.as_i64(), Some(reference[word]), "{word}");
+            }
+            let missing = states.get_committed("count", "count", &key("nonesuchword"), &latest);
+            assert_eq!(missing.unwrap().value, serde_json::Value::Null);
+            break;
+        }
+    }
+    running.kill();
+    running.join().unwrap();
+}

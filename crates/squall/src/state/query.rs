@@ -92,6 +92,9 @@ pub struct KeyAnswer {
     pub task: usize,
     /// The key's key group.
     pub key_group: usize,
+    /// The checkpoint the value was read from; absent for a live read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<u64>,
 }
 
 /// Which keys a scan returns: those whose text (the key's fields joined
@@ -244,7 +247,77 @@ impl LiveStates {
                 }
             }
         };
-        Ok(KeyAnswer { key: key.iter().map(value_json).collect(), value, task, key_group })
+        Ok(KeyAnswer {
+            key: key.iter().map(value_json).collect(),
+            value,
+            task,
+            key_group,
+            checkpoint: None,
+        })
+    }
+
+    /// The value of `key` in state `state` of `component` as checkpoint
+    /// `checkpoint` holds it: the value committed with that checkpoint,
+    /// the one a restart would restore.
+    ///
+    /// # Errors
+    /// As [`LiveStates::get`] (the decoder comes from the live tasks);
+    /// [`Error::State`] if the checkpoint holds no snapshot of the key's key
+    /// group (an incremental RocksDB checkpoint keeps its state in
+    /// database files, which are not read here).
+    pub fn get_committed(
+        &self,
+        component: &str,
+        state: &str,
+        key: &[Value],
+        checkpoint: &crate::checkpoint::RestoredCheckpoint,
+    ) -> Result<KeyAnswer> {
+        let (tasks, max) = self.tasks_of(component)?;
+        let key_group = keys::key_group(keys::key_hash(key), max);
+        let Some(live) = tasks.iter().flatten().next() else {
+            return Err(Error::State(format!("no task of '{component}' runs here")));
+        };
+        let decoder = {
+            let inner = live.lock();
+            find(&inner.states, &inner.decoders, component, state)?.1
+        };
+        let id = checkpoint.id();
+        let Some(snapshot) = checkpoint
+            .of(component)
+            .into_iter()
+            .find(|s| s.key_groups.contains(&(key_group as u32)))
+        else {
+            return Err(Error::State(format!(
+                "checkpoint {id} holds no snapshot of key group {key_group} of '{component}' \
+                 (incremental RocksDB checkpoints are not read by queries)"
+            )));
+        };
+        let key_bytes = postcard::to_allocvec(key)
+            .map_err(|e| Error::State(format!("cannot encode the key {key:?}: {e}")))?;
+        let entries: Vec<Entry> = snapshot
+            .keyed
+            .iter()
+            .filter(|g| g.key_group as usize == key_group)
+            .flat_map(|g| g.states.iter().filter(|s| s.name == state))
+            .flat_map(|s| s.entries.iter())
+            .filter(|(k, _)| k.starts_with(&key_bytes))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        let value = match decoder {
+            Decoder::Value(value) => match entries.iter().find(|(k, _)| *k == key_bytes) {
+                Some((_, v)) => value(v)?,
+                None => serde_json::Value::Null,
+            },
+            Decoder::Map { .. } if entries.is_empty() => serde_json::Value::Null,
+            Decoder::Map { key: k, value: v } => map_json(&entries, key_bytes.len(), k, v)?,
+        };
+        Ok(KeyAnswer {
+            key: key.iter().map(value_json).collect(),
+            value,
+            task: snapshot.task_index as usize,
+            key_group,
+            checkpoint: Some(id),
+        })
     }
 
     /// The live entries of state `state` of `component` whose keys match
