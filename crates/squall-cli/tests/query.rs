@@ -120,6 +120,17 @@ fn counts_queried_while_running_only_grow_and_end_equal_to_the_reference() {
 
 #[test]
 fn nimbus_routes_queries_to_the_worker_owning_the_key() {
+    routed_queries("at_most_once");
+}
+
+/// As above, a topology tracked by ackers over its workers (each attempt
+/// of `squall_cluster::distributed` serves its state).
+#[test]
+fn nimbus_routes_queries_to_workers_of_a_tracked_topology() {
+    routed_queries("at_least_once");
+}
+
+fn routed_queries(guarantee: &str) {
     let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
     let (input, expected) = repeated_corpus(cluster.dir.path(), 6);
     let output = cluster.dir.path().join("out.csv");
@@ -133,6 +144,8 @@ fn nimbus_routes_queries_to_the_worker_owning_the_key() {
         &format!("input={}", input.display()),
         "--set",
         &format!("output={}", output.display()),
+        "--set",
+        &format!("guarantee={guarantee}"),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let name = "word-count-queryable";
@@ -174,7 +187,7 @@ fn nimbus_routes_queries_to_the_worker_owning_the_key() {
             assert!(keys.iter().all(|k| k.starts_with("ham")), "{keys:?}");
         }
     }
-    eprintln!("{answered} answers from tasks {tasks:?}");
+    eprintln!("{guarantee}: {answered} answers from tasks {tasks:?}");
     assert!(answered > 0, "no query was answered while the topology ran");
     assert_eq!(read_counts(&output), expected);
     // Its workers are gone: a clear error, not a hang.

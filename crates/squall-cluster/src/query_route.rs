@@ -13,8 +13,9 @@
 //! topology is over), nimbus says so with 503 and the workers' reasons:
 //! the caller may ask again once the worker is back.
 //!
-//! Not served yet: workers of a topology that checkpoints or tracks tuples
-//! over several workers ([`crate::distributed`]).
+//! Every way a worker runs serves queries: one worker alone, a part of a
+//! topology over several, and each attempt of a checkpointed or tracked
+//! one ([`crate::distributed`]; an attempt's restart publishes anew).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,9 +42,20 @@ pub struct QueryAddress {
     pub epoch: u64,
 }
 
+/// A worker's query server: stopped when dropped.
+#[derive(Debug)]
+pub struct QueryServer(tokio::task::AbortHandle);
+
+impl Drop for QueryServer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves queries of `states` (this worker's tasks) on a free port of
-/// `host`, on the current tokio runtime, and publishes the address for
-/// nimbus.
+/// `host`, on the current tokio runtime, until the returned server is
+/// dropped, and publishes the address for nimbus (a later call, for a
+/// restarted attempt, replaces it).
 ///
 /// # Errors
 /// [`Error::Io`] if no port can be bound; an etcd error.
@@ -53,22 +65,23 @@ pub async fn publish(
     host: std::net::IpAddr,
     states: LiveStates,
     checkpoints: Option<squall::checkpoint::CheckpointStorage>,
-) -> Result<()> {
+) -> Result<QueryServer> {
     let listener = tokio::net::TcpListener::bind((host, 0))
         .await
         .map_err(|source| Error::Io { what: format!("bind a query port on {host}"), source })?;
     let addr =
         listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
     let name = a.topology.name.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(e) = crate::query_api::serve(listener, &name, states, checkpoints).await {
             eprintln!("query API: {e}");
         }
     });
+    let server = QueryServer(task.abort_handle());
     let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
     store.put(&key, &QueryAddress { addr, epoch: a.epoch }, None).await?;
     eprintln!("query API on http://{addr}");
-    Ok(())
+    Ok(server)
 }
 
 /// Where `topology` keeps its checkpoints, if it takes any (for committed

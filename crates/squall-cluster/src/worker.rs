@@ -159,9 +159,9 @@ pub(crate) fn run_part(
         let states = part.metrics_handle().states();
         let host = config.supervisor.data_host;
         let checkpoints = crate::query_route::checkpoints_of(&topology);
-        if let Err(e) = crate::query_route::publish(&store, a, host, states, checkpoints).await {
-            eprintln!("queries not served: {e}");
-        }
+        let _queries = crate::query_route::publish(&store, a, host, states, checkpoints)
+            .await
+            .map_err(|e| eprintln!("queries not served: {e}"));
         // One attempt per epoch: a lost worker moves the topology whole.
         let wire = WireConfig {
             compression: config.supervisor.data_compression,

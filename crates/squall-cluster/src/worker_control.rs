@@ -75,9 +75,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let metrics = running.metrics_handle();
     let host = config.supervisor.data_host;
     let publish = crate::query_route::publish(&store, a, host, running.states(), checkpoints);
-    if let Err(e) = runtime.block_on(publish) {
-        eprintln!("queries not served: {e}");
-    }
+    let _queries = runtime.block_on(publish).map_err(|e| eprintln!("queries not served: {e}"));
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
     // etcd unreachable for a moment stops neither the topology nor this
