@@ -3,8 +3,8 @@
 //! and callers through HTTP and `squall drpc`. Storm's reach shape answers
 //! what a plain loop over the graph computes, for concurrent callers; a
 //! function nothing serves, and a request held by a process that is then
-//! killed, get a timeout error (HTTP 504), not a hang; a wrong token is
-//! refused.
+//! killed, get a timeout error (HTTP 504), not a hang; a request whose
+//! tuple tree fails gets HTTP 502 at once; a wrong token is refused.
 
 #[path = "../../squall/tests/common/reach.rs"]
 mod reach_graph;
@@ -112,6 +112,45 @@ fn reach_over_http_answers_concurrent_callers_as_a_plain_loop() {
     assert!(stderr(&out).contains("Bearer token is required (HTTP 401)"), "{}", stderr(&out));
     let out = cli_call(&server.url, Some("wrong"), "reach", "Denmark");
     assert!(stderr(&out).contains("wrong bearer token (HTTP 401)"), "{}", stderr(&out));
+}
+
+/// Errs on every input: under `at_least_once` the request's tree fails.
+#[derive(Clone)]
+struct Refuses;
+
+impl squall::Bolt for Refuses {
+    fn declare_outputs(&self, d: &mut squall::topology::OutputDeclarer) {
+        d.declare(squall::Fields::new(["result", squall::drpc::RETURN_INFO]));
+    }
+    fn execute(&mut self, t: squall::Tuple, _: &mut squall::OutputCollector) -> squall::Result<()> {
+        Err(squall::Error::Other(format!("refusing '{}'", t.get_str("args")?)))
+    }
+}
+
+#[test]
+fn a_request_whose_tree_fails_gets_a_502_at_once() {
+    let server = DrpcServer::start(600_000, None);
+    let remote = HttpDrpc::new(&server.url, None).unwrap();
+    let mut b = squall::TopologyBuilder::new("refusing");
+    b.set_spout("requests", squall::drpc::DrpcSpout::new(&remote, "f"), 1);
+    b.set_bolt("refuse", Refuses, 1).shuffle_grouping("requests");
+    b.set_bolt("return", squall::drpc::ReturnResults::new(&remote), 1).shuffle_grouping("refuse");
+    b.config(TopologyConfig {
+        guarantee: Guarantee::AtLeastOnce,
+        message_timeout_ms: 600_000,
+        ..Default::default()
+    });
+    let running = LocalCluster::submit(b.build().unwrap()).unwrap();
+    // Only the failure posted back can answer before the 600 s timeouts.
+    let out = cli_call(&server.url, None, "f", "x");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = stderr(&out);
+    assert!(
+        stderr.contains("the request's tuple tree failed") && stderr.contains("(HTTP 502)"),
+        "{stderr}"
+    );
+    running.kill();
+    running.join().unwrap();
 }
 
 #[test]
