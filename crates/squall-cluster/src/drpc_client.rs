@@ -169,17 +169,28 @@ async fn fetch_loop(
     demand: Arc<Notify>,
 ) {
     demand.notified().await;
+    // The request the spout took last, confirmed with the next poll (the
+    // server leases what it hands out until then).
+    let mut taken: Option<u64> = None;
     loop {
-        let poll = client.get(&url).query(&[("wait_ms", LONG_POLL_MS)]);
+        let mut poll = client.get(&url).query(&[("wait_ms", LONG_POLL_MS)]);
+        if let Some(id) = taken {
+            poll = poll.query(&[("taken", id)]);
+        }
         let answer = with_token(poll, token.as_deref()).send().await;
         let error = match answer {
-            Ok(r) if r.status() == StatusCode::NO_CONTENT => continue,
+            Ok(r) if r.status() == StatusCode::NO_CONTENT => {
+                taken = None;
+                continue;
+            }
             Ok(r) if r.status() == StatusCode::OK => match r.json::<DrpcRequest>().await {
                 Ok(request) => {
+                    let id = request.id;
                     if requests.send(request).await.is_err() {
                         return;
                     }
                     demand.notified().await;
+                    taken = Some(id);
                     continue;
                 }
                 Err(e) => format!("bad request body: {e}"),

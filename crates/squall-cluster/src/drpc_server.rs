@@ -7,9 +7,15 @@
 //! | method and path | body | answer |
 //! |---|---|---|
 //! | `POST /drpc/{function}` | the args (text) | 200 the result (text); 504 no answer within the request timeout; 502 the topology failed the request |
-//! | `GET /drpc/{function}/requests?wait_ms=N` | | 200 a [`DrpcRequest`] (JSON); 204 none within `wait_ms` (default 1000, at most 30000) |
+//! | `GET /drpc/{function}/requests?wait_ms=N&taken=ID` | | 200 a [`DrpcRequest`] (JSON); 204 none within `wait_ms` (default 1000, at most 30000) |
 //! | `POST /drpc/{function}/results/{id}` | the result (text) | 204 (also when no one waits for it any more) |
 //! | `POST /drpc/{function}/failures/{id}` | the reason (text) | 204 (likewise) |
+//!
+//! A request is handed out on a lease ([`DrpcServer::with_lease_ms`],
+//! [`DEFAULT_LEASE_MS`]): the spout confirms it has it with `taken=ID` on
+//! its next poll; one not confirmed in time goes back first in line, so a
+//! response lost with its connection or a worker killed before its spout
+//! took the request costs the caller a lease, not its timeout.
 //!
 //! Errors are `{"error": "..."}`. The request table, its timeouts and the
 //! dropping of late answers are [`LocalDrpc`]'s: this module only carries
@@ -38,11 +44,15 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 /// Default `drpc.request.timeout`: how long a caller waits, ms.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
 
+/// Default lease of a request handed to a spout and not yet confirmed, ms.
+pub const DEFAULT_LEASE_MS: u64 = 5_000;
+
 /// The server's state: the request table and the callers' timeout.
 #[derive(Debug, Clone)]
 pub struct DrpcServer {
     table: LocalDrpc,
     timeout: Duration,
+    lease: Duration,
 }
 
 impl DrpcServer {
@@ -58,7 +68,14 @@ impl DrpcServer {
         Ok(DrpcServer {
             table: LocalDrpc::new(),
             timeout: Duration::from_millis(request_timeout_ms),
+            lease: Duration::from_millis(DEFAULT_LEASE_MS),
         })
+    }
+
+    /// The same with requests leased for `lease_ms` ms until confirmed.
+    pub fn with_lease_ms(mut self, lease_ms: u64) -> Self {
+        self.lease = Duration::from_millis(lease_ms.max(1));
+        self
     }
 
     /// The request table (for tests and in-process topologies).
@@ -68,12 +85,15 @@ impl DrpcServer {
 }
 
 /// Query of the long poll.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// How long to wait for a request, ms.
     #[serde(default = "default_wait")]
     pub wait_ms: u64,
+    /// Requests the poller confirms it has (comma-separated ids).
+    #[serde(default)]
+    pub taken: Option<String>,
 }
 
 fn default_wait() -> u64 {
@@ -164,12 +184,19 @@ async fn fetch(
 ) -> Response {
     let wait = Duration::from_millis(query.wait_ms.min(MAX_WAIT_MS));
     let table = server.table.clone();
+    for id in query.taken.iter().flat_map(|t| t.split(',')) {
+        match id.trim().parse() {
+            Ok(id) => table.confirm(id),
+            Err(_) => return error(StatusCode::BAD_REQUEST, format!("taken: '{id}' is not an id")),
+        }
+    }
+    let lease = server.lease;
     // The long poll blocks a thread; if the spout hangs up meanwhile, axum
     // drops this future and the request taken goes back to the queue
     // rather than to a connection no one reads.
     let (taken, handed) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
-        if let Some(request) = table.fetch_wait(&function, wait) {
+        if let Some(request) = table.fetch_leased(&function, wait, lease) {
             if let Err(request) = taken.send(request) {
                 table.requeue(&function, request);
             }
@@ -204,11 +231,13 @@ mod tests {
     use super::*;
 
     /// A spout that hangs up during its long poll (its worker was killed)
-    /// does not take the next request with it.
+    /// does not take the next request with it: either the dropped poll
+    /// gives it back at once, or (when the server did not notice the
+    /// hang-up and answered a dead connection) its lease ends.
     #[test]
     fn a_request_taken_for_a_long_poll_that_hung_up_goes_to_the_next_poll() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let server = DrpcServer::new(60_000).unwrap();
+        let server = DrpcServer::new(60_000).unwrap().with_lease_ms(500);
         let table = server.table().clone();
         let base = runtime.block_on(async {
             let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
@@ -225,7 +254,7 @@ mod tests {
         let caller = std::thread::spawn(move || table.call("f", "x", Duration::from_secs(60)));
         let request: DrpcRequest = runtime.block_on(async {
             // Polls of 1 s for as long as the caller waits: a lost request
-            // never comes.
+            // never comes. Unconfirmed, its lease ends within 500 ms.
             for _ in 0..60 {
                 let r = client.get(&url).query(&[("wait_ms", 1000)]).send().await.unwrap();
                 if r.status() == StatusCode::OK {
@@ -235,6 +264,12 @@ mod tests {
             panic!("the request went with the poll that hung up");
         });
         assert_eq!(request.args, "x");
+        // Confirmed with the next poll, it is not handed out again.
+        let again = runtime.block_on(async {
+            let query = [("wait_ms", "1500".to_string()), ("taken", request.id.to_string())];
+            client.get(&url).query(&query).send().await
+        });
+        assert_eq!(again.unwrap().status(), StatusCode::NO_CONTENT);
         let answer = format!("{base}/results/{}", request.id);
         runtime.block_on(async { client.post(&answer).body("y").send().await }).unwrap();
         assert_eq!(caller.join().unwrap(), Ok("y".to_string()));

@@ -29,6 +29,31 @@ struct State {
     queues: HashMap<String, VecDeque<DrpcRequest>>,
     /// The caller of each request not yet answered, failed or timed out.
     callers: HashMap<u64, SyncSender<std::result::Result<String, String>>>,
+    /// Requests handed out by [`LocalDrpc::fetch_leased`] and not yet
+    /// confirmed: back in their queue when the lease ends.
+    leased: HashMap<u64, Lease>,
+}
+
+struct Lease {
+    function: String,
+    request: DrpcRequest,
+    until: Instant,
+}
+
+impl State {
+    /// Puts requests whose lease ended back first in their queues (if
+    /// their callers still wait); the earliest lease still running.
+    fn expire_leases(&mut self, now: Instant) -> Option<Instant> {
+        let ended: Vec<u64> =
+            self.leased.iter().filter(|(_, l)| l.until <= now).map(|(id, _)| *id).collect();
+        for id in ended {
+            let lease = self.leased.remove(&id).expect("listed");
+            if self.callers.contains_key(&id) {
+                self.queues.entry(lease.function).or_default().push_front(lease.request);
+            }
+        }
+        self.leased.values().map(|l| l.until).min()
+    }
 }
 
 /// An in-process DRPC server (Storm's `LocalDRPC`). Clones share the
@@ -165,6 +190,7 @@ impl LocalDrpc {
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                 let mut state = self.state();
                 state.callers.remove(&id);
+                state.leased.remove(&id);
                 if let Some(queue) = state.queues.get_mut(function) {
                     queue.retain(|r| r.id != id);
                 }
@@ -183,15 +209,56 @@ impl LocalDrpc {
     /// most `wait` (a long poll: the network server answers spouts on other
     /// workers with it). Blocks the calling thread.
     pub fn fetch_wait(&self, function: &str, wait: Duration) -> Option<DrpcRequest> {
+        self.fetch_inner(function, wait, None)
+    }
+
+    /// As [`LocalDrpc::fetch_wait`], handing the request out on a lease of
+    /// `lease`: unless [`LocalDrpc::confirm`]ed (or answered) within it, it
+    /// goes back first in line for another spout. A taker that vanished
+    /// with it (a response lost with its connection, a worker killed
+    /// before its spout took it) then costs the caller a lease, not its
+    /// whole timeout; a taker merely slow may see it executed twice (the
+    /// first answer wins).
+    pub fn fetch_leased(
+        &self,
+        function: &str,
+        wait: Duration,
+        lease: Duration,
+    ) -> Option<DrpcRequest> {
+        self.fetch_inner(function, wait, Some(lease))
+    }
+
+    fn fetch_inner(
+        &self,
+        function: &str,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Option<DrpcRequest> {
         let deadline = Instant::now() + wait;
         let mut state = self.state();
         loop {
+            let now = Instant::now();
+            let next_expiry = state.expire_leases(now);
             if let Some(request) = state.queues.get_mut(function).and_then(VecDeque::pop_front) {
+                if let Some(lease) = lease {
+                    let until = now + lease;
+                    let held =
+                        Lease { function: function.to_string(), request: request.clone(), until };
+                    state.leased.insert(request.id, held);
+                }
                 return Some(request);
             }
-            let left = deadline.checked_duration_since(Instant::now())?;
+            let left = deadline.checked_duration_since(now)?;
+            let left = next_expiry.map_or(left, |e| left.min(e.saturating_duration_since(now)));
+            let left = left.max(Duration::from_millis(1));
             state = self.0.queued.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
         }
+    }
+
+    /// Confirms that the taker of request `id` has it: its lease ends
+    /// without putting it back.
+    pub fn confirm(&self, id: u64) {
+        self.state().leased.remove(&id);
     }
 
     /// Puts back `request` for `function`, first in line, if its caller
@@ -199,6 +266,7 @@ impl LocalDrpc {
     /// by a client that hung up) gives it back.
     pub fn requeue(&self, function: &str, request: DrpcRequest) {
         let mut state = self.state();
+        state.leased.remove(&request.id);
         if state.callers.contains_key(&request.id) {
             state.queues.entry(function.to_string()).or_default().push_front(request);
             drop(state);
@@ -218,7 +286,9 @@ impl LocalDrpc {
 
     /// Answers request `id` (nothing if it timed out or was answered).
     pub fn answer(&self, id: u64, result: String) {
-        if let Some(caller) = self.state().callers.remove(&id) {
+        let mut state = self.state();
+        state.leased.remove(&id);
+        if let Some(caller) = state.callers.remove(&id) {
             let _ = caller.try_send(Ok(result));
         }
     }
@@ -226,7 +296,9 @@ impl LocalDrpc {
     /// Fails request `id` with `reason` (nothing if it is no longer
     /// waited for).
     pub fn fail(&self, id: u64, reason: String) {
-        if let Some(caller) = self.state().callers.remove(&id) {
+        let mut state = self.state();
+        state.leased.remove(&id);
+        if let Some(caller) = state.callers.remove(&id) {
             let _ = caller.try_send(Err(reason));
         }
     }
@@ -254,6 +326,22 @@ mod tests {
         let error = drpc.execute("reach", "y", Duration::from_secs(30)).unwrap_err();
         assert!(error.to_string().ends_with("its tuple tree failed"), "{error}");
         answerer.join().unwrap();
+    }
+
+    #[test]
+    fn a_leased_request_not_confirmed_goes_back_first_in_line() {
+        let drpc = LocalDrpc::new();
+        let server = drpc.clone();
+        let caller = std::thread::spawn(move || server.call("f", "a", Duration::from_secs(60)));
+        let lease = Duration::from_millis(50);
+        let first = drpc.fetch_leased("f", Duration::from_secs(60), lease).expect("a request");
+        // Never confirmed (its taker vanished): handed out again.
+        let again = drpc.fetch_leased("f", Duration::from_secs(60), lease).expect("again");
+        assert_eq!(again, first);
+        drpc.confirm(again.id);
+        assert_eq!(drpc.fetch_leased("f", Duration::from_millis(200), lease), None);
+        drpc.answer(again.id, "A".into());
+        assert_eq!(caller.join().unwrap(), Ok("A".to_string()));
     }
 
     #[test]
