@@ -24,7 +24,7 @@ pub fn config(file: Option<&Path>) -> Result<ClusterConfig, Failure> {
 }
 
 /// Runs `future` on a fresh multi-threaded tokio runtime.
-fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+pub(crate) fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

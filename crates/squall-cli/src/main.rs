@@ -8,8 +8,10 @@
 
 mod cluster;
 mod components;
+mod drpc;
 mod failure;
 mod progress;
+mod query;
 mod run;
 mod status_table;
 mod summary;
@@ -51,6 +53,87 @@ enum Command {
     Nimbus(ClusterArgs),
     /// Run a supervisor daemon offering worker slots.
     Supervisor(SupervisorArgs),
+    /// Call a DRPC function and print its answer (Storm's
+    /// `DRPCClient.execute`). The leading nimbus serves DRPC unless
+    /// --server names another server (e.g. `squall drpc-server`).
+    ///
+    /// Exit codes: 0 answered, 1 timed out, failed or unreachable, 2 bad
+    /// configuration.
+    Drpc {
+        /// The function's name (the DRPC spout's `function`).
+        function: String,
+        /// The argument, passed as text.
+        args: String,
+        /// The DRPC server, `http://HOST:PORT`; by default the leading
+        /// nimbus named in etcd.
+        #[arg(long)]
+        server: Option<String>,
+        /// The bearer token; by default the configuration's `api_token`
+        /// (when calling nimbus), none otherwise.
+        #[arg(long)]
+        token: Option<String>,
+        /// The cluster configuration file (to find nimbus).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run a DRPC server alone (Storm's `storm drpc`): callers POST to
+    /// /drpc/FUNCTION, DRPC spouts long-poll it for requests. Prints
+    /// `drpc server on http://ADDR` once listening.
+    DrpcServer {
+        /// The address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:3772")]
+        listen: std::net::SocketAddr,
+        /// How long a caller waits for its answer, ms (Storm's
+        /// `drpc.request.timeout.secs`).
+        #[arg(long, default_value_t = squall_cluster::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS)]
+        timeout_ms: u64,
+        /// Require `Authorization: Bearer TOKEN` on every route.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Read a running topology's keyed state (Kafka Streams' interactive
+    /// queries): one key's value, or a scan by --prefix/--from/--to with
+    /// --limit. Prints JSON. Served by `squall run --query ADDR`, and on a
+    /// cluster by the workers through nimbus.
+    ///
+    /// Exit codes: 0 answered, 1 refused or unreachable, 2 bad arguments.
+    Query {
+        /// The topology's name.
+        topology: String,
+        /// The component holding the state (e.g. a `stateful_count` bolt).
+        component: String,
+        /// The state's name (`count` for `stateful_count`).
+        state: String,
+        /// The key: text, or JSON with --json-key; omit it to scan.
+        key: Option<String>,
+        /// Read KEY as JSON (`7`, `["a", 3]` for a key of two fields).
+        #[arg(long, requires = "key")]
+        json_key: bool,
+        /// Scan keys whose text starts with this.
+        #[arg(long, conflicts_with = "key")]
+        prefix: Option<String>,
+        /// Scan keys whose text is at or after this.
+        #[arg(long, conflicts_with = "key")]
+        from: Option<String>,
+        /// Scan keys whose text is before this.
+        #[arg(long, conflicts_with = "key")]
+        to: Option<String>,
+        /// Scan at most this many entries (default 100).
+        #[arg(long, conflicts_with = "key")]
+        limit: Option<usize>,
+        /// Read KEY's value in the latest completed checkpoint rather than
+        /// the live one (topologies that checkpoint).
+        #[arg(long, requires = "key")]
+        committed: bool,
+        /// The query API of `squall run --query`, `http://HOST:PORT` (as
+        /// it printed it); by default the cluster's leading nimbus, which
+        /// routes the query to the workers.
+        #[arg(long)]
+        server: Option<String>,
+        /// The cluster configuration file (to find nimbus and its token).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Run a worker process for one assignment (started by a supervisor).
     #[command(hide = true)]
     Worker {
@@ -219,6 +302,12 @@ struct RunArgs {
     /// (needs checkpoints on).
     #[arg(long)]
     savepoint_on_stop: bool,
+    /// Serve queries of the topology's keyed state on this address (port 0
+    /// picks one; the address is printed): `squall query --server
+    /// http://ADDR ...`. The state stays queryable after the topology
+    /// finished, until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    query: Option<std::net::SocketAddr>,
 }
 
 /// Parses `COMPONENT=N`.
@@ -242,6 +331,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     squall_connectors::register();
+    squall_cluster::drpc_client::register();
     let result = match cli.command {
         Command::Run(args) => run::run(
             &args.topology.file,
@@ -250,6 +340,7 @@ fn main() -> ExitCode {
                 quiet: args.quiet,
                 from_savepoint: args.from_savepoint,
                 savepoint_on_stop: args.savepoint_on_stop,
+                query: args.query,
             },
         ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),
@@ -262,6 +353,37 @@ fn main() -> ExitCode {
                 cluster::supervisor(c)
             })
         }
+        Command::Query {
+            topology,
+            component,
+            state,
+            key,
+            json_key,
+            prefix,
+            from,
+            to,
+            limit,
+            committed,
+            server,
+            config,
+        } => {
+            let (key, key_json) = if json_key { (None, key) } else { (key, None) };
+            let query = squall_cluster::query_api::StateQuery {
+                key,
+                key_json,
+                prefix,
+                from,
+                to,
+                limit,
+                read: committed.then(|| "committed".to_string()),
+            };
+            let target = query::Target { topology, component, state };
+            query::query(server, config.as_deref(), &target, &query)
+        }
+        Command::Drpc { function, args, server, token, config } => {
+            drpc::call(config.as_deref(), server, token, &function, &args)
+        }
+        Command::DrpcServer { listen, timeout_ms, token } => drpc::serve(listen, timeout_ms, token),
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
         Command::Submit { file, set, binary, name, workers, from_savepoint, cluster: c } => {
             let request = match (file, binary, name) {

@@ -34,6 +34,9 @@ pub struct Options {
     pub from_savepoint: Option<String>,
     /// On Ctrl-C, take a savepoint before stopping.
     pub savepoint_on_stop: bool,
+    /// Serve queries of the topology's keyed state on this address, and
+    /// keep serving after the topology finished, until Ctrl-C.
+    pub query: Option<std::net::SocketAddr>,
 }
 
 /// Loads `file`, runs it until its input ends or Ctrl-C, and prints the
@@ -64,7 +67,16 @@ pub fn run(
     }
     announce_resume(&topology);
     let interrupted = catch_ctrl_c()?;
+    let listener = match options.query {
+        Some(addr) => Some(bind_query(addr)?),
+        None => None,
+    };
+    let name = topology.name().to_string();
+    let checkpoints = squall_cluster::query_route::checkpoints_of(&topology);
     let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
+    if let Some(listener) = listener {
+        serve_queries(listener, &name, running.states(), checkpoints)?;
+    }
     let mut progress = Progress::new(!quiet);
     let mut next_update = Instant::now();
     while !running.is_finished() {
@@ -95,7 +107,55 @@ pub fn run(
     }
     summary::print(&summary, quiet);
     summary::print_outputs(&loaded.outputs, summary.killed);
+    if options.query.is_some() && !summary.killed {
+        eprintln!("finished; its state stays queryable until Ctrl-C");
+        while interrupted.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(POLL);
+        }
+    }
     Ok(if summary.killed { ExitCode::from(KILLED) } else { ExitCode::SUCCESS })
+}
+
+/// Binds the query API's address before anything runs, so that a taken
+/// port is a configuration error.
+fn bind_query(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, Failure> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Failure::config(format!("--query {addr}: cannot listen: {e}")))?;
+    listener.set_nonblocking(true).map_err(|e| Failure::config(format!("--query {addr}: {e}")))?;
+    Ok(listener)
+}
+
+/// Serves queries of `states` on `listener` from a thread of its own
+/// (`squall_cluster::query_api`); prints where on stderr.
+fn serve_queries(
+    listener: std::net::TcpListener,
+    name: &str,
+    states: squall::state::LiveStates,
+    checkpoints: Option<squall::checkpoint::CheckpointStorage>,
+) -> Result<(), Failure> {
+    let bound = listener.local_addr().map_err(Failure::runtime)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("query API runtime: {e}")))?;
+    let name = name.to_string();
+    eprintln!("query API on http://{bound} (GET /query/{name}/COMPONENT/STATE?key=K)");
+    std::thread::Builder::new()
+        .name("squall-query".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => return eprintln!("error: query API: {e}"),
+                };
+                let served = squall_cluster::query_api::serve(listener, &name, states, checkpoints);
+                if let Err(e) = served.await {
+                    eprintln!("error: {e}");
+                }
+            })
+        })
+        .map_err(|e| Failure::runtime(format!("query API thread: {e}")))?;
+    Ok(())
 }
 
 /// Installs the Ctrl-C handler. The flag it returns holds the time of the

@@ -11,7 +11,9 @@
 //! | `GET /api/v1/supervisors` | | 200 list of live [`SupervisorInfo`] |
 //!
 //! Deactivate, activate, rebalance and metrics: [`crate::control_api`];
-//! topology binaries: [`crate::binary`].
+//! topology binaries: [`crate::binary`]; DRPC (`/drpc/...`, same token):
+//! [`crate::drpc_server`]; queries of keyed state
+//! (`/api/v1/topologies/{name}/query/...`): [`crate::query_route`].
 //!
 //! Errors are `{"error": "..."}`.
 
@@ -67,8 +69,13 @@ pub(crate) struct ApiState {
 }
 
 /// The API's routes over `store`, guarded by `token`; uploaded binaries go
-/// to `blobs`.
-pub fn router(store: Store, token: String, blobs: crate::blobs::BlobStore) -> Router {
+/// to `blobs`; DRPC calls to `drpc`.
+pub fn router(
+    store: Store,
+    token: String,
+    blobs: crate::blobs::BlobStore,
+    drpc: crate::drpc_server::DrpcServer,
+) -> Router {
     let state = Arc::new(ApiState { store, token, blobs });
     Router::new()
         .route("/api/v1/topologies", get(list).post(submit))
@@ -76,6 +83,8 @@ pub fn router(store: Store, token: String, blobs: crate::blobs::BlobStore) -> Ro
         .route("/api/v1/supervisors", get(supervisors))
         .merge(crate::control_api::routes())
         .merge(crate::binary::routes())
+        .merge(crate::drpc_server::routes(drpc))
+        .merge(crate::query_route::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

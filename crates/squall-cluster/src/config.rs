@@ -45,6 +45,14 @@ pub struct NimbusConfig {
     pub lease_ttl_s: i64,
     /// How often the leader checks assignments against live supervisors, ms.
     pub reconcile_ms: u64,
+    /// How long a DRPC caller waits for its answer, ms (Storm's
+    /// `drpc.request.timeout.secs`); see [`crate::drpc_server`].
+    #[serde(default = "drpc_request_timeout_ms")]
+    pub drpc_request_timeout_ms: u64,
+}
+
+fn drpc_request_timeout_ms() -> u64 {
+    crate::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS
 }
 
 /// Settings of `squall supervisor`.
@@ -80,6 +88,7 @@ impl Default for ClusterConfig {
                 api_addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
                 lease_ttl_s: 5,
                 reconcile_ms: 1000,
+                drpc_request_timeout_ms: drpc_request_timeout_ms(),
             },
             supervisor: SupervisorConfig {
                 id: String::new(),

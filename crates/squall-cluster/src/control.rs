@@ -432,6 +432,8 @@ pub async fn forget(store: &Store, name: &str) -> Result<()> {
     // A new submission starts from no checkpoint (or its savepoint), as a
     // new Flink job does: the previous run's record is not restored.
     store.delete(&crate::fence::record_key(name), false).await?;
+    // The previous run's query addresses (crate::query_route).
+    store.delete(&format!("queries/{name}/"), true).await?;
     store.delete(&format!("metrics/{name}/"), true).await
 }
 

@@ -431,6 +431,12 @@ async fn run_attempt(
         }
     };
     let cancel = part.cancel_token();
+    // This attempt's state, queryable through nimbus until it ends.
+    let states = part.metrics_handle().states();
+    let checkpoints = crate::query_route::checkpoints_of(topology);
+    let _queries = crate::query_route::publish(store, a, host, states, checkpoints)
+        .await
+        .map_err(|e| eprintln!("queries not served: {e}"));
     // The attempt's metrics and the spouts' switch, as a single worker
     // follows them (the counts start again with every attempt).
     let reported = tokio_util::sync::CancellationToken::new();

@@ -12,6 +12,10 @@
 //! - [`binary`], [`blobs`]: Rust topologies shipped as binaries, kept in
 //!   the blob store (`object_store`).
 //! - [`client`]: the REST client the CLI uses.
+//! - [`drpc_server`], [`drpc_client`]: Storm's DRPC over HTTP (in nimbus,
+//!   or `squall drpc-server`), its callers and its spouts on workers.
+//! - [`query_api`], [`query_route`]: queryable state over HTTP (`squall
+//!   run --query`; on a cluster, workers serve it and nimbus routes).
 //! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
 //!   and a worker's remote channels connected through them); [`tls`]: the
 //!   optional mutual TLS on it.
@@ -27,9 +31,13 @@ pub mod config;
 pub mod control;
 pub mod control_api;
 pub mod distributed;
+pub mod drpc_client;
+pub mod drpc_server;
 pub mod fence;
 pub mod link;
 pub mod nimbus;
+pub mod query_api;
+pub mod query_route;
 pub mod regroup;
 pub mod savepoint;
 pub mod scheduler;
@@ -70,6 +78,14 @@ pub enum Error {
     /// The nimbus answered with an error, or could not be reached.
     #[error("nimbus: {0}")]
     Api(String),
+    /// A DRPC call got no answer: it timed out, the topology failed it,
+    /// or the server refused it or could not be reached (the reason says
+    /// which).
+    #[error("{0}")]
+    Drpc(String),
+    /// A state query got no answer (the reason and HTTP status say why).
+    #[error("{0}")]
+    Query(String),
     /// A data-plane frame was malformed or of another protocol version.
     #[error("wire: {0}")]
     Wire(String),

@@ -284,7 +284,8 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
         .await
         .map_err(|source| Error::Io { what: format!("bind {}", config.nimbus.api_addr), source })?;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
-    let app = crate::api::router(store.clone(), config.api_token.clone(), blobs);
+    let drpc = crate::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?;
+    let app = crate::api::router(store.clone(), config.api_token.clone(), blobs, drpc);
     let serve = axum::serve(listener, app);
     let every = Duration::from_millis(config.nimbus.reconcile_ms);
     let reconciler = async {

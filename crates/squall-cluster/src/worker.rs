@@ -156,6 +156,12 @@ pub(crate) fn run_part(
             .map_err(|e| e.to_string())?;
         let outputs = std::mem::take(&mut part.outputs);
         let inputs = std::mem::take(&mut part.inputs);
+        let states = part.metrics_handle().states();
+        let host = config.supervisor.data_host;
+        let checkpoints = crate::query_route::checkpoints_of(&topology);
+        let _queries = crate::query_route::publish(&store, a, host, states, checkpoints)
+            .await
+            .map_err(|e| eprintln!("queries not served: {e}"));
         // One attempt per epoch: a lost worker moves the topology whole.
         let wire = WireConfig {
             compression: config.supervisor.data_compression,

@@ -70,8 +70,12 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         let fence = runtime.block_on(EtcdFence::new(&store, a)).map_err(|e| e.to_string())?;
         topology = topology.with_fence(Arc::new(fence));
     }
+    let checkpoints = crate::query_route::checkpoints_of(&topology);
     let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
     let metrics = running.metrics_handle();
+    let host = config.supervisor.data_host;
+    let publish = crate::query_route::publish(&store, a, host, running.states(), checkpoints);
+    let _queries = runtime.block_on(publish).map_err(|e| eprintln!("queries not served: {e}"));
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
     // etcd unreachable for a moment stops neither the topology nor this

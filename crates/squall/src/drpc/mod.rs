@@ -1,4 +1,4 @@
-//! Storm's distributed RPC (DRPC), in one process: a caller runs a
+//! Storm's distributed RPC (DRPC): a caller runs a
 //! topology as a function, `execute(function, args)`, and blocks until the
 //! topology answers or the request times out.
 //!
@@ -9,18 +9,25 @@
 //! - [`ReturnResults`]: takes tuples `(result, return-info)` back to the
 //!   callers.
 //!
-//! What this module does not own: a network server for callers in other
-//! processes (REST, `squall drpc`), nor Storm's `LinearDRPCTopologyBuilder`
-//! (the per-request completion tracking of its `CoordinatedBolt`): a
-//! topology that fans a request out decides itself when it has every part
-//! (see `tests/drpc.rs`).
+//! - [`DrpcInvocations`]: where spouts take requests and answers go; a
+//!   [`LocalDrpc`], or a server on the network (`squall_cluster::drpc`).
+//! - [`LinearDrpcBuilder`]: Storm's `LinearDRPCTopologyBuilder`, a function
+//!   as a chain of stages told when they have all of a request.
+//!
+//! What this module does not own: the network server and its HTTP clients
+//! (REST, `squall drpc`), which live in `squall_cluster::drpc`.
 
+mod linear;
 mod return_results;
 mod server;
 mod spout;
 
+pub use linear::{
+    DrpcBolt, DrpcEmitter, LinearDrpcBuilder, StageDeclarer, StageGrouping, COORD_STREAM, RETURN,
+    SPOUT,
+};
 pub use return_results::ReturnResults;
-pub use server::{DrpcRequest, LocalDrpc};
+pub use server::{DrpcFailure, DrpcInvocations, DrpcRequest, LocalDrpc};
 pub use spout::DrpcSpout;
 
 /// The field of a DRPC tuple that says where its answer goes (the request

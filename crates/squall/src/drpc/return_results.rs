@@ -1,6 +1,6 @@
 //! [`ReturnResults`]: the answers of DRPC requests, back to their callers.
 
-use crate::drpc::{LocalDrpc, RETURN_INFO};
+use crate::drpc::{DrpcInvocations, LocalDrpc, RETURN_INFO};
 use crate::error::Result;
 use crate::model::Tuple;
 use crate::runtime::OutputCollector;
@@ -8,20 +8,21 @@ use crate::topology::Bolt;
 
 /// Answers the request of each input's `return-info` (the request id, an
 /// int) with its field `result` (its text; other values as they display),
-/// Storm's `ReturnResults`. A sink.
+/// Storm's `ReturnResults`. A sink. `D` is where the callers wait: a
+/// [`LocalDrpc`] or a server on the network.
 #[derive(Debug, Clone)]
-pub struct ReturnResults {
-    server: LocalDrpc,
+pub struct ReturnResults<D = LocalDrpc> {
+    server: D,
 }
 
-impl ReturnResults {
+impl<D: DrpcInvocations> ReturnResults<D> {
     /// Answers requests of `server`.
-    pub fn new(server: &LocalDrpc) -> Self {
+    pub fn new(server: &D) -> Self {
         ReturnResults { server: server.clone() }
     }
 }
 
-impl Bolt for ReturnResults {
+impl<D: DrpcInvocations> Bolt for ReturnResults<D> {
     /// # Errors
     /// [`crate::Error::NoSuchField`] or [`crate::Error::WrongType`] for an
     /// input without an int `return-info` or without `result`.

@@ -4,17 +4,18 @@
 //! Owns the requests' life: queued per function until a [`super::DrpcSpout`]
 //! takes one, answered by [`super::ReturnResults`] or failed (the spout's
 //! tuple tree failed), timed out by the caller. A late answer to a request
-//! that timed out is dropped.
+//! that timed out is dropped. The network server (`squall_cluster::drpc`)
+//! keeps its requests in a [`LocalDrpc`] too: this is the one request table.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
 /// One request as a spout takes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DrpcRequest {
     /// Unique among the requests of this server.
     pub id: u64,
@@ -28,6 +29,31 @@ struct State {
     queues: HashMap<String, VecDeque<DrpcRequest>>,
     /// The caller of each request not yet answered, failed or timed out.
     callers: HashMap<u64, SyncSender<std::result::Result<String, String>>>,
+    /// Requests handed out by [`LocalDrpc::fetch_leased`] and not yet
+    /// confirmed: back in their queue when the lease ends.
+    leased: HashMap<u64, Lease>,
+}
+
+struct Lease {
+    function: String,
+    request: DrpcRequest,
+    until: Instant,
+}
+
+impl State {
+    /// Puts requests whose lease ended back first in their queues (if
+    /// their callers still wait); the earliest lease still running.
+    fn expire_leases(&mut self, now: Instant) -> Option<Instant> {
+        let ended: Vec<u64> =
+            self.leased.iter().filter(|(_, l)| l.until <= now).map(|(id, _)| *id).collect();
+        for id in ended {
+            let lease = self.leased.remove(&id).expect("listed");
+            if self.callers.contains_key(&id) {
+                self.queues.entry(lease.function).or_default().push_front(lease.request);
+            }
+        }
+        self.leased.values().map(|l| l.until).min()
+    }
 }
 
 /// An in-process DRPC server (Storm's `LocalDRPC`). Clones share the
@@ -51,12 +77,63 @@ struct State {
 /// # Ok::<(), squall::Error>(())
 /// ```
 #[derive(Clone, Default)]
-pub struct LocalDrpc(Arc<Mutex<State>>);
+pub struct LocalDrpc(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Notified when a request is queued (for [`LocalDrpc::fetch_wait`]).
+    queued: Condvar,
+}
+
+/// Why a call got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrpcFailure {
+    /// Nothing answered within the timeout (ms); the request was withdrawn.
+    TimedOut(u64),
+    /// The topology failed the request (its tuple tree failed), with why.
+    Failed(String),
+}
+
+impl std::fmt::Display for DrpcFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DrpcFailure::TimedOut(ms) => write!(f, "no answer within {ms} ms"),
+            DrpcFailure::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
 
 impl std::fmt::Debug for LocalDrpc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.state();
         f.debug_struct("LocalDrpc").field("waiting", &state.callers.len()).finish()
+    }
+}
+
+/// Where DRPC spouts take requests and return-results bolts send answers
+/// (Storm's `DistributedRPCInvocations`): a [`LocalDrpc`] in this process,
+/// or a server on the network (`squall_cluster::drpc::HttpDrpc`).
+///
+/// Every method returns at once (a spout's `next_tuple` must not block).
+pub trait DrpcInvocations: Clone + Send + Sync + 'static {
+    /// The oldest request for `function` not yet taken, if one is here now.
+    fn fetch(&self, function: &str) -> Option<DrpcRequest>;
+    /// Answers request `id` (nothing if no one waits for it any more).
+    fn answer(&self, id: u64, result: String);
+    /// Fails request `id` with `reason` (nothing if no one waits for it).
+    fn fail(&self, id: u64, reason: String);
+}
+
+impl DrpcInvocations for LocalDrpc {
+    fn fetch(&self, function: &str) -> Option<DrpcRequest> {
+        LocalDrpc::fetch(self, function)
+    }
+    fn answer(&self, id: u64, result: String) {
+        LocalDrpc::answer(self, id, result)
+    }
+    fn fail(&self, id: u64, reason: String) {
+        LocalDrpc::fail(self, id, reason)
     }
 }
 
@@ -67,7 +144,7 @@ impl LocalDrpc {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Calls `function` with `args` and waits for its answer, at most
@@ -77,6 +154,25 @@ impl LocalDrpc {
     /// [`Error::Drpc`] naming the function if the request timed out (it is
     /// withdrawn: a late answer is dropped) or its tuple tree failed.
     pub fn execute(&self, function: &str, args: &str, timeout: Duration) -> Result<String> {
+        self.call(function, args, timeout).map_err(|failure| Error::Drpc {
+            function: function.to_string(),
+            reason: failure.to_string(),
+        })
+    }
+
+    /// As [`LocalDrpc::execute`], with the kind of failure kept apart (the
+    /// network server answers a timeout and a failure with different
+    /// statuses).
+    ///
+    /// # Errors
+    /// [`DrpcFailure::TimedOut`] (the request is withdrawn) or
+    /// [`DrpcFailure::Failed`].
+    pub fn call(
+        &self,
+        function: &str,
+        args: &str,
+        timeout: Duration,
+    ) -> std::result::Result<String, DrpcFailure> {
         let (tx, rx) = sync_channel(1);
         let id = {
             let mut state = self.state();
@@ -87,19 +183,100 @@ impl LocalDrpc {
             state.queues.entry(function.to_string()).or_default().push_back(request);
             id
         };
-        let failed = |reason: String| Error::Drpc { function: function.to_string(), reason };
+        self.0.queued.notify_all();
         match rx.recv_timeout(timeout) {
             Ok(Ok(result)) => Ok(result),
-            Ok(Err(reason)) => Err(failed(reason)),
+            Ok(Err(reason)) => Err(DrpcFailure::Failed(reason)),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                 let mut state = self.state();
                 state.callers.remove(&id);
+                state.leased.remove(&id);
                 if let Some(queue) = state.queues.get_mut(function) {
                     queue.retain(|r| r.id != id);
                 }
-                Err(failed(format!("no answer within {} ms", timeout.as_millis())))
+                drop(state);
+                // An answer may have raced the timeout: it wins.
+                match rx.try_recv() {
+                    Ok(Ok(result)) => Ok(result),
+                    Ok(Err(reason)) => Err(DrpcFailure::Failed(reason)),
+                    Err(_) => Err(DrpcFailure::TimedOut(timeout.as_millis() as u64)),
+                }
             }
         }
+    }
+
+    /// The oldest request for `function` not yet taken, waiting for one at
+    /// most `wait` (a long poll: the network server answers spouts on other
+    /// workers with it). Blocks the calling thread.
+    pub fn fetch_wait(&self, function: &str, wait: Duration) -> Option<DrpcRequest> {
+        self.fetch_inner(function, wait, None)
+    }
+
+    /// As [`LocalDrpc::fetch_wait`], handing the request out on a lease of
+    /// `lease`: unless [`LocalDrpc::confirm`]ed (or answered) within it, it
+    /// goes back first in line for another spout. A taker that vanished
+    /// with it (a response lost with its connection, a worker killed
+    /// before its spout took it) then costs the caller a lease, not its
+    /// whole timeout; a taker merely slow may see it executed twice (the
+    /// first answer wins).
+    pub fn fetch_leased(
+        &self,
+        function: &str,
+        wait: Duration,
+        lease: Duration,
+    ) -> Option<DrpcRequest> {
+        self.fetch_inner(function, wait, Some(lease))
+    }
+
+    fn fetch_inner(
+        &self,
+        function: &str,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Option<DrpcRequest> {
+        let deadline = Instant::now() + wait;
+        let mut state = self.state();
+        loop {
+            let now = Instant::now();
+            let next_expiry = state.expire_leases(now);
+            if let Some(request) = state.queues.get_mut(function).and_then(VecDeque::pop_front) {
+                if let Some(lease) = lease {
+                    let until = now + lease;
+                    let held =
+                        Lease { function: function.to_string(), request: request.clone(), until };
+                    state.leased.insert(request.id, held);
+                }
+                return Some(request);
+            }
+            let left = deadline.checked_duration_since(now)?;
+            let left = next_expiry.map_or(left, |e| left.min(e.saturating_duration_since(now)));
+            let left = left.max(Duration::from_millis(1));
+            state = self.0.queued.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Confirms that the taker of request `id` has it: its lease ends
+    /// without putting it back.
+    pub fn confirm(&self, id: u64) {
+        self.state().leased.remove(&id);
+    }
+
+    /// Puts back `request` for `function`, first in line, if its caller
+    /// still waits: a fetch whose taker went away (a long poll cancelled
+    /// by a client that hung up) gives it back.
+    pub fn requeue(&self, function: &str, request: DrpcRequest) {
+        let mut state = self.state();
+        state.leased.remove(&request.id);
+        if state.callers.contains_key(&request.id) {
+            state.queues.entry(function.to_string()).or_default().push_front(request);
+            drop(state);
+            self.0.queued.notify_all();
+        }
+    }
+
+    /// Requests waiting for an answer (queued or taken by a spout).
+    pub fn waiting(&self) -> usize {
+        self.state().callers.len()
     }
 
     /// The oldest request for `function` not yet taken, if any.
@@ -109,7 +286,9 @@ impl LocalDrpc {
 
     /// Answers request `id` (nothing if it timed out or was answered).
     pub fn answer(&self, id: u64, result: String) {
-        if let Some(caller) = self.state().callers.remove(&id) {
+        let mut state = self.state();
+        state.leased.remove(&id);
+        if let Some(caller) = state.callers.remove(&id) {
             let _ = caller.try_send(Ok(result));
         }
     }
@@ -117,7 +296,9 @@ impl LocalDrpc {
     /// Fails request `id` with `reason` (nothing if it is no longer
     /// waited for).
     pub fn fail(&self, id: u64, reason: String) {
-        if let Some(caller) = self.state().callers.remove(&id) {
+        let mut state = self.state();
+        state.leased.remove(&id);
+        if let Some(caller) = state.callers.remove(&id) {
             let _ = caller.try_send(Err(reason));
         }
     }
@@ -145,5 +326,35 @@ mod tests {
         let error = drpc.execute("reach", "y", Duration::from_secs(30)).unwrap_err();
         assert!(error.to_string().ends_with("its tuple tree failed"), "{error}");
         answerer.join().unwrap();
+    }
+
+    #[test]
+    fn a_leased_request_not_confirmed_goes_back_first_in_line() {
+        let drpc = LocalDrpc::new();
+        let server = drpc.clone();
+        let caller = std::thread::spawn(move || server.call("f", "a", Duration::from_secs(60)));
+        let lease = Duration::from_millis(50);
+        let first = drpc.fetch_leased("f", Duration::from_secs(60), lease).expect("a request");
+        // Never confirmed (its taker vanished): handed out again.
+        let again = drpc.fetch_leased("f", Duration::from_secs(60), lease).expect("again");
+        assert_eq!(again, first);
+        drpc.confirm(again.id);
+        assert_eq!(drpc.fetch_leased("f", Duration::from_millis(200), lease), None);
+        drpc.answer(again.id, "A".into());
+        assert_eq!(caller.join().unwrap(), Ok("A".to_string()));
+    }
+
+    #[test]
+    fn a_long_poll_returns_the_request_queued_while_it_waits() {
+        let drpc = LocalDrpc::new();
+        assert_eq!(drpc.fetch_wait("f", Duration::from_millis(10)), None);
+        let server = drpc.clone();
+        let poller = std::thread::spawn(move || {
+            let request = server.fetch_wait("f", Duration::from_secs(60)).expect("a request");
+            server.answer(request.id, format!("{}!", request.args));
+        });
+        assert_eq!(drpc.call("f", "a", Duration::from_secs(60)), Ok("a!".to_string()));
+        poller.join().unwrap();
+        assert_eq!(drpc.waiting(), 0);
     }
 }

@@ -1,6 +1,6 @@
 //! [`DrpcSpout`]: the requests of one DRPC function, as tuples.
 
-use crate::drpc::{LocalDrpc, RETURN_INFO};
+use crate::drpc::{DrpcInvocations, LocalDrpc, RETURN_INFO};
 use crate::error::Result;
 use crate::model::{Fields, Value};
 use crate::runtime::OutputCollector;
@@ -11,20 +11,23 @@ use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, DEFAULT_STR
 /// `DRPCSpout`). A request whose tuple tree fails or times out
 /// (`at_least_once`) fails its caller at once rather than waiting for the
 /// caller's timeout. Every task takes requests; it never finishes.
+///
+/// `D` is where requests come from: a [`LocalDrpc`] in this process, or a
+/// server on the network (`squall_cluster::drpc::HttpDrpc`).
 #[derive(Debug, Clone)]
-pub struct DrpcSpout {
-    server: LocalDrpc,
+pub struct DrpcSpout<D = LocalDrpc> {
+    server: D,
     function: String,
 }
 
-impl DrpcSpout {
+impl<D: DrpcInvocations> DrpcSpout<D> {
     /// A spout for `function` of `server`.
-    pub fn new(server: &LocalDrpc, function: &str) -> Self {
+    pub fn new(server: &D, function: &str) -> Self {
         DrpcSpout { server: server.clone(), function: function.to_string() }
     }
 }
 
-impl Spout for DrpcSpout {
+impl<D: DrpcInvocations> Spout for DrpcSpout<D> {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         declarer.declare(Fields::new(["args", RETURN_INFO]));
     }

@@ -56,6 +56,7 @@ pub struct OperatorState<T> {
 impl<T: Serialize + DeserializeOwned> ValueState<T> {
     fn new(store: TaskState, name: &str) -> Result<Self> {
         let id = store.register(name, StateKind::Value)?;
+        store.set_decoder(name, crate::state::Decoder::Value(crate::state::json_of::<T>));
         Ok(ValueState { store, id, _t: PhantomData })
     }
 
@@ -311,6 +312,8 @@ impl TopologyContext {
     {
         let store = self.task_state().clone();
         let id = store.register(name, StateKind::Map)?;
+        let (key, value) = (crate::state::json_of::<K>, crate::state::json_of::<V>);
+        store.set_decoder(name, crate::state::Decoder::Map { key, value });
         Ok(MapState { store, id, _t: PhantomData })
     }
 

@@ -24,6 +24,7 @@ mod handles;
 mod heap;
 mod memory;
 mod operator;
+mod query;
 mod raw;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
@@ -41,6 +42,10 @@ pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState}
 pub(crate) use heap::{HeapCheckpoint, Restored};
 pub use memory::MemoryBackend;
 pub use operator::{OperatorList, OperatorListState, Redistribution};
+pub use query::{
+    json_key, key_text, value_json, KeyAnswer, LiveStates, QueriedEntry, Scan, ScanAnswer,
+};
+pub(crate) use query::{json_of, Decoder};
 #[cfg(feature = "rocksdb")]
 pub use rocksdb::RocksDbBackend;
 pub use snapshot::TaskSnapshot;

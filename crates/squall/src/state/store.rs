@@ -8,7 +8,7 @@
 //! *operator* state (a spout's offsets, a sink's pending transactions) is a
 //! few named values per task, kept here as encoded bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub restored_from: Option<u64>,
     /// Reused buffer for encoding values.
     pub scratch: Vec<u8>,
+    /// How to show each typed state as JSON, by name (queries).
+    pub decoders: HashMap<String, crate::state::Decoder>,
 }
 
 impl Inner {
@@ -189,6 +191,7 @@ impl TaskState {
                 max_parallelism,
                 restored_from: None,
                 scratch: Vec::new(),
+                decoders: HashMap::new(),
             })),
             keyed: Arc::new(AtomicBool::new(false)),
         }
@@ -230,6 +233,11 @@ impl TaskState {
         inner.states.push((name.to_string(), kind));
         inner.backend.register(id, name, kind);
         Ok(id)
+    }
+
+    /// Records how state `name` shows as JSON (its typed handle knows).
+    pub(crate) fn set_decoder(&self, name: &str, decoder: crate::state::Decoder) {
+        self.lock().decoders.insert(name.to_string(), decoder);
     }
 
     /// Whether keyed state is in use.

@@ -247,6 +247,7 @@ pub(crate) fn build_part(
             ComponentKind::Bolt { factory, .. } => (Op::Bolt(factory()), false),
         };
         let state = task_state(topology, c, index, restored)?;
+        metrics.states.register(&c.id, index, c.parallelism, config.max_parallelism, state.clone());
         let keys = KeySelector::new(
             c.inputs()
                 .iter()

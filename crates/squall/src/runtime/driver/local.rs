@@ -169,6 +169,12 @@ impl RunningTopology {
         crate::runtime::MetricsHandle(self.metrics.clone())
     }
 
+    /// The live keyed state of every task, for queries (Kafka Streams'
+    /// interactive queries); readable while this runs and after it ends.
+    pub fn states(&self) -> crate::state::LiveStates {
+        self.metrics.states.clone()
+    }
+
     /// The checkpoints completed so far, oldest first (empty without
     /// checkpoints).
     pub fn checkpoints(&self) -> Vec<CheckpointStats> {

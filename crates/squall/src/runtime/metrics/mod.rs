@@ -78,6 +78,9 @@ impl TaskMetrics {
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     pub components: Vec<ComponentEntry>,
+    /// Every local task's state, for queries (not a metric, but as
+    /// long-lived and as shared).
+    pub states: crate::state::LiveStates,
 }
 
 #[derive(Debug)]

@@ -34,6 +34,12 @@ pub struct TaskSnapshot {
 pub struct MetricsHandle(pub(crate) Arc<Metrics>);
 
 impl MetricsHandle {
+    /// The keyed state of this process's tasks, for queries (as
+    /// [`crate::RunningTopology::states`]).
+    pub fn states(&self) -> crate::state::LiveStates {
+        self.0.states.clone()
+    }
+
     /// Totals per component (as [`crate::RunningTopology::metrics`]).
     pub fn snapshot(&self) -> MetricsSnapshot {
         self.0.snapshot()

@@ -1,0 +1,210 @@
+//! Queryable state on a cluster: each worker serves queries of its own
+//! tasks' state ([`crate::query_api`]) on a port of its data host and
+//! publishes the address in etcd (`queries/{topology}/{supervisor}-{slot}`);
+//! nimbus answers
+//! `GET /api/v1/topologies/{name}/query/{component}/{state}` (same query
+//! string as [`crate::query_api`], behind the API token) by asking the
+//! workers of the topology's newest epoch: a read by key is answered by the
+//! worker that runs the task owning the key's key group (the others say
+//! they do not run it), a scan merges every worker's entries in key order
+//! up to the limit.
+//!
+//! When no worker answers (one died and is being restarted, or the
+//! topology is over), nimbus says so with 503 and the workers' reasons:
+//! the caller may ask again once the worker is back.
+//!
+//! Every way a worker runs serves queries: one worker alone, a part of a
+//! topology over several, and each attempt of a checkpointed or tracked
+//! one ([`crate::distributed`]; an attempt's restart publishes anew).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use squall::state::LiveStates;
+
+use crate::api::{ApiState, ErrorBody};
+use crate::query_api::{ask_url, Asked, StateQuery};
+use crate::store::{Assignment, Store};
+use crate::{Error, Result};
+
+/// Where a worker serves queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryAddress {
+    /// The query API's address.
+    pub addr: SocketAddr,
+    /// The assignment epoch of the worker.
+    pub epoch: u64,
+}
+
+/// A worker's query server: stopped when dropped.
+#[derive(Debug)]
+pub struct QueryServer(tokio::task::AbortHandle);
+
+impl Drop for QueryServer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves queries of `states` (this worker's tasks) on a free port of
+/// `host`, on the current tokio runtime, until the returned server is
+/// dropped, and publishes the address for nimbus (a later call, for a
+/// restarted attempt, replaces it).
+///
+/// # Errors
+/// [`Error::Io`] if no port can be bound; an etcd error.
+pub async fn publish(
+    store: &Store,
+    a: &Assignment,
+    host: std::net::IpAddr,
+    states: LiveStates,
+    checkpoints: Option<squall::checkpoint::CheckpointStorage>,
+) -> Result<QueryServer> {
+    let listener = tokio::net::TcpListener::bind((host, 0))
+        .await
+        .map_err(|source| Error::Io { what: format!("bind a query port on {host}"), source })?;
+    let addr =
+        listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
+    let name = a.topology.name.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = crate::query_api::serve(listener, &name, states, checkpoints).await {
+            eprintln!("query API: {e}");
+        }
+    });
+    let server = QueryServer(task.abort_handle());
+    let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
+    store.put(&key, &QueryAddress { addr, epoch: a.epoch }, None).await?;
+    eprintln!("query API on http://{addr}");
+    Ok(server)
+}
+
+/// Where `topology` keeps its checkpoints, if it takes any (for committed
+/// reads).
+pub fn checkpoints_of(
+    topology: &squall::Topology,
+) -> Option<squall::checkpoint::CheckpointStorage> {
+    let config = topology.config();
+    let dir = config.checkpoint_dir.as_ref().filter(|_| config.checkpointing())?;
+    match squall::checkpoint::CheckpointStorage::open(dir, topology.name()) {
+        Ok(storage) => Some(storage),
+        Err(e) => {
+            eprintln!("committed reads not served: {e}");
+            None
+        }
+    }
+}
+
+/// The nimbus route, for [`crate::api::router`].
+pub(crate) fn routes() -> Router<Arc<ApiState>> {
+    Router::new().route("/api/v1/topologies/{name}/query/{component}/{state}", get(query))
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(ErrorBody { error: message.into() })).into_response()
+}
+
+async fn query(
+    State(state): State<Arc<ApiState>>,
+    Path((name, component, state_name)): Path<(String, String, String)>,
+    query: std::result::Result<Query<StateQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let asked = match query.asked() {
+        Ok(asked) => asked,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let workers = match state.store.list::<QueryAddress>(&format!("queries/{name}")).await {
+        Ok(w) => w,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let newest = workers.iter().map(|(_, w)| w.epoch).max();
+    let urls: Vec<String> = workers
+        .iter()
+        .filter(|(_, w)| Some(w.epoch) == newest)
+        .map(|(_, w)| format!("http://{}/query/{name}/{component}/{state_name}", w.addr))
+        .collect();
+    if urls.is_empty() {
+        let message = format!("no worker of topology '{name}' serves queries (is it running?)");
+        return error(StatusCode::NOT_FOUND, message);
+    }
+    let mut answers = Vec::with_capacity(urls.len());
+    for url in &urls {
+        answers.push(ask_url(url, None, &query).await);
+    }
+    match asked {
+        Asked::Key { .. } => key_answer(answers),
+        Asked::Scan(scan) => scan_answer(answers, scan.limit),
+    }
+}
+
+/// The one worker's answer that has the key, or why none has.
+fn key_answer(answers: Vec<Result<serde_json::Value>>) -> Response {
+    let mut reasons = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(value) => return Json(value).into_response(),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    // A worker that runs the owning task but refused (unknown state) says
+    // why; "does not run here" from every worker means the owner is gone.
+    let owned: Vec<&String> = reasons.iter().filter(|r| !r.contains("does not run here")).collect();
+    match owned.first() {
+        Some(reason) if !reason.contains("query API http") => {
+            error(StatusCode::NOT_FOUND, reason.to_string())
+        }
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the worker that owns the key does not answer (restarting?): {}",
+                reasons.join("; ")
+            ),
+        ),
+    }
+}
+
+/// Every worker's entries merged in key order, up to `limit`.
+fn scan_answer(answers: Vec<Result<serde_json::Value>>, limit: usize) -> Response {
+    let mut entries = Vec::new();
+    let mut truncated = false;
+    for answer in answers {
+        match answer {
+            Ok(value) => {
+                truncated |= value["truncated"].as_bool().unwrap_or(false);
+                if let Some(found) = value["entries"].as_array() {
+                    entries.extend(found.iter().cloned());
+                }
+            }
+            Err(e) => {
+                let message = format!("a worker did not answer the scan (restarting?): {e}");
+                return error(StatusCode::SERVICE_UNAVAILABLE, message);
+            }
+        }
+    }
+    let text = |e: &serde_json::Value| {
+        e["key"].as_array().map(|k| {
+            k.iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    entries.sort_by_key(|e| text(e));
+    if entries.len() > limit {
+        entries.truncate(limit);
+        truncated = true;
+    }
+    Json(serde_json::json!({ "entries": entries, "truncated": truncated })).into_response()
+}
