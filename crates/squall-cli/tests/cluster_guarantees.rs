@@ -147,7 +147,7 @@ fn frozen_supervisor(name: &str, workers: &str) {
 fn a_run_that_ended_while_its_supervisor_was_frozen_is_not_run_again() {
     // A long lease: the run ends well before nimbus gives up on the frozen
     // supervisor, whose worker then cannot report that it finished.
-    let lease = ("SQUALL__SUPERVISOR__LEASE_TTL_S".to_string(), "12".to_string());
+    let lease = ("SQUALL__SUPERVISOR__LEASE_TTL_S".to_string(), "20".to_string());
     let cluster = Cluster::start_in(
         tempfile::tempdir().unwrap(),
         vec![lease],
