@@ -10,10 +10,11 @@
 //! - `produce-squall`: a generator spout of the same lines -> Kafka sink
 //!   bolt (`at_least_once`, value = the line), parallelism 1.
 //! - `consume-plain`: a `BaseConsumer` assigned every partition from the
-//!   beginning (read_committed, as the spout), polling until each partition
-//!   reaches the end offset it had at start (as the bounded spout; on Apache
-//!   Kafka all N records; on tansu that end is the last batch's base offset
-//!   + 1, so both read somewhat fewer than N records, the same number).
+//!   beginning (read_committed and the fetch settings of the spout),
+//!   polling until each partition reaches the end offset it had at start
+//!   (as the bounded spout; on Apache Kafka all N records; on tansu that
+//!   end is the last batch's base offset + 1, so both read somewhat fewer
+//!   than N records, the same number).
 //! - `consume-squall`: the Kafka spout (bounded, raw bytes, parallelism 1)
 //!   -> a bolt that drops them.
 //!
@@ -119,6 +120,11 @@ fn consume_plain(brokers: &str, topic: &str) {
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", "6000")
+        // The spout's fetch settings: with librdkafka's 1000 ms
+        // `fetch.queue.backoff.ms` this loop too waited a second whenever a
+        // partition's queue passed 100 000 records.
+        .set("fetch.wait.max.ms", "50")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .unwrap();
     // As the bounded spout: each partition up to the end offset it has now.
@@ -153,6 +159,12 @@ fn consume_squall(brokers: &str, topic: &str) {
     let mut o = KafkaSpoutOptions::new(brokers, &[topic]);
     o.bounded = true;
     o.format = Format::Raw;
+    // Extra librdkafka properties for the spout, `k=v,k=v` (experiments).
+    for kv in std::env::var("KAFKA_SPOUT_PROPERTIES").unwrap_or_default().split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            o.properties.insert(k.into(), v.into());
+        }
+    }
     let spout = KafkaSpout::new(o);
     let lag = spout.lag();
     let mut b = TopologyBuilder::new("bench-kafka-spout");
