@@ -75,7 +75,9 @@ PROPS
 kjava() { java -Xmx512m -Xms64m -XX:+UseSerialGC -Djava.awt.headless=true -cp "$KAFKA_LIB/*" "$@"; }
 kjava kafka.tools.StorageTool format --standalone -t c3F1YWxsLXRlc3RjbHVzdA \
     -c "$work/server.properties" > "$work/format.log" 2>&1
-kjava kafka.Kafka "$work/server.properties" > "$work/broker.log" 2>&1 &
+# Not through kjava: $! must be java's own pid, for the cleanup to kill it.
+java -Xmx512m -Xms64m -XX:+UseSerialGC -Djava.awt.headless=true -cp "$KAFKA_LIB/*" \
+    kafka.Kafka "$work/server.properties" > "$work/broker.log" 2>&1 &
 broker_pid=$!
 tool() { java -Xmx256m -cp "$FLINK_CP" KafkaTool "$@" 2>/dev/null; }
 for _ in $(seq 120); do
