@@ -1,24 +1,28 @@
-//! Kafka connector throughput against a local tansu broker (in-memory
-//! storage, same machine): records/s written by the Kafka sink bolt and
+//! Kafka connector throughput against a local broker (Apache Kafka with
+//! `KAFKA_LIB` set, else tansu in-memory; same machine): records/s written by the Kafka sink bolt and
 //! read by the Kafka spout, each next to a plain rdkafka loop doing the
 //! same on the same broker (the reference), as a ratio.
 //!
 //! Modes, each a child process (so that its peak memory is its own),
-//! median of `--runs` (default 3):
+//! median of `--runs` (default 3), alternating:
 //! - `produce-plain`: a `ThreadedProducer` loop (idempotent, as the sink's
 //!   at-least-once) sending N Shakespeare lines, then `flush`.
 //! - `produce-squall`: a generator spout of the same lines -> Kafka sink
 //!   bolt (`at_least_once`, value = the line), parallelism 1.
 //! - `consume-plain`: a `BaseConsumer` assigned every partition from the
-//!   beginning (read_committed, as the spout), polling until each partition
-//!   reaches the end offset it had at start (as the bounded spout; on tansu
-//!   that end is the last batch's base offset + 1, so both read somewhat
-//!   fewer than N records, the same number).
+//!   beginning (read_committed and the fetch settings of the spout),
+//!   polling until each partition reaches the end offset it had at start
+//!   (as the bounded spout; on Apache Kafka all N records; on tansu that
+//!   end is the last batch's base offset + 1, so both read somewhat fewer
+//!   than N records, the same number).
 //! - `consume-squall`: the Kafka spout (bounded, raw bytes, parallelism 1)
 //!   -> a bolt that drops them.
 //!
-//! Run: `TANSU_BIN=$(bash scripts/fetch-tansu.sh) cargo bench -p
-//! squall-connectors --bench kafka -- [--records N] [--runs R]`.
+//! Run: `KAFKA_LIB=$(bash scripts/fetch-kafka.sh) cargo bench -p
+//! squall-connectors --bench kafka -- [--records N] [--runs R]` (or
+//! `TANSU_BIN=$(bash scripts/fetch-tansu.sh)` without `KAFKA_LIB`).
+//! The plain and Squall runs of each mode alternate (plain first in odd
+//! runs, Squall first in even ones); each side's median run is reported.
 //! Latency is not measured here: the broker's request round trips, not
 //! Squall, set it.
 
@@ -116,6 +120,11 @@ fn consume_plain(brokers: &str, topic: &str) {
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("session.timeout.ms", "6000")
+        // The spout's fetch settings: with librdkafka's 1000 ms
+        // `fetch.queue.backoff.ms` this loop too waited a second whenever a
+        // partition's queue passed 100 000 records.
+        .set("fetch.wait.max.ms", "50")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .unwrap();
     // As the bounded spout: each partition up to the end offset it has now.
@@ -150,6 +159,12 @@ fn consume_squall(brokers: &str, topic: &str) {
     let mut o = KafkaSpoutOptions::new(brokers, &[topic]);
     o.bounded = true;
     o.format = Format::Raw;
+    // Extra librdkafka properties for the spout, `k=v,k=v` (experiments).
+    for kv in std::env::var("KAFKA_SPOUT_PROPERTIES").unwrap_or_default().split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            o.properties.insert(k.into(), v.into());
+        }
+    }
     let spout = KafkaSpout::new(o);
     let lag = spout.lag();
     let mut b = TopologyBuilder::new("bench-kafka-spout");
@@ -202,7 +217,25 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
     }
     let child = |mode: &str, topic: &str| -> anyhow::Result<bench::Measurement> {
         let a = [mode, &b.brokers, topic, &n.to_string()].map(String::from);
-        bench::measure(&a, runs)
+        bench::measure(&a, 1)
+    };
+    // `runs` alternating runs of the plain loop and Squall; the median of each.
+    let alternate = |plain: (&str, &str), squall: (&str, &str)| -> anyhow::Result<_> {
+        let (mut p, mut q) = (Vec::new(), Vec::new());
+        for i in 0..runs.max(1) {
+            if i % 2 == 0 {
+                p.push(child(plain.0, plain.1)?);
+                q.push(child(squall.0, squall.1)?);
+            } else {
+                q.push(child(squall.0, squall.1)?);
+                p.push(child(plain.0, plain.1)?);
+            }
+        }
+        let median = |mut v: Vec<bench::Measurement>| {
+            v.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+            v.swap_remove(v.len() / 2)
+        };
+        Ok((median(p), median(q)))
     };
     // The source topic the consumers read: written once by a plain producer.
     let filled = bench::measure(
@@ -210,7 +243,11 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         1,
     )?;
     anyhow::ensure!(filled.records == n as u64);
-    println!("tansu (in-memory) on 127.0.0.1, {n} records of Shakespeare lines, {PARTITIONS} partitions, median of {runs}");
+    let broker = match b.kind {
+        support::broker::Kind::Apache => "Apache Kafka (one KRaft node)",
+        support::broker::Kind::Tansu => "tansu (in-memory)",
+    };
+    println!("{broker} on 127.0.0.1, {n} records of Shakespeare lines, {PARTITIONS} partitions, median of {runs}");
     println!(
         "{:<26} {:>10} {:>12} {:>10} {:>10}",
         "mode", "records", "records/s", "vs plain", "peak MB"
@@ -219,8 +256,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         ("write", ("produce-plain", "plain-out"), ("produce-squall", "squall-out")),
         ("read", ("consume-plain", "source"), ("consume-squall", "source")),
     ] {
-        let plain = child(plain.0, plain.1)?;
-        let squall = child(squall.0, squall.1)?;
+        let (plain, squall) = alternate(plain, squall)?;
         let plain_rate = plain.records as f64 / plain.secs;
         for (name, m) in [("rdkafka loop", &plain), ("squall", &squall)] {
             let rate = m.records as f64 / m.secs;

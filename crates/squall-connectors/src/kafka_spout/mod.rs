@@ -322,7 +322,12 @@ impl KafkaSpout {
             // librdkafka's 500 ms default: a task reading several partitions
             // of Apache Kafka got ~40 records/s (3 partitions, 3000 records:
             // 75 s; 50 ms: 0.5 s).
-            .set("fetch.wait.max.ms", "50");
+            .set("fetch.wait.max.ms", "50")
+            // librdkafka's 1000 ms default: once a partition's local queue
+            // passed `queued.min.messages` (100 000), its next fetch waited
+            // a second; a bounded read of 400 000 records (4 partitions) ran
+            // at 0.09x a plain consumer loop, 0.38x with 10 ms.
+            .set("fetch.queue.backoff.ms", "10");
         for (k, v) in &self.options.properties {
             config.set(k, v);
         }
