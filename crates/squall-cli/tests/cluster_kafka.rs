@@ -103,14 +103,7 @@ streams:
     );
     let status = cluster.status(name);
     let _ = cluster.squall(&["kill", name]);
-    let mut got: Vec<(String, i64)> = committed
-        .iter()
-        .map(|v| {
-            let j: serde_json::Value = serde_json::from_slice(v).unwrap();
-            (j["word"].as_str().unwrap().to_string(), j["count"].as_i64().unwrap())
-        })
-        .collect();
-    got.sort();
+    let got = kafka::word_counts_of(&committed);
     assert_eq!(got.len(), expected.len(), "committed records vs reference");
     assert!(got == expected, "committed records differ from the reference");
     let log = cluster.worker_log("sup-a", name) + &cluster.worker_log("sup-b", name);

@@ -339,15 +339,8 @@ async fn run_attempt(
         .map(|(_, p)| (p.control, p.tasks.clone()))
         .collect();
     // Data and control connections use the supervisor's TLS, if any.
-    let tls = config
-        .supervisor
-        .data_tls
-        .as_ref()
-        .map(crate::tls::DataTls::load)
-        .transpose()
-        .map_err(err)?;
-    if tls.is_some() && attempt == 0 {
-        eprintln!("data plane: TLS");
+    let tls = crate::tls::of_worker(config).map_err(err)?;
+    if tls.is_some() {
         eprintln!("control plane: TLS");
     }
     type Control<'a> = Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + 'a>>;

@@ -181,3 +181,17 @@ pub async fn connect_maybe(
         None => Box::new(stream),
     })
 }
+
+/// The supervisor's TLS of `config` (`supervisor.data_tls`), loaded, for a
+/// worker's data and control connections; `None` when not configured.
+/// Says so on the worker's log.
+///
+/// # Errors
+/// As [`DataTls::load`].
+pub fn of_worker(config: &crate::ClusterConfig) -> Result<Option<DataTls>> {
+    let tls = config.supervisor.data_tls.as_ref().map(DataTls::load).transpose()?;
+    if tls.is_some() {
+        eprintln!("data plane: TLS");
+    }
+    Ok(tls)
+}

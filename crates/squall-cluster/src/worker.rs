@@ -177,16 +177,7 @@ pub(crate) fn run_part(
             part.metrics_handle(),
             ended.clone(),
         ));
-        let tls = config
-            .supervisor
-            .data_tls
-            .as_ref()
-            .map(crate::tls::DataTls::load)
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        if tls.is_some() {
-            eprintln!("data plane: TLS");
-        }
+        let tls = crate::tls::of_worker(&config).map_err(|e| e.to_string())?;
         let (ran, served, sent) = tokio::join!(
             part.run(),
             link::serve_inputs(listener, inputs, wire, stats.clone(), tls.clone()),

@@ -386,14 +386,7 @@ fn kafka_word_count(failure: Failure) -> Option<squall::RunSummary> {
         recovered.resumed(),
         recovered.already_committed()
     );
-    let mut got: Vec<(String, i64)> = committed
-        .iter()
-        .map(|v| {
-            let j: serde_json::Value = serde_json::from_slice(v).unwrap();
-            (j["word"].as_str().unwrap().to_string(), j["count"].as_i64().unwrap())
-        })
-        .collect();
-    got.sort();
+    let got = squall_test_support::kafka::word_counts_of(&committed);
     assert_eq!(got.len(), expected.len(), "committed records vs reference");
     assert!(got == expected, "committed records differ from the reference");
     // Checked after the output, so that a loss shows as one.

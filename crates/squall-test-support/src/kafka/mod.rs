@@ -137,3 +137,21 @@ pub fn read_committed_until(
     }
     out
 }
+
+/// The word-count records `values` (JSON objects `{"word": .., "count":
+/// ..}`, as the Kafka sink writes them keyed by word) as sorted `(word,
+/// count)` pairs, to compare with every `(word, 1..=n)` of a reference.
+///
+/// # Panics
+/// On a record that is not such an object.
+pub fn word_counts_of(values: &[Vec<u8>]) -> Vec<(String, i64)> {
+    let mut pairs: Vec<(String, i64)> = values
+        .iter()
+        .map(|v| {
+            let j: serde_json::Value = serde_json::from_slice(v).expect("a JSON record");
+            (j["word"].as_str().expect("a word").to_string(), j["count"].as_i64().expect("a count"))
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
