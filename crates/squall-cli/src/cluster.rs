@@ -32,6 +32,24 @@ pub(crate) fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> R
         .block_on(future)
 }
 
+/// The leading nimbus's URL and the API token, from the cluster
+/// configuration `file` (then `SQUALL__*` variables) and etcd: where
+/// `squall drpc` and `squall query` go without `--server`.
+///
+/// # Errors
+/// [`Failure::config`] for a bad configuration; [`Failure::runtime`] when
+/// etcd cannot be reached or no nimbus leads.
+pub async fn leading_nimbus(file: Option<&Path>) -> Result<(String, String), Failure> {
+    let config = config(file)?;
+    let store = squall_cluster::store::Store::connect(&config.etcd_endpoints, config.prefix())
+        .await
+        .map_err(Failure::runtime)?;
+    let leader = store.nimbus_leader().await.map_err(Failure::runtime)?;
+    let leader =
+        leader.ok_or_else(|| Failure::runtime("no nimbus is leading (or give --server URL)"))?;
+    Ok((leader, config.api_token))
+}
+
 /// `squall nimbus`: runs until its lease is lost or it is killed.
 ///
 /// # Errors

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use squall_cluster::drpc_server::{self, DrpcServer};
-use squall_cluster::store::Store;
 
 use crate::cluster::block_on;
 use crate::failure::Failure;
@@ -32,16 +31,8 @@ pub fn call(
         let (server, token) = match server {
             Some(server) => (server, token),
             None => {
-                let config = crate::cluster::config(config)?;
-                let store = Store::connect(&config.etcd_endpoints, config.prefix())
-                    .await
-                    .map_err(Failure::runtime)?;
-                let leader = store.nimbus_leader().await.map_err(Failure::runtime)?;
-                let leader = leader.ok_or_else(|| {
-                    Failure::runtime("no nimbus is leading (or give --server URL)")
-                })?;
-                let token = token.or(Some(config.api_token).filter(|t| !t.is_empty()));
-                (leader, token)
+                let (leader, api_token) = crate::cluster::leading_nimbus(config).await?;
+                (leader, token.or(Some(api_token).filter(|t| !t.is_empty())))
             }
         };
         let answer =

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use squall_cluster::query_api::{self, StateQuery};
-use squall_cluster::store::Store;
 
 use crate::cluster::block_on;
 use crate::failure::Failure;
@@ -42,17 +41,10 @@ pub fn query(
         let answer = match server {
             Some(server) => query_api::ask(&server, topology, component, state, query).await,
             None => {
-                let config = crate::cluster::config(config)?;
-                let store = Store::connect(&config.etcd_endpoints, config.prefix())
-                    .await
-                    .map_err(Failure::runtime)?;
-                let leader = store.nimbus_leader().await.map_err(Failure::runtime)?;
-                let leader = leader.ok_or_else(|| {
-                    Failure::runtime("no nimbus is leading (or give --server URL)")
-                })?;
+                let (leader, token) = crate::cluster::leading_nimbus(config).await?;
                 let url =
                     format!("{leader}/api/v1/topologies/{topology}/query/{component}/{state}");
-                query_api::ask_url(&url, Some(&config.api_token), query).await
+                query_api::ask_url(&url, Some(&token), query).await
             }
         }
         .map_err(Failure::runtime)?;
