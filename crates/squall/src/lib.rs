@@ -40,6 +40,6 @@ pub use error::{Error, Result};
 pub use model::{Data, Fields, Native, Tuple, TupleSource, Value, Values};
 pub use runtime::{LocalCluster, OutputCollector, RunSummary, RunningTopology};
 pub use topology::{
-    AckMode, Bolt, Grouping, Guarantee, Spout, SpoutStatus, Topology, TopologyBuilder,
-    TopologyConfig, TopologyContext,
+    AckMode, Bolt, Grouping, Guarantee, InputCombining, Spout, SpoutStatus, Topology,
+    TopologyBuilder, TopologyConfig, TopologyContext,
 };

@@ -12,7 +12,7 @@ use foldhash::fast::RandomState;
 use crate::error::{Error, Result};
 use crate::model::{Fields, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
-use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext};
 
 /// Counts inputs per key and, on every input, emits the key's values
 /// followed by its new count, on the default stream with the fields
@@ -86,10 +86,11 @@ fn hasher() -> RandomState {
     RandomState::default()
 }
 
-/// Adds one to the count of `key` in `map`, inserting `owned(key)` if new.
+/// Adds `by` to the count of `key` in `map`, inserting `owned(key)` if new.
 fn bump<K, Q, S: std::hash::BuildHasher>(
     map: &mut HashMap<K, i64, S>,
     key: &Q,
+    by: i64,
     owned: impl FnOnce(&Q) -> K,
 ) -> i64
 where
@@ -97,11 +98,11 @@ where
     Q: Hash + Eq + ?Sized,
 {
     if let Some(c) = map.get_mut(key) {
-        *c += 1;
+        *c += by;
         *c
     } else {
-        map.insert(owned(key), 1);
-        1
+        map.insert(owned(key), by);
+        by
     }
 }
 
@@ -109,6 +110,12 @@ impl Bolt for CountBolt {
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         let names = self.key.names().iter().map(String::as_str).chain(["count"]);
         declarer.declare(Fields::new(names));
+    }
+
+    /// Producers may merge equal keys before the shuffle: an input of
+    /// weight n adds n (and is answered by one update).
+    fn input_combining(&self) -> Option<InputCombining> {
+        Some(InputCombining::Count(self.key.clone()))
     }
 
     /// # Errors
@@ -130,17 +137,18 @@ impl Bolt for CountBolt {
     /// [`Error::NoSuchField`] if the input lacks a key field.
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
         self.locate(&input)?;
+        let by = input.weight() as i64;
         let mut values = input.into_values();
         if let [i] = self.indices[..] {
             if let Value::String(word) = &mut values[i] {
                 let word = std::mem::take(word);
-                let count = bump(&mut self.words, word.as_str(), |w| CompactString::from(w));
+                let count = bump(&mut self.words, word.as_str(), by, |w| CompactString::from(w));
                 return collector.emit(vec![Value::String(word), Value::Int(count)]);
             }
         }
         let key: Values = self.indices.iter().map(|&i| std::mem::take(&mut values[i])).collect();
         let mut key = Key(key);
-        let count = bump(&mut self.others, &key, Key::clone);
+        let count = bump(&mut self.others, &key, by, Key::clone);
         key.0.push(Value::Int(count));
         collector.emit(key.0)
     }
@@ -155,11 +163,13 @@ mod tests {
     use crate::builtins::{GeneratorSpout, SplitWordsBolt};
     use crate::{LocalCluster, TopologyBuilder};
 
-    #[test]
-    fn emits_running_counts_per_word() {
+    /// The counts `count` emitted per word for 10 lines, "b a b" and
+    /// "c b a" in turn, split by two tasks and counted by three.
+    fn counts_seen(local_aggregation: bool) -> (usize, BTreeMap<String, Vec<i64>>) {
         let lines = vec!["b a b".to_string(), "c b a".to_string()];
         let sink = Collect::default();
         let mut builder = TopologyBuilder::new("count-test");
+        builder.config_mut().local_aggregation = local_aggregation;
         builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(10), 1);
         builder.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("gen");
         builder
@@ -167,12 +177,9 @@ mod tests {
             .fields_grouping("split", Fields::new(["word"]));
         builder.set_bolt("sink", sink.clone(), 1).shuffle_grouping("count");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-
         let rows = sink.rows();
-        assert_eq!(rows.len(), 30, "one output per word");
-        // Per word, the counts seen are exactly 1..=total, each once.
         let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        for r in rows {
+        for r in &rows {
             seen.entry(r[0].as_str().unwrap().to_string())
                 .or_default()
                 .push(r[1].as_i64().unwrap());
@@ -180,6 +187,14 @@ mod tests {
         for counts in seen.values_mut() {
             counts.sort();
         }
+        (rows.len(), seen)
+    }
+
+    #[test]
+    fn emits_running_counts_per_word() {
+        let (rows, seen) = counts_seen(false);
+        assert_eq!(rows, 30, "one output per word");
+        // Per word, the counts seen are exactly 1..=total, each once.
         let expect = |n: i64| (1..=n).collect::<Vec<_>>();
         assert_eq!(seen["a"], expect(10));
         assert_eq!(seen["b"], expect(15));
@@ -187,18 +202,29 @@ mod tests {
     }
 
     #[test]
+    fn with_local_aggregation_fewer_updates_reach_the_same_counts() {
+        let (rows, seen) = counts_seen(true);
+        assert!(rows < 30, "the split tasks merged equal words: {rows} updates");
+        for (word, total) in [("a", 10), ("b", 15), ("c", 5)] {
+            let counts = &seen[word];
+            assert_eq!(counts.last(), Some(&total), "{word}: {counts:?}");
+            assert!(counts.windows(2).all(|w| w[0] < w[1]), "{word}: {counts:?}");
+        }
+    }
+
+    #[test]
     fn multi_field_and_non_string_keys() {
         let mut bolt = CountBolt::new(Fields::new(["x", "y"]));
         let a = Key(vec![Value::Float(0.0), Value::Int(1)]);
         let b = Key(vec![Value::Float(-0.0), Value::Int(1)]);
-        assert_eq!(bump(&mut bolt.others, &a, Key::clone), 1);
-        assert_eq!(bump(&mut bolt.others, &b, Key::clone), 2, "-0.0 and 0.0 are one key");
+        assert_eq!(bump(&mut bolt.others, &a, 1, Key::clone), 1);
+        assert_eq!(bump(&mut bolt.others, &b, 1, Key::clone), 2, "-0.0 and 0.0 are one key");
         let nan = Key(vec![Value::Float(f64::NAN), Value::Int(1)]);
-        assert_eq!(bump(&mut bolt.others, &nan, Key::clone), 1);
-        assert_eq!(bump(&mut bolt.others, &nan.clone(), Key::clone), 2, "NaN is one key");
+        assert_eq!(bump(&mut bolt.others, &nan, 1, Key::clone), 1);
+        assert_eq!(bump(&mut bolt.others, &nan.clone(), 1, Key::clone), 2, "NaN is one key");
         let mut words = HashMap::new();
-        assert_eq!(bump(&mut words, "w", str::to_string), 1);
-        assert_eq!(bump(&mut words, "w", str::to_string), 2);
+        assert_eq!(bump(&mut words, "w", 1, str::to_string), 1);
+        assert_eq!(bump(&mut words, "w", 1, str::to_string), 2);
     }
 
     #[test]

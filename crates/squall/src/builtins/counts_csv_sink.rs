@@ -128,6 +128,12 @@ fn table(key: &str, count: &str, rows: &[(&str, i64)], total_keys: usize) -> Str
 }
 
 impl Bolt for CountsCsvSink {
+    /// Only the latest update of each key matters: producers may drop the
+    /// earlier ones of a key before they are sent.
+    fn input_combining(&self) -> Option<crate::InputCombining> {
+        Some(crate::InputCombining::Latest(crate::Fields::new([self.key_field.as_str()])))
+    }
+
     /// # Errors
     /// [`Error::Config`] if the component's parallelism is above 1.
     fn prepare(&mut self, context: &TopologyContext) -> Result<()> {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::{Fields, Tuple, Value};
 use crate::runtime::OutputCollector;
 use crate::state::ValueState;
-use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext};
 
 /// Counts inputs per key and, on every input, emits the key's values
 /// followed by its new count (`key fields..., "count"`, the count an int
@@ -53,6 +53,12 @@ impl StatefulCountBolt {
 }
 
 impl Bolt for StatefulCountBolt {
+    /// Producers may merge equal keys before the shuffle: an input of
+    /// weight n adds n to the key's state (and is answered by one update).
+    fn input_combining(&self) -> Option<InputCombining> {
+        Some(InputCombining::Count(self.key.clone()))
+    }
+
     fn declare_outputs(&self, declarer: &mut OutputDeclarer) {
         let names = self.key.names().iter().map(String::as_str).chain(["count"]);
         declarer.declare(Fields::new(names));
@@ -75,7 +81,7 @@ impl Bolt for StatefulCountBolt {
         let indices =
             self.key.names().iter().map(|n| input.index_of(n)).collect::<Result<Vec<_>>>()?;
         let state = self.count.as_ref().expect("prepared");
-        let count = state.value()?.unwrap_or(0) + 1;
+        let count = state.value()?.unwrap_or(0) + input.weight() as i64;
         state.update(&count)?;
         // Move the key values out of the input rather than copy them.
         let mut values = input.into_values();

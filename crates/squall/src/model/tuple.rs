@@ -79,17 +79,32 @@ pub struct Tuple {
     /// `ackVal`), sent to the acker with the ack.
     #[serde(skip)]
     pub(crate) ack_val: AckVal,
+    /// How many emitted tuples this one stands for (see [`Tuple::weight`]).
+    #[serde(skip, default = "one")]
+    pub(crate) weight: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 impl Tuple {
     /// A tuple of `values` emitted by `source`.
     pub fn new(source: Arc<TupleSource>, values: Values) -> Self {
-        Tuple { source, values, ids: AnchorIds::new(), ack_val: AckVal::default() }
+        Tuple { source, values, ids: AnchorIds::new(), ack_val: AckVal::default(), weight: 1 }
     }
 
     /// A tracked tuple with its tree ids.
     pub(crate) fn with_ids(source: Arc<TupleSource>, values: Values, ids: AnchorIds) -> Self {
-        Tuple { source, values, ids, ack_val: AckVal::default() }
+        Tuple { source, values, ids, ack_val: AckVal::default(), weight: 1 }
+    }
+
+    /// How many emitted tuples with this tuple's key this one stands for:
+    /// 1, unless the receiving bolt declared
+    /// [`crate::InputCombining::Count`] and its producer merged equal keys
+    /// before the shuffle. Always at least 1.
+    pub fn weight(&self) -> u64 {
+        self.weight
     }
 
     /// The component that emitted this tuple.

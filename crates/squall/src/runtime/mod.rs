@@ -26,7 +26,7 @@ mod metrics;
 // The subsystems' modules, by their own names across the crate.
 pub(crate) use acking::{acker, part_ackers, restart, rotating_map, spout_tracker, tracking};
 pub(crate) use checkpointing::{barrier, coordinator, fence, part_checkpoint};
-pub(crate) use data::{collector, executor, inputs, message, part, partition, plan};
+pub(crate) use data::{collector, combiner, executor, inputs, message, part, partition, plan};
 pub(crate) use driver::{local, recovery, restart_strategy};
 pub(crate) use event_time::watermark;
 pub(crate) use metrics::task_metrics;

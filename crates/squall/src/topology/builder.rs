@@ -8,7 +8,7 @@ use crate::model::Fields;
 use crate::topology::component::{
     Bolt, BoltFactory, OutputDeclarer, Spout, SpoutFactory, StreamDecl, DEFAULT_STREAM,
 };
-use crate::topology::{validate, Grouping, InputDecl, TopologyConfig};
+use crate::topology::{validate, Grouping, InputCombining, InputDecl, TopologyConfig};
 
 /// What a component is: a spout, or a bolt with its inputs.
 #[derive(Clone)]
@@ -25,6 +25,8 @@ pub(crate) struct ComponentDef {
     pub kind: ComponentKind,
     /// Output streams, as the component declared them.
     pub streams: Vec<StreamDecl>,
+    /// What a bolt lets its producers pre-aggregate (`None` for spouts).
+    pub combining: Option<InputCombining>,
 }
 
 impl ComponentDef {
@@ -111,6 +113,7 @@ impl TopologyBuilder {
             parallelism,
             kind: ComponentKind::Spout(factory),
             streams: declarer.into_streams(),
+            combining: None,
         });
     }
 
@@ -136,12 +139,15 @@ impl TopologyBuilder {
         parallelism: usize,
     ) -> BoltDeclarer<'_> {
         let mut declarer = OutputDeclarer::default();
-        factory().declare_outputs(&mut declarer);
+        let prototype = factory();
+        prototype.declare_outputs(&mut declarer);
+        let combining = prototype.input_combining();
         self.components.push(ComponentDef {
             id: id.to_string(),
             parallelism,
             kind: ComponentKind::Bolt { factory, inputs: vec![] },
             streams: declarer.into_streams(),
+            combining,
         });
         let def = self.components.last_mut().expect("just pushed");
         BoltDeclarer { def }

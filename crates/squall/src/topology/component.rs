@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::model::{Fields, Tuple};
 use crate::runtime::OutputCollector;
-use crate::topology::TopologyContext;
+use crate::topology::{InputCombining, TopologyContext};
 
 /// Name of the stream that `emit` without a stream writes to.
 pub const DEFAULT_STREAM: &str = "default";
@@ -189,6 +189,13 @@ pub trait Bolt: Send + 'static {
     fn ack_mode(&self) -> AckMode {
         AckMode::Basic
     }
+
+    /// What this bolt lets its producers pre-aggregate before the shuffle
+    /// (see [`InputCombining`]). Read once, when the topology is built.
+    /// Default: `None`, every emitted tuple arrives as it was emitted.
+    fn input_combining(&self) -> Option<InputCombining> {
+        None
+    }
 }
 
 /// A boxed bolt is a bolt (every hook passed on), so that wrappers generic
@@ -227,6 +234,9 @@ impl Bolt for Box<dyn Bolt> {
     }
     fn ack_mode(&self) -> AckMode {
         (**self).ack_mode()
+    }
+    fn input_combining(&self) -> Option<InputCombining> {
+        (**self).input_combining()
     }
 }
 

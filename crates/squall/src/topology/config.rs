@@ -123,6 +123,12 @@ pub struct TopologyConfig {
     /// Whether forward and local-or-shuffle edges of equal parallelism are
     /// chained into one executor.
     pub chaining: bool,
+    /// Whether producers pre-aggregate, before the shuffle, the tuples of
+    /// bolts that allow it (local-global aggregation and mini-batch; see
+    /// [`crate::InputCombining`]): same results, far fewer tuples on
+    /// skewed keys. Off, every emitted tuple travels on its own and a
+    /// bolt such as `count` emits one update per emitted input.
+    pub local_aggregation: bool,
     /// How long an input channel may stay silent (ms) before it stops
     /// holding back its consumer's watermark (Flink's idleness); 0 means
     /// never. See `docs/windows.md`.
@@ -213,6 +219,7 @@ impl Default for TopologyConfig {
             max_parallelism: 128,
             worker_threads: 0,
             chaining: true,
+            local_aggregation: true,
             idle_timeout_ms: 0,
             guarantee: Guarantee::AtMostOnce,
             checkpoint_interval_ms: 0,

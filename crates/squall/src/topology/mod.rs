@@ -6,6 +6,7 @@
 //! [`crate::runtime`].
 
 mod builder;
+mod combining;
 mod component;
 mod config;
 pub(crate) mod context;
@@ -14,6 +15,7 @@ mod grouping;
 mod validate;
 
 pub use builder::{BoltDeclarer, Topology, TopologyBuilder};
+pub use combining::InputCombining;
 pub(crate) use builder::{ComponentDef, ComponentKind};
 pub use component::{
     AckMode, Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus,

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::model::{AnchorIds, Tuple, TupleSource, Values};
+use crate::runtime::combiner::Combiner;
 use crate::runtime::message::{Batch, Message};
 use crate::runtime::partition::{Partitioner, Target};
 use crate::runtime::tracking::{Anchoring, EmitTracker};
@@ -28,6 +29,9 @@ pub(crate) struct OutBuffer {
     pub rows: Vec<Values>,
     /// Tree ids of `rows`, parallel to it, when tracking (else empty).
     pub ids: Vec<AnchorIds>,
+    /// With a combiner on the route, the weight of each row, parallel to
+    /// `rows` (rows past its end weigh 1); empty otherwise.
+    pub weights: Vec<u64>,
 }
 
 /// Where a route delivers.
@@ -45,6 +49,9 @@ pub(crate) struct Route {
     pub consumer: String,
     pub partitioner: Partitioner,
     pub target: RouteTarget,
+    /// Pre-aggregation before the shuffle, when the consumer allows it
+    /// exactly (see [`crate::InputCombining`]).
+    pub combiner: Option<Combiner>,
 }
 
 /// One declared output stream and its subscribers.
@@ -371,6 +378,14 @@ impl OutputCollector {
                 pending.push(Tuple::with_ids(stream.source.clone(), values, ids));
             }
             RouteTarget::Channels { first_task, outs } => {
+                if let Some(combiner) = route.combiner.as_mut() {
+                    if direct.is_none() && self.tracker.is_none() && self.targets.is_none() {
+                        combiner.add(values);
+                        self.buffered += 1;
+                        self.has_full |= combiner.is_full();
+                        return;
+                    }
+                }
                 let target = match direct {
                     Some(task) if (*first_task..*first_task + outs.len()).contains(&task) => {
                         Target::One(task - *first_task)
@@ -457,12 +472,21 @@ impl OutputCollector {
         let mut left = 0;
         for stream in &mut self.streams {
             for route in &mut stream.routes {
-                let RouteTarget::Channels { outs, .. } = &mut route.target else {
+                let Route { partitioner, target, combiner, .. } = route;
+                let RouteTarget::Channels { outs, .. } = target else {
                     continue;
                 };
+                let mut drained = false;
+                if let Some(combiner) = combiner.as_mut() {
+                    if combiner.len() > 0 && (!only_full || combiner.is_full()) {
+                        drain_into(combiner, partitioner, outs);
+                        drained = true;
+                    }
+                    left += combiner.len();
+                }
                 for out in outs.iter_mut() {
                     let n = out.rows.len();
-                    if n == 0 || (only_full && n < batch_size) {
+                    if n == 0 || (only_full && !drained && n < batch_size) {
                         left += n;
                         continue;
                     }
@@ -479,6 +503,7 @@ impl OutputCollector {
                         } else {
                             std::mem::replace(&mut out.ids, Vec::with_capacity(batch_size))
                         },
+                        weights: std::mem::take(&mut out.weights),
                     });
                     if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
                         return Flow::Stopped;
@@ -527,6 +552,29 @@ impl OutputCollector {
 }
 
 /// Sends `msg`, waiting while the channel is full (counted in `waited`).
+/// Moves a combiner's held-back tuples, with their weights, into the output
+/// buffers of the tasks their keys go to.
+fn drain_into(combiner: &mut Combiner, partitioner: &mut Partitioner, outs: &mut [OutBuffer]) {
+    for (values, weight) in combiner.drain() {
+        match partitioner.select(&values) {
+            Target::One(i) => push_weighted(&mut outs[i], values, weight),
+            Target::All => {
+                for out in outs.iter_mut() {
+                    push_weighted(out, values.clone(), weight);
+                }
+            }
+        }
+    }
+}
+
+/// Appends a row of `weight` to `out`, padding the weights of the rows
+/// before it (sent uncombined) with 1.
+fn push_weighted(out: &mut OutBuffer, values: Values, weight: u64) {
+    out.weights.resize(out.rows.len(), 1);
+    out.rows.push(values);
+    out.weights.push(weight);
+}
+
 async fn send(
     tx: &Sender<Message>,
     msg: Message,

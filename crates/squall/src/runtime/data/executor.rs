@@ -271,10 +271,12 @@ impl Executor {
             let n = batch.rows.len() as u64;
             let source = batch.source;
             let mut ids = batch.ids.into_iter();
-            let tuples = batch
-                .rows
-                .into_iter()
-                .map(|row| Tuple::with_ids(source.clone(), row, ids.next().unwrap_or_default()));
+            let mut weights = batch.weights.into_iter();
+            let tuples = batch.rows.into_iter().map(|row| {
+                let mut tuple = Tuple::with_ids(source.clone(), row, ids.next().unwrap_or_default());
+                tuple.weight = weights.next().unwrap_or(1);
+                tuple
+            });
             self.nodes[0].execute_all(tuples, n)?;
             if self.after_step(&mut dirty_since).await? == Flow::Stopped {
                 return Ok(Exit::Stopped);

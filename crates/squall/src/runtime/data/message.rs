@@ -16,6 +16,10 @@ pub(crate) struct Batch {
     /// With tracking on (`at_least_once`), the tree ids of each row,
     /// parallel to `rows`; empty otherwise, so untracked batches pay nothing.
     pub ids: Vec<AnchorIds>,
+    /// With pre-aggregation before the shuffle (see
+    /// [`crate::InputCombining`]), the weight of each row, parallel to
+    /// `rows`; empty otherwise (every row weighs 1).
+    pub weights: Vec<u64>,
 }
 
 /// One message on a task-to-task channel. Checkpoint barriers join this enum

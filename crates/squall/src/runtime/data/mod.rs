@@ -4,6 +4,7 @@
 //! builds the share of one worker).
 
 pub(crate) mod collector;
+pub(crate) mod combiner;
 pub(crate) mod executor;
 pub(crate) mod inputs;
 pub(crate) mod message;

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::RestoredCheckpoint;
 use crate::error::Result;
-use crate::model::TupleSource;
+use crate::model::{Fields, TupleSource};
 use crate::runtime::acker::{AckerTask, AckerWiring};
+use crate::runtime::combiner::{Combiner, Merge};
 use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
 use crate::runtime::executor::{Executor, Node, Op};
 use crate::runtime::inputs::InputSet;
@@ -29,7 +30,9 @@ use crate::runtime::spout_tracker::SpoutTracker;
 use crate::runtime::tracking::EmitTracker;
 use crate::state::{KeySelector, TaskState};
 use crate::topology::context::TopologyInfo;
-use crate::topology::{ComponentDef, ComponentKind, Grouping, Topology, TopologyContext};
+use crate::topology::{
+    ComponentDef, ComponentKind, Grouping, InputCombining, Topology, TopologyConfig, TopologyContext,
+};
 
 /// The physical graph, ready to run.
 pub(crate) struct Plan {
@@ -215,6 +218,7 @@ pub(crate) fn build_part(
                                 tx: senders[&(task, ct)].clone(),
                                 rows: Vec::with_capacity(config.batch_size),
                                 ids: Vec::new(),
+                                weights: Vec::new(),
                             })
                             .collect();
                         RouteTarget::Channels { first_task: tasks[&d.id].start, outs }
@@ -237,7 +241,13 @@ pub(crate) fn build_part(
                         Grouping::Direct => Partitioner::Direct,
                         Grouping::Forward => Partitioner::Forward(index),
                     };
-                    routes.push(Route { consumer: d.id.clone(), partitioner, target });
+                    let combiner = match target {
+                        RouteTarget::Channels { .. } if !decl.direct => {
+                            combiner_for(config, d, &input.grouping, &decl.fields)
+                        }
+                        _ => None,
+                    };
+                    routes.push(Route { consumer: d.id.clone(), partitioner, target, combiner });
                 }
             }
             streams.push(StreamOut { direct: decl.direct, source, routes });
@@ -343,6 +353,37 @@ pub(crate) fn build_part(
 
 /// The state of task `index` of `c`: an empty backend for its key groups,
 /// filled from `restored` if given (`checkpoint/restore.rs`).
+/// The pre-aggregation of an edge into bolt `consumer`, when the bolt
+/// allows it and it is exact there (see [`crate::InputCombining`]): the
+/// topology is untracked, every tuple of a key goes to one consumer task,
+/// and the stream has the key's fields.
+fn combiner_for(
+    config: &TopologyConfig,
+    consumer: &ComponentDef,
+    grouping: &Grouping,
+    fields: &Fields,
+) -> Option<Combiner> {
+    let combining = consumer.combining.as_ref()?;
+    if !config.local_aggregation || config.tracking() {
+        return None;
+    }
+    let key = combining.key();
+    let one_task_per_key = match grouping {
+        Grouping::Fields(g) => g.names().iter().all(|f| key.names().contains(f)),
+        Grouping::Global | Grouping::All => true,
+        _ => consumer.parallelism == 1,
+    };
+    if !one_task_per_key {
+        return None;
+    }
+    let positions = key.names().iter().map(|f| fields.index_of(f)).collect::<Option<_>>()?;
+    let merge = match combining {
+        InputCombining::Count(_) => Merge::Count,
+        InputCombining::Latest(_) => Merge::Latest,
+    };
+    Some(Combiner::new(merge, positions))
+}
+
 fn task_state(
     topology: &Topology,
     c: &ComponentDef,
