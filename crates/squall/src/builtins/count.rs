@@ -192,6 +192,7 @@ mod tests {
 
     #[test]
     fn emits_running_counts_per_word() {
+        assert!(!crate::TopologyConfig::default().local_aggregation, "off by default");
         let (rows, seen) = counts_seen(false);
         assert_eq!(rows, 30, "one output per word");
         // Per word, the counts seen are exactly 1..=total, each once.

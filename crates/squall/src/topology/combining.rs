@@ -24,7 +24,8 @@ use crate::model::Fields;
 /// - every tuple with the same key goes to the same consumer task: a fields
 ///   grouping on some of the key's fields, a global or all grouping, or a
 ///   consumer of parallelism 1,
-/// - the topology's `local_aggregation` config is on (the default).
+/// - the topology's `local_aggregation` config is on (it is off by
+///   default: see [`crate::TopologyConfig::local_aggregation`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputCombining {
     /// Tuples with equal values of these fields may be merged into one,

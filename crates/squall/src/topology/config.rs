@@ -124,10 +124,13 @@ pub struct TopologyConfig {
     /// chained into one executor.
     pub chaining: bool,
     /// Whether producers pre-aggregate, before the shuffle, the tuples of
-    /// bolts that allow it (local-global aggregation and mini-batch; see
-    /// [`crate::InputCombining`]): same results, far fewer tuples on
-    /// skewed keys. Off, every emitted tuple travels on its own and a
-    /// bolt such as `count` emits one update per emitted input.
+    /// bolts that allow it (local-global aggregation and mini-batch, as
+    /// Flink SQL's `table.exec.mini-batch.enabled`; see
+    /// [`crate::InputCombining`]): the same final results with far fewer
+    /// tuples on skewed keys, but a bolt such as `count` then emits one
+    /// update per merged input (its counts jump) instead of one per word.
+    /// Off (the default), every emitted tuple travels on its own, as in
+    /// Storm.
     pub local_aggregation: bool,
     /// How long an input channel may stay silent (ms) before it stops
     /// holding back its consumer's watermark (Flink's idleness); 0 means
@@ -219,7 +222,7 @@ impl Default for TopologyConfig {
             max_parallelism: 128,
             worker_threads: 0,
             chaining: true,
-            local_aggregation: true,
+            local_aggregation: false,
             idle_timeout_ms: 0,
             guarantee: Guarantee::AtMostOnce,
             checkpoint_interval_ms: 0,

@@ -15,8 +15,8 @@ mod grouping;
 mod validate;
 
 pub use builder::{BoltDeclarer, Topology, TopologyBuilder};
-pub use combining::InputCombining;
 pub(crate) use builder::{ComponentDef, ComponentKind};
+pub use combining::InputCombining;
 pub use component::{
     AckMode, Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus,
     StreamDecl, DEFAULT_STREAM,

@@ -34,6 +34,24 @@ pub(crate) struct OutBuffer {
     pub weights: Vec<u64>,
 }
 
+impl OutBuffer {
+    /// Takes the first `batch_size` rows (all when fewer) as a batch.
+    fn take_batch(&mut self, source: Arc<TupleSource>, batch_size: usize) -> Batch {
+        fn front<T>(v: &mut Vec<T>, n: usize) -> Vec<T> {
+            if v.len() <= n {
+                std::mem::replace(v, Vec::with_capacity(n))
+            } else {
+                let rest = v.split_off(n);
+                std::mem::replace(v, rest)
+            }
+        }
+        let ids = if self.ids.is_empty() { Vec::new() } else { front(&mut self.ids, batch_size) };
+        let weights =
+            if self.weights.is_empty() { Vec::new() } else { front(&mut self.weights, batch_size) };
+        Batch { source, rows: front(&mut self.rows, batch_size), ids, weights }
+    }
+}
+
 /// Where a route delivers.
 pub(crate) enum RouteTarget {
     /// To an operator chained in the same executor (global task id
@@ -490,23 +508,17 @@ impl OutputCollector {
                         left += n;
                         continue;
                     }
-                    let rows = std::mem::replace(&mut out.rows, Vec::with_capacity(batch_size));
-                    // A fresh `Arc` per batch: the consumer clones it into
-                    // every tuple, and a source shared by the batches of
-                    // several consumers would make those reference counts
-                    // bounce between cores.
-                    let msg = Message::Data(Batch {
-                        source: Arc::new(TupleSource::clone(&stream.source)),
-                        rows,
-                        ids: if out.ids.is_empty() {
-                            Vec::new()
-                        } else {
-                            std::mem::replace(&mut out.ids, Vec::with_capacity(batch_size))
-                        },
-                        weights: std::mem::take(&mut out.weights),
-                    });
-                    if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
-                        return Flow::Stopped;
+                    // A combiner's drain may hold several batches' worth.
+                    while !out.rows.is_empty() {
+                        // A fresh `Arc` per batch: the consumer clones it
+                        // into every tuple, and a source shared by the
+                        // batches of several consumers would make those
+                        // reference counts bounce between cores.
+                        let source = Arc::new(TupleSource::clone(&stream.source));
+                        let msg = Message::Data(out.take_batch(source, batch_size));
+                        if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
+                            return Flow::Stopped;
+                        }
                     }
                 }
             }

@@ -273,7 +273,8 @@ impl Executor {
             let mut ids = batch.ids.into_iter();
             let mut weights = batch.weights.into_iter();
             let tuples = batch.rows.into_iter().map(|row| {
-                let mut tuple = Tuple::with_ids(source.clone(), row, ids.next().unwrap_or_default());
+                let mut tuple =
+                    Tuple::with_ids(source.clone(), row, ids.next().unwrap_or_default());
                 tuple.weight = weights.next().unwrap_or(1);
                 tuple
             });

@@ -18,8 +18,8 @@ use crate::checkpoint::RestoredCheckpoint;
 use crate::error::Result;
 use crate::model::{Fields, TupleSource};
 use crate::runtime::acker::{AckerTask, AckerWiring};
-use crate::runtime::combiner::{Combiner, Merge};
 use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
+use crate::runtime::combiner::{Combiner, Merge};
 use crate::runtime::executor::{Executor, Node, Op};
 use crate::runtime::inputs::InputSet;
 use crate::runtime::message::Message;
@@ -31,7 +31,8 @@ use crate::runtime::tracking::EmitTracker;
 use crate::state::{KeySelector, TaskState};
 use crate::topology::context::TopologyInfo;
 use crate::topology::{
-    ComponentDef, ComponentKind, Grouping, InputCombining, Topology, TopologyConfig, TopologyContext,
+    ComponentDef, ComponentKind, Grouping, InputCombining, Topology, TopologyConfig,
+    TopologyContext,
 };
 
 /// The physical graph, ready to run.
