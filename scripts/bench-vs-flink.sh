@@ -29,8 +29,9 @@
 # Env: SQUALL_BIN (default: cargo build --release -p squall-cli),
 #      SQUALL_BENCH_CACHE (default ~/.cache/squall-bench: jars, classes,
 #      generated inputs).
-# Needs: java 17 + mvn (Maven Central, first run), /usr/bin/time, python3;
-#        etcd and scripts/fetch-corpus.sh for the cluster line.
+# Needs: a JDK 17 (Debian: openjdk-17-jdk-headless) and mvn (Maven Central on
+#        the first run), /usr/bin/time (Debian: time), python3; etcd and the
+#        corpus (scripts/setup.sh installs both) for the cluster line.
 set -euo pipefail
 
 words_mb=200 events=20000000 reps=3 parallelisms=1,2 engines=plain,squall,flink,storm

@@ -64,24 +64,8 @@ enum Command {
     /// Writes the events CSV (and `<file>.expected`).
     GenEvents {
         out: PathBuf,
-        #[arg(long, default_value_t = 20_000_000)]
-        rows: u64,
-        #[arg(long, default_value_t = 10_000)]
-        keys: u64,
-        /// Events per millisecond of event time.
-        #[arg(long, default_value_t = 10)]
-        rate: u64,
-        /// Largest step back in time of an out-of-order event (ms).
-        #[arg(long, default_value_t = 2000)]
-        jitter_ms: u64,
-        /// Share of the events moved back (%).
-        #[arg(long, default_value_t = 30)]
-        jitter_percent: u64,
-        /// Tumbling window the expected totals are computed for (ms).
-        #[arg(long, default_value_t = 10_000)]
-        window_ms: i64,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        #[command(flatten)]
+        spec: inputs::EventSpec,
         #[arg(long)]
         parts_dir: Option<PathBuf>,
         #[arg(long, default_value_t = 2)]
@@ -124,28 +108,7 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(expected_path(&out), format!("{expected}\n"))?;
             println!("RESULT {expected}");
         }
-        Some(Command::GenEvents {
-            out,
-            rows,
-            keys,
-            rate,
-            jitter_ms,
-            jitter_percent,
-            window_ms,
-            seed,
-            parts_dir,
-            parts,
-        }) => {
-            let spec = inputs::EventSpec {
-                rows,
-                keys,
-                rate,
-                jitter_ms,
-                jitter_percent,
-                window_ms,
-                start_ms: 1_700_000_000_000,
-                seed,
-            };
+        Some(Command::GenEvents { out, spec, parts_dir, parts }) => {
             let t = inputs::events(&out, parts_dir.as_deref(), parts, &spec)?;
             let expected =
                 format!("rows={} sum={} pairs={} windows={}", t.rows, t.sum, t.pairs, t.windows);

@@ -171,16 +171,28 @@ pub fn words(
 }
 
 /// The shape of the events file.
+#[derive(clap::Args, Debug)]
 pub struct EventSpec {
+    #[arg(long, default_value_t = 20_000_000)]
     pub rows: u64,
+    #[arg(long, default_value_t = 10_000)]
     pub keys: u64,
     /// Events per millisecond of event time.
+    #[arg(long, default_value_t = 10)]
     pub rate: u64,
+    /// Largest step back in time of an out-of-order event (ms).
+    #[arg(long, default_value_t = 2000)]
     pub jitter_ms: u64,
+    /// Share of the events moved back (%).
+    #[arg(long, default_value_t = 30)]
     pub jitter_percent: u64,
+    /// Tumbling window the expected totals are computed for (ms).
+    #[arg(long, default_value_t = 10_000)]
     pub window_ms: i64,
     /// Event time of the first event (ms since the epoch).
+    #[arg(long, default_value_t = 1_700_000_000_000)]
     pub start_ms: i64,
+    #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
 

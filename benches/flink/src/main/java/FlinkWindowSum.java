@@ -7,9 +7,6 @@ import org.apache.flink.api.common.functions.RichFlatMapFunction;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.tuple.Tuple3;
-import org.apache.flink.connector.file.src.FileSource;
-import org.apache.flink.connector.file.src.reader.TextLineInputFormat;
-import org.apache.flink.core.fs.Path;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
@@ -35,13 +32,9 @@ import java.util.Locale;
  */
 public class FlinkWindowSum {
     public static void main(String[] args) throws Exception {
-        String input = args[0];
         int p = Integer.parseInt(args[1]);
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.setParallelism(p);
-        FileSource<String> source =
-                FileSource.forRecordStreamFormat(new TextLineInputFormat(), new Path(input)).build();
-        env.fromSource(source, WatermarkStrategy.noWatermarks(), "csv-lines")
+        StreamExecutionEnvironment env = Lines.environment(p);
+        Lines.of(env, args[0])
                 .flatMap(new Parse()).name("parse")
                 .assignTimestampsAndWatermarks(
                         WatermarkStrategy.<Tuple3<Long, String, Long>>forBoundedOutOfOrderness(Duration.ofMillis(2000))

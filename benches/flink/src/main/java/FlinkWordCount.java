@@ -1,6 +1,5 @@
 import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.api.common.accumulators.LongCounter;
-import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.functions.RichFlatMapFunction;
 import org.apache.flink.api.common.state.ValueState;
@@ -8,9 +7,6 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.tuple.Tuple2;
-import org.apache.flink.connector.file.src.FileSource;
-import org.apache.flink.connector.file.src.reader.TextLineInputFormat;
-import org.apache.flink.core.fs.Path;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
@@ -32,13 +28,9 @@ import java.util.Locale;
  */
 public class FlinkWordCount {
     public static void main(String[] args) throws Exception {
-        String input = args[0];
         int p = Integer.parseInt(args[1]);
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.setParallelism(p);
-        FileSource<String> source =
-                FileSource.forRecordStreamFormat(new TextLineInputFormat(), new Path(input)).build();
-        env.fromSource(source, WatermarkStrategy.noWatermarks(), "lines")
+        StreamExecutionEnvironment env = Lines.environment(p);
+        Lines.of(env, args[0])
                 .flatMap(new Split()).name("split")
                 .keyBy((KeySelector<String, String>) w -> w)
                 .process(new FinalCount()).name("count")
