@@ -16,8 +16,7 @@ import java.util.Locale;
 
 /**
  * The word count of scripts/bench-vs-flink.sh: FileSource lines -> words
- * (maximal runs of ASCII letters, lowercased; the generator writes no
- * other word characters, so this is Squall's split_words rule on it) ->
+ * (benches/words/Words.java) ->
  * keyBy(word) -> a count in keyed ValueState, emitted once per word when
  * the input ends (an event-time timer at Long.MAX_VALUE fires on the final
  * watermark) -> Totals (accumulators) -> discarding sink.
@@ -51,23 +50,12 @@ public class FlinkWordCount {
             getRuntimeContext().addAccumulator("words", words);
         }
 
-        private static boolean letter(char c) {
-            char l = (char) (c | 0x20);
-            return l >= 'a' && l <= 'z';
-        }
-
         @Override
         public void flatMap(String line, Collector<String> out) {
-            int n = line.length(), i = 0;
-            while (i < n) {
-                while (i < n && !letter(line.charAt(i))) i++;
-                int s = i;
-                while (i < n && letter(line.charAt(i))) i++;
-                if (i > s) {
-                    words.add(1L);
-                    out.collect(line.substring(s, i).toLowerCase(Locale.ROOT));
-                }
-            }
+            Words.split(line, w -> {
+                words.add(1L);
+                out.collect(w);
+            });
         }
     }
 

@@ -139,26 +139,14 @@ public class StormWordCount {
         }
     }
 
-    /** A line to its words: maximal runs of ASCII letters, lowercased. */
+    /** A line to its words (benches/words/Words.java). */
     public static class SplitSentence extends BaseBasicBolt {
-        private static boolean letter(char c) {
-            char l = (char) (c | 0x20);
-            return l >= 'a' && l <= 'z';
-        }
-
         @Override
         public void execute(Tuple t, BasicOutputCollector out) {
-            String line = t.getString(0);
-            int n = line.length(), i = 0;
-            while (i < n) {
-                while (i < n && !letter(line.charAt(i))) i++;
-                int s = i;
-                while (i < n && letter(line.charAt(i))) i++;
-                if (i > s) {
-                    WORDS_EMITTED.incrementAndGet();
-                    out.emit(new Values(line.substring(s, i).toLowerCase(Locale.ROOT)));
-                }
-            }
+            Words.split(t.getString(0), w -> {
+                WORDS_EMITTED.incrementAndGet();
+                out.emit(new Values(w));
+            });
             LINES_SPLIT.incrementAndGet();
         }
 
