@@ -24,7 +24,9 @@
 # Usage: scripts/bench-vs-flink.sh [--words-mb 200] [--events 20000000]
 #          [--reps 3] [--parallelism 1,2] [--engines plain,squall,flink,storm]
 #          [--workloads words,windows] [--heap 2g] [--cluster-copies 8]
-#          [--latency-secs 10] [--no-cluster] [--no-latency]
+#          [--latency-secs 10] [--no-cluster] [--no-latency] [--max-load L]
+# --max-load L: before each run, wait (10 min at most) until the 1-minute
+# load average is below L (e.g. 1.5 for a run on a quiet machine).
 # Quick run: scripts/bench-vs-flink.sh --words-mb 50 --events 5000000 --reps 1
 # Env: SQUALL_BIN (default: cargo build --release -p squall-cli),
 #      SQUALL_BENCH_CACHE (default ~/.cache/squall-bench: jars, classes,
@@ -35,7 +37,7 @@
 set -euo pipefail
 
 words_mb=200 events=20000000 reps=3 parallelisms=1,2 engines=plain,squall,flink,storm
-workloads=words,windows heap=2g cluster_copies=8 latency_secs=10 cluster=1 latency=1
+workloads=words,windows heap=2g cluster_copies=8 latency_secs=10 cluster=1 latency=1 max_load=
 while (($#)); do
     case $1 in
         --words-mb) words_mb=$2; shift ;;
@@ -49,6 +51,7 @@ while (($#)); do
         --latency-secs) latency_secs=$2; shift ;;
         --no-cluster) cluster=0 ;;
         --no-latency) latency=0 ;;
+        --max-load) max_load=$2; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -136,7 +139,10 @@ run() {
         storm-words) cmd=(java "${java_opts[@]}" -cp "$storm_cp" StormWordCount "$per_task" "$p") ;;
         *) return 0 ;;
     esac
-    local load1
+    local load1 waited=0
+    while [[ -n $max_load ]] && awk -v l="$max_load" '{exit !($1 >= l)}' /proc/loadavg && ((waited < 600)); do
+        sleep 5; waited=$((waited + 5))
+    done
     load1=$(cut -d' ' -f1 /proc/loadavg)
     if ! /usr/bin/time -v -o "$out.time" "${cmd[@]}" > "$out.log" 2>&1; then
         log "error: $e $w p$p failed:"; tail -20 "$out.log" >&2; exit 1
