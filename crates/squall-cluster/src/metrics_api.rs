@@ -123,7 +123,6 @@ fn install(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
                 CHECKPOINT_BUCKETS,
             )
         })
-        .and_then(|b| b.set_buckets(LATENCY_BUCKETS))
         .map_err(|e| format!("metrics exporter: {e}"))?
         .install_recorder()
         .map_err(|e| format!("metrics exporter: {e}"))?;
@@ -165,15 +164,22 @@ pub fn address() -> Option<SocketAddr> {
 
 /// `GET /metrics`.
 fn routes() -> Router {
-    Router::new().route("/metrics", get(render))
+    Router::new().route("/metrics", get(serve_render))
 }
 
-async fn render() -> Response {
-    match EXPORTER.get() {
-        Some(e) => {
-            gather();
+/// The exposition `/metrics` serves, gathered now; `None` before
+/// [`start`].
+pub fn render() -> Option<String> {
+    let e = EXPORTER.get()?;
+    gather();
+    Some(e.handle.render())
+}
+
+async fn serve_render() -> Response {
+    match render() {
+        Some(text) => {
             let content = [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")];
-            (content, e.handle.render()).into_response()
+            (content, text).into_response()
         }
         None => (StatusCode::SERVICE_UNAVAILABLE, "no metrics exporter").into_response(),
     }

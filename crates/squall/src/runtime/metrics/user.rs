@@ -67,9 +67,12 @@ impl TaskMetricGroup {
         metrics::gauge!(Self::name(name), self.labels.clone())
     }
 
-    /// A histogram (`record`): exported as a Prometheus histogram with the
-    /// exporter's default buckets, or as a summary where it was configured
-    /// so.
+    /// A histogram (`record`), in the unit of your choice (put it in the
+    /// name: `_seconds`, `_bytes`): exported as a Prometheus summary
+    /// (quantiles 0, 0.5, 0.9, 0.95, 0.99, 0.999 and 1 over a sliding
+    /// window, `_sum` and `_count`), as Storm's and Flink's reporters
+    /// export theirs; names ending in `latency_seconds` get the runtime's
+    /// latency buckets instead (a Prometheus histogram).
     pub fn histogram(&self, name: &str) -> Histogram {
         metrics::histogram!(Self::name(name), self.labels.clone())
     }
