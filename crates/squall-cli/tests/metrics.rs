@@ -19,6 +19,13 @@ use prometheus_parse::Value;
 use support::prometheus::{family, label_values, scrape, sum_by, value, Prometheus};
 use support::{corpus, reference, wait_until};
 
+/// Writes `text` to `dir/NAME.yaml`; its path.
+fn write_yaml(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// `squall run --metrics 127.0.0.1:0 FILE`, its stderr in `dir/run.log`;
 /// the metrics address it printed.
 fn run_with_metrics(dir: &Path, yaml: &Path) -> (Child, String) {
@@ -95,10 +102,10 @@ const EVENTS: i64 = 20;
 fn a_word_count_run_with_metrics_exports_every_family_and_its_counts_equal_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus();
-    let yaml = dir.path().join("wc.yaml");
-    std::fs::write(
-        &yaml,
-        format!(
+    let yaml = write_yaml(
+        dir.path(),
+        "wc",
+        &format!(
             r#"name: wc-metrics
 config:
   buffer_timeout_ms: 10
@@ -120,8 +127,7 @@ streams:
             d = dir.path().display(),
             corpus = corpus.display()
         ),
-    )
-    .unwrap();
+    );
     let lines = line_count(&corpus) as f64;
     let words = reference(&corpus).values().sum::<u64>() as f64;
 
@@ -256,10 +262,10 @@ fn an_event_time_run_exports_watermarks_their_lag_and_error_records() {
     }
     csv.push_str("k0,not-a-time\n");
     std::fs::write(dir.path().join("events.csv"), csv).unwrap();
-    let yaml = dir.path().join("events.yaml");
-    std::fs::write(
-        &yaml,
-        format!(
+    let yaml = write_yaml(
+        dir.path(),
+        "events",
+        &format!(
             r#"name: events
 spouts:
   - {{ id: events, type: csv, settings: {{ path: "{d}/events.csv", time_field: at, time_format: unix_millis, watermark_every: 1 }} }}
@@ -270,8 +276,7 @@ streams:
 "#,
             d = dir.path().display()
         ),
-    )
-    .unwrap();
+    );
     let (child, addr) = run_with_metrics(dir.path(), &yaml);
     let log = dir.path().join("run.log");
     wait_until("the run to finish", || {
@@ -306,10 +311,10 @@ streams:
 fn a_real_prometheus_scrapes_squall_run_and_its_promql_rate_is_the_spouts_rate() {
     const RATE: f64 = 2000.0;
     let dir = tempfile::tempdir().unwrap();
-    let yaml = dir.path().join("gen.yaml");
-    std::fs::write(
-        &yaml,
-        format!(
+    let yaml = write_yaml(
+        dir.path(),
+        "gen",
+        &format!(
             r#"name: gen
 spouts:
   - {{ id: lines, type: generator, parallelism: 2, settings: {{ rate_per_sec: {RATE} }} }}
@@ -321,8 +326,7 @@ streams:
   - {{ from: split, to: count, grouping: {{ fields: [word] }} }}
 "#
         ),
-    )
-    .unwrap();
+    );
     let (child, addr) = run_with_metrics(dir.path(), &yaml);
     let prometheus = Prometheus::start(
         dir.path(),
