@@ -8,6 +8,7 @@
 #   and libclang-dev (the `rocksdb` state backend links the system library),
 #   etcd-server (the cluster tests start etcd), iproute2 (`ip netns` for
 #   the partition test, which skips without CAP_NET_ADMIN), redis-server and
+#   prometheus (the metrics tests start a real Prometheus server),
 #   postgresql (the connector tests start them; postgresql only when no
 #   `initdb` is found, since some images ship their own build), maven
 #   and nodejs (when no `mvn` or `node` is found).
@@ -21,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server)
+packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server prometheus)
 if ! command -v mvn >/dev/null 2>&1; then
     packages+=(maven)  # fetches storm.py, storm.js and Kafka from Maven Central
 fi

@@ -308,6 +308,12 @@ struct RunArgs {
     /// finished, until Ctrl-C.
     #[arg(long, value_name = "ADDR")]
     query: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics on this address (port 0 picks one; the URL
+    /// is printed): `GET /metrics`, and the per-task JSON at
+    /// `/api/v1/topologies/NAME/metrics` (docs/metrics.md). Served after
+    /// the topology finished too, until Ctrl-C, for a last scrape.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// Parses `COMPONENT=N`.
@@ -341,6 +347,7 @@ fn main() -> ExitCode {
                 from_savepoint: args.from_savepoint,
                 savepoint_on_stop: args.savepoint_on_stop,
                 query: args.query,
+                metrics: args.metrics,
             },
         ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),

@@ -37,6 +37,9 @@ pub struct Options {
     /// Serve queries of the topology's keyed state on this address, and
     /// keep serving after the topology finished, until Ctrl-C.
     pub query: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics (and the per-task JSON) on this address,
+    /// and keep serving after the topology finished, until Ctrl-C.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Loads `file`, runs it until its input ends or Ctrl-C, and prints the
@@ -68,12 +71,19 @@ pub fn run(
     announce_resume(&topology);
     let interrupted = catch_ctrl_c()?;
     let listener = match options.query {
-        Some(addr) => Some(bind_query(addr)?),
+        Some(addr) => Some(bind("--query", addr)?),
+        None => None,
+    };
+    let metrics = match options.metrics {
+        Some(addr) => Some(serve_metrics(bind("--metrics", addr)?)?),
         None => None,
     };
     let name = topology.name().to_string();
     let checkpoints = squall_cluster::query_route::checkpoints_of(&topology);
     let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
+    if let Some(local) = &metrics {
+        local.set(running.metrics_handle());
+    }
     if let Some(listener) = listener {
         serve_queries(listener, &name, running.states(), checkpoints)?;
     }
@@ -107,8 +117,15 @@ pub fn run(
     }
     summary::print(&summary, quiet);
     summary::print_outputs(&loaded.outputs, summary.killed);
-    if options.query.is_some() && !summary.killed {
-        eprintln!("finished; its state stays queryable until Ctrl-C");
+    squall_cluster::metrics_api::gather();
+    let serving = match (options.query.is_some(), options.metrics.is_some()) {
+        (true, true) => "its state stays queryable and its metrics served",
+        (true, false) => "its state stays queryable",
+        (false, true) => "its metrics stay served",
+        (false, false) => "",
+    };
+    if !serving.is_empty() && !summary.killed {
+        eprintln!("finished; {serving} until Ctrl-C");
         while interrupted.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(POLL);
         }
@@ -116,13 +133,29 @@ pub fn run(
     Ok(if summary.killed { ExitCode::from(KILLED) } else { ExitCode::SUCCESS })
 }
 
-/// Binds the query API's address before anything runs, so that a taken
-/// port is a configuration error.
-fn bind_query(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, Failure> {
+/// Binds the address of `flag` (the query API's, the metrics') before
+/// anything runs, so that a taken port is a configuration error.
+fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, Failure> {
     let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| Failure::config(format!("--query {addr}: cannot listen: {e}")))?;
-    listener.set_nonblocking(true).map_err(|e| Failure::config(format!("--query {addr}: {e}")))?;
+        .map_err(|e| Failure::config(format!("{flag} {addr}: cannot listen: {e}")))?;
+    listener.set_nonblocking(true).map_err(|e| Failure::config(format!("{flag} {addr}: {e}")))?;
     Ok(listener)
+}
+
+/// Installs the Prometheus exporter (every series labelled
+/// `worker="local"`) and serves it on `listener` before the topology
+/// starts, so that the metrics its components register are exported;
+/// prints the URL on stderr.
+fn serve_metrics(
+    listener: std::net::TcpListener,
+) -> Result<squall_cluster::metrics_api::LocalTopology, Failure> {
+    use squall_cluster::metrics_api;
+    let local = metrics_api::LocalTopology::default();
+    let routes = metrics_api::local_routes(local.clone());
+    let addr = metrics_api::start(&[("worker", "local")], listener, routes)
+        .map_err(|e| Failure::runtime(format!("--metrics: {e}")))?;
+    eprintln!("metrics on http://{addr}/metrics");
+    Ok(local)
 }
 
 /// Serves queries of `states` on `listener` from a thread of its own

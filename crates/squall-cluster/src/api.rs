@@ -9,6 +9,7 @@
 //! | `GET /api/v1/topologies/{name}` | | 200 [`TopologyStatus`]; 404 |
 //! | `DELETE /api/v1/topologies/{name}[?wait_s=S]` | | 200 [`TopologyStatus`] (killed, or deactivated and killed S s later); 404 |
 //! | `GET /api/v1/supervisors` | | 200 list of live [`SupervisorInfo`] |
+//! | `GET /api/v1/metrics/targets` | | 200 Prometheus HTTP service discovery ([`crate::metrics_api`]) |
 //!
 //! Deactivate, activate, rebalance and metrics: [`crate::control_api`];
 //! topology binaries: [`crate::binary`]; DRPC (`/drpc/...`, same token):
@@ -85,6 +86,7 @@ pub fn router(
         .merge(crate::binary::routes())
         .merge(crate::drpc_server::routes(drpc))
         .merge(crate::query_route::routes())
+        .merge(crate::metrics_api::nimbus_routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -18,10 +18,11 @@
 //! | `NS/metrics/{topology}/{supervisor}-{slot}` | [`WorkerReport`] | worker, every [`REPORT_EVERY`] |
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use squall::runtime::TaskSnapshot;
+use squall::runtime::{CheckpointStats, MetricsHandle, TaskSnapshot};
 
 use crate::nimbus::{status, NimbusError};
 use crate::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
@@ -83,8 +84,46 @@ pub struct WorkerReport {
     pub active: bool,
     /// When it was written (ms since the Unix epoch).
     pub at_ms: u64,
-    /// Counters of its tasks (tasks of other workers are 0).
+    /// Counters of its tasks (tasks of other workers are 0, not `local`).
     pub tasks: Vec<TaskSnapshot>,
+    /// The checkpoints its coordinator completed, the last
+    /// [`CHECKPOINTS_KEPT`] (empty on workers without the coordinator).
+    #[serde(default)]
+    pub checkpoints: Vec<CheckpointStats>,
+    /// Where it serves Prometheus's `/metrics` (`host:port`).
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+}
+
+/// Completed checkpoints a report carries, newest last.
+pub const CHECKPOINTS_KEPT: usize = 20;
+
+/// Where a worker finds the checkpoints its coordinator completed.
+pub type Checkpoints = Arc<Mutex<Vec<CheckpointStats>>>;
+
+impl WorkerReport {
+    /// The report of worker `worker` at `epoch` on the counters of
+    /// `handle`, its `checkpoints`, served on `metrics_addr`.
+    pub fn of(
+        worker: &str,
+        epoch: u64,
+        active: bool,
+        handle: &MetricsHandle,
+        checkpoints: &Checkpoints,
+        metrics_addr: Option<std::net::SocketAddr>,
+    ) -> WorkerReport {
+        let checkpoints = checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let first = checkpoints.len().saturating_sub(CHECKPOINTS_KEPT);
+        WorkerReport {
+            epoch,
+            worker: worker.to_string(),
+            active,
+            at_ms: now_ms(),
+            tasks: handle.tasks(),
+            checkpoints: checkpoints[first..].to_vec(),
+            metrics_addr: metrics_addr.map(|a| a.to_string()),
+        }
+    }
 }
 
 /// Totals of one component over every worker and task.
@@ -104,6 +143,18 @@ pub struct ComponentTotals {
     pub acked: u64,
     /// Failed trees or inputs, with tracking.
     pub failed: u64,
+    /// Spout tuples replayed, with tracking.
+    #[serde(default)]
+    pub replayed: u64,
+    /// Spout trees timed out, with tracking.
+    #[serde(default)]
+    pub timed_out: u64,
+    /// Task restarts.
+    #[serde(default)]
+    pub restarts: u64,
+    /// Records sent to error streams.
+    #[serde(default)]
+    pub error_records: u64,
 }
 
 /// `GET /api/v1/topologies/{name}/metrics`: the latest reports of the
@@ -122,6 +173,74 @@ pub struct TopologyMetrics {
     pub components: Vec<ComponentTotals>,
     /// Per task, by global task id.
     pub tasks: Vec<TaskSnapshot>,
+    /// Completed checkpoints, oldest first (the last [`CHECKPOINTS_KEPT`]).
+    #[serde(default)]
+    pub checkpoints: Vec<CheckpointStats>,
+    /// The workers' Prometheus endpoints (`host:port`, `GET /metrics`).
+    #[serde(default)]
+    pub metrics_addrs: Vec<String>,
+}
+
+impl TopologyMetrics {
+    /// The reports of one epoch's workers, merged: each task as the worker
+    /// that runs it reported it (summed over the reports of workers that
+    /// predate `local`), totals per component, the checkpoints.
+    pub fn of(status: TopologyStatus, active: bool, reports: Vec<WorkerReport>) -> Self {
+        let mut tasks: BTreeMap<usize, TaskSnapshot> = BTreeMap::new();
+        let mut owned: BTreeMap<usize, TaskSnapshot> = BTreeMap::new();
+        for r in &reports {
+            for t in &r.tasks {
+                if t.local {
+                    let worker = Some(r.worker.clone());
+                    owned.insert(t.task, TaskSnapshot { worker, ..t.clone() });
+                    continue;
+                }
+                let sum = tasks.entry(t.task).or_insert_with(|| TaskSnapshot {
+                    component: t.component.clone(),
+                    task: t.task,
+                    ..TaskSnapshot::default()
+                });
+                sum.emitted += t.emitted;
+                sum.executed += t.executed;
+                sum.backpressure_ms += t.backpressure_ms;
+                sum.acked += t.acked;
+                sum.failed += t.failed;
+            }
+        }
+        tasks.extend(owned);
+        let mut components: Vec<ComponentTotals> = Vec::new();
+        for t in tasks.values() {
+            if components.last().is_none_or(|c| c.component != t.component) {
+                components
+                    .push(ComponentTotals { component: t.component.clone(), ..Default::default() });
+            }
+            let c = components.last_mut().expect("just pushed");
+            c.tasks += 1;
+            c.emitted += t.emitted;
+            c.executed += t.executed;
+            c.backpressure_ms += t.backpressure_ms;
+            c.acked += t.acked;
+            c.failed += t.failed;
+            c.replayed += t.replayed;
+            c.timed_out += t.timed_out;
+            c.restarts += t.restarts;
+            c.error_records += t.error_records;
+        }
+        let mut checkpoints: Vec<CheckpointStats> =
+            reports.iter().flat_map(|r| r.checkpoints.iter().cloned()).collect();
+        checkpoints.sort_by_key(|c| c.id);
+        checkpoints.dedup_by_key(|c| c.id);
+        TopologyMetrics {
+            status,
+            active,
+            applied: !reports.is_empty() && reports.iter().all(|r| r.active == active),
+            workers: reports.iter().map(|r| r.worker.clone()).collect(),
+            components,
+            tasks: tasks.into_values().collect(),
+            checkpoints,
+            metrics_addrs: reports.iter().filter_map(|r| r.metrics_addr.clone()).collect(),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -379,45 +498,7 @@ pub async fn metrics(store: &Store, name: &str) -> Result<TopologyMetrics, Nimbu
         .map(|(_, r)| r)
         .filter(|r| r.epoch == status.epoch)
         .collect();
-    let mut tasks: BTreeMap<usize, TaskSnapshot> = BTreeMap::new();
-    for t in reports.iter().flat_map(|r| &r.tasks) {
-        let sum = tasks.entry(t.task).or_insert_with(|| TaskSnapshot {
-            component: t.component.clone(),
-            task: t.task,
-            emitted: 0,
-            executed: 0,
-            backpressure_ms: 0,
-            acked: 0,
-            failed: 0,
-        });
-        sum.emitted += t.emitted;
-        sum.executed += t.executed;
-        sum.backpressure_ms += t.backpressure_ms;
-        sum.acked += t.acked;
-        sum.failed += t.failed;
-    }
-    let mut components: Vec<ComponentTotals> = Vec::new();
-    for t in tasks.values() {
-        if components.last().is_none_or(|c| c.component != t.component) {
-            components
-                .push(ComponentTotals { component: t.component.clone(), ..Default::default() });
-        }
-        let c = components.last_mut().expect("just pushed");
-        c.tasks += 1;
-        c.emitted += t.emitted;
-        c.executed += t.executed;
-        c.backpressure_ms += t.backpressure_ms;
-        c.acked += t.acked;
-        c.failed += t.failed;
-    }
-    Ok(TopologyMetrics {
-        status,
-        active: switch.active,
-        applied: !reports.is_empty() && reports.iter().all(|r| r.active == switch.active),
-        workers: reports.iter().map(|r| r.worker.clone()).collect(),
-        components,
-        tasks: tasks.into_values().collect(),
-    })
+    Ok(TopologyMetrics::of(status, switch.active, reports))
 }
 
 /// Removes what this module keeps of `name`, when it is submitted anew.

@@ -366,6 +366,7 @@ async fn run_attempt(
             )
             .map_err(err)?;
             let cancel = part.cancel_token();
+            let reported_checkpoints = part.metrics_handle().checkpoints();
             let plane = ControlPlane {
                 link,
                 events,
@@ -379,13 +380,14 @@ async fn run_attempt(
             let checkpoints = async move {
                 let committed = match leader {
                     true => {
-                        let coordinator = ClusterCoordinator::new(
+                        let mut coordinator = ClusterCoordinator::new(
                             topology,
                             storage.clone(),
                             first_id,
                             cancel,
                             fence.clone(),
                         );
+                        coordinator.record_into(reported_checkpoints);
                         // Users' savepoints, for as long as this attempt.
                         let trigger = coordinator.savepoints();
                         let serve = crate::savepoint::serve(store.clone(), a.clone(), trigger);

@@ -9,6 +9,8 @@
 //! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
 //! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
 //! - [`control`]: deactivate/activate, kill --wait, rebalance, metrics.
+//! - [`metrics_api`]: Prometheus `/metrics` of every process, and nimbus's
+//!   list of them for Prometheus's service discovery.
 //! - [`binary`], [`blobs`]: Rust topologies shipped as binaries, kept in
 //!   the blob store (`object_store`).
 //! - [`client`]: the REST client the CLI uses.
@@ -35,6 +37,7 @@ pub mod drpc_client;
 pub mod drpc_server;
 pub mod fence;
 pub mod link;
+pub mod metrics_api;
 pub mod nimbus;
 pub mod query_api;
 pub mod query_route;

@@ -28,6 +28,9 @@ pub struct SupervisorInfo {
     pub id: String,
     /// Worker slots it offers.
     pub slots: usize,
+    /// Where it serves Prometheus's `/metrics` (`host:port`).
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
 }
 
 /// A submitted topology: its YAML text and parameter overrides, exactly as

@@ -121,15 +121,15 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
     let store = Store::connect_until_reached(&config.etcd_endpoints, config.prefix()).await;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
+    let metrics_addr = serve_metrics(&id, sup.data_host);
+    metrics::gauge!("squall_supervisor_slots").set(sup.slots as f64);
+    let slots_used = metrics::gauge!("squall_supervisor_slots_used");
+    let worker_restarts = metrics::counter!("squall_supervisor_worker_restarts_total");
+    worker_restarts.increment(0);
     let mut client = store.client();
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
-    store
-        .put(
-            &format!("supervisors/{id}"),
-            &SupervisorInfo { id: id.clone(), slots: sup.slots },
-            Some(lease),
-        )
-        .await?;
+    let info = SupervisorInfo { id: id.clone(), slots: sup.slots, metrics_addr };
+    store.put(&format!("supervisors/{id}"), &info, Some(lease)).await?;
     let mut heartbeat = tokio::spawn(keep_lease_alive(client.clone(), lease, sup.lease_ttl_s));
     let (_watcher, mut watch) = client
         .watch(store.key(&format!("assignments/{id}/")), Some(WatchOptions::new().with_prefix()))
@@ -226,6 +226,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                 }
                 tracing::warn!(%topology, ?status, "worker died; restarting it");
                 *restarts.entry((topology.clone(), epoch)).or_default() += 1;
+                worker_restarts.increment(1);
             }
         }
         // Stop workers whose assignment is gone or moved to another epoch.
@@ -285,11 +286,31 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
                 Err(e) => tracing::error!(error = %e, %topology, "cannot start worker"),
             }
         }
+        slots_used.set(workers.len() as f64);
     };
     for w in workers.values() {
         w.stop.cancel();
     }
     result
+}
+
+/// Serves this supervisor's Prometheus `/metrics` on `host` (an ephemeral
+/// port): its slots, worker restarts, RSS and CPU, labelled `supervisor`.
+/// The address, or `None` (said on stderr) when it cannot.
+fn serve_metrics(id: &str, host: std::net::IpAddr) -> Option<String> {
+    let served = std::net::TcpListener::bind((host, 0))
+        .map_err(|e| format!("bind a metrics port: {e}"))
+        .and_then(|l| crate::metrics_api::start(&[("supervisor", id)], l, axum::Router::new()));
+    match served {
+        Ok(addr) => {
+            eprintln!("supervisor {id}: metrics on http://{addr}/metrics");
+            Some(addr.to_string())
+        }
+        Err(e) => {
+            eprintln!("supervisor {id}: no metrics endpoint: {e}");
+            None
+        }
+    }
 }
 
 /// Marks `a`'s worker as done; whether every worker of its topology (at

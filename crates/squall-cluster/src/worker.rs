@@ -71,6 +71,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
         assignment.supervisor,
         assignment.slot
     );
+    serve_metrics(&assignment);
     match crate::worker_control::run(&assignment, topology) {
         Ok(None) => {
             eprintln!("stopped after a savepoint");
@@ -84,6 +85,25 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
             eprintln!("{e}");
             EXIT_FAILED
         }
+    }
+}
+
+/// Serves this worker's Prometheus `/metrics` on its supervisor's data
+/// host (an ephemeral port, published in its reports), every series
+/// labelled `worker="{supervisor}-{slot}"`. A worker without it still runs
+/// (said on stderr).
+fn serve_metrics(a: &Assignment) {
+    let host = match ClusterConfig::load(None) {
+        Ok(c) => c.supervisor.data_host,
+        Err(e) => return eprintln!("no metrics endpoint: {e}"),
+    };
+    let worker = format!("{}-{}", a.supervisor, a.slot);
+    let served = std::net::TcpListener::bind((host, 0))
+        .map_err(|e| format!("bind a metrics port: {e}"))
+        .and_then(|l| crate::metrics_api::start(&[("worker", &worker)], l, axum::Router::new()));
+    match served {
+        Ok(addr) => eprintln!("metrics on http://{addr}/metrics"),
+        Err(e) => eprintln!("no metrics endpoint: {e}"),
     }
 }
 

@@ -11,7 +11,7 @@ use squall::topology::Activation;
 use squall::{LocalCluster, RunningTopology, Topology};
 
 use crate::control::{
-    self, now_ms, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
+    self, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
 };
 use crate::fence::EtcdFence;
 use crate::store::{Assignment, Store};
@@ -73,6 +73,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let checkpoints = crate::query_route::checkpoints_of(&topology);
     let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
     let metrics = running.metrics_handle();
+    crate::metrics_api::watch(&metrics);
     let host = config.supervisor.data_host;
     let publish = crate::query_route::publish(&store, a, host, running.states(), checkpoints);
     let _queries = runtime.block_on(publish).map_err(|e| eprintln!("queries not served: {e}"));
@@ -170,13 +171,11 @@ async fn look(
         eprintln!("spouts {}", if switch.active { "activated" } else { "deactivated" });
         activation.set_active(switch.active);
     }
-    let report = WorkerReport {
-        epoch: a.epoch,
-        worker: format!("{}-{}", a.supervisor, a.slot),
-        active: activation.is_active(),
-        at_ms: now_ms(),
-        tasks: metrics.tasks(),
-    };
+    let worker = format!("{}-{}", a.supervisor, a.slot);
+    let checkpoints = metrics.checkpoints();
+    let addr = crate::metrics_api::address();
+    let report =
+        WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
     store.put(&report_key(a), &report, None).await?;
     store.get(&format!("rebalance/{name}")).await
 }
@@ -191,6 +190,7 @@ pub(crate) async fn follow(
     metrics: MetricsHandle,
     ended: tokio_util::sync::CancellationToken,
 ) {
+    crate::metrics_api::watch(&metrics);
     loop {
         if let Err(e) = look(&store, &a, &activation, &metrics).await {
             eprintln!("cannot publish metrics: {e}");

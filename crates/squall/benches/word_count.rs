@@ -9,7 +9,15 @@
 //! cargo bench -p squall --bench word_count            # 200 MB, 3 runs each
 //! cargo bench -p squall --bench word_count -- --size-mb 50 --runs 1
 //! cargo bench -p squall --bench word_count -- --pending 1000,20000
+//! cargo bench -p squall --bench word_count -- --size-mb 50 --runs 3 --metrics-cost
 //! ```
+//!
+//! `--metrics-cost` measures only what Prometheus metrics cost: runs with
+//! and without an exporter installed, alternating, at each parallelism,
+//! acking off. With it on, a Prometheus exporter is this process's
+//! recorder and a thread publishes the runtime's counters into it and
+//! renders the exposition every second, as `squall run --metrics` with
+//! Prometheus scraping at a 1 s interval does.
 //!
 //! Each run is a child process, so its peak memory (VmHWM) is its own.
 //! Prints words/s, the ratio to the plain loop and to acking off, words per
@@ -60,6 +68,13 @@ struct Args {
     /// Internal: the input file of a child run.
     #[arg(long, hide = true)]
     input: Option<PathBuf>,
+    /// Compare runs with a Prometheus exporter (gathering and rendering
+    /// every second) to runs without, alternating; nothing else.
+    #[arg(long)]
+    metrics_cost: bool,
+    /// Internal: a child run with the exporter on.
+    #[arg(long, hide = true)]
+    metrics: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -76,13 +91,16 @@ fn main() -> anyhow::Result<()> {
                 let (w, s) = plain_loop(input)?;
                 (w, s, (0, 0))
             }
-            _ => topology(input, p, pending, mode == "topology")?,
+            _ => topology(input, p, pending, mode == "topology", args.metrics)?,
         };
         common::child_report(words, secs, &format!("{p50} {p99} {}", common::cpu_seconds()));
         return Ok(());
     }
 
     let input = make_input(args.size_mb)?;
+    if args.metrics_cost {
+        return metrics_cost(&input, &args);
+    }
     let bytes = std::fs::metadata(&input)?.len();
     println!(
         "word count on {:.0} MB of Shakespeare ({}), median of {} run(s)",
@@ -126,6 +144,73 @@ fn main() -> anyhow::Result<()> {
             report(&name, &on, plain_rate, Some(off_rates))?;
         }
     }
+    Ok(())
+}
+
+/// Runs the topology with and without metrics, alternating, `args.runs`
+/// times each per parallelism, and prints the medians and their ratios.
+fn metrics_cost(input: &Path, args: &Args) -> anyhow::Result<()> {
+    println!(
+        "metrics cost: word count on {:.0} MB, {} alternating run(s) each, acking off",
+        std::fs::metadata(input)?.len() as f64 / 1e6,
+        args.runs
+    );
+    println!("{:<24} {:>12} {:>14} {:>10} {:>10}", "mode", "words/s", "words/cpu-s", "wall", "cpu");
+    for &p in &args.parallelism {
+        let mut runs: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..args.runs.max(1) {
+            for (on, results) in runs.iter_mut().enumerate() {
+                let mut child = vec!["--child", "topology", "--parallelism", &p.to_string()]
+                    .into_iter()
+                    .map(String::from)
+                    .collect::<Vec<_>>();
+                child.extend(["--pending".into(), "0".into()]);
+                child.extend(["--input".into(), input.display().to_string()]);
+                if on == 1 {
+                    child.push("--metrics".into());
+                }
+                let m = common::measure(&child, 1)?;
+                let cpu: f64 = m.check.split_whitespace().nth(2).unwrap_or("0").parse()?;
+                results.push((m.records as f64 / m.secs, m.records as f64 / cpu));
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let mut rates = [(0.0, 0.0); 2];
+        for (on, results) in runs.iter().enumerate() {
+            let mut wall: Vec<f64> = results.iter().map(|r| r.0).collect();
+            let mut cpu: Vec<f64> = results.iter().map(|r| r.1).collect();
+            rates[on] = (median(&mut wall), median(&mut cpu));
+            let name = format!("squall p{p} metrics {}", ["off", "on"][on]);
+            let (w, c) = rates[on];
+            let vs = |x: f64, base: f64| format!("{:+.1}%", (x / base - 1.0) * 100.0);
+            let (dw, dc) = match on {
+                0 => ("-".to_string(), "-".to_string()),
+                _ => (vs(w, rates[0].0), vs(c, rates[0].1)),
+            };
+            println!("{name:<24} {:>10.2} M {:>12.2} M {dw:>10} {dc:>10}", w / 1e6, c / 1e6);
+        }
+    }
+    Ok(())
+}
+
+/// Installs a Prometheus exporter as this process's recorder and starts a
+/// thread that publishes `handle`'s counters into it and renders the
+/// exposition every second (a scrape every second).
+fn export_metrics(handle: squall::runtime::MetricsHandle) -> anyhow::Result<()> {
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .add_global_label("worker", "bench")
+        .set_buckets(&[0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0, 10.0])?
+        .install_recorder()?;
+    let mut publisher = handle.publisher();
+    std::thread::spawn(move || loop {
+        publisher.publish();
+        exporter.run_upkeep();
+        std::hint::black_box(exporter.render());
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    });
     Ok(())
 }
 
@@ -180,13 +265,15 @@ fn report(
 /// The word-count topology: file spout -> split_words (chained) -> count
 /// (fields grouped) -> counts CSV sink, with `local_aggregation` as in
 /// `examples/word-count.yaml` (it only applies untracked). With `pending` >
-/// 0, acking is on with that `max_spout_pending`. Returns words, seconds
-/// and the complete latency p50/p99 (µs).
+/// 0, acking is on with that `max_spout_pending`; with `metrics`, a
+/// Prometheus exporter gathers its counters ([`export_metrics`]). Returns
+/// words, seconds and the complete latency p50/p99 (µs).
 fn topology(
     input: &Path,
     p: usize,
     pending: usize,
     local_aggregation: bool,
+    metrics: bool,
 ) -> anyhow::Result<(u64, f64, (u64, u64))> {
     let out = tempfile::tempdir()?;
     let mut b = TopologyBuilder::new("word-count-bench");
@@ -203,7 +290,11 @@ fn topology(
     b.set_bolt("sink", CountsCsvSink::new(out.path().join("counts.csv"), "word", "count")?, 1)
         .global_grouping("count");
     let start = Instant::now();
-    let summary = LocalCluster::run(b.build()?)?;
+    let running = LocalCluster::submit(b.build()?)?;
+    if metrics {
+        export_metrics(running.metrics_handle())?;
+    }
+    let summary = running.join()?;
     let secs = start.elapsed().as_secs_f64();
     // The words counted are the sum of the final counts the sink wrote:
     // checked against the plain loop's total by the caller.

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod prometheus;
+
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

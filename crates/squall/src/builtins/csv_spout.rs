@@ -133,6 +133,8 @@ pub struct CsvSpout {
     alignment: Option<WatermarkAlignment>,
     /// This task's index (after `open`).
     task: usize,
+    /// Where bad lines are counted (after `open`).
+    metrics: Option<crate::runtime::TaskMetricGroup>,
 }
 
 impl Clone for CsvSpout {
@@ -154,6 +156,7 @@ impl Clone for CsvSpout {
             position: None,
             alignment: self.alignment.clone(),
             task: 0,
+            metrics: None,
         }
     }
 }
@@ -243,6 +246,7 @@ impl CsvSpout {
             position: None,
             alignment: options.max_watermark_drift_ms.map(WatermarkAlignment::new),
             task: 0,
+            metrics: None,
             options: Arc::new(options),
         })
     }
@@ -279,6 +283,9 @@ impl CsvSpout {
         text: String,
     ) -> Result<()> {
         self.errors += 1;
+        if let Some(m) = &self.metrics {
+            m.add_error_records(1);
+        }
         let file = Value::String(self.files[file].display().to_string());
         collector
             .emit_to(ERRORS_STREAM, vec![file, Value::Int(line as i64), reason.into(), text.into()])
@@ -404,6 +411,7 @@ impl Spout for CsvSpout {
         self.mine = (0..self.files.len()).filter(|f| f % n == i).collect();
         self.parallelism = n;
         self.task = i;
+        self.metrics = Some(context.metrics());
         if let Some(a) = &self.alignment {
             a.leave(i);
         }

@@ -72,6 +72,9 @@ pub struct WindowBolt {
     watermark: i64,
     /// The checkpointed state, in `exactly_once` (set in `prepare`).
     checkpoint: Option<WindowCheckpoint<Key, Vec<Cell>>>,
+    /// Where records sent to the errors stream are counted (set in
+    /// `prepare`).
+    metrics: Option<crate::runtime::TaskMetricGroup>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,12 @@ struct Ready {
 }
 
 impl WindowBolt {
+    fn count_error(&self) {
+        if let Some(m) = &self.metrics {
+            m.add_error_records(1);
+        }
+    }
+
     /// A window bolt computing `spec`.
     ///
     /// # Errors
@@ -118,6 +127,7 @@ impl WindowBolt {
             fired: Vec::new(),
             next_early: 0,
             watermark: crate::runtime::NO_WATERMARK,
+            metrics: None,
             checkpoint: None,
         };
         let names = bolt.output_fields();
@@ -221,6 +231,7 @@ impl Bolt for WindowBolt {
                 context.parallelism()
             )));
         }
+        self.metrics = Some(context.metrics());
         self.checkpoint = WindowCheckpoint::open(context, |k: &Key| crate::keys::key_hash(&k.0))?;
         if let Some(wm) = self.checkpoint.as_ref().and_then(WindowCheckpoint::restored_watermark) {
             self.watermark = self.watermark.max(wm);
@@ -255,12 +266,14 @@ impl Bolt for WindowBolt {
                     other.type_name()
                 );
                 let record = record(&ready.schema, input.into_values());
+                self.count_error();
                 return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
             }
         };
         let mut values = input.into_values();
         if let Err(reason) = ready.op.function().check(&values) {
             let record = record(&ready.schema, values);
+            self.count_error();
             return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
         }
         let Ready { keys, key_moves, key, op, schema, .. } = ready;

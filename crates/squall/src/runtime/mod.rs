@@ -30,12 +30,15 @@ pub(crate) use data::{collector, combiner, executor, inputs, message, part, part
 pub(crate) use driver::{local, recovery, restart_strategy};
 pub(crate) use event_time::watermark;
 pub(crate) use metrics::task_metrics;
+pub(crate) use metrics::Metrics;
 
 pub use collector::OutputCollector;
 pub use coordinator::CheckpointStats;
 pub(crate) use event_time::now_ms;
 pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use local::{LocalCluster, RunSummary, RunningTopology};
+pub use metrics::publish::Publisher;
+pub use metrics::user::{TaskMetricGroup, USER_PREFIX};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
 pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
 pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};
@@ -44,5 +47,5 @@ pub use part_checkpoint::{
     SavepointTrigger,
 };
 pub use restart_strategy::RestartTracker;
-pub use task_metrics::{MetricsHandle, TaskSnapshot};
+pub use task_metrics::{Latency, MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

@@ -39,6 +39,7 @@ impl Task {
             name: "t".into(),
             config: TopologyConfig::default(),
             tasks: [("count".to_string(), 0..parallelism)].into(),
+            metrics: Arc::default(),
         });
         let ctx = TopologyContext::new(info, "count".into(), index, state.clone());
         let fields = Fields::new(["word", "n"]);

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::runtime::{Metrics, TaskMetricGroup};
 use crate::state::TaskState;
 use crate::topology::TopologyConfig;
 
@@ -14,6 +15,9 @@ pub(crate) struct TopologyInfo {
     pub config: TopologyConfig,
     /// Global task ids of each component, a contiguous range.
     pub tasks: BTreeMap<String, Range<usize>>,
+    /// The counters of every task (a task marks itself local and counts
+    /// its error records through them).
+    pub metrics: Arc<Metrics>,
 }
 
 /// Given to `open`/`prepare`: the task's identity and the topology's layout,
@@ -33,7 +37,38 @@ impl TopologyContext {
         task_id: usize,
         state: TaskState,
     ) -> Self {
+        if let Some(t) = info.metrics.task(task_id) {
+            t.local.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         TopologyContext { info, component, task_id, state }
+    }
+
+    /// This task's metrics group (Storm's metrics v2, Flink's metric
+    /// groups): counters, gauges and histograms of the component's own,
+    /// labelled `topology`, `component` and `task` (and `worker`, by the
+    /// process's exporter), exported with the runtime's metrics. Register
+    /// them in `open`/`prepare` and keep the handles: updating a handle is
+    /// one atomic operation. Without an exporter installed (`squall run`
+    /// without `--metrics`, tests) the handles do nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// # use squall::topology::TopologyContext;
+    /// fn prepare(context: &TopologyContext) {
+    ///     let group = context.metrics();
+    ///     let seen = group.counter("lines_seen");
+    ///     seen.increment(1);
+    ///     group.gauge("buffer_len").set(3.0);
+    ///     group.histogram("line_length").record(42.0);
+    /// }
+    /// ```
+    pub fn metrics(&self) -> TaskMetricGroup {
+        TaskMetricGroup::new(
+            &self.info.name,
+            &self.component,
+            self.task_id,
+            self.info.metrics.task(self.task_id).cloned(),
+        )
     }
 
     /// The task's keyed and operator state (see [`crate::state`]).

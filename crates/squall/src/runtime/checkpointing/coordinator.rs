@@ -28,7 +28,7 @@ pub(crate) type SavepointRequests =
     Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<SavepointReply>>>;
 
 /// Figures of one completed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointStats {
     /// The checkpoint's id.
     pub id: u64,
@@ -79,6 +79,11 @@ impl CoordinatorTask {
         let origin = Instant::now();
         let now_ms = move || origin.elapsed().as_millis() as u64;
         self.coordinator.start(now_ms());
+        for status in ["completed", "failed"] {
+            let t = self.topology.clone();
+            metrics::counter!("squall_checkpoints_total", "topology" => t, "status" => status)
+                .increment(0);
+        }
         let tick = Duration::from_millis((self.timing.interval_ms / 10).clamp(1, 50));
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -129,7 +134,10 @@ impl CoordinatorTask {
                         let done = self.complete(id, triggered_at, duration_ms, tasks).await;
                         match &done {
                             Ok(()) => failed_in_a_row = 0,
-                            Err(_) => failed_in_a_row += 1,
+                            Err(_) => {
+                                failed_in_a_row += 1;
+                                checkpoint_failed(&self.topology);
+                            }
                         }
                         if savepoint {
                             let saved = match done {
@@ -152,6 +160,7 @@ impl CoordinatorTask {
                     Decision::Abort { id, reason } => {
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
                         failed_in_a_row += 1;
+                        checkpoint_failed(&self.topology);
                         if self.tolerable.is_some_and(|t| failed_in_a_row > t) {
                             self.cancel.cancel();
                             return Some(Error::Checkpoint(format!(
@@ -277,6 +286,7 @@ impl CoordinatorTask {
             keyed_entries = stats.keyed_entries,
             "checkpoint {id} completed"
         );
+        checkpoint_completed(&self.topology, &stats);
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
         if let Err(e) = self.storage.prune(self.retained).await {
             tracing::warn!(error = %e, "cannot delete old checkpoints");
@@ -317,6 +327,35 @@ impl CoordinatorTask {
         }
         current
     }
+}
+
+/// Records a completed checkpoint through the `metrics` facade: the
+/// `squall_checkpoints_total{status="completed"}` counter, the
+/// `squall_checkpoint_duration_seconds` histogram and the
+/// `squall_checkpoint_last_*` gauges (id, duration, size, uploaded bytes),
+/// labelled `topology`.
+fn checkpoint_completed(topology: &str, stats: &CheckpointStats) {
+    let t = topology.to_string();
+    metrics::counter!("squall_checkpoints_total", "topology" => t.clone(), "status" => "completed")
+        .increment(1);
+    let seconds = stats.duration_ms as f64 / 1e3;
+    metrics::histogram!("squall_checkpoint_duration_seconds", "topology" => t.clone())
+        .record(seconds);
+    metrics::gauge!("squall_checkpoint_last_id", "topology" => t.clone()).set(stats.id as f64);
+    metrics::gauge!("squall_checkpoint_last_duration_seconds", "topology" => t.clone())
+        .set(seconds);
+    metrics::gauge!("squall_checkpoint_last_size_bytes", "topology" => t.clone())
+        .set(stats.state_bytes as f64);
+    metrics::gauge!("squall_checkpoint_last_uploaded_bytes", "topology" => t)
+        .set(stats.uploaded_bytes as f64);
+}
+
+/// Counts a checkpoint that was aborted or could not be completed
+/// (`squall_checkpoints_total{status="failed"}`).
+fn checkpoint_failed(topology: &str) {
+    let t = topology.to_string();
+    metrics::counter!("squall_checkpoints_total", "topology" => t, "status" => "failed")
+        .increment(1);
 }
 
 /// `Error` is not `Clone`: a savepoint's outcome for each of its requesters.

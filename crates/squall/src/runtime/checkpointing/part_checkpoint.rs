@@ -241,6 +241,15 @@ impl ClusterCoordinator {
         CoordinatorInbox(self.events.clone())
     }
 
+    /// Records the completed checkpoints' figures into `stats` (a part's
+    /// [`crate::runtime::MetricsHandle::checkpoints`], for its reports)
+    /// instead of a list of its own.
+    pub fn record_into(&mut self, stats: Arc<Mutex<Vec<CheckpointStats>>>) {
+        if let Some(t) = self.task.as_mut() {
+            t.stats = stats;
+        }
+    }
+
     /// The completed checkpoints' figures so far, shared with the task.
     pub fn stats(&self) -> Arc<Mutex<Vec<CheckpointStats>>> {
         self.task.as_ref().map(|t| t.stats.clone()).unwrap_or_default()

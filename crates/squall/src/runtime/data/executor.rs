@@ -64,7 +64,7 @@ impl Node {
         let Node { component, task, op, collector, metrics, state, keys, .. } = self;
         let Op::Bolt(bolt) = op else { unreachable!("only bolts have inputs") };
         let keyed = state.has_keyed();
-        metrics.add_executed(n);
+        let started = metrics.add_executed(n).then(Instant::now);
         let result = guarded(component, *task, || {
             if collector.tracker.is_some() {
                 let mut set_key = |tuple: &Tuple| match keyed {
@@ -81,6 +81,9 @@ impl Node {
             }
             Ok(())
         });
+        if let Some(started) = started {
+            metrics.record_execute(started.elapsed(), n);
+        }
         result.or_else(|e| self.recover(e))
     }
 }

@@ -52,7 +52,7 @@ pub(crate) struct Plan {
 
 /// The counters of every task of `topology`, grouped by component.
 pub(crate) fn metrics(topology: &Topology) -> Arc<Metrics> {
-    let mut metrics = Metrics::default();
+    let mut metrics = Metrics { topology: topology.name().to_string(), ..Metrics::default() };
     for c in &topology.components {
         let tasks = (0..c.parallelism).map(|_| Arc::default()).collect();
         metrics.components.push(ComponentEntry {
@@ -112,6 +112,7 @@ pub(crate) fn build_part(
         name: topology.name().to_string(),
         config: config.clone(),
         tasks: tasks.clone(),
+        metrics: metrics.clone(),
     });
 
     // consumer id -> producer id, for chained edges.
@@ -159,6 +160,7 @@ pub(crate) fn build_part(
                         continue;
                     }
                     let (tx, rx) = mpsc::channel(config.channel_capacity);
+                    metrics.add_input(ct, &tx);
                     match here {
                         true => drop(senders.insert((pt, ct), tx)),
                         false => remote.inputs.push(((pt, ct), tx)),

@@ -44,7 +44,7 @@ impl LocalCluster {
     pub fn submit(topology: Topology) -> Result<RunningTopology> {
         let cancel = CancellationToken::new();
         let metrics = plan::metrics(&topology);
-        let checkpoints = Arc::new(Mutex::new(Vec::new()));
+        let checkpoints = metrics.checkpoints.clone();
         let mut savepoints = None;
         let body: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
             if topology.config().checkpointing() {

@@ -152,6 +152,7 @@ pub(crate) async fn run(
         };
         match restarts.on_failure(Instant::now()) {
             Ok(delay) => {
+                metrics.topology_restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
                     topology = topology.name(),
                     error = %error,

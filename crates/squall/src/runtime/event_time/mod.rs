@@ -39,6 +39,7 @@ impl Executor {
             return Ok(());
         }
         node.collector.time.input = w;
+        node.metrics.set_watermark(w);
         let Node { component, task, op, collector, .. } = &mut *node;
         if let Op::Bolt(bolt) = op {
             let called = guarded(component, *task, || bolt.on_watermark(w, collector));
@@ -78,6 +79,7 @@ impl Executor {
                 return Flow::Stopped;
             }
             node.metrics.add_backpressure(waited);
+            node.metrics.set_watermark(w);
             node.collector.time.sent = w;
         }
         Flow::Open

@@ -1,18 +1,32 @@
 //! Per-task counters and the snapshots the CLI and tests read.
 //!
 //! Executors count locally and publish to these atomics once per call into
-//! the component, so the hot path pays no shared write per tuple.
+//! the component, so the hot path pays no shared write per tuple. The
+//! [`publish::Publisher`] reads them periodically and hands them to the
+//! `metrics` facade (Prometheus, through the exporter the binaries install);
+//! [`user::TaskMetricGroup`] is what components register their own metrics
+//! with.
 
+pub(crate) mod publish;
 pub(crate) mod task_metrics;
+pub(crate) mod user;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use tokio::sync::mpsc::{Sender, WeakSender};
+
+use crate::runtime::message::Message;
+use crate::runtime::watermark::NO_WATERMARK;
+
+/// One batch in about this many executed tuples has its execute time
+/// measured (a power of two: the test is a shift).
+const EXECUTE_SAMPLE_SHIFT: u32 = 6;
 
 /// Counters of one task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TaskMetrics {
     /// Tuples emitted (before fan-out to several consumers).
     pub emitted: AtomicU64,
@@ -33,6 +47,43 @@ pub(crate) struct TaskMetrics {
     /// Complete latency of acked trees (µs), spouts only; merged in once
     /// per call into the spout.
     pub latency: Mutex<Option<Histogram<u64>>>,
+    /// Execute latency (ns per tuple) of sampled batches, bolts only: a
+    /// batch's time in the bolt divided by its tuples, about one batch in
+    /// 2^[`EXECUTE_SAMPLE_SHIFT`] tuples.
+    pub execute_latency: Mutex<Option<Histogram<u64>>>,
+    /// The task's current event time (ms): the input watermark of a bolt,
+    /// the watermark a spout last sent; [`NO_WATERMARK`] before the first.
+    pub watermark: AtomicI64,
+    /// Records the task sent to an error stream (bad input it did not fail
+    /// on), counted by the component through its context.
+    pub error_records: AtomicU64,
+    /// Whether the task runs in this process (a cluster worker builds only
+    /// its part of the topology).
+    pub local: AtomicBool,
+    /// The task's input channels, to read their fill without holding them
+    /// open.
+    pub inputs: Mutex<Vec<WeakSender<Message>>>,
+}
+
+impl Default for TaskMetrics {
+    fn default() -> Self {
+        TaskMetrics {
+            emitted: AtomicU64::new(0),
+            executed: AtomicU64::new(0),
+            backpressure_ns: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            latency: Mutex::new(None),
+            execute_latency: Mutex::new(None),
+            watermark: AtomicI64::new(NO_WATERMARK),
+            error_records: AtomicU64::new(0),
+            local: AtomicBool::new(false),
+            inputs: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 impl TaskMetrics {
@@ -42,10 +93,45 @@ impl TaskMetrics {
         }
     }
 
-    pub fn add_executed(&self, n: u64) {
-        if n > 0 {
-            self.executed.fetch_add(n, Ordering::Relaxed);
+    /// Counts `n` executed tuples; whether this batch is one whose execute
+    /// time is to be measured ([`TaskMetrics::record_execute`]).
+    pub fn add_executed(&self, n: u64) -> bool {
+        if n == 0 {
+            return false;
         }
+        let before = self.executed.fetch_add(n, Ordering::Relaxed);
+        (before >> EXECUTE_SAMPLE_SHIFT) != ((before + n) >> EXECUTE_SAMPLE_SHIFT)
+    }
+
+    /// Records a sampled batch of `n` tuples that took `took` in the bolt.
+    pub fn record_execute(&self, took: Duration, n: u64) {
+        let per_tuple = (took.as_nanos() as u64 / n.max(1)).max(1);
+        let mut h = self.execute_latency.lock().unwrap_or_else(|e| e.into_inner());
+        let h = h.get_or_insert_with(|| Histogram::new(2).expect("2 significant figures"));
+        let _ = h.record(per_tuple);
+    }
+
+    /// Sets the task's current event time (only forward). The end of input
+    /// (`i64::MAX`) is left out: the last event time stays.
+    pub fn set_watermark(&self, w: i64) {
+        if w != i64::MAX {
+            self.watermark.fetch_max(w, Ordering::Relaxed);
+        }
+    }
+
+    /// Queued messages and capacity over the task's open input channels.
+    pub fn input_queue(&self) -> (usize, usize) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut queued, mut capacity) = (0, 0);
+        inputs.retain(|weak| match weak.upgrade() {
+            Some(tx) => {
+                queued += tx.max_capacity() - tx.capacity();
+                capacity += tx.max_capacity();
+                true
+            }
+            None => false,
+        });
+        (queued, capacity)
     }
 
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -77,7 +163,14 @@ impl TaskMetrics {
 /// The counters of every task, grouped by component.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
+    /// The topology's name (the `topology` label).
+    pub topology: String,
     pub components: Vec<ComponentEntry>,
+    /// Restarts of the whole topology from its last checkpoint (Flink's
+    /// full restarts; per-task restarts are each task's `restarts`).
+    pub topology_restarts: AtomicU64,
+    /// The checkpoints completed in local mode, oldest first.
+    pub checkpoints: Arc<Mutex<Vec<crate::runtime::CheckpointStats>>>,
     /// Every local task's state, for queries (not a metric, but as
     /// long-lived and as shared).
     pub states: crate::state::LiveStates,
@@ -92,6 +185,26 @@ pub(crate) struct ComponentEntry {
 }
 
 impl Metrics {
+    /// The counters of global task `task` (tasks are numbered per
+    /// component, in order).
+    pub fn task(&self, mut task: usize) -> Option<&Arc<TaskMetrics>> {
+        for c in &self.components {
+            if task < c.tasks.len() {
+                return Some(&c.tasks[task]);
+            }
+            task -= c.tasks.len();
+        }
+        None
+    }
+
+    /// Registers `tx` as an input channel of global task `task`, for its
+    /// queue fill.
+    pub fn add_input(&self, task: usize, tx: &Sender<Message>) {
+        if let Some(t) = self.task(task) {
+            t.inputs.lock().unwrap_or_else(|e| e.into_inner()).push(tx.downgrade());
+        }
+    }
+
     pub fn snapshot(&self) -> MetricsSnapshot {
         let components = self
             .components

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::MetricsSnapshot;
 
-/// The counters of one task at one moment (Storm UI's executor table).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The counters of one task at one moment (Storm UI's executor table), as
+/// the REST API's per-task rows (`GET /api/v1/topologies/{name}/metrics`,
+/// see docs/metrics.md). Fields after `failed` were added with Prometheus
+/// metrics and read as their defaults from older workers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TaskSnapshot {
     /// Component id.
     pub component: String,
@@ -27,6 +30,67 @@ pub struct TaskSnapshot {
     pub acked: u64,
     /// With tracking: spout trees failed / bolt inputs failed.
     pub failed: u64,
+    /// With tracking, spouts: tuples emitted again after a fail or timeout.
+    #[serde(default)]
+    pub replayed: u64,
+    /// With tracking, spouts: trees that timed out.
+    #[serde(default)]
+    pub timed_out: u64,
+    /// Restarts of the task after a failure (`at_least_once`).
+    #[serde(default)]
+    pub restarts: u64,
+    /// Records the task sent to an error stream.
+    #[serde(default)]
+    pub error_records: u64,
+    /// Batches queued on its input channels over their capacity, 0 to 1
+    /// (bolts; 0 for spouts).
+    #[serde(default)]
+    pub input_queue_fill: f64,
+    /// The task's event time (ms since the epoch), once it has one; stays
+    /// at the last value after its input ended.
+    #[serde(default)]
+    pub watermark_ms: Option<i64>,
+    /// Execute latency since the start (bolts, sampled batches).
+    #[serde(default)]
+    pub execute_latency: Option<Latency>,
+    /// Complete latency since the start (spouts with tracking).
+    #[serde(default)]
+    pub complete_latency: Option<Latency>,
+    /// Whether the task runs in the process that reported it (a cluster
+    /// worker reports every task, others' at 0).
+    #[serde(default)]
+    pub local: bool,
+    /// The worker running it (`{supervisor}-{slot}`; `local` in local
+    /// mode), set by whoever gathers the reports.
+    #[serde(default)]
+    pub worker: Option<String>,
+}
+
+/// Quantiles of a latency histogram (µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Samples behind them.
+    pub count: u64,
+}
+
+impl Latency {
+    /// The quantiles of `h`, whose values are `unit_ns` nanoseconds each;
+    /// `None` when it is empty.
+    fn of(
+        h: &std::sync::Mutex<Option<hdrhistogram::Histogram<u64>>>,
+        unit_ns: u64,
+    ) -> Option<Self> {
+        let h = h.lock().unwrap_or_else(|e| e.into_inner());
+        let h = h.as_ref().filter(|h| !h.is_empty())?;
+        let us = |q: f64| h.value_at_quantile(q) * unit_ns / 1000;
+        Some(Latency { p50_us: us(0.5), p99_us: us(0.99), p999_us: us(0.999), count: h.len() })
+    }
 }
 
 /// A shared view of a running topology's counters.
@@ -38,6 +102,24 @@ impl MetricsHandle {
     /// [`crate::RunningTopology::states`]).
     pub fn states(&self) -> crate::state::LiveStates {
         self.0.states.clone()
+    }
+
+    /// A [`Publisher`](crate::runtime::Publisher) of these counters
+    /// through the `metrics` facade (for Prometheus).
+    pub fn publisher(&self) -> crate::runtime::Publisher {
+        crate::runtime::Publisher::new(self.0.clone())
+    }
+
+    /// The topology's name.
+    pub fn topology(&self) -> &str {
+        &self.0.topology
+    }
+
+    /// The checkpoints a local run completed, oldest first (as
+    /// [`crate::RunningTopology::checkpoints`]; empty for a cluster
+    /// worker's part, whose coordinator keeps its own).
+    pub fn checkpoints(&self) -> Arc<std::sync::Mutex<Vec<crate::runtime::CheckpointStats>>> {
+        self.0.checkpoints.clone()
     }
 
     /// Totals per component (as [`crate::RunningTopology::metrics`]).
@@ -52,6 +134,8 @@ impl MetricsHandle {
         let mut out = Vec::new();
         for c in &self.0.components {
             for t in &c.tasks {
+                let (queued, capacity) = t.input_queue();
+                let watermark = t.watermark.load(Ordering::Relaxed);
                 out.push(TaskSnapshot {
                     component: c.id.clone(),
                     task,
@@ -60,6 +144,19 @@ impl MetricsHandle {
                     backpressure_ms: load(&t.backpressure_ns) / 1_000_000,
                     acked: load(&t.acked),
                     failed: load(&t.failed),
+                    replayed: load(&t.replayed),
+                    timed_out: load(&t.timed_out),
+                    restarts: load(&t.restarts),
+                    error_records: load(&t.error_records),
+                    input_queue_fill: match capacity {
+                        0 => 0.0,
+                        c => queued as f64 / c as f64,
+                    },
+                    watermark_ms: (watermark != crate::runtime::NO_WATERMARK).then_some(watermark),
+                    execute_latency: Latency::of(&t.execute_latency, 1),
+                    complete_latency: Latency::of(&t.latency, 1000),
+                    local: t.local.load(Ordering::Relaxed),
+                    worker: None,
                 });
                 task += 1;
             }
