@@ -1,0 +1,220 @@
+//! Nexmark queries on Squall against DuckDB: the events are generated once
+//! into CSV files; Squall runs the query as SQL (reading the `nexmark`
+//! connector, which makes the same events, or the files), DuckDB runs the
+//! same query as batch SQL over the files, and the complete outputs are
+//! compared row for row (windowed queries: everything, after the final
+//! watermark of the bounded input). Needs `python3 -m pip install duckdb`
+//! (scripts/setup.sh).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use squall_sql::nexmark::GeneratorConfig;
+
+/// Events generated (all kinds): about 92 000 bids, 6 000 auctions, 2 000
+/// persons, 20 s of event time at the default 10 000 events/s... scaled
+/// to 5 000 events/s here: 40 s.
+const EVENTS: u64 = 100_000;
+const RATE: &str = "5000";
+
+fn events_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("squall-nexmark-{}", std::process::id()));
+        let config = GeneratorConfig { rate: RATE.parse().unwrap(), ..Default::default() };
+        squall_sql::nexmark_files::write_files(&dir, &config, EVENTS, false).unwrap();
+        dir
+    })
+}
+
+const DDL_NEXMARK: &str = include_str!("../nexmark/ddl.sql");
+
+/// The same tables over the CSV files.
+fn ddl_files(dir: &Path) -> String {
+    DDL_NEXMARK
+        .replace("'connector' = 'nexmark',", "'connector' = 'filesystem', 'format' = 'csv',")
+        .replace("'table' = 'person',", &format!("'path' = '{}',", dir.join("person.csv").display()))
+        .replace("'table' = 'auction',", &format!("'path' = '{}',", dir.join("auction.csv").display()))
+        .replace("'table' = 'bid',", &format!("'path' = '{}',", dir.join("bid.csv").display()))
+}
+
+/// Runs `ddl` + `query` (whose sink writes to ${OUT}) and reads every row
+/// the sink committed.
+fn squall(ddl: &str, query: &str, parallelism: usize) -> Vec<Vec<String>> {
+    let out = tempfile::tempdir().unwrap();
+    let mut s = squall_sql::Session::new();
+    s.set("parallelism", &parallelism.to_string()).unwrap();
+    s.set("EVENTS_NUM", &EVENTS.to_string()).unwrap();
+    s.set("TPS", RATE).unwrap();
+    s.set("SINK", "filesystem").unwrap();
+    s.set("OUT", out.path().to_str().unwrap()).unwrap();
+    let script = format!("{ddl};\n{query}");
+    s.run_script(&script).unwrap_or_else(|e| panic!("{e}"));
+    let mut rows = Vec::new();
+    for f in squall_sql::source::list_files(out.path()).unwrap() {
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(&f).unwrap();
+        for rec in r.records() {
+            rows.push(rec.unwrap().iter().map(str::to_string).collect());
+        }
+    }
+    rows
+}
+
+/// Runs `query` in DuckDB over the CSV files as tables person, auction, bid.
+fn duckdb(query: &str) -> Vec<Vec<String>> {
+    let dir = events_dir();
+    let script = format!(
+        r#"
+import csv, sys, duckdb
+c = duckdb.connect()
+d = {dir:?}
+c.execute(f"""CREATE VIEW person AS SELECT * FROM read_csv('{{d}}/person.csv', header=false, quote='"',
+  columns={{{{'id':'BIGINT','name':'VARCHAR','emailAddress':'VARCHAR','creditCard':'VARCHAR','city':'VARCHAR','state':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'}}}})""")
+c.execute(f"""CREATE VIEW auction AS SELECT * FROM read_csv('{{d}}/auction.csv', header=false, quote='"',
+  columns={{{{'id':'BIGINT','itemName':'VARCHAR','description':'VARCHAR','initialBid':'BIGINT','reserve':'BIGINT','dateTime':'TIMESTAMP','expires':'TIMESTAMP','seller':'BIGINT','category':'BIGINT','extra':'VARCHAR'}}}})""")
+c.execute(f"""CREATE VIEW bid AS SELECT * FROM read_csv('{{d}}/bid.csv', header=false, quote='"',
+  columns={{{{'auction':'BIGINT','bidder':'BIGINT','price':'BIGINT','channel':'VARCHAR','url':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'}}}})""")
+w = csv.writer(sys.stdout, lineterminator="\n")
+for row in c.execute(sys.stdin.read()).fetchall():
+    out = []
+    for v in row:
+        if v is None: out.append("")
+        elif hasattr(v, "strftime"): out.append(v.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (v.microsecond // 1000))
+        else: out.append(str(v))
+    w.writerow(out)
+"#
+    );
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(query.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(out.stdout.as_slice());
+    r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
+}
+
+/// Cells equal as text, or as numbers within 1e-9 relative.
+fn same_cell(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+fn sort_key(row: &[String]) -> Vec<String> {
+    row.iter()
+        .map(|c| match c.parse::<f64>() {
+            Ok(x) => format!("{:030.6}", x + 1e15),
+            Err(_) => c.clone(),
+        })
+        .collect()
+}
+
+fn compare(name: &str, mut ours: Vec<Vec<String>>, mut theirs: Vec<Vec<String>>) {
+    ours.sort_by_key(|r| sort_key(r));
+    theirs.sort_by_key(|r| sort_key(r));
+    assert!(!theirs.is_empty(), "{name}: DuckDB's result is empty; the test checks nothing");
+    assert_eq!(ours.len(), theirs.len(), "{name}: {} rows from Squall, {} from DuckDB", ours.len(), theirs.len());
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cell(x, y));
+        assert!(same, "{name}: row {i} differs: Squall {a:?}, DuckDB {b:?}");
+    }
+    eprintln!("{name}: {} rows equal", ours.len());
+}
+
+fn query_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nexmark").join(name)).unwrap()
+}
+
+#[test]
+fn q0_pass_through() {
+    let ours = squall(DDL_NEXMARK, &query_file("q0.sql"), 2);
+    let theirs = duckdb(r#"SELECT auction, bidder, price, "dateTime", extra FROM bid"#);
+    compare("q0", ours, theirs);
+}
+
+#[test]
+fn q1_currency_conversion() {
+    let ours = squall(DDL_NEXMARK, &query_file("q1.sql"), 2);
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, CAST(0.908 AS DOUBLE) * price AS price, "dateTime", extra FROM bid"#,
+    );
+    compare("q1", ours, theirs);
+}
+
+#[test]
+fn q2_selection_from_files() {
+    // Squall reads the CSV files here (the filesystem connector).
+    let ours = squall(&ddl_files(events_dir()), &query_file("q2.sql"), 2);
+    let theirs = duckdb("SELECT auction, price FROM bid WHERE auction % 123 = 0");
+    compare("q2", ours, theirs);
+}
+
+/// DuckDB's HOP: each bid in the windows [s, s + size) with s a multiple of
+/// slide and s <= t < s + size.
+fn duck_hop(slide_ms: i64, size_ms: i64) -> String {
+    format!(
+        "(SELECT b.*, make_timestamp((epoch_ms(b.\"dateTime\") - epoch_ms(b.\"dateTime\") % {slide_ms} - k.i * {slide_ms}) * 1000) AS window_start,
+                 make_timestamp((epoch_ms(b.\"dateTime\") - epoch_ms(b.\"dateTime\") % {slide_ms} - k.i * {slide_ms} + {size_ms}) * 1000) AS window_end
+          FROM bid b, range(0, {n}) AS k(i))",
+        n = size_ms / slide_ms
+    )
+}
+
+#[test]
+fn hop_count_per_auction_q5_inner() {
+    // The windowed part of q5: bids per auction in 10 s windows every 2 s.
+    let ours = squall(
+        DDL_NEXMARK,
+        "CREATE TABLE out (auction BIGINT, num BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+         INSERT INTO out
+         SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+         FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+         GROUP BY auction, window_start, window_end",
+        2,
+    );
+    let theirs = duckdb(&format!(
+        "SELECT auction, count(*), window_start, window_end FROM {} GROUP BY auction, window_start, window_end",
+        duck_hop(2000, 10_000)
+    ));
+    compare("hop count per auction", ours, theirs);
+}
+
+#[test]
+fn tumble_max_price_q7_inner_and_every_aggregate() {
+    // The windowed part of q7 (the highest bid per 10 s window), with every
+    // aggregate Squall runs, per channel class.
+    let ours = squall(
+        DDL_NEXMARK,
+        "CREATE TABLE out (hot BOOLEAN, window_start TIMESTAMP(3), window_end TIMESTAMP(3), maxprice BIGINT,
+                           minprice BIGINT, n BIGINT, total BIGINT, mean DOUBLE, bidders BIGINT, cheap BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+         INSERT INTO out
+         SELECT channel IN ('Google', 'Facebook', 'Baidu', 'Apple') AS hot, window_start, window_end,
+                MAX(price), MIN(price), COUNT(*), SUM(price), AVG(price), COUNT(DISTINCT bidder),
+                COUNT(*) FILTER (WHERE price < 10000)
+         FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+         GROUP BY channel IN ('Google', 'Facebook', 'Baidu', 'Apple'), window_start, window_end",
+        2,
+    );
+    let theirs = duckdb(&format!(
+        "SELECT channel IN ('Google', 'Facebook', 'Baidu', 'Apple') AS hot, window_start, window_end,
+                MAX(price), MIN(price), COUNT(*), SUM(price), AVG(price), COUNT(DISTINCT bidder),
+                COUNT(*) FILTER (WHERE price < 10000)
+         FROM {} GROUP BY hot, window_start, window_end",
+        duck_hop(10_000, 10_000)
+    ));
+    compare("tumble aggregates", ours, theirs);
+}
