@@ -157,10 +157,18 @@ pub fn scalar_at(array: &dyn Array, row: usize) -> SqlResult<Scalar> {
         DataType::Utf8 => Scalar::Str(array.as_string::<i32>().value(row).to_string()),
         DataType::LargeUtf8 => Scalar::Str(array.as_string::<i64>().value(row).to_string()),
         DataType::Utf8View => Scalar::Str(array.as_string_view().value(row).to_string()),
-        DataType::Timestamp(_, _) => {
-            let ms = cast(&array.slice(row, 1), &DataType::Timestamp(TimeUnit::Millisecond, None))
-                .map_err(|e| SqlError::exec(e.to_string()))?;
-            Scalar::Ts(ms.as_primitive::<datafusion_common::arrow::datatypes::TimestampMillisecondType>().value(0))
+        DataType::Timestamp(unit, _) => {
+            use datafusion_common::arrow::datatypes as t;
+            Scalar::Ts(match unit {
+                TimeUnit::Millisecond => array.as_primitive::<t::TimestampMillisecondType>().value(row),
+                TimeUnit::Second => array.as_primitive::<t::TimestampSecondType>().value(row) * 1000,
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<t::TimestampMicrosecondType>().value(row).div_euclid(1000)
+                }
+                TimeUnit::Nanosecond => {
+                    array.as_primitive::<t::TimestampNanosecondType>().value(row).div_euclid(1_000_000)
+                }
+            })
         }
         other => {
             return Err(SqlError::unsupported(format!(

@@ -12,11 +12,10 @@ use std::sync::OnceLock;
 
 use squall_sql::nexmark::GeneratorConfig;
 
-/// Events generated (all kinds): about 92 000 bids, 6 000 auctions, 2 000
-/// persons, 20 s of event time at the default 10 000 events/s... scaled
-/// to 5 000 events/s here: 40 s.
-const EVENTS: u64 = 100_000;
-const RATE: &str = "5000";
+/// Events generated (all kinds): 46 000 bids, 3 000 auctions, 1 000
+/// persons, over 20 s of event time (2 500 events per second).
+const EVENTS: u64 = 50_000;
+const RATE: &str = "2500";
 
 fn events_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -80,6 +79,7 @@ for row in c.execute(sys.stdin.read()).fetchall():
     out = []
     for v in row:
         if v is None: out.append("")
+        elif isinstance(v, bool): out.append("true" if v else "false")
         elif hasattr(v, "strftime"): out.append(v.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (v.microsecond // 1000))
         else: out.append(str(v))
     w.writerow(out)
