@@ -331,3 +331,120 @@ impl KeyedProcessFunction<Vec<Scalar>, AggRow> for WindowAgg {
         Ok(())
     }
 }
+
+/// A row entering a join, from the left or the right input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRow {
+    /// The equi-join key.
+    pub key: Vec<Scalar>,
+    /// Whether it comes from the left input.
+    pub left: bool,
+    /// Its columns.
+    pub row: Vec<Scalar>,
+}
+
+/// Turns batches of one join input into [`JoinRow`]s (rows with a NULL key
+/// never match, and are dropped).
+#[derive(Clone)]
+pub struct JoinInput {
+    /// The key expressions over this input.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Left or right.
+    pub left: bool,
+}
+
+impl JoinInput {
+    /// The rows of `batch`.
+    ///
+    /// # Errors
+    /// Evaluation errors; column types keyed state cannot hold.
+    pub fn rows(&self, batch: &RecordBatch, out: &mut Vec<JoinRow>) -> SqlResult<()> {
+        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| eval(k, batch)).collect::<SqlResult<_>>()?;
+        'rows: for r in 0..batch.num_rows() {
+            let mut key = Vec::with_capacity(keys.len());
+            for k in &keys {
+                let v = scalar_at(k.as_ref(), r)?;
+                if matches!(v, Scalar::Null) {
+                    continue 'rows;
+                }
+                key.push(v);
+            }
+            let row = batch.columns().iter().map(|c| scalar_at(c.as_ref(), r)).collect::<SqlResult<_>>()?;
+            out.push(JoinRow { key, left: self.left, row });
+        }
+        Ok(())
+    }
+}
+
+/// An inner equi-join as a keyed process function: per key, the rows seen
+/// on each side; a row joins every stored row of the other side (then the
+/// residual `filter`). In a window join (both inputs grouped by the same
+/// window's end, which is part of the key) a key's rows are dropped when
+/// the watermark passes the window's end: no row of that window can come.
+#[derive(Clone)]
+pub struct Join {
+    /// The output schema (left columns, then right).
+    pub schema: SchemaRef,
+    /// The residual condition over output rows.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The index in the key of the window end both sides share, if any.
+    pub window_end_key: Option<usize>,
+}
+
+/// Rows stored per key: left, right.
+pub type JoinState = (Vec<Vec<Scalar>>, Vec<Vec<Scalar>>);
+
+impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for Join {
+    type State = JoinState;
+    type Out = Batch;
+
+    fn process_element(
+        &mut self,
+        row: JoinRow,
+        ctx: &mut KeyedContext<'_, Vec<Scalar>, JoinState, Batch>,
+    ) -> squall::Result<()> {
+        if let Some(i) = self.window_end_key {
+            if let Some(Scalar::Ts(end) | Scalar::Int(end)) = ctx.key().get(i).cloned() {
+                if end - 1 <= ctx.current_watermark() {
+                    return Ok(());
+                }
+                ctx.register_event_time_timer(end - 1);
+            }
+        }
+        let state = ctx.state();
+        let (lefts, rights) = state.get_or_insert_with(Default::default);
+        let mut out = Vec::new();
+        if row.left {
+            for r in rights.iter() {
+                out.push(row.row.iter().chain(r).cloned().collect::<Vec<_>>());
+            }
+            lefts.push(row.row);
+        } else {
+            for l in lefts.iter() {
+                out.push(l.iter().chain(&row.row).cloned().collect::<Vec<_>>());
+            }
+            rights.push(row.row);
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut batch = batch_of(&self.schema, &out).map_err(squall::Error::from)?;
+        if let Some(f) = &self.filter {
+            batch = filter(f, &batch).map_err(squall::Error::from)?;
+        }
+        if batch.num_rows() > 0 {
+            ctx.collect(Batch(batch));
+        }
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        _timestamp: i64,
+        _domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, Vec<Scalar>, JoinState, Batch>,
+    ) -> squall::Result<()> {
+        *ctx.state() = None;
+        Ok(())
+    }
+}

@@ -62,7 +62,6 @@ fn optimizer() -> Optimizer {
     let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> = vec![
         Arc::new(optimize_unions::OptimizeUnions::new()),
         Arc::new(simplify_expressions::SimplifyExpressions::new()),
-        Arc::new(eliminate_join::EliminateJoin::new()),
         Arc::new(extract_equijoin_predicate::ExtractEquijoinPredicate::new()),
         Arc::new(eliminate_duplicated_expr::EliminateDuplicatedExpr::new()),
         Arc::new(eliminate_filter::EliminateFilter::new()),

@@ -191,9 +191,7 @@ impl<'a> Translator<'a> {
                 Ok(Node { stream, window: Some((n, n + 1)) })
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
-            LogicalPlan::Join(_) => Err(SqlError::unsupported(
-                "joins (regular, interval and window joins are planned but not built yet)",
-            )),
+            LogicalPlan::Join(j) => self.join(j),
             LogicalPlan::Sort(_) => Err(SqlError::unsupported("ORDER BY on a stream")),
             LogicalPlan::Limit(_) => Err(SqlError::unsupported("LIMIT on a stream")),
             LogicalPlan::Window(_) => Err(SqlError::unsupported(
@@ -338,6 +336,54 @@ impl<'a> Translator<'a> {
         Ok(Node { stream, window })
     }
 
+    fn join(&mut self, j: &datafusion_expr::logical_plan::Join) -> SqlResult<Node> {
+        use datafusion_expr::JoinType;
+        if j.join_type != JoinType::Inner {
+            return Err(SqlError::unsupported(format!(
+                "{} joins on streams (inner joins are)",
+                j.join_type
+            )));
+        }
+        if j.on.is_empty() {
+            return Err(SqlError::unsupported(
+                "joins without an equality between the two sides (cross joins, pure interval joins)",
+            ));
+        }
+        let (ls, rs) = (j.left.schema().clone(), j.right.schema().clone());
+        let left = self.child(&j.left)?;
+        let right = self.child(&j.right)?;
+        let lkeys: Vec<Arc<dyn PhysicalExpr>> =
+            j.on.iter().map(|(l, _)| physical(l, &ls)).collect::<SqlResult<_>>()?;
+        let rkeys: Vec<Arc<dyn PhysicalExpr>> =
+            j.on.iter().map(|(_, r)| physical(r, &rs)).collect::<SqlResult<_>>()?;
+        // A window join: both sides keyed by the end of their windows.
+        let window_end_key = match (left.window, right.window) {
+            (Some((_, le)), Some((_, re))) => j.on.iter().position(|(l, r)| {
+                passthrough(l, &ls) == Some(le) && passthrough(r, &rs) == Some(re)
+            }),
+            _ => None,
+        };
+        let filter = j.filter.as_ref().map(|f| physical(f, &j.schema)).transpose()?;
+        self.line(format!(
+            "{}join on {}{}",
+            if window_end_key.is_some() { "window " } else { "" },
+            j.on.iter().map(|(l, r)| format!("{l} = {r}")).collect::<Vec<_>>().join(" AND "),
+            j.filter.as_ref().map(|f| format!(" where {f}")).unwrap_or_default()
+        ));
+        let li = ops::JoinInput { keys: lkeys, left: true };
+        let ri = ops::JoinInput { keys: rkeys, left: false };
+        let l: Stream<ops::JoinRow> = left.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
+            li.rows(&b.0, out).unwrap_or_else(|e| fail(e))
+        });
+        let r: Stream<ops::JoinRow> = right.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
+            ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
+        });
+        let f = ops::Join { schema: arrow_schema(&j.schema), filter, window_end_key };
+        let stream = l.union(&r).key_by(|r: &ops::JoinRow| r.key.clone()).process(f);
+        let window = if window_end_key.is_some() { left.window } else { None };
+        Ok(Node { stream, window })
+    }
+
     /// Adds the sink of `table` for `node`, whose columns are the table's.
     ///
     /// # Errors
@@ -415,6 +461,14 @@ pub fn window_columns(plan: &LogicalPlan) -> Option<(usize, usize)> {
             let input = p.input.schema();
             let find = |col: usize| p.expr.iter().position(|x| passthrough(x, input) == Some(col));
             Some((find(s)?, find(e)?))
+        }
+        LogicalPlan::Join(j) => {
+            let (ls, le) = window_columns(&j.left)?;
+            let (_, re) = window_columns(&j.right)?;
+            let window_join = j.on.iter().any(|(l, r)| {
+                passthrough(l, j.left.schema()) == Some(le) && passthrough(r, j.right.schema()) == Some(re)
+            });
+            window_join.then_some((ls, le))
         }
         LogicalPlan::Aggregate(a) => {
             let (s, e) = window_columns(&a.input)?;

@@ -161,13 +161,65 @@ fn q2_selection_from_files() {
     compare("q2", ours, theirs);
 }
 
+#[test]
+fn q3_local_item_suggestion_join() {
+    let ours = squall(DDL_NEXMARK, &query_file("q3.sql"), 2);
+    let theirs = duckdb(
+        "SELECT P.name, P.city, P.state, A.id FROM auction AS A INNER JOIN person AS P on A.seller = P.id
+         WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')",
+    );
+    compare("q3", ours, theirs);
+}
+
+#[test]
+fn q5_hot_items() {
+    let ours = squall(DDL_NEXMARK, &query_file("q5.sql"), 2);
+    let hop = duck_hop("bid", 2000, 10_000);
+    let theirs = duckdb(&format!(
+        "WITH c AS (SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+                    FROM {hop} GROUP BY auction, window_start, window_end),
+              m AS (SELECT max(num) AS maxn, starttime, endtime FROM c GROUP BY starttime, endtime)
+         SELECT c.auction, c.num FROM c JOIN m ON c.starttime = m.starttime AND c.endtime = m.endtime
+         AND c.num >= m.maxn"
+    ));
+    compare("q5", ours, theirs);
+}
+
+#[test]
+fn q7_highest_bid() {
+    let ours = squall(DDL_NEXMARK, &query_file("q7.sql"), 2);
+    let tumble = duck_hop("bid", 10_000, 10_000);
+    let theirs = duckdb(&format!(
+        "SELECT B.auction, B.price, B.bidder, B.\"dateTime\", B.extra FROM bid B
+         JOIN (SELECT MAX(price) AS maxprice, window_end AS \"dateTime\" FROM {tumble} GROUP BY window_start, window_end) B1
+         ON B.price = B1.maxprice
+         WHERE B.\"dateTime\" BETWEEN B1.\"dateTime\" - INTERVAL '10' SECOND AND B1.\"dateTime\""
+    ));
+    compare("q7", ours, theirs);
+}
+
+#[test]
+fn q8_monitor_new_users() {
+    let ours = squall(DDL_NEXMARK, &query_file("q8.sql"), 2);
+    let (p, a) = (duck_hop("person", 10_000, 10_000), duck_hop("auction", 10_000, 10_000));
+    let theirs = duckdb(&format!(
+        "SELECT P.id, P.name, P.starttime FROM
+           (SELECT id, name, window_start AS starttime, window_end AS endtime FROM {p}
+            GROUP BY id, name, window_start, window_end) P
+         JOIN (SELECT seller, window_start AS starttime, window_end AS endtime FROM {a}
+            GROUP BY seller, window_start, window_end) A
+         ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime"
+    ));
+    compare("q8", ours, theirs);
+}
+
 /// DuckDB's HOP: each bid in the windows [s, s + size) with s a multiple of
 /// slide and s <= t < s + size.
-fn duck_hop(slide_ms: i64, size_ms: i64) -> String {
+fn duck_hop(table: &str, slide_ms: i64, size_ms: i64) -> String {
     format!(
         "(SELECT b.*, make_timestamp((epoch_ms(b.\"dateTime\") - epoch_ms(b.\"dateTime\") % {slide_ms} - k.i * {slide_ms}) * 1000) AS window_start,
                  make_timestamp((epoch_ms(b.\"dateTime\") - epoch_ms(b.\"dateTime\") % {slide_ms} - k.i * {slide_ms} + {size_ms}) * 1000) AS window_end
-          FROM bid b, range(0, {n}) AS k(i))",
+          FROM {table} b, range(0, {n}) AS k(i))",
         n = size_ms / slide_ms
     )
 }
@@ -187,7 +239,7 @@ fn hop_count_per_auction_q5_inner() {
     );
     let theirs = duckdb(&format!(
         "SELECT auction, count(*), window_start, window_end FROM {} GROUP BY auction, window_start, window_end",
-        duck_hop(2000, 10_000)
+        duck_hop("bid", 2000, 10_000)
     ));
     compare("hop count per auction", ours, theirs);
 }
@@ -214,7 +266,7 @@ fn tumble_max_price_q7_inner_and_every_aggregate() {
                 MAX(price), MIN(price), COUNT(*), SUM(price), AVG(price), COUNT(DISTINCT bidder),
                 COUNT(*) FILTER (WHERE price < 10000)
          FROM {} GROUP BY hot, window_start, window_end",
-        duck_hop(10_000, 10_000)
+        duck_hop("bid", 10_000, 10_000)
     ));
     compare("tumble aggregates", ours, theirs);
 }
