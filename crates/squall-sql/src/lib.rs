@@ -38,4 +38,4 @@ pub mod translate;
 pub mod tvf;
 
 pub use error::{SqlError, SqlResult};
-pub use session::{Outcome, Session};
+pub use session::{Outcome, Session, Wrap};

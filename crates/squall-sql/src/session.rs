@@ -44,7 +44,13 @@ pub struct Session {
     pub config: TopologyConfig,
     /// The topology's name.
     pub name: String,
+    /// Wraps every operator's bolt (tracing, fault injection in tests); see
+    /// [`StreamEnv::wrap_operators`].
+    pub wrap: Option<Wrap>,
 }
+
+/// A wrapper of operators' bolts, given the component id.
+pub type Wrap = Arc<dyn Fn(&str, Box<dyn squall::Bolt>) -> Box<dyn squall::Bolt> + Send + Sync>;
 
 impl Default for Session {
     fn default() -> Self {
@@ -120,6 +126,7 @@ impl Session {
             parallelism: 1,
             config: TopologyConfig::default(),
             name: "sql".into(),
+            wrap: None,
         }
     }
 
@@ -248,6 +255,9 @@ impl Session {
         }
         let env = StreamEnv::new(&self.name);
         env.set_parallelism(self.parallelism);
+        if let Some(w) = self.wrap.clone() {
+            env.wrap_operators(move |id, b| w(id, b));
+        }
         let config = self.config.clone();
         env.with_builder(|b| *b.config_mut() = config);
         let mut lines = Vec::new();
