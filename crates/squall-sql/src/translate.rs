@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use datafusion_common::arrow::datatypes::SchemaRef;
-use datafusion_common::{Column, DFSchema};
+use datafusion_common::DFSchema;
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::{Expr, LogicalPlan};
 use datafusion_physical_expr::{create_physical_expr, PhysicalExpr};
@@ -271,9 +271,6 @@ impl<'a> Translator<'a> {
             ));
         };
         let start_key = group_cols.iter().position(|c| *c == Some(ws));
-        if !matches!(agg.group_expr.first(), Some(_)) {
-            return Err(SqlError::unsupported("GROUPING SETS"));
-        }
         let input = self.child(&agg.input)?;
         let keys: Vec<Arc<dyn PhysicalExpr>> =
             agg.group_expr.iter().map(|g| physical(g, &in_schema)).collect::<SqlResult<_>>()?;
@@ -479,6 +476,3 @@ pub fn window_columns(plan: &LogicalPlan) -> Option<(usize, usize)> {
         _ => None,
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: Column) {}
