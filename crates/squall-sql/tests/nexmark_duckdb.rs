@@ -216,6 +216,17 @@ fn q8_monitor_new_users() {
     compare("q8", ours, theirs);
 }
 
+#[test]
+fn q20_expand_bid_with_auction() {
+    let ours = squall(DDL_NEXMARK, &query_file("q20.sql"), 2);
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, price, channel, url, B."dateTime", B.extra,
+                  itemName, description, initialBid, reserve, A."dateTime", expires, seller, category, A.extra
+           FROM bid AS B INNER JOIN auction AS A on B.auction = A.id WHERE A.category = 10"#,
+    );
+    compare("q20", ours, theirs);
+}
+
 /// DuckDB's HOP: each bid in the windows [s, s + size) with s a multiple of
 /// slide and s <= t < s + size.
 fn duck_hop(table: &str, slide_ms: i64, size_ms: i64) -> String {
