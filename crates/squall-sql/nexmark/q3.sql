@@ -1,0 +1,20 @@
+-- Nexmark q3: local item suggestion. Who is selling in OR, ID or CA in
+-- category 10, and for what auction ids? A regular (non-windowed) inner
+-- join: both sides are kept in keyed state.
+CREATE TABLE nexmark_q3 (
+  name  VARCHAR,
+  city  VARCHAR,
+  state  VARCHAR,
+  id  BIGINT
+) WITH (
+  'connector' = '${SINK}',
+  'path' = '${OUT}'
+);
+
+INSERT INTO nexmark_q3
+SELECT
+    P.name, P.city, P.state, A.id
+FROM
+    auction AS A INNER JOIN person AS P on A.seller = P.id
+WHERE
+    A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA');

@@ -1,0 +1,285 @@
+//! The catalog of tables and views a script creates, and DataFusion's
+//! [`ContextProvider`] over it (functions, options, the window TVFs).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion_common::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{plan_err, DataFusionError, Result, TableReference};
+use datafusion_expr::logical_plan::builder::LogicalTableSource;
+use datafusion_expr::planner::{ExprPlanner, RelationPlanner};
+use datafusion_expr::{
+    AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableSource, WindowUDF,
+};
+use datafusion_sql::planner::ContextProvider;
+
+use crate::error::{SqlError, SqlResult};
+
+/// `WATERMARK FOR column AS column - INTERVAL ...`: the table's event-time
+/// column and how far behind the largest time seen the watermark stays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatermarkDef {
+    /// The event-time column (a TIMESTAMP).
+    pub column: String,
+    /// The bound on out-of-orderness (ms).
+    pub delay_ms: i64,
+}
+
+/// A table of `CREATE TABLE ... WITH (...)`: a source or a sink.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// Its name as written.
+    pub name: String,
+    /// Its columns.
+    pub schema: SchemaRef,
+    /// The `WITH` options, keys as written.
+    pub options: BTreeMap<String, String>,
+    /// Its watermark, if declared.
+    pub watermark: Option<WatermarkDef>,
+}
+
+impl TableDef {
+    /// Option `key`, if given.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+
+    /// Option `key`, required.
+    ///
+    /// # Errors
+    /// Names the table and the option.
+    pub fn required(&self, key: &str) -> SqlResult<&str> {
+        self.option(key).ok_or_else(|| {
+            SqlError::config(format!("table '{}' needs the option '{key}'", self.name))
+        })
+    }
+
+    /// The connector (`'connector'` option).
+    ///
+    /// # Errors
+    /// If it is missing.
+    pub fn connector(&self) -> SqlResult<&str> {
+        self.required("connector")
+    }
+}
+
+/// The tables and views of a session.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    /// Tables by name.
+    pub tables: HashMap<String, TableDef>,
+    /// Views by name: their (unoptimised) logical plans.
+    pub views: HashMap<String, LogicalPlan>,
+}
+
+/// A view as a table source whose plan DataFusion inlines.
+#[derive(Debug)]
+struct ViewSource {
+    plan: LogicalPlan,
+}
+
+impl TableSource for ViewSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(self.plan.schema().as_arrow().clone())
+    }
+    fn get_logical_plan(&self) -> Option<std::borrow::Cow<'_, LogicalPlan>> {
+        Some(std::borrow::Cow::Borrowed(&self.plan))
+    }
+}
+
+/// DataFusion's view of the catalog and of the functions.
+pub struct Provider<'a> {
+    catalog: &'a Catalog,
+    functions: HashMap<String, Arc<ScalarUDF>>,
+    aggregates: HashMap<String, Arc<AggregateUDF>>,
+    windows: HashMap<String, Arc<WindowUDF>>,
+    options: ConfigOptions,
+    expr_planners: Vec<Arc<dyn ExprPlanner>>,
+    relation_planners: Vec<Arc<dyn RelationPlanner>>,
+}
+
+impl<'a> Provider<'a> {
+    /// A provider over `catalog` with DataFusion's built-in functions.
+    pub fn new(catalog: &'a Catalog) -> Self {
+        let mut functions = HashMap::new();
+        for f in datafusion_functions::all_default_functions() {
+            for alias in f.aliases() {
+                functions.insert(alias.to_string(), f.clone());
+            }
+            functions.insert(f.name().to_string(), f);
+        }
+        // Flink's names for functions DataFusion spells differently.
+        if let Some(f) = functions.get("character_length").cloned() {
+            functions.entry("char_length".into()).or_insert(f);
+        }
+        functions.insert("mod".into(), Arc::new(mod_udf()));
+        let mut aggregates = HashMap::new();
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for alias in f.aliases() {
+                aggregates.insert(alias.to_string(), f.clone());
+            }
+            aggregates.insert(f.name().to_string(), f);
+        }
+        let mut windows = HashMap::new();
+        for f in datafusion_functions_window::all_default_window_functions() {
+            for alias in f.aliases() {
+                windows.insert(alias.to_string(), f.clone());
+            }
+            windows.insert(f.name().to_string(), f);
+        }
+        let mut options = ConfigOptions::new();
+        options.sql_parser.enable_ident_normalization = false;
+        let expr_planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+            Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
+        ];
+        Provider {
+            catalog,
+            functions,
+            aggregates,
+            windows,
+            options,
+            expr_planners,
+            relation_planners: vec![Arc::new(crate::tvf::WindowTvfPlanner)],
+        }
+    }
+}
+
+impl ContextProvider for Provider<'_> {
+    fn get_table_source(&self, name: TableReference) -> Result<Arc<dyn TableSource>> {
+        let n = name.table();
+        if let Some(t) = self.catalog.tables.get(n) {
+            return Ok(Arc::new(LogicalTableSource::new(t.schema.clone())));
+        }
+        if let Some(v) = self.catalog.views.get(n) {
+            return Ok(Arc::new(ViewSource { plan: v.clone() }));
+        }
+        plan_err!("table '{n}' not found: create it first with CREATE TABLE or CREATE VIEW")
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.expr_planners
+    }
+
+    fn get_relation_planners(&self) -> &[Arc<dyn RelationPlanner>] {
+        &self.relation_planners
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.functions.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.aggregates.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.windows.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.functions.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        self.windows.keys().cloned().collect()
+    }
+}
+
+/// The Arrow type of a column type written in `CREATE TABLE` (Flink's
+/// names: `BIGINT`, `INT`, `DOUBLE`, `VARCHAR`, `STRING`, `BOOLEAN`,
+/// `TIMESTAMP(3)`, ...).
+///
+/// # Errors
+/// A type Squall's SQL does not take yet, named.
+pub fn arrow_type(t: &datafusion_sql::sqlparser::ast::DataType) -> SqlResult<DataType> {
+    use datafusion_sql::sqlparser::ast::DataType as T;
+    Ok(match t {
+        T::TinyInt(_) => DataType::Int8,
+        T::SmallInt(_) => DataType::Int16,
+        T::Int(_) | T::Integer(_) | T::Int4(_) => DataType::Int32,
+        T::BigInt(_) | T::Int8(_) | T::Int64 => DataType::Int64,
+        T::Float(_) | T::Real | T::Float4 => DataType::Float32,
+        T::Double(_) | T::DoublePrecision | T::Float8 | T::Float64 => DataType::Float64,
+        T::Boolean | T::Bool => DataType::Boolean,
+        T::Varchar(_) | T::CharVarying(_) | T::Char(_) | T::Character(_) | T::Text | T::String(_) => {
+            DataType::Utf8
+        }
+        T::Timestamp(_, _) | T::Datetime(_) => DataType::Timestamp(TimeUnit::Millisecond, None),
+        T::Date => DataType::Date32,
+        T::Decimal(_) | T::Numeric(_) | T::Dec(_) => DataType::Float64,
+        other => return Err(SqlError::unsupported(format!("column type {other}"))),
+    })
+}
+
+/// A schema of named, nullable columns.
+pub fn schema_of(columns: Vec<(String, DataType)>) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns.into_iter().map(|(n, t)| Field::new(n, t, true)).collect::<Vec<_>>(),
+    ))
+}
+
+/// A DataFusion error as ours.
+pub fn df(e: DataFusionError) -> SqlError {
+    SqlError::from(e)
+}
+
+/// Flink's `MOD(a, b)` on integers (DataFusion has the `%` operator).
+fn mod_udf() -> ScalarUDF {
+    use datafusion_common::arrow::array::Int64Array;
+    use datafusion_expr::{ColumnarValue, Volatility};
+    datafusion_expr::create_udf(
+        "mod",
+        vec![DataType::Int64, DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let n = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    _ => None,
+                })
+                .unwrap_or(1);
+            let a = args[0].to_array(n)?;
+            let b = args[1].to_array(n)?;
+            let (a, b) = (
+                a.as_any().downcast_ref::<Int64Array>().expect("coerced to Int64"),
+                b.as_any().downcast_ref::<Int64Array>().expect("coerced to Int64"),
+            );
+            let out: Int64Array = a
+                .iter()
+                .zip(b.iter())
+                .map(|(x, y)| match (x, y) {
+                    (Some(x), Some(y)) if y != 0 => Some(x.wrapping_rem(y)),
+                    _ => None,
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}

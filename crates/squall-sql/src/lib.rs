@@ -1,0 +1,41 @@
+//! Streaming SQL for Squall, planned by DataFusion and run on Squall's
+//! engine.
+//!
+//! A script (Flink SQL's dialect where it is standard) is split into
+//! statements; `CREATE TABLE ... WITH (...)` and `CREATE VIEW` fill a
+//! catalog; each `INSERT INTO sink SELECT ...` (or a bare `SELECT`, printed)
+//! is parsed by DataFusion's `sqlparser`, planned and optimised by
+//! DataFusion's SQL planner, analyzer and optimizer, and translated into
+//! Squall operators on one topology ([`translate`]): sources are spouts,
+//! projections and filters evaluate DataFusion's physical expressions over
+//! Arrow batches, window TVFs (`TUMBLE`, `HOP`, `CUMULATE`) with `GROUP BY
+//! window_start, window_end` are keyed window aggregates on Squall's
+//! event time, watermarks and checkpointed keyed state. `EXPLAIN` prints
+//! the logical plan and the operators.
+//!
+//! ```no_run
+//! let mut session = squall_sql::Session::new();
+//! let out = session.run_script("
+//!     CREATE TABLE bid (auction BIGINT, price BIGINT, dateTime TIMESTAMP(3),
+//!         WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND)
+//!     WITH ('connector' = 'nexmark', 'events.num' = '100000');
+//!     CREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = 'print');
+//!     INSERT INTO out SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;
+//! ")?;
+//! # Ok::<(), squall_sql::SqlError>(())
+//! ```
+
+pub mod batch;
+pub mod catalog;
+pub mod error;
+pub mod nexmark;
+pub mod nexmark_files;
+pub mod ops;
+mod session;
+pub mod script;
+pub mod source;
+pub mod translate;
+pub mod tvf;
+
+pub use error::{SqlError, SqlResult};
+pub use session::{Outcome, Session, Wrap};

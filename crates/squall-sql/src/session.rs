@@ -1,0 +1,389 @@
+//! [`Session`]: runs a script's statements.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{DFSchema, DataFusionError};
+use datafusion_expr::{BinaryExpr, Expr, LogicalPlan, Operator, WriteOp};
+use datafusion_optimizer::analyzer::Analyzer;
+use datafusion_optimizer::optimizer::{Optimizer, OptimizerContext};
+use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
+use datafusion_sql::sqlparser::ast::{self, Statement};
+use datafusion_sql::sqlparser::dialect::GenericDialect;
+use datafusion_sql::sqlparser::parser::Parser;
+use squall::datastream::StreamEnv;
+use squall::{Guarantee, LocalCluster, RunSummary, TopologyConfig};
+
+use crate::catalog::{arrow_type, schema_of, Catalog, Provider, TableDef, WatermarkDef};
+use crate::error::{one_line, SqlError, SqlResult};
+use crate::script::{self, StatementText};
+use crate::translate::Translator;
+use crate::tvf::interval_ms;
+
+/// What a script did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What `EXPLAIN` statements printed (the logical plan, then the
+    /// operators), one entry per statement.
+    pub explained: Vec<String>,
+    /// The run of the script's `INSERT`s and queries, if it had any.
+    pub summary: Option<RunSummary>,
+    /// The operators of that run, one per line.
+    pub operators: Vec<String>,
+}
+
+/// A SQL session: a catalog, settings, and the statements run so far.
+pub struct Session {
+    catalog: Catalog,
+    vars: BTreeMap<String, String>,
+    /// Tasks per source and operator (`--set parallelism=N`).
+    pub parallelism: usize,
+    /// The topology's settings (`guarantee`, `checkpoint_interval_ms`,
+    /// `checkpoint_dir`, ...).
+    pub config: TopologyConfig,
+    /// The topology's name.
+    pub name: String,
+    /// Wraps every operator's bolt (tracing, fault injection in tests); see
+    /// [`StreamEnv::wrap_operators`].
+    pub wrap: Option<Wrap>,
+}
+
+/// A wrapper of operators' bolts, given the component id.
+pub type Wrap = Arc<dyn Fn(&str, Box<dyn squall::Bolt>) -> Box<dyn squall::Bolt> + Send + Sync>;
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Job {
+    sink: TableDef,
+    plan: LogicalPlan,
+}
+
+fn optimizer() -> Optimizer {
+    use datafusion_optimizer::*;
+    let rules: Vec<Arc<dyn datafusion_optimizer::OptimizerRule + Send + Sync>> = vec![
+        Arc::new(optimize_unions::OptimizeUnions::new()),
+        Arc::new(simplify_expressions::SimplifyExpressions::new()),
+        Arc::new(extract_equijoin_predicate::ExtractEquijoinPredicate::new()),
+        Arc::new(eliminate_duplicated_expr::EliminateDuplicatedExpr::new()),
+        Arc::new(eliminate_filter::EliminateFilter::new()),
+        Arc::new(eliminate_cross_join::EliminateCrossJoin::new()),
+        Arc::new(push_down_filter::PushDownFilter::new()),
+        Arc::new(optimize_projections::OptimizeProjections::new()),
+    ];
+    Optimizer::with_rules(rules)
+}
+
+fn parser_options() -> ParserOptions {
+    ParserOptions {
+        enable_ident_normalization: false,
+        collect_spans: true,
+        ..ParserOptions::default()
+    }
+}
+
+/// A DataFusion error placed in `st`: at its diagnostic's span if it has
+/// one, else at the statement's start.
+fn located(e: DataFusionError, st: &StatementText) -> SqlError {
+    let (mut line, mut column) = (st.line, st.column);
+    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
+        if span.start.line > 0 {
+            line = span.start.line;
+            column = span.start.column;
+        }
+    }
+    let mut msg = e.strip_backtrace();
+    for p in ["Error during planning: ", "This feature is not implemented: ", "Schema error: "] {
+        if let Some(rest) = msg.strip_prefix(p) {
+            msg = rest.to_string();
+        }
+    }
+    SqlError::At { statement: st.index, line, column, message: one_line(&msg) }
+}
+
+fn at(e: SqlError, st: &StatementText) -> SqlError {
+    match e {
+        SqlError::At { .. } => e,
+        other => SqlError::At {
+            statement: st.index,
+            line: st.line,
+            column: st.column,
+            message: other.to_string(),
+        },
+    }
+}
+
+impl Session {
+    /// An empty session: parallelism 1, at-most-once.
+    pub fn new() -> Self {
+        Session {
+            catalog: Catalog::default(),
+            vars: BTreeMap::new(),
+            parallelism: 1,
+            config: TopologyConfig::default(),
+            name: "sql".into(),
+            wrap: None,
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Sets `key`: `parallelism`, `name`, `guarantee` (`at_most_once`,
+    /// `at_least_once`, `exactly_once`), `checkpoint_interval_ms`,
+    /// `checkpoint_dir`; and, whatever the key, the `${key}` of scripts.
+    ///
+    /// # Errors
+    /// A value that does not fit its setting.
+    pub fn set(&mut self, key: &str, value: &str) -> SqlResult<()> {
+        let bad = || SqlError::config(format!("--set {key}={value}: not a valid value"));
+        match key {
+            "parallelism" => {
+                self.parallelism = value.parse().map_err(|_| bad())?;
+                if self.parallelism == 0 {
+                    return Err(bad());
+                }
+            }
+            "name" => self.name = value.to_string(),
+            "guarantee" => {
+                self.config.guarantee = match value {
+                    "at_most_once" => Guarantee::AtMostOnce,
+                    "at_least_once" => Guarantee::AtLeastOnce,
+                    "exactly_once" => Guarantee::ExactlyOnce,
+                    _ => return Err(bad()),
+                }
+            }
+            "checkpoint_interval_ms" => {
+                self.config.checkpoint_interval_ms = value.parse().map_err(|_| bad())?
+            }
+            "checkpoint_dir" => self.config.checkpoint_dir = Some(value.to_string()),
+            _ => {}
+        }
+        self.vars.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Runs `sql`: its DDL fills the catalog, its `EXPLAIN`s are returned,
+    /// and its `INSERT`s and queries run together as one topology until
+    /// their sources end.
+    ///
+    /// # Errors
+    /// The first statement that does not parse, plan or translate, as one
+    /// line naming it; or the run's error.
+    pub fn run_script(&mut self, sql: &str) -> SqlResult<Outcome> {
+        let (env, mut outcome) = self.prepare(sql)?;
+        if let Some(env) = env {
+            let topology = env.build()?;
+            outcome.summary = Some(LocalCluster::run(topology)?);
+        }
+        Ok(outcome)
+    }
+
+    /// Everything [`Session::run_script`] does but the run: the topology
+    /// (if the script has `INSERT`s or queries) and what it printed.
+    ///
+    /// # Errors
+    /// As [`Session::run_script`].
+    pub fn prepare(&mut self, sql: &str) -> SqlResult<(Option<StreamEnv>, Outcome)> {
+        let sql = script::substitute(sql, &self.vars)?;
+        let statements = script::split(&sql)?;
+        let mut outcome = Outcome::default();
+        let mut jobs: Vec<(Job, StatementText)> = Vec::new();
+        for st in &statements {
+            let parsed = Parser::new(&GenericDialect {})
+                .try_with_sql(&st.padded)
+                .and_then(|mut p| p.parse_statements())
+                .map_err(|e| script::parse_error(st, &e.to_string()))?;
+            let Some(stmt) = parsed.into_iter().next() else { continue };
+            match stmt {
+                Statement::CreateTable(ct) => self.create_table(ct, st)?,
+                Statement::CreateView(cv) => {
+                    let name = cv.name.to_string().trim_matches(|c| c == '`' || c == '"').to_string();
+                    let provider = Provider::new(&self.catalog);
+                    let planner = SqlToRel::new_with_options(&provider, parser_options());
+                    let plan = planner
+                        .sql_statement_to_plan(Statement::Query(cv.query.clone()))
+                        .map_err(|e| located(e, st))?;
+                    if !cv.or_replace && self.catalog.views.contains_key(&name) {
+                        return Err(at(SqlError::plan(format!("view '{name}' exists")), st));
+                    }
+                    self.catalog.views.insert(name, plan);
+                }
+                Statement::Explain { statement, .. } => {
+                    let job = self.plan_job(*statement, st)?;
+                    let env = StreamEnv::new(&self.name);
+                    let mut t = Translator::new(&env, &self.catalog, self.parallelism);
+                    let node = t.translate(&job.plan).map_err(|e| at(e, st))?;
+                    t.sink(&job.sink, node).map_err(|e| at(e, st))?;
+                    outcome.explained.push(format!(
+                        "== logical plan (DataFusion, optimised) ==\n{}\n== Squall operators (parallelism {}) ==\n{}",
+                        job.plan.display_indent(),
+                        self.parallelism,
+                        t.lines.join("\n")
+                    ));
+                }
+                Statement::Set(ast::Set::SingleAssignment { variable, values, .. }) => {
+                    let key = variable.to_string().trim_matches(|c| c == '\'' || c == '"' || c == '`').to_string();
+                    let value = values
+                        .first()
+                        .map(|v| v.to_string().trim_matches('\'').to_string())
+                        .unwrap_or_default();
+                    self.set(&key, &value).map_err(|e| at(e, st))?;
+                }
+                other @ (Statement::Insert(_) | Statement::Query(_)) => {
+                    let job = self.plan_job(other, st)?;
+                    jobs.push((job, st.clone()));
+                }
+                other => {
+                    let text = other.to_string();
+                    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+                    return Err(at(
+                        SqlError::unsupported(format!("the statement {}", words.join(" "))),
+                        st,
+                    ));
+                }
+            }
+        }
+        if jobs.is_empty() {
+            return Ok((None, outcome));
+        }
+        let env = StreamEnv::new(&self.name);
+        env.set_parallelism(self.parallelism);
+        if let Some(w) = self.wrap.clone() {
+            env.wrap_operators(move |id, b| w(id, b));
+        }
+        let config = self.config.clone();
+        env.with_builder(|b| *b.config_mut() = config);
+        let mut lines = Vec::new();
+        for (job, st) in jobs {
+            let mut t = Translator::new(&env, &self.catalog, self.parallelism);
+            let node = t.translate(&job.plan).map_err(|e| at(e, &st))?;
+            t.sink(&job.sink, node).map_err(|e| at(e, &st))?;
+            lines.extend(t.lines);
+        }
+        outcome.operators = lines;
+        Ok((Some(env), outcome))
+    }
+
+    fn create_table(&mut self, ct: ast::CreateTable, st: &StatementText) -> SqlResult<()> {
+        let name = ct.name.to_string().trim_matches(|c| c == '`' || c == '"').to_string();
+        if self.catalog.tables.contains_key(&name) && !ct.or_replace {
+            if ct.if_not_exists {
+                return Ok(());
+            }
+            return Err(at(SqlError::plan(format!("table '{name}' exists")), st));
+        }
+        if ct.query.is_some() {
+            return Err(at(SqlError::unsupported("CREATE TABLE ... AS SELECT"), st));
+        }
+        let mut cols = Vec::new();
+        for c in &ct.columns {
+            cols.push((c.name.value.clone(), arrow_type(&c.data_type).map_err(|e| at(e, st))?));
+        }
+        let mut options = BTreeMap::new();
+        let opts = match &ct.table_options {
+            ast::CreateTableOptions::With(o) | ast::CreateTableOptions::Options(o) => o.clone(),
+            ast::CreateTableOptions::None => Vec::new(),
+            _ => return Err(at(SqlError::unsupported("table options other than WITH (...)"), st)),
+        };
+        for o in opts {
+            match o {
+                ast::SqlOption::KeyValue { key, value } => {
+                    let v = match value {
+                        ast::Expr::Value(v) => match v.value {
+                            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s,
+                            other => other.to_string(),
+                        },
+                        other => other.to_string(),
+                    };
+                    options.insert(key.value.clone(), v);
+                }
+                other => {
+                    return Err(at(SqlError::unsupported(format!("the table option {other}")), st))
+                }
+            }
+        }
+        let schema = schema_of(cols);
+        let watermark = match &st.watermark {
+            None => None,
+            Some((column, expr)) => Some(self.watermark(&name, &schema, column, expr, st)?),
+        };
+        self.catalog.tables.insert(name.clone(), TableDef { name, schema, options, watermark });
+        Ok(())
+    }
+
+    fn watermark(
+        &self,
+        table: &str,
+        schema: &datafusion_common::arrow::datatypes::SchemaRef,
+        column: &str,
+        expr: &str,
+        st: &StatementText,
+    ) -> SqlResult<WatermarkDef> {
+        let bad = |why: String| at(SqlError::plan(format!("table '{table}': WATERMARK FOR {column} AS {expr}: {why}")), st);
+        if schema.index_of(column).is_err() {
+            return Err(bad("no such column".into()));
+        }
+        let ast = Parser::new(&GenericDialect {})
+            .try_with_sql(expr)
+            .and_then(|mut p| p.parse_expr())
+            .map_err(|e| bad(e.to_string()))?;
+        let provider = Provider::new(&self.catalog);
+        let planner = SqlToRel::new_with_options(&provider, parser_options());
+        let df = DFSchema::try_from(schema.as_ref().clone()).map_err(|e| bad(e.to_string()))?;
+        let e = planner
+            .sql_to_expr(ast, &df, &mut PlannerContext::new())
+            .map_err(|e| bad(e.strip_backtrace()))?;
+        let delay = match &e {
+            Expr::Column(c) if c.name == column => 0,
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Minus, right }) => match left.as_ref() {
+                Expr::Column(c) if c.name == column => interval_ms(right)
+                    .ok_or_else(|| bad("the bound must be a constant INTERVAL".into()))?,
+                _ => return Err(bad(format!("must be `{column} - INTERVAL ...`"))),
+            },
+            _ => return Err(bad(format!("must be `{column}` or `{column} - INTERVAL ...`"))),
+        };
+        Ok(WatermarkDef { column: column.to_string(), delay_ms: delay })
+    }
+
+    /// Plans an INSERT or a query: the sink and the optimised plan.
+    fn plan_job(&self, stmt: Statement, st: &StatementText) -> SqlResult<Job> {
+        let provider = Provider::new(&self.catalog);
+        let planner = SqlToRel::new_with_options(&provider, parser_options());
+        let is_query = matches!(stmt, Statement::Query(_));
+        let plan = planner.sql_statement_to_plan(stmt).map_err(|e| located(e, st))?;
+        let (sink, input) = match plan {
+            LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
+                let name = dml.table_name.table().to_string();
+                let sink = self.catalog.tables.get(&name).cloned().ok_or_else(|| {
+                    at(SqlError::plan(format!("INSERT INTO '{name}': no such table")), st)
+                })?;
+                (sink, dml.input.as_ref().clone())
+            }
+            plan if is_query => {
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let mut options = BTreeMap::new();
+                options.insert("connector".to_string(), "print".to_string());
+                (TableDef { name: format!("query{}", st.index), schema, options, watermark: None }, plan)
+            }
+            other => {
+                return Err(at(SqlError::unsupported(format!("the statement {}", other.display())), st))
+            }
+        };
+        let mut config = ConfigOptions::new();
+        config.sql_parser.enable_ident_normalization = false;
+        let analyzed = Analyzer::new()
+            .execute_and_check(input, &config, |_, _| {})
+            .map_err(|e| located(e, st))?;
+        let optimized = optimizer()
+            .optimize(analyzed, &OptimizerContext::new(), |_, _| {})
+            .map_err(|e| located(e, st))?;
+        Ok(Job { sink, plan: optimized })
+    }
+}

@@ -1,0 +1,376 @@
+//! Nexmark queries on Squall against DuckDB: the events are generated once
+//! into CSV files; Squall runs the query as SQL (reading the `nexmark`
+//! connector, which makes the same events, or the files), DuckDB runs the
+//! same query as batch SQL over the files, and the complete outputs are
+//! compared row for row (windowed queries: everything, after the final
+//! watermark of the bounded input). Needs `python3 -m pip install duckdb`
+//! (scripts/setup.sh).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use squall_sql::nexmark::GeneratorConfig;
+
+/// Events generated (all kinds): 46 000 bids, 3 000 auctions, 1 000
+/// persons, over 20 s of event time (2 500 events per second).
+const EVENTS: u64 = 50_000;
+const RATE: &str = "2500";
+
+fn events_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("squall-nexmark-{}", std::process::id()));
+        let config = GeneratorConfig { rate: RATE.parse().unwrap(), ..Default::default() };
+        squall_sql::nexmark_files::write_files(&dir, &config, EVENTS, false).unwrap();
+        dir
+    })
+}
+
+const DDL_NEXMARK: &str = include_str!("../nexmark/ddl.sql");
+
+/// The same tables over the CSV files.
+fn ddl_files(dir: &Path) -> String {
+    DDL_NEXMARK
+        .replace("'connector' = 'nexmark',", "'connector' = 'filesystem', 'format' = 'csv',")
+        .replace("'table' = 'person',", &format!("'path' = '{}',", dir.join("person.csv").display()))
+        .replace("'table' = 'auction',", &format!("'path' = '{}',", dir.join("auction.csv").display()))
+        .replace("'table' = 'bid',", &format!("'path' = '{}',", dir.join("bid.csv").display()))
+}
+
+/// Runs `ddl` + `query` (whose sink writes to ${OUT}) and reads every row
+/// the sink committed.
+fn squall(ddl: &str, query: &str, parallelism: usize) -> Vec<Vec<String>> {
+    squall_with(ddl, query, parallelism, squall_sql::Session::new())
+}
+
+fn squall_with(ddl: &str, query: &str, parallelism: usize, mut s: squall_sql::Session) -> Vec<Vec<String>> {
+    let out = tempfile::tempdir().unwrap();
+    s.set("parallelism", &parallelism.to_string()).unwrap();
+    s.set("EVENTS_NUM", &EVENTS.to_string()).unwrap();
+    s.set("TPS", RATE).unwrap();
+    s.set("SINK", "filesystem").unwrap();
+    s.set("OUT", out.path().to_str().unwrap()).unwrap();
+    let script = format!("{ddl};\n{query}");
+    s.run_script(&script).unwrap_or_else(|e| panic!("{e}"));
+    let mut rows = Vec::new();
+    for f in squall_sql::source::list_files(out.path()).unwrap() {
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(&f).unwrap();
+        for rec in r.records() {
+            rows.push(rec.unwrap().iter().map(str::to_string).collect());
+        }
+    }
+    rows
+}
+
+/// Runs `query` in DuckDB over the CSV files as tables person, auction, bid.
+fn duckdb(query: &str) -> Vec<Vec<String>> {
+    let dir = events_dir();
+    let script = format!(
+        r#"
+import csv, sys, duckdb
+c = duckdb.connect()
+d = {dir:?}
+c.execute(f"""CREATE VIEW person AS SELECT * FROM read_csv('{{d}}/person.csv', header=false, quote='"',
+  columns={{{{'id':'BIGINT','name':'VARCHAR','emailAddress':'VARCHAR','creditCard':'VARCHAR','city':'VARCHAR','state':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'}}}})""")
+c.execute(f"""CREATE VIEW auction AS SELECT * FROM read_csv('{{d}}/auction.csv', header=false, quote='"',
+  columns={{{{'id':'BIGINT','itemName':'VARCHAR','description':'VARCHAR','initialBid':'BIGINT','reserve':'BIGINT','dateTime':'TIMESTAMP','expires':'TIMESTAMP','seller':'BIGINT','category':'BIGINT','extra':'VARCHAR'}}}})""")
+c.execute(f"""CREATE VIEW bid AS SELECT * FROM read_csv('{{d}}/bid.csv', header=false, quote='"',
+  columns={{{{'auction':'BIGINT','bidder':'BIGINT','price':'BIGINT','channel':'VARCHAR','url':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'}}}})""")
+w = csv.writer(sys.stdout, lineterminator="\n")
+for row in c.execute(sys.stdin.read()).fetchall():
+    out = []
+    for v in row:
+        if v is None: out.append("")
+        elif isinstance(v, bool): out.append("true" if v else "false")
+        elif hasattr(v, "strftime"): out.append(v.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (v.microsecond // 1000))
+        else: out.append(str(v))
+    w.writerow(out)
+"#
+    );
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(query.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(out.stdout.as_slice());
+    r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
+}
+
+/// Cells equal as text, or as numbers within 1e-9 relative.
+fn same_cell(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+fn sort_key(row: &[String]) -> Vec<String> {
+    row.iter()
+        .map(|c| match c.parse::<f64>() {
+            Ok(x) => format!("{:030.6}", x + 1e15),
+            Err(_) => c.clone(),
+        })
+        .collect()
+}
+
+fn compare(name: &str, mut ours: Vec<Vec<String>>, mut theirs: Vec<Vec<String>>) {
+    ours.sort_by_key(|r| sort_key(r));
+    theirs.sort_by_key(|r| sort_key(r));
+    assert!(!theirs.is_empty(), "{name}: DuckDB's result is empty; the test checks nothing");
+    assert_eq!(ours.len(), theirs.len(), "{name}: {} rows from Squall, {} from DuckDB", ours.len(), theirs.len());
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cell(x, y));
+        assert!(same, "{name}: row {i} differs: Squall {a:?}, DuckDB {b:?}");
+    }
+    eprintln!("{name}: {} rows equal", ours.len());
+}
+
+fn query_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nexmark").join(name)).unwrap()
+}
+
+#[test]
+fn q0_pass_through() {
+    let ours = squall(DDL_NEXMARK, &query_file("q0.sql"), 2);
+    let theirs = duckdb(r#"SELECT auction, bidder, price, "dateTime", extra FROM bid"#);
+    compare("q0", ours, theirs);
+}
+
+#[test]
+fn q1_currency_conversion() {
+    let ours = squall(DDL_NEXMARK, &query_file("q1.sql"), 2);
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, CAST(0.908 AS DOUBLE) * price AS price, "dateTime", extra FROM bid"#,
+    );
+    compare("q1", ours, theirs);
+}
+
+#[test]
+fn q2_selection_from_files() {
+    // Squall reads the CSV files here (the filesystem connector).
+    let ours = squall(&ddl_files(events_dir()), &query_file("q2.sql"), 2);
+    let theirs = duckdb("SELECT auction, price FROM bid WHERE auction % 123 = 0");
+    compare("q2", ours, theirs);
+}
+
+#[test]
+fn q3_local_item_suggestion_join() {
+    let ours = squall(DDL_NEXMARK, &query_file("q3.sql"), 2);
+    let theirs = duckdb(
+        "SELECT P.name, P.city, P.state, A.id FROM auction AS A INNER JOIN person AS P on A.seller = P.id
+         WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')",
+    );
+    compare("q3", ours, theirs);
+}
+
+#[test]
+fn q5_hot_items() {
+    let ours = squall(DDL_NEXMARK, &query_file("q5.sql"), 2);
+    let hop = duck_hop("bid", 2000, 10_000);
+    let theirs = duckdb(&format!(
+        "WITH c AS (SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+                    FROM {hop} GROUP BY auction, window_start, window_end),
+              m AS (SELECT max(num) AS maxn, starttime, endtime FROM c GROUP BY starttime, endtime)
+         SELECT c.auction, c.num FROM c JOIN m ON c.starttime = m.starttime AND c.endtime = m.endtime
+         AND c.num >= m.maxn"
+    ));
+    compare("q5", ours, theirs);
+}
+
+#[test]
+fn q7_highest_bid() {
+    let ours = squall(DDL_NEXMARK, &query_file("q7.sql"), 2);
+    let tumble = duck_hop("bid", 10_000, 10_000);
+    let theirs = duckdb(&format!(
+        "SELECT B.auction, B.price, B.bidder, B.\"dateTime\", B.extra FROM bid B
+         JOIN (SELECT MAX(price) AS maxprice, window_end AS \"dateTime\" FROM {tumble} GROUP BY window_start, window_end) B1
+         ON B.price = B1.maxprice
+         WHERE B.\"dateTime\" BETWEEN B1.\"dateTime\" - INTERVAL '10' SECOND AND B1.\"dateTime\""
+    ));
+    compare("q7", ours, theirs);
+}
+
+#[test]
+fn q8_monitor_new_users() {
+    let ours = squall(DDL_NEXMARK, &query_file("q8.sql"), 2);
+    let (p, a) = (duck_hop("person", 10_000, 10_000), duck_hop("auction", 10_000, 10_000));
+    let theirs = duckdb(&format!(
+        "SELECT P.id, P.name, P.starttime FROM
+           (SELECT id, name, window_start AS starttime, window_end AS endtime FROM {p}
+            GROUP BY id, name, window_start, window_end) P
+         JOIN (SELECT seller, window_start AS starttime, window_end AS endtime FROM {a}
+            GROUP BY seller, window_start, window_end) A
+         ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime"
+    ));
+    compare("q8", ours, theirs);
+}
+
+#[test]
+fn q20_expand_bid_with_auction() {
+    let ours = squall(DDL_NEXMARK, &query_file("q20.sql"), 2);
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, price, channel, url, B."dateTime", B.extra,
+                  itemName, description, initialBid, reserve, A."dateTime", expires, seller, category, A.extra
+           FROM bid AS B INNER JOIN auction AS A on B.auction = A.id WHERE A.category = 10"#,
+    );
+    compare("q20", ours, theirs);
+}
+
+/// DuckDB's HOP: each bid in the windows [s, s + size) with s a multiple of
+/// slide and s <= t < s + size.
+fn duck_hop(table: &str, slide_ms: i64, size_ms: i64) -> String {
+    format!(
+        "(SELECT b.*, make_timestamp((epoch_ms(b.\"dateTime\") - epoch_ms(b.\"dateTime\") % {slide_ms} - k.i * {slide_ms}) * 1000) AS window_start,
+                 make_timestamp((epoch_ms(b.\"dateTime\") - epoch_ms(b.\"dateTime\") % {slide_ms} - k.i * {slide_ms} + {size_ms}) * 1000) AS window_end
+          FROM {table} b, range(0, {n}) AS k(i))",
+        n = size_ms / slide_ms
+    )
+}
+
+#[test]
+fn hop_count_per_auction_q5_inner() {
+    // The windowed part of q5: bids per auction in 10 s windows every 2 s.
+    let ours = squall(
+        DDL_NEXMARK,
+        "CREATE TABLE out (auction BIGINT, num BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+         INSERT INTO out
+         SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+         FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+         GROUP BY auction, window_start, window_end",
+        2,
+    );
+    let theirs = duckdb(&format!(
+        "SELECT auction, count(*), window_start, window_end FROM {} GROUP BY auction, window_start, window_end",
+        duck_hop("bid", 2000, 10_000)
+    ));
+    compare("hop count per auction", ours, theirs);
+}
+
+#[test]
+fn tumble_max_price_q7_inner_and_every_aggregate() {
+    // The windowed part of q7 (the highest bid per 10 s window), with every
+    // aggregate Squall runs, per channel class.
+    let ours = squall(
+        DDL_NEXMARK,
+        "CREATE TABLE out (hot BOOLEAN, window_start TIMESTAMP(3), window_end TIMESTAMP(3), maxprice BIGINT,
+                           minprice BIGINT, n BIGINT, total BIGINT, mean DOUBLE, bidders BIGINT, cheap BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+         INSERT INTO out
+         SELECT channel IN ('Google', 'Facebook', 'Baidu', 'Apple') AS hot, window_start, window_end,
+                MAX(price), MIN(price), COUNT(*), SUM(price), AVG(price), COUNT(DISTINCT bidder),
+                COUNT(*) FILTER (WHERE price < 10000)
+         FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+         GROUP BY channel IN ('Google', 'Facebook', 'Baidu', 'Apple'), window_start, window_end",
+        2,
+    );
+    let theirs = duckdb(&format!(
+        "SELECT channel IN ('Google', 'Facebook', 'Baidu', 'Apple') AS hot, window_start, window_end,
+                MAX(price), MIN(price), COUNT(*), SUM(price), AVG(price), COUNT(DISTINCT bidder),
+                COUNT(*) FILTER (WHERE price < 10000)
+         FROM {} GROUP BY hot, window_start, window_end",
+        duck_hop("bid", 10_000, 10_000)
+    ));
+    compare("tumble aggregates", ours, theirs);
+}
+
+/// Fails its bolt once, on the `after`-th tuple of the first task that gets
+/// there, across restarts.
+struct FailOnce {
+    inner: Box<dyn squall::Bolt>,
+    seen: u64,
+    after: u64,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl squall::Bolt for FailOnce {
+    fn declare_outputs(&self, d: &mut squall::topology::OutputDeclarer) {
+        self.inner.declare_outputs(d)
+    }
+    fn prepare(&mut self, c: &squall::TopologyContext) -> squall::Result<()> {
+        self.inner.prepare(c)
+    }
+    fn execute(&mut self, t: squall::Tuple, c: &mut squall::OutputCollector) -> squall::Result<()> {
+        self.seen += 1;
+        if self.seen == self.after && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(squall::Error::TaskFailed("injected failure".into()));
+        }
+        self.inner.execute(t, c)
+    }
+    fn on_watermark(&mut self, w: i64, c: &mut squall::OutputCollector) -> squall::Result<()> {
+        self.inner.on_watermark(w, c)
+    }
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        self.inner.tick_interval()
+    }
+    fn on_tick(&mut self, now: i64, c: &mut squall::OutputCollector) -> squall::Result<()> {
+        self.inner.on_tick(now, c)
+    }
+    fn finish(&mut self, c: &mut squall::OutputCollector) -> squall::Result<()> {
+        self.inner.finish(c)
+    }
+    fn snapshot_state(&mut self, id: u64) -> squall::Result<()> {
+        self.inner.snapshot_state(id)
+    }
+    fn on_checkpoint_complete(&mut self, id: u64) -> squall::Result<()> {
+        self.inner.on_checkpoint_complete(id)
+    }
+    fn cleanup(&mut self) {
+        self.inner.cleanup()
+    }
+    fn ack_mode(&self) -> squall::AckMode {
+        self.inner.ack_mode()
+    }
+}
+
+#[test]
+fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
+    // The q5 HOP count, exactly-once with checkpoints every 100 ms, the
+    // source slowed to about 2 s; the window aggregate fails once mid-run
+    // and the topology restarts from its last checkpoint. The committed
+    // part files hold DuckDB's result exactly.
+    let checkpoints = tempfile::tempdir().unwrap();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = failed.clone();
+    let mut s = squall_sql::Session::new();
+    s.set("guarantee", "exactly_once").unwrap();
+    s.set("checkpoint_interval_ms", "100").unwrap();
+    s.set("checkpoint_dir", checkpoints.path().to_str().unwrap()).unwrap();
+    s.config.restart_strategy = serde_yaml_ng::from_str("{type: fixed_delay, attempts: 3, delay_ms: 50}").unwrap();
+    s.wrap = Some(std::sync::Arc::new(move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
+        if id.starts_with("process") {
+            Box::new(FailOnce { inner: b, seen: 0, after: 60_000, failed: f.clone() })
+        } else {
+            b
+        }
+    }));
+    let ddl = DDL_NEXMARK.replace("'events.num' = '${EVENTS_NUM}'", "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'");
+    let ours = squall_with(
+        &ddl,
+        "CREATE TABLE out (auction BIGINT, num BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+         INSERT INTO out
+         SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+         FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+         GROUP BY auction, window_start, window_end",
+        2,
+        s,
+    );
+    assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
+    let theirs = duckdb(&format!(
+        "SELECT auction, count(*), window_start, window_end FROM {} GROUP BY auction, window_start, window_end",
+        duck_hop("bid", 2000, 10_000)
+    ));
+    compare("exactly-once hop count", ours, theirs);
+}
