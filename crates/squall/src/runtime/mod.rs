@@ -36,6 +36,10 @@ pub use coordinator::CheckpointStats;
 pub(crate) use event_time::now_ms;
 pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use local::{LocalCluster, RunSummary, RunningTopology};
+pub use metrics::live::{
+    CheckpointRecord, CheckpointStatus, GraphEdge, GraphNode, LatencyQuantiles, LiveStats,
+    TaskError, TaskStats, TopologyGraph,
+};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
 pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
 pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};

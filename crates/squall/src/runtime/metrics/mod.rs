@@ -3,9 +3,10 @@
 //! Executors count locally and publish to these atomics once per call into
 //! the component, so the hot path pays no shared write per tuple.
 
+pub(crate) mod live;
 pub(crate) mod task_metrics;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ pub(crate) struct TaskMetrics {
     /// Complete latency of acked trees (µs), spouts only; merged in once
     /// per call into the spout.
     pub latency: Mutex<Option<Histogram<u64>>>,
+    /// The task's output watermark (event time ms) as of its last call;
+    /// 0 before it has one (for the web UI, [`live`]).
+    pub watermark: AtomicI64,
+    /// Its last errors (a failure that restarted it or ended the
+    /// topology), newest last, at most [`live::ERRORS_KEPT`].
+    pub errors: Mutex<std::collections::VecDeque<live::TaskError>>,
 }
 
 impl TaskMetrics {
@@ -81,6 +88,9 @@ pub(crate) struct Metrics {
     /// Every local task's state, for queries (not a metric, but as
     /// long-lived and as shared).
     pub states: crate::state::LiveStates,
+    /// Completed and failed checkpoints, newest last (the web UI's history,
+    /// [`live`]), at most [`live::CHECKPOINTS_KEPT`].
+    pub checkpoint_log: Mutex<std::collections::VecDeque<live::CheckpointRecord>>,
 }
 
 #[derive(Debug)]
