@@ -37,6 +37,10 @@ pub struct Options {
     /// Serve queries of the topology's keyed state on this address, and
     /// keep serving after the topology finished, until Ctrl-C.
     pub query: Option<std::net::SocketAddr>,
+    /// Serve the web UI on this address (`crate::run_ui`), until Ctrl-C.
+    pub ui: Option<std::net::SocketAddr>,
+    /// The web UI's token (random when absent).
+    pub ui_token: Option<String>,
 }
 
 /// Loads `file`, runs it until its input ends or Ctrl-C, and prints the
@@ -71,12 +75,28 @@ pub fn run(
         Some(addr) => Some(bind_query(addr)?),
         None => None,
     };
+    let ui_listener = match options.ui {
+        Some(addr) => Some(crate::run_ui::bind(addr)?),
+        None => None,
+    };
+    let activation = squall::topology::Activation::new(true);
+    if ui_listener.is_some() {
+        topology = topology.with_activation(&activation);
+    }
     let name = topology.name().to_string();
     let checkpoints = squall_cluster::query_route::checkpoints_of(&topology);
-    let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
+    let shown = topology.clone();
+    let running = Arc::new(LocalCluster::submit(topology).map_err(Failure::runtime)?);
     if let Some(listener) = listener {
         serve_queries(listener, &name, running.states(), checkpoints)?;
     }
+    let ui = match ui_listener {
+        Some(listener) => {
+            let token = options.ui_token.clone();
+            Some(crate::run_ui::serve(listener, &shown, activation, running.clone(), token)?)
+        }
+        None => None,
+    };
     let mut progress = Progress::new(!quiet);
     let mut next_update = Instant::now();
     while !running.is_finished() {
@@ -99,16 +119,23 @@ pub fn run(
         }
         std::thread::sleep(POLL);
     }
-    let result = running.join();
+    let result = crate::run_ui::sole(running, ui.as_deref()).join();
     progress.clear();
+    if let Some(ui) = &ui {
+        crate::run_ui::ended(ui, &result);
+    }
     let summary = result.map_err(Failure::runtime)?;
     if summary.killed {
         eprintln!("killed");
     }
     summary::print(&summary, quiet);
     summary::print_outputs(&loaded.outputs, summary.killed);
-    if options.query.is_some() && !summary.killed {
-        eprintln!("finished; its state stays queryable until Ctrl-C");
+    let ui_stays = ui.as_ref().is_some_and(|ui| !summary.killed || ui.killed_from_ui());
+    if (options.query.is_some() && !summary.killed) || ui_stays {
+        match options.query.is_some() && !summary.killed {
+            true => eprintln!("finished; its state stays queryable until Ctrl-C"),
+            false => eprintln!("ended; the web UI stays up until Ctrl-C"),
+        }
         while interrupted.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(POLL);
         }

@@ -32,7 +32,7 @@ use crate::nimbus::{self, NimbusError};
 use crate::store::{Store, SupervisorInfo, TopologyStatus};
 
 /// Body of a submission.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The topology's YAML text (see docs/yaml.md).
@@ -56,7 +56,7 @@ fn one() -> usize {
 }
 
 /// An error answer's body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What was wrong.
     pub error: String,

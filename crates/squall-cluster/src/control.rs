@@ -88,7 +88,7 @@ pub struct WorkerReport {
 }
 
 /// Totals of one component over every worker and task.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComponentTotals {
     /// Component id.
     pub component: String,
@@ -108,7 +108,7 @@ pub struct ComponentTotals {
 
 /// `GET /api/v1/topologies/{name}/metrics`: the latest reports of the
 /// current epoch's workers, summed per task and per component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopologyMetrics {
     /// The topology's status.
     pub status: TopologyStatus,
@@ -121,6 +121,7 @@ pub struct TopologyMetrics {
     /// Per component, producers first.
     pub components: Vec<ComponentTotals>,
     /// Per task, by global task id.
+    #[schema(value_type = Vec<Object>)]
     pub tasks: Vec<TaskSnapshot>,
 }
 
@@ -434,6 +435,8 @@ pub async fn forget(store: &Store, name: &str) -> Result<()> {
     store.delete(&crate::fence::record_key(name), false).await?;
     // The previous run's query addresses (crate::query_route).
     store.delete(&format!("queries/{name}/"), true).await?;
+    // What its workers published for the web UI (crate::ui_cluster).
+    store.delete(&format!("ui/{name}/"), true).await?;
     store.delete(&format!("metrics/{name}/"), true).await
 }
 

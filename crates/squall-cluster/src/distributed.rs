@@ -366,6 +366,8 @@ async fn run_attempt(
             )
             .map_err(err)?;
             let cancel = part.cancel_token();
+            // The checkpoint history, for the web UI (crate::ui_cluster).
+            let history = part.metrics_handle();
             let plane = ControlPlane {
                 link,
                 events,
@@ -385,7 +387,8 @@ async fn run_attempt(
                             first_id,
                             cancel,
                             fence.clone(),
-                        );
+                        )
+                        .with_history(&history);
                         // Users' savepoints, for as long as this attempt.
                         let trigger = coordinator.savepoints();
                         let serve = crate::savepoint::serve(store.clone(), a.clone(), trigger);

@@ -22,12 +22,16 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// A live supervisor and its slots.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SupervisorInfo {
     /// The supervisor's id.
     pub id: String,
     /// Worker slots it offers.
     pub slots: usize,
+    /// Where it serves its workers' logs (`http://HOST:PORT`), for the web
+    /// UI ([`crate::ui_logs`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
 }
 
 /// A submitted topology: its YAML text and parameter overrides, exactly as
@@ -80,7 +84,7 @@ pub struct WorkerAddress {
 }
 
 /// Where a topology is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Accepted, waiting for a free slot.
@@ -108,7 +112,7 @@ impl State {
 }
 
 /// The status of one topology.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopologyStatus {
     /// The topology's name.
     pub name: String,

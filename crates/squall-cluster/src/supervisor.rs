@@ -122,11 +122,13 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     let store = Store::connect_until_reached(&config.etcd_endpoints, config.prefix()).await;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
     let mut client = store.client();
+    // Its workers' logs, for the web UI.
+    let logs = crate::ui_logs::start(&config, &work_dir).await;
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
     store
         .put(
             &format!("supervisors/{id}"),
-            &SupervisorInfo { id: id.clone(), slots: sup.slots },
+            &SupervisorInfo { id: id.clone(), slots: sup.slots, logs: logs.clone() },
             Some(lease),
         )
         .await?;

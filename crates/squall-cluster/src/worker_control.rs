@@ -54,6 +54,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     }
     let activation = Activation::new(switch.active);
     let mut topology = topology.with_activation(&activation);
+    crate::ui_cluster::worker_started(&topology);
     if a.workers > 1 {
         drop(runtime);
         // Checkpoints and ackers span the workers: one coordinator, fenced
@@ -178,6 +179,7 @@ async fn look(
         tasks: metrics.tasks(),
     };
     store.put(&report_key(a), &report, None).await?;
+    crate::ui_cluster::publish(store, a, report.active, metrics, false).await?;
     store.get(&format!("rebalance/{name}")).await
 }
 
