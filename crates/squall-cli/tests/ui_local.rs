@@ -30,7 +30,8 @@ impl Drop for Run {
 fn start(dir: &std::path::Path) -> (Run, String) {
     let (checkpoints, output) = (dir.join("checkpoints"), dir.join("out"));
     std::fs::create_dir_all(&output).unwrap();
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count-live.yaml");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/word-count-live.yaml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_squall"))
         .args(["run", example.to_str().unwrap(), "--quiet", "--ui", "127.0.0.1:0"])
         .args(["--set", &format!("input={}", corpus().display())])
@@ -106,14 +107,21 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
     let page = http.get(format!("{base}/")).send().unwrap();
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().unwrap().contains("app.js"));
-    let doc: serde_json::Value =
-        http.get(format!("{base}/api/openapi.json")).bearer_auth(token).send().unwrap().json().unwrap();
+    let doc: serde_json::Value = http
+        .get(format!("{base}/api/openapi.json"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert!(doc["paths"]["/api/v1/topologies/{name}/view"]["get"].is_object(), "{doc}");
 
     let b = Browser::start(&browser::output_dir("ui_local"), 1400, 1800);
     // The overview, opened with the printed URL.
     b.open(&url);
-    b.wait_for("the topology in the overview", || b.count("[data-testid=topology-row][data-name=word-count-live]") == 1);
+    b.wait_for("the topology in the overview", || {
+        b.count("[data-testid=topology-row][data-name=word-count-live]") == 1
+    });
     b.screenshot_checked("overview");
 
     // The topology's page: the graph with every component, rates above
@@ -124,13 +132,21 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
     ids.sort();
     assert_eq!(ids, ["count", "lines", "sink", "split"]);
     assert_eq!(b.count("[data-testid=graph] [data-testid=edge-label]"), 3);
-    assert!(b.text("[data-testid=graph]").contains("fields (word)"), "edges labelled with their grouping");
+    assert!(
+        b.text("[data-testid=graph]").contains("fields (word)"),
+        "edges labelled with their grouping"
+    );
     b.wait_for("every component's rate above zero", || {
         let rates = b.attrs("[data-testid=graph] g.node", "data-rate");
         rates.len() == 4 && rates.iter().all(|r| r.parse::<f64>().is_ok_and(|r| r > 0.0))
     });
-    b.wait_for("a completed checkpoint", || b.count("[data-testid=checkpoint-row][data-status=completed]") > 0);
-    b.wait_for("the charts", || b.count("[data-testid=throughput-chart] canvas") == 1 && b.count("[data-testid=latency-chart] canvas") == 1);
+    b.wait_for("a completed checkpoint", || {
+        b.count("[data-testid=checkpoint-row][data-status=completed]") > 0
+    });
+    b.wait_for("the charts", || {
+        b.count("[data-testid=throughput-chart] canvas") == 1
+            && b.count("[data-testid=latency-chart] canvas") == 1
+    });
     std::thread::sleep(Duration::from_secs(3)); // a few more points on the charts
     b.screenshot_checked("topology");
 
@@ -144,7 +160,9 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
     // Deactivate, confirmed: the spout's emitted count stops growing.
     b.click("button[data-action=deactivate]");
     b.click("[data-testid=confirm-ok]");
-    b.wait_for("the result of deactivate", || b.text("[data-testid=action-result]").contains("deactivated"));
+    b.wait_for("the result of deactivate", || {
+        b.text("[data-testid=action-result]").contains("deactivated")
+    });
     b.wait_for("the inactive badge", || b.text("[data-testid=active]") == "inactive");
     std::thread::sleep(Duration::from_secs(3)); // tuples in flight, a refresh
     let at_stop = emitted(&b, "lines");

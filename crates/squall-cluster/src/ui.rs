@@ -96,7 +96,8 @@ async fn asset(uri: Uri) -> Response {
 /// the pages; while `leading` is false, a redirect to the leader instead
 /// (but the health check).
 pub fn nimbus_app(api: Router, store: Store, token: String, leading: Arc<AtomicBool>) -> Router {
-    let backend = Backend::Cluster(crate::ui_cluster::ClusterBackend::new(store.clone(), token.clone()));
+    let backend =
+        Backend::Cluster(crate::ui_cluster::ClusterBackend::new(store.clone(), token.clone()));
     let state = UiState::start(backend, token);
     let role = Role::Nimbus { store: store.clone(), leading: leading.clone() };
     let guarded = crate::ui_api::routes(state.clone())
@@ -125,7 +126,10 @@ async fn standby_redirect(
             let location = format!("{}{path}", leader.trim_end_matches('/'));
             (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
         }
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "this nimbus is a standby and no nimbus leads yet"),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this nimbus is a standby and no nimbus leads yet",
+        ),
     }
 }
 

@@ -396,8 +396,7 @@ impl UiState {
     /// the sampling task (on the current tokio runtime), which ends when
     /// the state is dropped.
     pub fn start(backend: Backend, token: String) -> Arc<UiState> {
-        let state =
-            Arc::new(UiState { backend, samples: Mutex::new(HashMap::new()), token });
+        let state = Arc::new(UiState { backend, samples: Mutex::new(HashMap::new()), token });
         let weak = Arc::downgrade(&state);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
@@ -514,10 +513,16 @@ async fn cluster(State(state): State<Arc<UiState>>) -> Result<Json<ClusterOvervi
     let now = now_ms();
     for (name, _) in state.backend.names().await? {
         let Ok(s) = state.backend.snapshot(&name).await else { continue };
-        let spouts: Vec<&str> =
-            s.graph.components.iter().filter(|c| c.kind == "spout").map(|c| c.id.as_str()).collect();
+        let spouts: Vec<&str> = s
+            .graph
+            .components
+            .iter()
+            .filter(|c| c.kind == "spout")
+            .map(|c| c.id.as_str())
+            .collect();
         let is_spout = |t: &TaskStats| spouts.contains(&t.component.as_str());
-        let emitted: u64 = s.tasks.iter().map(|(t, _)| t).filter(|t| is_spout(t)).map(|t| t.emitted).sum();
+        let emitted: u64 =
+            s.tasks.iter().map(|(t, _)| t).filter(|t| is_spout(t)).map(|t| t.emitted).sum();
         let before = state.sample_before(&name, now);
         let emitted_rate = before.map_or(0.0, |b| {
             let was: u64 = b.tasks.iter().filter(|t| is_spout(t)).map(|t| t.emitted).sum();
@@ -538,13 +543,7 @@ async fn cluster(State(state): State<Arc<UiState>>) -> Result<Json<ClusterOvervi
             emitted_rate: if over { 0.0 } else { emitted_rate },
         });
     }
-    Ok(Json(ClusterOverview {
-        mode: mode.into(),
-        now_ms: now,
-        nimbuses,
-        supervisors,
-        topologies,
-    }))
+    Ok(Json(ClusterOverview { mode: mode.into(), now_ms: now, nimbuses, supervisors, topologies }))
 }
 
 fn state_name(status: &TopologyStatus) -> String {
@@ -573,7 +572,9 @@ fn task_rates(now: &[TaskStats], now_ms: u64, before: Option<&Sample>) -> Vec<[f
             let span = now_ms.saturating_sub(b.at_ms);
             let bp = match span {
                 0 => 0.0,
-                s => (t.backpressure_ms.saturating_sub(p.backpressure_ms) as f64 / s as f64).min(1.0),
+                s => {
+                    (t.backpressure_ms.saturating_sub(p.backpressure_ms) as f64 / s as f64).min(1.0)
+                }
             };
             [
                 rate(p.emitted, t.emitted, b.at_ms, now_ms),
@@ -596,18 +597,21 @@ fn component_view(
     let sum = |f: fn(&TaskStats) -> u64| mine.iter().map(|(t, _, _)| f(t)).sum::<u64>();
     let rsum = |i: usize| if live { mine.iter().map(|(_, _, r)| r[i]).sum::<f64>() } else { 0.0 };
     let watermark = mine.iter().filter_map(|(t, _, _)| t.watermark_ms).min();
-    let latency = mine.iter().filter_map(|(t, _, _)| t.complete_latency).fold(None, |acc: Option<LatencyQuantiles>, l| {
-        Some(match acc {
-            None => l,
-            Some(a) => LatencyQuantiles {
-                count: a.count + l.count,
-                p50_us: a.p50_us.max(l.p50_us),
-                p99_us: a.p99_us.max(l.p99_us),
-                p999_us: a.p999_us.max(l.p999_us),
-                max_us: a.max_us.max(l.max_us),
-            },
-        })
-    });
+    let latency = mine.iter().filter_map(|(t, _, _)| t.complete_latency).fold(
+        None,
+        |acc: Option<LatencyQuantiles>, l| {
+            Some(match acc {
+                None => l,
+                Some(a) => LatencyQuantiles {
+                    count: a.count + l.count,
+                    p50_us: a.p50_us.max(l.p50_us),
+                    p99_us: a.p99_us.max(l.p99_us),
+                    p999_us: a.p999_us.max(l.p999_us),
+                    max_us: a.max_us.max(l.max_us),
+                },
+            })
+        },
+    );
     let last_error = mine
         .iter()
         .flat_map(|(t, w, _)| t.errors.iter().map(move |e| error_of(t, *w, e)))
@@ -658,8 +662,7 @@ async fn view(
     let stats: Vec<TaskStats> = s.tasks.iter().map(|(t, _)| t.clone()).collect();
     let before = state.sample_before(&name, now);
     let rates = task_rates(&stats, now, before.as_ref());
-    let rows: Vec<_> =
-        s.tasks.iter().zip(rates).map(|((t, w), r)| (t, w.as_ref(), r)).collect();
+    let rows: Vec<_> = s.tasks.iter().zip(rates).map(|((t, w), r)| (t, w.as_ref(), r)).collect();
     let live = !s.status.state.is_over();
     let components =
         s.graph.components.iter().map(|n| component_view(n, &rows, now, live)).collect();
@@ -706,8 +709,7 @@ async fn component(
     let before = state.sample_before(&name, now);
     let live = !s.status.state.is_over();
     let rates = task_rates(&stats, now, before.as_ref());
-    let rows: Vec<_> =
-        s.tasks.iter().zip(rates).map(|((t, w), r)| (t, w.as_ref(), r)).collect();
+    let rows: Vec<_> = s.tasks.iter().zip(rates).map(|((t, w), r)| (t, w.as_ref(), r)).collect();
     let view = component_view(node, &rows, now, live);
     let tasks = rows
         .iter()
@@ -720,8 +722,13 @@ async fn component(
             backpressure: if live { r[4] } else { 0.0 },
         })
         .collect();
-    let edges =
-        s.graph.edges.iter().filter(|e| e.from == component || e.to == component).cloned().collect();
+    let edges = s
+        .graph
+        .edges
+        .iter()
+        .filter(|e| e.from == component || e.to == component)
+        .cloned()
+        .collect();
     Ok(Json(ComponentDetail {
         topology: name,
         state: state_name(&s.status),
@@ -774,7 +781,9 @@ async fn history(
                 .filter(|t| &t.component == id)
                 .filter_map(|t| t.complete_latency)
                 .fold(None, |acc: Option<(u64, u64)>, l| {
-                    Some(acc.map_or((l.p50_us, l.p99_us), |(p50, p99)| (p50.max(l.p50_us), p99.max(l.p99_us))))
+                    Some(acc.map_or((l.p50_us, l.p99_us), |(p50, p99)| {
+                        (p50.max(l.p50_us), p99.max(l.p99_us))
+                    }))
                 });
             let e = series.entry(id.as_str()).or_insert_with(|| ComponentSeries {
                 id: id.clone(),
@@ -829,7 +838,9 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         crate::ui_openapi::list, crate::ui_openapi::submit, crate::ui_openapi::status,
         crate::ui_openapi::kill, crate::ui_openapi::supervisors, crate::ui_openapi::activate,
         crate::ui_openapi::deactivate, crate::ui_openapi::rebalance, crate::ui_openapi::metrics,
-        crate::ui_openapi::savepoint),
+        crate::ui_openapi::savepoint, crate::ui_openapi::upload_binary,
+        crate::ui_openapi::submit_binary, crate::ui_openapi::query, crate::ui_openapi::drpc_execute,
+        crate::ui_openapi::drpc_requests, crate::ui_openapi::drpc_result, crate::ui_openapi::drpc_failure),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -154,7 +154,11 @@ impl ClusterBackend {
 
     /// Every topology's name, and whether it is not over.
     pub(crate) async fn live_names(&self) -> Result<Vec<(String, bool)>, NimbusError> {
-        Ok(nimbus::list(&self.store).await?.into_iter().map(|s| (s.name, !s.state.is_over())).collect())
+        Ok(nimbus::list(&self.store)
+            .await?
+            .into_iter()
+            .map(|s| (s.name, !s.state.is_over()))
+            .collect())
     }
 
     /// Nimbus daemons in the election, the leader first.

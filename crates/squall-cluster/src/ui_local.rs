@@ -41,7 +41,11 @@ impl LocalBackend {
     /// The UI's view of `running`, which runs `topology` with its spouts
     /// switched by `activation`. Call [`LocalBackend::release`] when it
     /// ends, before joining it.
-    pub fn new(topology: &Topology, activation: Activation, running: Arc<RunningTopology>) -> Arc<Self> {
+    pub fn new(
+        topology: &Topology,
+        activation: Activation,
+        running: Arc<RunningTopology>,
+    ) -> Arc<Self> {
         Arc::new(LocalBackend {
             name: topology.name().to_string(),
             graph: TopologyGraph::of(topology),
@@ -114,7 +118,9 @@ impl LocalBackend {
     fn check(&self, name: &str) -> Result<(), NimbusError> {
         match name == self.name {
             true => Ok(()),
-            false => Err(NimbusError::NotFound(format!("{name} (this process runs '{}')", self.name))),
+            false => {
+                Err(NimbusError::NotFound(format!("{name} (this process runs '{}')", self.name)))
+            }
         }
     }
 
@@ -162,11 +168,16 @@ impl LocalBackend {
 }
 
 /// The action routes, on nimbus's paths (same bodies and answers).
-pub(crate) fn action_routes<S: Clone + Send + Sync + 'static>(local: Arc<LocalBackend>) -> Router<S> {
+pub(crate) fn action_routes<S: Clone + Send + Sync + 'static>(
+    local: Arc<LocalBackend>,
+) -> Router<S> {
     Router::new()
         .route("/api/v1/topologies", get(list))
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
-        .route("/api/v1/supervisors", get(|| async { Json(Vec::<crate::store::SupervisorInfo>::new()) }))
+        .route(
+            "/api/v1/supervisors",
+            get(|| async { Json(Vec::<crate::store::SupervisorInfo>::new()) }),
+        )
         .route("/api/v1/topologies/{name}/activate", post(activate))
         .route("/api/v1/topologies/{name}/deactivate", post(deactivate))
         .route("/api/v1/topologies/{name}/rebalance", post(rebalance))
@@ -180,23 +191,36 @@ async fn list(State(local): Local) -> Json<Vec<TopologyStatus>> {
     Json(vec![local.status()])
 }
 
-async fn status(State(local): Local, Path(name): Path<String>) -> Result<Json<TopologyStatus>, NimbusError> {
+async fn status(
+    State(local): Local,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
     local.check(&name)?;
     Ok(Json(local.status()))
 }
 
-async fn switch(local: &LocalBackend, name: &str, active: bool) -> Result<Json<TopologyStatus>, NimbusError> {
+async fn switch(
+    local: &LocalBackend,
+    name: &str,
+    active: bool,
+) -> Result<Json<TopologyStatus>, NimbusError> {
     local.live(name)?;
     local.activation.set_active(active);
     eprintln!("web UI: spouts {}", if active { "activated" } else { "deactivated" });
     Ok(Json(local.status()))
 }
 
-async fn activate(State(local): Local, Path(name): Path<String>) -> Result<Json<TopologyStatus>, NimbusError> {
+async fn activate(
+    State(local): Local,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
     switch(&local, &name, true).await
 }
 
-async fn deactivate(State(local): Local, Path(name): Path<String>) -> Result<Json<TopologyStatus>, NimbusError> {
+async fn deactivate(
+    State(local): Local,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
     switch(&local, &name, false).await
 }
 
@@ -221,7 +245,10 @@ async fn kill(
     Ok(Json(local.status()))
 }
 
-async fn rebalance(State(local): Local, Path(name): Path<String>) -> Result<Json<TopologyStatus>, NimbusError> {
+async fn rebalance(
+    State(local): Local,
+    Path(name): Path<String>,
+) -> Result<Json<TopologyStatus>, NimbusError> {
     local.check(&name)?;
     Err(NimbusError::BadTopology(
         "local mode runs one process: rebalance on a cluster, or stop with a savepoint and run \

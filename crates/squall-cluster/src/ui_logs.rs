@@ -43,7 +43,10 @@ struct Tail {
 /// Starts serving the logs of `work_dir` on the supervisor's data host
 /// (a port of its own); their URL, or `None` without an `api_token` or
 /// when the port cannot be bound (said on stderr).
-pub(crate) async fn start(config: &crate::ClusterConfig, work_dir: &std::path::Path) -> Option<String> {
+pub(crate) async fn start(
+    config: &crate::ClusterConfig,
+    work_dir: &std::path::Path,
+) -> Option<String> {
     if config.api_token.is_empty() {
         return None;
     }

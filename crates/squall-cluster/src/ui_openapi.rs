@@ -81,3 +81,47 @@ pub(crate) fn metrics() {}
     responses((status = 200, body = SavepointTaken), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub(crate) fn savepoint() {}
+
+#[utoipa::path(put, path = "/api/v1/binaries/{name}", tag = "topologies",
+    description = "Uploads a topology binary (`squall submit --binary`) into the blob store.",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    params(("name" = String, Path, description = "the binary's name")),
+    responses((status = 200, description = "stored"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) fn upload_binary() {}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{name}/binary", tag = "topologies",
+    description = "Submits an uploaded topology binary (`squall submit --binary`).",
+    params(("name" = String, Path, description = "the topology")),
+    responses((status = 201, body = TopologyStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) fn submit_binary() {}
+
+#[utoipa::path(get, path = "/api/v1/topologies/{name}/query/{component}/{state}", tag = "queries",
+    description = "Reads a running topology's keyed state (docs/queryable-state.md): `key`, `key_json`, `prefix`, `from`, `to`, `limit`, `read=committed`.",
+    params(("name" = String, Path, description = "the topology"), ("component" = String, Path, description = "the component"), ("state" = String, Path, description = "the state")),
+    responses((status = 200, description = "the answer of the worker owning the key"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) fn query() {}
+
+#[utoipa::path(post, path = "/drpc/{function}", tag = "drpc",
+    description = "Calls a DRPC function (docs/drpc.md): the body is the argument, the answer the result.",
+    request_body(content = String, content_type = "text/plain"),
+    params(("function" = String, Path, description = "the function")),
+    responses((status = 200, description = "the result", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub(crate) fn drpc_execute() {}
+
+#[utoipa::path(get, path = "/drpc/{function}/requests", tag = "drpc",
+    description = "DRPC spouts take requests (long poll).",
+    params(("function" = String, Path, description = "the function")),
+    responses((status = 200, description = "requests"), (status = 401, body = ErrorBody)))]
+pub(crate) fn drpc_requests() {}
+
+#[utoipa::path(post, path = "/drpc/{function}/results/{id}", tag = "drpc",
+    description = "A return bolt answers request `id`.",
+    params(("function" = String, Path, description = "the function"), ("id" = String, Path, description = "the request")),
+    responses((status = 200, description = "taken"), (status = 401, body = ErrorBody)))]
+pub(crate) fn drpc_result() {}
+
+#[utoipa::path(post, path = "/drpc/{function}/failures/{id}", tag = "drpc",
+    description = "The topology fails request `id`.",
+    params(("function" = String, Path, description = "the function"), ("id" = String, Path, description = "the request")),
+    responses((status = 200, description = "taken"), (status = 401, body = ErrorBody)))]
+pub(crate) fn drpc_failure() {}

@@ -31,7 +31,10 @@ pub fn available() -> bool {
     if missing.is_empty() {
         return true;
     }
-    let why = format!("{} missing: run scripts/setup.sh (Debian's chromium and chromium-driver)", missing.join(", "));
+    let why = format!(
+        "{} missing: run scripts/setup.sh (Debian's chromium and chromium-driver)",
+        missing.join(", ")
+    );
     if std::env::var("SQUALL_SKIP_BROWSER").is_ok_and(|v| v == "1") {
         eprintln!("skipped: {why}");
         return false;
@@ -74,7 +77,8 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let http =
+            reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let start = Instant::now();
         while http.get(format!("{url}/status")).send().is_err() {
             assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not start");
@@ -89,7 +93,8 @@ impl Browser {
                          format!("--window-size={width},{height}")],
             },
         }}});
-        let answer: Value = http.post(format!("{url}/session")).json(&caps).send().unwrap().json().unwrap();
+        let answer: Value =
+            http.post(format!("{url}/session")).json(&caps).send().unwrap().json().unwrap();
         let session = answer["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
@@ -117,18 +122,26 @@ impl Browser {
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page.
     pub fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": args })))
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
     }
 
     /// The number of elements matching `css`.
     pub fn count(&self, css: &str) -> usize {
-        self.js("return document.querySelectorAll(arguments[0]).length", vec![json!(css)]).as_u64().unwrap_or(0)
-            as usize
+        self.js("return document.querySelectorAll(arguments[0]).length", vec![json!(css)])
+            .as_u64()
+            .unwrap_or(0) as usize
     }
 
     /// The text of the first element matching `css` (empty when none).
     pub fn text(&self, css: &str) -> String {
-        let v = self.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", vec![json!(css)]);
+        let v = self.js(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
+            vec![json!(css)],
+        );
         v.as_str().unwrap_or_default().to_string()
     }
 
@@ -138,13 +151,19 @@ impl Browser {
             "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]) || '')",
             vec![json!(css), json!(attr)],
         );
-        v.as_array().map(|a| a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect())
+            .unwrap_or_default()
     }
 
     /// The first element matching `css` (waits for it).
     fn find(&self, css: &str) -> String {
         self.wait_for(&format!("an element {css}"), || self.count(css) > 0);
-        let v = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})));
+        let v = self.call(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
     }
 
@@ -159,7 +178,11 @@ impl Browser {
     pub fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css);
         self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({})));
-        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({ "text": text })));
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
     }
 
     /// Waits until `done`, failing after [`PATIENCE`] with a screenshot.
@@ -167,7 +190,10 @@ impl Browser {
         let start = Instant::now();
         while !done() {
             if start.elapsed() > PATIENCE {
-                let shot = self.screenshot(&format!("timeout-{}", what.replace(|c: char| !c.is_alphanumeric(), "-")));
+                let shot = self.screenshot(&format!(
+                    "timeout-{}",
+                    what.replace(|c: char| !c.is_alphanumeric(), "-")
+                ));
                 panic!("timed out waiting for {what} (screenshot {})", shot.display());
             }
             std::thread::sleep(Duration::from_millis(250));

@@ -115,9 +115,8 @@ struct GeneratorSettings {
 /// The non-empty lines of `path` (a file, or every file of a folder, by
 /// name).
 fn lines_of(what: &str, path: &std::path::Path) -> Result<Vec<String>> {
-    let unreadable = |e: std::io::Error| {
-        Error::config(format!("{what}: lines_from {}: {e}", path.display()))
-    };
+    let unreadable =
+        |e: std::io::Error| Error::config(format!("{what}: lines_from {}: {e}", path.display()));
     let mut files = Vec::new();
     if path.is_dir() {
         for entry in std::fs::read_dir(path).map_err(unreadable)? {

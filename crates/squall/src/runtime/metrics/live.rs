@@ -310,7 +310,13 @@ impl LiveStats {
                     backpressure_ms: load(&t.backpressure_ns) / 1_000_000,
                     watermark_ms: (watermark != 0).then_some(watermark),
                     complete_latency: latency,
-                    errors: t.errors.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect(),
+                    errors: t
+                        .errors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .cloned()
+                        .collect(),
                 });
                 task += 1;
             }
@@ -320,7 +326,13 @@ impl LiveStats {
 
     /// The checkpoint history, oldest first.
     pub fn checkpoints(&self) -> Vec<CheckpointRecord> {
-        self.metrics.checkpoint_log.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.metrics
+            .checkpoint_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -376,7 +388,10 @@ mod tests {
         running.join().unwrap();
         let tasks = live.tasks();
         assert_eq!(tasks.len(), 7);
-        assert_eq!(tasks.iter().filter(|t| t.component == "lines").map(|t| t.emitted).sum::<u64>(), 100);
+        assert_eq!(
+            tasks.iter().filter(|t| t.component == "lines").map(|t| t.emitted).sum::<u64>(),
+            100
+        );
         assert!(tasks.iter().all(|t| t.errors.is_empty()));
     }
 
@@ -404,7 +419,11 @@ mod tests {
             h.record(50).unwrap();
         }
         let later = t0 + LATENCY_WINDOW + Duration::from_secs(1);
-        assert_eq!(window(&mut kept, &h, later).unwrap().count, 10, "the first value is older than the window");
+        assert_eq!(
+            window(&mut kept, &h, later).unwrap().count,
+            10,
+            "the first value is older than the window"
+        );
         let much_later = later + LATENCY_WINDOW + Duration::from_secs(1);
         assert!(window(&mut kept, &h, much_later).is_none(), "nothing new in the window");
     }
