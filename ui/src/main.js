@@ -128,12 +128,15 @@ function confirmAction(title, text, fields = []) {
   $('#confirm-title').textContent = title;
   $('#confirm-text').textContent = text;
   $('#confirm-fields').replaceChildren(...fields.map((f) => h('label', {}, f.label,
-    h('input', { name: f.name, type: f.type || 'text', value: f.value ?? '', min: f.min, 'data-field': f.name }))));
+    h('input', { name: f.name, type: f.type || 'text', value: f.value ?? '', min: f.min, checked: f.checked, 'data-field': f.name }))));
   return new Promise((resolve) => {
     dlg.addEventListener('close', () => {
       if (dlg.returnValue !== 'ok') return resolve(null);
       const values = {};
-      for (const f of fields) values[f.name] = $(`[data-field="${f.name}"]`, dlg).value;
+      for (const f of fields) {
+        const input = $(`[data-field="${f.name}"]`, dlg);
+        values[f.name] = f.type === 'checkbox' ? input.checked : input.value;
+      }
       resolve(values);
     }, { once: true });
     dlg.returnValue = '';
@@ -322,9 +325,9 @@ async function runAction(v, action) {
     call = () => api('DELETE', `${base}?wait_s=${wait}`).then((s) => (wait ? `${name}: deactivated, killed in ${wait} s` : `${name}: killed (state ${s.state})`));
   } else if (action === 'savepoint') {
     const f = await confirmAction(`Savepoint of ${name}?`, 'A checkpoint is taken now and copied where retention does not delete it.',
-      [{ name: 'stop', label: 'Then stop it (yes/no) ', value: 'no' }]);
+      [{ name: 'stop', label: 'then stop it (Flink’s stop-with-savepoint)', type: 'checkbox', checked: false }]);
     if (!f) return;
-    const stop = /^y/i.test(f.stop);
+    const stop = f.stop === true;
     showResult(true, `${name}: taking a savepoint…`);
     call = () => api('POST', `${base}/savepoint`, { stop }).then((s) => `${name}: savepoint ${s.location}${s.stopped ? ' (stopped)' : ''}`);
   } else if (action === 'rebalance') {

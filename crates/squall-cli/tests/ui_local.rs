@@ -157,6 +157,26 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
     b.js("history.back()", vec![]);
     b.wait_for("the topology page again", || b.count("[data-testid=graph] g.node") == 4);
 
+    // A savepoint, confirmed: its folder is shown.
+    b.click("button[data-action=savepoint]");
+    b.click("[data-testid=confirm-ok]");
+    b.wait_for("the savepoint's folder", || {
+        b.text("[data-testid=action-result]").contains("/savepoints/sp-")
+    });
+    assert_eq!(b.attrs("[data-testid=action-result]", "data-ok"), ["true"]);
+    let savepoint_row = "return [...document.querySelectorAll('[data-testid=checkpoint-row]')]\
+        .some(r => r.textContent.includes('savepoint'))";
+    b.wait_for("the savepoint in the history", || {
+        b.js(savepoint_row, vec![]).as_bool() == Some(true)
+    });
+    // A rebalance is for a cluster: refused, saying why.
+    b.click("button[data-action=rebalance]");
+    b.click("[data-testid=confirm-ok]");
+    b.wait_for("the refusal", || {
+        b.text("[data-testid=action-result]").contains("rebalance refused")
+    });
+    assert_eq!(b.attrs("[data-testid=action-result]", "data-ok"), ["false"]);
+
     // Deactivate, confirmed: the spout's emitted count stops growing.
     b.click("button[data-action=deactivate]");
     b.click("[data-testid=confirm-ok]");

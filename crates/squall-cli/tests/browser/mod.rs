@@ -203,6 +203,26 @@ impl Browser {
     /// Saves a screenshot as `{name}.png` in [`Browser::shots`]; checks it
     /// is not blank (not nearly one colour) and returns its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
+        // The window as tall as the page: the whole page, no empty space.
+        let rect = self.call(reqwest::Method::GET, "/window/rect", None);
+        let (width, height) =
+            (rect["width"].as_u64().unwrap_or(1400), rect["height"].as_u64().unwrap_or(900));
+        let page = self
+            .js(
+                "return document.body.scrollHeight + window.outerHeight - window.innerHeight",
+                vec![],
+            )
+            .as_u64()
+            .unwrap_or(height);
+        let wanted = page.clamp(600, 4000);
+        if wanted != height {
+            self.call(
+                reqwest::Method::POST,
+                "/window/rect",
+                Some(json!({ "width": width, "height": wanted })),
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None);
         let png = base64_decode(b64.as_str().unwrap());
         let path = self.shots.join(format!("{name}.png"));

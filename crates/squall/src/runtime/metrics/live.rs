@@ -396,6 +396,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_task_shows_its_error() {
+        use crate::builtins::test_support::PanicAfter;
+        let mut builder = TopologyBuilder::new("failing");
+        builder.set_spout("lines", GeneratorSpout::sentences(0).with_limit(1000), 1);
+        let bomb = PanicAfter { fields: Fields::new(["seq", "line"]), panic_at: Some(10), seen: 0 };
+        builder.set_bolt("bad", bomb, 2).shuffle_grouping("lines");
+        let running = LocalCluster::submit(builder.build().unwrap()).unwrap();
+        let mut live = LiveStats::new(&running.metrics_handle());
+        assert!(running.join().is_err());
+        let tasks = live.tasks();
+        let errors: Vec<_> = tasks.iter().filter(|t| !t.errors.is_empty()).collect();
+        assert!(!errors.is_empty(), "{tasks:?}");
+        for t in errors {
+            assert_eq!(t.component, "bad");
+            let e = &t.errors[0];
+            assert!(e.message.contains("boom on purpose") && e.message.contains("bad"), "{e:?}");
+            assert!(e.at_ms > 0);
+        }
+    }
+
+    #[test]
     fn errors_are_kept_once_and_at_most_five() {
         let t = TaskMetrics::default();
         for i in 0..8 {
