@@ -322,7 +322,8 @@ async function runAction(v, action) {
       [{ name: 'wait', label: 'Wait (seconds) ', type: 'number', value: 0, min: 0 }]);
     if (!f) return;
     const wait = Math.max(0, parseInt(f.wait, 10) || 0);
-    call = () => api('DELETE', `${base}?wait_s=${wait}`).then((s) => (wait ? `${name}: deactivated, killed in ${wait} s` : `${name}: killed (state ${s.state})`));
+    call = () => api('DELETE', `${base}?wait_s=${wait}`).then((s) => (wait ? `${name}: deactivated, killed in ${wait} s`
+      : `${name}: ${s.state === 'killed' ? 'killed' : 'being killed'}`));
   } else if (action === 'savepoint') {
     const f = await confirmAction(`Savepoint of ${name}?`, 'A checkpoint is taken now and copied where retention does not delete it.',
       [{ name: 'stop', label: 'then stop it (Flink’s stop-with-savepoint)', type: 'checkbox', checked: false }]);
@@ -440,7 +441,7 @@ function watermarkTable(v) {
 
 function checkpointTable(v) {
   if (!v.checkpoint_interval_ms) return h('p', { class: 'muted' }, 'Checkpoints are off (config.checkpoint_interval_ms).');
-  const rows = v.checkpoints.slice(0, 25).map((c) => h('tr', { 'data-testid': 'checkpoint-row', 'data-status': c.status },
+  const rows = v.checkpoints.slice(0, 15).map((c) => h('tr', { 'data-testid': 'checkpoint-row', 'data-status': c.status },
     h('td', { class: 'n' }, c.id), h('td', {}, h('span', { class: `badge cp-${c.status}` }, c.status), c.savepoint ? ' savepoint' : ''),
     h('td', {}, time(c.at_ms)), h('td', { class: 'n' }, c.status === 'completed' ? `${c.duration_ms} ms` : '–'),
     h('td', { class: 'n' }, c.status === 'completed' ? bytes(c.state_bytes) : '–'),

@@ -845,3 +845,40 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(component: &str, task: usize, emitted: u64, backpressure_ms: u64) -> TaskStats {
+        TaskStats {
+            component: component.into(),
+            task,
+            emitted,
+            executed: 0,
+            acked: 0,
+            failed: 0,
+            timed_out: 0,
+            replayed: 0,
+            restarts: 0,
+            backpressure_ms,
+            watermark_ms: None,
+            complete_latency: None,
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rates_and_backpressure_over_the_window() {
+        assert_eq!(rate(100, 600, 1_000, 6_000), 100.0);
+        assert_eq!(rate(600, 100, 1_000, 6_000), 0.0, "a restart's counts start again");
+        assert_eq!(rate(0, 10, 5_000, 5_000), 0.0);
+        let before = Sample { at_ms: 1_000, tasks: vec![task("a", 0, 0, 0), task("a", 1, 0, 0)] };
+        let now = [task("a", 0, 5_000, 2_500), task("a", 1, 1_000, 0)];
+        let r = task_rates(&now, 6_000, Some(&before));
+        assert_eq!(r[0][0], 1000.0);
+        assert_eq!(r[0][4], 0.5, "blocked half of the 5 s");
+        assert_eq!(r[1][0], 200.0);
+        assert_eq!(task_rates(&now, 6_000, None)[0], [0.0; 5]);
+    }
+}

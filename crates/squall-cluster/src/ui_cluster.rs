@@ -139,17 +139,23 @@ pub(crate) async fn publish(
     store.put(&format!("ui/{}/{}", a.topology.name, view.worker), &view, None).await
 }
 
+/// A graph rebuilt from a submitted record: (the record's YAML and
+/// parameters it was built from, graph, guarantee, checkpoint interval).
+type BuiltGraph = (String, TopologyGraph, String, u64);
+
 /// Nimbus's side: reads what workers published.
 #[derive(Clone)]
 pub struct ClusterBackend {
     store: Store,
     token: String,
+    /// Graphs of topologies no worker published yet, by name.
+    graphs: std::sync::Arc<Mutex<std::collections::HashMap<String, BuiltGraph>>>,
 }
 
 impl ClusterBackend {
     /// Over `store`; asks supervisors for logs with `token`.
     pub fn new(store: Store, token: String) -> Self {
-        ClusterBackend { store, token }
+        ClusterBackend { store, token, graphs: Default::default() }
     }
 
     /// Every topology's name, and whether it is not over.
@@ -291,12 +297,23 @@ impl ClusterBackend {
             self.store.get(&format!("topologies/{name}")).await.ok().flatten();
         let rescale: control::Rescale =
             self.store.get(&format!("rescale/{name}")).await.ok().flatten().unwrap_or_default();
-        match record.map(|r| control::build(&r, &rescale)) {
-            Some(Ok(t)) => {
-                (TopologyGraph::of(&t), guarantee_of(&t), t.config().checkpoint_interval_ms)
+        let Some(record) = record else { return (TopologyGraph::default(), String::new(), 0) };
+        // Built once per submission: a build reads the topology's inputs.
+        let key = format!("{}\n{:?}\n{:?}", record.yaml, record.overrides, rescale.parallelism);
+        if let Some((k, g, guarantee, interval)) =
+            self.graphs.lock().unwrap_or_else(|e| e.into_inner()).get(name)
+        {
+            if *k == key {
+                return (g.clone(), guarantee.clone(), *interval);
             }
-            _ => (TopologyGraph::default(), String::new(), 0),
         }
+        let built = match control::build(&record, &rescale) {
+            Ok(t) => (TopologyGraph::of(&t), guarantee_of(&t), t.config().checkpoint_interval_ms),
+            Err(_) => (TopologyGraph::default(), String::new(), 0),
+        };
+        let entry = (key, built.0.clone(), built.1.clone(), built.2);
+        self.graphs.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), entry);
+        built
     }
 
     /// The last `lines` lines of worker `worker`'s log, from its

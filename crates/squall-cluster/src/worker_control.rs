@@ -121,6 +121,11 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics)) {
         warn(e);
     }
+    // The final counts for the web UI, not a second late.
+    let last = crate::ui_cluster::publish(&store, a, activation.is_active(), &metrics, true);
+    if let Err(e) = runtime.block_on(last) {
+        warn(e);
+    }
     let running = Arc::into_inner(running).expect("the only handle");
     running.join().map_err(|e| e.to_string())?;
     Ok((!stopped).then(|| started.elapsed()))
@@ -198,6 +203,11 @@ pub(crate) async fn follow(
             eprintln!("cannot publish metrics: {e}");
         }
         if ended.is_cancelled() {
+            let last =
+                crate::ui_cluster::publish(&store, &a, activation.is_active(), &metrics, true);
+            if let Err(e) = last.await {
+                eprintln!("cannot publish metrics: {e}");
+            }
             return;
         }
         tokio::select! {
