@@ -368,7 +368,7 @@ impl Executor {
     fn publish(&mut self) {
         for node in &mut self.nodes {
             node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
-            node.metrics.set_watermark(node.collector.time.output);
+            node.metrics.live.set_watermark(node.collector.time.output);
             if let Some(tracker) = node.collector.tracker.as_mut() {
                 tracker.send();
                 TaskMetrics::add(&node.metrics.acked, std::mem::take(&mut tracker.acked));

@@ -10,15 +10,15 @@
 //! one happens.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::runtime::metrics::{Metrics, TaskMetrics};
+use crate::runtime::metrics::Metrics;
 use crate::runtime::MetricsHandle;
 use crate::topology::{ComponentKind, Grouping, Topology};
 
@@ -211,12 +211,33 @@ impl TopologyGraph {
     }
 }
 
-impl TaskMetrics {
+/// What one task keeps for the web UI besides its counters
+/// (`TaskMetrics::live`).
+#[derive(Debug, Default)]
+pub(crate) struct TaskLive {
+    /// The task's output watermark (event time ms) as of its last call;
+    /// 0 before it has one.
+    watermark: AtomicI64,
+    /// Its last errors (a failure that restarted it or ended the
+    /// topology), newest last, at most [`ERRORS_KEPT`].
+    errors: Mutex<VecDeque<TaskError>>,
+}
+
+impl TaskLive {
     /// Keeps the task's output watermark (`NO_WATERMARK` is not kept).
     pub(crate) fn set_watermark(&self, w: i64) {
         if w != crate::runtime::NO_WATERMARK {
             self.watermark.store(w, Ordering::Relaxed);
         }
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        let w = self.watermark.load(Ordering::Relaxed);
+        (w != 0).then_some(w)
+    }
+
+    fn errors(&self) -> Vec<TaskError> {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
 
     /// Keeps `error` among the task's last errors (once: the same error
@@ -246,7 +267,7 @@ impl Metrics {
 }
 
 /// The error an executor ended with, kept by the task it names (or its
-/// head) unless [`TaskMetrics::record_error`] already has it.
+/// head) unless [`TaskLive::record_error`] already has it.
 pub(crate) fn record_executor_error(nodes: &[crate::runtime::executor::Node], error: &Error) {
     let named = match error {
         Error::ComponentFailed { component, task, .. }
@@ -257,7 +278,7 @@ pub(crate) fn record_executor_error(nodes: &[crate::runtime::executor::Node], er
         _ => None,
     };
     if let Some(node) = named.or(nodes.first()) {
-        node.metrics.record_error(error);
+        node.metrics.live.record_error(error);
     }
 }
 
@@ -296,7 +317,6 @@ impl LiveStats {
                     let h = t.latency.lock().unwrap_or_else(|e| e.into_inner());
                     h.as_ref().and_then(|h| window(&mut self.history[task], h, now))
                 };
-                let watermark = t.watermark.load(Ordering::Relaxed);
                 out.push(TaskStats {
                     component: c.id.clone(),
                     task,
@@ -308,15 +328,9 @@ impl LiveStats {
                     replayed: load(&t.replayed),
                     restarts: load(&t.restarts),
                     backpressure_ms: load(&t.backpressure_ns) / 1_000_000,
-                    watermark_ms: (watermark != 0).then_some(watermark),
+                    watermark_ms: t.live.watermark(),
                     complete_latency: latency,
-                    errors: t
-                        .errors
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .iter()
-                        .cloned()
-                        .collect(),
+                    errors: t.live.errors(),
                 });
                 task += 1;
             }
@@ -418,15 +432,15 @@ mod tests {
 
     #[test]
     fn errors_are_kept_once_and_at_most_five() {
-        let t = TaskMetrics::default();
+        let t = TaskLive::default();
         for i in 0..8 {
             let e = Error::Other(format!("boom {i}"));
             t.record_error(&e);
             t.record_error(&e);
         }
-        let errors = t.errors.lock().unwrap();
+        let errors = t.errors();
         assert_eq!(errors.len(), ERRORS_KEPT);
-        assert_eq!(errors.back().unwrap().message, Error::Other("boom 7".into()).to_string());
+        assert_eq!(errors.last().unwrap().message, Error::Other("boom 7".into()).to_string());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 pub(crate) mod live;
 pub(crate) mod task_metrics;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,12 +34,9 @@ pub(crate) struct TaskMetrics {
     /// Complete latency of acked trees (µs), spouts only; merged in once
     /// per call into the spout.
     pub latency: Mutex<Option<Histogram<u64>>>,
-    /// The task's output watermark (event time ms) as of its last call;
-    /// 0 before it has one (for the web UI, [`live`]).
-    pub watermark: AtomicI64,
-    /// Its last errors (a failure that restarted it or ended the
-    /// topology), newest last, at most [`live::ERRORS_KEPT`].
-    pub errors: Mutex<std::collections::VecDeque<live::TaskError>>,
+    /// What the web UI reads besides the counters: the output watermark,
+    /// the last errors ([`live`]).
+    pub live: live::TaskLive,
 }
 
 impl TaskMetrics {
