@@ -473,7 +473,7 @@ function chart(el, unit) {
       const key = series.map(([n]) => n).join('|');
       if (!series.length) {
         if (plot) { plot.destroy(); plot = null; shape = ''; }
-        el.replaceChildren(h('p', { class: 'muted' }, unit === 'ms' ? 'No latency measured: complete latency needs guarantee at_least_once.' : 'No data yet.'));
+        el.replaceChildren(h('p', { class: 'muted' }, unit === 'ms' ? 'No complete latency measured: it needs guarantee at_least_once, and acked spout tuples.' : 'No data yet.'));
         return;
       }
       if (key !== shape || !plot) {

@@ -123,6 +123,13 @@ pub fn run(
     progress.clear();
     if let Some(ui) = &ui {
         crate::run_ui::ended(ui, &result);
+        if let Err(e) = &result {
+            // The page shows the failure and the tasks' errors: kept up.
+            eprintln!("error: {e}\nfailed; the web UI stays up until Ctrl-C");
+            while interrupted.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(POLL);
+            }
+        }
     }
     let summary = result.map_err(Failure::runtime)?;
     if summary.killed {

@@ -32,17 +32,19 @@ fn start(dir: &std::path::Path) -> (Run, String) {
     std::fs::create_dir_all(&output).unwrap();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/word-count-live.yaml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["run", example.to_str().unwrap(), "--quiet", "--ui", "127.0.0.1:0"])
+    let mut run = Command::new(env!("CARGO_BIN_EXE_squall"));
+    run.args(["run", example.to_str().unwrap(), "--quiet", "--ui", "127.0.0.1:0"])
         .args(["--set", &format!("input={}", corpus().display())])
         .args(["--set", &format!("checkpoint_dir={}", checkpoints.display())])
         .args(["--set", &format!("output={}", output.display())])
-        .args(["--set", "guarantee=at_least_once", "--set", "rate_per_sec=3000"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .args(["--set", "guarantee=at_least_once", "--set", "rate_per_sec=3000"]);
+    spawn(run)
+}
+
+/// Spawns `run` (a `squall run ... --ui`); returns it and the URL it printed.
+fn spawn(mut run: Command) -> (Run, String) {
+    let mut child =
+        run.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -207,6 +209,42 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
     nix_interrupt(&run.0);
     let status = run.0.wait().unwrap();
     assert_eq!(status.code(), Some(130), "killed runs exit 130");
+}
+
+/// A component whose tasks keep failing (a multilang child that exits at
+/// once): the page shows each task's errors with the time, and the run's
+/// failure; the UI stays up after it.
+#[test]
+fn the_local_ui_shows_the_errors_of_a_failing_component() {
+    if !browser::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("failing.yaml");
+    std::fs::write(
+        &yaml,
+        "name: failing\n\
+         config: { guarantee: at_least_once, max_task_restarts: 2 }\n\
+         spouts:\n  - { id: lines, type: generator, parallelism: 1, settings: { rate_per_sec: 100 } }\n\
+         bolts:\n  - id: broken\n    type: shell\n    parallelism: 2\n    \
+         settings: { command: [sh, -c, \"exit 3\"], fields: [word] }\n\
+         streams:\n  - { from: lines, to: broken, grouping: shuffle }\n",
+    )
+    .unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_squall"));
+    run.args(["run", yaml.to_str().unwrap(), "--quiet", "--ui", "127.0.0.1:0"]);
+    let (mut run, url) = spawn(run);
+    let b = Browser::start(&browser::output_dir("ui_local_errors"), 1400, 1200);
+    b.open(&url.replace("/#token=", "/#/topology/failing&token="));
+    b.wait_for("the failed state", || b.text("[data-testid=state]") == "failed");
+    b.wait_for("the errors", || b.count("[data-testid=error-row]") >= 2);
+    let errors = b.text("main");
+    assert!(errors.contains("exit status: 3") && errors.contains("broken"), "{errors}");
+    assert!(errors.contains("max_task_restarts"), "the run's failure is shown: {errors}");
+    b.screenshot_checked("errors");
+    assert!(run.0.try_wait().unwrap().is_none(), "squall run exited with the UI");
+    nix_interrupt(&run.0);
+    assert_eq!(run.0.wait().unwrap().code(), Some(1), "a failed run exits 1");
 }
 
 /// Ctrl-C.
