@@ -55,6 +55,7 @@ cat <<MSG
 Squall cluster running (logs and data in $dir). In another shell:
   export SQUALL__ETCD_ENDPOINTS='$SQUALL__ETCD_ENDPOINTS' SQUALL__API_TOKEN='$SQUALL__API_TOKEN'
   $bin list
+Web UI: http://$SQUALL__NIMBUS__API_ADDR/#token=$SQUALL__API_TOKEN
 Ctrl-C stops it.
 MSG
 wait -n "${pids[@]}"

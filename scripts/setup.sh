@@ -11,7 +11,10 @@
 #   prometheus (the metrics tests start a real Prometheus server),
 #   postgresql (the connector tests start them; postgresql only when no
 #   `initdb` is found, since some images ship their own build), maven
-#   and nodejs (when no `mvn` or `node` is found).
+#   and nodejs (when no `mvn` or `node` is found); npm (when missing: it
+#   installs the web UI's build tools for scripts/build-ui.sh), chromium and
+#   chromium-driver (the web UI's browser tests drive headless Chromium;
+#   no browser is downloaded); prometheus (the metrics scrape tests).
 # - PyPI: moto (an S3 API for the checkpoint-storage test), duckdb (the
 #   reference the SQL tests compare Nexmark query results with), pystorm (a
 #   Python client of Storm's multilang protocol, for the multilang tests),
@@ -23,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server prometheus)
+packages=(protobuf-compiler cmake libcurl4-openssl-dev librocksdb-dev libclang-dev etcd-server iproute2 redis-server prometheus chromium chromium-driver)
 if ! command -v mvn >/dev/null 2>&1; then
     packages+=(maven)  # fetches storm.py, storm.js and Kafka from Maven Central
 fi
@@ -32,6 +35,9 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 if ! command -v node >/dev/null 2>&1; then
     packages+=(nodejs)  # runs the storm.js component of the multilang tests
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(npm)  # builds the web UI (scripts/build-ui.sh)
 fi
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     packages+=(postgresql)

@@ -8,6 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The web UI's committed bundle (ui/dist, embedded in the binary) is what
+# ui/src builds. Its browser tests (crates/squall-cli/tests/ui_*.rs, headless
+# Chromium) run with the workspace below.
+bash scripts/build-ui.sh --check
+
 # The rocksdb backend links Debian's librocksdb instead of building RocksDB's C++.
 ROCKSDB_LIB_DIR="/usr/lib/$(gcc -dumpmachine)" \
     cargo test --locked -p squall --features rocksdb --lib --test exactly_once \

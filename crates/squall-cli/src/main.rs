@@ -13,6 +13,7 @@ mod failure;
 mod progress;
 mod query;
 mod run;
+mod run_ui;
 mod sql;
 mod status_table;
 mod summary;
@@ -354,6 +355,16 @@ struct RunArgs {
     /// the topology finished too, until Ctrl-C, for a last scrape.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Serve the web UI (the pages nimbus serves: graph, rates, latency,
+    /// checkpoints, errors, actions) on this address, e.g. 127.0.0.1:8080
+    /// (port 0 picks one); prints the URL to open. The UI stays up after
+    /// the topology ended, until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    ui: Option<std::net::SocketAddr>,
+    /// The bearer token of the web UI's API (default: a random one, in the
+    /// printed URL).
+    #[arg(long, value_name = "TOKEN", requires = "ui")]
+    ui_token: Option<String>,
 }
 
 /// Parses `COMPONENT=N`.
@@ -388,6 +399,8 @@ fn main() -> ExitCode {
                 savepoint_on_stop: args.savepoint_on_stop,
                 query: args.query,
                 metrics: args.metrics,
+                ui: args.ui,
+                ui_token: args.ui_token,
             },
         ),
         Command::Validate(args) => validate::validate(&args.file, &args.set),

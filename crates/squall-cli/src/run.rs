@@ -40,6 +40,10 @@ pub struct Options {
     /// Serve Prometheus metrics (and the per-task JSON) on this address,
     /// and keep serving after the topology finished, until Ctrl-C.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Serve the web UI on this address (`crate::run_ui`), until Ctrl-C.
+    pub ui: Option<std::net::SocketAddr>,
+    /// The web UI's token (random when absent).
+    pub ui_token: Option<String>,
 }
 
 /// Loads `file`, runs it until its input ends or Ctrl-C, and prints the
@@ -78,15 +82,31 @@ pub fn run(
         Some(addr) => Some(serve_metrics(bind("--metrics", addr)?)?),
         None => None,
     };
+    let ui_listener = match options.ui {
+        Some(addr) => Some(crate::run_ui::bind(addr)?),
+        None => None,
+    };
+    let activation = squall::topology::Activation::new(true);
+    if ui_listener.is_some() {
+        topology = topology.with_activation(&activation);
+    }
     let name = topology.name().to_string();
     let checkpoints = squall_cluster::query_route::checkpoints_of(&topology);
-    let running = LocalCluster::submit(topology).map_err(Failure::runtime)?;
+    let shown = topology.clone();
+    let running = Arc::new(LocalCluster::submit(topology).map_err(Failure::runtime)?);
     if let Some(local) = &metrics {
         local.set(running.metrics_handle());
     }
     if let Some(listener) = listener {
         serve_queries(listener, &name, running.states(), checkpoints)?;
     }
+    let ui = match ui_listener {
+        Some(listener) => {
+            let token = options.ui_token.clone();
+            Some(crate::run_ui::serve(listener, &shown, activation, running.clone(), token)?)
+        }
+        None => None,
+    };
     let mut progress = Progress::new(!quiet);
     let mut next_update = Instant::now();
     while !running.is_finished() {
@@ -109,8 +129,18 @@ pub fn run(
         }
         std::thread::sleep(POLL);
     }
-    let result = running.join();
+    let result = crate::run_ui::sole(running, ui.as_deref()).join();
     progress.clear();
+    if let Some(ui) = &ui {
+        crate::run_ui::ended(ui, &result);
+        if let Err(e) = &result {
+            // The page shows the failure and the tasks' errors: kept up.
+            eprintln!("error: {e}\nfailed; the web UI stays up until Ctrl-C");
+            while interrupted.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(POLL);
+            }
+        }
+    }
     let summary = result.map_err(Failure::runtime)?;
     if summary.killed {
         eprintln!("killed");
@@ -124,8 +154,12 @@ pub fn run(
         (false, true) => "its metrics stay served",
         (false, false) => "",
     };
-    if !serving.is_empty() && !summary.killed {
-        eprintln!("finished; {serving} until Ctrl-C");
+    let ui_stays = ui.as_ref().is_some_and(|ui| !summary.killed || ui.killed_from_ui());
+    if (!serving.is_empty() && !summary.killed) || ui_stays {
+        match !serving.is_empty() && !summary.killed {
+            true => eprintln!("finished; {serving} until Ctrl-C"),
+            false => eprintln!("ended; the web UI stays up until Ctrl-C"),
+        }
         while interrupted.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(POLL);
         }

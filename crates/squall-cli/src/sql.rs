@@ -25,17 +25,24 @@ pub fn run(files: &[PathBuf], set: &[(String, String)], quiet: bool) -> Result<E
     let place = |e: squall_sql::SqlError| -> Failure {
         match e {
             squall_sql::SqlError::At { statement, line, column, message } if files.len() > 1 => {
-                let (first, file) = starts.iter().rev().find(|(l, _)| *l <= line).copied().unwrap_or((1, files[0].as_path()));
+                let (first, file) = starts
+                    .iter()
+                    .rev()
+                    .find(|(l, _)| *l <= line)
+                    .copied()
+                    .unwrap_or((1, files[0].as_path()));
                 Failure::config(format!(
                     "{}: statement {statement} (line {}, column {column}): {message}",
                     file.display(),
                     line - first + 1
                 ))
             }
-            squall_sql::SqlError::At { statement, line, column, message } => Failure::config(format!(
-                "{}: statement {statement} (line {line}, column {column}): {message}",
-                files[0].display()
-            )),
+            squall_sql::SqlError::At { statement, line, column, message } => {
+                Failure::config(format!(
+                    "{}: statement {statement} (line {line}, column {column}): {message}",
+                    files[0].display()
+                ))
+            }
             other => Failure::config(other),
         }
     };
@@ -66,7 +73,13 @@ pub fn run(files: &[PathBuf], set: &[(String, String)], quiet: bool) -> Result<E
 }
 
 /// Writes `events` generated events into `dir` (`person`, `auction`, `bid`).
-pub fn nexmark(dir: &Path, events: u64, seed: u64, rate: f64, json: bool) -> Result<ExitCode, Failure> {
+pub fn nexmark(
+    dir: &Path,
+    events: u64,
+    seed: u64,
+    rate: f64,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let config = squall_sql::nexmark::GeneratorConfig { seed, rate, ..Default::default() };
     let w = squall_sql::nexmark_files::write_files(dir, &config, events, json)
         .map_err(|e| Failure::runtime(format!("writing {}: {e}", dir.display())))?;

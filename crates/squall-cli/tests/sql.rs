@@ -47,7 +47,8 @@ fn the_readme_example_prints_its_windows() {
 
 #[test]
 fn parse_error_names_statement_line_and_column() {
-    let (_d, p) = script(&format!("{TABLE}INSERT INTO out SELECT auction, price FROM bid WHERE;\n"));
+    let (_d, p) =
+        script(&format!("{TABLE}INSERT INTO out SELECT auction, price FROM bid WHERE;\n"));
     let line = error_line(&squall(&["sql", &p]));
     assert!(line.contains("bad.sql: statement 3 (line 4, column "), "{line}");
     assert!(line.contains("Expected"), "{line}");
@@ -63,10 +64,16 @@ fn planning_error_names_the_column() {
 
 #[test]
 fn unsupported_construct_names_itself() {
-    let (_d, p) = script(&format!("{TABLE}INSERT INTO out SELECT auction, max(price) FROM bid GROUP BY auction;\n"));
+    let (_d, p) = script(&format!(
+        "{TABLE}INSERT INTO out SELECT auction, max(price) FROM bid GROUP BY auction;\n"
+    ));
     let line = error_line(&squall(&["sql", &p]));
-    assert!(line.contains("not supported yet: GROUP BY without window_start and window_end"), "{line}");
-    let (_d, p) = script(&format!("{TABLE}INSERT INTO out SELECT auction, price FROM bid ORDER BY price;\n"));
+    assert!(
+        line.contains("not supported yet: GROUP BY without window_start and window_end"),
+        "{line}"
+    );
+    let (_d, p) =
+        script(&format!("{TABLE}INSERT INTO out SELECT auction, price FROM bid ORDER BY price;\n"));
     assert!(error_line(&squall(&["sql", &p])).contains("not supported yet: ORDER BY on a stream"));
 }
 

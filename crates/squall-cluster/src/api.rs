@@ -1,6 +1,9 @@
-//! Nimbus's REST API (axum), used by the CLI: every route needs
-//! `Authorization: Bearer TOKEN` (401 otherwise); a malformed submission gets
-//! 400 with the reason and changes nothing.
+//! Nimbus's REST API (axum), used by the CLI and the web UI: every route
+//! but the health check (`GET /api/v1/health`, [`crate::ui_api`]) needs
+//! `Authorization: Bearer TOKEN` (401 otherwise); a malformed submission
+//! gets 400 with the reason and changes nothing. The whole API is described
+//! as OpenAPI at `/api/openapi.json` ([`crate::ui_api::ApiDoc`]); the web
+//! UI's pages and JSON routes are [`crate::ui`]'s and [`crate::ui_api`]'s.
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
@@ -33,7 +36,7 @@ use crate::nimbus::{self, NimbusError};
 use crate::store::{Store, SupervisorInfo, TopologyStatus};
 
 /// Body of a submission.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The topology's YAML text (see docs/yaml.md).
@@ -57,7 +60,7 @@ fn one() -> usize {
 }
 
 /// An error answer's body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What was wrong.
     pub error: String,

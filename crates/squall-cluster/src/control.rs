@@ -127,7 +127,7 @@ impl WorkerReport {
 }
 
 /// Totals of one component over every worker and task.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComponentTotals {
     /// Component id.
     pub component: String,
@@ -159,7 +159,7 @@ pub struct ComponentTotals {
 
 /// `GET /api/v1/topologies/{name}/metrics`: the latest reports of the
 /// current epoch's workers, summed per task and per component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopologyMetrics {
     /// The topology's status.
     pub status: TopologyStatus,
@@ -172,9 +172,11 @@ pub struct TopologyMetrics {
     /// Per component, producers first.
     pub components: Vec<ComponentTotals>,
     /// Per task, by global task id.
+    #[schema(value_type = Vec<Object>)]
     pub tasks: Vec<TaskSnapshot>,
     /// Completed checkpoints, oldest first (the last [`CHECKPOINTS_KEPT`]).
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub checkpoints: Vec<CheckpointStats>,
     /// The workers' Prometheus endpoints (`host:port`, `GET /metrics`).
     #[serde(default)]
@@ -515,6 +517,8 @@ pub async fn forget(store: &Store, name: &str) -> Result<()> {
     store.delete(&crate::fence::record_key(name), false).await?;
     // The previous run's query addresses (crate::query_route).
     store.delete(&format!("queries/{name}/"), true).await?;
+    // What its workers published for the web UI (crate::ui_cluster).
+    store.delete(&format!("ui/{name}/"), true).await?;
     store.delete(&format!("metrics/{name}/"), true).await
 }
 

@@ -27,7 +27,7 @@ use crate::nimbus::NimbusError;
 use crate::store::TopologyStatus;
 
 /// Body of a rebalance (Storm's `rebalance -e component=N -n workers`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RebalanceRequest {
     /// New parallelism per component.
@@ -39,7 +39,7 @@ pub struct RebalanceRequest {
 }
 
 /// Body of a savepoint request (Flink's `savepoint` and `stop`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SavepointBody {
     /// Stop the topology with the savepoint: spouts paused first, killed
@@ -49,7 +49,7 @@ pub struct SavepointBody {
 }
 
 /// Answer of the savepoint route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SavepointTaken {
     /// The savepoint's folder, for `squall submit --from-savepoint`.
     pub location: String,
@@ -58,7 +58,8 @@ pub struct SavepointTaken {
 }
 
 /// Query of the kill route.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KillQuery {
     /// Seconds between deactivation and the kill (Storm's `kill -w`).
     #[serde(default)]

@@ -367,6 +367,8 @@ async fn run_attempt(
             .map_err(err)?;
             let cancel = part.cancel_token();
             let reported_checkpoints = part.metrics_handle().checkpoints();
+            // The checkpoint history, for the web UI (crate::ui_cluster).
+            let history = part.metrics_handle();
             let plane = ControlPlane {
                 link,
                 events,
@@ -386,7 +388,8 @@ async fn run_attempt(
                             first_id,
                             cancel,
                             fence.clone(),
-                        );
+                        )
+                        .with_history(&history);
                         coordinator.record_into(reported_checkpoints);
                         // Users' savepoints, for as long as this attempt.
                         let trigger = coordinator.savepoints();

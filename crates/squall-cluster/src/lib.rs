@@ -23,6 +23,9 @@
 //!   optional mutual TLS on it.
 //! - [`distributed`], [`acking`], [`regroup`]: checkpoints, restarts and epoch fencing of a
 //!   checkpointed topology spread over several workers.
+//! - [`ui`], [`ui_api`], [`ui_cluster`], [`ui_local`]: the web UI (pages
+//!   embedded in the binary, the JSON routes they read, OpenAPI) served by
+//!   the leading nimbus and by `squall run --ui`.
 
 pub mod acking;
 pub mod api;
@@ -47,6 +50,12 @@ pub mod scheduler;
 pub mod store;
 pub mod supervisor;
 pub mod tls;
+pub mod ui;
+pub mod ui_api;
+pub mod ui_cluster;
+pub mod ui_local;
+mod ui_logs;
+mod ui_openapi;
 pub mod wire;
 pub mod worker;
 mod worker_control;

@@ -276,17 +276,26 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
         config.nimbus.lease_ttl_s,
     ));
     let url = format!("http://{}", config.nimbus.api_addr);
-    tracing::info!(%url, "nimbus waiting to lead");
-    client.campaign(store.key("nimbus"), url.clone(), lease).await?;
-    tracing::info!(%url, "nimbus leads");
-    eprintln!("nimbus leading, API on {url}");
+    // The address is served from the start: a standby redirects to the
+    // leader (the web UI, crate::ui), and answers the health check.
     let listener = tokio::net::TcpListener::bind(config.nimbus.api_addr)
         .await
         .map_err(|source| Error::Io { what: format!("bind {}", config.nimbus.api_addr), source })?;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
     let drpc = crate::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?;
-    let app = crate::api::router(store.clone(), config.api_token.clone(), blobs, drpc);
-    let serve = axum::serve(listener, app);
+    let api = crate::api::router(store.clone(), config.api_token.clone(), blobs, drpc);
+    let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = crate::ui::nimbus_app(api, store.clone(), config.api_token.clone(), leading.clone());
+    let mut serve = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(%url, "nimbus waiting to lead");
+    tokio::select! {
+        led = client.campaign(store.key("nimbus"), url.clone(), lease) => { led?; }
+        served = &mut serve => return Err(served_error(served)),
+    }
+    leading.store(true, std::sync::atomic::Ordering::SeqCst);
+    tracing::info!(%url, "nimbus leads");
+    eprintln!("nimbus leading, API on {url}");
+    eprintln!("web UI on {url}/ (the API token opens it)");
     let every = Duration::from_millis(config.nimbus.reconcile_ms);
     let reconciler = async {
         let mut tick = tokio::time::interval(every);
@@ -298,13 +307,21 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
         }
     };
     tokio::select! {
-        served = serve => served.map_err(|source| Error::Io { what: "REST API".into(), source }),
+        served = serve => Err(served_error(served)),
         () = reconciler => Ok(()),
         lost = heartbeat => Err(match lost {
             Ok(Err(e)) => e,
             Ok(Ok(())) => Error::Config("nimbus lease expired".into()),
             Err(e) => Error::Config(format!("heartbeat task failed: {e}")),
         }),
+    }
+}
+
+fn served_error(served: std::result::Result<std::io::Result<()>, tokio::task::JoinError>) -> Error {
+    match served {
+        Ok(Ok(())) => Error::Config("the REST API stopped".into()),
+        Ok(Err(source)) => Error::Io { what: "REST API".into(), source },
+        Err(e) => Error::Config(format!("the REST API task failed: {e}")),
     }
 }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// A live supervisor and its slots.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SupervisorInfo {
     /// The supervisor's id.
     pub id: String,
@@ -31,6 +31,10 @@ pub struct SupervisorInfo {
     /// Where it serves Prometheus's `/metrics` (`host:port`).
     #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// Where it serves its workers' logs (`http://HOST:PORT`), for the web
+    /// UI ([`crate::ui_logs`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
 }
 
 /// A submitted topology: its YAML text and parameter overrides, exactly as
@@ -83,7 +87,7 @@ pub struct WorkerAddress {
 }
 
 /// Where a topology is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Accepted, waiting for a free slot.
@@ -111,7 +115,7 @@ impl State {
 }
 
 /// The status of one topology.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopologyStatus {
     /// The topology's name.
     pub name: String,

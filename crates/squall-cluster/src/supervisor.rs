@@ -127,8 +127,10 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     let worker_restarts = metrics::counter!("squall_supervisor_worker_restarts_total");
     worker_restarts.increment(0);
     let mut client = store.client();
+    // Its workers' logs, for the web UI.
+    let logs = crate::ui_logs::start(&config, &work_dir).await;
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
-    let info = SupervisorInfo { id: id.clone(), slots: sup.slots, metrics_addr };
+    let info = SupervisorInfo { id: id.clone(), slots: sup.slots, metrics_addr, logs };
     store.put(&format!("supervisors/{id}"), &info, Some(lease)).await?;
     let mut heartbeat = tokio::spawn(keep_lease_alive(client.clone(), lease, sup.lease_ttl_s));
     let (_watcher, mut watch) = client

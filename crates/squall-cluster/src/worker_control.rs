@@ -54,6 +54,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     }
     let activation = Activation::new(switch.active);
     let mut topology = topology.with_activation(&activation);
+    crate::ui_cluster::worker_started(&topology);
     if a.workers > 1 {
         drop(runtime);
         // Checkpoints and ackers span the workers: one coordinator, fenced
@@ -121,6 +122,11 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics)) {
         warn(e);
     }
+    // The final counts for the web UI, not a second late.
+    let last = crate::ui_cluster::publish(&store, a, activation.is_active(), &metrics, true);
+    if let Err(e) = runtime.block_on(last) {
+        warn(e);
+    }
     let running = Arc::into_inner(running).expect("the only handle");
     running.join().map_err(|e| e.to_string())?;
     Ok((!stopped).then(|| started.elapsed()))
@@ -177,6 +183,7 @@ async fn look(
     let report =
         WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
     store.put(&report_key(a), &report, None).await?;
+    crate::ui_cluster::publish(store, a, report.active, metrics, false).await?;
     store.get(&format!("rebalance/{name}")).await
 }
 
@@ -196,6 +203,11 @@ pub(crate) async fn follow(
             eprintln!("cannot publish metrics: {e}");
         }
         if ended.is_cancelled() {
+            let last =
+                crate::ui_cluster::publish(&store, &a, activation.is_active(), &metrics, true);
+            if let Err(e) = last.await {
+                eprintln!("cannot publish metrics: {e}");
+            }
             return;
         }
         tokio::select! {

@@ -84,7 +84,9 @@ impl std::hash::Hash for Scalar {
             Scalar::Null => 0u8.hash(state),
             Scalar::Bool(b) => (1u8, b).hash(state),
             Scalar::Int(i) => (2u8, i).hash(state),
-            Scalar::Float(f) => (3u8, if *f == 0.0 { 0f64.to_bits() } else { f.to_bits() }).hash(state),
+            Scalar::Float(f) => {
+                (3u8, if *f == 0.0 { 0f64.to_bits() } else { f.to_bits() }).hash(state)
+            }
             Scalar::Str(s) => (4u8, s).hash(state),
             Scalar::Ts(t) => (5u8, t).hash(state),
         }
@@ -160,14 +162,19 @@ pub fn scalar_at(array: &dyn Array, row: usize) -> SqlResult<Scalar> {
         DataType::Timestamp(unit, _) => {
             use datafusion_common::arrow::datatypes as t;
             Scalar::Ts(match unit {
-                TimeUnit::Millisecond => array.as_primitive::<t::TimestampMillisecondType>().value(row),
-                TimeUnit::Second => array.as_primitive::<t::TimestampSecondType>().value(row) * 1000,
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<t::TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Second => {
+                    array.as_primitive::<t::TimestampSecondType>().value(row) * 1000
+                }
                 TimeUnit::Microsecond => {
                     array.as_primitive::<t::TimestampMicrosecondType>().value(row).div_euclid(1000)
                 }
-                TimeUnit::Nanosecond => {
-                    array.as_primitive::<t::TimestampNanosecondType>().value(row).div_euclid(1_000_000)
-                }
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<t::TimestampNanosecondType>()
+                    .value(row)
+                    .div_euclid(1_000_000),
             })
         }
         other => {
@@ -193,9 +200,9 @@ pub fn array_of(values: &[Scalar], data_type: &DataType) -> SqlResult<ArrayRef> 
                 })
                 .collect::<BooleanArray>(),
         ),
-        DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => Arc::new(
-            values.iter().map(|v| v.as_f64()).collect::<Float64Array>(),
-        ),
+        DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => {
+            Arc::new(values.iter().map(|v| v.as_f64()).collect::<Float64Array>())
+        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Arc::new(
             values
                 .iter()
@@ -230,7 +237,8 @@ pub fn array_of(values: &[Scalar], data_type: &DataType) -> SqlResult<ArrayRef> 
     if wide.data_type() == data_type {
         return Ok(wide);
     }
-    cast(&wide, data_type).map_err(|e| SqlError::exec(format!("building a {data_type} column: {e}")))
+    cast(&wide, data_type)
+        .map_err(|e| SqlError::exec(format!("building a {data_type} column: {e}")))
 }
 
 /// A batch of `schema` from rows of scalars.

@@ -226,9 +226,12 @@ pub fn arrow_type(t: &datafusion_sql::sqlparser::ast::DataType) -> SqlResult<Dat
         T::Float(_) | T::Real | T::Float4 => DataType::Float32,
         T::Double(_) | T::DoublePrecision | T::Float8 | T::Float64 => DataType::Float64,
         T::Boolean | T::Bool => DataType::Boolean,
-        T::Varchar(_) | T::CharVarying(_) | T::Char(_) | T::Character(_) | T::Text | T::String(_) => {
-            DataType::Utf8
-        }
+        T::Varchar(_)
+        | T::CharVarying(_)
+        | T::Char(_)
+        | T::Character(_)
+        | T::Text
+        | T::String(_) => DataType::Utf8,
         T::Timestamp(_, _) | T::Datetime(_) => DataType::Timestamp(TimeUnit::Millisecond, None),
         T::Date => DataType::Date32,
         T::Decimal(_) | T::Numeric(_) | T::Dec(_) => DataType::Float64,

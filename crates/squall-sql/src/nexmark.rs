@@ -95,11 +95,20 @@ const CHANNELS_NUMBER: usize = 10_000;
 const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
 const US_STATES: [&str; 6] = ["AZ", "CA", "ID", "OR", "WA", "WY"];
 const US_CITIES: [&str; 10] = [
-    "Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle",
-    "Kent", "Cheyenne",
+    "Phoenix",
+    "Los Angeles",
+    "San Francisco",
+    "Boise",
+    "Portland",
+    "Bend",
+    "Redmond",
+    "Seattle",
+    "Kent",
+    "Cheyenne",
 ];
-const FIRST_NAMES: [&str; 11] =
-    ["Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"];
+const FIRST_NAMES: [&str; 11] = [
+    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter",
+];
 const LAST_NAMES: [&str; 9] =
     ["Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"];
 
@@ -237,8 +246,16 @@ impl Kind {
                 &["id", "name", "emailAddress", "creditCard", "city", "state", "dateTime", "extra"]
             }
             Kind::Auction => &[
-                "id", "itemName", "description", "initialBid", "reserve", "dateTime", "expires",
-                "seller", "category", "extra",
+                "id",
+                "itemName",
+                "description",
+                "initialBid",
+                "reserve",
+                "dateTime",
+                "expires",
+                "seller",
+                "category",
+                "extra",
             ],
             Kind::Bid => &["auction", "bidder", "price", "channel", "url", "dateTime", "extra"],
         }
@@ -278,7 +295,10 @@ fn channel_cache() -> &'static Vec<(String, String)> {
             .map(|i| {
                 let mut url = base_url(&mut r);
                 if r.below(10) > 0 {
-                    url.push_str(&format!("&channel_id={}", (i as i32).reverse_bits().unsigned_abs()));
+                    url.push_str(&format!(
+                        "&channel_id={}",
+                        (i as i32).reverse_bits().unsigned_abs()
+                    ));
                 }
                 (format!("channel-{i}"), url)
             })

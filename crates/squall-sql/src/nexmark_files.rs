@@ -23,7 +23,12 @@ pub struct Written {
 ///
 /// # Errors
 /// I/O errors.
-pub fn write_files(dir: &Path, config: &GeneratorConfig, events: u64, json: bool) -> std::io::Result<Written> {
+pub fn write_files(
+    dir: &Path,
+    config: &GeneratorConfig,
+    events: u64,
+    json: bool,
+) -> std::io::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let ext = if json { "json" } else { "csv" };
     let open = |name: &str| -> std::io::Result<BufWriter<std::fs::File>> {
@@ -36,55 +41,86 @@ pub fn write_files(dir: &Path, config: &GeneratorConfig, events: u64, json: bool
         S(String),
         T(i64),
     }
-    let write = |w: &mut BufWriter<std::fs::File>, kind: Kind, fields: Vec<F>| -> std::io::Result<()> {
-        if json {
-            let mut m = serde_json::Map::new();
-            for (name, f) in kind.columns().iter().zip(fields) {
-                let v = match f {
-                    F::I(i) => serde_json::Value::from(i),
-                    F::S(s) => serde_json::Value::from(s),
-                    F::T(t) => serde_json::Value::from(format_ts(t)),
-                };
-                m.insert(name.to_string(), v);
+    let write =
+        |w: &mut BufWriter<std::fs::File>, kind: Kind, fields: Vec<F>| -> std::io::Result<()> {
+            if json {
+                let mut m = serde_json::Map::new();
+                for (name, f) in kind.columns().iter().zip(fields) {
+                    let v = match f {
+                        F::I(i) => serde_json::Value::from(i),
+                        F::S(s) => serde_json::Value::from(s),
+                        F::T(t) => serde_json::Value::from(format_ts(t)),
+                    };
+                    m.insert(name.to_string(), v);
+                }
+                writeln!(w, "{}", serde_json::Value::Object(m))
+            } else {
+                let mut c = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+                let rec: Vec<String> = fields
+                    .into_iter()
+                    .map(|f| match f {
+                        F::I(i) => i.to_string(),
+                        F::S(s) => s,
+                        F::T(t) => format_ts(t),
+                    })
+                    .collect();
+                c.write_record(&rec).map_err(std::io::Error::other)?;
+                w.write_all(&c.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?)
             }
-            writeln!(w, "{}", serde_json::Value::Object(m))
-        } else {
-            let mut c = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-            let rec: Vec<String> = fields
-                .into_iter()
-                .map(|f| match f {
-                    F::I(i) => i.to_string(),
-                    F::S(s) => s,
-                    F::T(t) => format_ts(t),
-                })
-                .collect();
-            c.write_record(&rec).map_err(std::io::Error::other)?;
-            w.write_all(&c.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?)
-        }
-    };
+        };
     for n in 0..events {
         match config.event(n) {
             Event::Person(x) => {
                 counts.persons += 1;
-                write(&mut p, Kind::Person, vec![
-                    F::I(x.id), F::S(x.name), F::S(x.email_address), F::S(x.credit_card),
-                    F::S(x.city), F::S(x.state), F::T(x.date_time), F::S(x.extra),
-                ])?
+                write(
+                    &mut p,
+                    Kind::Person,
+                    vec![
+                        F::I(x.id),
+                        F::S(x.name),
+                        F::S(x.email_address),
+                        F::S(x.credit_card),
+                        F::S(x.city),
+                        F::S(x.state),
+                        F::T(x.date_time),
+                        F::S(x.extra),
+                    ],
+                )?
             }
             Event::Auction(x) => {
                 counts.auctions += 1;
-                write(&mut a, Kind::Auction, vec![
-                    F::I(x.id), F::S(x.item_name), F::S(x.description), F::I(x.initial_bid),
-                    F::I(x.reserve), F::T(x.date_time), F::T(x.expires), F::I(x.seller),
-                    F::I(x.category), F::S(x.extra),
-                ])?
+                write(
+                    &mut a,
+                    Kind::Auction,
+                    vec![
+                        F::I(x.id),
+                        F::S(x.item_name),
+                        F::S(x.description),
+                        F::I(x.initial_bid),
+                        F::I(x.reserve),
+                        F::T(x.date_time),
+                        F::T(x.expires),
+                        F::I(x.seller),
+                        F::I(x.category),
+                        F::S(x.extra),
+                    ],
+                )?
             }
             Event::Bid(x) => {
                 counts.bids += 1;
-                write(&mut b, Kind::Bid, vec![
-                    F::I(x.auction), F::I(x.bidder), F::I(x.price), F::S(x.channel), F::S(x.url),
-                    F::T(x.date_time), F::S(x.extra),
-                ])?
+                write(
+                    &mut b,
+                    Kind::Bid,
+                    vec![
+                        F::I(x.auction),
+                        F::I(x.bidder),
+                        F::I(x.price),
+                        F::S(x.channel),
+                        F::S(x.url),
+                        F::T(x.date_time),
+                        F::S(x.extra),
+                    ],
+                )?
             }
         }
     }

@@ -155,7 +155,9 @@ impl Acc {
                 *s = Some(match (s.take(), v) {
                     (None, v) => v,
                     (Some(Scalar::Int(a)), Scalar::Int(b)) => Scalar::Int(a.wrapping_add(b)),
-                    (Some(a), b) => Scalar::Float(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+                    (Some(a), b) => {
+                        Scalar::Float(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0))
+                    }
                 })
             }
             Acc::Min(m) => {
@@ -228,7 +230,8 @@ impl AggInput {
     /// # Errors
     /// Evaluation errors, and key types keyed state cannot hold.
     pub fn rows(&self, batch: &RecordBatch, out: &mut Vec<AggRow>) -> SqlResult<()> {
-        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| eval(k, batch)).collect::<SqlResult<_>>()?;
+        let keys: Vec<ArrayRef> =
+            self.keys.iter().map(|k| eval(k, batch)).collect::<SqlResult<_>>()?;
         let args: Vec<Option<ArrayRef>> = self
             .args
             .iter()
@@ -359,7 +362,8 @@ impl JoinInput {
     /// # Errors
     /// Evaluation errors; column types keyed state cannot hold.
     pub fn rows(&self, batch: &RecordBatch, out: &mut Vec<JoinRow>) -> SqlResult<()> {
-        let keys: Vec<ArrayRef> = self.keys.iter().map(|k| eval(k, batch)).collect::<SqlResult<_>>()?;
+        let keys: Vec<ArrayRef> =
+            self.keys.iter().map(|k| eval(k, batch)).collect::<SqlResult<_>>()?;
         'rows: for r in 0..batch.num_rows() {
             let mut key = Vec::with_capacity(keys.len());
             for k in &keys {
@@ -369,7 +373,11 @@ impl JoinInput {
                 }
                 key.push(v);
             }
-            let row = batch.columns().iter().map(|c| scalar_at(c.as_ref(), r)).collect::<SqlResult<_>>()?;
+            let row = batch
+                .columns()
+                .iter()
+                .map(|c| scalar_at(c.as_ref(), r))
+                .collect::<SqlResult<_>>()?;
             out.push(JoinRow { key, left: self.left, row });
         }
         Ok(())

@@ -225,7 +225,8 @@ pub fn split(sql: &str) -> SqlResult<Vec<StatementText>> {
             while j < bytes.len() && bytes[j].is_ascii_whitespace() {
                 j += 1;
             }
-            let name_follows = j < bytes.len() && (is_word(bytes[j]) || bytes[j] == b'`' || bytes[j] == b'"');
+            let name_follows =
+                j < bytes.len() && (is_word(bytes[j]) || bytes[j] == b'`' || bytes[j] == b'"');
             if k > 0 && bytes[k - 1] == b'(' && name_follows && k >= 2 {
                 // `TABLE(` itself is the table factor; only a TABLE after a
                 // function's parenthesis is an argument.
@@ -248,11 +249,10 @@ pub fn split(sql: &str) -> SqlResult<Vec<StatementText>> {
     for i in 0..=n {
         if i == n || (mask[i] && bytes[i] == b';') {
             let text = &bytes[start..i];
-            let first = text.iter().enumerate().find(|(k, b)| !b.is_ascii_whitespace() && mask[start + k]);
-            let has_code = text
-                .iter()
-                .enumerate()
-                .any(|(k, b)| !b.is_ascii_whitespace() && mask[start + k]);
+            let first =
+                text.iter().enumerate().find(|(k, b)| !b.is_ascii_whitespace() && mask[start + k]);
+            let has_code =
+                text.iter().enumerate().any(|(k, b)| !b.is_ascii_whitespace() && mask[start + k]);
             if has_code {
                 index += 1;
                 let first = first.map(|(k, _)| start + k).unwrap_or(start);
@@ -286,9 +286,9 @@ pub fn parse_error(statement: &StatementText, message: &str) -> SqlError {
         let tail = &msg[at + " at Line: ".len()..];
         let mut parts = tail.split(", Column: ");
         let line = parts.next().and_then(|l| l.trim().parse().ok());
-        let column = parts.next().and_then(|c| {
-            c.trim().trim_end_matches(|ch: char| !ch.is_ascii_digit()).parse().ok()
-        });
+        let column = parts
+            .next()
+            .and_then(|c| c.trim().trim_end_matches(|ch: char| !ch.is_ascii_digit()).parse().ok());
         if let (Some(line), Some(column)) = (line, column) {
             return SqlError::At {
                 statement: statement.index,
@@ -324,7 +324,9 @@ mod tests {
 
     #[test]
     fn table_keyword_in_tvf_is_blanked() {
-        let s = split("SELECT * FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '1' SECOND))").unwrap();
+        let s =
+            split("SELECT * FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '1' SECOND))")
+                .unwrap();
         assert!(s[0].padded.contains("TABLE(TUMBLE(      bid"));
     }
 

@@ -204,7 +204,8 @@ impl Session {
             match stmt {
                 Statement::CreateTable(ct) => self.create_table(ct, st)?,
                 Statement::CreateView(cv) => {
-                    let name = cv.name.to_string().trim_matches(|c| c == '`' || c == '"').to_string();
+                    let name =
+                        cv.name.to_string().trim_matches(|c| c == '`' || c == '"').to_string();
                     let provider = Provider::new(&self.catalog);
                     let planner = SqlToRel::new_with_options(&provider, parser_options());
                     let plan = planner
@@ -229,7 +230,10 @@ impl Session {
                     ));
                 }
                 Statement::Set(ast::Set::SingleAssignment { variable, values, .. }) => {
-                    let key = variable.to_string().trim_matches(|c| c == '\'' || c == '"' || c == '`').to_string();
+                    let key = variable
+                        .to_string()
+                        .trim_matches(|c| c == '\'' || c == '"' || c == '`')
+                        .to_string();
                     let value = values
                         .first()
                         .map(|v| v.to_string().trim_matches('\'').to_string())
@@ -297,7 +301,8 @@ impl Session {
                 ast::SqlOption::KeyValue { key, value } => {
                     let v = match value {
                         ast::Expr::Value(v) => match v.value {
-                            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s,
+                            ast::Value::SingleQuotedString(s)
+                            | ast::Value::DoubleQuotedString(s) => s,
                             other => other.to_string(),
                         },
                         other => other.to_string(),
@@ -326,7 +331,12 @@ impl Session {
         expr: &str,
         st: &StatementText,
     ) -> SqlResult<WatermarkDef> {
-        let bad = |why: String| at(SqlError::plan(format!("table '{table}': WATERMARK FOR {column} AS {expr}: {why}")), st);
+        let bad = |why: String| {
+            at(
+                SqlError::plan(format!("table '{table}': WATERMARK FOR {column} AS {expr}: {why}")),
+                st,
+            )
+        };
         if schema.index_of(column).is_err() {
             return Err(bad("no such column".into()));
         }
@@ -342,11 +352,13 @@ impl Session {
             .map_err(|e| bad(e.strip_backtrace()))?;
         let delay = match &e {
             Expr::Column(c) if c.name == column => 0,
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Minus, right }) => match left.as_ref() {
-                Expr::Column(c) if c.name == column => interval_ms(right)
-                    .ok_or_else(|| bad("the bound must be a constant INTERVAL".into()))?,
-                _ => return Err(bad(format!("must be `{column} - INTERVAL ...`"))),
-            },
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Minus, right }) => {
+                match left.as_ref() {
+                    Expr::Column(c) if c.name == column => interval_ms(right)
+                        .ok_or_else(|| bad("the bound must be a constant INTERVAL".into()))?,
+                    _ => return Err(bad(format!("must be `{column} - INTERVAL ...`"))),
+                }
+            }
             _ => return Err(bad(format!("must be `{column}` or `{column} - INTERVAL ...`"))),
         };
         Ok(WatermarkDef { column: column.to_string(), delay_ms: delay })
@@ -370,10 +382,21 @@ impl Session {
                 let schema = Arc::new(plan.schema().as_arrow().clone());
                 let mut options = BTreeMap::new();
                 options.insert("connector".to_string(), "print".to_string());
-                (TableDef { name: format!("query{}", st.index), schema, options, watermark: None }, plan)
+                (
+                    TableDef {
+                        name: format!("query{}", st.index),
+                        schema,
+                        options,
+                        watermark: None,
+                    },
+                    plan,
+                )
             }
             other => {
-                return Err(at(SqlError::unsupported(format!("the statement {}", other.display())), st))
+                return Err(at(
+                    SqlError::unsupported(format!("the statement {}", other.display())),
+                    st,
+                ))
             }
         };
         let mut config = ConfigOptions::new();

@@ -100,7 +100,9 @@ impl Builder {
                 Cell::Int(i) => Ok(Some(*i)),
                 Cell::Float(f) if f.fract() == 0.0 => Ok(Some(*f as i64)),
                 Cell::Text(s) if s.trim().is_empty() => Ok(None),
-                Cell::Text(s) => s.trim().parse().map(Some).map_err(|_| format!("'{s}' is not an integer")),
+                Cell::Text(s) => {
+                    s.trim().parse().map(Some).map_err(|_| format!("'{s}' is not an integer"))
+                }
                 _ => Err("not an integer".into()),
             }
         }
@@ -110,7 +112,9 @@ impl Builder {
                 Cell::Int(i) => Ok(Some(*i as f64)),
                 Cell::Float(f) => Ok(Some(*f)),
                 Cell::Text(s) if s.trim().is_empty() => Ok(None),
-                Cell::Text(s) => s.trim().parse().map(Some).map_err(|_| format!("'{s}' is not a number")),
+                Cell::Text(s) => {
+                    s.trim().parse().map(Some).map_err(|_| format!("'{s}' is not a number"))
+                }
                 _ => Err("not a number".into()),
             }
         }
@@ -121,9 +125,15 @@ impl Builder {
             }
         };
         match self {
-            Builder::I8(b) => b.append_option(narrow(int(&cell)?, i8::MIN as i64, i8::MAX as i64)?.map(|i| i as i8)),
-            Builder::I16(b) => b.append_option(narrow(int(&cell)?, i16::MIN as i64, i16::MAX as i64)?.map(|i| i as i16)),
-            Builder::I32(b) => b.append_option(narrow(int(&cell)?, i32::MIN as i64, i32::MAX as i64)?.map(|i| i as i32)),
+            Builder::I8(b) => b.append_option(
+                narrow(int(&cell)?, i8::MIN as i64, i8::MAX as i64)?.map(|i| i as i8),
+            ),
+            Builder::I16(b) => b.append_option(
+                narrow(int(&cell)?, i16::MIN as i64, i16::MAX as i64)?.map(|i| i as i16),
+            ),
+            Builder::I32(b) => b.append_option(
+                narrow(int(&cell)?, i32::MIN as i64, i32::MAX as i64)?.map(|i| i as i32),
+            ),
             Builder::I64(b) => b.append_option(int(&cell)?),
             Builder::F32(b) => b.append_option(float(&cell)?.map(|f| f as f32)),
             Builder::F64(b) => b.append_option(float(&cell)?),
@@ -149,7 +159,9 @@ impl Builder {
                 Cell::Null => None,
                 Cell::Int(i) => Some(i),
                 Cell::Text(s) if s.trim().is_empty() => None,
-                Cell::Text(s) => Some(parse_ts(s).ok_or_else(|| format!("'{s}' is not a timestamp"))?),
+                Cell::Text(s) => {
+                    Some(parse_ts(s).ok_or_else(|| format!("'{s}' is not a timestamp"))?)
+                }
                 _ => return Err("not a timestamp".into()),
             }),
             Builder::Date(b) => b.append_option(match cell {
@@ -237,8 +249,11 @@ impl Rows {
     /// # Errors
     /// A column type sources cannot fill.
     pub fn new(schema: SchemaRef, time_col: Option<usize>) -> SqlResult<Rows> {
-        let builders =
-            schema.fields().iter().map(|f| Builder::new(f.data_type())).collect::<SqlResult<_>>()?;
+        let builders = schema
+            .fields()
+            .iter()
+            .map(|f| Builder::new(f.data_type()))
+            .collect::<SqlResult<_>>()?;
         Ok(Rows { schema, builders, rows: 0, time_col, max_ts: i64::MIN })
     }
 
@@ -386,7 +401,10 @@ impl NexmarkSpout {
             ..d
         };
         if config.rate <= 0.0 {
-            return Err(SqlError::config(format!("table '{}': 'first-event.rate' must be positive", table.name)));
+            return Err(SqlError::config(format!(
+                "table '{}': 'first-event.rate' must be positive",
+                table.name
+            )));
         }
         let names = kind.columns();
         let fields = table
@@ -513,7 +531,8 @@ impl Spout for NexmarkSpout {
                 return Ok(SpoutStatus::Idle);
             }
         }
-        let mut rows = Rows::new(self.schema.clone(), self.time.map(|t| t.0)).map_err(squall::Error::from)?;
+        let mut rows =
+            Rows::new(self.schema.clone(), self.time.map(|t| t.0)).map_err(squall::Error::from)?;
         let mut scanned = 0;
         let mut last_ts = None;
         while rows.len() < BATCH_ROWS && scanned < 16 * BATCH_ROWS {
@@ -621,7 +640,6 @@ impl FileSourceSpout {
     }
 }
 
-
 /// The files of `path`: itself, or a folder's (hidden ones skipped), by name.
 ///
 /// # Errors
@@ -635,7 +653,10 @@ pub fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| {
             p.is_file()
-                && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
         })
         .collect();
     files.sort();
@@ -686,7 +707,13 @@ impl Spout for FileSourceSpout {
 
     fn open(&mut self, ctx: &TopologyContext) -> squall::Result<()> {
         let (i, p) = (ctx.task_index(), ctx.parallelism());
-        self.mine = self.files.iter().enumerate().filter(|(j, _)| j % p == i).map(|(_, f)| f.clone()).collect();
+        self.mine = self
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| j % p == i)
+            .map(|(_, f)| f.clone())
+            .collect();
         let pos = ctx.operator_state::<(usize, u64, i64)>("file.position");
         if let Some((file, line, max_ts)) = pos.get()? {
             self.file = file;
@@ -700,7 +727,11 @@ impl Spout for FileSourceSpout {
     fn next_tuple(&mut self, c: &mut OutputCollector) -> squall::Result<SpoutStatus> {
         if self.file >= self.mine.len() {
             if self.bad > 0 {
-                tracing::warn!("table '{}': {} line(s) did not fit its schema and were skipped", self.table, self.bad);
+                tracing::warn!(
+                    "table '{}': {} line(s) did not fit its schema and were skipped",
+                    self.table,
+                    self.bad
+                );
                 self.bad = 0;
             }
             return Ok(SpoutStatus::Finished);
@@ -708,7 +739,11 @@ impl Spout for FileSourceSpout {
         if self.reader.0.is_none() {
             let path = &self.mine[self.file];
             let f = File::open(path).map_err(|e| {
-                squall::Error::Other(format!("table '{}': cannot read {}: {e}", self.table, path.display()))
+                squall::Error::Other(format!(
+                    "table '{}': cannot read {}: {e}",
+                    self.table,
+                    path.display()
+                ))
             })?;
             let mut r = BufReader::with_capacity(1 << 16, f);
             // Skip what an earlier attempt read (restore) and the header.
@@ -723,13 +758,16 @@ impl Spout for FileSourceSpout {
             self.line = skip;
             self.reader = Slot(Some(r));
         }
-        let mut rows = Rows::new(self.schema.clone(), self.time.map(|t| t.0)).map_err(squall::Error::from)?;
+        let mut rows =
+            Rows::new(self.schema.clone(), self.time.map(|t| t.0)).map_err(squall::Error::from)?;
         let mut buf = String::new();
         let mut eof = false;
         while rows.len() < BATCH_ROWS {
             buf.clear();
             let n = match self.reader.0.as_mut() {
-                Some(r) => r.read_line(&mut buf).map_err(|e| squall::Error::Other(e.to_string()))?,
+                Some(r) => {
+                    r.read_line(&mut buf).map_err(|e| squall::Error::Other(e.to_string()))?
+                }
                 None => 0,
             };
             if n == 0 {

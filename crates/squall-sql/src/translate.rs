@@ -75,7 +75,14 @@ fn passthrough(expr: &Expr, input: &DFSchema) -> Option<usize> {
 impl<'a> Translator<'a> {
     /// A translator adding to `env`.
     pub fn new(env: &'a StreamEnv, catalog: &'a Catalog, parallelism: usize) -> Self {
-        Translator { env, catalog, parallelism, lines: Vec::new(), props: ExecutionProps::new(), depth: 0 }
+        Translator {
+            env,
+            catalog,
+            parallelism,
+            lines: Vec::new(),
+            props: ExecutionProps::new(),
+            depth: 0,
+        }
     }
 
     fn line(&mut self, text: String) {
@@ -100,7 +107,10 @@ impl<'a> Translator<'a> {
                 }
                 let mut stream = self.source(table)?;
                 if let Some(pred) = datafusion_expr::utils::conjunction(scan.filters.clone()) {
-                    let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &table.schema)?;
+                    let full = DFSchema::try_from_qualified_schema(
+                        scan.table_name.clone(),
+                        &table.schema,
+                    )?;
                     let pred_phys = physical(&pred, &full)?;
                     self.line(format!("filter: {pred}"));
                     stream = stream.flat_map(move |b: Batch, out: &mut Vec<Batch>| {
@@ -111,12 +121,18 @@ impl<'a> Translator<'a> {
                     });
                 }
                 let node = match &scan.projection {
-                    Some(cols) if cols.len() != table.schema.fields().len()
-                        || cols.iter().enumerate().any(|(i, c)| i != *c) =>
+                    Some(cols)
+                        if cols.len() != table.schema.fields().len()
+                            || cols.iter().enumerate().any(|(i, c)| i != *c) =>
                     {
                         let cols = cols.clone();
                         self.line(format!("project columns {cols:?} of '{name}'"));
-                        stream.map(move |b: Batch| Batch(b.0.project(&cols).unwrap_or_else(|e| fail(SqlError::exec(e.to_string())))))
+                        stream.map(move |b: Batch| {
+                            Batch(
+                                b.0.project(&cols)
+                                    .unwrap_or_else(|e| fail(SqlError::exec(e.to_string()))),
+                            )
+                        })
                     }
                     _ => stream,
                 };
@@ -128,7 +144,9 @@ impl<'a> Translator<'a> {
                 let exprs: Vec<Arc<dyn PhysicalExpr>> =
                     p.expr.iter().map(|e| physical(e, in_schema)).collect::<SqlResult<_>>()?;
                 let window = input.window.and_then(|(s, e)| {
-                    let find = |col: usize| p.expr.iter().position(|x| passthrough(x, in_schema) == Some(col));
+                    let find = |col: usize| {
+                        p.expr.iter().position(|x| passthrough(x, in_schema) == Some(col))
+                    };
                     Some((find(s)?, find(e)?))
                 });
                 let schema = arrow_schema(&p.schema);
@@ -174,7 +192,10 @@ impl<'a> Translator<'a> {
             }
             LogicalPlan::Extension(ext) => {
                 let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvf>() else {
-                    return Err(SqlError::unsupported(format!("the plan node {}", ext.node.name())));
+                    return Err(SqlError::unsupported(format!(
+                        "the plan node {}",
+                        ext.node.name()
+                    )));
                 };
                 let input = self.child(&tvf.input)?;
                 let time = tvf.input.schema().index_of_column(&tvf.time)?;
@@ -183,7 +204,8 @@ impl<'a> Translator<'a> {
                 let kind = tvf.kind;
                 self.line(format!("window TVF {kind} on {}", tvf.time));
                 let stream = input.stream.flat_map(move |b: Batch, out: &mut Vec<Batch>| {
-                    let r = ops::expand_windows(kind, time, &schema, &b.0).unwrap_or_else(|e| fail(e));
+                    let r =
+                        ops::expand_windows(kind, time, &schema, &b.0).unwrap_or_else(|e| fail(e));
                     if r.num_rows() > 0 {
                         out.push(Batch(r));
                     }
@@ -220,7 +242,9 @@ impl<'a> Translator<'a> {
         let convert = |t: &Tuple| -> squall::Result<(Batch, Option<i64>)> {
             match t.values().first() {
                 Some(Value::Native(n)) => Ok((n.clone().take::<Batch>()?, None)),
-                _ => Err(squall::Error::Other("a SQL source emitted a tuple without a batch".into())),
+                _ => {
+                    Err(squall::Error::Other("a SQL source emitted a tuple without a batch".into()))
+                }
             }
         };
         let wm = table
@@ -369,12 +393,14 @@ impl<'a> Translator<'a> {
         ));
         let li = ops::JoinInput { keys: lkeys, left: true };
         let ri = ops::JoinInput { keys: rkeys, left: false };
-        let l: Stream<ops::JoinRow> = left.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
-            li.rows(&b.0, out).unwrap_or_else(|e| fail(e))
-        });
-        let r: Stream<ops::JoinRow> = right.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
-            ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
-        });
+        let l: Stream<ops::JoinRow> =
+            left.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
+                li.rows(&b.0, out).unwrap_or_else(|e| fail(e))
+            });
+        let r: Stream<ops::JoinRow> =
+            right.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
+                ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
+            });
         let f = ops::Join { schema: arrow_schema(&j.schema), filter, window_end_key };
         let stream = l.union(&r).key_by(|r: &ops::JoinRow| r.key.clone()).process(f);
         let window = if window_end_key.is_some() { left.window } else { None };
@@ -388,12 +414,13 @@ impl<'a> Translator<'a> {
     pub fn sink(&mut self, table: &TableDef, node: Node) -> SqlResult<()> {
         let connector = table.connector()?.to_ascii_lowercase();
         let fields = Fields::new(table.schema.fields().iter().map(|f| f.name().to_string()));
-        let rows: Stream<Vec<Value>> = node.stream.flat_map(|b: Batch, out: &mut Vec<Vec<Value>>| {
-            let cols = b.0.columns();
-            for r in 0..b.0.num_rows() {
-                out.push(cols.iter().map(|c| value_at(c.as_ref(), r)).collect());
-            }
-        });
+        let rows: Stream<Vec<Value>> =
+            node.stream.flat_map(|b: Batch, out: &mut Vec<Vec<Value>>| {
+                let cols = b.0.columns();
+                for r in 0..b.0.num_rows() {
+                    out.push(cols.iter().map(|c| value_at(c.as_ref(), r)).collect());
+                }
+            });
         let name = format!("sink-{}", table.name);
         match connector.as_str() {
             "blackhole" => {
@@ -463,14 +490,16 @@ pub fn window_columns(plan: &LogicalPlan) -> Option<(usize, usize)> {
             let (ls, le) = window_columns(&j.left)?;
             let (_, re) = window_columns(&j.right)?;
             let window_join = j.on.iter().any(|(l, r)| {
-                passthrough(l, j.left.schema()) == Some(le) && passthrough(r, j.right.schema()) == Some(re)
+                passthrough(l, j.left.schema()) == Some(le)
+                    && passthrough(r, j.right.schema()) == Some(re)
             });
             window_join.then_some((ls, le))
         }
         LogicalPlan::Aggregate(a) => {
             let (s, e) = window_columns(&a.input)?;
             let input = a.input.schema();
-            let find = |col: usize| a.group_expr.iter().position(|x| passthrough(x, input) == Some(col));
+            let find =
+                |col: usize| a.group_expr.iter().position(|x| passthrough(x, input) == Some(col));
             Some((find(s)?, find(e)?))
         }
         _ => None,

@@ -104,7 +104,6 @@ pub struct WindowTvf {
     pub schema: DFSchemaRef,
 }
 
-
 impl WindowTvf {
     /// The node over `input`.
     ///
@@ -114,10 +113,8 @@ impl WindowTvf {
         let in_schema = input.schema();
         in_schema.index_of_column(&time)?;
         let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let mut fields: Vec<(Option<datafusion_common::TableReference>, Arc<Field>)> = in_schema
-            .iter()
-            .map(|(q, f)| (q.cloned(), f.clone()))
-            .collect();
+        let mut fields: Vec<(Option<datafusion_common::TableReference>, Arc<Field>)> =
+            in_schema.iter().map(|(q, f)| (q.cloned(), f.clone())).collect();
         for name in WINDOW_COLUMNS {
             fields.push((None, Arc::new(Field::new(name, ts.clone(), false))));
         }
@@ -154,7 +151,11 @@ impl UserDefinedLogicalNodeCore for WindowTvf {
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "WindowTvf: {} on {}", self.kind, self.time)
     }
-    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let time = match exprs.into_iter().next() {
             Some(Expr::Column(c)) => c,
             _ => self.time.clone(),
@@ -184,7 +185,8 @@ impl RelationPlanner for WindowTvfPlanner {
         relation: TableFactor,
         context: &mut dyn RelationPlannerContext,
     ) -> Result<RelationPlanning> {
-        let TableFactor::TableFunction { expr: ast::Expr::Function(func), alias } = &relation else {
+        let TableFactor::TableFunction { expr: ast::Expr::Function(func), alias } = &relation
+        else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
         let fname = func.name.to_string().to_uppercase();
@@ -242,12 +244,17 @@ impl RelationPlanner for WindowTvfPlanner {
                     _ => return plan_err!("DESCRIPTOR takes one column"),
                 }
             }
-            other => return plan_err!("{fname}'s second argument must be DESCRIPTOR(column), got {other}"),
+            other => {
+                return plan_err!(
+                    "{fname}'s second argument must be DESCRIPTOR(column), got {other}"
+                )
+            }
         };
         let time_name = time_name.trim_matches(|c| c == '`' || c == '"').to_string();
-        let time = input.schema().qualified_field_with_unqualified_name(&time_name).map(
-            |(q, f)| Column::new(q.cloned(), f.name()),
-        )?;
+        let time = input
+            .schema()
+            .qualified_field_with_unqualified_name(&time_name)
+            .map(|(q, f)| Column::new(q.cloned(), f.name()))?;
         let empty = DFSchema::empty();
         let mut durations = Vec::new();
         for a in &args[2..] {

@@ -33,8 +33,14 @@ const DDL_NEXMARK: &str = include_str!("../nexmark/ddl.sql");
 fn ddl_files(dir: &Path) -> String {
     DDL_NEXMARK
         .replace("'connector' = 'nexmark',", "'connector' = 'filesystem', 'format' = 'csv',")
-        .replace("'table' = 'person',", &format!("'path' = '{}',", dir.join("person.csv").display()))
-        .replace("'table' = 'auction',", &format!("'path' = '{}',", dir.join("auction.csv").display()))
+        .replace(
+            "'table' = 'person',",
+            &format!("'path' = '{}',", dir.join("person.csv").display()),
+        )
+        .replace(
+            "'table' = 'auction',",
+            &format!("'path' = '{}',", dir.join("auction.csv").display()),
+        )
         .replace("'table' = 'bid',", &format!("'path' = '{}',", dir.join("bid.csv").display()))
 }
 
@@ -44,7 +50,12 @@ fn squall(ddl: &str, query: &str, parallelism: usize) -> Vec<Vec<String>> {
     squall_with(ddl, query, parallelism, squall_sql::Session::new())
 }
 
-fn squall_with(ddl: &str, query: &str, parallelism: usize, mut s: squall_sql::Session) -> Vec<Vec<String>> {
+fn squall_with(
+    ddl: &str,
+    query: &str,
+    parallelism: usize,
+    mut s: squall_sql::Session,
+) -> Vec<Vec<String>> {
     let out = tempfile::tempdir().unwrap();
     s.set("parallelism", &parallelism.to_string()).unwrap();
     s.set("EVENTS_NUM", &EVENTS.to_string()).unwrap();
@@ -128,7 +139,13 @@ fn compare(name: &str, mut ours: Vec<Vec<String>>, mut theirs: Vec<Vec<String>>)
     ours.sort_by_key(|r| sort_key(r));
     theirs.sort_by_key(|r| sort_key(r));
     assert!(!theirs.is_empty(), "{name}: DuckDB's result is empty; the test checks nothing");
-    assert_eq!(ours.len(), theirs.len(), "{name}: {} rows from Squall, {} from DuckDB", ours.len(), theirs.len());
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{name}: {} rows from Squall, {} from DuckDB",
+        ours.len(),
+        theirs.len()
+    );
     for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
         let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cell(x, y));
         assert!(same, "{name}: row {i} differs: Squall {a:?}, DuckDB {b:?}");
@@ -137,7 +154,8 @@ fn compare(name: &str, mut ours: Vec<Vec<String>>, mut theirs: Vec<Vec<String>>)
 }
 
 fn query_file(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nexmark").join(name)).unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nexmark").join(name))
+        .unwrap()
 }
 
 #[test]
@@ -347,15 +365,21 @@ fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
     s.set("guarantee", "exactly_once").unwrap();
     s.set("checkpoint_interval_ms", "100").unwrap();
     s.set("checkpoint_dir", checkpoints.path().to_str().unwrap()).unwrap();
-    s.config.restart_strategy = serde_yaml_ng::from_str("{type: fixed_delay, attempts: 3, delay_ms: 50}").unwrap();
-    s.wrap = Some(std::sync::Arc::new(move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
-        if id.starts_with("process") {
-            Box::new(FailOnce { inner: b, seen: 0, after: 60_000, failed: f.clone() })
-        } else {
-            b
-        }
-    }));
-    let ddl = DDL_NEXMARK.replace("'events.num' = '${EVENTS_NUM}'", "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'");
+    s.config.restart_strategy =
+        serde_yaml_ng::from_str("{type: fixed_delay, attempts: 3, delay_ms: 50}").unwrap();
+    s.wrap = Some(std::sync::Arc::new(
+        move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
+            if id.starts_with("process") {
+                Box::new(FailOnce { inner: b, seen: 0, after: 60_000, failed: f.clone() })
+            } else {
+                b
+            }
+        },
+    ));
+    let ddl = DDL_NEXMARK.replace(
+        "'events.num' = '${EVENTS_NUM}'",
+        "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
+    );
     let ours = squall_with(
         &ddl,
         "CREATE TABLE out (auction BIGINT, num BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))

@@ -123,10 +123,12 @@ impl Cluster {
         Self::start_with(nimbus_count, supervisors, &[])
     }
 
-    /// The index in [`Cluster::nimbus`] of the daemon that serves the API
-    /// (only the leader binds its port).
+    /// The index in [`Cluster::nimbus`] of the daemon that leads: its
+    /// health check says so (a standby answers too, and redirects the rest).
     pub fn leader(&self) -> Option<usize> {
-        self.nimbus.iter().position(|(port, _)| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+        self.nimbus.iter().position(|(port, _)| {
+            http_get(*port, "/api/v1/health").is_some_and(|r| r.contains("\"role\":\"leader\""))
+        })
     }
 
     /// As [`Cluster::start`], with etcd also listening on `etcd_hosts`
@@ -367,6 +369,18 @@ impl Cluster {
         });
         last
     }
+}
+
+/// `GET path` on 127.0.0.1:`port` (HTTP/1.0, no token): the whole
+/// answer, head and body; `None` if nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
 }
 
 /// Starts `etcd ARGS` (its log appended to `dir/etcd.log`) and waits until

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | spout `file` | `path` (file or folder, required) |
 //! | spout `stdin` | none |
-//! | spout `generator` | `rate_per_sec` (tuples/s over all tasks, default 0 = unlimited), `limit` (total tuples, default unbounded), `lines` (default: built-in sentences) |
+//! | spout `generator` | `rate_per_sec` (tuples/s over all tasks, default 0 = unlimited), `limit` (total tuples, default unbounded), `lines` (default: built-in sentences), `lines_from` (a file or folder whose lines are cycled through instead) |
 //! | bolt `split_words` | `field` (default `line`) |
 //! | bolt `count` | `fields` (key fields, default `[word]`) |
 //! | bolt `stateful_count` | `fields` (key fields, default `[word]`); the count is keyed state, checkpointed |
@@ -106,6 +106,40 @@ struct GeneratorSettings {
     limit: Option<u64>,
     #[serde(default)]
     lines: Option<Vec<String>>,
+    /// A file, or a folder of files, whose non-empty lines are cycled
+    /// through (e.g. Shakespeare at a given rate, without end).
+    #[serde(default)]
+    lines_from: Option<PathBuf>,
+}
+
+/// The non-empty lines of `path` (a file, or every file of a folder, by
+/// name).
+fn lines_of(what: &str, path: &std::path::Path) -> Result<Vec<String>> {
+    let unreadable =
+        |e: std::io::Error| Error::config(format!("{what}: lines_from {}: {e}", path.display()));
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(unreadable)? {
+            let p = entry.map_err(unreadable)?.path();
+            let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if p.is_file() && !hidden {
+                files.push(p);
+            }
+        }
+        files.sort();
+    } else {
+        files.push(path.to_path_buf());
+    }
+    let mut lines = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f).map_err(unreadable)?;
+        let text = String::from_utf8_lossy(&bytes);
+        lines.extend(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string));
+    }
+    if lines.is_empty() {
+        return Err(Error::config(format!("{what}: lines_from {} has no line", path.display())));
+    }
+    Ok(lines)
 }
 
 #[derive(Deserialize)]
@@ -280,11 +314,19 @@ pub fn spout(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltS
         "generator" => {
             let s: GeneratorSettings = settings(&what, settings_value)?;
             let mut spout = GeneratorSpout::sentences(s.rate_per_sec);
-            if let Some(lines) = s.lines {
+            if let Some(lines) = s.lines.clone() {
                 if lines.is_empty() {
                     return Err(Error::config(format!("{what}: bad settings: lines is empty")));
                 }
                 spout = spout.with_lines(lines);
+            }
+            if let Some(path) = &s.lines_from {
+                if s.lines.is_some() {
+                    return Err(Error::config(format!(
+                        "{what}: bad settings: give lines or lines_from, not both"
+                    )));
+                }
+                spout = spout.with_lines(lines_of(&what, path)?);
             }
             if let Some(limit) = s.limit {
                 spout = spout.with_limit(limit);

@@ -37,6 +37,10 @@ pub use coordinator::CheckpointStats;
 pub(crate) use event_time::now_ms;
 pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use local::{LocalCluster, RunSummary, RunningTopology};
+pub use metrics::live::{
+    CheckpointRecord, CheckpointStatus, GraphEdge, GraphNode, LatencyQuantiles, LiveStats,
+    TaskError, TaskStats, TopologyGraph,
+};
 pub use metrics::publish::Publisher;
 pub use metrics::user::{TaskMetricGroup, USER_PREFIX};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};

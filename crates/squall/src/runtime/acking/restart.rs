@@ -33,6 +33,7 @@ impl Node {
     /// [`Error::TooManyRestarts`] naming the task once it has failed more
     /// than `max_task_restarts` times.
     pub(crate) fn recover(&mut self, mut error: Error) -> Result<()> {
+        self.metrics.live.record_error(&error);
         let Some(recovery) = self.restarts.as_mut() else {
             return Err(error);
         };

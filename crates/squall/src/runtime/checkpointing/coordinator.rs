@@ -65,6 +65,9 @@ pub(crate) struct CoordinatorTask {
     /// Consecutive failed checkpoints tolerated before the attempt fails
     /// (`config.tolerable_failed_checkpoints`; `None`: no bound).
     pub tolerable: Option<u32>,
+    /// Where the web UI's checkpoint history is kept, if anywhere
+    /// (`runtime/metrics/live.rs`).
+    pub history: Option<Arc<crate::runtime::metrics::Metrics>>,
 }
 
 fn epoch_ms() -> u64 {
@@ -132,6 +135,7 @@ impl CoordinatorTask {
                         let duration_ms = now_ms().saturating_sub(triggered_ms);
                         let tasks = acks.into_values().collect();
                         let done = self.complete(id, triggered_at, duration_ms, tasks).await;
+                        self.remember(id, savepoint, duration_ms, done.as_ref().err());
                         match &done {
                             Ok(()) => failed_in_a_row = 0,
                             Err(_) => {
@@ -158,6 +162,7 @@ impl CoordinatorTask {
                         }
                     }
                     Decision::Abort { id, reason } => {
+                        self.remember(id, false, 0, Some(&Error::Checkpoint(reason.clone())));
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
                         failed_in_a_row += 1;
                         checkpoint_failed(&self.topology);
@@ -297,6 +302,28 @@ impl CoordinatorTask {
 }
 
 impl CoordinatorTask {
+    /// Adds checkpoint `id` to the web UI's history: completed (its figures
+    /// are the last of `stats`) or failed with `error`.
+    fn remember(&self, id: u64, savepoint: bool, duration_ms: u64, error: Option<&Error>) {
+        use crate::runtime::metrics::live::{CheckpointRecord, CheckpointStatus};
+        let Some(history) = &self.history else { return };
+        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let figures = stats.last().filter(|s| s.id == id && error.is_none());
+        history.record_checkpoint(CheckpointRecord {
+            id,
+            status: match error {
+                None => CheckpointStatus::Completed,
+                Some(_) => CheckpointStatus::Failed,
+            },
+            savepoint,
+            at_ms: epoch_ms(),
+            duration_ms,
+            state_bytes: figures.map_or(0, |s| s.state_bytes),
+            uploaded_bytes: figures.map_or(0, |s| s.uploaded_bytes),
+            reason: error.map(|e| e.to_string()),
+        });
+    }
+
     /// Whether this copy is still the current one (always, without a
     /// fence). Stale: stops it.
     ///

@@ -221,6 +221,7 @@ impl ClusterCoordinator {
             cancel,
             fence: Some(fence),
             tolerable: None,
+            history: None,
         };
         ClusterCoordinator {
             events,
@@ -229,6 +230,15 @@ impl ClusterCoordinator {
             completed,
             savepoints: savepoints_tx,
         }
+    }
+
+    /// Keeps the checkpoint history for the web UI in `metrics` (this
+    /// worker's [`crate::runtime::LiveStats`] then shows it).
+    pub fn with_history(mut self, metrics: &crate::runtime::MetricsHandle) -> Self {
+        if let Some(task) = self.task.as_mut() {
+            task.history = Some(metrics.0.clone());
+        }
+        self
     }
 
     /// A handle that takes savepoints of this run.

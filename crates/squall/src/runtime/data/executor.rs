@@ -143,6 +143,9 @@ impl Executor {
     /// The first error or panic of a task, naming it.
     pub async fn run(mut self) -> Result<Exit> {
         let result = self.run_tasks().await;
+        if let Err(e) = &result {
+            crate::runtime::metrics::live::record_executor_error(&self.nodes, e);
+        }
         let mut closed = Ok(());
         for node in &mut self.nodes {
             let r = guarded(&node.component, node.task, || {
@@ -371,6 +374,7 @@ impl Executor {
     fn publish(&mut self) {
         for node in &mut self.nodes {
             node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
+            node.metrics.live.set_watermark(node.collector.time.output);
             if let Some(tracker) = node.collector.tracker.as_mut() {
                 tracker.send();
                 TaskMetrics::add(&node.metrics.acked, std::mem::take(&mut tracker.acked));

@@ -116,6 +116,7 @@ pub(crate) async fn run(
             cancel: attempt.clone(),
             fence: topology.fence.clone(),
             tolerable: config.tolerable_failed_checkpoints,
+            history: Some(metrics.clone()),
         };
         let coordinator = tokio::spawn(coordinator.run());
         restarts.started(Instant::now());

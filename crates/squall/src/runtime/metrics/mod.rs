@@ -7,6 +7,7 @@
 //! [`user::TaskMetricGroup`] is what components register their own metrics
 //! with.
 
+pub(crate) mod live;
 pub(crate) mod publish;
 pub(crate) mod task_metrics;
 pub(crate) mod user;
@@ -63,6 +64,9 @@ pub(crate) struct TaskMetrics {
     /// The task's input channels, to read their fill without holding them
     /// open.
     pub inputs: Mutex<Vec<WeakSender<Message>>>,
+    /// What the web UI reads besides the counters: the output watermark,
+    /// the last errors ([`live`]).
+    pub live: live::TaskLive,
 }
 
 impl Default for TaskMetrics {
@@ -82,6 +86,7 @@ impl Default for TaskMetrics {
             error_records: AtomicU64::new(0),
             local: AtomicBool::new(false),
             inputs: Mutex::new(Vec::new()),
+            live: Default::default(),
         }
     }
 }
@@ -174,6 +179,9 @@ pub(crate) struct Metrics {
     /// Every local task's state, for queries (not a metric, but as
     /// long-lived and as shared).
     pub states: crate::state::LiveStates,
+    /// Completed and failed checkpoints, newest last (the web UI's history,
+    /// [`live`]), at most [`live::CHECKPOINTS_KEPT`].
+    pub checkpoint_log: Mutex<std::collections::VecDeque<live::CheckpointRecord>>,
 }
 
 #[derive(Debug)]

@@ -1,0 +1,365 @@
+//! The web UI on a cluster: what each worker publishes for it, and how
+//! nimbus reads it back ([`crate::ui_api::Backend::Cluster`]).
+//!
+//! Every worker writes a [`WorkerView`] once a second (with its switch and
+//! metrics report, [`crate::worker_control`]) under
+//! `NS/ui/{topology}/{supervisor}-{slot}`: the logical graph, its tasks'
+//! counters, watermarks, latencies and errors
+//! ([`squall::runtime::LiveStats`]), and the checkpoint history when it
+//! coordinates the checkpoints. Nimbus merges the views of the current
+//! epoch; nimbus deletes them when the topology is submitted again.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use etcd_client::GetOptions;
+use serde::{Deserialize, Serialize};
+use squall::runtime::{CheckpointRecord, LiveStats, MetricsHandle, TaskStats, TopologyGraph};
+use squall::Topology;
+
+use crate::control::{self, now_ms};
+use crate::nimbus::{self, NimbusError};
+use crate::store::{Assignment, Store, SupervisorInfo, TopologyRecord};
+use crate::ui_api::{LogTail, NimbusInfo, Snapshot, SupervisorView, WorkerInfo};
+
+/// How often a worker publishes its [`WorkerView`].
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints a worker publishes (the newest).
+const CHECKPOINTS_PUBLISHED: usize = 30;
+
+/// What one worker publishes for the web UI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerView {
+    /// The assignment's epoch.
+    pub epoch: u64,
+    /// `{supervisor}-{slot}`.
+    pub worker: String,
+    /// Its supervisor.
+    pub supervisor: String,
+    /// Its slot.
+    pub slot: usize,
+    /// Its process id.
+    pub pid: u32,
+    /// When it started (ms since the Unix epoch).
+    pub started_ms: u64,
+    /// When this was written.
+    pub at_ms: u64,
+    /// Whether its spouts are polled.
+    pub active: bool,
+    /// The global task ids assigned to it.
+    pub assigned: Vec<usize>,
+    /// The logical graph (as it runs: after rebalances).
+    pub graph: TopologyGraph,
+    /// The guarantee's YAML name.
+    pub guarantee: String,
+    /// Checkpoint interval (ms), 0 without.
+    pub checkpoint_interval_ms: u64,
+    /// Every task of the topology (those of other workers are 0).
+    pub tasks: Vec<TaskStats>,
+    /// The checkpoints it coordinated, oldest first.
+    pub checkpoints: Vec<CheckpointRecord>,
+}
+
+struct WorkerSide {
+    graph: TopologyGraph,
+    guarantee: String,
+    checkpoint_interval_ms: u64,
+    started_ms: u64,
+    live: Option<LiveStats>,
+    last: Option<Instant>,
+}
+
+/// This worker's side (one assignment per worker process).
+static WORKER: Mutex<Option<WorkerSide>> = Mutex::new(None);
+
+fn guarantee_of(topology: &Topology) -> String {
+    serde_json::to_value(topology.config().guarantee)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Remembers what the worker runs, for [`publish`]: called once the
+/// topology is final (rescaled, restored).
+pub(crate) fn worker_started(topology: &Topology) {
+    let side = WorkerSide {
+        graph: TopologyGraph::of(topology),
+        guarantee: guarantee_of(topology),
+        checkpoint_interval_ms: topology.config().checkpoint_interval_ms,
+        started_ms: now_ms(),
+        live: None,
+        last: None,
+    };
+    *WORKER.lock().unwrap_or_else(|e| e.into_inner()) = Some(side);
+}
+
+/// Publishes this worker's [`WorkerView`], at most every
+/// [`PUBLISH_EVERY`] (or at once when `last`); nothing before
+/// [`worker_started`].
+///
+/// # Errors
+/// [`crate::Error::Etcd`].
+pub(crate) async fn publish(
+    store: &Store,
+    a: &Assignment,
+    active: bool,
+    metrics: &MetricsHandle,
+    last: bool,
+) -> crate::Result<()> {
+    let view = {
+        let mut side = WORKER.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(side) = side.as_mut() else { return Ok(()) };
+        if !last && side.last.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
+            return Ok(());
+        }
+        side.last = Some(Instant::now());
+        let live = side.live.get_or_insert_with(|| LiveStats::new(metrics));
+        let mut checkpoints = live.checkpoints();
+        let drop = checkpoints.len().saturating_sub(CHECKPOINTS_PUBLISHED);
+        checkpoints.drain(..drop);
+        WorkerView {
+            epoch: a.epoch,
+            worker: format!("{}-{}", a.supervisor, a.slot),
+            supervisor: a.supervisor.clone(),
+            slot: a.slot,
+            pid: std::process::id(),
+            started_ms: side.started_ms,
+            at_ms: now_ms(),
+            active,
+            assigned: a.tasks.clone(),
+            graph: side.graph.clone(),
+            guarantee: side.guarantee.clone(),
+            checkpoint_interval_ms: side.checkpoint_interval_ms,
+            tasks: live.tasks(),
+            checkpoints,
+        }
+    };
+    store.put(&format!("ui/{}/{}", a.topology.name, view.worker), &view, None).await
+}
+
+/// A graph rebuilt from a submitted record: (the record's YAML and
+/// parameters it was built from, graph, guarantee, checkpoint interval).
+type BuiltGraph = (String, TopologyGraph, String, u64);
+
+/// Nimbus's side: reads what workers published.
+#[derive(Clone)]
+pub struct ClusterBackend {
+    store: Store,
+    token: String,
+    /// Graphs of topologies no worker published yet, by name.
+    graphs: std::sync::Arc<Mutex<std::collections::HashMap<String, BuiltGraph>>>,
+}
+
+impl ClusterBackend {
+    /// Over `store`; asks supervisors for logs with `token`.
+    pub fn new(store: Store, token: String) -> Self {
+        ClusterBackend { store, token, graphs: Default::default() }
+    }
+
+    /// Every topology's name, and whether it is not over.
+    pub(crate) async fn live_names(&self) -> Result<Vec<(String, bool)>, NimbusError> {
+        Ok(nimbus::list(&self.store)
+            .await?
+            .into_iter()
+            .map(|s| (s.name, !s.state.is_over()))
+            .collect())
+    }
+
+    /// Nimbus daemons in the election, the leader first.
+    pub(crate) async fn nimbuses(&self) -> Result<Vec<NimbusInfo>, NimbusError> {
+        let leader = self.store.nimbus_leader().await?;
+        let prefix = format!("{}/", self.store.key("nimbus"));
+        let resp = self
+            .store
+            .client()
+            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(crate::Error::from)?;
+        let mut out: Vec<NimbusInfo> = resp
+            .kvs()
+            .iter()
+            .map(|kv| {
+                let url = String::from_utf8_lossy(kv.value()).into_owned();
+                NimbusInfo { leader: leader.as_deref() == Some(url.as_str()), url }
+            })
+            .collect();
+        out.sort_by_key(|n| !n.leader);
+        Ok(out)
+    }
+
+    /// Live supervisors with their slots' use.
+    pub(crate) async fn supervisors(&self) -> Result<Vec<SupervisorView>, NimbusError> {
+        let live = self.store.list::<SupervisorInfo>("supervisors").await?;
+        let assignments = self.store.list::<Assignment>("assignments").await?;
+        Ok(live
+            .into_iter()
+            .map(|(_, s)| {
+                let used = assignments.iter().filter(|(_, a)| a.supervisor == s.id).count();
+                SupervisorView {
+                    id: s.id,
+                    slots: s.slots,
+                    used,
+                    free: s.slots.saturating_sub(used),
+                    serves_logs: s.logs.is_some(),
+                }
+            })
+            .collect())
+    }
+
+    /// The topology `name` now.
+    pub(crate) async fn snapshot(&self, name: &str) -> Result<Snapshot, NimbusError> {
+        let status = nimbus::status(&self.store, name).await?;
+        let switch = control::activation(&self.store, name).await?;
+        let mut views: Vec<WorkerView> = self
+            .store
+            .list::<WorkerView>(&format!("ui/{name}"))
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| v.epoch == status.epoch)
+            .collect();
+        views.sort_by(|a, b| a.worker.cmp(&b.worker));
+        let (graph, guarantee, interval) = match views.first() {
+            Some(v) => (v.graph.clone(), v.guarantee.clone(), v.checkpoint_interval_ms),
+            None => self.graph_of_record(name).await,
+        };
+        let mut tasks: BTreeMap<usize, (TaskStats, Option<String>)> = BTreeMap::new();
+        for v in &views {
+            for t in &v.tasks {
+                let mine = v.assigned.contains(&t.task) || t.emitted + t.executed > 0;
+                let entry = tasks.entry(t.task).or_insert_with(|| {
+                    let zero = TaskStats {
+                        emitted: 0,
+                        executed: 0,
+                        acked: 0,
+                        failed: 0,
+                        timed_out: 0,
+                        replayed: 0,
+                        restarts: 0,
+                        backpressure_ms: 0,
+                        watermark_ms: None,
+                        complete_latency: None,
+                        errors: Vec::new(),
+                        ..t.clone()
+                    };
+                    (zero, None)
+                });
+                let sum = &mut entry.0;
+                sum.emitted += t.emitted;
+                sum.executed += t.executed;
+                sum.acked += t.acked;
+                sum.failed += t.failed;
+                sum.timed_out += t.timed_out;
+                sum.replayed += t.replayed;
+                sum.restarts += t.restarts;
+                sum.backpressure_ms += t.backpressure_ms;
+                sum.watermark_ms = sum.watermark_ms.max(t.watermark_ms);
+                sum.complete_latency = sum.complete_latency.or(t.complete_latency);
+                sum.errors.extend(t.errors.iter().cloned());
+                if mine && entry.1.is_none() {
+                    entry.1 = Some(v.worker.clone());
+                }
+            }
+        }
+        let mut checkpoints: Vec<CheckpointRecord> =
+            views.iter().flat_map(|v| v.checkpoints.iter().cloned()).collect();
+        checkpoints.sort_by_key(|c| c.id);
+        let workers = views
+            .iter()
+            .map(|v| WorkerInfo {
+                id: v.worker.clone(),
+                supervisor: Some(v.supervisor.clone()),
+                slot: Some(v.slot),
+                pid: Some(v.pid),
+                tasks: v.assigned.clone(),
+                at_ms: v.at_ms,
+            })
+            .collect();
+        Ok(Snapshot {
+            applied: !views.is_empty() && views.iter().all(|v| v.active == switch.active),
+            active: switch.active,
+            graph,
+            guarantee,
+            checkpoint_interval_ms: interval,
+            started_ms: views.iter().map(|v| v.started_ms).min(),
+            workers,
+            tasks: tasks.into_values().collect(),
+            checkpoints,
+            status,
+        })
+    }
+
+    /// The graph of a YAML topology not running yet (empty for a binary).
+    async fn graph_of_record(&self, name: &str) -> (TopologyGraph, String, u64) {
+        let record: Option<TopologyRecord> =
+            self.store.get(&format!("topologies/{name}")).await.ok().flatten();
+        let rescale: control::Rescale =
+            self.store.get(&format!("rescale/{name}")).await.ok().flatten().unwrap_or_default();
+        let Some(record) = record else { return (TopologyGraph::default(), String::new(), 0) };
+        // Built once per submission: a build reads the topology's inputs.
+        let key = format!("{}\n{:?}\n{:?}", record.yaml, record.overrides, rescale.parallelism);
+        if let Some((k, g, guarantee, interval)) =
+            self.graphs.lock().unwrap_or_else(|e| e.into_inner()).get(name)
+        {
+            if *k == key {
+                return (g.clone(), guarantee.clone(), *interval);
+            }
+        }
+        let built = match control::build(&record, &rescale) {
+            Ok(t) => (TopologyGraph::of(&t), guarantee_of(&t), t.config().checkpoint_interval_ms),
+            Err(_) => (TopologyGraph::default(), String::new(), 0),
+        };
+        let entry = (key, built.0.clone(), built.1.clone(), built.2);
+        self.graphs.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), entry);
+        built
+    }
+
+    /// The last `lines` lines of worker `worker`'s log, from its
+    /// supervisor.
+    pub(crate) async fn log(
+        &self,
+        name: &str,
+        worker: &str,
+        lines: usize,
+    ) -> Result<LogTail, NimbusError> {
+        let not_found = || NimbusError::NotFound(format!("{name}: worker {worker}"));
+        let supervisors = self.store.list::<SupervisorInfo>("supervisors").await?;
+        let assignments = self.store.list::<Assignment>("assignments").await?;
+        let slot = assignments
+            .iter()
+            .map(|(_, a)| a)
+            .find(|a| a.topology.name == name && format!("{}-{}", a.supervisor, a.slot) == worker)
+            .map(|a| (a.supervisor.clone(), a.slot));
+        // A worker that ended has no assignment: its view still names it.
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                let view: Option<WorkerView> =
+                    self.store.get(&format!("ui/{name}/{worker}")).await?;
+                let v = view.ok_or_else(not_found)?;
+                (v.supervisor, v.slot)
+            }
+        };
+        let (supervisor, slot) = slot;
+        let Some(info) = supervisors.into_iter().map(|(_, s)| s).find(|s| s.id == supervisor)
+        else {
+            return Err(NimbusError::Timeout(format!("supervisor {supervisor} is not live")));
+        };
+        let Some(url) = info.logs else {
+            return Err(NimbusError::Timeout(format!(
+                "supervisor {supervisor} serves no logs (it has no api_token)"
+            )));
+        };
+        crate::ui_logs::fetch(&url, &self.token, name, slot, lines)
+            .await
+            .map(|(path, text)| LogTail {
+                topology: name.to_string(),
+                worker: worker.to_string(),
+                path,
+                text,
+            })
+            .map_err(|e| NimbusError::Timeout(format!("supervisor {supervisor}: {e}")))
+    }
+}
