@@ -101,8 +101,9 @@ pub enum Request {
     Activate(String, bool),
     /// Rebalance a topology to new parallelisms (and workers).
     Rebalance(String, RebalanceRequest),
-    /// Take a savepoint of a topology (and stop it, when set).
-    Savepoint(String, bool),
+    /// Take a savepoint of a topology (and stop it, when set), in a folder
+    /// when one is given.
+    Savepoint(String, bool, Option<String>),
 }
 
 /// `squall submit|list|status|kill`: one call to the leading nimbus's API
@@ -175,8 +176,8 @@ pub fn client(
                 let s = api.rebalance(&name, &request).await.map_err(Failure::config)?;
                 println!("'{}': {}", s.name, describe(&s));
             }
-            Request::Savepoint(name, stop) => {
-                let taken = api.savepoint(&name, stop).await.map_err(Failure::config)?;
+            Request::Savepoint(name, stop, dir) => {
+                let taken = api.savepoint(&name, stop, dir).await.map_err(Failure::config)?;
                 match taken.stopped {
                     true => println!("'{name}' stopped with savepoint {}", taken.location),
                     false => println!("savepoint of '{name}': {}", taken.location),

@@ -248,14 +248,17 @@ enum Command {
         #[command(flatten)]
         cluster: ClientArgs,
     },
-    /// Change a running topology's parallelism: stop it with a savepoint,
-    /// and start it again from there (needs checkpoints).
     /// Take a savepoint of a running topology (Flink's `savepoint`): a
-    /// checkpoint copied to `<checkpoint_dir>/<topology>/savepoints/`,
-    /// kept by retention; prints its folder.
+    /// checkpoint copied to `<checkpoint_dir>/<topology>/savepoints/`, or
+    /// into `--dir`, kept by retention; prints its folder.
     Savepoint {
         /// The topology's name.
         name: String,
+        /// Put it in a new folder `savepoint-<topology>-<id>` inside this
+        /// one (Flink's target directory): an absolute path on the
+        /// workers' machines, or a URL such as `s3://bucket/savepoints`.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<String>,
         #[command(flatten)]
         cluster: ClientArgs,
     },
@@ -265,9 +268,15 @@ enum Command {
     Stop {
         /// The topology's name.
         name: String,
+        /// Put the savepoint in a new folder inside this one (as
+        /// `squall savepoint --dir`; Flink's `stop --savepointPath`).
+        #[arg(long = "savepoint", value_name = "DIR")]
+        savepoint: Option<String>,
         #[command(flatten)]
         cluster: ClientArgs,
     },
+    /// Change a running topology's parallelism: stop it with a savepoint,
+    /// and start it again from there (needs checkpoints).
     Rebalance {
         /// The topology's name.
         name: String,
@@ -343,6 +352,11 @@ struct RunArgs {
     /// (needs checkpoints on).
     #[arg(long)]
     savepoint_on_stop: bool,
+    /// With `--savepoint-on-stop`: put the savepoint in a new folder
+    /// `savepoint-<topology>-<id>` inside this one (a path or URL) instead
+    /// of `<checkpoint_dir>/<topology>/savepoints/`.
+    #[arg(long, value_name = "DIR", requires = "savepoint_on_stop")]
+    savepoint_dir: Option<String>,
     /// Serve queries of the topology's keyed state on this address (port 0
     /// picks one; the address is printed): `squall query --server
     /// http://ADDR ...`. The state stays queryable after the topology
@@ -397,6 +411,7 @@ fn main() -> ExitCode {
                 quiet: args.quiet,
                 from_savepoint: args.from_savepoint,
                 savepoint_on_stop: args.savepoint_on_stop,
+                savepoint_dir: args.savepoint_dir,
                 query: args.query,
                 metrics: args.metrics,
                 ui: args.ui,
@@ -470,10 +485,12 @@ fn main() -> ExitCode {
             client(c, cluster::Request::Activate(name, false))
         }
         Command::Activate { name, cluster: c } => client(c, cluster::Request::Activate(name, true)),
-        Command::Savepoint { name, cluster: c } => {
-            client(c, cluster::Request::Savepoint(name, false))
+        Command::Savepoint { name, dir, cluster: c } => {
+            client(c, cluster::Request::Savepoint(name, false, dir))
         }
-        Command::Stop { name, cluster: c } => client(c, cluster::Request::Savepoint(name, true)),
+        Command::Stop { name, savepoint, cluster: c } => {
+            client(c, cluster::Request::Savepoint(name, true, savepoint))
+        }
         Command::Rebalance { name, parallelism, workers, cluster: c } => {
             let request = squall_cluster::control_api::RebalanceRequest {
                 parallelism: parallelism.into_iter().collect(),

@@ -34,6 +34,9 @@ pub struct Options {
     pub from_savepoint: Option<String>,
     /// On Ctrl-C, take a savepoint before stopping.
     pub savepoint_on_stop: bool,
+    /// Where that savepoint goes (a new folder inside this one), instead
+    /// of beside the checkpoints.
+    pub savepoint_dir: Option<String>,
     /// Serve queries of the topology's keyed state on this address, and
     /// keep serving after the topology finished, until Ctrl-C.
     pub query: Option<std::net::SocketAddr>,
@@ -113,7 +116,7 @@ pub fn run(
         if interrupted.load(Ordering::SeqCst) > 0 {
             if options.savepoint_on_stop {
                 progress.stop_with("Ctrl-C: taking a savepoint, then stopping");
-                match running.savepoint() {
+                match running.savepoint_to(options.savepoint_dir.clone()) {
                     Ok(location) => eprintln!("savepoint: {location}"),
                     Err(e) => eprintln!("error: no savepoint: {e}"),
                 }

@@ -51,14 +51,17 @@ fn savepoint_stop_and_resume_elsewhere_commit_exactly_the_reference() {
     assert!(first.starts_with(&checkpoints.join("savepoints").display().to_string()), "{first}");
     assert_eq!(cluster.status(name)["state"], "running");
 
-    // Stop with a savepoint: paused, saved, killed; the output so far is a
+    // Stop with a savepoint into a folder of the user's (Flink's `stop
+    // --savepointPath`): paused, saved, killed; the output so far is a
     // clean prefix, short of the whole.
-    let out = cluster.squall(&["stop", name]);
+    let target = cluster.dir.path().join("user-savepoints");
+    let out = cluster.squall(&["stop", name, "--savepoint", target.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.starts_with(&format!("'{name}' stopped with savepoint ")), "{stdout}");
     let stopped_at = printed_location(&stdout);
-    assert_ne!(stopped_at, first);
+    let inside = target.join(format!("savepoint-{name}-")).display().to_string();
+    assert!(stopped_at.starts_with(&inside), "{stopped_at} is not in {}", target.display());
     let status = cluster.status(name);
     assert_eq!(status["state"], "killed", "{status}");
     assert!(status["message"].as_str().unwrap_or_default().contains(&stopped_at), "{status}");
@@ -104,6 +107,16 @@ fn savepoints_of_one_worker_and_refusals() {
     let name = "wc-one";
     let (_, output) = cluster.submit_exactly_once(name, &input, &[]);
     cluster.wait_for_state(name, "running");
+    // A folder must be one the workers can find: a relative one is refused.
+    let out = cluster.squall(&["savepoint", name, "--dir", "savepoints"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("400") && stderr.contains("'savepoints' is relative"), "{stderr}");
+    let target = cluster.dir.path().join("user-savepoints");
+    let out = cluster.squall(&["savepoint", name, "--dir", target.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inside = target.join(format!("savepoint-{name}-")).display().to_string();
+    assert!(printed_location(&stdout).starts_with(&inside), "{stdout}");
     let out = cluster.squall(&["stop", name]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

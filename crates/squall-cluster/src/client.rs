@@ -161,14 +161,20 @@ impl ApiClient {
     }
 
     /// Takes a savepoint of a running topology (with `stop`, stops it with
-    /// the savepoint: spouts paused first, killed after); waits for it.
+    /// the savepoint: spouts paused first, killed after), in folder `dir`
+    /// when given (see [`SavepointBody::dir`]); waits for it.
     ///
     /// # Errors
     /// [`Error::Api`] with nimbus's reason (400: no checkpoints, over,
-    /// refused; 504: no answer in time).
-    pub async fn savepoint(&self, name: &str, stop: bool) -> Result<SavepointTaken> {
+    /// refused, a relative `dir`; 504: no answer in time).
+    pub async fn savepoint(
+        &self,
+        name: &str,
+        stop: bool,
+        dir: Option<String>,
+    ) -> Result<SavepointTaken> {
         let path = format!("topologies/{name}/savepoint");
-        let body = SavepointBody { stop };
+        let body = SavepointBody { stop, dir };
         answer(self.request(reqwest::Method::POST, &path).json(&body).send().await).await
     }
 

@@ -39,13 +39,19 @@ pub struct RebalanceRequest {
 }
 
 /// Body of a savepoint request (Flink's `savepoint` and `stop`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SavepointBody {
     /// Stop the topology with the savepoint: spouts paused first, killed
     /// after (Flink's stop-with-savepoint).
     #[serde(default)]
     pub stop: bool,
+    /// The folder to put the savepoint in (an absolute path on the
+    /// workers' machines, or a URL such as `s3://bucket/savepoints`); a
+    /// new folder `savepoint-<topology>-<id>` is made inside it. Default:
+    /// `<checkpoint_dir>/<topology>/savepoints/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
 }
 
 /// Answer of the savepoint route.
@@ -82,7 +88,7 @@ async fn savepoint(
     body: Result<Json<SavepointBody>, JsonRejection>,
 ) -> Result<Json<SavepointTaken>, NimbusError> {
     let Json(body) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
-    let location = crate::savepoint::take(&state.store, &name, body.stop).await?;
+    let location = crate::savepoint::take(&state.store, &name, body.stop, body.dir).await?;
     Ok(Json(SavepointTaken { location, stopped: body.stop }))
 }
 

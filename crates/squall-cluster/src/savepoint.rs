@@ -13,7 +13,9 @@
 //!
 //! Savepoints go to `<checkpoint_dir>/<topology>/savepoints/sp-<id>/`
 //! (Flink's `state.savepoints.dir` default), where retention does not
-//! delete them.
+//! delete them, or, when the request names a folder (`squall savepoint
+//! NAME --dir DIR`, Flink's `savepoint JOB targetDirectory`), to a new
+//! folder `savepoint-<topology>-<id>/` inside it.
 //!
 //! | key | value | written by |
 //! |---|---|---|
@@ -34,12 +36,16 @@ use crate::store::{Assignment, State, Store, TopologyRecord};
 pub const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A savepoint asked of the workers of `epoch`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavepointRequest {
     /// The epoch whose coordinator must take it.
     pub epoch: u64,
     /// Tells this request's answer from an earlier one's.
     pub nonce: u64,
+    /// The folder (absolute path or URL) to put it in; `None`: beside
+    /// the checkpoints.
+    #[serde(default)]
+    pub dir: Option<String>,
 }
 
 /// The coordinating worker's answer to a [`SavepointRequest`].
@@ -65,16 +71,32 @@ fn answers_key(name: &str) -> String {
 
 /// Nimbus: takes a savepoint of running topology `name` and returns its
 /// location; with `stop`, deactivates its spouts first and kills it after
-/// (stop-with-savepoint).
+/// (stop-with-savepoint). `dir`, when given, is the folder to put it in
+/// (an absolute path on the workers' machines, or a URL such as
+/// `s3://bucket/savepoints`).
 ///
 /// # Errors
-/// [`NimbusError::NotFound`]; [`NimbusError::BadTopology`] if it is over,
-/// rebalancing, takes no checkpoints, or the worker refused (the reason
-/// says why); [`NimbusError::Timeout`] if no answer came within
+/// [`NimbusError::NotFound`]; [`NimbusError::BadTopology`] if `dir` is a
+/// relative path, or the topology is over, rebalancing, takes no
+/// checkpoints, or the worker refused (the reason says why);
+/// [`NimbusError::Timeout`] if no answer came within
 /// [`SAVEPOINT_TIMEOUT`]; [`NimbusError::Cluster`].
-pub async fn take(store: &Store, name: &str, stop: bool) -> Result<String, NimbusError> {
-    let current = status(store, name).await?;
+pub async fn take(
+    store: &Store,
+    name: &str,
+    stop: bool,
+    dir: Option<String>,
+) -> Result<String, NimbusError> {
     let bad = |why: String| Err(NimbusError::BadTopology(format!("topology '{name}': {why}")));
+    if let Some(dir) = dir.as_deref().filter(|d| !d.contains("://")) {
+        if !std::path::Path::new(dir).is_absolute() {
+            return bad(format!(
+                "savepoint folder '{dir}' is relative: give an absolute path (the workers \
+                 write it on their machines) or a URL"
+            ));
+        }
+    }
+    let current = status(store, name).await?;
     let record: Option<TopologyRecord> = store.get(&format!("topologies/{name}")).await?;
     if let Some(record) = record.filter(|r| r.binary.is_none()) {
         let rescale = store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
@@ -94,7 +116,7 @@ pub async fn take(store: &Store, name: &str, stop: bool) -> Result<String, Nimbu
         wait_until_deactivated(store, name, deadline).await?;
     }
     let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let request = SavepointRequest { epoch: current.epoch, nonce };
+    let request = SavepointRequest { epoch: current.epoch, nonce, dir };
     store.put(&requests_key(name), &request, None).await?;
     let answer = loop {
         if let Some(a) = store.get::<SavepointAnswer>(&answers_key(name)).await? {
@@ -183,7 +205,7 @@ pub async fn serve(store: Store, a: Assignment, trigger: SavepointTrigger) {
     loop {
         match pending(&store, &a).await {
             Ok(Some(request)) => {
-                let outcome = trigger.take().await.map_err(|e| e.to_string());
+                let outcome = trigger.take(request.dir.clone()).await.map_err(|e| e.to_string());
                 eprintln!("savepoint asked by nimbus: {outcome:?}");
                 if let Err(e) = answer(&store, &a, request, outcome).await {
                     eprintln!("cannot answer the savepoint request: {e}");

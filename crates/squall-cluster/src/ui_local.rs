@@ -264,7 +264,8 @@ async fn savepoint(
 ) -> Result<Json<SavepointTaken>, NimbusError> {
     let Json(body) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
     let running = local.live(&name)?;
-    let taken = tokio::task::spawn_blocking(move || running.savepoint())
+    let dir = body.dir.clone();
+    let taken = tokio::task::spawn_blocking(move || running.savepoint_to(dir))
         .await
         .map_err(|e| NimbusError::BadTopology(format!("savepoint: {e}")))?
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;

@@ -107,7 +107,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         // kills the topology itself after a stop.
         match runtime.block_on(crate::savepoint::pending(&store, a)) {
             Ok(Some(request)) => {
-                let outcome = running.savepoint().map_err(|e| e.to_string());
+                let outcome = running.savepoint_to(request.dir.clone()).map_err(|e| e.to_string());
                 eprintln!("savepoint asked by nimbus: {outcome:?}");
                 let answered = crate::savepoint::answer(&store, a, request, outcome);
                 if let Err(e) = runtime.block_on(answered) {

@@ -329,20 +329,53 @@ impl CheckpointStorage {
             .map_err(|e| Error::Checkpoint(format!("cannot restore savepoint '{location}': {e}")))
     }
 
-    /// Copies complete checkpoint `id` to `savepoints/sp-<id>/` beside the
-    /// checkpoints, where pruning does not reach; returns its location (a
-    /// path or URL for [`CheckpointStorage::load_savepoint`]).
+    /// Copies complete checkpoint `id` into a savepoint folder that
+    /// retention does not reach, and returns its location (a path or URL
+    /// for [`CheckpointStorage::load_savepoint`]):
+    /// - `target` `None`: `savepoints/sp-<id>/` beside the checkpoints
+    ///   (Flink's `state.savepoints.dir` default);
+    /// - `target` `Some(dir)`: a new folder `savepoint-<topology>-<id>/`
+    ///   inside `dir` (a folder path or URL as [`CheckpointStorage::open`]
+    ///   takes; Flink's `savepoint JOB targetDirectory`). The copy reads
+    ///   every file and writes it there, so `dir` may be on another store.
+    ///
+    /// The savepoint's `_metadata` is written last: a folder with one is
+    /// complete.
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] if a file cannot be copied.
-    pub async fn save(&self, id: u64) -> Result<String> {
-        let name = format!("sp-{id:020}");
-        let to = self.root.child("savepoints").child(name.as_str());
-        let copy = |from: Path, target: Path| async move {
-            self.store
-                .copy(&from, &target)
-                .await
-                .map_err(|e| store_err(format!("copying {from} to {target}"), e))
+    /// [`Error::Checkpoint`] if `target` cannot be opened, already holds
+    /// this savepoint, or a file cannot be copied.
+    pub async fn save(&self, id: u64, target: Option<&str>) -> Result<String> {
+        let topology = self.root.filename().unwrap_or_default().to_string();
+        let (store, to, location) = match target {
+            None => {
+                let name = format!("sp-{id:020}");
+                let location =
+                    format!("{}/{topology}/savepoints/{name}", self.location.trim_end_matches('/'));
+                (self.store.clone(), self.root.child("savepoints").child(name.as_str()), location)
+            }
+            Some(dir) => {
+                let name = format!("savepoint-{topology}-{id:020}");
+                let target = CheckpointStorage::open(dir, &name)
+                    .map_err(|e| Error::Checkpoint(format!("savepoint target '{dir}': {e}")))?;
+                let location = format!("{}/{name}", dir.trim_end_matches('/'));
+                (target.store, target.root, location)
+            }
+        };
+        let metadata_at = to.child(METADATA);
+        if store.head(&metadata_at).await.is_ok() {
+            return Err(Error::Checkpoint(format!("savepoint {location} exists already")));
+        }
+        let copy = |from: Path, target: Path| {
+            let store = store.clone();
+            async move {
+                let bytes = self.read(&from).await?;
+                store
+                    .put(&target, PutPayload::from(bytes))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| store_err(format!("copying {from} to {target}"), e))
+            }
         };
         let metadata_path = self.path(id, METADATA);
         let mut metadata = CheckpointMetadata::from_json(&self.read(&metadata_path).await?)?;
@@ -367,12 +400,11 @@ impl CheckpointStorage {
             }
         }
         // Metadata last: a savepoint folder with metadata is complete.
-        self.store
-            .put(&to.child(METADATA), PutPayload::from(metadata.to_json()?))
+        store
+            .put(&metadata_at, PutPayload::from(metadata.to_json()?))
             .await
             .map_err(|e| store_err(format!("writing the metadata of {to}"), e))?;
-        let topology = self.root.filename().unwrap_or_default();
-        Ok(format!("{}/{topology}/savepoints/{name}", self.location.trim_end_matches('/')))
+        Ok(location)
     }
 
     /// The newest complete checkpoint with an id of at least `min_id` that

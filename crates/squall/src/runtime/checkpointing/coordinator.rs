@@ -20,8 +20,22 @@ use crate::checkpoint::protocol::{Coordinator, Decision, Input, Timing};
 use crate::checkpoint::{CheckpointMetadata, CheckpointStorage, TaskAck, END_OF_RUN};
 use crate::error::{Error, Result};
 
-/// Where a savepoint's location (or why there is none) is sent.
-pub(crate) type SavepointReply = oneshot::Sender<Result<String>>;
+/// A savepoint asked for: where to put it (`None`: beside the
+/// checkpoints; see [`CheckpointStorage::save`]) and where its location
+/// (or why there is none) is sent.
+pub(crate) struct SavepointReply {
+    pub(crate) target: Option<String>,
+    pub(crate) reply: oneshot::Sender<Result<String>>,
+}
+
+impl SavepointReply {
+    /// A request for a savepoint into `target`, and the receiver of its
+    /// answer.
+    pub(crate) fn new(target: Option<String>) -> (Self, oneshot::Receiver<Result<String>>) {
+        let (reply, rx) = oneshot::channel();
+        (SavepointReply { target, reply }, rx)
+    }
+}
 
 /// The savepoint requests of a topology, shared by its attempts.
 pub(crate) type SavepointRequests =
@@ -144,21 +158,21 @@ impl CoordinatorTask {
                             }
                         }
                         if savepoint {
-                            let saved = match done {
-                                Ok(()) => self.storage.save(id).await,
-                                Err(e) => Err(e),
-                            };
-                            if let Ok(location) = &saved {
-                                tracing::info!(checkpoint = id, %location, "savepoint taken");
-                            }
-                            for reply in waiting.drain(..) {
-                                let _ = reply.send(clone_result(&saved));
+                            for ask in waiting.drain(..) {
+                                let saved = match &done {
+                                    Ok(()) => self.storage.save(id, ask.target.as_deref()).await,
+                                    Err(e) => Err(clone_error(e)),
+                                };
+                                if let Ok(location) = &saved {
+                                    tracing::info!(checkpoint = id, %location, "savepoint taken");
+                                }
+                                let _ = ask.reply.send(saved);
                             }
                         }
                     }
                     Decision::SavepointFailed { reason } => {
-                        for reply in waiting.drain(..) {
-                            let _ = reply.send(Err(Error::Checkpoint(reason.clone())));
+                        for ask in waiting.drain(..) {
+                            let _ = ask.reply.send(Err(Error::Checkpoint(reason.clone())));
                         }
                     }
                     Decision::Abort { id, reason } => {
@@ -386,9 +400,6 @@ fn checkpoint_failed(topology: &str) {
 }
 
 /// `Error` is not `Clone`: a savepoint's outcome for each of its requesters.
-fn clone_result(r: &Result<String>) -> Result<String> {
-    match r {
-        Ok(s) => Ok(s.clone()),
-        Err(e) => Err(Error::Checkpoint(e.to_string())),
-    }
+fn clone_error(e: &Error) -> Error {
+    Error::Checkpoint(e.to_string())
 }

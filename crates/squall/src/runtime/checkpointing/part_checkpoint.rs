@@ -21,7 +21,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::protocol::{Coordinator, Input, Timing};
@@ -167,19 +167,23 @@ pub struct SavepointTrigger(mpsc::UnboundedSender<SavepointReply>);
 
 impl SavepointTrigger {
     /// Triggers a checkpoint now, waits for it to complete and copies it to
-    /// `<checkpoint_dir>/<topology>/savepoints/sp-<id>/`, where retention
-    /// does not delete it; returns that location.
+    /// a savepoint folder, where retention does not delete it; returns its
+    /// location. `target` `None` puts it at
+    /// `<checkpoint_dir>/<topology>/savepoints/sp-<id>/`; `Some(dir)` in a
+    /// new folder `savepoint-<topology>-<id>/` inside `dir` (see
+    /// [`crate::checkpoint::CheckpointStorage::save`]).
     ///
     /// # Errors
     /// [`Error::Checkpoint`] if the checkpoint was aborted, a task had
-    /// finished its input, or the coordinator stopped first.
+    /// finished its input, the copy failed, or the coordinator stopped
+    /// first.
     ///
     /// # Cancel safety
     /// Cancelling the wait leaves the savepoint to be taken, unread.
-    pub async fn take(&self) -> Result<String> {
-        let (tx, rx) = oneshot::channel();
+    pub async fn take(&self, target: Option<String>) -> Result<String> {
+        let (ask, rx) = SavepointReply::new(target);
         let stopped = || Error::Checkpoint("the topology stopped before the savepoint".into());
-        self.0.send(tx).map_err(|_| stopped())?;
+        self.0.send(ask).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -195,14 +195,28 @@ impl RunningTopology {
     /// # Panics
     /// If called from inside an async runtime (it blocks).
     pub fn savepoint(&self) -> Result<String> {
+        self.savepoint_to(None)
+    }
+
+    /// As [`RunningTopology::savepoint`], into a new folder
+    /// `savepoint-<topology>-<id>/` inside `target` when it is given (a
+    /// folder path or URL; Flink's `savepoint JOB targetDirectory`).
+    ///
+    /// # Errors
+    /// As [`RunningTopology::savepoint`], or [`Error::Checkpoint`] if
+    /// `target` cannot be written.
+    ///
+    /// # Panics
+    /// If called from inside an async runtime (it blocks).
+    pub fn savepoint_to(&self, target: Option<String>) -> Result<String> {
         let Some(requests) = &self.savepoints else {
             return Err(Error::config(
                 "savepoints need checkpoints: set config.checkpoint_interval_ms and checkpoint_dir",
             ));
         };
-        let (tx, rx) = oneshot::channel();
+        let (ask, rx) = SavepointReply::new(target);
         let stopped = || Error::Checkpoint("the topology stopped before the savepoint".into());
-        requests.send(tx).map_err(|_| stopped())?;
+        requests.send(ask).map_err(|_| stopped())?;
         rx.blocking_recv().map_err(|_| stopped())?
     }
 
