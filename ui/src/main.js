@@ -249,7 +249,9 @@ async function topologyPage(app, name) {
   const graph = h('div', { class: 'graph', 'data-testid': 'graph' });
   const throughput = h('div', { class: 'chart', 'data-testid': 'throughput-chart' });
   const latency = h('div', { class: 'chart', 'data-testid': 'latency-chart' });
+  const execute = h('div', { class: 'chart', 'data-testid': 'execute-chart' });
   const comps = h('div');
+  const users = h('div');
   const marks = h('div');
   const cps = h('div');
   const errs = h('div');
@@ -259,28 +261,33 @@ async function topologyPage(app, name) {
       h('p', { class: 'legend' }, 'Backpressure (time blocked on full output channels): ', legendItem('bp-none', 'none'),
         legendItem('bp-low', 'some'), legendItem('bp-high', 'over 30% of the time'), 'Click a component for its tasks.')),
     h('div', { class: 'grid2' }, section('Throughput (tuples/s, last 5 minutes)', throughput), section('Complete latency (ms, p50 and p99)', latency)),
-    section('Components', comps), h('div', { class: 'grid2' }, section('Watermarks', marks), section('Checkpoints', cps)),
-    section('Last errors', errs), section('Workers', workers));
+    h('div', { class: 'grid2' }, section('Execute latency (ms per tuple, p99 of each bolt)', execute), section('Watermarks', marks)),
+    section('Components', comps), section('Checkpoints', cps),
+    section('Last errors', errs), section('Workers', workers), section('Component metrics', users));
   let lastGraph = '';
-  const tp = chart(throughput, 'tuples/s');
-  const lt = chart(latency, 'ms');
+  const tp = chart(throughput, 'tuples/s', 'No data yet.');
+  const lt = chart(latency, 'ms', 'No complete latency measured: it needs guarantee at_least_once, and acked spout tuples.');
+  const ex = chart(execute, 'ms', 'No execute latency sampled yet.');
+  const cpu = new Map();
   every(REFRESH_MS, refresher(app, async () => {
     const v = await api('GET', `/api/v1/topologies/${enc(name)}/view`);
     renderHead(head, v);
     const key = JSON.stringify(v.graph);
     if (key !== lastGraph) { lastGraph = key; drawGraph(graph, v); }
     updateGraph(graph, v);
-    comps.replaceChildren(componentTable(v));
+    comps.replaceChildren(componentTables(v));
     marks.replaceChildren(watermarkTable(v));
     cps.replaceChildren(checkpointTable(v));
     errs.replaceChildren(errorTable(v.errors, true));
-    workers.replaceChildren(workerTable(v));
+    workers.replaceChildren(workerTable(v, cpu));
+    users.replaceChildren(userMetricTable(v));
   }));
   every(REFRESH_MS * 2.5, refresher(app, async () => {
     const hs = await api('GET', `/api/v1/topologies/${enc(name)}/history?seconds=${HISTORY_S}`);
     tp.set(hs, (c) => (c.emitted.some((x) => x > 0) ? [[`${c.id} emitted`, c.emitted]] : [[`${c.id} executed`, c.executed]]));
     lt.set(hs, (c) => (c.latency_p50_ms.some((x) => x !== null)
       ? [[`${c.id} p50`, c.latency_p50_ms], [`${c.id} p99`, c.latency_p99_ms]] : []));
+    ex.set(hs, (c) => (c.execute_p99_ms.some((x) => x !== null) ? [[`${c.id} p99`, c.execute_p99_ms]] : []));
   }));
 }
 
@@ -416,19 +423,48 @@ function updateGraph(el, v) {
   }
 }
 
-function componentTable(v) {
-  const rows = v.components.map((c) => h('tr', { 'data-testid': 'component-row', 'data-id': c.id },
-    h('td', {}, h('a', { href: `#/topology/${enc(v.name)}/component/${enc(c.id)}` }, c.id)),
-    h('td', {}, c.kind), h('td', { class: 'n' }, c.parallelism),
+// Latency quantiles (µs) as cells, each with its value for tests.
+function latencyCells(l, kind) {
+  return ['p50', 'p99', 'p999'].map((q) => h('td', { class: `n ${kind}-${q}`, 'data-value': l ? l[`${q}_us`] : '' }, ms(l?.[`${q}_us`])));
+}
+
+function lastError(c) {
+  return h('td', { class: 'msg' }, c.last_error ? `${time(c.last_error.at_ms)} task ${c.last_error.task}: ${c.last_error.message}` : '');
+}
+
+// Storm UI's two tables: spouts with their complete latency, bolts with
+// their execute latency.
+function componentTables(v) {
+  const link = (c) => h('td', {}, h('a', { href: `#/topology/${enc(v.name)}/component/${enc(c.id)}` }, c.id));
+  const row = (c, ...cells) => h('tr', { 'data-testid': 'component-row', 'data-id': c.id }, link(c), h('td', { class: 'n' }, c.parallelism), ...cells);
+  const spouts = v.components.filter((c) => c.kind === 'spout').map((c) => row(c,
     h('td', { class: 'n emitted', 'data-value': c.emitted }, num(c.emitted)),
-    h('td', { class: 'n', 'data-value': c.executed }, num(c.executed)),
+    h('td', { class: 'n rate', 'data-value': c.emitted_rate }, rate(c.emitted_rate)),
+    h('td', { class: 'n' }, num(c.acked)), h('td', { class: 'n' }, num(c.failed)), h('td', { class: 'n' }, num(c.replayed)),
+    h('td', { class: 'n' }, pct(c.backpressure)), ...latencyCells(c.complete_latency, 'complete'),
+    h('td', { class: 'n' }, num(c.error_records)), h('td', { class: 'n' }, c.restarts), lastError(c)));
+  const bolts = v.components.filter((c) => c.kind !== 'spout').map((c) => row(c,
+    h('td', { class: 'n executed', 'data-value': c.executed }, num(c.executed)),
+    h('td', { class: 'n rate', 'data-value': c.executed_rate }, rate(c.executed_rate)),
+    h('td', { class: 'n emitted', 'data-value': c.emitted }, num(c.emitted)),
     h('td', { class: 'n' }, num(c.acked)), h('td', { class: 'n' }, num(c.failed)),
-    h('td', { class: 'n rate', 'data-value': c.kind === 'spout' ? c.emitted_rate : c.executed_rate }, rate(c.kind === 'spout' ? c.emitted_rate : c.executed_rate)),
-    h('td', { class: 'n' }, pct(c.backpressure)),
-    h('td', { class: 'n' }, ms(c.complete_latency?.p50_us)), h('td', { class: 'n' }, ms(c.complete_latency?.p99_us)),
-    h('td', { class: 'n' }, ms(c.complete_latency?.p999_us)),
-    h('td', { class: 'n' }, c.restarts), h('td', { class: 'msg' }, c.last_error ? `${time(c.last_error.at_ms)} task ${c.last_error.task}: ${c.last_error.message}` : '')));
-  return table(['component', 'kind', 'tasks', 'emitted', 'executed', 'acked', 'failed', 'rate/s', 'backpressure', 'latency p50', 'p99', 'p99.9', 'restarts', 'last error'], rows);
+    h('td', { class: 'n' }, pct(c.input_queue_fill)), h('td', { class: 'n' }, pct(c.backpressure)),
+    ...latencyCells(c.execute_latency, 'execute'),
+    h('td', { class: 'n' }, num(c.error_records)), h('td', { class: 'n' }, c.restarts), lastError(c)));
+  return h('div', {},
+    h('h3', {}, 'Spouts'),
+    table(['spout', 'tasks', 'emitted', 'emitted/s', 'acked', 'failed', 'replayed', 'backpressure', 'complete latency p50', 'p99', 'p99.9', 'error records', 'restarts', 'last error'], spouts),
+    h('h3', {}, 'Bolts'),
+    table(['bolt', 'tasks', 'executed', 'executed/s', 'emitted', 'acked', 'failed', 'input queue', 'backpressure', 'execute latency p50', 'p99', 'p99.9', 'error records', 'restarts', 'last error'], bolts));
+}
+
+function userMetricTable(v) {
+  if (!v.user_metrics.length) return h('p', { class: 'muted' }, 'No component registered metrics of its own (context.metrics(): counters, gauges, histograms).');
+  const labels = (m) => Object.entries(m.labels).map(([k, x]) => `${k}=${x}`).join(', ');
+  const value = (x) => (x === null || x === undefined ? '–' : Number.isInteger(x) ? num(x) : x.toFixed(3));
+  return table(['component', 'task', 'metric', 'labels', 'kind', 'value (summaries: count)', 'p50', 'p99'], v.user_metrics.map((m) => h('tr', { 'data-testid': 'user-metric-row', 'data-name': m.name, 'data-value': m.value },
+    h('td', {}, m.component), h('td', { class: 'n' }, m.task ?? '–'), h('td', {}, m.name), h('td', {}, labels(m)), h('td', {}, m.kind),
+    h('td', { class: 'n' }, value(m.value)), h('td', { class: 'n' }, value(m.p50)), h('td', { class: 'n' }, value(m.p99)))));
 }
 
 function watermarkTable(v) {
@@ -445,8 +481,10 @@ function checkpointTable(v) {
     h('td', { class: 'n' }, c.id), h('td', {}, h('span', { class: `badge cp-${c.status}` }, c.status), c.savepoint ? ' savepoint' : ''),
     h('td', {}, time(c.at_ms)), h('td', { class: 'n' }, c.status === 'completed' ? `${c.duration_ms} ms` : '–'),
     h('td', { class: 'n' }, c.status === 'completed' ? bytes(c.state_bytes) : '–'),
-    h('td', { class: 'n' }, c.status === 'completed' ? bytes(c.uploaded_bytes) : '–'), h('td', { class: 'msg' }, c.reason || '')));
-  return table(['id', 'status', 'time', 'duration', 'state size', 'written', 'reason'], rows);
+    h('td', { class: 'n' }, c.status === 'completed' ? bytes(c.uploaded_bytes) : '–'),
+    h('td', { class: 'n alignment', 'data-value': c.status === 'completed' ? c.alignment_us : '' }, c.status === 'completed' ? ms(c.alignment_us) : '–'),
+    h('td', { class: 'msg' }, c.reason || '')));
+  return table(['id', 'status', 'time', 'duration', 'state size', 'written', 'alignment (longest)', 'reason'], rows);
 }
 
 function errorTable(errors, withComponent) {
@@ -455,15 +493,33 @@ function errorTable(errors, withComponent) {
     h('td', {}, stamp(e.at_ms)), h('td', { class: 'msg' }, e.message))));
 }
 
-function workerTable(v) {
-  return table(['worker', 'supervisor', 'slot', 'pid', 'tasks', 'last report', 'log'], v.workers.map((w) => h('tr', { 'data-testid': 'worker-row' },
-    h('td', {}, w.id), h('td', {}, w.supervisor || '–'), h('td', { class: 'n' }, w.slot ?? '–'), h('td', { class: 'n' }, w.pid ?? '–'),
-    h('td', {}, w.tasks.join(', ')), h('td', {}, time(w.at_ms)),
-    h('td', {}, w.supervisor ? h('a', { href: `#/topology/${enc(v.name)}/worker/${enc(w.id)}` }, 'tail') : 'the terminal of squall run'))));
+// `cpu` keeps each worker's CPU times of the last 30 s, for the share of a
+// core it used over them (the exporter counts whole seconds).
+const CPU_WINDOW_MS = 30000;
+function workerTable(v, cpu) {
+  const usage = (w) => {
+    if (!w.process) return null;
+    const seen = (cpu.get(w.id) || []).filter((x) => x.at < w.at_ms && x.at >= w.at_ms - CPU_WINDOW_MS);
+    seen.push({ s: w.process.cpu_seconds, at: w.at_ms });
+    cpu.set(w.id, seen);
+    const [first, last] = [seen[0], seen[seen.length - 1]];
+    return last.at - first.at >= 5000 ? (last.s - first.s) / ((last.at - first.at) / 1000) : null;
+  };
+  return table(['worker', 'supervisor', 'slot', 'pid', 'tasks', 'memory (RSS)', 'CPU (cores, last 30 s)', 'CPU time', 'last report', 'log'], v.workers.map((w) => {
+    const share = usage(w);
+    return h('tr', { 'data-testid': 'worker-row', 'data-id': w.id },
+      h('td', {}, w.id), h('td', {}, w.supervisor || '–'), h('td', { class: 'n' }, w.slot ?? '–'), h('td', { class: 'n' }, w.pid ?? '–'),
+      h('td', {}, w.tasks.join(', ')),
+      h('td', { class: 'n rss', 'data-value': w.process?.rss_bytes ?? '' }, w.process ? bytes(w.process.rss_bytes) : '–'),
+      h('td', { class: 'n cpu' }, share === null ? '–' : share.toFixed(2)),
+      h('td', { class: 'n cpu-time', 'data-value': w.process?.cpu_seconds ?? '' }, w.process ? `${w.process.cpu_seconds.toFixed(1)} s` : '–'),
+      h('td', {}, time(w.at_ms)),
+      h('td', {}, w.supervisor ? h('a', { href: `#/topology/${enc(v.name)}/worker/${enc(w.id)}` }, 'tail') : 'the terminal of squall run'));
+  }));
 }
 
 // A uPlot line chart that takes History series.
-function chart(el, unit) {
+function chart(el, unit, empty) {
   let plot = null;
   let shape = '';
   const c = {
@@ -473,7 +529,7 @@ function chart(el, unit) {
       const key = series.map(([n]) => n).join('|');
       if (!series.length) {
         if (plot) { plot.destroy(); plot = null; shape = ''; }
-        el.replaceChildren(h('p', { class: 'muted' }, unit === 'ms' ? 'No complete latency measured: it needs guarantee at_least_once, and acked spout tuples.' : 'No data yet.'));
+        el.replaceChildren(h('p', { class: 'muted' }, empty));
         return;
       }
       if (key !== shape || !plot) {
@@ -514,17 +570,19 @@ async function componentPage(app, name, id) {
       h('div', { class: 'title' }, h('h1', {}, `${id}`), h('span', { class: 'muted' }, ` ${c.kind} of ${name}`), badge(d.state)),
       h('div', { class: 'stats' }, stat('Tasks', c.parallelism), stat('Emitted', num(c.emitted)), stat('Executed', num(c.executed)),
         stat('Rate/s', rate(c.kind === 'spout' ? c.emitted_rate : c.executed_rate)), stat('Acked', num(c.acked)), stat('Failed', num(c.failed)),
-        stat('Backpressure', pct(c.backpressure)), stat('Watermark', watermark(c.watermark_ms))),
+        stat('Backpressure', pct(c.backpressure)), stat('Watermark', watermark(c.watermark_ms)),
+        c.kind === 'spout' ? stat('Complete latency p99', ms(c.complete_latency?.p99_us)) : stat('Execute latency p99', ms(c.execute_latency?.p99_us))),
       section('Inputs and outputs', table(['from', 'to', 'stream', 'grouping'], d.edges.map((e) => h('tr', {},
         h('td', {}, e.from), h('td', {}, e.to), h('td', {}, e.stream), h('td', {}, e.grouping + (e.fields.length ? ` (${e.fields.join(', ')})` : '')))))),
-      section('Tasks', table(['task', 'worker', 'emitted', 'executed', 'acked', 'failed', 'timed out', 'replayed', 'emitted/s', 'executed/s', 'backpressure', 'watermark', 'latency p50', 'p99', 'restarts', 'last error'],
+      section('Tasks', table(['task', 'worker', 'emitted', 'executed', 'acked', 'failed', 'timed out', 'replayed', 'emitted/s', 'executed/s', 'backpressure', 'input queue', 'watermark',
+        `${c.kind === 'spout' ? 'complete' : 'execute'} latency p50`, 'p99', 'p99.9', 'error records', 'restarts', 'last error'],
         d.tasks.map((t) => h('tr', { 'data-testid': 'task-row', 'data-task': t.task },
           h('td', { class: 'n' }, t.task), h('td', {}, t.worker || ''), h('td', { class: 'n' }, num(t.emitted)), h('td', { class: 'n' }, num(t.executed)),
           h('td', { class: 'n' }, num(t.acked)), h('td', { class: 'n' }, num(t.failed)), h('td', { class: 'n' }, num(t.timed_out)),
           h('td', { class: 'n' }, num(t.replayed)), h('td', { class: 'n' }, rate(t.emitted_rate)), h('td', { class: 'n' }, rate(t.executed_rate)),
-          h('td', { class: 'n' }, pct(t.backpressure)), h('td', {}, watermark(t.watermark_ms)),
-          h('td', { class: 'n' }, ms(t.complete_latency?.p50_us)), h('td', { class: 'n' }, ms(t.complete_latency?.p99_us)),
-          h('td', { class: 'n' }, t.restarts), h('td', { class: 'msg' }, t.errors.length ? t.errors[t.errors.length - 1].message : ''))),
+          h('td', { class: 'n' }, pct(t.backpressure)), h('td', { class: 'n' }, pct(t.input_queue_fill)), h('td', {}, watermark(t.watermark_ms)),
+          ...latencyCells(c.kind === 'spout' ? t.recent_complete_latency : t.recent_execute_latency, 'task-latency'),
+          h('td', { class: 'n' }, num(t.error_records)), h('td', { class: 'n' }, t.restarts), h('td', { class: 'msg' }, t.errors.length ? t.errors[t.errors.length - 1].message : ''))),
         { 'data-testid': 'task-table' })),
       section('Last errors', errorTable(errors, false)));
   }));

@@ -81,9 +81,15 @@ pub fn run(
         Some(addr) => Some(bind("--query", addr)?),
         None => None,
     };
-    let metrics = match options.metrics {
-        Some(addr) => Some(serve_metrics(bind("--metrics", addr)?)?),
-        None => None,
+    let metrics = match (options.metrics, options.ui) {
+        (Some(addr), _) => Some(serve_metrics(bind("--metrics", addr)?)?),
+        // Gathered, not served: the UI's pages show the components' own
+        // metrics, the RSS and the CPU.
+        (None, Some(_)) => Some(
+            squall_cluster::metrics_api::gather_local(&[("worker", "local")])
+                .map_err(|e| Failure::runtime(format!("--ui: {e}")))?,
+        ),
+        (None, None) => None,
     };
     let ui_listener = match options.ui {
         Some(addr) => Some(crate::run_ui::bind(addr)?),

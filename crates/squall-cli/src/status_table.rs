@@ -21,7 +21,13 @@ pub fn print(m: &TopologyMetrics) {
     for c in &m.components {
         println!(
             "{:<16} {:>5} {:>12} {:>12} {:>10} {:>8} {:>16}",
-            c.component, c.tasks, c.emitted, c.executed, c.acked, c.failed, c.backpressure_ms
+            c.component,
+            c.tasks,
+            c.counters.emitted,
+            c.counters.executed,
+            c.counters.acked,
+            c.counters.failed,
+            c.counters.backpressure_ms
         );
     }
     println!();
@@ -32,7 +38,13 @@ pub fn print(m: &TopologyMetrics) {
     for t in &m.tasks {
         println!(
             "{:<16} {:>5} {:>12} {:>12} {:>10} {:>8} {:>16}",
-            t.component, t.task, t.emitted, t.executed, t.acked, t.failed, t.backpressure_ms
+            t.component,
+            t.task,
+            t.counters.emitted,
+            t.counters.executed,
+            t.counters.acked,
+            t.counters.failed,
+            t.counters.backpressure_ms
         );
     }
 }

@@ -183,6 +183,8 @@ streams:
         "squall_checkpoint_last_size_bytes",
         "squall_checkpoint_last_uploaded_bytes",
         "squall_checkpoint_duration_seconds",
+        "squall_checkpoint_alignment_seconds",
+        "squall_checkpoint_last_alignment_seconds",
         "squall_topology_restarts_total",
     ];
     for name in per_topology {

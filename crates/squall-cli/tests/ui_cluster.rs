@@ -2,7 +2,9 @@
 //! supervisors), in headless Chromium, as a person uses it: the token
 //! typed into the page, the cluster overview, the live word count over
 //! Shakespeare on two workers (`examples/word-count-live.yaml`,
-//! exactly-once) with its graph, rates and checkpoints, a worker's log
+//! exactly-once) with its graph, rates, execute latency, checkpoints with
+//! their alignment, each worker's memory and CPU and the generator's own
+//! metric, a worker's log
 //! tailed through its supervisor, deactivate and kill clicked on the page.
 //! Screenshots under `{target}/tmp/ui-tests/ui_cluster/`. Also: every
 //! route of nimbus's OpenAPI document refuses a missing or wrong token,
@@ -14,12 +16,7 @@ mod support;
 use std::time::Duration;
 
 use browser::Browser;
-use support::{corpus, http_get, Cluster, TOKEN};
-
-fn emitted(b: &Browser, component: &str) -> u64 {
-    let css = format!("[data-testid=component-row][data-id={component}] td.emitted");
-    b.attrs(&css, "data-value").first().and_then(|v| v.parse().ok()).unwrap_or(0)
-}
+use support::{http_get, Cluster, TOKEN};
 
 /// Every path and method of the OpenAPI document at `base`, with its
 /// parameters filled in.
@@ -50,25 +47,10 @@ fn the_cluster_ui_shows_a_word_count_on_two_workers_and_deactivates_and_kills_it
     let (port, standby) = (cluster.nimbus[leader].0, cluster.nimbus[1 - leader].0);
     let base = format!("http://127.0.0.1:{port}");
     let name = "word-count-live";
-    let dir = cluster.dir.path().join(name);
-    let (checkpoints, output) = (dir.join("checkpoints"), dir.join("out"));
-    std::fs::create_dir_all(&output).unwrap();
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/word-count-live.yaml");
-    let submitted = cluster.squall(&[
-        "submit",
-        example.to_str().unwrap(),
-        "--workers",
-        "2",
-        "--set",
-        &format!("input={}", corpus().display()),
-        "--set",
-        &format!("checkpoint_dir={}", checkpoints.display()),
-        "--set",
-        &format!("output={}", output.display()),
-        "--set",
-        "rate_per_sec=3000",
-    ]);
+    let (example, sets) = browser::word_count_live(&cluster.dir.path().join(name));
+    let mut args = vec!["submit", example.to_str().unwrap(), "--workers", "2"];
+    args.extend(sets.iter().map(String::as_str));
+    let submitted = cluster.squall(&args);
     assert!(submitted.status.success(), "{}", String::from_utf8_lossy(&submitted.stderr));
     cluster.wait_for_state(name, "running");
 
@@ -92,19 +74,8 @@ fn the_cluster_ui_shows_a_word_count_on_two_workers_and_deactivates_and_kills_it
         .unwrap();
     let routes = documented_routes(&doc, name);
     assert!(routes.len() >= 20, "{routes:?}");
-    for (method, path) in &routes {
-        if path == "/api/v1/health" {
-            continue;
-        }
-        for bad in [None, Some("wrong")] {
-            let mut r = http.request(method.parse().unwrap(), format!("{base}{path}"));
-            if let Some(t) = bad {
-                r = r.bearer_auth(t);
-            }
-            let status = r.send().unwrap().status();
-            assert_eq!(status.as_u16(), 401, "{method} {path} with token {bad:?}");
-        }
-    }
+    let guarded: Vec<_> = routes.into_iter().filter(|(_, p)| p != "/api/v1/health").collect();
+    browser::assert_token_required(&http, &base, &guarded);
     // The standby: healthy, and sends pages and API calls to the leader.
     let answer = http_get(standby, "/api/v1/health").unwrap();
     assert!(answer.contains("\"role\":\"standby\"") && answer.contains(&base), "{answer}");
@@ -136,7 +107,7 @@ fn the_cluster_ui_shows_a_word_count_on_two_workers_and_deactivates_and_kills_it
     });
     b.wait_for("two workers", || b.count("[data-testid=worker-row]") == 2);
     b.wait_for("the throughput chart", || b.count("[data-testid=throughput-chart] canvas") == 1);
-    std::thread::sleep(Duration::from_secs(3));
+    b.wait_for_measures(&["split", "count", "sink"], 2);
     b.screenshot_checked("topology");
 
     // A worker's log, through its supervisor.
@@ -152,10 +123,10 @@ fn the_cluster_ui_shows_a_word_count_on_two_workers_and_deactivates_and_kills_it
     b.click("[data-testid=confirm-ok]");
     b.wait_for("the inactive badge", || b.text("[data-testid=active]") == "inactive");
     std::thread::sleep(Duration::from_secs(4));
-    let at_stop = emitted(&b, "lines");
+    let at_stop = b.emitted("lines");
     std::thread::sleep(Duration::from_secs(5));
     assert!(at_stop > 0);
-    assert_eq!(emitted(&b, "lines"), at_stop, "the spout emitted after deactivate");
+    assert_eq!(b.emitted("lines"), at_stop, "the spout emitted after deactivate");
 
     // Kill: the topology ends.
     b.click("button[data-action=kill]");

@@ -1,8 +1,9 @@
 //! The web UI of `squall run --ui`, in headless Chromium, as a person uses
 //! it: a word count over Shakespeare that runs until killed
 //! (`examples/word-count-live.yaml`, at-least-once with checkpoints), its
-//! graph, rates, latency and checkpoints, a component's tasks, deactivate
-//! and kill clicked on the page. Screenshots under
+//! graph, rates, complete and execute latency, checkpoints with their
+//! alignment, memory and CPU, the generator's own metric, a component's
+//! tasks, deactivate and kill clicked on the page. Screenshots under
 //! `target/ui-tests/ui_local/`. Also: every API route of the local UI
 //! refuses a missing or wrong token.
 
@@ -14,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use browser::Browser;
-use support::corpus;
 
 struct Run(Child);
 
@@ -25,19 +25,14 @@ impl Drop for Run {
     }
 }
 
-/// Starts `squall run --ui` on the live word count; returns the process
-/// and the URL it printed.
+/// Starts `squall run --ui` on the live word count (at-least-once);
+/// returns the process and the URL it printed.
 fn start(dir: &std::path::Path) -> (Run, String) {
-    let (checkpoints, output) = (dir.join("checkpoints"), dir.join("out"));
-    std::fs::create_dir_all(&output).unwrap();
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/word-count-live.yaml");
+    let (example, sets) = browser::word_count_live(dir);
     let mut run = Command::new(env!("CARGO_BIN_EXE_squall"));
     run.args(["run", example.to_str().unwrap(), "--quiet", "--ui", "127.0.0.1:0"])
-        .args(["--set", &format!("input={}", corpus().display())])
-        .args(["--set", &format!("checkpoint_dir={}", checkpoints.display())])
-        .args(["--set", &format!("output={}", output.display())])
-        .args(["--set", "guarantee=at_least_once", "--set", "rate_per_sec=3000"]);
+        .args(&sets)
+        .args(["--set", "guarantee=at_least_once"]);
     spawn(run)
 }
 
@@ -57,11 +52,6 @@ fn spawn(mut run: Command) -> (Run, String) {
     });
     let url = rx.recv_timeout(Duration::from_secs(60)).expect("squall run prints the UI's URL");
     (Run(child), url)
-}
-
-fn emitted(b: &Browser, component: &str) -> u64 {
-    let css = format!("[data-testid=component-row][data-id={component}] td.emitted");
-    b.attrs(&css, "data-value").first().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 #[test]
@@ -93,16 +83,9 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
         ("POST", format!("/api/v1/topologies/{name}/rebalance")),
         ("POST", format!("/api/v1/topologies/{name}/savepoint")),
     ];
-    for (method, path) in &routes {
-        for bad in [None, Some("wrong")] {
-            let mut r = http.request(method.parse().unwrap(), format!("{base}{path}"));
-            if let Some(t) = bad {
-                r = r.bearer_auth(t);
-            }
-            let status = r.send().unwrap().status();
-            assert_eq!(status.as_u16(), 401, "{method} {path} with token {bad:?}");
-        }
-    }
+    let routes: Vec<(String, String)> =
+        routes.into_iter().map(|(m, p)| (m.to_string(), p)).collect();
+    browser::assert_token_required(&http, base, &routes);
     let health = http.get(format!("{base}/api/v1/health")).send().unwrap();
     assert_eq!(health.status().as_u16(), 200);
     assert!(health.text().unwrap().contains("\"role\":\"local\""));
@@ -149,7 +132,7 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
         b.count("[data-testid=throughput-chart] canvas") == 1
             && b.count("[data-testid=latency-chart] canvas") == 1
     });
-    std::thread::sleep(Duration::from_secs(3)); // a few more points on the charts
+    b.wait_for_measures(&["split", "count", "sink"], 1);
     b.screenshot_checked("topology");
 
     // A component's page: one row per task.
@@ -187,16 +170,16 @@ fn the_local_ui_shows_a_running_word_count_and_deactivates_and_kills_it() {
     });
     b.wait_for("the inactive badge", || b.text("[data-testid=active]") == "inactive");
     std::thread::sleep(Duration::from_secs(3)); // tuples in flight, a refresh
-    let at_stop = emitted(&b, "lines");
+    let at_stop = b.emitted("lines");
     std::thread::sleep(Duration::from_secs(5));
-    let later = emitted(&b, "lines");
+    let later = b.emitted("lines");
     assert!(at_stop > 0);
     assert_eq!(later, at_stop, "the spout emitted after deactivate");
 
     // Activate again: it goes on.
     b.click("button[data-action=activate]");
     b.click("[data-testid=confirm-ok]");
-    b.wait_for("the spout to emit again", || emitted(&b, "lines") > later);
+    b.wait_for("the spout to emit again", || b.emitted("lines") > later);
 
     // Kill, confirmed, without waiting: the topology ends, the page says so.
     b.click("button[data-action=kill]");

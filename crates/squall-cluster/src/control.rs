@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use squall::runtime::{CheckpointStats, MetricsHandle, TaskSnapshot};
+use squall::runtime::{CheckpointStats, Counters, MetricsHandle, TaskSnapshot};
 
 use crate::nimbus::{status, NimbusError};
 use crate::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
@@ -133,28 +133,9 @@ pub struct ComponentTotals {
     pub component: String,
     /// Its tasks.
     pub tasks: usize,
-    /// Tuples emitted (records).
-    pub emitted: u64,
-    /// Tuples executed (records).
-    pub executed: u64,
-    /// Time blocked on full output channels, summed over tasks (ms).
-    pub backpressure_ms: u64,
-    /// Acked trees (spouts) or inputs (bolts), with tracking.
-    pub acked: u64,
-    /// Failed trees or inputs, with tracking.
-    pub failed: u64,
-    /// Spout tuples replayed, with tracking.
-    #[serde(default)]
-    pub replayed: u64,
-    /// Spout trees timed out, with tracking.
-    #[serde(default)]
-    pub timed_out: u64,
-    /// Task restarts.
-    #[serde(default)]
-    pub restarts: u64,
-    /// Records sent to error streams.
-    #[serde(default)]
-    pub error_records: u64,
+    /// Its tasks' counts, summed.
+    #[serde(flatten)]
+    pub counters: Counters,
 }
 
 /// `GET /api/v1/topologies/{name}/metrics`: the latest reports of the
@@ -202,11 +183,7 @@ impl TopologyMetrics {
                     task: t.task,
                     ..TaskSnapshot::default()
                 });
-                sum.emitted += t.emitted;
-                sum.executed += t.executed;
-                sum.backpressure_ms += t.backpressure_ms;
-                sum.acked += t.acked;
-                sum.failed += t.failed;
+                sum.counters += &t.counters;
             }
         }
         tasks.extend(owned);
@@ -218,15 +195,7 @@ impl TopologyMetrics {
             }
             let c = components.last_mut().expect("just pushed");
             c.tasks += 1;
-            c.emitted += t.emitted;
-            c.executed += t.executed;
-            c.backpressure_ms += t.backpressure_ms;
-            c.acked += t.acked;
-            c.failed += t.failed;
-            c.replayed += t.replayed;
-            c.timed_out += t.timed_out;
-            c.restarts += t.restarts;
-            c.error_records += t.error_records;
+            c.counters += &t.counters;
         }
         let mut checkpoints: Vec<CheckpointStats> =
             reports.iter().flat_map(|r| r.checkpoints.iter().cloned()).collect();

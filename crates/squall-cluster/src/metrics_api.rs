@@ -74,7 +74,7 @@ pub fn start(
     listener: std::net::TcpListener,
     extra: Router,
 ) -> Result<SocketAddr, String> {
-    let exporter = install(labels)?;
+    let exporter = start_unserved(labels)?;
     let addr = listener.local_addr().map_err(|e| format!("metrics listener: {e}"))?;
     let _ = exporter.address.set(addr);
     listener.set_nonblocking(true).map_err(|e| format!("metrics listener: {e}"))?;
@@ -97,6 +97,17 @@ pub fn start(
             })
         })
         .map_err(|e| format!("metrics thread: {e}"))?;
+    Ok(addr)
+}
+
+/// Installs the Prometheus exporter as [`start`] does, and starts the
+/// gathering thread, without serving `/metrics`: for `squall run --ui`,
+/// whose pages show the components' own metrics, the RSS and the CPU.
+///
+/// # Errors
+/// As [`start`].
+fn start_unserved(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
+    let exporter = install(labels)?;
     std::thread::Builder::new()
         .name("squall-metrics".into())
         .spawn(|| loop {
@@ -104,7 +115,17 @@ pub fn start(
             std::thread::sleep(GATHER_EVERY);
         })
         .map_err(|e| format!("metrics thread: {e}"))?;
-    Ok(addr)
+    Ok(exporter)
+}
+
+/// A local run's metrics gathered, not served (`squall run --ui` without
+/// `--metrics`): set the topology in the returned [`LocalTopology`].
+///
+/// # Errors
+/// As [`start`].
+pub fn gather_local(labels: &[(&str, &str)]) -> Result<LocalTopology, String> {
+    start_unserved(labels)?;
+    Ok(LocalTopology::default())
 }
 
 fn install(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
@@ -121,6 +142,12 @@ fn install(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
             b.set_buckets_for_metric(
                 Matcher::Full("squall_checkpoint_duration_seconds".into()),
                 CHECKPOINT_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("squall_checkpoint_alignment_seconds".into()),
+                LATENCY_BUCKETS,
             )
         })
         .map_err(|e| format!("metrics exporter: {e}"))?
@@ -155,6 +182,15 @@ pub fn gather() {
     }
     e.process.collect();
     e.handle.run_upkeep();
+}
+
+/// The exposition with the process's RSS and CPU gathered now (not the
+/// topologies' counters): what the web UI reads back
+/// ([`crate::metrics_read`]); `None` without an exporter.
+pub(crate) fn render_process() -> Option<String> {
+    let e = EXPORTER.get()?;
+    e.process.collect();
+    Some(e.handle.render())
 }
 
 /// The address this process serves `/metrics` on, once [`start`]ed.
@@ -367,6 +403,16 @@ fn describe() {
         "squall_checkpoint_duration_seconds",
         Unit::Seconds,
         "From a checkpoint's trigger to the last task's acknowledgement."
+    );
+    describe_histogram!(
+        "squall_checkpoint_alignment_seconds",
+        Unit::Seconds,
+        "A checkpoint's longest barrier alignment: from a task's first input barrier to its last."
+    );
+    describe_gauge!(
+        "squall_checkpoint_last_alignment_seconds",
+        Unit::Seconds,
+        "The longest barrier alignment of the last completed checkpoint."
     );
     describe_gauge!("squall_checkpoint_last_id", "Id of the last completed checkpoint.");
     describe_gauge!(

@@ -21,7 +21,9 @@ use squall::Topology;
 use crate::control::{self, now_ms};
 use crate::nimbus::{self, NimbusError};
 use crate::store::{Assignment, Store, SupervisorInfo, TopologyRecord};
-use crate::ui_api::{LogTail, NimbusInfo, Snapshot, SupervisorView, WorkerInfo};
+use crate::ui_api::{
+    LogTail, NimbusInfo, ProcessStats, Snapshot, SupervisorView, UserMetric, WorkerInfo,
+};
 
 /// How often a worker publishes its [`WorkerView`].
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
@@ -60,6 +62,12 @@ pub struct WorkerView {
     pub tasks: Vec<TaskStats>,
     /// The checkpoints it coordinated, oldest first.
     pub checkpoints: Vec<CheckpointRecord>,
+    /// Its process's RSS and CPU time.
+    #[serde(default)]
+    pub process: Option<ProcessStats>,
+    /// The metrics its tasks registered.
+    #[serde(default)]
+    pub user_metrics: Vec<UserMetric>,
 }
 
 struct WorkerSide {
@@ -108,13 +116,18 @@ pub(crate) async fn publish(
     metrics: &MetricsHandle,
     last: bool,
 ) -> crate::Result<()> {
-    let view = {
+    {
         let mut side = WORKER.lock().unwrap_or_else(|e| e.into_inner());
         let Some(side) = side.as_mut() else { return Ok(()) };
         if !last && side.last.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
             return Ok(());
         }
         side.last = Some(Instant::now());
+    }
+    let exported = crate::metrics_read::read();
+    let view = {
+        let mut side = WORKER.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(side) = side.as_mut() else { return Ok(()) };
         let live = side.live.get_or_insert_with(|| LiveStats::new(metrics));
         let mut checkpoints = live.checkpoints();
         let drop = checkpoints.len().saturating_sub(CHECKPOINTS_PUBLISHED);
@@ -134,6 +147,10 @@ pub(crate) async fn publish(
             checkpoint_interval_ms: side.checkpoint_interval_ms,
             tasks: live.tasks(),
             checkpoints,
+            process: exported.as_ref().and_then(crate::metrics_read::process_stats),
+            user_metrics: exported
+                .map(|e| crate::metrics_read::user_metrics(&e, &a.topology.name))
+                .unwrap_or_default(),
         }
     };
     store.put(&format!("ui/{}/{}", a.topology.name, view.worker), &view, None).await
@@ -225,41 +242,29 @@ impl ClusterBackend {
             Some(v) => (v.graph.clone(), v.guarantee.clone(), v.checkpoint_interval_ms),
             None => self.graph_of_record(name).await,
         };
-        let mut tasks: BTreeMap<usize, (TaskStats, Option<String>)> = BTreeMap::new();
+        // Each task as the worker running it has it, or its counts summed
+        // over the workers' views of it.
+        let mut tasks: BTreeMap<usize, TaskStats> = BTreeMap::new();
         for v in &views {
             for t in &v.tasks {
-                let mine = v.assigned.contains(&t.task) || t.emitted + t.executed > 0;
-                let entry = tasks.entry(t.task).or_insert_with(|| {
-                    let zero = TaskStats {
-                        emitted: 0,
-                        executed: 0,
-                        acked: 0,
-                        failed: 0,
-                        timed_out: 0,
-                        replayed: 0,
-                        restarts: 0,
-                        backpressure_ms: 0,
-                        watermark_ms: None,
-                        complete_latency: None,
-                        errors: Vec::new(),
-                        ..t.clone()
-                    };
-                    (zero, None)
-                });
-                let sum = &mut entry.0;
-                sum.emitted += t.emitted;
-                sum.executed += t.executed;
-                sum.acked += t.acked;
-                sum.failed += t.failed;
-                sum.timed_out += t.timed_out;
-                sum.replayed += t.replayed;
-                sum.restarts += t.restarts;
-                sum.backpressure_ms += t.backpressure_ms;
-                sum.watermark_ms = sum.watermark_ms.max(t.watermark_ms);
-                sum.complete_latency = sum.complete_latency.or(t.complete_latency);
-                sum.errors.extend(t.errors.iter().cloned());
-                if mine && entry.1.is_none() {
-                    entry.1 = Some(v.worker.clone());
+                let (id, snapshot) = (t.snapshot.task, &t.snapshot);
+                let mine = v.assigned.contains(&id)
+                    || snapshot.counters.emitted + snapshot.counters.executed > 0;
+                let entry =
+                    tasks.entry(id).or_insert_with(|| TaskStats::empty(&snapshot.component, id));
+                entry.snapshot.counters += &snapshot.counters;
+                let sum = &mut entry.snapshot;
+                sum.watermark_ms = sum.watermark_ms.max(snapshot.watermark_ms);
+                sum.input_queue_fill = sum.input_queue_fill.max(snapshot.input_queue_fill);
+                sum.execute_latency = sum.execute_latency.or(snapshot.execute_latency);
+                sum.complete_latency = sum.complete_latency.or(snapshot.complete_latency);
+                entry.recent_complete_latency =
+                    entry.recent_complete_latency.or(t.recent_complete_latency);
+                entry.recent_execute_latency =
+                    entry.recent_execute_latency.or(t.recent_execute_latency);
+                entry.errors.extend(t.errors.iter().cloned());
+                if mine && entry.snapshot.worker.is_none() {
+                    entry.snapshot.worker = Some(v.worker.clone());
                 }
             }
         }
@@ -275,6 +280,7 @@ impl ClusterBackend {
                 pid: Some(v.pid),
                 tasks: v.assigned.clone(),
                 at_ms: v.at_ms,
+                process: v.process,
             })
             .collect();
         Ok(Snapshot {
@@ -287,6 +293,7 @@ impl ClusterBackend {
             workers,
             tasks: tasks.into_values().collect(),
             checkpoints,
+            user_metrics: views.iter().flat_map(|v| v.user_metrics.iter().cloned()).collect(),
             status,
         })
     }

@@ -136,14 +136,19 @@ impl LocalBackend {
     pub(crate) fn snapshot(&self, name: &str) -> Result<Snapshot, NimbusError> {
         self.check(name)?;
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let tasks = live.tasks();
+        let mut tasks = live.tasks();
+        for t in &mut tasks {
+            t.snapshot.worker = Some("local".to_string());
+        }
+        let exported = crate::metrics_read::read();
         let worker = WorkerInfo {
             id: "local".into(),
             supervisor: None,
             slot: None,
             pid: Some(std::process::id()),
-            tasks: tasks.iter().map(|t| t.task).collect(),
+            tasks: tasks.iter().map(|t| t.snapshot.task).collect(),
             at_ms: now_ms(),
+            process: exported.as_ref().and_then(crate::metrics_read::process_stats),
         };
         Ok(Snapshot {
             status: self.status(),
@@ -154,8 +159,11 @@ impl LocalBackend {
             checkpoint_interval_ms: self.checkpoint_interval_ms,
             started_ms: Some(self.started_ms),
             workers: vec![worker],
-            tasks: tasks.into_iter().map(|t| (t, Some("local".to_string()))).collect(),
+            tasks,
             checkpoints: live.checkpoints(),
+            user_metrics: exported
+                .map(|e| crate::metrics_read::user_metrics(&e, &self.name))
+                .unwrap_or_default(),
         })
     }
 

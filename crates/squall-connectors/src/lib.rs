@@ -41,6 +41,7 @@ pub use decode::{from_json, to_json, AsJson, Format, ValuesAsJson};
 pub use kafka_sink::{Delivery, KafkaSinkBolt, KafkaSinkOptions, RecoveredTransactions};
 pub use kafka_spout::{
     ConsumerLag, KafkaSpout, KafkaSpoutOptions, StartFrom, ERRORS_STREAM, EVENT_TIME_FIELD,
+    LAG_GAUGE,
 };
 pub use multilang::{ShellBolt, ShellSpout};
 pub use postgres_sink::{PostgresSink, PostgresSinkOptions};

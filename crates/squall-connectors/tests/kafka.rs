@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -100,6 +100,104 @@ fn json_records_decode_and_bad_ones_go_to_the_error_stream() {
     // The lag rose above 0 (earliest, nothing read at open) and ended at 0.
     assert!((1..=300).contains(&lag.peak()), "peak lag {}", lag.peak());
     assert_eq!(lag.total(), 0);
+}
+
+/// The Prometheus exporter of this test process (one recorder per process,
+/// shared by its tests).
+fn exporter() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().unwrap()
+    })
+}
+
+/// The consumer-lag gauge of each partition of `topic` as the exporter
+/// shows it, for the spout `component` of `topology`: partition ->
+/// (records, the series' `task` label).
+fn exported_lag(topology: &str, component: &str, topic: &str) -> BTreeMap<i32, (f64, String)> {
+    let text = exporter().render();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let name = format!("{}{}", squall::runtime::USER_PREFIX, squall_connectors::LAG_GAUGE);
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| s.labels.get("topology") == Some(topology))
+        .filter(|s| s.labels.get("component") == Some(component))
+        .filter(|s| s.labels.get("topic") == Some(topic))
+        .map(|s| {
+            let partition = s.labels.get("partition").expect("a partition label").parse().unwrap();
+            let prometheus_parse::Value::Gauge(v) = s.value else {
+                panic!("{name} is not a gauge: {:?}", s.value)
+            };
+            (partition, (v, s.labels.get("task").expect("a task label").to_string()))
+        })
+        .collect()
+}
+
+/// A Kafka spout that, once open, reads the lag gauges it exported: the lag
+/// before it emitted anything.
+#[derive(Clone)]
+struct LagAtOpen {
+    inner: KafkaSpout,
+    seen: Arc<Mutex<Option<BTreeMap<i32, (f64, String)>>>>,
+}
+
+impl squall::Spout for LagAtOpen {
+    fn declare_outputs(&self, declarer: &mut squall::topology::OutputDeclarer) {
+        self.inner.declare_outputs(declarer);
+    }
+
+    fn open(&mut self, context: &squall::topology::TopologyContext) -> Result<()> {
+        self.inner.open(context)?;
+        *self.seen.lock().unwrap() = Some(exported_lag("lagged", "events", "lagged"));
+        Ok(())
+    }
+
+    fn next_tuple(&mut self, collector: &mut OutputCollector) -> Result<squall::SpoutStatus> {
+        self.inner.next_tuple(collector)
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+}
+
+/// The lag of each partition is exported as a gauge labelled with its topic
+/// and partition: at open, each partition's whole length as the broker
+/// tells it; once the bounded input is read, 0.
+#[test]
+fn the_consumer_lag_of_each_partition_is_exported_as_a_gauge() {
+    exporter();
+    let broker = common::broker();
+    common::create_topic(&broker.brokers, "lagged", 3);
+    let sizes = [(0, 40), (1, 70), (2, 10)];
+    let records: Vec<(i32, i64, Vec<u8>)> = sizes
+        .iter()
+        .flat_map(|&(p, n)| (0..n).map(move |i| (p, 1_000 + i, format!("p{p} r{i}").into_bytes())))
+        .collect();
+    common::produce_at(&broker.brokers, "lagged", &records);
+    let ends = common::end_offsets(&broker.brokers, "lagged");
+    assert_eq!(ends, sizes.iter().map(|&(p, n)| (p, n)).collect::<BTreeMap<i32, i64>>());
+
+    let spout = KafkaSpout::new(spout_options(&broker.brokers, "lagged", Format::Lines));
+    let seen = Arc::new(Mutex::new(None));
+    let rows = Collect::default();
+    let mut b = TopologyBuilder::new("lagged");
+    b.set_spout("events", LagAtOpen { inner: spout, seen: seen.clone() }, 1);
+    b.set_bolt("rows", rows.clone(), 1).shuffle_grouping("events");
+    LocalCluster::run(b.build().unwrap()).unwrap();
+    assert_eq!(rows.0.lock().unwrap().len(), 120);
+
+    let at_open = seen.lock().unwrap().clone().expect("the spout opened");
+    let expected: BTreeMap<i32, (f64, String)> =
+        ends.iter().map(|(p, high)| (*p, (*high as f64, "0".to_string()))).collect();
+    assert_eq!(at_open, expected, "the lag before anything was read: the partitions' ends");
+    let at_end = exported_lag("lagged", "events", "lagged");
+    let read: BTreeMap<i32, (f64, String)> =
+        ends.keys().map(|p| (*p, (0.0, "0".to_string()))).collect();
+    assert_eq!(at_end, read, "everything read: no lag");
 }
 
 /// The lines a collector has got so far, sorted.

@@ -29,6 +29,8 @@ struct Outcome {
     checkpoints: usize,
     /// Whether some checkpoint reused files of an earlier one (incremental).
     reused_files: bool,
+    /// Each completed checkpoint's (longest barrier alignment µs, duration ms).
+    alignments: Vec<(u64, u64)>,
 }
 
 /// Where the lines come from.
@@ -86,7 +88,8 @@ fn run_on(
 
     let (rows, pending_left) = committed_rows(out.path());
     let reused_files = summary.checkpoints.iter().any(|c| c.uploaded_bytes < c.state_bytes);
-    Outcome { rows, pending_left, checkpoints: summary.checkpoints.len(), reused_files }
+    let alignments = summary.checkpoints.iter().map(|c| (c.alignment_us, c.duration_ms)).collect();
+    Outcome { rows, pending_left, checkpoints: summary.checkpoints.len(), reused_files, alignments }
 }
 
 fn kill_points(total: u64, n: usize) -> (u64, Vec<u64>) {
@@ -129,6 +132,12 @@ fn killed_word_count_on(backend: Backend) {
     let got = run_on(backend, Source::Files(input.path()), kill_at.clone(), true);
     assert!(got.checkpoints > 0, "no checkpoint completed (seed {seed}, kills {kill_at:?})");
     assert_eq!(got.pending_left, 0, "uncommitted files left behind");
+    // `count` and `sink` have several input tasks: their barriers align,
+    // which takes time, within the checkpoint's duration.
+    assert!(got.alignments.iter().any(|(us, _)| *us > 0), "no alignment: {:?}", got.alignments);
+    for (us, ms) in &got.alignments {
+        assert!(*us <= (ms + 1) * 1000, "alignment {us} µs beyond the duration {ms} ms");
+    }
     assert_eq!(
         got.reused_files, backend.1,
         "incremental checkpoints reuse files of earlier ones; full ones never do"

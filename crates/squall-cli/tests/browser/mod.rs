@@ -1,8 +1,14 @@
 //! The browser tests' harness: headless Chromium (Debian's `chromium`)
-//! driven through Debian's `chromium-driver` over WebDriver (a few
-//! commands over HTTP, here with reqwest), as a person uses the web UI:
-//! pages opened by URL, elements found by CSS selector and clicked, text
-//! typed, screenshots saved and checked not to be blank.
+//! driven through Debian's `chromium-driver` with the `fantoccini`
+//! WebDriver client, as a person uses the web UI: pages opened by URL,
+//! elements found by CSS selector and clicked, text typed, screenshots
+//! saved and checked not to be blank. Also what `ui_local.rs` and
+//! `ui_cluster.rs` both need: the live word count's settings, the
+//! components' emitted counts as the page shows them, the check that API
+//! routes refuse a missing or wrong token.
+//!
+//! fantoccini is async; [`Browser`] runs each command to completion on a
+//! runtime of its own, so that the tests read as a sequence of steps.
 //!
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver`
 //! (`scripts/setup.sh` installs them) the tests fail saying so, unless
@@ -10,16 +16,18 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// WebDriver's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long a condition on the page may take.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -50,12 +58,45 @@ pub fn output_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// `examples/word-count-live.yaml`, and its `--set` arguments for a run
+/// that writes under `dir`: Shakespeare, 3000 lines/s, until killed.
+pub fn word_count_live(dir: &Path) -> (PathBuf, Vec<String>) {
+    let (checkpoints, output) = (dir.join("checkpoints"), dir.join("out"));
+    std::fs::create_dir_all(&output).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/word-count-live.yaml");
+    let sets = [
+        format!("input={}", crate::support::corpus().display()),
+        format!("checkpoint_dir={}", checkpoints.display()),
+        format!("output={}", output.display()),
+        "rate_per_sec=3000".to_string(),
+    ];
+    (example, sets.into_iter().flat_map(|s| ["--set".to_string(), s]).collect())
+}
+
+/// Asserts that each `(method, path)` of `base` answers 401 without a
+/// token and with a wrong one.
+pub fn assert_token_required(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    routes: &[(String, String)],
+) {
+    for (method, path) in routes {
+        for bad in [None, Some("wrong")] {
+            let mut r = http.request(method.parse().unwrap(), format!("{base}{path}"));
+            if let Some(t) = bad {
+                r = r.bearer_auth(t);
+            }
+            let status = r.send().unwrap().status();
+            assert_eq!(status.as_u16(), 401, "{method} {path} with token {bad:?}");
+        }
+    }
+}
+
 /// A headless Chromium session.
 pub struct Browser {
     driver: Child,
-    url: String,
-    session: String,
-    http: reqwest::blocking::Client,
+    client: Option<Client>,
+    runtime: tokio::runtime::Runtime,
     /// Where screenshots go.
     pub shots: PathBuf,
 }
@@ -63,10 +104,7 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium `width` x `height`.
     pub fn start(shots: &Path, width: u32, height: u32) -> Browser {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = crate::support::free_port();
         let log = std::fs::File::create(shots.join("chromedriver.log")).unwrap();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -76,15 +114,8 @@ impl Browser {
             .stderr(log)
             .spawn()
             .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let http =
-            reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let start = Instant::now();
-        while http.get(format!("{url}/status")).send().is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -92,41 +123,45 @@ impl Browser {
                          "--no-first-run", "--disable-extensions", "--remote-debugging-pipe",
                          format!("--window-size={width},{height}")],
             },
-        }}});
-        let answer: Value =
-            http.post(format!("{url}/session")).json(&caps).send().unwrap().json().unwrap();
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
-            .to_string();
-        Browser { driver, url, session, http, shots: shots.to_path_buf() }
+        });
+        let Value::Object(caps) = caps else { unreachable!() };
+        let url = format!("http://127.0.0.1:{port}");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let start = Instant::now();
+        // chromedriver listens a moment after it starts.
+        let client = loop {
+            let connected = runtime.block_on(
+                ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&url),
+            );
+            match connected {
+                Ok(c) => break c,
+                Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                    eprintln!("chromedriver not ready: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        };
+        Browser { driver, client: Some(client), runtime, shots: shots.to_path_buf() }
     }
 
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.url, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request.send().unwrap().json().unwrap();
-        if answer["value"].get("error").is_some() {
-            panic!("WebDriver {path}: {}", answer["value"]);
-        }
-        answer["value"].clone()
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("the session is open")
+    }
+
+    /// Runs one WebDriver command to its end.
+    fn run<T, E: std::fmt::Display>(&self, what: &str, f: impl Future<Output = Result<T, E>>) -> T {
+        self.runtime.block_on(f).unwrap_or_else(|e| panic!("WebDriver {what}: {e}"))
     }
 
     /// Opens `url`.
     pub fn open(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })));
+        self.run("open", self.client().goto(url));
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page.
     pub fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": args })),
-        )
+        self.run("execute", self.client().execute(script, args))
     }
 
     /// The number of elements matching `css`.
@@ -157,32 +192,40 @@ impl Browser {
     }
 
     /// The first element matching `css` (waits for it).
-    fn find(&self, css: &str) -> String {
+    fn find(&self, css: &str) -> Element {
         self.wait_for(&format!("an element {css}"), || self.count(css) > 0);
-        let v = self.call(
-            reqwest::Method::POST,
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+        self.run(&format!("find {css}"), self.client().find(Locator::Css(css)))
+    }
+
+    /// Runs `act` on the first element matching `css`; again on the new one
+    /// when the page drew it anew in between (the pages redraw every 2 s).
+    fn on_element<F, Fut>(&self, css: &str, act: F)
+    where
+        F: Fn(Element) -> Fut,
+        Fut: Future<Output = Result<(), CmdError>>,
+    {
+        let start = Instant::now();
+        loop {
+            match self.runtime.block_on(act(self.find(css))) {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() && start.elapsed() < PATIENCE => {}
+                Err(e) => panic!("WebDriver, on {css}: {e}"),
+            }
+        }
     }
 
     /// Clicks the first element matching `css`, as a person would (it
     /// must be visible and enabled).
     pub fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})));
+        self.on_element(css, |e| async move { e.click().await });
     }
 
     /// Replaces the text of the input matching `css` with `text`.
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({})));
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        );
+        self.on_element(css, |e| async move {
+            e.clear().await?;
+            e.send_keys(text).await
+        });
     }
 
     /// Waits until `done`, failing after [`PATIENCE`] with a screenshot.
@@ -200,13 +243,11 @@ impl Browser {
         }
     }
 
-    /// Saves a screenshot as `{name}.png` in [`Browser::shots`]; checks it
-    /// is not blank (not nearly one colour) and returns its path.
+    /// Saves a screenshot of the whole page as `{name}.png` in
+    /// [`Browser::shots`] and returns its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         // The window as tall as the page: the whole page, no empty space.
-        let rect = self.call(reqwest::Method::GET, "/window/rect", None);
-        let (width, height) =
-            (rect["width"].as_u64().unwrap_or(1400), rect["height"].as_u64().unwrap_or(900));
+        let (width, height) = self.run("window size", self.client().get_window_size());
         let page = self
             .js(
                 "return document.body.scrollHeight + window.outerHeight - window.innerHeight",
@@ -216,15 +257,14 @@ impl Browser {
             .unwrap_or(height);
         let wanted = page.clamp(600, 4000);
         if wanted != height {
-            self.call(
-                reqwest::Method::POST,
-                "/window/rect",
-                Some(json!({ "width": width, "height": wanted })),
+            self.run("resize", self.client().set_window_size(width as u32, wanted as u32));
+            // The page lays itself out again at the new size.
+            self.js(
+                "return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))",
+                vec![],
             );
-            std::thread::sleep(Duration::from_millis(300));
         }
-        let b64 = self.call(reqwest::Method::GET, "/screenshot", None);
-        let png = base64_decode(b64.as_str().unwrap());
+        let png = self.run("screenshot", self.client().screenshot());
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, &png).unwrap();
         path
@@ -242,11 +282,69 @@ impl Browser {
         );
         path
     }
+
+    /// The emitted count of `component` in the topology page's component
+    /// table (0 before it shows).
+    pub fn emitted(&self, component: &str) -> u64 {
+        let css = format!("[data-testid=component-row][data-id={component}] td.emitted");
+        self.attrs(&css, "data-value").first().and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+}
+
+impl Browser {
+    /// The numbers in attribute `data-value` of the elements matching
+    /// `css` (those without a number left out).
+    pub fn values(&self, css: &str) -> Vec<f64> {
+        self.attrs(css, "data-value").iter().filter_map(|v| v.parse().ok()).collect()
+    }
+
+    /// Waits until the topology page shows what a run measures besides its
+    /// counts, with values: each bolt's execute latency (p50 <= p99 <=
+    /// p99.9, the last above 0: a sink's median can be under a µs) and its
+    /// chart, the longest barrier alignment of
+    /// completed checkpoints, the RSS and CPU time of every worker, and the
+    /// generator's own metric (`generator_passes`, one per task).
+    pub fn wait_for_measures(&self, bolts: &[&str], workers: usize) {
+        for bolt in bolts {
+            let row = format!("[data-testid=component-row][data-id={bolt}]");
+            self.wait_for(&format!("the execute latency of {bolt}"), || {
+                let q: Vec<f64> = ["p50", "p99", "p999"]
+                    .iter()
+                    .filter_map(|q| self.values(&format!("{row} td.execute-{q}")).first().copied())
+                    .collect();
+                q.len() == 3 && q[2] > 0.0 && q[0] <= q[1] && q[1] <= q[2]
+            });
+        }
+        self.wait_for("the execute latency chart", || {
+            self.count("[data-testid=execute-chart] canvas") == 1
+        });
+        self.wait_for("the alignment of completed checkpoints", || {
+            let completed = "[data-testid=checkpoint-row][data-status=completed] td.alignment";
+            let shown = self.values(completed);
+            !shown.is_empty() && shown.len() == self.count(completed)
+        });
+        self.wait_for("every worker's memory and CPU time", || {
+            let (rss, cpu) = (
+                self.values("[data-testid=worker-row] td.rss"),
+                self.values("[data-testid=worker-row] td.cpu-time"),
+            );
+            rss.len() == workers
+                && cpu.len() == workers
+                && rss.iter().all(|b| *b > 1e6)
+                && cpu.iter().all(|s| *s > 0.0)
+        });
+        self.wait_for("the generator's passes, a metric of its own", || {
+            let passes = self.values("[data-testid=user-metric-row][data-name=generator_passes]");
+            !passes.is_empty() && passes.iter().all(|p| *p >= 0.0)
+        });
+    }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.url, self.session)).send();
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.close());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -267,29 +365,4 @@ pub fn colour_spread(png_bytes: &[u8]) -> (usize, f64) {
     let total = pixels.len() / step;
     let top = counts.values().copied().max().unwrap_or(0);
     (counts.len(), top as f64 / total.max(1) as f64)
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for v in text.bytes().filter_map(value) {
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
 }

@@ -49,6 +49,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How often the lag gauge is refreshed (a broker round trip).
 const LAG_EVERY: Duration = Duration::from_secs(1);
+/// The consumer-lag gauge of each partition a task reads (records: the
+/// partition's high watermark minus the next offset to read), registered
+/// through the task's metrics: exported as
+/// `squall_user_kafka_consumer_lag_records{topic, partition}`, as Flink's
+/// `records-lag` per partition.
+pub const LAG_GAUGE: &str = "kafka_consumer_lag_records";
 /// The field that carries a record's Kafka timestamp (ms) when the spout
 /// has a `watermark` strategy: the core's, which the `csv` spout and the
 /// `window` bolt use.
@@ -238,6 +244,8 @@ struct Open {
     /// checkpoint completes (exactly-once).
     snapshot: Vec<PartitionPosition>,
     last_lag: Instant,
+    /// The task's metrics, where the lag of each partition is a gauge.
+    metrics: squall::runtime::TaskMetricGroup,
     /// At-least-once (tuples tracked): message ids, replays, and the
     /// offsets that may be committed.
     acks: Option<Acks>,
@@ -334,13 +342,21 @@ impl KafkaSpout {
         config
     }
 
+    /// Reads each partition's high watermark: the lag (records) is kept in
+    /// [`ConsumerLag`] and exported as the gauge [`LAG_GAUGE`] of the task's
+    /// metrics, labelled `topic` and `partition` besides `topology`,
+    /// `component` and `task`.
     fn refresh_lag(&self, open: &mut Open) {
         open.last_lag = Instant::now();
         for ((topic, partition), next) in &open.next {
             if let Ok((_, high)) =
                 open.consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5))
             {
-                self.lag.set(topic, *partition, (high - next).max(0));
+                let lag = (high - next).max(0);
+                self.lag.set(topic, *partition, lag);
+                let labelled = open.metrics.clone().with_label("topic", topic);
+                let labelled = labelled.with_label("partition", &partition.to_string());
+                labelled.gauge(LAG_GAUGE).set(lag as f64);
             }
         }
     }

@@ -133,6 +133,7 @@ impl KafkaSpout {
             positions,
             snapshot: Vec::new(),
             last_lag: Instant::now(),
+            metrics: context.metrics(),
             acks: context.config().tracking().then(Acks::default),
             last_commit: Instant::now(),
         };

@@ -49,6 +49,10 @@ const TUPLES_PER_CALL: u64 = 256;
 /// resumes from the checkpoint's `seq`, so the same tuples follow (a
 /// replayable source).
 ///
+/// Each task reports its progress as the gauge [`PASSES_GAUGE`] of its
+/// metrics (`squall_user_generator_passes`): how many times it went through
+/// the lines so far (fractional), set once per call.
+///
 /// # Examples
 /// ```
 /// use squall::builtins::GeneratorSpout;
@@ -72,7 +76,12 @@ pub struct GeneratorSpout {
     /// Where `seq` is checkpointed.
     position: Option<OperatorState<u64>>,
     replay: Replay,
+    /// The task's [`PASSES_GAUGE`].
+    passes: Option<metrics::Gauge>,
 }
+
+/// The gauge each generator task sets to its passes through the lines.
+pub const PASSES_GAUGE: &str = "generator_passes";
 
 impl GeneratorSpout {
     /// A spout emitting the built-in sentences at `rate_per_sec` tuples per
@@ -89,6 +98,7 @@ impl GeneratorSpout {
             last_refill: None,
             position: None,
             replay: Replay::default(),
+            passes: None,
         }
     }
 
@@ -151,6 +161,7 @@ impl Spout for GeneratorSpout {
         self.tokens = 1.0; // the first tuple goes at once
         self.last_refill = None;
         self.replay.open_checkpointed(context)?;
+        self.passes = Some(context.metrics().gauge(PASSES_GAUGE));
         Ok(())
     }
 
@@ -174,6 +185,9 @@ impl Spout for GeneratorSpout {
         }
         if self.rate_per_sec > 0 {
             self.tokens -= count as f64;
+        }
+        if let Some(passes) = &self.passes {
+            passes.set(self.seq as f64 / self.lines.len() as f64);
         }
         Ok(if self.quota == Some(self.seq) { SpoutStatus::Finished } else { SpoutStatus::Active })
     }

@@ -48,7 +48,7 @@ pub use counts_csv_sink::CountsCsvSink;
 pub use csv_spout::{CsvSpout, CsvSpoutOptions, EVENT_TIME_FIELD};
 pub use file_sink::FileSink;
 pub use file_spout::FileSpout;
-pub use generator_spout::GeneratorSpout;
+pub use generator_spout::{GeneratorSpout, PASSES_GAUGE};
 pub use line_queue::{LineQueue, LINES_PER_CALL, QUEUE_LINES};
 pub use replay::Replay;
 pub use split_words::SplitWordsBolt;

@@ -43,6 +43,11 @@ pub struct TaskAck {
     /// Bytes written to the store for it by this checkpoint (the state
     /// file plus new database files; reused SST files not counted).
     pub uploaded_bytes: u64,
+    /// How long the task's barrier took to align over its inputs (µs): from
+    /// the first input's barrier to the last one's; 0 for spouts and tasks
+    /// with one input.
+    #[serde(default)]
+    pub alignment_us: u64,
 }
 
 /// One file of a task's RocksDB checkpoint, as stored.

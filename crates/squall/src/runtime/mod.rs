@@ -51,5 +51,5 @@ pub use part_checkpoint::{
     SavepointTrigger,
 };
 pub use restart_strategy::RestartTracker;
-pub use task_metrics::{Latency, MetricsHandle, TaskSnapshot};
+pub use task_metrics::{Counters, Latency, MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

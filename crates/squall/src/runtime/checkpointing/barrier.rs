@@ -10,7 +10,11 @@
 //! state, as Flink's `AT_LEAST_ONCE` checkpointing mode.
 //!
 //! Pure bookkeeping: [`super::inputs::InputSet`] asks it which inputs to
-//! poll and tells it what arrived.
+//! poll and tells it what arrived. It also times each alignment, from the
+//! first input's barrier to the last one's (Flink's *alignment duration*),
+//! which the task reports with its snapshot.
+
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::CheckpointBarrier;
 
@@ -19,12 +23,28 @@ pub(crate) struct Aligner {
     /// The barrier being aligned, and which inputs delivered it.
     current: Option<CheckpointBarrier>,
     seen: Vec<bool>,
+    /// When the first input delivered `current`.
+    first_at: Option<Instant>,
+    /// How long the last completed alignment took.
+    last: Duration,
 }
 
 impl Aligner {
     /// An aligner for `inputs` inputs.
     pub fn new(inputs: usize, aligned: bool) -> Aligner {
-        Aligner { aligned, current: None, seen: vec![false; inputs] }
+        Aligner {
+            aligned,
+            current: None,
+            seen: vec![false; inputs],
+            first_at: None,
+            last: Duration::ZERO,
+        }
+    }
+
+    /// How long the last completed alignment took: from the first input's
+    /// barrier to the last one's (zero with one input).
+    pub fn last_alignment(&self) -> Duration {
+        self.last
     }
 
     /// Whether input `i` must not be read now.
@@ -47,6 +67,7 @@ impl Aligner {
                 // A newer checkpoint: any older alignment was abandoned.
                 self.seen.iter_mut().for_each(|s| *s = false);
                 self.current = Some(barrier);
+                self.first_at = Some(Instant::now());
             }
         }
         self.seen[i] = true;
@@ -62,6 +83,7 @@ impl Aligner {
     fn complete(&mut self, ended: &[bool]) -> Option<CheckpointBarrier> {
         if self.seen.iter().zip(ended).all(|(s, e)| *s || *e) {
             self.seen.iter_mut().for_each(|s| *s = false);
+            self.last = self.first_at.take().map_or(Duration::ZERO, |t| t.elapsed());
             return self.current.take();
         }
         None
@@ -103,5 +125,22 @@ mod tests {
         assert_eq!(a.on_barrier(0, b(2), &[false, false]), None, "1 abandoned");
         assert_eq!(a.on_barrier(1, b(1), &[false, false]), None, "stale");
         assert_eq!(a.on_barrier(1, b(2), &[false, false]), Some(b(2)));
+    }
+
+    #[test]
+    fn the_alignment_is_timed_from_the_first_barrier_to_the_last() {
+        let mut a = Aligner::new(2, true);
+        assert_eq!(a.last_alignment(), Duration::ZERO);
+        assert_eq!(a.on_barrier(0, b(1), &[false, false]), None);
+        let held = Duration::from_millis(30);
+        std::thread::sleep(held); // the other input's barrier comes later
+        let started = Instant::now();
+        assert_eq!(a.on_barrier(1, b(1), &[false, false]), Some(b(1)));
+        assert!(a.last_alignment() >= held, "{:?}", a.last_alignment());
+        assert!(a.last_alignment() < held + started.elapsed() + Duration::from_secs(5));
+        // One input: nothing to wait for.
+        let mut one = Aligner::new(1, true);
+        assert_eq!(one.on_barrier(0, b(1), &[false]), Some(b(1)));
+        assert!(one.last_alignment() < held);
     }
 }

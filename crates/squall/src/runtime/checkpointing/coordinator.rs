@@ -57,6 +57,10 @@ pub struct CheckpointStats {
     /// Keyed entries in its full snapshots (incremental snapshots are not
     /// counted: that would read the whole database).
     pub keyed_entries: usize,
+    /// The longest barrier alignment of its tasks (µs): from a task's first
+    /// input barrier to its last (Flink's alignment duration).
+    #[serde(default)]
+    pub alignment_us: u64,
 }
 
 /// Everything the coordinator task needs.
@@ -256,6 +260,7 @@ impl CoordinatorTask {
             }
         }
         let uploaded_bytes = acks.iter().map(|a| a.uploaded_bytes).sum();
+        let alignment_us = acks.iter().map(|a| a.alignment_us).max().unwrap_or(0);
         let mut tasks = Vec::with_capacity(acks.len());
         let mut incremental = Vec::new();
         for ack in acks {
@@ -296,6 +301,7 @@ impl CoordinatorTask {
             state_bytes: metadata.state_bytes(),
             uploaded_bytes,
             keyed_entries: metadata.keyed_entries(),
+            alignment_us,
         };
         tracing::info!(
             checkpoint = id,
@@ -303,6 +309,7 @@ impl CoordinatorTask {
             bytes = stats.state_bytes,
             uploaded_bytes,
             keyed_entries = stats.keyed_entries,
+            alignment_us,
             "checkpoint {id} completed"
         );
         checkpoint_completed(&self.topology, &stats);
@@ -334,6 +341,7 @@ impl CoordinatorTask {
             duration_ms,
             state_bytes: figures.map_or(0, |s| s.state_bytes),
             uploaded_bytes: figures.map_or(0, |s| s.uploaded_bytes),
+            alignment_us: figures.map_or(0, |s| s.alignment_us),
             reason: error.map(|e| e.to_string()),
         });
     }
@@ -373,8 +381,9 @@ impl CoordinatorTask {
 /// Records a completed checkpoint through the `metrics` facade: the
 /// `squall_checkpoints_total{status="completed"}` counter, the
 /// `squall_checkpoint_duration_seconds` histogram and the
-/// `squall_checkpoint_last_*` gauges (id, duration, size, uploaded bytes),
-/// labelled `topology`.
+/// `squall_checkpoint_alignment_seconds` histogram (its longest task
+/// alignment) and the `squall_checkpoint_last_*` gauges (id, duration,
+/// alignment, size, uploaded bytes), labelled `topology`.
 fn checkpoint_completed(topology: &str, stats: &CheckpointStats) {
     let t = topology.to_string();
     metrics::counter!("squall_checkpoints_total", "topology" => t.clone(), "status" => "completed")
@@ -382,6 +391,11 @@ fn checkpoint_completed(topology: &str, stats: &CheckpointStats) {
     let seconds = stats.duration_ms as f64 / 1e3;
     metrics::histogram!("squall_checkpoint_duration_seconds", "topology" => t.clone())
         .record(seconds);
+    let alignment = stats.alignment_us as f64 / 1e6;
+    metrics::histogram!("squall_checkpoint_alignment_seconds", "topology" => t.clone())
+        .record(alignment);
+    metrics::gauge!("squall_checkpoint_last_alignment_seconds", "topology" => t.clone())
+        .set(alignment);
     metrics::gauge!("squall_checkpoint_last_id", "topology" => t.clone()).set(stats.id as f64);
     metrics::gauge!("squall_checkpoint_last_duration_seconds", "topology" => t.clone())
         .set(seconds);

@@ -99,15 +99,20 @@ impl Executor {
             self.notify_complete(id)?;
         }
         match barrier {
-            Some(b) => self.on_barrier(b).await,
+            Some(b) => self.on_barrier(b, Duration::ZERO).await,
             None => Ok(Flow::Open),
         }
     }
 
     /// Barrier `barrier` is here (triggered at a spout, or aligned on every
-    /// input of a bolt): snapshot every task, pass the barrier on, and
-    /// write the snapshots asynchronously.
-    pub(crate) async fn on_barrier(&mut self, barrier: CheckpointBarrier) -> Result<Flow> {
+    /// input of a bolt, which took `alignment`): snapshot every task, pass
+    /// the barrier on, and write the snapshots asynchronously; each task's
+    /// acknowledgement carries the alignment.
+    pub(crate) async fn on_barrier(
+        &mut self,
+        barrier: CheckpointBarrier,
+        alignment: Duration,
+    ) -> Result<Flow> {
         let Some(c) = self.checkpoint.as_mut() else {
             return Ok(Flow::Open); // checkpoints off: nothing injects barriers
         };
@@ -143,7 +148,10 @@ impl Executor {
             let _writing = guard;
             for (task, snap) in snapshots {
                 let input = match snap.write(&storage, id).await {
-                    Ok(ack) => Input::Ack { id, task, ack },
+                    Ok(mut ack) => {
+                        ack.alignment_us = alignment.as_micros() as u64;
+                        Input::Ack { id, task, ack }
+                    }
                     Err(e) => Input::Decline { id, task, reason: e.to_string() },
                 };
                 if events.send(input).is_err() {

@@ -80,7 +80,8 @@ impl TakenSnapshot {
     pub(crate) async fn write(self, storage: &CheckpointStorage, id: u64) -> Result<TaskAck> {
         let file = storage.write_task(id, &self.full).await?;
         #[cfg_attr(not(feature = "rocksdb"), allow(unused_mut))]
-        let mut ack = TaskAck { uploaded_bytes: file.size, file, incremental: None };
+        let mut ack =
+            TaskAck { uploaded_bytes: file.size, file, incremental: None, alignment_us: 0 };
         #[cfg(feature = "rocksdb")]
         if let Some(db) = self.database {
             use crate::checkpoint::incremental::TaskId;

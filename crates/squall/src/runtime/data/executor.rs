@@ -258,7 +258,8 @@ impl Executor {
             let batch = match received {
                 Received::Data(batch) => batch,
                 Received::Barrier(barrier) => {
-                    if self.on_barrier(barrier).await? == Flow::Stopped {
+                    let alignment = inputs.last_alignment();
+                    if self.on_barrier(barrier, alignment).await? == Flow::Stopped {
                         return Ok(Exit::Stopped);
                     }
                     dirty_since = None;
@@ -374,7 +375,6 @@ impl Executor {
     fn publish(&mut self) {
         for node in &mut self.nodes {
             node.metrics.add_emitted(std::mem::take(&mut node.collector.emitted));
-            node.metrics.live.set_watermark(node.collector.time.output);
             if let Some(tracker) = node.collector.tracker.as_mut() {
                 tracker.send();
                 TaskMetrics::add(&node.metrics.acked, std::mem::take(&mut tracker.acked));

@@ -69,6 +69,12 @@ impl InputSet {
         }
     }
 
+    /// How long the last barrier took to align over the inputs (see
+    /// [`Aligner::last_alignment`]).
+    pub fn last_alignment(&self) -> Duration {
+        self.aligner.last_alignment()
+    }
+
     /// The next batch from any input, round robin across inputs that have
     /// data, or the task's watermark when it advances;
     /// [`Received::AllEnded`] once every input has sent `End`.

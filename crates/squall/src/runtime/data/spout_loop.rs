@@ -15,7 +15,7 @@
 //! a full downstream channel still gets its acks once it is unblocked.
 
 use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::CheckpointBarrier;
 use crate::error::Result;
@@ -101,7 +101,7 @@ impl Executor {
     /// Injects `barrier`, triggered while the spout waited.
     async fn inject(&mut self, barrier: Option<CheckpointBarrier>) -> Result<Flow> {
         match barrier {
-            Some(b) => self.on_barrier(b).await,
+            Some(b) => self.on_barrier(b, Duration::ZERO).await,
             None => Ok(Flow::Open),
         }
     }

@@ -1,16 +1,15 @@
 //! What the web UI shows of a running topology, read from the runtime's
 //! own counters (Storm UI's executor table, Flink's dashboard): per task
-//! the counters, the output watermark, the complete latency over the last
-//! seconds and the last errors; the checkpoint history; the logical graph.
+//! its [`TaskSnapshot`] (counters, watermark), the complete and execute
+//! latencies over the last seconds and the last errors; the checkpoint
+//! history; the logical graph.
 //!
 //! [`LiveStats`] reads a [`MetricsHandle`] while the topology runs (in
 //! `squall run --ui`, and in each cluster worker, which publishes what it
 //! reads for nimbus). Nothing here is on the hot path: tasks write their
-//! atomics as before, plus their watermark once per call and an error when
-//! one happens.
+//! atomics as before, and an error when one happens.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::MetricsHandle;
+use crate::runtime::{MetricsHandle, TaskSnapshot};
 use crate::topology::{ComponentKind, Grouping, Topology};
 
 /// Errors kept per task.
@@ -60,49 +59,61 @@ pub struct LatencyQuantiles {
 }
 
 impl LatencyQuantiles {
-    fn of(h: &Histogram<u64>) -> Option<Self> {
+    /// The quantiles of `h`, whose values are `unit_ns` nanoseconds each.
+    fn of(h: &Histogram<u64>, unit_ns: u64) -> Option<Self> {
+        let us = |v: u64| v * unit_ns / 1000;
         (!h.is_empty()).then(|| LatencyQuantiles {
             count: h.len(),
-            p50_us: h.value_at_quantile(0.5),
-            p99_us: h.value_at_quantile(0.99),
-            p999_us: h.value_at_quantile(0.999),
-            max_us: h.max(),
+            p50_us: us(h.value_at_quantile(0.5)),
+            p99_us: us(h.value_at_quantile(0.99)),
+            p999_us: us(h.value_at_quantile(0.999)),
+            max_us: us(h.max()),
         })
+    }
+
+    /// The worst of `self` and `other` quantile by quantile, their counts
+    /// summed: a component's latency from its tasks'.
+    pub fn worst(self, other: Self) -> Self {
+        LatencyQuantiles {
+            count: self.count + other.count,
+            p50_us: self.p50_us.max(other.p50_us),
+            p99_us: self.p99_us.max(other.p99_us),
+            p999_us: self.p999_us.max(other.p999_us),
+            max_us: self.max_us.max(other.max_us),
+        }
     }
 }
 
-/// One task at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One task at one moment, as the web UI shows it: its
+/// [`TaskSnapshot`] (counters, watermark, latencies since the start), its
+/// latencies over the last [`LATENCY_WINDOW`] and its last errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskStats {
-    /// Component id.
-    pub component: String,
-    /// Global task id.
-    pub task: usize,
-    /// Tuples emitted (before fan-out).
-    pub emitted: u64,
-    /// Tuples executed (bolts).
-    pub executed: u64,
-    /// With tracking: spout trees acked / bolt inputs acked.
-    pub acked: u64,
-    /// With tracking: spout trees failed / bolt inputs failed.
-    pub failed: u64,
-    /// With tracking, spouts: trees that timed out.
-    pub timed_out: u64,
-    /// With tracking, spouts: tuples emitted again.
-    pub replayed: u64,
-    /// Restarts after a failure.
-    pub restarts: u64,
-    /// Time blocked on full output channels (ms): backpressure.
-    pub backpressure_ms: u64,
-    /// The task's output watermark (event time, ms since the Unix epoch);
-    /// `i64::MAX` once its input ended; absent without event time.
-    pub watermark_ms: Option<i64>,
+    /// What the metrics report has of it.
+    #[serde(flatten)]
+    pub snapshot: TaskSnapshot,
     /// Spouts with tracking: complete latency of the trees acked in the
     /// last [`LATENCY_WINDOW`].
-    pub complete_latency: Option<LatencyQuantiles>,
+    pub recent_complete_latency: Option<LatencyQuantiles>,
+    /// Bolts: execute latency of the batches sampled in the last
+    /// [`LATENCY_WINDOW`].
+    #[serde(default)]
+    pub recent_execute_latency: Option<LatencyQuantiles>,
     /// Its last errors, newest last.
     pub errors: Vec<TaskError>,
+}
+
+impl TaskStats {
+    /// A task with nothing counted yet.
+    pub fn empty(component: &str, task: usize) -> Self {
+        TaskStats {
+            snapshot: TaskSnapshot { component: component.to_string(), task, ..Default::default() },
+            recent_complete_latency: None,
+            recent_execute_latency: None,
+            errors: Vec::new(),
+        }
+    }
 }
 
 /// How a checkpoint ended.
@@ -134,6 +145,9 @@ pub struct CheckpointRecord {
     pub state_bytes: u64,
     /// Bytes written by this checkpoint (less with incremental snapshots).
     pub uploaded_bytes: u64,
+    /// The longest barrier alignment of its tasks (µs); 0 when failed.
+    #[serde(default)]
+    pub alignment_us: u64,
     /// Why it failed.
     pub reason: Option<String>,
 }
@@ -215,27 +229,12 @@ impl TopologyGraph {
 /// (`TaskMetrics::live`).
 #[derive(Debug, Default)]
 pub(crate) struct TaskLive {
-    /// The task's output watermark (event time ms) as of its last call;
-    /// 0 before it has one.
-    watermark: AtomicI64,
     /// Its last errors (a failure that restarted it or ended the
     /// topology), newest last, at most [`ERRORS_KEPT`].
     errors: Mutex<VecDeque<TaskError>>,
 }
 
 impl TaskLive {
-    /// Keeps the task's output watermark (`NO_WATERMARK` is not kept).
-    pub(crate) fn set_watermark(&self, w: i64) {
-        if w != crate::runtime::NO_WATERMARK {
-            self.watermark.store(w, Ordering::Relaxed);
-        }
-    }
-
-    fn watermark(&self) -> Option<i64> {
-        let w = self.watermark.load(Ordering::Relaxed);
-        (w != 0).then_some(w)
-    }
-
     fn errors(&self) -> Vec<TaskError> {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
@@ -286,8 +285,10 @@ pub(crate) fn record_executor_error(nodes: &[crate::runtime::executor::Node], er
 /// to give latencies over the last [`LATENCY_WINDOW`].
 pub struct LiveStats {
     metrics: Arc<Metrics>,
-    /// Per task, earlier copies of its cumulative latency histogram.
-    history: Vec<VecDeque<(Instant, Histogram<u64>)>>,
+    /// Per task, earlier copies of its cumulative complete-latency
+    /// histogram (µs) and of its execute-latency one (ns).
+    complete: Vec<VecDeque<(Instant, Histogram<u64>)>>,
+    execute: Vec<VecDeque<(Instant, Histogram<u64>)>>,
 }
 
 impl std::fmt::Debug for LiveStats {
@@ -299,41 +300,31 @@ impl std::fmt::Debug for LiveStats {
 impl LiveStats {
     /// A reader of `handle`'s counters.
     pub fn new(handle: &MetricsHandle) -> Self {
-        LiveStats { metrics: handle.0.clone(), history: Vec::new() }
+        LiveStats { metrics: handle.0.clone(), complete: Vec::new(), execute: Vec::new() }
     }
 
     /// Every task now, in global task id order.
     pub fn tasks(&mut self) -> Vec<TaskStats> {
         let now = Instant::now();
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = Vec::new();
-        let mut task = 0;
-        for c in &self.metrics.components {
-            for t in &c.tasks {
-                if self.history.len() <= task {
-                    self.history.push(VecDeque::new());
-                }
-                let latency = {
-                    let h = t.latency.lock().unwrap_or_else(|e| e.into_inner());
-                    h.as_ref().and_then(|h| window(&mut self.history[task], h, now))
-                };
-                out.push(TaskStats {
-                    component: c.id.clone(),
-                    task,
-                    emitted: load(&t.emitted),
-                    executed: load(&t.executed),
-                    acked: load(&t.acked),
-                    failed: load(&t.failed),
-                    timed_out: load(&t.timed_out),
-                    replayed: load(&t.replayed),
-                    restarts: load(&t.restarts),
-                    backpressure_ms: load(&t.backpressure_ns) / 1_000_000,
-                    watermark_ms: t.live.watermark(),
-                    complete_latency: latency,
-                    errors: t.live.errors(),
-                });
-                task += 1;
+        let snapshots = self.metrics.task_snapshots();
+        let tasks = self.metrics.components.iter().flat_map(|c| c.tasks.iter());
+        let mut out = Vec::with_capacity(snapshots.len());
+        for (i, (snapshot, t)) in snapshots.into_iter().zip(tasks).enumerate() {
+            if self.complete.len() <= i {
+                self.complete.push(VecDeque::new());
+                self.execute.push(VecDeque::new());
             }
+            type Kept = VecDeque<(Instant, Histogram<u64>)>;
+            let recent = |h: &Mutex<Option<Histogram<u64>>>, kept: &mut Kept, unit_ns: u64| {
+                let h = h.lock().unwrap_or_else(|e| e.into_inner());
+                h.as_ref().and_then(|h| window(kept, h, now, unit_ns))
+            };
+            out.push(TaskStats {
+                snapshot,
+                recent_complete_latency: recent(&t.latency, &mut self.complete[i], 1000),
+                recent_execute_latency: recent(&t.execute_latency, &mut self.execute[i], 1),
+                errors: t.live.errors(),
+            });
         }
         out
     }
@@ -357,6 +348,7 @@ fn window(
     kept: &mut VecDeque<(Instant, Histogram<u64>)>,
     current: &Histogram<u64>,
     now: Instant,
+    unit_ns: u64,
 ) -> Option<LatencyQuantiles> {
     // Drop copies older than the newest one that is old enough.
     while kept.len() > 1 && now.duration_since(kept[1].0) >= LATENCY_WINDOW {
@@ -372,7 +364,7 @@ fn window(
     if kept.back().is_none_or(|(at, _)| now.duration_since(*at) >= Duration::from_millis(500)) {
         kept.push_back((now, current.clone()));
     }
-    recent.as_ref().and_then(LatencyQuantiles::of)
+    recent.as_ref().and_then(|h| LatencyQuantiles::of(h, unit_ns))
 }
 
 #[cfg(test)]
@@ -403,9 +395,21 @@ mod tests {
         let tasks = live.tasks();
         assert_eq!(tasks.len(), 7);
         assert_eq!(
-            tasks.iter().filter(|t| t.component == "lines").map(|t| t.emitted).sum::<u64>(),
+            tasks
+                .iter()
+                .filter(|t| t.snapshot.component == "lines")
+                .map(|t| t.snapshot.counters.emitted)
+                .sum::<u64>(),
             100
         );
+        let count: Vec<_> = tasks.iter().filter(|t| t.snapshot.component == "count").collect();
+        assert!(count.iter().all(|t| t.recent_complete_latency.is_none()));
+        let timed: u64 =
+            count.iter().filter_map(|t| t.recent_execute_latency).map(|l| l.count).sum();
+        let sampled: u64 =
+            count.iter().filter_map(|t| t.snapshot.execute_latency).map(|l| l.count).sum();
+        assert!(timed > 0, "no execute time sampled of the count bolt");
+        assert_eq!(timed, sampled, "the run was shorter than the window: every sample is in it");
         assert!(tasks.iter().all(|t| t.errors.is_empty()));
     }
 
@@ -423,7 +427,7 @@ mod tests {
         let errors: Vec<_> = tasks.iter().filter(|t| !t.errors.is_empty()).collect();
         assert!(!errors.is_empty(), "{tasks:?}");
         for t in errors {
-            assert_eq!(t.component, "bad");
+            assert_eq!(t.snapshot.component, "bad");
             let e = &t.errors[0];
             assert!(e.message.contains("boom on purpose") && e.message.contains("bad"), "{e:?}");
             assert!(e.at_ms > 0);
@@ -449,17 +453,17 @@ mod tests {
         let mut kept = VecDeque::new();
         let t0 = Instant::now();
         h.record(1000).unwrap();
-        assert_eq!(window(&mut kept, &h, t0).unwrap().count, 1);
+        assert_eq!(window(&mut kept, &h, t0, 1000).unwrap().count, 1);
         for _ in 0..10 {
             h.record(50).unwrap();
         }
         let later = t0 + LATENCY_WINDOW + Duration::from_secs(1);
         assert_eq!(
-            window(&mut kept, &h, later).unwrap().count,
+            window(&mut kept, &h, later, 1000).unwrap().count,
             10,
             "the first value is older than the window"
         );
         let much_later = later + LATENCY_WINDOW + Duration::from_secs(1);
-        assert!(window(&mut kept, &h, much_later).is_none(), "nothing new in the window");
+        assert!(window(&mut kept, &h, much_later, 1000).is_none(), "nothing new in the window");
     }
 }

@@ -10,16 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::MetricsSnapshot;
 
-/// The counters of one task at one moment (Storm UI's executor table), as
-/// the REST API's per-task rows (`GET /api/v1/topologies/{name}/metrics`,
-/// see docs/metrics.md). Fields after `failed` were added with Prometheus
-/// metrics and read as their defaults from older workers.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct TaskSnapshot {
-    /// Component id.
-    pub component: String,
-    /// Global task id (tasks are numbered per component, producers first).
-    pub task: usize,
+/// The counts of a task, or their sums over tasks (a component's): what
+/// the per-task rows, the per-component totals of the REST API and the web
+/// UI's views share (flattened into each: one JSON shape). Fields after
+/// `failed` were added with Prometheus metrics and read as their defaults
+/// from older workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Counters {
     /// Tuples emitted (records, before fan-out).
     pub emitted: u64,
     /// Tuples executed (records; 0 for spouts).
@@ -42,6 +40,44 @@ pub struct TaskSnapshot {
     /// Records the task sent to an error stream.
     #[serde(default)]
     pub error_records: u64,
+}
+
+impl std::ops::AddAssign<&Counters> for Counters {
+    fn add_assign(&mut self, o: &Counters) {
+        self.emitted += o.emitted;
+        self.executed += o.executed;
+        self.backpressure_ms += o.backpressure_ms;
+        self.acked += o.acked;
+        self.failed += o.failed;
+        self.replayed += o.replayed;
+        self.timed_out += o.timed_out;
+        self.restarts += o.restarts;
+        self.error_records += o.error_records;
+    }
+}
+
+impl<'a> std::iter::Sum<&'a Counters> for Counters {
+    fn sum<I: Iterator<Item = &'a Counters>>(iter: I) -> Counters {
+        iter.fold(Counters::default(), |mut sum, c| {
+            sum += c;
+            sum
+        })
+    }
+}
+
+/// The counters of one task at one moment (Storm UI's executor table), as
+/// the REST API's per-task rows (`GET /api/v1/topologies/{name}/metrics`,
+/// see docs/metrics.md) and the web UI's ([`crate::runtime::TaskStats`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TaskSnapshot {
+    /// Component id.
+    pub component: String,
+    /// Global task id (tasks are numbered per component, producers first).
+    pub task: usize,
+    /// Its counts.
+    #[serde(flatten)]
+    pub counters: Counters,
     /// Batches queued on its input channels over their capacity, 0 to 1
     /// (bolts; 0 for spouts).
     #[serde(default)]
@@ -68,6 +104,7 @@ pub struct TaskSnapshot {
 
 /// Quantiles of a latency histogram (µs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Latency {
     /// Median.
     pub p50_us: u64,
@@ -129,25 +166,34 @@ impl MetricsHandle {
 
     /// One entry per task, in global task id order.
     pub fn tasks(&self) -> Vec<TaskSnapshot> {
+        self.0.task_snapshots()
+    }
+}
+
+impl Metrics {
+    /// One [`TaskSnapshot`] per task, in global task id order.
+    pub(crate) fn task_snapshots(&self) -> Vec<TaskSnapshot> {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let mut task = 0;
         let mut out = Vec::new();
-        for c in &self.0.components {
+        for c in &self.components {
             for t in &c.tasks {
                 let (queued, capacity) = t.input_queue();
                 let watermark = t.watermark.load(Ordering::Relaxed);
                 out.push(TaskSnapshot {
                     component: c.id.clone(),
                     task,
-                    emitted: load(&t.emitted),
-                    executed: load(&t.executed),
-                    backpressure_ms: load(&t.backpressure_ns) / 1_000_000,
-                    acked: load(&t.acked),
-                    failed: load(&t.failed),
-                    replayed: load(&t.replayed),
-                    timed_out: load(&t.timed_out),
-                    restarts: load(&t.restarts),
-                    error_records: load(&t.error_records),
+                    counters: Counters {
+                        emitted: load(&t.emitted),
+                        executed: load(&t.executed),
+                        backpressure_ms: load(&t.backpressure_ns) / 1_000_000,
+                        acked: load(&t.acked),
+                        failed: load(&t.failed),
+                        replayed: load(&t.replayed),
+                        timed_out: load(&t.timed_out),
+                        restarts: load(&t.restarts),
+                        error_records: load(&t.error_records),
+                    },
                     input_queue_fill: match capacity {
                         0 => 0.0,
                         c => queued as f64 / c as f64,
@@ -187,11 +233,16 @@ mod tests {
         for c in &totals.components {
             let mine: Vec<_> = tasks.iter().filter(|t| t.component == c.id).collect();
             assert_eq!(mine.len(), c.tasks);
-            assert_eq!(mine.iter().map(|t| t.emitted).sum::<u64>(), c.emitted, "{}", c.id);
-            assert_eq!(mine.iter().map(|t| t.executed).sum::<u64>(), c.executed, "{}", c.id);
+            let sum: super::Counters = mine.iter().map(|t| &t.counters).sum();
+            assert_eq!(sum.emitted, c.emitted, "{}", c.id);
+            assert_eq!(sum.executed, c.executed, "{}", c.id);
         }
         assert_eq!(
-            tasks.iter().filter(|t| t.component == "lines").map(|t| t.emitted).sum::<u64>(),
+            tasks
+                .iter()
+                .filter(|t| t.component == "lines")
+                .map(|t| t.counters.emitted)
+                .sum::<u64>(),
             100,
             "with_limit is over all tasks"
         );
