@@ -28,13 +28,18 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd fuzz
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(cargo +nightly fuzz list)
-cargo +nightly fuzz build -O
+# SQUALL_FUZZ_NO_BUILD=1 runs the targets as last built.
+[[ -n "${SQUALL_FUZZ_NO_BUILD:-}" ]] || cargo +nightly fuzz build -O
+bin="$CARGO_TARGET_DIR/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 printf '%-20s %12s %10s %8s %8s\n' target executions exec/s cov seconds
 for t in "${targets[@]}"; do
-    mkdir -p "$corpus_root/$t"
+    mkdir -p "$corpus_root/$t" "artifacts/$t"
     log="$CARGO_TARGET_DIR/fuzz-$t.log"
     started=$SECONDS
-    cargo +nightly fuzz run -O "$t" "$corpus_root/$t" "seeds/$t" -- \
+    # What `cargo fuzz run -O` runs, without building again.
+    seeds=()
+    [[ -d "seeds/$t" ]] && seeds=("seeds/$t")
+    "$bin/$t" -artifact_prefix="artifacts/$t/" "$corpus_root/$t" "${seeds[@]}" \
         -max_total_time="$seconds" ${runs:+-runs="$runs"} -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 \
         >"$log" 2>&1 || { echo "$t: FAILED (see $log and fuzz/artifacts/$t/)"; tail -30 "$log"; exit 1; }

@@ -186,6 +186,9 @@ class Cluster:
             "etcd", "--data-dir", f"{dir}/etcd", "--listen-client-urls", ",".join(listen),
             "--advertise-client-urls", listen[0], "--listen-peer-urls", f"http://127.0.0.1:{peer}",
         ]
+        if args.etcd_compaction:
+            self.etcd_args += ["--auto-compaction-mode", "periodic",
+                               "--auto-compaction-retention", args.etcd_compaction]
         self.procs = {}  # role -> Popen
         self.nimbus_ports = {}
         self.start_etcd()
@@ -522,7 +525,8 @@ def report(args, observer, faults, exits, ok, summary, wall, started_load):
     say = lines.append
     mode = "at-least-once" if args.at_least_once else "exactly-once"
     say(f"== Squall chaos soak: {mode}, seed {args.seed}, {wall / 60:.1f} min, "
-        f"rate {args.rate} lines/s, netns {'yes' if observer.cluster.hosts else 'no'}")
+        f"rate {args.rate} lines/s, netns {'yes' if observer.cluster.hosts else 'no'}, "
+        f"etcd compaction {args.etcd_compaction or 'none'}")
     loads = [l for _, l in observer.load]
     say(f"load average (1 min, 2 cores): {started_load:.2f} at start, mean {statistics.mean(loads):.2f}, "
         f"max {max(loads):.2f}" if loads else "load average: no sample")
@@ -539,12 +543,13 @@ def report(args, observer, faults, exits, ok, summary, wall, started_load):
     by_kind = collections.defaultdict(list)
     for f in faults:
         by_kind[f["kind"]].append(f)
-        rec = f"{f['recovery_s']:.1f} s" if f["recovery_s"] is not None else "not recovered"
+        rec = f["recovery_s"]
+        rec = f"{rec:.1f} s" if isinstance(rec, float) else rec or "NOT RECOVERED"
         say(f"  {f['at_s']:7.1f} s  {f['kind']:<16} {f['target']:<16} recovery {rec}")
     say("recovery (heal -> second checkpoint committed after it), by fault:")
     all_rec = []
     for kind in FAULTS:
-        rec = [f["recovery_s"] for f in by_kind.get(kind, []) if f["recovery_s"] is not None]
+        rec = [f["recovery_s"] for f in by_kind.get(kind, []) if isinstance(f["recovery_s"], float)]
         all_rec += rec
         if by_kind.get(kind):
             say(f"  {kind:<16} n={len(by_kind[kind]):<3} p50 {percentile(rec, 50):6.1f} s  "
@@ -632,6 +637,9 @@ def main():
     parser.add_argument("--bin", default=os.environ.get("SQUALL_BIN"), help="the squall binary")
     parser.add_argument("--corpus", default=os.path.join(ROOT, "data", "shakespeare"))
     parser.add_argument("--dir", help="work folder (default: a new temporary one, kept)")
+    parser.add_argument("--etcd-compaction", metavar="RETENTION",
+                        help="start etcd with periodic compaction keeping RETENTION of history "
+                             "(e.g. 1m); default: none, as scripts/cluster.sh")
     parser.add_argument("--bucket-min", type=float, default=5, help="minutes per report bucket")
     args = parser.parse_args()
     if not args.bin or not os.access(args.bin, os.X_OK):
@@ -717,7 +725,9 @@ def main():
                 pass
             exits.extend(cluster.restart_exited(time.monotonic() - start))
             faults.append({"kind": kind, "target": target, "at_s": at, "recovery_s": recovered})
-            rec = f"{recovered:.1f} s" if recovered is not None else "none"
+            if recovered is None and (cluster.status() or {}).get("state") == "finished":
+                faults[-1]["recovery_s"] = "run ended"
+            rec = f"{recovered:.1f} s" if recovered is not None else faults[-1]["recovery_s"] or "none"
             log(f"fault {len(faults)}: {kind} on {target}: recovered in {rec}")
             next_fault = time.monotonic() + rng.uniform(low, high)
         log(f"topology {state}")
