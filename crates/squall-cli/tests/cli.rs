@@ -315,23 +315,40 @@ fn a_run_that_resumes_from_an_earlier_checkpoint_says_so() {
     assert!(line.contains(&folder), "{line}");
 }
 
-/// Every example the README names loads and validates as shipped.
+/// Every example the README names loads and validates as shipped, and
+/// validating creates no file or folder: each runs in an empty folder that
+/// holds only links to the repository's `data` and `examples`, where the
+/// examples' relative outputs (`word-count.csv`, the rolling file sink's
+/// `word-count-parts`) would land.
 #[test]
-fn every_example_validates() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+fn every_example_validates_and_touches_no_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    for linked in ["data", "examples"] {
+        std::os::unix::fs::symlink(root.join(linked), cwd.path().join(linked)).unwrap();
+    }
+    let entries = || {
+        let mut names: Vec<String> = std::fs::read_dir(cwd.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
     let mut checked = 0;
-    for entry in std::fs::read_dir(&examples).unwrap() {
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
         }
         let out = Command::new(env!("CARGO_BIN_EXE_squall"))
             .args(["validate", path_arg(&path)])
-            .current_dir(examples.join(".."))
+            .current_dir(cwd.path())
             .output()
             .expect("runs squall");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{}: {stderr}", path.display());
+        assert_eq!(entries(), ["data", "examples"], "validating {} made files", path.display());
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} examples found");

@@ -44,7 +44,8 @@ const PENDING: &str = "_pending";
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollingFileSinkOptions {
-    /// A folder path (created if missing), a `file://` URL, or
+    /// A folder path (created when a task opens the sink, if missing), a
+    /// `file://` URL, or
     /// `s3://bucket/prefix` (endpoint and credentials from the usual
     /// `AWS_*` environment variables, as `object_store`'s
     /// `AmazonS3Builder::from_env`).
@@ -150,31 +151,53 @@ fn store_error(what: impl std::fmt::Display, e: object_store::Error) -> Error {
     Error::config(format!("rolling file sink: {what}: {e}"))
 }
 
-/// The store and root path of `location` (see
-/// [`RollingFileSinkOptions::path`]).
+/// Where a [`RollingFileSinkOptions::path`] points, checked without
+/// touching it.
+enum Location {
+    /// A local folder (created when the sink opens).
+    Folder(std::path::PathBuf),
+    /// A bucket's store (no request made yet) and the prefix in it.
+    Bucket(Arc<dyn ObjectStore>, Path),
+}
+
+/// Reads `location` (see [`RollingFileSinkOptions::path`]): a malformed
+/// URL, an unsupported scheme or a bad S3 configuration is an error; no
+/// file, folder or request is made.
+fn locate(location: &str) -> Result<Location> {
+    let bad = |e: String| Error::config(format!("rolling file sink: path '{location}': {e}"));
+    if !location.contains("://") {
+        return Ok(Location::Folder(std::path::PathBuf::from(location)));
+    }
+    let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
+    match url.scheme() {
+        "file" => {
+            Ok(Location::Folder(url.to_file_path().map_err(|_| bad("not a local path".into()))?))
+        }
+        "s3" => {
+            let bucket = url.host_str().ok_or_else(|| bad("no bucket".into()))?;
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            Ok(Location::Bucket(Arc::new(store), Path::from(url.path().trim_start_matches('/'))))
+        }
+        s => Err(bad(format!("scheme '{s}' (a folder, file:// or s3://)"))),
+    }
+}
+
+/// The store and root path of `location`, creating a local folder that
+/// is missing.
 fn open_store(location: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let bad = |e: String| Error::config(format!("rolling file sink: path '{location}': {e}"));
-    let local = if location.contains("://") {
-        let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
-        match url.scheme() {
-            "file" => url.to_file_path().map_err(|_| bad("not a local path".into()))?,
-            "s3" => {
-                let bucket = url.host_str().ok_or_else(|| bad("no bucket".into()))?;
-                let store = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?;
-                return Ok((Arc::new(store), Path::from(url.path().trim_start_matches('/'))));
-            }
-            s => return Err(bad(format!("scheme '{s}' (a folder, file:// or s3://)"))),
+    match locate(location)? {
+        Location::Bucket(store, root) => Ok((store, root)),
+        Location::Folder(local) => {
+            std::fs::create_dir_all(&local).map_err(|e| bad(e.to_string()))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&local)
+                .map_err(|e| bad(e.to_string()))?;
+            Ok((Arc::new(store), Path::default()))
         }
-    } else {
-        std::path::PathBuf::from(location)
-    };
-    std::fs::create_dir_all(&local).map_err(|e| bad(e.to_string()))?;
-    let store = object_store::local::LocalFileSystem::new_with_prefix(&local)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok((Arc::new(store), Path::default()))
+    }
 }
 
 impl RollingFileSink {
@@ -182,15 +205,16 @@ impl RollingFileSink {
     ///
     /// # Errors
     /// [`Error::Config`] for a zero size or interval, or a location that
-    /// cannot be used (a malformed URL, an unsupported scheme, a folder
-    /// that cannot be created).
+    /// cannot be used (a malformed URL, an unsupported scheme). Nothing is
+    /// created here: a missing folder is created when a task opens the
+    /// sink, so loading or validating a topology touches no file.
     pub fn new(options: RollingFileSinkOptions) -> Result<Self> {
         if options.max_part_bytes == 0 || options.rollover_interval_ms == 0 {
             return Err(Error::config(
                 "rolling file sink: max_part_bytes and rollover_interval_ms must be at least 1",
             ));
         }
-        open_store(&options.path)?; // a bad URL is refused before anything runs
+        locate(&options.path)?; // a bad URL is refused before anything runs
         Ok(RollingFileSink { options, open: Mutex::new(None) })
     }
 

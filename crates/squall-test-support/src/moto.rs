@@ -69,6 +69,30 @@ impl Moto {
         }
     }
 
+    /// Freezes the server (SIGSTOP): it still accepts connections (the
+    /// kernel's backlog) but answers nothing, as an S3 endpoint that hangs
+    /// mid-upload. [`Moto::resume`] thaws it, its objects intact.
+    ///
+    /// # Panics
+    /// If `kill` cannot be run.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a server frozen by [`Moto::pause`] (SIGCONT).
+    ///
+    /// # Panics
+    /// If `kill` cannot be run.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {signal} {pid}");
+    }
+
     /// The keys under `prefix` in [`BUCKET`], listed with boto3.
     ///
     /// # Panics
@@ -90,6 +114,7 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -5,8 +5,9 @@
 //! and carries out its decisions: sends barriers to the spout executors,
 //! writes a completed checkpoint's metadata (which makes it complete on
 //! storage), records it through the cluster's fence if there is one
-//! ([`crate::runtime::CheckpointFence`]), prunes old checkpoints, then
-//! tells every executor (sinks commit); deletes aborted checkpoints;
+//! ([`crate::runtime::CheckpointFence`]), tells every executor (sinks
+//! commit), then prunes old checkpoints; deletes aborted checkpoints (both
+//! in the background, so that a store that hangs holds no trigger back);
 //! announces the end of the run (recorded through the fence too).
 
 use std::sync::{Arc, Mutex};
@@ -114,6 +115,7 @@ impl CoordinatorTask {
         let mut waiting: Vec<SavepointReply> = Vec::new();
         let mut finish_logged = false;
         let mut failed_in_a_row: u32 = 0;
+        let mut cleanup: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let input = tokio::select! {
                 _ = self.cancel.cancelled() => return None,
@@ -155,7 +157,10 @@ impl CoordinatorTask {
                         let done = self.complete(id, triggered_at, duration_ms, tasks).await;
                         self.remember(id, savepoint, duration_ms, done.as_ref().err());
                         match &done {
-                            Ok(()) => failed_in_a_row = 0,
+                            Ok(()) => {
+                                failed_in_a_row = 0;
+                                self.clean_up(&mut cleanup, None);
+                            }
                             Err(_) => {
                                 failed_in_a_row += 1;
                                 checkpoint_failed(&self.topology);
@@ -199,11 +204,7 @@ impl CoordinatorTask {
                         // them).
                         match self.check_current().await {
                             Ok(false) => return None,
-                            Ok(true) => {
-                                if let Err(e) = self.storage.delete(id).await {
-                                    tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
-                                }
-                            }
+                            Ok(true) => self.clean_up(&mut cleanup, Some(id)),
                             Err(e) => {
                                 tracing::warn!(checkpoint = id, error = %e, "aborted checkpoint's files kept: cannot learn whether this copy is current");
                             }
@@ -230,6 +231,14 @@ impl CoordinatorTask {
                             return None;
                         }
                         tracing::debug!("every task finished; committing the end of the run");
+                        // The last clean-up runs to its end, and one more
+                        // prunes what a skipped one left.
+                        if let Some(running) = cleanup.take() {
+                            let _ = running.await;
+                        }
+                        if let Err(e) = self.storage.prune(self.retained).await {
+                            tracing::warn!(error = %e, "cannot delete old checkpoints");
+                        }
                         // No write is in flight now: drop aborted leftovers
                         // (folders and the shared files they uploaded).
                         if let Err(e) = self.storage.prune_unreferenced().await {
@@ -277,7 +286,17 @@ impl CoordinatorTask {
             tasks,
             incremental,
         };
-        if let Err(e) = self.storage.write_metadata(&metadata).await {
+        // Bounded like the tasks' part: storage that stopped answering
+        // fails the checkpoint rather than hold every later one back.
+        let timeout = Duration::from_millis(self.timing.timeout_ms);
+        let written = tokio::time::timeout(timeout, self.storage.write_metadata(&metadata)).await;
+        let written = written.unwrap_or_else(|_| {
+            Err(Error::Checkpoint(format!(
+                "checkpoint {id}: metadata not written within checkpoint_timeout_ms ({} ms)",
+                self.timing.timeout_ms
+            )))
+        });
+        if let Err(e) = written {
             tracing::warn!(checkpoint = id, error = %e, "checkpoint {id} failed: metadata not written");
             return Err(e);
         }
@@ -314,15 +333,39 @@ impl CoordinatorTask {
         );
         checkpoint_completed(&self.topology, &stats);
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
-        if let Err(e) = self.storage.prune(self.retained).await {
-            tracing::warn!(error = %e, "cannot delete old checkpoints");
-        }
         let _ = self.completed.send(id);
         Ok(())
     }
 }
 
 impl CoordinatorTask {
+    /// Deletes the aborted checkpoint `aborted`, if any, then prunes the
+    /// completed ones to `retained`, in the background (Flink's
+    /// `CheckpointsCleaner`): a store that stopped answering (an S3
+    /// endpoint gone mid-upload) then holds no trigger back, and the
+    /// checkpoints meanwhile fail by their timeout and count against
+    /// `tolerable_failed_checkpoints`. One clean-up at a time: while one
+    /// runs the next is skipped, and a later prune deletes what it would
+    /// have (every incomplete folder older than the newest complete one).
+    /// The non-quiescent prune may run beside a checkpoint being written
+    /// ([`CheckpointStorage::prune`]).
+    fn clean_up(&self, running: &mut Option<tokio::task::JoinHandle<()>>, aborted: Option<u64>) {
+        if running.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        let (storage, retained) = (self.storage.clone(), self.retained);
+        *running = Some(tokio::spawn(async move {
+            if let Some(id) = aborted {
+                if let Err(e) = storage.delete(id).await {
+                    tracing::warn!(checkpoint = id, error = %e, "cannot delete aborted checkpoint");
+                }
+            }
+            if let Err(e) = storage.prune(retained).await {
+                tracing::warn!(error = %e, "cannot delete old checkpoints");
+            }
+        }));
+    }
+
     /// Adds checkpoint `id` to the web UI's history: completed (its figures
     /// are the last of `stats`) or failed with `error`.
     fn remember(&self, id: u64, savepoint: bool, duration_ms: u64, error: Option<&Error>) {

@@ -82,7 +82,11 @@ impl LocalCluster {
             .name(format!("squall-{}", topology.name()))
             .spawn(move || {
                 let result = runtime.block_on(body);
-                runtime.shutdown_background();
+                // Joins the executor threads, so that none outlives the
+                // run (found by fuzzing: a run per input left exiting
+                // threads behind); a blocking read that never returns (the
+                // stdin spout) is left behind after the grace period.
+                runtime.shutdown_timeout(Duration::from_secs(1));
                 result
             })
             .map_err(|e| Error::io("local cluster thread", e))?;
