@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::model::{Fields, Key, Tuple, Value, Values};
+use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::time::TimestampFormat;
 use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
@@ -66,12 +66,12 @@ pub struct WindowBolt {
     spec: WindowSpec,
     /// Built from the first tuple's schema.
     ready: Option<Ready>,
-    fired: Vec<Fired<Key, Values>>,
+    fired: Vec<Fired<InlineKey, Values>>,
     next_early: i64,
     /// The last watermark received, for an operator made after it.
     watermark: i64,
     /// The checkpointed state, in `exactly_once` (set in `prepare`).
-    checkpoint: Option<WindowCheckpoint<Key, Vec<Cell>>>,
+    checkpoint: Option<WindowCheckpoint<InlineKey, Vec<Cell>>>,
     /// Where records sent to the errors stream are counted (set in
     /// `prepare`).
     metrics: Option<crate::runtime::TaskMetricGroup>,
@@ -86,9 +86,10 @@ struct Ready {
     /// No aggregate reads a key field, so the key's values can be moved
     /// out of the record and back instead of copied.
     key_moves: bool,
-    /// The current record's key.
+    /// The current record's key when it cannot be held inline (see
+    /// [`InlineKey`]).
     key: Key,
-    op: WindowOperator<Key, FieldAggregates>,
+    op: WindowOperator<InlineKey, FieldAggregates>,
 }
 
 impl WindowBolt {
@@ -198,10 +199,11 @@ impl WindowBolt {
             let bound =
                 |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
             let g = fired.window == global::GLOBAL;
-            let mut row = Vec::with_capacity(2 + fired.key.0.len() + fired.result.len());
+            let key = fired.key.into_values();
+            let mut row = Vec::with_capacity(2 + key.len() + fired.result.len());
             row.push(bound(fired.window.start, g));
             row.push(bound(fired.window.end, g));
-            row.extend(fired.key.0);
+            row.extend(key);
             row.extend(fired.result);
             collector.emit(row)?;
         }
@@ -232,7 +234,8 @@ impl Bolt for WindowBolt {
             )));
         }
         self.metrics = Some(context.metrics());
-        self.checkpoint = WindowCheckpoint::open(context, |k: &Key| crate::keys::key_hash(&k.0))?;
+        self.checkpoint =
+            WindowCheckpoint::open(context, |k: &InlineKey| crate::keys::key_hash(&k.to_values()))?;
         if let Some(wm) = self.checkpoint.as_ref().and_then(WindowCheckpoint::restored_watermark) {
             self.watermark = self.watermark.max(wm);
         }
@@ -277,18 +280,33 @@ impl Bolt for WindowBolt {
             return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
         }
         let Ready { keys, key_moves, key, op, schema, .. } = ready;
-        for (j, &i) in keys.iter().enumerate() {
+        let inline = match &keys[..] {
+            [i] => InlineKey::of_one(&values[*i]),
+            _ => None,
+        };
+        let other = match inline {
+            Some(_) => None,
+            None => {
+                let mut other = std::mem::replace(key, Key(Vec::new()));
+                for (j, &i) in keys.iter().enumerate() {
+                    if *key_moves {
+                        std::mem::swap(&mut other.0[j], &mut values[i]);
+                    } else {
+                        other.0[j] = values[i].clone();
+                    }
+                }
+                Some(InlineKey::Other(other))
+            }
+        };
+        let k = inline.as_ref().or(other.as_ref()).expect("one of the two");
+        let accepted = op.process(k, ts, &values, &mut self.fired);
+        if let Some(InlineKey::Other(mut other)) = other {
             if *key_moves {
-                std::mem::swap(&mut key.0[j], &mut values[i]);
-            } else {
-                key.0[j] = values[i].clone();
+                for (j, &i) in keys.iter().enumerate() {
+                    std::mem::swap(&mut other.0[j], &mut values[i]);
+                }
             }
-        }
-        let accepted = op.process(key, ts, &values, &mut self.fired);
-        if *key_moves {
-            for (j, &i) in keys.iter().enumerate() {
-                std::mem::swap(&mut key.0[j], &mut values[i]);
-            }
+            *key = other;
         }
         if !accepted {
             let record = record(schema, values);

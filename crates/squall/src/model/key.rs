@@ -82,9 +82,8 @@ impl InlineKey {
     /// The key of `values`.
     pub fn from_values(mut values: Values) -> InlineKey {
         match values.len() {
-            1 => InlineKey::of_one(&values[0]).unwrap_or_else(|| {
-                InlineKey::Other(Key(vec![values.pop().expect("one value")]))
-            }),
+            1 => InlineKey::of_one(&values[0])
+                .unwrap_or_else(|| InlineKey::Other(Key(vec![values.pop().expect("one value")]))),
             _ => InlineKey::Other(Key(values)),
         }
     }
