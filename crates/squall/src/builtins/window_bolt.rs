@@ -12,10 +12,11 @@ use crate::error::{Error, Result};
 use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::time::TimestampFormat;
-use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext, WindowCombining};
 use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::{
-    global, AggregateSpec, Cell, FieldAggregates, Fired, Trigger, WindowAssigner, WindowOperator,
+    global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired, Trigger,
+    WindowAssigner, WindowOperator,
 };
 
 /// The stream late records go to.
@@ -89,7 +90,7 @@ struct Ready {
     /// The current record's key when it cannot be held inline (see
     /// [`InlineKey`]).
     key: Key,
-    op: WindowOperator<InlineKey, FieldAggregates>,
+    op: WindowOperator<InlineKey, Weighted>,
 }
 
 impl WindowBolt {
@@ -179,6 +180,7 @@ impl WindowBolt {
                 self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
+            let f = Weighted(f);
             let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
             if let Some(c) = self.checkpoint.as_mut() {
                 c.restore_into(&mut op);
@@ -186,7 +188,7 @@ impl WindowBolt {
             if !self.processing_time() {
                 op.advance_watermark(self.watermark, &mut self.fired);
             }
-            let key_moves = keys.iter().all(|&i| !op.function().reads(i));
+            let key_moves = keys.iter().all(|&i| !op.function().0.reads(i));
             let key = Key(vec![Value::Null; keys.len()]);
             let schema = input.fields().clone();
             self.ready = Some(Ready { schema, time, keys, key_moves, key, op });
@@ -273,8 +275,9 @@ impl Bolt for WindowBolt {
                 return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
             }
         };
+        let weight = input.weight();
         let mut values = input.into_values();
-        if let Err(reason) = ready.op.function().check(&values) {
+        if let Err(reason) = ready.op.function().0.check(&values) {
             let record = record(&ready.schema, values);
             self.count_error();
             return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
@@ -298,8 +301,10 @@ impl Bolt for WindowBolt {
                 Some(InlineKey::Other(other))
             }
         };
+        let row = (values, weight);
         let k = inline.as_ref().or(other.as_ref()).expect("one of the two");
-        let accepted = op.process(k, ts, &values, &mut self.fired);
+        let accepted = op.process(k, ts, &row, &mut self.fired);
+        let (mut values, _) = row;
         if let Some(InlineKey::Other(mut other)) = other {
             if *key_moves {
                 for (j, &i) in keys.iter().enumerate() {
@@ -326,6 +331,24 @@ impl Bolt for WindowBolt {
             }
         }
         self.emit_fired(collector)
+    }
+
+    /// Pre-aggregation before the shuffle (with `local_aggregation` on),
+    /// for event-time tumbling and sliding windows that fire once at
+    /// their end (see [`WindowCombining`]).
+    fn input_combining(&self) -> Option<InputCombining> {
+        let s = &self.spec;
+        let fires_at_end = s.trigger == Trigger::EventTime && s.early_every_ms.is_none();
+        let sliced =
+            matches!(s.window, WindowAssigner::Tumbling { .. } | WindowAssigner::Sliding { .. });
+        (fires_at_end && sliced).then(|| {
+            InputCombining::Window(WindowCombining {
+                key: Fields::new(s.keys.iter().cloned()),
+                time_field: s.time_field.clone(),
+                window: s.window,
+                aggregates: s.aggregates.clone(),
+            })
+        })
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -359,6 +382,29 @@ impl Bolt for WindowBolt {
             }
         }
         self.emit_fired(collector)
+    }
+}
+
+/// [`FieldAggregates`] over rows that may each stand for several records
+/// (their weight; see [`crate::WindowCombining`]).
+#[derive(Debug, Clone)]
+struct Weighted(FieldAggregates);
+
+impl AggregateFunction for Weighted {
+    type In = (Values, u64);
+    type Acc = Vec<Cell>;
+    type Out = Values;
+    fn create(&self) -> Vec<Cell> {
+        self.0.create()
+    }
+    fn add(&self, acc: &mut Vec<Cell>, (row, weight): &(Values, u64)) {
+        self.0.add_weighted(acc, row, *weight);
+    }
+    fn merge(&self, acc: &mut Vec<Cell>, other: Vec<Cell>) {
+        self.0.merge(acc, other);
+    }
+    fn result(&self, acc: &Vec<Cell>) -> Values {
+        self.0.result(acc)
     }
 }
 
