@@ -79,6 +79,15 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         window_ms: i64,
     },
+    /// Runs a YAML topology in this process (`squall run FILE --set ..`
+    /// without the CLI's extras): the engine alone, for comparing two
+    /// builds of it on the examples without building the CLI.
+    Yaml {
+        file: PathBuf,
+        /// `key=value` parameter overrides.
+        #[arg(long = "set", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+    },
     /// End-to-end latency at half of the measured peak rate.
     Latency {
         /// Seconds of each run.
@@ -125,6 +134,12 @@ fn main() -> anyhow::Result<()> {
             let cpu = common::cpu_seconds();
             println!("RESULT rows={rows} sum={sum} pairs={pairs} secs={secs:.3} cpu={cpu:.2}");
         }
+        Some(Command::Yaml { file, set }) => {
+            let loaded = squall::yaml::load(&file, &set)?;
+            let summary = squall::LocalCluster::run(loaded.topology)?;
+            let cpu = common::cpu_seconds();
+            println!("RESULT secs={:.3} cpu={cpu:.2}", summary.elapsed.as_secs_f64());
+        }
         Some(Command::Latency { secs, parallelism, buffer_timeouts, rate }) => {
             let rate = if rate > 0 {
                 rate
@@ -145,6 +160,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `key=value` of `--set`.
+fn parse_set(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("--set wants key=value, not '{text}'"))
 }
 
 /// `<file>.expected`: the generator's totals, beside the file.

@@ -41,5 +41,5 @@ pub use model::{Data, Fields, Native, Tuple, TupleSource, Value, Values};
 pub use runtime::{LocalCluster, OutputCollector, RunSummary, RunningTopology};
 pub use topology::{
     AckMode, Bolt, Grouping, Guarantee, InputCombining, Spout, SpoutStatus, Topology,
-    TopologyBuilder, TopologyConfig, TopologyContext,
+    TopologyBuilder, TopologyConfig, TopologyContext, WindowCombining,
 };

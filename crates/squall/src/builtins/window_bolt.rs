@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::model::{Fields, Key, Tuple, Value, Values};
+use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::time::TimestampFormat;
-use crate::topology::{Bolt, OutputDeclarer, TopologyContext};
+use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext, WindowCombining};
 use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::{
-    global, AggregateSpec, Cell, FieldAggregates, Fired, Trigger, WindowAssigner, WindowOperator,
+    global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired, Trigger,
+    WindowAssigner, WindowOperator,
 };
 
 /// The stream late records go to.
@@ -66,12 +67,12 @@ pub struct WindowBolt {
     spec: WindowSpec,
     /// Built from the first tuple's schema.
     ready: Option<Ready>,
-    fired: Vec<Fired<Key, Values>>,
+    fired: Vec<Fired<InlineKey, Values>>,
     next_early: i64,
     /// The last watermark received, for an operator made after it.
     watermark: i64,
     /// The checkpointed state, in `exactly_once` (set in `prepare`).
-    checkpoint: Option<WindowCheckpoint<Key, Vec<Cell>>>,
+    checkpoint: Option<WindowCheckpoint<InlineKey, Vec<Cell>>>,
     /// Where records sent to the errors stream are counted (set in
     /// `prepare`).
     metrics: Option<crate::runtime::TaskMetricGroup>,
@@ -86,9 +87,10 @@ struct Ready {
     /// No aggregate reads a key field, so the key's values can be moved
     /// out of the record and back instead of copied.
     key_moves: bool,
-    /// The current record's key.
+    /// The current record's key when it cannot be held inline (see
+    /// [`InlineKey`]).
     key: Key,
-    op: WindowOperator<Key, FieldAggregates>,
+    op: WindowOperator<InlineKey, Weighted>,
 }
 
 impl WindowBolt {
@@ -178,6 +180,7 @@ impl WindowBolt {
                 self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
+            let f = Weighted(f);
             let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
             if let Some(c) = self.checkpoint.as_mut() {
                 c.restore_into(&mut op);
@@ -185,7 +188,7 @@ impl WindowBolt {
             if !self.processing_time() {
                 op.advance_watermark(self.watermark, &mut self.fired);
             }
-            let key_moves = keys.iter().all(|&i| !op.function().reads(i));
+            let key_moves = keys.iter().all(|&i| !op.function().0.reads(i));
             let key = Key(vec![Value::Null; keys.len()]);
             let schema = input.fields().clone();
             self.ready = Some(Ready { schema, time, keys, key_moves, key, op });
@@ -198,10 +201,11 @@ impl WindowBolt {
             let bound =
                 |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
             let g = fired.window == global::GLOBAL;
-            let mut row = Vec::with_capacity(2 + fired.key.0.len() + fired.result.len());
+            let key = fired.key.into_values();
+            let mut row = Vec::with_capacity(2 + key.len() + fired.result.len());
             row.push(bound(fired.window.start, g));
             row.push(bound(fired.window.end, g));
-            row.extend(fired.key.0);
+            row.extend(key);
             row.extend(fired.result);
             collector.emit(row)?;
         }
@@ -232,7 +236,8 @@ impl Bolt for WindowBolt {
             )));
         }
         self.metrics = Some(context.metrics());
-        self.checkpoint = WindowCheckpoint::open(context, |k: &Key| crate::keys::key_hash(&k.0))?;
+        self.checkpoint =
+            WindowCheckpoint::open(context, |k: &InlineKey| crate::keys::key_hash(&k.to_values()))?;
         if let Some(wm) = self.checkpoint.as_ref().and_then(WindowCheckpoint::restored_watermark) {
             self.watermark = self.watermark.max(wm);
         }
@@ -270,25 +275,43 @@ impl Bolt for WindowBolt {
                 return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
             }
         };
+        let weight = input.weight();
         let mut values = input.into_values();
-        if let Err(reason) = ready.op.function().check(&values) {
+        if let Err(reason) = ready.op.function().0.check(&values) {
             let record = record(&ready.schema, values);
             self.count_error();
             return collector.emit_to(ERRORS_STREAM, vec![reason.into(), record]);
         }
         let Ready { keys, key_moves, key, op, schema, .. } = ready;
-        for (j, &i) in keys.iter().enumerate() {
+        let inline = match &keys[..] {
+            [i] => InlineKey::of_one(&values[*i]),
+            _ => None,
+        };
+        let other = match inline {
+            Some(_) => None,
+            None => {
+                let mut other = std::mem::replace(key, Key(Vec::new()));
+                for (j, &i) in keys.iter().enumerate() {
+                    if *key_moves {
+                        std::mem::swap(&mut other.0[j], &mut values[i]);
+                    } else {
+                        other.0[j] = values[i].clone();
+                    }
+                }
+                Some(InlineKey::Other(other))
+            }
+        };
+        let row = (values, weight);
+        let k = inline.as_ref().or(other.as_ref()).expect("one of the two");
+        let accepted = op.process(k, ts, &row, &mut self.fired);
+        let (mut values, _) = row;
+        if let Some(InlineKey::Other(mut other)) = other {
             if *key_moves {
-                std::mem::swap(&mut key.0[j], &mut values[i]);
-            } else {
-                key.0[j] = values[i].clone();
+                for (j, &i) in keys.iter().enumerate() {
+                    std::mem::swap(&mut other.0[j], &mut values[i]);
+                }
             }
-        }
-        let accepted = op.process(key, ts, &values, &mut self.fired);
-        if *key_moves {
-            for (j, &i) in keys.iter().enumerate() {
-                std::mem::swap(&mut key.0[j], &mut values[i]);
-            }
+            *key = other;
         }
         if !accepted {
             let record = record(schema, values);
@@ -308,6 +331,24 @@ impl Bolt for WindowBolt {
             }
         }
         self.emit_fired(collector)
+    }
+
+    /// Pre-aggregation before the shuffle (with `local_aggregation` on),
+    /// for event-time tumbling and sliding windows that fire once at
+    /// their end (see [`WindowCombining`]).
+    fn input_combining(&self) -> Option<InputCombining> {
+        let s = &self.spec;
+        let fires_at_end = s.trigger == Trigger::EventTime && s.early_every_ms.is_none();
+        let sliced =
+            matches!(s.window, WindowAssigner::Tumbling { .. } | WindowAssigner::Sliding { .. });
+        (fires_at_end && sliced).then(|| {
+            InputCombining::Window(WindowCombining {
+                key: Fields::new(s.keys.iter().cloned()),
+                time_field: s.time_field.clone(),
+                window: s.window,
+                aggregates: s.aggregates.clone(),
+            })
+        })
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -341,6 +382,29 @@ impl Bolt for WindowBolt {
             }
         }
         self.emit_fired(collector)
+    }
+}
+
+/// [`FieldAggregates`] over rows that may each stand for several records
+/// (their weight; see [`crate::WindowCombining`]).
+#[derive(Debug, Clone)]
+struct Weighted(FieldAggregates);
+
+impl AggregateFunction for Weighted {
+    type In = (Values, u64);
+    type Acc = Vec<Cell>;
+    type Out = Values;
+    fn create(&self) -> Vec<Cell> {
+        self.0.create()
+    }
+    fn add(&self, acc: &mut Vec<Cell>, (row, weight): &(Values, u64)) {
+        self.0.add_weighted(acc, row, *weight);
+    }
+    fn merge(&self, acc: &mut Vec<Cell>, other: Vec<Cell>) {
+        self.0.merge(acc, other);
+    }
+    fn result(&self, acc: &Vec<Cell>) -> Values {
+        self.0.result(acc)
     }
 }
 

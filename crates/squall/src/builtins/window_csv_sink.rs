@@ -150,9 +150,25 @@ impl Bolt for WindowCsvSink {
         if let Some(fields) = &self.fields {
             w.write_record(fields.names()).map_err(err)?;
         }
+        // Sorted rows repeat their window bounds: format a column's
+        // timestamp once per run of equal ones, not once per cell.
+        let mut last: Vec<Option<(i64, String)>> = Vec::new();
+        let mut cells: Vec<String> = Vec::new();
         for row in &self.rows {
-            let cells = row.iter().map(|v| timestamp_text(v).unwrap_or_else(|| v.to_string()));
-            w.write_record(cells).map_err(err)?;
+            last.resize(last.len().max(row.len()), None);
+            cells.clear();
+            for (v, last) in row.iter().zip(&mut last) {
+                cells.push(match (v, &*last) {
+                    (Value::Timestamp(t), Some((seen, text))) if seen == t => text.clone(),
+                    (Value::Timestamp(t), _) => {
+                        let text = timestamp_text(v).unwrap_or_default();
+                        *last = Some((*t, text.clone()));
+                        text
+                    }
+                    (other, _) => other.to_string(),
+                });
+            }
+            w.write_record(&cells).map_err(err)?;
         }
         atomic_file::commit_csv(w, path)?;
         Ok(())

@@ -16,7 +16,7 @@ mod validate;
 
 pub use builder::{BoltDeclarer, Topology, TopologyBuilder};
 pub(crate) use builder::{ComponentDef, ComponentKind};
-pub use combining::InputCombining;
+pub use combining::{InputCombining, WindowCombining};
 pub use component::{
     AckMode, Bolt, BoltFactory, MessageId, OutputDeclarer, Spout, SpoutFactory, SpoutStatus,
     StreamDecl, DEFAULT_STREAM,

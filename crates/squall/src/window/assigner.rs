@@ -88,6 +88,33 @@ impl WindowAssigner {
         }
     }
 
+    /// The slice of event time `ts` (ms): the span around it in which every
+    /// time belongs to the same windows, as `(slice start, the largest
+    /// event time of the first of those windows to end)`. Records of one
+    /// key and slice may be pre-aggregated into one (Flink SQL's window
+    /// slicing): a tumbling window is one slice, a sliding window is cut
+    /// into slices of gcd(size, slide). `None` for session and global
+    /// windows (their windows depend on other records or never end) and
+    /// for a time in no window (a slide longer than the size).
+    pub(crate) fn slice_of(&self, ts: i64) -> Option<(i64, i64)> {
+        match *self {
+            WindowAssigner::Tumbling { size_ms, offset_ms } => {
+                let w = tumbling::window_of(ts, size_ms, offset_ms);
+                Some((w.start, w.max_timestamp()))
+            }
+            WindowAssigner::Sliding { size_ms, slide_ms, offset_ms } => {
+                let step = gcd(size_ms, slide_ms);
+                let slice = ts - (ts - offset_ms).rem_euclid(step);
+                // The first window holding `ts` starts at the earliest
+                // start after `ts - size`.
+                let after = ts.saturating_sub(size_ms).saturating_add(1);
+                let first = after + (offset_ms - after).rem_euclid(slide_ms);
+                (first <= ts).then(|| (slice, first.saturating_add(size_ms).saturating_sub(1)))
+            }
+            WindowAssigner::Session { .. } | WindowAssigner::Global => None,
+        }
+    }
+
     /// A short description (`tumbling 3600000 ms`).
     pub fn describe(&self) -> String {
         match *self {
@@ -98,5 +125,50 @@ impl WindowAssigner {
             WindowAssigner::Session { gap_ms } => format!("session gap {gap_ms} ms"),
             WindowAssigner::Global => "global".to_string(),
         }
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every time of a slice is in the same windows, and the slice names
+    /// the end of the first of them, by brute force over the windows.
+    #[test]
+    fn times_of_one_slice_share_their_windows() {
+        let assigners = [
+            WindowAssigner::Tumbling { size_ms: 10, offset_ms: 3 },
+            WindowAssigner::Sliding { size_ms: 30, slide_ms: 10, offset_ms: 0 },
+            WindowAssigner::Sliding { size_ms: 25, slide_ms: 10, offset_ms: 4 },
+            WindowAssigner::Sliding { size_ms: 5, slide_ms: 10, offset_ms: 0 },
+        ];
+        for a in assigners {
+            let mut by_slice: std::collections::HashMap<i64, Vec<Window>> = Default::default();
+            for ts in -60..60 {
+                let mut windows = Vec::new();
+                a.assign(ts, &mut windows);
+                windows.sort();
+                match a.slice_of(ts) {
+                    None => assert!(windows.is_empty(), "{a:?} {ts}"),
+                    Some((slice, first_max)) => {
+                        assert!(slice <= ts, "{a:?} {ts}");
+                        let first = windows.iter().map(Window::max_timestamp).min();
+                        assert_eq!(Some(first_max), first, "{a:?} {ts}");
+                        let seen = by_slice.entry(slice).or_insert_with(|| windows.clone());
+                        assert_eq!(seen, &windows, "{a:?} {ts}: one slice, other windows");
+                    }
+                }
+            }
+        }
+        assert_eq!(WindowAssigner::Session { gap_ms: 5 }.slice_of(1), None);
+        assert_eq!(WindowAssigner::Global.slice_of(1), None);
     }
 }

@@ -177,8 +177,33 @@ impl FieldAggregates {
     }
 }
 
+impl FieldAggregates {
+    /// Adds a tuple that stands for `weight` records: a producer's partial
+    /// aggregate (see [`crate::WindowCombining`]), whose `sum` and `avg`
+    /// fields hold the sum of its records' values (none of them null) and
+    /// `min` and `max` fields their extreme; 1 is one plain record.
+    pub(crate) fn add_weighted(&self, acc: &mut [Cell], input: &Values, weight: u64) {
+        let weight = weight as i64;
+        for (cell, i) in acc.iter_mut().zip(&self.indices) {
+            let v = i.map_or(&Value::Null, |i| &input[i]);
+            match cell {
+                Cell::Count(n) => *n += weight,
+                Cell::Sum(..) => add_sum(cell, v),
+                Cell::Min(m) => keep(m, v, Ordering::Less),
+                Cell::Max(m) => keep(m, v, Ordering::Greater),
+                Cell::Avg(sum, n) => {
+                    if let Some(x) = v.as_f64() {
+                        *sum += x;
+                        *n += weight;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Orders two values of one kind (numbers with numbers); `None` across kinds.
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+pub(crate) fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
         (Value::Timestamp(x), Value::Timestamp(y)) => Some(x.cmp(y)),
@@ -235,21 +260,7 @@ impl AggregateFunction for FieldAggregates {
     }
 
     fn add(&self, acc: &mut Vec<Cell>, input: &Values) {
-        for (cell, i) in acc.iter_mut().zip(&self.indices) {
-            let v = i.map_or(&Value::Null, |i| &input[i]);
-            match cell {
-                Cell::Count(n) => *n += 1,
-                Cell::Sum(..) => add_sum(cell, v),
-                Cell::Min(m) => keep(m, v, Ordering::Less),
-                Cell::Max(m) => keep(m, v, Ordering::Greater),
-                Cell::Avg(sum, n) => {
-                    if let Some(x) = v.as_f64() {
-                        *sum += x;
-                        *n += 1;
-                    }
-                }
-            }
-        }
+        self.add_weighted(acc, input, 1);
     }
 
     fn merge(&self, acc: &mut Vec<Cell>, other: Vec<Cell>) {

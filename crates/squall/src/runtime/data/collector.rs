@@ -382,6 +382,7 @@ impl OutputCollector {
         anchoring: Anchoring<'_>,
     ) {
         let batch_size = self.batch_size;
+        let sent = self.time.sent;
         let stream = &mut self.streams[s];
         let route = &mut stream.routes[r];
         match &mut route.target {
@@ -396,12 +397,17 @@ impl OutputCollector {
                 pending.push(Tuple::with_ids(stream.source.clone(), values, ids));
             }
             RouteTarget::Channels { first_task, outs } => {
+                let mut values = values;
                 if let Some(combiner) = route.combiner.as_mut() {
                     if direct.is_none() && self.tracker.is_none() && self.targets.is_none() {
-                        combiner.add(values);
-                        self.buffered += 1;
-                        self.has_full |= combiner.is_full();
-                        return;
+                        match combiner.add(values, sent) {
+                            None => {
+                                self.buffered += 1;
+                                self.has_full |= combiner.is_full();
+                                return;
+                            }
+                            Some(alone) => values = alone,
+                        }
                     }
                 }
                 let target = match direct {

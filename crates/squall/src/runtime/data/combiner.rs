@@ -2,25 +2,120 @@
 //! the shuffle (local-global aggregation; see [`crate::InputCombining`]).
 //!
 //! Owns the tuples held back since the route was last flushed, one per
-//! distinct key, and their weights. Which routes combine, and when they are
-//! flushed, is the plan's and the collector's business.
+//! distinct key (per key and slice of event time for windows), and their
+//! weights. Which routes combine, and when they are flushed, is the plan's
+//! and the collector's business.
 
+use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
 
-use crate::model::{Key, Value, Values};
+use crate::model::{Fields, InlineKey, Key, Value, Values};
+use crate::window::{compare, AggregateKind, WindowAssigner};
+use crate::WindowCombining;
 
 /// Distinct keys a route holds back before it is sent: bounds the memory
 /// (a few MB per route) and the work a flush does at once.
 pub(crate) const MAX_KEYS: usize = 16 * 1024;
 
-/// Whether a merged key adds up (`Count`) or keeps the last tuple (`Latest`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a merged key adds up (`Count`), keeps the last tuple (`Latest`)
+/// or folds a window's partial aggregate (`Window`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Merge {
     Count,
     Latest,
+    Window(WindowMerge),
+}
+
+/// How one aggregated field of a window's partial aggregate is folded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    /// `sum` and `avg`: the sum.
+    Sum,
+    Min,
+    Max,
+}
+
+/// A window bolt's input combining, resolved against a stream's fields
+/// (see [`WindowCombining`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WindowMerge {
+    /// Position of the event time.
+    time: usize,
+    window: WindowAssigner,
+    /// Position and fold of each aggregated field, each field once.
+    folds: Vec<(usize, Fold)>,
+}
+
+impl WindowMerge {
+    /// The merge of `combining` on a stream of `fields`; `None` if a field
+    /// it names is missing, or two aggregates fold one field differently.
+    pub fn new(combining: &WindowCombining, fields: &Fields) -> Option<WindowMerge> {
+        let time = fields.index_of(&combining.time_field)?;
+        let mut folds: Vec<(usize, Fold)> = Vec::new();
+        for a in &combining.aggregates {
+            let fold = match a.kind {
+                AggregateKind::Count => continue,
+                AggregateKind::Sum | AggregateKind::Avg => Fold::Sum,
+                AggregateKind::Min => Fold::Min,
+                AggregateKind::Max => Fold::Max,
+            };
+            let i = fields.index_of(a.field.as_deref()?)?;
+            match folds.iter().find(|(j, _)| *j == i) {
+                Some((_, f)) if *f != fold => return None,
+                Some(_) => {}
+                None => folds.push((i, fold)),
+            }
+        }
+        if !matches!(
+            combining.window,
+            WindowAssigner::Tumbling { .. } | WindowAssigner::Sliding { .. }
+        ) {
+            return None;
+        }
+        Some(WindowMerge { time, window: combining.window, folds })
+    }
+
+    /// Whether every aggregated value of `values` is one its fold takes
+    /// (no null: an `avg` counts the merged tuples as its values).
+    fn takes(&self, values: &Values) -> bool {
+        self.folds.iter().all(|&(i, fold)| {
+            matches!(
+                (&values[i], fold),
+                (Value::Int(_) | Value::Float(_), _)
+                    | (Value::Timestamp(_) | Value::String(_), Fold::Min | Fold::Max)
+            )
+        })
+    }
+
+    /// Folds `values` into `held`, all fields or none (an int sum that
+    /// would overflow, an int beside a float, values of kinds that do not
+    /// compare). Returns whether it did.
+    fn fold(&self, held: &mut Values, values: &Values) -> bool {
+        let foldable = self.folds.iter().all(|&(i, fold)| match (fold, &held[i], &values[i]) {
+            (Fold::Sum, Value::Int(a), Value::Int(b)) => a.checked_add(*b).is_some(),
+            (Fold::Sum, Value::Float(_), Value::Float(_)) => true,
+            (Fold::Sum, _, _) => false,
+            (_, a, b) => compare(a, b).is_some(),
+        });
+        if !foldable {
+            return false;
+        }
+        for &(i, fold) in &self.folds {
+            let v = &values[i];
+            match (fold, &mut held[i], v) {
+                (Fold::Sum, Value::Int(a), Value::Int(b)) => *a += b,
+                (Fold::Sum, Value::Float(a), Value::Float(b)) => *a += b,
+                (Fold::Min, h, _) if compare(v, h) == Some(Ordering::Less) => *h = v.clone(),
+                (Fold::Max, h, _) if compare(v, h) == Some(Ordering::Greater) => *h = v.clone(),
+                _ => {}
+            }
+        }
+        true
+    }
 }
 
 /// The held-back tuples of one route, at most one per key.
@@ -33,6 +128,8 @@ pub(crate) struct Combiner {
     words: HashMap<CompactString, usize, RandomState>,
     /// Slot of every other key.
     others: HashMap<Key, usize, RandomState>,
+    /// Slot of each key and slice start of a window merge.
+    slices: HashMap<(InlineKey, i64), usize, RandomState>,
     rows: Vec<Values>,
     weights: Vec<u64>,
 }
@@ -44,6 +141,7 @@ impl Combiner {
             key,
             words: HashMap::default(),
             others: HashMap::default(),
+            slices: HashMap::default(),
             rows: Vec::new(),
             weights: Vec::new(),
         }
@@ -60,8 +158,14 @@ impl Combiner {
     }
 
     /// Adds one emitted tuple: merged into the held-back tuple of its key,
-    /// or held back as the first of its key.
-    pub fn add(&mut self, values: Values) {
+    /// or held back as the first of its key; or, for a window merge, given
+    /// back when it must travel on its own (see [`WindowCombining`]).
+    /// `sent` is the last watermark the producer sent on the route (event
+    /// time ms).
+    pub fn add(&mut self, values: Values, sent: i64) -> Option<Values> {
+        if let Merge::Window(_) = self.merge {
+            return self.add_to_slice(values, sent);
+        }
         let slot = match &self.key[..] {
             [i] => match &values[*i] {
                 Value::String(word) => match self.words.get(word.as_str()) {
@@ -75,13 +179,50 @@ impl Combiner {
             },
             _ => self.slot_of_key(&values),
         };
-        match (slot, self.merge) {
-            (Some(slot), Merge::Count) => self.weights[slot] += 1,
-            (Some(slot), Merge::Latest) => self.rows[slot] = values,
-            (None, _) => {
+        match slot {
+            Some(slot) if self.merge == Merge::Latest => self.rows[slot] = values,
+            Some(slot) => self.weights[slot] += 1,
+            None => {
                 self.rows.push(values);
                 self.weights.push(1);
             }
+        }
+        None
+    }
+
+    /// [`Combiner::add`] of a window merge.
+    fn add_to_slice(&mut self, values: Values, sent: i64) -> Option<Values> {
+        let Merge::Window(m) = &self.merge else { unreachable!("a window merge") };
+        let ts = match values[m.time] {
+            Value::Timestamp(t) | Value::Int(t) => t,
+            _ => return Some(values),
+        };
+        // Its first window must still be open and unfired at the consumer,
+        // whose watermark is at most the one this producer sent.
+        match m.window.slice_of(ts) {
+            Some((slice, first_end)) if first_end > sent && m.takes(&values) => {
+                let key = match &self.key[..] {
+                    [i] => InlineKey::of_one(&values[*i])
+                        .unwrap_or_else(|| InlineKey::Other(Key(vec![values[*i].clone()]))),
+                    key => InlineKey::Other(Key(key.iter().map(|&i| values[i].clone()).collect())),
+                };
+                match self.slices.entry((key, slice)) {
+                    Entry::Occupied(e) => {
+                        let slot = *e.get();
+                        if !m.fold(&mut self.rows[slot], &values) {
+                            return Some(values);
+                        }
+                        self.weights[slot] += 1;
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(self.rows.len());
+                        self.rows.push(values);
+                        self.weights.push(1);
+                    }
+                }
+                None
+            }
+            _ => Some(values),
         }
     }
 
@@ -90,8 +231,8 @@ impl Combiner {
         let key = Key(self.key.iter().map(|&i| values[i].clone()).collect());
         let next = self.rows.len();
         match self.others.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Vacant(e) => {
                 e.insert(next);
                 None
             }
@@ -103,6 +244,7 @@ impl Combiner {
     pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> {
         self.words.clear();
         self.others.clear();
+        self.slices.clear();
         let rows = std::mem::take(&mut self.rows);
         let weights = std::mem::take(&mut self.weights);
         rows.into_iter().zip(weights)
@@ -112,6 +254,8 @@ impl Combiner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::NO_WATERMARK;
+    use crate::window::AggregateSpec;
 
     fn word(w: &str, n: i64) -> Values {
         vec![Value::from(w), Value::Int(n)]
@@ -121,13 +265,13 @@ mod tests {
     fn count_merges_equal_words_and_keeps_the_first_values() {
         let mut c = Combiner::new(Merge::Count, vec![0]);
         for (w, n) in [("a", 1), ("b", 2), ("a", 3), ("a", 4)] {
-            c.add(word(w, n));
+            assert_eq!(c.add(word(w, n), NO_WATERMARK), None);
         }
         assert_eq!(c.len(), 2);
         let out: Vec<_> = c.drain().collect();
         assert_eq!(out, vec![(word("a", 1), 3), (word("b", 2), 1)]);
         assert_eq!(c.len(), 0);
-        c.add(word("a", 9));
+        assert_eq!(c.add(word("a", 9), NO_WATERMARK), None);
         assert_eq!(c.drain().collect::<Vec<_>>(), vec![(word("a", 9), 1)]);
     }
 
@@ -135,7 +279,7 @@ mod tests {
     fn latest_keeps_the_last_tuple_of_each_key() {
         let mut c = Combiner::new(Merge::Latest, vec![0]);
         for (w, n) in [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3)] {
-            c.add(word(w, n));
+            assert_eq!(c.add(word(w, n), NO_WATERMARK), None);
         }
         let out: Vec<_> = c.drain().map(|(v, _)| v).collect();
         assert_eq!(out, vec![word("a", 3), word("b", 2)]);
@@ -146,9 +290,76 @@ mod tests {
         let mut c = Combiner::new(Merge::Count, vec![0, 1]);
         let row = |a: i64, b: &str| vec![Value::Int(a), Value::from(b), Value::Null];
         for (a, b) in [(1, "x"), (1, "y"), (1, "x"), (2, "x"), (1, "x")] {
-            c.add(row(a, b));
+            assert_eq!(c.add(row(a, b), NO_WATERMARK), None);
         }
         let out: Vec<_> = c.drain().collect();
         assert_eq!(out, vec![(row(1, "x"), 3), (row(1, "y"), 1), (row(2, "x"), 1)]);
+    }
+
+    /// `ts_ms, key, v, other`: a 10 ms tumbling sum of v, min of v, count.
+    fn window_combiner(kinds: &[(AggregateKind, &str)]) -> Combiner {
+        let fields = Fields::new(["ts_ms", "key", "v", "s"]);
+        let combining = WindowCombining {
+            key: Fields::new(["key"]),
+            time_field: "ts_ms".into(),
+            window: WindowAssigner::Tumbling { size_ms: 10, offset_ms: 0 },
+            aggregates: kinds.iter().map(|(k, f)| AggregateSpec::new(*k, Some(f), f)).collect(),
+        };
+        let m = WindowMerge::new(&combining, &fields).expect("combinable");
+        Combiner::new(Merge::Window(m), vec![1])
+    }
+
+    fn event(ts: i64, key: &str, v: Value) -> Values {
+        vec![Value::Int(ts), Value::from(key), v, Value::from("x")]
+    }
+
+    #[test]
+    fn window_merge_folds_one_key_and_slice_and_lets_the_rest_travel_alone() {
+        use AggregateKind::*;
+        let mut c = window_combiner(&[(Sum, "v"), (Avg, "v")]);
+        let sent = 9; // the window [0, 10) may have fired
+        for (ts, key, v) in [(12, "a", 1), (15, "a", 2), (11, "b", 4), (25, "a", 8), (19, "a", 16)]
+        {
+            assert_eq!(c.add(event(ts, key, Value::Int(v)), sent), None, "{ts} {key}");
+        }
+        let late = event(3, "a", Value::Int(1));
+        assert_eq!(c.add(late.clone(), sent), Some(late), "behind the sent watermark");
+        let null = event(13, "a", Value::Null);
+        assert_eq!(c.add(null.clone(), sent), Some(null), "an avg counts values, not nulls");
+        let float = event(13, "a", Value::Float(0.5));
+        assert_eq!(c.add(float.clone(), sent), Some(float), "an int sum stays an int");
+        let huge = event(14, "b", Value::Int(i64::MAX));
+        assert_eq!(c.add(huge.clone(), sent), Some(huge), "an overflow is not folded");
+        let out: Vec<_> = c.drain().collect();
+        assert_eq!(
+            out,
+            vec![
+                (event(12, "a", Value::Int(19)), 3),
+                (event(11, "b", Value::Int(4)), 1),
+                (event(25, "a", Value::Int(8)), 1),
+            ]
+        );
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn window_merge_keeps_min_and_max_and_refuses_mixed_folds_of_a_field() {
+        use AggregateKind::*;
+        let mut c = window_combiner(&[(Min, "v"), (Max, "s")]);
+        for v in ["m", "c", "x"] {
+            assert_eq!(c.add(event(1, "a", Value::from(v)), NO_WATERMARK), None);
+        }
+        let (row, weight) = c.drain().next().unwrap();
+        assert_eq!((row[2].clone(), weight), (Value::from("c"), 3));
+        let both = WindowCombining {
+            key: Fields::new(["key"]),
+            time_field: "ts_ms".into(),
+            window: WindowAssigner::Tumbling { size_ms: 10, offset_ms: 0 },
+            aggregates: vec![
+                AggregateSpec::new(Sum, Some("v"), "total"),
+                AggregateSpec::new(Min, Some("v"), "least"),
+            ],
+        };
+        assert_eq!(WindowMerge::new(&both, &Fields::new(["ts_ms", "key", "v"])), None);
     }
 }

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::model::{Fields, TupleSource};
 use crate::runtime::acker::{AckerTask, AckerWiring};
 use crate::runtime::collector::{OutBuffer, OutputCollector, Route, RouteTarget, StreamOut};
-use crate::runtime::combiner::{Combiner, Merge};
+use crate::runtime::combiner::{Combiner, Merge, WindowMerge};
 use crate::runtime::executor::{Executor, Node, Op};
 use crate::runtime::inputs::InputSet;
 use crate::runtime::message::Message;
@@ -383,6 +383,10 @@ fn combiner_for(
     let merge = match combining {
         InputCombining::Count(_) => Merge::Count,
         InputCombining::Latest(_) => Merge::Latest,
+        // An input that turns idle may let the consumer's watermark pass
+        // what this producer sent (see `runtime/event_time/watermark.rs`).
+        InputCombining::Window(_) if config.idle_timeout_ms > 0 => return None,
+        InputCombining::Window(w) => Merge::Window(WindowMerge::new(w, fields)?),
     };
     Some(Combiner::new(merge, positions))
 }
