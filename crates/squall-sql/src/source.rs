@@ -13,8 +13,8 @@ use squall::{Fields, Native, OutputCollector, Spout, SpoutStatus, TopologyContex
 use crate::batch::Batch;
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
-use crate::nexmark::{GeneratorConfig, Kind};
 pub use crate::file_source::{list_files, FileSourceSpout, ERRORS_STREAM};
+use crate::nexmark::{GeneratorConfig, Kind};
 pub use crate::rows::{parse_ts, Cell, Rows};
 
 /// Rows per batch a source emits at most.

@@ -455,7 +455,9 @@ impl<'a> Translator<'a> {
             let stream = keyed.process(crate::updating::UpdatingAgg { kinds, schema });
             return Ok(Node { stream, window: None, updating: true });
         };
-        self.line(format!("window aggregate: {what} (emitted when the watermark passes window_end)"));
+        self.line(format!(
+            "window aggregate: {what} (emitted when the watermark passes window_end)"
+        ));
         let f = WindowAgg { kinds, out, schema, late: Arc::new(Default::default()) };
         let stream = keyed.process(f);
         let window = start_key.map(|s| (s, end_key));
@@ -539,7 +541,11 @@ impl<'a> Translator<'a> {
                 };
                 for r in 0..b.0.num_rows() {
                     let op = op.map(|c| value_at(c.as_ref(), r));
-                    out.push(op.into_iter().chain(data.iter().map(|c| value_at(c.as_ref(), r))).collect());
+                    out.push(
+                        op.into_iter()
+                            .chain(data.iter().map(|c| value_at(c.as_ref(), r)))
+                            .collect(),
+                    );
                 }
             });
         let name = format!("{}sink-{}", self.prefix, table.name);

@@ -84,9 +84,8 @@ fn make(
         })?;
         session.set(k, &v).map_err(|e| Error::config(e.to_string()))?;
     }
-    let outcome = session
-        .add_to(&text, builder)
-        .map_err(|e| Error::config(format!("{origin}: {e}")))?;
+    let outcome =
+        session.add_to(&text, builder).map_err(|e| Error::config(format!("{origin}: {e}")))?;
     Ok(outcome.outputs)
 }
 

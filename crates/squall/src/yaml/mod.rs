@@ -132,8 +132,7 @@ fn build(spec: TopologySpec, params: &Params) -> Result<YamlTopology> {
                 c.kind, s.from
             ))));
         }
-        let spec =
-            CompositeSpec { id: &c.id, parallelism: c.parallelism, settings: &c.settings };
+        let spec = CompositeSpec { id: &c.id, parallelism: c.parallelism, settings: &c.settings };
         outputs.extend(make(&spec, &mut builder).map_err(|e| c.error(e))?);
     }
     let simple = |c: &&Component| extensions::composite(&c.kind).is_none();
