@@ -85,7 +85,8 @@ pub fn worker(file: &Path) -> ExitCode {
 
 /// What a client command does once connected.
 pub enum Request {
-    /// Submit a YAML file with overrides, over so many workers, maybe
+    /// Submit a YAML file (or a `.sql` script, sent as a YAML topology of
+    /// one `sql` component) with overrides, over so many workers, maybe
     /// from a savepoint.
     Submit(PathBuf, Vec<(String, String)>, usize, Option<String>),
     /// Submit a topology binary under a name, with parameters, over so
@@ -121,8 +122,11 @@ pub fn client(
         let api = ApiClient::connect(&config, nimbus.as_deref()).await.map_err(Failure::runtime)?;
         match request {
             Request::Submit(file, overrides, workers, from_savepoint) => {
-                let yaml = std::fs::read_to_string(&file)
-                    .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?;
+                let yaml = match crate::sql::is_sql(&file) {
+                    true => crate::sql::submit_yaml(&file, &overrides)?,
+                    false => std::fs::read_to_string(&file)
+                        .map_err(|e| Failure::config(format!("{}: {e}", file.display())))?,
+                };
                 let request = SubmitRequest { yaml, overrides, workers, from_savepoint };
                 let status = api.submit(&request).await.map_err(Failure::config)?;
                 println!("submitted '{}': {}", status.name, describe(&status));

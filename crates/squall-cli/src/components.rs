@@ -10,6 +10,10 @@ use crate::failure::Failure;
 pub fn components() -> Result<ExitCode, Failure> {
     println!("spouts: {}", registry::spout_kinds().join(", "));
     println!("bolts:  {}", registry::bolt_kinds().join(", "));
+    let composites = squall::builtins::extensions::composite_kinds();
+    if !composites.is_empty() {
+        println!("several components in one (in spouts or bolts): {}", composites.join(", "));
+    }
     println!();
     println!("Each kind's settings are described in docs/yaml.md.");
     Ok(ExitCode::SUCCESS)

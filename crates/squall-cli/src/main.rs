@@ -40,7 +40,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a YAML topology in this process (local mode) until its input ends
-    /// or Ctrl-C kills it, then print a summary.
+    /// or Ctrl-C kills it, then print a summary. A `.sql` file runs as
+    /// `squall sql FILE.sql` does.
     ///
     /// Exit codes: 0 done, 1 a task failed, 2 the topology did not load,
     /// 130 killed by Ctrl-C.
@@ -182,8 +183,10 @@ enum Command {
         #[arg(long)]
         assignment: PathBuf,
     },
-    /// Submit a YAML topology to the cluster, or a Rust topology binary
-    /// (`--binary PATH --name N`; see `squall_cluster::binary`).
+    /// Submit a YAML topology to the cluster, a SQL script (`FILE.sql`,
+    /// planned by every worker as `squall sql` plans it; `--set` as there),
+    /// or a Rust topology binary (`--binary PATH --name N`; see
+    /// `squall_cluster::binary`).
     Submit {
         /// The topology file (see docs/yaml.md); not with --binary.
         #[arg(required_unless_present = "binary", conflicts_with = "binary")]
@@ -403,7 +406,11 @@ fn main() -> ExitCode {
     init_logging();
     squall_connectors::register();
     squall_cluster::drpc_client::register();
+    squall_sql::yaml::register();
     let result = match cli.command {
+        Command::Run(args) if sql::is_sql(&args.topology.file) => {
+            sql::run(std::slice::from_ref(&args.topology.file), &args.topology.set, args.quiet)
+        }
         Command::Run(args) => run::run(
             &args.topology.file,
             &args.topology.set,

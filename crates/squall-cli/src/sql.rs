@@ -7,6 +7,24 @@ use std::process::ExitCode;
 
 use crate::failure::Failure;
 
+/// Whether `file` is a SQL script (`.sql`), which `squall run` and
+/// `squall submit` take as well as YAML.
+pub fn is_sql(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+}
+
+/// The YAML topology that `squall submit FILE.sql` sends (see
+/// `squall_sql::yaml::submit_yaml`), named after the file.
+///
+/// # Errors
+/// [`Failure::config`] if the file cannot be read.
+pub fn submit_yaml(file: &Path, set: &[(String, String)]) -> Result<String, Failure> {
+    let script = std::fs::read_to_string(file)
+        .map_err(|e| Failure::config(format!("cannot read {}: {e}", file.display())))?;
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("sql");
+    squall_sql::yaml::submit_yaml(name, &script, set).map_err(Failure::config)
+}
+
 /// Runs the scripts (read in order, as one script) with `--set` values.
 pub fn run(files: &[PathBuf], set: &[(String, String)], quiet: bool) -> Result<ExitCode, Failure> {
     let mut text = String::new();

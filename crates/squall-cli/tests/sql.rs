@@ -65,13 +65,10 @@ fn planning_error_names_the_column() {
 #[test]
 fn unsupported_construct_names_itself() {
     let (_d, p) = script(&format!(
-        "{TABLE}INSERT INTO out SELECT auction, max(price) FROM bid GROUP BY auction;\n"
+        "{TABLE}INSERT INTO out SELECT auction, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price) FROM bid;\n"
     ));
     let line = error_line(&squall(&["sql", &p]));
-    assert!(
-        line.contains("not supported yet: GROUP BY without window_start and window_end"),
-        "{line}"
-    );
+    assert!(line.contains("not supported yet: OVER windows"), "{line}");
     let (_d, p) =
         script(&format!("{TABLE}INSERT INTO out SELECT auction, price FROM bid ORDER BY price;\n"));
     assert!(error_line(&squall(&["sql", &p])).contains("not supported yet: ORDER BY on a stream"));
@@ -88,4 +85,65 @@ fn explain_shows_the_plan_and_the_operators() {
     assert!(text.contains("TableScan: bid"), "{text}");
     assert!(text.contains("source 'bid': nexmark generator"), "{text}");
     assert!(text.contains("sink 'out': blackhole"), "{text}");
+}
+
+#[test]
+fn a_yaml_topology_with_a_sql_component_feeds_a_yaml_bolt_and_equals_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("per-hour.csv");
+    let out = squall(&[
+        "run",
+        "--quiet",
+        "examples/pageviews-sql.yaml",
+        "--set",
+        &format!("output={}", output.display()),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ours = squall_test_support::duckdb::csv_rows(dir.path());
+    assert_eq!(ours.remove(0), ["page", "window_start", "views"], "the file's header");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let theirs = squall_test_support::duckdb::query(&[&format!(
+        "SELECT page, time_bucket(INTERVAL '1 hour', ts), COUNT(*)
+         FROM read_csv('{}/examples/sql/pageviews/*.csv', header=true, types={{'ts': 'TIMESTAMP'}})
+         GROUP BY ALL",
+        repo.display()
+    )]);
+    squall_test_support::duckdb::compare("page views per hour", ours, theirs);
+}
+
+#[test]
+fn a_bad_line_goes_to_the_tables_error_sink_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.csv"), "1,10\n2,ten\n3,30\n4\n").unwrap();
+    let (out, errors) = (dir.path().join("out"), dir.path().join("errors"));
+    let script = dir.path().join("errors.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}',
+               'errors.path' = '{}');
+             CREATE TABLE o (k BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}');
+             INSERT INTO o SELECT k, v FROM t;",
+            input.display(),
+            errors.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let run = squall(&["sql", "--quiet", script.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut rows = squall_test_support::duckdb::csv_rows(&out);
+    rows.sort();
+    assert_eq!(rows, [["1", "10"], ["3", "30"]], "the rows that fit");
+    let mut bad = squall_test_support::duckdb::csv_rows(&errors);
+    bad.sort_by_key(|r| r[1].parse::<u64>().unwrap());
+    let file = input.join("a.csv").display().to_string();
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert_eq!(bad[0][..2], [file.clone(), "2".to_string()]);
+    assert!(bad[0][2].contains("column 'v': 'ten' is not an integer"), "{bad:?}");
+    assert_eq!(bad[0][3], "2,ten");
+    assert_eq!(bad[1][..2], [file, "4".to_string()]);
+    assert!(bad[1][2].contains("1 fields, the table has 2"), "{bad:?}");
 }

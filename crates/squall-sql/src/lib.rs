@@ -28,14 +28,19 @@
 pub mod batch;
 pub mod catalog;
 pub mod error;
+pub mod file_source;
 pub mod nexmark;
 pub mod nexmark_files;
 pub mod ops;
+pub mod relay;
+pub mod rows;
 pub mod script;
 mod session;
 pub mod source;
 pub mod translate;
 pub mod tvf;
+pub mod updating;
+pub mod yaml;
 
 pub use error::{SqlError, SqlResult};
 pub use session::{Outcome, Session, Wrap};

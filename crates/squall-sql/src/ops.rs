@@ -198,6 +198,9 @@ pub struct AggRow {
     pub end: i64,
     /// The aggregates' inputs.
     pub args: Vec<Scalar>,
+    /// Whether the row takes back an earlier one (a `-U` or `-D` row of an
+    /// updating input).
+    pub retract: bool,
 }
 
 /// Where an output column of the aggregate comes from.
@@ -216,8 +219,10 @@ pub enum OutCol {
 pub struct AggInput {
     /// Group expressions.
     pub keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Which key is `window_end`.
-    pub end_key: usize,
+    /// Which key is `window_end` (`None`: a non-windowed aggregate).
+    pub end_key: Option<usize>,
+    /// The row-kind column of an updating input, if it is one.
+    pub op_col: Option<usize>,
     /// Aggregate inputs (`None`: `COUNT(*)`).
     pub args: Vec<Option<Arc<dyn PhysicalExpr>>>,
     /// FILTER clauses.
@@ -245,9 +250,14 @@ impl AggInput {
         for row in 0..batch.num_rows() {
             let key: Vec<Scalar> =
                 keys.iter().map(|k| scalar_at(k.as_ref(), row)).collect::<SqlResult<_>>()?;
-            let end = match &key[self.end_key] {
-                Scalar::Ts(t) | Scalar::Int(t) => *t,
-                _ => continue,
+            let end = match self.end_key.map(|i| &key[i]) {
+                None => 0,
+                Some(Scalar::Ts(t) | Scalar::Int(t)) => *t,
+                Some(_) => continue,
+            };
+            let retract = match self.op_col {
+                None => false,
+                Some(c) => batch.column(c).as_string::<i32>().value(row).starts_with('-'),
             };
             let mut a = Vec::with_capacity(args.len());
             for (i, arg) in args.iter().enumerate() {
@@ -267,7 +277,7 @@ impl AggInput {
                     }
                 });
             }
-            out.push(AggRow { key, end, args: a });
+            out.push(AggRow { key, end, args: a, retract });
         }
         Ok(())
     }

@@ -24,10 +24,11 @@ pub struct StatementText {
     pub watermark: Option<(String, String)>,
 }
 
-/// Replaces `${name}` by `vars[name]`.
+/// Replaces `${name}` by `vars[name]`, and `${name:-default}` by
+/// `vars[name]` if given, else by `default` (as the shell does).
 ///
 /// # Errors
-/// An unknown name, with how to give it.
+/// An unknown name without a default, with how to give it.
 pub fn substitute(sql: &str, vars: &BTreeMap<String, String>) -> SqlResult<String> {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
@@ -39,8 +40,11 @@ pub fn substitute(sql: &str, vars: &BTreeMap<String, String>) -> SqlResult<Strin
             rest = "";
             break;
         };
-        let name = &after[..j];
-        match vars.get(name) {
+        let (name, default) = match after[..j].split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (&after[..j], None),
+        };
+        match vars.get(name).map(String::as_str).or(default) {
             Some(v) => out.push_str(v),
             None => {
                 return Err(SqlError::config(format!(
@@ -335,6 +339,7 @@ mod tests {
         let mut v = BTreeMap::new();
         v.insert("N".to_string(), "10".to_string());
         assert_eq!(substitute("a ${N} b", &v).unwrap(), "a 10 b");
+        assert_eq!(substitute("${N:-3} ${M:-x/y}", &v).unwrap(), "10 x/y");
         assert!(substitute("${M}", &v).is_err());
     }
 }

@@ -18,7 +18,7 @@ use squall::{Guarantee, LocalCluster, RunSummary, TopologyConfig};
 use crate::catalog::{arrow_type, schema_of, Catalog, Provider, TableDef, WatermarkDef};
 use crate::error::{one_line, SqlError, SqlResult};
 use crate::script::{self, StatementText};
-use crate::translate::Translator;
+use crate::translate::{Translator, STREAM_CONNECTOR};
 use crate::tvf::interval_ms;
 
 /// What a script did.
@@ -31,6 +31,8 @@ pub struct Outcome {
     pub summary: Option<RunSummary>,
     /// The operators of that run, one per line.
     pub operators: Vec<String>,
+    /// The folders the filesystem sinks write, as `(component id, path)`.
+    pub outputs: Vec<(String, std::path::PathBuf)>,
 }
 
 /// A SQL session: a catalog, settings, and the statements run so far.
@@ -47,6 +49,14 @@ pub struct Session {
     /// Wraps every operator's bolt (tracing, fault injection in tests); see
     /// [`StreamEnv::wrap_operators`].
     pub wrap: Option<Wrap>,
+    /// Put before the id of every component the script makes.
+    pub prefix: String,
+    /// When set, the result of a bare `SELECT` is not printed but emitted
+    /// as tuples (one field per column) by a component of this id (the
+    /// YAML `sql` kind's output, see [`crate::yaml`]).
+    pub emit_as: Option<String>,
+    /// The file readers per table of the topology being translated.
+    readers: std::cell::RefCell<std::collections::HashMap<String, usize>>,
 }
 
 /// A wrapper of operators' bolts, given the component id.
@@ -127,6 +137,9 @@ impl Session {
             config: TopologyConfig::default(),
             name: "sql".into(),
             wrap: None,
+            prefix: String::new(),
+            emit_as: None,
+            readers: Default::default(),
         }
     }
 
@@ -191,6 +204,40 @@ impl Session {
     /// # Errors
     /// As [`Session::run_script`].
     pub fn prepare(&mut self, sql: &str) -> SqlResult<(Option<StreamEnv>, Outcome)> {
+        let (jobs, mut outcome) = self.plan_script(sql)?;
+        if jobs.is_empty() {
+            return Ok((None, outcome));
+        }
+        let env = StreamEnv::on_builder(squall::TopologyBuilder::new(&self.name), &self.prefix);
+        self.translate_jobs(&env, jobs, &mut outcome)?;
+        Ok((Some(env), outcome))
+    }
+
+    /// Adds the operators of `sql`'s `INSERT`s and queries to `builder`
+    /// (which may hold other components), and sets its configuration to
+    /// the session's (`SET` statements included): what the YAML `sql` kind
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Session::run_script`]; `builder` is left as it was given, but
+    /// for the operators of the statements before the failing one.
+    pub fn add_to(
+        &mut self,
+        sql: &str,
+        builder: &mut squall::TopologyBuilder,
+    ) -> SqlResult<Outcome> {
+        let (jobs, mut outcome) = self.plan_script(sql)?;
+        let placeholder = squall::TopologyBuilder::new(&self.name);
+        let env = StreamEnv::on_builder(std::mem::replace(builder, placeholder), &self.prefix);
+        let translated = self.translate_jobs(&env, jobs, &mut outcome);
+        *builder = env.take_builder();
+        translated.map(|()| outcome)
+    }
+
+    /// Parses and plans every statement: DDL fills the catalog, `SET`
+    /// applies, `EXPLAIN` is explained; the `INSERT`s and queries are
+    /// returned to translate.
+    fn plan_script(&mut self, sql: &str) -> SqlResult<(Vec<(Job, StatementText)>, Outcome)> {
         let sql = script::substitute(sql, &self.vars)?;
         let statements = script::split(&sql)?;
         let mut outcome = Outcome::default();
@@ -218,8 +265,11 @@ impl Session {
                 }
                 Statement::Explain { statement, .. } => {
                     let job = self.plan_job(*statement, st)?;
-                    let env = StreamEnv::new(&self.name);
-                    let mut t = Translator::new(&env, &self.catalog, self.parallelism);
+                    let env = StreamEnv::on_builder(
+                        squall::TopologyBuilder::new(&self.name),
+                        &self.prefix,
+                    );
+                    let mut t = self.translator(&env);
                     let node = t.translate(&job.plan).map_err(|e| at(e, st))?;
                     t.sink(&job.sink, node).map_err(|e| at(e, st))?;
                     outcome.explained.push(format!(
@@ -254,25 +304,38 @@ impl Session {
                 }
             }
         }
-        if jobs.is_empty() {
-            return Ok((None, outcome));
-        }
-        let env = StreamEnv::new(&self.name);
+        Ok((jobs, outcome))
+    }
+
+    /// Translates the planned statements onto `env`, one topology.
+    fn translate_jobs(
+        &self,
+        env: &StreamEnv,
+        jobs: Vec<(Job, StatementText)>,
+        outcome: &mut Outcome,
+    ) -> SqlResult<()> {
         env.set_parallelism(self.parallelism);
         if let Some(w) = self.wrap.clone() {
             env.wrap_operators(move |id, b| w(id, b));
         }
         let config = self.config.clone();
         env.with_builder(|b| *b.config_mut() = config);
-        let mut lines = Vec::new();
         for (job, st) in jobs {
-            let mut t = Translator::new(&env, &self.catalog, self.parallelism);
-            let node = t.translate(&job.plan).map_err(|e| at(e, &st))?;
-            t.sink(&job.sink, node).map_err(|e| at(e, &st))?;
-            lines.extend(t.lines);
+            let mut t = self.translator(env);
+            t.readers = self.readers.take();
+            let node = t.translate(&job.plan);
+            *self.readers.borrow_mut() = std::mem::take(&mut t.readers);
+            t.sink(&job.sink, node.map_err(|e| at(e, &st))?).map_err(|e| at(e, &st))?;
+            outcome.operators.extend(t.lines);
+            outcome.outputs.extend(t.outputs);
         }
-        outcome.operators = lines;
-        Ok((Some(env), outcome))
+        Ok(())
+    }
+
+    fn translator<'a>(&'a self, env: &'a StreamEnv) -> Translator<'a> {
+        let mut t = Translator::new(env, &self.catalog, self.parallelism);
+        t.prefix = self.prefix.clone();
+        t
     }
 
     fn create_table(&mut self, ct: ast::CreateTable, st: &StatementText) -> SqlResult<()> {
@@ -381,7 +444,15 @@ impl Session {
             plan if is_query => {
                 let schema = Arc::new(plan.schema().as_arrow().clone());
                 let mut options = BTreeMap::new();
-                options.insert("connector".to_string(), "print".to_string());
+                match &self.emit_as {
+                    Some(id) => {
+                        options.insert("connector".to_string(), STREAM_CONNECTOR.to_string());
+                        options.insert("id".to_string(), id.clone());
+                    }
+                    None => {
+                        options.insert("connector".to_string(), "print".to_string());
+                    }
+                }
                 (
                     TableDef {
                         name: format!("query{}", st.index),

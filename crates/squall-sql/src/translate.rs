@@ -29,7 +29,15 @@ pub struct Node {
     pub stream: Stream<Batch>,
     /// `(window_start, window_end)` column indices.
     pub window: Option<(usize, usize)>,
+    /// Whether it is an updating result (a changelog): each batch has the
+    /// row kind as an extra last column ([`crate::updating::OP_COLUMN`]).
+    pub updating: bool,
 }
+
+/// The connector of a query's result when it is the output stream of a
+/// YAML `sql` component (option `id`: the component's id); not for users'
+/// tables.
+pub const STREAM_CONNECTOR: &str = "squall-stream";
 
 /// Translates plans into operators of one topology.
 pub struct Translator<'a> {
@@ -41,6 +49,13 @@ pub struct Translator<'a> {
     pub parallelism: usize,
     /// One line per operator, for EXPLAIN and the run's log.
     pub lines: Vec<String>,
+    /// Put before the ids of the sink components.
+    pub prefix: String,
+    /// The folders the filesystem sinks write, as `(component id, path)`.
+    pub outputs: Vec<(String, std::path::PathBuf)>,
+    /// How many readers each file table has in the topology so far (a
+    /// table scanned twice gets two, `t` and `t-2`).
+    pub readers: std::collections::HashMap<String, usize>,
     props: ExecutionProps,
     depth: usize,
 }
@@ -80,6 +95,9 @@ impl<'a> Translator<'a> {
             catalog,
             parallelism,
             lines: Vec::new(),
+            prefix: String::new(),
+            outputs: Vec::new(),
+            readers: Default::default(),
             props: ExecutionProps::new(),
             depth: 0,
         }
@@ -136,7 +154,7 @@ impl<'a> Translator<'a> {
                     }
                     _ => stream,
                 };
-                Ok(Node { stream: node, window: None })
+                Ok(Node { stream: node, window: None, updating: false })
             }
             LogicalPlan::Projection(p) => {
                 let input = self.child(&p.input)?;
@@ -149,7 +167,18 @@ impl<'a> Translator<'a> {
                     };
                     Some((find(s)?, find(e)?))
                 });
-                let schema = arrow_schema(&p.schema);
+                let updating = input.updating;
+                let mut schema = arrow_schema(&p.schema);
+                let mut exprs = exprs;
+                if updating {
+                    // The row kind passes through, last.
+                    let op = in_schema.fields().len();
+                    exprs.push(Arc::new(datafusion_physical_expr::expressions::Column::new(
+                        crate::updating::OP_COLUMN,
+                        op,
+                    )));
+                    schema = crate::updating::with_op(&schema);
+                }
                 self.line(format!(
                     "projection: {}",
                     p.expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
@@ -157,7 +186,7 @@ impl<'a> Translator<'a> {
                 let stream = input.stream.map(move |b: Batch| {
                     Batch(ops::project(&exprs, &schema, &b.0).unwrap_or_else(|e| fail(e)))
                 });
-                Ok(Node { stream, window })
+                Ok(Node { stream, window, updating })
             }
             LogicalPlan::Filter(f) => {
                 let input = self.child(&f.input)?;
@@ -169,7 +198,7 @@ impl<'a> Translator<'a> {
                         out.push(Batch(r));
                     }
                 });
-                Ok(Node { stream, window: input.window })
+                Ok(Node { stream, window: input.window, updating: input.updating })
             }
             LogicalPlan::SubqueryAlias(a) => self.translate(&a.input),
             LogicalPlan::Union(u) => {
@@ -181,14 +210,20 @@ impl<'a> Translator<'a> {
                 let mut it = nodes.into_iter();
                 let first = it.next().ok_or_else(|| SqlError::plan("empty UNION"))?;
                 let mut window = first.window;
+                let updating = first.updating;
                 let mut stream = first.stream;
                 for n in it {
                     if n.window != window {
                         window = None;
                     }
+                    if n.updating != updating {
+                        return Err(SqlError::unsupported(
+                            "UNION ALL of an updating result and an append-only stream",
+                        ));
+                    }
                     stream = stream.union(&n.stream);
                 }
-                Ok(Node { stream, window })
+                Ok(Node { stream, window, updating })
             }
             LogicalPlan::Extension(ext) => {
                 let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvf>() else {
@@ -198,6 +233,11 @@ impl<'a> Translator<'a> {
                     )));
                 };
                 let input = self.child(&tvf.input)?;
+                if input.updating {
+                    return Err(SqlError::unsupported(
+                        "a window TVF over an updating result (a non-windowed GROUP BY)",
+                    ));
+                }
                 let time = tvf.input.schema().index_of_column(&tvf.time)?;
                 let n = tvf.input.schema().fields().len();
                 let schema = arrow_schema(&tvf.schema);
@@ -210,7 +250,7 @@ impl<'a> Translator<'a> {
                         out.push(Batch(r));
                     }
                 });
-                Ok(Node { stream, window: Some((n, n + 1)) })
+                Ok(Node { stream, window: Some((n, n + 1)), updating: false })
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
             LogicalPlan::Join(j) => self.join(j),
@@ -266,7 +306,15 @@ impl<'a> Translator<'a> {
                     table.option("path").unwrap_or(""),
                     table.option("format").unwrap_or("csv")
                 ));
-                Ok(self.env.from_spout(&table.name, spout, p, convert))
+                let n = self.readers.entry(table.name.clone()).or_default();
+                *n += 1;
+                let spout_id = match *n {
+                    1 => format!("{}{}", self.prefix, table.name),
+                    n => format!("{}{}-{n}", self.prefix, table.name),
+                };
+                let stream = self.env.from_spout_as(&spout_id, &table.name, spout, p, convert);
+                self.error_sink(table, &spout_id)?;
+                Ok(stream)
             }
             "kafka" | "socket" => Err(SqlError::unsupported(format!(
                 "'connector' = '{connector}' in SQL tables (the YAML and Rust APIs have it)"
@@ -278,24 +326,70 @@ impl<'a> Translator<'a> {
         }
     }
 
+    /// Subscribes the error sink of `table` to its reader `spout_id`'s
+    /// errors stream: part files in `'errors.path'` (committed with
+    /// checkpoints), else a log.
+    fn error_sink(&mut self, table: &TableDef, spout_id: &str) -> SqlResult<()> {
+        let id = format!("{spout_id}-errors");
+        let stream = crate::file_source::ERRORS_STREAM;
+        let grouping = squall::topology::Grouping::Shuffle;
+        match table.option("errors.path") {
+            Some(path) => {
+                let path = std::path::PathBuf::from(path);
+                let sink = self.file_sink(table, &path)?;
+                self.line(format!(
+                    "errors of '{}': file, line, reason, text to {}",
+                    table.name,
+                    path.display()
+                ));
+                let p = self.parallelism;
+                self.env.with_builder(|b| {
+                    b.set_bolt(&id, sink, p).grouping_stream(spout_id, stream, grouping);
+                });
+                self.outputs.push((id, path));
+            }
+            None => {
+                self.line(format!("errors of '{}': logged", table.name));
+                self.env.with_builder(|b| {
+                    b.set_bolt(&id, crate::file_source::ErrorLog::default(), 1)
+                        .grouping_stream(spout_id, stream, grouping);
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A transactional CSV sink writing part files into `path` (created).
+    fn file_sink(
+        &self,
+        table: &TableDef,
+        path: &std::path::Path,
+    ) -> SqlResult<impl squall::Bolt + Clone> {
+        std::fs::create_dir_all(path).map_err(|e| {
+            SqlError::config(format!(
+                "table '{}': cannot create '{}': {e}",
+                table.name,
+                path.display()
+            ))
+        })?;
+        Ok(squall::builtins::TransactionalFileSink::new(path)?.bolt())
+    }
+
     fn aggregate(&mut self, agg: &datafusion_expr::logical_plan::Aggregate) -> SqlResult<Node> {
         let in_schema = agg.input.schema().clone();
         // Which group expression is the window's end (and start)?
-        let input_window = window_columns(&agg.input);
-        let Some((ws, we)) = input_window else {
-            return Err(SqlError::unsupported(
-                "GROUP BY without window_start and window_end of a window TVF (a non-windowed, updating aggregate)",
-            ));
-        };
         let group_cols: Vec<Option<usize>> =
             agg.group_expr.iter().map(|g| passthrough(g, &in_schema)).collect();
-        let Some(end_key) = group_cols.iter().position(|c| *c == Some(we)) else {
-            return Err(SqlError::unsupported(
-                "a window aggregate must GROUP BY window_end (and window_start) of its window TVF",
-            ));
-        };
-        let start_key = group_cols.iter().position(|c| *c == Some(ws));
+        // A window aggregate groups by its window's end; any other GROUP BY
+        // is an updating aggregate.
+        let window = window_columns(&agg.input).and_then(|(ws, we)| {
+            let end = group_cols.iter().position(|c| *c == Some(we))?;
+            Some((group_cols.iter().position(|c| *c == Some(ws)), end))
+        });
         let input = self.child(&agg.input)?;
+        if input.updating && window.is_some() {
+            return Err(SqlError::unsupported("a window aggregate over an updating result"));
+        }
         let keys: Vec<Arc<dyn PhysicalExpr>> =
             agg.group_expr.iter().map(|g| physical(g, &in_schema)).collect::<SqlResult<_>>()?;
         let mut kinds = Vec::new();
@@ -342,19 +436,32 @@ impl<'a> Translator<'a> {
         let out: Vec<OutCol> =
             (0..ng).map(OutCol::Key).chain((0..kinds.len()).map(OutCol::Agg)).collect();
         let schema = arrow_schema(&agg.schema);
-        self.line(format!(
-            "window aggregate: group by {}; {} (emitted when the watermark passes window_end)",
+        let what = format!(
+            "group by {}; {}",
             agg.group_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
             agg.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
-        ));
-        let splitter = AggInput { keys, end_key, args, filters };
+        );
+        let op_col = input.updating.then(|| in_schema.fields().len());
+        let splitter = AggInput { keys, end_key: window.map(|w| w.1), op_col, args, filters };
         let rows: Stream<AggRow> = input.stream.flat_map(move |b: Batch, out: &mut Vec<AggRow>| {
             splitter.rows(&b.0, out).unwrap_or_else(|e| fail(e));
         });
+        let keyed = rows.key_by(|r: &AggRow| r.key.clone());
+        let Some((start_key, end_key)) = window else {
+            self.line(format!(
+                "updating aggregate: {what} (a changelog: each row's new result retracts its last)"
+            ));
+            let schema = crate::updating::with_op(&schema);
+            let stream = keyed.process(crate::updating::UpdatingAgg { kinds, schema });
+            return Ok(Node { stream, window: None, updating: true });
+        };
+        self.line(format!(
+            "window aggregate: {what} (emitted when the watermark passes window_end)"
+        ));
         let f = WindowAgg { kinds, out, schema, late: Arc::new(Default::default()) };
-        let stream = rows.key_by(|r: &AggRow| r.key.clone()).process(f);
+        let stream = keyed.process(f);
         let window = start_key.map(|s| (s, end_key));
-        Ok(Node { stream, window })
+        Ok(Node { stream, window, updating: false })
     }
 
     fn join(&mut self, j: &datafusion_expr::logical_plan::Join) -> SqlResult<Node> {
@@ -373,6 +480,9 @@ impl<'a> Translator<'a> {
         let (ls, rs) = (j.left.schema().clone(), j.right.schema().clone());
         let left = self.child(&j.left)?;
         let right = self.child(&j.right)?;
+        if left.updating || right.updating {
+            return Err(SqlError::unsupported("joins of updating results"));
+        }
         let lkeys: Vec<Arc<dyn PhysicalExpr>> =
             j.on.iter().map(|(l, _)| physical(l, &ls)).collect::<SqlResult<_>>()?;
         let rkeys: Vec<Arc<dyn PhysicalExpr>> =
@@ -404,7 +514,7 @@ impl<'a> Translator<'a> {
         let f = ops::Join { schema: arrow_schema(&j.schema), filter, window_end_key };
         let stream = l.union(&r).key_by(|r: &ops::JoinRow| r.key.clone()).process(f);
         let window = if window_end_key.is_some() { left.window } else { None };
-        Ok(Node { stream, window })
+        Ok(Node { stream, window, updating: false })
     }
 
     /// Adds the sink of `table` for `node`, whose columns are the table's.
@@ -413,15 +523,32 @@ impl<'a> Translator<'a> {
     /// An unknown connector or a bad path.
     pub fn sink(&mut self, table: &TableDef, node: Node) -> SqlResult<()> {
         let connector = table.connector()?.to_ascii_lowercase();
-        let fields = Fields::new(table.schema.fields().iter().map(|f| f.name().to_string()));
+        // An updating result's rows start with their row kind (+I, -U, +U,
+        // -D), Flink's changelog: the sink's final table is what was
+        // inserted and not retracted.
+        let updating = node.updating;
+        let names = table.schema.fields().iter().map(|f| f.name().to_string());
+        let fields = match updating {
+            true => Fields::new(std::iter::once("op".to_string()).chain(names)),
+            false => Fields::new(names),
+        };
         let rows: Stream<Vec<Value>> =
-            node.stream.flat_map(|b: Batch, out: &mut Vec<Vec<Value>>| {
+            node.stream.flat_map(move |b: Batch, out: &mut Vec<Vec<Value>>| {
                 let cols = b.0.columns();
+                let (data, op) = match updating {
+                    true => (&cols[..cols.len() - 1], cols.last()),
+                    false => (cols, None),
+                };
                 for r in 0..b.0.num_rows() {
-                    out.push(cols.iter().map(|c| value_at(c.as_ref(), r)).collect());
+                    let op = op.map(|c| value_at(c.as_ref(), r));
+                    out.push(
+                        op.into_iter()
+                            .chain(data.iter().map(|c| value_at(c.as_ref(), r)))
+                            .collect(),
+                    );
                 }
             });
-        let name = format!("sink-{}", table.name);
+        let name = format!("{}sink-{}", self.prefix, table.name);
         match connector.as_str() {
             "blackhole" => {
                 self.line(format!("sink '{}': blackhole", table.name));
@@ -434,6 +561,16 @@ impl<'a> Translator<'a> {
                     b.set_bolt(&name, squall::builtins::StdoutSink::new(), 1).global_grouping(&id);
                 });
             }
+            STREAM_CONNECTOR => {
+                let id = table.required("id")?.to_string();
+                self.line(format!("result: the stream of component '{id}'"));
+                let rows_id = rows.to_tuples(&format!("{name}-rows"), fields.clone(), |r| r);
+                let p = self.parallelism;
+                self.env.with_builder(|b| {
+                    b.set_bolt(&id, crate::relay::Relay::new(fields), p)
+                        .local_or_shuffle_grouping(&rows_id);
+                });
+            }
             "filesystem" | "file" => {
                 let path = std::path::PathBuf::from(table.required("path")?);
                 let format = table.option("format").unwrap_or("csv").to_ascii_lowercase();
@@ -442,10 +579,7 @@ impl<'a> Translator<'a> {
                         "sink format '{format}' (the filesystem sink writes csv)"
                     )));
                 }
-                std::fs::create_dir_all(&path).map_err(|e| {
-                    SqlError::config(format!("table '{}': cannot create '{}': {e}", table.name, path.display()))
-                })?;
-                let sink = squall::builtins::TransactionalFileSink::new(&path)?.bolt();
+                let sink = self.file_sink(table, &path)?;
                 self.line(format!(
                     "sink '{}': CSV part files in {} (committed with checkpoints)",
                     table.name,
@@ -456,6 +590,7 @@ impl<'a> Translator<'a> {
                 self.env.with_builder(|b| {
                     b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
                 });
+                self.outputs.push((name, path));
             }
             other => {
                 return Err(SqlError::config(format!(

@@ -7,10 +7,10 @@
 //! (scripts/setup.sh).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use squall_sql::nexmark::GeneratorConfig;
+use squall_test_support::duckdb::{self, compare};
 
 /// Events generated (all kinds): 46 000 bids, 3 000 auctions, 1 000
 /// persons, over 20 s of event time (2 500 events per second).
@@ -64,93 +64,21 @@ fn squall_with(
     s.set("OUT", out.path().to_str().unwrap()).unwrap();
     let script = format!("{ddl};\n{query}");
     s.run_script(&script).unwrap_or_else(|e| panic!("{e}"));
-    let mut rows = Vec::new();
-    for f in squall_sql::source::list_files(out.path()).unwrap() {
-        let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(&f).unwrap();
-        for rec in r.records() {
-            rows.push(rec.unwrap().iter().map(str::to_string).collect());
-        }
-    }
-    rows
+    duckdb::csv_rows(out.path())
 }
 
 /// Runs `query` in DuckDB over the CSV files as tables person, auction, bid.
 fn duckdb(query: &str) -> Vec<Vec<String>> {
-    let dir = events_dir();
-    let script = format!(
-        r#"
-import csv, sys, duckdb
-c = duckdb.connect()
-d = {dir:?}
-c.execute(f"""CREATE VIEW person AS SELECT * FROM read_csv('{{d}}/person.csv', header=false, quote='"',
-  columns={{{{'id':'BIGINT','name':'VARCHAR','emailAddress':'VARCHAR','creditCard':'VARCHAR','city':'VARCHAR','state':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'}}}})""")
-c.execute(f"""CREATE VIEW auction AS SELECT * FROM read_csv('{{d}}/auction.csv', header=false, quote='"',
-  columns={{{{'id':'BIGINT','itemName':'VARCHAR','description':'VARCHAR','initialBid':'BIGINT','reserve':'BIGINT','dateTime':'TIMESTAMP','expires':'TIMESTAMP','seller':'BIGINT','category':'BIGINT','extra':'VARCHAR'}}}})""")
-c.execute(f"""CREATE VIEW bid AS SELECT * FROM read_csv('{{d}}/bid.csv', header=false, quote='"',
-  columns={{{{'auction':'BIGINT','bidder':'BIGINT','price':'BIGINT','channel':'VARCHAR','url':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'}}}})""")
-w = csv.writer(sys.stdout, lineterminator="\n")
-for row in c.execute(sys.stdin.read()).fetchall():
-    out = []
-    for v in row:
-        if v is None: out.append("")
-        elif isinstance(v, bool): out.append("true" if v else "false")
-        elif hasattr(v, "strftime"): out.append(v.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (v.microsecond // 1000))
-        else: out.append(str(v))
-    w.writerow(out)
-"#
-    );
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(query.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(out.stdout.as_slice());
-    r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
-}
-
-/// Cells equal as text, or as numbers within 1e-9 relative.
-fn same_cell(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
-    }
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-        _ => false,
-    }
-}
-
-fn sort_key(row: &[String]) -> Vec<String> {
-    row.iter()
-        .map(|c| match c.parse::<f64>() {
-            Ok(x) => format!("{:030.6}", x + 1e15),
-            Err(_) => c.clone(),
-        })
-        .collect()
-}
-
-fn compare(name: &str, mut ours: Vec<Vec<String>>, mut theirs: Vec<Vec<String>>) {
-    ours.sort_by_key(|r| sort_key(r));
-    theirs.sort_by_key(|r| sort_key(r));
-    assert!(!theirs.is_empty(), "{name}: DuckDB's result is empty; the test checks nothing");
-    assert_eq!(
-        ours.len(),
-        theirs.len(),
-        "{name}: {} rows from Squall, {} from DuckDB",
-        ours.len(),
-        theirs.len()
-    );
-    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        let same = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_cell(x, y));
-        assert!(same, "{name}: row {i} differs: Squall {a:?}, DuckDB {b:?}");
-    }
-    eprintln!("{name}: {} rows equal", ours.len());
+    let d = events_dir().display().to_string();
+    let view = |name: &str, columns: &str| {
+        format!(
+            "CREATE VIEW {name} AS SELECT * FROM read_csv('{d}/{name}.csv', header=false, quote='\"', columns={{{columns}}})"
+        )
+    };
+    let person = view("person", "'id':'BIGINT','name':'VARCHAR','emailAddress':'VARCHAR','creditCard':'VARCHAR','city':'VARCHAR','state':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'");
+    let auction = view("auction", "'id':'BIGINT','itemName':'VARCHAR','description':'VARCHAR','initialBid':'BIGINT','reserve':'BIGINT','dateTime':'TIMESTAMP','expires':'TIMESTAMP','seller':'BIGINT','category':'BIGINT','extra':'VARCHAR'");
+    let bid = view("bid", "'auction':'BIGINT','bidder':'BIGINT','price':'BIGINT','channel':'VARCHAR','url':'VARCHAR','dateTime':'TIMESTAMP','extra':'VARCHAR'");
+    duckdb::query(&[&person, &auction, &bid, query])
 }
 
 fn query_file(name: &str) -> String {
@@ -190,6 +118,37 @@ fn q3_local_item_suggestion_join() {
          WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')",
     );
     compare("q3", ours, theirs);
+}
+
+/// The final table of a changelog (rows starting with +I, -U, +U or -D):
+/// the rows inserted and not retracted.
+fn upserted(changelog: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let mut live: std::collections::BTreeMap<Vec<String>, i64> = Default::default();
+    for mut row in changelog {
+        let op = row.remove(0);
+        let n = match op.as_str() {
+            "+I" | "+U" => 1,
+            "-U" | "-D" => -1,
+            other => panic!("row kind {other:?}"),
+        };
+        *live.entry(row).or_default() += n;
+    }
+    assert!(live.values().all(|n| *n >= 0), "a row retracted more than inserted: {live:?}");
+    live.into_iter().flat_map(|(row, n)| std::iter::repeat_n(row, n as usize)).collect()
+}
+
+#[test]
+fn q4_average_price_per_category_as_an_updating_result() {
+    let changelog = squall(DDL_NEXMARK, &query_file("q4.sql"), 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "the averages were updated");
+    let theirs = duckdb(
+        r#"SELECT Q.category, AVG(Q.final) FROM (
+             SELECT MAX(B.price) AS final, A.category FROM auction A, bid B
+             WHERE A.id = B.auction AND B."dateTime" BETWEEN A."dateTime" AND A.expires
+             GROUP BY A.id, A.category) Q
+           GROUP BY Q.category"#,
+    );
+    compare("q4", upserted(changelog), theirs);
 }
 
 #[test]

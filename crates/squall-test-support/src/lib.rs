@@ -2,13 +2,15 @@
 //! crate's files by path: real servers started on 127.0.0.1 ([`moto`], an
 //! S3 API) and real data with references computed independently of Squall
 //! ([`corpus`], Shakespeare's works and their word counts), and with
-//! the `kafka` feature a Kafka broker (`kafka`: Apache Kafka or tansu).
+//! the `kafka` feature a Kafka broker (`kafka`: Apache Kafka or tansu);
+//! [`duckdb`], the SQL tests' reference.
 //!
 //! Each helper panics with a message naming what is missing (a server not
 //! installed, data not fetched): the setup script installs and fetches
 //! everything (`scripts/setup.sh`).
 
 pub mod corpus;
+pub mod duckdb;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod moto;

@@ -21,6 +21,8 @@ pub(crate) struct Graph {
     pub parallelism: usize,
     pub next: usize,
     pub wrapper: Option<OperatorWrapper>,
+    /// Put before every generated component id.
+    pub prefix: String,
 }
 
 pub(crate) type Shared = Rc<RefCell<Graph>>;
@@ -33,7 +35,7 @@ impl Graph {
     /// A fresh component id from `name` (`map-3`).
     pub fn id(&mut self, name: &str) -> String {
         self.next += 1;
-        format!("{name}-{}", self.next)
+        format!("{}{name}-{}", self.prefix, self.next)
     }
 
     /// Adds the bolt made by `make` with `parallelism` tasks, subscribed to
@@ -85,13 +87,29 @@ pub struct StreamEnv {
 impl StreamEnv {
     /// An environment for a topology called `name`.
     pub fn new(name: &str) -> StreamEnv {
+        Self::on_builder(TopologyBuilder::new(name), "")
+    }
+
+    /// An environment adding to `builder` (which may hold components
+    /// already, from YAML say), its generated component ids starting with
+    /// `prefix`; [`StreamEnv::take_builder`] gives the builder back.
+    pub fn on_builder(builder: TopologyBuilder, prefix: &str) -> StreamEnv {
         let graph = Graph {
-            builder: Some(TopologyBuilder::new(name)),
+            builder: Some(builder),
             parallelism: 1,
             next: 0,
             wrapper: None,
+            prefix: prefix.to_string(),
         };
         StreamEnv { graph: Rc::new(RefCell::new(graph)) }
+    }
+
+    /// The builder, with the operators added so far, unbuilt.
+    ///
+    /// # Panics
+    /// If it was taken or built already.
+    pub fn take_builder(&self) -> TopologyBuilder {
+        self.graph.borrow_mut().builder.take().expect("the environment was built already")
     }
 
     /// The parallelism of operators added from now on.
@@ -129,7 +147,27 @@ impl StreamEnv {
         parallelism: usize,
         convert: impl Fn(&Tuple) -> Result<(T, Option<i64>)> + Send + Sync + 'static,
     ) -> Stream<T> {
-        let storm: Stream<()> = self.add_spout(&format!("{name}-spout"), spout, parallelism);
+        let spout_id = self.graph.borrow_mut().id(&format!("{name}-spout"));
+        self.from_spout_as(&spout_id, name, spout, parallelism, convert)
+    }
+
+    /// As [`StreamEnv::from_spout`], the spout's component id being
+    /// `spout_id`, so that its other streams (a reader's `errors`, say)
+    /// can be subscribed to through [`StreamEnv::with_builder`].
+    pub fn from_spout_as<T: Data, S: Spout + Clone + Sync>(
+        &self,
+        spout_id: &str,
+        name: &str,
+        spout: S,
+        parallelism: usize,
+        convert: impl Fn(&Tuple) -> Result<(T, Option<i64>)> + Send + Sync + 'static,
+    ) -> Stream<T> {
+        self.graph.borrow_mut().builder().set_spout(spout_id, spout, parallelism);
+        let storm: Stream<()> = Stream::new(
+            self.graph.clone(),
+            vec![Input::new(spout_id.to_string(), parallelism)],
+            parallelism,
+        );
         let convert = Arc::new(convert);
         let id =
             self.graph.borrow_mut().add_bolt(name, parallelism, &storm.inputs, false, move || {
@@ -162,8 +200,7 @@ impl StreamEnv {
     /// # Errors
     /// As [`TopologyBuilder::build`].
     pub fn build(&self) -> Result<Topology> {
-        let builder = self.graph.borrow_mut().builder.take().expect("built once");
-        builder.build()
+        self.take_builder().build()
     }
 
     /// Builds and runs the topology in this process until its sources end.

@@ -18,7 +18,8 @@
 //! names the place: the text is read into the [`spec`] structs (bad YAML and
 //! unknown keys, with line and column); `${name}` references are substituted
 //! from the [`params`] and `--set` overrides; each component is made by
-//! [`crate::builtins::registry`]; and [`TopologyBuilder::build`] validates
+//! [`crate::builtins::registry`] (a composite kind, such as `squall-sql`'s
+//! `sql`, adds several; [`extensions::register_composite`]); and [`TopologyBuilder::build`] validates
 //! the graph. The format is documented for users in `docs/yaml.md`.
 //!
 //! What this module does not own: what the built-in components do
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
+use crate::builtins::extensions::{self, CompositeSpec};
 use crate::builtins::registry;
 use crate::error::{Error, Result};
 use crate::topology::{Grouping, Topology, TopologyBuilder, TopologyConfig, DEFAULT_STREAM};
@@ -121,12 +123,24 @@ fn build(spec: TopologySpec, params: &Params) -> Result<YamlTopology> {
 
     let mut builder = TopologyBuilder::new(name);
     builder.config(config);
-    for c in spouts {
+    let mut outputs = vec![];
+    for c in spouts.iter().chain(&bolts) {
+        let Some(make) = extensions::composite(&c.kind) else { continue };
+        if let Some(s) = streams.iter().find(|s| s.to == c.id) {
+            return Err(c.error(Error::config(format!(
+                "a '{}' component takes no input streams (the stream from '{}')",
+                c.kind, s.from
+            ))));
+        }
+        let spec = CompositeSpec { id: &c.id, parallelism: c.parallelism, settings: &c.settings };
+        outputs.extend(make(&spec, &mut builder).map_err(|e| c.error(e))?);
+    }
+    let simple = |c: &&Component| extensions::composite(&c.kind).is_none();
+    for c in spouts.iter().filter(simple) {
         let built = registry::spout(&c.kind, &c.settings).map_err(|e| c.error(e))?;
         builder.set_spout_factory(&c.id, built.factory, c.parallelism);
     }
-    let mut outputs = vec![];
-    for c in bolts {
+    for c in bolts.iter().filter(simple) {
         let built = registry::bolt(&c.kind, &c.settings).map_err(|e| c.error(e))?;
         let mut declarer = builder.set_bolt_factory(&c.id, built.factory, c.parallelism);
         for s in streams.iter().filter(|s| s.to == c.id) {
