@@ -310,9 +310,11 @@ fn open_windows_of_a_key_are_queried_live_and_committed_equal_to_the_events() {
         ..Default::default()
     };
     let running = squall::LocalCluster::submit(b.build().unwrap()).unwrap();
-    let storage =
-        squall::checkpoint::CheckpointStorage::open(checkpoints.path().to_str().unwrap(), "sums-per-10s")
-            .unwrap();
+    let storage = squall::checkpoint::CheckpointStorage::open(
+        checkpoints.path().to_str().unwrap(),
+        "sums-per-10s",
+    )
+    .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());
     let states = running.states();

@@ -79,9 +79,7 @@ impl DrpcServer {
             return Err(Error::Config("drpc request timeout must be above 0 ms".into()));
         }
         Ok(DrpcServer {
-            table: LocalDrpc::with_holder_timeout(Duration::from_millis(
-                DEFAULT_HOLDER_TIMEOUT_MS,
-            )),
+            table: LocalDrpc::with_holder_timeout(Duration::from_millis(DEFAULT_HOLDER_TIMEOUT_MS)),
             timeout: Duration::from_millis(request_timeout_ms),
             lease: Duration::from_millis(DEFAULT_LEASE_MS),
         })

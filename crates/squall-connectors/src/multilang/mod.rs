@@ -26,11 +26,11 @@ mod shell_process;
 mod shell_spout;
 mod spec;
 
-pub use shell_bolt::{ShellBolt, TICK};
 pub use serializer::{
     register_serializer, serializer_named, JsonSerializer, MsgpackSerializer, Serializer,
     SerializerFactory,
 };
+pub use shell_bolt::{ShellBolt, TICK};
 pub use shell_process::ShellCommand;
 pub use shell_spout::ShellSpout;
 pub use spec::{ShellMetrics, ShellOptions, ShellSettings, ShellSpec};

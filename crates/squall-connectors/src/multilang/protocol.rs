@@ -324,7 +324,6 @@ mod tests {
     use super::*;
     use crate::multilang::Serializer as _;
 
-
     fn text(msg: ToChild<'_>) -> String {
         let mut out = Vec::new();
         crate::multilang::JsonSerializer.write(&msg, &mut out).unwrap();

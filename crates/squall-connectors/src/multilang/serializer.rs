@@ -205,7 +205,9 @@ fn registry() -> &'static RwLock<BTreeMap<String, SerializerFactory>> {
         let mut known: BTreeMap<String, SerializerFactory> = BTreeMap::new();
         known.insert("json".into(), || Arc::new(JsonSerializer));
         // Storm's class name for its JSON serializer, as Storm configs say it.
-        known.insert("org.apache.storm.multilang.JsonSerializer".into(), || Arc::new(JsonSerializer));
+        known.insert("org.apache.storm.multilang.JsonSerializer".into(), || {
+            Arc::new(JsonSerializer)
+        });
         known.insert("msgpack".into(), || Arc::new(MsgpackSerializer));
         RwLock::new(known)
     })
@@ -317,7 +319,8 @@ mod tests {
         let reason = MsgpackSerializer.decode(&no_command).unwrap_err();
         assert!(reason.contains("command"), "{reason}");
         assert_eq!(MsgpackSerializer.show(&rmp_serde::to_vec(&("a", 1)).unwrap()), "[\"a\",1]");
-        let json = frames(&JsonSerializer, b"{\"command\":\"sync\"}\nend\n{\"a\":\n1}\nend\n{\"cut");
+        let json =
+            frames(&JsonSerializer, b"{\"command\":\"sync\"}\nend\n{\"a\":\n1}\nend\n{\"cut");
         assert_eq!(json[0].as_deref().unwrap(), b"{\"command\":\"sync\"}");
         assert_eq!(json[1].as_deref().unwrap(), b"{\"a\":\n1}");
         assert_eq!(json[2].as_ref().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);

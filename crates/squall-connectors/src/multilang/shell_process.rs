@@ -134,7 +134,8 @@ impl ShellProcess {
     ) -> Result<ShellProcess> {
         let argv = &command.argv;
         let speaking = serializer.name();
-        let mut label = format!("component '{component}' task {task}: {argv:?} speaking {speaking}");
+        let mut label =
+            format!("component '{component}' task {task}: {argv:?} speaking {speaking}");
         let pid_dir = tempfile::Builder::new()
             .prefix("squall-multilang-")
             .tempdir()
