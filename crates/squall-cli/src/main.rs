@@ -129,6 +129,10 @@ enum Command {
         /// `drpc.request.timeout.secs`).
         #[arg(long, default_value_t = squall_cluster::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS)]
         timeout_ms: u64,
+        /// How long a topology's spout holding requests may stay silent
+        /// (it died) before its requests fail, ms.
+        #[arg(long, default_value_t = squall_cluster::drpc_server::DEFAULT_HOLDER_TIMEOUT_MS)]
+        holder_timeout_ms: u64,
         /// Require `Authorization: Bearer TOKEN` on every route.
         #[arg(long)]
         token: Option<String>,
@@ -469,7 +473,9 @@ fn main() -> ExitCode {
         Command::Drpc { function, args, server, token, config } => {
             drpc::call(config.as_deref(), server, token, &function, &args)
         }
-        Command::DrpcServer { listen, timeout_ms, token } => drpc::serve(listen, timeout_ms, token),
+        Command::DrpcServer { listen, timeout_ms, holder_timeout_ms, token } => {
+            drpc::serve(listen, timeout_ms, holder_timeout_ms, token)
+        }
         Command::Worker { assignment } => Ok(cluster::worker(&assignment)),
         Command::Submit { file, set, binary, name, workers, from_savepoint, cluster: c } => {
             let request = match (file, binary, name) {

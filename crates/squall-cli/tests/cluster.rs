@@ -118,6 +118,43 @@ fn workers_exchange_tuples_and_control_messages_over_mutual_tls_and_the_output_e
     }
 }
 
+/// Storm's multilang on a cluster: `examples/word-count-python.yaml`, its
+/// split bolt a pystorm child per task, over two workers under
+/// `at_least_once` (the children's acks cross the workers to the ackers),
+/// counts the corpus exactly as a plain count does.
+#[test]
+fn a_python_split_bolt_on_two_workers_counts_like_a_plain_loop() {
+    let cluster = Cluster::start(1, &["sup-a", "sup-b"]);
+    let corpus = corpus();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let output = cluster.dir.path().join("python.csv");
+    let set = |k: &str, v: &Path| format!("{k}={}", v.display());
+    let out = cluster.squall(&[
+        "submit",
+        repo.join("examples/word-count-python.yaml").to_str().unwrap(),
+        "--workers",
+        "2",
+        "--set",
+        &set("input", &corpus),
+        "--set",
+        &set("output", &output),
+        "--set",
+        &set("python_dir", &repo.join("examples/multilang")),
+        "--set",
+        "guarantee=at_least_once",
+    ]);
+    assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
+    cluster.wait_for_state("word-count-python", "finished");
+    let expected = reference(&corpus);
+    assert_eq!(read_counts(&output), expected);
+    let metrics = cluster.metrics("word-count-python");
+    assert_eq!(metrics["workers"].as_array().map(Vec::len), Some(2), "{metrics}");
+    let split = component(&metrics, "split");
+    assert_eq!(split["emitted"].as_u64(), Some(expected.values().sum()), "{metrics}");
+    let lines = component(&metrics, "lines");
+    assert_eq!(lines["acked"], lines["emitted"], "every line acked by the children: {metrics}");
+}
+
 #[test]
 fn api_refuses_missing_or_wrong_tokens_and_bad_topologies() {
     let cluster = Cluster::start(1, &[]);

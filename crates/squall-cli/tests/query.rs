@@ -196,3 +196,187 @@ fn routed_queries(guarantee: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not answer") && stderr.contains("(HTTP 503)"), "{stderr}");
 }
+
+/// A CSV spout that stays open after its file: idle, never finished, so
+/// that the windows still open at its last watermark stay open.
+#[derive(Clone)]
+struct Endless(squall::builtins::CsvSpout, bool);
+
+impl squall::Spout for Endless {
+    fn declare_outputs(&self, declarer: &mut squall::topology::OutputDeclarer) {
+        self.0.declare_outputs(declarer);
+    }
+    fn open(&mut self, context: &squall::TopologyContext) -> squall::Result<()> {
+        self.0.open(context)
+    }
+    fn next_tuple(
+        &mut self,
+        collector: &mut squall::OutputCollector,
+    ) -> squall::Result<squall::SpoutStatus> {
+        if self.1 {
+            return Ok(squall::SpoutStatus::Idle);
+        }
+        let status = self.0.next_tuple(collector)?;
+        self.1 = status == squall::SpoutStatus::Finished;
+        Ok(if self.1 { squall::SpoutStatus::Idle } else { status })
+    }
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> squall::Result<()> {
+        self.0.snapshot_state(checkpoint_id)
+    }
+    fn on_checkpoint_complete(&mut self, checkpoint_id: u64) -> squall::Result<()> {
+        self.0.on_checkpoint_complete(checkpoint_id)
+    }
+    fn ack(&mut self, msg_id: squall::topology::MessageId) {
+        self.0.ack(msg_id);
+    }
+    fn fail(&mut self, msg_id: squall::topology::MessageId) {
+        self.0.fail(msg_id);
+    }
+    fn close(&mut self) {
+        self.0.close();
+    }
+}
+
+/// The open windows of every key once the sample events
+/// (`examples/sums-per-10s-sample.csv`, 600 events of 20 keys over 60 s,
+/// up to 2 s out of order) are read and the watermark is their largest
+/// time less 2001 ms: per key, the 10 s windows that end after the
+/// watermark, with the sum and number of their values, computed from the
+/// file alone. No event of such a window can have been late, since the
+/// watermark never passed its end.
+fn expected_open_windows(sample: &Path) -> BTreeMap<String, serde_json::Value> {
+    let mut reader = csv::Reader::from_path(sample).unwrap();
+    let events: Vec<(i64, String, i64)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].parse().unwrap(), r[1].to_string(), r[2].parse().unwrap())
+        })
+        .collect();
+    let watermark = events.iter().map(|e| e.0).max().unwrap() - 2000 - 1;
+    let mut windows: BTreeMap<String, BTreeMap<i64, (i64, u64)>> = BTreeMap::new();
+    for (ts, key, value) in events {
+        let start = ts - ts.rem_euclid(10_000);
+        if start + 10_000 - 1 > watermark {
+            let w = windows.entry(key).or_default().entry(start).or_default();
+            *w = (w.0 + value, w.1 + 1);
+        }
+    }
+    windows
+        .into_iter()
+        .map(|(key, w)| {
+            let rows = w.into_iter().map(|(start, (total, records))| {
+                serde_json::json!({"window_start": start, "window_end": start + 10_000,
+                    "records": records, "total": total})
+            });
+            (key, serde_json::Value::Array(rows.collect()))
+        })
+        .collect()
+}
+
+#[test]
+fn open_windows_of_a_key_are_queried_live_and_committed_equal_to_the_events() {
+    use squall::builtins::{CsvSpout, CsvSpoutOptions, WindowBolt, WindowSpec};
+    use squall::time::{TimestampFormat, WatermarkStrategy};
+    use squall::window::{AggregateKind, AggregateSpec, Trigger, WindowAssigner};
+
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let sample = repo.join("examples/sums-per-10s-sample.csv");
+    let expected = expected_open_windows(&sample);
+    assert_eq!(expected.len(), 20, "every key has an open window");
+    let checkpoints = tempfile::tempdir().unwrap();
+    let mut options = CsvSpoutOptions::new("ts_ms");
+    options.time_format = TimestampFormat::UnixMillis;
+    options.watermark = WatermarkStrategy::BoundedOutOfOrderness { max_out_of_orderness_ms: 2000 };
+    let spout = Endless(CsvSpout::new(&sample, options).unwrap(), false);
+    let sums = WindowBolt::new(WindowSpec {
+        window: WindowAssigner::Tumbling { size_ms: 10_000, offset_ms: 0 },
+        trigger: Trigger::EventTime,
+        early_every_ms: None,
+        keys: vec!["key".into()],
+        aggregates: vec![AggregateSpec::new(AggregateKind::Sum, Some("value"), "total")],
+        time_field: squall::builtins::EVENT_TIME_FIELD.into(),
+        allowed_lateness_ms: 0,
+    })
+    .unwrap();
+    let mut b = squall::TopologyBuilder::new("sums-per-10s");
+    b.set_spout("events", spout, 1);
+    b.set_bolt("sums", sums, 2).fields_grouping("events", squall::Fields::new(["key"]));
+    *b.config_mut() = squall::TopologyConfig {
+        guarantee: squall::Guarantee::ExactlyOnce,
+        checkpoint_interval_ms: 50,
+        checkpoint_dir: Some(checkpoints.path().display().to_string()),
+        buffer_timeout_ms: 1,
+        ..Default::default()
+    };
+    let running = squall::LocalCluster::submit(b.build().unwrap()).unwrap();
+    let storage = squall::checkpoint::CheckpointStorage::open(
+        checkpoints.path().to_str().unwrap(),
+        "sums-per-10s",
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let states = running.states();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let served =
+                squall_cluster::query_api::serve(listener, "sums-per-10s", states, Some(storage));
+            served.await.unwrap();
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let read = |key: &str, committed: bool| {
+        let read = committed.then(|| "committed".to_string());
+        let query = StateQuery { key: Some(key.into()), read, ..StateQuery::default() };
+        runtime.block_on(ask(&server, "sums-per-10s", "sums", "windows", &query))
+    };
+    // Live: every key's open windows, once the last events are in.
+    for (key, windows) in &expected {
+        let mut last = None;
+        support::wait_until(&format!("the live windows of {key}"), || {
+            last = read(key, false).ok();
+            last.as_ref().is_some_and(|a| &a["value"] == windows)
+        });
+        let answer = last.unwrap();
+        assert!(answer.get("checkpoint").is_none(), "{answer}");
+    }
+    // Committed: the latest checkpoint holds the same windows.
+    for (key, windows) in expected.iter().take(5) {
+        let mut last = None;
+        support::wait_until(&format!("the committed windows of {key}"), || {
+            last = read(key, true).ok();
+            last.as_ref().is_some_and(|a| &a["value"] == windows)
+        });
+        assert!(last.unwrap()["checkpoint"].as_u64().is_some());
+    }
+    // A key without events has no window; a scan by prefix finds k1, k10..k19.
+    assert_eq!(read("k99", false).unwrap()["value"], serde_json::Value::Null);
+    let scan = StateQuery { prefix: Some("k1".into()), ..StateQuery::default() };
+    let found = runtime.block_on(ask(&server, "sums-per-10s", "sums", "windows", &scan)).unwrap();
+    let entries = found["entries"].as_array().unwrap();
+    let keys: Vec<&str> = entries.iter().map(|e| e["key"][0].as_str().unwrap()).collect();
+    let wanted: Vec<&str> =
+        expected.keys().map(String::as_str).filter(|k| k.starts_with("k1")).collect();
+    assert_eq!(keys, wanted);
+    for e in entries {
+        assert_eq!(e["value"], expected[e["key"][0].as_str().unwrap()]);
+    }
+    // `squall query` prints the same, live and committed.
+    for committed in [false, true] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_squall"));
+        command.args(["query", "sums-per-10s", "sums", "windows", "k7", "--server", &server]);
+        if committed {
+            command.arg("--committed");
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["value"], expected["k7"], "committed: {committed}");
+    }
+    running.kill();
+    running.join().unwrap();
+}

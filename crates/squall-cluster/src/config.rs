@@ -49,10 +49,18 @@ pub struct NimbusConfig {
     /// `drpc.request.timeout.secs`); see [`crate::drpc_server`].
     #[serde(default = "drpc_request_timeout_ms")]
     pub drpc_request_timeout_ms: u64,
+    /// How long a worker holding DRPC requests may stay silent before they
+    /// fail, ms (a killed worker's requests fail then).
+    #[serde(default = "drpc_holder_timeout_ms")]
+    pub drpc_holder_timeout_ms: u64,
 }
 
 fn drpc_request_timeout_ms() -> u64 {
     crate::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS
+}
+
+fn drpc_holder_timeout_ms() -> u64 {
+    crate::drpc_server::DEFAULT_HOLDER_TIMEOUT_MS
 }
 
 /// Settings of `squall supervisor`.
@@ -89,6 +97,7 @@ impl Default for ClusterConfig {
                 lease_ttl_s: 5,
                 reconcile_ms: 1000,
                 drpc_request_timeout_ms: drpc_request_timeout_ms(),
+                drpc_holder_timeout_ms: drpc_holder_timeout_ms(),
             },
             supervisor: SupervisorConfig {
                 id: String::new(),

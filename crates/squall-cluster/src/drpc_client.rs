@@ -86,8 +86,10 @@ pub async fn execute(
 /// emitted: what a killed worker loses is what it was working on.
 ///
 /// Each clone has its own fetchers: a task's spout takes only what it
-/// fetched. A request fetched by a worker that dies before answering is
-/// answered by the caller's timeout.
+/// fetched. Each fetcher names itself to the server as the holder of what
+/// it took, and beats while its spout has not taken the last request, so
+/// that a request fetched by a worker that dies before answering fails
+/// after the server's holder timeout, not the caller's whole timeout.
 pub struct HttpDrpc {
     base: String,
     token: Option<String>,
@@ -159,8 +161,25 @@ impl HttpDrpc {
     }
 }
 
+/// Waits for `demand`, telling the server at `beat` every long-poll period
+/// that this holder is alive meanwhile.
+async fn wait_for_demand(demand: &Notify, client: &Client, beat: &str, token: Option<&str>) {
+    loop {
+        let period = tokio::time::sleep(Duration::from_millis(LONG_POLL_MS));
+        tokio::select! {
+            () = demand.notified() => return,
+            () = period => {
+                if let Err(e) = with_token(client.post(beat), token).send().await {
+                    tracing::warn!(%beat, error = %e, "drpc holder beat not delivered");
+                }
+            }
+        }
+    }
+}
+
 /// Long-polls `url` for a request each time `demand` is notified and hands
-/// it to `requests`, until the receiver is gone.
+/// it to `requests`, until the receiver is gone; names itself `holder` so
+/// that the server fails what it holds if it falls silent.
 async fn fetch_loop(
     client: Client,
     url: String,
@@ -168,12 +187,15 @@ async fn fetch_loop(
     requests: mpsc::Sender<DrpcRequest>,
     demand: Arc<Notify>,
 ) {
-    demand.notified().await;
+    let holder = fastrand::u64(..);
+    let beat = format!("{}/holders/{holder}", url.trim_end_matches("/requests"));
+    wait_for_demand(&demand, &client, &beat, token.as_deref()).await;
     // The request the spout took last, confirmed with the next poll (the
     // server leases what it hands out until then).
     let mut taken: Option<u64> = None;
     loop {
-        let mut poll = client.get(&url).query(&[("wait_ms", LONG_POLL_MS)]);
+        let mut poll =
+            client.get(&url).query(&[("wait_ms", LONG_POLL_MS)]).query(&[("holder", holder)]);
         if let Some(id) = taken {
             poll = poll.query(&[("taken", id)]);
         }
@@ -189,7 +211,7 @@ async fn fetch_loop(
                     if requests.send(request).await.is_err() {
                         return;
                     }
-                    demand.notified().await;
+                    wait_for_demand(&demand, &client, &beat, token.as_deref()).await;
                     taken = Some(id);
                     continue;
                 }

@@ -7,7 +7,8 @@
 //! | method and path | body | answer |
 //! |---|---|---|
 //! | `POST /drpc/{function}` | the args (text) | 200 the result (text); 504 no answer within the request timeout; 502 the topology failed the request |
-//! | `GET /drpc/{function}/requests?wait_ms=N&taken=ID` | | 200 a [`DrpcRequest`] (JSON); 204 none within `wait_ms` (default 1000, at most 30000) |
+//! | `GET /drpc/{function}/requests?wait_ms=N&taken=ID&holder=H` | | 200 a [`DrpcRequest`] (JSON); 204 none within `wait_ms` (default 1000, at most 30000) |
+//! | `POST /drpc/{function}/holders/{H}` | | 204: the poller `H` is alive (between polls) |
 //! | `POST /drpc/{function}/results/{id}` | the result (text) | 204 (also when no one waits for it any more) |
 //! | `POST /drpc/{function}/failures/{id}` | the reason (text) | 204 (likewise) |
 //!
@@ -16,6 +17,13 @@
 //! its next poll; one not confirmed in time goes back first in line, so a
 //! response lost with its connection or a worker killed before its spout
 //! took the request costs the caller a lease, not its timeout.
+//!
+//! A poller that names itself (`holder=H`, any number unique to it) holds
+//! the requests it confirms: each of its polls, or a `holders/H` beat,
+//! says it is alive, and when it has been silent for the holder timeout
+//! ([`DEFAULT_HOLDER_TIMEOUT_MS`], [`DrpcServer::with_holder_timeout_ms`])
+//! its requests fail (HTTP 502, "stopped polling"): a worker killed with
+//! requests in flight fails them then, not at the request timeout.
 //!
 //! Errors are `{"error": "..."}`. The request table, its timeouts and the
 //! dropping of late answers are [`LocalDrpc`]'s: this module only carries
@@ -47,6 +55,11 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
 /// Default lease of a request handed to a spout and not yet confirmed, ms.
 pub const DEFAULT_LEASE_MS: u64 = 5_000;
 
+/// Default silence after which a poller's held requests fail, ms: five
+/// long polls of [`crate::drpc_client`]'s spouts, so that a busy worker is
+/// not taken for a dead one.
+pub const DEFAULT_HOLDER_TIMEOUT_MS: u64 = 5_000;
+
 /// The server's state: the request table and the callers' timeout.
 #[derive(Debug, Clone)]
 pub struct DrpcServer {
@@ -66,7 +79,7 @@ impl DrpcServer {
             return Err(Error::Config("drpc request timeout must be above 0 ms".into()));
         }
         Ok(DrpcServer {
-            table: LocalDrpc::new(),
+            table: LocalDrpc::with_holder_timeout(Duration::from_millis(DEFAULT_HOLDER_TIMEOUT_MS)),
             timeout: Duration::from_millis(request_timeout_ms),
             lease: Duration::from_millis(DEFAULT_LEASE_MS),
         })
@@ -75,6 +88,15 @@ impl DrpcServer {
     /// The same with requests leased for `lease_ms` ms until confirmed.
     pub fn with_lease_ms(mut self, lease_ms: u64) -> Self {
         self.lease = Duration::from_millis(lease_ms.max(1));
+        self
+    }
+
+    /// The same with held requests failing after their poller was silent
+    /// for `holder_timeout_ms` ms. Call before serving: it starts a new,
+    /// empty request table.
+    pub fn with_holder_timeout_ms(mut self, holder_timeout_ms: u64) -> Self {
+        let timeout = Duration::from_millis(holder_timeout_ms.max(1));
+        self.table = LocalDrpc::with_holder_timeout(timeout);
         self
     }
 
@@ -94,6 +116,10 @@ pub struct WaitQuery {
     /// Requests the poller confirms it has (comma-separated ids).
     #[serde(default)]
     pub taken: Option<String>,
+    /// The poller's id: the requests it confirms are held by it, and fail
+    /// when it falls silent.
+    #[serde(default)]
+    pub holder: Option<u64>,
 }
 
 fn default_wait() -> u64 {
@@ -108,6 +134,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(server: DrpcServer) -> Router<S>
         .route("/drpc/{function}/requests", get(fetch))
         .route("/drpc/{function}/results/{id}", post(result))
         .route("/drpc/{function}/failures/{id}", post(failure))
+        .route("/drpc/{function}/holders/{holder}", post(beat))
         .with_state(Arc::new(server))
 }
 
@@ -184,10 +211,16 @@ async fn fetch(
 ) -> Response {
     let wait = Duration::from_millis(query.wait_ms.min(MAX_WAIT_MS));
     let table = server.table.clone();
+    if let Some(holder) = query.holder {
+        table.heartbeat(holder);
+    }
     for id in query.taken.iter().flat_map(|t| t.split(',')) {
-        match id.trim().parse() {
-            Ok(id) => table.confirm(id),
-            Err(_) => return error(StatusCode::BAD_REQUEST, format!("taken: '{id}' is not an id")),
+        match (id.trim().parse(), query.holder) {
+            (Ok(id), Some(holder)) => table.confirm_held(id, holder),
+            (Ok(id), None) => table.confirm(id),
+            (Err(_), _) => {
+                return error(StatusCode::BAD_REQUEST, format!("taken: '{id}' is not an id"))
+            }
         }
     }
     let lease = server.lease;
@@ -195,8 +228,13 @@ async fn fetch(
     // drops this future and the request taken goes back to the queue
     // rather than to a connection no one reads.
     let (taken, handed) = tokio::sync::oneshot::channel();
+    let holder = query.holder;
     tokio::task::spawn_blocking(move || {
-        if let Some(request) = table.fetch_leased(&function, wait, lease) {
+        let fetched = table.fetch_leased(&function, wait, lease);
+        if let Some(holder) = holder {
+            table.heartbeat(holder);
+        }
+        if let Some(request) = fetched {
             if let Err(request) = taken.send(request) {
                 table.requeue(&function, request);
             }
@@ -214,6 +252,14 @@ async fn result(
     result: String,
 ) -> StatusCode {
     server.table.answer(id, result);
+    StatusCode::NO_CONTENT
+}
+
+async fn beat(
+    State(server): State<Arc<DrpcServer>>,
+    Path((_function, holder)): Path<(String, u64)>,
+) -> StatusCode {
+    server.table.heartbeat(holder);
     StatusCode::NO_CONTENT
 }
 

@@ -282,7 +282,8 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
         .await
         .map_err(|source| Error::Io { what: format!("bind {}", config.nimbus.api_addr), source })?;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
-    let drpc = crate::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?;
+    let drpc = crate::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?
+        .with_holder_timeout_ms(config.nimbus.drpc_holder_timeout_ms);
     let api = crate::api::router(store.clone(), config.api_token.clone(), blobs, drpc);
     let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let app = crate::ui::nimbus_app(api, store.clone(), config.api_token.clone(), leading.clone());

@@ -8,7 +8,9 @@
 //! Modes, each a child process, median of `--runs` (default 3):
 //! - `rust`: [`SplitWordsBolt`].
 //! - `pystorm`: `examples/multilang/split.py` (pystorm 3.1.4; the
-//!   child sends no task-id requests).
+//!   child sends no task-id requests), JSON.
+//! - `pystorm-mp`: the same bolt with pystorm's MessagePack serializer
+//!   (`serializer: msgpack`; PyPI `msgpack` 1.2.4).
 //! - `storm-py`: `tests/multilang/split_storm.py` (Storm's `storm.py`,
 //!   which waits for the task ids of every emit: one round trip per word).
 //!
@@ -25,6 +27,7 @@ use std::time::Instant;
 
 use squall::builtins::{FileSpout, SplitWordsBolt};
 use squall::{Bolt, LocalCluster, OutputCollector, TopologyBuilder, Tuple};
+use squall_connectors::multilang::MsgpackSerializer;
 use squall_connectors::ShellBolt;
 
 /// Drops its inputs.
@@ -80,10 +83,16 @@ fn child(mode: &str, plays: usize, parallelism: usize) {
     };
     let split = match mode {
         "rust" => b.set_bolt("split", SplitWordsBolt::new("line"), parallelism),
-        "pystorm" => {
+        "pystorm" | "pystorm-mp" => {
             let examples = manifest().join("../../examples/multilang");
-            let split = ShellBolt::new(["python3", "split.py"]).cwd(examples).fields(["word"]);
-            b.set_bolt("split", split, parallelism)
+            let msgpack = mode == "pystorm-mp";
+            let serializer = if msgpack { "msgpack" } else { "json" };
+            let split = ShellBolt::new(["python3", "split.py", serializer]).cwd(examples);
+            let split = match msgpack {
+                true => split.serializer(MsgpackSerializer),
+                false => split,
+            };
+            b.set_bolt("split", split.fields(["word"]), parallelism)
         }
         _ => b.set_bolt("split", python("split_storm.py"), parallelism),
     };
@@ -124,7 +133,7 @@ fn main() -> anyhow::Result<()> {
         "mode", "lines", "lines/s", "ns/line", "words/s", "ns/word", "vs rust"
     );
     let mut rust = None;
-    for mode in ["rust", "pystorm", "storm-py"] {
+    for mode in ["rust", "pystorm", "pystorm-mp", "storm-py"] {
         let child_args =
             ["--child", mode, &plays.to_string(), &parallelism.to_string()].map(String::from);
         let m = bench::measure(&child_args, runs)?;

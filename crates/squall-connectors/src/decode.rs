@@ -148,7 +148,9 @@ pub fn to_json(value: &Value) -> serde_json::Value {
 }
 
 /// Serializes a Squall value as [`to_json`] maps it, without building a
-/// `serde_json::Value` first (the multilang protocol writes every tuple).
+/// `serde_json::Value` first (the multilang protocol writes every tuple);
+/// in a binary format (not human-readable, as MessagePack) bytes are
+/// binary.
 #[derive(Debug, Clone, Copy)]
 pub struct AsJson<'a>(pub &'a Value);
 
@@ -160,6 +162,7 @@ impl serde::Serialize for AsJson<'_> {
             Value::Int(i) | Value::Timestamp(i) => s.serialize_i64(*i),
             Value::Float(f) => s.serialize_f64(*f),
             Value::String(text) => s.serialize_str(text),
+            Value::Bytes(b) if !s.is_human_readable() => s.serialize_bytes(b),
             Value::Bytes(b) => s.collect_seq(b),
             Value::List(l) => s.collect_seq(l.iter().map(AsJson)),
             Value::Map(m) => s.collect_map(m.iter().map(|(k, v)| (k, AsJson(v)))),

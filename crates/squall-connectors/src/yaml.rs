@@ -182,6 +182,8 @@ mod tests {
         assert_eq!(shell.description, r#"multilang bolt ["python3", "split.py"]"#);
         let spout = registry::spout("shell", &yaml("{command: [python3, s.py], fields: [line]}"));
         assert!(spout.is_ok());
+        let msgpack = "{command: [python3, s.py], fields: [line], serializer: msgpack}";
+        assert!(registry::spout("shell", &yaml(msgpack)).is_ok());
         for (kind, settings, expected) in [
             ("spout", "{command: [python3, s.py]}", "declare the fields"),
             ("spout", "{command: [x], fields: [a], max_pending: 3}", "for bolts only"),
@@ -189,6 +191,7 @@ mod tests {
             ("bolt", "{command: [x], comand: [y]}", "comand"),
             ("bolt", "{command: [x], timeout_ms: 10}", "heartbeat_interval_ms (1000)"),
             ("bolt", "{command: [x], direct_streams: [d]}", "direct stream 'd'"),
+            ("bolt", "{command: [x], serializer: thrift}", "unknown serializer 'thrift'"),
         ] {
             let built = match kind {
                 "spout" => registry::spout("shell", &yaml(settings)).map(|_| ()),

@@ -25,7 +25,7 @@ use squall::builtins::{CountBolt, FileSpout, StatefulCountBolt};
 use squall::topology::{Guarantee, RestartStrategy, TopologyConfig};
 use squall::{Bolt, Fields, LocalCluster, OutputCollector, RunSummary, Spout, TopologyBuilder};
 use squall::{Grouping, TopologyContext, Tuple, Values};
-use squall_connectors::multilang::{ShellMetrics, ShellOptions};
+use squall_connectors::multilang::{MsgpackSerializer, ShellMetrics, ShellOptions};
 use squall_connectors::{ShellBolt, ShellSpout};
 use support::LastCount;
 
@@ -58,11 +58,16 @@ fn storm_dir() -> &'static str {
     })
 }
 
-/// The pystorm split bolt of `examples/multilang/split.py`, emitting words.
-fn example_split() -> ShellBolt {
+/// The pystorm split bolt of `examples/multilang/split.py`, emitting words,
+/// speaking pystorm's serializer `serializer` (`json` or `msgpack`).
+fn example_split(serializer: &str) -> ShellBolt {
     storm_dir();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/multilang");
-    ShellBolt::new(["python3", "split.py"]).cwd(examples).fields(["word"])
+    let bolt = ShellBolt::new(["python3", "split.py", serializer]).cwd(examples).fields(["word"]);
+    match serializer {
+        "msgpack" => bolt.serializer(MsgpackSerializer),
+        _ => bolt,
+    }
 }
 
 /// `python3 script` from `tests/multilang`, able to `import storm`,
@@ -129,11 +134,29 @@ fn a_storm_js_split_bolt_counts_like_a_plain_loop_under_at_least_once() {
 #[test]
 fn a_pystorm_split_bolt_counts_shakespeare_like_a_plain_loop() {
     let (counts, reference, summary) =
-        count_plays(usize::MAX, example_split(), TopologyConfig::default());
+        count_plays(usize::MAX, example_split("json"), TopologyConfig::default());
     assert!(reference.len() > 20_000, "the whole corpus has many distinct words");
     assert_eq!(counts, reference);
     let split = summary.metrics.component("split").unwrap();
     assert_eq!(split.emitted, reference.values().sum::<i64>() as u64);
+}
+
+/// The same unmodified pystorm bolt with pystorm's `MsgpackSerializer`
+/// (`serializer="msgpack"`) against Squall's, under at-least-once so that
+/// every ack crosses as MessagePack too.
+#[test]
+fn a_pystorm_split_bolt_speaking_msgpack_counts_shakespeare_like_a_plain_loop() {
+    let msgpack = Command::new("python3").args(["-c", "import msgpack"]).status();
+    assert!(
+        msgpack.is_ok_and(|s| s.success()),
+        "msgpack is missing: run scripts/setup.sh (pip install msgpack==1.2.4)"
+    );
+    let config = TopologyConfig { max_spout_pending: Some(5000), ..at_least_once() };
+    let (counts, reference, summary) = count_plays(usize::MAX, example_split("msgpack"), config);
+    assert!(reference.len() > 20_000, "the whole corpus has many distinct words");
+    assert_eq!(counts, reference);
+    let lines = summary.metrics.component("lines").unwrap();
+    assert_eq!((lines.acked, lines.failed), (lines.emitted, 0), "every line acked over msgpack");
 }
 
 #[test]
@@ -158,8 +181,10 @@ fn a_python_bolt_failing_5_percent_of_lines_loses_nothing_under_at_least_once() 
 /// Word count under `at_least_once` whose lines come from the Python spout
 /// `script` (reading LINES_FILE, the lines of two plays) through the flaky
 /// split bolt (5% of lines failed once): runs until the spout's metric
-/// `acked` says every line was acked, then checks the counts.
-fn python_spout_replays(script: &str) -> (ShellMetrics, RunSummary) {
+/// `acked` says every line was acked, then checks the counts. With
+/// `msgpack` the spout speaks MessagePack (pystorm's serializer) and the
+/// split bolt (storm.py) JSON.
+fn python_spout_replays(script: &str, msgpack: bool) -> (ShellMetrics, RunSummary) {
     let (input, reference) = support::plays(2);
     let lines_file = input.path().join("all.lines");
     let mut text = String::new();
@@ -175,11 +200,14 @@ fn python_spout_replays(script: &str) -> (ShellMetrics, RunSummary) {
     }
     std::fs::write(&lines_file, &text).unwrap();
     let total = text.lines().count() as u64;
-    let spout = ShellSpout::new(["python3", script])
+    let mut spout = ShellSpout::new(["python3", script])
         .cwd(components())
         .env("PYTHONPATH", storm_dir())
         .env("LINES_FILE", lines_file.display().to_string())
         .fields(["line"]);
+    if msgpack {
+        spout = spout.serializer(MsgpackSerializer).env("PYSTORM_SERIALIZER", "msgpack");
+    }
     let metrics = spout.metrics();
     let flaky = python("flaky_split.py").env("FAIL_ONE_IN", "20");
     let (b, counts) = word_count(spout, flaky, at_least_once());
@@ -196,7 +224,7 @@ fn python_spout_replays(script: &str) -> (ShellMetrics, RunSummary) {
 
 #[test]
 fn a_storm_py_spout_with_acks_and_fails_is_replayed() {
-    let (metrics, summary) = python_spout_replays("numbered_lines_spout.py");
+    let (metrics, summary) = python_spout_replays("numbered_lines_spout.py", false);
     let failed = metrics.get("failed").and_then(|n| n.as_u64()).unwrap_or(0);
     let split = summary.metrics.component("split").unwrap();
     assert_eq!(split.failed, failed, "every fail of the bolt reached the Python spout");
@@ -204,7 +232,12 @@ fn a_storm_py_spout_with_acks_and_fails_is_replayed() {
 
 #[test]
 fn a_pystorm_reliable_spout_is_replayed() {
-    python_spout_replays("reliable_spout.py");
+    python_spout_replays("reliable_spout.py", false);
+}
+
+#[test]
+fn a_pystorm_reliable_spout_speaking_msgpack_is_replayed() {
+    python_spout_replays("reliable_spout.py", true);
 }
 
 /// What the tracing subscriber of this test binary wrote.
@@ -382,27 +415,49 @@ fn a_malformed_message_fails_the_task_with_the_message_quoted() {
 }
 
 #[test]
-fn the_python_word_count_example_counts_like_a_plain_loop() {
+fn the_python_word_count_example_counts_like_a_plain_loop_with_either_serializer() {
     squall_connectors::register();
     storm_dir();
     let (input, reference) = support::plays(2);
-    let out = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let overrides = [
-        ("input".to_string(), input.path().display().to_string()),
-        ("output".to_string(), out.path().join("counts.csv").display().to_string()),
-        ("python_dir".to_string(), root.join("examples/multilang").display().to_string()),
-        ("guarantee".to_string(), "at_least_once".to_string()),
-    ];
-    let example = root.join("examples/word-count-python.yaml");
-    let loaded = squall::yaml::load(&example, &overrides).unwrap();
-    LocalCluster::run(loaded.topology).unwrap();
-    let csv = std::fs::read_to_string(out.path().join("counts.csv")).unwrap();
-    let counts: HashMap<String, i64> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit_once(',').unwrap())
-        .map(|(w, c)| (w.to_string(), c.parse().unwrap()))
-        .collect();
-    assert_eq!(counts, reference);
+    for serializer in ["json", "msgpack"] {
+        let out = tempfile::tempdir().unwrap();
+        let overrides = [
+            ("input".to_string(), input.path().display().to_string()),
+            ("output".to_string(), out.path().join("counts.csv").display().to_string()),
+            ("python_dir".to_string(), root.join("examples/multilang").display().to_string()),
+            ("guarantee".to_string(), "at_least_once".to_string()),
+            ("serializer".to_string(), serializer.to_string()),
+        ];
+        let example = root.join("examples/word-count-python.yaml");
+        let loaded = squall::yaml::load(&example, &overrides).unwrap();
+        LocalCluster::run(loaded.topology).unwrap();
+        let csv = std::fs::read_to_string(out.path().join("counts.csv")).unwrap();
+        let counts: HashMap<String, i64> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplit_once(',').unwrap())
+            .map(|(w, c)| (w.to_string(), c.parse().unwrap()))
+            .collect();
+        assert_eq!(counts, reference, "{serializer}");
+    }
+}
+
+/// A child that speaks JSON to a bolt that expects MessagePack fails its
+/// task with what it sent quoted, not a hang.
+#[test]
+fn a_child_speaking_another_serializer_fails_the_task_with_its_message_quoted() {
+    let options = ShellOptions { heartbeat_interval_ms: 500, timeout_ms: 2000, max_pending: 100 };
+    let bolt = example_split("json").serializer(MsgpackSerializer).options(options);
+    let mut b = TopologyBuilder::new("mismatch");
+    let (input, _) = support::plays(1);
+    b.set_spout("lines", FileSpout::new(input.path()).unwrap(), 1);
+    b.set_bolt("split", bolt, 1).shuffle_grouping("lines");
+    b.config_mut().restart_strategy = RestartStrategy::None;
+    let error = LocalCluster::run(b.build().unwrap()).unwrap_err().to_string();
+    assert!(error.contains("component 'split'"), "{error}");
+    // The child either dies on bytes that are not its JSON lines, or waits
+    // for an `end` line and is killed after the timeout.
+    assert!(error.contains("speaking msgpack"), "{error}");
+    assert!(error.contains("exited") || error.contains("2000 ms"), "{error}");
 }

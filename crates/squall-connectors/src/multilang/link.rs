@@ -8,7 +8,7 @@
 
 use squall::{Error, Result, TopologyContext};
 
-use super::protocol::ChildMessage;
+use super::protocol::{ChildMessage, ToChild};
 use super::shell_process::ShellProcess;
 use super::{ShellMetrics, ShellSpec};
 
@@ -34,6 +34,7 @@ impl ChildLink {
             &spec.conf(context),
             &spec.context(context),
             spec.options.timeout(),
+            spec.serializer.clone(),
         )?;
         Ok(ChildLink {
             process,
@@ -80,7 +81,7 @@ impl ChildLink {
     /// owns), or if the child is gone.
     pub fn answer_emit(&mut self, stream: &str, emitted: Result<Option<Vec<usize>>>) -> Result<()> {
         match emitted {
-            Ok(Some(tasks)) => self.process.send(&tasks),
+            Ok(Some(tasks)) => self.process.send(&ToChild::TaskIds(&tasks)),
             Ok(None) => Ok(()),
             Err(e) => {
                 Err(self.process.protocol_error(format!("bad emit on stream '{stream}': {e}")))

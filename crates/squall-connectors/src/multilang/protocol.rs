@@ -1,13 +1,14 @@
-//! The messages of Storm's multilang protocol (Storm 2.x, its
-//! `JsonSerializer`), as serde types: what Squall writes to a child
-//! (handshake, bolt tuples and heartbeats, spout commands, task-id lists)
-//! and what a child writes back (its pid, then `emit`, `ack`, `fail`,
-//! `log`, `error`, `metrics` and `sync` commands), and the framing: one
-//! JSON document followed by a line `end`.
+//! The messages of Storm's multilang protocol (Storm 2.x), as serde types:
+//! what Squall writes to a child ([`ToChild`]: handshake, bolt tuples and
+//! heartbeats, spout commands, task-id lists) and what a child writes back
+//! (its pid, then [`ChildMessage`]s: `emit`, `ack`, `fail`, `log`, `error`,
+//! `metrics` and `sync` commands).
 //!
-//! Owns the wire shapes and nothing else: no I/O ([`super::shell_process`])
-//! and no meaning ([`super::shell_bolt`], [`super::shell_spout`]). Tuple
-//! values cross as JSON through [`crate::decode`]'s mapping.
+//! Owns the message shapes and nothing else: no encoding or framing
+//! ([`super::serializer`]: JSON ended by `end` lines, MessagePack), no I/O
+//! ([`super::shell_process`]) and no meaning ([`super::shell_bolt`],
+//! [`super::shell_spout`]). Tuple values cross as [`crate::decode`] maps
+//! them to JSON; bytes cross as binary in a binary format.
 //!
 //! Where Storm is loose this is as loose (extra keys ignored, `anchors` a
 //! string or a list, ids strings or numbers) and where Storm fails a task
@@ -18,12 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
-use squall::Values;
+use squall::{Value, Values};
 
-use crate::decode::{from_json, ValuesAsJson};
-
-/// The line that ends every message, both ways.
-pub const END: &str = "end";
+use crate::decode::ValuesAsJson;
 
 /// The stream of heartbeat tuples (Storm's `ShellBolt.HEARTBEAT_STREAM_ID`).
 pub const HEARTBEAT_STREAM: &str = "__heartbeat";
@@ -31,14 +29,29 @@ pub const HEARTBEAT_STREAM: &str = "__heartbeat";
 /// The task a heartbeat tuple claims to come from (Storm's system task).
 pub const HEARTBEAT_TASK: i64 = -1;
 
-/// Appends `msg` as JSON, then `\nend\n`, to `out`.
-///
-/// # Panics
-/// If `msg` fails to serialize, which the types of this module never do
-/// (string keys, finite structure).
-pub fn frame(msg: &impl Serialize, out: &mut Vec<u8>) {
-    serde_json::to_writer(&mut *out, msg).expect("multilang messages serialize");
-    out.extend_from_slice(b"\nend\n");
+/// A message to a child, as a serializer receives it (it serializes as
+/// the message it holds: an object, or a list for task ids).
+#[derive(Debug)]
+pub enum ToChild<'a> {
+    /// The first message.
+    Handshake(Handshake<'a>),
+    /// A bolt's input, or a heartbeat.
+    Tuple(BoltTuple<'a>),
+    /// A spout's `next`, `ack` or `fail`.
+    Command(SpoutCommand<'a>),
+    /// The global task ids an emit went to.
+    TaskIds(&'a [usize]),
+}
+
+impl Serialize for ToChild<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ToChild::Handshake(m) => m.serialize(s),
+            ToChild::Tuple(m) => m.serialize(s),
+            ToChild::Command(m) => m.serialize(s),
+            ToChild::TaskIds(m) => m.serialize(s),
+        }
+    }
 }
 
 /// The first message to a child: where to write its pid file, the
@@ -166,8 +179,9 @@ pub enum ChildMessage {
 /// An `emit` command.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Emit {
-    /// The values, a JSON list (see [`crate::from_json`]).
-    #[serde(deserialize_with = "json_values")]
+    /// The values, a list (as [`crate::from_json`] maps JSON; binary
+    /// strings of a binary format become bytes).
+    #[serde(deserialize_with = "wire_values")]
     pub tuple: Values,
     /// The stream; the default stream when absent.
     #[serde(default)]
@@ -192,9 +206,76 @@ fn yes() -> bool {
     true
 }
 
-fn json_values<'de, D: Deserializer<'de>>(d: D) -> Result<Values, D::Error> {
-    let list: Vec<serde_json::Value> = Vec::deserialize(d)?;
-    Ok(list.into_iter().map(from_json).collect())
+fn wire_values<'de, D: Deserializer<'de>>(d: D) -> Result<Values, D::Error> {
+    let list: Vec<WireValue> = Vec::deserialize(d)?;
+    Ok(list.into_iter().map(|v| v.0).collect())
+}
+
+/// A tuple value as a child sent it, in any serde format: what
+/// [`crate::from_json`] makes of JSON, and bytes for a binary string.
+struct WireValue(Value);
+
+impl<'de> Deserialize<'de> for WireValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WireVisitor).map(WireValue)
+    }
+}
+
+struct WireVisitor;
+
+impl<'de> serde::de::Visitor<'de> for WireVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a tuple value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Bytes(v.to_vec()))
+    }
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
+        Ok(Value::Bytes(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        WireValue::deserialize(d).map(|v| v.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(WireValue(v)) = seq.next_element()? {
+            list.push(v);
+        }
+        Ok(Value::List(list))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = std::collections::BTreeMap::new();
+        while let Some((k, WireValue(v))) = map.next_entry::<String, WireValue>()? {
+            out.insert(k, v);
+        }
+        Ok(Value::Map(out))
+    }
 }
 
 /// A tuple id as text: Squall sends strings, a child may echo numbers.
@@ -221,7 +302,7 @@ fn anchor_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         .collect()
 }
 
-/// Parses one message of a child (its text without the `end` line).
+/// Parses one JSON message of a child (its text without the `end` line).
 ///
 /// # Errors
 /// Why it is not a message: not JSON, no or an unknown `command`, a field
@@ -230,7 +311,7 @@ pub fn parse_child_message(text: &str) -> Result<ChildMessage, String> {
     serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
-/// Parses the child's answer to the handshake.
+/// Parses the child's JSON answer to the handshake.
 ///
 /// # Errors
 /// As [`parse_child_message`].
@@ -241,11 +322,11 @@ pub fn parse_pid_reply(text: &str) -> Result<PidReply, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use squall::Value;
+    use crate::multilang::Serializer as _;
 
-    fn text(msg: &impl Serialize) -> String {
+    fn text(msg: ToChild<'_>) -> String {
         let mut out = Vec::new();
-        frame(msg, &mut out);
+        crate::multilang::JsonSerializer.write(&msg, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -260,17 +341,17 @@ mod tests {
             tuple: ValuesAsJson(&values),
         };
         assert_eq!(
-            text(&tuple),
+            text(ToChild::Tuple(tuple)),
             "{\"id\":\"7\",\"comp\":\"lines\",\"stream\":\"default\",\"task\":2,\
              \"tuple\":[\"to be\\nor not\",3]}\nend\n"
         );
         assert_eq!(
-            text(&BoltTuple::heartbeat("8")),
+            text(ToChild::Tuple(BoltTuple::heartbeat("8"))),
             "{\"id\":\"8\",\"comp\":null,\"stream\":\"__heartbeat\",\"task\":-1,\"tuple\":[]}\nend\n"
         );
         let next = SpoutCommand { command: "next", id: &serde_json::Value::from("") };
-        assert_eq!(text(&next), "{\"command\":\"next\",\"id\":\"\"}\nend\n");
-        assert_eq!(text(&[3usize, 4]), "[3,4]\nend\n");
+        assert_eq!(text(ToChild::Command(next)), "{\"command\":\"next\",\"id\":\"\"}\nend\n");
+        assert_eq!(text(ToChild::TaskIds(&[3, 4])), "[3,4]\nend\n");
         let context = Context {
             taskid: 3,
             task_to_component: [("3".to_string(), "split".to_string())].into(),

@@ -28,7 +28,7 @@ use squall::topology::{AckMode, Guarantee, OutputDeclarer, DEFAULT_STREAM};
 use squall::{Bolt, Error, OutputCollector, Result, TopologyContext, Tuple};
 
 use super::link::{live, ChildLink};
-use super::protocol::{BoltTuple, ChildMessage, Emit};
+use super::protocol::{BoltTuple, ChildMessage, Emit, ToChild};
 use super::spec::{shell_component, ShellSpec};
 use crate::decode::ValuesAsJson;
 
@@ -116,7 +116,7 @@ impl BoltRun {
             task: input.source_task() as i64,
             tuple: ValuesAsJson(input.values()),
         };
-        self.child.process.send(&tuple)?;
+        self.child.process.send(&ToChild::Tuple(tuple))?;
         self.pending.insert(id, input);
         self.since_barrier += 1;
         if self.sync_each || self.since_barrier >= self.max_pending {
@@ -137,7 +137,7 @@ impl BoltRun {
     /// has then dealt with every input sent before.
     fn barrier(&mut self, c: &mut OutputCollector) -> Result<()> {
         let id = self.next_id();
-        self.child.process.send(&BoltTuple::heartbeat(&id))?;
+        self.child.process.send(&ToChild::Tuple(BoltTuple::heartbeat(&id)))?;
         self.syncs += 1;
         self.since_barrier = 0;
         self.last_heartbeat = Instant::now();

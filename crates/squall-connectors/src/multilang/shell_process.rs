@@ -14,8 +14,8 @@
 //! be able to wait for a child's answer without an async context, and
 //! `tokio::process` would need one (a `block_on` inside the runtime
 //! panics). So each child gets three plain threads that do the blocking
-//! I/O: a reader that splits stdout into messages and parses them (JSON
-//! decoding happens there, off the task's thread), a writer that drains a
+//! I/O: a reader that splits stdout into messages and decodes them with
+//! the component's [`Serializer`] (off the task's thread), a writer that drains a
 //! queue into stdin (so that a task never blocks on a full pipe, and a hung
 //! child is caught by the heartbeat timeout rather than hanging the task),
 //! and a logger for stderr. The task's thread only queues writes and waits
@@ -29,10 +29,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryR
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use squall::{Error, Result};
 
-use super::protocol::{self, ChildMessage, Context, Handshake};
+use super::protocol::{ChildMessage, Context, Handshake, ToChild};
+use super::Serializer;
 
 /// Messages parsed ahead of the task (then the reader waits: backpressure
 /// on the child's stdout).
@@ -85,7 +85,8 @@ enum Event {
         text: String,
         reason: String,
     },
-    /// Its stdout ended (it exited, or closed it), or could not be read.
+    /// Its stdout ended (it exited, or closed it), or could not be read
+    /// (the reason).
     Closed(Option<String>),
     /// Its stdin could not be written (it exited, or closed it).
     WriteFailed(String),
@@ -94,7 +95,8 @@ enum Event {
 /// A running child speaking the multilang protocol. Killed when dropped.
 pub(crate) struct ShellProcess {
     child: Child,
-    /// `component 'split' task 3: [python3, split.py] (pid 4242)`.
+    /// `component 'split' task 3: [python3, split.py] speaking json (pid
+    /// 4242)`.
     label: String,
     pid: u32,
     writer: Option<Sender<Vec<u8>>>,
@@ -104,6 +106,7 @@ pub(crate) struct ShellProcess {
     timeout: Duration,
     last_heard: Instant,
     last_sent: Instant,
+    serializer: Arc<dyn Serializer>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     /// The last `error` the child reported.
     reported: Option<String>,
@@ -114,7 +117,8 @@ pub(crate) struct ShellProcess {
 impl ShellProcess {
     /// Starts `command` for task `task` of `component`, sends the handshake
     /// (`conf`, `context`, a fresh pid folder) and waits for the child's
-    /// pid, at most `timeout`.
+    /// pid, at most `timeout`; every message is encoded and framed by
+    /// `serializer`.
     ///
     /// # Errors
     /// [`Error::TaskFailed`] if the program cannot be started, or the child
@@ -126,9 +130,12 @@ impl ShellProcess {
         conf: &serde_json::Map<String, serde_json::Value>,
         context: &Context,
         timeout: Duration,
+        serializer: Arc<dyn Serializer>,
     ) -> Result<ShellProcess> {
         let argv = &command.argv;
-        let mut label = format!("component '{component}' task {task}: {argv:?}");
+        let speaking = serializer.name();
+        let mut label =
+            format!("component '{component}' task {task}: {argv:?} speaking {speaking}");
         let pid_dir = tempfile::Builder::new()
             .prefix("squall-multilang-")
             .tempdir()
@@ -160,9 +167,10 @@ impl ShellProcess {
         let stderr = child.stderr.take().expect("piped");
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let (reader_tx, tail, name) = (tx.clone(), stderr_tail.clone(), label.clone());
+        let decoder = serializer.clone();
         std::thread::Builder::new()
             .name(format!("multilang-out-{task}"))
-            .spawn(move || read_messages(stdout, reader_tx))
+            .spawn(move || read_messages(stdout, decoder.as_ref(), reader_tx))
             .and_then(|_| {
                 std::thread::Builder::new()
                     .name(format!("multilang-in-{task}"))
@@ -189,12 +197,13 @@ impl ShellProcess {
             timeout,
             last_heard: now,
             last_sent: now,
+            serializer,
             stderr_tail,
             reported: None,
             failed: None,
         };
         let pid_dir = process.pid_dir_guard.path().display().to_string();
-        process.send(&Handshake { pid_dir: &pid_dir, conf, context })?;
+        process.send(&ToChild::Handshake(Handshake { pid_dir: &pid_dir, conf, context }))?;
         match process.next_event()? {
             Event::Pid(pid) => {
                 label.push_str(&format!(" (pid {pid})"));
@@ -218,11 +227,15 @@ impl ShellProcess {
     /// Queues `msg` for the child's stdin; never blocks.
     ///
     /// # Errors
-    /// [`Error::TaskFailed`] if the child has failed (its stdin is gone).
-    pub fn send(&mut self, msg: &impl Serialize) -> Result<()> {
+    /// [`Error::TaskFailed`] if the child has failed (its stdin is gone),
+    /// or if the serializer cannot encode `msg` (the child is then failed).
+    pub fn send(&mut self, msg: &ToChild<'_>) -> Result<()> {
         self.check()?;
         let mut bytes = Vec::with_capacity(128);
-        protocol::frame(msg, &mut bytes);
+        if let Err(e) = self.serializer.write(msg, &mut bytes) {
+            let name = self.serializer.name().to_string();
+            return Err(self.fail(format!("was sent a message {name} cannot encode: {e}")));
+        }
         let sent = self.writer.as_ref().is_some_and(|w| w.send(bytes).is_ok());
         if !sent {
             // The writer thread ended: its reason follows the messages
@@ -402,52 +415,34 @@ fn quote(text: &str) -> String {
     format!("{:?}{more}", &text[..end])
 }
 
-/// The reader thread: splits stdout into messages at `end` lines and parses
-/// them, the first as the pid reply.
-fn read_messages(stdout: ChildStdout, tx: SyncSender<Event>) {
+/// The reader thread: splits stdout into messages with `serializer` and
+/// decodes them, the first as the pid reply; stops after a message that
+/// cannot be framed (nothing after it can be trusted).
+fn read_messages(stdout: ChildStdout, serializer: &dyn Serializer, tx: SyncSender<Event>) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let mut line = Vec::new();
-    let mut msg = Vec::new();
+    let mut frame = Vec::new();
     let mut first = true;
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => {
-                let _ = tx.send(Event::Closed(None));
-                return;
+        let malformed =
+            |frame: &[u8], reason| Event::Malformed { text: serializer.show(frame), reason };
+        let (event, last) = match serializer.read_frame(&mut reader, &mut frame) {
+            Ok(false) => (Event::Closed(None), true),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                (malformed(&frame, format!("not {}: {e}", serializer.name())), true)
             }
-            Ok(_) => {}
-            Err(e) => {
-                let _ = tx.send(Event::Closed(Some(e.to_string())));
-                return;
-            }
-        }
-        let content = line.strip_suffix(b"\n").unwrap_or(&line);
-        if content != protocol::END.as_bytes() {
-            if !msg.is_empty() {
-                msg.push(b'\n');
-            }
-            msg.extend_from_slice(content);
-            continue;
-        }
-        let event = match std::str::from_utf8(&msg) {
-            Err(e) => Event::Malformed {
-                text: String::from_utf8_lossy(&msg).into_owned(),
-                reason: format!("not UTF-8: {e}"),
+            Err(e) => (Event::Closed(Some(e.to_string())), true),
+            Ok(true) if first => match serializer.decode_pid(&frame) {
+                Ok(reply) => (Event::Pid(reply.pid), false),
+                Err(reason) => (malformed(&frame, reason), false),
             },
-            Ok(text) if first => match protocol::parse_pid_reply(text) {
-                Ok(reply) => Event::Pid(reply.pid),
-                Err(reason) => Event::Malformed { text: text.to_string(), reason },
-            },
-            Ok(text) => match protocol::parse_child_message(text) {
-                Ok(m) => Event::Message(m),
-                Err(reason) => Event::Malformed { text: text.to_string(), reason },
+            Ok(true) => match serializer.decode(&frame) {
+                Ok(m) => (Event::Message(m), false),
+                Err(reason) => (malformed(&frame, reason), false),
             },
         };
         first = false;
-        msg.clear();
-        if tx.send(event).is_err() {
-            return; // the task is gone
+        if tx.send(event).is_err() || last {
+            return; // the task is gone, or the stream is
         }
     }
 }

@@ -20,7 +20,7 @@ use squall::topology::{MessageId, OutputDeclarer, DEFAULT_STREAM};
 use squall::{Error, OutputCollector, Result, Spout, SpoutStatus, TopologyContext};
 
 use super::link::{live, ChildLink};
-use super::protocol::{ChildMessage, Emit, SpoutCommand};
+use super::protocol::{ChildMessage, Emit, SpoutCommand, ToChild};
 use super::spec::{shell_component, ShellSpec};
 
 /// Runs a multilang child per task and asks it for tuples.
@@ -86,7 +86,7 @@ struct SpoutRun {
 
 impl SpoutRun {
     fn command(&mut self, command: &str, id: &serde_json::Value) -> Result<()> {
-        self.child.process.send(&SpoutCommand { command, id })?;
+        self.child.process.send(&ToChild::Command(SpoutCommand { command, id }))?;
         self.syncs += 1;
         Ok(())
     }

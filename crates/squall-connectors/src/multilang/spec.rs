@@ -1,6 +1,7 @@
 //! [`ShellSpec`]: what a shell component is made of, shared by
 //! [`super::ShellBolt`] and [`super::ShellSpout`]: the command, the streams
-//! the child emits on, the timing options, the metrics its children report;
+//! the child emits on, the serializer, the timing options, the metrics its
+//! children report;
 //! and the handshake's `conf` and `context` built from them.
 //!
 //! Owns the settings and their validation, not the running child.
@@ -16,7 +17,7 @@ use squall::topology::{OutputDeclarer, StreamDecl};
 use squall::{Error, Fields, Result, TopologyContext};
 
 use super::protocol::Context;
-use super::ShellCommand;
+use super::{serializer_named, JsonSerializer, Serializer, ShellCommand};
 
 /// Timing and flow settings of a shell component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -125,6 +126,9 @@ pub struct ShellSpec {
     pub streams: Vec<StreamDecl>,
     /// Timing and flow.
     pub options: ShellOptions,
+    /// How messages are encoded on the pipes ([`JsonSerializer`] unless
+    /// set).
+    pub serializer: Arc<dyn Serializer>,
     /// What the children report.
     pub metrics: ShellMetrics,
 }
@@ -135,6 +139,7 @@ impl ShellSpec {
             command,
             streams: Vec::new(),
             options: ShellOptions::default(),
+            serializer: Arc::new(JsonSerializer),
             metrics: ShellMetrics::default(),
         }
     }
@@ -168,6 +173,7 @@ impl ShellSpec {
         put("topology.acker.executors", (if tracking { c.ackers } else { 0 }).into());
         put("topology.subprocess.timeout.secs", self.options.timeout_ms.div_ceil(1000).into());
         put("topology.shellbolt.max.pending", self.options.max_pending.into());
+        put("topology.multilang.serializer", self.serializer.name().into());
         put("squall.guarantee", serde_json::to_value(c.guarantee).unwrap_or_default());
         for (key, value) in &c.settings {
             put(key, crate::to_json(value));
@@ -224,6 +230,12 @@ pub struct ShellSettings {
     /// See [`ShellOptions::max_pending`] (bolts only).
     #[serde(default)]
     pub max_pending: Option<usize>,
+    /// How messages are encoded (Storm's `topology.multilang.serializer`,
+    /// per component): `json` (the default) or `msgpack` (pystorm's
+    /// `serializer="msgpack"`), or a name given to
+    /// [`super::register_serializer`].
+    #[serde(default)]
+    pub serializer: Option<String>,
 }
 
 impl ShellSettings {
@@ -231,12 +243,15 @@ impl ShellSettings {
     ///
     /// # Errors
     /// [`Error::Config`] for an empty command, a direct stream that is not
-    /// declared, or bad options.
+    /// declared, an unknown serializer, or bad options.
     pub fn spec(&self) -> Result<ShellSpec> {
         let mut command = ShellCommand::new(self.command.iter().cloned())?;
         command.cwd = self.cwd.clone();
         command.env = self.env.clone();
         let mut spec = ShellSpec::new(command);
+        if let Some(name) = &self.serializer {
+            spec.serializer = serializer_named(name)?;
+        }
         if let Some(fields) = &self.fields {
             spec.add_stream(DEFAULT_STREAM, Fields::new(fields), false);
         }
@@ -340,6 +355,14 @@ macro_rules! shell_component {
             /// appended to the worker's).
             pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
                 self.spec.command.env.insert(key.into(), value.into());
+                self
+            }
+
+            /// Encodes messages with `serializer` instead of JSON (it
+            /// must be the one the child speaks: pystorm's
+            /// `serializer="msgpack"` with [`super::MsgpackSerializer`]).
+            pub fn serializer(mut self, serializer: impl super::Serializer + 'static) -> Self {
+                self.spec.serializer = std::sync::Arc::new(serializer);
                 self
             }
 

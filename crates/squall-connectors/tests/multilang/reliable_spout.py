@@ -1,7 +1,8 @@
 """A spout written with pystorm's `ReliableSpout`: emits every line (ended
 by `\\n`) of the file LINES_FILE with the string id `line-N`; pystorm keeps
 each until it is acked and emits it again when it fails (up to 3 times).
-Reports the lines acked as the metric `acked`."""
+Reports the lines acked as the metric `acked`. Speaks pystorm's serializer
+PYSTORM_SERIALIZER (`json` unless set)."""
 import os
 
 from pystorm.spout import ReliableSpout
@@ -28,4 +29,4 @@ class LinesSpout(ReliableSpout):
 
 
 if __name__ == "__main__":
-    LinesSpout().run()
+    LinesSpout(serializer=os.environ.get("PYSTORM_SERIALIZER", "json")).run()

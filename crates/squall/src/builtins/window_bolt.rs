@@ -3,17 +3,22 @@
 //!
 //! Owns the tuple side: reading the key, the event time and the aggregated
 //! fields, and emitting results, late records and bad records on their
-//! streams. The window logic is [`WindowOperator`]'s.
+//! streams; and answering queries of its open windows (state `windows`,
+//! `crate::window::query`) between records. The window logic is
+//! [`WindowOperator`]'s.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
+use crate::state::{Mailbox, MAILBOX_TICK};
 use crate::time::TimestampFormat;
 use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext, WindowCombining};
 use crate::window::checkpoint::WindowCheckpoint;
+use crate::window::query::{self, WindowView, WINDOWS_STATE};
 use crate::window::{
     global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired, Trigger,
     WindowAssigner, WindowOperator,
@@ -62,6 +67,11 @@ pub struct WindowSpec {
 /// without keys). Window state lives on the heap; in `exactly_once` it is
 /// copied into checkpointed keyed state at every barrier and restored from
 /// there on recovery (see `crate::window::checkpoint`).
+///
+/// Its open windows are queryable state `windows` (`squall query TOPOLOGY
+/// COMPONENT windows KEY`): live, answered by the task between two records
+/// (it looks for queries on every tick, at most every 50 ms, and every
+/// watermark), or committed, from the latest checkpoint.
 #[derive(Debug, Clone)]
 pub struct WindowBolt {
     spec: WindowSpec,
@@ -76,6 +86,9 @@ pub struct WindowBolt {
     /// Where records sent to the errors stream are counted (set in
     /// `prepare`).
     metrics: Option<crate::runtime::TaskMetricGroup>,
+    /// Queries of the open windows waiting for this task (set in
+    /// `prepare`).
+    queries: Option<Arc<Mailbox>>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +144,7 @@ impl WindowBolt {
             watermark: crate::runtime::NO_WATERMARK,
             metrics: None,
             checkpoint: None,
+            queries: None,
         };
         let names = bolt.output_fields();
         let mut seen = std::collections::HashSet::new();
@@ -155,6 +169,15 @@ impl WindowBolt {
     /// The spec.
     pub fn spec(&self) -> &WindowSpec {
         &self.spec
+    }
+
+    /// Answers the queries waiting for this task from its open windows.
+    fn serve_queries(&self) {
+        let Some(mailbox) = self.queries.as_ref().filter(|m| m.asked()) else { return };
+        let names: Vec<String> =
+            self.spec.aggregates.iter().map(AggregateSpec::output_name).collect();
+        let op = self.ready.as_ref().map(|r| &r.op);
+        mailbox.answer(|ask| query::answer(&names, op, ask));
     }
 
     fn processing_time(&self) -> bool {
@@ -236,6 +259,12 @@ impl Bolt for WindowBolt {
             )));
         }
         self.metrics = Some(context.metrics());
+        let label = format!("task {} of '{}'", context.task_index(), context.component_id());
+        let mailbox = Arc::new(Mailbox::new(label));
+        let names = self.spec.aggregates.iter().map(AggregateSpec::output_name).collect();
+        let view = WindowView::new(mailbox.clone(), names);
+        context.state().serve_view(WINDOWS_STATE, Arc::new(view));
+        self.queries = Some(mailbox);
         self.checkpoint =
             WindowCheckpoint::open(context, |k: &InlineKey| crate::keys::key_hash(&k.to_values()))?;
         if let Some(wm) = self.checkpoint.as_ref().and_then(WindowCheckpoint::restored_watermark) {
@@ -321,6 +350,7 @@ impl Bolt for WindowBolt {
     }
 
     fn on_watermark(&mut self, watermark: i64, collector: &mut OutputCollector) -> Result<()> {
+        self.serve_queries();
         let processing = self.processing_time();
         self.watermark = watermark;
         if let Some(ready) = self.ready.as_mut() {
@@ -364,10 +394,12 @@ impl Bolt for WindowBolt {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        every.map(Duration::from_millis)
+        // Queries are answered on ticks too.
+        Some(every.map(Duration::from_millis).map_or(MAILBOX_TICK, |d| d.min(MAILBOX_TICK)))
     }
 
     fn on_tick(&mut self, now_ms: i64, collector: &mut OutputCollector) -> Result<()> {
+        self.serve_queries();
         let processing = self.processing_time();
         let early = self.spec.early_every_ms;
         if let Some(ready) = self.ready.as_mut() {

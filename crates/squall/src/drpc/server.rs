@@ -3,8 +3,9 @@
 //!
 //! Owns the requests' life: queued per function until a [`super::DrpcSpout`]
 //! takes one, answered by [`super::ReturnResults`] or failed (the spout's
-//! tuple tree failed), timed out by the caller. A late answer to a request
-//! that timed out is dropped. The network server (`squall_cluster::drpc`)
+//! tuple tree failed, or the taker that holds it stopped polling: see
+//! [`LocalDrpc::with_holder_timeout`]), timed out by the caller. A late
+//! answer to a request that timed out is dropped. The network server (`squall_cluster::drpc`)
 //! keeps its requests in a [`LocalDrpc`] too: this is the one request table.
 
 use std::collections::{HashMap, VecDeque};
@@ -32,6 +33,11 @@ struct State {
     /// Requests handed out by [`LocalDrpc::fetch_leased`] and not yet
     /// confirmed: back in their queue when the lease ends.
     leased: HashMap<u64, Lease>,
+    /// The taker holding each request it confirmed with
+    /// [`LocalDrpc::confirm_held`].
+    held: HashMap<u64, u64>,
+    /// When each taker was last heard from ([`LocalDrpc::heartbeat`]).
+    holders: HashMap<u64, Instant>,
 }
 
 struct Lease {
@@ -53,6 +59,25 @@ impl State {
             }
         }
         self.leased.values().map(|l| l.until).min()
+    }
+
+    /// Forgets request `id` (answered, failed or timed out).
+    fn forget(&mut self, id: u64) -> Option<SyncSender<std::result::Result<String, String>>> {
+        self.leased.remove(&id);
+        if let Some(holder) = self.held.remove(&id) {
+            if !self.held.values().any(|h| *h == holder) {
+                self.holders.remove(&holder);
+            }
+        }
+        self.callers.remove(&id)
+    }
+
+    /// How long the holder of request `id` has been silent, if it has a
+    /// holder.
+    fn holder_silence(&self, id: u64, now: Instant) -> Option<Duration> {
+        let holder = self.held.get(&id)?;
+        let seen = self.holders.get(holder)?;
+        Some(now.saturating_duration_since(*seen))
     }
 }
 
@@ -84,7 +109,12 @@ struct Shared {
     state: Mutex<State>,
     /// Notified when a request is queued (for [`LocalDrpc::fetch_wait`]).
     queued: Condvar,
+    /// A held request whose holder is silent this long fails.
+    holder_timeout: Option<Duration>,
 }
+
+/// How often a waiting caller checks that its request's holder is alive.
+const HOLDER_CHECK: Duration = Duration::from_millis(100);
 
 /// Why a call got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +173,17 @@ impl LocalDrpc {
         LocalDrpc::default()
     }
 
+    /// A server with no request whose callers fail at once (with an error
+    /// naming the cause) when the taker holding their request has not been
+    /// heard from for `timeout`: a taker that confirms requests with
+    /// [`LocalDrpc::confirm_held`] sends [`LocalDrpc::heartbeat`]s (the
+    /// network server's spouts do, with every long poll), so a worker that
+    /// dies with requests in flight fails them after `timeout` rather than
+    /// after the caller's whole request timeout.
+    pub fn with_holder_timeout(timeout: Duration) -> Self {
+        LocalDrpc(Arc::new(Shared { holder_timeout: Some(timeout), ..Shared::default() }))
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -184,24 +225,43 @@ impl LocalDrpc {
             id
         };
         self.0.queued.notify_all();
-        match rx.recv_timeout(timeout) {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(reason)) => Err(DrpcFailure::Failed(reason)),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                let mut state = self.state();
-                state.callers.remove(&id);
-                state.leased.remove(&id);
-                if let Some(queue) = state.queues.get_mut(function) {
-                    queue.retain(|r| r.id != id);
+        let deadline = Instant::now() + timeout;
+        let abandoned = loop {
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            let slice = match self.0.holder_timeout {
+                Some(_) => left.min(HOLDER_CHECK),
+                None => left,
+            };
+            match rx.recv_timeout(slice) {
+                Ok(Ok(result)) => return Ok(result),
+                Ok(Err(reason)) => return Err(DrpcFailure::Failed(reason)),
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    let Some(limit) = self.0.holder_timeout else { continue };
+                    let silent = self.state().holder_silence(id, Instant::now());
+                    if let Some(silent) = silent.filter(|s| *s >= limit) {
+                        break Some(silent);
+                    }
                 }
-                drop(state);
-                // An answer may have raced the timeout: it wins.
-                match rx.try_recv() {
-                    Ok(Ok(result)) => Ok(result),
-                    Ok(Err(reason)) => Err(DrpcFailure::Failed(reason)),
-                    Err(_) => Err(DrpcFailure::TimedOut(timeout.as_millis() as u64)),
-                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break None,
             }
+        };
+        let mut state = self.state();
+        state.forget(id);
+        if let Some(queue) = state.queues.get_mut(function) {
+            queue.retain(|r| r.id != id);
+        }
+        drop(state);
+        // An answer may have raced the timeout: it wins.
+        match (rx.try_recv(), abandoned) {
+            (Ok(Ok(result)), _) => Ok(result),
+            (Ok(Err(reason)), _) => Err(DrpcFailure::Failed(reason)),
+            (Err(_), Some(silent)) => Err(DrpcFailure::Failed(format!(
+                "the worker that took the request stopped polling the DRPC server {} ms ago \
+                 (it died or hangs); the request is abandoned",
+                silent.as_millis()
+            ))),
+            (Err(_), None) => Err(DrpcFailure::TimedOut(timeout.as_millis() as u64)),
         }
     }
 
@@ -261,6 +321,28 @@ impl LocalDrpc {
         self.state().leased.remove(&id);
     }
 
+    /// As [`LocalDrpc::confirm`], by the taker `holder` (any id unique to
+    /// it), which is then heard from; with a holder timeout
+    /// ([`LocalDrpc::with_holder_timeout`]) the request fails if `holder`
+    /// stays silent that long before it is answered.
+    pub fn confirm_held(&self, id: u64, holder: u64) {
+        let mut state = self.state();
+        state.leased.remove(&id);
+        if state.callers.contains_key(&id) {
+            state.held.insert(id, holder);
+            state.holders.insert(holder, Instant::now());
+        }
+    }
+
+    /// The taker `holder` is alive (it polled): the requests it holds are
+    /// not abandoned.
+    pub fn heartbeat(&self, holder: u64) {
+        let mut state = self.state();
+        if let Some(seen) = state.holders.get_mut(&holder) {
+            *seen = Instant::now();
+        }
+    }
+
     /// Puts back `request` for `function`, first in line, if its caller
     /// still waits: a fetch whose taker went away (a long poll cancelled
     /// by a client that hung up) gives it back.
@@ -287,8 +369,7 @@ impl LocalDrpc {
     /// Answers request `id` (nothing if it timed out or was answered).
     pub fn answer(&self, id: u64, result: String) {
         let mut state = self.state();
-        state.leased.remove(&id);
-        if let Some(caller) = state.callers.remove(&id) {
+        if let Some(caller) = state.forget(id) {
             let _ = caller.try_send(Ok(result));
         }
     }
@@ -297,8 +378,7 @@ impl LocalDrpc {
     /// waited for).
     pub fn fail(&self, id: u64, reason: String) {
         let mut state = self.state();
-        state.leased.remove(&id);
-        if let Some(caller) = state.callers.remove(&id) {
+        if let Some(caller) = state.forget(id) {
             let _ = caller.try_send(Err(reason));
         }
     }
@@ -342,6 +422,35 @@ mod tests {
         assert_eq!(drpc.fetch_leased("f", Duration::from_millis(200), lease), None);
         drpc.answer(again.id, "A".into());
         assert_eq!(caller.join().unwrap(), Ok("A".to_string()));
+    }
+
+    #[test]
+    fn a_held_request_fails_soon_after_its_holder_goes_silent_not_at_the_timeout() {
+        let drpc = LocalDrpc::with_holder_timeout(Duration::from_millis(300));
+        let (alive, dead) = (drpc.clone(), drpc.clone());
+        let kept = std::thread::spawn(move || alive.call("f", "kept", Duration::from_secs(60)));
+        let lost = std::thread::spawn(move || dead.call("f", "lost", Duration::from_secs(60)));
+        let mut taken = Vec::new();
+        while taken.len() < 2 {
+            taken.extend(drpc.fetch_wait("f", Duration::from_secs(60)));
+        }
+        let id_of = |args: &str| taken.iter().find(|r| r.args == args).unwrap().id;
+        let started = Instant::now();
+        drpc.confirm_held(id_of("kept"), 1);
+        drpc.confirm_held(id_of("lost"), 2);
+        // Holder 1 keeps polling past the holder timeout; holder 2 died.
+        while !lost.is_finished() {
+            drpc.heartbeat(1);
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(started.elapsed() < Duration::from_secs(30), "the lost request still waits");
+        }
+        let Err(DrpcFailure::Failed(reason)) = lost.join().unwrap() else { panic!("not failed") };
+        assert!(reason.contains("stopped polling the DRPC server"), "{reason}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "not before the holder timeout");
+        assert!(!kept.is_finished(), "a request whose holder polls still waits");
+        drpc.answer(id_of("kept"), "K".into());
+        assert_eq!(kept.join().unwrap(), Ok("K".to_string()));
+        assert_eq!(drpc.waiting(), 0);
     }
 
     #[test]

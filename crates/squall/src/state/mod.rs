@@ -22,6 +22,7 @@
 mod backend;
 mod handles;
 mod heap;
+mod heap_view;
 mod memory;
 mod operator;
 mod query;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::{KeyGroupState, NamedEntries, StateBackend, StateId, StateKind};
 pub use handles::{ListState, MapState, OperatorState, ReducingState, ValueState};
 pub(crate) use heap::{HeapCheckpoint, Restored};
+pub use heap_view::{Answer, Ask, HeapView, Mailbox, ANSWER_WAIT, MAILBOX_TICK};
 pub use memory::MemoryBackend;
 pub use operator::{OperatorList, OperatorListState, Redistribution};
 pub use query::{

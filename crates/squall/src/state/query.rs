@@ -10,9 +10,11 @@
 //!   written, not necessarily one a checkpoint has committed.
 //! - Values are turned into JSON by the decoder each typed handle
 //!   registered ([`Decoder`]): `ValueState<T>`, `ListState<T>`,
-//!   `ReducingState<T>` and `MapState<K, V>` all are queryable; state
-//!   written only as bytes (windows keep theirs off the backend until a
-//!   barrier) is not.
+//!   `ReducingState<T>` and `MapState<K, V>` all are queryable.
+//! - State an operator keeps on its heap (a window bolt's open windows,
+//!   state `windows`) is read through the [`HeapView`] it registered: live
+//!   reads are answered by the task itself between two records, committed
+//!   reads decode the checkpoint's entry with the view.
 //!
 //! What this module does not own: serving queries over HTTP
 //! (`squall_cluster::query_api`) or reading committed checkpoints.
@@ -28,6 +30,7 @@ use crate::keys;
 use crate::model::Value;
 use crate::state::backend::StateKind;
 use crate::state::store::{decode, TaskState};
+use crate::state::HeapView;
 
 /// A stored entry: key bytes and value bytes.
 type Entry = (Vec<u8>, Vec<u8>);
@@ -114,6 +117,15 @@ pub struct Scan {
     pub to: Option<String>,
     /// At most this many entries.
     pub limit: usize,
+}
+
+impl Scan {
+    /// Whether a key of text `text` ([`key_text`]) is one this scan wants.
+    pub fn matches(&self, text: &str) -> bool {
+        self.prefix.as_ref().is_none_or(|p| text.starts_with(p.as_str()))
+            && self.from.as_ref().is_none_or(|f| text >= f.as_str())
+            && self.to.as_ref().is_none_or(|t| text < t.as_str())
+    }
 }
 
 /// The answer to a scan.
@@ -229,6 +241,18 @@ impl LiveStates {
                 "task {task} of '{component}' (owner of the key) does not run here"
             )));
         };
+        let answer = |value| KeyAnswer {
+            key: key.iter().map(value_json).collect(),
+            value,
+            task,
+            key_group,
+            checkpoint: None,
+        };
+        let view = owner.lock().views.get(state).cloned();
+        if let Some(view) = view {
+            // Asked without holding the state lock: the task may need it.
+            return Ok(answer(view.get(key)?));
+        }
         let key_bytes = postcard::to_allocvec(key)
             .map_err(|e| Error::State(format!("cannot encode the key {key:?}: {e}")))?;
         let inner = owner.lock();
@@ -247,13 +271,7 @@ impl LiveStates {
                 }
             }
         };
-        Ok(KeyAnswer {
-            key: key.iter().map(value_json).collect(),
-            value,
-            task,
-            key_group,
-            checkpoint: None,
-        })
+        Ok(answer(value))
     }
 
     /// The value of `key` in state `state` of `component` as checkpoint
@@ -277,9 +295,12 @@ impl LiveStates {
         let Some(live) = tasks.iter().flatten().next() else {
             return Err(Error::State(format!("no task of '{component}' runs here")));
         };
-        let decoder = {
+        let shown = {
             let inner = live.lock();
-            find(&inner.states, &inner.decoders, component, state)?.1
+            match inner.views.get(state) {
+                Some(view) => Shown::View(view.clone()),
+                None => Shown::Decoder(find(&inner.states, &inner.decoders, component, state)?.1),
+            }
         };
         let id = checkpoint.id();
         let Some(snapshot) = checkpoint
@@ -303,14 +324,16 @@ impl LiveStates {
             .filter(|(k, _)| k.starts_with(&key_bytes))
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect();
-        let value = match decoder {
-            Decoder::Value(value) => match entries.iter().find(|(k, _)| *k == key_bytes) {
-                Some((_, v)) => value(v)?,
-                None => serde_json::Value::Null,
-            },
-            Decoder::Map { .. } if entries.is_empty() => serde_json::Value::Null,
-            Decoder::Map { key: k, value: v } => map_json(&entries, key_bytes.len(), k, v)?,
+        let exact = entries.iter().find(|(k, _)| *k == key_bytes).map(|(_, v)| v.as_slice());
+        let value = match shown {
+            Shown::View(view) => exact.map(|v| view.show(v)).transpose()?,
+            Shown::Decoder(Decoder::Value(value)) => exact.map(value).transpose()?,
+            Shown::Decoder(Decoder::Map { .. }) if entries.is_empty() => None,
+            Shown::Decoder(Decoder::Map { key: k, value: v }) => {
+                Some(map_json(&entries, key_bytes.len(), k, v)?)
+            }
         };
+        let value = value.unwrap_or(serde_json::Value::Null);
         Ok(KeyAnswer {
             key: key.iter().map(value_json).collect(),
             value,
@@ -334,7 +357,21 @@ impl LiveStates {
         let (tasks, _) = self.tasks_of(component)?;
         let mut found: BTreeMap<String, QueriedEntry> = BTreeMap::new();
         let mut truncated = false;
+        let mut keep = |found: &mut BTreeMap<String, QueriedEntry>, text, entry| {
+            found.insert(text, entry);
+            if found.len() > scan.limit {
+                found.pop_last();
+                truncated = true;
+            }
+        };
         for task in tasks.iter().flatten() {
+            let view = task.lock().views.get(state).cloned();
+            if let Some(view) = view {
+                for (text, entry) in view.scan(scan)? {
+                    keep(&mut found, text, entry);
+                }
+                continue;
+            }
             let inner = task.lock();
             let (id, decoder) = find(&inner.states, &inner.decoders, component, state)?;
             let name = &inner.states[id].0;
@@ -354,10 +391,7 @@ impl LiveStates {
                 for (key_bytes, entries) in by_key {
                     let key: Vec<Value> = decode(&key_bytes, "a key")?;
                     let text = key_text(&key);
-                    let matches = scan.prefix.as_ref().is_none_or(|p| text.starts_with(p.as_str()))
-                        && scan.from.as_ref().is_none_or(|f| text.as_str() >= f.as_str())
-                        && scan.to.as_ref().is_none_or(|t| text.as_str() < t.as_str());
-                    if !matches {
+                    if !scan.matches(&text) {
                         continue;
                     }
                     let value = match decoder {
@@ -367,16 +401,18 @@ impl LiveStates {
                         }
                     };
                     let key = key.iter().map(value_json).collect();
-                    found.insert(text, QueriedEntry { key, value });
-                    if found.len() > scan.limit {
-                        found.pop_last();
-                        truncated = true;
-                    }
+                    keep(&mut found, text, QueriedEntry { key, value });
                 }
             }
         }
         Ok(ScanAnswer { entries: found.into_values().collect(), truncated })
     }
+}
+
+/// How a committed entry is shown.
+enum Shown {
+    Decoder(Decoder),
+    View(std::sync::Arc<dyn HeapView>),
 }
 
 /// The id and decoder of state `state`.

@@ -59,6 +59,9 @@ pub(crate) struct Inner {
     pub scratch: Vec<u8>,
     /// How to show each typed state as JSON, by name (queries).
     pub decoders: HashMap<String, crate::state::Decoder>,
+    /// State kept on the operator's heap that queries read through the
+    /// operator, by name.
+    pub views: HashMap<String, std::sync::Arc<dyn crate::state::HeapView>>,
 }
 
 impl Inner {
@@ -192,6 +195,7 @@ impl TaskState {
                 restored_from: None,
                 scratch: Vec::new(),
                 decoders: HashMap::new(),
+                views: HashMap::new(),
             })),
             keyed: Arc::new(AtomicBool::new(false)),
         }
@@ -233,6 +237,13 @@ impl TaskState {
         inner.states.push((name.to_string(), kind));
         inner.backend.register(id, name, kind);
         Ok(id)
+    }
+
+    /// Makes the heap state `name` of this task's operator queryable
+    /// through `view` (a window bolt's open windows), live and, if
+    /// checkpoints hold keyed state of that name, committed.
+    pub fn serve_view(&self, name: &str, view: std::sync::Arc<dyn crate::state::HeapView>) {
+        self.lock().views.insert(name.to_string(), view);
     }
 
     /// Records how state `name` shows as JSON (its typed handle knows).

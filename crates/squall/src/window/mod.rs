@@ -23,6 +23,7 @@ pub(crate) mod checkpoint;
 mod fields;
 pub mod global;
 mod operator;
+pub(crate) mod query;
 pub mod session;
 pub mod sliding;
 mod state;

@@ -269,6 +269,11 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
         self.store.keys()
     }
 
+    /// The open windows of `key`, if it has any (for queries).
+    pub(crate) fn panes_of(&self, key: &K) -> Option<&Panes<F::Acc>> {
+        self.store.get(key)
+    }
+
     /// Restores the watermark of a checkpoint (before any pane).
     pub(crate) fn restore_watermark(&mut self, watermark: i64) {
         self.watermark = self.watermark.max(watermark);

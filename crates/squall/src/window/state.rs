@@ -163,6 +163,12 @@ impl<K: Hash + Eq + Clone, A> WindowStore<K, A> {
         self.slots.iter().flat_map(|(k, ps)| ps.iter().map(|(w, _)| (k.clone(), *w))).collect()
     }
 
+    /// The open windows of `key`, if it has any.
+    pub fn get(&self, key: &K) -> Option<&Panes<A>> {
+        let i = *self.index.get(key)?;
+        Some(&self.slots[i].1).filter(|ps| !ps.is_empty())
+    }
+
     /// Every key with open windows, and its panes.
     pub fn keys(&self) -> impl Iterator<Item = (&K, &Panes<A>)> {
         self.slots.iter().filter(|(_, ps)| !ps.is_empty()).map(|(k, ps)| (k, ps))
