@@ -45,9 +45,7 @@ pub(crate) fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> R
 /// etcd cannot be reached or no nimbus leads.
 pub async fn leading_nimbus(file: Option<&Path>) -> Result<(String, String), Failure> {
     let config = config(file)?;
-    let store = squall_cluster::store::Store::connect(&config)
-        .await
-        .map_err(Failure::runtime)?;
+    let store = squall_cluster::store::Store::connect(&config).await.map_err(Failure::runtime)?;
     let leader = store.nimbus_leader().await.map_err(Failure::runtime)?;
     let leader =
         leader.ok_or_else(|| Failure::runtime("no nimbus is leading (or give --server URL)"))?;

@@ -61,9 +61,7 @@ fn state(pid: u32) -> String {
 fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
     let cluster = Cluster::start(0, &[]);
     let rt = runtime();
-    let store = rt
-        .block_on(Store::connect(&config_of(&cluster, "/fence-test")))
-        .unwrap();
+    let store = rt.block_on(Store::connect(&config_of(&cluster, "/fence-test"))).unwrap();
     let key = "assignments/sup-a/fenced";
     rt.block_on(store.put(key, &assignment(1), None)).unwrap();
     let patience = Duration::from_secs(3);
@@ -118,9 +116,7 @@ fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
 fn concurrent_status_updates_lose_nothing() {
     let cluster = Cluster::start(0, &[]);
     let rt = runtime();
-    let store = rt
-        .block_on(Store::connect(&config_of(&cluster, "/status-test")))
-        .unwrap();
+    let store = rt.block_on(Store::connect(&config_of(&cluster, "/status-test"))).unwrap();
     let writers = 24;
     rt.block_on(async {
         let updates = (0..writers).map(|_| {

@@ -95,6 +95,27 @@ pub fn router(
         .with_state(state)
 }
 
+/// Middleware: an error answer in plain text (axum's own, for a path or
+/// query string that does not parse) becomes `{"error": TEXT}`, as every
+/// other error of the API, so that every 4xx is [`ErrorBody`] as the
+/// OpenAPI document says.
+pub async fn json_errors(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain) {
+        return response;
+    }
+    let code = response.status();
+    match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(text) => error(code, String::from_utf8_lossy(&text)),
+        Err(e) => error(code, format!("unreadable error: {e}")),
+    }
+}
+
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(ErrorBody { error: message.into() })).into_response()
 }

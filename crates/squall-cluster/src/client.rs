@@ -3,7 +3,6 @@
 
 use reqwest::{Client, RequestBuilder, Response};
 
-
 use crate::api::{ErrorBody, SubmitRequest};
 use crate::binary::{BinaryDescription, BinarySubmit, Uploaded};
 use crate::config::ClusterConfig;

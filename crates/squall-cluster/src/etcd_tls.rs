@@ -94,7 +94,10 @@ mod tests {
         let plain = connect_options(Some(&config), &["http://h:1".into()]).unwrap_err();
         assert!(plain.to_string().contains("http://h:1"), "{plain}");
         let half = EtcdTlsConfig { cert: Some(ca.clone()), ..config.clone() };
-        assert!(connect_options(Some(&half), &https).unwrap_err().to_string().contains("go together"));
+        assert!(connect_options(Some(&half), &https)
+            .unwrap_err()
+            .to_string()
+            .contains("go together"));
         let missing = EtcdTlsConfig { ca: dir.path().join("nope.pem"), ..config };
         let e = connect_options(Some(&missing), &https).unwrap_err().to_string();
         assert!(e.contains("etcd_tls") && e.contains("nope.pem"), "{e}");

@@ -264,10 +264,8 @@ pub async fn reconcile(store: &Store) -> Result<()> {
 pub async fn run(config: ClusterConfig) -> Result<()> {
     // Refused before anything starts: no token, a shared token, TLS files
     // that do not load.
-    let tokens = std::sync::Arc::new(crate::auth::Tokens::new(
-        &config.api_token,
-        &config.api_read_token,
-    )?);
+    let tokens =
+        std::sync::Arc::new(crate::auth::Tokens::new(&config.api_token, &config.api_read_token)?);
     let tls = crate::api_tls::server_config(&config.api_tls).await?;
     let store = Store::connect_until_reached(&config).await?;
     let mut client = store.client();

@@ -116,6 +116,7 @@ pub fn nimbus_app(
         .merge(pages())
         .layer(middleware::from_fn_with_state((store, leading), standby_redirect))
         .merge(crate::ui_api::health_route(role))
+        .layer(middleware::from_fn(crate::api::json_errors))
 }
 
 /// A standby nimbus sends every request to the leader (307, so that the

@@ -721,7 +721,7 @@ async fn component(
 
 #[utoipa::path(get, path = "/api/v1/topologies/{name}/history", tag = "ui",
     params(("name" = String, Path, description = "the topology"), HistoryQuery),
-    responses((status = 200, body = History), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = History), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn history(
     State(state): State<Arc<UiState>>,
     Path(name): Path<String>,
@@ -789,7 +789,7 @@ async fn history(
 
 #[utoipa::path(get, path = "/api/v1/topologies/{name}/workers/{worker}/log", tag = "ui",
     params(("name" = String, Path, description = "the topology"), ("worker" = String, Path, description = "`{supervisor}-{slot}`, as in the view's workers"), LogQuery),
-    responses((status = 200, body = LogTail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = LogTail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn log(
     State(state): State<Arc<UiState>>,
     Path((name, worker)): Path<(String, String)>,

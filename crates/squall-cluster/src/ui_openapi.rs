@@ -45,7 +45,7 @@ pub(crate) fn status() {}
 #[utoipa::path(delete, path = "/api/v1/topologies/{name}", tag = "topologies",
     description = "Kills the topology; with `wait_s`, deactivates its spouts now and kills it that many seconds later (Storm's `kill -w`).",
     params(("name" = String, Path, description = "the topology"), KillQuery),
-    responses((status = 200, body = TopologyStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TopologyStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) fn kill() {}
 
 #[utoipa::path(get, path = "/api/v1/supervisors", tag = "cluster",
@@ -123,16 +123,14 @@ pub(crate) fn drpc_requests() {}
 
 #[utoipa::path(post, path = "/drpc/{function}/results/{id}", tag = "drpc",
     description = "A return bolt answers request `id`.",
-    params(("function" = String, Path, description = "the function"), ("id" = String, Path, description = "the request")),
-    request_body(content = String, content_type = "text/plain"),
-    responses((status = 204, description = "taken"), (status = 400, description = "`id` is not a number", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    params(("function" = String, Path, description = "the function"), ("id" = u64, Path, description = "the request")),
+    responses((status = 204, description = "taken"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) fn drpc_result() {}
 
 #[utoipa::path(post, path = "/drpc/{function}/failures/{id}", tag = "drpc",
     description = "The topology fails request `id`.",
-    params(("function" = String, Path, description = "the function"), ("id" = String, Path, description = "the request")),
-    request_body(content = String, content_type = "text/plain"),
-    responses((status = 204, description = "taken"), (status = 400, description = "`id` is not a number", content_type = "text/plain"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    params(("function" = String, Path, description = "the function"), ("id" = u64, Path, description = "the request")),
+    responses((status = 204, description = "taken"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) fn drpc_failure() {}
 
 #[utoipa::path(get, path = "/api/v1/metrics/targets", tag = "cluster",

@@ -192,16 +192,20 @@ impl Cluster {
                 "--client-cert-auth".into(),
             ]
         });
-        let etcd_args: Vec<String> = tls_args.into_iter().flatten().chain([
-            "--data-dir".into(),
-            dir.path().join("etcd").display().to_string(),
-            "--listen-client-urls".into(),
-            listen.join(","),
-            "--advertise-client-urls".into(),
-            etcd_url.clone(),
-            "--listen-peer-urls".into(),
-            format!("http://127.0.0.1:{peer}"),
-        ]).collect();
+        let etcd_args: Vec<String> = tls_args
+            .into_iter()
+            .flatten()
+            .chain([
+                "--data-dir".into(),
+                dir.path().join("etcd").display().to_string(),
+                "--listen-client-urls".into(),
+                listen.join(","),
+                "--advertise-client-urls".into(),
+                etcd_url.clone(),
+                "--listen-peer-urls".into(),
+                format!("http://127.0.0.1:{peer}"),
+            ])
+            .collect();
         let etcd = spawn_etcd(dir.path(), &etcd_args, client);
         let mut cluster = Cluster {
             dir,
