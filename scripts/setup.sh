@@ -68,6 +68,10 @@ fi
 if ! python3 -c "import msgpack" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "msgpack==1.2.4"
 fi
+if ! command -v schemathesis >/dev/null 2>&1; then
+    # The REST API's OpenAPI conformance run (scripts/schemathesis.sh).
+    python3 -m pip install --disable-pip-version-check --quiet "schemathesis==4.32.5"
+fi
 bash scripts/fetch-storm-multilang.sh >/dev/null
 bash scripts/fetch-kafka.sh >/dev/null
 bash scripts/fetch-tansu.sh >/dev/null

@@ -15,12 +15,16 @@ use squall_cluster::ClusterConfig;
 
 use crate::failure::Failure;
 
-/// Loads the cluster configuration (file, then `SQUALL__*` variables).
+/// Loads the cluster configuration (file, then `SQUALL__*` variables), and
+/// trusts its `api_tls.ca` for calls to nimbus.
 ///
 /// # Errors
 /// [`Failure::config`] naming what is wrong.
 pub fn config(file: Option<&Path>) -> Result<ClusterConfig, Failure> {
-    ClusterConfig::load(file).map_err(Failure::config)
+    let config = ClusterConfig::load(file).map_err(Failure::config)?;
+    // Every HTTPS call of this process to nimbus checks it against this CA.
+    squall_cluster::api_tls::trust(config.api_tls.ca.clone());
+    Ok(config)
 }
 
 /// Runs `future` on a fresh multi-threaded tokio runtime.
@@ -41,9 +45,7 @@ pub(crate) fn block_on<T>(future: impl Future<Output = Result<T, Failure>>) -> R
 /// etcd cannot be reached or no nimbus leads.
 pub async fn leading_nimbus(file: Option<&Path>) -> Result<(String, String), Failure> {
     let config = config(file)?;
-    let store = squall_cluster::store::Store::connect(&config.etcd_endpoints, config.prefix())
-        .await
-        .map_err(Failure::runtime)?;
+    let store = squall_cluster::store::Store::connect(&config).await.map_err(Failure::runtime)?;
     let leader = store.nimbus_leader().await.map_err(Failure::runtime)?;
     let leader =
         leader.ok_or_else(|| Failure::runtime("no nimbus is leading (or give --server URL)"))?;

@@ -92,7 +92,7 @@ enum Command {
     Components,
     /// Run a nimbus daemon: it campaigns for leadership in etcd; the leader
     /// serves the REST API and assigns topologies to supervisors' slots.
-    Nimbus(ClusterArgs),
+    Nimbus(NimbusArgs),
     /// Run a supervisor daemon offering worker slots.
     Supervisor(SupervisorArgs),
     /// Call a DRPC function and print its answer (Storm's
@@ -307,6 +307,20 @@ struct ClusterArgs {
     config: Option<PathBuf>,
 }
 
+/// Arguments of `squall nimbus`.
+#[derive(Args)]
+struct NimbusArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Serve the REST API and web UI over HTTPS with this certificate chain
+    /// (PEM; overrides `api_tls.cert`). Reloaded when the file changes.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM; overrides `api_tls.key`).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
 /// Arguments of `squall supervisor`.
 #[derive(Args)]
 struct SupervisorArgs {
@@ -435,7 +449,13 @@ fn main() -> ExitCode {
             sql::nexmark(&dir, events, seed, rate, json)
         }
         Command::Components => components::components(),
-        Command::Nimbus(args) => cluster::config(args.config.as_deref()).and_then(cluster::nimbus),
+        Command::Nimbus(args) => {
+            cluster::config(args.cluster.config.as_deref()).and_then(|mut c| {
+                c.api_tls.cert = args.tls_cert.or(c.api_tls.cert);
+                c.api_tls.key = args.tls_key.or(c.api_tls.key);
+                cluster::nimbus(c)
+            })
+        }
         Command::Supervisor(args) => {
             cluster::config(args.cluster.config.as_deref()).and_then(|mut c| {
                 c.supervisor.slots = args.slots.unwrap_or(c.supervisor.slots);

@@ -15,6 +15,15 @@ use squall_cluster::fence::EtcdFence;
 use squall_cluster::store::{Assignment, Store, TopologyRecord, TopologyStatus};
 use support::Cluster;
 
+/// The configuration of a client of `cluster`'s etcd under `namespace`.
+fn config_of(cluster: &Cluster, namespace: &str) -> squall_cluster::ClusterConfig {
+    squall_cluster::ClusterConfig {
+        etcd_endpoints: vec![cluster.etcd_url.clone()],
+        namespace: namespace.into(),
+        ..Default::default()
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }
@@ -52,9 +61,7 @@ fn state(pid: u32) -> String {
 fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
     let cluster = Cluster::start(0, &[]);
     let rt = runtime();
-    let store = rt
-        .block_on(Store::connect(std::slice::from_ref(&cluster.etcd_url), "/fence-test"))
-        .unwrap();
+    let store = rt.block_on(Store::connect(&config_of(&cluster, "/fence-test"))).unwrap();
     let key = "assignments/sup-a/fenced";
     rt.block_on(store.put(key, &assignment(1), None)).unwrap();
     let patience = Duration::from_secs(3);
@@ -109,9 +116,7 @@ fn a_frozen_etcd_is_unknown_not_stale_and_only_a_new_epoch_fences_a_copy() {
 fn concurrent_status_updates_lose_nothing() {
     let cluster = Cluster::start(0, &[]);
     let rt = runtime();
-    let store = rt
-        .block_on(Store::connect(std::slice::from_ref(&cluster.etcd_url), "/status-test"))
-        .unwrap();
+    let store = rt.block_on(Store::connect(&config_of(&cluster, "/status-test"))).unwrap();
     let writers = 24;
     rt.block_on(async {
         let updates = (0..writers).map(|_| {

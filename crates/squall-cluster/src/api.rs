@@ -1,6 +1,8 @@
 //! Nimbus's REST API (axum), used by the CLI and the web UI: every route
 //! but the health check (`GET /api/v1/health`, [`crate::ui_api`]) needs
-//! `Authorization: Bearer TOKEN` (401 otherwise); a malformed submission
+//! `Authorization: Bearer TOKEN` (401 otherwise; the read-only token gets
+//! 403 on what is not a read, [`crate::auth`]); HTTPS when nimbus has a
+//! certificate ([`crate::api_tls`]); a malformed submission
 //! gets 400 with the reason and changes nothing. The whole API is described
 //! as OpenAPI at `/api/openapi.json` ([`crate::ui_api::ApiDoc`]); the web
 //! UI's pages and JSON routes are [`crate::ui`]'s and [`crate::ui_api`]'s.
@@ -24,9 +26,9 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -68,19 +70,18 @@ pub struct ErrorBody {
 
 pub(crate) struct ApiState {
     pub(crate) store: Store,
-    token: String,
     pub(crate) blobs: crate::blobs::BlobStore,
 }
 
-/// The API's routes over `store`, guarded by `token`; uploaded binaries go
-/// to `blobs`; DRPC calls to `drpc`.
+/// The API's routes over `store`, guarded by `tokens` ([`crate::auth`]);
+/// uploaded binaries go to `blobs`; DRPC calls to `drpc`.
 pub fn router(
     store: Store,
-    token: String,
+    tokens: Arc<crate::auth::Tokens>,
     blobs: crate::blobs::BlobStore,
     drpc: crate::drpc_server::DrpcServer,
 ) -> Router {
-    let state = Arc::new(ApiState { store, token, blobs });
+    let state = Arc::new(ApiState { store, blobs });
     Router::new()
         .route("/api/v1/topologies", get(list).post(submit))
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
@@ -90,8 +91,29 @@ pub fn router(
         .merge(crate::drpc_server::routes(drpc))
         .merge(crate::query_route::routes())
         .merge(crate::metrics_api::nimbus_routes())
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard))
         .with_state(state)
+}
+
+/// Middleware: an error answer in plain text (axum's own, for a path or
+/// query string that does not parse) becomes `{"error": TEXT}`, as every
+/// other error of the API, so that every 4xx is [`ErrorBody`] as the
+/// OpenAPI document says.
+pub async fn json_errors(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(response.status().is_client_error() && plain) {
+        return response;
+    }
+    let code = response.status();
+    match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(text) => error(code, String::from_utf8_lossy(&text)),
+        Err(e) => error(code, format!("unreadable error: {e}")),
+    }
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -108,23 +130,6 @@ impl IntoResponse for NimbusError {
             NimbusError::Cluster(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         error(code, self.to_string())
-    }
-}
-
-async fn require_token(
-    State(state): State<Arc<ApiState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if token == state.token => next.run(request).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong bearer token"),
-        None => error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required"),
     }
 }
 

@@ -19,22 +19,24 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client of `url` (e.g. `http://127.0.0.1:7700`), or of the leader
-    /// that etcd names when `url` is `None`.
+    /// A client of `url` (e.g. `https://127.0.0.1:7700`), or of the leader
+    /// that etcd names when `url` is `None`; HTTPS is checked against
+    /// `api_tls.ca` ([`crate::api_tls`]).
     ///
     /// # Errors
-    /// [`Error::Etcd`], or [`Error::Api`] when no nimbus leads.
+    /// [`Error::Etcd`], or [`Error::Api`] when no nimbus leads;
+    /// [`Error::Config`] for a CA file that does not load.
     pub async fn connect(config: &ClusterConfig, url: Option<&str>) -> Result<Self> {
         let base = match url {
             Some(u) => u.to_string(),
-            None => Store::connect(&config.etcd_endpoints, config.prefix())
+            None => Store::connect(config)
                 .await?
                 .nimbus_leader()
                 .await?
                 .ok_or_else(|| Error::Api("no nimbus is leading".into()))?,
         };
         Ok(ApiClient {
-            http: Client::new(),
+            http: crate::api_tls::client_trusting(config.api_tls.ca.as_deref())?,
             base: base.trim_end_matches('/').to_string(),
             token: config.api_token.clone(),
         })

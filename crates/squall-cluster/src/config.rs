@@ -24,6 +24,17 @@ pub struct ClusterConfig {
     /// The bearer token that the REST API requires. Nimbus refuses to start
     /// without one.
     pub api_token: String,
+    /// A second, read-only token ([`crate::auth`]): status, metrics, logs
+    /// and every other `GET`, but no action. Empty: none.
+    #[serde(default)]
+    pub api_read_token: String,
+    /// HTTPS on the REST API ([`crate::api_tls`]): nimbus's certificate
+    /// and key, and the CA clients check it against.
+    #[serde(default)]
+    pub api_tls: crate::api_tls::ApiTlsConfig,
+    /// TLS to etcd ([`crate::etcd_tls`]); plain when absent.
+    #[serde(default)]
+    pub etcd_tls: Option<crate::etcd_tls::EtcdTlsConfig>,
     /// The nimbus daemon.
     pub nimbus: NimbusConfig,
     /// The supervisor daemon.
@@ -92,6 +103,9 @@ impl Default for ClusterConfig {
             etcd_endpoints: vec!["http://127.0.0.1:2379".into()],
             namespace: "/squall".into(),
             api_token: String::new(),
+            api_read_token: String::new(),
+            api_tls: crate::api_tls::ApiTlsConfig::default(),
+            etcd_tls: None,
             nimbus: NimbusConfig {
                 api_addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
                 lease_ttl_s: 5,

@@ -142,7 +142,7 @@ pub async fn run(
     config: &ClusterConfig,
     activation: &Activation,
 ) -> Result<(), String> {
-    let store = Store::connect(&config.etcd_endpoints, config.prefix()).await.map_err(err)?;
+    let store = Store::connect(config).await.map_err(err)?;
     let name = &a.topology.name;
     let attempt_key = format!("attempt/{name}/{}", a.epoch);
     let me = format!("{}-{}", a.supervisor, a.slot);

@@ -33,9 +33,9 @@ const RETRY_MS: u64 = 500;
 fn base_url(server: &str) -> Result<String> {
     let url = url::Url::parse(server)
         .map_err(|e| Error::Config(format!("drpc server '{server}' is not a URL: {e}")))?;
-    if url.scheme() != "http" || url.host().is_none() {
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(Error::Config(format!(
-            "drpc server '{server}' must be an http://HOST:PORT URL"
+            "drpc server '{server}' must be an http(s)://HOST:PORT URL"
         )));
     }
     Ok(server.trim_end_matches('/').to_string())
@@ -63,7 +63,7 @@ pub async fn execute(
     args: &str,
 ) -> Result<String> {
     let url = format!("{}/drpc/{function}", base_url(server)?);
-    let request = with_token(Client::new().post(&url).body(args.to_string()), token);
+    let request = with_token(crate::api_tls::client()?.post(&url).body(args.to_string()), token);
     let unreachable = |e: reqwest::Error| Error::Drpc(format!("drpc server {url}: {e}"));
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status();
@@ -121,7 +121,7 @@ impl Clone for HttpDrpc {
         HttpDrpc {
             base: self.base.clone(),
             token: self.token.clone(),
-            client: Client::new(),
+            client: self.client.clone(),
             fetchers: Mutex::default(),
         }
     }
@@ -132,12 +132,13 @@ impl HttpDrpc {
     /// token if given.
     ///
     /// # Errors
-    /// [`Error::Config`] if `server` is not an `http://` URL.
+    /// [`Error::Config`] if `server` is not an `http(s)://` URL, or the
+    /// CA of `SQUALL__API_TLS__CA` does not load ([`crate::api_tls::client`]).
     pub fn new(server: &str, token: Option<String>) -> Result<Self> {
         Ok(HttpDrpc {
             base: base_url(server)?,
             token,
-            client: Client::new(),
+            client: crate::api_tls::client()?,
             fetchers: Mutex::default(),
         })
     }

@@ -34,9 +34,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -151,7 +151,8 @@ pub async fn serve(
 ) -> Result<()> {
     let mut app: Router = routes(server);
     if let Some(token) = token {
-        app = app.layer(middleware::from_fn_with_state(Arc::new(token), require_token));
+        let tokens = Arc::new(crate::auth::Tokens::full_only(&token));
+        app = app.layer(middleware::from_fn_with_state(tokens, crate::auth::guard));
     }
     axum::serve(listener, app)
         .await
@@ -166,19 +167,6 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Io { what: format!("bind {addr}"), source })
-}
-
-async fn require_token(State(token): State<Arc<String>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t) if t == token.as_str() => next.run(request).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong bearer token"),
-        None => error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required"),
-    }
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {

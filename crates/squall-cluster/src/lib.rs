@@ -6,7 +6,9 @@
 //! - [`config`]: the daemons' configuration (file plus `SQUALL__*` variables).
 //! - [`store`]: the keys in etcd and the records under them.
 //! - [`scheduler`]: which slot runs which tasks.
-//! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API.
+//! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API;
+//!   [`auth`]: its bearer tokens (full and read-only); [`api_tls`]: HTTPS
+//!   on it; [`etcd_tls`]: TLS to etcd.
 //! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
 //! - [`control`]: deactivate/activate, kill --wait, rebalance, metrics.
 //! - [`metrics_api`]: Prometheus `/metrics` of every process, and nimbus's
@@ -29,6 +31,8 @@
 
 pub mod acking;
 pub mod api;
+pub mod api_tls;
+pub mod auth;
 pub mod binary;
 pub mod blobs;
 pub mod client;
@@ -38,6 +42,7 @@ pub mod control_api;
 pub mod distributed;
 pub mod drpc_client;
 pub mod drpc_server;
+pub mod etcd_tls;
 pub mod fence;
 pub mod link;
 pub mod metrics_api;

@@ -273,7 +273,7 @@ async fn local_metrics(
 /// One group of Prometheus's HTTP service discovery
 /// (`http_sd_configs`): addresses to scrape and the labels their series
 /// get.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetGroup {
     /// `host:port` of each `/metrics` endpoint.
     pub targets: Vec<String>,

@@ -258,16 +258,16 @@ pub async fn reconcile(store: &Store) -> Result<()> {
 /// reconciles every `reconcile_ms` until its lease is lost.
 ///
 /// # Errors
-/// [`Error::Config`] without an API token; [`Error::Etcd`] if the lease is
-/// lost; [`Error::Io`] if the API address cannot
-/// be bound.
+/// [`Error::Config`] without an API token, with a read-only token equal to
+/// it, or with `api_tls`/`etcd_tls` files that do not load; [`Error::Etcd`]
+/// if the lease is lost; [`Error::Io`] if the API address cannot be bound.
 pub async fn run(config: ClusterConfig) -> Result<()> {
-    if config.api_token.is_empty() {
-        return Err(Error::Config(
-            "api_token is empty: set it in the file or SQUALL__API_TOKEN".into(),
-        ));
-    }
-    let store = Store::connect_until_reached(&config.etcd_endpoints, config.prefix()).await;
+    // Refused before anything starts: no token, a shared token, TLS files
+    // that do not load.
+    let tokens =
+        std::sync::Arc::new(crate::auth::Tokens::new(&config.api_token, &config.api_read_token)?);
+    let tls = crate::api_tls::server_config(&config.api_tls).await?;
+    let store = Store::connect_until_reached(&config).await?;
     let mut client = store.client();
     let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
     let heartbeat = tokio::spawn(crate::supervisor::keep_lease_alive(
@@ -275,7 +275,7 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
         lease,
         config.nimbus.lease_ttl_s,
     ));
-    let url = format!("http://{}", config.nimbus.api_addr);
+    let url = format!("{}://{}", config.api_tls.scheme(), config.nimbus.api_addr);
     // The address is served from the start: a standby redirects to the
     // leader (the web UI, crate::ui), and answers the health check.
     let listener = tokio::net::TcpListener::bind(config.nimbus.api_addr)
@@ -284,10 +284,11 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
     let drpc = crate::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?
         .with_holder_timeout_ms(config.nimbus.drpc_holder_timeout_ms);
-    let api = crate::api::router(store.clone(), config.api_token.clone(), blobs, drpc);
+    let api = crate::api::router(store.clone(), tokens.clone(), blobs, drpc);
     let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let app = crate::ui::nimbus_app(api, store.clone(), config.api_token.clone(), leading.clone());
-    let mut serve = tokio::spawn(async move { axum::serve(listener, app).await });
+    let token = config.api_token.clone();
+    let app = crate::ui::nimbus_app(api, store.clone(), tokens, token, leading.clone());
+    let mut serve = tokio::spawn(crate::api_tls::serve(listener, app, tls));
     tracing::info!(%url, "nimbus waiting to lead");
     tokio::select! {
         led = client.campaign(store.key("nimbus"), url.clone(), lease) => { led?; }

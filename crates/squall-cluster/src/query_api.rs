@@ -260,7 +260,8 @@ pub async fn ask_url(
     query: &StateQuery,
 ) -> Result<serde_json::Value> {
     let unreachable = |e: reqwest::Error| Error::Query(format!("query API {url}: {e}"));
-    let mut request = reqwest::Client::new().get(url).query(query);
+    let client = crate::api_tls::client().map_err(|e| Error::Query(e.to_string()))?;
+    let mut request = client.get(url).query(query);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

@@ -140,33 +140,46 @@ pub struct Store {
     prefix: String,
 }
 
+/// How long [`Store::nimbus_leader`] waits for etcd.
+const LEADER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl Store {
-    /// Connects to `endpoints`.
+    /// Connects to `config`'s etcd endpoints, over TLS when `etcd_tls` is
+    /// set ([`crate::etcd_tls`]), under its namespace.
     ///
     /// # Errors
-    /// [`Error::Etcd`] if no endpoint answers.
-    pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self> {
-        let client = Client::connect(endpoints, None).await?;
-        Ok(Store { client, prefix: prefix.trim_end_matches('/').to_string() })
+    /// [`Error::Config`] for bad TLS settings; [`Error::Etcd`] if no
+    /// endpoint answers.
+    pub async fn connect(config: &crate::ClusterConfig) -> Result<Self> {
+        let endpoints = &config.etcd_endpoints;
+        let options = crate::etcd_tls::connect_options(config.etcd_tls.as_ref(), endpoints)?;
+        let client = Client::connect(endpoints, options).await?;
+        Ok(Store { client, prefix: config.prefix().to_string() })
     }
 
     /// As [`Store::connect`], for a daemon starting: while etcd cannot be
     /// reached, says so (a warning naming the endpoints and the error) and
     /// tries again after a pause that doubles from 100 ms to 5 s, as
-    /// Storm's daemons wait for ZooKeeper. Never gives up.
+    /// Storm's daemons wait for ZooKeeper. Never gives up on etcd; bad TLS
+    /// settings are an error at once.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for bad TLS settings.
     ///
     /// # Cancel safety
     /// Cancel-safe: a dropped call leaves nothing behind.
-    pub async fn connect_until_reached(endpoints: &[String], prefix: &str) -> Self {
+    pub async fn connect_until_reached(config: &crate::ClusterConfig) -> Result<Self> {
+        crate::etcd_tls::connect_options(config.etcd_tls.as_ref(), &config.etcd_endpoints)?;
+        let endpoints = &config.etcd_endpoints;
         let mut pause = std::time::Duration::from_millis(100);
         loop {
             // Reached means an RPC answered: a client may connect lazily.
-            let reached = match Store::connect(endpoints, prefix).await {
+            let reached = match Store::connect(config).await {
                 Ok(store) => store.client().status().await.map(|_| store).map_err(Error::from),
                 Err(e) => Err(e),
             };
             match reached {
-                Ok(store) => return store,
+                Ok(store) => return Ok(store),
                 Err(e) => {
                     tracing::warn!(?endpoints, error = %e, retry_ms = pause.as_millis() as u64, "etcd unreachable");
                     tokio::time::sleep(pause).await;
@@ -318,9 +331,20 @@ impl Store {
     /// The API URL of the leading nimbus, if one leads.
     ///
     /// # Errors
-    /// [`Error::Etcd`].
+    /// [`Error::Etcd`]; [`Error::Config`] when etcd does not answer in
+    /// 15 s (down, or refusing this client's certificate).
     pub async fn nimbus_leader(&self) -> Result<Option<String>> {
-        match self.client.clone().leader(self.key("nimbus")).await {
+        let mut client = self.client.clone();
+        // A refused TLS handshake is retried by the client forever: bound it.
+        let asked = tokio::time::timeout(LEADER_PATIENCE, client.leader(self.key("nimbus")));
+        let Ok(answer) = asked.await else {
+            return Err(Error::Config(format!(
+                "etcd did not answer in {} s: is it up, and does it accept this client \
+                 (etcd_endpoints, etcd_tls)?",
+                LEADER_PATIENCE.as_secs()
+            )));
+        };
+        match answer {
             Ok(resp) => Ok(resp.kv().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())),
             // etcd answers "election: no leader" as an error.
             Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("no leader") => Ok(None),

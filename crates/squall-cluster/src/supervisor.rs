@@ -104,7 +104,8 @@ enum Wake {
 /// `worker_exe` is the `squall` binary that runs `worker --assignment FILE`.
 ///
 /// # Errors
-/// [`Error::Config`] for zero slots; [`Error::Etcd`] once running;
+/// [`Error::Config`] for zero slots or bad `etcd_tls` settings;
+/// [`Error::Etcd`] once running;
 /// [`Error::Io`] if the work directory cannot be made.
 pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     let sup = &config.supervisor;
@@ -119,7 +120,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     let work_dir = sup.work_dir.join(&id);
     std::fs::create_dir_all(&work_dir)
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
-    let store = Store::connect_until_reached(&config.etcd_endpoints, config.prefix()).await;
+    let store = Store::connect_until_reached(&config).await?;
     let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
     let metrics_addr = serve_metrics(&id, sup.data_host);
     metrics::gauge!("squall_supervisor_slots").set(sup.slots as f64);
@@ -150,6 +151,11 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
         ("SQUALL__SUPERVISOR__DATA_COMPRESSION".to_string(), sup.data_compression.to_string()),
     ];
     worker_env.extend(crate::tls::worker_env(sup.data_tls.as_ref()));
+    worker_env.extend(crate::etcd_tls::worker_env(config.etcd_tls.as_ref()));
+    // Workers' DRPC spouts and bolts call nimbus over HTTPS with this CA.
+    if let Some(ca) = &config.api_tls.ca {
+        worker_env.push((crate::api_tls::CA_VAR.to_string(), ca.display().to_string()));
+    }
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut restarts: HashMap<(String, u64), u32> = HashMap::new();

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use rust_embed::RustEmbed;
 
+use crate::auth::Tokens;
 use crate::store::Store;
 use crate::ui_api::{error, Backend, UiState};
 
@@ -92,22 +93,30 @@ async fn asset(uri: Uri) -> Response {
 }
 
 /// Nimbus's whole app: the REST API `api` (its own routes, token-guarded),
-/// the UI's JSON routes over etcd (token-guarded), the health check and
-/// the pages; while `leading` is false, a redirect to the leader instead
-/// (but the health check).
-pub fn nimbus_app(api: Router, store: Store, token: String, leading: Arc<AtomicBool>) -> Router {
+/// the UI's JSON routes over etcd (guarded by `tokens`, [`crate::auth`];
+/// supervisors' logs are asked for with `token`, the full one), the health
+/// check and the pages; while `leading` is false, a redirect to the leader
+/// instead (but the health check).
+pub fn nimbus_app(
+    api: Router,
+    store: Store,
+    tokens: Arc<Tokens>,
+    token: String,
+    leading: Arc<AtomicBool>,
+) -> Router {
     let cluster = crate::ui_cluster::ClusterBackend::new(store.clone(), token.clone());
     let backend = Backend::Cluster(Box::new(cluster));
     let state = UiState::start(backend, token);
     let role = Role::Nimbus { store: Box::new(store.clone()), leading: leading.clone() };
-    let guarded = crate::ui_api::routes(state.clone())
-        .layer(middleware::from_fn_with_state(state, crate::ui_api::require_token));
+    let guarded = crate::ui_api::routes(state)
+        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard));
     Router::new()
         .merge(api)
         .merge(guarded)
         .merge(pages())
         .layer(middleware::from_fn_with_state((store, leading), standby_redirect))
         .merge(crate::ui_api::health_route(role))
+        .layer(middleware::from_fn(crate::api::json_errors))
 }
 
 /// A standby nimbus sends every request to the leader (307, so that the
@@ -150,9 +159,10 @@ pub async fn serve_local(
 /// same action routes as nimbus's, guarded by `token`; the health check
 /// and the pages.
 pub fn local_app(local: Arc<crate::ui_local::LocalBackend>, token: String) -> Router {
+    let tokens = Arc::new(Tokens::full_only(&token));
     let state = UiState::start(Backend::Local(local.clone()), token);
-    let guarded = crate::ui_api::routes(state.clone())
+    let guarded = crate::ui_api::routes(state)
         .merge(crate::ui_local::action_routes(local))
-        .layer(middleware::from_fn_with_state(state, crate::ui_api::require_token));
+        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard));
     Router::new().merge(guarded).merge(crate::ui_api::health_route(Role::Local)).merge(pages())
 }

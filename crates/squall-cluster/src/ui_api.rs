@@ -17,16 +17,15 @@
 //! Rates are per second over the last [`RATE_WINDOW_MS`], from samples a
 //! background task takes every [`SAMPLE_EVERY`]; counts are as of the
 //! request. Every route but the health check needs `Authorization: Bearer
-//! TOKEN` ([`require_token`]). The answers' shapes are in
+//! TOKEN` ([`crate::auth::guard`]). The answers' shapes are in
 //! [`crate::ui_types`], how they are computed in [`crate::ui_views`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -171,24 +170,6 @@ impl UiState {
     }
 }
 
-/// Requires `Authorization: Bearer TOKEN` (401 otherwise).
-pub async fn require_token(
-    State(state): State<Arc<UiState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if token == state.token => next.run(request).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "wrong bearer token"),
-        None => error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required"),
-    }
-}
-
 pub(crate) fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(ErrorBody { error: message.into() })).into_response()
 }
@@ -263,7 +244,7 @@ async fn component(
 
 #[utoipa::path(get, path = "/api/v1/topologies/{name}/history", tag = "ui",
     params(("name" = String, Path, description = "the topology"), HistoryQuery),
-    responses((status = 200, body = History), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = History), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn history(
     State(state): State<Arc<UiState>>,
     Path(name): Path<String>,
@@ -284,7 +265,7 @@ async fn history(
 
 #[utoipa::path(get, path = "/api/v1/topologies/{name}/workers/{worker}/log", tag = "ui",
     params(("name" = String, Path, description = "the topology"), ("worker" = String, Path, description = "`{supervisor}-{slot}`, as in the view's workers"), LogQuery),
-    responses((status = 200, body = LogTail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = LogTail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn log(
     State(state): State<Arc<UiState>>,
     Path((name, worker)): Path<(String, String)>,
@@ -309,14 +290,15 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 /// of [`crate::api`] and [`crate::control_api`] ([`crate::ui_openapi`]).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Squall REST API", description = "Nimbus's REST API (and `squall run --ui`'s). Every route but /api/v1/health needs `Authorization: Bearer TOKEN`."),
+    info(title = "Squall REST API", description = "Nimbus's REST API (and `squall run --ui`'s). Every route but /api/v1/health needs `Authorization: Bearer TOKEN`: the full `api_token`, or the read-only `api_read_token` for GETs outside /drpc (403 otherwise)."),
     paths(health, cluster, view, component, history, log, openapi,
         crate::ui_openapi::list, crate::ui_openapi::submit, crate::ui_openapi::status,
         crate::ui_openapi::kill, crate::ui_openapi::supervisors, crate::ui_openapi::activate,
         crate::ui_openapi::deactivate, crate::ui_openapi::rebalance, crate::ui_openapi::metrics,
         crate::ui_openapi::savepoint, crate::ui_openapi::upload_binary,
         crate::ui_openapi::submit_binary, crate::ui_openapi::query, crate::ui_openapi::drpc_execute,
-        crate::ui_openapi::drpc_requests, crate::ui_openapi::drpc_result, crate::ui_openapi::drpc_failure),
+        crate::ui_openapi::drpc_requests, crate::ui_openapi::drpc_result, crate::ui_openapi::drpc_failure,
+        crate::ui_openapi::metrics_targets),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -1,6 +1,7 @@
 //! Workers' logs for the web UI, tailed through their supervisor (Storm's
 //! logviewer): each supervisor with an `api_token` serves
-//! `GET /logs/{topology}?slot=N&lines=N` (same bearer token) on its data
+//! `GET /logs/{topology}?slot=N&lines=N` (same bearer tokens, the
+//! read-only one too) on its data
 //! host, port chosen at start, and registers the address in its
 //! [`crate::store::SupervisorInfo`]; nimbus asks it for the UI's log route
 //! ([`crate::ui_cluster::ClusterBackend::log`]).
@@ -9,9 +10,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,7 +25,6 @@ const TAIL_BYTES: u64 = 1 << 20;
 
 struct Served {
     work_dir: PathBuf,
-    token: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,9 +47,14 @@ pub(crate) async fn start(
     config: &crate::ClusterConfig,
     work_dir: &std::path::Path,
 ) -> Option<String> {
-    if config.api_token.is_empty() {
-        return None;
-    }
+    let tokens = match crate::auth::Tokens::new(&config.api_token, &config.api_read_token) {
+        Ok(t) => Arc::new(t),
+        Err(_) if config.api_token.is_empty() => return None,
+        Err(e) => {
+            eprintln!("workers' logs not served: {e}");
+            return None;
+        }
+    };
     let addr = std::net::SocketAddr::new(config.supervisor.data_host, 0);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -59,32 +64,24 @@ pub(crate) async fn start(
         }
     };
     let url = format!("http://{}", listener.local_addr().ok()?);
-    tokio::spawn(serve(listener, work_dir.to_path_buf(), config.api_token.clone()));
+    tokio::spawn(serve(listener, work_dir.to_path_buf(), tokens));
     Some(url)
 }
 
 /// Serves the logs of `work_dir` (the supervisor's own folder) on
-/// `listener` until the process ends.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, work_dir: PathBuf, token: String) {
-    let served = Arc::new(Served { work_dir, token });
+/// `listener` until the process ends, to either token.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    work_dir: PathBuf,
+    tokens: Arc<crate::auth::Tokens>,
+) {
+    let served = Arc::new(Served { work_dir });
     let app = Router::new()
         .route("/logs/{topology}", get(tail))
-        .layer(middleware::from_fn_with_state(served.clone(), guard))
+        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard))
         .with_state(served);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::warn!(error = %e, "log server stopped");
-    }
-}
-
-async fn guard(State(served): State<Arc<Served>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t) if t == served.token => next.run(request).await,
-        _ => error(StatusCode::UNAUTHORIZED, "a right Authorization: Bearer token is required"),
     }
 }
 

@@ -141,9 +141,7 @@ pub(crate) fn run_part(
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = Store::connect(&config.etcd_endpoints, config.prefix())
-            .await
-            .map_err(|e| e.to_string())?;
+        let store = Store::connect(&config).await.map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind((config.supervisor.data_host, 0))
             .await
             .map_err(|e| format!("bind a data port: {e}"))?;

@@ -34,9 +34,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let store = runtime
-        .block_on(Store::connect(&config.etcd_endpoints, config.prefix()))
-        .map_err(|e| e.to_string())?;
+    let store = runtime.block_on(Store::connect(&config)).map_err(|e| e.to_string())?;
     let name = &a.topology.name;
     let (rescale, switch) = runtime
         .block_on(async {

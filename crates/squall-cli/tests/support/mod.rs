@@ -102,6 +102,14 @@ impl Drop for Turn {
     }
 }
 
+/// etcd's TLS files ([`Cluster::start_secure`]): its certificate and key,
+/// and the CA its clients' certificates must chain to.
+pub struct EtcdTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
 /// etcd, nimbus daemons and supervisors in a temporary folder; every
 /// process is killed when it drops.
 pub struct Cluster {
@@ -152,22 +160,52 @@ impl Cluster {
         supervisors: &[&str],
         etcd_hosts: &[&str],
     ) -> Cluster {
+        Self::start_secure(dir, extra_env, None, nimbus_count, supervisors, etcd_hosts)
+    }
+
+    /// As [`Cluster::start_in`]; with `etcd_tls`, etcd serves its clients
+    /// over TLS only and requires their certificates (`--client-cert-auth`).
+    pub fn start_secure(
+        dir: tempfile::TempDir,
+        extra_env: Vec<(String, String)>,
+        etcd_tls: Option<&EtcdTls>,
+        nimbus_count: usize,
+        supervisors: &[&str],
+        etcd_hosts: &[&str],
+    ) -> Cluster {
         let turn = Turn::take();
         let (client, peer) = (free_port(), free_port());
-        let etcd_url = format!("http://127.0.0.1:{client}");
+        let scheme = if etcd_tls.is_some() { "https" } else { "http" };
+        let etcd_url = format!("{scheme}://127.0.0.1:{client}");
         let listen: Vec<String> = std::iter::once(etcd_url.clone())
-            .chain(etcd_hosts.iter().map(|h| format!("http://{h}:{client}")))
+            .chain(etcd_hosts.iter().map(|h| format!("{scheme}://{h}:{client}")))
             .collect();
-        let etcd_args: Vec<String> = vec![
-            "--data-dir".into(),
-            dir.path().join("etcd").display().to_string(),
-            "--listen-client-urls".into(),
-            listen.join(","),
-            "--advertise-client-urls".into(),
-            etcd_url.clone(),
-            "--listen-peer-urls".into(),
-            format!("http://127.0.0.1:{peer}"),
-        ];
+        let tls_args = etcd_tls.map(|t| {
+            let path = |p: &Path| p.display().to_string();
+            vec![
+                "--cert-file".into(),
+                path(&t.cert),
+                "--key-file".into(),
+                path(&t.key),
+                "--trusted-ca-file".into(),
+                path(&t.ca),
+                "--client-cert-auth".into(),
+            ]
+        });
+        let etcd_args: Vec<String> = tls_args
+            .into_iter()
+            .flatten()
+            .chain([
+                "--data-dir".into(),
+                dir.path().join("etcd").display().to_string(),
+                "--listen-client-urls".into(),
+                listen.join(","),
+                "--advertise-client-urls".into(),
+                etcd_url.clone(),
+                "--listen-peer-urls".into(),
+                format!("http://127.0.0.1:{peer}"),
+            ])
+            .collect();
         let etcd = spawn_etcd(dir.path(), &etcd_args, client);
         let mut cluster = Cluster {
             dir,
