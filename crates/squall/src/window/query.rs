@@ -69,7 +69,7 @@ pub(crate) fn answer<F: AggregateFunction<Acc = Vec<Cell>>>(
             Ok(Answer::Value(panes.map_or(serde_json::Value::Null, |p| panes_json(names, p))))
         }
         Ask::Scan(scan) => {
-            let mut found: Vec<(String, Vec<Value>, &Panes<Vec<Cell>>)> = op
+            let mut found: Vec<_> = op
                 .into_iter()
                 .flat_map(|op| op.panes())
                 .map(|(key, panes)| {

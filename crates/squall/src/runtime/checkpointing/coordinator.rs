@@ -167,15 +167,30 @@ impl CoordinatorTask {
                             }
                         }
                         if savepoint {
+                            // One copy per folder asked for: requests that
+                            // met at this checkpoint share it.
+                            let mut taken: Vec<(Option<String>, Result<String>)> = Vec::new();
                             for ask in waiting.drain(..) {
-                                let saved = match &done {
-                                    Ok(()) => self.storage.save(id, ask.target.as_deref()).await,
-                                    Err(e) => Err(clone_error(e)),
+                                let i = match taken.iter().position(|(t, _)| *t == ask.target) {
+                                    Some(i) => i,
+                                    None => {
+                                        let saved = match &done {
+                                            Ok(()) => {
+                                                self.storage.save(id, ask.target.as_deref()).await
+                                            }
+                                            Err(e) => Err(clone_error(e)),
+                                        };
+                                        if let Ok(location) = &saved {
+                                            tracing::info!(checkpoint = id, %location, "savepoint taken");
+                                        }
+                                        taken.push((ask.target.clone(), saved));
+                                        taken.len() - 1
+                                    }
                                 };
-                                if let Ok(location) = &saved {
-                                    tracing::info!(checkpoint = id, %location, "savepoint taken");
-                                }
-                                let _ = ask.reply.send(saved);
+                                let _ = ask.reply.send(match &taken[i].1 {
+                                    Ok(location) => Ok(location.clone()),
+                                    Err(e) => Err(clone_error(e)),
+                                });
                             }
                         }
                     }
