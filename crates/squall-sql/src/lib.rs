@@ -37,6 +37,8 @@ pub mod rows;
 pub mod script;
 mod session;
 pub mod source;
+pub mod topn;
+pub mod topn_plan;
 pub mod translate;
 pub mod tvf;
 pub mod updating;

@@ -84,6 +84,7 @@ fn optimizer() -> Optimizer {
         Arc::new(eliminate_cross_join::EliminateCrossJoin::new()),
         Arc::new(push_down_filter::PushDownFilter::new()),
         Arc::new(optimize_projections::OptimizeProjections::new()),
+        Arc::new(crate::topn_plan::TopNRule),
     ];
     Optimizer::with_rules(rules)
 }

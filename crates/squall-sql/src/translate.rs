@@ -60,7 +60,7 @@ pub struct Translator<'a> {
     depth: usize,
 }
 
-fn physical(expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
+pub(crate) fn physical(expr: &Expr, schema: &DFSchema) -> SqlResult<Arc<dyn PhysicalExpr>> {
     create_physical_expr(
         expr,
         schema,
@@ -74,7 +74,7 @@ fn arrow_schema(schema: &DFSchema) -> SchemaRef {
     Arc::new(schema.as_arrow().clone())
 }
 
-fn fail(e: SqlError) -> ! {
+pub(crate) fn fail(e: SqlError) -> ! {
     panic!("{e}")
 }
 
@@ -226,6 +226,11 @@ impl<'a> Translator<'a> {
                 Ok(Node { stream, window, updating })
             }
             LogicalPlan::Extension(ext) => {
+                if let Some(top) = ext.node.as_any().downcast_ref::<crate::topn_plan::TopN>() {
+                    let input = self.child(&top.input)?;
+                    self.line(top.describe());
+                    return crate::topn::translate(top, input);
+                }
                 let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvf>() else {
                     return Err(SqlError::unsupported(format!(
                         "the plan node {}",
@@ -257,7 +262,7 @@ impl<'a> Translator<'a> {
             LogicalPlan::Sort(_) => Err(SqlError::unsupported("ORDER BY on a stream")),
             LogicalPlan::Limit(_) => Err(SqlError::unsupported("LIMIT on a stream")),
             LogicalPlan::Window(_) => Err(SqlError::unsupported(
-                "OVER windows (ROW_NUMBER() for Top-N and deduplication)",
+                "OVER windows other than Top-N and deduplication (ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) under WHERE rn <= N)",
             )),
             LogicalPlan::Distinct(_) => Err(SqlError::unsupported("SELECT DISTINCT on a stream")),
             LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => {

@@ -311,12 +311,11 @@ impl squall::Bolt for FailOnce {
     }
 }
 
-#[test]
-fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
-    // The q5 HOP count, exactly-once with checkpoints every 100 ms, the
-    // source slowed to about 2 s; the window aggregate fails once mid-run
-    // and the topology restarts from its last checkpoint. The committed
-    // part files hold DuckDB's result exactly.
+/// Runs `query` exactly-once with checkpoints every 100 ms, the source
+/// slowed to about 2 s; the first keyed operator (`process...`) fails once
+/// at its `after`-th tuple and the topology restarts from its last
+/// checkpoint. Returns the committed rows.
+fn exactly_once_with_one_failure(query: &str, after: u64) -> Vec<Vec<String>> {
     let checkpoints = tempfile::tempdir().unwrap();
     let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = failed.clone();
@@ -329,7 +328,7 @@ fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
     s.wrap = Some(std::sync::Arc::new(
         move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
             if id.starts_with("process") {
-                Box::new(FailOnce { inner: b, seen: 0, after: 60_000, failed: f.clone() })
+                Box::new(FailOnce { inner: b, seen: 0, after, failed: f.clone() })
             } else {
                 b
             }
@@ -339,21 +338,147 @@ fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
         "'events.num' = '${EVENTS_NUM}'",
         "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
     );
-    let ours = squall_with(
-        &ddl,
+    let ours = squall_with(&ddl, query, 2, s);
+    assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
+    ours
+}
+
+#[test]
+fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
+    // The q5 HOP count; the window aggregate fails once mid-run. The
+    // committed part files hold DuckDB's result exactly.
+    let ours = exactly_once_with_one_failure(
         "CREATE TABLE out (auction BIGINT, num BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
            WITH ('connector' = 'filesystem', 'path' = '${OUT}');
          INSERT INTO out
          SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
          FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
          GROUP BY auction, window_start, window_end",
-        2,
-        s,
+        60_000,
     );
-    assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
     let theirs = duckdb(&format!(
         "SELECT auction, count(*), window_start, window_end FROM {} GROUP BY auction, window_start, window_end",
         duck_hop("bid", 2000, 10_000)
     ));
     compare("exactly-once hop count", ours, theirs);
+}
+
+/// The operators of `query` over the Nexmark tables, as EXPLAIN prints
+/// them.
+fn explain(query: &str) -> String {
+    let mut s = squall_sql::Session::new();
+    for (k, v) in
+        [("EVENTS_NUM", "10"), ("TPS", RATE), ("SINK", "blackhole"), ("OUT", "/nonexistent")]
+    {
+        s.set(k, v).unwrap();
+    }
+    let insert = query.find("INSERT").expect("an INSERT");
+    let script = format!("{DDL_NEXMARK};\n{}EXPLAIN {}", &query[..insert], &query[insert..]);
+    let out = s.run_script(&script).unwrap_or_else(|e| panic!("{e}"));
+    out.explained.join("\n")
+}
+
+#[test]
+fn top_n_plans_show_the_top_n_operator() {
+    for q in ["q9.sql", "q18.sql", "q19.sql"] {
+        let text = explain(&query_file(q));
+        eprintln!("{q}:\n{text}");
+        assert!(text.contains("top-n:"), "{q}: {text}");
+    }
+}
+
+// Top-N and deduplication. Squall orders rows that tie on the ORDER BY by
+// their columns, left to right (so its result does not depend on arrival
+// order); DuckDB's ROW_NUMBER() gets the same tie-break spelled out.
+
+#[test]
+fn q9_winning_bids_as_a_top_1_per_auction() {
+    let changelog = squall(DDL_NEXMARK, &query_file("q9.sql"), 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "winning bids were replaced");
+    let theirs = duckdb(
+        r#"SELECT id, itemName, description, initialBid, reserve, "dateTime", expires, seller, category, extra,
+                  auction, bidder, price, bid_dateTime, bid_extra
+           FROM (SELECT A.*, B.auction, B.bidder, B.price, B."dateTime" AS bid_dateTime, B.extra AS bid_extra,
+                   ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B."dateTime" ASC, B.bidder, B.extra) AS rownum
+                 FROM auction A, bid B
+                 WHERE A.id = B.auction AND B."dateTime" BETWEEN A."dateTime" AND A.expires)
+           WHERE rownum <= 1"#,
+    );
+    compare("q9", upserted(changelog), theirs);
+}
+
+#[test]
+fn q18_last_bid_per_bidder_and_auction_deduplicated() {
+    let changelog = squall(DDL_NEXMARK, &query_file("q18.sql"), 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "later bids replaced earlier ones");
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, price, channel, url, "dateTime", extra
+           FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder, auction
+                   ORDER BY "dateTime" DESC, price, channel, url, extra) AS rank_number FROM bid)
+           WHERE rank_number <= 1"#,
+    );
+    compare("q18", upserted(changelog), theirs);
+}
+
+const Q19_DUCKDB: &str = r#"SELECT * FROM
+    (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction
+       ORDER BY price DESC, bidder, channel, url, "dateTime", extra) AS rank_number FROM bid)
+    WHERE rank_number <= 10"#;
+
+#[test]
+fn q19_top_10_bids_per_auction_with_their_rank() {
+    let changelog = squall(DDL_NEXMARK, &query_file("q19.sql"), 2);
+    assert!(
+        changelog.iter().any(|r| r[0] == "-U" && r[8] != "1"),
+        "a higher bid moved lower ranks"
+    );
+    compare("q19", upserted(changelog), duckdb(Q19_DUCKDB));
+}
+
+#[test]
+fn top_n_over_an_updating_aggregate_takes_retractions() {
+    // The 3 auctions with the most bids in each of 7 buckets of auctions: a
+    // Top-N over a non-windowed GROUP BY, whose counts are retracted as they
+    // grow (Flink's retractable Top-N keeps every row of a partition).
+    let query = "CREATE TABLE out (bucket BIGINT, auction BIGINT, n BIGINT)
+                   WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+                 INSERT INTO out SELECT bucket, auction, n FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY n DESC) AS rn FROM (
+                     SELECT MOD(auction, 7) AS bucket, auction, COUNT(*) AS n FROM bid
+                     GROUP BY MOD(auction, 7), auction))
+                 WHERE rn <= 3";
+    let changelog = squall(DDL_NEXMARK, query, 2);
+    let theirs = duckdb(
+        "SELECT bucket, auction, n FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY n DESC, auction) AS rn FROM (
+             SELECT auction % 7 AS bucket, auction, COUNT(*) AS n FROM bid GROUP BY auction % 7, auction))
+         WHERE rn <= 3",
+    );
+    compare("top-n over an updating result", upserted(changelog), theirs);
+}
+
+#[test]
+fn a_row_number_without_an_upper_bound_is_refused_by_name() {
+    let mut s = squall_sql::Session::new();
+    for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
+        s.set(k, v).unwrap();
+    }
+    let err = s
+        .run_script(&format!(
+            "{DDL_NEXMARK};
+             SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price) AS rn FROM bid)
+             WHERE rn > 3"
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("OVER windows other than Top-N"), "{err}");
+}
+
+#[test]
+fn exactly_once_top_n_with_a_failure_restores_its_ranking() {
+    // q19 exactly-once: the Top-N fails once mid-run and resumes from the
+    // ranking in its last checkpoint; the committed changelog folds to
+    // DuckDB's table.
+    let changelog = exactly_once_with_one_failure(&query_file("q19.sql"), 20_000);
+    compare("exactly-once q19", upserted(changelog), duckdb(Q19_DUCKDB));
 }
