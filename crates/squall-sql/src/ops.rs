@@ -131,7 +131,8 @@ pub enum Acc {
 }
 
 impl Acc {
-    fn new(kind: AggKind) -> Acc {
+    /// The empty accumulator of `kind`.
+    pub fn new(kind: AggKind) -> Acc {
         match kind {
             AggKind::Count => Acc::Count(0),
             AggKind::CountDistinct => Acc::Distinct(BTreeSet::new()),
@@ -142,7 +143,8 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, v: Scalar) {
+    /// Adds `v` (NULL changes nothing).
+    pub fn add(&mut self, v: Scalar) {
         if matches!(v, Scalar::Null) {
             return;
         }
@@ -177,7 +179,23 @@ impl Acc {
         }
     }
 
-    fn result(&self) -> Scalar {
+    /// Adds what `other`, of the same kind, holds (two session windows
+    /// merging).
+    pub fn merge(&mut self, other: Acc) {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Distinct(a), Acc::Distinct(b)) => a.extend(b),
+            (Acc::Avg(s, n), Acc::Avg(s2, n2)) => {
+                *s += s2;
+                *n += n2;
+            }
+            (a, Acc::Sum(Some(v)) | Acc::Min(Some(v)) | Acc::Max(Some(v))) => a.add(v),
+            _ => {}
+        }
+    }
+
+    /// The aggregate's value now.
+    pub fn result(&self) -> Scalar {
         match self {
             Acc::Count(n) => Scalar::Int(*n),
             Acc::Distinct(s) => Scalar::Int(s.len() as i64),

@@ -129,6 +129,39 @@ fn word_at(sql: &[u8], mask: &[bool], i: usize, word: &str) -> bool {
         && (i + w.len() == sql.len() || !is_word(sql[i + w.len()]))
 }
 
+/// After the table name starting at `at` in a TVF's arguments, turns
+/// `PARTITION BY cols` (Flink's `SESSION(TABLE t PARTITION BY k, ...)`)
+/// into `=> cols`, a named argument the parser takes (`t => k`), blanking
+/// the rest of the keywords.
+fn partition_by_as_arrow(sql: &mut [u8], mask: &[bool], at: usize) {
+    let mut j = at;
+    if j < sql.len() && (sql[j] == b'`' || sql[j] == b'"') {
+        let q = sql[j];
+        j += 1;
+        while j < sql.len() && sql[j] != q {
+            j += 1;
+        }
+        j += 1;
+    }
+    while j < sql.len() && (is_word(sql[j]) || sql[j] == b'.') {
+        j += 1;
+    }
+    while j < sql.len() && sql[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    if !word_at(sql, mask, j, "PARTITION") {
+        return;
+    }
+    let mut k = j + 9;
+    while k < sql.len() && sql[k].is_ascii_whitespace() {
+        k += 1;
+    }
+    if word_at(sql, mask, k, "BY") {
+        blank(&mut sql[j..k + 2]);
+        sql[j..j + 2].copy_from_slice(b"=>");
+    }
+}
+
 fn position(sql: &[u8], offset: usize) -> (u64, u64) {
     let before = &sql[..offset];
     let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
@@ -240,6 +273,7 @@ pub fn split(sql: &str) -> SqlResult<Vec<StatementText>> {
                 }
                 if f > 0 && is_word(bytes[f - 1]) {
                     blank(&mut bytes[i..i + 5]);
+                    partition_by_as_arrow(&mut bytes, &mask, j);
                 }
             }
         }
@@ -324,6 +358,19 @@ mod tests {
         assert!(s[0].padded.contains("ts TIMESTAMP(3) "));
         assert_eq!((s[1].line, s[1].column), (6, 1));
         assert_eq!(s[1].padded.lines().count(), 6);
+    }
+
+    #[test]
+    fn partition_by_in_a_tvf_becomes_a_named_argument() {
+        let s = split(
+            "SELECT * FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+        )
+        .unwrap();
+        assert!(
+            s[0].padded.contains("SESSION(      bid =>           bidder, DESCRIPTOR"),
+            "{}",
+            s[0].padded
+        );
     }
 
     #[test]

@@ -429,7 +429,8 @@ impl Session {
     }
 
     /// Plans an INSERT or a query: the sink and the optimised plan.
-    fn plan_job(&self, stmt: Statement, st: &StatementText) -> SqlResult<Job> {
+    fn plan_job(&self, mut stmt: Statement, st: &StatementText) -> SqlResult<Job> {
+        crate::group_window::rewrite(&mut stmt).map_err(|e| at(e, st))?;
         let provider = Provider::new(&self.catalog);
         let planner = SqlToRel::new_with_options(&provider, parser_options());
         let is_query = matches!(stmt, Statement::Query(_));

@@ -451,6 +451,42 @@ impl<'a> Translator<'a> {
         let rows: Stream<AggRow> = input.stream.flat_map(move |b: Batch, out: &mut Vec<AggRow>| {
             splitter.rows(&b.0, out).unwrap_or_else(|e| fail(e));
         });
+        if let Some(tvf) = crate::session_window::session_tvf(&agg.input) {
+            let Some((start_key, end_key)) = window else {
+                return Err(SqlError::unsupported("a SESSION window without GROUP BY window_end"));
+            };
+            let name = |g: &Option<usize>| g.map(|i| in_schema.field(i).name().clone());
+            let partition = tvf
+                .partition
+                .iter()
+                .map(|c| {
+                    group_cols.iter().position(|g| name(g).as_ref() == Some(&c.name)).ok_or_else(
+                        || {
+                            SqlError::plan(format!(
+                                "SESSION: PARTITION BY {c} is not a GROUP BY key"
+                            ))
+                        },
+                    )
+                })
+                .collect::<SqlResult<Vec<usize>>>()?;
+            let crate::tvf::WindowKind::Session { gap } = tvf.kind else { unreachable!() };
+            self.line(format!(
+                "session window aggregate: {what} (sessions per [{}], emitted when the watermark passes their end)",
+                tvf.partition.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+            let late = Arc::new(Default::default());
+            let f = crate::session_window::SessionAgg {
+                kinds,
+                out,
+                schema,
+                gap,
+                start_key,
+                end_key,
+                late,
+            };
+            let stream = crate::session_window::aggregate(rows, partition, f);
+            return Ok(Node { stream, window: start_key.map(|s| (s, end_key)), updating: false });
+        }
         let keyed = rows.key_by(|r: &AggRow| r.key.clone());
         let Some((start_key, end_key)) = window else {
             self.line(format!(

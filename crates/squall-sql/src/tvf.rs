@@ -1,12 +1,16 @@
 //! Flink's window table-valued functions: `TABLE(TUMBLE(TABLE t,
 //! DESCRIPTOR(ts), size))`, `TABLE(HOP(TABLE t, DESCRIPTOR(ts), slide,
-//! size))` and `TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), step, size))`.
+//! size))`, `TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), step, size))` and
+//! `TABLE(SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap))`.
 //!
 //! DataFusion plans them through a [`RelationPlanner`] into a
 //! [`WindowTvf`] node: the input's columns plus `window_start`,
 //! `window_end` and `window_time`, one row per window a record falls in.
 //! A `GROUP BY window_start, window_end, ...` over it is a window
-//! aggregation, emitted when the watermark passes the window's end.
+//! aggregation, emitted when the watermark passes the window's end. A
+//! session's rows carry the window their record opens (`[ts, ts + gap)`);
+//! the aggregate over them merges those per partition
+//! ([`crate::session_window`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -44,10 +48,17 @@ pub enum WindowKind {
         /// Largest length (ms).
         size: i64,
     },
+    /// Sessions: a record opens `[t, t + gap)`, and the windows of one
+    /// partition that overlap merge (by the aggregate over them).
+    Session {
+        /// The gap that ends a session (ms).
+        gap: i64,
+    },
 }
 
 impl WindowKind {
-    /// The `(start, end)` of every window holding time `t` (ms).
+    /// The `(start, end)` of every window holding time `t` (ms); for a
+    /// session, the window `t` opens before merging.
     pub fn windows(&self, t: i64, out: &mut Vec<(i64, i64)>) {
         out.clear();
         match *self {
@@ -72,6 +83,7 @@ impl WindowKind {
                     end += step;
                 }
             }
+            WindowKind::Session { gap } => out.push((t, t.saturating_add(gap))),
         }
     }
 }
@@ -84,6 +96,7 @@ impl fmt::Display for WindowKind {
             WindowKind::Cumulate { step, size } => {
                 write!(f, "CUMULATE(step={step}ms, size={size}ms)")
             }
+            WindowKind::Session { gap } => write!(f, "SESSION(gap={gap}ms)"),
         }
     }
 }
@@ -100,6 +113,9 @@ pub struct WindowTvf {
     pub time: Column,
     /// The windows.
     pub kind: WindowKind,
+    /// A session's `PARTITION BY` columns (none: one sequence of
+    /// sessions over the whole input).
+    pub partition: Vec<Column>,
     /// Input columns + `window_start`, `window_end`, `window_time`.
     pub schema: DFSchemaRef,
 }
@@ -119,7 +135,7 @@ impl WindowTvf {
             fields.push((None, Arc::new(Field::new(name, ts.clone(), false))));
         }
         let schema = Arc::new(DFSchema::new_with_metadata(fields, Default::default())?);
-        Ok(WindowTvf { input, time, kind, schema })
+        Ok(WindowTvf { input, time, kind, partition: Vec::new(), schema })
     }
 }
 
@@ -161,13 +177,17 @@ impl UserDefinedLogicalNodeCore for WindowTvf {
             _ => self.time.clone(),
         };
         let input = inputs.pop().unwrap_or_else(|| self.input.clone());
-        WindowTvf::try_new(input, time, self.kind)
+        let mut node = WindowTvf::try_new(input, time, self.kind)?;
+        node.partition = self.partition.clone();
+        Ok(node)
     }
     fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
         let n = self.input.schema().fields().len();
         let mut need: Vec<usize> = output_columns.iter().copied().filter(|i| *i < n).collect();
-        if let Ok(t) = self.input.schema().index_of_column(&self.time) {
-            need.push(t);
+        for c in std::iter::once(&self.time).chain(&self.partition) {
+            if let Ok(i) = self.input.schema().index_of_column(c) {
+                need.push(i);
+            }
         }
         need.sort_unstable();
         need.dedup();
@@ -193,28 +213,32 @@ impl RelationPlanner for WindowTvfPlanner {
         if !matches!(fname.as_str(), "TUMBLE" | "HOP" | "CUMULATE" | "SESSION") {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         }
-        if fname == "SESSION" {
-            return datafusion_common::not_impl_err!(
-                "not supported yet: the SESSION window table-valued function"
-            );
-        }
         let FunctionArguments::List(list) = &func.args else {
             return plan_err!("{fname} needs arguments (TABLE t, DESCRIPTOR(col), INTERVAL ...)");
         };
-        let args: Vec<&ast::Expr> = list
-            .args
-            .iter()
-            .filter_map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-                FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => Some(e),
-                _ => None,
-            })
-            .collect();
-        let want = if fname == "TUMBLE" { 3 } else { 4 };
+        // `TABLE t PARTITION BY k` arrives as the named argument `t => k`.
+        let mut partition_by = None;
+        let mut owned: Vec<ast::Expr> = Vec::new();
+        for a in &list.args {
+            match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => owned.push(e.clone()),
+                FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. } => {
+                    partition_by = Some(e.clone());
+                    owned.push(ast::Expr::Identifier(name.clone()));
+                }
+                _ => {}
+            }
+        }
+        let args: Vec<&ast::Expr> = owned.iter().collect();
+        let want = if matches!(fname.as_str(), "TUMBLE" | "SESSION") { 3 } else { 4 };
         if args.len() != want {
             return plan_err!(
                 "{fname} takes {want} arguments (TABLE t, DESCRIPTOR(time column), {}), got {}",
-                if fname == "TUMBLE" { "size" } else { "slide or step, size" },
+                match fname.as_str() {
+                    "TUMBLE" => "size",
+                    "SESSION" => "gap",
+                    _ => "slide or step, size",
+                },
                 args.len()
             );
         }
@@ -270,6 +294,7 @@ impl RelationPlanner for WindowTvfPlanner {
         }
         let kind = match fname.as_str() {
             "TUMBLE" => WindowKind::Tumble { size: durations[0] },
+            "SESSION" => WindowKind::Session { gap: durations[0] },
             "HOP" => {
                 if durations[1] % durations[0] != 0 {
                     return plan_err!("HOP: the size must be a multiple of the slide");
@@ -283,10 +308,39 @@ impl RelationPlanner for WindowTvfPlanner {
                 WindowKind::Cumulate { step: durations[0], size: durations[1] }
             }
         };
-        let node = WindowTvf::try_new(input, time, kind)?;
+        if partition_by.is_some() && fname != "SESSION" {
+            return plan_err!("{fname} takes no PARTITION BY (SESSION does)");
+        }
+        let mut node = WindowTvf::try_new(input, time, kind)?;
+        node.partition = partition_columns(partition_by.as_ref(), node.input.schema())?;
         let plan = LogicalPlan::Extension(Extension { node: Arc::new(node) });
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias.clone()))))
     }
+}
+
+/// The columns of a `PARTITION BY` (`k`, `t.k`, or `(k1, k2)`) of `input`.
+fn partition_columns(by: Option<&ast::Expr>, input: &DFSchema) -> Result<Vec<Column>> {
+    let items: Vec<&ast::Expr> = match by {
+        None => return Ok(Vec::new()),
+        Some(ast::Expr::Tuple(items)) => items.iter().collect(),
+        Some(ast::Expr::Nested(e)) => vec![e.as_ref()],
+        Some(e) => vec![e],
+    };
+    items
+        .into_iter()
+        .map(|e| {
+            let name = match e {
+                ast::Expr::Identifier(i) => i.value.clone(),
+                ast::Expr::CompoundIdentifier(p) => {
+                    p.last().map(|i| i.value.clone()).unwrap_or_default()
+                }
+                other => return plan_err!("PARTITION BY takes columns, got {other}"),
+            };
+            input
+                .qualified_field_with_unqualified_name(&name)
+                .map(|(q, f)| Column::new(q.cloned(), f.name()))
+        })
+        .collect()
 }
 
 /// A constant interval expression in ms.
