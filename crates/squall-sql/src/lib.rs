@@ -42,6 +42,7 @@ pub mod source;
 pub mod topn;
 pub mod topn_plan;
 pub mod translate;
+pub mod ttl;
 pub mod tvf;
 pub mod updating;
 pub mod yaml;

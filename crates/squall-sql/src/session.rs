@@ -55,6 +55,8 @@ pub struct Session {
     /// as tuples (one field per column) by a component of this id (the
     /// YAML `sql` kind's output, see [`crate::yaml`]).
     pub emit_as: Option<String>,
+    /// `table.exec.state.ttl` (ms; `None`: state is kept for ever).
+    pub state_ttl_ms: Option<i64>,
     /// The file readers per table of the topology being translated.
     readers: std::cell::RefCell<std::collections::HashMap<String, usize>>,
 }
@@ -140,6 +142,7 @@ impl Session {
             wrap: None,
             prefix: String::new(),
             emit_as: None,
+            state_ttl_ms: None,
             readers: Default::default(),
         }
     }
@@ -151,7 +154,9 @@ impl Session {
 
     /// Sets `key`: `parallelism`, `name`, `guarantee` (`at_most_once`,
     /// `at_least_once`, `exactly_once`), `checkpoint_interval_ms`,
-    /// `checkpoint_dir`; and, whatever the key, the `${key}` of scripts.
+    /// `checkpoint_dir`, `table.exec.state.ttl` (Flink's state TTL:
+    /// `'1 h'`, `'500 ms'`, `0` off); and, whatever the key, the `${key}`
+    /// of scripts.
     ///
     /// # Errors
     /// A value that does not fit its setting.
@@ -177,6 +182,9 @@ impl Session {
                 self.config.checkpoint_interval_ms = value.parse().map_err(|_| bad())?
             }
             "checkpoint_dir" => self.config.checkpoint_dir = Some(value.to_string()),
+            crate::ttl::SETTING => {
+                self.state_ttl_ms = crate::ttl::parse(value).map_err(SqlError::config)?
+            }
             _ => {}
         }
         self.vars.insert(key.to_string(), value.to_string());
@@ -336,6 +344,7 @@ impl Session {
     fn translator<'a>(&'a self, env: &'a StreamEnv) -> Translator<'a> {
         let mut t = Translator::new(env, &self.catalog, self.parallelism);
         t.prefix = self.prefix.clone();
+        t.state_ttl_ms = self.state_ttl_ms;
         t
     }
 

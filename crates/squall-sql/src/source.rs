@@ -224,18 +224,22 @@ impl Spout for NexmarkSpout {
         if self.events > 0 && self.next >= self.events {
             return Ok(SpoutStatus::Finished);
         }
+        // At a limited rate, scan only the events due by now, so they come
+        // evenly rather than in bursts of a batch.
+        let mut due = 16 * BATCH_ROWS;
         if self.per_second > 0.0 {
             let started = *self.started.get_or_insert_with(std::time::Instant::now);
             let allowed = started.elapsed().as_secs_f64() * self.per_second / self.tasks as f64;
             if self.emitted as f64 > allowed {
                 return Ok(SpoutStatus::Idle);
             }
+            due = due.min((allowed - self.emitted as f64) as usize + 1);
         }
         let mut rows =
             Rows::new(self.schema.clone(), self.time.map(|t| t.0)).map_err(squall::Error::from)?;
         let mut scanned = 0;
         let mut last_ts = None;
-        while rows.len() < BATCH_ROWS && scanned < 16 * BATCH_ROWS {
+        while rows.len() < BATCH_ROWS && scanned < due {
             if self.events > 0 && self.next >= self.events {
                 break;
             }

@@ -275,11 +275,16 @@ impl KeyedProcessFunction<Vec<Scalar>, RankRow> for TopN {
 
 /// The operators of the plan node `plan` over its translated `input`: a
 /// split of batches into [`RankRow`]s, keyed by the partition, into a
-/// [`TopN`] process function; an updating result.
+/// [`TopN`] process function (its state expiring after `state_ttl_ms`
+/// untouched, if set); an updating result.
 ///
 /// # Errors
 /// An expression DataFusion cannot make physical.
-pub fn translate(plan: &crate::topn_plan::TopN, input: Node) -> SqlResult<Node> {
+pub fn translate(
+    plan: &crate::topn_plan::TopN,
+    input: Node,
+    state_ttl_ms: Option<i64>,
+) -> SqlResult<Node> {
     let in_schema = plan.input.schema();
     let keys =
         plan.partition_by.iter().map(|e| physical(e, in_schema)).collect::<SqlResult<_>>()?;
@@ -302,7 +307,8 @@ pub fn translate(plan: &crate::topn_plan::TopN, input: Node) -> SqlResult<Node> 
         append_only: !input.updating,
         schema,
     };
-    let stream = rows.key_by(|r: &RankRow| r.key.clone()).process(f);
+    let keyed = rows.key_by(|r: &RankRow| r.key.clone());
+    let stream = crate::ttl::process(&keyed, f, state_ttl_ms);
     Ok(Node { stream, window: None, updating: true })
 }
 

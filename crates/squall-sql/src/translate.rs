@@ -56,6 +56,10 @@ pub struct Translator<'a> {
     /// How many readers each file table has in the topology so far (a
     /// table scanned twice gets two, `t` and `t-2`).
     pub readers: std::collections::HashMap<String, usize>,
+    /// `table.exec.state.ttl` (ms): the keyed state of updating
+    /// aggregates, regular joins and Top-N expires after this long
+    /// untouched ([`crate::ttl`]).
+    pub state_ttl_ms: Option<i64>,
     props: ExecutionProps,
     depth: usize,
 }
@@ -98,6 +102,7 @@ impl<'a> Translator<'a> {
             prefix: String::new(),
             outputs: Vec::new(),
             readers: Default::default(),
+            state_ttl_ms: None,
             props: ExecutionProps::new(),
             depth: 0,
         }
@@ -229,7 +234,7 @@ impl<'a> Translator<'a> {
                 if let Some(top) = ext.node.as_any().downcast_ref::<crate::topn_plan::TopN>() {
                     let input = self.child(&top.input)?;
                     self.line(top.describe());
-                    return crate::topn::translate(top, input);
+                    return crate::topn::translate(top, input, self.state_ttl_ms);
                 }
                 let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvf>() else {
                     return Err(SqlError::unsupported(format!(
@@ -493,7 +498,8 @@ impl<'a> Translator<'a> {
                 "updating aggregate: {what} (a changelog: each row's new result retracts its last)"
             ));
             let schema = crate::updating::with_op(&schema);
-            let stream = keyed.process(crate::updating::UpdatingAgg { kinds, schema });
+            let f = crate::updating::UpdatingAgg { kinds, schema };
+            let stream = crate::ttl::process(&keyed, f, self.state_ttl_ms);
             return Ok(Node { stream, window: None, updating: true });
         };
         self.line(format!(
@@ -553,7 +559,9 @@ impl<'a> Translator<'a> {
                 ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
             });
         let f = ops::Join { schema: arrow_schema(&j.schema), filter, window_end_key };
-        let stream = l.union(&r).key_by(|r: &ops::JoinRow| r.key.clone()).process(f);
+        let ttl = if window_end_key.is_none() { self.state_ttl_ms } else { None };
+        let keyed = l.union(&r).key_by(|r: &ops::JoinRow| r.key.clone());
+        let stream = crate::ttl::process(&keyed, f, ttl);
         let window = if window_end_key.is_some() { left.window } else { None };
         Ok(Node { stream, window, updating: false })
     }

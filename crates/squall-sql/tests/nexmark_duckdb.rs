@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use squall_sql::nexmark::GeneratorConfig;
-use squall_test_support::duckdb::{self, compare};
+use squall_test_support::duckdb::{self, compare, upserted};
 
 /// Events generated (all kinds): 46 000 bids, 3 000 auctions, 1 000
 /// persons, over 20 s of event time (2 500 events per second).
@@ -118,23 +118,6 @@ fn q3_local_item_suggestion_join() {
          WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA')",
     );
     compare("q3", ours, theirs);
-}
-
-/// The final table of a changelog (rows starting with +I, -U, +U or -D):
-/// the rows inserted and not retracted.
-fn upserted(changelog: Vec<Vec<String>>) -> Vec<Vec<String>> {
-    let mut live: std::collections::BTreeMap<Vec<String>, i64> = Default::default();
-    for mut row in changelog {
-        let op = row.remove(0);
-        let n = match op.as_str() {
-            "+I" | "+U" => 1,
-            "-U" | "-D" => -1,
-            other => panic!("row kind {other:?}"),
-        };
-        *live.entry(row).or_default() += n;
-    }
-    assert!(live.values().all(|n| *n >= 0), "a row retracted more than inserted: {live:?}");
-    live.into_iter().flat_map(|(row, n)| std::iter::repeat_n(row, n as usize)).collect()
 }
 
 #[test]

@@ -111,3 +111,24 @@ pub fn compare(name: &str, mut ours: Vec<Vec<String>>, mut theirs: Vec<Vec<Strin
     }
     eprintln!("{name}: {} rows equal", ours.len());
 }
+
+/// The final table of a changelog (rows starting with the row kind `+I`,
+/// `-U`, `+U` or `-D`, as Squall's sinks write an updating result): the
+/// rows inserted and not retracted, without the row kind.
+///
+/// # Panics
+/// On an unknown row kind, or a row retracted more often than inserted.
+pub fn upserted(changelog: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let mut live: std::collections::BTreeMap<Vec<String>, i64> = Default::default();
+    for mut row in changelog {
+        let op = row.remove(0);
+        let n = match op.as_str() {
+            "+I" | "+U" => 1,
+            "-U" | "-D" => -1,
+            other => panic!("row kind {other:?}"),
+        };
+        *live.entry(row).or_default() += n;
+    }
+    assert!(live.values().all(|n| *n >= 0), "a row retracted more than inserted: {live:?}");
+    live.into_iter().flat_map(|(row, n)| std::iter::repeat_n(row, n as usize)).collect()
+}
