@@ -8,10 +8,12 @@
 //! DataFusion's SQL planner, analyzer and optimizer, and translated into
 //! Squall operators on one topology ([`translate`]): sources are spouts,
 //! projections and filters evaluate DataFusion's physical expressions over
-//! Arrow batches, window TVFs (`TUMBLE`, `HOP`, `CUMULATE`) with `GROUP BY
-//! window_start, window_end` are keyed window aggregates on Squall's
-//! event time, watermarks and checkpointed keyed state. `EXPLAIN` prints
-//! the logical plan and the operators.
+//! Arrow batches, window TVFs (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`) with
+//! `GROUP BY window_start, window_end` are keyed window aggregates on
+//! Squall's event time, watermarks and checkpointed keyed state; a
+//! non-windowed `GROUP BY` ([`updating`]) and a `ROW_NUMBER()` Top-N
+//! ([`topn`]) are updating results. `EXPLAIN` prints the logical plan and
+//! the operators.
 //!
 //! ```no_run
 //! let mut session = squall_sql::Session::new();

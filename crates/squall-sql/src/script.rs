@@ -129,11 +129,9 @@ fn word_at(sql: &[u8], mask: &[bool], i: usize, word: &str) -> bool {
         && (i + w.len() == sql.len() || !is_word(sql[i + w.len()]))
 }
 
-/// After the table name starting at `at` in a TVF's arguments, turns
-/// `PARTITION BY cols` (Flink's `SESSION(TABLE t PARTITION BY k, ...)`)
-/// into `=> cols`, a named argument the parser takes (`t => k`), blanking
-/// the rest of the keywords.
-fn partition_by_as_arrow(sql: &mut [u8], mask: &[bool], at: usize) {
+/// The end of the name starting at `at`: a quoted name (`` `a b` ``,
+/// `"a b"`) or a word.
+fn name_end(sql: &[u8], at: usize) -> usize {
     let mut j = at;
     if j < sql.len() && (sql[j] == b'`' || sql[j] == b'"') {
         let q = sql[j];
@@ -141,11 +139,20 @@ fn partition_by_as_arrow(sql: &mut [u8], mask: &[bool], at: usize) {
         while j < sql.len() && sql[j] != q {
             j += 1;
         }
+        return j + 1;
+    }
+    while j < sql.len() && is_word(sql[j]) {
         j += 1;
     }
-    while j < sql.len() && (is_word(sql[j]) || sql[j] == b'.') {
-        j += 1;
-    }
+    j
+}
+
+/// After the table name starting at `at` in a TVF's arguments, turns
+/// `PARTITION BY cols` (Flink's `SESSION(TABLE t PARTITION BY k, ...)`)
+/// into `=> cols`, a named argument the parser takes (`t => k`), blanking
+/// the rest of the keywords.
+fn partition_by_as_arrow(sql: &mut [u8], mask: &[bool], at: usize) {
+    let mut j = name_end(sql, at);
     while j < sql.len() && sql[j].is_ascii_whitespace() {
         j += 1;
     }
@@ -192,18 +199,7 @@ pub fn split(sql: &str) -> SqlResult<Vec<StatementText>> {
                 j += 3;
                 skip_ws(&mut j, &bytes);
                 let col_start = j;
-                if j < bytes.len() && (bytes[j] == b'`' || bytes[j] == b'"') {
-                    let q = bytes[j];
-                    j += 1;
-                    while j < bytes.len() && bytes[j] != q {
-                        j += 1;
-                    }
-                    j += 1;
-                } else {
-                    while j < bytes.len() && is_word(bytes[j]) {
-                        j += 1;
-                    }
-                }
+                j = name_end(&bytes, j);
                 let column = String::from_utf8_lossy(&bytes[col_start..j.min(bytes.len())])
                     .trim_matches(|c| c == '`' || c == '"')
                     .to_string();

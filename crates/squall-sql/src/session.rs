@@ -264,9 +264,9 @@ impl Session {
                         cv.name.to_string().trim_matches(|c| c == '`' || c == '"').to_string();
                     let provider = Provider::new(&self.catalog);
                     let planner = SqlToRel::new_with_options(&provider, parser_options());
-                    let plan = planner
-                        .sql_statement_to_plan(Statement::Query(cv.query.clone()))
-                        .map_err(|e| located(e, st))?;
+                    let mut query = Statement::Query(cv.query.clone());
+                    crate::group_window::rewrite(&mut query).map_err(|e| at(e, st))?;
+                    let plan = planner.sql_statement_to_plan(query).map_err(|e| located(e, st))?;
                     if !cv.or_replace && self.catalog.views.contains_key(&name) {
                         return Err(at(SqlError::plan(format!("view '{name}' exists")), st));
                     }

@@ -97,9 +97,15 @@ impl KeyedProcessFunction<Vec<Scalar>, AggRow> for SessionAgg {
             }
             return Ok(());
         }
+        // The absorbed sessions merge into the one with the most groups,
+        // so a record that extends a session costs no copy of its groups.
         let mut s = Session { window: merged, groups: BTreeMap::new() };
         for i in absorbed.into_iter().rev() {
-            for (group, accs) in sessions.remove(i).groups {
+            let mut other = sessions.remove(i).groups;
+            if other.len() > s.groups.len() {
+                std::mem::swap(&mut other, &mut s.groups);
+            }
+            for (group, accs) in other {
                 match s.groups.get_mut(&group) {
                     Some(mine) => mine.iter_mut().zip(accs).for_each(|(a, b)| a.merge(b)),
                     None => {

@@ -183,15 +183,17 @@ impl TopN {
             return out;
         }
         // Without ranks: the multiset difference.
-        let mut gone = old;
-        let mut came = Vec::new();
+        let mut count: BTreeMap<Vec<Scalar>, i64> = BTreeMap::new();
+        for row in old {
+            *count.entry(row).or_default() -= 1;
+        }
         for row in new {
-            match gone.iter().position(|r| *r == row) {
-                Some(i) => {
-                    gone.remove(i);
-                }
-                None => came.push(row),
-            }
+            *count.entry(row).or_default() += 1;
+        }
+        let (mut gone, mut came) = (Vec::new(), Vec::new());
+        for (row, n) in count {
+            let side = if n < 0 { &mut gone } else { &mut came };
+            side.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize));
         }
         let (mut gone, mut came) = (gone.into_iter(), came.into_iter());
         loop {

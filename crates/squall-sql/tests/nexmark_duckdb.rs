@@ -468,25 +468,30 @@ fn exactly_once_top_n_with_a_failure_restores_its_ranking() {
 
 /// DuckDB's sessions of `gap_ms` per bidder, with LAG: a bid starts a new
 /// session when the bidder's previous bid is `gap_ms` or more before it;
-/// the session ends `gap_ms` after its last bid.
-fn duck_sessions(gap_ms: i64) -> String {
+/// the session ends `gap_ms` after its last bid. Rows per session and
+/// `extra` columns (`", channel"`): bidder, extra, n, top, starttime,
+/// endtime.
+fn duck_sessions(gap_ms: i64, extra: &str) -> String {
     format!(
         r#"WITH o AS (
-             SELECT bidder, "dateTime" AS t, price,
+             SELECT bidder{extra}, "dateTime" AS t, price,
                CASE WHEN epoch_ms("dateTime") - epoch_ms(LAG("dateTime") OVER (PARTITION BY bidder ORDER BY "dateTime")) < {gap_ms}
                     THEN 0 ELSE 1 END AS new FROM bid),
-           s AS (SELECT *, SUM(new) OVER (PARTITION BY bidder ORDER BY t, new DESC ROWS UNBOUNDED PRECEDING) AS sid FROM o)
-         SELECT bidder, COUNT(*) AS n, MAX(price) AS top, MIN(t) AS starttime,
-                make_timestamp((epoch_ms(MAX(t)) + {gap_ms}) * 1000) AS endtime
-         FROM s GROUP BY bidder, sid"#
+           s AS (SELECT *, SUM(new) OVER (PARTITION BY bidder ORDER BY t, new DESC ROWS UNBOUNDED PRECEDING) AS sid FROM o),
+           w AS (SELECT *, MIN(t) OVER (PARTITION BY bidder, sid) AS st, MAX(t) OVER (PARTITION BY bidder, sid) AS en FROM s)
+         SELECT bidder{extra}, COUNT(*) AS n, MAX(price) AS top, st AS starttime,
+                make_timestamp((epoch_ms(en) + {gap_ms}) * 1000) AS endtime
+         FROM w GROUP BY bidder, sid, st, en{extra}"#
     )
 }
 
 #[test]
 fn q11_user_sessions_in_the_legacy_syntax() {
     let ours = squall(DDL_NEXMARK, &query_file("q11.sql"), 2);
-    let theirs =
-        duckdb(&format!("SELECT bidder, n, starttime, endtime FROM ({})", duck_sessions(10_000)));
+    let theirs = duckdb(&format!(
+        "SELECT bidder, n, starttime, endtime FROM ({})",
+        duck_sessions(10_000, "")
+    ));
     assert!(
         theirs.len() > 500 && theirs.iter().any(|r| r[1] != "1"),
         "sessions of several bids: {}",
@@ -508,7 +513,7 @@ fn session_tvf_partitioned_by_bidder() {
          GROUP BY bidder, window_start, window_end",
         2,
     );
-    compare("session TVF", ours, duckdb(&duck_sessions(3_000)));
+    compare("session TVF", ours, duckdb(&duck_sessions(3_000, "")));
 }
 
 #[test]
@@ -516,7 +521,26 @@ fn exactly_once_sessions_with_a_failure_equal_duckdb() {
     // q11 exactly-once: the session aggregate fails once mid-run and
     // resumes from the open sessions in its last checkpoint.
     let ours = exactly_once_with_one_failure(&query_file("q11.sql"), 20_000);
-    let theirs =
-        duckdb(&format!("SELECT bidder, n, starttime, endtime FROM ({})", duck_sessions(10_000)));
+    let theirs = duckdb(&format!(
+        "SELECT bidder, n, starttime, endtime FROM ({})",
+        duck_sessions(10_000, "")
+    ));
     compare("exactly-once q11", ours, theirs);
+}
+
+#[test]
+fn session_tvf_grouped_finer_than_its_partition() {
+    // Sessions per bidder, counted per bidder and channel inside each
+    // session (Flink: the GROUP BY may refine the PARTITION BY).
+    let ours = squall(
+        DDL_NEXMARK,
+        "CREATE TABLE out (bidder BIGINT, channel VARCHAR, n BIGINT, top BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+         INSERT INTO out
+         SELECT bidder, channel, COUNT(*), MAX(price), window_start, window_end
+         FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(`dateTime`), INTERVAL '3' SECOND))
+         GROUP BY bidder, channel, window_start, window_end",
+        2,
+    );
+    compare("session TVF by channel", ours, duckdb(&duck_sessions(3_000, ", channel")));
 }
