@@ -29,6 +29,7 @@ pub mod batch;
 pub mod catalog;
 pub mod error;
 pub mod file_source;
+pub mod functions;
 pub mod nexmark;
 pub mod nexmark_files;
 pub mod ops;
