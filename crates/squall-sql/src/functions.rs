@@ -455,6 +455,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_literal_pattern_is_refused_when_planned() {
+        let ddl = "CREATE TABLE t (s VARCHAR, ts TIMESTAMP(3)) WITH ('connector' = 'nexmark', 'table' = 'bid');
+                   CREATE TABLE o (s VARCHAR) WITH ('connector' = 'blackhole');";
+        for (call, want) in [
+            ("DATE_FORMAT(ts, 'yyyy-ww')", "DATE_FORMAT: the pattern letters 'ww'"),
+            ("REGEXP_EXTRACT(s, 'a(b', 1)", "REGEXP_EXTRACT: 'a(b' is not a regular expression"),
+            ("REGEXP_EXTRACT(s, 'a(b)', 2)", "group 2 of 'a(b)', which has 1 group(s)"),
+            ("SPLIT_INDEX(s, '/')", "SPLIT_INDEX takes 3 arguments, not 2"),
+        ] {
+            let sql = format!("{ddl}\nINSERT INTO o SELECT {call} FROM t;");
+            let e = crate::Session::new().prepare(&sql).err().expect("refused").to_string();
+            assert!(e.contains(want) && !e.contains('\n'), "{call}: {e}");
+        }
+    }
+
+    #[test]
     fn split_index_counts_from_zero_and_keeps_empty_fields() {
         let url = "https://www.nexmark.com/xyz/abc/item.htm";
         assert_eq!(split_index(url, "/", 0), Some("https:"));

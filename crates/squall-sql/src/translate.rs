@@ -523,6 +523,12 @@ impl<'a> Translator<'a> {
     /// An unknown connector or a bad path.
     pub fn sink(&mut self, table: &TableDef, node: Node) -> SqlResult<()> {
         let connector = table.connector()?.to_ascii_lowercase();
+        if connector == "blackhole" {
+            // Discards the batches as they come (no row is formatted).
+            self.line(format!("sink '{}': blackhole", table.name));
+            node.stream.sink(|_| {});
+            return Ok(());
+        }
         // An updating result's rows start with their row kind (+I, -U, +U,
         // -D), Flink's changelog: the sink's final table is what was
         // inserted and not retracted.
@@ -550,10 +556,6 @@ impl<'a> Translator<'a> {
             });
         let name = format!("{}sink-{}", self.prefix, table.name);
         match connector.as_str() {
-            "blackhole" => {
-                self.line(format!("sink '{}': blackhole", table.name));
-                rows.sink(|_| {});
-            }
             "print" | "stdout" => {
                 self.line(format!("sink '{}': print", table.name));
                 let id = rows.to_tuples(&format!("{name}-rows"), fields, |r| r);
