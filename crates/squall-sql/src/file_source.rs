@@ -17,7 +17,8 @@ use squall::{Fields, OutputCollector, Spout, SpoutStatus, TopologyContext, Value
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
-use crate::rows::{Cell, Rows};
+use crate::rows::Rows;
+use crate::stream_source::LineFormat;
 use crate::source::{declare, emit_batch, time_of, BATCH_ROWS};
 
 /// The stream of a file spout's lines that do not fit the table, with the
@@ -41,10 +42,8 @@ pub struct FileSourceSpout {
     table: String,
     schema: SchemaRef,
     files: Vec<PathBuf>,
-    json: bool,
+    format: LineFormat,
     header: bool,
-    delimiter: u8,
-    null_literal: Option<String>,
     time: Option<(usize, i64)>,
     mine: Vec<PathBuf>,
     file: usize,
@@ -85,26 +84,12 @@ impl FileSourceSpout {
         let files = list_files(&path).map_err(|e| {
             SqlError::config(format!("table '{}': path '{}': {e}", table.name, path.display()))
         })?;
-        let format = table.option("format").unwrap_or("csv").to_ascii_lowercase();
-        let json = match format.as_str() {
-            "csv" => false,
-            "json" => true,
-            other => {
-                return Err(SqlError::config(format!(
-                    "table '{}': format '{other}' is not known (csv or json)",
-                    table.name
-                )))
-            }
-        };
-        let delimiter = table.option("csv.field-delimiter").unwrap_or(",");
         Ok(FileSourceSpout {
             table: table.name.clone(),
             schema: table.schema.clone(),
             files,
-            json,
+            format: LineFormat::of(table)?,
             header: matches!(table.option("csv.header"), Some("true")),
-            delimiter: delimiter.as_bytes().first().copied().unwrap_or(b','),
-            null_literal: table.option("csv.null-literal").map(str::to_string),
             time: time_of(table)?,
             mine: Vec::new(),
             file: 0,
@@ -144,31 +129,6 @@ pub fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl FileSourceSpout {
-    fn parse_json(&self, text: &str, rows: &mut Rows) -> Result<(), String> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let obj = v.as_object().ok_or("not a JSON object")?;
-        rows.push(self.schema.fields().iter().map(|f| match obj.get(f.name()) {
-            None | Some(serde_json::Value::Null) => Cell::Null,
-            Some(serde_json::Value::String(s)) => Cell::Text(s),
-            Some(serde_json::Value::Bool(b)) => Cell::Bool(*b),
-            Some(serde_json::Value::Number(n)) => match n.as_i64() {
-                Some(i) => Cell::Int(i),
-                None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            Some(_) => Cell::Null,
-        }))
-    }
-
-    /// Appends the CSV record `rec` (read whole) to `rows`.
-    fn push_csv(&self, rec: &csv::StringRecord, rows: &mut Rows) -> Result<(), String> {
-        let null = self.null_literal.as_deref();
-        rows.push(rec.iter().map(|f| match null == Some(f) {
-            true => Cell::Null,
-            false => Cell::Text(f),
-        }))
-    }
-
     /// Opens file `self.file` of this task, past the lines read before.
     fn open_file(&mut self) -> squall::Result<Open> {
         let path = &self.mine[self.file];
@@ -191,13 +151,13 @@ impl FileSourceSpout {
         }
         self.line = skip;
         self.base = skip;
-        Ok(match self.json {
+        Ok(match self.format.json {
             true => Open::Lines(r, buf),
             false => Open::Csv(
                 csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
-                    .delimiter(self.delimiter)
+                    .delimiter(self.format.delimiter)
                     .from_reader(r),
             ),
         })
@@ -225,7 +185,7 @@ impl FileSourceSpout {
                 }
                 let line = self.line;
                 return Ok(Some(
-                    self.parse_json(text, rows).map_err(|why| (line, why, text.to_string())),
+                    self.format.push_line(text, rows).map_err(|why| (line, why, text.to_string())),
                 ));
             },
             Open::Csv(r) => loop {
@@ -258,7 +218,7 @@ impl FileSourceSpout {
                     Ok(text) => {
                         let pushed = match blank {
                             true => None,
-                            false => Some(self.push_csv(&text, rows)),
+                            false => Some(self.format.push_fields(text.iter(), rows)),
                         };
                         let out = pushed.map(|p| p.map_err(|why| (start, why, self.text_of(text.as_byte_record()))));
                         self.record = text.into_byte_record();
@@ -283,7 +243,7 @@ impl FileSourceSpout {
     /// CSV (quoted where needed), invalid UTF-8 replaced.
     fn text_of(&self, rec: &csv::ByteRecord) -> String {
         let mut w = csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
+            .delimiter(self.format.delimiter)
             .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
         let _ = w.write_byte_record(rec);

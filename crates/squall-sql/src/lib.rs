@@ -38,6 +38,7 @@ pub mod rows;
 pub mod script;
 mod session;
 pub mod source;
+pub mod stream_source;
 pub mod translate;
 pub mod tvf;
 pub mod updating;

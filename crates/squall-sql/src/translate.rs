@@ -313,25 +313,27 @@ impl<'a> Translator<'a> {
                     n => format!("{}{}-{n}", self.prefix, table.name),
                 };
                 let stream = self.env.from_spout_as(&spout_id, &table.name, spout, p, convert);
-                self.error_sink(table, &spout_id)?;
+                self.error_sink(table, &spout_id, crate::file_source::ERRORS_STREAM)?;
                 Ok(stream)
             }
-            "kafka" | "socket" => Err(SqlError::unsupported(format!(
-                "'connector' = '{connector}' in SQL tables (the YAML and Rust APIs have it)"
-            ))),
+            "kafka" | "socket" => self.stream_table(table),
             other => Err(SqlError::config(format!(
-                "table '{}': 'connector' = '{other}' is not known as a source (nexmark, filesystem)",
+                "table '{}': 'connector' = '{other}' is not known as a source (nexmark, filesystem, kafka, socket)",
                 table.name
             ))),
         }
     }
 
-    /// Subscribes the error sink of `table` to its reader `spout_id`'s
-    /// errors stream: part files in `'errors.path'` (committed with
-    /// checkpoints), else a log.
-    fn error_sink(&mut self, table: &TableDef, spout_id: &str) -> SqlResult<()> {
+    /// Subscribes the error sink of `table` to `stream` of its reader
+    /// `spout_id` (fields [`crate::file_source::ERROR_FIELDS`]): part files
+    /// in `'errors.path'` (committed with checkpoints), else a log.
+    pub(crate) fn error_sink(
+        &mut self,
+        table: &TableDef,
+        spout_id: &str,
+        stream: &str,
+    ) -> SqlResult<()> {
         let id = format!("{spout_id}-errors");
-        let stream = crate::file_source::ERRORS_STREAM;
         let grouping = squall::topology::Grouping::Shuffle;
         match table.option("errors.path") {
             Some(path) => {
