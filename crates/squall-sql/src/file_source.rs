@@ -18,8 +18,8 @@ use squall::{Fields, OutputCollector, Spout, SpoutStatus, TopologyContext, Value
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
 use crate::rows::Rows;
-use crate::stream_source::LineFormat;
 use crate::source::{declare, emit_batch, time_of, BATCH_ROWS};
+use crate::stream_source::LineFormat;
 
 /// The stream of a file spout's lines that do not fit the table, with the
 /// fields [`ERROR_FIELDS`] (as the `csv` spout's `errors` stream).
@@ -220,7 +220,9 @@ impl FileSourceSpout {
                             true => None,
                             false => Some(self.format.push_fields(text.iter(), rows)),
                         };
-                        let out = pushed.map(|p| p.map_err(|why| (start, why, self.text_of(text.as_byte_record()))));
+                        let out = pushed.map(|p| {
+                            p.map_err(|why| (start, why, self.text_of(text.as_byte_record())))
+                        });
                         self.record = text.into_byte_record();
                         out
                     }
@@ -375,7 +377,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         std::fs::create_dir(&input).unwrap();
-        let text = "k,v,s\n1,10,\"a,b\"\n2,ten,x\n\n3,30,\"two\nlines\"\n4\n5,50,\"say \"\"hi\"\"\"";
+        let text =
+            "k,v,s\n1,10,\"a,b\"\n2,ten,x\n\n3,30,\"two\nlines\"\n4\n5,50,\"say \"\"hi\"\"\"";
         std::fs::write(input.join("a.csv"), text).unwrap();
         let (out, errors) = (dir.path().join("out"), dir.path().join("errors"));
         let mut s = crate::Session::new();

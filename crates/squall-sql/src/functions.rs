@@ -220,10 +220,14 @@ impl ScalarUDFImpl for DateFormat {
         check_arity(self.name(), arg_types.len(), 2..=2)?;
         let ts = match &arg_types[0] {
             DataType::Date32 => DataType::Date32,
-            DataType::Timestamp(_, _) | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
-                DataType::Timestamp(TimeUnit::Millisecond, None)
+            DataType::Timestamp(_, _)
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Null => DataType::Timestamp(TimeUnit::Millisecond, None),
+            other => {
+                return plan_err!("DATE_FORMAT of a {other}: it takes a TIMESTAMP, DATE or text")
             }
-            other => return plan_err!("DATE_FORMAT of a {other}: it takes a TIMESTAMP, DATE or text"),
         };
         Ok(vec![ts, DataType::Utf8])
     }
@@ -277,7 +281,10 @@ impl RegexpExtract {
 
 fn compile(pattern: &str) -> std::result::Result<regex::Regex, String> {
     regex::Regex::new(pattern).map_err(|e| {
-        format!("REGEXP_EXTRACT: '{pattern}' is not a regular expression: {}", crate::error::one_line(&e.to_string()))
+        format!(
+            "REGEXP_EXTRACT: '{pattern}' is not a regular expression: {}",
+            crate::error::one_line(&e.to_string())
+        )
     })
 }
 
@@ -329,9 +336,11 @@ impl ScalarUDFImpl for RegexpExtract {
                 None => Some(0),
                 Some(g) => g.is_valid(row).then(|| g.value(row)),
             };
-            let (Some(s), Some(p), Some(g)) =
-                (text.is_valid(row).then(|| text.value(row)), pattern.is_valid(row).then(|| pattern.value(row)), g)
-            else {
+            let (Some(s), Some(p), Some(g)) = (
+                text.is_valid(row).then(|| text.value(row)),
+                pattern.is_valid(row).then(|| pattern.value(row)),
+                g,
+            ) else {
                 out.push(None);
                 continue;
             };

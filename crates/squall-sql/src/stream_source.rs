@@ -347,10 +347,9 @@ impl crate::translate::Translator<'_> {
             time.map(|(c, d)| format!(", watermark column {c} - {d} ms")).unwrap_or_default()
         ));
         let spout_id = format!("{}{}", self.prefix, table.name);
-        let parsed =
-            self.env.from_spout_as(&spout_id, &table.name, spout, p, move |t: &Tuple| {
-                parse_message(&format, t)
-            });
+        let parsed = self.env.from_spout_as(&spout_id, &table.name, spout, p, move |t: &Tuple| {
+            parse_message(&format, t)
+        });
         let errors = parsed.filter(is_error).to_tuples(
             &format!("{}-bad-lines", table.name),
             squall::Fields::new(crate::file_source::ERROR_FIELDS),
@@ -365,7 +364,9 @@ impl crate::translate::Translator<'_> {
                     Ok(crate::batch::Scalar::Ts(t)) => t,
                     _ => i64::MIN,
                 },
-                WatermarkStrategy::BoundedOutOfOrderness { max_out_of_orderness_ms: delay.max(0) as u64 },
+                WatermarkStrategy::BoundedOutOfOrderness {
+                    max_out_of_orderness_ms: delay.max(0) as u64,
+                },
             ),
         })
     }
