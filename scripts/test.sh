@@ -23,6 +23,9 @@ cargo test --locked -p squall --features s3 --test s3_checkpoints
 # transactions print why and skip.
 KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
     cargo test --locked -p squall-connectors --features kafka-tests --test kafka
+# SQL tables over Kafka topics (and a socket) against DuckDB.
+KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
+    cargo test --locked -p squall-sql --features kafka-tests --test stream_tables
 # The same word count over two cluster workers, one SIGKILLed.
 KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
     cargo test --locked -p squall-cli --features kafka-tests --test cluster_kafka

@@ -109,11 +109,8 @@ impl<'a> Provider<'a> {
             }
             functions.insert(f.name().to_string(), f);
         }
-        // Flink's names for functions DataFusion spells differently.
-        if let Some(f) = functions.get("character_length").cloned() {
-            functions.entry("char_length".into()).or_insert(f);
-        }
-        functions.insert("mod".into(), Arc::new(mod_udf()));
+        // Flink's names for functions DataFusion spells differently or lacks.
+        crate::functions::register(&mut functions);
         let mut aggregates = HashMap::new();
         for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
             for alias in f.aliases() {
@@ -249,40 +246,4 @@ pub fn schema_of(columns: Vec<(String, DataType)>) -> SchemaRef {
 /// A DataFusion error as ours.
 pub fn df(e: DataFusionError) -> SqlError {
     SqlError::from(e)
-}
-
-/// Flink's `MOD(a, b)` on integers (DataFusion has the `%` operator).
-fn mod_udf() -> ScalarUDF {
-    use datafusion_common::arrow::array::Int64Array;
-    use datafusion_expr::{ColumnarValue, Volatility};
-    datafusion_expr::create_udf(
-        "mod",
-        vec![DataType::Int64, DataType::Int64],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let n = args
-                .iter()
-                .find_map(|a| match a {
-                    ColumnarValue::Array(a) => Some(a.len()),
-                    _ => None,
-                })
-                .unwrap_or(1);
-            let a = args[0].to_array(n)?;
-            let b = args[1].to_array(n)?;
-            let (a, b) = (
-                a.as_any().downcast_ref::<Int64Array>().expect("coerced to Int64"),
-                b.as_any().downcast_ref::<Int64Array>().expect("coerced to Int64"),
-            );
-            let out: Int64Array = a
-                .iter()
-                .zip(b.iter())
-                .map(|(x, y)| match (x, y) {
-                    (Some(x), Some(y)) if y != 0 => Some(x.wrapping_rem(y)),
-                    _ => None,
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out)))
-        }),
-    )
 }

@@ -3,6 +3,9 @@
 //! A line that does not fit the schema goes to the spout's
 //! [`ERRORS_STREAM`] with its file, line and reason (the translator
 //! subscribes the table's error sink to it).
+//!
+//! CSV is read by one `csv` reader per file into one reused record, so a
+//! row costs no allocation before its cells reach the Arrow builders.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -14,8 +17,9 @@ use squall::{Fields, OutputCollector, Spout, SpoutStatus, TopologyContext, Value
 
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
-use crate::rows::{Cell, Rows};
+use crate::rows::Rows;
 use crate::source::{declare, emit_batch, time_of, BATCH_ROWS};
+use crate::stream_source::LineFormat;
 
 /// The stream of a file spout's lines that do not fit the table, with the
 /// fields [`ERROR_FIELDS`] (as the `csv` spout's `errors` stream).
@@ -38,15 +42,17 @@ pub struct FileSourceSpout {
     table: String,
     schema: SchemaRef,
     files: Vec<PathBuf>,
-    json: bool,
+    format: LineFormat,
     header: bool,
-    delimiter: u8,
-    null_literal: Option<String>,
     time: Option<(usize, i64)>,
     mine: Vec<PathBuf>,
     file: usize,
     line: u64,
     reader: Slot,
+    /// The lines of the current file read before its reader was made
+    /// (the header, and on a restore what the last attempt read).
+    base: u64,
+    record: csv::ByteRecord,
     max_ts: i64,
     bad: u64,
     metrics: Option<squall::runtime::TaskMetricGroup>,
@@ -55,7 +61,13 @@ pub struct FileSourceSpout {
 
 /// An open file that clones as "not open" (each task opens its own).
 #[derive(Default)]
-struct Slot(Option<BufReader<File>>);
+struct Slot(Option<Open>);
+
+/// An open file: CSV records, or JSON lines.
+enum Open {
+    Csv(csv::Reader<BufReader<File>>),
+    Lines(BufReader<File>, String),
+}
 impl Clone for Slot {
     fn clone(&self) -> Self {
         Slot(None)
@@ -72,31 +84,19 @@ impl FileSourceSpout {
         let files = list_files(&path).map_err(|e| {
             SqlError::config(format!("table '{}': path '{}': {e}", table.name, path.display()))
         })?;
-        let format = table.option("format").unwrap_or("csv").to_ascii_lowercase();
-        let json = match format.as_str() {
-            "csv" => false,
-            "json" => true,
-            other => {
-                return Err(SqlError::config(format!(
-                    "table '{}': format '{other}' is not known (csv or json)",
-                    table.name
-                )))
-            }
-        };
-        let delimiter = table.option("csv.field-delimiter").unwrap_or(",");
         Ok(FileSourceSpout {
             table: table.name.clone(),
             schema: table.schema.clone(),
             files,
-            json,
+            format: LineFormat::of(table)?,
             header: matches!(table.option("csv.header"), Some("true")),
-            delimiter: delimiter.as_bytes().first().copied().unwrap_or(b','),
-            null_literal: table.option("csv.null-literal").map(str::to_string),
             time: time_of(table)?,
             mine: Vec::new(),
             file: 0,
             line: 0,
             reader: Slot(None),
+            base: 0,
+            record: csv::ByteRecord::new(),
             max_ts: i64::MIN,
             bad: 0,
             metrics: None,
@@ -129,43 +129,128 @@ pub fn list_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl FileSourceSpout {
-    fn parse_line(&self, text: &str, rows: &mut Rows) -> Result<(), String> {
-        if self.json {
-            let v: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-            let obj = v.as_object().ok_or("not a JSON object")?;
-            let cells: Vec<Cell<'_>> = self
-                .schema
-                .fields()
-                .iter()
-                .map(|f| match obj.get(f.name()) {
-                    None | Some(serde_json::Value::Null) => Cell::Null,
-                    Some(serde_json::Value::String(s)) => Cell::Text(s),
-                    Some(serde_json::Value::Bool(b)) => Cell::Bool(*b),
-                    Some(serde_json::Value::Number(n)) => match n.as_i64() {
-                        Some(i) => Cell::Int(i),
-                        None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-                    },
-                    Some(_) => Cell::Null,
-                })
-                .collect();
-            rows.push(cells)
-        } else {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .delimiter(self.delimiter)
-                .from_reader(text.as_bytes());
-            let mut rec = csv::StringRecord::new();
-            let null = self.null_literal.as_deref();
-            match r.read_record(&mut rec) {
-                Ok(true) => rows.push(rec.iter().map(|f| match null == Some(f) {
-                    true => Cell::Null,
-                    false => Cell::Text(f),
-                })),
-                Ok(false) => Err("empty line".into()),
-                Err(e) => Err(format!("not CSV: {e}")),
+    /// Opens file `self.file` of this task, past the lines read before.
+    fn open_file(&mut self) -> squall::Result<Open> {
+        let path = &self.mine[self.file];
+        let f = File::open(path).map_err(|e| {
+            squall::Error::Other(format!(
+                "table '{}': cannot read {}: {e}",
+                self.table,
+                path.display()
+            ))
+        })?;
+        let mut r = BufReader::with_capacity(1 << 16, f);
+        // Skip what an earlier attempt read (restore) and the header.
+        let skip = self.line.max(u64::from(self.header));
+        let mut buf = String::new();
+        for _ in 0..skip {
+            buf.clear();
+            if r.read_line(&mut buf).map_err(|e| squall::Error::Other(e.to_string()))? == 0 {
+                break;
             }
         }
+        self.line = skip;
+        self.base = skip;
+        Ok(match self.format.json {
+            true => Open::Lines(r, buf),
+            false => Open::Csv(
+                csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(self.format.delimiter)
+                    .from_reader(r),
+            ),
+        })
+    }
+
+    /// Reads the next row into `rows`: `Ok(None)` at the end of the file,
+    /// `Ok(Some(Err((line, reason, text))))` for a row that does not fit.
+    #[allow(clippy::type_complexity)]
+    fn read_row(
+        &mut self,
+        open: &mut Open,
+        rows: &mut Rows,
+    ) -> squall::Result<Option<Result<(), (u64, String, String)>>> {
+        let io = |e: std::io::Error| squall::Error::Other(e.to_string());
+        match open {
+            Open::Lines(r, buf) => loop {
+                buf.clear();
+                if r.read_line(buf).map_err(io)? == 0 {
+                    return Ok(None);
+                }
+                self.line += 1;
+                let text = buf.trim_end_matches(['\n', '\r']);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let line = self.line;
+                return Ok(Some(
+                    self.format.push_line(text, rows).map_err(|why| (line, why, text.to_string())),
+                ));
+            },
+            Open::Csv(r) => loop {
+                let mut rec = std::mem::take(&mut self.record);
+                let read = r.read_byte_record(&mut rec);
+                let start = rec.position().map_or(self.line + 1, |p| self.base + p.line());
+                // Lines consumed: up to the next record, or (at the end of a
+                // file without a last newline) through this one.
+                self.line = (self.base + r.position().line() - 1).max(start);
+                match read {
+                    Ok(false) => {
+                        self.record = rec;
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        self.record = rec;
+                        let at = e.position().map_or(start, |p| self.base + p.line());
+                        if let csv::ErrorKind::Io(_) = e.kind() {
+                            return Err(squall::Error::Other(format!(
+                                "table '{}': {e}",
+                                self.table
+                            )));
+                        }
+                        return Ok(Some(Err((at, format!("not CSV: {e}"), String::new()))));
+                    }
+                    Ok(true) => {}
+                }
+                let blank = rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace);
+                let result = match csv::StringRecord::from_byte_record(rec) {
+                    Ok(text) => {
+                        let pushed = match blank {
+                            true => None,
+                            false => Some(self.format.push_fields(text.iter(), rows)),
+                        };
+                        let out = pushed.map(|p| {
+                            p.map_err(|why| (start, why, self.text_of(text.as_byte_record())))
+                        });
+                        self.record = text.into_byte_record();
+                        out
+                    }
+                    Err(e) => {
+                        let why = format!("not UTF-8 text: {}", e.utf8_error());
+                        let rec = e.into_byte_record();
+                        let text = self.text_of(&rec);
+                        self.record = rec;
+                        Some(Err((start, why, text)))
+                    }
+                };
+                if let Some(result) = result {
+                    return Ok(Some(result));
+                }
+            },
+        }
+    }
+
+    /// A record's text for the errors stream: its fields written back as
+    /// CSV (quoted where needed), invalid UTF-8 replaced.
+    fn text_of(&self, rec: &csv::ByteRecord) -> String {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(self.format.delimiter)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let _ = w.write_byte_record(rec);
+        let bytes = w.into_inner().unwrap_or_default();
+        String::from_utf8_lossy(&bytes).trim_end_matches('\n').to_string()
     }
 }
 
@@ -207,60 +292,30 @@ impl Spout for FileSourceSpout {
             }
             return Ok(SpoutStatus::Finished);
         }
-        if self.reader.0.is_none() {
-            let path = &self.mine[self.file];
-            let f = File::open(path).map_err(|e| {
-                squall::Error::Other(format!(
-                    "table '{}': cannot read {}: {e}",
-                    self.table,
-                    path.display()
-                ))
-            })?;
-            let mut r = BufReader::with_capacity(1 << 16, f);
-            // Skip what an earlier attempt read (restore) and the header.
-            let skip = self.line.max(u64::from(self.header));
-            let mut buf = String::new();
-            for _ in 0..skip {
-                buf.clear();
-                if r.read_line(&mut buf).map_err(|e| squall::Error::Other(e.to_string()))? == 0 {
-                    break;
-                }
-            }
-            self.line = skip;
-            self.reader = Slot(Some(r));
-        }
+        let mut open = match self.reader.0.take() {
+            Some(open) => open,
+            None => self.open_file()?,
+        };
         let mut rows =
             Rows::new(self.schema.clone(), self.time.map(|t| t.0)).map_err(squall::Error::from)?;
-        let mut buf = String::new();
         let mut eof = false;
         while rows.len() < BATCH_ROWS {
-            buf.clear();
-            let n = match self.reader.0.as_mut() {
-                Some(r) => {
-                    r.read_line(&mut buf).map_err(|e| squall::Error::Other(e.to_string()))?
-                }
-                None => 0,
-            };
-            if n == 0 {
+            let Some(read) = self.read_row(&mut open, &mut rows)? else {
                 eof = true;
                 break;
-            }
-            self.line += 1;
-            let text = buf.trim_end_matches(['\n', '\r']);
-            if text.trim().is_empty() {
-                continue;
-            }
-            if let Err(reason) = self.parse_line(text, &mut rows) {
+            };
+            if let Err((line, reason, text)) = read {
                 self.bad += 1;
                 if let Some(m) = &self.metrics {
                     m.add_error_records(1);
                 }
                 let file = Value::String(self.mine[self.file].display().to_string());
                 let reason = format!("table '{}': {reason}", self.table);
-                let values = vec![file, Value::Int(self.line as i64), reason.into(), text.into()];
+                let values = vec![file, Value::Int(line as i64), reason.into(), text.into()];
                 c.emit_to(ERRORS_STREAM, values)?;
             }
         }
+        self.reader = Slot(Some(open));
         self.max_ts = self.max_ts.max(rows.max_ts);
         if !rows.is_empty() {
             emit_batch(c, rows.take().map_err(squall::Error::from)?)?;
@@ -309,5 +364,44 @@ impl squall::Bolt for ErrorLog {
             tracing::warn!("{} lines did not fit their table (the first 20 are above)", self.seen);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Quoted fields (with the delimiter and a newline inside), a header, a
+    /// blank line, bad rows named by the line they start on, and a last
+    /// line without a newline: every row read once.
+    #[test]
+    fn one_reader_per_file_reads_quoted_records_and_names_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        let text =
+            "k,v,s\n1,10,\"a,b\"\n2,ten,x\n\n3,30,\"two\nlines\"\n4\n5,50,\"say \"\"hi\"\"\"";
+        std::fs::write(input.join("a.csv"), text).unwrap();
+        let (out, errors) = (dir.path().join("out"), dir.path().join("errors"));
+        let mut s = crate::Session::new();
+        s.run_script(&format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT, s VARCHAR) WITH ('connector' = 'filesystem',
+               'path' = '{}', 'csv.header' = 'true', 'errors.path' = '{}');
+             CREATE TABLE o (k BIGINT, v BIGINT, s VARCHAR)
+               WITH ('connector' = 'filesystem', 'path' = '{}');
+             INSERT INTO o SELECT k, v, s FROM t;",
+            input.display(),
+            errors.display(),
+            out.display()
+        ))
+        .unwrap();
+        let mut rows = squall_test_support::duckdb::csv_rows(&out);
+        rows.sort();
+        let want = [["1", "10", "a,b"], ["3", "30", "two\nlines"], ["5", "50", "say \"hi\""]];
+        assert_eq!(rows, want);
+        let mut bad = squall_test_support::duckdb::csv_rows(&errors);
+        bad.sort_by_key(|r| r[1].parse::<u64>().unwrap());
+        let lines: Vec<(&str, &str)> = bad.iter().map(|r| (r[1].as_str(), r[3].as_str())).collect();
+        assert_eq!(lines, [("3", "2,ten,x"), ("7", "4")], "{bad:?}");
+        assert!(bad[0][2].contains("column 'v': 'ten' is not an integer"), "{bad:?}");
+        assert!(bad[1][2].contains("1 fields, the table has 3"), "{bad:?}");
     }
 }

@@ -41,22 +41,33 @@ pub enum Cell<'a> {
     Bool(bool),
 }
 
-/// Parses a timestamp: `YYYY-MM-DD HH:MM:SS[.fff]`, RFC 3339, or ms since
-/// the epoch.
+/// Parses a timestamp: `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, or
+/// without seconds) as UTC, RFC 3339, or ms since the epoch.
 pub fn parse_ts(s: &str) -> Option<i64> {
+    use chrono::format::{parse, Item, Parsed, StrftimeItems};
+    use std::sync::OnceLock;
+    // The formats' items, parsed once (chrono's `parse_from_str` parses its
+    // format string on every call).
+    static FORMATS: OnceLock<Vec<Vec<Item<'static>>>> = OnceLock::new();
     let s = s.trim();
-    if let Ok(ms) = s.parse::<i64>() {
-        return Some(ms);
+    if !s.as_bytes().get(4).is_some_and(|b| *b == b'-') {
+        return s.parse::<i64>().ok();
     }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis());
-    }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
-            return Some(t.and_utc().timestamp_millis());
+    let formats = FORMATS.get_or_init(|| {
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"]
+            .iter()
+            .map(|f| StrftimeItems::new(f).collect())
+            .collect()
+    });
+    for items in formats {
+        let mut p = Parsed::new();
+        if parse(&mut p, s, items.iter()).is_ok() {
+            if let Ok(t) = p.to_naive_datetime_with_offset(0) {
+                return Some(t.and_utc().timestamp_millis());
+            }
         }
     }
-    None
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
 }
 
 impl Builder {
@@ -78,8 +89,9 @@ impl Builder {
         })
     }
 
-    /// Appends `cell`; `Err` with the reason if it does not fit.
-    fn push(&mut self, cell: Cell<'_>) -> Result<(), String> {
+    /// Appends `cell`; `Err` with the reason if it does not fit. A
+    /// timestamp column returns the time appended (ms).
+    fn push(&mut self, cell: Cell<'_>) -> Result<Option<i64>, String> {
         fn int(c: &Cell<'_>) -> Result<Option<i64>, String> {
             match c {
                 Cell::Null => Ok(None),
@@ -120,7 +132,11 @@ impl Builder {
             Builder::I32(b) => b.append_option(
                 narrow(int(&cell)?, i32::MIN as i64, i32::MAX as i64)?.map(|i| i as i32),
             ),
-            Builder::I64(b) => b.append_option(int(&cell)?),
+            Builder::I64(b) => {
+                let v = int(&cell)?;
+                b.append_option(v);
+                return Ok(v);
+            }
             Builder::F32(b) => b.append_option(float(&cell)?.map(|f| f as f32)),
             Builder::F64(b) => b.append_option(float(&cell)?),
             Builder::Bool(b) => b.append_option(match cell {
@@ -141,15 +157,19 @@ impl Builder {
                 Cell::Float(f) => b.append_value(f.to_string()),
                 Cell::Bool(v) => b.append_value(v.to_string()),
             },
-            Builder::Ts(b) => b.append_option(match cell {
-                Cell::Null => None,
-                Cell::Int(i) => Some(i),
-                Cell::Text(s) if s.trim().is_empty() => None,
-                Cell::Text(s) => {
-                    Some(parse_ts(s).ok_or_else(|| format!("'{s}' is not a timestamp"))?)
-                }
-                _ => return Err("not a timestamp".into()),
-            }),
+            Builder::Ts(b) => {
+                let t = match cell {
+                    Cell::Null => None,
+                    Cell::Int(i) => Some(i),
+                    Cell::Text(s) if s.trim().is_empty() => None,
+                    Cell::Text(s) => {
+                        Some(parse_ts(s).ok_or_else(|| format!("'{s}' is not a timestamp"))?)
+                    }
+                    _ => return Err("not a timestamp".into()),
+                };
+                b.append_option(t);
+                return Ok(t);
+            }
             Builder::Date(b) => b.append_option(match cell {
                 Cell::Null => None,
                 Cell::Text(s) if s.trim().is_empty() => None,
@@ -161,7 +181,7 @@ impl Builder {
                 _ => return Err("not a date".into()),
             }),
         }
-        Ok(())
+        Ok(None)
     }
 
     fn len(&self) -> usize {
@@ -265,16 +285,13 @@ impl Rows {
             if i >= self.builders.len() {
                 break;
             }
-            if Some(i) == self.time_col {
-                ts = match &cell {
-                    Cell::Int(t) => Some(*t),
-                    Cell::Text(s) => parse_ts(s),
-                    _ => None,
-                };
-            }
-            if let Err(e) = self.builders[i].push(cell) {
-                self.rollback();
-                return Err(format!("column '{}': {e}", self.schema.field(i).name()));
+            match self.builders[i].push(cell) {
+                Ok(t) if Some(i) == self.time_col => ts = t,
+                Ok(_) => {}
+                Err(e) => {
+                    self.rollback();
+                    return Err(format!("column '{}': {e}", self.schema.field(i).name()));
+                }
             }
             n += 1;
         }

@@ -323,25 +323,27 @@ impl<'a> Translator<'a> {
                     n => format!("{}{}-{n}", self.prefix, table.name),
                 };
                 let stream = self.env.from_spout_as(&spout_id, &table.name, spout, p, convert);
-                self.error_sink(table, &spout_id)?;
+                self.error_sink(table, &spout_id, crate::file_source::ERRORS_STREAM)?;
                 Ok(stream)
             }
-            "kafka" | "socket" => Err(SqlError::unsupported(format!(
-                "'connector' = '{connector}' in SQL tables (the YAML and Rust APIs have it)"
-            ))),
+            "kafka" | "socket" => self.stream_table(table),
             other => Err(SqlError::config(format!(
-                "table '{}': 'connector' = '{other}' is not known as a source (nexmark, filesystem)",
+                "table '{}': 'connector' = '{other}' is not known as a source (nexmark, filesystem, kafka, socket)",
                 table.name
             ))),
         }
     }
 
-    /// Subscribes the error sink of `table` to its reader `spout_id`'s
-    /// errors stream: part files in `'errors.path'` (committed with
-    /// checkpoints), else a log.
-    fn error_sink(&mut self, table: &TableDef, spout_id: &str) -> SqlResult<()> {
+    /// Subscribes the error sink of `table` to `stream` of its reader
+    /// `spout_id` (fields [`crate::file_source::ERROR_FIELDS`]): part files
+    /// in `'errors.path'` (committed with checkpoints), else a log.
+    pub(crate) fn error_sink(
+        &mut self,
+        table: &TableDef,
+        spout_id: &str,
+        stream: &str,
+    ) -> SqlResult<()> {
         let id = format!("{spout_id}-errors");
-        let stream = crate::file_source::ERRORS_STREAM;
         let grouping = squall::topology::Grouping::Shuffle;
         match table.option("errors.path") {
             Some(path) => {
@@ -572,6 +574,12 @@ impl<'a> Translator<'a> {
     /// An unknown connector or a bad path.
     pub fn sink(&mut self, table: &TableDef, node: Node) -> SqlResult<()> {
         let connector = table.connector()?.to_ascii_lowercase();
+        if connector == "blackhole" {
+            // Discards the batches as they come (no row is formatted).
+            self.line(format!("sink '{}': blackhole", table.name));
+            node.stream.sink(|_| {});
+            return Ok(());
+        }
         // An updating result's rows start with their row kind (+I, -U, +U,
         // -D), Flink's changelog: the sink's final table is what was
         // inserted and not retracted.
@@ -599,10 +607,6 @@ impl<'a> Translator<'a> {
             });
         let name = format!("{}sink-{}", self.prefix, table.name);
         match connector.as_str() {
-            "blackhole" => {
-                self.line(format!("sink '{}': blackhole", table.name));
-                rows.sink(|_| {});
-            }
             "print" | "stdout" => {
                 self.line(format!("sink '{}': print", table.name));
                 let id = rows.to_tuples(&format!("{name}-rows"), fields, |r| r);
