@@ -308,9 +308,11 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
             }
         }
     };
+    let housekeeping = crate::compaction::Compactor::new(store.clone(), config.clone()).run();
     tokio::select! {
         served = serve => Err(served_error(served)),
         () = reconciler => Ok(()),
+        () = housekeeping => Ok(()),
         lost = heartbeat => Err(match lost {
             Ok(Err(e)) => e,
             Ok(Ok(())) => Error::Config("nimbus lease expired".into()),
