@@ -360,7 +360,6 @@ fn supervisors_log_and_metrics_servers_serve_https_that_nimbus_and_prometheus_cl
 #[test]
 fn squall_run_serves_its_query_api_over_https_with_the_configured_certificate() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
 
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("squall run CA");
@@ -368,19 +367,9 @@ fn squall_run_serves_its_query_api_over_https_with_the_configured_certificate() 
     ca.write(&ca_file);
     let (cert, key) = ca.issue(dir.path(), "run");
     let (input, _) = support::repeated_corpus(dir.path(), 3);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["run", "examples/word-count-queryable.yaml", "-q", "--query", "127.0.0.1:0"])
-        .arg("--set")
-        .arg(format!("input={}", input.display()))
-        .arg("--set")
-        .arg(format!("output={}", dir.path().join("out.csv").display()))
+    let mut run = support::queryable_run(&input, &dir.path().join("out.csv"))
         .env("SQUALL__API_TLS__CERT", &cert)
         .env("SQUALL__API_TLS__KEY", &key)
-        .current_dir(&repo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();

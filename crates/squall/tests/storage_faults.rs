@@ -76,16 +76,9 @@ fn on_disk(
 /// The highest count committed per word in `out`'s part files.
 fn committed(out: &Path) -> BTreeMap<String, i64> {
     let mut max = BTreeMap::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let (w, n) = line.rsplit_once(',').unwrap();
-            let e = max.entry(w.trim_matches('"').to_string()).or_insert(0);
-            *e = (*e).max(n.parse::<i64>().unwrap());
-        }
+    for (w, n) in committed_rows(out) {
+        let e = max.entry(w).or_insert(0);
+        *e = (*e).max(n);
     }
     max
 }
