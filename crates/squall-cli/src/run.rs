@@ -215,7 +215,8 @@ fn serve_queries(
         .build()
         .map_err(|e| Failure::runtime(format!("query API runtime: {e}")))?;
     let name = name.to_string();
-    eprintln!("query API on http://{bound} (GET /query/{name}/COMPONENT/STATE?key=K)");
+    let scheme = squall_cluster::api_tls::served().scheme();
+    eprintln!("query API on {scheme}://{bound} (GET /query/{name}/COMPONENT/STATE?key=K)");
     std::thread::Builder::new()
         .name("squall-query".into())
         .spawn(move || {

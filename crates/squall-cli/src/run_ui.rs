@@ -41,7 +41,9 @@ pub fn serve(
         .build()
         .map_err(|e| Failure::runtime(format!("web UI runtime: {e}")))?;
     let served = local.clone();
-    let url = format!("http://{bound}/#token={token}");
+    // HTTPS with the `[api_tls]` of the SQUALL__API_TLS__* variables.
+    let scheme = squall_cluster::api_tls::served().scheme();
+    let url = format!("{scheme}://{bound}/#token={token}");
     std::thread::Builder::new()
         .name("squall-ui".into())
         .spawn(move || {

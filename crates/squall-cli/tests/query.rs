@@ -12,11 +12,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 
 use squall_cluster::query_api::{ask, StateQuery};
-use support::{read_counts, repeated_corpus, Cluster};
+use support::{queryable_run, read_counts, repeated_corpus, Cluster};
 
 fn ask_now(server: &str, query: &StateQuery) -> squall_cluster::Result<serde_json::Value> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -27,19 +27,7 @@ fn ask_now(server: &str, query: &StateQuery) -> squall_cluster::Result<serde_jso
 fn counts_queried_while_running_only_grow_and_end_equal_to_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let (input, expected) = repeated_corpus(dir.path(), 3);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["run", "examples/word-count-queryable.yaml", "-q", "--query", "127.0.0.1:0"])
-        .arg("--set")
-        .arg(format!("input={}", input.display()))
-        .arg("--set")
-        .arg(format!("output={}", dir.path().join("out.csv").display()))
-        .current_dir(&repo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = queryable_run(&input, &dir.path().join("out.csv")).spawn().unwrap();
     let (lines_tx, lines) = mpsc::channel();
     let stderr = BufReader::new(run.stderr.take().unwrap());
     std::thread::spawn(move || {

@@ -4,7 +4,10 @@
 //! through it all and equals the reference; every route of the OpenAPI
 //! document is called with no token, a wrong one, the read-only one and
 //! the full one; a renewed certificate is served without a restart; no
-//! log holds a token. Needs `etcd` on the PATH (`scripts/setup.sh`).
+//! log holds a token. The other servers (supervisors' logs and
+//! `/metrics`, `squall run --query`) serve HTTPS with the same
+//! certificates, and plain HTTP gets no answer from them. Needs `etcd` on
+//! the PATH (`scripts/setup.sh`).
 
 mod support;
 
@@ -314,4 +317,86 @@ fn plain_clients_are_refused_and_a_renewed_certificate_is_served_without_a_resta
     let list = cluster.command(&["list"]).env("SQUALL__API_TLS__CA", &renewed_ca).output();
     let list = list.unwrap();
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+}
+
+#[test]
+fn supervisors_log_and_metrics_servers_serve_https_that_nimbus_and_prometheus_clients_verify() {
+    let secure = secure_cluster(&["sup-a"]);
+    let cluster = &secure.cluster;
+    let corpus = corpus();
+    let output = cluster.submit_word_count("wc-https", &corpus);
+    cluster.wait_for_state("wc-https", "finished");
+    assert_eq!(read_counts(&output), reference(&corpus));
+    let https = client_trusting(&secure.ca);
+    // The worker's log, which nimbus fetched from sup-a's log server over
+    // HTTPS (checking the CA), is the end of the file on disk.
+    let url = format!("{}/api/v1/topologies/wc-https/workers/sup-a-0/log?lines=5", secure.base);
+    let answer = https.get(url).bearer_auth(READ_TOKEN).send().unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let tail: Value = answer.json().unwrap();
+    let text = tail["text"].as_str().unwrap();
+    let on_disk = cluster.worker_log("sup-a", "wc-https");
+    assert!(!text.is_empty() && on_disk.trim_end().ends_with(text.trim_end()), "{tail}");
+    // The supervisor's /metrics (a Prometheus target nimbus lists): HTTPS
+    // with the CA, nothing over plain HTTP.
+    let url = format!("{}/api/v1/metrics/targets", secure.base);
+    let groups: Value = https.get(url).bearer_auth(READ_TOKEN).send().unwrap().json().unwrap();
+    let target = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["labels"]["supervisor"] == "sup-a")
+        .find_map(|g| g["targets"][0].as_str())
+        .unwrap_or_else(|| panic!("no target of sup-a: {groups}"))
+        .to_string();
+    let scraped = https.get(format!("https://{target}/metrics")).send().unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().unwrap().contains("squall_supervisor_slots"));
+    let port: u16 = target.rsplit(':').next().unwrap().parse().unwrap();
+    let plain = support::http_get(port, "/metrics").unwrap_or_default();
+    assert!(!plain.contains("squall_"), "plain HTTP answered: {plain}");
+}
+
+#[test]
+fn squall_run_serves_its_query_api_over_https_with_the_configured_certificate() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("squall run CA");
+    let ca_file = dir.path().join("ca.crt");
+    ca.write(&ca_file);
+    let (cert, key) = ca.issue(dir.path(), "run");
+    let (input, _) = support::repeated_corpus(dir.path(), 3);
+    let mut run = support::queryable_run(&input, &dir.path().join("out.csv"))
+        .env("SQUALL__API_TLS__CERT", &cert)
+        .env("SQUALL__API_TLS__KEY", &key)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(run.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    let server = first
+        .strip_prefix("query API on ")
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    assert!(server.starts_with("https://127.0.0.1:"), "{first}");
+    let url = format!("{server}/query/word-count-queryable/count/count?key=the");
+    let https = client_trusting(&ca_file);
+    let mut answered = None;
+    wait_until("an answer over HTTPS", || {
+        answered = https.get(&url).send().ok().filter(|r| r.status().is_success());
+        answered.is_some()
+    });
+    let value: Value = answered.unwrap().json().unwrap();
+    assert!(value["value"].as_u64().is_some(), "{value}");
+    // A client without the CA refuses the certificate; plain HTTP gets
+    // no answer.
+    let system_roots = Client::builder().use_rustls_tls().build().unwrap();
+    let refused = system_roots.get(&url).send().unwrap_err();
+    assert!(format!("{refused:?}").contains("ertificate"), "{refused:?}");
+    let port: u16 = server.rsplit(':').next().unwrap().parse().unwrap();
+    let plain = support::http_get(port, "/query/word-count-queryable/count/count?key=the");
+    assert!(!plain.unwrap_or_default().contains("value"), "plain HTTP answered");
+    run.kill().unwrap();
+    run.wait().unwrap();
 }

@@ -5,6 +5,13 @@
 //! (the `squall` CLI, workers' DRPC spouts and bolts, `squall query` and
 //! `squall drpc`) trusts the CA in `api_tls.ca` through [`client`].
 //!
+//! Every other HTTP server of a Squall process serves HTTPS the same way
+//! with the same `[api_tls]` ([`serve_configured`]): supervisors' log
+//! servers, workers' query servers, `/metrics` of every process, and
+//! `squall run --ui`/`--query`. A supervisor hands its `[api_tls]` to its
+//! workers ([`worker_env`]); a worker or a local run reads it from the
+//! `SQUALL__API_TLS__*` variables ([`served`]).
+//!
 //! The certificate and key are read again when either file changes (checked
 //! every `api_tls.reload_ms`), so a renewed certificate is served without a
 //! restart; a renewal that does not load (a half-written file, a key of
@@ -141,6 +148,63 @@ pub async fn serve(
             axum_server::from_tcp_rustls(listener, tls)?.serve(app.into_make_service()).await
         }
     }
+}
+
+/// [`serve`] with the certificate and key of `config` (reloaded when they
+/// change), or plain HTTP without: the one way every HTTP server of this
+/// code base is served.
+///
+/// # Errors
+/// [`Error::Config`] for TLS files that do not load (nothing is served
+/// then: never plain HTTP in place of HTTPS); [`Error::Io`] if the listener
+/// fails.
+pub async fn serve_configured(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: &ApiTlsConfig,
+) -> Result<()> {
+    let tls = server_config(config).await?;
+    serve(listener, app, tls)
+        .await
+        .map_err(|source| Error::Io { what: "HTTP server".into(), source })
+}
+
+static SERVED: OnceLock<ApiTlsConfig> = OnceLock::new();
+
+/// Makes `config` the `[api_tls]` this process's servers use ([`served`]);
+/// the first call wins (a daemon calls it once, after loading its
+/// configuration).
+pub fn serve_as(config: &ApiTlsConfig) {
+    let _ = SERVED.set(config.clone());
+}
+
+/// The `[api_tls]` this process's servers use: the one given to
+/// [`serve_as`], else the `SQUALL__API_TLS__*` variables alone (a worker's,
+/// set by its supervisor through [`worker_env`], or a local run's); plain
+/// HTTP when unset or unreadable (said on stderr).
+pub fn served() -> ApiTlsConfig {
+    if let Some(config) = SERVED.get() {
+        return config.clone();
+    }
+    match crate::ClusterConfig::load(None) {
+        Ok(config) => config.api_tls,
+        Err(e) => {
+            eprintln!("api_tls: configuration not read, serving plain HTTP: {e}");
+            ApiTlsConfig::default()
+        }
+    }
+}
+
+/// The variables that give a supervisor's workers its `[api_tls]`: the CA
+/// their clients trust, and the certificate and key their servers use.
+pub fn worker_env(config: &ApiTlsConfig) -> Vec<(String, String)> {
+    let var = |name: &str, path: &Option<PathBuf>| {
+        path.as_ref().map(|p| (format!("SQUALL__API_TLS__{name}"), p.display().to_string()))
+    };
+    [var("CA", &config.ca), var("CERT", &config.cert), var("KEY", &config.key)]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 static TRUSTED: OnceLock<Option<PathBuf>> = OnceLock::new();

@@ -64,6 +64,11 @@ pub struct NimbusConfig {
     /// fail, ms (a killed worker's requests fail then).
     #[serde(default = "drpc_holder_timeout_ms")]
     pub drpc_holder_timeout_ms: u64,
+    /// How often the leader compacts etcd's history (to the revision of
+    /// the previous period), defragments it when mostly free and deletes
+    /// finished epochs' keys, ms; 0: never ([`crate::compaction`]).
+    #[serde(default = "etcd_compaction_ms")]
+    pub etcd_compaction_ms: u64,
 }
 
 fn drpc_request_timeout_ms() -> u64 {
@@ -72,6 +77,10 @@ fn drpc_request_timeout_ms() -> u64 {
 
 fn drpc_holder_timeout_ms() -> u64 {
     crate::drpc_server::DEFAULT_HOLDER_TIMEOUT_MS
+}
+
+fn etcd_compaction_ms() -> u64 {
+    60_000
 }
 
 /// Settings of `squall supervisor`.
@@ -112,6 +121,7 @@ impl Default for ClusterConfig {
                 reconcile_ms: 1000,
                 drpc_request_timeout_ms: drpc_request_timeout_ms(),
                 drpc_holder_timeout_ms: drpc_holder_timeout_ms(),
+                etcd_compaction_ms: etcd_compaction_ms(),
             },
             supervisor: SupervisorConfig {
                 id: String::new(),

@@ -15,7 +15,7 @@
 //! | `NS/rebalance/{topology}` | [`RebalanceRecord`], a request to the worker | nimbus |
 //! | `NS/savepoints/{topology}` | [`SavepointAnswer`] to that request | worker |
 //! | `NS/rescale/{topology}` | [`Rescale`]: parallelisms and savepoint to start from | nimbus, worker (clears the savepoint once checkpointed past it) |
-//! | `NS/metrics/{topology}/{supervisor}-{slot}` | [`WorkerReport`] | worker, every [`REPORT_EVERY`] |
+//! | `NS/metrics/{topology}/{supervisor}-{slot}` | [`WorkerReport`] | worker, when changed, at most every [`REPORT_WRITTEN_EVERY`] |
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,15 @@ use crate::Result;
 /// How often a worker publishes its [`WorkerReport`] and looks at its
 /// switch and requests.
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// How often a worker writes its [`WorkerReport`] at most, and only when
+/// it changed ([`crate::throttle`]): every write is a revision etcd keeps
+/// until compacted.
+pub const REPORT_WRITTEN_EVERY: Duration = Duration::from_secs(1);
+
+/// The reports this process wrote.
+pub(crate) static REPORTS: crate::throttle::Throttle =
+    crate::throttle::Throttle::new(REPORT_WRITTEN_EVERY, &["at_ms"]);
 
 /// Whether a topology's spouts run, and when it is to be killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

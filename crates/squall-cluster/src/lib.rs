@@ -4,7 +4,8 @@
 //! no daemon holds state that dies with it.
 //!
 //! - [`config`]: the daemons' configuration (file plus `SQUALL__*` variables).
-//! - [`store`]: the keys in etcd and the records under them.
+//! - [`store`]: the keys in etcd and the records under them; [`compaction`]:
+//!   the leader keeps etcd's history and file small.
 //! - [`scheduler`]: which slot runs which tasks.
 //! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API;
 //!   [`auth`]: its bearer tokens (full and read-only); [`api_tls`]: HTTPS
@@ -36,6 +37,7 @@ pub mod auth;
 pub mod binary;
 pub mod blobs;
 pub mod client;
+pub mod compaction;
 pub mod config;
 pub mod control;
 pub mod control_api;
@@ -55,6 +57,7 @@ pub mod savepoint;
 pub mod scheduler;
 pub mod store;
 pub mod supervisor;
+mod throttle;
 pub mod tls;
 pub mod ui;
 pub mod ui_api;

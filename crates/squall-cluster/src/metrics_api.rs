@@ -64,7 +64,8 @@ static EXPORTER: OnceLock<Exporter> = OnceLock::new();
 /// Installs the Prometheus exporter as this process's `metrics` recorder,
 /// with `labels` on every series (`worker`, or `supervisor`), starts the
 /// gathering thread and serves `/metrics` (and `extra` routes) on
-/// `listener` from a thread of its own. Returns the address served.
+/// `listener` from a thread of its own, over HTTPS with this process's
+/// `[api_tls]` ([`crate::api_tls::served`]). Returns the address served.
 ///
 /// # Errors
 /// A message when a recorder is already installed, or the listener or the
@@ -83,13 +84,14 @@ pub fn start(
         .build()
         .map_err(|e| format!("metrics runtime: {e}"))?;
     let router = extra.merge(routes());
+    let tls = crate::api_tls::served();
     std::thread::Builder::new()
         .name("squall-metrics-http".into())
         .spawn(move || {
             runtime.block_on(async move {
                 let served = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => axum::serve(l, router).await,
-                    Err(e) => Err(e),
+                    Ok(l) => crate::api_tls::serve_configured(l, router, &tls).await,
+                    Err(e) => Err(crate::Error::Io { what: "metrics listener".into(), source: e }),
                 };
                 if let Err(e) = served {
                     eprintln!("error: metrics endpoint: {e}");
@@ -290,10 +292,12 @@ async fn targets(
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Vec<TargetGroup>>, NimbusError> {
     let store = &state.store;
+    // Prometheus scrapes over HTTPS where the cluster serves it.
+    let scheme = [("__scheme__", crate::api_tls::served().scheme())];
     let mut groups = Vec::new();
     for (_, s) in store.list::<SupervisorInfo>("supervisors").await? {
         if let Some(addr) = s.metrics_addr {
-            let labels = [("job_role", "supervisor"), ("supervisor", s.id.as_str())];
+            let labels = [("job_role", "supervisor"), ("supervisor", s.id.as_str()), scheme[0]];
             groups.push(TargetGroup { targets: vec![addr], labels: labelled(&labels) });
         }
     }
@@ -303,7 +307,7 @@ async fn targets(
         }
         let m = crate::control::metrics(store, &t.name).await?;
         for addr in m.metrics_addrs {
-            let labels = [("job_role", "worker"), ("topology", t.name.as_str())];
+            let labels = [("job_role", "worker"), ("topology", t.name.as_str()), scheme[0]];
             groups.push(TargetGroup { targets: vec![addr], labels: labelled(&labels) });
         }
     }

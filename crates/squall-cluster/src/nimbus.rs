@@ -267,6 +267,7 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
     let tokens =
         std::sync::Arc::new(crate::auth::Tokens::new(&config.api_token, &config.api_read_token)?);
     let tls = crate::api_tls::server_config(&config.api_tls).await?;
+    crate::api_tls::serve_as(&config.api_tls);
     let store = Store::connect_until_reached(&config).await?;
     let mut client = store.client();
     let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
@@ -308,9 +309,11 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
             }
         }
     };
+    let housekeeping = crate::compaction::Compactor::new(store.clone(), config.clone()).run();
     tokio::select! {
         served = serve => Err(served_error(served)),
         () = reconciler => Ok(()),
+        () = housekeeping => Ok(()),
         lost = heartbeat => Err(match lost {
             Ok(Err(e)) => e,
             Ok(Ok(())) => Error::Config("nimbus lease expired".into()),

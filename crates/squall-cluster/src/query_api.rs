@@ -145,10 +145,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
     Router::new().route("/query/{topology}/{component}/{state}", get(query)).with_state(served)
 }
 
-/// Serves [`routes`] on `listener` until the process ends.
+/// Serves [`routes`] on `listener` until the process ends, over HTTPS with
+/// this process's `[api_tls]` ([`crate::api_tls::served`]).
 ///
 /// # Errors
-/// [`Error::Io`] if serving fails.
+/// [`Error::Config`] for TLS files that do not load; [`Error::Io`] if
+/// serving fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     topology: &str,
@@ -156,9 +158,7 @@ pub async fn serve(
     checkpoints: Option<CheckpointStorage>,
 ) -> Result<()> {
     let app: Router = routes(topology, states, checkpoints);
-    axum::serve(listener, app)
-        .await
-        .map_err(|source| Error::Io { what: "query API".into(), source })
+    crate::api_tls::serve_configured(listener, app, &crate::api_tls::served()).await
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {

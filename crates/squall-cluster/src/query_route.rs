@@ -40,6 +40,9 @@ pub struct QueryAddress {
     pub addr: SocketAddr,
     /// The assignment epoch of the worker.
     pub epoch: u64,
+    /// Whether it serves HTTPS ([`crate::api_tls::served`]).
+    #[serde(default)]
+    pub https: bool,
 }
 
 /// A worker's query server: stopped when dropped.
@@ -79,8 +82,9 @@ pub async fn publish(
     });
     let server = QueryServer(task.abort_handle());
     let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
-    store.put(&key, &QueryAddress { addr, epoch: a.epoch }, None).await?;
-    eprintln!("query API on http://{addr}");
+    let https = crate::api_tls::served().cert.is_some();
+    store.put(&key, &QueryAddress { addr, epoch: a.epoch, https }, None).await?;
+    eprintln!("query API on {}://{addr}", if https { "https" } else { "http" });
     Ok(server)
 }
 
@@ -130,7 +134,10 @@ async fn query(
     let urls: Vec<String> = workers
         .iter()
         .filter(|(_, w)| Some(w.epoch) == newest)
-        .map(|(_, w)| format!("http://{}/query/{name}/{component}/{state_name}", w.addr))
+        .map(|(_, w)| {
+            let scheme = if w.https { "https" } else { "http" };
+            format!("{scheme}://{}/query/{name}/{component}/{state_name}", w.addr)
+        })
         .collect();
     if urls.is_empty() {
         let message = format!("no worker of topology '{name}' serves queries (is it running?)");

@@ -117,6 +117,9 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     } else {
         sup.id.clone()
     };
+    // Its servers (metrics, workers' logs) serve HTTPS as nimbus does.
+    config.api_tls.served()?;
+    crate::api_tls::serve_as(&config.api_tls);
     let work_dir = sup.work_dir.join(&id);
     std::fs::create_dir_all(&work_dir)
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
@@ -152,10 +155,8 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     ];
     worker_env.extend(crate::tls::worker_env(sup.data_tls.as_ref()));
     worker_env.extend(crate::etcd_tls::worker_env(config.etcd_tls.as_ref()));
-    // Workers' DRPC spouts and bolts call nimbus over HTTPS with this CA.
-    if let Some(ca) = &config.api_tls.ca {
-        worker_env.push((crate::api_tls::CA_VAR.to_string(), ca.display().to_string()));
-    }
+    // Workers call nimbus over HTTPS with this CA, and serve HTTPS.
+    worker_env.extend(crate::api_tls::worker_env(&config.api_tls));
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut restarts: HashMap<(String, u64), u32> = HashMap::new();
@@ -311,7 +312,8 @@ fn serve_metrics(id: &str, host: std::net::IpAddr) -> Option<String> {
         .and_then(|l| crate::metrics_api::start(&[("supervisor", id)], l, axum::Router::new()));
     match served {
         Ok(addr) => {
-            eprintln!("supervisor {id}: metrics on http://{addr}/metrics");
+            let scheme = crate::api_tls::served().scheme();
+            eprintln!("supervisor {id}: metrics on {scheme}://{addr}/metrics");
             Some(addr.to_string())
         }
         Err(e) => {

@@ -4,9 +4,21 @@
 //! process without the key can feed or read a worker's channels.
 //! Configured by `supervisor.data_tls` (PEM files), handed by supervisors
 //! to their workers.
+//!
+//! **Renewal without a restart.** Before each handshake a worker looks at
+//! the three files' times of modification (a `stat` each, beside a
+//! handshake's public-key operations) and loads them again when one
+//! changed: connections made after a renewal use the new certificate and
+//! CA, open ones keep theirs (workers reconnect at every restart of an
+//! attempt). A renewal that does not load (a half-written file, a key of
+//! another certificate) is logged and the previous files kept until the
+//! next change. rustls's `ResolvesServerCert`/`ResolvesClientCert` would
+//! swap the certificate only, not the CA the peers are checked against;
+//! rebuilding both configurations covers a new CA too.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -48,12 +60,24 @@ pub fn worker_env(config: Option<&DataTlsConfig>) -> Vec<(String, String)> {
     ]
 }
 
-/// Both ends of the data plane's TLS, loaded once per worker.
+/// Both ends of the data plane's TLS, loaded again when its files change.
 #[derive(Clone)]
 pub struct DataTls {
+    config: DataTlsConfig,
+    current: Arc<Mutex<Loaded>>,
+}
+
+/// The configurations built from the files as they were at `stamp`.
+struct Loaded {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
-    server_name: String,
+    stamp: [Option<SystemTime>; 3],
+}
+
+/// When each of `config`'s files was last modified.
+fn stamp(config: &DataTlsConfig) -> [Option<SystemTime>; 3] {
+    [&config.cert, &config.key, &config.ca]
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -67,6 +91,37 @@ impl DataTls {
     /// [`Error::Config`] naming the file that is missing or not PEM, or a
     /// key that does not match.
     pub fn load(config: &DataTlsConfig) -> Result<Self> {
+        let stamp = stamp(config);
+        let (acceptor, connector) = Self::build(config)?;
+        let current = Arc::new(Mutex::new(Loaded { acceptor, connector, stamp }));
+        Ok(DataTls { config: config.clone(), current })
+    }
+
+    /// The acceptor and connector of the files as they are now: loaded
+    /// again if they changed since the last load (kept on a failure).
+    fn endpoints(&self) -> (TlsAcceptor, TlsConnector) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let now = stamp(&self.config);
+        if now != current.stamp {
+            match Self::build(&self.config) {
+                Ok((acceptor, connector)) => {
+                    *current = Loaded { acceptor, connector, stamp: now };
+                    eprintln!(
+                        "data plane: certificate reloaded from {}",
+                        self.config.cert.display()
+                    );
+                }
+                Err(e) => {
+                    // Tried again at the next change of a file.
+                    current.stamp = now;
+                    eprintln!("data plane: certificate not reloaded, keeping the previous: {e}");
+                }
+            }
+        }
+        (current.acceptor.clone(), current.connector.clone())
+    }
+
+    fn build(config: &DataTlsConfig) -> Result<(TlsAcceptor, TlsConnector)> {
         let bad = |path: &Path, e: String| {
             Error::Config(format!("supervisor.data_tls: {}: {e}", path.display()))
         };
@@ -107,11 +162,7 @@ impl DataTls {
             .with_root_certificates(roots)
             .with_client_auth_cert(certs, key()?)
             .map_err(tls)?;
-        Ok(DataTls {
-            acceptor: TlsAcceptor::from(Arc::new(server)),
-            connector: TlsConnector::from(Arc::new(client)),
-            server_name: config.server_name.clone(),
-        })
+        Ok((TlsAcceptor::from(Arc::new(server)), TlsConnector::from(Arc::new(client))))
     }
 
     /// The server's side of the handshake on an accepted connection.
@@ -122,7 +173,8 @@ impl DataTls {
         &self,
         stream: TcpStream,
     ) -> Result<tokio_rustls::server::TlsStream<TcpStream>> {
-        self.acceptor
+        self.endpoints()
+            .0
             .accept(stream)
             .await
             .map_err(|e| Error::Wire(format!("TLS handshake with a peer: {e}")))
@@ -140,13 +192,14 @@ impl DataTls {
         let peer = stream
             .peer_addr()
             .map_err(|source| Error::Io { what: "peer address".into(), source })?;
-        let name = if self.server_name.is_empty() {
+        let name = if self.config.server_name.is_empty() {
             ServerName::IpAddress(peer.ip().into())
         } else {
-            ServerName::try_from(self.server_name.clone())
+            ServerName::try_from(self.config.server_name.clone())
                 .map_err(|e| Error::Config(format!("supervisor.data_tls.server_name: {e}")))?
         };
-        self.connector
+        self.endpoints()
+            .1
             .connect(name, stream)
             .await
             .map_err(|e| Error::Wire(format!("TLS handshake with worker {peer}: {e}")))

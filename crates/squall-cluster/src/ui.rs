@@ -143,16 +143,18 @@ async fn standby_redirect(
 }
 
 /// Serves [`local_app`] on `listener` until the process ends (call it
-/// inside a tokio runtime).
+/// inside a tokio runtime), over HTTPS with this process's `[api_tls]`
+/// ([`crate::api_tls::served`]).
 ///
 /// # Errors
-/// If serving fails.
+/// TLS files that do not load; if serving fails.
 pub async fn serve_local(
     listener: tokio::net::TcpListener,
     local: Arc<crate::ui_local::LocalBackend>,
     token: String,
-) -> std::io::Result<()> {
-    axum::serve(listener, local_app(local, token)).await
+) -> crate::Result<()> {
+    let app = local_app(local, token);
+    crate::api_tls::serve_configured(listener, app, &crate::api_tls::served()).await
 }
 
 /// `squall run --ui`'s app over `local`: the same JSON routes and the

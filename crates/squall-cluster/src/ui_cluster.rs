@@ -153,8 +153,13 @@ pub(crate) async fn publish(
                 .unwrap_or_default(),
         }
     };
-    store.put(&format!("ui/{}/{}", a.topology.name, view.worker), &view, None).await
+    VIEWS.put(store, &format!("ui/{}/{}", a.topology.name, view.worker), &view, last).await
 }
+
+/// The views this process wrote: only changed ones ([`crate::throttle`];
+/// [`publish`] keeps the period).
+static VIEWS: crate::throttle::Throttle =
+    crate::throttle::Throttle::new(Duration::ZERO, &["at_ms"]);
 
 /// A graph rebuilt from a submitted record: (the record's YAML and
 /// parameters it was built from, graph, guarantee, checkpoint interval).

@@ -63,26 +63,24 @@ pub(crate) async fn start(
             return None;
         }
     };
-    let url = format!("http://{}", listener.local_addr().ok()?);
-    tokio::spawn(serve(listener, work_dir.to_path_buf(), tokens));
+    let url = format!("{}://{}", config.api_tls.scheme(), listener.local_addr().ok()?);
+    let app = app(work_dir.to_path_buf(), tokens);
+    let tls = config.api_tls.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::api_tls::serve_configured(listener, app, &tls).await {
+            eprintln!("workers' logs not served: {e}");
+        }
+    });
     Some(url)
 }
 
-/// Serves the logs of `work_dir` (the supervisor's own folder) on
-/// `listener` until the process ends, to either token.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
-    work_dir: PathBuf,
-    tokens: Arc<crate::auth::Tokens>,
-) {
+/// The logs of `work_dir` (the supervisor's own folder), to either token.
+fn app(work_dir: PathBuf, tokens: Arc<crate::auth::Tokens>) -> Router {
     let served = Arc::new(Served { work_dir });
-    let app = Router::new()
+    Router::new()
         .route("/logs/{topology}", get(tail))
         .layer(middleware::from_fn_with_state(tokens, crate::auth::guard))
-        .with_state(served);
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::warn!(error = %e, "log server stopped");
-    }
+        .with_state(served)
 }
 
 async fn tail(
@@ -124,7 +122,8 @@ pub(crate) async fn fetch(
     slot: usize,
     lines: usize,
 ) -> Result<(String, String), String> {
-    let response = reqwest::Client::new()
+    let response = crate::api_tls::client()
+        .map_err(|e| e.to_string())?
         .get(format!("{}/logs/{topology}", url.trim_end_matches('/')))
         .query(&[("slot", slot), ("lines", lines)])
         .bearer_auth(token)

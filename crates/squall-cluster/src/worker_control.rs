@@ -83,7 +83,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let warn = |e: crate::Error| eprintln!("etcd: {e}");
     while !running.is_finished() {
         let request =
-            runtime.block_on(look(&store, a, &activation, &metrics)).unwrap_or_else(|e| {
+            runtime.block_on(look(&store, a, &activation, &metrics, false)).unwrap_or_else(|e| {
                 warn(e);
                 None
             });
@@ -117,7 +117,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         }
         std::thread::sleep(REPORT_EVERY);
     }
-    if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics)) {
+    if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics, true)) {
         warn(e);
     }
     // The final counts for the web UI, not a second late.
@@ -161,13 +161,15 @@ async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {
     Ok(())
 }
 
-/// Follows the switch, publishes this worker's report; returns a pending
-/// rebalance request, if any.
+/// Follows the switch, publishes this worker's report (when it changed,
+/// at most every [`control::REPORT_WRITTEN_EVERY`] unless `last`); returns
+/// a pending rebalance request, if any.
 async fn look(
     store: &Store,
     a: &Assignment,
     activation: &Activation,
     metrics: &MetricsHandle,
+    last: bool,
 ) -> crate::Result<Option<RebalanceRecord>> {
     let name = &a.topology.name;
     let switch = control::activation(store, name).await?;
@@ -180,7 +182,7 @@ async fn look(
     let addr = crate::metrics_api::address();
     let report =
         WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
-    store.put(&report_key(a), &report, None).await?;
+    control::REPORTS.put(store, &report_key(a), &report, last).await?;
     crate::ui_cluster::publish(store, a, report.active, metrics, false).await?;
     store.get(&format!("rebalance/{name}")).await
 }
@@ -197,7 +199,7 @@ pub(crate) async fn follow(
 ) {
     crate::metrics_api::watch(&metrics);
     loop {
-        if let Err(e) = look(&store, &a, &activation, &metrics).await {
+        if let Err(e) = look(&store, &a, &activation, &metrics, ended.is_cancelled()).await {
             eprintln!("cannot publish metrics: {e}");
         }
         if ended.is_cancelled() {

@@ -1,7 +1,8 @@
 //! A word count split over two topology parts (as two workers would run
 //! it), their remote channels carried over loopback TCP by the data plane:
 //! the output equals a count computed here, with and without LZ4, and over
-//! mutual TLS with a certificate made here.
+//! mutual TLS with a certificate made here; a renewed certificate is used
+//! for new connections without a restart.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -116,24 +117,61 @@ async fn word_count_over_two_parts_over_mutual_tls_equals_the_reference() {
     assert!(bytes > 0);
 }
 
+/// A handshake of `client` with `server` over loopback: (the server's
+/// side, the client's side).
+async fn handshake(
+    server: &DataTls,
+    client: &DataTls,
+) -> (squall_cluster::Result<()>, squall_cluster::Result<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = server.clone();
+    let accepted = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        server.accept(stream).await.map(|_| ())
+    });
+    let client = client.connect(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
+    (accepted.await.unwrap(), client.map(|_| ()))
+}
+
 #[tokio::test]
 async fn a_peer_without_the_cluster_certificate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = DataTls::load(&self_signed(dir.path(), "cluster")).unwrap();
     let stranger = DataTls::load(&self_signed(dir.path(), "stranger")).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        cluster.accept(stream).await.map(|_| ())
-    });
-    let client = stranger.connect(tokio::net::TcpStream::connect(addr).await.unwrap()).await;
-    let e = client.map(|_| ()).expect_err("the stranger does not trust the worker's certificate");
+    let (server, client) = handshake(&cluster, &stranger).await;
+    let e = client.expect_err("the stranger does not trust the worker's certificate");
     assert!(e.to_string().contains("TLS handshake"), "{e}");
-    assert!(server.await.unwrap().is_err(), "the worker does not accept the stranger");
+    assert!(server.is_err(), "the worker does not accept the stranger");
     // Files that are not PEM are refused, naming the file.
     let mut bad = self_signed(dir.path(), "x");
     bad.key = dir.path().join("missing.key");
     let e = DataTls::load(&bad).err().unwrap().to_string();
     assert!(e.contains("missing.key"), "{e}");
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_used_for_new_connections_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = self_signed(dir.path(), "cluster");
+    let (a, b) = (DataTls::load(&files).unwrap(), DataTls::load(&files).unwrap());
+    // A process that keeps the old certificate (copied before the renewal).
+    let mut old_files = files.clone();
+    (old_files.cert, old_files.key) = (dir.path().join("old.crt"), dir.path().join("old.key"));
+    old_files.ca = old_files.cert.clone();
+    std::fs::copy(&files.cert, &old_files.cert).unwrap();
+    std::fs::copy(&files.key, &old_files.key).unwrap();
+    let old = DataTls::load(&old_files).unwrap();
+    let (server, client) = handshake(&a, &old).await;
+    assert!(server.is_ok() && client.is_ok(), "before the renewal both are one cluster");
+    // The files are renewed in place (renamed whole), by a new self-signed
+    // certificate: a and b, still running, use it for their next
+    // connections, and no longer accept the old one.
+    let renewed = self_signed(dir.path(), "renewed");
+    std::fs::rename(&renewed.key, &files.key).unwrap();
+    std::fs::rename(&renewed.cert, &files.cert).unwrap();
+    let (server, client) = handshake(&a, &b).await;
+    assert!(server.is_ok() && client.is_ok(), "renewed on both sides: {server:?} {client:?}");
+    let (server, client) = handshake(&a, &old).await;
+    assert!(server.is_err() && client.is_err(), "the old certificate is still accepted");
 }

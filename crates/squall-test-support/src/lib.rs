@@ -3,7 +3,8 @@
 //! S3 API) and real data with references computed independently of Squall
 //! ([`corpus`], Shakespeare's works and their word counts), and with
 //! the `kafka` feature a Kafka broker (`kafka`: Apache Kafka or tansu);
-//! [`duckdb`], the SQL tests' reference.
+//! [`duckdb`], the SQL tests' reference; [`full_disk`], a disk that
+//! is really full.
 //!
 //! Each helper panics with a message naming what is missing (a server not
 //! installed, data not fetched): the setup script installs and fetches
@@ -11,6 +12,7 @@
 
 pub mod corpus;
 pub mod duckdb;
+pub mod full_disk;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod moto;

@@ -9,6 +9,12 @@
 //! `tolerable_failed_checkpoints` while the topology runs on, and a failure
 //! after the thaw restores a complete checkpoint from the bucket.
 //!
+//! A sink whose output disk is full (`TransactionalFileSink` into a
+//! tmpfs with a few KB free) fails its task with an error naming the file
+//! and the full disk, and commits nothing partial: what it committed is
+//! the state of a completed checkpoint. Once space is freed, a run started
+//! again from the newest checkpoint commits exactly the reference.
+//!
 //! The tmpfs tests need root (to mount a tmpfs); elsewhere they print why
 //! and skip.
 
@@ -16,63 +22,15 @@
 mod chaos;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use squall::builtins::{GeneratorSpout, SplitWordsBolt, StatefulCountBolt, TransactionalFileSink};
 use squall::topology::{Guarantee, RestartStrategy};
 use squall::{Bolt, Fields, LocalCluster, Topology, TopologyBuilder};
+use squall_test_support::full_disk::{newest_checkpoint, Tmpfs};
 
 const LINES: [&str; 3] = ["to be or not to be", "that is the question", "the rest is silence"];
-
-/// A tmpfs of `kb` KB on `dir`, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts it; `None` when this process may not mount.
-    fn mount(dir: &Path, kb: u32) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let size = format!("size={kb}k");
-        let out =
-            Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs"]).arg(dir).output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-            Ok(o) => {
-                eprintln!("skipped: cannot mount a tmpfs: {}", String::from_utf8_lossy(&o.stderr));
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-
-    /// Fills it with one file until a write fails for lack of space;
-    /// returns the file.
-    fn fill(&self) -> PathBuf {
-        let path = self.0.join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 512];
-        loop {
-            match f.write_all(&block).and_then(|()| f.flush()) {
-                Ok(()) => {}
-                Err(e) => {
-                    assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected: {e}");
-                    return path;
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// An exactly-once word count of `limit` generated lines at `rate` lines/s,
 /// with `split` as its splitting bolt, checkpointing into `checkpoints` (a
@@ -118,16 +76,9 @@ fn on_disk(
 /// The highest count committed per word in `out`'s part files.
 fn committed(out: &Path) -> BTreeMap<String, i64> {
     let mut max = BTreeMap::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let (w, n) = line.rsplit_once(',').unwrap();
-            let e = max.entry(w.trim_matches('"').to_string()).or_insert(0);
-            *e = (*e).max(n.parse::<i64>().unwrap());
-        }
+    for (w, n) in committed_rows(out) {
+        let e = max.entry(w).or_insert(0);
+        *e = (*e).max(n);
     }
     max
 }
@@ -191,6 +142,73 @@ fn beyond_tolerable_failed_checkpoints_the_attempt_fails_naming_why() {
     );
     assert!(err.contains("No space left on device"), "the reason names the disk: {err}");
     assert!(committed(&out).is_empty(), "nothing committed");
+}
+
+/// Every committed row `(word, n)` of `out`'s part files, sorted.
+fn committed_rows(out: &Path) -> Vec<(String, i64)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (w, n) = line.rsplit_once(',').unwrap();
+            rows.push((w.trim_matches('"').to_string(), n.parse::<i64>().unwrap()));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// `(word, 1..=count)` for every word of `counts`, sorted: each update once.
+fn each_update_once(counts: &BTreeMap<String, i64>) -> Vec<(String, i64)> {
+    let mut rows: Vec<(String, i64)> =
+        counts.iter().flat_map(|(w, &c)| (1..=c).map(move |n| (w.clone(), n))).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_full_output_disk_fails_the_sink_naming_the_file_and_a_resumed_run_commits_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (checkpoints, mnt) = (dir.path().join("checkpoints"), dir.path().join("disk"));
+    let Some(disk) = Tmpfs::mount(&mnt, 1024) else { return };
+    let out = mnt.join("out");
+    std::fs::create_dir(&out).unwrap();
+    // Room for about 6 000 rows (1 300 lines) of the 20 000 lines' 93 000.
+    let filler = disk.fill_leaving(64 * 1024);
+    let limit = 20_000;
+    let split = SplitWordsBolt::new("line");
+    let first = word_count(checkpoints.to_str().unwrap(), &out, limit, 5_000, split.clone());
+    let err = LocalCluster::run(first.build().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("component 'sink'"), "the sink's task failed: {err}");
+    assert!(err.contains(&format!("{}/.part-0-", out.display())), "names the file: {err}");
+    assert!(err.contains("No space left on device"), "names the full disk: {err}");
+    // Nothing partial: no pending file is left, and what is committed is
+    // the state of one checkpoint, the counts of a prefix of the input
+    // (line i is LINES[i % 3]), each update once.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n.starts_with("part-")), "{names:?}");
+    let rows = committed_rows(&out);
+    let counts = committed(&out);
+    // "question" is on line i when i % 3 == 1: (m + 1) / 3 times in m lines.
+    let q: u64 = counts.get("question").map_or(0, |&n| n as u64);
+    let prefix = ((3 * q).saturating_sub(1)..=3 * q + 1).find(|&m| reference(m) == counts);
+    assert!(prefix.is_some_and(|m| m < limit), "not the state of a checkpoint: {counts:?}");
+    assert_eq!(rows, each_update_once(&counts), "an update committed twice or lost");
+    // Room again: the run resumed from its newest checkpoint commits the
+    // rest, and the whole output is the reference, each update once.
+    std::fs::remove_file(&filler).unwrap();
+    let newest = newest_checkpoint(&checkpoints.join("full-disk")).expect("a completed checkpoint");
+    let second = word_count(checkpoints.to_str().unwrap(), &out, limit, 20_000, split);
+    let resumed = second.build().unwrap().restore_from(newest.to_str().unwrap()).unwrap();
+    LocalCluster::run(resumed).unwrap();
+    assert_eq!(committed(&out), reference(limit));
+    assert!(committed_rows(&out) == each_update_once(&reference(limit)), "not each update once");
 }
 
 /// The S3 server freezes (SIGSTOP) mid-run, while checkpoints are being

@@ -573,3 +573,21 @@ pub fn expected_rows(expected: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
     want.sort();
     want
 }
+
+/// `squall run examples/word-count-queryable.yaml --query 127.0.0.1:0`
+/// over `input` into `output`, from the repository's root, its stderr
+/// piped (the first line announces the query API).
+pub fn queryable_run(input: &Path, output: &Path) -> Command {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_squall"));
+    run.args(["run", "examples/word-count-queryable.yaml", "-q", "--query", "127.0.0.1:0"])
+        .arg("--set")
+        .arg(format!("input={}", input.display()))
+        .arg("--set")
+        .arg(format!("output={}", output.display()))
+        .current_dir(repo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    run
+}

@@ -200,7 +200,12 @@ impl<S: TwoPhaseCommitSink> Bolt for TwoPhaseCommitBolt<S> {
 impl<S: TwoPhaseCommitSink> TwoPhaseCommitBolt<S> {
     fn pre_commit_current(&mut self, checkpoint_id: u64) -> Result<()> {
         if let Some(mut txn) = self.current.take() {
-            self.sink.pre_commit(&mut txn, checkpoint_id)?;
+            if let Err(e) = self.sink.pre_commit(&mut txn, checkpoint_id) {
+                // Never committed, and no longer open for `cleanup` to
+                // abort: a half-written file (a full disk) goes now.
+                self.sink.abort(&txn);
+                return Err(e);
+            }
             let task = self.context.as_ref().map_or(0, TopologyContext::task_index);
             self.pending.push(Pending { task, checkpoint: checkpoint_id, txn });
         }
