@@ -50,7 +50,7 @@ pub fn parse_ts(s: &str) -> Option<i64> {
     // format string on every call).
     static FORMATS: OnceLock<Vec<Vec<Item<'static>>>> = OnceLock::new();
     let s = s.trim();
-    if !s.as_bytes().get(4).is_some_and(|b| *b == b'-') {
+    if s.as_bytes().get(4).is_none_or(|b| *b != b'-') {
         return s.parse::<i64>().ok();
     }
     let formats = FORMATS.get_or_init(|| {
