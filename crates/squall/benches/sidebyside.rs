@@ -95,8 +95,10 @@ enum Command {
         secs: f64,
         #[arg(long, default_value_t = 2)]
         parallelism: usize,
-        /// `buffer_timeout_ms` settings to measure at that rate.
-        #[arg(long, value_delimiter = ',', default_value = "100,1")]
+        /// `buffer_timeout_ms` settings to measure at that rate: the
+        /// default 100, and 0, the low-latency setting (each task sends
+        /// what it emitted after every call into it).
+        #[arg(long, value_delimiter = ',', default_value = "100,1,0")]
         buffer_timeouts: Vec<u64>,
         /// The rate to measure at (tuples/s); 0: half of the peak measured first.
         #[arg(long, default_value_t = 0)]
