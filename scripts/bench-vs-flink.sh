@@ -33,6 +33,7 @@
 # `squall run`, without building the CLI with its SQL and connectors).
 # Quick run: scripts/bench-vs-flink.sh --words-mb 50 --events 5000000 --reps 1
 # Env: SQUALL_BIN (default: cargo build --release -p squall-cli),
+#      SIDEBYSIDE_BIN (default: cargo bench -p squall --bench sidebyside --no-run),
 #      SQUALL_BENCH_CACHE (default ~/.cache/squall-bench: jars, classes,
 #      generated inputs).
 # Needs: a JDK 17 (Debian: openjdk-17-jdk-headless) and mvn (Maven Central on
@@ -75,7 +76,8 @@ if [[ -z "${SQUALL_BIN:-}" ]] && ((!in_bench)); then
     SQUALL_BIN="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}/release/squall"
 fi
-tools=$(cargo bench -q -p squall --bench sidebyside --no-run --message-format=json 2>/dev/null |
+tools=${SIDEBYSIDE_BIN:-}
+[[ -n "$tools" ]] || tools=$(cargo bench -q -p squall --bench sidebyside --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json, sys
 for m in map(json.loads, sys.stdin):
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sidebyside" and m.get("executable"):

@@ -140,7 +140,19 @@ fn main() -> anyhow::Result<()> {
             let loaded = squall::yaml::load(&file, &set)?;
             let summary = squall::LocalCluster::run(loaded.topology)?;
             let cpu = common::cpu_seconds();
-            println!("RESULT secs={:.3} cpu={cpu:.2}", summary.elapsed.as_secs_f64());
+            // Tuples each bolt executed: how much combining cut each hop.
+            let executed: Vec<String> = summary
+                .metrics
+                .components
+                .iter()
+                .filter(|c| c.executed > 0)
+                .map(|c| format!("{}:{}", c.id, c.executed))
+                .collect();
+            println!(
+                "RESULT secs={:.3} cpu={cpu:.2} executed={}",
+                summary.elapsed.as_secs_f64(),
+                executed.join(",")
+            );
         }
         Some(Command::Latency { secs, parallelism, buffer_timeouts, rate }) => {
             let rate = if rate > 0 {
