@@ -25,10 +25,15 @@
 #          [--reps 3] [--parallelism 1,2] [--engines plain,squall,flink,storm]
 #          [--workloads words,windows] [--heap 2g] [--cluster-copies 8]
 #          [--latency-secs 10] [--no-cluster] [--no-latency] [--max-load L]
+#          [--squall-in-bench]
 # --max-load L: before each run, wait (10 min at most) until the 1-minute
 # load average is below L (e.g. 1.5 for a run on a quiet machine).
+# --squall-in-bench: run Squall's YAML topologies with the sidebyside bench's
+# `yaml` subcommand (the same engine, built-in components and allocator as
+# `squall run`, without building the CLI with its SQL and connectors).
 # Quick run: scripts/bench-vs-flink.sh --words-mb 50 --events 5000000 --reps 1
 # Env: SQUALL_BIN (default: cargo build --release -p squall-cli),
+#      SIDEBYSIDE_BIN (default: cargo bench -p squall --bench sidebyside --no-run),
 #      SQUALL_BENCH_CACHE (default ~/.cache/squall-bench: jars, classes,
 #      generated inputs).
 # Needs: a JDK 17 (Debian: openjdk-17-jdk-headless) and mvn (Maven Central on
@@ -37,7 +42,7 @@
 set -euo pipefail
 
 words_mb=200 events=20000000 reps=3 parallelisms=1,2 engines=plain,squall,flink,storm
-workloads=words,windows heap=2g cluster_copies=8 latency_secs=10 cluster=1 latency=1 max_load=
+workloads=words,windows heap=2g cluster_copies=8 latency_secs=10 cluster=1 latency=1 max_load= in_bench=0
 while (($#)); do
     case $1 in
         --words-mb) words_mb=$2; shift ;;
@@ -52,6 +57,7 @@ while (($#)); do
         --no-cluster) cluster=0 ;;
         --no-latency) latency=0 ;;
         --max-load) max_load=$2; shift ;;
+        --squall-in-bench) in_bench=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -65,17 +71,20 @@ has() { [[ ",$1," == *",$2,"* ]]; }
 log() { echo "$*" >&2; }
 
 # --- Build: the squall binary, the Rust pieces, the Java jobs -------------
-if [[ -z "${SQUALL_BIN:-}" ]]; then
+if [[ -z "${SQUALL_BIN:-}" ]] && ((!in_bench)); then
     cargo build --release -q -p squall-cli --bin squall >&2
     SQUALL_BIN="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}/release/squall"
 fi
-tools=$(cargo bench -q -p squall --bench sidebyside --no-run --message-format=json 2>/dev/null |
+tools=${SIDEBYSIDE_BIN:-}
+[[ -n "$tools" ]] || tools=$(cargo bench -q -p squall --bench sidebyside --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json, sys
 for m in map(json.loads, sys.stdin):
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sidebyside" and m.get("executable"):
         print(m["executable"])')
 [[ -x "$tools" ]] || { log "error: could not build the sidebyside bench"; exit 1; }
+squall_run=("${SQUALL_BIN:-}" run --quiet)
+((in_bench)) && squall_run=("$tools" yaml)
 
 # A Maven project of benches/ built into the cache; prints its classpath.
 java_build() {
@@ -130,9 +139,9 @@ run() {
     case $e-$w in
         plain-words) cmd=("$tools" plain-words "$input") ;;
         plain-windows) cmd=("$tools" plain-windows "$input") ;;
-        squall-words) cmd=("$SQUALL_BIN" run --quiet examples/word-count.yaml --set "input=$input"
+        squall-words) cmd=("${squall_run[@]}" examples/word-count.yaml --set "input=$input"
             --set "output=$out.csv" --set "parallelism=$p") ;;
-        squall-windows) cmd=("$SQUALL_BIN" run --quiet examples/sums-per-10s.yaml --set "input=$per_task"
+        squall-windows) cmd=("${squall_run[@]}" examples/sums-per-10s.yaml --set "input=$per_task"
             --set "output=$out.csv" --set "late=$out-late.csv" --set "parallelism=$p") ;;
         flink-words) cmd=(java "${java_opts[@]}" -cp "$flink_cp" FlinkWordCount "$per_task" "$p") ;;
         flink-windows) cmd=(java "${java_opts[@]}" -cp "$flink_cp" FlinkWindowSum "$per_task" "$p") ;;
@@ -177,7 +186,7 @@ run() {
 }
 
 echo "side-by-side bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: scripts/bench-vs-flink.sh --words-mb $words_mb --events $events --reps $reps --parallelism $parallelisms --engines $engines --heap $heap"
+echo "command: scripts/bench-vs-flink.sh --words-mb $words_mb --events $events --reps $reps --parallelism $parallelisms --engines $engines --heap $heap$( ((in_bench)) && echo ' --squall-in-bench')"
 has "$workloads" words && echo "words:   $(cat "$words_dir/words.txt.expected") ($words_dir)"
 has "$workloads" windows && echo "windows: $(cat "$events_dir/events.csv.expected") ($events_dir)"
 # The runs of one rep, in one order; odd reps run it backwards (A B ... B A).

@@ -393,7 +393,11 @@ impl Spout for FileSpout {
             if self.read_line()?.is_none() {
                 return Ok(SpoutStatus::Finished);
             }
-            let text = String::from_utf8_lossy(&self.line).into_owned();
+            // Valid UTF-8 (checked by the faster `from_utf8`) is copied as is.
+            let text = match std::str::from_utf8(&self.line) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(&self.line).into_owned(),
+            };
             self.replay.emit(collector, self.line_start, vec![Value::String(text)])?;
         }
         Ok(SpoutStatus::Active)

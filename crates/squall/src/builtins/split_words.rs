@@ -4,7 +4,7 @@
 //! [`super::CountBolt`]'s job.
 
 use crate::error::Result;
-use crate::model::{Fields, Tuple, Value};
+use crate::model::{Fields, Tuple};
 use crate::runtime::OutputCollector;
 use crate::topology::{Bolt, OutputDeclarer};
 
@@ -28,18 +28,37 @@ use crate::topology::{Bolt, OutputDeclarer};
 #[derive(Debug, Clone)]
 pub struct SplitWordsBolt {
     field: String,
+    /// The lowercase form of a word that had uppercase letters: reused.
+    lower: String,
 }
 
 impl SplitWordsBolt {
     /// A bolt splitting the string field `field` of its inputs.
     pub fn new(field: &str) -> SplitWordsBolt {
-        SplitWordsBolt { field: field.to_string() }
+        SplitWordsBolt { field: field.to_string(), lower: String::new() }
     }
 
     /// The input field that is split.
     pub fn field(&self) -> &str {
         &self.field
     }
+}
+
+/// `word` lowercased, as [`str::to_lowercase`] does: `word` itself when it
+/// has no uppercase letter, else written into `buf`, which is reused (no
+/// allocation when `word` is ASCII).
+fn lowercase<'a>(word: &'a str, buf: &'a mut String) -> &'a str {
+    if word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        return word;
+    }
+    buf.clear();
+    if word.is_ascii() {
+        buf.push_str(word);
+        buf.make_ascii_lowercase();
+    } else {
+        buf.push_str(&word.to_lowercase());
+    }
+    buf
 }
 
 /// Calls `f` with each word of `text` as a slice of it, not yet lowercased.
@@ -71,7 +90,8 @@ impl Bolt for SplitWordsBolt {
     /// input has no string field of that name.
     fn execute(&mut self, input: Tuple, collector: &mut OutputCollector) -> Result<()> {
         let text = input.get_str(&self.field)?;
-        for_each_word(text, |word| collector.emit(vec![Value::String(word.to_lowercase())]))
+        let buf = &mut self.lower;
+        for_each_word(text, |word| collector.emit_str(lowercase(word, buf)))
     }
 }
 
@@ -84,8 +104,11 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         let mut out = Vec::new();
+        let mut buf = String::new();
         for_each_word(text, |w| {
-            out.push(w.to_lowercase());
+            let lower = lowercase(w, &mut buf);
+            assert_eq!(lower, w.to_lowercase());
+            out.push(lower.to_string());
             Ok(())
         })
         .unwrap();

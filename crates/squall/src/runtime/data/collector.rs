@@ -15,7 +15,7 @@ use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::model::{AnchorIds, Tuple, TupleSource, Values};
+use crate::model::{AnchorIds, Tuple, TupleSource, Value, Values};
 use crate::runtime::combiner::Combiner;
 use crate::runtime::message::{Batch, Message};
 use crate::runtime::partition::{Partitioner, Target};
@@ -35,20 +35,33 @@ pub(crate) struct OutBuffer {
 }
 
 impl OutBuffer {
-    /// Takes the first `batch_size` rows (all when fewer) as a batch.
-    fn take_batch(&mut self, source: Arc<TupleSource>, batch_size: usize) -> Batch {
-        fn front<T>(v: &mut Vec<T>, n: usize) -> Vec<T> {
-            if v.len() <= n {
-                std::mem::replace(v, Vec::with_capacity(n))
-            } else {
-                let rest = v.split_off(n);
-                std::mem::replace(v, rest)
-            }
+    /// Takes every row, in order, as batches of at most `batch_size` rows
+    /// (a combiner's drain may hold several batches' worth); each row is
+    /// moved once. The buffer keeps room for one batch.
+    fn take_batches(&mut self, source: &TupleSource, batch_size: usize) -> Vec<Batch> {
+        // A fresh `Arc` per batch: the consumer clones it into every tuple,
+        // and a source shared by the batches of several consumers would
+        // make those reference counts bounce between cores.
+        let batch =
+            |rows, ids, weights| Batch { source: Arc::new(source.clone()), rows, ids, weights };
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(batch_size));
+        let ids = std::mem::take(&mut self.ids);
+        let weights = std::mem::take(&mut self.weights);
+        if rows.len() <= batch_size {
+            return vec![batch(rows, ids, weights)];
         }
-        let ids = if self.ids.is_empty() { Vec::new() } else { front(&mut self.ids, batch_size) };
-        let weights =
-            if self.weights.is_empty() { Vec::new() } else { front(&mut self.weights, batch_size) };
-        Batch { source, rows: front(&mut self.rows, batch_size), ids, weights }
+        let (mut rows, mut ids, mut weights) =
+            (rows.into_iter(), ids.into_iter(), weights.into_iter());
+        let mut batches = Vec::with_capacity(rows.len().div_ceil(batch_size));
+        while rows.len() > 0 {
+            let r = rows.by_ref().take(batch_size).collect();
+            // Ids and weights are empty or parallel to the rows (weights
+            // may end early: the rows past them weigh 1).
+            let i = ids.by_ref().take(batch_size).collect();
+            let w = weights.by_ref().take(batch_size).collect();
+            batches.push(batch(r, i, w));
+        }
+        batches
     }
 }
 
@@ -174,6 +187,41 @@ impl OutputCollector {
             }
             _ => self.emit_to(DEFAULT_STREAM, values),
         }
+    }
+
+    /// Emits a tuple of the one string value `text` on the default stream,
+    /// as `emit(vec![Value::from(text)])` does, copying `text` only when the
+    /// tuple is buffered: with the consumer's input combining on (see
+    /// [`crate::InputCombining`]), a value this task already holds back for
+    /// the route is merged into it without building a tuple. A word
+    /// splitter's emit, in the common case that a word is one it has seen
+    /// since the last flush, allocates nothing.
+    ///
+    /// # Errors
+    /// As [`OutputCollector::emit`]: the default stream must be declared
+    /// with one field.
+    pub fn emit_str(&mut self, text: &str) -> Result<()> {
+        let fast = self.default_stream.filter(|&s| {
+            let out = &self.streams[s];
+            !out.direct && out.source.fields.len() == 1
+        });
+        let Some(s) = fast.filter(|_| self.tracker.is_none() && self.targets.is_none()) else {
+            return self.emit(vec![Value::from(text)]);
+        };
+        self.emitted += 1;
+        for r in 0..self.streams[s].routes.len() {
+            let route = &mut self.streams[s].routes[r];
+            if let (Some(combiner), RouteTarget::Channels { .. }) =
+                (route.combiner.as_mut(), &route.target)
+            {
+                if combiner.merge_word(text) {
+                    self.buffered += 1;
+                    continue;
+                }
+            }
+            self.deliver(s, r, vec![Value::from(text)], None, Anchoring::Input);
+        }
+        Ok(())
     }
 
     /// Emits `values` on `stream`.
@@ -514,15 +562,10 @@ impl OutputCollector {
                         left += n;
                         continue;
                     }
-                    // A combiner's drain may hold several batches' worth.
-                    while !out.rows.is_empty() {
-                        // A fresh `Arc` per batch: the consumer clones it
-                        // into every tuple, and a source shared by the
-                        // batches of several consumers would make those
-                        // reference counts bounce between cores.
-                        let source = Arc::new(TupleSource::clone(&stream.source));
-                        let msg = Message::Data(out.take_batch(source, batch_size));
-                        if send(&out.tx, msg, cancel, waited).await == Flow::Stopped {
+                    for batch in out.take_batches(&stream.source, batch_size) {
+                        if send(&out.tx, Message::Data(batch), cancel, waited).await
+                            == Flow::Stopped
+                        {
                             return Flow::Stopped;
                         }
                     }

@@ -18,8 +18,11 @@ use crate::window::{compare, AggregateKind, WindowAssigner};
 use crate::WindowCombining;
 
 /// Distinct keys a route holds back before it is sent: bounds the memory
-/// (a few MB per route) and the work a flush does at once.
-pub(crate) const MAX_KEYS: usize = 16 * 1024;
+/// (about 8 MB per route with short keys) and the work a flush does at
+/// once. Above the tens of thousands of distinct words of a text, so that
+/// a word count's route is sent on `buffer_timeout_ms` rather than each
+/// time its vocabulary's tail fills it.
+pub(crate) const MAX_KEYS: usize = 64 * 1024;
 
 /// Whether a merged key adds up (`Count`), keeps the last tuple (`Latest`)
 /// or folds a window's partial aggregate (`Window`).
@@ -190,6 +193,25 @@ impl Combiner {
         None
     }
 
+    /// Merges a tuple of the one string `word` (a stream of one field, the
+    /// key) into the tuple of that word held back, without the tuple being
+    /// built. Returns `false` when nothing of that word is held back, or
+    /// the merge is not by that one string: the tuple must then go through
+    /// [`Combiner::add`].
+    pub fn merge_word(&mut self, word: &str) -> bool {
+        if self.key != [0] || matches!(self.merge, Merge::Window(_)) {
+            return false;
+        }
+        let Some(&slot) = self.words.get(word) else {
+            return false;
+        };
+        // `Latest` would replace the held tuple by an equal one.
+        if self.merge == Merge::Count {
+            self.weights[slot] += 1;
+        }
+        true
+    }
+
     /// [`Combiner::add`] of a window merge.
     fn add_to_slice(&mut self, values: Values, sent: i64) -> Option<Values> {
         let Merge::Window(m) = &self.merge else { unreachable!("a window merge") };
@@ -273,6 +295,22 @@ mod tests {
         assert_eq!(c.len(), 0);
         assert_eq!(c.add(word("a", 9), NO_WATERMARK), None);
         assert_eq!(c.drain().collect::<Vec<_>>(), vec![(word("a", 9), 1)]);
+    }
+
+    #[test]
+    fn merge_word_adds_to_a_held_word_only() {
+        let one = |w: &str| vec![Value::from(w)];
+        let mut c = Combiner::new(Merge::Count, vec![0]);
+        assert!(!c.merge_word("a"), "nothing held yet");
+        assert_eq!(c.add(one("a"), NO_WATERMARK), None);
+        assert!(c.merge_word("a"));
+        assert!(c.merge_word("a"));
+        assert!(!c.merge_word("b"));
+        assert_eq!(c.drain().collect::<Vec<_>>(), vec![(one("a"), 3)]);
+        assert!(!c.merge_word("a"), "a drain forgets the words");
+        let mut two_keys = Combiner::new(Merge::Count, vec![0, 1]);
+        assert_eq!(two_keys.add(word("a", 1), NO_WATERMARK), None);
+        assert!(!two_keys.merge_word("a"), "not a key of one string");
     }
 
     #[test]

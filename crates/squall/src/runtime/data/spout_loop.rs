@@ -83,6 +83,9 @@ impl Executor {
                 SpoutStatus::Active => {}
                 SpoutStatus::Finished => finished = true,
                 SpoutStatus::Idle => {
+                    if self.flush_before_idle(&mut dirty_since).await == Flow::Stopped {
+                        return Ok(Exit::Stopped);
+                    }
                     let tracker = self.spout_tracker.as_mut().expect("tracked spout");
                     let barrier = tokio::select! {
                         _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
