@@ -23,9 +23,11 @@ cargo test --locked -p squall --features s3 --test s3_checkpoints
 # transactions print why and skip.
 KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
     cargo test --locked -p squall-connectors --features kafka-tests --test kafka
-# SQL tables over Kafka topics (and a socket) against DuckDB.
+# SQL tables over Kafka topics (and a socket) against DuckDB. Built with the
+# whole workspace's features, as the last run below, so that DataFusion is
+# not compiled a second time with another feature set.
 KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
-    cargo test --locked -p squall-sql --features kafka-tests --test stream_tables
+    cargo test --locked --workspace --features squall-sql/kafka-tests --test stream_tables
 # The same word count over two cluster workers, one SIGKILLed.
 KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
     cargo test --locked -p squall-cli --features kafka-tests --test cluster_kafka
