@@ -1,8 +1,10 @@
-//! A checkpointed (`exactly_once`) or tracked (`at_least_once`) topology
-//! spread over several workers: one checkpoint coordinator (or one set of
-//! ackers, [`crate::acking`]) for all of them, restarts of every worker
-//! from the last completed checkpoint (or from nothing, with replay) when
-//! one fails, and epoch fencing.
+//! A topology spread over several workers, as the core's one job driver
+//! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
+//! checkpoint coordinator (or one set of ackers, [`crate::acking`]) for
+//! all workers, restarts of every worker from the last completed
+//! checkpoint (or from nothing, with replay) when one fails, and epoch
+//! fencing. The driver owns what is restored, the restart rule and what a
+//! stale copy does; this host owns where the tasks are and how they talk.
 //!
 //! **Coordinator.** The worker that holds task 0 (the first spout's first
 //! task) runs the [`ClusterCoordinator`], as Flink's JobManager does. Every
@@ -36,14 +38,14 @@
 //! fence that cannot reach etcd answers "unknown", never "stale": the
 //! checkpoint is declined and the topology goes on.
 //!
-//! **Restarts** follow the topology's `restart_strategy` (Flink's
-//! fixed-delay strategy, counted per epoch as the attempt number): each
-//! worker waits `delay_ms` before it joins the next attempt, and past
-//! `attempts` every worker ends with an error that names how often each
-//! reason ended an attempt, so that a topology failing over and over fails
-//! instead of retrying forever.
+//! **Restarts** follow the topology's `restart_strategy`, judged by the
+//! driver as in local mode (a fixed-delay strategy counts the shared
+//! attempt number, per epoch): each worker waits its delay before it
+//! joins the next attempt, and past the strategy every worker ends with
+//! the driver's "giving up" error, which names how often each reason
+//! ended an attempt.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -52,12 +54,12 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
-use squall::checkpoint::{CheckpointBarrier, CheckpointStorage, END_OF_RUN};
+use squall::checkpoint::{CheckpointBarrier, END_OF_RUN};
 use squall::runtime::{
-    CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
-    RestartTracker, TopologyPart,
+    Attempt, AttemptEnd, AttemptHost, CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence,
+    PartCheckpointing, PartEvents, RestorePoint, TopologyPart,
 };
-use squall::topology::{Activation, RestartStrategy};
+use squall::topology::Activation;
 use squall::Topology;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -87,27 +89,7 @@ pub struct PeerRecord {
     pub tasks: Vec<usize>,
     /// For the coordinator's worker: what every worker restores (`None`:
     /// a fresh start).
-    pub restore: Option<Restore>,
-}
-
-/// What the workers of an attempt restore.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Restore {
-    /// Checkpoint `id` of the topology's checkpoint storage.
-    Checkpoint(u64),
-    /// The savepoint at this location (`config.restore_from`), before the
-    /// run took a checkpoint of its own.
-    Savepoint(String),
-}
-
-/// The checkpoint ids this run may restore and use: above the savepoint
-/// it started from and every checkpoint before it, as in local mode
-/// (`runtime/driver/recovery.rs`); 0 without a savepoint.
-async fn first_own_id(storage: &CheckpointStorage, topology: &Topology) -> Result<u64, String> {
-    let Some(location) = &topology.config().restore_from else { return Ok(0) };
-    let saved = CheckpointStorage::load_savepoint(location).await.map_err(err)?;
-    let last = storage.list().await.map_err(err)?.last().copied().unwrap_or(0);
-    Ok(last.max(saved.id()) + 1)
+    pub restore: Option<RestorePoint>,
 }
 
 /// How long a worker waits for its peers to join an attempt.
@@ -130,12 +112,13 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Runs this worker's part of checkpointed or tracked `topology` until it
-/// finishes.
+/// Runs this worker's part of `topology`, spread over several workers,
+/// until it finishes: the core's job driver ([`squall::runtime::drive_job`])
+/// over a [`ClusterHost`].
 ///
 /// # Errors
-/// A reason when the topology cannot run (no checkpoint storage, etcd
-/// unreachable at the start, attempts exhausted, or this copy was fenced).
+/// Why the topology cannot run: etcd unreachable at the start, the
+/// restart strategy gave up, or this copy was fenced.
 pub async fn run(
     a: &Assignment,
     topology: &Topology,
@@ -143,105 +126,94 @@ pub async fn run(
     activation: &Activation,
 ) -> Result<(), String> {
     let store = Store::connect(config).await.map_err(err)?;
-    let name = &a.topology.name;
-    let attempt_key = format!("attempt/{name}/{}", a.epoch);
-    let me = format!("{}-{}", a.supervisor, a.slot);
-    let storage = match &topology.config().checkpoint_dir {
-        Some(dir) if topology.config().checkpointing() => {
-            Some(Arc::new(CheckpointStorage::open(dir, name).map_err(err)?))
-        }
-        _ => None,
-    };
     let fence: Fence = Arc::new(EtcdFence::new(&store, a).await.map_err(err)?);
-    let strategy = topology.config().restart_strategy;
-    let mut restarts = RestartTracker::new(strategy);
-    // Why attempts of this epoch ended, as this worker saw them.
-    let mut reasons: BTreeMap<String, u32> = BTreeMap::new();
-    let mut first = true;
-    loop {
-        // A run whose end is recorded is over, whichever copy ended it (a
-        // copy moved away just after, or this worker restarted after it).
-        let recorded = fence.completed().await.map_err(err)?;
-        if recorded.last() == Some(&END_OF_RUN) {
-            eprintln!("the run's end is recorded (epoch {}): nothing left to run", a.epoch);
-            return Ok(());
-        }
-        let attempt: u64 = store.get(&attempt_key).await.map_err(err)?.unwrap_or(0);
-        if let Some(why) = exhausted(strategy, a.epoch, attempt, &reasons) {
-            return Err(why);
-        }
-        let mine = format!("run/{name}/{}/{attempt}/{me}", a.epoch);
-        if first && store.get::<PeerRecord>(&mine).await.map_err(err)?.is_some() {
+    let mut host = ClusterHost { store, a, topology, config, fence, activation, first: true };
+    let never = tokio_util::sync::CancellationToken::new();
+    squall::runtime::drive_job(topology, &mut host, &never).await.map_err(err)
+}
+
+/// The job driver's attempts on a cluster: this worker's tasks, TCP links
+/// to its peers, attempt numbers and rendezvous in etcd
+/// (`attempt/{topology}/{epoch}`, `run/{topology}/{epoch}/{attempt}/`).
+struct ClusterHost<'a> {
+    store: Store,
+    a: &'a Assignment,
+    topology: &'a Topology,
+    config: &'a ClusterConfig,
+    fence: Fence,
+    activation: &'a Activation,
+    /// Before this worker's first attempt.
+    first: bool,
+}
+
+impl ClusterHost<'_> {
+    fn attempt_key(&self) -> String {
+        format!("attempt/{}/{}", self.a.topology.name, self.a.epoch)
+    }
+
+    /// The attempt to join. A worker restarted by its supervisor that
+    /// finds its own record in the current attempt raises the number: its
+    /// old self was part of it.
+    async fn current(&mut self) -> Result<u64, String> {
+        let key = self.attempt_key();
+        let attempt: u64 = self.store.get(&key).await.map_err(err)?.unwrap_or(0);
+        let (name, epoch, a) = (&self.a.topology.name, self.a.epoch, self.a);
+        let mine = format!("run/{name}/{epoch}/{attempt}/{}-{}", a.supervisor, a.slot);
+        if std::mem::take(&mut self.first)
+            && self.store.get::<PeerRecord>(&mine).await.map_err(err)?.is_some()
+        {
             eprintln!("restarted while attempt {attempt} ran: starting attempt {}", attempt + 1);
-            raise(&store, &attempt_key, attempt).await?;
-            first = false;
-            continue;
+            raise(&self.store, &key, attempt).await?;
+            return Ok(self.store.get(&key).await.map_err(err)?.unwrap_or(attempt + 1));
         }
-        first = false;
-        let started = Instant::now();
-        restarts.started(started);
-        let ended = run_attempt(
-            &store, a, topology, config, &storage, &fence, activation, attempt, &recorded,
-        )
-        .await;
-        match ended {
-            Ok(Ended::Finished) => return Ok(()),
-            Ok(Ended::Fenced) => return Err("this copy is stale (its epoch moved on)".into()),
-            Ok(Ended::Restart(why)) | Err(why) => {
-                eprintln!(
-                    "attempt {attempt} ended after {:.1} s: {why}; restarting from the last completed checkpoint",
-                    started.elapsed().as_secs_f64()
-                );
-                // Only etcd's word makes a copy stale: a fence that cannot
-                // answer now leaves the decision to the next attempt's.
-                if matches!(fence.is_current().await, Ok(false)) {
-                    return Err("this copy is stale (its epoch moved on)".into());
-                }
-                *reasons.entry(why).or_default() += 1;
-                let delay = restarts
-                    .on_failure(Instant::now())
-                    .map_err(|rule| giving_up(attempt + 1, a.epoch, &rule, &reasons))?;
-                raise(&store, &attempt_key, attempt).await?;
-                tokio::time::sleep(delay).await;
-            }
-        }
+        Ok(attempt)
     }
 }
 
-/// Why a worker gives up before `attempt` of `epoch` when the attempt
-/// number, shared by the workers in etcd, is past what a fixed-delay
-/// `strategy` allows (a worker that restarted knows no more than that).
-/// `None`: go on.
-fn exhausted(
-    strategy: RestartStrategy,
-    epoch: u64,
-    attempt: u64,
-    reasons: &BTreeMap<String, u32>,
-) -> Option<String> {
-    let allowed = match strategy {
-        RestartStrategy::None => 0,
-        RestartStrategy::FixedDelay { attempts, .. } => u64::from(attempts),
-        // Judged on the failures this worker saw, by its `RestartTracker`.
-        RestartStrategy::ExponentialDelay { .. } | RestartStrategy::FailureRate { .. } => {
-            return None
-        }
-    };
-    (attempt > allowed)
-        .then(|| giving_up(attempt, epoch, &format!("restart_strategy allows {allowed}"), reasons))
-}
+impl AttemptHost for ClusterHost<'_> {
+    fn fence(&self) -> Option<Fence> {
+        Some(self.fence.clone())
+    }
 
-/// "giving up after N restarts in epoch E (RULE): how often each cause
-/// ended an attempt, as this worker saw them".
-fn giving_up(attempt: u64, epoch: u64, rule: &str, reasons: &BTreeMap<String, u32>) -> String {
-    let seen = match reasons.is_empty() {
-        true => "restarted by other workers".to_string(),
-        false => {
-            let counts: Vec<String> =
-                reasons.iter().map(|(why, n)| format!("{n} x \"{why}\"")).collect();
-            counts.join(", ")
+    fn chooses_restore(&self) -> bool {
+        self.a.tasks.contains(&0)
+    }
+
+    fn restarts_without_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn scope(&self) -> String {
+        format!(" in epoch {}", self.a.epoch)
+    }
+
+    fn agree(&mut self) -> impl Future<Output = squall::Result<u64>> + Send {
+        async { self.current().await.map_err(squall::Error::Other) }
+    }
+
+    fn run(&mut self, attempt: Attempt) -> impl Future<Output = squall::Result<AttemptEnd>> + Send {
+        async move {
+            let (number, started) = (attempt.number, Instant::now());
+            let ended = run_attempt(self, attempt).await;
+            let why = match ended {
+                Ok(Ended::Finished) => return Ok(AttemptEnd::Finished),
+                Ok(Ended::Fenced) => return Ok(AttemptEnd::Stale),
+                Ok(Ended::Restart(why)) | Err(why) => why,
+            };
+            eprintln!(
+                "attempt {number} ended after {:.1} s: {why}",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(AttemptEnd::Failed(squall::Error::Other(why)))
         }
-    };
-    format!("giving up after {attempt} restarts in epoch {epoch} ({rule}): {seen}")
+    }
+
+    fn restarting(&mut self, number: u64) -> impl Future<Output = squall::Result<()>> + Send {
+        async move {
+            eprintln!("restarting from the last completed checkpoint: attempt {}", number + 1);
+            raise(&self.store, &self.attempt_key(), number).await.map_err(squall::Error::Other)
+        }
+    }
 }
 
 /// Raises the attempt number from `from` to `from + 1`, unless another
@@ -258,37 +230,19 @@ async fn raise(store: &Store, key: &str, from: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one attempt: publish, wait for the peers, restore, run.
-/// `recorded`: the checkpoint ids recorded as completed, read just before.
-#[allow(clippy::too_many_arguments)] // the run's context, from its one caller
-async fn run_attempt(
-    store: &Store,
-    a: &Assignment,
-    topology: &Topology,
-    config: &ClusterConfig,
-    storage: &Option<Arc<CheckpointStorage>>,
-    fence: &Fence,
-    activation: &Activation,
-    attempt: u64,
-    recorded: &[u64],
-) -> Result<Ended, String> {
+/// Runs one attempt: publish (the worker of task 0 with what every worker
+/// restores, as the driver chose it), wait for the peers, restore, run.
+async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Ended, String> {
+    let ClusterHost { store, a, topology, config, fence, activation, .. } = host;
+    let (a, topology, config, activation) = (*a, *topology, *config, *activation);
+    let attempt = job.number;
+    let storage = job.storage.clone();
     let leader = a.tasks.contains(&0);
     let host = config.supervisor.data_host;
     let data = TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a data port: {e}"))?;
     let control =
         TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a control port: {e}"))?;
-    let restore = match (leader, storage) {
-        // The newest recorded checkpoint of this run that reads back intact
-        // (corrupt ones are skipped), else the savepoint it started from.
-        (true, Some(storage)) => {
-            let min = first_own_id(storage, topology).await?;
-            match storage.load_latest_of(min, Some(recorded)).await.map_err(err)? {
-                Some(r) => Some(Restore::Checkpoint(r.id())),
-                None => topology.config().restore_from.clone().map(Restore::Savepoint),
-            }
-        }
-        _ => None,
-    };
+    let restore = job.restore.clone().filter(|_| leader);
     let record = PeerRecord {
         data: data.local_addr().map_err(err)?,
         control: control.local_addr().map_err(err)?,
@@ -344,17 +298,10 @@ async fn run_attempt(
         eprintln!("control plane: TLS");
     }
     type Control<'a> = Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + 'a>>;
-    let (mut part, control_plane): (TopologyPart, Control<'_>) = match storage {
+    let (mut part, control_plane): (TopologyPart, Control<'_>) = match &storage {
         Some(storage) => {
-            let restored = match &head.restore {
-                Some(Restore::Checkpoint(id)) => Some(storage.load(*id).await.map_err(err)?),
-                Some(Restore::Savepoint(at)) => {
-                    Some(CheckpointStorage::load_savepoint(at).await.map_err(err)?)
-                }
-                None => None,
-            };
-            let after_existing = storage.list().await.map_err(err)?.last().map_or(1, |l| l + 1);
-            let first_id = after_existing.max(first_own_id(storage, topology).await?);
+            let restored = job.restored(storage, head.restore.as_ref()).await.map_err(err)?;
+            let first_id = job.first_checkpoint_id(storage).await.map_err(err)?;
             if let Some(r) = &restored {
                 eprintln!("attempt {attempt}: restoring checkpoint {}", r.id());
             }
@@ -408,6 +355,11 @@ async fn run_attempt(
                 }
             };
             (part, Box::pin(checkpoints))
+        }
+        None if !topology.config().tracking() => {
+            // `at_most_once`: the data path alone.
+            let part = TopologyPart::build(topology, is_local).map_err(err)?;
+            (part, Box::pin(async { Ok(()) }))
         }
         None => {
             let (part, ackers) =

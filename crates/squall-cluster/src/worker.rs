@@ -3,20 +3,16 @@
 //!
 //! A topology on one worker runs whole in this process, as in local mode.
 //! On several, each worker builds only its executors
-//! ([`TopologyPart`]), publishes its data address in etcd, waits for its
-//! peers' addresses and connects its remote channels ([`crate::link`]).
+//! (`squall::runtime::TopologyPart`), publishes its addresses in etcd, waits
+//! for its peers' and connects its remote channels ([`crate::link`]): both
+//! through the core's one job driver ([`crate::distributed`]).
 
 use std::path::Path;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use squall::runtime::TopologyPart;
-
-use crate::link;
-use crate::store::{Assignment, Store, TopologyRecord, WorkerAddress};
+use crate::store::{Assignment, TopologyRecord};
 use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED, EXIT_STOPPED};
-use crate::wire::{WireConfig, WireStats};
 use crate::ClusterConfig;
 
 /// Runs the assignment in `file`, a YAML topology; returns the process exit
@@ -107,8 +103,8 @@ fn serve_metrics(a: &Assignment) {
     }
 }
 
-/// Runs this worker's part of a checkpointed or tracked topology spread
-/// over several workers ([`crate::distributed`]).
+/// Runs this worker's part of a topology spread over several workers
+/// ([`crate::distributed`]).
 pub(crate) fn run_distributed(
     a: &Assignment,
     topology: &squall::Topology,
@@ -122,95 +118,4 @@ pub(crate) fn run_distributed(
         .map_err(|e| e.to_string())?;
     runtime.block_on(crate::distributed::run(a, topology, &config, activation))?;
     Ok(started.elapsed())
-}
-
-/// How long a worker waits for its peers to publish their addresses.
-const PEER_PATIENCE: Duration = Duration::from_secs(120);
-
-/// Runs this worker's part of a topology spread over several workers, its
-/// spouts behind `activation`.
-pub(crate) fn run_part(
-    a: &Assignment,
-    topology: squall::Topology,
-    activation: &squall::topology::Activation,
-) -> Result<Duration, String> {
-    let started = Instant::now();
-    let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let store = Store::connect(&config).await.map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::bind((config.supervisor.data_host, 0))
-            .await
-            .map_err(|e| format!("bind a data port: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let dir = format!("workers/{}/{}", a.topology.name, a.epoch);
-        let me = WorkerAddress { addr, tasks: a.tasks.clone() };
-        store
-            .put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &me, None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let peers = loop {
-            let peers = store.list::<WorkerAddress>(&dir).await.map_err(|e| e.to_string())?;
-            if peers.len() >= a.workers {
-                break peers;
-            }
-            if started.elapsed() > PEER_PATIENCE {
-                return Err(format!(
-                    "only {} of {} workers published an address",
-                    peers.len(),
-                    a.workers
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        eprintln!("{} workers joined after {:.3} s", peers.len(), started.elapsed().as_secs_f64());
-        let owner: std::collections::HashMap<usize, std::net::SocketAddr> =
-            peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.addr))).collect();
-        let mine: std::collections::HashSet<usize> = a.tasks.iter().copied().collect();
-        let mut part = TopologyPart::build(&topology, |head| mine.contains(&head))
-            .map_err(|e| e.to_string())?;
-        let outputs = std::mem::take(&mut part.outputs);
-        let inputs = std::mem::take(&mut part.inputs);
-        let states = part.metrics_handle().states();
-        let host = config.supervisor.data_host;
-        let checkpoints = crate::query_route::checkpoints_of(&topology);
-        let _queries = crate::query_route::publish(&store, a, host, states, checkpoints)
-            .await
-            .map_err(|e| eprintln!("queries not served: {e}"));
-        // One attempt per epoch: a lost worker moves the topology whole.
-        let wire = WireConfig {
-            compression: config.supervisor.data_compression,
-            session: crate::wire::session(&a.topology.name, a.epoch, 0),
-            ..WireConfig::default()
-        };
-        let stats = Arc::new(WireStats::default());
-        let ended = tokio_util::sync::CancellationToken::new();
-        let reports = tokio::spawn(crate::worker_control::follow(
-            store.clone(),
-            a.clone(),
-            activation.clone(),
-            part.metrics_handle(),
-            ended.clone(),
-        ));
-        let tls = crate::tls::of_worker(&config).map_err(|e| e.to_string())?;
-        let (ran, served, sent) = tokio::join!(
-            part.run(),
-            link::serve_inputs(listener, inputs, wire, stats.clone(), tls.clone()),
-            link::send_outputs(outputs, |task| owner[&task], wire, stats.clone(), tls),
-        );
-        ended.cancel();
-        reports.await.map_err(|e| format!("metrics task: {e}"))?;
-        ran.map_err(|e| e.to_string())?;
-        served.map_err(|e| e.to_string())?;
-        sent.map_err(|e| e.to_string())?;
-        eprintln!(
-            "data plane: {} bytes in {} messages",
-            stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
-            stats.messages.load(std::sync::atomic::Ordering::Relaxed)
-        );
-        Ok(started.elapsed())
-    })
 }

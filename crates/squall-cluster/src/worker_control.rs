@@ -55,14 +55,10 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     crate::ui_cluster::worker_started(&topology);
     if a.workers > 1 {
         drop(runtime);
-        // Checkpoints and ackers span the workers: one coordinator, fenced
+        // The job driver with this worker's share of the tasks: one
+        // coordinator (or one set of ackers) for all workers, fenced
         // commits, restarts of all ([`crate::distributed`]).
-        let guaranteed = topology.config().checkpointing() || topology.config().tracking();
-        return match guaranteed {
-            true => crate::worker::run_distributed(a, &topology, &activation),
-            false => crate::worker::run_part(a, topology, &activation),
-        }
-        .map(Some);
+        return crate::worker::run_distributed(a, &topology, &activation).map(Some);
     }
     if topology.config().checkpointing() {
         // Completions recorded in etcd, fenced by this assignment.

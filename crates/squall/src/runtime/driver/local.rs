@@ -1,8 +1,6 @@
 //! [`LocalCluster`]: a whole topology in this process, as Storm's
 //! `LocalCluster` and Flink's MiniCluster. No etcd, no daemons.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::runtime::coordinator::{CheckpointStats, SavepointReply};
 use crate::runtime::executor::Executor;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::{plan, recovery, MetricsSnapshot};
+use crate::runtime::driver::{job, local_host::LocalHost};
+use crate::runtime::{plan, MetricsSnapshot};
 use crate::topology::Topology;
 
 /// Runs topologies in this process.
@@ -45,29 +44,20 @@ impl LocalCluster {
         let cancel = CancellationToken::new();
         let metrics = plan::metrics(&topology);
         let checkpoints = metrics.checkpoints.clone();
-        let mut savepoints = None;
-        let body: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
-            if topology.config().checkpointing() {
-                let (tx, rx) = mpsc::unbounded_channel();
-                savepoints = Some(tx);
-                let run = recovery::run(
-                    topology.clone(),
-                    metrics.clone(),
-                    cancel.clone(),
-                    checkpoints.clone(),
-                    Arc::new(tokio::sync::Mutex::new(rx)),
-                );
-                Box::pin(run)
-            } else {
-                let plan = plan::build(&topology, &cancel, &metrics, None)?;
-                let (ackers, cancel) = (plan.ackers, cancel.clone());
-                Box::pin(async move {
-                    for acker in ackers {
-                        tokio::spawn(acker.run());
-                    }
-                    drive(plan.executors, cancel).await
-                })
-            };
+        // Users' savepoints need checkpoints: without them the sender is
+        // dropped and `savepoint` says so.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let savepoints = topology.config().checkpointing().then_some(tx);
+        let mut host = LocalHost {
+            topology: topology.clone(),
+            metrics: metrics.clone(),
+            cancel: cancel.clone(),
+            stats: checkpoints.clone(),
+            savepoints: Arc::new(tokio::sync::Mutex::new(rx)),
+            next: 0,
+        };
+        let (driven, killed) = (topology.clone(), cancel.clone());
+        let body = async move { job::run(&driven, &mut host, &killed).await };
         let threads = match topology.config().worker_threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             n => n,
