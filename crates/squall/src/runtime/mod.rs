@@ -35,6 +35,7 @@ pub(crate) use metrics::Metrics;
 
 pub use collector::OutputCollector;
 pub use coordinator::CheckpointStats;
+pub use driver::job::{run as drive_job, Attempt, AttemptEnd, AttemptHost, RestorePoint};
 pub(crate) use event_time::now_ms;
 pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use local::{LocalCluster, RunSummary, RunningTopology};
@@ -51,7 +52,6 @@ pub use part_checkpoint::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,
     SavepointTrigger,
 };
-pub use driver::job::{run as drive_job, Attempt, AttemptEnd, AttemptHost, RestorePoint};
 pub use restart_strategy::RestartTracker;
 pub use task_metrics::{Counters, Latency, MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

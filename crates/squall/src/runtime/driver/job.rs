@@ -18,20 +18,7 @@
 //! - **fencing**: a copy whose assignment moved on (the fence says stale)
 //!   neither restarts nor reports a finished run; it commits nothing more.
 //!
-//! ```text
-//!   recorded END_OF_RUN? ──yes──▶ done
-//!        │ no
-//!   agree on attempt n ──past the strategy──▶ GaveUp
-//!        │
-//!   choose restore (checkpoint ▸ savepoint ▸ nothing)
-//!        │
-//!   host.run(attempt n) ──Finished──▶ done
-//!        │ Failed(e)            └─Stale──▶ error, commit nothing
-//!   fence stale? ──yes──▶ error
-//!        │ no
-//!   strategy: delay ──▶ host.restarting(n) ──▶ sleep ──▶ (loop)
-//!        └ refused ──▶ GaveUp (or e itself under `restart_strategy: none`)
-//! ```
+//! `docs/architecture.md` ("The one job driver") draws the loop.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -239,7 +226,8 @@ pub async fn run<H: AttemptHost>(
         }
         let number = host.agree().await?;
         if let Err(rule) = restarts.allows_attempt(number) {
-            return Err(gave_up(number, rule, &reasons, None));
+            // `number - 1` restarts were made; restart `number` is refused.
+            return Err(gave_up(number - 1, rule, &reasons, None));
         }
         let (restore, restored) = match (&storage, host.chooses_restore()) {
             (Some(storage), true) => {

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::runtime::coordinator::{CheckpointStats, SavepointReply};
+use crate::runtime::driver::{job, local_host::LocalHost};
 use crate::runtime::executor::Executor;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::driver::{job, local_host::LocalHost};
+use crate::runtime::part_checkpoint::SavepointTrigger;
 use crate::runtime::{plan, MetricsSnapshot};
 use crate::topology::Topology;
 
@@ -47,12 +48,11 @@ impl LocalCluster {
         // Users' savepoints need checkpoints: without them the sender is
         // dropped and `savepoint` says so.
         let (tx, rx) = mpsc::unbounded_channel();
-        let savepoints = topology.config().checkpointing().then_some(tx);
+        let savepoints = topology.config().checkpointing().then_some(SavepointTrigger(tx));
         let mut host = LocalHost {
             topology: topology.clone(),
             metrics: metrics.clone(),
             cancel: cancel.clone(),
-            stats: checkpoints.clone(),
             savepoints: Arc::new(tokio::sync::Mutex::new(rx)),
             next: 0,
         };
@@ -136,7 +136,7 @@ pub struct RunningTopology {
     thread: Option<JoinHandle<Result<()>>>,
     metrics: Arc<Metrics>,
     checkpoints: Arc<Mutex<Vec<CheckpointStats>>>,
-    savepoints: Option<mpsc::UnboundedSender<SavepointReply>>,
+    savepoints: Option<SavepointTrigger>,
     started: Instant,
 }
 
@@ -210,8 +210,14 @@ impl RunningTopology {
         };
         let (ask, rx) = SavepointReply::new(target);
         let stopped = || Error::Checkpoint("the topology stopped before the savepoint".into());
-        requests.send(ask).map_err(|_| stopped())?;
+        requests.0.send(ask).map_err(|_| stopped())?;
         rx.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// A handle that takes savepoints asynchronously, as
+    /// [`RunningTopology::savepoint_to`] does (`None` without checkpoints).
+    pub fn savepoint_trigger(&self) -> Option<SavepointTrigger> {
+        self.savepoints.clone()
     }
 
     /// Takes a savepoint, then kills the topology (Flink's `stop

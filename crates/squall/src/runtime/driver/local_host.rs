@@ -12,13 +12,12 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::protocol::{Coordinator, Timing};
 use crate::error::Result;
-use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask, SavepointRequests};
+use crate::runtime::coordinator::{CoordinatorTask, SavepointRequests};
 use crate::runtime::driver::job::{Attempt, AttemptEnd, AttemptHost};
 use crate::runtime::fence::Fence;
 use crate::runtime::local::drive;
@@ -33,8 +32,6 @@ pub(crate) struct LocalHost {
     pub metrics: Arc<Metrics>,
     /// Fires when the user kills the topology.
     pub cancel: CancellationToken,
-    /// The completed checkpoints' figures, across attempts.
-    pub stats: Arc<Mutex<Vec<CheckpointStats>>>,
     /// Users' savepoint requests, served by each attempt's coordinator.
     pub savepoints: SavepointRequests,
     /// The next attempt's number.
@@ -72,14 +69,20 @@ impl LocalHost {
                 storage.writes_done().await;
                 match storage.prune_unreferenced().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(files = n, "deleted shared files of aborted checkpoints"),
+                    Ok(n) => {
+                        tracing::info!(files = n, "deleted shared files of aborted checkpoints")
+                    }
                     Err(e) => tracing::warn!(error = %e, "cannot delete incomplete checkpoints"),
                 }
                 let chosen = attempt.restore.clone();
                 let restored = attempt.restored(&storage, chosen.as_ref()).await?;
                 if let Some(r) = &restored {
                     let id = r.id();
-                    tracing::info!(topology = self.topology.name(), checkpoint = id, "restoring from checkpoint {id}");
+                    tracing::info!(
+                        topology = self.topology.name(),
+                        checkpoint = id,
+                        "restoring from checkpoint {id}"
+                    );
                 }
                 restored
             }
@@ -95,28 +98,21 @@ impl LocalHost {
         }
         let coordinator = match &attempt.storage {
             Some(storage) => {
-                let timing = Timing {
-                    interval_ms: config.checkpoint_interval_ms,
-                    timeout_ms: config.checkpoint_timeout_ms,
-                };
                 let first_id = attempt.first_checkpoint_id(storage).await?;
                 let attached = attach(&mut executors, storage);
+                let metrics = self.metrics.clone();
                 let task = CoordinatorTask {
-                    coordinator: Coordinator::new(timing, attached.tasks, first_id),
-                    timing,
-                    events: attached.events,
-                    triggers: attached.triggers,
-                    completed: attached.completed,
-                    storage: storage.clone(),
-                    retained: config.retained_checkpoints,
-                    topology: self.topology.name().to_string(),
-                    max_parallelism: config.max_parallelism,
-                    stats: self.stats.clone(),
                     savepoints: self.savepoints.clone(),
-                    cancel: run.clone(),
                     fence: self.topology.fence.clone(),
                     tolerable: config.tolerable_failed_checkpoints,
-                    history: Some(self.metrics.clone()),
+                    ..CoordinatorTask::new(
+                        &self.topology,
+                        attached,
+                        first_id,
+                        storage.clone(),
+                        metrics,
+                        run.clone(),
+                    )
                 };
                 Some(tokio::spawn(task.run()))
             }
