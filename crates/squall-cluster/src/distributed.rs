@@ -164,24 +164,22 @@ impl AttemptHost for ClusterHost<'_> {
         format!(" in epoch {}", self.a.epoch)
     }
 
-    fn agree(&mut self) -> impl Future<Output = squall::Result<u64>> + Send {
-        async { Ok(self.current().await?) }
+    async fn agree(&mut self) -> squall::Result<u64> {
+        Ok(self.current().await?)
     }
 
-    fn run(&mut self, attempt: Attempt) -> impl Future<Output = squall::Result<AttemptEnd>> + Send {
-        async move {
-            let (number, started) = (attempt.number, Instant::now());
-            let ended = run_attempt(self, attempt).await.unwrap_or_else(|e| Failed(e.into()));
-            if let Failed(why) = &ended {
-                let secs = started.elapsed().as_secs_f64();
-                tracing::warn!("attempt {number} ended after {secs:.1} s: {why}");
-            }
-            Ok(ended)
+    async fn run(&mut self, attempt: Attempt) -> squall::Result<AttemptEnd> {
+        let (number, started) = (attempt.number, Instant::now());
+        let ended = run_attempt(self, attempt).await.unwrap_or_else(|e| Failed(e.into()));
+        if let Failed(why) = &ended {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::warn!("attempt {number} ended after {secs:.1} s: {why}");
         }
+        Ok(ended)
     }
 
-    fn restarting(&mut self, number: u64) -> impl Future<Output = squall::Result<()>> + Send {
-        async move { Ok(raise(&self.store, &attempt_key(self.a), number).await?) }
+    async fn restarting(&mut self, number: u64) -> squall::Result<()> {
+        Ok(raise(&self.store, &attempt_key(self.a), number).await?)
     }
 }
 
@@ -268,6 +266,10 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         stats: Arc::new(WireStats::default()),
         tls: crate::tls::of_worker(config)?,
     };
+    if net.tls.is_some() {
+        eprintln!("control plane: TLS");
+    }
+    let (tls_in, tls_out) = (net.tls.clone(), net.tls.clone());
     type Control<'a> = Pin<Box<dyn Future<Output = Result<AttemptEnd>> + Send + 'a>>;
     let (mut part, control_plane): (TopologyPart, Control<'_>) = match &storage {
         Some(storage) => {
@@ -359,14 +361,27 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let outputs = std::mem::take(&mut part.outputs);
     let inputs = std::mem::take(&mut part.inputs);
     let (wire, stats) = (net.config, net.stats.clone());
+    // The first to end otherwise than well ends the attempt: a stale
+    // copy's plane does not wait for its links.
+    let failed = |e: Error| Failed(e.into());
     let work = async {
-        let (_, _, _, ended) = tokio::try_join!(
-            async { Ok(part.run().await?) },
-            link::serve_inputs(data, inputs, wire, stats.clone(), net.tls.clone()),
-            link::send_outputs(outputs, |t| owner[&t], wire, stats.clone(), net.tls.clone()),
-            control_plane,
-        )?;
-        Ok::<_, Error>(ended)
+        tokio::try_join!(
+            async { part.run().await.map_err(|e| failed(e.into())) },
+            async {
+                link::serve_inputs(data, inputs, wire, stats.clone(), tls_in).await.map_err(failed)
+            },
+            async {
+                link::send_outputs(outputs, |t| owner[&t], wire, stats.clone(), tls_out)
+                    .await
+                    .map_err(failed)
+            },
+            async {
+                match control_plane.await.map_err(failed)? {
+                    AttemptEnd::Finished => Ok(()),
+                    other => Err(other),
+                }
+            },
+        )
     };
     let watch_attempt = async {
         loop {
@@ -377,7 +392,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         }
     };
     let ended = tokio::select! {
-        done = work => done.unwrap_or_else(|e| Failed(e.into())),
+        done = work => done.map_or_else(|end| end, |_| AttemptEnd::Finished),
         () = watch_attempt => superseded(),
     };
     cancel.cancel();
@@ -387,7 +402,8 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     }
     if matches!(ended, AttemptEnd::Finished) {
         let (bytes, messages) = (stats.bytes.load(Relaxed), stats.messages.load(Relaxed));
-        tracing::info!("data plane: {bytes} bytes in {messages} messages");
+        // A line of the slot's log that tests and operators read.
+        eprintln!("data plane: {bytes} bytes in {messages} messages");
     }
     Ok(ended)
 }
