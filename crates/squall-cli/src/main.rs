@@ -421,7 +421,10 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // A worker logs as `squall_cluster::worker::init_log` says.
+    if !matches!(cli.command, Command::Worker { .. }) {
+        init_logging();
+    }
     squall_connectors::register();
     squall_cluster::drpc_client::register();
     squall_sql::yaml::register();

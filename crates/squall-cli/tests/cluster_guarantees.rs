@@ -273,7 +273,7 @@ fn a_topology_over_two_workers_fails_once_its_restart_strategy_is_used_up() {
     });
     let message = status["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("giving up after 2 restarts in epoch")
+        message.contains("giving up after 1 restarts in epoch")
             && message.contains("(restart_strategy allows 1)"),
         "{status}"
     );

@@ -8,14 +8,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use futures_util::stream::{self, SelectAll, StreamExt};
 use serde::{Deserialize, Serialize};
 use squall::runtime::{AckerOutbox, AckerTraffic, PartAckers};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-use crate::wire::{self, Hello, WireConfig, WireStats};
+use crate::link::{hello, Link};
+use crate::wire;
+use crate::{Error, Result};
 
 /// One frame of an acking control connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,10 +28,6 @@ pub enum Control {
     Done,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 /// The traffic of every outbox, merged; ends when they all have.
 fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, AckerTraffic>> {
     stream::select_all(
@@ -40,58 +37,20 @@ fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, Ac
     )
 }
 
-/// How a worker's acker control connections are made: their wire
-/// settings and counters, and the supervisor's TLS, if any.
-#[derive(Clone)]
-pub struct Link {
-    /// Wire settings (session, compression).
-    pub config: WireConfig,
-    /// Bytes and frames counted.
-    pub stats: Arc<WireStats>,
-    /// Mutual TLS, as the data connections.
-    pub tls: Option<crate::tls::DataTls>,
-}
-
-type Sending = (tokio::sync::mpsc::Sender<Control>, tokio::task::JoinHandle<crate::Result<()>>);
-
-impl Link {
-    async fn connect(&self, addr: SocketAddr, hello: Hello) -> Result<Sending, String> {
-        let stream =
-            TcpStream::connect(addr).await.map_err(|e| format!("connect to worker {addr}: {e}"))?;
-        let stream = crate::tls::connect_maybe(self.tls.as_ref(), stream).await.map_err(err)?;
-        Ok(wire::sender::<Control, _>(stream, hello, self.config, self.stats.clone()))
-    }
-
-    async fn accept(&self, control: &TcpListener) -> Result<Box<dyn wire::Connection>, String> {
-        let (stream, _) =
-            control.accept().await.map_err(|e| format!("accept a control connection: {e}"))?;
-        crate::tls::accept_maybe(self.tls.as_ref(), stream).await.map_err(err)
-    }
-}
-
-fn hello(first_task: usize, config: WireConfig) -> Hello {
-    Hello {
-        version: wire::VERSION,
-        session: config.session,
-        producer: first_task as u64,
-        consumer: u64::MAX,
-        compression: config.compression,
-    }
-}
-
 /// The ackers' worker: runs the ackers, takes every other worker's acker
 /// messages, and sends each its spouts' verdicts, until every other worker
 /// said [`Control::Done`] and the local tasks stopped. `followers` gives
 /// each other worker's control address and tasks.
 ///
 /// # Errors
-/// A reason when a worker's connection fails or closes before its `Done`.
+/// [`Error::Attempt`] when a worker's connection closes before its `Done`;
+/// [`Error::Io`], [`Error::Wire`] when one cannot be made or read.
 pub async fn lead(
     ackers: PartAckers,
     control: TcpListener,
     followers: Vec<(SocketAddr, Vec<usize>)>,
     link: Link,
-) -> Result<(), String> {
+) -> Result<()> {
     let (config, stats) = (link.config, link.stats.clone());
     let (run, inbox, outboxes) = ackers.split();
     let mut route: HashMap<usize, usize> = HashMap::new();
@@ -106,22 +65,22 @@ pub async fn lead(
         for (addr, _) in &followers {
             downs.push(Some(link.connect(*addr, hello(0, config)).await?));
         }
-        Ok::<_, String>(downs)
+        Ok::<_, Error>(downs)
     };
     let incoming = async {
         let mut accepted = Vec::new();
         for _ in &followers {
             accepted.push(link.accept(&control).await?);
         }
-        Ok::<_, String>(accepted)
+        Ok::<_, Error>(accepted)
     };
     let (mut downs, accepted) = tokio::try_join!(outgoing, incoming)?;
     let mut ups = SelectAll::new();
     for stream in accepted {
         let (hello, rx, reader) =
-            wire::receiver::<Control, _>(stream, config, stats.clone()).await.map_err(err)?;
-        let i =
-            *by_first.get(&hello.producer).ok_or("a control connection from an unknown worker")?;
+            wire::receiver::<Control, _>(stream, config, stats.clone()).await?;
+        let unknown = || Error::Attempt("a control connection from an unknown worker".into());
+        let i = *by_first.get(&hello.producer).ok_or_else(unknown)?;
         // Each follower's frames, then `None` once its connection closed.
         let frames = stream::unfold(Some((rx, reader)), move |state| async move {
             let (mut rx, reader) = state?;
@@ -136,6 +95,7 @@ pub async fn lead(
         ups.push(frames.boxed());
     }
     let mut verdicts = merged(outboxes);
+    let closed = |_| Error::Attempt("a worker's control connection closed".into());
     let looped = async move {
         let mut open = followers.len();
         let mut done = vec![false; followers.len()];
@@ -147,24 +107,24 @@ pub async fn lead(
                         done[i] = true;
                         open -= 1;
                         if let Some((tx, writer)) = downs[i].take() {
-                            tx.send(Control::Done).await.map_err(|_| "a worker's control connection closed")?;
+                            tx.send(Control::Done).await.map_err(closed)?;
                             drop(tx);
-                            writer.await.map_err(err)?.map_err(err)?;
+                            writer.await??;
                         }
                     }
                     None if done[i] => {}
-                    None => return Err(format!("worker of task {} closed its control connection before its end", followers[i].1[0])),
+                    None => return Err(Error::Attempt(format!("worker of task {} closed its control connection before its end", followers[i].1[0]))),
                 },
                 Some(verdict) = verdicts.next() => {
                     let target = verdict.spout_task().and_then(|t| route.get(&t)).copied();
                     if let Some(Some((tx, _))) = target.map(|i| &downs[i]) {
-                        tx.send(Control::Traffic(verdict)).await.map_err(|_| "a worker's control connection closed")?;
+                        tx.send(Control::Traffic(verdict)).await.map_err(closed)?;
                     }
                 }
             }
         }
         drop(inbox);
-        Ok::<(), String>(())
+        Ok::<(), Error>(())
     };
     let (looped, ()) = tokio::join!(looped, run);
     looped
@@ -175,30 +135,31 @@ pub async fn lead(
 /// said [`Control::Done`].
 ///
 /// # Errors
-/// A reason when the connection fails or closes before the leader's `Done`.
+/// [`Error::Attempt`] when the connection closes before the leader's
+/// `Done`; [`Error::Io`], [`Error::Wire`] when it cannot be made or read.
 pub async fn follow(
     ackers: PartAckers,
     control: TcpListener,
     leader: SocketAddr,
     first_task: usize,
     link: Link,
-) -> Result<(), String> {
+) -> Result<()> {
     let (config, stats) = (link.config, link.stats.clone());
     let (_, inbox, outboxes) = ackers.split();
     // Both ways at once: a TLS handshake needs the other end's accept.
     let ((up, writer), stream) =
         tokio::try_join!(link.connect(leader, hello(first_task, config)), link.accept(&control))?;
-    let (_, mut down, reader) =
-        wire::receiver::<Control, _>(stream, config, stats).await.map_err(err)?;
+    let (_, mut down, reader) = wire::receiver::<Control, _>(stream, config, stats).await?;
+    let gone = "the ackers' worker closed its control connection";
     let send_up = async move {
         let mut traffic = merged(outboxes);
-        let closed = |_| "the ackers' worker closed its control connection".to_string();
+        let closed = |_| Error::Attempt(gone.into());
         while let Some(t) = traffic.next().await {
             up.send(Control::Traffic(t)).await.map_err(closed)?;
         }
         up.send(Control::Done).await.map_err(closed)?;
         drop(up);
-        writer.await.map_err(err)?.map_err(err)
+        writer.await?
     };
     let take_down = async move {
         while let Some(frame) = down.recv().await {
@@ -209,8 +170,8 @@ pub async fn follow(
                 Control::Done => return Ok(()),
             }
         }
-        reader.await.map_err(err)?.map_err(err)?;
-        Err("the ackers' worker closed its control connection before its end".to_string())
+        reader.await??;
+        Err(Error::Attempt(format!("{gone} before its end")))
     };
     tokio::try_join!(send_up, take_down).map(drop)
 }

@@ -144,7 +144,7 @@ where
         },
         Mode::Worker { assignment } => {
             let code = crate::worker::run_with(&assignment, &|record: &TopologyRecord| {
-                build(&record.name, &record.overrides).map_err(|e| e.to_string())
+                build(&record.name, &record.overrides)
             });
             ExitCode::from(code as u8)
         }

@@ -308,7 +308,7 @@ pub async fn rebalance(
         .ok_or_else(|| NimbusError::NotFound(name.to_string()))?;
     let mut rescale: Rescale = store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
     rescale.parallelism.extend(parallelism.clone());
-    let topology = build(&record, &rescale).map_err(NimbusError::BadTopology)?;
+    let topology = build(&record, &rescale).map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let bad = |why: &str| Err(NimbusError::BadTopology(format!("topology '{name}': {why}")));
     if !topology.config().checkpointing() {
         return bad("rebalance goes through a savepoint; set config.checkpoint_interval_ms and checkpoint_dir");
@@ -370,18 +370,18 @@ async fn restart_rescaled(
 /// The submitted topology of `record`, with `rescale`'s parallelisms.
 ///
 /// # Errors
-/// The loader's or [`squall::Topology::with_parallelism`]'s message.
-pub fn build(record: &TopologyRecord, rescale: &Rescale) -> Result<squall::Topology, String> {
+/// [`squall::Error::Config`] for a binary's topology; the loader's or
+/// [`squall::Topology::with_parallelism`]'s error.
+pub fn build(record: &TopologyRecord, rescale: &Rescale) -> squall::Result<squall::Topology> {
     if record.binary.is_some() {
-        return Err(format!(
+        return Err(squall::Error::config(format!(
             "topology '{}' is a binary: nimbus cannot rebuild it to rescale it",
             record.name
-        ));
+        )));
     }
-    let mut topology =
-        squall::yaml::parse(&record.yaml, &record.overrides).map_err(|e| e.to_string())?.topology;
+    let mut topology = squall::yaml::parse(&record.yaml, &record.overrides)?.topology;
     for (component, &n) in &rescale.parallelism {
-        topology = topology.with_parallelism(component, n).map_err(|e| e.to_string())?;
+        topology = topology.with_parallelism(component, n)?;
     }
     Ok(topology)
 }

@@ -1,8 +1,10 @@
-//! A checkpointed (`exactly_once`) or tracked (`at_least_once`) topology
-//! spread over several workers: one checkpoint coordinator (or one set of
-//! ackers, [`crate::acking`]) for all of them, restarts of every worker
-//! from the last completed checkpoint (or from nothing, with replay) when
-//! one fails, and epoch fencing.
+//! A topology spread over several workers, as the core's one job driver
+//! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
+//! checkpoint coordinator (or one set of ackers, [`crate::acking`]) for
+//! all workers, restarts of every worker from the last completed
+//! checkpoint (or from nothing, with replay) when one fails, and epoch
+//! fencing. The driver owns what is restored, the restart rule and what a
+//! stale copy does; this host owns where the tasks are and how they talk.
 //!
 //! **Coordinator.** The worker that holds task 0 (the first spout's first
 //! task) runs the [`ClusterCoordinator`], as Flink's JobManager does. Every
@@ -25,47 +27,42 @@
 //! supervisor that finds its own address in the current attempt raises
 //! the number too: its old self was part of it.
 //!
-//! **Fencing** (no split brain). Nimbus moves a topology by deleting its
-//! assignments and writing new ones with epoch + 1. The coordinator
-//! completes a checkpoint, or the end of the run, only by recording it in
-//! etcd in a transaction that also checks that its assignment is unchanged
-//! ([`crate::fence::EtcdFence`]); workers commit only what it recorded, and
-//! every attempt restores only recorded checkpoints. A stale copy (a frozen
-//! supervisor's worker, a cut-off one) is refused its next completion and
-//! stops; what it recorded before the move, the new copy restores. A
-//! fence that cannot reach etcd answers "unknown", never "stale": the
-//! checkpoint is declined and the topology goes on.
+//! **Fencing** (no split brain): the coordinator completes a checkpoint,
+//! or the run's end, only through [`crate::fence::EtcdFence`] (a
+//! transaction that checks that its assignment is unchanged); workers
+//! commit only what it recorded, and the driver restores only recorded
+//! checkpoints and stops a copy the fence calls stale.
 //!
-//! **Restarts** follow the topology's `restart_strategy` (Flink's
-//! fixed-delay strategy, counted per epoch as the attempt number): each
-//! worker waits `delay_ms` before it joins the next attempt, and past
-//! `attempts` every worker ends with an error that names how often each
-//! reason ended an attempt, so that a topology failing over and over fails
-//! instead of retrying forever.
+//! **Restarts** follow the topology's `restart_strategy`, judged by the
+//! driver as in local mode (a fixed-delay strategy counts the shared
+//! attempt number, per epoch); past it every worker ends with the
+//! driver's "giving up" error.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
-use squall::checkpoint::{CheckpointBarrier, CheckpointStorage, END_OF_RUN};
+use squall::checkpoint::{CheckpointBarrier, END_OF_RUN};
 use squall::runtime::{
-    CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence, PartCheckpointing, PartEvents,
-    RestartTracker, TopologyPart,
+    Attempt, AttemptEnd, AttemptHost, CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence,
+    PartCheckpointing, PartEvents, RestorePoint, TopologyPart,
 };
-use squall::topology::{Activation, RestartStrategy};
+use squall::topology::Activation;
 use squall::Topology;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use AttemptEnd::Failed;
 
 use crate::fence::EtcdFence;
+use crate::link::{hello, Link};
 use crate::store::{Assignment, Store};
-use crate::wire::{self, Hello, WireConfig, WireStats};
-use crate::ClusterConfig;
-use crate::{acking, link};
+use crate::wire::{self, WireConfig, WireStats};
+use crate::{acking, link, ClusterConfig, Error, Result};
 
 /// What the coordinator's worker tells the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,27 +84,7 @@ pub struct PeerRecord {
     pub tasks: Vec<usize>,
     /// For the coordinator's worker: what every worker restores (`None`:
     /// a fresh start).
-    pub restore: Option<Restore>,
-}
-
-/// What the workers of an attempt restore.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Restore {
-    /// Checkpoint `id` of the topology's checkpoint storage.
-    Checkpoint(u64),
-    /// The savepoint at this location (`config.restore_from`), before the
-    /// run took a checkpoint of its own.
-    Savepoint(String),
-}
-
-/// The checkpoint ids this run may restore and use: above the savepoint
-/// it started from and every checkpoint before it, as in local mode
-/// (`runtime/driver/recovery.rs`); 0 without a savepoint.
-async fn first_own_id(storage: &CheckpointStorage, topology: &Topology) -> Result<u64, String> {
-    let Some(location) = &topology.config().restore_from else { return Ok(0) };
-    let saved = CheckpointStorage::load_savepoint(location).await.map_err(err)?;
-    let last = storage.list().await.map_err(err)?.last().copied().unwrap_or(0);
-    Ok(last.max(saved.id()) + 1)
+    pub restore: Option<RestorePoint>,
 }
 
 /// How long a worker waits for its peers to join an attempt.
@@ -115,282 +92,220 @@ const PEER_PATIENCE: Duration = Duration::from_secs(120);
 /// Between two looks at etcd while waiting or running.
 const POLL: Duration = Duration::from_millis(200);
 
-/// How an attempt ended.
-enum Ended {
-    /// The topology finished and every sink committed.
-    Finished,
-    /// Another worker started a newer attempt (or this one is broken and
-    /// the number was raised): join the next.
-    Restart(String),
-    /// This copy is stale (its assignment moved): stop without committing.
-    Fenced,
-}
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-/// Runs this worker's part of checkpointed or tracked `topology` until it
-/// finishes.
+/// Runs this worker's part of `topology`, spread over several workers,
+/// until it finishes: the core's job driver ([`squall::runtime::drive_job`])
+/// over a [`ClusterHost`].
 ///
 /// # Errors
-/// A reason when the topology cannot run (no checkpoint storage, etcd
-/// unreachable at the start, attempts exhausted, or this copy was fenced).
+/// [`Error::Topology`] when the driver gave up or this copy was fenced;
+/// [`Error::Etcd`] when etcd cannot be reached at the start.
 pub async fn run(
     a: &Assignment,
     topology: &Topology,
     config: &ClusterConfig,
     activation: &Activation,
-) -> Result<(), String> {
-    let store = Store::connect(config).await.map_err(err)?;
-    let name = &a.topology.name;
-    let attempt_key = format!("attempt/{name}/{}", a.epoch);
-    let me = format!("{}-{}", a.supervisor, a.slot);
-    let storage = match &topology.config().checkpoint_dir {
-        Some(dir) if topology.config().checkpointing() => {
-            Some(Arc::new(CheckpointStorage::open(dir, name).map_err(err)?))
+) -> Result<()> {
+    let store = Store::connect(config).await?;
+    let fence: Fence = Arc::new(EtcdFence::new(&store, a).await?);
+    let mut host = ClusterHost { store, a, topology, config, fence, activation, first: true };
+    let never = tokio_util::sync::CancellationToken::new();
+    Ok(squall::runtime::drive_job(topology, &mut host, &never).await?)
+}
+
+/// The job driver's attempts on a cluster: this worker's tasks, TCP links
+/// to its peers, attempt numbers and rendezvous in etcd
+/// (`attempt/{topology}/{epoch}`, `run/{topology}/{epoch}/{attempt}/`).
+struct ClusterHost<'a> {
+    store: Store,
+    a: &'a Assignment,
+    topology: &'a Topology,
+    config: &'a ClusterConfig,
+    fence: Fence,
+    activation: &'a Activation,
+    /// Before this worker's first attempt.
+    first: bool,
+}
+
+impl ClusterHost<'_> {
+    /// The attempt to join. A worker restarted by its supervisor that
+    /// finds its own record in the current attempt raises the number: its
+    /// old self was part of it.
+    async fn current(&mut self) -> Result<u64> {
+        let key = attempt_key(self.a);
+        let attempt: u64 = self.store.get(&key).await?.unwrap_or(0);
+        let (name, epoch, a) = (&self.a.topology.name, self.a.epoch, self.a);
+        let mine = format!("run/{name}/{epoch}/{attempt}/{}-{}", a.supervisor, a.slot);
+        if std::mem::take(&mut self.first) && self.store.get::<PeerRecord>(&mine).await?.is_some() {
+            tracing::info!(
+                "restarted while attempt {attempt} ran: starting attempt {}",
+                attempt + 1
+            );
+            raise(&self.store, &key, attempt).await?;
+            return Ok(self.store.get(&key).await?.unwrap_or(attempt + 1));
         }
-        _ => None,
-    };
-    let fence: Fence = Arc::new(EtcdFence::new(&store, a).await.map_err(err)?);
-    let strategy = topology.config().restart_strategy;
-    let mut restarts = RestartTracker::new(strategy);
-    // Why attempts of this epoch ended, as this worker saw them.
-    let mut reasons: BTreeMap<String, u32> = BTreeMap::new();
-    let mut first = true;
-    loop {
-        // A run whose end is recorded is over, whichever copy ended it (a
-        // copy moved away just after, or this worker restarted after it).
-        let recorded = fence.completed().await.map_err(err)?;
-        if recorded.last() == Some(&END_OF_RUN) {
-            eprintln!("the run's end is recorded (epoch {}): nothing left to run", a.epoch);
-            return Ok(());
-        }
-        let attempt: u64 = store.get(&attempt_key).await.map_err(err)?.unwrap_or(0);
-        if let Some(why) = exhausted(strategy, a.epoch, attempt, &reasons) {
-            return Err(why);
-        }
-        let mine = format!("run/{name}/{}/{attempt}/{me}", a.epoch);
-        if first && store.get::<PeerRecord>(&mine).await.map_err(err)?.is_some() {
-            eprintln!("restarted while attempt {attempt} ran: starting attempt {}", attempt + 1);
-            raise(&store, &attempt_key, attempt).await?;
-            first = false;
-            continue;
-        }
-        first = false;
-        let started = Instant::now();
-        restarts.started(started);
-        let ended = run_attempt(
-            &store, a, topology, config, &storage, &fence, activation, attempt, &recorded,
-        )
-        .await;
-        match ended {
-            Ok(Ended::Finished) => return Ok(()),
-            Ok(Ended::Fenced) => return Err("this copy is stale (its epoch moved on)".into()),
-            Ok(Ended::Restart(why)) | Err(why) => {
-                eprintln!(
-                    "attempt {attempt} ended after {:.1} s: {why}; restarting from the last completed checkpoint",
-                    started.elapsed().as_secs_f64()
-                );
-                // Only etcd's word makes a copy stale: a fence that cannot
-                // answer now leaves the decision to the next attempt's.
-                if matches!(fence.is_current().await, Ok(false)) {
-                    return Err("this copy is stale (its epoch moved on)".into());
-                }
-                *reasons.entry(why).or_default() += 1;
-                let delay = restarts
-                    .on_failure(Instant::now())
-                    .map_err(|rule| giving_up(attempt + 1, a.epoch, &rule, &reasons))?;
-                raise(&store, &attempt_key, attempt).await?;
-                tokio::time::sleep(delay).await;
-            }
-        }
+        Ok(attempt)
     }
 }
 
-/// Why a worker gives up before `attempt` of `epoch` when the attempt
-/// number, shared by the workers in etcd, is past what a fixed-delay
-/// `strategy` allows (a worker that restarted knows no more than that).
-/// `None`: go on.
-fn exhausted(
-    strategy: RestartStrategy,
-    epoch: u64,
-    attempt: u64,
-    reasons: &BTreeMap<String, u32>,
-) -> Option<String> {
-    let allowed = match strategy {
-        RestartStrategy::None => 0,
-        RestartStrategy::FixedDelay { attempts, .. } => u64::from(attempts),
-        // Judged on the failures this worker saw, by its `RestartTracker`.
-        RestartStrategy::ExponentialDelay { .. } | RestartStrategy::FailureRate { .. } => {
-            return None
-        }
-    };
-    (attempt > allowed)
-        .then(|| giving_up(attempt, epoch, &format!("restart_strategy allows {allowed}"), reasons))
-}
+impl AttemptHost for ClusterHost<'_> {
+    fn fence(&self) -> Option<Fence> {
+        Some(self.fence.clone())
+    }
 
-/// "giving up after N restarts in epoch E (RULE): how often each cause
-/// ended an attempt, as this worker saw them".
-fn giving_up(attempt: u64, epoch: u64, rule: &str, reasons: &BTreeMap<String, u32>) -> String {
-    let seen = match reasons.is_empty() {
-        true => "restarted by other workers".to_string(),
-        false => {
-            let counts: Vec<String> =
-                reasons.iter().map(|(why, n)| format!("{n} x \"{why}\"")).collect();
-            counts.join(", ")
+    fn chooses_restore(&self) -> bool {
+        self.a.tasks.contains(&0)
+    }
+
+    fn restarts_without_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn scope(&self) -> String {
+        format!(" in epoch {}", self.a.epoch)
+    }
+
+    async fn agree(&mut self) -> squall::Result<u64> {
+        Ok(self.current().await?)
+    }
+
+    async fn run(&mut self, attempt: Attempt) -> squall::Result<AttemptEnd> {
+        let (number, started) = (attempt.number, Instant::now());
+        let ended = run_attempt(self, attempt).await.unwrap_or_else(|e| Failed(e.into()));
+        if let Failed(why) = &ended {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::warn!("attempt {number} ended after {secs:.1} s: {why}");
         }
-    };
-    format!("giving up after {attempt} restarts in epoch {epoch} ({rule}): {seen}")
+        Ok(ended)
+    }
+
+    async fn restarting(&mut self, number: u64) -> squall::Result<()> {
+        Ok(raise(&self.store, &attempt_key(self.a), number).await?)
+    }
 }
 
 /// Raises the attempt number from `from` to `from + 1`, unless another
 /// worker already has.
-async fn raise(store: &Store, key: &str, from: u64) -> Result<(), String> {
+async fn raise(store: &Store, key: &str, from: u64) -> Result<()> {
     let full = store.key(key);
-    let next = serde_json::to_vec(&(from + 1)).map_err(err)?;
+    let encode = |n: u64| serde_json::to_vec(&n).map_err(|e| Error::record(key, e));
     let unchanged = match from {
         0 => Compare::version(full.clone(), CompareOp::Equal, 0),
-        n => Compare::value(full.clone(), CompareOp::Equal, serde_json::to_vec(&n).map_err(err)?),
+        n => Compare::value(full.clone(), CompareOp::Equal, encode(n)?),
     };
-    let txn = Txn::new().when([unchanged]).and_then([TxnOp::put(full, next, None)]);
-    store.client().txn(txn).await.map_err(err)?;
+    let put = TxnOp::put(full, encode(from + 1)?, None);
+    store.client().txn(Txn::new().when([unchanged]).and_then([put])).await?;
     Ok(())
 }
 
-/// Runs one attempt: publish, wait for the peers, restore, run.
-/// `recorded`: the checkpoint ids recorded as completed, read just before.
-#[allow(clippy::too_many_arguments)] // the run's context, from its one caller
-async fn run_attempt(
-    store: &Store,
-    a: &Assignment,
-    topology: &Topology,
-    config: &ClusterConfig,
-    storage: &Option<Arc<CheckpointStorage>>,
-    fence: &Fence,
-    activation: &Activation,
-    attempt: u64,
-    recorded: &[u64],
-) -> Result<Ended, String> {
+/// A newer attempt started: this one is over.
+fn superseded() -> AttemptEnd {
+    Failed(Error::Attempt("a newer attempt started".into()).into())
+}
+
+/// Runs one attempt: publish (the worker of task 0 with what every worker
+/// restores, as the driver chose it), wait for the peers, restore, run.
+async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<AttemptEnd> {
+    let ClusterHost { store, a, topology, config, fence, activation, .. } = host;
+    let (a, topology, config, activation) = (*a, *topology, *config, *activation);
+    let attempt = job.number;
+    let storage = job.storage.clone();
     let leader = a.tasks.contains(&0);
     let host = config.supervisor.data_host;
-    let data = TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a data port: {e}"))?;
-    let control =
-        TcpListener::bind((host, 0)).await.map_err(|e| format!("bind a control port: {e}"))?;
-    let restore = match (leader, storage) {
-        // The newest recorded checkpoint of this run that reads back intact
-        // (corrupt ones are skipped), else the savepoint it started from.
-        (true, Some(storage)) => {
-            let min = first_own_id(storage, topology).await?;
-            match storage.load_latest_of(min, Some(recorded)).await.map_err(err)? {
-                Some(r) => Some(Restore::Checkpoint(r.id())),
-                None => topology.config().restore_from.clone().map(Restore::Savepoint),
-            }
-        }
-        _ => None,
+    let bind = |what: &'static str| async move {
+        let io = |source| Error::Io { what: format!("bind a {what} port"), source };
+        let listener = TcpListener::bind((host, 0)).await.map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        Ok::<_, Error>((listener, addr))
     };
-    let record = PeerRecord {
-        data: data.local_addr().map_err(err)?,
-        control: control.local_addr().map_err(err)?,
-        tasks: a.tasks.clone(),
-        restore,
-    };
+    let ((data, data_addr), (control, control_addr)) =
+        (bind("data").await?, bind("control").await?);
+    let restore = job.restore.clone().filter(|_| leader);
+    let record =
+        PeerRecord { data: data_addr, control: control_addr, tasks: a.tasks.clone(), restore };
     let dir = format!("run/{}/{}/{attempt}", a.topology.name, a.epoch);
-    store.put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &record, None).await.map_err(err)?;
-    let attempt_key = format!("attempt/{}/{}", a.topology.name, a.epoch);
-    let superseded = || async {
+    store.put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &record, None).await?;
+    let attempt_key = attempt_key(a);
+    let newer = || async {
         let now: Option<u64> = store.get(&attempt_key).await.ok().flatten();
         now.is_some_and(|n| n > attempt)
     };
     let started = Instant::now();
     let peers = loop {
-        let peers = store.list::<PeerRecord>(&dir).await.map_err(err)?;
+        let peers = store.list::<PeerRecord>(&dir).await?;
         if peers.len() >= a.workers {
             break peers;
         }
-        if superseded().await {
-            return Ok(Ended::Restart("a newer attempt started".into()));
+        if newer().await {
+            return Ok(superseded());
         }
         if started.elapsed() > PEER_PATIENCE {
-            return Ok(Ended::Restart(format!(
-                "only {} of {} workers joined",
-                peers.len(),
-                a.workers
-            )));
+            let why = format!("only {} of {} workers joined", peers.len(), a.workers);
+            return Ok(Failed(Error::Attempt(why).into()));
         }
         tokio::time::sleep(POLL).await;
     };
     let head = peers.iter().find(|(_, p)| p.tasks.contains(&0)).map(|(_, p)| p.clone());
-    let head = head.ok_or("no worker holds task 0")?;
-    eprintln!("attempt {attempt}: {} workers joined", peers.len());
+    let head = head.ok_or_else(|| Error::Attempt("no worker holds task 0".into()))?;
+    tracing::info!("attempt {attempt}: {} workers joined", peers.len());
     let owner: HashMap<usize, SocketAddr> =
         peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.data))).collect();
     let local: HashSet<usize> = a.tasks.iter().copied().collect();
     let is_local = |t: usize| local.contains(&t);
-    let wire = WireConfig {
-        compression: config.supervisor.data_compression,
-        session: wire::session(&a.topology.name, a.epoch, attempt),
-        ..WireConfig::default()
-    };
-    let stats = Arc::new(WireStats::default());
     let followers: Vec<(SocketAddr, Vec<usize>)> = peers
         .iter()
         .filter(|(_, p)| !p.tasks.contains(&0))
         .map(|(_, p)| (p.control, p.tasks.clone()))
         .collect();
     // Data and control connections use the supervisor's TLS, if any.
-    let tls = crate::tls::of_worker(config).map_err(err)?;
-    if tls.is_some() {
+    let net = Link {
+        config: WireConfig {
+            compression: config.supervisor.data_compression,
+            session: wire::session(&a.topology.name, a.epoch, attempt),
+            ..WireConfig::default()
+        },
+        stats: Arc::new(WireStats::default()),
+        tls: crate::tls::of_worker(config)?,
+    };
+    if net.tls.is_some() {
         eprintln!("control plane: TLS");
     }
-    type Control<'a> = Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + 'a>>;
-    let (mut part, control_plane): (TopologyPart, Control<'_>) = match storage {
+    let (tls_in, tls_out) = (net.tls.clone(), net.tls.clone());
+    type Control<'a> = Pin<Box<dyn Future<Output = Result<AttemptEnd>> + Send + 'a>>;
+    let (mut part, control_plane): (TopologyPart, Control<'_>) = match &storage {
         Some(storage) => {
-            let restored = match &head.restore {
-                Some(Restore::Checkpoint(id)) => Some(storage.load(*id).await.map_err(err)?),
-                Some(Restore::Savepoint(at)) => {
-                    Some(CheckpointStorage::load_savepoint(at).await.map_err(err)?)
-                }
-                None => None,
-            };
-            let after_existing = storage.list().await.map_err(err)?.last().map_or(1, |l| l + 1);
-            let first_id = after_existing.max(first_own_id(storage, topology).await?);
+            let restored = job.restored(storage, head.restore.as_ref()).await?;
+            let first_id = job.first_checkpoint_id(storage).await?;
             if let Some(r) = &restored {
-                eprintln!("attempt {attempt}: restoring checkpoint {}", r.id());
+                tracing::info!("attempt {attempt}: restoring checkpoint {}", r.id());
             }
             let (part, link, events) = TopologyPart::build_checkpointed(
                 topology,
                 is_local,
                 restored.as_ref(),
                 storage.clone(),
-            )
-            .map_err(err)?;
+            )?;
             let cancel = part.cancel_token();
-            let reported_checkpoints = part.metrics_handle().checkpoints();
-            // The checkpoint history, for the web UI (crate::ui_cluster).
+            // The checkpoints' figures and history, for the web UI.
             let history = part.metrics_handle();
             let plane = ControlPlane {
-                link,
+                part: link,
                 events,
                 control,
                 fence: fence.clone(),
-                wire,
-                stats: stats.clone(),
-                tls: tls.clone(),
+                net: net.clone(),
             };
             let others = followers.iter().map(|(addr, _)| *addr).collect();
             let checkpoints = async move {
                 let committed = match leader {
                     true => {
-                        let mut coordinator = ClusterCoordinator::new(
+                        let coordinator = ClusterCoordinator::new(
                             topology,
                             storage.clone(),
                             first_id,
                             cancel,
                             fence.clone(),
-                        )
-                        .with_history(&history);
-                        coordinator.record_into(reported_checkpoints);
+                            &history,
+                        );
                         // Users' savepoints, for as long as this attempt.
                         let trigger = coordinator.savepoints();
                         let serve = crate::savepoint::serve(store.clone(), a.clone(), trigger);
@@ -401,29 +316,27 @@ async fn run_attempt(
                     }
                     false => plane.follow(head.control).await,
                 };
-                match committed {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(Ended::Fenced),
-                    Err(e) => Err(Ended::Restart(e)),
-                }
+                Ok(if committed? { AttemptEnd::Finished } else { AttemptEnd::Stale })
             };
             (part, Box::pin(checkpoints))
         }
+        None if !topology.config().tracking() => {
+            // `at_most_once`: the data path alone.
+            let part = TopologyPart::build(topology, is_local)?;
+            (part, Box::pin(async { Ok(AttemptEnd::Finished) }))
+        }
         None => {
-            let (part, ackers) =
-                TopologyPart::build_tracked(topology, is_local, leader).map_err(err)?;
-            let stats = stats.clone();
-            let tls = tls.clone();
+            let (part, ackers) = TopologyPart::build_tracked(topology, is_local, leader)?;
+            let net = net.clone();
             let acking = async move {
-                let link = acking::Link { config: wire, stats, tls };
-                let acked = match leader {
-                    true => acking::lead(ackers, control, followers, link).await,
+                match leader {
+                    true => acking::lead(ackers, control, followers, net).await?,
                     false => {
                         let first = a.tasks.iter().copied().min().unwrap_or(0);
-                        acking::follow(ackers, control, head.control, first, link).await
+                        acking::follow(ackers, control, head.control, first, net).await?
                     }
                 };
-                acked.map_err(Ended::Restart)
+                Ok(AttemptEnd::Finished)
             };
             (part, Box::pin(acking))
         }
@@ -432,9 +345,9 @@ async fn run_attempt(
     // This attempt's state, queryable through nimbus until it ends.
     let states = part.metrics_handle().states();
     let checkpoints = crate::query_route::checkpoints_of(topology);
-    let _queries = crate::query_route::publish(store, a, host, states, checkpoints)
-        .await
-        .map_err(|e| eprintln!("queries not served: {e}"));
+    if let Err(e) = crate::query_route::publish(store, a, host, states, checkpoints).await {
+        tracing::warn!("queries not served: {e}");
+    }
     // The attempt's metrics and the spouts' switch, as a single worker
     // follows them (the counts start again with every attempt).
     let reported = tokio_util::sync::CancellationToken::new();
@@ -447,80 +360,67 @@ async fn run_attempt(
     ));
     let outputs = std::mem::take(&mut part.outputs);
     let inputs = std::mem::take(&mut part.inputs);
-    let tls_out = tls.clone();
-    let restart = |e: String| Ended::Restart(e);
+    let (wire, stats) = (net.config, net.stats.clone());
+    // The first to end otherwise than well ends the attempt: a stale
+    // copy's plane does not wait for its links.
+    let failed = |e: Error| Failed(e.into());
     let work = async {
         tokio::try_join!(
-            async { part.run().await.map(drop).map_err(|e| restart(e.to_string())) },
+            async { part.run().await.map_err(|e| failed(e.into())) },
             async {
-                link::serve_inputs(data, inputs, wire, stats.clone(), tls)
-                    .await
-                    .map_err(|e| restart(e.to_string()))
+                link::serve_inputs(data, inputs, wire, stats.clone(), tls_in).await.map_err(failed)
             },
             async {
                 link::send_outputs(outputs, |t| owner[&t], wire, stats.clone(), tls_out)
                     .await
-                    .map_err(|e| restart(e.to_string()))
+                    .map_err(failed)
             },
-            control_plane,
+            async {
+                match control_plane.await.map_err(failed)? {
+                    AttemptEnd::Finished => Ok(()),
+                    other => Err(other),
+                }
+            },
         )
     };
     let watch_attempt = async {
         loop {
             tokio::time::sleep(POLL).await;
-            if superseded().await {
+            if newer().await {
                 return;
             }
         }
     };
     let ended = tokio::select! {
-        done = work => match done {
-            Ok(_) => Ended::Finished,
-            Err(ended) => ended,
-        },
-        () = watch_attempt => Ended::Restart("a newer attempt started".into()),
+        done = work => done.map_or_else(|end| end, |_| AttemptEnd::Finished),
+        () = watch_attempt => superseded(),
     };
     cancel.cancel();
     reported.cancel();
     if let Err(e) = reports.await {
-        eprintln!("metrics task: {e}");
+        tracing::warn!("metrics task: {e}");
     }
-    if matches!(ended, Ended::Finished) {
-        eprintln!(
-            "data plane: {} bytes in {} messages",
-            stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
-            stats.messages.load(std::sync::atomic::Ordering::Relaxed)
-        );
+    if matches!(ended, AttemptEnd::Finished) {
+        let (bytes, messages) = (stats.bytes.load(Relaxed), stats.messages.load(Relaxed));
+        // A line of the slot's log that tests and operators read.
+        eprintln!("data plane: {bytes} bytes in {messages} messages");
     }
     Ok(ended)
 }
 
-/// The hello of a control connection (no task channel: ids `u64::MAX`).
-fn control_hello(config: WireConfig) -> Hello {
-    let none = u64::MAX;
-    Hello {
-        version: wire::VERSION,
-        session: config.session,
-        producer: none,
-        consumer: none,
-        compression: config.compression,
-    }
-}
-
-async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
-    TcpStream::connect(addr).await.map_err(|e| format!("connect to worker {addr}: {e}"))
+/// Where the workers of `a`'s epoch count their attempts.
+fn attempt_key(a: &Assignment) -> String {
+    format!("attempt/{}/{}", a.topology.name, a.epoch)
 }
 
 /// A worker's control connections and its tasks' checkpoint ends.
 struct ControlPlane {
-    link: PartCheckpointing,
+    part: PartCheckpointing,
     events: PartEvents,
     control: TcpListener,
     fence: Fence,
-    wire: WireConfig,
-    stats: Arc<WireStats>,
-    /// The supervisor's TLS, for the control connections too.
-    tls: Option<crate::tls::DataTls>,
+    /// Wire settings, counters and the supervisor's TLS.
+    net: Link,
 }
 
 impl ControlPlane {
@@ -531,41 +431,28 @@ impl ControlPlane {
         self,
         mut coordinator: ClusterCoordinator,
         others: Vec<SocketAddr>,
-    ) -> Result<bool, String> {
-        let ControlPlane { link, mut events, control, fence, wire, stats, tls } = self;
+    ) -> Result<bool> {
+        let ControlPlane { part, mut events, control, fence, net } = self;
         let inbox = coordinator.events();
         let run = coordinator.run();
         // Both ways at once: a TLS handshake needs the other end's accept.
         let outgoing = async {
             let mut commands = Vec::new();
             for addr in others.iter().copied() {
-                let stream = crate::tls::connect_maybe(tls.as_ref(), connect(addr).await?)
-                    .await
-                    .map_err(err)?;
-                commands.push(wire::sender::<Command, _>(
-                    stream,
-                    control_hello(wire),
-                    wire,
-                    stats.clone(),
-                ));
+                commands.push(net.connect::<Command>(addr, hello(usize::MAX, net.config)).await?);
             }
-            Ok::<_, String>(commands)
+            Ok::<_, Error>(commands)
         };
         let incoming = async {
             let mut readers = Vec::new();
             for _ in &others {
-                let (stream, _) = control
-                    .accept()
-                    .await
-                    .map_err(|e| format!("accept a control connection: {e}"))?;
-                let stream = crate::tls::accept_maybe(tls.as_ref(), stream).await.map_err(err)?;
+                let stream = net.accept(&control).await?;
                 let (_, rx, reader) =
-                    wire::receiver::<CheckpointEvent, _>(stream, wire, stats.clone())
-                        .await
-                        .map_err(err)?;
+                    wire::receiver::<CheckpointEvent, _>(stream, net.config, net.stats.clone())
+                        .await?;
                 readers.push((rx, reader));
             }
-            Ok::<_, String>(readers)
+            Ok::<_, Error>(readers)
         };
         let (commands, readers) = tokio::try_join!(outgoing, incoming)?;
         let local_events = {
@@ -574,9 +461,10 @@ impl ControlPlane {
                 while let Some(event) = events.next().await {
                     inbox.send(event);
                 }
-                Ok::<(), String>(())
+                Ok::<(), Error>(())
             }
         };
+        let closed = || Error::Attempt("a worker's control connection closed".into());
         let remote_events =
             futures_util::future::try_join_all(readers.into_iter().map(|(mut rx, reader)| {
                 let inbox: CoordinatorInbox = inbox.clone();
@@ -585,11 +473,11 @@ impl ControlPlane {
                     while let Some(event) = rx.recv().await {
                         inbox.send(event);
                     }
-                    reader.await.map_err(err)?.map_err(err)?;
+                    reader.await??;
                     // A worker's events end only after the end of the run.
                     match *run_state.borrow() == END_OF_RUN {
                         true => Ok(()),
-                        false => Err::<(), String>("a worker's control connection closed".into()),
+                        false => Err(closed()),
                     }
                 }
             }));
@@ -598,14 +486,13 @@ impl ControlPlane {
             std::mem::replace(&mut coordinator.barriers, tokio::sync::mpsc::unbounded_channel().1);
         let mut completed = coordinator.completed.clone();
         let fan_out = async move {
-            let closed = |_| "a worker's control connection closed".to_string();
             let mut ended = false;
             loop {
                 tokio::select! {
                     Some(barrier) = barriers.recv() => {
-                        link.trigger(barrier);
+                        part.trigger(barrier);
                         for (tx, _) in &commands {
-                            tx.send(Command::Trigger(barrier)).await.map_err(closed)?;
+                            tx.send(Command::Trigger(barrier)).await.map_err(|_| closed())?;
                         }
                     }
                     changed = completed.changed() => {
@@ -614,9 +501,9 @@ impl ControlPlane {
                         }
                         let id = *completed.borrow_and_update();
                         // The coordinator recorded it through the fence.
-                        link.complete(id);
+                        part.complete(id);
                         for (tx, _) in &commands {
-                            tx.send(Command::Complete(id)).await.map_err(closed)?;
+                            tx.send(Command::Complete(id)).await.map_err(|_| closed())?;
                         }
                         if id == END_OF_RUN {
                             ended = true;
@@ -627,17 +514,18 @@ impl ControlPlane {
             }
             for (tx, writer) in commands {
                 drop(tx);
-                writer.await.map_err(err)?.map_err(err)?;
+                writer.await??;
             }
-            Ok::<bool, String>(ended)
+            Ok::<bool, Error>(ended)
         };
         drop(coordinator);
         let ended = async {
-            let ended = fan_out.await?;
-            match ended {
+            match fan_out.await? {
                 true => Ok(true),
                 false if matches!(fence.is_current().await, Ok(false)) => Ok(false),
-                false => Err("the checkpoint coordinator stopped before the end of the run".into()),
+                false => Err(Error::Attempt(
+                    "the checkpoint coordinator stopped before the end of the run".into(),
+                )),
             }
         };
         // The other workers' event streams end after the run's end: do not
@@ -646,7 +534,7 @@ impl ControlPlane {
             let (_, local, remote) = tokio::join!(run, local_events, remote_events);
             local?;
             remote?;
-            std::future::pending::<Result<bool, String>>().await
+            std::future::pending::<Result<bool>>().await
         };
         tokio::select! {
             ended = ended => ended,
@@ -656,23 +544,15 @@ impl ControlPlane {
 
     /// Any other worker: sends its events to the coordinator's worker,
     /// follows its commands. `Ok(true)` once the run's end was committed.
-    async fn follow(self, coordinator: SocketAddr) -> Result<bool, String> {
-        let ControlPlane { link, mut events, control, fence, wire, stats, tls } = self;
+    async fn follow(self, coordinator: SocketAddr) -> Result<bool> {
+        let ControlPlane { part, mut events, control, fence, net } = self;
         // Both ways at once: a TLS handshake needs the other end's accept.
-        let outgoing = async {
-            let stream = connect(coordinator).await?;
-            crate::tls::connect_maybe(tls.as_ref(), stream).await.map_err(err)
-        };
-        let incoming = async {
-            let (stream, _) =
-                control.accept().await.map_err(|e| format!("accept the coordinator: {e}"))?;
-            crate::tls::accept_maybe(tls.as_ref(), stream).await.map_err(err)
-        };
-        let (up, down) = tokio::try_join!(outgoing, incoming)?;
-        let (up_tx, writer) =
-            wire::sender::<CheckpointEvent, _>(up, control_hello(wire), wire, stats.clone());
+        let ((up_tx, writer), down) = tokio::try_join!(
+            net.connect::<CheckpointEvent>(coordinator, hello(usize::MAX, net.config)),
+            net.accept(&control)
+        )?;
         let (_, mut commands, reader) =
-            wire::receiver::<Command, _>(down, wire, stats).await.map_err(err)?;
+            wire::receiver::<Command, _>(down, net.config, net.stats.clone()).await?;
         let up = async move {
             while let Some(event) = events.next().await {
                 if up_tx.send(event).await.is_err() {
@@ -680,19 +560,19 @@ impl ControlPlane {
                 }
             }
             drop(up_tx);
-            writer.await.map_err(err)?.map_err(err)?;
-            std::future::pending::<Result<bool, String>>().await
+            writer.await??;
+            std::future::pending::<Result<bool>>().await
         };
         let down = async move {
             while let Some(command) = commands.recv().await {
                 match command {
-                    Command::Trigger(barrier) => link.trigger(barrier),
+                    Command::Trigger(barrier) => part.trigger(barrier),
                     Command::Complete(id) => {
                         // Recorded by the coordinator: commit, even if this
                         // copy has gone stale since (a new copy restores a
                         // checkpoint at least as new, and committing is
                         // idempotent).
-                        link.complete(id);
+                        part.complete(id);
                         if id == END_OF_RUN {
                             return Ok(true);
                         }
@@ -702,11 +582,13 @@ impl ControlPlane {
             // The coordinator's worker is gone. If it recorded the run's
             // end first, this worker's sinks commit it all the same.
             if fence.completed().await.is_ok_and(|ids| ids.last() == Some(&END_OF_RUN)) {
-                link.complete(END_OF_RUN);
+                part.complete(END_OF_RUN);
                 return Ok(true);
             }
-            reader.await.map_err(err)?.map_err(err)?;
-            Err("the coordinator's worker closed its control connection before the end".to_string())
+            reader.await??;
+            Err(Error::Attempt(
+                "the coordinator's worker closed its control connection before the end".into(),
+            ))
         };
         tokio::select! {
             ended = down => ended,

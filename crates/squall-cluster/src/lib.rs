@@ -112,6 +112,37 @@ pub enum Error {
     /// A data-plane frame was malformed or of another protocol version.
     #[error("wire: {0}")]
     Wire(String),
+    /// A worker's attempt broke: a peer never joined or closed its
+    /// connection, a newer attempt started, a task of the worker crashed.
+    #[error("{0}")]
+    Attempt(String),
+    /// The topology failed, or its job driver gave up or was fenced (the
+    /// core's error: [`squall::Error::GaveUp`], a task's failure, ...).
+    #[error(transparent)]
+    Topology(Box<squall::Error>),
+}
+
+impl From<squall::Error> for Error {
+    fn from(e: squall::Error) -> Self {
+        Error::Topology(Box::new(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Attempt(format!("a task of the worker crashed: {e}"))
+    }
+}
+
+/// For the core's job driver, which this crate's attempt host reports to:
+/// the core's own error as it was, anything else by its message.
+impl From<Error> for squall::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Topology(e) => *e,
+            other => squall::Error::Other(other.to_string()),
+        }
+    }
 }
 
 impl From<etcd_client::Error> for Error {

@@ -17,6 +17,63 @@ use crate::tls::DataTls;
 use crate::wire::{self, Hello, WireConfig, WireStats};
 use crate::{Error, Result};
 
+/// How a worker's control connections (checkpoint events and commands,
+/// acker traffic) are made: their wire settings and counters, and the
+/// supervisor's TLS, if any.
+#[derive(Clone)]
+pub struct Link {
+    /// Wire settings (session, compression).
+    pub config: WireConfig,
+    /// Bytes and frames counted.
+    pub stats: Arc<WireStats>,
+    /// Mutual TLS, as the data connections.
+    pub tls: Option<DataTls>,
+}
+
+/// A control connection's sending end and its writer task.
+pub type Sending<T> = (tokio::sync::mpsc::Sender<T>, tokio::task::JoinHandle<Result<()>>);
+
+impl Link {
+    /// Connects to the control listener at `addr` and sends `T`s on it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the worker cannot be reached; TLS's errors.
+    pub async fn connect<T>(&self, addr: SocketAddr, hello: Hello) -> Result<Sending<T>>
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| Error::Io { what: format!("connect to worker {addr}"), source })?;
+        let stream = crate::tls::connect_maybe(self.tls.as_ref(), stream).await?;
+        Ok(wire::sender::<T, _>(stream, hello, self.config, self.stats.clone()))
+    }
+
+    /// Accepts one control connection on `control`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if accepting fails; TLS's errors.
+    pub async fn accept(&self, control: &TcpListener) -> Result<Box<dyn wire::Connection>> {
+        let (stream, _) = control
+            .accept()
+            .await
+            .map_err(|source| Error::Io { what: "accept a control connection".into(), source })?;
+        crate::tls::accept_maybe(self.tls.as_ref(), stream).await
+    }
+}
+
+/// The hello of a control connection from the worker whose first task is
+/// `first_task` (`usize::MAX`: not named).
+pub fn hello(first_task: usize, config: WireConfig) -> Hello {
+    Hello {
+        version: wire::VERSION,
+        session: config.session,
+        producer: first_task as u64,
+        consumer: u64::MAX,
+        compression: config.compression,
+    }
+}
+
 /// Accepts one connection per input on `listener` and feeds each input
 /// until its producer's worker closes the connection.
 ///

@@ -100,7 +100,8 @@ pub async fn take(
     let record: Option<TopologyRecord> = store.get(&format!("topologies/{name}")).await?;
     if let Some(record) = record.filter(|r| r.binary.is_none()) {
         let rescale = store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
-        let topology = control::build(&record, &rescale).map_err(NimbusError::BadTopology)?;
+        let topology = control::build(&record, &rescale)
+            .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
         if !topology.config().checkpointing() {
             return bad("savepoints need checkpoints: set config.checkpoint_interval_ms and \
                         checkpoint_dir"
@@ -169,10 +170,7 @@ async fn wait_until_deactivated(
 }
 
 /// Worker: the savepoint request for `a`'s epoch not answered yet, if any.
-///
-/// # Errors
-/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
-pub async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<SavepointRequest>> {
+async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<SavepointRequest>> {
     let name = &a.topology.name;
     let Some(request) = store.get::<SavepointRequest>(&requests_key(name)).await? else {
         return Ok(None);
@@ -185,10 +183,7 @@ pub async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<Save
 }
 
 /// Worker: answers `request` with `outcome`.
-///
-/// # Errors
-/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
-pub async fn answer(
+async fn answer(
     store: &Store,
     a: &Assignment,
     request: SavepointRequest,
@@ -198,21 +193,22 @@ pub async fn answer(
     store.put(&answers_key(&a.topology.name), &answer, None).await
 }
 
-/// The coordinating worker of a topology spread over several: answers
-/// every savepoint request of its epoch with `trigger`, until cancelled
-/// (spawn it beside the coordinator; etcd errors are retried).
+/// The coordinating worker (of a topology on one worker or spread over
+/// several): answers every savepoint request of its epoch with `trigger`,
+/// until cancelled (spawn it beside the coordinator; etcd errors are
+/// retried).
 pub async fn serve(store: Store, a: Assignment, trigger: SavepointTrigger) {
     loop {
         match pending(&store, &a).await {
             Ok(Some(request)) => {
                 let outcome = trigger.take(request.dir.clone()).await.map_err(|e| e.to_string());
-                eprintln!("savepoint asked by nimbus: {outcome:?}");
+                tracing::info!("savepoint asked by nimbus: {outcome:?}");
                 if let Err(e) = answer(&store, &a, request, outcome).await {
-                    eprintln!("cannot answer the savepoint request: {e}");
+                    tracing::warn!("cannot answer the savepoint request: {e}");
                 }
             }
             Ok(None) => {}
-            Err(e) => eprintln!("cannot read savepoint requests: {e}"),
+            Err(e) => tracing::warn!("cannot read savepoint requests: {e}"),
         }
         tokio::time::sleep(REPORT_EVERY).await;
     }

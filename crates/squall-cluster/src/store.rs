@@ -11,7 +11,6 @@
 //! | `NS/assignments/{supervisor}/{topology}` | [`Assignment`] | nimbus (supervisor deletes it when the worker finished) |
 //! | `NS/status/{topology}` | [`TopologyStatus`] | nimbus and supervisors |
 //! | `NS/nimbus` | election name; the leader's value is its API URL | nimbus |
-//! | `NS/workers/{topology}/{epoch}/{supervisor}-{slot}` | [`WorkerAddress`] | worker |
 //! | `NS/done/{topology}/{epoch}/{supervisor}-{slot}` | `true` once that worker finished | supervisor |
 //! | `NS/checkpoints/{topology}` | [`crate::fence::CompletedCheckpoints`] | the coordinator's worker, in a transaction fenced by its assignment; nimbus deletes it at a new submission |
 
@@ -75,15 +74,6 @@ pub struct Assignment {
     /// Raised every time nimbus moves the topology, so that a stale copy can
     /// tell it is stale.
     pub epoch: u64,
-}
-
-/// Where a worker of a multi-worker topology takes its data connections.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerAddress {
-    /// The data listener's address.
-    pub addr: std::net::SocketAddr,
-    /// The tasks it runs (as in its [`Assignment`]).
-    pub tasks: Vec<usize>,
 }
 
 /// Where a topology is in its life.

@@ -15,78 +15,78 @@ use crate::control::{
 };
 use crate::fence::EtcdFence;
 use crate::store::{Assignment, Store};
-use crate::ClusterConfig;
+use crate::{ClusterConfig, Result};
 
 /// Runs `a` (whose submitted topology is `topology`) under the cluster's
 /// controls. `Ok(Some(elapsed))` when it finished, `Ok(None)` when it
 /// stopped after a savepoint for a rebalance.
 ///
 /// # Errors
-/// A message for the slot's log: etcd unreachable, the rescaled topology
-/// refused, a task failed.
-pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>, String> {
+/// [`crate::Error::Etcd`] when etcd cannot be reached at the start;
+/// [`crate::Error::Topology`] when the rescaled topology is refused or the
+/// topology failed.
+pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>> {
     let started = Instant::now();
-    let config = ClusterConfig::load(None).map_err(|e| e.to_string())?;
+    let config = ClusterConfig::load(None)?;
     // One thread of its own: the etcd client's connection lives on this
     // runtime, and the fence uses it from the topology's.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let store = runtime.block_on(Store::connect(&config)).map_err(|e| e.to_string())?;
+    let runtime = crate::worker::runtime(Some(1))?;
+    let store = runtime.block_on(Store::connect(&config))?;
     let name = &a.topology.name;
-    let (rescale, switch) = runtime
-        .block_on(async {
-            let rescale: Option<Rescale> = store.get(&format!("rescale/{name}")).await?;
-            Ok::<_, crate::Error>((rescale, control::activation(&store, name).await?))
-        })
-        .map_err(|e| e.to_string())?;
+    let (rescale, switch) = runtime.block_on(async {
+        let rescale: Option<Rescale> = store.get(&format!("rescale/{name}")).await?;
+        Ok::<_, crate::Error>((rescale, control::activation(&store, name).await?))
+    })?;
     let mut topology = match &rescale {
         Some(r) if !r.parallelism.is_empty() => control::build(&a.topology, r)?,
         _ => topology,
     };
     if let Some(location) = rescale.as_ref().and_then(|r| r.restore_from.clone()) {
-        eprintln!("restoring from savepoint {location}");
-        topology = topology.restore_from(location).map_err(|e| e.to_string())?;
+        tracing::info!("restoring from savepoint {location}");
+        topology = topology.restore_from(location)?;
     }
     let activation = Activation::new(switch.active);
     let mut topology = topology.with_activation(&activation);
     crate::ui_cluster::worker_started(&topology);
     if a.workers > 1 {
         drop(runtime);
-        // Checkpoints and ackers span the workers: one coordinator, fenced
+        // The job driver with this worker's share of the tasks: one
+        // coordinator (or one set of ackers) for all workers, fenced
         // commits, restarts of all ([`crate::distributed`]).
-        let guaranteed = topology.config().checkpointing() || topology.config().tracking();
-        return match guaranteed {
-            true => crate::worker::run_distributed(a, &topology, &activation),
-            false => crate::worker::run_part(a, topology, &activation),
-        }
-        .map(Some);
+        return crate::worker::run_distributed(a, &topology, &activation).map(Some);
     }
     if topology.config().checkpointing() {
         // Completions recorded in etcd, fenced by this assignment.
-        let fence = runtime.block_on(EtcdFence::new(&store, a)).map_err(|e| e.to_string())?;
+        let fence = runtime.block_on(EtcdFence::new(&store, a))?;
         topology = topology.with_fence(Arc::new(fence));
     }
     let checkpoints = crate::query_route::checkpoints_of(&topology);
-    let running = Arc::new(LocalCluster::submit(topology).map_err(|e| e.to_string())?);
+    let running = Arc::new(LocalCluster::submit(topology)?);
     let metrics = running.metrics_handle();
-    crate::metrics_api::watch(&metrics);
     let host = config.supervisor.data_host;
     let publish = crate::query_route::publish(&store, a, host, running.states(), checkpoints);
-    let _queries = runtime.block_on(publish).map_err(|e| eprintln!("queries not served: {e}"));
+    let _queries = runtime.block_on(publish).map_err(|e| tracing::warn!("queries not served: {e}"));
+    // Reports and the spouts' switch, as on several workers; users'
+    // savepoints (`squall savepoint`, `squall stop`: nimbus kills the
+    // topology itself after a stop).
+    let ended = tokio_util::sync::CancellationToken::new();
+    let (store2, a2) = (store.clone(), a.clone());
+    let reports = runtime.spawn(follow(store2, a2, activation.clone(), metrics, ended.clone()));
+    let serving = running
+        .savepoint_trigger()
+        .map(|trigger| runtime.spawn(crate::savepoint::serve(store.clone(), a.clone(), trigger)));
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
     // etcd unreachable for a moment stops neither the topology nor this
     // loop: the supervisor's lease decides whether this worker may go on.
-    let warn = |e: crate::Error| eprintln!("etcd: {e}");
+    let warn = |e: crate::Error| tracing::warn!("etcd: {e}");
+    let rebalance_key = format!("rebalance/{name}");
     while !running.is_finished() {
-        let request =
-            runtime.block_on(look(&store, a, &activation, &metrics, false)).unwrap_or_else(|e| {
-                warn(e);
-                None
-            });
+        let rebalance = store.get::<RebalanceRecord>(&rebalance_key);
+        let request = runtime.block_on(rebalance).unwrap_or_else(|e| {
+            warn(e);
+            None
+        });
         if restored && !running.checkpoints().is_empty() {
             // Checkpointed past the savepoint: a restart restores the
             // latest checkpoint, not the savepoint again.
@@ -101,32 +101,16 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
                 break;
             }
         }
-        // A user's savepoint (`squall savepoint`, `squall stop`): nimbus
-        // kills the topology itself after a stop.
-        match runtime.block_on(crate::savepoint::pending(&store, a)) {
-            Ok(Some(request)) => {
-                let outcome = running.savepoint_to(request.dir.clone()).map_err(|e| e.to_string());
-                eprintln!("savepoint asked by nimbus: {outcome:?}");
-                let answered = crate::savepoint::answer(&store, a, request, outcome);
-                if let Err(e) = runtime.block_on(answered) {
-                    warn(e);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => warn(e),
-        }
         std::thread::sleep(REPORT_EVERY);
     }
-    if let Err(e) = runtime.block_on(look(&store, a, &activation, &metrics, true)) {
-        warn(e);
-    }
+    serving.inspect(|s| s.abort());
     // The final counts for the web UI, not a second late.
-    let last = crate::ui_cluster::publish(&store, a, activation.is_active(), &metrics, true);
-    if let Err(e) = runtime.block_on(last) {
-        warn(e);
+    ended.cancel();
+    if let Err(e) = runtime.block_on(reports) {
+        tracing::warn!("metrics task: {e}");
     }
     let running = Arc::into_inner(running).expect("the only handle");
-    running.join().map_err(|e| e.to_string())?;
+    running.join()?;
     Ok((!stopped).then(|| started.elapsed()))
 }
 
@@ -137,18 +121,16 @@ fn savepoint_and_stop(
     store: &Store,
     a: &Assignment,
     running: &RunningTopology,
-) -> Result<bool, String> {
+) -> Result<bool> {
     let taken = Instant::now();
     let outcome = running.savepoint().map_err(|e| e.to_string());
-    eprintln!("savepoint for a rebalance in {} ms: {outcome:?}", taken.elapsed().as_millis());
+    tracing::info!("savepoint for a rebalance in {} ms: {outcome:?}", taken.elapsed().as_millis());
     let ok = outcome.is_ok();
     if ok {
         running.kill();
     }
     let answer = SavepointAnswer { epoch: a.epoch, outcome };
-    runtime
-        .block_on(store.put(&format!("savepoints/{}", a.topology.name), &answer, None))
-        .map_err(|e| e.to_string())?;
+    runtime.block_on(store.put(&format!("savepoints/{}", a.topology.name), &answer, None))?;
     Ok(ok)
 }
 
@@ -162,19 +144,18 @@ async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {
 }
 
 /// Follows the switch, publishes this worker's report (when it changed,
-/// at most every [`control::REPORT_WRITTEN_EVERY`] unless `last`); returns
-/// a pending rebalance request, if any.
+/// at most every [`control::REPORT_WRITTEN_EVERY`] unless `last`).
 async fn look(
     store: &Store,
     a: &Assignment,
     activation: &Activation,
     metrics: &MetricsHandle,
     last: bool,
-) -> crate::Result<Option<RebalanceRecord>> {
+) -> crate::Result<()> {
     let name = &a.topology.name;
     let switch = control::activation(store, name).await?;
     if switch.active != activation.is_active() {
-        eprintln!("spouts {}", if switch.active { "activated" } else { "deactivated" });
+        tracing::info!("spouts {}", if switch.active { "activated" } else { "deactivated" });
         activation.set_active(switch.active);
     }
     let worker = format!("{}-{}", a.supervisor, a.slot);
@@ -183,13 +164,10 @@ async fn look(
     let report =
         WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
     control::REPORTS.put(store, &report_key(a), &report, last).await?;
-    crate::ui_cluster::publish(store, a, report.active, metrics, false).await?;
-    store.get(&format!("rebalance/{name}")).await
+    crate::ui_cluster::publish(store, a, report.active, metrics, false).await
 }
 
-/// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires, for
-/// a worker of a topology spread over several (nimbus rebalances those
-/// without asking a worker for a savepoint: [`control::rebalance`]).
+/// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires.
 pub(crate) async fn follow(
     store: Store,
     a: Assignment,
@@ -200,13 +178,13 @@ pub(crate) async fn follow(
     crate::metrics_api::watch(&metrics);
     loop {
         if let Err(e) = look(&store, &a, &activation, &metrics, ended.is_cancelled()).await {
-            eprintln!("cannot publish metrics: {e}");
+            tracing::warn!("cannot publish metrics: {e}");
         }
         if ended.is_cancelled() {
             let last =
                 crate::ui_cluster::publish(&store, &a, activation.is_active(), &metrics, true);
             if let Err(e) = last.await {
-                eprintln!("cannot publish metrics: {e}");
+                tracing::warn!("cannot publish metrics: {e}");
             }
             return;
         }

@@ -103,6 +103,26 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// A topology's attempts kept failing past its `restart_strategy`
+    /// (the job driver gives up): how many restarts it made, where they
+    /// count (`" in epoch 3"` on a cluster), the rule that refused the
+    /// next, and how often each cause ended an attempt.
+    #[error("giving up after {restarts} restarts{scope} ({rule}): {reasons}")]
+    GaveUp {
+        /// Restarts made before giving up.
+        restarts: u64,
+        /// Where the restarts count: empty locally, `" in epoch N"` on a
+        /// cluster.
+        scope: String,
+        /// The strategy's refusal, e.g. `restart_strategy allows 3`.
+        rule: String,
+        /// How often each cause ended an attempt: `2 x "..."`.
+        reasons: String,
+        /// The last attempt's failure, when this copy saw it.
+        #[source]
+        last: Option<Box<Error>>,
+    },
+
     /// A component's task cannot go on (a multilang subprocess died or sent
     /// a malformed message): returned by `Bolt::execute`, it fails the task
     /// itself, not only the input at hand as other errors do under

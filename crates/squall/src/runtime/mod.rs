@@ -11,7 +11,8 @@
 //! Its folders are its subsystems: `data/` (the data path above),
 //! `event_time/` (watermarks and ticks), `acking/` (Storm's acker and task
 //! restarts), `checkpointing/` (barriers, the coordinator, snapshots,
-//! fencing), `driver/` (local mode, restore and restart) and `metrics/`.
+//! fencing), `driver/` (the one job driver: restore, attempts, restarts, fencing;
+//! local mode is its in-process host) and `metrics/`.
 //!
 //! What this module does not own: what a topology is ([`crate::topology`])
 //! and what the built-in components do ([`crate::builtins`]).
@@ -27,13 +28,14 @@ mod metrics;
 pub(crate) use acking::{acker, part_ackers, restart, rotating_map, spout_tracker, tracking};
 pub(crate) use checkpointing::{barrier, coordinator, fence, part_checkpoint};
 pub(crate) use data::{collector, combiner, executor, inputs, message, part, partition, plan};
-pub(crate) use driver::{local, recovery, restart_strategy};
+pub(crate) use driver::{local, restart_strategy};
 pub(crate) use event_time::watermark;
 pub(crate) use metrics::task_metrics;
 pub(crate) use metrics::Metrics;
 
 pub use collector::OutputCollector;
 pub use coordinator::CheckpointStats;
+pub use driver::job::{run as drive_job, Attempt, AttemptEnd, AttemptHost, RestorePoint};
 pub(crate) use event_time::now_ms;
 pub use fence::{CheckpointFence, Fence, FenceFuture};
 pub use local::{LocalCluster, RunSummary, RunningTopology};

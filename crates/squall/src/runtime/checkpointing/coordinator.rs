@@ -10,7 +10,7 @@
 //! in the background, so that a store that hangs holds no trigger back);
 //! announces the end of the run (recorded through the fence too).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -75,7 +75,9 @@ pub(crate) struct CoordinatorTask {
     pub retained: usize,
     pub topology: String,
     pub max_parallelism: usize,
-    pub stats: Arc<Mutex<Vec<CheckpointStats>>>,
+    /// Where the completed checkpoints' figures (`metrics.checkpoints`)
+    /// and the web UI's history (`runtime/metrics/live.rs`) are kept.
+    pub metrics: Arc<crate::runtime::metrics::Metrics>,
     pub savepoints: SavepointRequests,
     pub cancel: CancellationToken,
     /// Cluster mode: where completed checkpoints and the end of the run are
@@ -84,9 +86,6 @@ pub(crate) struct CoordinatorTask {
     /// Consecutive failed checkpoints tolerated before the attempt fails
     /// (`config.tolerable_failed_checkpoints`; `None`: no bound).
     pub tolerable: Option<u32>,
-    /// Where the web UI's checkpoint history is kept, if anywhere
-    /// (`runtime/metrics/live.rs`).
-    pub history: Option<Arc<crate::runtime::metrics::Metrics>>,
 }
 
 fn epoch_ms() -> u64 {
@@ -94,6 +93,41 @@ fn epoch_ms() -> u64 {
 }
 
 impl CoordinatorTask {
+    /// A coordinator of `attached`'s tasks of `topology`, with checkpoint
+    /// ids from `first_id` on, writing to `storage` and its figures to
+    /// `metrics`; it stops when `cancel` fires. No fence, no savepoint
+    /// requests and no bound on failed checkpoints: callers set those.
+    pub(crate) fn new(
+        topology: &crate::topology::Topology,
+        attached: crate::runtime::part_checkpoint::Attached,
+        first_id: u64,
+        storage: Arc<CheckpointStorage>,
+        metrics: Arc<crate::runtime::metrics::Metrics>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let config = topology.config();
+        let timing = Timing {
+            interval_ms: config.checkpoint_interval_ms,
+            timeout_ms: config.checkpoint_timeout_ms,
+        };
+        CoordinatorTask {
+            coordinator: Coordinator::new(timing, attached.tasks, first_id),
+            timing,
+            events: attached.events,
+            triggers: attached.triggers,
+            completed: attached.completed,
+            storage,
+            retained: config.retained_checkpoints,
+            topology: topology.name().to_string(),
+            max_parallelism: config.max_parallelism,
+            metrics,
+            savepoints: Arc::new(tokio::sync::Mutex::new(mpsc::unbounded_channel().1)),
+            cancel,
+            fence: None,
+            tolerable: None,
+        }
+    }
+
     /// Runs until the end of the run or cancellation. Returns the error
     /// that fails the attempt when more consecutive checkpoints failed than
     /// `tolerable` allows (it then cancels the attempt).
@@ -347,7 +381,7 @@ impl CoordinatorTask {
             "checkpoint {id} completed"
         );
         checkpoint_completed(&self.topology, &stats);
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
+        self.metrics.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
         let _ = self.completed.send(id);
         Ok(())
     }
@@ -385,8 +419,8 @@ impl CoordinatorTask {
     /// are the last of `stats`) or failed with `error`.
     fn remember(&self, id: u64, savepoint: bool, duration_ms: u64, error: Option<&Error>) {
         use crate::runtime::metrics::live::{CheckpointRecord, CheckpointStatus};
-        let Some(history) = &self.history else { return };
-        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let history = &self.metrics;
+        let stats = history.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         let figures = stats.last().filter(|s| s.id == id && error.is_none());
         history.record_checkpoint(CheckpointRecord {
             id,

@@ -18,17 +18,17 @@
 //! when it refuses ([`crate::runtime::CheckpointFence`]).
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::protocol::{Coordinator, Input, Timing};
+use crate::checkpoint::protocol::Input;
 use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, RestoredCheckpoint, TaskAck};
 use crate::error::{Error, Result};
 use crate::runtime::checkpointing::TaskCheckpointing;
-use crate::runtime::coordinator::{CheckpointStats, CoordinatorTask, SavepointReply};
+use crate::runtime::coordinator::{CoordinatorTask, SavepointReply};
 use crate::runtime::executor::{Executor, Op};
 use crate::runtime::fence::Fence;
 use crate::runtime::part::TopologyPart;
@@ -163,7 +163,7 @@ pub struct ClusterCoordinator {
 /// Asks a [`ClusterCoordinator`] for savepoints (Flink's `savepoint`):
 /// cloneable, usable from any task while the coordinator runs.
 #[derive(Clone)]
-pub struct SavepointTrigger(mpsc::UnboundedSender<SavepointReply>);
+pub struct SavepointTrigger(pub(crate) mpsc::UnboundedSender<SavepointReply>);
 
 impl SavepointTrigger {
     /// Triggers a checkpoint now, waits for it to complete and copies it to
@@ -190,7 +190,8 @@ impl SavepointTrigger {
 
 impl ClusterCoordinator {
     /// A coordinator of every task of `topology`, writing to `storage`,
-    /// with checkpoint ids from `first_id` on; it stops when `cancel`
+    /// with checkpoint ids from `first_id` on, its figures and the web
+    /// UI's history in `metrics` (this worker's); it stops when `cancel`
     /// fires, and completes nothing that `fence` does not record (it then
     /// cancels `cancel`).
     pub fn new(
@@ -199,33 +200,24 @@ impl ClusterCoordinator {
         first_id: u64,
         cancel: CancellationToken,
         fence: Fence,
+        metrics: &crate::runtime::MetricsHandle,
     ) -> Self {
-        let config = topology.config();
-        let timing = Timing {
-            interval_ms: config.checkpoint_interval_ms,
-            timeout_ms: config.checkpoint_timeout_ms,
-        };
         let total: usize = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
         let (events, events_rx) = mpsc::unbounded_channel();
         let (barriers_tx, barriers) = mpsc::unbounded_channel();
         let (completed_tx, completed) = watch::channel(0);
         let (savepoints_tx, savepoints) = mpsc::unbounded_channel();
-        let task = CoordinatorTask {
-            coordinator: Coordinator::new(timing, 0..total, first_id),
-            timing,
+        let attached = Attached {
+            tasks: (0..total).collect(),
             events: events_rx,
             triggers: vec![barriers_tx],
             completed: completed_tx,
-            storage,
-            retained: config.retained_checkpoints,
-            topology: topology.name().to_string(),
-            max_parallelism: config.max_parallelism,
-            stats: Arc::new(Mutex::new(Vec::new())),
+        };
+        let metrics = metrics.0.clone();
+        let task = CoordinatorTask {
             savepoints: Arc::new(tokio::sync::Mutex::new(savepoints)),
-            cancel,
             fence: Some(fence),
-            tolerable: None,
-            history: None,
+            ..CoordinatorTask::new(topology, attached, first_id, storage, metrics, cancel)
         };
         ClusterCoordinator {
             events,
@@ -236,15 +228,6 @@ impl ClusterCoordinator {
         }
     }
 
-    /// Keeps the checkpoint history for the web UI in `metrics` (this
-    /// worker's [`crate::runtime::LiveStats`] then shows it).
-    pub fn with_history(mut self, metrics: &crate::runtime::MetricsHandle) -> Self {
-        if let Some(task) = self.task.as_mut() {
-            task.history = Some(metrics.0.clone());
-        }
-        self
-    }
-
     /// A handle that takes savepoints of this run.
     pub fn savepoints(&self) -> SavepointTrigger {
         SavepointTrigger(self.savepoints.clone())
@@ -253,20 +236,6 @@ impl ClusterCoordinator {
     /// Where workers' events go.
     pub fn events(&self) -> CoordinatorInbox {
         CoordinatorInbox(self.events.clone())
-    }
-
-    /// Records the completed checkpoints' figures into `stats` (a part's
-    /// [`crate::runtime::MetricsHandle::checkpoints`], for its reports)
-    /// instead of a list of its own.
-    pub fn record_into(&mut self, stats: Arc<Mutex<Vec<CheckpointStats>>>) {
-        if let Some(t) = self.task.as_mut() {
-            t.stats = stats;
-        }
-    }
-
-    /// The completed checkpoints' figures so far, shared with the task.
-    pub fn stats(&self) -> Arc<Mutex<Vec<CheckpointStats>>> {
-        self.task.as_ref().map(|t| t.stats.clone()).unwrap_or_default()
     }
 
     /// The coordinator's loop, to spawn: runs until the end of the run or

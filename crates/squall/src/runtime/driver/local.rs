@@ -1,8 +1,6 @@
 //! [`LocalCluster`]: a whole topology in this process, as Storm's
 //! `LocalCluster` and Flink's MiniCluster. No etcd, no daemons.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,9 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::runtime::coordinator::{CheckpointStats, SavepointReply};
+use crate::runtime::driver::{job, local_host::LocalHost};
 use crate::runtime::executor::Executor;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::{plan, recovery, MetricsSnapshot};
+use crate::runtime::part_checkpoint::SavepointTrigger;
+use crate::runtime::{plan, MetricsSnapshot};
 use crate::topology::Topology;
 
 /// Runs topologies in this process.
@@ -45,29 +45,19 @@ impl LocalCluster {
         let cancel = CancellationToken::new();
         let metrics = plan::metrics(&topology);
         let checkpoints = metrics.checkpoints.clone();
-        let mut savepoints = None;
-        let body: Pin<Box<dyn Future<Output = Result<()>> + Send>> =
-            if topology.config().checkpointing() {
-                let (tx, rx) = mpsc::unbounded_channel();
-                savepoints = Some(tx);
-                let run = recovery::run(
-                    topology.clone(),
-                    metrics.clone(),
-                    cancel.clone(),
-                    checkpoints.clone(),
-                    Arc::new(tokio::sync::Mutex::new(rx)),
-                );
-                Box::pin(run)
-            } else {
-                let plan = plan::build(&topology, &cancel, &metrics, None)?;
-                let (ackers, cancel) = (plan.ackers, cancel.clone());
-                Box::pin(async move {
-                    for acker in ackers {
-                        tokio::spawn(acker.run());
-                    }
-                    drive(plan.executors, cancel).await
-                })
-            };
+        // Users' savepoints need checkpoints: without them the sender is
+        // dropped and `savepoint` says so.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let savepoints = topology.config().checkpointing().then_some(SavepointTrigger(tx));
+        let mut host = LocalHost {
+            topology: topology.clone(),
+            metrics: metrics.clone(),
+            cancel: cancel.clone(),
+            savepoints: Arc::new(tokio::sync::Mutex::new(rx)),
+            next: 0,
+        };
+        let (driven, killed) = (topology.clone(), cancel.clone());
+        let body = async move { job::run(&driven, &mut host, &killed).await };
         let threads = match topology.config().worker_threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             n => n,
@@ -146,7 +136,7 @@ pub struct RunningTopology {
     thread: Option<JoinHandle<Result<()>>>,
     metrics: Arc<Metrics>,
     checkpoints: Arc<Mutex<Vec<CheckpointStats>>>,
-    savepoints: Option<mpsc::UnboundedSender<SavepointReply>>,
+    savepoints: Option<SavepointTrigger>,
     started: Instant,
 }
 
@@ -220,8 +210,14 @@ impl RunningTopology {
         };
         let (ask, rx) = SavepointReply::new(target);
         let stopped = || Error::Checkpoint("the topology stopped before the savepoint".into());
-        requests.send(ask).map_err(|_| stopped())?;
+        requests.0.send(ask).map_err(|_| stopped())?;
         rx.blocking_recv().map_err(|_| stopped())?
+    }
+
+    /// A handle that takes savepoints asynchronously, as
+    /// [`RunningTopology::savepoint_to`] does (`None` without checkpoints).
+    pub fn savepoint_trigger(&self) -> Option<SavepointTrigger> {
+        self.savepoints.clone()
     }
 
     /// Takes a savepoint, then kills the topology (Flink's `stop

@@ -1,8 +1,10 @@
-//! Running a topology: the local driver ([`local::LocalCluster`]), the loop
-//! that restores checkpoints and restarts failed attempts (`recovery`), and
-//! the restart rule both local and cluster drivers apply
-//! ([`restart_strategy::RestartTracker`]).
+//! Running a topology: the one job driver ([`job::run`]) that restores,
+//! runs attempts, restarts them by the topology's restart strategy
+//! ([`restart_strategy::RestartTracker`]) and fences stale copies, in local
+//! mode and on a cluster alike; its in-process host (`local_host`); and the
+//! local entry points ([`local::LocalCluster`]).
 
+pub(crate) mod job;
 pub(crate) mod local;
-pub(crate) mod recovery;
+pub(crate) mod local_host;
 pub(crate) mod restart_strategy;

@@ -2,9 +2,8 @@
 //! whether a topology restarts and after how long ([`RestartStrategy`],
 //! Flink's `FixedDelayRestartBackoffTimeStrategy`,
 //! `ExponentialDelayRestartBackoffTimeStrategy` and
-//! `FailureRateRestartBackoffTimeStrategy`). The local driver
-//! (`runtime/driver/recovery.rs`) and the cluster's workers
-//! (`squall-cluster/src/distributed.rs`) both ask it.
+//! `FailureRateRestartBackoffTimeStrategy`). The one job driver
+//! (`runtime/driver/job.rs`) asks it, in local mode and on a cluster.
 //!
 //! Pure bookkeeping over the times it is given, so that it is tested with
 //! a controlled clock.
@@ -55,6 +54,24 @@ impl RestartTracker {
     /// attempt has run long enough).
     pub fn started(&mut self, now: Instant) {
         self.attempt_started = Some(now);
+    }
+
+    /// Whether attempt `number` (0 first; on a cluster shared by every
+    /// worker of an epoch, so that a worker that restarted knows it) may
+    /// start: under `none` only the first, under fixed-delay up to
+    /// `attempts` restarts. Exponential-delay and failure-rate judge the
+    /// failures this tracker saw ([`RestartTracker::on_failure`]).
+    ///
+    /// # Errors
+    /// The strategy's refusal, as [`RestartTracker::on_failure`]'s.
+    pub fn allows_attempt(&self, number: u64) -> Result<(), String> {
+        match self.strategy {
+            RestartStrategy::None if number > 0 => Err("restart_strategy none".into()),
+            RestartStrategy::FixedDelay { attempts, .. } if number > u64::from(attempts) => {
+                Err(format!("restart_strategy allows {attempts}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// An attempt failed at `now`: the wait before the next one, or why
@@ -136,6 +153,10 @@ mod tests {
         let refused = fixed.on_failure(t0 + ms(2)).unwrap_err();
         assert_eq!(refused, "restart_strategy allows 2");
         assert_eq!(fixed.restarts(), 2);
+        // Counted by attempt numbers (a cluster's, shared by its workers).
+        assert_eq!(fixed.allows_attempt(2), Ok(()));
+        assert_eq!(fixed.allows_attempt(3).unwrap_err(), "restart_strategy allows 2");
+        assert!(RestartTracker::new(RestartStrategy::None).allows_attempt(1).is_err());
     }
 
     #[test]
