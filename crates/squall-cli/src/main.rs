@@ -557,7 +557,7 @@ fn init_logging() {
 }
 
 /// The log filter when `RUST_LOG` is not set.
-const DEFAULT_LOG: &str = "warn,squall::runtime::local=off";
+const DEFAULT_LOG: &str = "warn";
 
 #[cfg(test)]
 mod tests {
