@@ -20,7 +20,10 @@ const RATE: &str = "2500";
 fn events_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("squall-nexmark-{}", std::process::id()));
+        // In cargo's folder for test files, one per input size: each run
+        // writes the same bytes again (the generator is deterministic)
+        // instead of leaving a folder per process in /tmp.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nexmark-{EVENTS}"));
         let config = GeneratorConfig { rate: RATE.parse().unwrap(), ..Default::default() };
         squall_sql::nexmark_files::write_files(&dir, &config, EVENTS, false).unwrap();
         dir
