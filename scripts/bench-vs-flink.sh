@@ -145,7 +145,11 @@ run() {
             --set "output=$out.csv" --set "late=$out-late.csv" --set "parallelism=$p") ;;
         flink-words) cmd=(java "${java_opts[@]}" -cp "$flink_cp" FlinkWordCount "$per_task" "$p") ;;
         flink-windows) cmd=(java "${java_opts[@]}" -cp "$flink_cp" FlinkWindowSum "$per_task" "$p") ;;
-        storm-words) cmd=(java "${java_opts[@]}" -cp "$storm_cp" StormWordCount "$per_task" "$p") ;;
+        # Storm's LocalCluster leaves a folder per run (logs, storm_rocks) in
+        # java.io.tmpdir: keep them in $work, deleted at exit.
+        storm-words) mkdir -p "$work/storm-tmp"
+            cmd=(java "${java_opts[@]}" -Djava.io.tmpdir="$work/storm-tmp" -cp "$storm_cp"
+                StormWordCount "$per_task" "$p") ;;
         *) return 0 ;;
     esac
     local load1 waited=0
