@@ -177,10 +177,13 @@ pub(crate) async fn follow(
 ) {
     crate::metrics_api::watch(&metrics);
     loop {
-        if let Err(e) = look(&store, &a, &activation, &metrics, ended.is_cancelled()).await {
+        // Read once: `ended` firing while a throttled report is written
+        // must still leave one forced write of the final counts.
+        let last = ended.is_cancelled();
+        if let Err(e) = look(&store, &a, &activation, &metrics, last).await {
             tracing::warn!("cannot publish metrics: {e}");
         }
-        if ended.is_cancelled() {
+        if last {
             let last =
                 crate::ui_cluster::publish(&store, &a, activation.is_active(), &metrics, true);
             if let Err(e) = last.await {
