@@ -345,9 +345,10 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     // This attempt's state, queryable through nimbus until it ends.
     let states = part.metrics_handle().states();
     let checkpoints = crate::query_route::checkpoints_of(topology);
-    if let Err(e) = crate::query_route::publish(store, a, host, states, checkpoints).await {
-        tracing::warn!("queries not served: {e}");
-    }
+    // The server stops when this guard is dropped, at the attempt's end.
+    let _queries = crate::query_route::publish(store, a, host, states, checkpoints)
+        .await
+        .map_err(|e| tracing::warn!("queries not served: {e}"));
     // The attempt's metrics and the spouts' switch, as a single worker
     // follows them (the counts start again with every attempt).
     let reported = tokio_util::sync::CancellationToken::new();
