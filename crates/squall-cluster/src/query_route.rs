@@ -47,6 +47,7 @@ pub struct QueryAddress {
 
 /// A worker's query server: stopped when dropped.
 #[derive(Debug)]
+#[must_use = "the query server stops when this guard is dropped"]
 pub struct QueryServer(tokio::task::AbortHandle);
 
 impl Drop for QueryServer {
