@@ -123,6 +123,9 @@ pub struct CsvSpout {
     next_file: usize,
     reader: Option<(usize, csv::Reader<File>)>,
     record: csv::StringRecord,
+    /// The row of the record read last, its cells overwritten in place by
+    /// the next one (strings keep their buffers).
+    row: Values,
     generator: WatermarkGenerator,
     errors: u64,
     /// Records in flight (tracking only).
@@ -150,6 +153,7 @@ impl Clone for CsvSpout {
             next_file: 0,
             reader: None,
             record: csv::StringRecord::new(),
+            row: Values::new(),
             generator: self.options.watermark.generator(),
             errors: 0,
             replay: Replay::default(),
@@ -240,6 +244,7 @@ impl CsvSpout {
             next_file: 0,
             reader: None,
             record: csv::StringRecord::new(),
+            row: Values::new(),
             generator,
             errors: 0,
             replay: Replay::default(),
@@ -261,17 +266,22 @@ impl CsvSpout {
         &self.files
     }
 
-    /// A cell as a value: null, int, float or string.
-    fn cell(&self, text: &str) -> Value {
-        if self.options.null_values.iter().any(|n| n == text) {
-            Value::Null
-        } else if let Ok(i) = text.parse::<i64>() {
-            Value::Int(i)
-        } else if let Ok(f) = text.parse::<f64>() {
-            Value::Float(f)
-        } else {
-            Value::String(text.to_string())
+    /// Reads `record`, whose event time is `ts`, into `row`: the cells
+    /// typed as [`set_cell`] does, then `event_time`. With `time_is_int`
+    /// (the time column's text is the plain int `ts`) that cell is the int
+    /// `ts`, unless its text is a null text.
+    fn fill_row(&mut self, ts: i64, time_is_int: bool) {
+        let n = self.record.len();
+        self.row.resize(n + 1, Value::Null);
+        let nulls = &self.options.null_values;
+        for (i, (text, slot)) in self.record.iter().zip(&mut self.row).enumerate() {
+            if i == self.time_index && time_is_int && !nulls.iter().any(|n| n == text) {
+                *slot = Value::Int(ts);
+            } else {
+                set_cell(nulls, slot, text);
+            }
         }
+        self.row[n] = Value::Timestamp(ts);
     }
 
     fn emit_error(
@@ -313,14 +323,19 @@ impl CsvSpout {
             Ok(true) => {
                 let line = self.record.position().map_or(0, |p| p.line());
                 let time_text = &self.record[self.time_index];
-                match self.options.time_format.parse(time_text) {
+                // Plain digits of `unix_millis` are read once, as the cell's
+                // int and the event time; anything else goes through the
+                // format (spaces, errors).
+                let direct = match self.options.time_format {
+                    TimestampFormat::UnixMillis => time_text.parse::<i64>().ok(),
+                    _ => None,
+                };
+                match direct.map_or_else(|| self.options.time_format.parse(time_text), Ok) {
                     Ok(ts) => {
-                        // Sized once: the cells and the event time.
-                        let mut values: Values = Vec::with_capacity(self.record.len() + 1);
-                        values.extend(self.record.iter().map(|t| self.cell(t)));
-                        values.push(Value::Timestamp(ts));
+                        self.fill_row(ts, direct.is_some());
                         self.generator.on_event(ts);
-                        self.replay.emit(collector, ((file as u64) << 40) | line, values)?;
+                        let id = ((file as u64) << 40) | line;
+                        self.replay.emit_ref(collector, id, &self.row)?;
                     }
                     Err(reason) => {
                         let text = self.record.iter().collect::<Vec<_>>().join(",");
@@ -339,6 +354,30 @@ impl CsvSpout {
                 Ok(Step::Record)
             }
         }
+    }
+}
+
+/// Sets `slot` to the value of the cell `text`: null if `text` is one of
+/// `null_values`, else an int, a float, or else a string (written into
+/// the string `slot` holds, if any, reusing its buffer).
+fn set_cell(null_values: &[String], slot: &mut Value, text: &str) {
+    // Only a sign, a digit, `.` or the start of `inf`/`nan` can begin a
+    // number: other text is not parsed twice to find it is a string.
+    let numeric = match text.as_bytes().first() {
+        Some(b) => !b.is_ascii_alphabetic() || matches!(b, b'i' | b'I' | b'n' | b'N'),
+        None => true,
+    };
+    if null_values.iter().any(|n| n == text) {
+        *slot = Value::Null;
+    } else if let Some(i) = numeric.then(|| text.parse::<i64>().ok()).flatten() {
+        *slot = Value::Int(i);
+    } else if let Some(f) = numeric.then(|| text.parse::<f64>().ok()).flatten() {
+        *slot = Value::Float(f);
+    } else if let Value::String(s) = slot {
+        s.clear();
+        s.push_str(text);
+    } else {
+        *slot = Value::String(text.to_string());
     }
 }
 
@@ -480,5 +519,33 @@ impl Spout for CsvSpout {
             tracing::warn!(errors = self.errors, "csv spout: lines sent to the errors stream");
         }
         self.reader = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_typed_in_place_as_null_int_float_or_string() {
+        let nulls = vec![String::new(), "NA".to_string()];
+        let mut slot = Value::Null;
+        let mut typed = |text: &str| {
+            set_cell(&nulls, &mut slot, text);
+            slot.clone()
+        };
+        assert_eq!(typed("k00042"), Value::from("k00042"));
+        assert_eq!(typed("k7"), Value::from("k7"), "a string written over a string");
+        assert_eq!(typed("-12"), Value::Int(-12));
+        assert_eq!(typed("+3"), Value::Int(3));
+        assert_eq!(typed("2.5"), Value::Float(2.5));
+        assert_eq!(typed(".5e1"), Value::Float(5.0));
+        assert_eq!(typed("inf"), Value::Float(f64::INFINITY));
+        assert!(matches!(typed("NaN"), Value::Float(f) if f.is_nan()));
+        assert_eq!(typed("NA"), Value::Null);
+        assert_eq!(typed(""), Value::Null);
+        assert_eq!(typed("nope"), Value::from("nope"), "starts like nan, is text");
+        assert_eq!(typed(" 7"), Value::from(" 7"), "spaces keep a cell text");
+        assert_eq!(typed("e5"), Value::from("e5"));
     }
 }

@@ -108,6 +108,24 @@ impl Replay {
         }
     }
 
+    /// [`Replay::emit`] of a row the spout reuses: copied only when kept
+    /// (tracking) or buffered (see [`OutputCollector::emit_ref`]).
+    ///
+    /// # Errors
+    /// As [`OutputCollector::emit_with_id`].
+    pub fn emit_ref(
+        &mut self,
+        collector: &mut OutputCollector,
+        id: MessageId,
+        values: &Values,
+    ) -> Result<()> {
+        if self.tracking {
+            self.emit(collector, id, values.clone())
+        } else {
+            collector.emit_ref(values)
+        }
+    }
+
     /// Emits again up to `max` of the failed tuples; returns how many.
     ///
     /// # Errors

@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::{self, AtomicFile};
@@ -81,9 +82,21 @@ pub(crate) fn order(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// The order of two rows, cell by cell.
+/// The order of two rows, cell by cell (as [`order`], with the common
+/// cells, timestamps, ints and text, compared inline: the sort of a run's
+/// results is this comparison's loop).
 pub(crate) fn order_rows(a: &Values, b: &Values) -> Ordering {
-    a.iter().zip(b).map(|(x, y)| order(x, y)).find(|o| o.is_ne()).unwrap_or(a.len().cmp(&b.len()))
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x, y) {
+            (Value::Timestamp(x), Value::Timestamp(y)) | (Value::Int(x), Value::Int(y)) => x.cmp(y),
+            (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+            _ => order(x, y),
+        };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 impl Bolt for WindowCsvSink {
@@ -152,23 +165,27 @@ impl Bolt for WindowCsvSink {
         }
         // Sorted rows repeat their window bounds: format a column's
         // timestamp once per run of equal ones, not once per cell.
-        let mut last: Vec<Option<(i64, String)>> = Vec::new();
+        let mut last: Vec<Option<i64>> = Vec::new();
+        // One text per column, rewritten in place row after row.
         let mut cells: Vec<String> = Vec::new();
         for row in &self.rows {
             last.resize(last.len().max(row.len()), None);
-            cells.clear();
-            for (v, last) in row.iter().zip(&mut last) {
-                cells.push(match (v, &*last) {
-                    (Value::Timestamp(t), Some((seen, text))) if seen == t => text.clone(),
+            cells.resize(cells.len().max(row.len()), String::new());
+            for ((v, last), cell) in row.iter().zip(&mut last).zip(&mut cells) {
+                match (v, *last) {
+                    (Value::Timestamp(t), Some(seen)) if seen == *t => {}
                     (Value::Timestamp(t), _) => {
-                        let text = timestamp_text(v).unwrap_or_default();
-                        *last = Some((*t, text.clone()));
-                        text
+                        *cell = timestamp_text(v).unwrap_or_default();
+                        *last = Some(*t);
                     }
-                    (other, _) => other.to_string(),
-                });
+                    (other, _) => {
+                        *last = None;
+                        cell.clear();
+                        write!(cell, "{other}").expect("writing to a String");
+                    }
+                }
             }
-            w.write_record(&cells).map_err(err)?;
+            w.write_record(&cells[..row.len()]).map_err(err)?;
         }
         atomic_file::commit_csv(w, path)?;
         Ok(())

@@ -224,6 +224,40 @@ impl OutputCollector {
         Ok(())
     }
 
+    /// Emits a copy of `values` on the default stream, as
+    /// `emit(values.clone())` does, copying only when the tuple is
+    /// buffered: with the consumer's input combining on (see
+    /// [`crate::InputCombining`]), a tuple folded into one this task holds
+    /// back for the route is not copied. A spout that parses each record
+    /// into one reused row (the `csv` spout) then allocates nothing per
+    /// record in the common case.
+    ///
+    /// # Errors
+    /// As [`OutputCollector::emit`].
+    pub fn emit_ref(&mut self, values: &Values) -> Result<()> {
+        let fast = self.default_stream.filter(|&s| !self.streams[s].direct);
+        let Some(s) = fast.filter(|_| self.tracker.is_none() && self.targets.is_none()) else {
+            return self.emit(values.clone());
+        };
+        self.check_arity(s, values)?;
+        self.emitted += 1;
+        let sent = self.time.sent;
+        for r in 0..self.streams[s].routes.len() {
+            let route = &mut self.streams[s].routes[r];
+            if let (Some(combiner), RouteTarget::Channels { .. }) =
+                (route.combiner.as_mut(), &route.target)
+            {
+                if combiner.add_ref(values, sent) {
+                    self.buffered += 1;
+                    self.has_full |= combiner.is_full();
+                    continue;
+                }
+            }
+            self.deliver(s, r, values.clone(), None, Anchoring::Input);
+        }
+        Ok(())
+    }
+
     /// Emits `values` on `stream`.
     ///
     /// # Errors

@@ -121,6 +121,16 @@ impl WindowMerge {
     }
 }
 
+/// Where [`Combiner::fold_into_slice`] put a tuple.
+enum Slice {
+    /// It must travel on its own.
+    Alone,
+    /// Folded into the tuple held back for its key and slice.
+    Folded,
+    /// The first of its key and slice: the caller holds it back.
+    New,
+}
+
 /// The held-back tuples of one route, at most one per key.
 #[derive(Debug)]
 pub(crate) struct Combiner {
@@ -214,15 +224,51 @@ impl Combiner {
 
     /// [`Combiner::add`] of a window merge.
     fn add_to_slice(&mut self, values: Values, sent: i64) -> Option<Values> {
+        match self.fold_into_slice(&values, sent) {
+            Slice::Alone => Some(values),
+            Slice::Folded => None,
+            Slice::New => {
+                self.rows.push(values);
+                self.weights.push(1);
+                None
+            }
+        }
+    }
+
+    /// Adds a tuple as [`Combiner::add`] does, copying `values` only when
+    /// it is held back as the first of its key (and slice); returns
+    /// `false`, having taken nothing, when the tuple must be sent as it is
+    /// (see [`WindowCombining`]).
+    pub fn add_ref(&mut self, values: &Values, sent: i64) -> bool {
+        if let Merge::Window(_) = self.merge {
+            return match self.fold_into_slice(values, sent) {
+                Slice::Alone => false,
+                Slice::Folded => true,
+                Slice::New => {
+                    self.rows.push(values.clone());
+                    self.weights.push(1);
+                    true
+                }
+            };
+        }
+        let held = self.add(values.clone(), sent);
+        debug_assert!(held.is_none(), "only a window merge gives a tuple back");
+        held.is_none()
+    }
+
+    /// Finds the held-back tuple of `values`' key and slice and folds
+    /// `values` into it: one hash lookup. On [`Slice::New`] the slot is
+    /// taken for the next row pushed.
+    fn fold_into_slice(&mut self, values: &Values, sent: i64) -> Slice {
         let Merge::Window(m) = &self.merge else { unreachable!("a window merge") };
         let ts = match values[m.time] {
             Value::Timestamp(t) | Value::Int(t) => t,
-            _ => return Some(values),
+            _ => return Slice::Alone,
         };
         // Its first window must still be open and unfired at the consumer,
         // whose watermark is at most the one this producer sent.
         match m.window.slice_of(ts) {
-            Some((slice, first_end)) if first_end > sent && m.takes(&values) => {
+            Some((slice, first_end)) if first_end > sent && m.takes(values) => {
                 let key = match &self.key[..] {
                     [i] => InlineKey::of_one(&values[*i])
                         .unwrap_or_else(|| InlineKey::Other(Key(vec![values[*i].clone()]))),
@@ -231,24 +277,22 @@ impl Combiner {
                 match self.slices.entry((key, slice)) {
                     Entry::Occupied(e) => {
                         let slot = *e.get();
-                        if !m.fold(&mut self.rows[slot], &values) {
-                            return Some(values);
+                        if !m.fold(&mut self.rows[slot], values) {
+                            return Slice::Alone;
                         }
                         self.weights[slot] += 1;
+                        Slice::Folded
                     }
                     Entry::Vacant(e) => {
                         e.insert(self.rows.len());
-                        self.rows.push(values);
-                        self.weights.push(1);
+                        Slice::New
                     }
                 }
-                None
             }
-            _ => Some(values),
+            _ => Slice::Alone,
         }
     }
 
-    /// The slot of a key that is not one string, inserting a new key.
     fn slot_of_key(&mut self, values: &Values) -> Option<usize> {
         let key = Key(self.key.iter().map(|&i| values[i].clone()).collect());
         let next = self.rows.len();
@@ -378,6 +422,31 @@ mod tests {
             ]
         );
         assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn add_ref_holds_and_gives_back_the_tuples_add_does() {
+        use AggregateKind::*;
+        let (mut owned, mut borrowed) =
+            (window_combiner(&[(Sum, "v")]), window_combiner(&[(Sum, "v")]));
+        let events = [
+            event(12, "a", Value::Int(1)),
+            event(15, "a", Value::Int(2)),
+            event(3, "a", Value::Int(5)),
+            event(11, "b", Value::Float(0.5)),
+            event(25, "a", Value::Int(8)),
+            event(14, "a", Value::Float(1.5)),
+        ];
+        for e in &events {
+            let alone = owned.add(e.clone(), 9);
+            assert_eq!(!borrowed.add_ref(e, 9), alone.is_some(), "{e:?}");
+        }
+        let (a, b): (Vec<_>, Vec<_>) = (owned.drain().collect(), borrowed.drain().collect());
+        assert_eq!(a, b);
+        assert_eq!(a[0], (event(12, "a", Value::Int(3)), 2), "12 and 15 folded, 3 and 14 not");
+        let mut words = Combiner::new(Merge::Count, vec![0]);
+        assert!(words.add_ref(&word("x", 1), 0) && words.add_ref(&word("x", 1), 0));
+        assert_eq!(words.drain().collect::<Vec<_>>(), vec![(word("x", 1), 2)]);
     }
 
     #[test]
