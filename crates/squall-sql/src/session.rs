@@ -33,6 +33,9 @@ pub struct Outcome {
     pub operators: Vec<String>,
     /// The folders the filesystem sinks write, as `(component id, path)`.
     pub outputs: Vec<(String, std::path::PathBuf)>,
+    /// The rows each interval join of the run holds (0 after the final
+    /// watermark: [`crate::interval_join`]).
+    pub rows_held: Vec<Arc<crate::interval_join::RowsHeld>>,
 }
 
 /// A SQL session: a catalog, settings, and the statements run so far.
@@ -337,6 +340,7 @@ impl Session {
             t.sink(&job.sink, node.map_err(|e| at(e, &st))?).map_err(|e| at(e, &st))?;
             outcome.operators.extend(t.lines);
             outcome.outputs.extend(t.outputs);
+            outcome.rows_held.extend(t.rows_held);
         }
         Ok(())
     }

@@ -1,0 +1,227 @@
+//! Interval joins and outer joins against DuckDB: two CSV tables written
+//! by the test (a seeded generator: keys, values, event times in order),
+//! the same join run by Squall over the files and by DuckDB as batch SQL,
+//! and the complete outputs compared row for row (an outer join's
+//! changelog folded into its final table first).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use squall_test_support::duckdb::{self, compare, csv_rows, upserted};
+
+/// Rows per table.
+const ROWS: usize = 1500;
+
+/// A small seeded generator (xorshift), so both engines read the same
+/// files run after run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+}
+
+/// `dir/a.csv` (k, v, ts) and `dir/b.csv` (k, w, ts): keys 0-49 on `a`,
+/// 10-59 on `b` (so some never match), a few NULL keys, times rising by
+/// 0-199 ms per row from 2026-01-01.
+fn write_tables(dir: &Path, seed: u64) {
+    let mut rng = Rng(seed);
+    for (name, base) in [("a", 0), ("b", 10)] {
+        let mut t = 1_767_225_600_000i64;
+        let mut text = String::new();
+        for i in 0..ROWS {
+            t += rng.below(200) as i64;
+            let k = match rng.below(40) {
+                0 => String::new(),
+                _ => (base + rng.below(50)).to_string(),
+            };
+            let v = match name {
+                "a" => format!("v{i}"),
+                _ => rng.below(1000).to_string(),
+            };
+            writeln!(text, "{k},{v},{}", ts(t)).unwrap();
+        }
+        std::fs::write(dir.join(format!("{name}.csv")), text).unwrap();
+    }
+}
+
+/// Squall's tables `a` and `b` over the files, watermarks 1 s behind.
+fn ddl(dir: &Path) -> String {
+    let table = |name: &str, col: &str, ty: &str| {
+        format!(
+            "CREATE TABLE {name} (k BIGINT, {col} {ty}, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');",
+            dir.join(format!("{name}.csv")).display()
+        )
+    };
+    table("a", "v", "VARCHAR") + &table("b", "w", "BIGINT")
+}
+
+/// DuckDB's views `a` and `b` over the same files.
+fn duck_views(dir: &Path) -> [String; 2] {
+    let view = |name: &str, col: &str, ty: &str| {
+        format!(
+            "CREATE VIEW {name} AS SELECT * FROM read_csv('{}', header=false,
+               columns={{'k':'BIGINT','{col}':'{ty}','ts':'TIMESTAMP'}})",
+            dir.join(format!("{name}.csv")).display()
+        )
+    };
+    [view("a", "v", "VARCHAR"), view("b", "w", "BIGINT")]
+}
+
+/// Runs `insert` (into `out`, whose columns are `columns`) over the tables
+/// with `parallelism`; returns the sink's rows and the session's outcome.
+fn run(
+    dir: &Path,
+    columns: &str,
+    insert: &str,
+    parallelism: usize,
+) -> (Vec<Vec<String>>, squall_sql::Outcome) {
+    let out = dir.join(format!("out-{parallelism}-{:x}", fxhash(insert)));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut s = squall_sql::Session::new();
+    s.set("parallelism", &parallelism.to_string()).unwrap();
+    let script = format!(
+        "{}\nCREATE TABLE out ({columns}) WITH ('connector' = 'filesystem', 'path' = '{}');\n{insert}",
+        ddl(dir),
+        out.display()
+    );
+    let outcome = s.run_script(&script).unwrap_or_else(|e| panic!("{e}"));
+    (csv_rows(&out), outcome)
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+fn duck(dir: &Path, query: &str) -> Vec<Vec<String>> {
+    let [a, b] = duck_views(dir);
+    duckdb::query(&[&a, &b, query])
+}
+
+/// The interval join's state after the run: nothing held, and at most
+/// `peak` rows at once (printed).
+fn assert_state_dropped(outcome: &squall_sql::Outcome) -> i64 {
+    let [held] = outcome.rows_held.as_slice() else {
+        panic!("not planned as one interval join: {:?}", outcome.operators)
+    };
+    let held: &Arc<squall_sql::interval_join::RowsHeld> = held;
+    assert!(
+        outcome.operators.iter().any(|l| l.contains("interval")),
+        "{:?}",
+        outcome.operators
+    );
+    assert_eq!(held.now(), 0, "rows still held after the final watermark");
+    assert!(held.peak() > 0, "the join never held a row");
+    eprintln!("interval join: at most {} rows held of {} read", held.peak(), 2 * ROWS);
+    held.peak()
+}
+
+#[test]
+fn an_interval_join_with_between_equals_duckdb_and_drops_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), 7);
+    let (ours, outcome) = run(
+        dir.path(),
+        "k BIGINT, v VARCHAR, w BIGINT, ta TIMESTAMP(3), tb TIMESTAMP(3)",
+        "INSERT INTO out SELECT a.k, a.v, b.w, a.ts, b.ts FROM a, b
+         WHERE a.k = b.k AND a.ts BETWEEN b.ts - INTERVAL '2' SECOND AND b.ts + INTERVAL '1' SECOND",
+        1,
+    );
+    assert_state_dropped(&outcome);
+    let theirs = duck(
+        dir.path(),
+        "SELECT a.k, a.v, b.w, a.ts, b.ts FROM a, b WHERE a.k = b.k
+         AND a.ts BETWEEN b.ts - INTERVAL 2 SECOND AND b.ts + INTERVAL 1 SECOND",
+    );
+    compare("interval join (BETWEEN)", ours, theirs);
+}
+
+#[test]
+fn an_interval_join_with_strict_bounds_on_two_tasks_equals_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), 11);
+    // The bounds written the other way round: b's time against a's.
+    let (ours, outcome) = run(
+        dir.path(),
+        "k BIGINT, v VARCHAR, w BIGINT, ta TIMESTAMP(3), tb TIMESTAMP(3)",
+        "INSERT INTO out SELECT a.k, a.v, b.w, a.ts, b.ts FROM a JOIN b ON a.k = b.k
+         AND b.ts > a.ts - INTERVAL '1' SECOND AND b.ts + INTERVAL '3' SECOND < a.ts + INTERVAL '5' SECOND
+         AND b.w > 100",
+        2,
+    );
+    assert_state_dropped(&outcome);
+    let theirs = duck(
+        dir.path(),
+        "SELECT a.k, a.v, b.w, a.ts, b.ts FROM a JOIN b ON a.k = b.k
+         AND b.ts > a.ts - INTERVAL 1 SECOND AND b.ts + INTERVAL 3 SECOND < a.ts + INTERVAL 5 SECOND
+         AND b.w > 100",
+    );
+    compare("interval join (strict bounds)", ours, theirs);
+}
+
+/// An outer join's final table against DuckDB's.
+fn outer(kind: &str, on: &str, parallelism: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), 3 + parallelism as u64);
+    let select = format!("SELECT a.k, a.v, b.k, b.w FROM a {kind} JOIN b ON {on}");
+    let (ours, outcome) = run(
+        dir.path(),
+        "ka BIGINT, v VARCHAR, kb BIGINT, w BIGINT",
+        &format!("INSERT INTO out {select}"),
+        parallelism,
+    );
+    assert!(outcome.operators.iter().any(|l| l.contains("changelog")), "{:?}", outcome.operators);
+    let kinds: std::collections::BTreeSet<String> = ours.iter().map(|r| r[0].clone()).collect();
+    eprintln!("{kind} JOIN: {} changelog rows, kinds {kinds:?}", ours.len());
+    // Whichever side comes first for a key, a FULL join pads its first
+    // row and retracts it when the other side's first match comes; a LEFT
+    // or RIGHT join does so only if the outer side came first.
+    if kind.starts_with("FULL") {
+        assert!(kinds.contains("-D"), "no padded row was ever retracted: {kinds:?}");
+    }
+    compare(&format!("{kind} JOIN"), upserted(ours), duck(dir.path(), &select));
+}
+
+#[test]
+fn a_left_join_retracts_padded_rows_and_ends_as_duckdbs() {
+    outer("LEFT", "a.k = b.k", 1);
+}
+
+#[test]
+fn a_right_join_with_a_residual_condition_ends_as_duckdbs() {
+    outer("RIGHT", "a.k = b.k AND b.w > 300", 2);
+}
+
+#[test]
+fn a_full_outer_join_ends_as_duckdbs() {
+    outer("FULL OUTER", "a.k = b.k AND a.v <> 'v7'", 2);
+}
+
+#[test]
+fn an_unsupported_join_shape_fails_to_plan_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), 1);
+    let mut s = squall_sql::Session::new();
+    let err = s
+        .run_script(&format!(
+            "{}\nSELECT a.v, b.w FROM a, b WHERE a.ts BETWEEN b.ts AND b.ts + INTERVAL '1' SECOND",
+            ddl(dir.path())
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains('\n') && err.contains("joins without an equality"), "{err}");
+}
