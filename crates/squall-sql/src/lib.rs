@@ -45,6 +45,7 @@ mod session;
 pub mod session_window;
 pub mod source;
 pub mod stream_source;
+pub mod temporal_join;
 pub mod topn;
 pub mod topn_plan;
 pub mod translate;

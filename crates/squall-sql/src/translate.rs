@@ -60,6 +60,9 @@ pub struct Translator<'a> {
     /// aggregates, regular joins and Top-N expires after this long
     /// untouched ([`crate::ttl`]).
     pub state_ttl_ms: Option<i64>,
+    /// The tables the statement reads `FOR SYSTEM_TIME AS OF`
+    /// ([`crate::temporal_join`]).
+    pub versioned: Vec<crate::temporal_join::Versioned>,
     /// The rows each interval join holds ([`crate::interval_join`]).
     pub rows_held: Vec<Arc<crate::interval_join::RowsHeld>>,
     props: ExecutionProps,
@@ -106,6 +109,7 @@ impl<'a> Translator<'a> {
             readers: Default::default(),
             state_ttl_ms: None,
             rows_held: Vec::new(),
+            versioned: Vec::new(),
             props: ExecutionProps::new(),
             depth: 0,
         }
@@ -539,6 +543,11 @@ impl<'a> Translator<'a> {
         let right = self.child(&j.right)?;
         if left.updating || right.updating {
             return Err(SqlError::unsupported("joins of updating results"));
+        }
+        if let Some(spec) = crate::temporal_join::detect(j, &self.versioned, self.catalog)? {
+            let (stream, what) = crate::temporal_join::plan(j, spec, left.stream, right.stream)?;
+            self.line(what);
+            return Ok(Node { stream, window: None, updating: false });
         }
         if let Some(sides) = outer {
             let (stream, what) =
