@@ -52,6 +52,7 @@ pub mod translate;
 pub mod ttl;
 pub mod tvf;
 pub mod updating;
+pub mod upsert_sink;
 pub mod yaml;
 
 pub use error::{SqlError, SqlResult};

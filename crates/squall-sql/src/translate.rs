@@ -115,7 +115,7 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn line(&mut self, text: String) {
+    pub(crate) fn line(&mut self, text: String) {
         let _ = self.depth;
         self.lines.push(text);
     }
@@ -379,7 +379,7 @@ impl<'a> Translator<'a> {
     }
 
     /// A transactional CSV sink writing part files into `path` (created).
-    fn file_sink(
+    pub(crate) fn file_sink(
         &self,
         table: &TableDef,
         path: &std::path::Path,
@@ -615,6 +615,9 @@ impl<'a> Translator<'a> {
             self.line(format!("sink '{}': blackhole", table.name));
             node.stream.sink(|_| {});
             return Ok(());
+        }
+        if !table.primary_key.is_empty() {
+            return crate::upsert_sink::add(self, table, node);
         }
         // An updating result's rows start with their row kind (+I, -U, +U,
         // -D), Flink's changelog: the sink's final table is what was

@@ -341,3 +341,40 @@ fn a_temporal_join_against_a_table_without_a_primary_key_fails_to_plan() {
         .to_string();
     assert!(!err.contains('\n') && err.contains("PRIMARY KEY"), "{err}");
 }
+
+/// An updating result into a filesystem sink with a PRIMARY KEY: the
+/// upsert changelog folded by key is DuckDB's table.
+fn upsert(columns: &str, key: &[usize], select: &str, duck_select: &str, parallelism: usize) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    write_tables(dir.path(), 21);
+    let (ours, outcome) =
+        run(dir.path(), columns, &format!("INSERT INTO out {select}"), parallelism);
+    assert!(outcome.operators.iter().any(|l| l.contains("upserts by PRIMARY KEY")));
+    assert!(ours.iter().all(|r| r[0] != "-U"), "an upsert sink wrote an update-before row");
+    let deletes = ours.iter().filter(|r| r[0] == "-D").count();
+    eprintln!("upsert sink: {} rows written, {deletes} deletes", ours.len());
+    let table = squall_sql::upsert_sink::fold(ours, key);
+    compare("upsert sink", table, duck(dir.path(), duck_select));
+    deletes
+}
+
+#[test]
+fn a_group_by_into_an_upsert_file_sink_folds_to_duckdbs_table() {
+    let _ = upsert(
+        "k BIGINT, n BIGINT, last TIMESTAMP(3), PRIMARY KEY (k) NOT ENFORCED",
+        &[0],
+        "SELECT k, COUNT(*), MAX(ts) FROM a GROUP BY k",
+        "SELECT k, COUNT(*), MAX(ts) FROM a GROUP BY k",
+        2,
+    );
+}
+
+#[test]
+fn groups_that_empty_are_deleted_from_an_upsert_file_sink() {
+    // How many keys have each count: as counts grow, a count's group
+    // loses its keys and is deleted (-D).
+    let select = "SELECT n, COUNT(*) FROM (SELECT k, COUNT(*) AS n FROM a WHERE k IS NOT NULL GROUP BY k) t GROUP BY n";
+    let deletes =
+        upsert("n BIGINT, keys BIGINT, PRIMARY KEY (n) NOT ENFORCED", &[0], select, select, 1);
+    assert!(deletes > 0, "no group was ever deleted: the test checks no delete");
+}
