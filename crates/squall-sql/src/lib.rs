@@ -34,6 +34,7 @@ pub mod file_source;
 pub mod functions;
 pub mod group_window;
 pub mod interval_join;
+pub mod lookup_join;
 pub mod nexmark;
 pub mod nexmark_files;
 pub mod ops;

@@ -88,13 +88,16 @@ fn scanned_table(plan: &LogicalPlan) -> Option<String> {
 pub struct TemporalSpec {
     /// The probe side's time column (a left column).
     pub probe_time: usize,
-    /// The versioned side's time column (a right column).
-    pub version_time: usize,
+    /// The versioned side's time column (a right column); `None`: the
+    /// table has no watermark, and the join is a lookup join
+    /// ([`crate::lookup_join`]).
+    pub version_time: Option<usize>,
     /// Whether a probe row without a version is emitted padded (LEFT).
     pub outer: bool,
 }
 
-/// The temporal join `j` is, if its right side scans one of `versioned`.
+/// The temporal join `j` is, if its right side scans one of `versioned`
+/// (a lookup join if that table has no watermark).
 ///
 /// # Errors
 /// A temporal join Squall does not run, named: the versioned table on the
@@ -127,12 +130,9 @@ pub fn detect(
         .tables
         .get(&v.table)
         .ok_or_else(|| SqlError::plan(format!("'{}' is not a table", v.table)))?;
-    let watermark = table.watermark.as_ref().ok_or_else(|| {
-        SqlError::unsupported(format!(
-            "a temporal join against '{}' without a WATERMARK (processing-time lookup joins)",
-            v.table
-        ))
-    })?;
+    let Some(watermark) = table.watermark.as_ref() else {
+        return Ok(Some(TemporalSpec { probe_time: 0, version_time: None, outer }));
+    };
     let rs = j.right.schema();
     let keyed: Vec<String> = j
         .on
@@ -150,6 +150,7 @@ pub fn detect(
     let version_time = rs.index_of_column_by_name(None, &watermark.column).ok_or_else(|| {
         SqlError::plan(format!("'{}': its time column {} is not selected", v.table, watermark.column))
     })?;
+    let version_time = Some(version_time);
     let (qualifier, name) = match v.as_of.rsplit_once('.') {
         Some((q, n)) => (Some(q), n),
         None => (None, v.as_of.as_str()),
@@ -239,7 +240,9 @@ impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for TemporalJoin {
     ) -> squall::Result<()> {
         let null_key = row.key.iter().any(|k| matches!(k, Scalar::Null));
         if !row.left {
-            let Some(t) = time_at(&row.row, self.spec.version_time) else { return Ok(()) };
+            let Some(t) = self.spec.version_time.and_then(|i| time_at(&row.row, i)) else {
+                return Ok(());
+            };
             if null_key {
                 return Ok(());
             }

@@ -538,13 +538,24 @@ impl<'a> Translator<'a> {
                 "joins without an equality between the two sides (cross joins, pure interval joins)",
             ));
         }
+        let temporal = crate::temporal_join::detect(j, &self.versioned, self.catalog)?;
+        if let Some(spec) = temporal.as_ref().filter(|s| s.version_time.is_none()) {
+            let left = self.child(&j.left)?;
+            if left.updating {
+                return Err(SqlError::unsupported("a lookup join of an updating result"));
+            }
+            let (stream, what) =
+                crate::lookup_join::plan(j, self.catalog, left.stream, spec.outer)?;
+            self.line(what);
+            return Ok(Node { stream, window: None, updating: false });
+        }
         let (ls, rs) = (j.left.schema().clone(), j.right.schema().clone());
         let left = self.child(&j.left)?;
         let right = self.child(&j.right)?;
         if left.updating || right.updating {
             return Err(SqlError::unsupported("joins of updating results"));
         }
-        if let Some(spec) = crate::temporal_join::detect(j, &self.versioned, self.catalog)? {
+        if let Some(spec) = temporal {
             let (stream, what) = crate::temporal_join::plan(j, spec, left.stream, right.stream)?;
             self.line(what);
             return Ok(Node { stream, window: None, updating: false });
