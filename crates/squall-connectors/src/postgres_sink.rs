@@ -145,11 +145,8 @@ impl PostgresSink {
         rows: &[&Row],
     ) -> (String, Vec<Box<dyn ToSql + Sync>>) {
         let key: Vec<String> = columns.key.iter().map(|c| quote(c)).collect();
-        let mut sql = format!(
-            "DELETE FROM {} WHERE ({}) IN (",
-            quote(&self.options.table),
-            key.join(", ")
-        );
+        let mut sql =
+            format!("DELETE FROM {} WHERE ({}) IN (", quote(&self.options.table), key.join(", "));
         let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             sql.push_str(if i == 0 { "(" } else { ", (" });

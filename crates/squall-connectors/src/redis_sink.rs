@@ -138,10 +138,9 @@ impl UpsertStore for RedisSink {
                 (Some(hash), true) => pipe.hdel(hash, key).ignore(),
                 (None, true) => pipe.del(format!("{}{key}", self.options.key_prefix)).ignore(),
                 (Some(hash), false) => pipe.hset(hash, key, self.value(columns, row)).ignore(),
-                (None, false) => {
-                    pipe.set(format!("{}{key}", self.options.key_prefix), self.value(columns, row))
-                        .ignore()
-                }
+                (None, false) => pipe
+                    .set(format!("{}{key}", self.options.key_prefix), self.value(columns, row))
+                    .ignore(),
             };
         }
         let mut slot = self.connection.lock().unwrap_or_else(|p| p.into_inner());

@@ -89,7 +89,11 @@ impl Loader {
                     v => key.push(v),
                 }
             }
-            let row = batch.columns().iter().map(|c| scalar_at(c.as_ref(), r)).collect::<SqlResult<_>>()?;
+            let row = batch
+                .columns()
+                .iter()
+                .map(|c| scalar_at(c.as_ref(), r))
+                .collect::<SqlResult<_>>()?;
             index.entry(key).or_default().push(row);
         }
         Ok(index)
@@ -124,7 +128,8 @@ impl Lookup {
         // Every (probe row, table row) pair of equal keys, and whose.
         let (mut pairs, mut owner) = (Vec::new(), Vec::new());
         for r in 0..batch.num_rows() {
-            let key = keys.iter().map(|k| scalar_at(k.as_ref(), r)).collect::<SqlResult<Vec<_>>>()?;
+            let key =
+                keys.iter().map(|k| scalar_at(k.as_ref(), r)).collect::<SqlResult<Vec<_>>>()?;
             if let Some(found) = index.get(&key) {
                 let probe = row_at(r)?;
                 for s in found {
@@ -189,7 +194,8 @@ pub fn plan(
         SqlError::unsupported("a lookup join (FOR SYSTEM_TIME AS OF a table without a watermark) against a view or subquery")
     })?;
     let name = scan.table_name.table();
-    let table = catalog.tables.get(name).ok_or_else(|| SqlError::plan(format!("no table '{name}'")))?;
+    let table =
+        catalog.tables.get(name).ok_or_else(|| SqlError::plan(format!("no table '{name}'")))?;
     let connector = table.connector()?.to_ascii_lowercase();
     if !matches!(connector.as_str(), "filesystem" | "file") {
         return Err(SqlError::unsupported(format!(

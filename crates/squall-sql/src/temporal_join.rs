@@ -134,12 +134,11 @@ pub fn detect(
         return Ok(Some(TemporalSpec { probe_time: 0, version_time: None, outer }));
     };
     let rs = j.right.schema();
-    let keyed: Vec<String> = j
-        .on
-        .iter()
-        .filter_map(|(_, r)| crate::translate::passthrough(r, rs))
-        .map(|i| rs.field(i).name().clone())
-        .collect();
+    let keyed: Vec<String> =
+        j.on.iter()
+            .filter_map(|(_, r)| crate::translate::passthrough(r, rs))
+            .map(|i| rs.field(i).name().clone())
+            .collect();
     if table.primary_key.is_empty() || !table.primary_key.iter().all(|k| keyed.contains(k)) {
         return Err(SqlError::unsupported(format!(
             "a temporal join against '{}' whose ON condition does not equate its PRIMARY KEY ({}) with the probe side",
@@ -148,7 +147,10 @@ pub fn detect(
         )));
     }
     let version_time = rs.index_of_column_by_name(None, &watermark.column).ok_or_else(|| {
-        SqlError::plan(format!("'{}': its time column {} is not selected", v.table, watermark.column))
+        SqlError::plan(format!(
+            "'{}': its time column {} is not selected",
+            v.table, watermark.column
+        ))
     })?;
     let version_time = Some(version_time);
     let (qualifier, name) = match v.as_of.rsplit_once('.') {
@@ -160,7 +162,8 @@ pub fn detect(
         .columns()
         .iter()
         .position(|c| {
-            c.name == name && qualifier.is_none_or(|q| c.relation.as_ref().is_some_and(|r| r.table() == q))
+            c.name == name
+                && qualifier.is_none_or(|q| c.relation.as_ref().is_some_and(|r| r.table() == q))
         })
         .ok_or_else(|| {
             SqlError::plan(format!("FOR SYSTEM_TIME AS OF {}: no such column on the left", v.as_of))
@@ -207,14 +210,20 @@ impl TemporalJoin {
     /// The joined rows of `pairs` that pass the residual condition, and
     /// which passed.
     fn passing(&self, pairs: Vec<Vec<Scalar>>) -> squall::Result<Vec<(Vec<Scalar>, bool)>> {
-        let Some(f) = &self.filter else { return Ok(pairs.into_iter().map(|p| (p, true)).collect()) };
+        let Some(f) = &self.filter else {
+            return Ok(pairs.into_iter().map(|p| (p, true)).collect());
+        };
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
         let batch = batch_of(&self.schema, &pairs).map_err(squall::Error::from)?;
         let mask = eval(f, &batch).map_err(squall::Error::from)?;
         let mask = mask.as_boolean();
-        Ok(pairs.into_iter().enumerate().map(|(i, p)| (p, mask.is_valid(i) && mask.value(i))).collect())
+        Ok(pairs
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (p, mask.is_valid(i) && mask.value(i)))
+            .collect())
     }
 
     fn emit(

@@ -64,7 +64,10 @@ pub fn key_columns(table: &TableDef) -> SqlResult<Vec<usize>> {
         .iter()
         .map(|k| {
             table.schema.index_of(k).map_err(|_| {
-                SqlError::plan(format!("table '{}': PRIMARY KEY column '{k}' is not a column", table.name))
+                SqlError::plan(format!(
+                    "table '{}': PRIMARY KEY column '{k}' is not a column",
+                    table.name
+                ))
             })
         })
         .collect()
@@ -126,7 +129,9 @@ pub fn add(t: &mut Translator<'_>, table: &TableDef, node: Node) -> SqlResult<()
                 Some(Value::String(s)) if s == "-U" => continue,
                 Some(v) => v,
             };
-            out.push(std::iter::once(op).chain(data.iter().map(|c| value_at(c.as_ref(), r))).collect());
+            out.push(
+                std::iter::once(op).chain(data.iter().map(|c| value_at(c.as_ref(), r))).collect(),
+            );
         }
     });
     t.line(format!(
@@ -160,7 +165,10 @@ pub const OP_FIELD: &str = "op";
 ///
 /// # Errors
 /// A missing option, or a JDBC URL that is not PostgreSQL's.
-fn server_settings(table: &TableDef, connector: &str) -> SqlResult<(&'static str, serde_yaml_ng::Value)> {
+fn server_settings(
+    table: &TableDef,
+    connector: &str,
+) -> SqlResult<(&'static str, serde_yaml_ng::Value)> {
     use serde_yaml_ng::{Mapping, Value as Y};
     let mut m = Mapping::new();
     let url = table.required("url")?;
@@ -199,9 +207,10 @@ fn server_settings(table: &TableDef, connector: &str) -> SqlResult<(&'static str
     let keys: Vec<Y> = table.primary_key.iter().map(|k| Y::from(k.as_str())).collect();
     m.insert("key_fields".into(), Y::Sequence(keys));
     m.insert("op_field".into(), OP_FIELD.into());
-    for (opt, setting) in
-        [("sink.buffer-flush.max-rows", "batch_size"), ("sink.buffer-flush.interval", "flush_interval_ms")]
-    {
+    for (opt, setting) in [
+        ("sink.buffer-flush.max-rows", "batch_size"),
+        ("sink.buffer-flush.interval", "flush_interval_ms"),
+    ] {
         if let Some(v) = table.option(opt) {
             let n: u64 = v.parse().map_err(|_| {
                 SqlError::config(format!("table '{}': '{opt}' = '{v}' is not a number", table.name))

@@ -27,10 +27,7 @@ impl Rng {
 }
 
 fn ts(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%d %H:%M:%S%.3f")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%d %H:%M:%S%.3f").to_string()
 }
 
 /// `dir/a.csv` (k, v, ts) and `dir/b.csv` (k, w, ts): keys 0-49 on `a`,
@@ -129,11 +126,7 @@ fn assert_state_dropped(outcome: &squall_sql::Outcome) -> i64 {
         panic!("not planned as one interval join: {:?}", outcome.operators)
     };
     let held: &Arc<squall_sql::interval_join::RowsHeld> = held;
-    assert!(
-        outcome.operators.iter().any(|l| l.contains("interval")),
-        "{:?}",
-        outcome.operators
-    );
+    assert!(outcome.operators.iter().any(|l| l.contains("interval")), "{:?}", outcome.operators);
     assert_eq!(held.now(), 0, "rows still held after the final watermark");
     assert!(held.peak() > 0, "the join never held a row");
     eprintln!("interval join: at most {} rows held of {} read", held.peak(), 2 * ROWS);
@@ -302,7 +295,11 @@ fn temporal(kind: &str, duck_kind: &str, parallelism: usize) {
         ),
         parallelism,
     );
-    assert!(outcome.operators.iter().any(|l| l.contains("temporal join")), "{:?}", outcome.operators);
+    assert!(
+        outcome.operators.iter().any(|l| l.contains("temporal join")),
+        "{:?}",
+        outcome.operators
+    );
     let theirs = duck_temporal(
         dir.path(),
         &format!(
@@ -344,7 +341,13 @@ fn a_temporal_join_against_a_table_without_a_primary_key_fails_to_plan() {
 
 /// An updating result into a filesystem sink with a PRIMARY KEY: the
 /// upsert changelog folded by key is DuckDB's table.
-fn upsert(columns: &str, key: &[usize], select: &str, duck_select: &str, parallelism: usize) -> usize {
+fn upsert(
+    columns: &str,
+    key: &[usize],
+    select: &str,
+    duck_select: &str,
+    parallelism: usize,
+) -> usize {
     let dir = tempfile::tempdir().unwrap();
     write_tables(dir.path(), 21);
     let (ours, outcome) =

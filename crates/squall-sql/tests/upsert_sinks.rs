@@ -16,7 +16,8 @@ use std::path::Path;
 
 use squall_test_support::duckdb::{self, compare};
 
-const QUERY: &str = "SELECT n, COUNT(*) FROM (SELECT k, COUNT(*) AS n FROM a GROUP BY k) t GROUP BY n";
+const QUERY: &str =
+    "SELECT n, COUNT(*) FROM (SELECT k, COUNT(*) AS n FROM a GROUP BY k) t GROUP BY n";
 
 /// `dir/a.csv`: 3 000 keys drawn from 0-79 by a seeded generator.
 fn write_keys(dir: &Path) {
@@ -46,7 +47,11 @@ fn run(dir: &Path, options: &str) {
         dir.join("a.csv").display()
     );
     let out = s.run_script(&script).unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.operators.iter().any(|l| l.contains("upserts by PRIMARY KEY")), "{:?}", out.operators);
+    assert!(
+        out.operators.iter().any(|l| l.contains("upserts by PRIMARY KEY")),
+        "{:?}",
+        out.operators
+    );
 }
 
 fn theirs(dir: &Path) -> Vec<Vec<String>> {
