@@ -115,6 +115,31 @@ fn param(v: &Value) -> Option<(Box<dyn ToSql + Sync>, &'static str)> {
     })
 }
 
+/// Appends `(v1, v2, ...), (...)` for `rows` to `sql`: each value a typed
+/// parameter (`$n::int8`, ...) pushed to `params`, or `NULL`.
+fn tuples<'a, R: Iterator<Item = &'a Value>>(
+    sql: &mut String,
+    params: &mut Vec<Box<dyn ToSql + Sync>>,
+    rows: impl Iterator<Item = R>,
+) {
+    for (i, row) in rows.enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for (j, v) in row.enumerate() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            match param(v) {
+                Some((p, cast)) => {
+                    params.push(p);
+                    write!(sql, "${}::{cast}", params.len()).expect("write to a String");
+                }
+                None => sql.push_str("NULL"),
+            }
+        }
+        sql.push(')');
+    }
+}
+
 impl PostgresSink {
     /// The bolt upserting into PostgreSQL as `options` say.
     ///
@@ -148,22 +173,7 @@ impl PostgresSink {
         let mut sql =
             format!("DELETE FROM {} WHERE ({}) IN (", quote(&self.options.table), key.join(", "));
         let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            for (j, v) in row.key.iter().enumerate() {
-                if j > 0 {
-                    sql.push_str(", ");
-                }
-                match param(v) {
-                    Some((p, cast)) => {
-                        params.push(p);
-                        write!(sql, "${}::{cast}", params.len()).expect("write to a String");
-                    }
-                    None => sql.push_str("NULL"),
-                }
-            }
-            sql.push(')');
-        }
+        tuples(&mut sql, &mut params, rows.iter().map(|r| r.key.iter()));
         sql.push(')');
         (sql, params)
     }
@@ -175,22 +185,7 @@ impl PostgresSink {
         let mut sql =
             format!("INSERT INTO {} ({}) VALUES ", quote(&self.options.table), names.join(", "));
         let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            for (j, v) in row.key.iter().chain(&row.values).enumerate() {
-                if j > 0 {
-                    sql.push_str(", ");
-                }
-                match param(v) {
-                    Some((p, cast)) => {
-                        params.push(p);
-                        write!(sql, "${}::{cast}", params.len()).expect("write to a String");
-                    }
-                    None => sql.push_str("NULL"),
-                }
-            }
-            sql.push(')');
-        }
+        tuples(&mut sql, &mut params, rows.iter().map(|r| r.key.iter().chain(&r.values)));
         let key: Vec<String> = columns.key.iter().map(|c| quote(c)).collect();
         write!(sql, " ON CONFLICT ({}) DO ", key.join(", ")).expect("write to a String");
         if columns.values.is_empty() {
@@ -296,7 +291,7 @@ mod tests {
         let sink =
             PostgresSink::bolt(PostgresSinkOptions::new("host=h", "wc.Counts", &["word"])).unwrap();
         let columns = Columns { key: vec!["word".into()], values: vec!["count".into()] };
-        let rows = vec![
+        let rows = [
             Row { key: vec!["o\"er".into()], values: vec![Value::Int(3)], deleted: false },
             Row { key: vec!["ay".into()], values: vec![Value::Null], deleted: false },
         ];

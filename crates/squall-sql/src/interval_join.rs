@@ -26,9 +26,9 @@ use datafusion_physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 use squall::datastream::{KeyedContext, KeyedProcessFunction, Stream, TimeDomain};
 
-use crate::batch::{batch_of, Batch, Scalar};
+use crate::batch::{Batch, Scalar};
 use crate::catalog::Catalog;
-use crate::ops::{filter, JoinRow};
+use crate::ops::{joined, JoinRow};
 use crate::tvf::interval_ms;
 
 /// The time bounds of an interval join: `lo <= left.ts - right.ts <= hi`
@@ -302,15 +302,8 @@ impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for IntervalJoin {
         if ctx.state().as_ref().is_some_and(|s| s.left.is_empty() && s.right.is_empty()) {
             *ctx.state() = None;
         }
-        if out.is_empty() {
-            return Ok(());
-        }
-        let mut batch = batch_of(&self.schema, &out).map_err(squall::Error::from)?;
-        if let Some(f) = &self.filter {
-            batch = filter(f, &batch).map_err(squall::Error::from)?;
-        }
-        if batch.num_rows() > 0 {
-            ctx.collect(Batch(batch));
+        if let Some(b) = joined(&self.schema, self.filter.as_ref(), &out)? {
+            ctx.collect(b);
         }
         Ok(())
     }

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use datafusion_common::arrow::array::{Array, AsArray};
 use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_common::arrow::record_batch::RecordBatch;
 use datafusion_common::DFSchema;
@@ -138,14 +137,7 @@ impl Lookup {
                 }
             }
         }
-        let pass: Vec<bool> = match (&self.residual, pairs.is_empty()) {
-            (Some(f), false) => {
-                let mask = eval(f, &batch_of(&self.schema, &pairs)?)?;
-                let mask = mask.as_boolean();
-                (0..pairs.len()).map(|i| mask.is_valid(i) && mask.value(i)).collect()
-            }
-            _ => vec![true; pairs.len()],
-        };
+        let pass = crate::outer_join::passing(&self.schema, self.residual.as_ref(), &pairs)?;
         let mut matched = vec![false; batch.num_rows()];
         let mut out = Vec::with_capacity(pairs.len());
         for ((pair, ok), r) in pairs.into_iter().zip(pass).zip(owner) {

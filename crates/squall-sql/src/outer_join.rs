@@ -17,7 +17,7 @@ use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_common::arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
-use squall::datastream::{KeyedContext, KeyedProcessFunction, Stream};
+use squall::datastream::{KeyedContext, KeyedProcessFunction, KeyedStream, Stream};
 
 use crate::batch::{batch_of, scalar_at, Batch, Scalar};
 use crate::error::SqlResult;
@@ -55,6 +55,47 @@ impl OuterInput {
         }
         Ok(())
     }
+}
+
+/// Which of `pairs` (joined rows of `schema`) pass `filter`, the residual
+/// condition of a join (all without one).
+///
+/// # Errors
+/// DataFusion's evaluation error.
+pub fn passing(
+    schema: &SchemaRef,
+    filter: Option<&Arc<dyn PhysicalExpr>>,
+    pairs: &[Vec<Scalar>],
+) -> SqlResult<Vec<bool>> {
+    let Some(f) = filter.filter(|_| !pairs.is_empty()) else { return Ok(vec![true; pairs.len()]) };
+    let mask = eval(f, &batch_of(schema, pairs)?)?;
+    let mask = mask.as_boolean();
+    Ok((0..pairs.len()).map(|i| mask.is_valid(i) && mask.value(i)).collect())
+}
+
+/// The rows of `j`'s two inputs, NULL keys kept, keyed by the equi-join
+/// key (left rows marked).
+///
+/// # Errors
+/// A key DataFusion cannot plan.
+pub fn keyed_rows(
+    j: &datafusion_expr::logical_plan::Join,
+    left: Stream<Batch>,
+    right: Stream<Batch>,
+) -> SqlResult<KeyedStream<Vec<Scalar>, JoinRow>> {
+    let side = |is_left: bool, stream: Stream<Batch>| -> SqlResult<Stream<JoinRow>> {
+        let schema = if is_left { j.left.schema() } else { j.right.schema() };
+        let keys =
+            j.on.iter()
+                .map(|(l, r)| physical(if is_left { l } else { r }, schema))
+                .collect::<SqlResult<_>>()?;
+        let input = OuterInput { keys, left: is_left };
+        Ok(stream.flat_map(move |b: Batch, out: &mut Vec<JoinRow>| {
+            input.rows(&b.0, out).unwrap_or_else(|e| fail(e))
+        }))
+    };
+    let (l, r) = (side(true, left)?, side(false, right)?);
+    Ok(l.union(&r).key_by(|r: &JoinRow| r.key.clone()))
 }
 
 /// A side's rows of one key, each with the number of rows it matched.
@@ -96,18 +137,6 @@ impl OuterJoin {
         out.push(Scalar::Str(op.into()));
         out
     }
-
-    /// Which of `pairs` (joined rows) pass the residual condition.
-    fn passing(&self, pairs: &[Vec<Scalar>]) -> squall::Result<Vec<bool>> {
-        let Some(f) = &self.filter else { return Ok(vec![true; pairs.len()]) };
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batch = batch_of(&self.schema, pairs).map_err(squall::Error::from)?;
-        let mask = eval(f, &batch).map_err(squall::Error::from)?;
-        let mask = mask.as_boolean();
-        Ok((0..pairs.len()).map(|i| mask.is_valid(i) && mask.value(i)).collect())
-    }
 }
 
 impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for OuterJoin {
@@ -142,7 +171,7 @@ impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for OuterJoin {
                 false => o.iter().chain(&row.row).cloned().collect(),
             })
             .collect();
-        let pass = self.passing(&pairs)?;
+        let pass = passing(&self.schema, self.filter.as_ref(), &pairs)?;
         let mut matched = 0;
         for ((pair, ok), (o, n)) in pairs.into_iter().zip(pass).zip(other.iter_mut()) {
             if !ok {
@@ -183,18 +212,8 @@ pub fn plan(
     sides: (bool, bool),
     ttl_ms: Option<i64>,
 ) -> SqlResult<(Stream<Batch>, String)> {
-    let (ls, rs) = (j.left.schema(), j.right.schema());
-    let lkeys = j.on.iter().map(|(l, _)| physical(l, ls)).collect::<SqlResult<_>>()?;
-    let rkeys = j.on.iter().map(|(_, r)| physical(r, rs)).collect::<SqlResult<_>>()?;
+    let keyed = keyed_rows(j, left, right)?;
     let filter = j.filter.as_ref().map(|f| physical(f, &j.schema)).transpose()?;
-    let li = OuterInput { keys: lkeys, left: true };
-    let ri = OuterInput { keys: rkeys, left: false };
-    let l: Stream<JoinRow> = left.flat_map(move |b: Batch, out: &mut Vec<JoinRow>| {
-        li.rows(&b.0, out).unwrap_or_else(|e| fail(e))
-    });
-    let r: Stream<JoinRow> = right.flat_map(move |b: Batch, out: &mut Vec<JoinRow>| {
-        ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
-    });
     let schema: SchemaRef = Arc::new(j.schema.as_arrow().clone());
     let f = OuterJoin {
         out_schema: with_op(&schema),
@@ -203,7 +222,6 @@ pub fn plan(
         left_outer: sides.0,
         right_outer: sides.1,
     };
-    let keyed = l.union(&r).key_by(|r: &JoinRow| r.key.clone());
     let what = format!(
         "{} join on {}{} (a changelog: a NULL-padded row is retracted when its first match comes)",
         j.join_type,

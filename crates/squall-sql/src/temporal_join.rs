@@ -23,7 +23,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use datafusion_common::arrow::array::{Array, AsArray};
 use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_expr::logical_plan::Join as JoinPlan;
 use datafusion_expr::{JoinType, LogicalPlan};
@@ -34,9 +33,9 @@ use squall::datastream::{KeyedContext, KeyedProcessFunction, Stream, TimeDomain}
 use crate::batch::{batch_of, Batch, Scalar};
 use crate::catalog::Catalog;
 use crate::error::{SqlError, SqlResult};
-use crate::ops::{eval, JoinRow};
-use crate::outer_join::OuterInput;
-use crate::translate::{fail, physical};
+use crate::ops::JoinRow;
+use crate::outer_join::passing;
+use crate::translate::physical;
 
 /// A table read `FOR SYSTEM_TIME AS OF` a column of the other side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,25 +206,6 @@ impl TemporalJoin {
         probe.iter().cloned().chain(std::iter::repeat_n(Scalar::Null, n - probe.len())).collect()
     }
 
-    /// The joined rows of `pairs` that pass the residual condition, and
-    /// which passed.
-    fn passing(&self, pairs: Vec<Vec<Scalar>>) -> squall::Result<Vec<(Vec<Scalar>, bool)>> {
-        let Some(f) = &self.filter else {
-            return Ok(pairs.into_iter().map(|p| (p, true)).collect());
-        };
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let batch = batch_of(&self.schema, &pairs).map_err(squall::Error::from)?;
-        let mask = eval(f, &batch).map_err(squall::Error::from)?;
-        let mask = mask.as_boolean();
-        Ok(pairs
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| (p, mask.is_valid(i) && mask.value(i)))
-            .collect())
-    }
-
     fn emit(
         &self,
         rows: Vec<Vec<Scalar>>,
@@ -307,7 +287,8 @@ impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for TemporalJoin {
             *ctx.state() = None;
         }
         let mut out = Vec::new();
-        for (row, ok) in self.passing(pairs)? {
+        let pass = passing(&self.schema, self.filter.as_ref(), &pairs)?;
+        for (row, ok) in pairs.into_iter().zip(pass) {
             match (ok, self.spec.outer) {
                 (true, _) => out.push(row),
                 (false, true) => out.push(self.padded(&row[..self.left_width])),
@@ -333,18 +314,9 @@ pub fn plan(
     left: Stream<Batch>,
     right: Stream<Batch>,
 ) -> SqlResult<(Stream<Batch>, String)> {
-    let (ls, rs) = (j.left.schema(), j.right.schema());
-    let lkeys = j.on.iter().map(|(l, _)| physical(l, ls)).collect::<SqlResult<_>>()?;
-    let rkeys = j.on.iter().map(|(_, r)| physical(r, rs)).collect::<SqlResult<_>>()?;
+    let ls = j.left.schema();
+    let keyed = crate::outer_join::keyed_rows(j, left, right)?;
     let filter = j.filter.as_ref().map(|f| physical(f, &j.schema)).transpose()?;
-    let li = OuterInput { keys: lkeys, left: true };
-    let ri = OuterInput { keys: rkeys, left: false };
-    let l: Stream<JoinRow> = left.flat_map(move |b: Batch, out: &mut Vec<JoinRow>| {
-        li.rows(&b.0, out).unwrap_or_else(|e| fail(e))
-    });
-    let r: Stream<JoinRow> = right.flat_map(move |b: Batch, out: &mut Vec<JoinRow>| {
-        ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
-    });
     let what = format!(
         "temporal join{} on {} (each row of the left joins the version valid at {}; emitted when the watermark passes it)",
         if spec.outer { " (LEFT)" } else { "" },
@@ -358,6 +330,5 @@ pub fn plan(
         spec,
         late: Arc::default(),
     };
-    let keyed = l.union(&r).key_by(|r: &JoinRow| r.key.clone());
     Ok((keyed.process(f), what))
 }
