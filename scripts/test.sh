@@ -34,6 +34,9 @@ KAFKA_LIB="$(bash scripts/fetch-kafka.sh)" \
 env -u KAFKA_LIB TANSU_BIN="$(bash scripts/fetch-tansu.sh)" \
     cargo test --locked -p squall-connectors --features kafka-tests --test kafka
 cargo test --locked -p squall-connectors --features server-tests
+# SQL upsert tables ('jdbc', 'redis') against PostgreSQL and Redis, built
+# with the workspace's features as stream_tables above.
+cargo test --locked --workspace --features squall-sql/server-tests --test upsert_sinks
 
 # Last, so that its summary closes the log.
 cargo test --workspace --locked

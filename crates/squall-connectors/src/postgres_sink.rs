@@ -50,6 +50,11 @@ pub struct PostgresSinkOptions {
     /// Longest time a row waits for its batch, ms. Default 1 000.
     #[serde(default = "default_flush_interval_ms")]
     pub flush_interval_ms: u64,
+    /// The field holding each row's kind when the input is a changelog
+    /// (`+I`, `-U`, `+U`, `-D`): `-D` deletes the key's record, `-U` is
+    /// skipped. None: every row is an upsert.
+    #[serde(default)]
+    pub op_field: Option<String>,
     /// Retries while the database is unreachable.
     #[serde(default)]
     pub retry: Backoff,
@@ -66,6 +71,7 @@ impl PostgresSinkOptions {
             value_fields: None,
             batch_size: default_batch_size(),
             flush_interval_ms: default_flush_interval_ms(),
+            op_field: None,
             retry: Backoff::default(),
         }
     }
@@ -109,6 +115,31 @@ fn param(v: &Value) -> Option<(Box<dyn ToSql + Sync>, &'static str)> {
     })
 }
 
+/// Appends `(v1, v2, ...), (...)` for `rows` to `sql`: each value a typed
+/// parameter (`$n::int8`, ...) pushed to `params`, or `NULL`.
+fn tuples<'a, R: Iterator<Item = &'a Value>>(
+    sql: &mut String,
+    params: &mut Vec<Box<dyn ToSql + Sync>>,
+    rows: impl Iterator<Item = R>,
+) {
+    for (i, row) in rows.enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for (j, v) in row.enumerate() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            match param(v) {
+                Some((p, cast)) => {
+                    params.push(p);
+                    write!(sql, "${}::{cast}", params.len()).expect("write to a String");
+                }
+                None => sql.push_str("NULL"),
+            }
+        }
+        sql.push(')');
+    }
+}
+
 impl PostgresSink {
     /// The bolt upserting into PostgreSQL as `options` say.
     ///
@@ -126,34 +157,35 @@ impl PostgresSink {
             value_fields: options.value_fields.clone(),
             batch_size: options.batch_size,
             flush_interval_ms: options.flush_interval_ms,
+            op_field: options.op_field.clone(),
             retry: options.retry,
         };
         UpsertBolt::new(PostgresSink { options, config, client: Mutex::new(None) }, batching)
     }
 
+    /// The statement deleting the keys of `rows` and its parameters.
+    fn delete_statement(
+        &self,
+        columns: &Columns,
+        rows: &[&Row],
+    ) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+        let key: Vec<String> = columns.key.iter().map(|c| quote(c)).collect();
+        let mut sql =
+            format!("DELETE FROM {} WHERE ({}) IN (", quote(&self.options.table), key.join(", "));
+        let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        tuples(&mut sql, &mut params, rows.iter().map(|r| r.key.iter()));
+        sql.push(')');
+        (sql, params)
+    }
+
     /// The upsert statement for `rows` and its parameters.
-    fn statement(&self, columns: &Columns, rows: &[Row]) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+    fn statement(&self, columns: &Columns, rows: &[&Row]) -> (String, Vec<Box<dyn ToSql + Sync>>) {
         let names: Vec<String> =
             columns.key.iter().chain(&columns.values).map(|c| quote(c)).collect();
         let mut sql =
             format!("INSERT INTO {} ({}) VALUES ", quote(&self.options.table), names.join(", "));
         let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            for (j, v) in row.key.iter().chain(&row.values).enumerate() {
-                if j > 0 {
-                    sql.push_str(", ");
-                }
-                match param(v) {
-                    Some((p, cast)) => {
-                        params.push(p);
-                        write!(sql, "${}::{cast}", params.len()).expect("write to a String");
-                    }
-                    None => sql.push_str("NULL"),
-                }
-            }
-            sql.push(')');
-        }
+        tuples(&mut sql, &mut params, rows.iter().map(|r| r.key.iter().chain(&r.values)));
         let key: Vec<String> = columns.key.iter().map(|c| quote(c)).collect();
         write!(sql, " ON CONFLICT ({}) DO ", key.join(", ")).expect("write to a String");
         if columns.values.is_empty() {
@@ -206,7 +238,13 @@ impl PostgresSink {
         let per_statement = (MAX_PARAMS / (columns.key.len() + columns.values.len())).max(1);
         let result = (|| {
             let mut txn = client.transaction()?;
-            for chunk in rows.chunks(per_statement) {
+            let (deletes, upserts): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.deleted);
+            for chunk in deletes.chunks(per_statement) {
+                let (sql, params) = self.delete_statement(columns, chunk);
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+                txn.execute(sql.as_str(), &refs)?;
+            }
+            for chunk in upserts.chunks(per_statement) {
                 let (sql, params) = self.statement(columns, chunk);
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
                 txn.execute(sql.as_str(), &refs)?;
@@ -253,10 +291,11 @@ mod tests {
         let sink =
             PostgresSink::bolt(PostgresSinkOptions::new("host=h", "wc.Counts", &["word"])).unwrap();
         let columns = Columns { key: vec!["word".into()], values: vec!["count".into()] };
-        let rows = vec![
-            Row { key: vec!["o\"er".into()], values: vec![Value::Int(3)] },
-            Row { key: vec!["ay".into()], values: vec![Value::Null] },
+        let rows = [
+            Row { key: vec!["o\"er".into()], values: vec![Value::Int(3)], deleted: false },
+            Row { key: vec!["ay".into()], values: vec![Value::Null], deleted: false },
         ];
+        let rows: Vec<&Row> = rows.iter().collect();
         let (sql, params) = sink.store().statement(&columns, &rows);
         assert_eq!(
             sql,
@@ -264,5 +303,11 @@ mod tests {
              ($3::text, NULL) ON CONFLICT (\"word\") DO UPDATE SET \"count\" = EXCLUDED.\"count\""
         );
         assert_eq!(params.len(), 3);
+        let (sql, params) = sink.store().delete_statement(&columns, &rows);
+        assert_eq!(
+            sql,
+            "DELETE FROM \"wc\".\"Counts\" WHERE (\"word\") IN (($1::text), ($2::text))"
+        );
+        assert_eq!(params.len(), 2);
     }
 }

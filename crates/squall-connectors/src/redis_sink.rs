@@ -45,6 +45,11 @@ pub struct RedisSinkOptions {
     /// Longest time a row waits for its batch, ms. Default 1 000.
     #[serde(default = "default_flush_interval_ms")]
     pub flush_interval_ms: u64,
+    /// The field holding each row's kind when the input is a changelog
+    /// (`+I`, `-U`, `+U`, `-D`): `-D` deletes the key's record, `-U` is
+    /// skipped. None: every row is an upsert.
+    #[serde(default)]
+    pub op_field: Option<String>,
     /// Retries while Redis is unreachable.
     #[serde(default)]
     pub retry: Backoff,
@@ -62,6 +67,7 @@ impl RedisSinkOptions {
             key_prefix: String::new(),
             batch_size: default_batch_size(),
             flush_interval_ms: default_flush_interval_ms(),
+            op_field: None,
             retry: Backoff::default(),
         }
     }
@@ -102,6 +108,7 @@ impl RedisSink {
             value_fields: options.value_field.clone().map(|f| vec![f]),
             batch_size: options.batch_size,
             flush_interval_ms: options.flush_interval_ms,
+            op_field: options.op_field.clone(),
             retry: options.retry,
         };
         UpsertBolt::new(RedisSink { options, client, connection: Mutex::new(None) }, batching)
@@ -127,10 +134,13 @@ impl UpsertStore for RedisSink {
         for row in rows {
             let key: Vec<String> = row.key.iter().map(value_text).collect();
             let key = key.join(":");
-            let value = self.value(columns, row);
-            match &self.options.hash {
-                Some(hash) => pipe.hset(hash, key, value).ignore(),
-                None => pipe.set(format!("{}{key}", self.options.key_prefix), value).ignore(),
+            match (&self.options.hash, row.deleted) {
+                (Some(hash), true) => pipe.hdel(hash, key).ignore(),
+                (None, true) => pipe.del(format!("{}{key}", self.options.key_prefix)).ignore(),
+                (Some(hash), false) => pipe.hset(hash, key, self.value(columns, row)).ignore(),
+                (None, false) => pipe
+                    .set(format!("{}{key}", self.options.key_prefix), self.value(columns, row))
+                    .ignore(),
             };
         }
         let mut slot = self.connection.lock().unwrap_or_else(|p| p.into_inner());

@@ -30,6 +30,9 @@ pub struct Row {
     pub key: Vec<Value>,
     /// Values of the value fields.
     pub values: Vec<Value>,
+    /// Whether the row deletes its key (a `-D` row of a changelog, see
+    /// [`Batching::op_field`]) instead of writing it.
+    pub deleted: bool,
 }
 
 /// The field names of every [`Row`] of a batch.
@@ -77,6 +80,11 @@ pub struct Batching {
     /// Longest time rows wait in the batch, ms (also without checkpoints).
     /// Default 1 000.
     pub flush_interval_ms: u64,
+    /// The field holding each row's kind in a changelog (Flink's row kinds,
+    /// as a SQL updating result has them: `+I`, `+U` write the row, `-D`
+    /// deletes its key, `-U` is skipped: the `+U` after it replaces it).
+    /// `None`: every row is written.
+    pub op_field: Option<String>,
     /// Retries while the server is unreachable.
     pub retry: Backoff,
 }
@@ -152,7 +160,12 @@ impl<S: UpsertStore> UpsertBolt<S> {
         let values = match &self.batching.value_fields {
             Some(v) => v.clone(),
             None => {
-                names.iter().filter(|n| !self.batching.key_fields.contains(n)).cloned().collect()
+                let op = self.batching.op_field.as_ref();
+                names
+                    .iter()
+                    .filter(|n| !self.batching.key_fields.contains(n) && Some(*n) != op)
+                    .cloned()
+                    .collect()
             }
         };
         let columns = Columns { key: self.batching.key_fields.clone(), values };
@@ -222,7 +235,21 @@ impl<S: UpsertStore> Bolt for UpsertBolt<S> {
         let pick = |names: &[String]| -> Result<Vec<Value>> {
             names.iter().map(|f| input.get_by_field(f).cloned()).collect()
         };
-        let row = Row { key: pick(&columns.key)?, values: pick(&columns.values)? };
+        let deleted = match &self.batching.op_field {
+            None => false,
+            Some(f) => match input.get_str(f)? {
+                "+I" | "+U" => false,
+                "-D" => true,
+                "-U" => return Ok(()),
+                other => {
+                    return Err(Error::config(format!(
+                        "{}: field '{f}' holds '{other}', not a row kind (+I, -U, +U, -D)",
+                        self.store.describe()
+                    )))
+                }
+            },
+        };
+        let row = Row { key: pick(&columns.key)?, values: pick(&columns.values)?, deleted };
         self.store
             .check(&columns, &row)
             .map_err(|e| Error::config(format!("{}: {e}", self.store.describe())))?;

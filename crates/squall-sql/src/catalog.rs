@@ -37,6 +37,9 @@ pub struct TableDef {
     pub options: BTreeMap<String, String>,
     /// Its watermark, if declared.
     pub watermark: Option<WatermarkDef>,
+    /// Its `PRIMARY KEY (...) NOT ENFORCED` columns (empty if none): the
+    /// key of a versioned table's versions and of an upsert sink.
+    pub primary_key: Vec<String>,
 }
 
 impl TableDef {
@@ -246,4 +249,48 @@ pub fn schema_of(columns: Vec<(String, DataType)>) -> SchemaRef {
 /// A DataFusion error as ours.
 pub fn df(e: DataFusionError) -> SqlError {
     SqlError::from(e)
+}
+
+/// The `PRIMARY KEY (...)` of `CREATE TABLE` (a table constraint, or a
+/// column's), as column names of `schema`; Flink requires `NOT ENFORCED`
+/// and so does Squall (it never checks the key).
+///
+/// # Errors
+/// A key naming no column, or one without `NOT ENFORCED`.
+pub fn primary_key(
+    ct: &datafusion_sql::sqlparser::ast::CreateTable,
+    schema: &SchemaRef,
+) -> SqlResult<Vec<String>> {
+    use datafusion_sql::sqlparser::ast::{ColumnOption, TableConstraint};
+    let mut key = Vec::new();
+    let mut enforced = None;
+    for c in &ct.constraints {
+        if let TableConstraint::PrimaryKey(pk) = c {
+            key = pk.columns.iter().map(|c| c.column.expr.to_string()).collect();
+            enforced = pk.characteristics.and_then(|ch| ch.enforced);
+        }
+    }
+    for col in &ct.columns {
+        for o in &col.options {
+            if let ColumnOption::PrimaryKey(pk) = &o.option {
+                key = vec![col.name.value.clone()];
+                enforced = pk.characteristics.and_then(|ch| ch.enforced);
+            }
+        }
+    }
+    let key: Vec<String> =
+        key.into_iter().map(|k| k.trim_matches(|c| c == '`' || c == '"').to_string()).collect();
+    if key.is_empty() {
+        return Ok(key);
+    }
+    if enforced != Some(false) {
+        return Err(SqlError::unsupported(format!(
+            "PRIMARY KEY ({}) without NOT ENFORCED (Squall does not check keys; write NOT ENFORCED as Flink requires)",
+            key.join(", ")
+        )));
+    }
+    if let Some(k) = key.iter().find(|k| schema.index_of(k).is_err()) {
+        return Err(SqlError::plan(format!("PRIMARY KEY: no column '{k}'")));
+    }
+    Ok(key)
 }

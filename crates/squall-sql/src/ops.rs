@@ -427,6 +427,25 @@ pub struct Join {
     pub window_end_key: Option<usize>,
 }
 
+/// `rows` (joined rows of `schema`) that pass `filter` as a batch, if any.
+///
+/// # Errors
+/// A row that does not fit the schema; the filter's evaluation error.
+pub fn joined(
+    schema: &SchemaRef,
+    filter_expr: Option<&Arc<dyn PhysicalExpr>>,
+    rows: &[Vec<Scalar>],
+) -> squall::Result<Option<Batch>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut batch = batch_of(schema, rows).map_err(squall::Error::from)?;
+    if let Some(f) = filter_expr {
+        batch = filter(f, &batch).map_err(squall::Error::from)?;
+    }
+    Ok((batch.num_rows() > 0).then_some(Batch(batch)))
+}
+
 /// Rows stored per key: left, right.
 pub type JoinState = (Vec<Vec<Scalar>>, Vec<Vec<Scalar>>);
 
@@ -461,15 +480,8 @@ impl KeyedProcessFunction<Vec<Scalar>, JoinRow> for Join {
             }
             rights.push(row.row);
         }
-        if out.is_empty() {
-            return Ok(());
-        }
-        let mut batch = batch_of(&self.schema, &out).map_err(squall::Error::from)?;
-        if let Some(f) = &self.filter {
-            batch = filter(f, &batch).map_err(squall::Error::from)?;
-        }
-        if batch.num_rows() > 0 {
-            ctx.collect(Batch(batch));
+        if let Some(b) = joined(&self.schema, self.filter.as_ref(), &out)? {
+            ctx.collect(b);
         }
         Ok(())
     }

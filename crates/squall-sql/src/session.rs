@@ -33,6 +33,9 @@ pub struct Outcome {
     pub operators: Vec<String>,
     /// The folders the filesystem sinks write, as `(component id, path)`.
     pub outputs: Vec<(String, std::path::PathBuf)>,
+    /// The rows each interval join of the run holds (0 after the final
+    /// watermark: [`crate::interval_join`]).
+    pub rows_held: Vec<Arc<crate::interval_join::RowsHeld>>,
 }
 
 /// A SQL session: a catalog, settings, and the statements run so far.
@@ -73,6 +76,8 @@ impl Default for Session {
 struct Job {
     sink: TableDef,
     plan: LogicalPlan,
+    /// Its tables read `FOR SYSTEM_TIME AS OF`.
+    versioned: Vec<crate::temporal_join::Versioned>,
 }
 
 fn optimizer() -> Optimizer {
@@ -252,8 +257,9 @@ impl Session {
         let mut outcome = Outcome::default();
         let mut jobs: Vec<(Job, StatementText)> = Vec::new();
         for st in &statements {
+            let (text, versioned) = crate::temporal_join::cut_versions(&st.padded);
             let parsed = Parser::new(&GenericDialect {})
-                .try_with_sql(&st.padded)
+                .try_with_sql(&text)
                 .and_then(|mut p| p.parse_statements())
                 .map_err(|e| script::parse_error(st, &e.to_string()))?;
             let Some(stmt) = parsed.into_iter().next() else { continue };
@@ -273,12 +279,14 @@ impl Session {
                     self.catalog.views.insert(name, plan);
                 }
                 Statement::Explain { statement, .. } => {
-                    let job = self.plan_job(*statement, st)?;
+                    let mut job = self.plan_job(*statement, st)?;
+                    job.versioned = versioned;
                     let env = StreamEnv::on_builder(
                         squall::TopologyBuilder::new(&self.name),
                         &self.prefix,
                     );
                     let mut t = self.translator(&env);
+                    t.versioned = job.versioned.clone();
                     let node = t.translate(&job.plan).map_err(|e| at(e, st))?;
                     t.sink(&job.sink, node).map_err(|e| at(e, st))?;
                     outcome.explained.push(format!(
@@ -300,7 +308,8 @@ impl Session {
                     self.set(&key, &value).map_err(|e| at(e, st))?;
                 }
                 other @ (Statement::Insert(_) | Statement::Query(_)) => {
-                    let job = self.plan_job(other, st)?;
+                    let mut job = self.plan_job(other, st)?;
+                    job.versioned = versioned;
                     jobs.push((job, st.clone()));
                 }
                 other => {
@@ -332,11 +341,13 @@ impl Session {
         for (job, st) in jobs {
             let mut t = self.translator(env);
             t.readers = self.readers.take();
+            t.versioned = job.versioned.clone();
             let node = t.translate(&job.plan);
             *self.readers.borrow_mut() = std::mem::take(&mut t.readers);
             t.sink(&job.sink, node.map_err(|e| at(e, &st))?).map_err(|e| at(e, &st))?;
             outcome.operators.extend(t.lines);
             outcome.outputs.extend(t.outputs);
+            outcome.rows_held.extend(t.rows_held);
         }
         Ok(())
     }
@@ -392,7 +403,10 @@ impl Session {
             None => None,
             Some((column, expr)) => Some(self.watermark(&name, &schema, column, expr, st)?),
         };
-        self.catalog.tables.insert(name.clone(), TableDef { name, schema, options, watermark });
+        let primary_key = crate::catalog::primary_key(&ct, &schema).map_err(|e| at(e, st))?;
+        self.catalog
+            .tables
+            .insert(name.clone(), TableDef { name, schema, options, watermark, primary_key });
         Ok(())
     }
 
@@ -470,6 +484,7 @@ impl Session {
                         schema,
                         options,
                         watermark: None,
+                        primary_key: Vec::new(),
                     },
                     plan,
                 )
@@ -489,6 +504,6 @@ impl Session {
         let optimized = optimizer()
             .optimize(analyzed, &OptimizerContext::new(), |_, _| {})
             .map_err(|e| located(e, st))?;
-        Ok(Job { sink, plan: optimized })
+        Ok(Job { sink, plan: optimized, versioned: Vec::new() })
     }
 }

@@ -60,6 +60,11 @@ pub struct Translator<'a> {
     /// aggregates, regular joins and Top-N expires after this long
     /// untouched ([`crate::ttl`]).
     pub state_ttl_ms: Option<i64>,
+    /// The tables the statement reads `FOR SYSTEM_TIME AS OF`
+    /// ([`crate::temporal_join`]).
+    pub versioned: Vec<crate::temporal_join::Versioned>,
+    /// The rows each interval join holds ([`crate::interval_join`]).
+    pub rows_held: Vec<Arc<crate::interval_join::RowsHeld>>,
     props: ExecutionProps,
     depth: usize,
 }
@@ -83,7 +88,7 @@ pub(crate) fn fail(e: SqlError) -> ! {
 }
 
 /// The input column `expr` passes through unchanged, if it is one.
-fn passthrough(expr: &Expr, input: &DFSchema) -> Option<usize> {
+pub(crate) fn passthrough(expr: &Expr, input: &DFSchema) -> Option<usize> {
     match expr {
         Expr::Column(c) => input.index_of_column(c).ok(),
         Expr::Alias(a) => passthrough(&a.expr, input),
@@ -103,12 +108,14 @@ impl<'a> Translator<'a> {
             outputs: Vec::new(),
             readers: Default::default(),
             state_ttl_ms: None,
+            rows_held: Vec::new(),
+            versioned: Vec::new(),
             props: ExecutionProps::new(),
             depth: 0,
         }
     }
 
-    fn line(&mut self, text: String) {
+    pub(crate) fn line(&mut self, text: String) {
         let _ = self.depth;
         self.lines.push(text);
     }
@@ -372,7 +379,7 @@ impl<'a> Translator<'a> {
     }
 
     /// A transactional CSV sink writing part files into `path` (created).
-    fn file_sink(
+    pub(crate) fn file_sink(
         &self,
         table: &TableDef,
         path: &std::path::Path,
@@ -515,22 +522,49 @@ impl<'a> Translator<'a> {
 
     fn join(&mut self, j: &datafusion_expr::logical_plan::Join) -> SqlResult<Node> {
         use datafusion_expr::JoinType;
-        if j.join_type != JoinType::Inner {
-            return Err(SqlError::unsupported(format!(
-                "{} joins on streams (inner joins are)",
-                j.join_type
-            )));
-        }
+        let outer = match j.join_type {
+            JoinType::Inner => None,
+            JoinType::Left => Some((true, false)),
+            JoinType::Right => Some((false, true)),
+            JoinType::Full => Some((true, true)),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "{other} joins on streams (inner, left, right and full outer joins are)"
+                )))
+            }
+        };
         if j.on.is_empty() {
             return Err(SqlError::unsupported(
                 "joins without an equality between the two sides (cross joins, pure interval joins)",
             ));
+        }
+        let temporal = crate::temporal_join::detect(j, &self.versioned, self.catalog)?;
+        if let Some(spec) = temporal.as_ref().filter(|s| s.version_time.is_none()) {
+            let left = self.child(&j.left)?;
+            if left.updating {
+                return Err(SqlError::unsupported("a lookup join of an updating result"));
+            }
+            let (stream, what) =
+                crate::lookup_join::plan(j, self.catalog, left.stream, spec.outer)?;
+            self.line(what);
+            return Ok(Node { stream, window: None, updating: false });
         }
         let (ls, rs) = (j.left.schema().clone(), j.right.schema().clone());
         let left = self.child(&j.left)?;
         let right = self.child(&j.right)?;
         if left.updating || right.updating {
             return Err(SqlError::unsupported("joins of updating results"));
+        }
+        if let Some(spec) = temporal {
+            let (stream, what) = crate::temporal_join::plan(j, spec, left.stream, right.stream)?;
+            self.line(what);
+            return Ok(Node { stream, window: None, updating: false });
+        }
+        if let Some(sides) = outer {
+            let (stream, what) =
+                crate::outer_join::plan(j, left.stream, right.stream, sides, self.state_ttl_ms)?;
+            self.line(what);
+            return Ok(Node { stream, window: None, updating: true });
         }
         let lkeys: Vec<Arc<dyn PhysicalExpr>> =
             j.on.iter().map(|(l, _)| physical(l, &ls)).collect::<SqlResult<_>>()?;
@@ -544,9 +578,17 @@ impl<'a> Translator<'a> {
             _ => None,
         };
         let filter = j.filter.as_ref().map(|f| physical(f, &j.schema)).transpose()?;
+        let interval = match window_end_key {
+            None => crate::interval_join::bounds(j, self.catalog),
+            Some(_) => None,
+        };
         self.line(format!(
             "{}join on {}{}",
-            if window_end_key.is_some() { "window " } else { "" },
+            match (window_end_key, interval) {
+                (Some(_), _) => "window ".to_string(),
+                (None, Some(b)) => b.describe(),
+                (None, None) => String::new(),
+            },
             j.on.iter().map(|(l, r)| format!("{l} = {r}")).collect::<Vec<_>>().join(" AND "),
             j.filter.as_ref().map(|f| format!(" where {f}")).unwrap_or_default()
         ));
@@ -560,6 +602,11 @@ impl<'a> Translator<'a> {
             right.stream.flat_map(move |b: Batch, out: &mut Vec<ops::JoinRow>| {
                 ri.rows(&b.0, out).unwrap_or_else(|e| fail(e))
             });
+        if let Some(bounds) = interval {
+            let (stream, held) = crate::interval_join::plan(&j.schema, l, r, filter, bounds);
+            self.rows_held.push(held);
+            return Ok(Node { stream, window: None, updating: false });
+        }
         let f = ops::Join { schema: arrow_schema(&j.schema), filter, window_end_key };
         let ttl = if window_end_key.is_none() { self.state_ttl_ms } else { None };
         let keyed = l.union(&r).key_by(|r: &ops::JoinRow| r.key.clone());
@@ -579,6 +626,9 @@ impl<'a> Translator<'a> {
             self.line(format!("sink '{}': blackhole", table.name));
             node.stream.sink(|_| {});
             return Ok(());
+        }
+        if !table.primary_key.is_empty() {
+            return crate::upsert_sink::add(self, table, node);
         }
         // An updating result's rows start with their row kind (+I, -U, +U,
         // -D), Flink's changelog: the sink's final table is what was
