@@ -36,6 +36,8 @@ pub mod group_window;
 pub mod nexmark;
 pub mod nexmark_files;
 pub mod ops;
+pub mod over_agg;
+pub mod over_plan;
 pub mod relay;
 pub mod rows;
 pub mod script;

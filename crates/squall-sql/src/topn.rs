@@ -183,29 +183,42 @@ impl TopN {
             return out;
         }
         // Without ranks: the multiset difference.
-        let mut count: BTreeMap<Vec<Scalar>, i64> = BTreeMap::new();
-        for row in old {
-            *count.entry(row).or_default() -= 1;
-        }
-        for row in new {
-            *count.entry(row).or_default() += 1;
-        }
-        let (mut gone, mut came) = (Vec::new(), Vec::new());
-        for (row, n) in count {
-            let side = if n < 0 { &mut gone } else { &mut came };
-            side.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize));
-        }
-        let (mut gone, mut came) = (gone.into_iter(), came.into_iter());
-        loop {
-            match (gone.next(), came.next()) {
-                (Some(a), Some(b)) => {
-                    out.push(tag(a, None, "-U"));
-                    out.push(tag(b, None, "+U"));
-                }
-                (Some(a), None) => out.push(tag(a, None, "-D")),
-                (None, Some(b)) => out.push(tag(b, None, "+I")),
-                (None, None) => return out,
+        changes(old, new)
+    }
+}
+
+/// The changelog rows that turn the rows `old` into the rows `new`
+/// (multisets; order does not matter), each with its row kind appended: a
+/// row gone is `-U` before the `+U` of a row come, unpaired ones `-D` and
+/// `+I`; rows in both change nothing.
+pub fn changes(old: Vec<Vec<Scalar>>, new: Vec<Vec<Scalar>>) -> Vec<Vec<Scalar>> {
+    let tag = |mut row: Vec<Scalar>, op: &str| {
+        row.push(Scalar::Str(op.into()));
+        row
+    };
+    let mut count: BTreeMap<Vec<Scalar>, i64> = BTreeMap::new();
+    for row in old {
+        *count.entry(row).or_default() -= 1;
+    }
+    for row in new {
+        *count.entry(row).or_default() += 1;
+    }
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    for (row, n) in count {
+        let side = if n < 0 { &mut gone } else { &mut came };
+        side.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize));
+    }
+    let mut out = Vec::new();
+    let (mut gone, mut came) = (gone.into_iter(), came.into_iter());
+    loop {
+        match (gone.next(), came.next()) {
+            (Some(a), Some(b)) => {
+                out.push(tag(a, "-U"));
+                out.push(tag(b, "+U"));
             }
+            (Some(a), None) => out.push(tag(a, "-D")),
+            (None, Some(b)) => out.push(tag(b, "+I")),
+            (None, None) => return out,
         }
     }
 }

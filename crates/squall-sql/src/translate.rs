@@ -266,9 +266,7 @@ impl<'a> Translator<'a> {
             LogicalPlan::Join(j) => self.join(j),
             LogicalPlan::Sort(_) => Err(SqlError::unsupported("ORDER BY on a stream")),
             LogicalPlan::Limit(_) => Err(SqlError::unsupported("LIMIT on a stream")),
-            LogicalPlan::Window(_) => Err(SqlError::unsupported(
-                "OVER windows other than Top-N and deduplication (ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) under WHERE rn <= N)",
-            )),
+            LogicalPlan::Window(w) => crate::over_plan::translate(self, w),
             LogicalPlan::Distinct(_) => Err(SqlError::unsupported("SELECT DISTINCT on a stream")),
             LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => {
                 Err(SqlError::unsupported("VALUES or a SELECT without FROM as a stream"))

@@ -628,3 +628,130 @@ fn session_tvf_grouped_finer_than_its_partition() {
     );
     compare("session TVF by channel", ours, duckdb(&duck_sessions(3_000, ", channel")));
 }
+
+// OVER aggregates (`ROWS BETWEEN n PRECEDING AND CURRENT ROW`). Squall
+// orders rows equal on the ORDER BY by their columns, left to right, as the
+// Top-N does; the DuckDB queries spell that tie-break out.
+
+/// The final Top-1 of q6 (the highest bid of each auction while open,
+/// equal prices by the earliest bid) in DuckDB.
+const Q6_TOP1_DUCKDB: &str = r#"(SELECT * FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY id, seller ORDER BY price DESC, "dateTime") AS rownum
+    FROM (SELECT A.id, A.seller, B.price, B."dateTime" FROM auction A, bid B
+          WHERE A.id = B.auction AND B."dateTime" BETWEEN A."dateTime" AND A.expires))
+  WHERE rownum <= 1)"#;
+
+#[test]
+fn q6_average_selling_price_by_seller_over_the_updating_top_1() {
+    let changelog = squall(DDL_NEXMARK, &query_file("q6.sql"), 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "averages were updated");
+    // The OVER node reads seller, price and dateTime (DataFusion prunes
+    // the rest): bids at the same time are ordered by the price.
+    let theirs = duckdb(&format!("{Q6_DUCKDB}{Q6_TOP1_DUCKDB}"));
+    compare("q6", upserted(changelog), theirs);
+}
+
+const Q6_DUCKDB: &str = r#"SELECT CAST(seller AS VARCHAR), CAST(trunc(AVG(price) OVER (PARTITION BY seller
+    ORDER BY "dateTime", price ROWS BETWEEN 10 PRECEDING AND CURRENT ROW)) AS BIGINT) FROM "#;
+
+#[test]
+fn exactly_once_q6_with_a_failure_restores_its_over_state() {
+    // The keyed operators (join, Top-1, OVER aggregate) resume from their
+    // last checkpoint after a failure; the committed changelog folds to
+    // DuckDB's table.
+    let changelog = exactly_once_with_one_failure(&query_file("q6.sql"), 20_000);
+    compare(
+        "exactly-once q6",
+        upserted(changelog),
+        duckdb(&format!("{Q6_DUCKDB}{Q6_TOP1_DUCKDB}")),
+    );
+}
+
+#[test]
+fn over_aggregates_of_every_function_over_an_updating_input() {
+    // q6's Top-1 with its rows and every aggregate over two frame sizes:
+    // the changelog folds to DuckDB's batch window over the final rows.
+    let query = "CREATE TABLE out (id BIGINT, seller BIGINT, price BIGINT, t TIMESTAMP(3),
+                   a DOUBLE, s BIGINT, n BIGINT, lo BIGINT, hi BIGINT, s_all BIGINT)
+                   WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+                 INSERT INTO out SELECT id, seller, price, `dateTime`,
+                   AVG(price) OVER w, SUM(price) OVER w, COUNT(*) OVER w, MIN(price) OVER w,
+                   MAX(price) OVER w,
+                   SUM(price) OVER (PARTITION BY seller ORDER BY `dateTime`
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 FROM (SELECT * FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY id, seller ORDER BY price DESC) AS rownum
+                   FROM (SELECT A.id, A.seller, B.price, B.`dateTime` FROM auction AS A, bid AS B
+                         WHERE A.id = B.auction AND B.`dateTime` BETWEEN A.`dateTime` AND A.expires))
+                   WHERE rownum <= 1)
+                 WINDOW w AS (PARTITION BY seller ORDER BY `dateTime` ROWS BETWEEN 3 PRECEDING AND CURRENT ROW)";
+    let changelog = squall(DDL_NEXMARK, query, 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "rows were updated");
+    let theirs = duckdb(&format!(
+        r#"SELECT id, seller, price, "dateTime", AVG(price) OVER w, SUM(price) OVER w, COUNT(*) OVER w,
+                  MIN(price) OVER w, MAX(price) OVER w,
+                  SUM(price) OVER (PARTITION BY seller ORDER BY "dateTime", id, price
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+           FROM {Q6_TOP1_DUCKDB}
+           WINDOW w AS (PARTITION BY seller ORDER BY "dateTime", id, price ROWS BETWEEN 3 PRECEDING AND CURRENT ROW)"#
+    ));
+    compare("over aggregates over the top-1", upserted(changelog), theirs);
+}
+
+#[test]
+fn over_aggregate_over_an_append_only_csv_with_ties_and_late_rows() {
+    // Rows out of time order and equal times: a late row updates the rows
+    // after it; equal times are ordered by the row's other columns.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("readings.csv");
+    let mut text = String::new();
+    for i in 0..300i64 {
+        let (k, t, v) = (i % 4, (i * 7919) % 97, (i * 31) % 23 - 5);
+        text.push_str(&format!("{k},1970-01-01 00:00:{:02}.{:03},{v}\n", t / 10, (t % 10) * 100));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let query = format!(
+        "CREATE TABLE readings (k BIGINT, t TIMESTAMP(3), v BIGINT)
+           WITH ('connector' = 'filesystem', 'format' = 'csv', 'path' = '{}');
+         CREATE TABLE out (k BIGINT, t TIMESTAMP(3), v BIGINT, a DOUBLE, lo BIGINT, n BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '${{OUT}}');
+         INSERT INTO out SELECT k, t, v,
+           AVG(v) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+           MIN(v) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+           COUNT(v) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)
+         FROM readings",
+        csv.display()
+    );
+    let changelog = squall("", &query, 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "late rows updated later ones");
+    let theirs = squall_test_support::duckdb::query(&[&format!(
+        "SELECT k, t, v, AVG(v) OVER w, MIN(v) OVER w, COUNT(v) OVER w
+         FROM read_csv('{}', header=false, columns={{'k':'BIGINT','t':'TIMESTAMP','v':'BIGINT'}})
+         WINDOW w AS (PARTITION BY k ORDER BY t, k, v ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)",
+        csv.display()
+    )]);
+    compare("over aggregate over a CSV", upserted(changelog), theirs);
+}
+
+#[test]
+fn over_windows_outside_rows_aggregates_are_refused_by_name() {
+    for (over, named) in [
+        ("SUM(price) OVER (PARTITION BY auction ORDER BY price)", "RANGE frames"),
+        ("LAG(price) OVER (PARTITION BY auction ORDER BY price)", "lag"),
+        (
+            "SUM(price) OVER (PARTITION BY auction ORDER BY price ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
+            "1 FOLLOWING",
+        ),
+    ] {
+        let mut s = squall_sql::Session::new();
+        for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
+            s.set(k, v).unwrap();
+        }
+        let err = s
+            .run_script(&format!("{DDL_NEXMARK}; SELECT auction, {over} FROM bid"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OVER windows other than") && err.contains(named), "{over}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
