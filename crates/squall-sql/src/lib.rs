@@ -29,6 +29,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod create_function;
 pub mod error;
 pub mod file_source;
 pub mod functions;
@@ -50,6 +51,7 @@ pub mod topn_plan;
 pub mod translate;
 pub mod ttl;
 pub mod tvf;
+pub mod udf;
 pub mod updating;
 pub mod yaml;
 

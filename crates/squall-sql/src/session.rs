@@ -152,6 +152,13 @@ impl Session {
         &self.catalog
     }
 
+    /// Registers the scalar UDF `udf` under `identifier`, the name a
+    /// script's `CREATE FUNCTION name AS 'identifier'` binds
+    /// ([`crate::create_function`]).
+    pub fn register_udf(&mut self, identifier: &str, udf: datafusion_expr::ScalarUDF) {
+        self.catalog.udfs.insert(identifier.to_string(), Arc::new(udf));
+    }
+
     /// Sets `key`: `parallelism`, `name`, `guarantee` (`at_most_once`,
     /// `at_least_once`, `exactly_once`), `checkpoint_interval_ms`,
     /// `checkpoint_dir`, `table.exec.state.ttl` (Flink's state TTL:
@@ -252,6 +259,12 @@ impl Session {
         let mut outcome = Outcome::default();
         let mut jobs: Vec<(Job, StatementText)> = Vec::new();
         for st in &statements {
+            let function = crate::create_function::parse(&st.padded)
+                .map_err(|e| script::parse_error(st, &e.to_string()))?;
+            if let Some(def) = function {
+                crate::create_function::create(&mut self.catalog, def).map_err(|e| at(e, st))?;
+                continue;
+            }
             let parsed = Parser::new(&GenericDialect {})
                 .try_with_sql(&st.padded)
                 .and_then(|mut p| p.parse_statements())

@@ -755,3 +755,62 @@ fn over_windows_outside_rows_aggregates_are_refused_by_name() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn q14_calculation_with_a_function_bound_by_create_function() {
+    let ours = squall(DDL_NEXMARK, &query_file("q14.sql"), 2);
+    // DuckDB: count_char as the length lost by removing the character.
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, CAST(0.908 AS DOUBLE) * price,
+                  CASE WHEN hour("dateTime") >= 8 AND hour("dateTime") <= 18 THEN 'dayTime'
+                       WHEN hour("dateTime") <= 6 OR hour("dateTime") >= 20 THEN 'nightTime'
+                       ELSE 'otherTime' END,
+                  "dateTime", extra, length(extra) - length(replace(extra, 'c', ''))
+           FROM bid
+           WHERE CAST(0.908 AS DOUBLE) * price > 1000000 AND CAST(0.908 AS DOUBLE) * price < 50000000"#,
+    );
+    compare("q14", ours, theirs);
+}
+
+#[test]
+fn create_function_binds_a_udf_registered_from_rust_and_refuses_unknown_ones() {
+    use datafusion_common::arrow::array::{AsArray, Int64Array};
+    use datafusion_common::arrow::datatypes::{DataType, Int64Type};
+    use datafusion_expr::{ColumnarValue, Volatility};
+    let twice = datafusion_expr::create_udf(
+        "twice",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        std::sync::Arc::new(|args: &[ColumnarValue]| {
+            let a = ColumnarValue::values_to_arrays(args)?;
+            let out: Int64Array =
+                a[0].as_primitive::<Int64Type>().iter().map(|v| v.map(|v| 2 * v)).collect();
+            Ok(ColumnarValue::Array(std::sync::Arc::new(out)))
+        }),
+    );
+    let mut s = squall_sql::Session::new();
+    s.register_udf("com.example.Twice", twice);
+    let query = "CREATE TEMPORARY SYSTEM FUNCTION dbl AS 'com.example.Twice' LANGUAGE JAVA;
+                 CREATE TABLE out (auction BIGINT, p2 BIGINT)
+                   WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+                 INSERT INTO out SELECT auction, DBL(price) FROM bid WHERE MOD(auction, 10) = 0";
+    let ours = squall_with(DDL_NEXMARK, query, 2, s);
+    compare(
+        "a Rust UDF",
+        ours,
+        duckdb("SELECT auction, 2 * price FROM bid WHERE auction % 10 = 0"),
+    );
+
+    let mut s = squall_sql::Session::new();
+    let err = s
+        .run_script("CREATE FUNCTION f AS 'com.example.Missing' LANGUAGE JAVA;")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no scalar UDF is registered under 'com.example.Missing'")
+            && err.contains(squall_sql::udf::COUNT_CHAR_CLASS)
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
