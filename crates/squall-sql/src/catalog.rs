@@ -37,6 +37,9 @@ pub struct TableDef {
     pub options: BTreeMap<String, String>,
     /// Its watermark, if declared.
     pub watermark: Option<WatermarkDef>,
+    /// `PARTITIONED BY (...)` columns of a filesystem sink, outermost
+    /// folder first ([`crate::partitioned_sink`]).
+    pub partition_by: Vec<String>,
 }
 
 impl TableDef {

@@ -39,6 +39,7 @@ pub mod nexmark_files;
 pub mod ops;
 pub mod over_agg;
 pub mod over_plan;
+pub mod partitioned_sink;
 pub mod relay;
 pub mod rows;
 pub mod script;

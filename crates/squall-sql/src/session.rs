@@ -405,7 +405,10 @@ impl Session {
             None => None,
             Some((column, expr)) => Some(self.watermark(&name, &schema, column, expr, st)?),
         };
-        self.catalog.tables.insert(name.clone(), TableDef { name, schema, options, watermark });
+        let partition_by =
+            crate::partitioned_sink::partition_columns(&ct, &schema).map_err(|e| at(e, st))?;
+        let def = TableDef { name: name.clone(), schema, options, watermark, partition_by };
+        self.catalog.tables.insert(name, def);
         Ok(())
     }
 
@@ -483,6 +486,7 @@ impl Session {
                         schema,
                         options,
                         watermark: None,
+                        partition_by: Vec::new(),
                     },
                     plan,
                 )

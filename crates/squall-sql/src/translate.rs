@@ -630,17 +630,24 @@ impl<'a> Translator<'a> {
                         "sink format '{format}' (the filesystem sink writes csv)"
                     )));
                 }
-                let sink = self.file_sink(table, &path)?;
                 self.line(format!(
-                    "sink '{}': CSV part files in {} (committed with checkpoints)",
+                    "sink '{}': CSV part files in {}{} (committed with checkpoints)",
                     table.name,
-                    path.display()
+                    path.display(),
+                    crate::partitioned_sink::describe(table)
                 ));
                 let id = rows.to_tuples(&format!("{name}-rows"), fields, |r| r);
                 let p = self.parallelism;
-                self.env.with_builder(|b| {
-                    b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
-                });
+                if let Some(sink) = crate::partitioned_sink::bolt(table, &path, updating)? {
+                    self.env.with_builder(|b| {
+                        b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
+                    });
+                } else {
+                    let sink = self.file_sink(table, &path)?;
+                    self.env.with_builder(|b| {
+                        b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
+                    });
+                }
                 self.outputs.push((name, path));
             }
             other => {
