@@ -40,6 +40,7 @@ pub mod ops;
 pub mod over_agg;
 pub mod over_plan;
 pub mod partitioned_sink;
+pub mod proctime;
 pub mod relay;
 pub mod rows;
 pub mod script;

@@ -502,11 +502,16 @@ impl<'a> Translator<'a> {
             let stream = crate::ttl::process(&keyed, f, self.state_ttl_ms);
             return Ok(Node { stream, window: None, updating: true });
         };
-        self.line(format!(
-            "window aggregate: {what} (emitted when the watermark passes window_end)"
-        ));
         let f = WindowAgg { kinds, out, schema, late: Arc::new(Default::default()) };
-        let stream = keyed.process(f);
+        let stream = if crate::proctime::on_processing_time(&agg.input) {
+            self.line(format!("window aggregate: {what} (on processing time: emitted when the wall clock passes window_end)"));
+            keyed.process(crate::proctime::ProcTimeAgg(f))
+        } else {
+            self.line(format!(
+                "window aggregate: {what} (emitted when the watermark passes window_end)"
+            ));
+            keyed.process(f)
+        };
         let window = start_key.map(|s| (s, end_key));
         Ok(Node { stream, window, updating: false })
     }

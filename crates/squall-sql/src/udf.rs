@@ -30,9 +30,11 @@ pub fn builtins() -> HashMap<String, Arc<ScalarUDF>> {
     ])
 }
 
-/// Adds Flink's built-ins of this module (`hour`) to `functions`.
+/// Adds Flink's built-ins of this module (`hour`) and `proctime`
+/// ([`crate::proctime`]) to `functions`.
 pub fn register(functions: &mut HashMap<String, Arc<ScalarUDF>>) {
     functions.insert("hour".into(), Arc::new(hour()));
+    crate::proctime::register(functions);
 }
 
 /// `COUNT_CHAR(s VARCHAR, c VARCHAR) -> BIGINT`.

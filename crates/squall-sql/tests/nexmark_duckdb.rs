@@ -931,3 +931,87 @@ fn partitioned_by_an_unknown_column_is_refused_by_name() {
         .to_string();
     assert!(err.contains("PARTITIONED BY hm: no such column") && err.lines().count() == 1, "{err}");
 }
+
+/// Per bidder, the sum of its window counts in `rows` (bidder, count,
+/// start, end), checking each window is `size_ms` long and aligned.
+fn per_bidder_totals(rows: &[Vec<String>], size_ms: i64) -> Vec<Vec<String>> {
+    let ms = |s: &str| {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f")
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .and_utc()
+            .timestamp_millis()
+    };
+    let mut totals: std::collections::BTreeMap<i64, i64> = Default::default();
+    for r in rows {
+        let (start, end) = (ms(&r[2]), ms(&r[3]));
+        assert_eq!((end - start, start % size_ms), (size_ms, 0), "window {r:?}");
+        *totals.entry(r[0].parse().unwrap()).or_default() += r[1].parse::<i64>().unwrap();
+    }
+    totals.into_iter().map(|(b, n)| vec![b.to_string(), n.to_string()]).collect()
+}
+
+#[test]
+fn q12_processing_time_windows_count_every_bid_once() {
+    let before = std::time::SystemTime::now();
+    let ours = squall(DDL_NEXMARK, &query_file("q12.sql"), 2);
+    let after = std::time::SystemTime::now();
+    // The windows are of the wall clock during the run.
+    let year = |t: std::time::SystemTime| {
+        chrono::DateTime::<chrono::Utc>::from(t).format("%Y").to_string()
+    };
+    assert!(
+        ours.iter().all(|r| r[2].starts_with(&year(before)) || r[2].starts_with(&year(after))),
+        "{:?}",
+        ours.first()
+    );
+    compare(
+        "q12 totals per bidder",
+        per_bidder_totals(&ours, 10_000),
+        duckdb("SELECT bidder, count(*) FROM bid GROUP BY bidder"),
+    );
+}
+
+#[test]
+fn processing_time_windows_fire_on_the_wall_clock_without_a_watermark() {
+    // No WATERMARK on the table, a source slowed to about 2 s, 500 ms
+    // windows, checkpoints every 100 ms: windows fire during the run (their
+    // rows are in part files of checkpoints before the end), and the totals
+    // are every bid once.
+    let ddl = DDL_NEXMARK
+        .replace(",\n    WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND", "")
+        .replace(
+            "'events.num' = '${EVENTS_NUM}'",
+            "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
+        );
+    assert!(!ddl.contains("WATERMARK"));
+    let query = query_file("q12.sql").replace("INTERVAL '10' SECOND", "INTERVAL '0.5' SECOND");
+    let (out, checkpoints) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut s = squall_sql::Session::new();
+    for (k, v) in [
+        ("parallelism", "2"),
+        ("EVENTS_NUM", &EVENTS.to_string()),
+        ("TPS", RATE),
+        ("SINK", "filesystem"),
+        ("OUT", out.path().to_str().unwrap()),
+        ("guarantee", "exactly_once"),
+        ("checkpoint_interval_ms", "100"),
+        ("checkpoint_dir", checkpoints.path().to_str().unwrap()),
+    ] {
+        s.set(k, v).unwrap();
+    }
+    s.run_script(&format!("{ddl};\n{query}")).unwrap_or_else(|e| panic!("{e}"));
+    let during_run: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-") && !n.contains("-end"))
+        .collect();
+    assert!(!during_run.is_empty(), "no window fired before the end of input");
+    let ours = squall_test_support::duckdb::csv_rows(out.path());
+    let windows: std::collections::BTreeSet<&String> = ours.iter().map(|r| &r[2]).collect();
+    assert!(windows.len() >= 2, "windows: {windows:?}");
+    compare(
+        "processing-time totals per bidder",
+        per_bidder_totals(&ours, 500),
+        duckdb("SELECT bidder, count(*) FROM bid GROUP BY bidder"),
+    );
+}
