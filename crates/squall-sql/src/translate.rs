@@ -460,6 +460,9 @@ impl<'a> Translator<'a> {
             let Some((start_key, end_key)) = window else {
                 return Err(SqlError::unsupported("a SESSION window without GROUP BY window_end"));
             };
+            if crate::proctime::on_processing_time(&agg.input) {
+                return Err(SqlError::unsupported("SESSION windows on processing time"));
+            }
             let name = |g: &Option<usize>| g.map(|i| in_schema.field(i).name().clone());
             let partition = tvf
                 .partition

@@ -1015,3 +1015,34 @@ fn processing_time_windows_fire_on_the_wall_clock_without_a_watermark() {
         duckdb("SELECT bidder, count(*) FROM bid GROUP BY bidder"),
     );
 }
+
+#[test]
+fn over_partitioned_and_processing_time_plans_show_their_operators() {
+    let q6 = explain(&query_file("q6.sql"));
+    assert!(q6.contains("top-n:") && q6.contains("over aggregate: avg("), "{q6}");
+    let out = tempfile::tempdir().unwrap();
+    let q10 = explain(
+        &query_file("q10.sql")
+            .replace("${SINK}", "filesystem")
+            .replace("${OUT}", out.path().to_str().unwrap()),
+    );
+    assert!(q10.contains("one folder per dt/hm"), "{q10}");
+    let q12 = explain(&query_file("q12.sql"));
+    assert!(q12.contains("on processing time"), "{q12}");
+    let q7 = explain(&query_file("q7.sql"));
+    assert!(!q7.contains("on processing time"), "{q7}");
+    let mut s = squall_sql::Session::new();
+    for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
+        s.set(k, v).unwrap();
+    }
+    let err = s
+        .run_script(&format!(
+            "{DDL_NEXMARK};
+             CREATE VIEW B AS SELECT *, PROCTIME() AS p_time FROM bid;
+             SELECT bidder, count(*) FROM TABLE(SESSION(TABLE B PARTITION BY bidder,
+               DESCRIPTOR(p_time), INTERVAL '1' SECOND)) GROUP BY bidder, window_start, window_end"
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("SESSION windows on processing time"), "{err}");
+}
