@@ -39,7 +39,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 use squall::datastream::{KeyedContext, KeyedProcessFunction};
 
-use crate::batch::{batch_of, scalar_at, Batch, Scalar};
+use crate::batch::{scalar_at, Batch, Scalar};
 use crate::error::SqlResult;
 use crate::ops::{eval, AggKind};
 use crate::topn::{changes, RankInput, RankRow, SortCell};
@@ -100,9 +100,12 @@ impl OverInput {
     }
 }
 
+/// A row's place in its partition: its `ORDER BY` values, then the row.
+pub type OverKey = (Vec<SortCell>, Vec<Scalar>);
+
 /// A partition's rows in `ORDER BY` order (ties by the row), each with how
 /// many times it is held and its aggregates' arguments.
-pub type OverState = BTreeMap<(Vec<SortCell>, Vec<Scalar>), (u64, Vec<Scalar>)>;
+pub type OverState = BTreeMap<OverKey, (u64, Vec<Scalar>)>;
 
 /// A row and its arguments, as the frames read them.
 type Item = (Vec<Scalar>, Vec<Scalar>);
@@ -153,7 +156,7 @@ impl OverAgg {
             return Vec::new();
         }
         let span = self.span();
-        let expand = |(k, (n, args)): (&(Vec<SortCell>, Vec<Scalar>), &(u64, Vec<Scalar>))| {
+        let expand = |(k, (n, args)): (&OverKey, &(u64, Vec<Scalar>))| {
             std::iter::repeat_n((k.1.clone(), args.clone()), *n as usize)
         };
         // Up to `span` rows before the row, and up to `span` after it (not
@@ -195,17 +198,7 @@ impl KeyedProcessFunction<Vec<Scalar>, OverRow> for OverAgg {
         row: OverRow,
         ctx: &mut KeyedContext<'_, Vec<Scalar>, OverState, Batch>,
     ) -> squall::Result<()> {
-        let state = ctx.state().get_or_insert_with(Default::default);
-        let out = self.apply(state, row);
-        if state.is_empty() {
-            *ctx.state() = None;
-        }
-        if out.is_empty() {
-            return Ok(());
-        }
-        let batch = batch_of(&self.schema, &out).map_err(squall::Error::from)?;
-        ctx.collect(Batch(batch));
-        Ok(())
+        crate::topn::emit_changes(ctx, &self.schema, |state| self.apply(state, row))
     }
 }
 

@@ -274,18 +274,33 @@ impl KeyedProcessFunction<Vec<Scalar>, RankRow> for TopN {
         row: RankRow,
         ctx: &mut KeyedContext<'_, Vec<Scalar>, RankState, Batch>,
     ) -> squall::Result<()> {
-        let state = ctx.state().get_or_insert_with(Default::default);
-        let out = self.apply(state, row);
-        if state.is_empty() {
-            *ctx.state() = None;
-        }
-        if out.is_empty() {
-            return Ok(());
-        }
-        let batch = batch_of(&self.schema, &out).map_err(squall::Error::from)?;
-        ctx.collect(Batch(batch));
-        Ok(())
+        emit_changes(ctx, &self.schema, |state| self.apply(state, row))
     }
+}
+
+/// Applies one input row to a partition's sorted rows with `apply` and
+/// emits the changelog rows it returns as one batch of `schema`; the
+/// partition's state goes when it holds no rows (the Top-N's and the OVER
+/// aggregate's element step).
+///
+/// # Errors
+/// A changelog row that does not fit `schema`.
+pub fn emit_changes<R: Ord, V>(
+    ctx: &mut KeyedContext<'_, Vec<Scalar>, BTreeMap<R, V>, Batch>,
+    schema: &SchemaRef,
+    apply: impl FnOnce(&mut BTreeMap<R, V>) -> Vec<Vec<Scalar>>,
+) -> squall::Result<()> {
+    let state = ctx.state().get_or_insert_with(Default::default);
+    let out = apply(state);
+    if state.is_empty() {
+        *ctx.state() = None;
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let batch = batch_of(schema, &out).map_err(squall::Error::from)?;
+    ctx.collect(Batch(batch));
+    Ok(())
 }
 
 /// The operators of the plan node `plan` over its translated `input`: a

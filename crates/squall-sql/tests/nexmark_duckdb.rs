@@ -733,6 +733,15 @@ fn over_aggregate_over_an_append_only_csv_with_ties_and_late_rows() {
     compare("over aggregate over a CSV", upserted(changelog), theirs);
 }
 
+/// The error of planning `sql` after the Nexmark tables.
+fn planning_error(sql: &str) -> String {
+    let mut s = squall_sql::Session::new();
+    for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
+        s.set(k, v).unwrap();
+    }
+    s.prepare(&format!("{DDL_NEXMARK};\n{sql}")).err().expect("refused").to_string()
+}
+
 #[test]
 fn over_windows_outside_rows_aggregates_are_refused_by_name() {
     for (over, named) in [
@@ -743,14 +752,7 @@ fn over_windows_outside_rows_aggregates_are_refused_by_name() {
             "1 FOLLOWING",
         ),
     ] {
-        let mut s = squall_sql::Session::new();
-        for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
-            s.set(k, v).unwrap();
-        }
-        let err = s
-            .run_script(&format!("{DDL_NEXMARK}; SELECT auction, {over} FROM bid"))
-            .unwrap_err()
-            .to_string();
+        let err = planning_error(&format!("SELECT auction, {over} FROM bid"));
         assert!(err.contains("OVER windows other than") && err.contains(named), "{over}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
@@ -1031,18 +1033,10 @@ fn over_partitioned_and_processing_time_plans_show_their_operators() {
     assert!(q12.contains("on processing time"), "{q12}");
     let q7 = explain(&query_file("q7.sql"));
     assert!(!q7.contains("on processing time"), "{q7}");
-    let mut s = squall_sql::Session::new();
-    for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
-        s.set(k, v).unwrap();
-    }
-    let err = s
-        .run_script(&format!(
-            "{DDL_NEXMARK};
-             CREATE VIEW B AS SELECT *, PROCTIME() AS p_time FROM bid;
-             SELECT bidder, count(*) FROM TABLE(SESSION(TABLE B PARTITION BY bidder,
-               DESCRIPTOR(p_time), INTERVAL '1' SECOND)) GROUP BY bidder, window_start, window_end"
-        ))
-        .unwrap_err()
-        .to_string();
+    let err = planning_error(
+        "CREATE VIEW B AS SELECT *, PROCTIME() AS p_time FROM bid;
+         SELECT bidder, count(*) FROM TABLE(SESSION(TABLE B PARTITION BY bidder,
+           DESCRIPTOR(p_time), INTERVAL '1' SECOND)) GROUP BY bidder, window_start, window_end",
+    );
     assert!(err.contains("SESSION windows on processing time"), "{err}");
 }
