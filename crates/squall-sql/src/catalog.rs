@@ -40,6 +40,9 @@ pub struct TableDef {
     /// Its `PRIMARY KEY (...) NOT ENFORCED` columns (empty if none): the
     /// key of a versioned table's versions and of an upsert sink.
     pub primary_key: Vec<String>,
+    /// `PARTITIONED BY (...)` columns of a filesystem sink, outermost
+    /// folder first ([`crate::partitioned_sink`]).
+    pub partition_by: Vec<String>,
 }
 
 impl TableDef {
@@ -74,6 +77,11 @@ pub struct Catalog {
     pub tables: HashMap<String, TableDef>,
     /// Views by name: their (unoptimised) logical plans.
     pub views: HashMap<String, LogicalPlan>,
+    /// Scalar UDFs registered from Rust, by the identifier `CREATE
+    /// FUNCTION ... AS 'identifier'` names ([`crate::create_function`]).
+    pub udfs: HashMap<String, Arc<ScalarUDF>>,
+    /// Functions bound by `CREATE FUNCTION`, by lower-case name.
+    pub functions: HashMap<String, Arc<ScalarUDF>>,
 }
 
 /// A view as a table source whose plan DataFusion inlines.
@@ -114,6 +122,8 @@ impl<'a> Provider<'a> {
         }
         // Flink's names for functions DataFusion spells differently or lacks.
         crate::functions::register(&mut functions);
+        crate::udf::register(&mut functions);
+        functions.extend(catalog.functions.iter().map(|(k, f)| (k.clone(), f.clone())));
         let mut aggregates = HashMap::new();
         for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
             for alias in f.aliases() {

@@ -29,6 +29,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod create_function;
 pub mod error;
 pub mod file_source;
 pub mod functions;
@@ -39,6 +40,10 @@ pub mod nexmark;
 pub mod nexmark_files;
 pub mod ops;
 pub mod outer_join;
+pub mod over_agg;
+pub mod over_plan;
+pub mod partitioned_sink;
+pub mod proctime;
 pub mod relay;
 pub mod rows;
 pub mod script;
@@ -52,6 +57,7 @@ pub mod topn_plan;
 pub mod translate;
 pub mod ttl;
 pub mod tvf;
+pub mod udf;
 pub mod updating;
 pub mod upsert_sink;
 pub mod yaml;

@@ -157,6 +157,13 @@ impl Session {
         &self.catalog
     }
 
+    /// Registers the scalar UDF `udf` under `identifier`, the name a
+    /// script's `CREATE FUNCTION name AS 'identifier'` binds
+    /// ([`crate::create_function`]).
+    pub fn register_udf(&mut self, identifier: &str, udf: datafusion_expr::ScalarUDF) {
+        self.catalog.udfs.insert(identifier.to_string(), Arc::new(udf));
+    }
+
     /// Sets `key`: `parallelism`, `name`, `guarantee` (`at_most_once`,
     /// `at_least_once`, `exactly_once`), `checkpoint_interval_ms`,
     /// `checkpoint_dir`, `table.exec.state.ttl` (Flink's state TTL:
@@ -257,6 +264,12 @@ impl Session {
         let mut outcome = Outcome::default();
         let mut jobs: Vec<(Job, StatementText)> = Vec::new();
         for st in &statements {
+            let function = crate::create_function::parse(&st.padded)
+                .map_err(|e| script::parse_error(st, &e.to_string()))?;
+            if let Some(def) = function {
+                crate::create_function::create(&mut self.catalog, def).map_err(|e| at(e, st))?;
+                continue;
+            }
             let (text, versioned) = crate::temporal_join::cut_versions(&st.padded);
             let parsed = Parser::new(&GenericDialect {})
                 .try_with_sql(&text)
@@ -404,9 +417,11 @@ impl Session {
             Some((column, expr)) => Some(self.watermark(&name, &schema, column, expr, st)?),
         };
         let primary_key = crate::catalog::primary_key(&ct, &schema).map_err(|e| at(e, st))?;
-        self.catalog
-            .tables
-            .insert(name.clone(), TableDef { name, schema, options, watermark, primary_key });
+        let partition_by =
+            crate::partitioned_sink::partition_columns(&ct, &schema).map_err(|e| at(e, st))?;
+        let def =
+            TableDef { name: name.clone(), schema, options, watermark, primary_key, partition_by };
+        self.catalog.tables.insert(name, def);
         Ok(())
     }
 
@@ -485,6 +500,7 @@ impl Session {
                         options,
                         watermark: None,
                         primary_key: Vec::new(),
+                        partition_by: Vec::new(),
                     },
                     plan,
                 )

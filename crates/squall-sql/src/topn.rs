@@ -183,29 +183,42 @@ impl TopN {
             return out;
         }
         // Without ranks: the multiset difference.
-        let mut count: BTreeMap<Vec<Scalar>, i64> = BTreeMap::new();
-        for row in old {
-            *count.entry(row).or_default() -= 1;
-        }
-        for row in new {
-            *count.entry(row).or_default() += 1;
-        }
-        let (mut gone, mut came) = (Vec::new(), Vec::new());
-        for (row, n) in count {
-            let side = if n < 0 { &mut gone } else { &mut came };
-            side.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize));
-        }
-        let (mut gone, mut came) = (gone.into_iter(), came.into_iter());
-        loop {
-            match (gone.next(), came.next()) {
-                (Some(a), Some(b)) => {
-                    out.push(tag(a, None, "-U"));
-                    out.push(tag(b, None, "+U"));
-                }
-                (Some(a), None) => out.push(tag(a, None, "-D")),
-                (None, Some(b)) => out.push(tag(b, None, "+I")),
-                (None, None) => return out,
+        changes(old, new)
+    }
+}
+
+/// The changelog rows that turn the rows `old` into the rows `new`
+/// (multisets; order does not matter), each with its row kind appended: a
+/// row gone is `-U` before the `+U` of a row come, unpaired ones `-D` and
+/// `+I`; rows in both change nothing.
+pub fn changes(old: Vec<Vec<Scalar>>, new: Vec<Vec<Scalar>>) -> Vec<Vec<Scalar>> {
+    let tag = |mut row: Vec<Scalar>, op: &str| {
+        row.push(Scalar::Str(op.into()));
+        row
+    };
+    let mut count: BTreeMap<Vec<Scalar>, i64> = BTreeMap::new();
+    for row in old {
+        *count.entry(row).or_default() -= 1;
+    }
+    for row in new {
+        *count.entry(row).or_default() += 1;
+    }
+    let (mut gone, mut came) = (Vec::new(), Vec::new());
+    for (row, n) in count {
+        let side = if n < 0 { &mut gone } else { &mut came };
+        side.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize));
+    }
+    let mut out = Vec::new();
+    let (mut gone, mut came) = (gone.into_iter(), came.into_iter());
+    loop {
+        match (gone.next(), came.next()) {
+            (Some(a), Some(b)) => {
+                out.push(tag(a, "-U"));
+                out.push(tag(b, "+U"));
             }
+            (Some(a), None) => out.push(tag(a, "-D")),
+            (None, Some(b)) => out.push(tag(b, "+I")),
+            (None, None) => return out,
         }
     }
 }
@@ -261,18 +274,33 @@ impl KeyedProcessFunction<Vec<Scalar>, RankRow> for TopN {
         row: RankRow,
         ctx: &mut KeyedContext<'_, Vec<Scalar>, RankState, Batch>,
     ) -> squall::Result<()> {
-        let state = ctx.state().get_or_insert_with(Default::default);
-        let out = self.apply(state, row);
-        if state.is_empty() {
-            *ctx.state() = None;
-        }
-        if out.is_empty() {
-            return Ok(());
-        }
-        let batch = batch_of(&self.schema, &out).map_err(squall::Error::from)?;
-        ctx.collect(Batch(batch));
-        Ok(())
+        emit_changes(ctx, &self.schema, |state| self.apply(state, row))
     }
+}
+
+/// Applies one input row to a partition's sorted rows with `apply` and
+/// emits the changelog rows it returns as one batch of `schema`; the
+/// partition's state goes when it holds no rows (the Top-N's and the OVER
+/// aggregate's element step).
+///
+/// # Errors
+/// A changelog row that does not fit `schema`.
+pub fn emit_changes<R: Ord, V>(
+    ctx: &mut KeyedContext<'_, Vec<Scalar>, BTreeMap<R, V>, Batch>,
+    schema: &SchemaRef,
+    apply: impl FnOnce(&mut BTreeMap<R, V>) -> Vec<Vec<Scalar>>,
+) -> squall::Result<()> {
+    let state = ctx.state().get_or_insert_with(Default::default);
+    let out = apply(state);
+    if state.is_empty() {
+        *ctx.state() = None;
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let batch = batch_of(schema, &out).map_err(squall::Error::from)?;
+    ctx.collect(Batch(batch));
+    Ok(())
 }
 
 /// The operators of the plan node `plan` over its translated `input`: a

@@ -273,9 +273,7 @@ impl<'a> Translator<'a> {
             LogicalPlan::Join(j) => self.join(j),
             LogicalPlan::Sort(_) => Err(SqlError::unsupported("ORDER BY on a stream")),
             LogicalPlan::Limit(_) => Err(SqlError::unsupported("LIMIT on a stream")),
-            LogicalPlan::Window(_) => Err(SqlError::unsupported(
-                "OVER windows other than Top-N and deduplication (ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) under WHERE rn <= N)",
-            )),
+            LogicalPlan::Window(w) => crate::over_plan::translate(self, w),
             LogicalPlan::Distinct(_) => Err(SqlError::unsupported("SELECT DISTINCT on a stream")),
             LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => {
                 Err(SqlError::unsupported("VALUES or a SELECT without FROM as a stream"))
@@ -469,6 +467,9 @@ impl<'a> Translator<'a> {
             let Some((start_key, end_key)) = window else {
                 return Err(SqlError::unsupported("a SESSION window without GROUP BY window_end"));
             };
+            if crate::proctime::on_processing_time(&agg.input) {
+                return Err(SqlError::unsupported("SESSION windows on processing time"));
+            }
             let name = |g: &Option<usize>| g.map(|i| in_schema.field(i).name().clone());
             let partition = tvf
                 .partition
@@ -511,11 +512,16 @@ impl<'a> Translator<'a> {
             let stream = crate::ttl::process(&keyed, f, self.state_ttl_ms);
             return Ok(Node { stream, window: None, updating: true });
         };
-        self.line(format!(
-            "window aggregate: {what} (emitted when the watermark passes window_end)"
-        ));
         let f = WindowAgg { kinds, out, schema, late: Arc::new(Default::default()) };
-        let stream = keyed.process(f);
+        let stream = if crate::proctime::on_processing_time(&agg.input) {
+            self.line(format!("window aggregate: {what} (on processing time: emitted when the wall clock passes window_end)"));
+            keyed.process(crate::proctime::ProcTimeAgg(f))
+        } else {
+            self.line(format!(
+                "window aggregate: {what} (emitted when the watermark passes window_end)"
+            ));
+            keyed.process(f)
+        };
         let window = start_key.map(|s| (s, end_key));
         Ok(Node { stream, window, updating: false })
     }
@@ -682,17 +688,24 @@ impl<'a> Translator<'a> {
                         "sink format '{format}' (the filesystem sink writes csv)"
                     )));
                 }
-                let sink = self.file_sink(table, &path)?;
                 self.line(format!(
-                    "sink '{}': CSV part files in {} (committed with checkpoints)",
+                    "sink '{}': CSV part files in {}{} (committed with checkpoints)",
                     table.name,
-                    path.display()
+                    path.display(),
+                    crate::partitioned_sink::describe(table)
                 ));
                 let id = rows.to_tuples(&format!("{name}-rows"), fields, |r| r);
                 let p = self.parallelism;
-                self.env.with_builder(|b| {
-                    b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
-                });
+                if let Some(sink) = crate::partitioned_sink::bolt(table, &path, updating)? {
+                    self.env.with_builder(|b| {
+                        b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
+                    });
+                } else {
+                    let sink = self.file_sink(table, &path)?;
+                    self.env.with_builder(|b| {
+                        b.set_bolt(&name, sink, p).local_or_shuffle_grouping(&id);
+                    });
+                }
                 self.outputs.push((name, path));
             }
             other => {

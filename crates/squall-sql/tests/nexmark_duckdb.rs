@@ -656,3 +656,415 @@ fn q13_bounded_side_input_lookup_join() {
     assert!(auctions.iter().any(|a| a.parse::<i64>().unwrap() < 2500), "no bid matched");
     compare("q13", ours, theirs);
 }
+
+// OVER aggregates (`ROWS BETWEEN n PRECEDING AND CURRENT ROW`). Squall
+// orders rows equal on the ORDER BY by their columns, left to right, as the
+// Top-N does; the DuckDB queries spell that tie-break out.
+
+/// The final Top-1 of q6 (the highest bid of each auction while open,
+/// equal prices by the earliest bid) in DuckDB.
+const Q6_TOP1_DUCKDB: &str = r#"(SELECT * FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY id, seller ORDER BY price DESC, "dateTime") AS rownum
+    FROM (SELECT A.id, A.seller, B.price, B."dateTime" FROM auction A, bid B
+          WHERE A.id = B.auction AND B."dateTime" BETWEEN A."dateTime" AND A.expires))
+  WHERE rownum <= 1)"#;
+
+#[test]
+fn q6_average_selling_price_by_seller_over_the_updating_top_1() {
+    let changelog = squall(DDL_NEXMARK, &query_file("q6.sql"), 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "averages were updated");
+    // The OVER node reads seller, price and dateTime (DataFusion prunes
+    // the rest): bids at the same time are ordered by the price.
+    let theirs = duckdb(&format!("{Q6_DUCKDB}{Q6_TOP1_DUCKDB}"));
+    compare("q6", upserted(changelog), theirs);
+}
+
+const Q6_DUCKDB: &str = r#"SELECT CAST(seller AS VARCHAR), CAST(trunc(AVG(price) OVER (PARTITION BY seller
+    ORDER BY "dateTime", price ROWS BETWEEN 10 PRECEDING AND CURRENT ROW)) AS BIGINT) FROM "#;
+
+#[test]
+fn exactly_once_q6_with_a_failure_restores_its_over_state() {
+    // The keyed operators (join, Top-1, OVER aggregate) resume from their
+    // last checkpoint after a failure; the committed changelog folds to
+    // DuckDB's table.
+    let changelog = exactly_once_with_one_failure(&query_file("q6.sql"), 20_000);
+    compare(
+        "exactly-once q6",
+        upserted(changelog),
+        duckdb(&format!("{Q6_DUCKDB}{Q6_TOP1_DUCKDB}")),
+    );
+}
+
+#[test]
+fn over_aggregates_of_every_function_over_an_updating_input() {
+    // q6's Top-1 with its rows and every aggregate over two frame sizes:
+    // the changelog folds to DuckDB's batch window over the final rows.
+    let query = "CREATE TABLE out (id BIGINT, seller BIGINT, price BIGINT, t TIMESTAMP(3),
+                   a DOUBLE, s BIGINT, n BIGINT, lo BIGINT, hi BIGINT, s_all BIGINT)
+                   WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+                 INSERT INTO out SELECT id, seller, price, `dateTime`,
+                   AVG(price) OVER w, SUM(price) OVER w, COUNT(*) OVER w, MIN(price) OVER w,
+                   MAX(price) OVER w,
+                   SUM(price) OVER (PARTITION BY seller ORDER BY `dateTime`
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 FROM (SELECT * FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY id, seller ORDER BY price DESC) AS rownum
+                   FROM (SELECT A.id, A.seller, B.price, B.`dateTime` FROM auction AS A, bid AS B
+                         WHERE A.id = B.auction AND B.`dateTime` BETWEEN A.`dateTime` AND A.expires))
+                   WHERE rownum <= 1)
+                 WINDOW w AS (PARTITION BY seller ORDER BY `dateTime` ROWS BETWEEN 3 PRECEDING AND CURRENT ROW)";
+    let changelog = squall(DDL_NEXMARK, query, 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "rows were updated");
+    let theirs = duckdb(&format!(
+        r#"SELECT id, seller, price, "dateTime", AVG(price) OVER w, SUM(price) OVER w, COUNT(*) OVER w,
+                  MIN(price) OVER w, MAX(price) OVER w,
+                  SUM(price) OVER (PARTITION BY seller ORDER BY "dateTime", id, price
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+           FROM {Q6_TOP1_DUCKDB}
+           WINDOW w AS (PARTITION BY seller ORDER BY "dateTime", id, price ROWS BETWEEN 3 PRECEDING AND CURRENT ROW)"#
+    ));
+    compare("over aggregates over the top-1", upserted(changelog), theirs);
+}
+
+#[test]
+fn over_aggregate_over_an_append_only_csv_with_ties_and_late_rows() {
+    // Rows out of time order and equal times: a late row updates the rows
+    // after it; equal times are ordered by the row's other columns.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("readings.csv");
+    let mut text = String::new();
+    for i in 0..300i64 {
+        let (k, t, v) = (i % 4, (i * 7919) % 97, (i * 31) % 23 - 5);
+        text.push_str(&format!("{k},1970-01-01 00:00:{:02}.{:03},{v}\n", t / 10, (t % 10) * 100));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let query = format!(
+        "CREATE TABLE readings (k BIGINT, t TIMESTAMP(3), v BIGINT)
+           WITH ('connector' = 'filesystem', 'format' = 'csv', 'path' = '{}');
+         CREATE TABLE out (k BIGINT, t TIMESTAMP(3), v BIGINT, a DOUBLE, lo BIGINT, n BIGINT)
+           WITH ('connector' = 'filesystem', 'path' = '${{OUT}}');
+         INSERT INTO out SELECT k, t, v,
+           AVG(v) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+           MIN(v) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+           COUNT(v) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)
+         FROM readings",
+        csv.display()
+    );
+    let changelog = squall("", &query, 2);
+    assert!(changelog.iter().any(|r| r[0] == "-U"), "late rows updated later ones");
+    let theirs = squall_test_support::duckdb::query(&[&format!(
+        "SELECT k, t, v, AVG(v) OVER w, MIN(v) OVER w, COUNT(v) OVER w
+         FROM read_csv('{}', header=false, columns={{'k':'BIGINT','t':'TIMESTAMP','v':'BIGINT'}})
+         WINDOW w AS (PARTITION BY k ORDER BY t, k, v ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)",
+        csv.display()
+    )]);
+    compare("over aggregate over a CSV", upserted(changelog), theirs);
+}
+
+/// The error of planning `sql` after the Nexmark tables.
+fn planning_error(sql: &str) -> String {
+    let mut s = squall_sql::Session::new();
+    for (k, v) in [("EVENTS_NUM", "10"), ("TPS", RATE)] {
+        s.set(k, v).unwrap();
+    }
+    s.prepare(&format!("{DDL_NEXMARK};\n{sql}")).err().expect("refused").to_string()
+}
+
+#[test]
+fn over_windows_outside_rows_aggregates_are_refused_by_name() {
+    for (over, named) in [
+        ("SUM(price) OVER (PARTITION BY auction ORDER BY price)", "RANGE frames"),
+        ("LAG(price) OVER (PARTITION BY auction ORDER BY price)", "lag"),
+        (
+            "SUM(price) OVER (PARTITION BY auction ORDER BY price ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)",
+            "1 FOLLOWING",
+        ),
+    ] {
+        let err = planning_error(&format!("SELECT auction, {over} FROM bid"));
+        assert!(err.contains("OVER windows other than") && err.contains(named), "{over}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn q14_calculation_with_a_function_bound_by_create_function() {
+    let ours = squall(DDL_NEXMARK, &query_file("q14.sql"), 2);
+    // DuckDB: count_char as the length lost by removing the character.
+    let theirs = duckdb(
+        r#"SELECT auction, bidder, CAST(0.908 AS DOUBLE) * price,
+                  CASE WHEN hour("dateTime") >= 8 AND hour("dateTime") <= 18 THEN 'dayTime'
+                       WHEN hour("dateTime") <= 6 OR hour("dateTime") >= 20 THEN 'nightTime'
+                       ELSE 'otherTime' END,
+                  "dateTime", extra, length(extra) - length(replace(extra, 'c', ''))
+           FROM bid
+           WHERE CAST(0.908 AS DOUBLE) * price > 1000000 AND CAST(0.908 AS DOUBLE) * price < 50000000"#,
+    );
+    compare("q14", ours, theirs);
+}
+
+#[test]
+fn create_function_binds_a_udf_registered_from_rust_and_refuses_unknown_ones() {
+    use datafusion_common::arrow::array::{AsArray, Int64Array};
+    use datafusion_common::arrow::datatypes::{DataType, Int64Type};
+    use datafusion_expr::{ColumnarValue, Volatility};
+    let twice = datafusion_expr::create_udf(
+        "twice",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        std::sync::Arc::new(|args: &[ColumnarValue]| {
+            let a = ColumnarValue::values_to_arrays(args)?;
+            let out: Int64Array =
+                a[0].as_primitive::<Int64Type>().iter().map(|v| v.map(|v| 2 * v)).collect();
+            Ok(ColumnarValue::Array(std::sync::Arc::new(out)))
+        }),
+    );
+    let mut s = squall_sql::Session::new();
+    s.register_udf("com.example.Twice", twice);
+    let query = "CREATE TEMPORARY SYSTEM FUNCTION dbl AS 'com.example.Twice' LANGUAGE JAVA;
+                 CREATE TABLE out (auction BIGINT, p2 BIGINT)
+                   WITH ('connector' = 'filesystem', 'path' = '${OUT}');
+                 INSERT INTO out SELECT auction, DBL(price) FROM bid WHERE MOD(auction, 10) = 0";
+    let ours = squall_with(DDL_NEXMARK, query, 2, s);
+    compare(
+        "a Rust UDF",
+        ours,
+        duckdb("SELECT auction, 2 * price FROM bid WHERE auction % 10 = 0"),
+    );
+
+    let mut s = squall_sql::Session::new();
+    let err = s
+        .run_script("CREATE FUNCTION f AS 'com.example.Missing' LANGUAGE JAVA;")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no scalar UDF is registered under 'com.example.Missing'")
+            && err.contains(squall_sql::udf::COUNT_CHAR_CLASS)
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+/// Runs `query` (a partitioned filesystem sink at ${OUT}) with `s` and
+/// returns each committed row with its folder's partition values appended
+/// (unescaped), and the folders written.
+fn squall_partitioned(
+    ddl: &str,
+    query: &str,
+    mut s: squall_sql::Session,
+) -> (Vec<Vec<String>>, usize) {
+    let out = tempfile::tempdir().unwrap();
+    s.set("parallelism", "2").unwrap();
+    s.set("EVENTS_NUM", &EVENTS.to_string()).unwrap();
+    s.set("TPS", RATE).unwrap();
+    s.set("SINK", "filesystem").unwrap();
+    s.set("OUT", out.path().to_str().unwrap()).unwrap();
+    s.run_script(&format!("{ddl};\n{query}")).unwrap_or_else(|e| panic!("{e}"));
+    let files = squall_sql::partitioned_sink::committed(out.path()).unwrap();
+    let mut folders = std::collections::BTreeSet::new();
+    let mut rows = Vec::new();
+    for (folder, file) in files {
+        folders.insert(folder.clone());
+        let values: Vec<String> =
+            folder.split('/').map(|kv| kv.split_once('=').unwrap().1.replace("%3A", ":")).collect();
+        let bytes = std::fs::read(&file).unwrap();
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes.as_slice());
+        for rec in r.records() {
+            let mut row: Vec<String> = rec.unwrap().iter().map(str::to_string).collect();
+            row.extend(values.iter().cloned());
+            rows.push(row);
+        }
+    }
+    let pending = walkdir_pending(out.path());
+    assert!(pending.is_empty(), "pending files left: {pending:?}");
+    (rows, folders.len())
+}
+
+fn walkdir_pending(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            found.extend(walkdir_pending(&p));
+        } else if p.to_string_lossy().ends_with(".pending") {
+            found.push(p);
+        }
+    }
+    found
+}
+
+const Q10_DUCKDB: &str = r#"SELECT auction, bidder, price, "dateTime", extra,
+    strftime("dateTime", '%Y-%m-%d'), strftime("dateTime", '%H:%M') FROM bid"#;
+
+#[test]
+fn q10_log_to_a_filesystem_partitioned_by_day_and_minute() {
+    // Each row is compared with its folder's dt and hm appended: the union
+    // of the folders is DuckDB's q10, and a row in the wrong folder would
+    // differ from DuckDB's dt/hm of its own dateTime.
+    let (ours, folders) =
+        squall_partitioned(DDL_NEXMARK, &query_file("q10.sql"), squall_sql::Session::new());
+    assert!(folders >= 1);
+    compare("q10", ours, duckdb(Q10_DUCKDB));
+    // The events span 20 s of event time, one minute: partitioned by the
+    // second instead, 20 folders.
+    let by_second = query_file("q10.sql").replace("'HH:mm')", "'HH:mm:ss')");
+    let (ours, folders) = squall_partitioned(DDL_NEXMARK, &by_second, squall_sql::Session::new());
+    assert!(folders >= 20, "one folder per second of event time: {folders}");
+    compare("q10 by the second", ours, duckdb(&Q10_DUCKDB.replace("'%H:%M'", "'%H:%M:%S'")));
+}
+
+#[test]
+fn q10_exactly_once_partition_files_commit_with_checkpoints() {
+    // With checkpoints every 100 ms over a ~2 s run, each second's folder
+    // gets part files as checkpoints complete; none is left pending and
+    // the rows are DuckDB's exactly once.
+    // The operator before the sink fails once at its 8th batch; the run
+    // restarts from the last checkpoint and the sink discards what that
+    // checkpoint does not cover, in every partition folder.
+    let checkpoints = tempfile::tempdir().unwrap();
+    let mut s = squall_sql::Session::new();
+    s.set("guarantee", "exactly_once").unwrap();
+    s.set("checkpoint_interval_ms", "100").unwrap();
+    s.set("checkpoint_dir", checkpoints.path().to_str().unwrap()).unwrap();
+    s.config.restart_strategy =
+        serde_yaml_ng::from_str("{type: fixed_delay, attempts: 3, delay_ms: 50}").unwrap();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = failed.clone();
+    s.wrap = Some(std::sync::Arc::new(
+        move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
+            if id.starts_with("sink-") && id.contains("-rows") {
+                Box::new(FailOnce { inner: b, seen: 0, after: 8, failed: f.clone() })
+            } else {
+                b
+            }
+        },
+    ));
+    let ddl = DDL_NEXMARK.replace(
+        "'events.num' = '${EVENTS_NUM}'",
+        "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
+    );
+    let by_second = query_file("q10.sql").replace("'HH:mm')", "'HH:mm:ss')");
+    let (ours, _) = squall_partitioned(&ddl, &by_second, s);
+    assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
+    compare("q10 exactly-once", ours, duckdb(&Q10_DUCKDB.replace("'%H:%M'", "'%H:%M:%S'")));
+}
+
+#[test]
+fn partitioned_by_an_unknown_column_is_refused_by_name() {
+    let mut s = squall_sql::Session::new();
+    let err = s
+        .run_script(
+            "CREATE TABLE o (a BIGINT, dt STRING) PARTITIONED BY (dt, hm)
+               WITH ('connector' = 'filesystem', 'path' = '/nonexistent');",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("PARTITIONED BY hm: no such column") && err.lines().count() == 1, "{err}");
+}
+
+/// Per bidder, the sum of its window counts in `rows` (bidder, count,
+/// start, end), checking each window is `size_ms` long and aligned.
+fn per_bidder_totals(rows: &[Vec<String>], size_ms: i64) -> Vec<Vec<String>> {
+    let ms = |s: &str| {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f")
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .and_utc()
+            .timestamp_millis()
+    };
+    let mut totals: std::collections::BTreeMap<i64, i64> = Default::default();
+    for r in rows {
+        let (start, end) = (ms(&r[2]), ms(&r[3]));
+        assert_eq!((end - start, start % size_ms), (size_ms, 0), "window {r:?}");
+        *totals.entry(r[0].parse().unwrap()).or_default() += r[1].parse::<i64>().unwrap();
+    }
+    totals.into_iter().map(|(b, n)| vec![b.to_string(), n.to_string()]).collect()
+}
+
+#[test]
+fn q12_processing_time_windows_count_every_bid_once() {
+    let before = std::time::SystemTime::now();
+    let ours = squall(DDL_NEXMARK, &query_file("q12.sql"), 2);
+    let after = std::time::SystemTime::now();
+    // The windows are of the wall clock during the run.
+    let year = |t: std::time::SystemTime| {
+        chrono::DateTime::<chrono::Utc>::from(t).format("%Y").to_string()
+    };
+    assert!(
+        ours.iter().all(|r| r[2].starts_with(&year(before)) || r[2].starts_with(&year(after))),
+        "{:?}",
+        ours.first()
+    );
+    compare(
+        "q12 totals per bidder",
+        per_bidder_totals(&ours, 10_000),
+        duckdb("SELECT bidder, count(*) FROM bid GROUP BY bidder"),
+    );
+}
+
+#[test]
+fn processing_time_windows_fire_on_the_wall_clock_without_a_watermark() {
+    // No WATERMARK on the table, a source slowed to about 2 s, 500 ms
+    // windows, checkpoints every 100 ms: windows fire during the run (their
+    // rows are in part files of checkpoints before the end), and the totals
+    // are every bid once.
+    let ddl = DDL_NEXMARK
+        .replace(",\n    WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND", "")
+        .replace(
+            "'events.num' = '${EVENTS_NUM}'",
+            "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
+        );
+    assert!(!ddl.contains("WATERMARK"));
+    let query = query_file("q12.sql").replace("INTERVAL '10' SECOND", "INTERVAL '0.5' SECOND");
+    let (out, checkpoints) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut s = squall_sql::Session::new();
+    for (k, v) in [
+        ("parallelism", "2"),
+        ("EVENTS_NUM", &EVENTS.to_string()),
+        ("TPS", RATE),
+        ("SINK", "filesystem"),
+        ("OUT", out.path().to_str().unwrap()),
+        ("guarantee", "exactly_once"),
+        ("checkpoint_interval_ms", "100"),
+        ("checkpoint_dir", checkpoints.path().to_str().unwrap()),
+    ] {
+        s.set(k, v).unwrap();
+    }
+    s.run_script(&format!("{ddl};\n{query}")).unwrap_or_else(|e| panic!("{e}"));
+    let during_run: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-") && !n.contains("-end"))
+        .collect();
+    assert!(!during_run.is_empty(), "no window fired before the end of input");
+    let ours = squall_test_support::duckdb::csv_rows(out.path());
+    let windows: std::collections::BTreeSet<&String> = ours.iter().map(|r| &r[2]).collect();
+    assert!(windows.len() >= 2, "windows: {windows:?}");
+    compare(
+        "processing-time totals per bidder",
+        per_bidder_totals(&ours, 500),
+        duckdb("SELECT bidder, count(*) FROM bid GROUP BY bidder"),
+    );
+}
+
+#[test]
+fn over_partitioned_and_processing_time_plans_show_their_operators() {
+    let q6 = explain(&query_file("q6.sql"));
+    assert!(q6.contains("top-n:") && q6.contains("over aggregate: avg("), "{q6}");
+    let out = tempfile::tempdir().unwrap();
+    let q10 = explain(
+        &query_file("q10.sql")
+            .replace("${SINK}", "filesystem")
+            .replace("${OUT}", out.path().to_str().unwrap()),
+    );
+    assert!(q10.contains("one folder per dt/hm"), "{q10}");
+    let q12 = explain(&query_file("q12.sql"));
+    assert!(q12.contains("on processing time"), "{q12}");
+    let q7 = explain(&query_file("q7.sql"));
+    assert!(!q7.contains("on processing time"), "{q7}");
+    let err = planning_error(
+        "CREATE VIEW B AS SELECT *, PROCTIME() AS p_time FROM bid;
+         SELECT bidder, count(*) FROM TABLE(SESSION(TABLE B PARTITION BY bidder,
+           DESCRIPTOR(p_time), INTERVAL '1' SECOND)) GROUP BY bidder, window_start, window_end",
+    );
+    assert!(err.contains("SESSION windows on processing time"), "{err}");
+}

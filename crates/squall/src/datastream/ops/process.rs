@@ -67,6 +67,14 @@ pub trait KeyedProcessFunction<K, T>: Clone + Send + 'static {
     ) -> Result<()> {
         Ok(())
     }
+
+    /// Whether the processing-time timers still pending when the input
+    /// ends fire then, before their time (a processing-time window's last
+    /// windows). By default only the due ones fire and the rest are
+    /// dropped, as in Flink.
+    fn fire_pending_timers_at_end(&self) -> bool {
+        false
+    }
 }
 
 /// What a process function sees and can do for one key.
@@ -288,8 +296,14 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> Bolt for Proce
     }
 
     /// Fires the processing-time timers already due, so that a timer set
-    /// for "now" is not lost to the end of input; later ones never fire.
+    /// for "now" is not lost to the end of input; later ones never fire
+    /// unless the function asks for them
+    /// ([`KeyedProcessFunction::fire_pending_timers_at_end`]).
     fn finish(&mut self, c: &mut OutputCollector) -> Result<()> {
-        self.fire(TimeDomain::ProcessingTime, crate::runtime::now_ms(), c)
+        let now = match self.function.fire_pending_timers_at_end() {
+            true => i64::MAX,
+            false => crate::runtime::now_ms(),
+        };
+        self.fire(TimeDomain::ProcessingTime, now, c)
     }
 }
