@@ -640,10 +640,9 @@ fn q13_bounded_side_input_lookup_join() {
     std::fs::write(&side, text).unwrap();
     let mut s = squall_sql::Session::new();
     s.set("SIDE_INPUT", side.to_str().unwrap()).unwrap();
-    // Until PROCTIME() is a function, the AS OF column is the bid's time:
-    // a lookup join does not read its value (each bid is joined with the
-    // side input as it arrives).
-    let query = query_file("q13.sql").replace("PROCTIME()", "`dateTime`");
+    // Flink's text: the AS OF column is PROCTIME(); a lookup join joins
+    // each bid with the side input as it arrives.
+    let query = query_file("q13.sql");
     let ours = squall_with(DDL_NEXMARK, &query, 2, s);
     let theirs = duckdb(&format!(
         r#"WITH side_input AS (SELECT * FROM read_csv('{}', header=false,
