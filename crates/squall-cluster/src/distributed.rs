@@ -1,6 +1,6 @@
 //! A topology spread over several workers, as the core's one job driver
 //! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
-//! checkpoint coordinator (or one set of ackers, [`crate::acking`]) for
+//! checkpoint coordinator and/or one set of ackers ([`crate::acking`]) for
 //! all workers, restarts of every worker from the last completed
 //! checkpoint (or from nothing, with replay) when one fails, and epoch
 //! fencing. The driver owns what is restored, the restart rule and what a
@@ -14,6 +14,15 @@
 //! shared checkpoint storage, not its bytes); the coordinator connects to
 //! each other worker's and sends [`Command`]s (inject barrier n at your
 //! spouts; checkpoint n is complete). Both use [`crate::wire`]'s frames.
+//!
+//! **Ackers.** Under `at_least_once` every worker also has an acking
+//! listener, and [`crate::acking`]'s connections carry acker messages to
+//! the worker of task 0 and verdicts back. With checkpoints on as well
+//! (Flink's AT_LEAST_ONCE checkpointing mode) both planes run side by side,
+//! each on its own connections: the attempt ends well once the run's end
+//! is committed and every worker's tasks said they are done with the
+//! ackers; a restart restores the last completed checkpoint (state and
+//! spout positions with their tuples in flight) and replays from there.
 //!
 //! **Attempts** (Flink's full restart, across processes). Within one epoch
 //! the workers run numbered attempts; the current number is in etcd
