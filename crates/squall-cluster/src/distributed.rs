@@ -696,3 +696,39 @@ impl ControlPlane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+
+    use super::{both_planes, AttemptEnd, Error};
+
+    fn lost() -> Error {
+        Error::Attempt("a worker's control connection closed".into())
+    }
+
+    #[tokio::test]
+    async fn both_planes_finish_only_when_the_ackers_are_done_too() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let acking = async move { done_rx.await.map_err(|_| lost()) };
+        let checkpoints = async { Ok(AttemptEnd::Finished) };
+        let both = tokio::spawn(both_planes(checkpoints, acking));
+        tokio::task::yield_now().await;
+        assert!(!both.is_finished(), "the run's end is committed, the ackers still work");
+        done_tx.send(()).unwrap();
+        assert!(matches!(both.await.unwrap(), Ok(AttemptEnd::Finished)));
+        // The other order: the ackers done first.
+        let ended = both_planes(async { Ok(AttemptEnd::Finished) }, async { Ok(()) }).await;
+        assert!(matches!(ended, Ok(AttemptEnd::Finished)));
+    }
+
+    #[tokio::test]
+    async fn a_stale_copy_or_a_lost_plane_ends_both_at_once() {
+        let stale = both_planes(async { Ok(AttemptEnd::Stale) }, pending()).await;
+        assert!(matches!(stale, Ok(AttemptEnd::Stale)));
+        let acking_lost = both_planes(pending(), async { Err(lost()) }).await;
+        assert!(matches!(acking_lost, Err(Error::Attempt(_))));
+        let checkpoints_lost = both_planes(async { Err(lost()) }, pending()).await;
+        assert!(matches!(checkpoints_lost, Err(Error::Attempt(_))));
+    }
+}
