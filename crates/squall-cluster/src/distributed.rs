@@ -1,6 +1,6 @@
 //! A topology spread over several workers, as the core's one job driver
 //! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
-//! checkpoint coordinator (or one set of ackers, [`crate::acking`]) for
+//! checkpoint coordinator and/or one set of ackers ([`crate::acking`]) for
 //! all workers, restarts of every worker from the last completed
 //! checkpoint (or from nothing, with replay) when one fails, and epoch
 //! fencing. The driver owns what is restored, the restart rule and what a
@@ -14,6 +14,15 @@
 //! shared checkpoint storage, not its bytes); the coordinator connects to
 //! each other worker's and sends [`Command`]s (inject barrier n at your
 //! spouts; checkpoint n is complete). Both use [`crate::wire`]'s frames.
+//!
+//! **Ackers.** Under `at_least_once` every worker also has an acking
+//! listener, and [`crate::acking`]'s connections carry acker messages to
+//! the worker of task 0 and verdicts back. With checkpoints on as well
+//! (Flink's AT_LEAST_ONCE checkpointing mode) both planes run side by side,
+//! each on its own connections: the attempt ends well once the run's end
+//! is committed and every worker's tasks said they are done with the
+//! ackers; a restart restores the last completed checkpoint (state and
+//! spout positions with their tuples in flight) and replays from there.
 //!
 //! **Attempts** (Flink's full restart, across processes). Within one epoch
 //! the workers run numbered attempts; the current number is in etcd
@@ -80,6 +89,10 @@ pub struct PeerRecord {
     pub data: SocketAddr,
     /// Control listener (commands from the coordinator; events to it).
     pub control: SocketAddr,
+    /// Acking listener, under `at_least_once` ([`crate::acking`]'s
+    /// connections, beside the checkpoints' when those are on too).
+    #[serde(default)]
+    pub acking: Option<SocketAddr>,
     /// Its global task ids.
     pub tasks: Vec<usize>,
     /// For the coordinator's worker: what every worker restores (`None`:
@@ -219,9 +232,20 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     };
     let ((data, data_addr), (control, control_addr)) =
         (bind("data").await?, bind("control").await?);
+    let tracking = topology.config().tracking();
+    let acking_listener = match tracking {
+        true => Some(bind("acking").await?),
+        false => None,
+    };
+    let acking = acking_listener.as_ref().map(|(_, addr)| *addr);
     let restore = job.restore.clone().filter(|_| leader);
-    let record =
-        PeerRecord { data: data_addr, control: control_addr, tasks: a.tasks.clone(), restore };
+    let record = PeerRecord {
+        data: data_addr,
+        control: control_addr,
+        acking,
+        tasks: a.tasks.clone(),
+        restore,
+    };
     let dir = format!("run/{}/{}/{attempt}", a.topology.name, a.epoch);
     store.put(&format!("{dir}/{}-{}", a.supervisor, a.slot), &record, None).await?;
     let attempt_key = attempt_key(a);
@@ -251,11 +275,8 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.data))).collect();
     let local: HashSet<usize> = a.tasks.iter().copied().collect();
     let is_local = |t: usize| local.contains(&t);
-    let followers: Vec<(SocketAddr, Vec<usize>)> = peers
-        .iter()
-        .filter(|(_, p)| !p.tasks.contains(&0))
-        .map(|(_, p)| (p.control, p.tasks.clone()))
-        .collect();
+    let followers: Vec<&PeerRecord> =
+        peers.iter().map(|(_, p)| p).filter(|p| !p.tasks.contains(&0)).collect();
     // Data and control connections use the supervisor's TLS, if any.
     let net = Link {
         config: WireConfig {
@@ -271,6 +292,11 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     }
     let (tls_in, tls_out) = (net.tls.clone(), net.tls.clone());
     type Control<'a> = Pin<Box<dyn Future<Output = Result<AttemptEnd>> + Send + 'a>>;
+    // Under `at_least_once`, the ackers' plane over the acking listeners.
+    let ackers_plane = |ackers| {
+        let listener = acking_listener.map(|(l, _)| l).expect("bound under at_least_once");
+        acking_plane(ackers, listener, leader, a, &head, &followers, net.clone())
+    };
     let (mut part, control_plane): (TopologyPart, Control<'_>) = match &storage {
         Some(storage) => {
             let restored = job.restored(storage, head.restore.as_ref()).await?;
@@ -278,12 +304,30 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
             if let Some(r) = &restored {
                 tracing::info!("attempt {attempt}: restoring checkpoint {}", r.id());
             }
-            let (part, link, events) = TopologyPart::build_checkpointed(
-                topology,
-                is_local,
-                restored.as_ref(),
-                storage.clone(),
-            )?;
+            let restored = restored.as_ref();
+            // `at_least_once` with checkpoints: both planes (Flink's
+            // AT_LEAST_ONCE checkpointing mode, barriers not aligned).
+            let (part, link, events, acking) = match tracking {
+                true => {
+                    let (part, ackers, link, events) = TopologyPart::build_checkpointed_tracked(
+                        topology,
+                        is_local,
+                        leader,
+                        restored,
+                        storage.clone(),
+                    )?;
+                    (part, link, events, Some(ackers_plane(ackers)?))
+                }
+                false => {
+                    let (part, link, events) = TopologyPart::build_checkpointed(
+                        topology,
+                        is_local,
+                        restored,
+                        storage.clone(),
+                    )?;
+                    (part, link, events, None)
+                }
+            };
             let cancel = part.cancel_token();
             // The checkpoints' figures and history, for the web UI.
             let history = part.metrics_handle();
@@ -294,7 +338,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
                 fence: fence.clone(),
                 net: net.clone(),
             };
-            let others = followers.iter().map(|(addr, _)| *addr).collect();
+            let others = followers.iter().map(|p| p.control).collect();
             let checkpoints = async move {
                 let committed = match leader {
                     true => {
@@ -318,7 +362,10 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
                 };
                 Ok(if committed? { AttemptEnd::Finished } else { AttemptEnd::Stale })
             };
-            (part, Box::pin(checkpoints))
+            match acking {
+                Some(acking) => (part, Box::pin(both_planes(checkpoints, acking))),
+                None => (part, Box::pin(checkpoints)),
+            }
         }
         None if !topology.config().tracking() => {
             // `at_most_once`: the data path alone.
@@ -327,18 +374,8 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         }
         None => {
             let (part, ackers) = TopologyPart::build_tracked(topology, is_local, leader)?;
-            let net = net.clone();
-            let acking = async move {
-                match leader {
-                    true => acking::lead(ackers, control, followers, net).await?,
-                    false => {
-                        let first = a.tasks.iter().copied().min().unwrap_or(0);
-                        acking::follow(ackers, control, head.control, first, net).await?
-                    }
-                };
-                Ok(AttemptEnd::Finished)
-            };
-            (part, Box::pin(acking))
+            let acking = ackers_plane(ackers)?;
+            (part, Box::pin(async move { acking.await.map(|()| AttemptEnd::Finished) }))
         }
     };
     let cancel = part.cancel_token();
@@ -407,6 +444,68 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         eprintln!("data plane: {bytes} bytes in {messages} messages");
     }
     Ok(ended)
+}
+
+/// This worker's side of the ackers' connections ([`crate::acking`]): the
+/// lead in the worker of task 0 (`leader`, whose record is `head`), a
+/// follower elsewhere.
+///
+/// # Errors
+/// [`Error::Attempt`] when a peer published no acking listener.
+fn acking_plane(
+    ackers: squall::runtime::PartAckers,
+    listener: TcpListener,
+    leader: bool,
+    a: &Assignment,
+    head: &PeerRecord,
+    followers: &[&PeerRecord],
+    net: Link,
+) -> Result<impl Future<Output = Result<()>> + Send> {
+    let missing = || Error::Attempt("a worker published no acking listener".into());
+    let lead = match leader {
+        true => Some(
+            followers
+                .iter()
+                .map(|p| Ok((p.acking.ok_or_else(missing)?, p.tasks.clone())))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        false => None,
+    };
+    let head = head.acking.ok_or_else(missing)?;
+    let first = a.tasks.iter().copied().min().unwrap_or(0);
+    Ok(async move {
+        match lead {
+            Some(followers) => acking::lead(ackers, listener, followers, net).await,
+            None => acking::follow(ackers, listener, head, first, net).await,
+        }
+    })
+}
+
+/// The checkpoints' plane and the ackers' together (`at_least_once` with
+/// checkpoints): finished when both are; the first other end (a failure,
+/// or a stale copy) ends it at once.
+async fn both_planes(
+    checkpoints: impl Future<Output = Result<AttemptEnd>>,
+    acking: impl Future<Output = Result<()>>,
+) -> Result<AttemptEnd> {
+    tokio::pin!(checkpoints, acking);
+    let mut acked = false;
+    loop {
+        tokio::select! {
+            end = &mut checkpoints => {
+                let end = end?;
+                if !matches!(end, AttemptEnd::Finished) || acked {
+                    return Ok(end);
+                }
+                acking.await?;
+                return Ok(end);
+            }
+            done = &mut acking, if !acked => {
+                done?;
+                acked = true;
+            }
+        }
+    }
 }
 
 /// Where the workers of `a`'s epoch count their attempts.
@@ -595,5 +694,41 @@ impl ControlPlane {
             ended = down => ended,
             failed = up => failed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+
+    use super::{both_planes, AttemptEnd, Error};
+
+    fn lost() -> Error {
+        Error::Attempt("a worker's control connection closed".into())
+    }
+
+    #[tokio::test]
+    async fn both_planes_finish_only_when_the_ackers_are_done_too() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let acking = async move { done_rx.await.map_err(|_| lost()) };
+        let checkpoints = async { Ok(AttemptEnd::Finished) };
+        let both = tokio::spawn(both_planes(checkpoints, acking));
+        tokio::task::yield_now().await;
+        assert!(!both.is_finished(), "the run's end is committed, the ackers still work");
+        done_tx.send(()).unwrap();
+        assert!(matches!(both.await.unwrap(), Ok(AttemptEnd::Finished)));
+        // The other order: the ackers done first.
+        let ended = both_planes(async { Ok(AttemptEnd::Finished) }, async { Ok(()) }).await;
+        assert!(matches!(ended, Ok(AttemptEnd::Finished)));
+    }
+
+    #[tokio::test]
+    async fn a_stale_copy_or_a_lost_plane_ends_both_at_once() {
+        let stale = both_planes(async { Ok(AttemptEnd::Stale) }, pending()).await;
+        assert!(matches!(stale, Ok(AttemptEnd::Stale)));
+        let acking_lost = both_planes(pending(), async { Err(lost()) }).await;
+        assert!(matches!(acking_lost, Err(Error::Attempt(_))));
+        let checkpoints_lost = both_planes(async { Err(lost()) }, pending()).await;
+        assert!(matches!(checkpoints_lost, Err(Error::Attempt(_))));
     }
 }

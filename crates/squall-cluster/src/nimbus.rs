@@ -50,8 +50,6 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
     let loaded = squall::yaml::parse(yaml, overrides)
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     let mut topology = loaded.topology;
-    refuse_unsupported(topology.config(), request.workers)
-        .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
     if let Some(location) = &request.from_savepoint {
         // Refused before anything is stored: no checkpoints, or a
         // savepoint that does not read back whole.
@@ -72,25 +70,6 @@ pub async fn submit(store: &Store, request: &SubmitRequest) -> Result<TopologySt
     };
     let from = request.from_savepoint.clone();
     register(store, record, from).await
-}
-
-/// Refuses what a cluster of `workers` workers cannot run yet:
-/// `at_least_once` with checkpoints runs on one worker only (the
-/// multi-worker driver carries either the ackers or the checkpoints).
-///
-/// # Errors
-/// [`squall::Error::Config`] naming the keys.
-pub(crate) fn refuse_unsupported(
-    config: &squall::TopologyConfig,
-    workers: usize,
-) -> squall::Result<()> {
-    if workers > 1 && config.tracking() && config.checkpointing() {
-        return Err(squall::Error::config(format!(
-            "guarantee at_least_once with checkpoint_interval_ms runs on one worker only for \
-             now, not {workers}: submit with --workers 1, or use guarantee exactly_once"
-        )));
-    }
-    Ok(())
 }
 
 /// Stores a validated topology and schedules it.
@@ -327,29 +306,5 @@ fn served_error(served: std::result::Result<std::io::Result<()>, tokio::task::Jo
         Ok(Ok(())) => Error::Config("the REST API stopped".into()),
         Ok(Err(source)) => Error::Io { what: "REST API".into(), source },
         Err(e) => Error::Config(format!("the REST API task failed: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use squall::{Guarantee, TopologyConfig};
-
-    use super::refuse_unsupported;
-
-    #[test]
-    fn at_least_once_with_checkpoints_is_refused_on_several_workers_only() {
-        let config = TopologyConfig {
-            guarantee: Guarantee::AtLeastOnce,
-            checkpoint_interval_ms: 100,
-            checkpoint_dir: Some("/tmp/x".into()),
-            ..TopologyConfig::default()
-        };
-        assert!(refuse_unsupported(&config, 1).is_ok());
-        let refused = refuse_unsupported(&config, 2).unwrap_err().to_string();
-        assert!(refused.contains("at_least_once") && refused.contains("checkpoint_interval_ms"));
-        let exactly_once = TopologyConfig { guarantee: Guarantee::ExactlyOnce, ..config.clone() };
-        assert!(refuse_unsupported(&exactly_once, 2).is_ok());
-        let no_checkpoints = TopologyConfig { checkpoint_interval_ms: 0, ..config };
-        assert!(refuse_unsupported(&no_checkpoints, 2).is_ok());
     }
 }

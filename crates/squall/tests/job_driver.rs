@@ -4,21 +4,25 @@
 //! error, the restart strategy is asked once per failure and counts the
 //! attempt numbers the host agrees on, a copy the fence calls stale
 //! neither restarts nor finishes, and a run whose end is recorded runs no
-//! attempt. The hosts that run tasks (local mode, a cluster's workers) are
-//! tested by `exactly_once.rs`, `fence.rs` and `squall-cli`'s cluster
-//! tests.
+//! attempt. Then every guarantee with and without checkpoints through the
+//! driver's local host, on a stateful word count over Shakespeare compared
+//! with a count made here. The hosts that run tasks are tested further by
+//! `exactly_once.rs`, `at_least_once_shakespeare.rs`, `fence.rs` and
+//! `squall-cli`'s cluster tests (the same combinations on two workers).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 
-use squall::builtins::GeneratorSpout;
+use squall::builtins::{
+    CountsCsvSink, FileSpout, GeneratorSpout, SplitWordsBolt, StatefulCountBolt,
+};
 use squall::checkpoint::END_OF_RUN;
 use squall::runtime::{
     drive_job, Attempt, AttemptEnd, AttemptHost, CheckpointFence, Fence, FenceFuture,
 };
 use squall::topology::{Guarantee, RestartStrategy, TopologyConfig};
-use squall::{Error, Result, Topology, TopologyBuilder};
+use squall::{Error, Fields, LocalCluster, Result, Topology, TopologyBuilder};
 use tokio_util::sync::CancellationToken;
 
 /// A fence with a fixed answer and record.
@@ -167,4 +171,60 @@ fn a_stale_copy_neither_restarts_nor_finishes_and_a_recorded_end_runs_nothing() 
     let mut host = Scripted::new(&["lost a worker"], Some(ended));
     drive(&topology(fixed), &mut host).unwrap();
     assert!(host.ran.is_empty());
+}
+
+/// Every `guarantee`, with checkpoints and without, runs the word count
+/// (keyed state in `StatefulCountBolt`) through the driver's local host to
+/// the reference counts, or is refused before anything starts, naming the
+/// keys (`exactly_once` without checkpoints). With checkpoints on, some
+/// complete; `at_least_once` with them runs the ackers and the checkpoints
+/// at once (it used to hang, issue 14).
+#[test]
+fn every_guarantee_and_checkpoint_combination_runs_the_word_count_or_is_refused() {
+    let corpus = squall_test_support::corpus::shakespeare();
+    let reference = squall_test_support::corpus::word_counts(&corpus);
+    for guarantee in [Guarantee::AtMostOnce, Guarantee::AtLeastOnce, Guarantee::ExactlyOnce] {
+        for checkpoints in [false, true] {
+            let what = format!("{guarantee:?}, checkpoints {checkpoints}");
+            let dir = tempfile::tempdir().unwrap();
+            let csv = dir.path().join("counts.csv");
+            let mut config = TopologyConfig { guarantee, ..TopologyConfig::default() };
+            if checkpoints {
+                config.checkpoint_interval_ms = 50;
+                config.checkpoint_dir = Some(dir.path().join("checkpoints").display().to_string());
+            }
+            let mut b = TopologyBuilder::new("word-count-combination");
+            b.config(config);
+            b.set_spout("lines", FileSpout::new(&corpus).unwrap(), 2);
+            b.set_bolt("split", SplitWordsBolt::new("line"), 2).shuffle_grouping("lines");
+            b.set_bolt("count", StatefulCountBolt::new(Fields::new(["word"])), 2)
+                .fields_grouping("split", Fields::new(["word"]));
+            b.set_bolt("sink", CountsCsvSink::new(&csv, "word", "count").unwrap(), 1)
+                .global_grouping("count");
+            let summary = b.build().and_then(LocalCluster::run);
+            if guarantee == Guarantee::ExactlyOnce && !checkpoints {
+                let refused = summary.err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(
+                    refused.contains("checkpoint_interval_ms") && refused.contains("exactly_once"),
+                    "{what}: refused naming the keys, not {refused:?}"
+                );
+                assert!(!csv.exists(), "{what}: nothing ran");
+                continue;
+            }
+            let summary = summary.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let mut reader = csv::Reader::from_path(&csv).expect("the CSV was written");
+            let counts: std::collections::BTreeMap<String, i64> = reader
+                .records()
+                .map(|r| {
+                    let r = r.unwrap();
+                    (r[0].to_string(), r[1].parse().unwrap())
+                })
+                .collect();
+            assert!(counts == reference, "{what}: counts differ from the reference");
+            assert_eq!(!summary.checkpoints.is_empty(), checkpoints, "{what}: checkpoints");
+            let spout = summary.metrics.component("lines").unwrap();
+            let tracked = guarantee == Guarantee::AtLeastOnce;
+            assert_eq!(spout.acked > 0, tracked, "{what}: tuples acked only when tracked");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Storm's ackers for a topology spread over several cluster workers.
 //!
 //! Every acker task runs in one worker (the one that holds task 0, which
-//! also coordinates checkpoints in `exactly_once`). In the other workers,
+//! also coordinates checkpoints, under `exactly_once` and under `at_least_once`
+//! with checkpoints on, where both planes run). In the other workers,
 //! what local tasks send to an acker (`Init`, `Ack`, `Fail`, routed by root
 //! id as in local mode) comes out of an [`AckerOutbox`] for the cluster
 //! crate to carry to that worker; there it goes into the ackers through an
@@ -11,13 +12,16 @@
 //! `runtime/acking/spout_tracker.rs`).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::error::Result;
+use crate::checkpoint::{CheckpointStorage, RestoredCheckpoint};
+use crate::error::{Error, Result};
 use crate::runtime::acker::{AckerMsg, AckerTask, Completion, SpoutInboxes};
 use crate::runtime::part::TopologyPart;
+use crate::runtime::part_checkpoint::{PartCheckpointing, PartEvents};
 use crate::topology::Topology;
 
 /// What `plan::build_part` leaves for tracking: acker tasks, their inboxes,
@@ -139,8 +143,45 @@ impl TopologyPart {
         runs_ackers: bool,
     ) -> Result<(Self, PartAckers)> {
         let mut part = Self::assemble(topology, &local, None)?;
-        let (tasks, inboxes, remote_spouts) = std::mem::take(&mut part.tracking);
-        let ackers = match runs_ackers {
+        let ackers = part.take_ackers(runs_ackers);
+        Ok((part, ackers))
+    }
+
+    /// Both planes, for `at_least_once` with checkpoints on (Flink's
+    /// `AT_LEAST_ONCE` checkpointing mode): as
+    /// [`TopologyPart::build_checkpointed`] (state from `restored`,
+    /// snapshots to `storage`, barriers not aligned at tasks with several
+    /// inputs) and as [`TopologyPart::build_tracked`] (the ackers, in the
+    /// worker `runs_ackers`). The cluster crate carries both planes'
+    /// traffic between workers.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a topology that does not track tuples (use
+    /// [`TopologyPart::build_checkpointed`]); as [`TopologyPart::build`]
+    /// for a component that cannot be made.
+    pub fn build_checkpointed_tracked(
+        topology: &Topology,
+        local: impl Fn(usize) -> bool,
+        runs_ackers: bool,
+        restored: Option<&RestoredCheckpoint>,
+        storage: Arc<CheckpointStorage>,
+    ) -> Result<(Self, PartAckers, PartCheckpointing, PartEvents)> {
+        if !topology.config().tracking() {
+            return Err(Error::config(format!(
+                "topology '{}': no ackers without guarantee at_least_once (use \
+                 TopologyPart::build_checkpointed)",
+                topology.name()
+            )));
+        }
+        let (mut part, link, events) = Self::checkpointed(topology, &local, restored, storage)?;
+        let ackers = part.take_ackers(runs_ackers);
+        Ok((part, ackers, link, events))
+    }
+
+    /// This worker's side of the ackers, out of the plan `assemble` left.
+    fn take_ackers(&mut self, runs_ackers: bool) -> PartAckers {
+        let (tasks, inboxes, remote_spouts) = std::mem::take(&mut self.tracking);
+        match runs_ackers {
             true => PartAckers {
                 tasks,
                 inbox: AckerInbox { ackers: inboxes, spouts: Vec::new() },
@@ -164,7 +205,6 @@ impl TopologyPart {
                     outboxes,
                 }
             }
-        };
-        Ok((part, ackers))
+        }
     }
 }

@@ -125,8 +125,10 @@ impl TopologyPart {
     /// [`ClusterCoordinator`].
     ///
     /// # Errors
-    /// As [`TopologyPart::build`] (but checkpoints are accepted; ackers are
-    /// not yet).
+    /// [`Error::Config`] for a topology that tracks tuples (use
+    /// [`TopologyPart::build_checkpointed_tracked`], which starts the
+    /// ackers too); as [`TopologyPart::build`] for a component that cannot
+    /// be made.
     pub fn build_checkpointed(
         topology: &Topology,
         local: impl Fn(usize) -> bool,
@@ -135,12 +137,23 @@ impl TopologyPart {
     ) -> Result<(Self, PartCheckpointing, PartEvents)> {
         if topology.config().tracking() {
             return Err(Error::config(format!(
-                "topology '{}': guarantee at_least_once with checkpoint_interval_ms runs on one \
-                 worker only for now (its ackers are not started across workers)",
+                "topology '{}': guarantee at_least_once needs its ackers as well (use \
+                 TopologyPart::build_checkpointed_tracked)",
                 topology.name()
             )));
         }
-        let mut part = Self::assemble(topology, &local, restored)?;
+        Self::checkpointed(topology, &local, restored, storage)
+    }
+
+    /// The part with its checkpoint ends attached; no check of the
+    /// guarantee.
+    pub(crate) fn checkpointed(
+        topology: &Topology,
+        local: &dyn Fn(usize) -> bool,
+        restored: Option<&RestoredCheckpoint>,
+        storage: Arc<CheckpointStorage>,
+    ) -> Result<(Self, PartCheckpointing, PartEvents)> {
+        let mut part = Self::assemble(topology, local, restored)?;
         let attached = attach(&mut part.executors, &storage);
         let link = PartCheckpointing { triggers: attached.triggers, completed: attached.completed };
         Ok((part, link, PartEvents(attached.events)))
