@@ -49,6 +49,7 @@ pub mod translate;
 pub mod ttl;
 pub mod tvf;
 pub mod updating;
+pub mod window_combine;
 pub mod yaml;
 
 pub use error::{SqlError, SqlResult};
