@@ -9,8 +9,9 @@
 # peak RSS); the engines alternate run after run; the table gives medians
 # and the ratios: events read per CPU-second (events per second per core:
 # the rows of the tables the query reads, bids for q0-q2) and peak memory.
-# Every query both engines run from ddl-files.sql: q0-q5, q7-q9, q11,
-# q15-q22 (`--queries all`).
+# `--queries all`: every query Squall runs from ddl-files.sql (q0-q5,
+# q7-q9, q11, q15-q22; Flink ran q0-q5, q7-q9 on 2026-12-07, the others
+# untried); a run that fails is named at the end, not in the tables.
 #
 # Usage: scripts/bench-sql-vs-flink.sh [--events 2000000] [--reps 3]
 #          [--queries q0,q1,q2|all] [--parallelism 1] [--heap 2g]
