@@ -60,6 +60,7 @@ pub mod tvf;
 pub mod udf;
 pub mod updating;
 pub mod upsert_sink;
+pub mod window_combine;
 pub mod yaml;
 
 pub use error::{SqlError, SqlResult};

@@ -20,6 +20,7 @@ use squall::datastream::{KeyedContext, KeyedProcessFunction, TimeDomain};
 use crate::batch::{batch_of, scalar_at, Batch, Scalar};
 use crate::error::{SqlError, SqlResult};
 use crate::tvf::WindowKind;
+use crate::window_combine::Partial;
 
 /// Evaluates `expr` over `batch` as an array of the batch's length.
 ///
@@ -301,8 +302,9 @@ impl AggInput {
     }
 }
 
-/// The window aggregate's process function: per group, the accumulators,
-/// and a timer at the window's end - 1 that emits the result row.
+/// The window aggregate's process function: per group, the accumulators
+/// (merged from each batch's partials), and a timer at the window's end - 1
+/// that emits the result row.
 #[derive(Clone)]
 pub struct WindowAgg {
     /// The aggregates.
@@ -315,29 +317,31 @@ pub struct WindowAgg {
     pub late: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl KeyedProcessFunction<Vec<Scalar>, AggRow> for WindowAgg {
+impl KeyedProcessFunction<Vec<Scalar>, Partial> for WindowAgg {
     type State = Vec<Acc>;
     type Out = Batch;
 
+    /// Merges the partial accumulators of one batch's rows
+    /// ([`crate::window_combine`]).
     fn process_element(
         &mut self,
-        row: AggRow,
+        p: Partial,
         ctx: &mut KeyedContext<'_, Vec<Scalar>, Vec<Acc>, Batch>,
     ) -> squall::Result<()> {
-        if row.end - 1 <= ctx.current_watermark() {
-            self.late.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if p.end - 1 <= ctx.current_watermark() {
+            self.late.fetch_add(p.rows, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
-        let kinds = &self.kinds;
         let state = ctx.state();
-        if state.is_none() {
-            *state = Some(kinds.iter().map(|k| Acc::new(*k)).collect());
+        match state {
+            None => *state = Some(p.accs),
+            Some(accs) => {
+                for (acc, other) in accs.iter_mut().zip(p.accs) {
+                    acc.merge(other);
+                }
+            }
         }
-        let accs = state.as_mut().expect("set");
-        for (acc, v) in accs.iter_mut().zip(row.args) {
-            acc.add(v);
-        }
-        ctx.register_event_time_timer(row.end - 1);
+        ctx.register_event_time_timer(p.end - 1);
         Ok(())
     }
 

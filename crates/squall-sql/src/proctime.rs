@@ -27,7 +27,8 @@ use datafusion_expr::{ColumnarValue, Expr, LogicalPlan, ScalarUDF, Volatility};
 use squall::datastream::{KeyedContext, KeyedProcessFunction, TimeDomain};
 
 use crate::batch::{Batch, Scalar};
-use crate::ops::{Acc, AggRow, WindowAgg};
+use crate::ops::{Acc, WindowAgg};
+use crate::window_combine::Partial;
 
 /// The wall clock, ms since the epoch.
 fn now_ms() -> i64 {
@@ -119,21 +120,27 @@ pub fn on_processing_time(plan: &LogicalPlan) -> bool {
 #[derive(Clone)]
 pub struct ProcTimeAgg(pub WindowAgg);
 
-impl KeyedProcessFunction<Vec<Scalar>, AggRow> for ProcTimeAgg {
+impl KeyedProcessFunction<Vec<Scalar>, Partial> for ProcTimeAgg {
     type State = Vec<Acc>;
     type Out = Batch;
 
+    /// Merges one batch's partial accumulators ([`crate::window_combine`]);
+    /// no row is late on processing time.
     fn process_element(
         &mut self,
-        row: AggRow,
+        p: Partial,
         ctx: &mut KeyedContext<'_, Vec<Scalar>, Vec<Acc>, Batch>,
     ) -> squall::Result<()> {
-        let kinds = &self.0.kinds;
-        let accs = ctx.state().get_or_insert_with(|| kinds.iter().map(|k| Acc::new(*k)).collect());
-        for (acc, v) in accs.iter_mut().zip(row.args) {
-            acc.add(v);
+        let state = ctx.state();
+        match state {
+            None => *state = Some(p.accs),
+            Some(accs) => {
+                for (acc, other) in accs.iter_mut().zip(p.accs) {
+                    acc.merge(other);
+                }
+            }
         }
-        ctx.register_processing_time_timer(row.end - 1);
+        ctx.register_processing_time_timer(p.end - 1);
         Ok(())
     }
 

@@ -460,10 +460,27 @@ impl<'a> Translator<'a> {
         );
         let op_col = input.updating.then(|| in_schema.fields().len());
         let splitter = AggInput { keys, end_key: window.map(|w| w.1), op_col, args, filters };
+        let session = crate::session_window::session_tvf(&agg.input);
+        if let (Some((start_key, end_key)), None) = (window, session) {
+            let f = WindowAgg { kinds, out, schema, late: Arc::new(Default::default()) };
+            let partials = crate::window_combine::partials(input.stream, splitter, &f.kinds);
+            let stream = if crate::proctime::on_processing_time(&agg.input) {
+                self.line(format!(
+                    "window aggregate: {what} (on processing time: emitted when the wall clock passes window_end)"
+                ));
+                partials.process(crate::proctime::ProcTimeAgg(f))
+            } else {
+                self.line(format!(
+                    "window aggregate: {what} (rows folded per batch, emitted when the watermark passes window_end)"
+                ));
+                partials.process(f)
+            };
+            return Ok(Node { stream, window: start_key.map(|s| (s, end_key)), updating: false });
+        }
         let rows: Stream<AggRow> = input.stream.flat_map(move |b: Batch, out: &mut Vec<AggRow>| {
             splitter.rows(&b.0, out).unwrap_or_else(|e| fail(e));
         });
-        if let Some(tvf) = crate::session_window::session_tvf(&agg.input) {
+        if let Some(tvf) = session {
             let Some((start_key, end_key)) = window else {
                 return Err(SqlError::unsupported("a SESSION window without GROUP BY window_end"));
             };
@@ -503,27 +520,13 @@ impl<'a> Translator<'a> {
             return Ok(Node { stream, window: start_key.map(|s| (s, end_key)), updating: false });
         }
         let keyed = rows.key_by(|r: &AggRow| r.key.clone());
-        let Some((start_key, end_key)) = window else {
-            self.line(format!(
-                "updating aggregate: {what} (a changelog: each row's new result retracts its last)"
-            ));
-            let schema = crate::updating::with_op(&schema);
-            let f = crate::updating::UpdatingAgg { kinds, schema };
-            let stream = crate::ttl::process(&keyed, f, self.state_ttl_ms);
-            return Ok(Node { stream, window: None, updating: true });
-        };
-        let f = WindowAgg { kinds, out, schema, late: Arc::new(Default::default()) };
-        let stream = if crate::proctime::on_processing_time(&agg.input) {
-            self.line(format!("window aggregate: {what} (on processing time: emitted when the wall clock passes window_end)"));
-            keyed.process(crate::proctime::ProcTimeAgg(f))
-        } else {
-            self.line(format!(
-                "window aggregate: {what} (emitted when the watermark passes window_end)"
-            ));
-            keyed.process(f)
-        };
-        let window = start_key.map(|s| (s, end_key));
-        Ok(Node { stream, window, updating: false })
+        self.line(format!(
+            "updating aggregate: {what} (a changelog: each row's new result retracts its last)"
+        ));
+        let schema = crate::updating::with_op(&schema);
+        let f = crate::updating::UpdatingAgg { kinds, schema };
+        let stream = crate::ttl::process(&keyed, f, self.state_ttl_ms);
+        Ok(Node { stream, window: None, updating: true })
     }
 
     fn join(&mut self, j: &datafusion_expr::logical_plan::Join) -> SqlResult<Node> {
