@@ -30,46 +30,21 @@
 //!   embedded in the binary, the JSON routes they read, OpenAPI) served by
 //!   the leading nimbus and by `squall run --ui`.
 
-pub mod acking;
-pub mod api;
-pub mod api_tls;
-pub mod auth;
-pub mod binary;
-pub mod blobs;
-pub mod client;
-pub mod compaction;
-pub mod config;
-pub mod control;
-pub mod control_api;
-pub mod distributed;
-pub mod drpc_client;
-pub mod drpc_server;
-pub mod etcd_tls;
-pub mod fence;
-pub mod link;
-pub mod metrics_api;
-mod metrics_read;
 pub mod nimbus;
-pub mod query_api;
-pub mod query_route;
-pub mod regroup;
-pub mod savepoint;
-pub mod scheduler;
-pub mod store;
-pub mod supervisor;
-mod throttle;
-pub mod tls;
-pub mod ui;
-pub mod ui_api;
-pub mod ui_cluster;
-pub mod ui_local;
-mod ui_logs;
-mod ui_openapi;
-pub mod ui_types;
-mod ui_views;
-pub mod wire;
+pub mod protocol;
 pub mod worker;
-mod worker_control;
+
+pub use nimbus::{
+    api, binary, compaction, control, control_api, drpc_server, query_route, regroup, savepoint,
+    scheduler, ui, ui_api, ui_cluster, ui_local, ui_types,
+};
+pub(crate) use nimbus::{ui_openapi, ui_views};
+pub(crate) use protocol::{metrics_read, throttle, ui_logs};
+pub use protocol::{
+    api_tls, auth, blobs, client, config, etcd_tls, fence, metrics_api, query_api, store, tls, wire,
+};
+pub(crate) use worker::worker_control;
+pub use worker::{acking, distributed, drpc_client, link, supervisor};
 
 pub use config::ClusterConfig;
 
