@@ -34,16 +34,14 @@ pub mod nimbus;
 pub mod protocol;
 pub mod worker;
 
+/// The modules' earlier paths (`squall_cluster::api`, ...), kept for callers.
 pub use nimbus::{
     api, binary, compaction, control, control_api, drpc_server, query_route, regroup, savepoint,
     scheduler, ui, ui_api, ui_cluster, ui_local, ui_types,
 };
-pub(crate) use nimbus::{ui_openapi, ui_views};
-pub(crate) use protocol::{metrics_read, throttle, ui_logs};
 pub use protocol::{
     api_tls, auth, blobs, client, config, etcd_tls, fence, metrics_api, query_api, store, tls, wire,
 };
-pub(crate) use worker::worker_control;
 pub use worker::{acking, distributed, drpc_client, link, supervisor};
 
 pub use config::ClusterConfig;

@@ -1,11 +1,11 @@
 //! Nimbus's REST API (axum), used by the CLI and the web UI: every route
-//! but the health check (`GET /api/v1/health`, [`crate::ui_api`]) needs
+//! but the health check (`GET /api/v1/health`, [`crate::nimbus::ui_api`]) needs
 //! `Authorization: Bearer TOKEN` (401 otherwise; the read-only token gets
-//! 403 on what is not a read, [`crate::auth`]); HTTPS when nimbus has a
-//! certificate ([`crate::api_tls`]); a malformed submission
+//! 403 on what is not a read, [`crate::protocol::auth`]); HTTPS when nimbus has a
+//! certificate ([`crate::protocol::api_tls`]); a malformed submission
 //! gets 400 with the reason and changes nothing. The whole API is described
-//! as OpenAPI at `/api/openapi.json` ([`crate::ui_api::ApiDoc`]); the web
-//! UI's pages and JSON routes are [`crate::ui`]'s and [`crate::ui_api`]'s.
+//! as OpenAPI at `/api/openapi.json` ([`crate::nimbus::ui_api::ApiDoc`]); the web
+//! UI's pages and JSON routes are [`crate::nimbus::ui`]'s and [`crate::nimbus::ui_api`]'s.
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
@@ -14,12 +14,12 @@
 //! | `GET /api/v1/topologies/{name}` | | 200 [`TopologyStatus`]; 404 |
 //! | `DELETE /api/v1/topologies/{name}[?wait_s=S]` | | 200 [`TopologyStatus`] (killed, or deactivated and killed S s later); 404 |
 //! | `GET /api/v1/supervisors` | | 200 list of live [`SupervisorInfo`] |
-//! | `GET /api/v1/metrics/targets` | | 200 Prometheus HTTP service discovery ([`crate::metrics_api`]) |
+//! | `GET /api/v1/metrics/targets` | | 200 Prometheus HTTP service discovery ([`crate::protocol::metrics_api`]) |
 //!
-//! Deactivate, activate, rebalance and metrics: [`crate::control_api`];
-//! topology binaries: [`crate::binary`]; DRPC (`/drpc/...`, same token):
-//! [`crate::drpc_server`]; queries of keyed state
-//! (`/api/v1/topologies/{name}/query/...`): [`crate::query_route`].
+//! Deactivate, activate, rebalance and metrics: [`crate::nimbus::control_api`];
+//! topology binaries: [`crate::nimbus::binary`]; DRPC (`/drpc/...`, same token):
+//! [`crate::nimbus::drpc_server`]; queries of keyed state
+//! (`/api/v1/topologies/{name}/query/...`): [`crate::nimbus::query_route`].
 //!
 //! Errors are `{"error": "..."}`.
 
@@ -35,7 +35,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::nimbus::{self, NimbusError};
-use crate::store::{Store, SupervisorInfo, TopologyStatus};
+use crate::protocol::store::{Store, SupervisorInfo, TopologyStatus};
 
 /// Body of a submission.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,28 +70,28 @@ pub struct ErrorBody {
 
 pub(crate) struct ApiState {
     pub(crate) store: Store,
-    pub(crate) blobs: crate::blobs::BlobStore,
+    pub(crate) blobs: crate::protocol::blobs::BlobStore,
 }
 
-/// The API's routes over `store`, guarded by `tokens` ([`crate::auth`]);
+/// The API's routes over `store`, guarded by `tokens` ([`crate::protocol::auth`]);
 /// uploaded binaries go to `blobs`; DRPC calls to `drpc`.
 pub fn router(
     store: Store,
-    tokens: Arc<crate::auth::Tokens>,
-    blobs: crate::blobs::BlobStore,
-    drpc: crate::drpc_server::DrpcServer,
+    tokens: Arc<crate::protocol::auth::Tokens>,
+    blobs: crate::protocol::blobs::BlobStore,
+    drpc: crate::nimbus::drpc_server::DrpcServer,
 ) -> Router {
     let state = Arc::new(ApiState { store, blobs });
     Router::new()
         .route("/api/v1/topologies", get(list).post(submit))
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
         .route("/api/v1/supervisors", get(supervisors))
-        .merge(crate::control_api::routes())
-        .merge(crate::binary::routes())
-        .merge(crate::drpc_server::routes(drpc))
-        .merge(crate::query_route::routes())
-        .merge(crate::metrics_api::nimbus_routes())
-        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard))
+        .merge(crate::nimbus::control_api::routes())
+        .merge(crate::nimbus::binary::routes())
+        .merge(crate::nimbus::drpc_server::routes(drpc))
+        .merge(crate::nimbus::query_route::routes())
+        .merge(crate::protocol::metrics_api::nimbus_routes())
+        .layer(middleware::from_fn_with_state(tokens, crate::protocol::auth::guard))
         .with_state(state)
 }
 
@@ -158,10 +158,10 @@ async fn status(
 async fn kill(
     State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
-    Query(q): Query<crate::control_api::KillQuery>,
+    Query(q): Query<crate::nimbus::control_api::KillQuery>,
 ) -> Result<Json<TopologyStatus>, NimbusError> {
     let wait = std::time::Duration::from_secs(q.wait_s);
-    Ok(Json(crate::control::kill_after(&state.store, &name, wait).await?))
+    Ok(Json(crate::nimbus::control::kill_after(&state.store, &name, wait).await?))
 }
 
 async fn supervisors(

@@ -1,7 +1,7 @@
 //! Rust topologies shipped as binaries, as Storm ships a topology's jar: a
 //! user's program links Squall and hands its topology to [`cluster_main`];
 //! `squall submit --binary PATH` asks it to describe itself, uploads it to
-//! nimbus, which keeps it in the blob store ([`crate::blobs`]); each
+//! nimbus, which keeps it in the blob store ([`crate::protocol::blobs`]); each
 //! supervisor fetches it and runs it in worker mode
 //! (`PATH worker --assignment FILE`) in place of `squall worker`.
 //!
@@ -23,9 +23,9 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use squall::Topology;
 
-use crate::api::ApiState;
+use crate::nimbus::api::ApiState;
 use crate::nimbus::NimbusError;
-use crate::store::{TopologyRecord, TopologyStatus};
+use crate::protocol::store::{TopologyRecord, TopologyStatus};
 
 /// Largest binary nimbus takes (bytes).
 pub const MAX_BINARY_BYTES: usize = 1 << 30;
@@ -129,7 +129,7 @@ where
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(crate::supervisor::EXIT_CONFIG as u8)
+                ExitCode::from(crate::worker::supervisor::EXIT_CONFIG as u8)
             }
         },
         Mode::Run(p) => match build(&p.name, &p.set).and_then(squall::LocalCluster::run) {
@@ -139,7 +139,7 @@ where
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(crate::supervisor::EXIT_FAILED as u8)
+                ExitCode::from(crate::worker::supervisor::EXIT_FAILED as u8)
             }
         },
         Mode::Worker { assignment } => {
@@ -151,7 +151,7 @@ where
     }
 }
 
-/// The routes, for [`crate::api::router`].
+/// The routes, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {
     Router::new()
         .route(
@@ -169,7 +169,7 @@ async fn upload(
     if body.is_empty() {
         return Err(NimbusError::BadTopology("the uploaded binary is empty".into()));
     }
-    let key = format!("{name}/{}", crate::control::now_ms());
+    let key = format!("{name}/{}", crate::nimbus::control::now_ms());
     state.blobs.put(&key, body).await?;
     tracing::info!(topology = %name, %key, "binary stored");
     Ok((StatusCode::CREATED, Json(Uploaded { key })))

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, CompactionOptions, GetOptions};
 
-use crate::store::{Store, TopologyStatus};
+use crate::protocol::store::{Store, TopologyStatus};
 use crate::{ClusterConfig, Result};
 
 /// An endpoint is defragmented only with at least this much free space
@@ -118,7 +118,8 @@ impl Compactor {
     /// Defragments `endpoint` when its file is mostly free; whether it did.
     async fn defragment(&self, endpoint: &str) -> Result<bool> {
         let endpoints = [endpoint.to_string()];
-        let options = crate::etcd_tls::connect_options(self.config.etcd_tls.as_ref(), &endpoints)?;
+        let options =
+            crate::protocol::etcd_tls::connect_options(self.config.etcd_tls.as_ref(), &endpoints)?;
         let mut member = Client::connect(endpoints, options).await?;
         let status = member.status().await?;
         let (size, used) = (status.db_size(), status.raft_used_db_size());

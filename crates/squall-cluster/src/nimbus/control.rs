@@ -3,11 +3,11 @@
 //! wait, kill), `rebalance` (stop with a savepoint, change parallelism,
 //! restart from it; over several workers, restart from the latest completed
 //! checkpoint) and the metrics workers publish. Everything is a record
-//! in etcd ([`crate::store`]), so a nimbus that takes over finishes what the
+//! in etcd ([`crate::protocol::store`]), so a nimbus that takes over finishes what the
 //! dead leader started, and a restarted worker finds its switch where it
 //! was.
 //!
-//! Keys, under the namespace `NS` (see [`crate::store`] for the others):
+//! Keys, under the namespace `NS` (see [`crate::protocol::store`] for the others):
 //!
 //! | key | value | written by |
 //! |---|---|---|
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use squall::runtime::{CheckpointStats, Counters, MetricsHandle, TaskSnapshot};
 
 use crate::nimbus::{status, NimbusError};
-use crate::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
+use crate::protocol::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
 use crate::Result;
 
 /// How often a worker publishes its [`WorkerReport`] and looks at its
@@ -33,13 +33,13 @@ use crate::Result;
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 /// How often a worker writes its [`WorkerReport`] at most, and only when
-/// it changed ([`crate::throttle`]): every write is a revision etcd keeps
+/// it changed ([`crate::protocol::throttle`]): every write is a revision etcd keeps
 /// until compacted.
 pub const REPORT_WRITTEN_EVERY: Duration = Duration::from_secs(1);
 
 /// The reports this process wrote.
-pub(crate) static REPORTS: crate::throttle::Throttle =
-    crate::throttle::Throttle::new(REPORT_WRITTEN_EVERY, &["at_ms"]);
+pub(crate) static REPORTS: crate::protocol::throttle::Throttle =
+    crate::protocol::throttle::Throttle::new(REPORT_WRITTEN_EVERY, &["at_ms"]);
 
 /// Whether a topology's spouts run, and when it is to be killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -486,16 +486,16 @@ pub async fn metrics(store: &Store, name: &str) -> Result<TopologyMetrics, Nimbu
 /// # Errors
 /// [`crate::Error::Etcd`].
 pub async fn forget(store: &Store, name: &str) -> Result<()> {
-    let savepoints = crate::savepoint::FOLDERS;
+    let savepoints = crate::nimbus::savepoint::FOLDERS;
     for dir in ["activation", "rebalance", "savepoints", "rescale"].iter().chain(&savepoints) {
         store.delete(&format!("{dir}/{name}"), false).await?;
     }
     // A new submission starts from no checkpoint (or its savepoint), as a
     // new Flink job does: the previous run's record is not restored.
-    store.delete(&crate::fence::record_key(name), false).await?;
-    // The previous run's query addresses (crate::query_route).
+    store.delete(&crate::protocol::fence::record_key(name), false).await?;
+    // The previous run's query addresses (crate::nimbus::query_route).
     store.delete(&format!("queries/{name}/"), true).await?;
-    // What its workers published for the web UI (crate::ui_cluster).
+    // What its workers published for the web UI (crate::nimbus::ui_cluster).
     store.delete(&format!("ui/{name}/"), true).await?;
     store.delete(&format!("metrics/{name}/"), true).await
 }

@@ -1,4 +1,4 @@
-//! The REST routes of [`crate::control`], merged into [`crate::api`]'s
+//! The REST routes of [`crate::nimbus::control`], merged into [`crate::nimbus::api`]'s
 //! router (same bearer token):
 //!
 //! | method and path | body | answer |
@@ -10,7 +10,7 @@
 //! | `POST /api/v1/topologies/{name}/savepoint` | [`SavepointBody`] | 200 [`SavepointTaken`]; 400 with the reason; 404; 504 no answer in time |
 //!
 //! `DELETE /api/v1/topologies/{name}?wait_s=S` (kill after S seconds of
-//! deactivation) is [`crate::api`]'s kill route with [`KillQuery`].
+//! deactivation) is [`crate::nimbus::api`]'s kill route with [`KillQuery`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,10 +21,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::api::ApiState;
-use crate::control::{self, TopologyMetrics};
+use crate::nimbus::api::ApiState;
+use crate::nimbus::control::{self, TopologyMetrics};
 use crate::nimbus::NimbusError;
-use crate::store::TopologyStatus;
+use crate::protocol::store::TopologyStatus;
 
 /// Body of a rebalance (Storm's `rebalance -e component=N -n workers`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -72,7 +72,7 @@ pub struct KillQuery {
     pub wait_s: u64,
 }
 
-/// The routes, for [`crate::api::router`].
+/// The routes, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {
     Router::new()
         .route("/api/v1/topologies/{name}/deactivate", post(deactivate))
@@ -88,7 +88,7 @@ async fn savepoint(
     body: Result<Json<SavepointBody>, JsonRejection>,
 ) -> Result<Json<SavepointTaken>, NimbusError> {
     let Json(body) = body.map_err(|e| NimbusError::BadTopology(e.body_text()))?;
-    let location = crate::savepoint::take(&state.store, &name, body.stop, body.dir).await?;
+    let location = crate::nimbus::savepoint::take(&state.store, &name, body.stop, body.dir).await?;
     Ok(Json(SavepointTaken { location, stopped: body.stop }))
 }
 

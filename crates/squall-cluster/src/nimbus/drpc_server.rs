@@ -28,7 +28,7 @@
 //! Errors are `{"error": "..."}`. The request table, its timeouts and the
 //! dropping of late answers are [`LocalDrpc`]'s: this module only carries
 //! them over HTTP. What it does not own: the spouts' and callers' side
-//! ([`crate::drpc_client`]).
+//! ([`crate::worker::drpc_client`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use squall::drpc::{DrpcFailure, DrpcRequest, LocalDrpc};
 
-use crate::api::ErrorBody;
+use crate::nimbus::api::ErrorBody;
 use crate::{Error, Result};
 
 /// Longest long poll a spout may ask for, ms.
@@ -56,7 +56,7 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_LEASE_MS: u64 = 5_000;
 
 /// Default silence after which a poller's held requests fail, ms: five
-/// long polls of [`crate::drpc_client`]'s spouts, so that a busy worker is
+/// long polls of [`crate::worker::drpc_client`]'s spouts, so that a busy worker is
 /// not taken for a dead one.
 pub const DEFAULT_HOLDER_TIMEOUT_MS: u64 = 5_000;
 
@@ -151,8 +151,8 @@ pub async fn serve(
 ) -> Result<()> {
     let mut app: Router = routes(server);
     if let Some(token) = token {
-        let tokens = Arc::new(crate::auth::Tokens::full_only(&token));
-        app = app.layer(middleware::from_fn_with_state(tokens, crate::auth::guard));
+        let tokens = Arc::new(crate::protocol::auth::Tokens::full_only(&token));
+        app = app.layer(middleware::from_fn_with_state(tokens, crate::protocol::auth::guard));
     }
     axum::serve(listener, app)
         .await

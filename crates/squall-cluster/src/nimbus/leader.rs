@@ -1,17 +1,19 @@
 //! The nimbus daemon: campaigns for leadership through etcd's election API;
-//! the leader serves the REST API ([`crate::api`]) and reconciles
+//! the leader serves the REST API ([`crate::nimbus::api`]) and reconciles
 //! assignments with live supervisors (a topology whose supervisor's lease
 //! expired is scheduled again, with a higher epoch). A standby waits in the
 //! election and takes over when the leader's lease expires. Everything it
-//! decides is written to etcd ([`crate::store`]) before it is answered.
+//! decides is written to etcd ([`crate::protocol::store`]) before it is answered.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::api::SubmitRequest;
-use crate::config::ClusterConfig;
-use crate::scheduler::schedule;
-use crate::store::{Assignment, State, Store, SupervisorInfo, TopologyRecord, TopologyStatus};
+use crate::nimbus::api::SubmitRequest;
+use crate::nimbus::scheduler::schedule;
+use crate::protocol::config::ClusterConfig;
+use crate::protocol::store::{
+    Assignment, State, Store, SupervisorInfo, TopologyRecord, TopologyStatus,
+};
 use crate::{Error, Result};
 
 /// Held while [`reconcile`] runs.
@@ -107,10 +109,10 @@ pub(crate) async fn register(
     if current.is_some_and(|s| !s.state.is_over()) {
         return Err(NimbusError::Exists(name));
     }
-    crate::control::forget(store, &name).await?;
+    crate::nimbus::control::forget(store, &name).await?;
     if let Some(location) = from_savepoint {
         let rescale =
-            crate::control::Rescale { restore_from: Some(location), ..Default::default() };
+            crate::nimbus::control::Rescale { restore_from: Some(location), ..Default::default() };
         store.put(&format!("rescale/{name}"), &rescale, None).await?;
     }
     store.put(&format!("topologies/{name}"), &record, None).await?;
@@ -176,7 +178,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
     // One reconcile at a time (the API's submit and the periodic one), or
     // both could schedule the same topology.
     let _one_at_a_time = RECONCILING.lock().await;
-    crate::control::reconcile(store).await?;
+    crate::nimbus::control::reconcile(store).await?;
     let supervisors: BTreeMap<String, usize> = store
         .list::<SupervisorInfo>("supervisors")
         .await?
@@ -195,7 +197,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
         }
     }
     // A topology that lost some of its workers is moved whole.
-    crate::regroup::drop_incomplete(store, &mut live).await?;
+    crate::nimbus::regroup::drop_incomplete(store, &mut live).await?;
     for (_, a) in &live {
         used.insert((a.supervisor.clone(), a.slot));
         assigned.insert(a.topology.name.clone());
@@ -264,32 +266,34 @@ pub async fn reconcile(store: &Store) -> Result<()> {
 pub async fn run(config: ClusterConfig) -> Result<()> {
     // Refused before anything starts: no token, a shared token, TLS files
     // that do not load.
-    let tokens =
-        std::sync::Arc::new(crate::auth::Tokens::new(&config.api_token, &config.api_read_token)?);
-    let tls = crate::api_tls::server_config(&config.api_tls).await?;
-    crate::api_tls::serve_as(&config.api_tls);
+    let tokens = std::sync::Arc::new(crate::protocol::auth::Tokens::new(
+        &config.api_token,
+        &config.api_read_token,
+    )?);
+    let tls = crate::protocol::api_tls::server_config(&config.api_tls).await?;
+    crate::protocol::api_tls::serve_as(&config.api_tls);
     let store = Store::connect_until_reached(&config).await?;
     let mut client = store.client();
     let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
-    let heartbeat = tokio::spawn(crate::supervisor::keep_lease_alive(
+    let heartbeat = tokio::spawn(crate::worker::supervisor::keep_lease_alive(
         client.clone(),
         lease,
         config.nimbus.lease_ttl_s,
     ));
     let url = format!("{}://{}", config.api_tls.scheme(), config.nimbus.api_addr);
     // The address is served from the start: a standby redirects to the
-    // leader (the web UI, crate::ui), and answers the health check.
+    // leader (the web UI, crate::nimbus::ui), and answers the health check.
     let listener = tokio::net::TcpListener::bind(config.nimbus.api_addr)
         .await
         .map_err(|source| Error::Io { what: format!("bind {}", config.nimbus.api_addr), source })?;
-    let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
-    let drpc = crate::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?
+    let blobs = crate::protocol::blobs::BlobStore::open(&config.blob_store)?;
+    let drpc = crate::nimbus::drpc_server::DrpcServer::new(config.nimbus.drpc_request_timeout_ms)?
         .with_holder_timeout_ms(config.nimbus.drpc_holder_timeout_ms);
-    let api = crate::api::router(store.clone(), tokens.clone(), blobs, drpc);
+    let api = crate::nimbus::api::router(store.clone(), tokens.clone(), blobs, drpc);
     let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let token = config.api_token.clone();
-    let app = crate::ui::nimbus_app(api, store.clone(), tokens, token, leading.clone());
-    let mut serve = tokio::spawn(crate::api_tls::serve(listener, app, tls));
+    let app = crate::nimbus::ui::nimbus_app(api, store.clone(), tokens, token, leading.clone());
+    let mut serve = tokio::spawn(crate::protocol::api_tls::serve(listener, app, tls));
     tracing::info!(%url, "nimbus waiting to lead");
     tokio::select! {
         led = client.campaign(store.key("nimbus"), url.clone(), lease) => { led?; }
@@ -309,7 +313,8 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
             }
         }
     };
-    let housekeeping = crate::compaction::Compactor::new(store.clone(), config.clone()).run();
+    let housekeeping =
+        crate::nimbus::compaction::Compactor::new(store.clone(), config.clone()).run();
     tokio::select! {
         served = serve => Err(served_error(served)),
         () = reconciler => Ok(()),

@@ -1,9 +1,9 @@
 //! Queryable state on a cluster: each worker serves queries of its own
-//! tasks' state ([`crate::query_api`]) on a port of its data host and
+//! tasks' state ([`crate::protocol::query_api`]) on a port of its data host and
 //! publishes the address in etcd (`queries/{topology}/{supervisor}-{slot}`);
 //! nimbus answers
 //! `GET /api/v1/topologies/{name}/query/{component}/{state}` (same query
-//! string as [`crate::query_api`], behind the API token) by asking the
+//! string as [`crate::protocol::query_api`], behind the API token) by asking the
 //! workers of the topology's newest epoch: a read by key is answered by the
 //! worker that runs the task owning the key's key group (the others say
 //! they do not run it), a scan merges every worker's entries in key order
@@ -15,7 +15,7 @@
 //!
 //! Every way a worker runs serves queries: one worker alone, a part of a
 //! topology over several, and each attempt of a checkpointed or tracked
-//! one ([`crate::distributed`]; an attempt's restart publishes anew).
+//! one ([`crate::worker::distributed`]; an attempt's restart publishes anew).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,9 +28,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use squall::state::LiveStates;
 
-use crate::api::{ApiState, ErrorBody};
-use crate::query_api::{ask_url, Asked, StateQuery};
-use crate::store::{Assignment, Store};
+use crate::nimbus::api::{ApiState, ErrorBody};
+use crate::protocol::query_api::{ask_url, Asked, StateQuery};
+use crate::protocol::store::{Assignment, Store};
 use crate::{Error, Result};
 
 /// Where a worker serves queries.
@@ -40,7 +40,7 @@ pub struct QueryAddress {
     pub addr: SocketAddr,
     /// The assignment epoch of the worker.
     pub epoch: u64,
-    /// Whether it serves HTTPS ([`crate::api_tls::served`]).
+    /// Whether it serves HTTPS ([`crate::protocol::api_tls::served`]).
     #[serde(default)]
     pub https: bool,
 }
@@ -77,13 +77,15 @@ pub async fn publish(
         listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
     let name = a.topology.name.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = crate::query_api::serve(listener, &name, states, checkpoints).await {
+        if let Err(e) =
+            crate::protocol::query_api::serve(listener, &name, states, checkpoints).await
+        {
             eprintln!("query API: {e}");
         }
     });
     let server = QueryServer(task.abort_handle());
     let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
-    let https = crate::api_tls::served().cert.is_some();
+    let https = crate::protocol::api_tls::served().cert.is_some();
     store.put(&key, &QueryAddress { addr, epoch: a.epoch, https }, None).await?;
     eprintln!("query API on {}://{addr}", if https { "https" } else { "http" });
     Ok(server)
@@ -105,7 +107,7 @@ pub fn checkpoints_of(
     }
 }
 
-/// The nimbus route, for [`crate::api::router`].
+/// The nimbus route, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {
     Router::new().route("/api/v1/topologies/{name}/query/{component}/{state}", get(query))
 }

@@ -3,14 +3,14 @@
 //! are withdrawn too, so that the next reconcile schedules the whole
 //! topology again with epoch + 1. Its workers then all restart from the
 //! last completed checkpoint, and the withdrawn ones are fenced
-//! ([`crate::distributed`]): their epoch is no longer in etcd.
+//! ([`crate::worker::distributed`]): their epoch is no longer in etcd.
 //!
 //! A worker that finished is not lost: it left a mark under
 //! `done/{topology}/{epoch}/` before its supervisor removed its assignment.
 
 use std::collections::BTreeMap;
 
-use crate::store::{Assignment, Store};
+use crate::protocol::store::{Assignment, Store};
 use crate::Result;
 
 /// Deletes the assignments in `live` (key, assignment) of every topology

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use squall::runtime::SavepointTrigger;
 
-use crate::control::{self, REPORT_EVERY};
+use crate::nimbus::control::{self, REPORT_EVERY};
 use crate::nimbus::{status, NimbusError};
-use crate::store::{Assignment, State, Store, TopologyRecord};
+use crate::protocol::store::{Assignment, State, Store, TopologyRecord};
 
 /// How long nimbus waits for a savepoint (and, when stopping, for the
 /// workers to apply the deactivation) before answering with an error.

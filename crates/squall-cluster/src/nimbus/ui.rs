@@ -6,7 +6,7 @@
 //! redirect to the leader.
 //!
 //! The pages are static and public (they hold no data); everything they
-//! show comes from the JSON routes of [`crate::ui_api`], which need the
+//! show comes from the JSON routes of [`crate::nimbus::ui_api`], which need the
 //! bearer token: the page asks for it once (or takes it from the URL's
 //! `#token=...`, which `squall run --ui` prints) and keeps it in the
 //! browser's session storage.
@@ -21,9 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use rust_embed::RustEmbed;
 
-use crate::auth::Tokens;
-use crate::store::Store;
-use crate::ui_api::{error, Backend, UiState};
+use crate::nimbus::ui_api::{error, Backend, UiState};
+use crate::protocol::auth::Tokens;
+use crate::protocol::store::Store;
 
 #[derive(RustEmbed)]
 #[folder = "../../ui/dist/"]
@@ -93,7 +93,7 @@ async fn asset(uri: Uri) -> Response {
 }
 
 /// Nimbus's whole app: the REST API `api` (its own routes, token-guarded),
-/// the UI's JSON routes over etcd (guarded by `tokens`, [`crate::auth`];
+/// the UI's JSON routes over etcd (guarded by `tokens`, [`crate::protocol::auth`];
 /// supervisors' logs are asked for with `token`, the full one), the health
 /// check and the pages; while `leading` is false, a redirect to the leader
 /// instead (but the health check).
@@ -104,19 +104,19 @@ pub fn nimbus_app(
     token: String,
     leading: Arc<AtomicBool>,
 ) -> Router {
-    let cluster = crate::ui_cluster::ClusterBackend::new(store.clone(), token.clone());
+    let cluster = crate::nimbus::ui_cluster::ClusterBackend::new(store.clone(), token.clone());
     let backend = Backend::Cluster(Box::new(cluster));
     let state = UiState::start(backend, token);
     let role = Role::Nimbus { store: Box::new(store.clone()), leading: leading.clone() };
-    let guarded = crate::ui_api::routes(state)
-        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard));
+    let guarded = crate::nimbus::ui_api::routes(state)
+        .layer(middleware::from_fn_with_state(tokens, crate::protocol::auth::guard));
     Router::new()
         .merge(api)
         .merge(guarded)
         .merge(pages())
         .layer(middleware::from_fn_with_state((store, leading), standby_redirect))
-        .merge(crate::ui_api::health_route(role))
-        .layer(middleware::from_fn(crate::api::json_errors))
+        .merge(crate::nimbus::ui_api::health_route(role))
+        .layer(middleware::from_fn(crate::nimbus::api::json_errors))
 }
 
 /// A standby nimbus sends every request to the leader (307, so that the
@@ -144,27 +144,31 @@ async fn standby_redirect(
 
 /// Serves [`local_app`] on `listener` until the process ends (call it
 /// inside a tokio runtime), over HTTPS with this process's `[api_tls]`
-/// ([`crate::api_tls::served`]).
+/// ([`crate::protocol::api_tls::served`]).
 ///
 /// # Errors
 /// TLS files that do not load; if serving fails.
 pub async fn serve_local(
     listener: tokio::net::TcpListener,
-    local: Arc<crate::ui_local::LocalBackend>,
+    local: Arc<crate::nimbus::ui_local::LocalBackend>,
     token: String,
 ) -> crate::Result<()> {
     let app = local_app(local, token);
-    crate::api_tls::serve_configured(listener, app, &crate::api_tls::served()).await
+    crate::protocol::api_tls::serve_configured(listener, app, &crate::protocol::api_tls::served())
+        .await
 }
 
 /// `squall run --ui`'s app over `local`: the same JSON routes and the
 /// same action routes as nimbus's, guarded by `token`; the health check
 /// and the pages.
-pub fn local_app(local: Arc<crate::ui_local::LocalBackend>, token: String) -> Router {
+pub fn local_app(local: Arc<crate::nimbus::ui_local::LocalBackend>, token: String) -> Router {
     let tokens = Arc::new(Tokens::full_only(&token));
     let state = UiState::start(Backend::Local(local.clone()), token);
-    let guarded = crate::ui_api::routes(state)
-        .merge(crate::ui_local::action_routes(local))
-        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard));
-    Router::new().merge(guarded).merge(crate::ui_api::health_route(Role::Local)).merge(pages())
+    let guarded = crate::nimbus::ui_api::routes(state)
+        .merge(crate::nimbus::ui_local::action_routes(local))
+        .layer(middleware::from_fn_with_state(tokens, crate::protocol::auth::guard));
+    Router::new()
+        .merge(guarded)
+        .merge(crate::nimbus::ui_api::health_route(Role::Local))
+        .merge(pages())
 }

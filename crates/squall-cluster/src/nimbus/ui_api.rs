@@ -1,8 +1,8 @@
-//! The JSON routes the web UI reads ([`crate::ui`] serves its pages), in
+//! The JSON routes the web UI reads ([`crate::nimbus::ui`] serves its pages), in
 //! the spirit of Storm UI's REST API and Flink's dashboard API, over two
 //! backends: a cluster (nimbus reads what workers publish in etcd,
-//! [`crate::ui_cluster`]) and a topology in this process (`squall run
-//! --ui`, [`crate::ui_local`]). Same routes, same answers, same pages.
+//! [`crate::nimbus::ui_cluster`]) and a topology in this process (`squall run
+//! --ui`, [`crate::nimbus::ui_local`]). Same routes, same answers, same pages.
 //!
 //! | method and path | answer |
 //! |---|---|
@@ -17,8 +17,8 @@
 //! Rates are per second over the last [`RATE_WINDOW_MS`], from samples a
 //! background task takes every [`SAMPLE_EVERY`]; counts are as of the
 //! request. Every route but the health check needs `Authorization: Bearer
-//! TOKEN` ([`crate::auth::guard`]). The answers' shapes are in
-//! [`crate::ui_types`], how they are computed in [`crate::ui_views`].
+//! TOKEN` ([`crate::protocol::auth::guard`]). The answers' shapes are in
+//! [`crate::nimbus::ui_types`], how they are computed in [`crate::nimbus::ui_views`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -32,13 +32,13 @@ use axum::{Json, Router};
 use squall::runtime::{CheckpointRecord, TaskStats, TopologyGraph};
 use utoipa::OpenApi;
 
-use crate::api::ErrorBody;
-use crate::control::now_ms;
+use crate::nimbus::api::ErrorBody;
+use crate::nimbus::control::now_ms;
+use crate::nimbus::ui_openapi::BearerAuth;
+pub use crate::nimbus::ui_types::*;
+use crate::nimbus::ui_views::{self, Sample};
 use crate::nimbus::NimbusError;
-use crate::store::TopologyStatus;
-use crate::ui_openapi::BearerAuth;
-pub use crate::ui_types::*;
-use crate::ui_views::{self, Sample};
+use crate::protocol::store::TopologyStatus;
 
 /// How often the background task samples every live topology.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -78,9 +78,9 @@ pub struct Snapshot {
 #[derive(Clone)]
 pub enum Backend {
     /// A cluster, through etcd.
-    Cluster(Box<crate::ui_cluster::ClusterBackend>),
+    Cluster(Box<crate::nimbus::ui_cluster::ClusterBackend>),
     /// A topology in this process.
-    Local(Arc<crate::ui_local::LocalBackend>),
+    Local(Arc<crate::nimbus::ui_local::LocalBackend>),
 }
 
 impl Backend {
@@ -187,13 +187,13 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: Arc<UiState>) -> Router<S
 }
 
 /// The health route (no token).
-pub fn health_route<S: Clone + Send + Sync + 'static>(role: crate::ui::Role) -> Router<S> {
+pub fn health_route<S: Clone + Send + Sync + 'static>(role: crate::nimbus::ui::Role) -> Router<S> {
     Router::new().route("/api/v1/health", get(move || health(role.clone())))
 }
 
 #[utoipa::path(get, path = "/api/v1/health", tag = "ui", security(),
     responses((status = 200, body = Health)))]
-async fn health(role: crate::ui::Role) -> Json<Health> {
+async fn health(role: crate::nimbus::ui::Role) -> Json<Health> {
     let (role, leader) = role.describe().await;
     Json(Health { status: "ok".into(), role, leader })
 }
@@ -287,18 +287,18 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The REST API as OpenAPI: the UI's routes here and the control routes
-/// of [`crate::api`] and [`crate::control_api`] ([`crate::ui_openapi`]).
+/// of [`crate::nimbus::api`] and [`crate::nimbus::control_api`] ([`crate::nimbus::ui_openapi`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Squall REST API", description = "Nimbus's REST API (and `squall run --ui`'s). Every route but /api/v1/health needs `Authorization: Bearer TOKEN`: the full `api_token`, or the read-only `api_read_token` for GETs outside /drpc (403 otherwise)."),
     paths(health, cluster, view, component, history, log, openapi,
-        crate::ui_openapi::list, crate::ui_openapi::submit, crate::ui_openapi::status,
-        crate::ui_openapi::kill, crate::ui_openapi::supervisors, crate::ui_openapi::activate,
-        crate::ui_openapi::deactivate, crate::ui_openapi::rebalance, crate::ui_openapi::metrics,
-        crate::ui_openapi::savepoint, crate::ui_openapi::upload_binary,
-        crate::ui_openapi::submit_binary, crate::ui_openapi::query, crate::ui_openapi::drpc_execute,
-        crate::ui_openapi::drpc_requests, crate::ui_openapi::drpc_result, crate::ui_openapi::drpc_failure,
-        crate::ui_openapi::metrics_targets),
+        crate::nimbus::ui_openapi::list, crate::nimbus::ui_openapi::submit, crate::nimbus::ui_openapi::status,
+        crate::nimbus::ui_openapi::kill, crate::nimbus::ui_openapi::supervisors, crate::nimbus::ui_openapi::activate,
+        crate::nimbus::ui_openapi::deactivate, crate::nimbus::ui_openapi::rebalance, crate::nimbus::ui_openapi::metrics,
+        crate::nimbus::ui_openapi::savepoint, crate::nimbus::ui_openapi::upload_binary,
+        crate::nimbus::ui_openapi::submit_binary, crate::nimbus::ui_openapi::query, crate::nimbus::ui_openapi::drpc_execute,
+        crate::nimbus::ui_openapi::drpc_requests, crate::nimbus::ui_openapi::drpc_result, crate::nimbus::ui_openapi::drpc_failure,
+        crate::nimbus::ui_openapi::metrics_targets),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -1,8 +1,8 @@
 //! The web UI on a cluster: what each worker publishes for it, and how
-//! nimbus reads it back ([`crate::ui_api::Backend::Cluster`]).
+//! nimbus reads it back ([`crate::nimbus::ui_api::Backend::Cluster`]).
 //!
 //! Every worker writes a [`WorkerView`] once a second (with its switch and
-//! metrics report, [`crate::worker_control`]) under
+//! metrics report, [`crate::worker::worker_control`]) under
 //! `NS/ui/{topology}/{supervisor}-{slot}`: the logical graph, its tasks'
 //! counters, watermarks, latencies and errors
 //! ([`squall::runtime::LiveStats`]), and the checkpoint history when it
@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 use squall::runtime::{CheckpointRecord, LiveStats, MetricsHandle, TaskStats, TopologyGraph};
 use squall::Topology;
 
-use crate::control::{self, now_ms};
-use crate::nimbus::{self, NimbusError};
-use crate::store::{Assignment, Store, SupervisorInfo, TopologyRecord};
-use crate::ui_api::{
+use crate::nimbus::control::{self, now_ms};
+use crate::nimbus::ui_api::{
     LogTail, NimbusInfo, ProcessStats, Snapshot, SupervisorView, UserMetric, WorkerInfo,
 };
+use crate::nimbus::{self, NimbusError};
+use crate::protocol::store::{Assignment, Store, SupervisorInfo, TopologyRecord};
 
 /// How often a worker publishes its [`WorkerView`].
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
@@ -124,7 +124,7 @@ pub(crate) async fn publish(
         }
         side.last = Some(Instant::now());
     }
-    let exported = crate::metrics_read::read();
+    let exported = crate::protocol::metrics_read::read();
     let view = {
         let mut side = WORKER.lock().unwrap_or_else(|e| e.into_inner());
         let Some(side) = side.as_mut() else { return Ok(()) };
@@ -147,19 +147,19 @@ pub(crate) async fn publish(
             checkpoint_interval_ms: side.checkpoint_interval_ms,
             tasks: live.tasks(),
             checkpoints,
-            process: exported.as_ref().and_then(crate::metrics_read::process_stats),
+            process: exported.as_ref().and_then(crate::protocol::metrics_read::process_stats),
             user_metrics: exported
-                .map(|e| crate::metrics_read::user_metrics(&e, &a.topology.name))
+                .map(|e| crate::protocol::metrics_read::user_metrics(&e, &a.topology.name))
                 .unwrap_or_default(),
         }
     };
     VIEWS.put(store, &format!("ui/{}/{}", a.topology.name, view.worker), &view, last).await
 }
 
-/// The views this process wrote: only changed ones ([`crate::throttle`];
+/// The views this process wrote: only changed ones ([`crate::protocol::throttle`];
 /// [`publish`] keeps the period).
-static VIEWS: crate::throttle::Throttle =
-    crate::throttle::Throttle::new(Duration::ZERO, &["at_ms"]);
+static VIEWS: crate::protocol::throttle::Throttle =
+    crate::protocol::throttle::Throttle::new(Duration::ZERO, &["at_ms"]);
 
 /// A graph rebuilt from a submitted record: (the record's YAML and
 /// parameters it was built from, graph, guarantee, checkpoint interval).
@@ -364,7 +364,7 @@ impl ClusterBackend {
                 "supervisor {supervisor} serves no logs (it has no api_token)"
             )));
         };
-        crate::ui_logs::fetch(&url, &self.token, name, slot, lines)
+        crate::protocol::ui_logs::fetch(&url, &self.token, name, slot, lines)
             .await
             .map(|(path, text)| LogTail {
                 topology: name.to_string(),

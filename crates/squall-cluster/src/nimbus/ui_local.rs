@@ -1,5 +1,5 @@
 //! The web UI of `squall run --ui`: one topology in this process
-//! ([`crate::ui_api::Backend::Local`]), read from its counters with
+//! ([`crate::nimbus::ui_api::Backend::Local`]), read from its counters with
 //! [`LiveStats`], and the action routes nimbus has, on the same paths
 //! (activate, deactivate, kill with wait, savepoint; a rebalance is refused:
 //! one process has no workers to spread over).
@@ -16,11 +16,11 @@ use squall::runtime::{LiveStats, TopologyGraph};
 use squall::topology::Activation;
 use squall::{RunningTopology, Topology};
 
-use crate::control::now_ms;
-use crate::control_api::{KillQuery, SavepointBody, SavepointTaken};
+use crate::nimbus::control::now_ms;
+use crate::nimbus::control_api::{KillQuery, SavepointBody, SavepointTaken};
+use crate::nimbus::ui_api::{Snapshot, WorkerInfo};
 use crate::nimbus::NimbusError;
-use crate::store::{State as TopologyState, TopologyStatus};
-use crate::ui_api::{Snapshot, WorkerInfo};
+use crate::protocol::store::{State as TopologyState, TopologyStatus};
 
 /// A topology running in this process, as the UI sees it.
 pub struct LocalBackend {
@@ -140,7 +140,7 @@ impl LocalBackend {
         for t in &mut tasks {
             t.snapshot.worker = Some("local".to_string());
         }
-        let exported = crate::metrics_read::read();
+        let exported = crate::protocol::metrics_read::read();
         let worker = WorkerInfo {
             id: "local".into(),
             supervisor: None,
@@ -148,7 +148,7 @@ impl LocalBackend {
             pid: Some(std::process::id()),
             tasks: tasks.iter().map(|t| t.snapshot.task).collect(),
             at_ms: now_ms(),
-            process: exported.as_ref().and_then(crate::metrics_read::process_stats),
+            process: exported.as_ref().and_then(crate::protocol::metrics_read::process_stats),
         };
         Ok(Snapshot {
             status: self.status(),
@@ -162,7 +162,7 @@ impl LocalBackend {
             tasks,
             checkpoints: live.checkpoints(),
             user_metrics: exported
-                .map(|e| crate::metrics_read::user_metrics(&e, &self.name))
+                .map(|e| crate::protocol::metrics_read::user_metrics(&e, &self.name))
                 .unwrap_or_default(),
         })
     }
@@ -184,7 +184,7 @@ pub(crate) fn action_routes<S: Clone + Send + Sync + 'static>(
         .route("/api/v1/topologies/{name}", get(status).delete(kill))
         .route(
             "/api/v1/supervisors",
-            get(|| async { Json(Vec::<crate::store::SupervisorInfo>::new()) }),
+            get(|| async { Json(Vec::<crate::protocol::store::SupervisorInfo>::new()) }),
         )
         .route("/api/v1/topologies/{name}/activate", post(activate))
         .route("/api/v1/topologies/{name}/deactivate", post(deactivate))

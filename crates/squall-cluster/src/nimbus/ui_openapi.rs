@@ -1,21 +1,21 @@
-//! The OpenAPI description of the control routes that [`crate::api`] and
-//! [`crate::control_api`] serve (the web UI's actions use them): one
+//! The OpenAPI description of the control routes that [`crate::nimbus::api`] and
+//! [`crate::nimbus::control_api`] serve (the web UI's actions use them): one
 //! documented stub per route, gathered with the UI's own routes in
-//! [`crate::ui_api::ApiDoc`]. The handlers themselves stay where they are.
+//! [`crate::nimbus::ui_api::ApiDoc`]. The handlers themselves stay where they are.
 
 #![allow(dead_code)] // stubs: only their annotations are used
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::Modify;
 
-use crate::api::{ErrorBody, SubmitRequest};
-use crate::control::TopologyMetrics;
-use crate::control_api::{KillQuery, RebalanceRequest, SavepointBody, SavepointTaken};
-use crate::store::{SupervisorInfo, TopologyStatus};
+use crate::nimbus::api::{ErrorBody, SubmitRequest};
+use crate::nimbus::control::TopologyMetrics;
+use crate::nimbus::control_api::{KillQuery, RebalanceRequest, SavepointBody, SavepointTaken};
+use crate::protocol::store::{SupervisorInfo, TopologyStatus};
 
 /// Adds the bearer-token scheme every route but the health check uses
 /// (the full `api_token`, or the read-only `api_read_token` for `GET`s
-/// outside DRPC: 403 otherwise, [`crate::auth`]).
+/// outside DRPC: 403 otherwise, [`crate::protocol::auth`]).
 pub struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -135,5 +135,5 @@ pub(crate) fn drpc_failure() {}
 
 #[utoipa::path(get, path = "/api/v1/metrics/targets", tag = "cluster",
     description = "Prometheus HTTP service discovery (`http_sd_configs`): every live worker's and supervisor's `/metrics` address and labels (docs/metrics.md).",
-    responses((status = 200, body = Vec<crate::metrics_api::TargetGroup>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<crate::protocol::metrics_api::TargetGroup>), (status = 401, body = ErrorBody)))]
 pub(crate) fn metrics_targets() {}

@@ -1,7 +1,7 @@
-//! The answers of the web UI's JSON routes ([`crate::ui_api`]): the cluster
+//! The answers of the web UI's JSON routes ([`crate::nimbus::ui_api`]): the cluster
 //! overview, a topology's view, a component's tasks, the history of rates
 //! and latencies, a worker's log, and the routes' query parameters. Shapes
-//! only: [`crate::ui_views`] computes them.
+//! only: [`crate::nimbus::ui_views`] computes them.
 
 use std::collections::BTreeMap;
 

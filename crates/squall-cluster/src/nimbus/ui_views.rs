@@ -1,8 +1,8 @@
-//! How the web UI's answers ([`crate::ui_types`]) are computed from a
+//! How the web UI's answers ([`crate::nimbus::ui_types`]) are computed from a
 //! backend's [`Snapshot`] of a topology and the samples taken of it before:
 //! per task and per component counts, rates over the last
-//! [`crate::ui_api::RATE_WINDOW_MS`], backpressure, watermarks, latencies, errors; the
-//! history of rates and latencies. Pure functions: [`crate::ui_api`] serves
+//! [`crate::nimbus::ui_api::RATE_WINDOW_MS`], backpressure, watermarks, latencies, errors; the
+//! history of rates and latencies. Pure functions: [`crate::nimbus::ui_api`] serves
 //! them.
 
 use std::collections::BTreeMap;
@@ -11,12 +11,12 @@ use squall::runtime::{
     CheckpointRecord, Counters, GraphNode, LatencyQuantiles, TaskError, TaskStats,
 };
 
-use crate::store::TopologyStatus;
-use crate::ui_api::Snapshot;
-use crate::ui_types::{
+use crate::nimbus::ui_api::Snapshot;
+use crate::nimbus::ui_types::{
     ComponentDetail, ComponentError, ComponentSeries, ComponentView, History, TaskRow,
     TopologySummary, TopologyView,
 };
+use crate::protocol::store::TopologyStatus;
 
 /// Every task of a topology at one moment, for rates.
 #[derive(Debug, Clone)]

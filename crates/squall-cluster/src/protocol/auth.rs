@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use subtle::ConstantTimeEq;
 
-use crate::api::ErrorBody;
+use crate::nimbus::api::ErrorBody;
 use crate::{Error, Result};
 
 /// What a request's token allows.

@@ -90,7 +90,7 @@ impl BlobStore {
 pub async fn worker_exe(
     blobs: &BlobStore,
     work_dir: &FsPath,
-    a: &crate::store::Assignment,
+    a: &crate::protocol::store::Assignment,
     squall: &FsPath,
 ) -> Result<std::path::PathBuf> {
     let Some(key) = &a.topology.binary else { return Ok(squall.to_path_buf()) };

@@ -3,12 +3,12 @@
 
 use reqwest::{Client, RequestBuilder, Response};
 
-use crate::api::{ErrorBody, SubmitRequest};
-use crate::binary::{BinaryDescription, BinarySubmit, Uploaded};
-use crate::config::ClusterConfig;
-use crate::control::TopologyMetrics;
-use crate::control_api::{RebalanceRequest, SavepointBody, SavepointTaken};
-use crate::store::{Store, SupervisorInfo, TopologyStatus};
+use crate::nimbus::api::{ErrorBody, SubmitRequest};
+use crate::nimbus::binary::{BinaryDescription, BinarySubmit, Uploaded};
+use crate::nimbus::control::TopologyMetrics;
+use crate::nimbus::control_api::{RebalanceRequest, SavepointBody, SavepointTaken};
+use crate::protocol::config::ClusterConfig;
+use crate::protocol::store::{Store, SupervisorInfo, TopologyStatus};
 use crate::{Error, Result};
 
 /// A client of the leading nimbus's API.
@@ -21,7 +21,7 @@ pub struct ApiClient {
 impl ApiClient {
     /// A client of `url` (e.g. `https://127.0.0.1:7700`), or of the leader
     /// that etcd names when `url` is `None`; HTTPS is checked against
-    /// `api_tls.ca` ([`crate::api_tls`]).
+    /// `api_tls.ca` ([`crate::protocol::api_tls`]).
     ///
     /// # Errors
     /// [`Error::Etcd`], or [`Error::Api`] when no nimbus leads;
@@ -36,7 +36,7 @@ impl ApiClient {
                 .ok_or_else(|| Error::Api("no nimbus is leading".into()))?,
         };
         Ok(ApiClient {
-            http: crate::api_tls::client_trusting(config.api_tls.ca.as_deref())?,
+            http: crate::protocol::api_tls::client_trusting(config.api_tls.ca.as_deref())?,
             base: base.trim_end_matches('/').to_string(),
             token: config.api_token.clone(),
         })

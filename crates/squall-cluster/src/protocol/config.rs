@@ -24,17 +24,17 @@ pub struct ClusterConfig {
     /// The bearer token that the REST API requires. Nimbus refuses to start
     /// without one.
     pub api_token: String,
-    /// A second, read-only token ([`crate::auth`]): status, metrics, logs
+    /// A second, read-only token ([`crate::protocol::auth`]): status, metrics, logs
     /// and every other `GET`, but no action. Empty: none.
     #[serde(default)]
     pub api_read_token: String,
-    /// HTTPS on the REST API ([`crate::api_tls`]): nimbus's certificate
+    /// HTTPS on the REST API ([`crate::protocol::api_tls`]): nimbus's certificate
     /// and key, and the CA clients check it against.
     #[serde(default)]
-    pub api_tls: crate::api_tls::ApiTlsConfig,
-    /// TLS to etcd ([`crate::etcd_tls`]); plain when absent.
+    pub api_tls: crate::protocol::api_tls::ApiTlsConfig,
+    /// TLS to etcd ([`crate::protocol::etcd_tls`]); plain when absent.
     #[serde(default)]
-    pub etcd_tls: Option<crate::etcd_tls::EtcdTlsConfig>,
+    pub etcd_tls: Option<crate::protocol::etcd_tls::EtcdTlsConfig>,
     /// The nimbus daemon.
     pub nimbus: NimbusConfig,
     /// The supervisor daemon.
@@ -57,7 +57,7 @@ pub struct NimbusConfig {
     /// How often the leader checks assignments against live supervisors, ms.
     pub reconcile_ms: u64,
     /// How long a DRPC caller waits for its answer, ms (Storm's
-    /// `drpc.request.timeout.secs`); see [`crate::drpc_server`].
+    /// `drpc.request.timeout.secs`); see [`crate::nimbus::drpc_server`].
     #[serde(default = "drpc_request_timeout_ms")]
     pub drpc_request_timeout_ms: u64,
     /// How long a worker holding DRPC requests may stay silent before they
@@ -66,17 +66,17 @@ pub struct NimbusConfig {
     pub drpc_holder_timeout_ms: u64,
     /// How often the leader compacts etcd's history (to the revision of
     /// the previous period), defragments it when mostly free and deletes
-    /// finished epochs' keys, ms; 0: never ([`crate::compaction`]).
+    /// finished epochs' keys, ms; 0: never ([`crate::nimbus::compaction`]).
     #[serde(default = "etcd_compaction_ms")]
     pub etcd_compaction_ms: u64,
 }
 
 fn drpc_request_timeout_ms() -> u64 {
-    crate::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS
+    crate::nimbus::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS
 }
 
 fn drpc_holder_timeout_ms() -> u64 {
-    crate::drpc_server::DEFAULT_HOLDER_TIMEOUT_MS
+    crate::nimbus::drpc_server::DEFAULT_HOLDER_TIMEOUT_MS
 }
 
 fn etcd_compaction_ms() -> u64 {
@@ -101,9 +101,9 @@ pub struct SupervisorConfig {
     pub data_host: std::net::IpAddr,
     /// Compress the data workers send each other with LZ4.
     pub data_compression: bool,
-    /// Mutual TLS between workers ([`crate::tls`]); plain TCP when absent.
+    /// Mutual TLS between workers ([`crate::protocol::tls`]); plain TCP when absent.
     #[serde(default)]
-    pub data_tls: Option<crate::tls::DataTlsConfig>,
+    pub data_tls: Option<crate::protocol::tls::DataTlsConfig>,
 }
 
 impl Default for ClusterConfig {
@@ -113,7 +113,7 @@ impl Default for ClusterConfig {
             namespace: "/squall".into(),
             api_token: String::new(),
             api_read_token: String::new(),
-            api_tls: crate::api_tls::ApiTlsConfig::default(),
+            api_tls: crate::protocol::api_tls::ApiTlsConfig::default(),
             etcd_tls: None,
             nimbus: NimbusConfig {
                 api_addr: SocketAddr::from(([127, 0, 0, 1], 7700)),

@@ -33,7 +33,7 @@ use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 use squall::runtime::{CheckpointFence, FenceFuture};
 
-use crate::store::{Assignment, Store};
+use crate::protocol::store::{Assignment, Store};
 use crate::{Error, Result};
 
 /// How many recorded ids are kept (newest last): more than any retention.

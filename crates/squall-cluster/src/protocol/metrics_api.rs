@@ -11,7 +11,7 @@
 //!
 //! On a cluster each worker process serves its own `/metrics` on its
 //! supervisor's `data_host` (an ephemeral port, published in its
-//! [`crate::control::WorkerReport`]) and each supervisor serves its own
+//! [`crate::nimbus::control::WorkerReport`]) and each supervisor serves its own
 //! (published in [`SupervisorInfo`]); nimbus lists them for Prometheus's
 //! `http_sd_configs` rather than gathering: a scrape then costs nimbus
 //! nothing, and a worker's series carry the worker that ran them. See
@@ -32,10 +32,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use squall::runtime::{MetricsHandle, Publisher};
 
-use crate::api::ApiState;
-use crate::control::{TopologyMetrics, WorkerReport};
+use crate::nimbus::api::ApiState;
+use crate::nimbus::control::{TopologyMetrics, WorkerReport};
 use crate::nimbus::NimbusError;
-use crate::store::{State as TopologyState, SupervisorInfo, TopologyStatus};
+use crate::protocol::store::{State as TopologyState, SupervisorInfo, TopologyStatus};
 
 /// How often the runtime's counters, the process's RSS and CPU are
 /// gathered into the exporter.
@@ -65,7 +65,7 @@ static EXPORTER: OnceLock<Exporter> = OnceLock::new();
 /// with `labels` on every series (`worker`, or `supervisor`), starts the
 /// gathering thread and serves `/metrics` (and `extra` routes) on
 /// `listener` from a thread of its own, over HTTPS with this process's
-/// `[api_tls]` ([`crate::api_tls::served`]). Returns the address served.
+/// `[api_tls]` ([`crate::protocol::api_tls::served`]). Returns the address served.
 ///
 /// # Errors
 /// A message when a recorder is already installed, or the listener or the
@@ -84,13 +84,13 @@ pub fn start(
         .build()
         .map_err(|e| format!("metrics runtime: {e}"))?;
     let router = extra.merge(routes());
-    let tls = crate::api_tls::served();
+    let tls = crate::protocol::api_tls::served();
     std::thread::Builder::new()
         .name("squall-metrics-http".into())
         .spawn(move || {
             runtime.block_on(async move {
                 let served = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => crate::api_tls::serve_configured(l, router, &tls).await,
+                    Ok(l) => crate::protocol::api_tls::serve_configured(l, router, &tls).await,
                     Err(e) => Err(crate::Error::Io { what: "metrics listener".into(), source: e }),
                 };
                 if let Err(e) = served {
@@ -188,7 +188,7 @@ pub fn gather() {
 
 /// The exposition with the process's RSS and CPU gathered now (not the
 /// topologies' counters): what the web UI reads back
-/// ([`crate::metrics_read`]); `None` without an exporter.
+/// ([`crate::protocol::metrics_read`]); `None` without an exporter.
 pub(crate) fn render_process() -> Option<String> {
     let e = EXPORTER.get()?;
     e.process.collect();
@@ -251,7 +251,7 @@ async fn local_metrics(
     Path(name): Path<String>,
 ) -> Response {
     let error = |code: StatusCode, error: String| {
-        (code, Json(crate::api::ErrorBody { error })).into_response()
+        (code, Json(crate::nimbus::api::ErrorBody { error })).into_response()
     };
     let Some(handle) = state.0 .0.get() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the topology has not started yet".into());
@@ -293,7 +293,7 @@ async fn targets(
 ) -> Result<Json<Vec<TargetGroup>>, NimbusError> {
     let store = &state.store;
     // Prometheus scrapes over HTTPS where the cluster serves it.
-    let scheme = [("__scheme__", crate::api_tls::served().scheme())];
+    let scheme = [("__scheme__", crate::protocol::api_tls::served().scheme())];
     let mut groups = Vec::new();
     for (_, s) in store.list::<SupervisorInfo>("supervisors").await? {
         if let Some(addr) = s.metrics_addr {
@@ -305,7 +305,7 @@ async fn targets(
         if t.state.is_over() {
             continue;
         }
-        let m = crate::control::metrics(store, &t.name).await?;
+        let m = crate::nimbus::control::metrics(store, &t.name).await?;
         for addr in m.metrics_addrs {
             let labels = [("job_role", "worker"), ("topology", t.name.as_str()), scheme[0]];
             groups.push(TargetGroup { targets: vec![addr], labels: labelled(&labels) });

@@ -2,15 +2,15 @@
 //! (with `prometheus-parse`): the metrics its spouts and bolts registered
 //! through their context ([`squall::runtime::TaskMetricGroup`]) and its
 //! resident memory and CPU time (`metrics-process`). A cluster worker puts
-//! them in what it publishes for nimbus ([`crate::ui_cluster`]); `squall run
-//! --ui` reads them directly ([`crate::ui_local`]).
+//! them in what it publishes for nimbus ([`crate::nimbus::ui_cluster`]); `squall run
+//! --ui` reads them directly ([`crate::nimbus::ui_local`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use prometheus_parse::{Sample, Scrape, Value};
 use squall::runtime::USER_PREFIX;
 
-use crate::ui_types::{ProcessStats, UserMetric};
+use crate::nimbus::ui_types::{ProcessStats, UserMetric};
 
 /// Labels every user metric has, left out of [`UserMetric::labels`].
 const OWN_LABELS: [&str; 4] = ["topology", "component", "task", "worker"];
@@ -18,7 +18,7 @@ const OWN_LABELS: [&str; 4] = ["topology", "component", "task", "worker"];
 /// What this process exports now; `None` without an exporter (a local run
 /// without `--metrics` or `--ui`).
 pub fn read() -> Option<Scrape> {
-    let text = crate::metrics_api::render_process()?;
+    let text = crate::protocol::metrics_api::render_process()?;
     Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).ok()
 }
 

@@ -13,7 +13,7 @@
 //! 404 for a topology, component or state not here (the message names the
 //! ones that are); 400 for bad parameters. Errors are `{"error": "..."}`.
 //! Workers serve the same route for their own tasks, and nimbus routes
-//! queries to them ([`crate::query_route`]). What this module does not
+//! queries to them ([`crate::nimbus::query_route`]). What this module does not
 //! own: reading the state ([`squall::state`]).
 
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use squall::checkpoint::{CheckpointStorage, RestoredCheckpoint};
 use squall::state::{json_key, KeyAnswer, LiveStates, Scan, ScanAnswer};
 use squall::Value;
 
-use crate::api::ErrorBody;
+use crate::nimbus::api::ErrorBody;
 use crate::{Error, Result};
 
 /// Entries a scan returns when the query names no limit.
@@ -146,7 +146,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
 }
 
 /// Serves [`routes`] on `listener` until the process ends, over HTTPS with
-/// this process's `[api_tls]` ([`crate::api_tls::served`]).
+/// this process's `[api_tls]` ([`crate::protocol::api_tls::served`]).
 ///
 /// # Errors
 /// [`Error::Config`] for TLS files that do not load; [`Error::Io`] if
@@ -158,7 +158,8 @@ pub async fn serve(
     checkpoints: Option<CheckpointStorage>,
 ) -> Result<()> {
     let app: Router = routes(topology, states, checkpoints);
-    crate::api_tls::serve_configured(listener, app, &crate::api_tls::served()).await
+    crate::protocol::api_tls::serve_configured(listener, app, &crate::protocol::api_tls::served())
+        .await
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -260,7 +261,7 @@ pub async fn ask_url(
     query: &StateQuery,
 ) -> Result<serde_json::Value> {
     let unreachable = |e: reqwest::Error| Error::Query(format!("query API {url}: {e}"));
-    let client = crate::api_tls::client().map_err(|e| Error::Query(e.to_string()))?;
+    let client = crate::protocol::api_tls::client().map_err(|e| Error::Query(e.to_string()))?;
     let mut request = client.get(url).query(query);
     if let Some(token) = token {
         request = request.bearer_auth(token);

@@ -12,7 +12,7 @@
 //! | `NS/status/{topology}` | [`TopologyStatus`] | nimbus and supervisors |
 //! | `NS/nimbus` | election name; the leader's value is its API URL | nimbus |
 //! | `NS/done/{topology}/{epoch}/{supervisor}-{slot}` | `true` once that worker finished | supervisor |
-//! | `NS/checkpoints/{topology}` | [`crate::fence::CompletedCheckpoints`] | the coordinator's worker, in a transaction fenced by its assignment; nimbus deletes it at a new submission |
+//! | `NS/checkpoints/{topology}` | [`crate::protocol::fence::CompletedCheckpoints`] | the coordinator's worker, in a transaction fenced by its assignment; nimbus deletes it at a new submission |
 
 use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
 use serde::de::DeserializeOwned;
@@ -31,7 +31,7 @@ pub struct SupervisorInfo {
     #[serde(default)]
     pub metrics_addr: Option<String>,
     /// Where it serves its workers' logs (`http://HOST:PORT`), for the web
-    /// UI ([`crate::ui_logs`]).
+    /// UI ([`crate::protocol::ui_logs`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<String>,
 }
@@ -50,7 +50,7 @@ pub struct TopologyRecord {
     pub tasks: usize,
     /// Worker processes asked for.
     pub workers: usize,
-    /// A topology binary's key in the blob store ([`crate::blobs`]); its
+    /// A topology binary's key in the blob store ([`crate::protocol::blobs`]); its
     /// workers run that binary instead of `squall` (`yaml` is then empty).
     #[serde(default)]
     pub binary: Option<String>,
@@ -87,7 +87,7 @@ pub enum State {
     /// A worker runs it.
     Running,
     /// Stopping with a savepoint, to restart with other parallelisms
-    /// ([`crate::control::rebalance`]).
+    /// ([`crate::nimbus::control::rebalance`]).
     Rebalancing,
     /// Its input ended and everything drained.
     Finished,
@@ -135,14 +135,15 @@ const LEADER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Store {
     /// Connects to `config`'s etcd endpoints, over TLS when `etcd_tls` is
-    /// set ([`crate::etcd_tls`]), under its namespace.
+    /// set ([`crate::protocol::etcd_tls`]), under its namespace.
     ///
     /// # Errors
     /// [`Error::Config`] for bad TLS settings; [`Error::Etcd`] if no
     /// endpoint answers.
     pub async fn connect(config: &crate::ClusterConfig) -> Result<Self> {
         let endpoints = &config.etcd_endpoints;
-        let options = crate::etcd_tls::connect_options(config.etcd_tls.as_ref(), endpoints)?;
+        let options =
+            crate::protocol::etcd_tls::connect_options(config.etcd_tls.as_ref(), endpoints)?;
         let client = Client::connect(endpoints, options).await?;
         Ok(Store { client, prefix: config.prefix().to_string() })
     }
@@ -159,7 +160,10 @@ impl Store {
     /// # Cancel safety
     /// Cancel-safe: a dropped call leaves nothing behind.
     pub async fn connect_until_reached(config: &crate::ClusterConfig) -> Result<Self> {
-        crate::etcd_tls::connect_options(config.etcd_tls.as_ref(), &config.etcd_endpoints)?;
+        crate::protocol::etcd_tls::connect_options(
+            config.etcd_tls.as_ref(),
+            &config.etcd_endpoints,
+        )?;
         let endpoints = &config.etcd_endpoints;
         let mut pause = std::time::Duration::from_millis(100);
         loop {

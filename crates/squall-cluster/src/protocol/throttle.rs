@@ -1,9 +1,9 @@
 //! Records a process rewrites in etcd over and over (a worker's
-//! [`crate::control::WorkerReport`] and web UI view): written only when
+//! [`crate::nimbus::control::WorkerReport`] and web UI view): written only when
 //! they changed, and at most once per period unless it is the last write.
 //!
 //! Every write is a new revision that etcd keeps until compacted
-//! ([`crate::compaction`]); in `scripts/soak.sh` these two records were
+//! ([`crate::nimbus::compaction`]); in `scripts/soak.sh` these two records were
 //! 15 of the 16 writes per second (70 KiB/s) to etcd.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::store::Store;
+use crate::protocol::store::Store;
 
 /// Which keys were written when, with what content.
 pub struct Throttle {

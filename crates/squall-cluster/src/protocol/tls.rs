@@ -214,7 +214,7 @@ impl DataTls {
 pub async fn accept_maybe(
     tls: Option<&DataTls>,
     stream: TcpStream,
-) -> Result<Box<dyn crate::wire::Connection>> {
+) -> Result<Box<dyn crate::protocol::wire::Connection>> {
     Ok(match tls {
         Some(tls) => Box::new(tls.accept(stream).await?),
         None => Box::new(stream),
@@ -228,7 +228,7 @@ pub async fn accept_maybe(
 pub async fn connect_maybe(
     tls: Option<&DataTls>,
     stream: TcpStream,
-) -> Result<Box<dyn crate::wire::Connection>> {
+) -> Result<Box<dyn crate::protocol::wire::Connection>> {
     Ok(match tls {
         Some(tls) => Box::new(tls.connect(stream).await?),
         None => Box::new(stream),

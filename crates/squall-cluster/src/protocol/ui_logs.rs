@@ -3,8 +3,8 @@
 //! `GET /logs/{topology}?slot=N&lines=N` (same bearer tokens, the
 //! read-only one too) on its data
 //! host, port chosen at start, and registers the address in its
-//! [`crate::store::SupervisorInfo`]; nimbus asks it for the UI's log route
-//! ([`crate::ui_cluster::ClusterBackend::log`]).
+//! [`crate::protocol::store::SupervisorInfo`]; nimbus asks it for the UI's log route
+//! ([`crate::nimbus::ui_cluster::ClusterBackend::log`]).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::ui_api::error;
+use crate::nimbus::ui_api::error;
 
 /// Bytes read from the end of a log at most.
 const TAIL_BYTES: u64 = 1 << 20;
@@ -47,7 +47,8 @@ pub(crate) async fn start(
     config: &crate::ClusterConfig,
     work_dir: &std::path::Path,
 ) -> Option<String> {
-    let tokens = match crate::auth::Tokens::new(&config.api_token, &config.api_read_token) {
+    let tokens = match crate::protocol::auth::Tokens::new(&config.api_token, &config.api_read_token)
+    {
         Ok(t) => Arc::new(t),
         Err(_) if config.api_token.is_empty() => return None,
         Err(e) => {
@@ -67,7 +68,7 @@ pub(crate) async fn start(
     let app = app(work_dir.to_path_buf(), tokens);
     let tls = config.api_tls.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::api_tls::serve_configured(listener, app, &tls).await {
+        if let Err(e) = crate::protocol::api_tls::serve_configured(listener, app, &tls).await {
             eprintln!("workers' logs not served: {e}");
         }
     });
@@ -75,11 +76,11 @@ pub(crate) async fn start(
 }
 
 /// The logs of `work_dir` (the supervisor's own folder), to either token.
-fn app(work_dir: PathBuf, tokens: Arc<crate::auth::Tokens>) -> Router {
+fn app(work_dir: PathBuf, tokens: Arc<crate::protocol::auth::Tokens>) -> Router {
     let served = Arc::new(Served { work_dir });
     Router::new()
         .route("/logs/{topology}", get(tail))
-        .layer(middleware::from_fn_with_state(tokens, crate::auth::guard))
+        .layer(middleware::from_fn_with_state(tokens, crate::protocol::auth::guard))
         .with_state(served)
 }
 
@@ -122,7 +123,7 @@ pub(crate) async fn fetch(
     slot: usize,
     lines: usize,
 ) -> Result<(String, String), String> {
-    let response = crate::api_tls::client()
+    let response = crate::protocol::api_tls::client()
         .map_err(|e| e.to_string())?
         .get(format!("{}/logs/{topology}", url.trim_end_matches('/')))
         .query(&[("slot", slot), ("lines", lines)])

@@ -31,7 +31,7 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use crate::{Error, Result};
 
 /// What frames travel over: a TCP stream, or TLS over one
-/// ([`crate::tls`]).
+/// ([`crate::protocol::tls`]).
 pub trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for S {}

@@ -2,7 +2,7 @@
 //! several workers: every acker runs in the worker that holds task 0
 //! ([`squall::runtime::PartAckers`]); each other worker sends it its tasks'
 //! acker messages and gets back the verdicts for its spout tasks, over
-//! [`crate::wire`]'s frames. Each direction ends with an explicit
+//! [`crate::protocol::wire`]'s frames. Each direction ends with an explicit
 //! [`Control::Done`], so that a connection that merely closes is a lost
 //! worker, not the end of the run.
 
@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use squall::runtime::{AckerOutbox, AckerTraffic, PartAckers};
 use tokio::net::TcpListener;
 
-use crate::link::{hello, Link};
-use crate::wire;
+use crate::protocol::wire;
+use crate::worker::link::{hello, Link};
 use crate::{Error, Result};
 
 /// One frame of an acking control connection.

@@ -1,6 +1,6 @@
 //! A topology spread over several workers, as the core's one job driver
 //! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
-//! checkpoint coordinator (or one set of ackers, [`crate::acking`]) for
+//! checkpoint coordinator (or one set of ackers, [`crate::worker::acking`]) for
 //! all workers, restarts of every worker from the last completed
 //! checkpoint (or from nothing, with replay) when one fails, and epoch
 //! fencing. The driver owns what is restored, the restart rule and what a
@@ -13,7 +13,7 @@
 //! [`CheckpointEvent`]s (acknowledgements carry the snapshot's file in the
 //! shared checkpoint storage, not its bytes); the coordinator connects to
 //! each other worker's and sends [`Command`]s (inject barrier n at your
-//! spouts; checkpoint n is complete). Both use [`crate::wire`]'s frames.
+//! spouts; checkpoint n is complete). Both use [`crate::protocol::wire`]'s frames.
 //!
 //! **Attempts** (Flink's full restart, across processes). Within one epoch
 //! the workers run numbered attempts; the current number is in etcd
@@ -28,7 +28,7 @@
 //! the number too: its old self was part of it.
 //!
 //! **Fencing** (no split brain): the coordinator completes a checkpoint,
-//! or the run's end, only through [`crate::fence::EtcdFence`] (a
+//! or the run's end, only through [`crate::protocol::fence::EtcdFence`] (a
 //! transaction that checks that its assignment is unchanged); workers
 //! commit only what it recorded, and the driver restores only recorded
 //! checkpoints and stops a copy the fence calls stale.
@@ -58,10 +58,10 @@ use squall::Topology;
 use tokio::net::TcpListener;
 use AttemptEnd::Failed;
 
-use crate::fence::EtcdFence;
-use crate::link::{hello, Link};
-use crate::store::{Assignment, Store};
-use crate::wire::{self, WireConfig, WireStats};
+use crate::protocol::fence::EtcdFence;
+use crate::protocol::store::{Assignment, Store};
+use crate::protocol::wire::{self, WireConfig, WireStats};
+use crate::worker::link::{hello, Link};
 use crate::{acking, link, ClusterConfig, Error, Result};
 
 /// What the coordinator's worker tells the others.
@@ -264,7 +264,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
             ..WireConfig::default()
         },
         stats: Arc::new(WireStats::default()),
-        tls: crate::tls::of_worker(config)?,
+        tls: crate::protocol::tls::of_worker(config)?,
     };
     if net.tls.is_some() {
         eprintln!("control plane: TLS");
@@ -308,7 +308,8 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
                         );
                         // Users' savepoints, for as long as this attempt.
                         let trigger = coordinator.savepoints();
-                        let serve = crate::savepoint::serve(store.clone(), a.clone(), trigger);
+                        let serve =
+                            crate::nimbus::savepoint::serve(store.clone(), a.clone(), trigger);
                         let serving = tokio::spawn(serve);
                         let committed = plane.coordinate(coordinator, others).await;
                         serving.abort();
@@ -344,15 +345,15 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let cancel = part.cancel_token();
     // This attempt's state, queryable through nimbus until it ends.
     let states = part.metrics_handle().states();
-    let checkpoints = crate::query_route::checkpoints_of(topology);
+    let checkpoints = crate::nimbus::query_route::checkpoints_of(topology);
     // The server stops when this guard is dropped, at the attempt's end.
-    let _queries = crate::query_route::publish(store, a, host, states, checkpoints)
+    let _queries = crate::nimbus::query_route::publish(store, a, host, states, checkpoints)
         .await
         .map_err(|e| tracing::warn!("queries not served: {e}"));
     // The attempt's metrics and the spouts' switch, as a single worker
     // follows them (the counts start again with every attempt).
     let reported = tokio_util::sync::CancellationToken::new();
-    let reports = tokio::spawn(crate::worker_control::follow(
+    let reports = tokio::spawn(crate::worker::worker_control::follow(
         store.clone(),
         a.clone(),
         activation.clone(),

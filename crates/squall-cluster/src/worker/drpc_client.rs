@@ -1,4 +1,4 @@
-//! The clients of a DRPC server on the network ([`crate::drpc_server`]):
+//! The clients of a DRPC server on the network ([`crate::nimbus::drpc_server`]):
 //! [`execute`] for callers (the CLI's `squall drpc`), and [`HttpDrpc`],
 //! where a topology's [`DrpcSpout`] takes requests and its
 //! [`ReturnResults`] sends answers, on any worker. [`register`] adds the
@@ -16,7 +16,7 @@ use squall::drpc::{DrpcInvocations, DrpcRequest, DrpcSpout, ReturnResults};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
-use crate::api::ErrorBody;
+use crate::nimbus::api::ErrorBody;
 use crate::{Error, Result};
 
 /// The environment variable a worker's DRPC spouts and bolts read their
@@ -63,7 +63,8 @@ pub async fn execute(
     args: &str,
 ) -> Result<String> {
     let url = format!("{}/drpc/{function}", base_url(server)?);
-    let request = with_token(crate::api_tls::client()?.post(&url).body(args.to_string()), token);
+    let request =
+        with_token(crate::protocol::api_tls::client()?.post(&url).body(args.to_string()), token);
     let unreachable = |e: reqwest::Error| Error::Drpc(format!("drpc server {url}: {e}"));
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status();
@@ -133,12 +134,12 @@ impl HttpDrpc {
     ///
     /// # Errors
     /// [`Error::Config`] if `server` is not an `http(s)://` URL, or the
-    /// CA of `SQUALL__API_TLS__CA` does not load ([`crate::api_tls::client`]).
+    /// CA of `SQUALL__API_TLS__CA` does not load ([`crate::protocol::api_tls::client`]).
     pub fn new(server: &str, token: Option<String>) -> Result<Self> {
         Ok(HttpDrpc {
             base: base_url(server)?,
             token,
-            client: crate::api_tls::client()?,
+            client: crate::protocol::api_tls::client()?,
             fetchers: Mutex::default(),
         })
     }

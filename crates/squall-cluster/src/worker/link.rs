@@ -2,8 +2,8 @@
 //! the other workers: every [`RemoteOutput`] becomes a TCP connection to the
 //! worker that runs its consumer task, and every connection accepted on the
 //! worker's data listener feeds the [`RemoteInput`] its hello names. Frames,
-//! compression and backpressure are [`crate::wire`]'s; TLS, when
-//! configured, [`crate::tls`]'s.
+//! compression and backpressure are [`crate::protocol::wire`]'s; TLS, when
+//! configured, [`crate::protocol::tls`]'s.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,8 +13,8 @@ use squall::runtime::{RemoteInput, RemoteMessage, RemoteOutput};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::tls::DataTls;
-use crate::wire::{self, Hello, WireConfig, WireStats};
+use crate::protocol::tls::DataTls;
+use crate::protocol::wire::{self, Hello, WireConfig, WireStats};
 use crate::{Error, Result};
 
 /// How a worker's control connections (checkpoint events and commands,
@@ -45,7 +45,7 @@ impl Link {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| Error::Io { what: format!("connect to worker {addr}"), source })?;
-        let stream = crate::tls::connect_maybe(self.tls.as_ref(), stream).await?;
+        let stream = crate::protocol::tls::connect_maybe(self.tls.as_ref(), stream).await?;
         Ok(wire::sender::<T, _>(stream, hello, self.config, self.stats.clone()))
     }
 
@@ -58,7 +58,7 @@ impl Link {
             .accept()
             .await
             .map_err(|source| Error::Io { what: "accept a control connection".into(), source })?;
-        crate::tls::accept_maybe(self.tls.as_ref(), stream).await
+        crate::protocol::tls::accept_maybe(self.tls.as_ref(), stream).await
     }
 }
 

@@ -4,14 +4,14 @@
 //! A topology on one worker runs whole in this process, as in local mode.
 //! On several, each worker builds only its executors
 //! (`squall::runtime::TopologyPart`), publishes its addresses in etcd, waits
-//! for its peers' and connects its remote channels ([`crate::link`]): both
-//! through the core's one job driver ([`crate::distributed`]).
+//! for its peers' and connects its remote channels ([`crate::worker::link`]): both
+//! through the core's one job driver ([`crate::worker::distributed`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::store::{Assignment, TopologyRecord};
-use crate::supervisor::{EXIT_CONFIG, EXIT_FAILED, EXIT_STOPPED};
+use crate::protocol::store::{Assignment, TopologyRecord};
+use crate::worker::supervisor::{EXIT_CONFIG, EXIT_FAILED, EXIT_STOPPED};
 use crate::{ClusterConfig, Error, Result};
 
 /// Runs the assignment in `file`, a YAML topology; returns the process exit
@@ -28,7 +28,7 @@ pub fn run(file: &Path) -> i32 {
 
 /// How a worker makes the topology of an assignment's record: from its YAML
 /// ([`run`]), or by the user's code in a topology binary
-/// ([`crate::binary::cluster_main`]).
+/// ([`crate::nimbus::binary::cluster_main`]).
 pub type Build<'a> = &'a dyn Fn(&TopologyRecord) -> squall::Result<squall::Topology>;
 
 /// A worker's log on stderr: `RUST_LOG`, else warnings and the steps of
@@ -85,7 +85,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
     );
     serve_metrics(&assignment);
     // The outcome is the log's last line, plain.
-    match crate::worker_control::run(&assignment, topology) {
+    match crate::worker::worker_control::run(&assignment, topology) {
         Ok(None) => {
             eprintln!("stopped after a savepoint");
             EXIT_STOPPED
@@ -113,7 +113,9 @@ fn serve_metrics(a: &Assignment) {
     let worker = format!("{}-{}", a.supervisor, a.slot);
     let served = std::net::TcpListener::bind((host, 0))
         .map_err(|e| format!("bind a metrics port: {e}"))
-        .and_then(|l| crate::metrics_api::start(&[("worker", &worker)], l, axum::Router::new()));
+        .and_then(|l| {
+            crate::protocol::metrics_api::start(&[("worker", &worker)], l, axum::Router::new())
+        });
     match served {
         Ok(addr) => tracing::info!("metrics on http://{addr}/metrics"),
         Err(e) => tracing::warn!("no metrics endpoint: {e}"),
@@ -136,10 +138,10 @@ pub(crate) fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime>
 }
 
 /// Runs this worker's part of a topology spread over several workers
-/// ([`crate::distributed`]).
+/// ([`crate::worker::distributed`]).
 ///
 /// # Errors
-/// As [`crate::distributed::run`].
+/// As [`crate::worker::distributed::run`].
 pub(crate) fn run_distributed(
     a: &Assignment,
     topology: &squall::Topology,
@@ -147,6 +149,6 @@ pub(crate) fn run_distributed(
 ) -> Result<Duration> {
     let started = Instant::now();
     let config = ClusterConfig::load(None)?;
-    runtime(None)?.block_on(crate::distributed::run(a, topology, &config, activation))?;
+    runtime(None)?.block_on(crate::worker::distributed::run(a, topology, &config, activation))?;
     Ok(started.elapsed())
 }

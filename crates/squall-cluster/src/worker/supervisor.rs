@@ -16,8 +16,8 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ClusterConfig;
-use crate::store::{Assignment, State, Store, SupervisorInfo};
+use crate::protocol::config::ClusterConfig;
+use crate::protocol::store::{Assignment, State, Store, SupervisorInfo};
 use crate::{Error, Result};
 
 /// Worker exit code for "a task failed" (as `squall run`); the worker is not
@@ -119,12 +119,12 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     };
     // Its servers (metrics, workers' logs) serve HTTPS as nimbus does.
     config.api_tls.served()?;
-    crate::api_tls::serve_as(&config.api_tls);
+    crate::protocol::api_tls::serve_as(&config.api_tls);
     let work_dir = sup.work_dir.join(&id);
     std::fs::create_dir_all(&work_dir)
         .map_err(|source| Error::Io { what: format!("create {}", work_dir.display()), source })?;
     let store = Store::connect_until_reached(&config).await?;
-    let blobs = crate::blobs::BlobStore::open(&config.blob_store)?;
+    let blobs = crate::protocol::blobs::BlobStore::open(&config.blob_store)?;
     let metrics_addr = serve_metrics(&id, sup.data_host);
     metrics::gauge!("squall_supervisor_slots").set(sup.slots as f64);
     let slots_used = metrics::gauge!("squall_supervisor_slots_used");
@@ -132,7 +132,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
     worker_restarts.increment(0);
     let mut client = store.client();
     // Its workers' logs, for the web UI.
-    let logs = crate::ui_logs::start(&config, &work_dir).await;
+    let logs = crate::protocol::ui_logs::start(&config, &work_dir).await;
     let lease = client.lease_grant(sup.lease_ttl_s, None).await?.id();
     let info = SupervisorInfo { id: id.clone(), slots: sup.slots, metrics_addr, logs };
     store.put(&format!("supervisors/{id}"), &info, Some(lease)).await?;
@@ -153,10 +153,10 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
         ("SQUALL__SUPERVISOR__DATA_HOST".to_string(), sup.data_host.to_string()),
         ("SQUALL__SUPERVISOR__DATA_COMPRESSION".to_string(), sup.data_compression.to_string()),
     ];
-    worker_env.extend(crate::tls::worker_env(sup.data_tls.as_ref()));
-    worker_env.extend(crate::etcd_tls::worker_env(config.etcd_tls.as_ref()));
+    worker_env.extend(crate::protocol::tls::worker_env(sup.data_tls.as_ref()));
+    worker_env.extend(crate::protocol::etcd_tls::worker_env(config.etcd_tls.as_ref()));
     // Workers call nimbus over HTTPS with this CA, and serve HTTPS.
-    worker_env.extend(crate::api_tls::worker_env(&config.api_tls));
+    worker_env.extend(crate::protocol::api_tls::worker_env(&config.api_tls));
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut restarts: HashMap<(String, u64), u32> = HashMap::new();
@@ -250,27 +250,28 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
             if workers.contains_key(topology) {
                 continue;
             }
-            let exe = match crate::blobs::worker_exe(&blobs, &work_dir, a, &worker_exe).await {
-                Ok(exe) => exe,
-                Err(e) => {
-                    // Status first, then the assignment: see nimbus::reconcile.
-                    let message = format!("cannot fetch the topology binary: {e}");
-                    tracing::error!(%topology, %message);
-                    let failed = store
-                        .update_status(topology, |s| {
-                            s.state = State::Failed;
-                            s.message = Some(message.clone());
-                        })
-                        .await;
-                    let key = format!("{id}/{topology}");
-                    if let Err(e) =
-                        failed.and(store.delete_assignment(&key, a.epoch).await.map(drop))
-                    {
-                        tracing::warn!(error = %e, "cannot write status");
+            let exe =
+                match crate::protocol::blobs::worker_exe(&blobs, &work_dir, a, &worker_exe).await {
+                    Ok(exe) => exe,
+                    Err(e) => {
+                        // Status first, then the assignment: see nimbus::reconcile.
+                        let message = format!("cannot fetch the topology binary: {e}");
+                        tracing::error!(%topology, %message);
+                        let failed = store
+                            .update_status(topology, |s| {
+                                s.state = State::Failed;
+                                s.message = Some(message.clone());
+                            })
+                            .await;
+                        let key = format!("{id}/{topology}");
+                        if let Err(e) =
+                            failed.and(store.delete_assignment(&key, a.epoch).await.map(drop))
+                        {
+                            tracing::warn!(error = %e, "cannot write status");
+                        }
+                        continue;
                     }
-                    continue;
-                }
-            };
+                };
             match start_worker(&exe, &work_dir, a, &worker_env, wake_tx.clone()) {
                 Ok((worker, pid)) => {
                     let count = restarts.get(&(topology.clone(), a.epoch)).copied().unwrap_or(0);
@@ -309,10 +310,12 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
 fn serve_metrics(id: &str, host: std::net::IpAddr) -> Option<String> {
     let served = std::net::TcpListener::bind((host, 0))
         .map_err(|e| format!("bind a metrics port: {e}"))
-        .and_then(|l| crate::metrics_api::start(&[("supervisor", id)], l, axum::Router::new()));
+        .and_then(|l| {
+            crate::protocol::metrics_api::start(&[("supervisor", id)], l, axum::Router::new())
+        });
     match served {
         Ok(addr) => {
-            let scheme = crate::api_tls::served().scheme();
+            let scheme = crate::protocol::api_tls::served().scheme();
             eprintln!("supervisor {id}: metrics on {scheme}://{addr}/metrics");
             Some(addr.to_string())
         }

@@ -1,4 +1,4 @@
-//! The worker's side of [`crate::control`]: applies the topology's rescale
+//! The worker's side of [`crate::nimbus::control`]: applies the topology's rescale
 //! and switch before starting, then every [`REPORT_EVERY`] follows the
 //! switch, publishes its [`WorkerReport`] and answers a rebalance's
 //! savepoint request.
@@ -10,11 +10,11 @@ use squall::runtime::MetricsHandle;
 use squall::topology::Activation;
 use squall::{LocalCluster, RunningTopology, Topology};
 
-use crate::control::{
+use crate::nimbus::control::{
     self, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
 };
-use crate::fence::EtcdFence;
-use crate::store::{Assignment, Store};
+use crate::protocol::fence::EtcdFence;
+use crate::protocol::store::{Assignment, Store};
 use crate::{ClusterConfig, Result};
 
 /// Runs `a` (whose submitted topology is `topology`) under the cluster's
@@ -47,12 +47,12 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     }
     let activation = Activation::new(switch.active);
     let mut topology = topology.with_activation(&activation);
-    crate::ui_cluster::worker_started(&topology);
+    crate::nimbus::ui_cluster::worker_started(&topology);
     if a.workers > 1 {
         drop(runtime);
         // The job driver with this worker's share of the tasks: one
         // coordinator (or one set of ackers) for all workers, fenced
-        // commits, restarts of all ([`crate::distributed`]).
+        // commits, restarts of all ([`crate::worker::distributed`]).
         return crate::worker::run_distributed(a, &topology, &activation).map(Some);
     }
     if topology.config().checkpointing() {
@@ -60,11 +60,12 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         let fence = runtime.block_on(EtcdFence::new(&store, a))?;
         topology = topology.with_fence(Arc::new(fence));
     }
-    let checkpoints = crate::query_route::checkpoints_of(&topology);
+    let checkpoints = crate::nimbus::query_route::checkpoints_of(&topology);
     let running = Arc::new(LocalCluster::submit(topology)?);
     let metrics = running.metrics_handle();
     let host = config.supervisor.data_host;
-    let publish = crate::query_route::publish(&store, a, host, running.states(), checkpoints);
+    let publish =
+        crate::nimbus::query_route::publish(&store, a, host, running.states(), checkpoints);
     let _queries = runtime.block_on(publish).map_err(|e| tracing::warn!("queries not served: {e}"));
     // Reports and the spouts' switch, as on several workers; users'
     // savepoints (`squall savepoint`, `squall stop`: nimbus kills the
@@ -72,9 +73,9 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let ended = tokio_util::sync::CancellationToken::new();
     let (store2, a2) = (store.clone(), a.clone());
     let reports = runtime.spawn(follow(store2, a2, activation.clone(), metrics, ended.clone()));
-    let serving = running
-        .savepoint_trigger()
-        .map(|trigger| runtime.spawn(crate::savepoint::serve(store.clone(), a.clone(), trigger)));
+    let serving = running.savepoint_trigger().map(|trigger| {
+        runtime.spawn(crate::nimbus::savepoint::serve(store.clone(), a.clone(), trigger))
+    });
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
     // etcd unreachable for a moment stops neither the topology nor this
@@ -160,11 +161,11 @@ async fn look(
     }
     let worker = format!("{}-{}", a.supervisor, a.slot);
     let checkpoints = metrics.checkpoints();
-    let addr = crate::metrics_api::address();
+    let addr = crate::protocol::metrics_api::address();
     let report =
         WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
     control::REPORTS.put(store, &report_key(a), &report, last).await?;
-    crate::ui_cluster::publish(store, a, report.active, metrics, false).await
+    crate::nimbus::ui_cluster::publish(store, a, report.active, metrics, false).await
 }
 
 /// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires.
@@ -175,7 +176,7 @@ pub(crate) async fn follow(
     metrics: MetricsHandle,
     ended: tokio_util::sync::CancellationToken,
 ) {
-    crate::metrics_api::watch(&metrics);
+    crate::protocol::metrics_api::watch(&metrics);
     loop {
         // Read once: `ended` firing while a throttled report is written
         // must still leave one forced write of the final counts.
@@ -184,8 +185,13 @@ pub(crate) async fn follow(
             tracing::warn!("cannot publish metrics: {e}");
         }
         if last {
-            let last =
-                crate::ui_cluster::publish(&store, &a, activation.is_active(), &metrics, true);
+            let last = crate::nimbus::ui_cluster::publish(
+                &store,
+                &a,
+                activation.is_active(),
+                &metrics,
+                true,
+            );
             if let Err(e) = last.await {
                 tracing::warn!("cannot publish metrics: {e}");
             }
