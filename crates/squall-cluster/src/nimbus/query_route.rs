@@ -17,7 +17,6 @@
 //! topology over several, and each attempt of a checkpointed or tracked
 //! one ([`crate::worker::distributed`]; an attempt's restart publishes anew).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -25,87 +24,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use squall::state::LiveStates;
 
 use crate::nimbus::api::{ApiState, ErrorBody};
 use crate::protocol::query_api::{ask_url, Asked, StateQuery};
-use crate::protocol::store::{Assignment, Store};
-use crate::{Error, Result};
-
-/// Where a worker serves queries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryAddress {
-    /// The query API's address.
-    pub addr: SocketAddr,
-    /// The assignment epoch of the worker.
-    pub epoch: u64,
-    /// Whether it serves HTTPS ([`crate::protocol::api_tls::served`]).
-    #[serde(default)]
-    pub https: bool,
-}
-
-/// A worker's query server: stopped when dropped.
-#[derive(Debug)]
-#[must_use = "the query server stops when this guard is dropped"]
-pub struct QueryServer(tokio::task::AbortHandle);
-
-impl Drop for QueryServer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Serves queries of `states` (this worker's tasks) on a free port of
-/// `host`, on the current tokio runtime, until the returned server is
-/// dropped, and publishes the address for nimbus (a later call, for a
-/// restarted attempt, replaces it).
-///
-/// # Errors
-/// [`Error::Io`] if no port can be bound; an etcd error.
-pub async fn publish(
-    store: &Store,
-    a: &Assignment,
-    host: std::net::IpAddr,
-    states: LiveStates,
-    checkpoints: Option<squall::checkpoint::CheckpointStorage>,
-) -> Result<QueryServer> {
-    let listener = tokio::net::TcpListener::bind((host, 0))
-        .await
-        .map_err(|source| Error::Io { what: format!("bind a query port on {host}"), source })?;
-    let addr =
-        listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
-    let name = a.topology.name.clone();
-    let task = tokio::spawn(async move {
-        if let Err(e) =
-            crate::protocol::query_api::serve(listener, &name, states, checkpoints).await
-        {
-            eprintln!("query API: {e}");
-        }
-    });
-    let server = QueryServer(task.abort_handle());
-    let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
-    let https = crate::protocol::api_tls::served().cert.is_some();
-    store.put(&key, &QueryAddress { addr, epoch: a.epoch, https }, None).await?;
-    eprintln!("query API on {}://{addr}", if https { "https" } else { "http" });
-    Ok(server)
-}
-
-/// Where `topology` keeps its checkpoints, if it takes any (for committed
-/// reads).
-pub fn checkpoints_of(
-    topology: &squall::Topology,
-) -> Option<squall::checkpoint::CheckpointStorage> {
-    let config = topology.config();
-    let dir = config.checkpoint_dir.as_ref().filter(|_| config.checkpointing())?;
-    match squall::checkpoint::CheckpointStorage::open(dir, topology.name()) {
-        Ok(storage) => Some(storage),
-        Err(e) => {
-            eprintln!("committed reads not served: {e}");
-            None
-        }
-    }
-}
+pub use crate::protocol::query_api::{checkpoints_of, QueryAddress};
+use crate::Result;
 
 /// The nimbus route, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {

@@ -17,57 +17,19 @@
 //! NAME --dir DIR`, Flink's `savepoint JOB targetDirectory`), to a new
 //! folder `savepoint-<topology>-<id>/` inside it.
 //!
-//! | key | value | written by |
-//! |---|---|---|
-//! | `NS/savepoint-requests/{topology}` | [`SavepointRequest`] | nimbus |
-//! | `NS/savepoint-answers/{topology}` | [`SavepointAnswer`] | the coordinating worker |
+//! The requests and answers in etcd are [`crate::protocol::savepoint_requests`]'s.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-use squall::runtime::SavepointTrigger;
-
 use crate::nimbus::control::{self, REPORT_EVERY};
 use crate::nimbus::{status, NimbusError};
-use crate::protocol::store::{Assignment, State, Store, TopologyRecord};
+use crate::protocol::savepoint_requests::{answers_key, requests_key};
+pub use crate::protocol::savepoint_requests::{SavepointAnswer, SavepointRequest, FOLDERS};
+use crate::protocol::store::{State, Store, TopologyRecord};
 
 /// How long nimbus waits for a savepoint (and, when stopping, for the
 /// workers to apply the deactivation) before answering with an error.
 pub const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A savepoint asked of the workers of `epoch`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavepointRequest {
-    /// The epoch whose coordinator must take it.
-    pub epoch: u64,
-    /// Tells this request's answer from an earlier one's.
-    pub nonce: u64,
-    /// The folder (absolute path or URL) to put it in; `None`: beside
-    /// the checkpoints.
-    #[serde(default)]
-    pub dir: Option<String>,
-}
-
-/// The coordinating worker's answer to a [`SavepointRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavepointAnswer {
-    /// The request's nonce.
-    pub nonce: u64,
-    /// Where the savepoint is, or why none was taken.
-    pub outcome: Result<String, String>,
-}
-
-/// The etcd folders of this module, cleared when a topology is submitted
-/// anew ([`control::forget`]).
-pub(crate) const FOLDERS: [&str; 2] = ["savepoint-requests", "savepoint-answers"];
-
-fn requests_key(name: &str) -> String {
-    format!("savepoint-requests/{name}")
-}
-
-fn answers_key(name: &str) -> String {
-    format!("savepoint-answers/{name}")
-}
 
 /// Nimbus: takes a savepoint of running topology `name` and returns its
 /// location; with `stop`, deactivates its spouts first and kills it after
@@ -166,50 +128,5 @@ async fn wait_until_deactivated(
             )));
         }
         tokio::time::sleep(REPORT_EVERY / 2).await;
-    }
-}
-
-/// Worker: the savepoint request for `a`'s epoch not answered yet, if any.
-async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<SavepointRequest>> {
-    let name = &a.topology.name;
-    let Some(request) = store.get::<SavepointRequest>(&requests_key(name)).await? else {
-        return Ok(None);
-    };
-    if request.epoch != a.epoch {
-        return Ok(None);
-    }
-    let answered = store.get::<SavepointAnswer>(&answers_key(name)).await?;
-    Ok(answered.is_none_or(|answer| answer.nonce != request.nonce).then_some(request))
-}
-
-/// Worker: answers `request` with `outcome`.
-async fn answer(
-    store: &Store,
-    a: &Assignment,
-    request: SavepointRequest,
-    outcome: Result<String, String>,
-) -> crate::Result<()> {
-    let answer = SavepointAnswer { nonce: request.nonce, outcome };
-    store.put(&answers_key(&a.topology.name), &answer, None).await
-}
-
-/// The coordinating worker (of a topology on one worker or spread over
-/// several): answers every savepoint request of its epoch with `trigger`,
-/// until cancelled (spawn it beside the coordinator; etcd errors are
-/// retried).
-pub async fn serve(store: Store, a: Assignment, trigger: SavepointTrigger) {
-    loop {
-        match pending(&store, &a).await {
-            Ok(Some(request)) => {
-                let outcome = trigger.take(request.dir.clone()).await.map_err(|e| e.to_string());
-                tracing::info!("savepoint asked by nimbus: {outcome:?}");
-                if let Err(e) = answer(&store, &a, request, outcome).await {
-                    tracing::warn!("cannot answer the savepoint request: {e}");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("cannot read savepoint requests: {e}"),
-        }
-        tokio::time::sleep(REPORT_EVERY).await;
     }
 }

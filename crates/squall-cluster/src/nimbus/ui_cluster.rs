@@ -1,5 +1,5 @@
-//! The web UI on a cluster: what each worker publishes for it, and how
-//! nimbus reads it back ([`crate::nimbus::ui_api::Backend::Cluster`]).
+//! The web UI on a cluster: what each worker publishes for it
+//! ([`crate::worker`]'s `ui_publish`), and how nimbus reads it back ([`crate::nimbus::ui_api::Backend::Cluster`]).
 //!
 //! Every worker writes a [`WorkerView`] once a second (with its switch and
 //! metrics report, [`crate::worker::worker_control`]) under
@@ -11,155 +11,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use etcd_client::GetOptions;
-use serde::{Deserialize, Serialize};
-use squall::runtime::{CheckpointRecord, LiveStats, MetricsHandle, TaskStats, TopologyGraph};
-use squall::Topology;
+use squall::runtime::{CheckpointRecord, TaskStats, TopologyGraph};
 
-use crate::nimbus::control::{self, now_ms};
-use crate::nimbus::ui_api::{
-    LogTail, NimbusInfo, ProcessStats, Snapshot, SupervisorView, UserMetric, WorkerInfo,
-};
+use crate::nimbus::control;
+use crate::nimbus::ui_api::{LogTail, NimbusInfo, Snapshot, SupervisorView, WorkerInfo};
 use crate::nimbus::{self, NimbusError};
+use crate::protocol::records::guarantee_of;
+pub use crate::protocol::records::WorkerView;
 use crate::protocol::store::{Assignment, Store, SupervisorInfo, TopologyRecord};
-
-/// How often a worker publishes its [`WorkerView`].
-pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-
-/// Checkpoints a worker publishes (the newest).
-const CHECKPOINTS_PUBLISHED: usize = 30;
-
-/// What one worker publishes for the web UI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkerView {
-    /// The assignment's epoch.
-    pub epoch: u64,
-    /// `{supervisor}-{slot}`.
-    pub worker: String,
-    /// Its supervisor.
-    pub supervisor: String,
-    /// Its slot.
-    pub slot: usize,
-    /// Its process id.
-    pub pid: u32,
-    /// When it started (ms since the Unix epoch).
-    pub started_ms: u64,
-    /// When this was written.
-    pub at_ms: u64,
-    /// Whether its spouts are polled.
-    pub active: bool,
-    /// The global task ids assigned to it.
-    pub assigned: Vec<usize>,
-    /// The logical graph (as it runs: after rebalances).
-    pub graph: TopologyGraph,
-    /// The guarantee's YAML name.
-    pub guarantee: String,
-    /// Checkpoint interval (ms), 0 without.
-    pub checkpoint_interval_ms: u64,
-    /// Every task of the topology (those of other workers are 0).
-    pub tasks: Vec<TaskStats>,
-    /// The checkpoints it coordinated, oldest first.
-    pub checkpoints: Vec<CheckpointRecord>,
-    /// Its process's RSS and CPU time.
-    #[serde(default)]
-    pub process: Option<ProcessStats>,
-    /// The metrics its tasks registered.
-    #[serde(default)]
-    pub user_metrics: Vec<UserMetric>,
-}
-
-struct WorkerSide {
-    graph: TopologyGraph,
-    guarantee: String,
-    checkpoint_interval_ms: u64,
-    started_ms: u64,
-    live: Option<LiveStats>,
-    last: Option<Instant>,
-}
-
-/// This worker's side (one assignment per worker process).
-static WORKER: Mutex<Option<WorkerSide>> = Mutex::new(None);
-
-fn guarantee_of(topology: &Topology) -> String {
-    serde_json::to_value(topology.config().guarantee)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// Remembers what the worker runs, for [`publish`]: called once the
-/// topology is final (rescaled, restored).
-pub(crate) fn worker_started(topology: &Topology) {
-    let side = WorkerSide {
-        graph: TopologyGraph::of(topology),
-        guarantee: guarantee_of(topology),
-        checkpoint_interval_ms: topology.config().checkpoint_interval_ms,
-        started_ms: now_ms(),
-        live: None,
-        last: None,
-    };
-    *WORKER.lock().unwrap_or_else(|e| e.into_inner()) = Some(side);
-}
-
-/// Publishes this worker's [`WorkerView`], at most every
-/// [`PUBLISH_EVERY`] (or at once when `last`); nothing before
-/// [`worker_started`].
-///
-/// # Errors
-/// [`crate::Error::Etcd`].
-pub(crate) async fn publish(
-    store: &Store,
-    a: &Assignment,
-    active: bool,
-    metrics: &MetricsHandle,
-    last: bool,
-) -> crate::Result<()> {
-    {
-        let mut side = WORKER.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(side) = side.as_mut() else { return Ok(()) };
-        if !last && side.last.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
-            return Ok(());
-        }
-        side.last = Some(Instant::now());
-    }
-    let exported = crate::protocol::metrics_read::read();
-    let view = {
-        let mut side = WORKER.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(side) = side.as_mut() else { return Ok(()) };
-        let live = side.live.get_or_insert_with(|| LiveStats::new(metrics));
-        let mut checkpoints = live.checkpoints();
-        let drop = checkpoints.len().saturating_sub(CHECKPOINTS_PUBLISHED);
-        checkpoints.drain(..drop);
-        WorkerView {
-            epoch: a.epoch,
-            worker: format!("{}-{}", a.supervisor, a.slot),
-            supervisor: a.supervisor.clone(),
-            slot: a.slot,
-            pid: std::process::id(),
-            started_ms: side.started_ms,
-            at_ms: now_ms(),
-            active,
-            assigned: a.tasks.clone(),
-            graph: side.graph.clone(),
-            guarantee: side.guarantee.clone(),
-            checkpoint_interval_ms: side.checkpoint_interval_ms,
-            tasks: live.tasks(),
-            checkpoints,
-            process: exported.as_ref().and_then(crate::protocol::metrics_read::process_stats),
-            user_metrics: exported
-                .map(|e| crate::protocol::metrics_read::user_metrics(&e, &a.topology.name))
-                .unwrap_or_default(),
-        }
-    };
-    VIEWS.put(store, &format!("ui/{}/{}", a.topology.name, view.worker), &view, last).await
-}
-
-/// The views this process wrote: only changed ones ([`crate::protocol::throttle`];
-/// [`publish`] keeps the period).
-static VIEWS: crate::protocol::throttle::Throttle =
-    crate::protocol::throttle::Throttle::new(Duration::ZERO, &["at_ms"]);
 
 /// A graph rebuilt from a submitted record: (the record's YAML and
 /// parameters it was built from, graph, guarantee, checkpoint interval).

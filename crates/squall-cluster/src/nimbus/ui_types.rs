@@ -3,11 +3,11 @@
 //! and latencies, a worker's log, and the routes' query parameters. Shapes
 //! only: [`crate::nimbus::ui_views`] computes them.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use squall::runtime::{CheckpointRecord, Counters, LatencyQuantiles, TaskStats, TopologyGraph};
 use utoipa::{IntoParams, ToSchema};
+
+pub use crate::protocol::metrics_read::{ProcessStats, UserMetric};
 
 /// `GET /api/v1/health`: answered without a token.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -106,40 +106,6 @@ pub struct WorkerInfo {
     /// Its process's resident memory and CPU time, when measured.
     #[serde(default)]
     pub process: Option<ProcessStats>,
-}
-
-/// A process's resident memory and CPU time (`metrics-process`, as the
-/// `process_resident_memory_bytes` and `process_cpu_seconds_total` series
-/// of its `/metrics`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ProcessStats {
-    /// Resident set size (bytes).
-    pub rss_bytes: u64,
-    /// CPU time used since it started, user and system (s).
-    pub cpu_seconds: f64,
-}
-
-/// A metric a spout or bolt registered through its context
-/// (`context.metrics()`, docs/metrics.md), as its process exports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct UserMetric {
-    /// Its name as registered (exported with the `squall_user_` prefix).
-    pub name: String,
-    /// `counter`, `gauge` or `summary` (a histogram).
-    pub kind: String,
-    /// Component id.
-    pub component: String,
-    /// Global task id.
-    pub task: Option<usize>,
-    /// The labels it added (`with_label`), besides topology, component,
-    /// task and worker.
-    pub labels: BTreeMap<String, String>,
-    /// A counter's or gauge's value; a summary's count.
-    pub value: f64,
-    /// A summary's median, in its own unit.
-    pub p50: Option<f64>,
-    /// A summary's 99th percentile.
-    pub p99: Option<f64>,
 }
 
 /// One component with its totals and rates.

@@ -2,7 +2,7 @@
 //! (with `prometheus-parse`): the metrics its spouts and bolts registered
 //! through their context ([`squall::runtime::TaskMetricGroup`]) and its
 //! resident memory and CPU time (`metrics-process`). A cluster worker puts
-//! them in what it publishes for nimbus ([`crate::nimbus::ui_cluster`]); `squall run
+//! them in what it publishes for nimbus ([`crate::worker::ui_publish`]); `squall run
 //! --ui` reads them directly ([`crate::nimbus::ui_local`]).
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,7 +10,42 @@ use std::collections::{BTreeMap, HashMap};
 use prometheus_parse::{Sample, Scrape, Value};
 use squall::runtime::USER_PREFIX;
 
-use crate::nimbus::ui_types::{ProcessStats, UserMetric};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A process's resident memory and CPU time (`metrics-process`, as the
+/// `process_resident_memory_bytes` and `process_cpu_seconds_total` series
+/// of its `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProcessStats {
+    /// Resident set size (bytes).
+    pub rss_bytes: u64,
+    /// CPU time used since it started, user and system (s).
+    pub cpu_seconds: f64,
+}
+
+/// A metric a spout or bolt registered through its context
+/// (`context.metrics()`, docs/metrics.md), as its process exports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserMetric {
+    /// Its name as registered (exported with the `squall_user_` prefix).
+    pub name: String,
+    /// `counter`, `gauge` or `summary` (a histogram).
+    pub kind: String,
+    /// Component id.
+    pub component: String,
+    /// Global task id.
+    pub task: Option<usize>,
+    /// The labels it added (`with_label`), besides topology, component,
+    /// task and worker.
+    pub labels: BTreeMap<String, String>,
+    /// A counter's or gauge's value; a summary's count.
+    pub value: f64,
+    /// A summary's median, in its own unit.
+    pub p50: Option<f64>,
+    /// A summary's 99th percentile.
+    pub p99: Option<f64>,
+}
 
 /// Labels every user metric has, left out of [`UserMetric::labels`].
 const OWN_LABELS: [&str; 4] = ["topology", "component", "task", "worker"];

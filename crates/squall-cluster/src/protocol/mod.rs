@@ -14,6 +14,8 @@ pub mod fence;
 pub mod metrics_api;
 pub(crate) mod metrics_read;
 pub mod query_api;
+pub mod records;
+pub mod savepoint_requests;
 pub mod store;
 pub(crate) mod throttle;
 pub mod tls;

@@ -13,9 +13,11 @@
 //! 404 for a topology, component or state not here (the message names the
 //! ones that are); 400 for bad parameters. Errors are `{"error": "..."}`.
 //! Workers serve the same route for their own tasks, and nimbus routes
-//! queries to them ([`crate::nimbus::query_route`]). What this module does not
+//! queries to them ([`crate::nimbus::query_route`]); a worker publishes
+//! where it serves them ([`publish`], [`QueryAddress`]). What this module does not
 //! own: reading the state ([`squall::state`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -29,6 +31,7 @@ use squall::state::{json_key, KeyAnswer, LiveStates, Scan, ScanAnswer};
 use squall::Value;
 
 use crate::nimbus::api::ErrorBody;
+use crate::protocol::store::{Assignment, Store};
 use crate::{Error, Result};
 
 /// Entries a scan returns when the query names no limit.
@@ -275,4 +278,78 @@ pub async fn ask_url(
     }
     let reason = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
     Err(Error::Query(format!("{reason} (HTTP {})", status.as_u16())))
+}
+
+/// Where a worker serves queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryAddress {
+    /// The query API's address.
+    pub addr: SocketAddr,
+    /// The assignment epoch of the worker.
+    pub epoch: u64,
+    /// Whether it serves HTTPS ([`crate::protocol::api_tls::served`]).
+    #[serde(default)]
+    pub https: bool,
+}
+
+/// A worker's query server: stopped when dropped.
+#[derive(Debug)]
+#[must_use = "the query server stops when this guard is dropped"]
+pub struct QueryServer(tokio::task::AbortHandle);
+
+impl Drop for QueryServer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves queries of `states` (this worker's tasks) on a free port of
+/// `host`, on the current tokio runtime, until the returned server is
+/// dropped, and publishes the address for nimbus (a later call, for a
+/// restarted attempt, replaces it).
+///
+/// # Errors
+/// [`Error::Io`] if no port can be bound; an etcd error.
+pub async fn publish(
+    store: &Store,
+    a: &Assignment,
+    host: std::net::IpAddr,
+    states: LiveStates,
+    checkpoints: Option<squall::checkpoint::CheckpointStorage>,
+) -> Result<QueryServer> {
+    let listener = tokio::net::TcpListener::bind((host, 0))
+        .await
+        .map_err(|source| Error::Io { what: format!("bind a query port on {host}"), source })?;
+    let addr =
+        listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
+    let name = a.topology.name.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) =
+            crate::protocol::query_api::serve(listener, &name, states, checkpoints).await
+        {
+            eprintln!("query API: {e}");
+        }
+    });
+    let server = QueryServer(task.abort_handle());
+    let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
+    let https = crate::protocol::api_tls::served().cert.is_some();
+    store.put(&key, &QueryAddress { addr, epoch: a.epoch, https }, None).await?;
+    eprintln!("query API on {}://{addr}", if https { "https" } else { "http" });
+    Ok(server)
+}
+
+/// Where `topology` keeps its checkpoints, if it takes any (for committed
+/// reads).
+pub fn checkpoints_of(
+    topology: &squall::Topology,
+) -> Option<squall::checkpoint::CheckpointStorage> {
+    let config = topology.config();
+    let dir = config.checkpoint_dir.as_ref().filter(|_| config.checkpointing())?;
+    match squall::checkpoint::CheckpointStorage::open(dir, topology.name()) {
+        Ok(storage) => Some(storage),
+        Err(e) => {
+            eprintln!("committed reads not served: {e}");
+            None
+        }
+    }
 }

@@ -308,8 +308,11 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
                         );
                         // Users' savepoints, for as long as this attempt.
                         let trigger = coordinator.savepoints();
-                        let serve =
-                            crate::nimbus::savepoint::serve(store.clone(), a.clone(), trigger);
+                        let serve = crate::protocol::savepoint_requests::serve(
+                            store.clone(),
+                            a.clone(),
+                            trigger,
+                        );
                         let serving = tokio::spawn(serve);
                         let committed = plane.coordinate(coordinator, others).await;
                         serving.abort();
@@ -345,9 +348,9 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let cancel = part.cancel_token();
     // This attempt's state, queryable through nimbus until it ends.
     let states = part.metrics_handle().states();
-    let checkpoints = crate::nimbus::query_route::checkpoints_of(topology);
+    let checkpoints = crate::protocol::query_api::checkpoints_of(topology);
     // The server stops when this guard is dropped, at the attempt's end.
-    let _queries = crate::nimbus::query_route::publish(store, a, host, states, checkpoints)
+    let _queries = crate::protocol::query_api::publish(store, a, host, states, checkpoints)
         .await
         .map_err(|e| tracing::warn!("queries not served: {e}"));
     // The attempt's metrics and the spouts' switch, as a single worker

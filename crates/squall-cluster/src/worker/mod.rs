@@ -10,6 +10,7 @@ pub mod drpc_client;
 pub mod link;
 pub mod process;
 pub mod supervisor;
+mod ui_publish;
 pub(crate) mod worker_control;
 
 pub use process::*;

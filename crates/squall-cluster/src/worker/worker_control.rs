@@ -10,10 +10,10 @@ use squall::runtime::MetricsHandle;
 use squall::topology::Activation;
 use squall::{LocalCluster, RunningTopology, Topology};
 
-use crate::nimbus::control::{
+use crate::protocol::fence::EtcdFence;
+use crate::protocol::records::{
     self, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
 };
-use crate::protocol::fence::EtcdFence;
 use crate::protocol::store::{Assignment, Store};
 use crate::{ClusterConfig, Result};
 
@@ -35,10 +35,10 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let name = &a.topology.name;
     let (rescale, switch) = runtime.block_on(async {
         let rescale: Option<Rescale> = store.get(&format!("rescale/{name}")).await?;
-        Ok::<_, crate::Error>((rescale, control::activation(&store, name).await?))
+        Ok::<_, crate::Error>((rescale, records::activation(&store, name).await?))
     })?;
     let mut topology = match &rescale {
-        Some(r) if !r.parallelism.is_empty() => control::build(&a.topology, r)?,
+        Some(r) if !r.parallelism.is_empty() => records::build(&a.topology, r)?,
         _ => topology,
     };
     if let Some(location) = rescale.as_ref().and_then(|r| r.restore_from.clone()) {
@@ -47,7 +47,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     }
     let activation = Activation::new(switch.active);
     let mut topology = topology.with_activation(&activation);
-    crate::nimbus::ui_cluster::worker_started(&topology);
+    crate::worker::ui_publish::worker_started(&topology);
     if a.workers > 1 {
         drop(runtime);
         // The job driver with this worker's share of the tasks: one
@@ -60,12 +60,12 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         let fence = runtime.block_on(EtcdFence::new(&store, a))?;
         topology = topology.with_fence(Arc::new(fence));
     }
-    let checkpoints = crate::nimbus::query_route::checkpoints_of(&topology);
+    let checkpoints = crate::protocol::query_api::checkpoints_of(&topology);
     let running = Arc::new(LocalCluster::submit(topology)?);
     let metrics = running.metrics_handle();
     let host = config.supervisor.data_host;
     let publish =
-        crate::nimbus::query_route::publish(&store, a, host, running.states(), checkpoints);
+        crate::protocol::query_api::publish(&store, a, host, running.states(), checkpoints);
     let _queries = runtime.block_on(publish).map_err(|e| tracing::warn!("queries not served: {e}"));
     // Reports and the spouts' switch, as on several workers; users'
     // savepoints (`squall savepoint`, `squall stop`: nimbus kills the
@@ -74,7 +74,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     let (store2, a2) = (store.clone(), a.clone());
     let reports = runtime.spawn(follow(store2, a2, activation.clone(), metrics, ended.clone()));
     let serving = running.savepoint_trigger().map(|trigger| {
-        runtime.spawn(crate::nimbus::savepoint::serve(store.clone(), a.clone(), trigger))
+        runtime.spawn(crate::protocol::savepoint_requests::serve(store.clone(), a.clone(), trigger))
     });
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
     let mut stopped = false;
@@ -145,7 +145,7 @@ async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {
 }
 
 /// Follows the switch, publishes this worker's report (when it changed,
-/// at most every [`control::REPORT_WRITTEN_EVERY`] unless `last`).
+/// at most every [`records::REPORT_WRITTEN_EVERY`] unless `last`).
 async fn look(
     store: &Store,
     a: &Assignment,
@@ -154,7 +154,7 @@ async fn look(
     last: bool,
 ) -> crate::Result<()> {
     let name = &a.topology.name;
-    let switch = control::activation(store, name).await?;
+    let switch = records::activation(store, name).await?;
     if switch.active != activation.is_active() {
         tracing::info!("spouts {}", if switch.active { "activated" } else { "deactivated" });
         activation.set_active(switch.active);
@@ -164,8 +164,8 @@ async fn look(
     let addr = crate::protocol::metrics_api::address();
     let report =
         WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
-    control::REPORTS.put(store, &report_key(a), &report, last).await?;
-    crate::nimbus::ui_cluster::publish(store, a, report.active, metrics, false).await
+    records::REPORTS.put(store, &report_key(a), &report, last).await?;
+    crate::worker::ui_publish::publish(store, a, report.active, metrics, false).await
 }
 
 /// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires.
@@ -185,7 +185,7 @@ pub(crate) async fn follow(
             tracing::warn!("cannot publish metrics: {e}");
         }
         if last {
-            let last = crate::nimbus::ui_cluster::publish(
+            let last = crate::worker::ui_publish::publish(
                 &store,
                 &a,
                 activation.is_active(),
