@@ -32,41 +32,11 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use crate::nimbus::{self, NimbusError};
+use crate::protocol::rest::error;
+pub use crate::protocol::rest::{ErrorBody, SubmitRequest};
 use crate::protocol::store::{Store, SupervisorInfo, TopologyStatus};
-
-/// Body of a submission.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitRequest {
-    /// The topology's YAML text (see docs/yaml.md).
-    pub yaml: String,
-    /// `KEY=VALUE` parameter overrides, as `squall run --set`.
-    #[serde(default)]
-    pub overrides: Vec<(String, String)>,
-    /// Worker processes to spread the topology over (Storm's
-    /// `topology.workers`); 1 when absent.
-    #[serde(default = "one")]
-    pub workers: usize,
-    /// Start from this savepoint (a folder printed by `squall savepoint` or
-    /// `squall stop`, or by `squall run --savepoint-on-stop`); parallelisms
-    /// may differ from the savepoint's.
-    #[serde(default)]
-    pub from_savepoint: Option<String>,
-}
-
-fn one() -> usize {
-    1
-}
-
-/// An error answer's body.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What was wrong.
-    pub error: String,
-}
 
 pub(crate) struct ApiState {
     pub(crate) store: Store,
@@ -114,10 +84,6 @@ pub async fn json_errors(request: axum::extract::Request, next: middleware::Next
         Ok(text) => error(code, String::from_utf8_lossy(&text)),
         Err(e) => error(code, format!("unreadable error: {e}")),
     }
-}
-
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(ErrorBody { error: message.into() })).into_response()
 }
 
 impl IntoResponse for NimbusError {

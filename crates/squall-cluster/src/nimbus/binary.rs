@@ -20,46 +20,15 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use clap::Parser;
-use serde::{Deserialize, Serialize};
 use squall::Topology;
 
 use crate::nimbus::api::ApiState;
 use crate::nimbus::NimbusError;
+pub use crate::protocol::rest::{BinaryDescription, BinarySubmit, Uploaded};
 use crate::protocol::store::{TopologyRecord, TopologyStatus};
 
 /// Largest binary nimbus takes (bytes).
 pub const MAX_BINARY_BYTES: usize = 1 << 30;
-
-/// What a topology binary says of itself (`PATH describe`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BinaryDescription {
-    /// The topology's name.
-    pub name: String,
-    /// `(component, parallelism)`, producers first.
-    pub components: Vec<(String, usize)>,
-}
-
-/// Answer to an upload: where nimbus keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Uploaded {
-    /// The blob's key.
-    pub key: String,
-}
-
-/// Body of a binary topology's submission, after its upload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BinarySubmit {
-    /// The key the upload answered.
-    pub key: String,
-    /// What the binary described.
-    pub description: BinaryDescription,
-    /// `KEY=VALUE` parameters handed to the user's code.
-    #[serde(default)]
-    pub overrides: Vec<(String, String)>,
-    /// Worker processes.
-    pub workers: usize,
-}
 
 /// The modes of a topology binary.
 #[derive(Parser)]

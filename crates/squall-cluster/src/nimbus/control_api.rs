@@ -12,65 +12,18 @@
 //! `DELETE /api/v1/topologies/{name}?wait_s=S` (kill after S seconds of
 //! deactivation) is [`crate::nimbus::api`]'s kill route with [`KillQuery`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use crate::nimbus::api::ApiState;
 use crate::nimbus::control::{self, TopologyMetrics};
 use crate::nimbus::NimbusError;
+pub use crate::protocol::rest::{KillQuery, RebalanceRequest, SavepointBody, SavepointTaken};
 use crate::protocol::store::TopologyStatus;
-
-/// Body of a rebalance (Storm's `rebalance -e component=N -n workers`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RebalanceRequest {
-    /// New parallelism per component.
-    #[serde(default)]
-    pub parallelism: BTreeMap<String, usize>,
-    /// New number of worker processes.
-    #[serde(default)]
-    pub workers: Option<usize>,
-}
-
-/// Body of a savepoint request (Flink's `savepoint` and `stop`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SavepointBody {
-    /// Stop the topology with the savepoint: spouts paused first, killed
-    /// after (Flink's stop-with-savepoint).
-    #[serde(default)]
-    pub stop: bool,
-    /// The folder to put the savepoint in (an absolute path on the
-    /// workers' machines, or a URL such as `s3://bucket/savepoints`); a
-    /// new folder `savepoint-<topology>-<id>` is made inside it. Default:
-    /// `<checkpoint_dir>/<topology>/savepoints/`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dir: Option<String>,
-}
-
-/// Answer of the savepoint route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SavepointTaken {
-    /// The savepoint's folder, for `squall submit --from-savepoint`.
-    pub location: String,
-    /// Whether the topology was stopped.
-    pub stopped: bool,
-}
-
-/// Query of the kill route.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct KillQuery {
-    /// Seconds between deactivation and the kill (Storm's `kill -w`).
-    #[serde(default)]
-    pub wait_s: u64,
-}
 
 /// The routes, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {

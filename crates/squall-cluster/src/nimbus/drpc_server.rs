@@ -43,7 +43,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use squall::drpc::{DrpcFailure, DrpcRequest, LocalDrpc};
 
-use crate::nimbus::api::ErrorBody;
+use crate::protocol::rest::error;
 use crate::{Error, Result};
 
 /// Longest long poll a spout may ask for, ms.
@@ -167,10 +167,6 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Io { what: format!("bind {addr}"), source })
-}
-
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(ErrorBody { error: message.into() })).into_response()
 }
 
 async fn execute(

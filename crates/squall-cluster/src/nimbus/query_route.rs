@@ -25,18 +25,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::nimbus::api::{ApiState, ErrorBody};
+use crate::nimbus::api::ApiState;
 use crate::protocol::query_api::{ask_url, Asked, StateQuery};
 pub use crate::protocol::query_api::{checkpoints_of, QueryAddress};
+use crate::protocol::rest::error;
 use crate::Result;
 
 /// The nimbus route, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {
     Router::new().route("/api/v1/topologies/{name}/query/{component}/{state}", get(query))
-}
-
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(ErrorBody { error: message.into() })).into_response()
 }
 
 async fn query(

@@ -21,8 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use rust_embed::RustEmbed;
 
-use crate::nimbus::ui_api::{error, Backend, UiState};
+use crate::nimbus::ui_api::{Backend, UiState};
 use crate::protocol::auth::Tokens;
+use crate::protocol::rest::error;
 use crate::protocol::store::Store;
 
 #[derive(RustEmbed)]

@@ -25,19 +25,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use squall::runtime::{CheckpointRecord, TaskStats, TopologyGraph};
 use utoipa::OpenApi;
 
-use crate::nimbus::api::ErrorBody;
 use crate::nimbus::control::now_ms;
 use crate::nimbus::ui_openapi::BearerAuth;
 pub use crate::nimbus::ui_types::*;
 use crate::nimbus::ui_views::{self, Sample};
 use crate::nimbus::NimbusError;
+use crate::protocol::rest::ErrorBody;
 use crate::protocol::store::TopologyStatus;
 
 /// How often the background task samples every live topology.
@@ -168,10 +166,6 @@ impl UiState {
             .or_else(|| kept.front().filter(|s| s.at_ms + 500 <= at_ms))
             .cloned()
     }
-}
-
-pub(crate) fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(ErrorBody { error: message.into() })).into_response()
 }
 
 /// The UI's read routes (not guarded: the caller adds the token layer).

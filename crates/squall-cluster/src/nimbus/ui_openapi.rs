@@ -8,9 +8,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::Modify;
 
-use crate::nimbus::api::{ErrorBody, SubmitRequest};
-use crate::nimbus::control::TopologyMetrics;
 use crate::nimbus::control_api::{KillQuery, RebalanceRequest, SavepointBody, SavepointTaken};
+use crate::protocol::records::TopologyMetrics;
+use crate::protocol::rest::{ErrorBody, SubmitRequest};
 use crate::protocol::store::{SupervisorInfo, TopologyStatus};
 
 /// Adds the bearer-token scheme every route but the health check uses

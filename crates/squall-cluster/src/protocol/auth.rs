@@ -20,11 +20,10 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use subtle::ConstantTimeEq;
 
-use crate::nimbus::api::ErrorBody;
+use crate::protocol::rest::error;
 use crate::{Error, Result};
 
 /// What a request's token allows.
@@ -101,10 +100,6 @@ pub fn readable(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::HEAD) && !path.starts_with("/drpc/")
 }
 
-fn refuse(code: StatusCode, message: &str) -> Response {
-    (code, Json(ErrorBody { error: message.into() })).into_response()
-}
-
 /// Middleware: lets a request through when its `Authorization: Bearer`
 /// token allows it; 401 without a token or with a wrong one, 403 for the
 /// read-only token on a route that changes something.
@@ -115,18 +110,18 @@ pub async fn guard(State(tokens): State<Arc<Tokens>>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(given) = given else {
-        return refuse(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required");
+        return error(StatusCode::UNAUTHORIZED, "an Authorization: Bearer token is required");
     };
     match tokens.access(given) {
         Some(Access::Full) => next.run(request).await,
         Some(Access::ReadOnly) if readable(request.method(), request.uri().path()) => {
             next.run(request).await
         }
-        Some(Access::ReadOnly) => refuse(
+        Some(Access::ReadOnly) => error(
             StatusCode::FORBIDDEN,
             "the read-only token may only read (GET); this needs the api_token",
         ),
-        None => refuse(StatusCode::UNAUTHORIZED, "wrong bearer token"),
+        None => error(StatusCode::UNAUTHORIZED, "wrong bearer token"),
     }
 }
 

@@ -3,11 +3,11 @@
 
 use reqwest::{Client, RequestBuilder, Response};
 
-use crate::nimbus::api::{ErrorBody, SubmitRequest};
-use crate::nimbus::binary::{BinaryDescription, BinarySubmit, Uploaded};
-use crate::nimbus::control::TopologyMetrics;
-use crate::nimbus::control_api::{RebalanceRequest, SavepointBody, SavepointTaken};
 use crate::protocol::config::ClusterConfig;
+use crate::protocol::records::TopologyMetrics;
+use crate::protocol::rest::{BinaryDescription, BinarySubmit, Uploaded};
+use crate::protocol::rest::{ErrorBody, SubmitRequest};
+use crate::protocol::rest::{RebalanceRequest, SavepointBody, SavepointTaken};
 use crate::protocol::store::{Store, SupervisorInfo, TopologyStatus};
 use crate::{Error, Result};
 

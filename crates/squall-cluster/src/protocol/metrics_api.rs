@@ -251,7 +251,7 @@ async fn local_metrics(
     Path(name): Path<String>,
 ) -> Response {
     let error = |code: StatusCode, error: String| {
-        (code, Json(crate::nimbus::api::ErrorBody { error })).into_response()
+        (code, Json(crate::protocol::rest::ErrorBody { error })).into_response()
     };
     let Some(handle) = state.0 .0.get() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the topology has not started yet".into());

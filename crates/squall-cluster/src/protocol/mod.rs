@@ -15,6 +15,7 @@ pub mod metrics_api;
 pub(crate) mod metrics_read;
 pub mod query_api;
 pub mod records;
+pub mod rest;
 pub mod savepoint_requests;
 pub mod store;
 pub(crate) mod throttle;

@@ -30,7 +30,8 @@ use squall::checkpoint::{CheckpointStorage, RestoredCheckpoint};
 use squall::state::{json_key, KeyAnswer, LiveStates, Scan, ScanAnswer};
 use squall::Value;
 
-use crate::nimbus::api::ErrorBody;
+use crate::protocol::rest::error;
+use crate::protocol::rest::ErrorBody;
 use crate::protocol::store::{Assignment, Store};
 use crate::{Error, Result};
 
@@ -163,10 +164,6 @@ pub async fn serve(
     let app: Router = routes(topology, states, checkpoints);
     crate::protocol::api_tls::serve_configured(listener, app, &crate::protocol::api_tls::served())
         .await
-}
-
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(ErrorBody { error: message.into() })).into_response()
 }
 
 async fn query(

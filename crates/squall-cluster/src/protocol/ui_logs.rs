@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::nimbus::ui_api::error;
+use crate::protocol::rest::error;
 
 /// Bytes read from the end of a log at most.
 const TAIL_BYTES: u64 = 1 << 20;

@@ -16,7 +16,7 @@ use squall::drpc::{DrpcInvocations, DrpcRequest, DrpcSpout, ReturnResults};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
-use crate::nimbus::api::ErrorBody;
+use crate::protocol::rest::ErrorBody;
 use crate::{Error, Result};
 
 /// The environment variable a worker's DRPC spouts and bolts read their
