@@ -34,10 +34,17 @@ pub mod nimbus;
 pub mod protocol;
 pub mod worker;
 
+/// Rust topologies shipped as binaries: nimbus's routes and the bodies
+/// ([`nimbus::binary`]), and a binary's `main` ([`worker::binary_main`]).
+pub mod binary {
+    pub use crate::nimbus::binary::*;
+    pub use crate::worker::binary_main::cluster_main;
+}
+
 /// The modules' earlier paths (`squall_cluster::api`, ...), kept for callers.
 pub use nimbus::{
-    api, binary, compaction, control, control_api, drpc_server, query_route, regroup, savepoint,
-    scheduler, ui, ui_api, ui_cluster, ui_local, ui_types,
+    api, compaction, control, control_api, drpc_server, query_route, regroup, savepoint, scheduler,
+    ui, ui_api, ui_cluster, ui_local, ui_types,
 };
 pub use protocol::{
     api_tls, auth, blobs, client, config, etcd_tls, fence, metrics_api, query_api, store, tls, wire,

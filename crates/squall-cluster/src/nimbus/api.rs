@@ -60,7 +60,7 @@ pub fn router(
         .merge(crate::nimbus::binary::routes())
         .merge(crate::nimbus::drpc_server::routes(drpc))
         .merge(crate::nimbus::query_route::routes())
-        .merge(crate::protocol::metrics_api::nimbus_routes())
+        .merge(crate::nimbus::metrics_targets::nimbus_routes())
         .layer(middleware::from_fn_with_state(tokens, crate::protocol::auth::guard))
         .with_state(state)
 }

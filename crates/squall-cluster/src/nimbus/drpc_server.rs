@@ -43,22 +43,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use squall::drpc::{DrpcFailure, DrpcRequest, LocalDrpc};
 
+pub use crate::protocol::config::{
+    DEFAULT_HOLDER_TIMEOUT_MS, DEFAULT_LEASE_MS, DEFAULT_REQUEST_TIMEOUT_MS,
+};
 use crate::protocol::rest::error;
 use crate::{Error, Result};
 
 /// Longest long poll a spout may ask for, ms.
 pub const MAX_WAIT_MS: u64 = 30_000;
-
-/// Default `drpc.request.timeout`: how long a caller waits, ms.
-pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
-
-/// Default lease of a request handed to a spout and not yet confirmed, ms.
-pub const DEFAULT_LEASE_MS: u64 = 5_000;
-
-/// Default silence after which a poller's held requests fail, ms: five
-/// long polls of [`crate::worker::drpc_client`]'s spouts, so that a busy worker is
-/// not taken for a dead one.
-pub const DEFAULT_HOLDER_TIMEOUT_MS: u64 = 5_000;
 
 /// The server's state: the request table and the callers' timeout.
 #[derive(Debug, Clone)]

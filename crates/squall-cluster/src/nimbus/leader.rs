@@ -275,7 +275,7 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
     let store = Store::connect_until_reached(&config).await?;
     let mut client = store.client();
     let lease = client.lease_grant(config.nimbus.lease_ttl_s, None).await?.id();
-    let heartbeat = tokio::spawn(crate::worker::supervisor::keep_lease_alive(
+    let heartbeat = tokio::spawn(crate::protocol::store::keep_lease_alive(
         client.clone(),
         lease,
         config.nimbus.lease_ttl_s,

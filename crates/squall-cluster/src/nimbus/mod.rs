@@ -10,6 +10,7 @@ pub mod control;
 pub mod control_api;
 pub mod drpc_server;
 mod leader;
+pub mod metrics_targets;
 pub mod query_route;
 pub mod regroup;
 pub mod savepoint;

@@ -135,5 +135,5 @@ pub(crate) fn drpc_failure() {}
 
 #[utoipa::path(get, path = "/api/v1/metrics/targets", tag = "cluster",
     description = "Prometheus HTTP service discovery (`http_sd_configs`): every live worker's and supervisor's `/metrics` address and labels (docs/metrics.md).",
-    responses((status = 200, body = Vec<crate::protocol::metrics_api::TargetGroup>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<crate::nimbus::metrics_targets::TargetGroup>), (status = 401, body = ErrorBody)))]
 pub(crate) fn metrics_targets() {}

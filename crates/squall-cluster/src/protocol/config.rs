@@ -12,6 +12,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// Default `drpc.request.timeout`: how long a caller waits, ms.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
+
+/// Default lease of a request handed to a spout and not yet confirmed, ms.
+pub const DEFAULT_LEASE_MS: u64 = 5_000;
+
+/// Default silence after which a poller's held requests fail, ms: five
+/// long polls of [`crate::worker::drpc_client`]'s spouts, so that a busy worker is
+/// not taken for a dead one.
+pub const DEFAULT_HOLDER_TIMEOUT_MS: u64 = 5_000;
+
 /// The cluster's configuration, shared by nimbus, supervisors and the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,11 +83,11 @@ pub struct NimbusConfig {
 }
 
 fn drpc_request_timeout_ms() -> u64 {
-    crate::nimbus::drpc_server::DEFAULT_REQUEST_TIMEOUT_MS
+    DEFAULT_REQUEST_TIMEOUT_MS
 }
 
 fn drpc_holder_timeout_ms() -> u64 {
-    crate::nimbus::drpc_server::DEFAULT_HOLDER_TIMEOUT_MS
+    DEFAULT_HOLDER_TIMEOUT_MS
 }
 
 fn etcd_compaction_ms() -> u64 {

@@ -17,7 +17,6 @@
 //! nothing, and a worker's series carry the worker that ran them. See
 //! docs/metrics.md.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -29,13 +28,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde::{Deserialize, Serialize};
 use squall::runtime::{MetricsHandle, Publisher};
 
-use crate::nimbus::api::ApiState;
-use crate::nimbus::control::{TopologyMetrics, WorkerReport};
-use crate::nimbus::NimbusError;
-use crate::protocol::store::{State as TopologyState, SupervisorInfo, TopologyStatus};
+use crate::protocol::records::{TopologyMetrics, WorkerReport};
+use crate::protocol::store::{State as TopologyState, TopologyStatus};
 
 /// How often the runtime's counters, the process's RSS and CPU are
 /// gathered into the exporter.
@@ -270,52 +266,6 @@ async fn local_metrics(
         worker_pid: Some(std::process::id()),
     };
     Json(TopologyMetrics::of(status, true, vec![report])).into_response()
-}
-
-/// One group of Prometheus's HTTP service discovery
-/// (`http_sd_configs`): addresses to scrape and the labels their series
-/// get.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TargetGroup {
-    /// `host:port` of each `/metrics` endpoint.
-    pub targets: Vec<String>,
-    /// `job_role` (`worker` or `supervisor`), and `topology` for workers.
-    pub labels: BTreeMap<String, String>,
-}
-
-/// Nimbus's route (behind its token): `GET /api/v1/metrics/targets`.
-pub(crate) fn nimbus_routes() -> Router<Arc<ApiState>> {
-    Router::new().route("/api/v1/metrics/targets", get(targets))
-}
-
-async fn targets(
-    State(state): State<Arc<ApiState>>,
-) -> Result<Json<Vec<TargetGroup>>, NimbusError> {
-    let store = &state.store;
-    // Prometheus scrapes over HTTPS where the cluster serves it.
-    let scheme = [("__scheme__", crate::protocol::api_tls::served().scheme())];
-    let mut groups = Vec::new();
-    for (_, s) in store.list::<SupervisorInfo>("supervisors").await? {
-        if let Some(addr) = s.metrics_addr {
-            let labels = [("job_role", "supervisor"), ("supervisor", s.id.as_str()), scheme[0]];
-            groups.push(TargetGroup { targets: vec![addr], labels: labelled(&labels) });
-        }
-    }
-    for t in crate::nimbus::list(store).await? {
-        if t.state.is_over() {
-            continue;
-        }
-        let m = crate::nimbus::control::metrics(store, &t.name).await?;
-        for addr in m.metrics_addrs {
-            let labels = [("job_role", "worker"), ("topology", t.name.as_str()), scheme[0]];
-            groups.push(TargetGroup { targets: vec![addr], labels: labelled(&labels) });
-        }
-    }
-    Ok(Json(groups))
-}
-
-fn labelled(labels: &[(&str, &str)]) -> BTreeMap<String, String> {
-    labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// HELP lines and units of the runtime's families (`squall::runtime::Publisher`

@@ -14,6 +14,8 @@
 //! | `NS/done/{topology}/{epoch}/{supervisor}-{slot}` | `true` once that worker finished | supervisor |
 //! | `NS/checkpoints/{topology}` | [`crate::protocol::fence::CompletedCheckpoints`] | the coordinator's worker, in a transaction fenced by its assignment; nimbus deletes it at a new submission |
 
+use std::time::Duration;
+
 use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -343,6 +345,61 @@ impl Store {
             // etcd answers "election: no leader" as an error.
             Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("no leader") => Ok(None),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Renews `lease` every third of `ttl_s` until etcd says it has expired or
+/// it may have.
+///
+/// A renewal whose answer is late is not a lost lease: on a loaded machine
+/// this daemon's own threads, not etcd, may be what is slow. So renewals go
+/// out on time whether or not the previous one was answered, and the lease
+/// counts as lost only when etcd says so (an answer with no time left, or a
+/// closed stream) or when no renewal sent in the last `ttl_s` has been
+/// answered: the last one etcd is known to have received was sent before
+/// that, so by now it may have let the lease go, and the daemon must stop
+/// acting on it (a nimbus its leadership, a supervisor its workers). Until
+/// issue 20 a renewal unanswered for two thirds of the TTL ended the
+/// daemon, and a test nimbus (TTL 2 s) beside a CPU hog exited while its
+/// lease was alive.
+///
+/// # Errors
+/// [`Error::Etcd`] when a renewal cannot be sent or etcd's answer is an
+/// error; [`Error::Config`] when no renewal was answered for `ttl_s`; `Ok`
+/// when etcd answers that the lease is gone.
+pub async fn keep_lease_alive(mut client: Client, lease: i64, ttl_s: i64) -> Result<()> {
+    let (mut keeper, mut stream) = client.lease_keep_alive(lease).await?;
+    let ttl = Duration::from_secs(ttl_s.max(1) as u64);
+    let every = ttl / 3;
+    // When each unanswered renewal was sent, oldest first (etcd answers a
+    // stream's renewals in order).
+    let mut unanswered = std::collections::VecDeque::new();
+    // The send time of the newest renewal etcd answered: the lease lives at
+    // least until this plus the TTL.
+    let mut alive_from = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if alive_from.elapsed() >= ttl {
+                    return Err(Error::Config(format!(
+                        "etcd answered no lease renewal for {} s: the lease may have expired",
+                        ttl.as_secs()
+                    )));
+                }
+                keeper.keep_alive().await?;
+                unanswered.push_back(tokio::time::Instant::now());
+            }
+            answer = stream.message() => match answer? {
+                Some(resp) if resp.ttl() > 0 => {
+                    if let Some(sent) = unanswered.pop_front() {
+                        alive_from = sent;
+                    }
+                }
+                _ => return Ok(()),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 //! here imports [`crate::nimbus`].
 
 pub mod acking;
+pub mod binary_main;
 pub mod distributed;
 pub mod drpc_client;
 pub mod link;

@@ -9,15 +9,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
 
-use etcd_client::{Client, WatchOptions};
+use etcd_client::WatchOptions;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::config::ClusterConfig;
-use crate::protocol::store::{Assignment, State, Store, SupervisorInfo};
+use crate::protocol::store::{keep_lease_alive, Assignment, State, Store, SupervisorInfo};
 use crate::{Error, Result};
 
 /// Worker exit code for "a task failed" (as `squall run`); the worker is not
@@ -28,61 +27,6 @@ pub const EXIT_CONFIG: i32 = 2;
 /// Worker exit code for "stopped after a savepoint" (rebalance): the
 /// assignment goes, the status is nimbus's.
 pub const EXIT_STOPPED: i32 = 3;
-
-/// Renews `lease` every third of `ttl_s` until etcd says it has expired or
-/// it may have.
-///
-/// A renewal whose answer is late is not a lost lease: on a loaded machine
-/// this daemon's own threads, not etcd, may be what is slow. So renewals go
-/// out on time whether or not the previous one was answered, and the lease
-/// counts as lost only when etcd says so (an answer with no time left, or a
-/// closed stream) or when no renewal sent in the last `ttl_s` has been
-/// answered: the last one etcd is known to have received was sent before
-/// that, so by now it may have let the lease go, and the daemon must stop
-/// acting on it (a nimbus its leadership, a supervisor its workers). Until
-/// issue 20 a renewal unanswered for two thirds of the TTL ended the
-/// daemon, and a test nimbus (TTL 2 s) beside a CPU hog exited while its
-/// lease was alive.
-///
-/// # Errors
-/// [`Error::Etcd`] when a renewal cannot be sent or etcd's answer is an
-/// error; [`Error::Config`] when no renewal was answered for `ttl_s`; `Ok`
-/// when etcd answers that the lease is gone.
-pub async fn keep_lease_alive(mut client: Client, lease: i64, ttl_s: i64) -> Result<()> {
-    let (mut keeper, mut stream) = client.lease_keep_alive(lease).await?;
-    let ttl = Duration::from_secs(ttl_s.max(1) as u64);
-    let every = ttl / 3;
-    // When each unanswered renewal was sent, oldest first (etcd answers a
-    // stream's renewals in order).
-    let mut unanswered = std::collections::VecDeque::new();
-    // The send time of the newest renewal etcd answered: the lease lives at
-    // least until this plus the TTL.
-    let mut alive_from = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if alive_from.elapsed() >= ttl {
-                    return Err(Error::Config(format!(
-                        "etcd answered no lease renewal for {} s: the lease may have expired",
-                        ttl.as_secs()
-                    )));
-                }
-                keeper.keep_alive().await?;
-                unanswered.push_back(tokio::time::Instant::now());
-            }
-            answer = stream.message() => match answer? {
-                Some(resp) if resp.ttl() > 0 => {
-                    if let Some(sent) = unanswered.pop_front() {
-                        alive_from = sent;
-                    }
-                }
-                _ => return Ok(()),
-            },
-        }
-    }
-}
 
 /// A running worker process.
 struct Worker {
