@@ -30,6 +30,20 @@
 //!   embedded in the binary, the JSON routes they read, OpenAPI) served by
 //!   the leading nimbus and by `squall run --ui`.
 
+/// Writes one line to stderr, unformatted and whatever the log filter: the
+/// lines a daemon announces as part of its interface, which operators,
+/// scripts and tests read (`query API on URL`, `nimbus leading, API on
+/// URL`, `data plane: TLS`, a worker's outcome as its log's last line that
+/// its supervisor reports, ...). Everything else goes through `tracing`.
+/// Unlike `eprintln!`, a closed stderr does not panic the daemon.
+macro_rules! announce {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use announce;
+
 pub mod nimbus;
 pub mod protocol;
 pub mod worker;
@@ -86,6 +100,12 @@ pub enum Error {
     /// which).
     #[error("{0}")]
     Drpc(String),
+    /// The metrics exporter could not be installed (one per process).
+    #[error("metrics exporter: {0}")]
+    Metrics(String),
+    /// A supervisor's log server gave no log (the reason says why).
+    #[error("{0}")]
+    Logs(String),
     /// A state query got no answer (the reason and HTTP status say why).
     #[error("{0}")]
     Query(String),

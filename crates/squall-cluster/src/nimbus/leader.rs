@@ -301,8 +301,8 @@ pub async fn run(config: ClusterConfig) -> Result<()> {
     }
     leading.store(true, std::sync::atomic::Ordering::SeqCst);
     tracing::info!(%url, "nimbus leads");
-    eprintln!("nimbus leading, API on {url}");
-    eprintln!("web UI on {url}/ (the API token opens it)");
+    crate::announce!("nimbus leading, API on {url}");
+    crate::announce!("web UI on {url}/ (the API token opens it)");
     let every = Duration::from_millis(config.nimbus.reconcile_ms);
     let reconciler = async {
         let mut tick = tokio::time::interval(every);

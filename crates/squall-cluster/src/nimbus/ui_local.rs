@@ -214,7 +214,7 @@ async fn switch(
 ) -> Result<Json<TopologyStatus>, NimbusError> {
     local.live(name)?;
     local.activation.set_active(active);
-    eprintln!("web UI: spouts {}", if active { "activated" } else { "deactivated" });
+    crate::announce!("web UI: spouts {}", if active { "activated" } else { "deactivated" });
     Ok(Json(local.status()))
 }
 
@@ -239,10 +239,10 @@ async fn kill(
 ) -> Result<Json<TopologyStatus>, NimbusError> {
     local.live(&name)?;
     if q.wait_s == 0 {
-        eprintln!("web UI: killing the topology");
+        crate::announce!("web UI: killing the topology");
         local.kill();
     } else {
-        eprintln!("web UI: spouts deactivated; killing the topology in {} s", q.wait_s);
+        crate::announce!("web UI: spouts deactivated; killing the topology in {} s", q.wait_s);
         local.activation.set_active(false);
         let later = local.clone();
         tokio::spawn(async move {
@@ -277,7 +277,7 @@ async fn savepoint(
         .await
         .map_err(|e| NimbusError::BadTopology(format!("savepoint: {e}")))?
         .map_err(|e| NimbusError::BadTopology(e.to_string()))?;
-    eprintln!("web UI: savepoint {taken}");
+    crate::announce!("web UI: savepoint {taken}");
     if body.stop {
         local.kill();
     }

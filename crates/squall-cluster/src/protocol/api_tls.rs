@@ -122,8 +122,7 @@ async fn reload(tls: RustlsConfig, cert: PathBuf, key: PathBuf, every: Duration)
         match tls.reload_from_pem_file(&cert, &key).await {
             Ok(()) => {
                 seen = now;
-                tracing::info!(cert = %cert.display(), "REST API certificate reloaded");
-                eprintln!("REST API certificate reloaded from {}", cert.display());
+                crate::announce!("REST API certificate reloaded from {}", cert.display());
             }
             // Tried again at the next tick (the files may be half-written).
             Err(e) => tracing::warn!(cert = %cert.display(), error = %e,
@@ -189,7 +188,7 @@ pub fn served() -> ApiTlsConfig {
     match crate::ClusterConfig::load(None) {
         Ok(config) => config.api_tls,
         Err(e) => {
-            eprintln!("api_tls: configuration not read, serving plain HTTP: {e}");
+            tracing::warn!("api_tls: configuration not read, serving plain HTTP: {e}");
             ApiTlsConfig::default()
         }
     }

@@ -32,6 +32,7 @@ use squall::runtime::{MetricsHandle, Publisher};
 
 use crate::protocol::records::{TopologyMetrics, WorkerReport};
 use crate::protocol::store::{State as TopologyState, TopologyStatus};
+use crate::{Error, Result};
 
 /// How often the runtime's counters, the process's RSS and CPU are
 /// gathered into the exporter.
@@ -64,21 +65,25 @@ static EXPORTER: OnceLock<Exporter> = OnceLock::new();
 /// `[api_tls]` ([`crate::protocol::api_tls::served`]). Returns the address served.
 ///
 /// # Errors
-/// A message when a recorder is already installed, or the listener or the
-/// threads cannot be set up.
+/// [`Error::Metrics`] when a recorder is already installed;
+/// [`Error::Io`] when the listener or the threads cannot be set up.
 pub fn start(
     labels: &[(&str, &str)],
     listener: std::net::TcpListener,
     extra: Router,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr> {
     let exporter = start_unserved(labels)?;
-    let addr = listener.local_addr().map_err(|e| format!("metrics listener: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| Error::Io { what: "metrics listener".into(), source })?;
     let _ = exporter.address.set(addr);
-    listener.set_nonblocking(true).map_err(|e| format!("metrics listener: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| Error::Io { what: "metrics listener".into(), source })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("metrics runtime: {e}"))?;
+        .map_err(|source| Error::Io { what: "metrics runtime".into(), source })?;
     let router = extra.merge(routes());
     let tls = crate::protocol::api_tls::served();
     std::thread::Builder::new()
@@ -87,15 +92,26 @@ pub fn start(
             runtime.block_on(async move {
                 let served = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => crate::protocol::api_tls::serve_configured(l, router, &tls).await,
-                    Err(e) => Err(crate::Error::Io { what: "metrics listener".into(), source: e }),
+                    Err(source) => Err(Error::Io { what: "metrics listener".into(), source }),
                 };
                 if let Err(e) = served {
-                    eprintln!("error: metrics endpoint: {e}");
+                    tracing::error!("metrics endpoint: {e}");
                 }
             })
         })
-        .map_err(|e| format!("metrics thread: {e}"))?;
+        .map_err(|source| Error::Io { what: "metrics thread".into(), source })?;
     Ok(addr)
+}
+
+/// [`start`] on a free port of `host`, without extra routes: a worker's
+/// or a supervisor's `/metrics`.
+///
+/// # Errors
+/// As [`start`]; [`Error::Io`] when no port can be bound.
+pub fn serve_on(host: std::net::IpAddr, labels: &[(&str, &str)]) -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind((host, 0))
+        .map_err(|source| Error::Io { what: format!("bind a metrics port on {host}"), source })?;
+    start(labels, listener, Router::new())
 }
 
 /// Installs the Prometheus exporter as [`start`] does, and starts the
@@ -104,7 +120,7 @@ pub fn start(
 ///
 /// # Errors
 /// As [`start`].
-fn start_unserved(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
+fn start_unserved(labels: &[(&str, &str)]) -> Result<&'static Exporter> {
     let exporter = install(labels)?;
     std::thread::Builder::new()
         .name("squall-metrics".into())
@@ -112,7 +128,7 @@ fn start_unserved(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> 
             gather();
             std::thread::sleep(GATHER_EVERY);
         })
-        .map_err(|e| format!("metrics thread: {e}"))?;
+        .map_err(|source| Error::Io { what: "metrics thread".into(), source })?;
     Ok(exporter)
 }
 
@@ -121,14 +137,14 @@ fn start_unserved(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> 
 ///
 /// # Errors
 /// As [`start`].
-pub fn gather_local(labels: &[(&str, &str)]) -> Result<LocalTopology, String> {
+pub fn gather_local(labels: &[(&str, &str)]) -> Result<LocalTopology> {
     start_unserved(labels)?;
     Ok(LocalTopology::default())
 }
 
-fn install(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
+fn install(labels: &[(&str, &str)]) -> Result<&'static Exporter> {
     if EXPORTER.get().is_some() {
-        return Err("the metrics exporter is already installed".into());
+        return Err(Error::Metrics("already installed in this process".into()));
     }
     let mut builder = PrometheusBuilder::new();
     for (k, v) in labels {
@@ -148,9 +164,9 @@ fn install(labels: &[(&str, &str)]) -> Result<&'static Exporter, String> {
                 LATENCY_BUCKETS,
             )
         })
-        .map_err(|e| format!("metrics exporter: {e}"))?
+        .map_err(|e| Error::Metrics(e.to_string()))?
         .install_recorder()
-        .map_err(|e| format!("metrics exporter: {e}"))?;
+        .map_err(|e| Error::Metrics(e.to_string()))?;
     let process = metrics_process::Collector::default();
     process.describe();
     describe();

@@ -324,14 +324,14 @@ pub async fn publish(
         if let Err(e) =
             crate::protocol::query_api::serve(listener, &name, states, checkpoints).await
         {
-            eprintln!("query API: {e}");
+            tracing::warn!("query API: {e}");
         }
     });
     let server = QueryServer(task.abort_handle());
     let key = format!("queries/{}/{}-{}", a.topology.name, a.supervisor, a.slot);
     let https = crate::protocol::api_tls::served().cert.is_some();
     store.put(&key, &QueryAddress { addr, epoch: a.epoch, https }, None).await?;
-    eprintln!("query API on {}://{addr}", if https { "https" } else { "http" });
+    crate::announce!("query API on {}://{addr}", if https { "https" } else { "http" });
     Ok(server)
 }
 
@@ -345,7 +345,7 @@ pub fn checkpoints_of(
     match squall::checkpoint::CheckpointStorage::open(dir, topology.name()) {
         Ok(storage) => Some(storage),
         Err(e) => {
-            eprintln!("committed reads not served: {e}");
+            tracing::warn!("committed reads not served: {e}");
             None
         }
     }

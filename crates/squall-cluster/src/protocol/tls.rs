@@ -106,7 +106,7 @@ impl DataTls {
             match Self::build(&self.config) {
                 Ok((acceptor, connector)) => {
                     *current = Loaded { acceptor, connector, stamp: now };
-                    eprintln!(
+                    crate::announce!(
                         "data plane: certificate reloaded from {}",
                         self.config.cert.display()
                     );
@@ -114,7 +114,9 @@ impl DataTls {
                 Err(e) => {
                     // Tried again at the next change of a file.
                     current.stamp = now;
-                    eprintln!("data plane: certificate not reloaded, keeping the previous: {e}");
+                    tracing::warn!(
+                        "data plane: certificate not reloaded, keeping the previous: {e}"
+                    );
                 }
             }
         }
@@ -244,7 +246,7 @@ pub async fn connect_maybe(
 pub fn of_worker(config: &crate::ClusterConfig) -> Result<Option<DataTls>> {
     let tls = config.supervisor.data_tls.as_ref().map(DataTls::load).transpose()?;
     if tls.is_some() {
-        eprintln!("data plane: TLS");
+        crate::announce!("data plane: TLS");
     }
     Ok(tls)
 }

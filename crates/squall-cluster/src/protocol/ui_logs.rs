@@ -52,7 +52,7 @@ pub(crate) async fn start(
         Ok(t) => Arc::new(t),
         Err(_) if config.api_token.is_empty() => return None,
         Err(e) => {
-            eprintln!("workers' logs not served: {e}");
+            tracing::warn!("workers' logs not served: {e}");
             return None;
         }
     };
@@ -60,7 +60,7 @@ pub(crate) async fn start(
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("workers' logs not served: cannot listen on {addr}: {e}");
+            tracing::warn!("workers' logs not served: cannot listen on {addr}: {e}");
             return None;
         }
     };
@@ -69,7 +69,7 @@ pub(crate) async fn start(
     let tls = config.api_tls.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::protocol::api_tls::serve_configured(listener, app, &tls).await {
-            eprintln!("workers' logs not served: {e}");
+            tracing::warn!("workers' logs not served: {e}");
         }
     });
     Some(url)
@@ -122,22 +122,22 @@ pub(crate) async fn fetch(
     topology: &str,
     slot: usize,
     lines: usize,
-) -> Result<(String, String), String> {
-    let response = crate::protocol::api_tls::client()
-        .map_err(|e| e.to_string())?
+) -> crate::Result<(String, String)> {
+    let failed = |e: &dyn std::fmt::Display| crate::Error::Logs(e.to_string());
+    let response = crate::protocol::api_tls::client()?
         .get(format!("{}/logs/{topology}", url.trim_end_matches('/')))
         .query(&[("slot", slot), ("lines", lines)])
         .bearer_auth(token)
         .timeout(std::time::Duration::from_secs(5))
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(&e))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let text = response.text().await.map_err(|e| failed(&e))?;
     if !status.is_success() {
-        return Err(format!("HTTP {}: {text}", status.as_u16()));
+        return Err(failed(&format!("HTTP {}: {text}", status.as_u16())));
     }
-    let tail: Tail = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let tail: Tail = serde_json::from_str(&text).map_err(|e| failed(&e))?;
     Ok((tail.path, tail.text))
 }
 

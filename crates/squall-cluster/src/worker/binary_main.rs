@@ -79,17 +79,17 @@ where
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::announce!("error: {e}");
                 ExitCode::from(EXIT_CONFIG as u8)
             }
         },
         Mode::Run(p) => match build(&p.name, &p.set).and_then(squall::LocalCluster::run) {
             Ok(s) => {
-                eprintln!("{} finished in {:.1} s", s.name, s.elapsed.as_secs_f64());
+                crate::announce!("{} finished in {:.1} s", s.name, s.elapsed.as_secs_f64());
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::announce!("error: {e}");
                 ExitCode::from(EXIT_FAILED as u8)
             }
         },

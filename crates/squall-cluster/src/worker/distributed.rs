@@ -267,7 +267,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         tls: crate::protocol::tls::of_worker(config)?,
     };
     if net.tls.is_some() {
-        eprintln!("control plane: TLS");
+        crate::announce!("control plane: TLS");
     }
     let (tls_in, tls_out) = (net.tls.clone(), net.tls.clone());
     type Control<'a> = Pin<Box<dyn Future<Output = Result<AttemptEnd>> + Send + 'a>>;
@@ -408,7 +408,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     if matches!(ended, AttemptEnd::Finished) {
         let (bytes, messages) = (stats.bytes.load(Relaxed), stats.messages.load(Relaxed));
         // A line of the slot's log that tests and operators read.
-        eprintln!("data plane: {bytes} bytes in {messages} messages");
+        crate::announce!("data plane: {bytes} bytes in {messages} messages");
     }
     Ok(ended)
 }

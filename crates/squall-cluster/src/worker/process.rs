@@ -63,7 +63,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
         }) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}");
+            crate::announce!("{e}");
             return EXIT_CONFIG;
         }
     };
@@ -71,7 +71,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
     let topology = match build(record) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e}");
+            crate::announce!("{e}");
             return EXIT_CONFIG;
         }
     };
@@ -87,15 +87,15 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
     // The outcome is the log's last line, plain.
     match crate::worker::worker_control::run(&assignment, topology) {
         Ok(None) => {
-            eprintln!("stopped after a savepoint");
+            crate::announce!("stopped after a savepoint");
             EXIT_STOPPED
         }
         Ok(Some(elapsed)) => {
-            eprintln!("finished in {:.3} s", elapsed.as_secs_f64());
+            crate::announce!("finished in {:.3} s", elapsed.as_secs_f64());
             0
         }
         Err(e) => {
-            eprintln!("{e}");
+            crate::announce!("{e}");
             EXIT_FAILED
         }
     }
@@ -111,12 +111,7 @@ fn serve_metrics(a: &Assignment) {
         Err(e) => return tracing::warn!("no metrics endpoint: {e}"),
     };
     let worker = format!("{}-{}", a.supervisor, a.slot);
-    let served = std::net::TcpListener::bind((host, 0))
-        .map_err(|e| format!("bind a metrics port: {e}"))
-        .and_then(|l| {
-            crate::protocol::metrics_api::start(&[("worker", &worker)], l, axum::Router::new())
-        });
-    match served {
+    match crate::protocol::metrics_api::serve_on(host, &[("worker", &worker)]) {
         Ok(addr) => tracing::info!("metrics on http://{addr}/metrics"),
         Err(e) => tracing::warn!("no metrics endpoint: {e}"),
     }

@@ -85,7 +85,7 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
         .watch(store.key(&format!("assignments/{id}/")), Some(WatchOptions::new().with_prefix()))
         .await?;
     tracing::info!(%id, slots = sup.slots, "supervisor registered");
-    eprintln!("supervisor {id} registered with {} slots", sup.slots);
+    crate::announce!("supervisor {id} registered with {} slots", sup.slots);
 
     // What a worker needs to find its peers through etcd.
     let mut worker_env = vec![
@@ -252,19 +252,14 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
 /// port): its slots, worker restarts, RSS and CPU, labelled `supervisor`.
 /// The address, or `None` (said on stderr) when it cannot.
 fn serve_metrics(id: &str, host: std::net::IpAddr) -> Option<String> {
-    let served = std::net::TcpListener::bind((host, 0))
-        .map_err(|e| format!("bind a metrics port: {e}"))
-        .and_then(|l| {
-            crate::protocol::metrics_api::start(&[("supervisor", id)], l, axum::Router::new())
-        });
-    match served {
+    match crate::protocol::metrics_api::serve_on(host, &[("supervisor", id)]) {
         Ok(addr) => {
             let scheme = crate::protocol::api_tls::served().scheme();
-            eprintln!("supervisor {id}: metrics on {scheme}://{addr}/metrics");
+            crate::announce!("supervisor {id}: metrics on {scheme}://{addr}/metrics");
             Some(addr.to_string())
         }
         Err(e) => {
-            eprintln!("supervisor {id}: no metrics endpoint: {e}");
+            tracing::warn!("supervisor {id}: no metrics endpoint: {e}");
             None
         }
     }
