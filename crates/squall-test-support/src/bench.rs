@@ -1,8 +1,6 @@
 //! What the end-to-end benchmarks share: one measurement per child process
 //! (so that its peak memory is its own), medians over runs, the report line.
 
-#![allow(dead_code)]
-
 use std::process::Command;
 
 /// One child's result: records processed, seconds, peak resident memory

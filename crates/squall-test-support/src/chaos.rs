@@ -1,9 +1,8 @@
 //! [`Chaos`]: a bolt wrapper that panics on purpose, for the failure tests
-//! (exactly-once word count, window checkpoints, and the Kafka connector
-//! tests, which include this file by path). Every `Bolt` hook is passed on
+//! (exactly-once word count, window checkpoints, storage faults, and the
+//! connector tests). Every `Bolt` hook is passed on
 //! to the wrapped bolt. The counters are shared by every clone, so they
 //! count over all tasks of the component and over restarts.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

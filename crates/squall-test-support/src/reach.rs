@@ -3,8 +3,7 @@
 //! "followers" are the speakers who answer them (speak next in the same
 //! play). The reach of a word is the number of distinct speakers who
 //! answered someone who said it. Shared by the DRPC tests of `squall` and
-//! `squall-cli` (through `#[path]`).
-#![allow(dead_code)]
+//! `squall-cli`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
