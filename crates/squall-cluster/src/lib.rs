@@ -3,32 +3,17 @@
 //! those slots, and etcd between them (ZooKeeper's place in Storm), so that
 //! no daemon holds state that dies with it.
 //!
-//! - [`config`]: the daemons' configuration (file plus `SQUALL__*` variables).
-//! - [`store`]: the keys in etcd and the records under them; [`compaction`]:
-//!   the leader keeps etcd's history and file small.
-//! - [`scheduler`]: which slot runs which tasks.
-//! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API;
-//!   [`auth`]: its bearer tokens (full and read-only); [`api_tls`]: HTTPS
-//!   on it; [`etcd_tls`]: TLS to etcd.
-//! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
-//! - [`control`]: deactivate/activate, kill --wait, rebalance, metrics.
-//! - [`metrics_api`]: Prometheus `/metrics` of every process, and nimbus's
-//!   list of them for Prometheus's service discovery.
-//! - [`binary`], [`blobs`]: Rust topologies shipped as binaries, kept in
-//!   the blob store (`object_store`).
-//! - [`client`]: the REST client the CLI uses.
-//! - [`drpc_server`], [`drpc_client`]: Storm's DRPC over HTTP (in nimbus,
-//!   or `squall drpc-server`), its callers and its spouts on workers.
-//! - [`query_api`], [`query_route`]: queryable state over HTTP (`squall
-//!   run --query`; on a cluster, workers serve it and nimbus routes).
-//! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
-//!   and a worker's remote channels connected through them); [`tls`]: the
-//!   optional mutual TLS on it.
-//! - [`distributed`], [`acking`], [`regroup`]: checkpoints, restarts and epoch fencing of a
-//!   checkpointed topology spread over several workers.
-//! - [`ui`], [`ui_api`], [`ui_cluster`], [`ui_local`]: the web UI (pages
-//!   embedded in the binary, the JSON routes they read, OpenAPI) served by
-//!   the leading nimbus and by `squall run --ui`.
+//! Three sides, and no import between the two daemons' sides:
+//! - [`protocol`]: what every process shares: etcd keys and records, the
+//!   configuration, the data plane's frames and TLS, the REST API's bodies,
+//!   tokens, TLS and client, the blob store, the metrics, query and log
+//!   services every process runs.
+//! - [`nimbus`]: the leader-elected master: scheduling, the REST API and
+//!   web UI, the controls (deactivate, rebalance, kill, savepoints), query
+//!   routing, DRPC, etcd compaction.
+//! - [`worker`]: supervisors and the worker processes they start, the
+//!   core's job driver's cluster host ([`worker::distributed`]), the acker
+//!   and control planes, the DRPC clients.
 
 /// Writes one line to stderr, unformatted and whatever the log filter: the
 /// lines a daemon announces as part of its interface, which operators,

@@ -27,7 +27,7 @@
 //!
 //! [etcd's maintenance guide]: https://etcd.io/docs/v3.5/op-guide/maintenance/
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use etcd_client::{Client, CompactionOptions, GetOptions};
@@ -187,21 +187,4 @@ impl Compactor {
 async fn revision(client: &mut Client) -> Result<i64> {
     let status = client.status().await?;
     Ok(status.header().map(|h| h.revision()).unwrap_or_default())
-}
-
-/// The keys under `NS/`: how many in all, and how many per first path
-/// part (`metrics`, `run`, ...), for checks and the soak's report.
-///
-/// # Errors
-/// [`crate::Error::Etcd`].
-pub async fn keyspace(store: &Store) -> Result<(i64, BTreeMap<String, i64>)> {
-    let options = GetOptions::new().with_prefix().with_keys_only();
-    let resp = store.client().get(store.key(""), Some(options)).await?;
-    let mut per_dir = BTreeMap::new();
-    for kv in resp.kvs() {
-        let key = String::from_utf8_lossy(kv.key());
-        let rest = &key[store.key("").len()..];
-        *per_dir.entry(rest.split('/').next().unwrap_or_default().to_string()).or_insert(0) += 1;
-    }
-    Ok((resp.count(), per_dir))
 }

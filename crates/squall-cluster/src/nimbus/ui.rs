@@ -63,11 +63,6 @@ pub fn pages<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().fallback(asset)
 }
 
-/// Whether the pages are in this binary (`ui/dist/index.html`).
-pub fn has_pages() -> bool {
-    Assets::get("index.html").is_some()
-}
-
 async fn asset(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") {
