@@ -20,6 +20,7 @@ use crate::nimbus::control::now_ms;
 use crate::nimbus::control_api::{KillQuery, SavepointBody, SavepointTaken};
 use crate::nimbus::ui_api::{Snapshot, WorkerInfo};
 use crate::nimbus::NimbusError;
+use crate::protocol::records::guarantee_of;
 use crate::protocol::store::{State as TopologyState, TopologyStatus};
 
 /// A topology running in this process, as the UI sees it.
@@ -49,10 +50,7 @@ impl LocalBackend {
         Arc::new(LocalBackend {
             name: topology.name().to_string(),
             graph: TopologyGraph::of(topology),
-            guarantee: serde_json::to_value(topology.config().guarantee)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            guarantee: guarantee_of(topology),
             checkpoint_interval_ms: topology.config().checkpoint_interval_ms,
             started_ms: now_ms(),
             live: Mutex::new(LiveStats::new(&running.metrics_handle())),
