@@ -3,12 +3,15 @@
 
 use std::process::Command;
 
-/// One child's result: records processed, seconds, peak resident memory
-/// (bytes), and a checksum of its result to compare modes with.
+/// One child's result.
 pub struct Measurement {
+    /// Records processed.
     pub records: u64,
+    /// Wall time (s).
     pub secs: f64,
+    /// Peak resident memory (bytes).
     pub peak_rss: u64,
+    /// A checksum of its result, to compare modes with.
     pub check: String,
 }
 
