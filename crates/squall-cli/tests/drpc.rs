@@ -7,8 +7,7 @@
 //! seconds of the kill, long before its timeout; a request whose tuple
 //! tree fails gets HTTP 502 at once; a wrong token is refused.
 
-#[path = "../../squall/tests/common/reach.rs"]
-mod reach_graph;
+use squall_test_support::reach as reach_graph;
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -3,73 +3,52 @@
 //! those slots, and etcd between them (ZooKeeper's place in Storm), so that
 //! no daemon holds state that dies with it.
 //!
-//! - [`config`]: the daemons' configuration (file plus `SQUALL__*` variables).
-//! - [`store`]: the keys in etcd and the records under them; [`compaction`]:
-//!   the leader keeps etcd's history and file small.
-//! - [`scheduler`]: which slot runs which tasks.
-//! - [`nimbus`], [`api`]: the leader-elected nimbus and its REST API;
-//!   [`auth`]: its bearer tokens (full and read-only); [`api_tls`]: HTTPS
-//!   on it; [`etcd_tls`]: TLS to etcd.
-//! - [`supervisor`], [`worker`]: slots, worker processes, restarts.
-//! - [`control`]: deactivate/activate, kill --wait, rebalance, metrics.
-//! - [`metrics_api`]: Prometheus `/metrics` of every process, and nimbus's
-//!   list of them for Prometheus's service discovery.
-//! - [`binary`], [`blobs`]: Rust topologies shipped as binaries, kept in
-//!   the blob store (`object_store`).
-//! - [`client`]: the REST client the CLI uses.
-//! - [`drpc_server`], [`drpc_client`]: Storm's DRPC over HTTP (in nimbus,
-//!   or `squall drpc-server`), its callers and its spouts on workers.
-//! - [`query_api`], [`query_route`]: queryable state over HTTP (`squall
-//!   run --query`; on a cluster, workers serve it and nimbus routes).
-//! - [`wire`], [`link`]: the data plane between workers (frames over TCP,
-//!   and a worker's remote channels connected through them); [`tls`]: the
-//!   optional mutual TLS on it.
-//! - [`distributed`], [`acking`], [`regroup`]: checkpoints, restarts and epoch fencing of a
-//!   checkpointed topology spread over several workers.
-//! - [`ui`], [`ui_api`], [`ui_cluster`], [`ui_local`]: the web UI (pages
-//!   embedded in the binary, the JSON routes they read, OpenAPI) served by
-//!   the leading nimbus and by `squall run --ui`.
+//! Three sides, and no import between the two daemons' sides:
+//! - [`protocol`]: what every process shares: etcd keys and records, the
+//!   configuration, the data plane's frames and TLS, the REST API's bodies,
+//!   tokens, TLS and client, the blob store, the metrics, query and log
+//!   services every process runs.
+//! - [`nimbus`]: the leader-elected master: scheduling, the REST API and
+//!   web UI, the controls (deactivate, rebalance, kill, savepoints), query
+//!   routing, DRPC, etcd compaction.
+//! - [`worker`]: supervisors and the worker processes they start, the
+//!   core's job driver's cluster host ([`worker::distributed`]), the acker
+//!   and control planes, the DRPC clients.
 
-pub mod acking;
-pub mod api;
-pub mod api_tls;
-pub mod auth;
-pub mod binary;
-pub mod blobs;
-pub mod client;
-pub mod compaction;
-pub mod config;
-pub mod control;
-pub mod control_api;
-pub mod distributed;
-pub mod drpc_client;
-pub mod drpc_server;
-pub mod etcd_tls;
-pub mod fence;
-pub mod link;
-pub mod metrics_api;
-mod metrics_read;
+/// Writes one line to stderr, unformatted and whatever the log filter: the
+/// lines a daemon announces as part of its interface, which operators,
+/// scripts and tests read (`query API on URL`, `nimbus leading, API on
+/// URL`, `data plane: TLS`, a worker's outcome as its log's last line that
+/// its supervisor reports, ...). Everything else goes through `tracing`.
+/// Unlike `eprintln!`, a closed stderr does not panic the daemon.
+macro_rules! announce {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use announce;
+
 pub mod nimbus;
-pub mod query_api;
-pub mod query_route;
-pub mod regroup;
-pub mod savepoint;
-pub mod scheduler;
-pub mod store;
-pub mod supervisor;
-mod throttle;
-pub mod tls;
-pub mod ui;
-pub mod ui_api;
-pub mod ui_cluster;
-pub mod ui_local;
-mod ui_logs;
-mod ui_openapi;
-pub mod ui_types;
-mod ui_views;
-pub mod wire;
+pub mod protocol;
 pub mod worker;
-mod worker_control;
+
+/// Rust topologies shipped as binaries: nimbus's routes and the bodies
+/// ([`nimbus::binary`]), and a binary's `main` ([`worker::binary_main`]).
+pub mod binary {
+    pub use crate::nimbus::binary::*;
+    pub use crate::worker::binary_main::cluster_main;
+}
+
+/// The modules' earlier paths (`squall_cluster::api`, ...), kept for callers.
+pub use nimbus::{
+    api, compaction, control, control_api, drpc_server, query_route, regroup, savepoint, scheduler,
+    ui, ui_api, ui_cluster, ui_local, ui_types,
+};
+pub use protocol::{
+    api_tls, auth, blobs, client, config, etcd_tls, fence, metrics_api, query_api, store, tls, wire,
+};
+pub use worker::{acking, distributed, drpc_client, link, supervisor};
 
 pub use config::ClusterConfig;
 
@@ -106,6 +85,12 @@ pub enum Error {
     /// which).
     #[error("{0}")]
     Drpc(String),
+    /// The metrics exporter could not be installed (one per process).
+    #[error("metrics exporter: {0}")]
+    Metrics(String),
+    /// A supervisor's log server gave no log (the reason says why).
+    #[error("{0}")]
+    Logs(String),
     /// A state query got no answer (the reason and HTTP status say why).
     #[error("{0}")]
     Query(String),

@@ -26,8 +26,7 @@
 //! Latency is not measured here: the broker's request round trips, not
 //! Squall, set it.
 
-#[path = "../../squall/benches/common/mod.rs"]
-mod bench;
+use squall_test_support::bench;
 use squall_test_support::kafka as support;
 
 use std::path::Path;

@@ -18,8 +18,7 @@
 //! [--runs R] [--parallelism P]` after `scripts/setup.sh` (pystorm,
 //! storm.py, the corpus).
 
-#[path = "../../squall/benches/common/mod.rs"]
-mod bench;
+use squall_test_support::bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,15 +4,22 @@
 //! ([`corpus`], Shakespeare's works and their word counts), and with
 //! the `kafka` feature a Kafka broker (`kafka`: Apache Kafka or tansu);
 //! [`duckdb`], the SQL tests' reference; [`full_disk`], a disk that
-//! is really full.
+//! is really full; [`bench`], the end-to-end benchmarks' measurements;
+//! with the `squall` feature, [`chaos`] (a bolt that fails on purpose)
+//! and [`reach`] (Storm's DRPC reach example on Shakespeare).
 //!
 //! Each helper panics with a message naming what is missing (a server not
 //! installed, data not fetched): the setup script installs and fetches
 //! everything (`scripts/setup.sh`).
 
+pub mod bench;
+#[cfg(feature = "squall")]
+pub mod chaos;
 pub mod corpus;
 pub mod duckdb;
 pub mod full_disk;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod moto;
+#[cfg(feature = "squall")]
+pub mod reach;

@@ -22,7 +22,7 @@
 //! Each throughput run is a child process, so its peak memory (VmHWM) is
 //! its own; figures are medians, because this machine is shared.
 
-mod common;
+use squall_test_support::bench as common;
 mod shakespeare;
 
 use std::path::Path;

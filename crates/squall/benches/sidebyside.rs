@@ -17,7 +17,7 @@
 //! Without a subcommand (as `cargo bench` runs every bench) it prints how
 //! to run the benchmark and exits.
 
-mod common;
+use squall_test_support::bench as common;
 mod inputs;
 mod latency;
 mod shakespeare;

@@ -20,7 +20,7 @@
 //! sets the runtime's threads (default one per core); `--max-drift-ms` the
 //! spout tasks' watermark alignment (default one day; 0 turns it off).
 
-mod common;
+use squall_test_support::bench as common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@
 //! figures are medians over the runs (by time), because this machine is
 //! shared.
 
-mod common;
+use squall_test_support::bench as common;
 mod shakespeare;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //! file with plain loops: state and timers open at the checkpoint come back,
 //! and nothing is emitted twice.
 
-mod chaos;
+use squall_test_support::chaos;
 mod flights;
 
 use std::collections::{BTreeMap, HashMap};

@@ -7,8 +7,7 @@
 //! the topology fails (`at_most_once`), never hangs; a badly built function is refused.
 
 mod common;
-#[path = "common/reach.rs"]
-mod reach_graph;
+use squall_test_support::reach as reach_graph;
 
 use std::sync::Arc;
 use std::time::Duration;

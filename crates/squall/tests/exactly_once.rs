@@ -6,7 +6,7 @@
 //! each exactly once. With barrier alignment off the same run counts some
 //! words twice, as at-least-once would.
 
-mod chaos;
+use squall_test_support::chaos;
 mod wc_reference;
 
 use std::collections::HashMap;

@@ -19,7 +19,7 @@
 //! and skip.
 
 #[cfg(feature = "s3")]
-mod chaos;
+use squall_test_support::chaos;
 
 use std::collections::BTreeMap;
 use std::path::Path;

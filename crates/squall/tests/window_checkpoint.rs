@@ -7,7 +7,7 @@
 //! computed in the test, each exactly once: windows open at the checkpoint
 //! come back with their accumulators, and nothing fires twice.
 
-mod chaos;
+use squall_test_support::chaos;
 mod flights;
 
 use std::sync::atomic::Ordering;

@@ -5,9 +5,6 @@
 //! word-count topology with a killed counting task.
 #![allow(dead_code)]
 
-#[path = "../../../squall/tests/chaos/mod.rs"]
-mod chaos;
-
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,13 +12,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chaos::Chaos;
 use squall::builtins::{FileSpout, SplitWordsBolt, StatefulCountBolt};
 use squall::topology::BoltFactory;
 use squall::topology::{Guarantee, RestartStrategy};
 use squall::{
     Bolt, Fields, LocalCluster, OutputCollector, Result, RunSummary, TopologyBuilder, Tuple,
 };
+use squall_test_support::chaos::Chaos;
 
 /// A sink keeping the last count of every word (fields `word`, `count`).
 #[derive(Clone, Default)]

@@ -52,6 +52,6 @@ pub use part_checkpoint::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,
     SavepointTrigger,
 };
-pub use restart_strategy::RestartTracker;
+pub use restart_strategy::{RestartRefused, RestartTracker};
 pub use task_metrics::{Counters, Latency, MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

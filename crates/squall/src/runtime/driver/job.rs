@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::checkpoint::{CheckpointStorage, RestoredCheckpoint, END_OF_RUN};
 use crate::error::{Error, Result};
 use crate::runtime::fence::Fence;
-use crate::runtime::restart_strategy::RestartTracker;
+use crate::runtime::restart_strategy::{RestartRefused, RestartTracker};
 use crate::topology::{RestartStrategy, Topology};
 
 /// What every task of an attempt restores.
@@ -208,8 +208,9 @@ pub async fn run<H: AttemptHost>(
     let mut reasons: BTreeMap<String, u32> = BTreeMap::new();
     let fence = host.fence();
     let scope = host.scope();
-    let gave_up = |restarts: u64, rule: String, reasons: &BTreeMap<String, u32>, last| {
+    let gave_up = |restarts: u64, rule: RestartRefused, reasons: &BTreeMap<String, u32>, last| {
         let reasons = describe(reasons);
+        let rule = rule.to_string();
         let error = Error::GaveUp { restarts, scope: scope.clone(), rule, reasons, last };
         tracing::error!(topology = topology.name(), "{error}");
         error

@@ -13,6 +13,30 @@ use std::time::{Duration, Instant};
 
 use crate::topology::RestartStrategy;
 
+/// Why a restart strategy allows no further attempt: the `rule` of
+/// [`crate::Error::GaveUp`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestartRefused {
+    /// `restart_strategy: none`.
+    #[error("restart_strategy none")]
+    None,
+    /// Fixed-delay, with its `attempts` used up.
+    #[error("restart_strategy allows {0}")]
+    Attempts(u32),
+    /// Failure-rate: `failures` within `interval_ms`, above `allowed`.
+    #[error(
+        "{failures} failures within {interval_ms} ms; restart_strategy failure_rate allows {allowed}"
+    )]
+    FailureRate {
+        /// Failures in the interval, this one included.
+        failures: usize,
+        /// The interval (ms).
+        interval_ms: u64,
+        /// `max_failures_per_interval`.
+        allowed: u32,
+    },
+}
+
 /// A topology's failures so far, and what its [`RestartStrategy`] makes of
 /// the next one.
 #[derive(Debug, Clone)]
@@ -64,11 +88,11 @@ impl RestartTracker {
     ///
     /// # Errors
     /// The strategy's refusal, as [`RestartTracker::on_failure`]'s.
-    pub fn allows_attempt(&self, number: u64) -> Result<(), String> {
+    pub fn allows_attempt(&self, number: u64) -> Result<(), RestartRefused> {
         match self.strategy {
-            RestartStrategy::None if number > 0 => Err("restart_strategy none".into()),
+            RestartStrategy::None if number > 0 => Err(RestartRefused::None),
             RestartStrategy::FixedDelay { attempts, .. } if number > u64::from(attempts) => {
-                Err(format!("restart_strategy allows {attempts}"))
+                Err(RestartRefused::Attempts(attempts))
             }
             _ => Ok(()),
         }
@@ -81,12 +105,12 @@ impl RestartTracker {
     /// The reason the strategy gives up: `restart_strategy none`, the
     /// fixed-delay attempts used up, or too many failures in the
     /// failure-rate interval.
-    pub fn on_failure(&mut self, now: Instant) -> Result<Duration, String> {
+    pub fn on_failure(&mut self, now: Instant) -> Result<Duration, RestartRefused> {
         let delay = match self.strategy {
-            RestartStrategy::None => return Err("restart_strategy none".into()),
+            RestartStrategy::None => return Err(RestartRefused::None),
             RestartStrategy::FixedDelay { attempts, delay_ms } => {
                 if self.restarts >= u64::from(attempts) {
-                    return Err(format!("restart_strategy allows {attempts}"));
+                    return Err(RestartRefused::Attempts(attempts));
                 }
                 Duration::from_millis(delay_ms)
             }
@@ -120,11 +144,11 @@ impl RestartTracker {
                     self.recent.pop_front();
                 }
                 if self.recent.len() > max_failures_per_interval as usize {
-                    return Err(format!(
-                        "{} failures within {failure_rate_interval_ms} ms; restart_strategy \
-                         failure_rate allows {max_failures_per_interval}",
-                        self.recent.len()
-                    ));
+                    return Err(RestartRefused::FailureRate {
+                        failures: self.recent.len(),
+                        interval_ms: failure_rate_interval_ms,
+                        allowed: max_failures_per_interval,
+                    });
                 }
                 Duration::from_millis(delay_ms)
             }
@@ -151,11 +175,11 @@ mod tests {
         assert_eq!(fixed.on_failure(t0), Ok(ms(7)));
         assert_eq!(fixed.on_failure(t0 + ms(1)), Ok(ms(7)));
         let refused = fixed.on_failure(t0 + ms(2)).unwrap_err();
-        assert_eq!(refused, "restart_strategy allows 2");
+        assert_eq!(refused.to_string(), "restart_strategy allows 2");
         assert_eq!(fixed.restarts(), 2);
         // Counted by attempt numbers (a cluster's, shared by its workers).
         assert_eq!(fixed.allows_attempt(2), Ok(()));
-        assert_eq!(fixed.allows_attempt(3).unwrap_err(), "restart_strategy allows 2");
+        assert_eq!(fixed.allows_attempt(3), Err(RestartRefused::Attempts(2)));
         assert!(RestartTracker::new(RestartStrategy::None).allows_attempt(1).is_err());
     }
 
@@ -194,6 +218,6 @@ mod tests {
         // The first has left the interval by 1000 ms: two within it.
         assert_eq!(t.on_failure(t0 + ms(1000)), Ok(ms(5)));
         let refused = t.on_failure(t0 + ms(1100)).unwrap_err();
-        assert!(refused.starts_with("3 failures within 1000 ms"), "{refused}");
+        assert!(refused.to_string().starts_with("3 failures within 1000 ms"), "{refused}");
     }
 }

@@ -1,0 +1,205 @@
+//! The worker's side of [`crate::nimbus::control`]: applies the topology's rescale
+//! and switch before starting, then every [`REPORT_EVERY`] follows the
+//! switch, publishes its [`WorkerReport`] and answers a rebalance's
+//! savepoint request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use squall::runtime::MetricsHandle;
+use squall::topology::Activation;
+use squall::{LocalCluster, RunningTopology, Topology};
+
+use crate::protocol::fence::EtcdFence;
+use crate::protocol::records::{
+    self, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
+};
+use crate::protocol::store::{Assignment, Store};
+use crate::{ClusterConfig, Result};
+
+/// Runs `a` (whose submitted topology is `topology`) under the cluster's
+/// controls. `Ok(Some(elapsed))` when it finished, `Ok(None)` when it
+/// stopped after a savepoint for a rebalance.
+///
+/// # Errors
+/// [`crate::Error::Etcd`] when etcd cannot be reached at the start;
+/// [`crate::Error::Topology`] when the rescaled topology is refused or the
+/// topology failed.
+pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>> {
+    let started = Instant::now();
+    let config = ClusterConfig::load(None)?;
+    // One thread of its own: the etcd client's connection lives on this
+    // runtime, and the fence uses it from the topology's.
+    let runtime = crate::worker::runtime(Some(1))?;
+    let store = runtime.block_on(Store::connect(&config))?;
+    let name = &a.topology.name;
+    let (rescale, switch) = runtime.block_on(async {
+        let rescale: Option<Rescale> = store.get(&format!("rescale/{name}")).await?;
+        Ok::<_, crate::Error>((rescale, records::activation(&store, name).await?))
+    })?;
+    let mut topology = match &rescale {
+        Some(r) if !r.parallelism.is_empty() => records::build(&a.topology, r)?,
+        _ => topology,
+    };
+    if let Some(location) = rescale.as_ref().and_then(|r| r.restore_from.clone()) {
+        tracing::info!("restoring from savepoint {location}");
+        topology = topology.restore_from(location)?;
+    }
+    let activation = Activation::new(switch.active);
+    let mut topology = topology.with_activation(&activation);
+    crate::worker::ui_publish::worker_started(&topology);
+    if a.workers > 1 {
+        drop(runtime);
+        // The job driver with this worker's share of the tasks: one
+        // coordinator (or one set of ackers) for all workers, fenced
+        // commits, restarts of all ([`crate::worker::distributed`]).
+        return crate::worker::run_distributed(a, &topology, &activation).map(Some);
+    }
+    if topology.config().checkpointing() {
+        // Completions recorded in etcd, fenced by this assignment.
+        let fence = runtime.block_on(EtcdFence::new(&store, a))?;
+        topology = topology.with_fence(Arc::new(fence));
+    }
+    let checkpoints = crate::protocol::query_api::checkpoints_of(&topology);
+    let running = Arc::new(LocalCluster::submit(topology)?);
+    let metrics = running.metrics_handle();
+    let host = config.supervisor.data_host;
+    let publish =
+        crate::protocol::query_api::publish(&store, a, host, running.states(), checkpoints);
+    let _queries = runtime.block_on(publish).map_err(|e| tracing::warn!("queries not served: {e}"));
+    // Reports and the spouts' switch, as on several workers; users'
+    // savepoints (`squall savepoint`, `squall stop`: nimbus kills the
+    // topology itself after a stop).
+    let ended = tokio_util::sync::CancellationToken::new();
+    let (store2, a2) = (store.clone(), a.clone());
+    let reports = runtime.spawn(follow(store2, a2, activation.clone(), metrics, ended.clone()));
+    let serving = running.savepoint_trigger().map(|trigger| {
+        runtime.spawn(crate::protocol::savepoint_requests::serve(store.clone(), a.clone(), trigger))
+    });
+    let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
+    let mut stopped = false;
+    // etcd unreachable for a moment stops neither the topology nor this
+    // loop: the supervisor's lease decides whether this worker may go on.
+    let warn = |e: crate::Error| tracing::warn!("etcd: {e}");
+    let rebalance_key = format!("rebalance/{name}");
+    while !running.is_finished() {
+        let rebalance = store.get::<RebalanceRecord>(&rebalance_key);
+        let request = runtime.block_on(rebalance).unwrap_or_else(|e| {
+            warn(e);
+            None
+        });
+        if restored && !running.checkpoints().is_empty() {
+            // Checkpointed past the savepoint: a restart restores the
+            // latest checkpoint, not the savepoint again.
+            match runtime.block_on(forget_savepoint(&store, name)) {
+                Ok(()) => restored = false,
+                Err(e) => warn(e),
+            }
+        }
+        if request.is_some_and(|r| r.epoch == a.epoch) {
+            stopped = savepoint_and_stop(&runtime, &store, a, &running)?;
+            if stopped {
+                break;
+            }
+        }
+        std::thread::sleep(REPORT_EVERY);
+    }
+    serving.inspect(|s| s.abort());
+    // The final counts for the web UI, not a second late.
+    ended.cancel();
+    if let Err(e) = runtime.block_on(reports) {
+        tracing::warn!("metrics task: {e}");
+    }
+    let running = Arc::into_inner(running).expect("the only handle");
+    running.join()?;
+    Ok((!stopped).then(|| started.elapsed()))
+}
+
+/// Takes the savepoint a rebalance asked for and answers it; stops the
+/// topology when it was taken. Whether it was.
+fn savepoint_and_stop(
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    a: &Assignment,
+    running: &RunningTopology,
+) -> Result<bool> {
+    let taken = Instant::now();
+    let outcome = running.savepoint().map_err(|e| e.to_string());
+    tracing::info!("savepoint for a rebalance in {} ms: {outcome:?}", taken.elapsed().as_millis());
+    let ok = outcome.is_ok();
+    if ok {
+        running.kill();
+    }
+    let answer = SavepointAnswer { epoch: a.epoch, outcome };
+    runtime.block_on(store.put(&format!("savepoints/{}", a.topology.name), &answer, None))?;
+    Ok(ok)
+}
+
+async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {
+    let key = format!("rescale/{name}");
+    if let Some(mut r) = store.get::<Rescale>(&key).await? {
+        r.restore_from = None;
+        store.put(&key, &r, None).await?;
+    }
+    Ok(())
+}
+
+/// Follows the switch, publishes this worker's report (when it changed,
+/// at most every [`records::REPORT_WRITTEN_EVERY`] unless `last`).
+async fn look(
+    store: &Store,
+    a: &Assignment,
+    activation: &Activation,
+    metrics: &MetricsHandle,
+    last: bool,
+) -> crate::Result<()> {
+    let name = &a.topology.name;
+    let switch = records::activation(store, name).await?;
+    if switch.active != activation.is_active() {
+        tracing::info!("spouts {}", if switch.active { "activated" } else { "deactivated" });
+        activation.set_active(switch.active);
+    }
+    let worker = format!("{}-{}", a.supervisor, a.slot);
+    let checkpoints = metrics.checkpoints();
+    let addr = crate::protocol::metrics_api::address();
+    let report =
+        WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
+    records::REPORTS.put(store, &report_key(a), &report, last).await?;
+    crate::worker::ui_publish::publish(store, a, report.active, metrics, false).await
+}
+
+/// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires.
+pub(crate) async fn follow(
+    store: Store,
+    a: Assignment,
+    activation: Activation,
+    metrics: MetricsHandle,
+    ended: tokio_util::sync::CancellationToken,
+) {
+    crate::protocol::metrics_api::watch(&metrics);
+    loop {
+        // Read once: `ended` firing while a throttled report is written
+        // must still leave one forced write of the final counts.
+        let last = ended.is_cancelled();
+        if let Err(e) = look(&store, &a, &activation, &metrics, last).await {
+            tracing::warn!("cannot publish metrics: {e}");
+        }
+        if last {
+            let last = crate::worker::ui_publish::publish(
+                &store,
+                &a,
+                activation.is_active(),
+                &metrics,
+                true,
+            );
+            if let Err(e) = last.await {
+                tracing::warn!("cannot publish metrics: {e}");
+            }
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(REPORT_EVERY) => {}
+            () = ended.cancelled() => {}
+        }
+    }
+}
