@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web UI (ui/src, with dagre, uPlot and esbuild from npm at the
 # versions of ui/package-lock.json) into ui/dist/, which is committed and
-# embedded in the `squall` binary (crates/squall-cluster/src/ui.rs), so that
+# embedded in the `squall` binary (crates/squall-cluster/src/nimbus/ui.rs), so that
 # building Squall needs no node. Run it after changing ui/src and commit
 # ui/dist with the change.
 #
