@@ -379,10 +379,19 @@ impl squall::Bolt for FailOnce {
 }
 
 /// Runs `query` exactly-once with checkpoints every 100 ms, the source
-/// slowed to about 2 s; the first keyed operator (`process...`) fails once
-/// at its `after`-th tuple and the topology restarts from its last
-/// checkpoint. Returns the committed rows.
+/// slowed to about 2 s; the first keyed operator (`process...`) fails once,
+/// at a random tuple up to its `after`-th, and the topology restarts from
+/// its last checkpoint. Returns the committed rows.
 fn exactly_once_with_one_failure(query: &str, after: u64) -> Vec<Vec<String>> {
+    // The failure comes at a random record of a keyed task, in
+    // [after / 4, after]; the seed is printed, `SQUALL_FAIL_SEED` replays it.
+    let seed: u64 =
+        std::env::var("SQUALL_FAIL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+            u64::from(now.subsec_nanos())
+        });
+    let after = after / 4 + seed % (after - after / 4 + 1);
+    eprintln!("injected failure at record {after} of a keyed task (SQUALL_FAIL_SEED={seed})");
     let checkpoints = tempfile::tempdir().unwrap();
     let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = failed.clone();
@@ -412,9 +421,10 @@ fn exactly_once_with_one_failure(query: &str, after: u64) -> Vec<Vec<String>> {
 
 #[test]
 fn exactly_once_window_aggregate_with_a_failure_equals_duckdb() {
-    // The q5 HOP count; the window aggregate fails once mid-run (at its
-    // 5000th record: it receives each batch's rows folded per auction and
-    // window, over 30 000 records in all where it took 230 000 unfolded).
+    // The q5 HOP count; the window aggregate fails once mid-run (at a
+    // random record up to its 5000th: it receives each batch's rows folded
+    // per auction and window, over 30 000 records in all where it took
+    // 230 000 unfolded).
     // The committed part files hold DuckDB's result exactly.
     let ours = exactly_once_with_one_failure(
         "CREATE TABLE out (auction BIGINT, num BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
