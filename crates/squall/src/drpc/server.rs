@@ -143,7 +143,7 @@ impl std::fmt::Debug for LocalDrpc {
 
 /// Where DRPC spouts take requests and return-results bolts send answers
 /// (Storm's `DistributedRPCInvocations`): a [`LocalDrpc`] in this process,
-/// or a server on the network (`squall_cluster::drpc::HttpDrpc`).
+/// or a server on the network (`squall_cluster::drpc_client::HttpDrpc`).
 ///
 /// Every method returns at once (a spout's `next_tuple` must not block).
 pub trait DrpcInvocations: Clone + Send + Sync + 'static {

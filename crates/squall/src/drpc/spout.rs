@@ -13,7 +13,7 @@ use crate::topology::{MessageId, OutputDeclarer, Spout, SpoutStatus, DEFAULT_STR
 /// caller's timeout. Every task takes requests; it never finishes.
 ///
 /// `D` is where requests come from: a [`LocalDrpc`] in this process, or a
-/// server on the network (`squall_cluster::drpc::HttpDrpc`).
+/// server on the network (`squall_cluster::drpc_client::HttpDrpc`).
 #[derive(Debug, Clone)]
 pub struct DrpcSpout<D = LocalDrpc> {
     server: D,
