@@ -332,16 +332,9 @@ impl KeyedProcessFunction<Vec<Scalar>, Partial> for WindowAgg {
             self.late.fetch_add(p.rows, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
-        let state = ctx.state();
-        match state {
-            None => *state = Some(p.accs),
-            Some(accs) => {
-                for (acc, other) in accs.iter_mut().zip(p.accs) {
-                    acc.merge(other);
-                }
-            }
-        }
-        ctx.register_event_time_timer(p.end - 1);
+        let end = p.end;
+        p.merge_into(ctx.state());
+        ctx.register_event_time_timer(end - 1);
         Ok(())
     }
 

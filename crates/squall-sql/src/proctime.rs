@@ -131,16 +131,9 @@ impl KeyedProcessFunction<Vec<Scalar>, Partial> for ProcTimeAgg {
         p: Partial,
         ctx: &mut KeyedContext<'_, Vec<Scalar>, Vec<Acc>, Batch>,
     ) -> squall::Result<()> {
-        let state = ctx.state();
-        match state {
-            None => *state = Some(p.accs),
-            Some(accs) => {
-                for (acc, other) in accs.iter_mut().zip(p.accs) {
-                    acc.merge(other);
-                }
-            }
-        }
-        ctx.register_processing_time_timer(p.end - 1);
+        let end = p.end;
+        p.merge_into(ctx.state());
+        ctx.register_processing_time_timer(end - 1);
         Ok(())
     }
 

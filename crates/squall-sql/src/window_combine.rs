@@ -38,6 +38,21 @@ pub struct Partial {
     pub accs: Vec<Acc>,
 }
 
+impl Partial {
+    /// Merges this partial's accumulators into a group's keyed state (the
+    /// accumulators themselves when the group has none yet).
+    pub fn merge_into(self, state: &mut Option<Vec<Acc>>) {
+        match state {
+            None => *state = Some(self.accs),
+            Some(accs) => {
+                for (acc, other) in accs.iter_mut().zip(self.accs) {
+                    acc.merge(other);
+                }
+            }
+        }
+    }
+}
+
 /// Folds `rows` per key into partials, appended to `out` in the order
 /// each key first appears (so a run is deterministic).
 pub fn combine(kinds: &[AggKind], rows: impl IntoIterator<Item = AggRow>, out: &mut Vec<Partial>) {
