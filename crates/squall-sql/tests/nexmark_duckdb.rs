@@ -392,6 +392,21 @@ fn exactly_once_with_one_failure(query: &str, after: u64) -> Vec<Vec<String>> {
         });
     let after = after / 4 + seed % (after - after / 4 + 1);
     eprintln!("injected failure at record {after} of a keyed task (SQUALL_FAIL_SEED={seed})");
+    let (s, failed, _checkpoints) = failing_once(|id| id.starts_with("process"), after);
+    let ddl = slowed_ddl();
+    let ours = squall_with(&ddl, query, 2, s);
+    assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
+    ours
+}
+
+/// A session running exactly-once with checkpoints every 100 ms (into the
+/// returned folder) and up to 3 restarts, where the first task of a
+/// component `wrapped` names fails once at its `after`-th tuple (the flag
+/// says it did).
+fn failing_once(
+    wrapped: impl Fn(&str) -> bool + Send + Sync + 'static,
+    after: u64,
+) -> (squall_sql::Session, std::sync::Arc<std::sync::atomic::AtomicBool>, tempfile::TempDir) {
     let checkpoints = tempfile::tempdir().unwrap();
     let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f = failed.clone();
@@ -403,20 +418,23 @@ fn exactly_once_with_one_failure(query: &str, after: u64) -> Vec<Vec<String>> {
         serde_yaml_ng::from_str("{type: fixed_delay, attempts: 3, delay_ms: 50}").unwrap();
     s.wrap = Some(std::sync::Arc::new(
         move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
-            if id.starts_with("process") {
+            if wrapped(id) {
                 Box::new(FailOnce { inner: b, seen: 0, after, failed: f.clone() })
             } else {
                 b
             }
         },
     ));
-    let ddl = DDL_NEXMARK.replace(
+    (s, failed, checkpoints)
+}
+
+/// The Nexmark tables with the source slowed to 25 000 events/s, so that
+/// checkpoints complete during the run.
+fn slowed_ddl() -> String {
+    DDL_NEXMARK.replace(
         "'events.num' = '${EVENTS_NUM}'",
         "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
-    );
-    let ours = squall_with(&ddl, query, 2, s);
-    assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
-    ours
+    )
 }
 
 #[test]
@@ -932,28 +950,9 @@ fn q10_exactly_once_partition_files_commit_with_checkpoints() {
     // The operator before the sink fails once at its 8th batch; the run
     // restarts from the last checkpoint and the sink discards what that
     // checkpoint does not cover, in every partition folder.
-    let checkpoints = tempfile::tempdir().unwrap();
-    let mut s = squall_sql::Session::new();
-    s.set("guarantee", "exactly_once").unwrap();
-    s.set("checkpoint_interval_ms", "100").unwrap();
-    s.set("checkpoint_dir", checkpoints.path().to_str().unwrap()).unwrap();
-    s.config.restart_strategy =
-        serde_yaml_ng::from_str("{type: fixed_delay, attempts: 3, delay_ms: 50}").unwrap();
-    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let f = failed.clone();
-    s.wrap = Some(std::sync::Arc::new(
-        move |id: &str, b: Box<dyn squall::Bolt>| -> Box<dyn squall::Bolt> {
-            if id.starts_with("sink-") && id.contains("-rows") {
-                Box::new(FailOnce { inner: b, seen: 0, after: 8, failed: f.clone() })
-            } else {
-                b
-            }
-        },
-    ));
-    let ddl = DDL_NEXMARK.replace(
-        "'events.num' = '${EVENTS_NUM}'",
-        "'events.num' = '${EVENTS_NUM}', 'events.per-second' = '25000'",
-    );
+    let (s, failed, _checkpoints) =
+        failing_once(|id| id.starts_with("sink-") && id.contains("-rows"), 8);
+    let ddl = slowed_ddl();
     let by_second = query_file("q10.sql").replace("'HH:mm')", "'HH:mm:ss')");
     let (ours, _) = squall_partitioned(&ddl, &by_second, s);
     assert!(failed.load(std::sync::atomic::Ordering::SeqCst), "the failure was not injected");
