@@ -111,7 +111,13 @@ fn cluster_run(cluster: &Cluster, name: &str, input: &Path, expected: &Counts) -
                 .to_string()
         };
         let finished: f64 = field("finished in ").parse().unwrap();
-        let joined: f64 = field("2 workers joined after ").parse().unwrap();
+        // The last attempt's join ("attempt N: 2 workers joined after S s").
+        let joined: f64 = log
+            .lines()
+            .filter_map(|l| l.split_once("2 workers joined after ").map(|(_, s)| s))
+            .last()
+            .and_then(|s| s.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no '2 workers joined after' in {sup}'s worker log:\n{log}"));
         run.secs = run.secs.max(finished);
         run.steady = run.steady.max(finished - joined);
         run.bytes += field("data plane: ").parse::<u64>().unwrap();

@@ -270,7 +270,9 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     };
     let head = peers.iter().find(|(_, p)| p.tasks.contains(&0)).map(|(_, p)| p.clone());
     let head = head.ok_or_else(|| Error::Attempt("no worker holds task 0".into()))?;
-    tracing::info!("attempt {attempt}: {} workers joined", peers.len());
+    // Read by the cluster bench (steady rate from the join to the end).
+    let (n, after) = (peers.len(), crate::worker::worker_control::uptime_secs());
+    crate::announce!("attempt {attempt}: {n} workers joined after {after:.3} s");
     let owner: HashMap<usize, SocketAddr> =
         peers.iter().flat_map(|(_, p)| p.tasks.iter().map(move |&t| (t, p.data))).collect();
     let local: HashSet<usize> = a.tasks.iter().copied().collect();

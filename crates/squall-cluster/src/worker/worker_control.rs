@@ -3,7 +3,7 @@
 //! switch, publishes its [`WorkerReport`] and answers a rebalance's
 //! savepoint request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use squall::runtime::MetricsHandle;
@@ -17,6 +17,15 @@ use crate::protocol::records::{
 use crate::protocol::store::{Assignment, Store};
 use crate::{ClusterConfig, Result};
 
+/// When this worker process began running its assignment: the base of the
+/// "workers joined after S s" and "finished in S s" lines.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Seconds since this worker began running its assignment.
+pub(crate) fn uptime_secs() -> f64 {
+    STARTED.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
 /// Runs `a` (whose submitted topology is `topology`) under the cluster's
 /// controls. `Ok(Some(elapsed))` when it finished, `Ok(None)` when it
 /// stopped after a savepoint for a rebalance.
@@ -26,7 +35,7 @@ use crate::{ClusterConfig, Result};
 /// [`crate::Error::Topology`] when the rescaled topology is refused or the
 /// topology failed.
 pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>> {
-    let started = Instant::now();
+    let started = *STARTED.get_or_init(Instant::now);
     let config = ClusterConfig::load(None)?;
     // One thread of its own: the etcd client's connection lives on this
     // runtime, and the fence uses it from the topology's.
