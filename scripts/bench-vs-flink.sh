@@ -23,7 +23,7 @@
 #
 # Usage: scripts/bench-vs-flink.sh [--words-mb 200] [--events 20000000]
 #          [--reps 3] [--parallelism 1,2] [--engines plain,squall,flink,storm]
-#          [--workloads words,windows] [--heap 2g] [--cluster-copies 8]
+#          [--workloads words,windows] [--heap 2g] [--cluster-copies 40]
 #          [--latency-secs 10] [--no-cluster] [--no-latency] [--max-load L]
 #          [--squall-in-bench]
 # --max-load L: before each run, wait (10 min at most) until the 1-minute
@@ -42,7 +42,7 @@
 set -euo pipefail
 
 words_mb=200 events=20000000 reps=3 parallelisms=1,2 engines=plain,squall,flink,storm
-workloads=words,windows heap=2g cluster_copies=8 latency_secs=10 cluster=1 latency=1 max_load= in_bench=0
+workloads=words,windows heap=2g cluster_copies=40 latency_secs=10 cluster=1 latency=1 max_load= in_bench=0
 while (($#)); do
     case $1 in
         --words-mb) words_mb=$2; shift ;;

@@ -3,7 +3,8 @@
 //! LZ4 on the data plane; a plain-Rust count beside them as the reference.
 //!
 //! `cargo bench -p squall-cli --bench cluster [-- COPIES [ROUNDS]]`: the
-//! Shakespeare corpus COPIES times over (default 8), ROUNDS alternating
+//! Shakespeare corpus COPIES times over (default 40: runs of a few seconds,
+//! long enough for the 20 ms CPU samples), ROUNDS alternating
 //! rounds (default 3), medians reported. Prints words/s, the ratio to local
 //! mode, and the bytes the workers sent each other. Needs `etcd` on PATH.
 //! Cluster times are the workers' own (from start to their end, peers'
@@ -163,7 +164,7 @@ fn median(mut runs: Vec<Run>) -> Run {
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
-    let copies: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
+    let copies: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(40);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
     let (input, expected) = repeated_corpus(dir.path(), copies);
