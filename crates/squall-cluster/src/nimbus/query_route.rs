@@ -9,9 +9,11 @@
 //! they do not run it), a scan merges every worker's entries in key order
 //! up to the limit.
 //!
-//! When no worker answers (one died and is being restarted, or the
-//! topology is over), nimbus says so with 503 and the workers' reasons:
-//! the caller may ask again once the worker is back.
+//! When no worker answers while the topology runs (one died and is being
+//! restarted), nimbus says so with 503 and the workers' reasons: the
+//! caller may ask again once the worker is back. A topology that is over
+//! (finished, failed or killed) has no state to query any more: 404,
+//! naming its state.
 //!
 //! Every way a worker runs serves queries: one worker alone, a part of a
 //! topology over several, and each attempt of a checkpointed or tracked
@@ -29,6 +31,7 @@ use crate::nimbus::api::ApiState;
 use crate::protocol::query_api::{ask_url, Asked, StateQuery};
 pub use crate::protocol::query_api::{checkpoints_of, QueryAddress};
 use crate::protocol::rest::error;
+use crate::protocol::store::TopologyStatus;
 use crate::Result;
 
 /// The nimbus route, for [`crate::nimbus::api::router`].
@@ -49,6 +52,17 @@ async fn query(
         Ok(asked) => asked,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    let status: Option<TopologyStatus> = match state.store.get(&format!("status/{name}")).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    if let Some(over) = status.filter(|s| s.state.is_over()) {
+        let message = format!(
+            "topology '{name}' is {}: its workers and their state are gone",
+            format!("{:?}", over.state).to_lowercase()
+        );
+        return error(StatusCode::NOT_FOUND, message);
+    }
     let workers = match state.store.list::<QueryAddress>(&format!("queries/{name}")).await {
         Ok(w) => w,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
