@@ -59,7 +59,7 @@ if ! python3 -c "import moto.server, boto3" >/dev/null 2>&1; then
     python3 -m pip install --disable-pip-version-check --quiet "moto[server]==5.2.1"
 fi
 if ! python3 -c "import duckdb" >/dev/null 2>&1; then
-    # The reference of the SQL tests (crates/squall-sql/tests/nexmark_duckdb.rs).
+    # The reference of the SQL tests (crates/squall-sql/tests/nexmark_*.rs).
     python3 -m pip install --disable-pip-version-check --quiet "duckdb==2.0.0"
 fi
 if ! python3 -c "import pystorm" >/dev/null 2>&1; then

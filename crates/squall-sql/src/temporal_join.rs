@@ -27,6 +27,8 @@ use datafusion_common::arrow::datatypes::SchemaRef;
 use datafusion_expr::logical_plan::Join as JoinPlan;
 use datafusion_expr::{JoinType, LogicalPlan};
 use datafusion_physical_expr::PhysicalExpr;
+use datafusion_sql::sqlparser::dialect::GenericDialect;
+use datafusion_sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 use serde::{Deserialize, Serialize};
 use squall::datastream::{KeyedContext, KeyedProcessFunction, Stream, TimeDomain};
 
@@ -47,26 +49,54 @@ pub struct Versioned {
 }
 
 /// `sql` with each `table FOR SYSTEM_TIME AS OF column` clause's
-/// `FOR SYSTEM_TIME AS OF column` blanked out (positions kept, so parse
-/// errors still point into the text), and the clauses.
+/// `FOR SYSTEM_TIME AS OF column` blanked out (lines and columns kept, so
+/// parse errors still point into the text), and the clauses. The clause is
+/// found among sqlparser's tokens, so the same words inside a string
+/// literal, a quoted identifier or a comment are left alone. Text that does
+/// not tokenize is returned unchanged, for the parser to name its error.
 pub fn cut_versions(sql: &str) -> (String, Vec<Versioned>) {
-    static CLAUSE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r"(?i)([A-Za-z_`][\w`]*)\s+(FOR\s+SYSTEM_TIME\s+AS\s+OF\s+([A-Za-z_`][\w`]*(?:\.[A-Za-z_`][\w`]*)?))",
-        )
-        .expect("a valid regex")
-    });
-    let mut out = sql.to_string();
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
+        return (sql.to_string(), Vec::new());
+    };
+    // The tokens other than whitespace and comments, by their index.
+    let code: Vec<usize> =
+        (0..tokens.len()).filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_))).collect();
+    let token = |i: usize| code.get(i).map(|&t| &tokens[t].token);
+    let keyword = |i: usize, kw: &str| matches!(token(i), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
+    let ident = |i: usize| match token(i) {
+        Some(Token::Word(w)) => Some(w.value.clone()),
+        _ => None,
+    };
+    let mut cuts = Vec::new();
     let mut found = Vec::new();
-    for c in CLAUSE.captures_iter(sql) {
-        let (Some(table), Some(clause), Some(col)) = (c.get(1), c.get(2), c.get(3)) else {
+    for i in 1..code.len() {
+        if !["FOR", "SYSTEM_TIME", "AS", "OF"].iter().enumerate().all(|(k, kw)| keyword(i + k, kw))
+        {
             continue;
-        };
-        found.push(Versioned {
-            table: table.as_str().trim_matches('`').to_string(),
-            as_of: col.as_str().replace('`', ""),
-        });
-        out.replace_range(clause.range(), &" ".repeat(clause.len()));
+        }
+        let (Some(table), Some(mut as_of)) = (ident(i - 1), ident(i + 4)) else { continue };
+        let mut last = i + 4;
+        if let (Some(Token::Period), Some(column)) = (token(last + 1), ident(last + 2)) {
+            as_of = format!("{as_of}.{column}");
+            last += 2;
+        }
+        found.push(Versioned { table, as_of });
+        // From FOR up to the token after the column (or the end).
+        let to = tokens.get(code[last] + 1).map(|t| t.span.start);
+        cuts.push((tokens[code[i]].span.start, to));
+    }
+    let offset = |l: Location| {
+        let line_start: usize =
+            sql.split_inclusive('\n').take(l.line.saturating_sub(1) as usize).map(str::len).sum();
+        let column = usize::try_from(l.column.saturating_sub(1)).unwrap_or(usize::MAX);
+        sql[line_start..].char_indices().nth(column).map_or(sql.len(), |(b, _)| line_start + b)
+    };
+    let mut out = sql.to_string();
+    for (from, to) in cuts.into_iter().rev() {
+        let range = offset(from)..to.map_or(sql.len(), offset);
+        let blank: String =
+            sql[range.clone()].chars().map(|c| if c == '\n' { c } else { ' ' }).collect();
+        out.replace_range(range, &blank);
     }
     (out, found)
 }
@@ -331,4 +361,25 @@ pub fn plan(
         late: Arc::default(),
     };
     Ok((keyed.process(f), what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clause_is_blanked_in_place_but_not_inside_literals_or_comments() {
+        let sql = "SELECT * FROM o JOIN `rates` for system_time as of\n  o.`ts` AS r -- x FOR SYSTEM_TIME AS OF y\n\
+                   ON o.c = r.c WHERE r.n = 'a FOR SYSTEM_TIME AS OF b' /* c FOR SYSTEM_TIME AS OF d */";
+        let (text, found) = cut_versions(sql);
+        assert_eq!(found, [Versioned { table: "rates".into(), as_of: "o.ts".into() }]);
+        let expected = sql.replacen("for system_time as of", "                     ", 1).replacen(
+            "  o.`ts` AS",
+            "         AS",
+            1,
+        );
+        assert_eq!(text, expected);
+        // Text that does not tokenize is left to the parser.
+        assert_eq!(cut_versions("SELECT 'open").0, "SELECT 'open");
+    }
 }

@@ -57,7 +57,7 @@ impl Partial {
 /// each key first appears (so a run is deterministic).
 pub fn combine(kinds: &[AggKind], rows: impl IntoIterator<Item = AggRow>, out: &mut Vec<Partial>) {
     let first = out.len();
-    let mut index: HashMap<Vec<Scalar>, usize> = HashMap::new();
+    let mut index: HashMap<Vec<Scalar>, usize, foldhash::fast::RandomState> = HashMap::default();
     for row in rows {
         let i = match index.get(&row.key) {
             Some(i) => *i,

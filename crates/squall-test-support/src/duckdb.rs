@@ -16,7 +16,9 @@ use std::process::{Command, Stdio};
 pub fn query(statements: &[&str]) -> Vec<Vec<String>> {
     let script = r#"
 import csv, json, sys, duckdb
+# No progress bar: DuckDB prints it on stdout when a query takes over 2 s.
 c = duckdb.connect()
+c.execute("SET enable_progress_bar = false")
 statements = json.load(sys.stdin)
 for s in statements[:-1]:
     c.execute(s)

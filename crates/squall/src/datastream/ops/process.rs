@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
+
 use crate::datastream::record::{key_hash, route_hash, Record};
 use crate::datastream::stream::{KeyFn, OutputTag};
 use crate::error::Result;
@@ -139,9 +141,10 @@ impl<K, S, O: Data> KeyedContext<'_, K, S, O> {
 pub(crate) struct ProcessBolt<K, T, P: KeyedProcessFunction<K, T>> {
     key: KeyFn<K, T>,
     function: P,
-    state: HashMap<K, P::State>,
+    /// Each key's state (foldhash: keys are hashed twice per record).
+    state: HashMap<K, P::State, RandomState>,
     timers: BTreeMap<(TimeDomain, i64), Vec<K>>,
-    set: HashSet<(TimeDomain, i64, K)>,
+    set: HashSet<(TimeDomain, i64, K), RandomState>,
     watermark: i64,
     scratch: Vec<(TimeDomain, i64)>,
     out: Vec<(Option<String>, Values)>,
@@ -157,9 +160,9 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
         ProcessBolt {
             key,
             function,
-            state: HashMap::new(),
+            state: HashMap::default(),
             timers: BTreeMap::new(),
-            set: HashSet::new(),
+            set: HashSet::default(),
             watermark: NO_WATERMARK,
             scratch: Vec::new(),
             out: Vec::new(),
@@ -174,11 +177,12 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
         }
     }
 
-    /// Runs `call` for `key` with its state, then files its timers and
-    /// emits its output.
+    /// Runs `call` for `key` (whose [`key_hash`] is `hash`) with its state,
+    /// then files its timers and emits its output.
     fn with_key(
         &mut self,
         key: K,
+        hash: u64,
         timestamp: Option<i64>,
         c: &mut OutputCollector,
         call: impl FnOnce(&mut P, &mut KeyedContext<'_, K, P::State, P::Out>) -> Result<()>,
@@ -186,7 +190,7 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
         let mut state = self.state.remove(&key);
         let mut ctx = KeyedContext {
             key: &key,
-            hash: key_hash(&key),
+            hash,
             timestamp,
             watermark: self.watermark,
             state: &mut state,
@@ -223,7 +227,8 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> ProcessBolt<K,
             let keys = self.timers.remove(&(d, t)).unwrap_or_default();
             for key in keys {
                 self.set.remove(&(d, t, key.clone()));
-                self.with_key(key, Some(t), c, |f, ctx| f.on_timer(t, d, ctx))?;
+                let hash = key_hash(&key);
+                self.with_key(key, hash, Some(t), c, |f, ctx| f.on_timer(t, d, ctx))?;
             }
         }
     }
@@ -279,7 +284,10 @@ impl<K: Data + Hash + Eq, T: Data, P: KeyedProcessFunction<K, T>> Bolt for Proce
     fn execute(&mut self, input: Tuple, c: &mut OutputCollector) -> Result<()> {
         let r = Record::<T>::unpack(input)?;
         let key = (self.key)(&r.value);
-        self.with_key(key, r.ts, c, |f, ctx| f.process_element(r.value, ctx))
+        // The key-by bolt before this one stamped the record with the
+        // key's hash (the same key function).
+        let hash = r.key.unwrap_or_else(|| key_hash(&key));
+        self.with_key(key, hash, r.ts, c, |f, ctx| f.process_element(r.value, ctx))
     }
 
     fn on_watermark(&mut self, watermark: i64, c: &mut OutputCollector) -> Result<()> {
