@@ -103,23 +103,7 @@ impl<'a> Iterator for Cells<'a> {
     type Item = Cell<'a>;
 
     fn next(&mut self) -> Option<Cell<'a>> {
-        let (&tag, rest) = self.0.split_first()?;
-        let eight = |rest: &[u8]| i64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
-        let (cell, rest) = match tag {
-            NULL => (Cell::Null, rest),
-            BOOL => (Cell::Bool(rest[0] != 0), &rest[1..]),
-            INT => (Cell::Int(eight(rest)), &rest[8..]),
-            TIMESTAMP => (Cell::Timestamp(eight(rest)), &rest[8..]),
-            FLOAT => (Cell::Float(f64::from_bits(eight(rest) as u64)), &rest[8..]),
-            _ => {
-                let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-                let bytes = &rest[4..4 + len];
-                // Written by `encode` from a `String`: it is UTF-8.
-                let text = std::str::from_utf8(bytes).unwrap_or_default();
-                let cell = if tag == STRING { Cell::Str(text) } else { Cell::Other(text) };
-                (cell, &rest[4 + len..])
-            }
-        };
+        let (cell, rest) = split_cell(self.0)?;
         self.0 = rest;
         Some(cell)
     }
@@ -130,20 +114,61 @@ pub(crate) fn cells(body: &[u8]) -> Cells<'_> {
     Cells(body)
 }
 
-/// The order of two encoded rows (bodies), as described in the module
-/// header.
-pub(crate) fn order_encoded(a: &[u8], b: &[u8]) -> Ordering {
-    let (mut a, mut b) = (cells(a), cells(b));
-    loop {
-        match (a.next(), b.next()) {
-            (Some(x), Some(y)) => match x.order(y) {
-                Ordering::Equal => {}
-                o => return o,
-            },
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
+/// The 8-byte number at the start of `bytes`.
+#[inline]
+fn i64_at(bytes: &[u8]) -> i64 {
+    i64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+}
+
+/// The length-prefixed bytes at the start of `bytes`, and what follows.
+#[inline]
+fn bytes_at(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+    bytes[4..].split_at(len)
+}
+
+/// The first cell of `body` (a row's body or its tail) and what follows
+/// it; `None` if it is empty.
+fn split_cell(body: &[u8]) -> Option<(Cell<'_>, &[u8])> {
+    let (&tag, rest) = body.split_first()?;
+    Some(match tag {
+        NULL => (Cell::Null, rest),
+        BOOL => (Cell::Bool(rest[0] != 0), &rest[1..]),
+        INT => (Cell::Int(i64_at(rest)), &rest[8..]),
+        TIMESTAMP => (Cell::Timestamp(i64_at(rest)), &rest[8..]),
+        FLOAT => (Cell::Float(f64::from_bits(i64_at(rest) as u64)), &rest[8..]),
+        _ => {
+            let (bytes, rest) = bytes_at(rest);
+            // Written by `encode` from a `String`: it is UTF-8.
+            let text = std::str::from_utf8(bytes).unwrap_or_default();
+            (if tag == STRING { Cell::Str(text) } else { Cell::Other(text) }, rest)
         }
+    })
+}
+
+/// The order of two encoded rows (bodies), as described in the module
+/// header. The common pairs (two ints, two timestamps, two texts) are
+/// compared in place; the sort of a run is this function's loop.
+pub(crate) fn order_encoded(mut a: &[u8], mut b: &[u8]) -> Ordering {
+    loop {
+        let (Some(&x), Some(&y)) = (a.first(), b.first()) else {
+            // The shorter row first.
+            return (!a.is_empty()).cmp(&!b.is_empty());
+        };
+        let (o, rest_a, rest_b) = if x == y && (x == INT || x == TIMESTAMP) {
+            (i64_at(&a[1..]).cmp(&i64_at(&b[1..])), &a[9..], &b[9..])
+        } else if x == STRING && y == STRING {
+            let ((x, rest_a), (y, rest_b)) = (bytes_at(&a[1..]), bytes_at(&b[1..]));
+            (x.cmp(y), rest_a, rest_b)
+        } else {
+            let (x, rest_a) = split_cell(a).expect("not empty");
+            let (y, rest_b) = split_cell(b).expect("not empty");
+            (x.order(y), rest_a, rest_b)
+        };
+        if o.is_ne() {
+            return o;
+        }
+        (a, b) = (rest_a, rest_b);
     }
 }
 
