@@ -4,12 +4,13 @@
 //!
 //! A row is encoded into one byte arena (a tag byte per cell and its
 //! payload: 8 bytes for an int, a float or a timestamp, a length and the
-//! bytes for text), about 45 bytes for a window result where a `Vec` of
-//! `Value`s took about 170. When the arena passes its budget, its rows are
-//! sorted (stably) and written to an unnamed temporary file in the output's
-//! folder (a run); at the end the runs are merged with a binary heap, ties
-//! going to the earlier run, so the order is that of one stable sort of
-//! all rows (Knuth, TAOCP vol. 3, 5.4.1, "multiway merging"). The files
+//! bytes for text): 38 bytes for a window result, and 8 for its place in
+//! the index, where a `Vec` of `Value`s took about 170. When the arena
+//! passes its budget, its rows are sorted (stably) and written to an
+//! unnamed temporary file in the output's folder (a run); at the end the
+//! runs are merged with a binary heap, ties going to the earlier run, so
+//! the order is that of one stable sort of all rows (Knuth, TAOCP vol. 3,
+//! 5.4.1, "multiway merging"). The files
 //! have no name and are deleted when closed, so a failed or killed run
 //! leaves none.
 //!
@@ -230,7 +231,7 @@ pub(crate) struct SortedRows {
 
 impl SortedRows {
     /// No rows yet; runs will be spilled into `dir` once the rows held
-    /// take `run_bytes` (about 53 bytes per window result row).
+    /// take `run_bytes` (the encoded rows: 38 bytes for a window result).
     pub(crate) fn new(dir: impl Into<PathBuf>, run_bytes: usize) -> SortedRows {
         SortedRows {
             dir: dir.into(),

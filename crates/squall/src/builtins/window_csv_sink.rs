@@ -38,7 +38,7 @@ use crate::topology::{Bolt, TopologyContext};
 /// every input has ended; a failed or killed run leaves no file. Must run
 /// with parallelism 1.
 ///
-/// Rows are held encoded, about 55 bytes for a window result; in append
+/// Rows are held encoded, about 46 bytes for a window result; in append
 /// mode, once they take the sort buffer
 /// ([`WindowCsvSink::with_sort_buffer`], 32 MiB by default) they are
 /// sorted and spilled to an unnamed temporary file in `path`'s folder, and
