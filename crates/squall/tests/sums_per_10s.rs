@@ -3,7 +3,8 @@
 //! computed here from the CSV: with the producers' window pre-aggregation
 //! on (as shipped) and off, and with a watermark that makes events late,
 //! where every event must be either in its window's sum or on the late
-//! stream exactly as it was read.
+//! stream exactly as it was read; and with a sink that spills its rows to
+//! disk in sorted runs, which must write the same file and leave no run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,7 +60,24 @@ struct Run {
 type Pace = (usize, u64);
 
 fn run(local_aggregation: bool, out_of_orderness_ms: i64, pace: Pace, dir: &Path) -> Run {
-    let text = std::fs::read_to_string(root().join("examples/sums-per-10s.yaml")).unwrap();
+    run_with(local_aggregation, out_of_orderness_ms, pace, dir, None)
+}
+
+/// [`run`], with the sink's `sort_buffer_bytes` if given.
+fn run_with(
+    local_aggregation: bool,
+    out_of_orderness_ms: i64,
+    pace: Pace,
+    dir: &Path,
+    sort_buffer_bytes: Option<usize>,
+) -> Run {
+    let mut text = std::fs::read_to_string(root().join("examples/sums-per-10s.yaml")).unwrap();
+    if let Some(bytes) = sort_buffer_bytes {
+        let sink = "settings: { path: \"${output}\" }";
+        assert!(text.contains(sink), "the example's sink settings");
+        let spilling = format!("settings: {{ path: \"${{output}}\", sort_buffer_bytes: {bytes} }}");
+        text = text.replace(sink, &spilling);
+    }
     assert!(text.contains("local_aggregation: true"), "the example ships with it on");
     let text =
         text.replace("local_aggregation: true", &format!("local_aggregation: {local_aggregation}"));
@@ -157,4 +175,21 @@ fn late_events_travel_alone_and_every_event_is_counted_once() {
     }
     assert_eq!(accounted, expected);
     assert!(got.executed < 600, "on-time events were still merged: {}", got.executed);
+}
+
+#[test]
+fn a_sink_that_spills_sorted_runs_writes_the_same_file_and_leaves_no_run() {
+    let (whole, spilled) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let expected = run(true, 2000, (256, 100), whole.path());
+    // 256 bytes of rows per run: the sample's 122 rows of 38 bytes make about 18 runs.
+    let got = run_with(true, 2000, (256, 100), spilled.path(), Some(256));
+    assert_eq!(got.sums, expected.sums);
+    let file = |dir: &Path| std::fs::read(dir.join("sums.csv")).unwrap();
+    assert_eq!(file(spilled.path()), file(whole.path()), "byte for byte");
+    let mut left: Vec<_> = std::fs::read_dir(spilled.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["late.csv", "sums.csv"], "no spilled run or temporary file is left");
 }

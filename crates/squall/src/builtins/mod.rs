@@ -33,6 +33,7 @@ mod generator_spout;
 mod line_queue;
 pub mod registry;
 mod replay;
+mod sorted_rows;
 mod split_words;
 mod stateful_count;
 mod stdin_spout;

@@ -18,7 +18,7 @@
 //! | bolt `counts_csv` | `path` (required), `key` (default `word`), `count` (default `count`), `print_top` (default 0) |
 //! | spout `csv` | `path` (file or folder, required), `time_field` (required), `time_format` (`rfc3339` default, `unix_seconds`, `unix_millis`, or a strftime pattern), `watermark` (`monotonous` default, or `{max_out_of_orderness_ms: N}`), `watermark_every` (records, default 256), `null_values` (default `["", "NA"]`), `max_watermark_drift_ms` (watermark alignment of the tasks, default off) |
 //! | bolt `window` | `window` (required: `{type: tumbling, size_ms}`, `{type: sliding, size_ms, slide_ms}`, `{type: session, gap_ms}`, `{type: global}`), `aggregates` (required: `[{fn: count\|sum\|min\|max\|avg, field, as}]`), `keys` (default none), `trigger` (`event_time` default, `processing_time`, `{count: N}`), `early_every_ms`, `allowed_lateness_ms` (default 0), `time_field` (default `event_time`) |
-//! | bolt `window_csv` | `path` (required), `upsert_key` (fields; default none: every row kept) |
+//! | bolt `window_csv` | `path` (required), `upsert_key` (fields; default none: every row kept), `sort_buffer_bytes` (rows held in memory before a sorted run is spilled next to `path`, default 33554432: 32 MiB) |
 //!
 //! Unknown settings are refused, so a typo is reported, not ignored.
 
@@ -214,6 +214,8 @@ struct WindowCsvSettings {
     path: PathBuf,
     #[serde(default)]
     upsert_key: Option<Vec<String>>,
+    #[serde(default)]
+    sort_buffer_bytes: Option<usize>,
 }
 
 fn default_time_format() -> TimestampFormat {
@@ -485,7 +487,14 @@ pub fn bolt(kind: &str, settings_value: &serde_yaml_ng::Value) -> Result<BuiltBo
         }
         "window_csv" => {
             let s: WindowCsvSettings = settings(&what, settings_value)?;
-            let sink = WindowCsvSink::new(&s.path, s.upsert_key.map(Fields::new))?;
+            let mut sink = WindowCsvSink::new(&s.path, s.upsert_key.map(Fields::new))?;
+            if let Some(bytes) = s.sort_buffer_bytes {
+                if bytes == 0 {
+                    let e = format!("{what}: sort_buffer_bytes must be at least 1");
+                    return Err(Error::config(e));
+                }
+                sink = sink.with_sort_buffer(bytes);
+            }
             BuiltBolt {
                 description: format!("window_csv sink writing {}", s.path.display()),
                 factory: bolt_factory(sink),

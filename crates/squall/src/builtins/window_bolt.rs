@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
 use crate::state::{Mailbox, MAILBOX_TICK};
-use crate::time::TimestampFormat;
 use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext, WindowCombining};
 use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::query::{self, WindowView, WINDOWS_STATE};
@@ -437,13 +436,5 @@ impl AggregateFunction for Weighted {
     }
     fn result(&self, acc: &Vec<Cell>) -> Values {
         self.0.result(acc)
-    }
-}
-
-/// Window bounds as RFC 3339 text, for sinks (`None` for other values).
-pub(crate) fn timestamp_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Timestamp(t) => Some(TimestampFormat::to_rfc3339(*t)),
-        _ => None,
     }
 }

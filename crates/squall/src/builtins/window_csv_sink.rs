@@ -1,18 +1,24 @@
 //! [`WindowCsvSink`]: window results as one sorted CSV file, written
 //! atomically when the input ends.
 //!
-//! Owns ordering the rows and, in update mode, keeping the latest row per
-//! window and key. The write-then-rename is [`super::atomic_file`]'s.
+//! Owns the file's shape (header, RFC 3339 timestamps) and, in update
+//! mode, keeping the latest row per window and key. Holding and ordering
+//! the rows (compactly, spilling sorted runs to disk past a budget) is
+//! [`super::sorted_rows`]'s; the write-then-rename is
+//! [`super::atomic_file`]'s.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::{self, AtomicFile};
-use super::window_bolt::timestamp_text;
+use super::sorted_rows::{self, Cell, SortedRows};
 use crate::error::{Error, Result};
-use crate::model::{Fields, Key, Tuple, Value, Values};
+use crate::model::{Fields, Key, Tuple};
+use crate::time::TimestampFormat;
+
+/// The default of [`WindowCsvSink::with_sort_buffer`]: 32 MiB.
+pub const DEFAULT_SORT_BUFFER_BYTES: usize = 32 << 20;
 use crate::runtime::OutputCollector;
 use crate::topology::{Bolt, TopologyContext};
 
@@ -31,13 +37,22 @@ use crate::topology::{Bolt, TopologyContext};
 /// The file is written to a temporary file and renamed onto `path` when
 /// every input has ended; a failed or killed run leaves no file. Must run
 /// with parallelism 1.
+///
+/// Rows are held encoded, about 46 bytes for a window result; in append
+/// mode, once they take the sort buffer
+/// ([`WindowCsvSink::with_sort_buffer`], 32 MiB by default) they are
+/// sorted and spilled to an unnamed temporary file in `path`'s folder, and
+/// the runs are merged at the end (an external merge sort), so memory
+/// stays bounded however many rows arrive. Update mode keeps its rows in
+/// memory.
 #[derive(Debug, Clone)]
 pub struct WindowCsvSink {
     path: PathBuf,
     upsert_key: Option<Fields>,
     fields: Option<Fields>,
     key_indices: Vec<usize>,
-    rows: Vec<Values>,
+    rows: SortedRows,
+    /// Update mode: the slot in `rows` of each key's latest row.
     latest: HashMap<Key, usize>,
 }
 
@@ -50,53 +65,28 @@ impl WindowCsvSink {
     pub fn new(path: impl Into<PathBuf>, upsert_key: Option<Fields>) -> Result<WindowCsvSink> {
         let path = path.into();
         atomic_file::check_parent("window_csv sink", &path)?;
+        let rows = SortedRows::new(atomic_file::parent_dir(&path), DEFAULT_SORT_BUFFER_BYTES);
         Ok(WindowCsvSink {
             path,
             upsert_key,
             fields: None,
             key_indices: Vec::new(),
-            rows: Vec::new(),
+            rows,
             latest: HashMap::new(),
         })
+    }
+
+    /// Spills sorted runs of rows to disk once they take `bytes` in memory
+    /// (append mode; at least 1).
+    pub fn with_sort_buffer(mut self, bytes: usize) -> WindowCsvSink {
+        self.rows = SortedRows::new(atomic_file::parent_dir(&self.path), bytes);
+        self
     }
 
     /// The output path.
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// The order of two cells: nulls first, numbers and timestamps by value,
-/// text by bytes, and otherwise by their text.
-pub(crate) fn order(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
-        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        _ => match (a.as_f64(), b.as_f64()) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            _ => a.to_string().cmp(&b.to_string()),
-        },
-    }
-}
-
-/// The order of two rows, cell by cell (as [`order`], with the common
-/// cells, timestamps, ints and text, compared inline: the sort of a run's
-/// results is this comparison's loop).
-pub(crate) fn order_rows(a: &Values, b: &Values) -> Ordering {
-    for (x, y) in a.iter().zip(b) {
-        let o = match (x, y) {
-            (Value::Timestamp(x), Value::Timestamp(y)) | (Value::Int(x), Value::Int(y)) => x.cmp(y),
-            (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
-            _ => order(x, y),
-        };
-        if o.is_ne() {
-            return o;
-        }
-    }
-    a.len().cmp(&b.len())
 }
 
 impl Bolt for WindowCsvSink {
@@ -134,17 +124,16 @@ impl Bolt for WindowCsvSink {
                 self.fields = Some(input.fields().clone());
             }
         }
-        let values = input.into_values();
+        let values = input.values();
         if self.upsert_key.is_none() {
-            self.rows.push(values);
-            return Ok(());
+            return self.rows.push(values);
         }
         let key = Key(self.key_indices.iter().map(|&i| values[i].clone()).collect());
         match self.latest.get(&key) {
-            Some(&i) => self.rows[i] = values,
+            Some(&slot) => self.rows.replace(slot, values),
             None => {
-                self.latest.insert(key, self.rows.len());
-                self.rows.push(values);
+                let slot = self.rows.keep(values);
+                self.latest.insert(key, slot);
             }
         }
         Ok(())
@@ -153,9 +142,10 @@ impl Bolt for WindowCsvSink {
     /// Sorts the rows and writes the file.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file if writing or renaming fails.
+    /// [`Error::Io`] naming the file if writing or renaming fails, or the
+    /// folder if a spilled run cannot be written or read.
     fn finish(&mut self, _collector: &mut OutputCollector) -> Result<()> {
-        self.rows.sort_by(order_rows);
+        self.latest = HashMap::new();
         let path = &self.path;
         let file = AtomicFile::create(path)?;
         let mut w = csv::WriterBuilder::new().buffer_capacity(256 * 1024).from_writer(file);
@@ -168,25 +158,30 @@ impl Bolt for WindowCsvSink {
         let mut last: Vec<Option<i64>> = Vec::new();
         // One text per column, rewritten in place row after row.
         let mut cells: Vec<String> = Vec::new();
-        for row in &self.rows {
-            last.resize(last.len().max(row.len()), None);
-            cells.resize(cells.len().max(row.len()), String::new());
-            for ((v, last), cell) in row.iter().zip(&mut last).zip(&mut cells) {
-                match (v, *last) {
-                    (Value::Timestamp(t), Some(seen)) if seen == *t => {}
-                    (Value::Timestamp(t), _) => {
-                        *cell = timestamp_text(v).unwrap_or_default();
-                        *last = Some(*t);
+        self.rows.drain_sorted(|row| {
+            let mut n = 0;
+            for cell in sorted_rows::cells(row) {
+                if n == cells.len() {
+                    cells.push(String::new());
+                    last.push(None);
+                }
+                let text = &mut cells[n];
+                match (cell, last[n]) {
+                    (Cell::Timestamp(t), Some(seen)) if seen == t => {}
+                    (Cell::Timestamp(t), _) => {
+                        *text = TimestampFormat::to_rfc3339(t);
+                        last[n] = Some(t);
                     }
                     (other, _) => {
-                        *last = None;
-                        cell.clear();
-                        write!(cell, "{other}").expect("writing to a String");
+                        last[n] = None;
+                        text.clear();
+                        write!(text, "{other}").expect("writing to a String");
                     }
                 }
+                n += 1;
             }
-            w.write_record(&cells[..row.len()]).map_err(err)?;
-        }
+            w.write_record(&cells[..n]).map_err(err)
+        })?;
         atomic_file::commit_csv(w, path)?;
         Ok(())
     }
