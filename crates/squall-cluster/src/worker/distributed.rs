@@ -224,17 +224,10 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let storage = job.storage.clone();
     let leader = a.tasks.contains(&0);
     let host = config.supervisor.data_host;
-    let bind = |what: &'static str| async move {
-        let io = |source| Error::Io { what: format!("bind a {what} port"), source };
-        let listener = TcpListener::bind((host, 0)).await.map_err(io)?;
-        let addr = listener.local_addr().map_err(io)?;
-        Ok::<_, Error>((listener, addr))
-    };
     let ((data, data_addr), (control, control_addr)) =
-        (bind("data").await?, bind("control").await?);
-    let tracking = topology.config().tracking();
-    let acking_listener = match tracking {
-        true => Some(bind("acking").await?),
+        (wire::bind(host, "data").await?, wire::bind(host, "control").await?);
+    let acking_listener = match topology.config().tracking() {
+        true => Some(wire::bind(host, "acking").await?),
         false => None,
     };
     let acking = acking_listener.as_ref().map(|(_, addr)| *addr);

@@ -60,7 +60,10 @@ impl Link {
         let stream =
             TcpStream::connect(addr).await.map_err(io(format!("connect to worker {addr}")))?;
         stream.set_nodelay(true).map_err(io("set TCP_NODELAY".into()))?;
-        let stream = crate::protocol::tls::connect_maybe(self.tls.as_ref(), stream).await?;
+        let stream: Box<dyn wire::Connection> = match &self.tls {
+            Some(tls) => Box::new(tls.connect(stream).await?),
+            None => Box::new(stream),
+        };
         Ok(wire::sender::<T, _>(stream, hello, self.config, self.stats.clone()))
     }
 
@@ -77,7 +80,10 @@ impl Link {
             .accept()
             .await
             .map_err(|source| Error::Io { what: "accept a connection".into(), source })?;
-        let stream = crate::protocol::tls::accept_maybe(self.tls.as_ref(), stream).await?;
+        let stream: Box<dyn wire::Connection> = match &self.tls {
+            Some(tls) => Box::new(tls.accept(stream).await?),
+            None => Box::new(stream),
+        };
         wire::receiver::<T, _>(stream, self.config, self.stats.clone()).await
     }
 
