@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use squall::runtime::TopologyPart;
-use squall_cluster::link;
+use squall::runtime::{PartOptions, TopologyPart};
+use squall_cluster::link::Link;
 use squall_cluster::tls::{DataTls, DataTlsConfig};
 use squall_cluster::wire::{WireConfig, WireStats};
 use tokio::net::TcpListener;
@@ -49,7 +49,8 @@ async fn split_word_count(compression: bool, tls: Option<DataTls>) -> u64 {
     let mut listeners = Vec::new();
     for w in 0..2 {
         let topology = squall::yaml::parse(&yaml, &overrides).unwrap().topology;
-        parts.push(TopologyPart::build(&topology, move |task| task % 2 == w).unwrap());
+        let local = move |task| task % 2 == w;
+        parts.push(TopologyPart::build(&topology, local, PartOptions::default()).unwrap());
         listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
     }
     let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
@@ -61,13 +62,12 @@ async fn split_word_count(compression: bool, tls: Option<DataTls>) -> u64 {
         let inputs = std::mem::take(&mut part.inputs);
         assert!(!outputs.is_empty() && !inputs.is_empty(), "both parts talk to each other");
         let addrs = addrs.clone();
-        let stats = stats.clone();
-        let tls = tls.clone();
+        let net = Link { config, stats: stats.clone(), tls: tls.clone() };
         workers.push(tokio::spawn(async move {
             let (ran, served, sent) = tokio::join!(
                 part.run(),
-                link::serve_inputs(listener, inputs, config, stats.clone(), tls.clone()),
-                link::send_outputs(outputs, move |task| addrs[task % 2], config, stats, tls),
+                net.serve_inputs(listener, inputs),
+                net.send_outputs(outputs, move |task| addrs[task % 2]),
             );
             ran.unwrap();
             served.unwrap();

@@ -230,7 +230,7 @@ pub struct ComponentDetail {
 }
 
 /// One component's series in [`History`].
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ComponentSeries {
     /// Component id.
     pub id: String,

@@ -268,17 +268,9 @@ pub(crate) fn history(samples: &[Sample], from: u64) -> History {
             let tasks = || b.tasks.iter().filter(|t| t.snapshot.component == *id);
             let complete = worst(tasks().filter_map(|t| t.recent_complete_latency));
             let execute = worst(tasks().filter_map(|t| t.recent_execute_latency));
-            let e = series.entry(*id).or_insert_with(|| ComponentSeries {
-                id: id.to_string(),
-                emitted: Vec::new(),
-                executed: Vec::new(),
-                acked: Vec::new(),
-                failed: Vec::new(),
-                latency_p50_ms: Vec::new(),
-                latency_p99_ms: Vec::new(),
-                execute_p50_ms: Vec::new(),
-                execute_p99_ms: Vec::new(),
-            });
+            let e = series
+                .entry(*id)
+                .or_insert_with(|| ComponentSeries { id: id.to_string(), ..Default::default() });
             e.emitted.push(r(|c| c.emitted));
             e.executed.push(r(|c| c.executed));
             e.acked.push(r(|c| c.acked));

@@ -314,11 +314,7 @@ pub async fn publish(
     states: LiveStates,
     checkpoints: Option<squall::checkpoint::CheckpointStorage>,
 ) -> Result<QueryServer> {
-    let listener = tokio::net::TcpListener::bind((host, 0))
-        .await
-        .map_err(|source| Error::Io { what: format!("bind a query port on {host}"), source })?;
-    let addr =
-        listener.local_addr().map_err(|source| Error::Io { what: "query port".into(), source })?;
+    let (listener, addr) = crate::protocol::wire::bind(host, "query").await?;
     let name = a.topology.name.clone();
     let task = tokio::spawn(async move {
         if let Err(e) =

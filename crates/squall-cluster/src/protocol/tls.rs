@@ -208,35 +208,6 @@ impl DataTls {
     }
 }
 
-/// The server's side of a connection that is TLS when `tls` is given and
-/// plain TCP otherwise (workers' control connections).
-///
-/// # Errors
-/// As [`DataTls::accept`].
-pub async fn accept_maybe(
-    tls: Option<&DataTls>,
-    stream: TcpStream,
-) -> Result<Box<dyn crate::protocol::wire::Connection>> {
-    Ok(match tls {
-        Some(tls) => Box::new(tls.accept(stream).await?),
-        None => Box::new(stream),
-    })
-}
-
-/// The client's side of [`accept_maybe`].
-///
-/// # Errors
-/// As [`DataTls::connect`].
-pub async fn connect_maybe(
-    tls: Option<&DataTls>,
-    stream: TcpStream,
-) -> Result<Box<dyn crate::protocol::wire::Connection>> {
-    Ok(match tls {
-        Some(tls) => Box::new(tls.connect(stream).await?),
-        None => Box::new(stream),
-    })
-}
-
 /// The supervisor's TLS of `config` (`supervisor.data_tls`), loaded, for a
 /// worker's data and control connections; `None` when not configured.
 /// Says so on the worker's log.

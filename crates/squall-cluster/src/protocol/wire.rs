@@ -17,6 +17,7 @@
 //! socket buffers, the TCP window closes, the sender's writes wait, its queue
 //! fills, and the producer's `send` waits, as on a local channel.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -38,6 +40,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for S {}
 
 /// The protocol's version, checked in the hello.
 pub const VERSION: u32 = 2;
+
+/// A listener on a free port of `host`, for `what` (named in the error),
+/// and its address.
+///
+/// # Errors
+/// [`Error::Io`] if no port can be bound.
+pub async fn bind(host: IpAddr, what: &str) -> Result<(TcpListener, SocketAddr)> {
+    let io = |source| Error::Io { what: format!("bind a {what} port on {host}"), source };
+    let listener = TcpListener::bind((host, 0)).await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    Ok((listener, addr))
+}
 
 /// The session of attempt `attempt` of `topology` at `epoch`: what both
 /// ends of its connections put in [`WireConfig::session`] (an XXH3 hash).

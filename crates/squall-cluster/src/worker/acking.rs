@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use squall::runtime::{AckerOutbox, AckerTraffic, PartAckers};
 use tokio::net::TcpListener;
 
-use crate::protocol::wire;
-use crate::worker::link::{hello, Link};
+use crate::worker::link::Link;
 use crate::{Error, Result};
 
 /// One frame of an acking control connection.
@@ -51,7 +50,6 @@ pub async fn lead(
     followers: Vec<(SocketAddr, Vec<usize>)>,
     link: Link,
 ) -> Result<()> {
-    let (config, stats) = (link.config, link.stats.clone());
     let (run, inbox, outboxes) = ackers.split();
     let mut route: HashMap<usize, usize> = HashMap::new();
     let mut by_first: HashMap<u64, usize> = HashMap::new();
@@ -59,26 +57,11 @@ pub async fn lead(
         route.extend(tasks.iter().map(|&t| (t, i)));
         by_first.insert(tasks.iter().copied().min().unwrap_or(0) as u64, i);
     }
-    // Both ways at once: a TLS handshake needs the other end's accept.
-    let outgoing = async {
-        let mut downs = Vec::new();
-        for (addr, _) in &followers {
-            downs.push(Some(link.connect(*addr, hello(0, config)).await?));
-        }
-        Ok::<_, Error>(downs)
-    };
-    let incoming = async {
-        let mut accepted = Vec::new();
-        for _ in &followers {
-            accepted.push(link.accept(&control).await?);
-        }
-        Ok::<_, Error>(accepted)
-    };
-    let (mut downs, accepted) = tokio::try_join!(outgoing, incoming)?;
+    let addrs: Vec<SocketAddr> = followers.iter().map(|(addr, _)| *addr).collect();
+    let (downs, accepted) = link.hub::<Control, Control>(&control, &addrs).await?;
+    let mut downs: Vec<_> = downs.into_iter().map(Some).collect();
     let mut ups = SelectAll::new();
-    for stream in accepted {
-        let (hello, rx, reader) =
-            wire::receiver::<Control, _>(stream, config, stats.clone()).await?;
+    for (hello, rx, reader) in accepted {
         let unknown = || Error::Attempt("a control connection from an unknown worker".into());
         let i = *by_first.get(&hello.producer).ok_or_else(unknown)?;
         // Each follower's frames, then `None` once its connection closed.
@@ -144,12 +127,9 @@ pub async fn follow(
     first_task: usize,
     link: Link,
 ) -> Result<()> {
-    let (config, stats) = (link.config, link.stats.clone());
     let (_, inbox, outboxes) = ackers.split();
-    // Both ways at once: a TLS handshake needs the other end's accept.
-    let ((up, writer), stream) =
-        tokio::try_join!(link.connect(leader, hello(first_task, config)), link.accept(&control))?;
-    let (_, mut down, reader) = wire::receiver::<Control, _>(stream, config, stats).await?;
+    let ((up, writer), (_, mut down, reader)) =
+        link.spoke::<Control, Control>(&control, leader, first_task).await?;
     let gone = "the ackers' worker closed its control connection";
     let send_up = async move {
         let mut traffic = merged(outboxes);

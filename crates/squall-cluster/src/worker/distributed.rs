@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use squall::checkpoint::{CheckpointBarrier, END_OF_RUN};
 use squall::runtime::{
     Attempt, AttemptEnd, AttemptHost, CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence,
-    PartCheckpointing, PartEvents, RestorePoint, TopologyPart,
+    PartCheckpointing, PartEvents, PartOptions, RestorePoint, TopologyPart,
 };
 use squall::topology::Activation;
 use squall::Topology;
@@ -70,8 +70,8 @@ use AttemptEnd::Failed;
 use crate::protocol::fence::EtcdFence;
 use crate::protocol::store::{Assignment, Store};
 use crate::protocol::wire::{self, WireConfig, WireStats};
-use crate::worker::link::{hello, Link};
-use crate::{acking, link, ClusterConfig, Error, Result};
+use crate::worker::link::Link;
+use crate::{acking, ClusterConfig, Error, Result};
 
 /// What the coordinator's worker tells the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,17 +224,10 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let storage = job.storage.clone();
     let leader = a.tasks.contains(&0);
     let host = config.supervisor.data_host;
-    let bind = |what: &'static str| async move {
-        let io = |source| Error::Io { what: format!("bind a {what} port"), source };
-        let listener = TcpListener::bind((host, 0)).await.map_err(io)?;
-        let addr = listener.local_addr().map_err(io)?;
-        Ok::<_, Error>((listener, addr))
-    };
     let ((data, data_addr), (control, control_addr)) =
-        (bind("data").await?, bind("control").await?);
-    let tracking = topology.config().tracking();
-    let acking_listener = match tracking {
-        true => Some(bind("acking").await?),
+        (wire::bind(host, "data").await?, wire::bind(host, "control").await?);
+    let acking_listener = match topology.config().tracking() {
+        true => Some(wire::bind(host, "acking").await?),
         false => None,
     };
     let acking = acking_listener.as_ref().map(|(_, addr)| *addr);
@@ -292,44 +285,30 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     if net.tls.is_some() {
         crate::announce!("control plane: TLS");
     }
-    let (tls_in, tls_out) = (net.tls.clone(), net.tls.clone());
     type Control<'a> = Pin<Box<dyn Future<Output = Result<AttemptEnd>> + Send + 'a>>;
-    // Under `at_least_once`, the ackers' plane over the acking listeners.
-    let ackers_plane = |ackers| {
-        let listener = acking_listener.map(|(l, _)| l).expect("bound under at_least_once");
-        acking_plane(ackers, listener, leader, a, &head, &followers, net.clone())
+    let restored = match &storage {
+        Some(storage) => job.restored(storage, head.restore.as_ref()).await?,
+        None => None,
     };
-    let (mut part, control_plane): (TopologyPart, Control<'_>) = match &storage {
-        Some(storage) => {
-            let restored = job.restored(storage, head.restore.as_ref()).await?;
+    if let Some(r) = &restored {
+        tracing::info!("attempt {attempt}: restoring checkpoint {}", r.id());
+    }
+    let options =
+        PartOptions { storage: storage.clone(), restored: restored.as_ref(), runs_ackers: leader };
+    let mut part = TopologyPart::build(topology, is_local, options)?;
+    // Under `at_least_once`, the ackers' plane over the acking listeners.
+    let acking = match part.ackers.take() {
+        Some(ackers) => {
+            let listener = acking_listener.map(|(l, _)| l).expect("bound under at_least_once");
+            Some(acking_plane(ackers, listener, leader, a, &head, &followers, net.clone())?)
+        }
+        None => None,
+    };
+    // With checkpoints, their plane: beside the ackers' under
+    // `at_least_once` (Flink's AT_LEAST_ONCE checkpointing mode).
+    let checkpoints = match (part.checkpoints.take(), &storage) {
+        (Some((link, events)), Some(storage)) => {
             let first_id = job.first_checkpoint_id(storage).await?;
-            if let Some(r) = &restored {
-                tracing::info!("attempt {attempt}: restoring checkpoint {}", r.id());
-            }
-            let restored = restored.as_ref();
-            // `at_least_once` with checkpoints: both planes (Flink's
-            // AT_LEAST_ONCE checkpointing mode, barriers not aligned).
-            let (part, link, events, acking) = match tracking {
-                true => {
-                    let (part, ackers, link, events) = TopologyPart::build_checkpointed_tracked(
-                        topology,
-                        is_local,
-                        leader,
-                        restored,
-                        storage.clone(),
-                    )?;
-                    (part, link, events, Some(ackers_plane(ackers)?))
-                }
-                false => {
-                    let (part, link, events) = TopologyPart::build_checkpointed(
-                        topology,
-                        is_local,
-                        restored,
-                        storage.clone(),
-                    )?;
-                    (part, link, events, None)
-                }
-            };
             let cancel = part.cancel_token();
             // The checkpoints' figures and history, for the web UI.
             let history = part.metrics_handle();
@@ -368,21 +347,18 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
                 };
                 Ok(if committed? { AttemptEnd::Finished } else { AttemptEnd::Stale })
             };
-            match acking {
-                Some(acking) => (part, Box::pin(both_planes(checkpoints, acking))),
-                None => (part, Box::pin(checkpoints)),
-            }
+            Some(checkpoints)
         }
-        None if !topology.config().tracking() => {
-            // `at_most_once`: the data path alone.
-            let part = TopologyPart::build(topology, is_local)?;
-            (part, Box::pin(async { Ok(AttemptEnd::Finished) }))
+        _ => None,
+    };
+    let control_plane: Control<'_> = match (checkpoints, acking) {
+        (Some(checkpoints), Some(acking)) => Box::pin(both_planes(checkpoints, acking)),
+        (Some(checkpoints), None) => Box::pin(checkpoints),
+        (None, Some(acking)) => {
+            Box::pin(async move { acking.await.map(|()| AttemptEnd::Finished) })
         }
-        None => {
-            let (part, ackers) = TopologyPart::build_tracked(topology, is_local, leader)?;
-            let acking = ackers_plane(ackers)?;
-            (part, Box::pin(async move { acking.await.map(|()| AttemptEnd::Finished) }))
-        }
+        // `at_most_once`: the data path alone.
+        (None, None) => Box::pin(async { Ok(AttemptEnd::Finished) }),
     };
     let cancel = part.cancel_token();
     // This attempt's state, queryable through nimbus until it ends.
@@ -404,21 +380,15 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     ));
     let outputs = std::mem::take(&mut part.outputs);
     let inputs = std::mem::take(&mut part.inputs);
-    let (wire, stats) = (net.config, net.stats.clone());
+    let stats = net.stats.clone();
     // The first to end otherwise than well ends the attempt: a stale
     // copy's plane does not wait for its links.
     let failed = |e: Error| Failed(e.into());
     let work = async {
         tokio::try_join!(
             async { part.run().await.map_err(|e| failed(e.into())) },
-            async {
-                link::serve_inputs(data, inputs, wire, stats.clone(), tls_in).await.map_err(failed)
-            },
-            async {
-                link::send_outputs(outputs, |t| owner[&t], wire, stats.clone(), tls_out)
-                    .await
-                    .map_err(failed)
-            },
+            async { net.serve_inputs(data, inputs).await.map_err(failed) },
+            async { net.send_outputs(outputs, |t| owner[&t]).await.map_err(failed) },
             async {
                 match control_plane.await.map_err(failed)? {
                     AttemptEnd::Finished => Ok(()),
@@ -541,26 +511,7 @@ impl ControlPlane {
         let ControlPlane { part, mut events, control, fence, net } = self;
         let inbox = coordinator.events();
         let run = coordinator.run();
-        // Both ways at once: a TLS handshake needs the other end's accept.
-        let outgoing = async {
-            let mut commands = Vec::new();
-            for addr in others.iter().copied() {
-                commands.push(net.connect::<Command>(addr, hello(usize::MAX, net.config)).await?);
-            }
-            Ok::<_, Error>(commands)
-        };
-        let incoming = async {
-            let mut readers = Vec::new();
-            for _ in &others {
-                let stream = net.accept(&control).await?;
-                let (_, rx, reader) =
-                    wire::receiver::<CheckpointEvent, _>(stream, net.config, net.stats.clone())
-                        .await?;
-                readers.push((rx, reader));
-            }
-            Ok::<_, Error>(readers)
-        };
-        let (commands, readers) = tokio::try_join!(outgoing, incoming)?;
+        let (commands, readers) = net.hub::<Command, CheckpointEvent>(&control, &others).await?;
         let local_events = {
             let inbox = inbox.clone();
             async move {
@@ -572,7 +523,7 @@ impl ControlPlane {
         };
         let closed = || Error::Attempt("a worker's control connection closed".into());
         let remote_events =
-            futures_util::future::try_join_all(readers.into_iter().map(|(mut rx, reader)| {
+            futures_util::future::try_join_all(readers.into_iter().map(|(_, mut rx, reader)| {
                 let inbox: CoordinatorInbox = inbox.clone();
                 let run_state = coordinator.completed.clone();
                 async move {
@@ -652,13 +603,8 @@ impl ControlPlane {
     /// follows its commands. `Ok(true)` once the run's end was committed.
     async fn follow(self, coordinator: SocketAddr) -> Result<bool> {
         let ControlPlane { part, mut events, control, fence, net } = self;
-        // Both ways at once: a TLS handshake needs the other end's accept.
-        let ((up_tx, writer), down) = tokio::try_join!(
-            net.connect::<CheckpointEvent>(coordinator, hello(usize::MAX, net.config)),
-            net.accept(&control)
-        )?;
-        let (_, mut commands, reader) =
-            wire::receiver::<Command, _>(down, net.config, net.stats.clone()).await?;
+        let ((up_tx, writer), (_, mut commands, reader)) =
+            net.spoke::<CheckpointEvent, Command>(&control, coordinator, usize::MAX).await?;
         let up = async move {
             while let Some(event) = events.next().await {
                 if up_tx.send(event).await.is_err() {

@@ -1,7 +1,9 @@
 //! Connects a worker's [`TopologyPart`](squall::runtime::TopologyPart) to
 //! the other workers: every [`RemoteOutput`] becomes a TCP connection to the
 //! worker that runs its consumer task, and every connection accepted on the
-//! worker's data listener feeds the [`RemoteInput`] its hello names. Frames,
+//! worker's data listener feeds the [`RemoteInput`] its hello names. The
+//! control planes (checkpoints, ackers) connect one worker, the hub, both
+//! ways with every other ([`Link::hub`], [`Link::spoke`]). Frames,
 //! compression and backpressure are [`crate::protocol::wire`]'s; TLS, when
 //! configured, [`crate::protocol::tls`]'s.
 
@@ -11,15 +13,15 @@ use std::sync::Arc;
 
 use squall::runtime::{RemoteInput, RemoteMessage, RemoteOutput};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::protocol::tls::DataTls;
 use crate::protocol::wire::{self, Hello, WireConfig, WireStats};
 use crate::{Error, Result};
 
-/// How a worker's control connections (checkpoint events and commands,
-/// acker traffic) are made: their wire settings and counters, and the
-/// supervisor's TLS, if any.
+/// How a worker's connections (data channels, checkpoint events and
+/// commands, acker traffic) are made: their wire settings and counters, and
+/// the supervisor's TLS, if any.
 #[derive(Clone)]
 pub struct Link {
     /// Wire settings (session, compression).
@@ -30,11 +32,23 @@ pub struct Link {
     pub tls: Option<DataTls>,
 }
 
-/// A control connection's sending end and its writer task.
-pub type Sending<T> = (tokio::sync::mpsc::Sender<T>, tokio::task::JoinHandle<Result<()>>);
+/// A connection's sending end and its writer task.
+pub type Sending<T> = (tokio::sync::mpsc::Sender<T>, JoinHandle<Result<()>>);
+
+/// A connection's receiving end: the peer's hello, its frames, and the
+/// reader task.
+pub type Receiving<T> = (Hello, tokio::sync::mpsc::Receiver<T>, JoinHandle<Result<()>>);
 
 impl Link {
-    /// Connects to the control listener at `addr` and sends `T`s on it.
+    /// The hello of a connection from task `producer` to task `consumer`
+    /// (`u64::MAX`: not named).
+    fn hello(&self, producer: u64, consumer: u64) -> Hello {
+        let WireConfig { session, compression, .. } = self.config;
+        Hello { version: wire::VERSION, session, producer, consumer, compression }
+    }
+
+    /// Connects to the listener at `addr` and sends `T`s on it, with
+    /// `hello`.
     ///
     /// # Errors
     /// [`Error::Io`] if the worker cannot be reached; TLS's errors.
@@ -42,140 +56,159 @@ impl Link {
     where
         T: serde::Serialize + Send + 'static,
     {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| Error::Io { what: format!("connect to worker {addr}"), source })?;
-        let stream = crate::protocol::tls::connect_maybe(self.tls.as_ref(), stream).await?;
+        let io = |what: String| move |source| Error::Io { what, source };
+        let stream =
+            TcpStream::connect(addr).await.map_err(io(format!("connect to worker {addr}")))?;
+        stream.set_nodelay(true).map_err(io("set TCP_NODELAY".into()))?;
+        let stream: Box<dyn wire::Connection> = match &self.tls {
+            Some(tls) => Box::new(tls.connect(stream).await?),
+            None => Box::new(stream),
+        };
         Ok(wire::sender::<T, _>(stream, hello, self.config, self.stats.clone()))
     }
 
-    /// Accepts one control connection on `control`.
+    /// Accepts one connection on `listener` and reads its hello.
     ///
     /// # Errors
-    /// [`Error::Io`] if accepting fails; TLS's errors.
-    pub async fn accept(&self, control: &TcpListener) -> Result<Box<dyn wire::Connection>> {
-        let (stream, _) = control
-            .accept()
-            .await
-            .map_err(|source| Error::Io { what: "accept a control connection".into(), source })?;
-        crate::protocol::tls::accept_maybe(self.tls.as_ref(), stream).await
-    }
-}
-
-/// The hello of a control connection from the worker whose first task is
-/// `first_task` (`usize::MAX`: not named).
-pub fn hello(first_task: usize, config: WireConfig) -> Hello {
-    Hello {
-        version: wire::VERSION,
-        session: config.session,
-        producer: first_task as u64,
-        consumer: u64::MAX,
-        compression: config.compression,
-    }
-}
-
-/// Accepts one connection per input on `listener` and feeds each input
-/// until its producer's worker closes the connection.
-///
-/// # Errors
-/// [`Error::Wire`] for a hello naming no expected channel, or a broken
-/// frame; [`Error::Io`] if accepting fails.
-pub async fn serve_inputs(
-    listener: TcpListener,
-    inputs: Vec<RemoteInput>,
-    config: WireConfig,
-    stats: Arc<WireStats>,
-    tls: Option<DataTls>,
-) -> Result<()> {
-    let mut waiting: HashMap<(u64, u64), RemoteInput> =
-        inputs.into_iter().map(|i| ((i.producer as u64, i.consumer as u64), i)).collect();
-    let mut feeding = JoinSet::new();
-    while !waiting.is_empty() {
+    /// [`Error::Io`] if accepting fails; TLS's errors; [`Error::Wire`] for
+    /// a bad hello.
+    pub async fn accept<T>(&self, listener: &TcpListener) -> Result<Receiving<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
         let (stream, _) = listener
             .accept()
             .await
-            .map_err(|source| Error::Io { what: "accept a data connection".into(), source })?;
-        let (hello, mut rx, reader) = match &tls {
-            Some(tls) => {
-                let stream = tls.accept(stream).await?;
-                wire::receiver::<RemoteMessage, _>(stream, config, stats.clone()).await?
-            }
-            None => wire::receiver::<RemoteMessage, _>(stream, config, stats.clone()).await?,
+            .map_err(|source| Error::Io { what: "accept a connection".into(), source })?;
+        let stream: Box<dyn wire::Connection> = match &self.tls {
+            Some(tls) => Box::new(tls.accept(stream).await?),
+            None => Box::new(stream),
         };
-        let input = waiting.remove(&(hello.producer, hello.consumer)).ok_or_else(|| {
-            Error::Wire(format!("unexpected channel {} -> {}", hello.producer, hello.consumer))
-        })?;
-        feeding.spawn(async move {
-            let mut ended = false;
-            while let Some(message) = rx.recv().await {
-                ended = message.is_end();
-                if !input.send(message).await {
-                    return Ok(()); // the consumer stopped
-                }
-            }
-            reader.await.map_err(|e| Error::Wire(format!("reader task: {e}")))??;
-            match ended {
-                true => Ok(()),
-                false => Err(Error::Wire(format!(
-                    "the worker of task {} closed channel {} -> {} before its end",
-                    input.producer, input.producer, input.consumer
-                ))),
-            }
-        });
+        wire::receiver::<T, _>(stream, self.config, self.stats.clone()).await
     }
-    while let Some(done) = feeding.join_next().await {
-        done.map_err(|e| Error::Wire(format!("input task: {e}")))??;
-    }
-    Ok(())
-}
 
-/// Connects every output to the worker at `address_of(consumer task)` and
-/// forwards its messages until its producer stops.
-///
-/// # Errors
-/// [`Error::Io`] if a worker cannot be reached; [`Error::Wire`].
-pub async fn send_outputs(
-    outputs: Vec<RemoteOutput>,
-    address_of: impl Fn(usize) -> SocketAddr,
-    config: WireConfig,
-    stats: Arc<WireStats>,
-    tls: Option<DataTls>,
-) -> Result<()> {
-    let mut sending = JoinSet::new();
-    for mut output in outputs {
-        let addr = address_of(output.consumer);
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| Error::Io { what: format!("connect to worker {addr}"), source })?;
-        stream
-            .set_nodelay(true)
-            .map_err(|source| Error::Io { what: "set TCP_NODELAY".into(), source })?;
-        let hello = Hello {
-            version: wire::VERSION,
-            session: config.session,
-            producer: output.producer as u64,
-            consumer: output.consumer as u64,
-            compression: config.compression,
-        };
-        let (tx, writer) = match &tls {
-            Some(tls) => {
-                let stream = tls.connect(stream).await?;
-                wire::sender::<RemoteMessage, _>(stream, hello, config, stats.clone())
+    /// The hub's side of a control plane in which one worker (the
+    /// checkpoint coordinator's, the ackers') talks to every other: a
+    /// connection to each of `others`' control listeners, in their order,
+    /// and one accepted on `listener` from each (in any order: its hello
+    /// names the first task of its worker).
+    ///
+    /// # Errors
+    /// As [`Link::connect`] and [`Link::accept`].
+    pub async fn hub<Down, Up>(
+        &self,
+        listener: &TcpListener,
+        others: &[SocketAddr],
+    ) -> Result<(Vec<Sending<Down>>, Vec<Receiving<Up>>)>
+    where
+        Down: serde::Serialize + Send + 'static,
+        Up: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let hello = self.hello(u64::MAX, u64::MAX);
+        let outgoing =
+            futures_util::future::try_join_all(others.iter().map(|&a| self.connect(a, hello)));
+        let incoming = async {
+            let mut accepted = Vec::new();
+            for _ in others {
+                accepted.push(self.accept(listener).await?);
             }
-            None => wire::sender::<RemoteMessage, _>(stream, hello, config, stats.clone()),
+            Ok::<_, Error>(accepted)
         };
-        sending.spawn(async move {
-            while let Some(message) = output.recv().await {
-                if tx.send(message).await.is_err() {
-                    break;
+        // Both ways at once: a TLS handshake needs the other end's accept.
+        tokio::try_join!(outgoing, incoming)
+    }
+
+    /// Any other worker's side of [`Link::hub`]: a connection to the hub's
+    /// listener at `hub`, saying this worker's first task is `first_task`,
+    /// and the one the hub makes to `listener`.
+    ///
+    /// # Errors
+    /// As [`Link::connect`] and [`Link::accept`].
+    pub async fn spoke<Up, Down>(
+        &self,
+        listener: &TcpListener,
+        hub: SocketAddr,
+        first_task: usize,
+    ) -> Result<(Sending<Up>, Receiving<Down>)>
+    where
+        Up: serde::Serialize + Send + 'static,
+        Down: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let hello = self.hello(first_task as u64, u64::MAX);
+        tokio::try_join!(self.connect(hub, hello), self.accept(listener))
+    }
+
+    /// Accepts one connection per input on `listener` and feeds each input
+    /// until its producer's worker closes the connection.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] for a hello naming no expected channel, or a broken
+    /// frame; [`Error::Io`] if accepting fails.
+    pub async fn serve_inputs(
+        &self,
+        listener: TcpListener,
+        inputs: Vec<RemoteInput>,
+    ) -> Result<()> {
+        let mut waiting: HashMap<(u64, u64), RemoteInput> =
+            inputs.into_iter().map(|i| ((i.producer as u64, i.consumer as u64), i)).collect();
+        let mut feeding = JoinSet::new();
+        while !waiting.is_empty() {
+            let (hello, mut rx, reader) = self.accept::<RemoteMessage>(&listener).await?;
+            let input = waiting.remove(&(hello.producer, hello.consumer)).ok_or_else(|| {
+                Error::Wire(format!("unexpected channel {} -> {}", hello.producer, hello.consumer))
+            })?;
+            feeding.spawn(async move {
+                let mut ended = false;
+                while let Some(message) = rx.recv().await {
+                    ended = message.is_end();
+                    if !input.send(message).await {
+                        return Ok(()); // the consumer stopped
+                    }
                 }
-            }
-            drop(tx);
-            writer.await.map_err(|e| Error::Wire(format!("writer task: {e}")))?
-        });
+                reader.await.map_err(|e| Error::Wire(format!("reader task: {e}")))??;
+                match ended {
+                    true => Ok(()),
+                    false => Err(Error::Wire(format!(
+                        "the worker of task {} closed channel {} -> {} before its end",
+                        input.producer, input.producer, input.consumer
+                    ))),
+                }
+            });
+        }
+        while let Some(done) = feeding.join_next().await {
+            done.map_err(|e| Error::Wire(format!("input task: {e}")))??;
+        }
+        Ok(())
     }
-    while let Some(done) = sending.join_next().await {
-        done.map_err(|e| Error::Wire(format!("output task: {e}")))??;
+
+    /// Connects every output to the worker at `address_of(consumer task)`
+    /// and forwards its messages until its producer stops.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a worker cannot be reached; [`Error::Wire`].
+    pub async fn send_outputs(
+        &self,
+        outputs: Vec<RemoteOutput>,
+        address_of: impl Fn(usize) -> SocketAddr,
+    ) -> Result<()> {
+        let mut sending = JoinSet::new();
+        for mut output in outputs {
+            let hello = self.hello(output.producer as u64, output.consumer as u64);
+            let (tx, writer) =
+                self.connect::<RemoteMessage>(address_of(output.consumer), hello).await?;
+            sending.spawn(async move {
+                while let Some(message) = output.recv().await {
+                    if tx.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                drop(tx);
+                writer.await.map_err(|e| Error::Wire(format!("writer task: {e}")))?
+            });
+        }
+        while let Some(done) = sending.join_next().await {
+            done.map_err(|e| Error::Wire(format!("output task: {e}")))??;
+        }
+        Ok(())
     }
-    Ok(())
 }

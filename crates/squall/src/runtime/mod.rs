@@ -46,7 +46,7 @@ pub use metrics::live::{
 pub use metrics::publish::Publisher;
 pub use metrics::user::{TaskMetricGroup, USER_PREFIX};
 pub use metrics::{ComponentMetrics, MetricsSnapshot};
-pub use part::{RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
+pub use part::{PartOptions, RemoteInput, RemoteMessage, RemoteOutput, TopologyPart};
 pub use part_ackers::{AckerInbox, AckerOutbox, AckerTraffic, PartAckers};
 pub use part_checkpoint::{
     CheckpointEvent, ClusterCoordinator, CoordinatorInbox, PartCheckpointing, PartEvents,

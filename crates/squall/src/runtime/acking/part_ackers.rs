@@ -12,25 +12,11 @@
 //! `runtime/acking/spout_tracker.rs`).
 
 use std::future::Future;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::checkpoint::{CheckpointStorage, RestoredCheckpoint};
-use crate::error::{Error, Result};
 use crate::runtime::acker::{AckerMsg, AckerTask, Completion, SpoutInboxes};
-use crate::runtime::part::TopologyPart;
-use crate::runtime::part_checkpoint::{PartCheckpointing, PartEvents};
-use crate::topology::Topology;
-
-/// What `plan::build_part` leaves for tracking: acker tasks, their inboxes,
-/// and the inboxes of spout tasks without an executor here.
-pub(crate) type AckerPlan = (
-    Vec<AckerTask>,
-    Vec<UnboundedSender<Vec<AckerMsg>>>,
-    Vec<(usize, UnboundedReceiver<Completion>)>,
-);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Traffic {
@@ -126,61 +112,18 @@ impl PartAckers {
         };
         (run, self.inbox, self.outboxes)
     }
-}
 
-impl TopologyPart {
-    /// As [`TopologyPart::build`], for a topology that tracks tuples
-    /// (`at_least_once`): with `runs_ackers`, this worker runs every acker
-    /// task and sends verdicts for other workers' spouts out; otherwise
-    /// its tasks' acker messages go out and verdicts for its spouts come
-    /// in ([`PartAckers`]).
-    ///
-    /// # Errors
-    /// As [`TopologyPart::build`].
-    pub fn build_tracked(
-        topology: &Topology,
-        local: impl Fn(usize) -> bool,
+    /// This worker's side of the ackers, out of what `plan::build_part`
+    /// left: acker `tasks`, their `inboxes`, and the inboxes of spout tasks
+    /// without an executor here. With `runs_ackers`, every acker task and
+    /// the verdicts for other workers' spouts; otherwise the local tasks'
+    /// acker messages out and their spouts' verdicts in.
+    pub(crate) fn new(
+        tasks: Vec<AckerTask>,
+        inboxes: Vec<UnboundedSender<Vec<AckerMsg>>>,
+        remote_spouts: Vec<(usize, UnboundedReceiver<Completion>)>,
         runs_ackers: bool,
-    ) -> Result<(Self, PartAckers)> {
-        let mut part = Self::assemble(topology, &local, None)?;
-        let ackers = part.take_ackers(runs_ackers);
-        Ok((part, ackers))
-    }
-
-    /// Both planes, for `at_least_once` with checkpoints on (Flink's
-    /// `AT_LEAST_ONCE` checkpointing mode): as
-    /// [`TopologyPart::build_checkpointed`] (state from `restored`,
-    /// snapshots to `storage`, barriers not aligned at tasks with several
-    /// inputs) and as [`TopologyPart::build_tracked`] (the ackers, in the
-    /// worker `runs_ackers`). The cluster crate carries both planes'
-    /// traffic between workers.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for a topology that does not track tuples (use
-    /// [`TopologyPart::build_checkpointed`]); as [`TopologyPart::build`]
-    /// for a component that cannot be made.
-    pub fn build_checkpointed_tracked(
-        topology: &Topology,
-        local: impl Fn(usize) -> bool,
-        runs_ackers: bool,
-        restored: Option<&RestoredCheckpoint>,
-        storage: Arc<CheckpointStorage>,
-    ) -> Result<(Self, PartAckers, PartCheckpointing, PartEvents)> {
-        if !topology.config().tracking() {
-            return Err(Error::config(format!(
-                "topology '{}': no ackers without guarantee at_least_once (use \
-                 TopologyPart::build_checkpointed)",
-                topology.name()
-            )));
-        }
-        let (mut part, link, events) = Self::checkpointed(topology, &local, restored, storage)?;
-        let ackers = part.take_ackers(runs_ackers);
-        Ok((part, ackers, link, events))
-    }
-
-    /// This worker's side of the ackers, out of the plan `assemble` left.
-    fn take_ackers(&mut self, runs_ackers: bool) -> PartAckers {
-        let (tasks, inboxes, remote_spouts) = std::mem::take(&mut self.tracking);
+    ) -> PartAckers {
         match runs_ackers {
             true => PartAckers {
                 tasks,

@@ -25,13 +25,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::protocol::Input;
-use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, RestoredCheckpoint, TaskAck};
+use crate::checkpoint::{CheckpointBarrier, CheckpointStorage, TaskAck};
 use crate::error::{Error, Result};
 use crate::runtime::checkpointing::TaskCheckpointing;
 use crate::runtime::coordinator::{CoordinatorTask, SavepointReply};
 use crate::runtime::executor::{Executor, Op};
 use crate::runtime::fence::Fence;
-use crate::runtime::part::TopologyPart;
 use crate::topology::Topology;
 
 /// What a task tells the coordinator (an acknowledgement with its snapshot
@@ -117,47 +116,15 @@ impl PartEvents {
     }
 }
 
-impl TopologyPart {
-    /// As [`TopologyPart::build`], for a topology that takes checkpoints:
-    /// every task starts from `restored` (the checkpoint the coordinator's
-    /// worker chose; `None` for a fresh start) and writes its snapshots to
-    /// `storage`; the returned [`PartCheckpointing`] links them to the
-    /// [`ClusterCoordinator`].
-    ///
-    /// # Errors
-    /// [`Error::Config`] for a topology that tracks tuples (use
-    /// [`TopologyPart::build_checkpointed_tracked`], which starts the
-    /// ackers too); as [`TopologyPart::build`] for a component that cannot
-    /// be made.
-    pub fn build_checkpointed(
-        topology: &Topology,
-        local: impl Fn(usize) -> bool,
-        restored: Option<&RestoredCheckpoint>,
-        storage: Arc<CheckpointStorage>,
-    ) -> Result<(Self, PartCheckpointing, PartEvents)> {
-        if topology.config().tracking() {
-            return Err(Error::config(format!(
-                "topology '{}': guarantee at_least_once needs its ackers as well (use \
-                 TopologyPart::build_checkpointed_tracked)",
-                topology.name()
-            )));
-        }
-        Self::checkpointed(topology, &local, restored, storage)
-    }
-
-    /// The part with its checkpoint ends attached; no check of the
-    /// guarantee.
-    pub(crate) fn checkpointed(
-        topology: &Topology,
-        local: &dyn Fn(usize) -> bool,
-        restored: Option<&RestoredCheckpoint>,
-        storage: Arc<CheckpointStorage>,
-    ) -> Result<(Self, PartCheckpointing, PartEvents)> {
-        let mut part = Self::assemble(topology, local, restored)?;
-        let attached = attach(&mut part.executors, &storage);
-        let link = PartCheckpointing { triggers: attached.triggers, completed: attached.completed };
-        Ok((part, link, PartEvents(attached.events)))
-    }
+/// The checkpoint ends of a worker's `executors` ([`attach`]), writing
+/// to `storage`: barriers and completions in, events out.
+pub(crate) fn link(
+    executors: &mut [Executor],
+    storage: &Arc<CheckpointStorage>,
+) -> (PartCheckpointing, PartEvents) {
+    let attached = attach(executors, storage);
+    let link = PartCheckpointing { triggers: attached.triggers, completed: attached.completed };
+    (link, PartEvents(attached.events))
 }
 
 /// The checkpoint coordinator of a topology spread over workers, fed with

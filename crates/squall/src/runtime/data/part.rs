@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::RestoredCheckpoint;
+use crate::checkpoint::{CheckpointStorage, RestoredCheckpoint};
 use crate::error::{Error, Result};
 use crate::runtime::executor::Executor;
 use crate::runtime::local::drive;
 use crate::runtime::message::Message;
 use crate::runtime::metrics::Metrics;
+use crate::runtime::part_ackers::PartAckers;
+use crate::runtime::part_checkpoint::{self, PartCheckpointing, PartEvents};
 use crate::runtime::{plan, MetricsSnapshot};
 use crate::topology::Topology;
 
@@ -69,7 +71,26 @@ impl RemoteInput {
     }
 }
 
-/// The executors of one worker's tasks and the remote ends of their channels.
+/// What a worker's part carries besides its data path. The topology's
+/// guarantee says which planes are on: checkpoints with
+/// `checkpoint_interval_ms` above 0, the ackers under `at_least_once`, both
+/// at once in Flink's `AT_LEAST_ONCE` checkpointing mode.
+#[derive(Default)]
+pub struct PartOptions<'a> {
+    /// Where the tasks write their snapshots: given exactly when the
+    /// topology takes checkpoints.
+    pub storage: Option<Arc<CheckpointStorage>>,
+    /// The checkpoint every task starts from (the one the coordinator's
+    /// worker chose); `None` for a fresh start.
+    pub restored: Option<&'a RestoredCheckpoint>,
+    /// Under `at_least_once`: this worker runs every acker task and sends
+    /// verdicts for other workers' spouts out; otherwise its tasks' acker
+    /// messages go out and verdicts for its spouts come in.
+    pub runs_ackers: bool,
+}
+
+/// The executors of one worker's tasks and the remote ends of their
+/// channels and planes, for the cluster crate to take and connect.
 pub struct TopologyPart {
     pub(crate) executors: Vec<Executor>,
     cancel: CancellationToken,
@@ -78,47 +99,43 @@ pub struct TopologyPart {
     pub outputs: Vec<RemoteOutput>,
     /// Channels from remote tasks to local ones.
     pub inputs: Vec<RemoteInput>,
-    /// Acker tasks, their inboxes, and the inboxes of remote spout tasks
-    /// (tracking only; see [`TopologyPart::build_tracked`]).
-    pub(crate) tracking: crate::runtime::part_ackers::AckerPlan,
+    /// Under `at_least_once`: this worker's side of the ackers.
+    pub ackers: Option<PartAckers>,
+    /// With checkpoints: barriers and completions in, the tasks' events out
+    /// (to the [`crate::runtime::ClusterCoordinator`]).
+    pub checkpoints: Option<(PartCheckpointing, PartEvents)>,
 }
 
 impl TopologyPart {
     /// The part of `topology` whose executors' first tasks satisfy `local`
     /// (global task ids, contiguous per component in topological order; a
     /// task chained to its producer runs wherever the producer's executor
-    /// does).
+    /// does), with the planes its guarantee needs (`options`).
     ///
     /// # Errors
-    /// [`Error::Config`] for a topology that takes checkpoints (use
-    /// [`TopologyPart::build_checkpointed`]) or tracks tuples with ackers
-    /// (use [`TopologyPart::build_tracked`]); as
+    /// [`Error::Config`] for a topology that takes checkpoints without a
+    /// `storage`, or a `storage` for one that does not; as
     /// [`crate::LocalCluster::submit`] for a component that cannot be made.
-    pub fn build(topology: &Topology, local: impl Fn(usize) -> bool) -> Result<Self> {
+    pub fn build(
+        topology: &Topology,
+        local: impl Fn(usize) -> bool,
+        options: PartOptions<'_>,
+    ) -> Result<Self> {
         let config = topology.config();
-        if config.checkpointing() || config.tracking() {
+        if config.checkpointing() != options.storage.is_some() {
             return Err(Error::Config(format!(
                 "topology '{}': {} across cluster workers",
                 topology.name(),
-                match config.tracking() {
-                    true => "ackers need TopologyPart::build_tracked",
-                    false => "checkpoints need TopologyPart::build_checkpointed",
+                match config.checkpointing() {
+                    true => "checkpoints need a checkpoint storage",
+                    false => "a checkpoint storage without checkpoints",
                 }
             )));
         }
-        Self::assemble(topology, &local, None)
-    }
-
-    /// The executors and remote ends of the part, with state from
-    /// `restored`; no check of the guarantee.
-    pub(crate) fn assemble(
-        topology: &Topology,
-        local: &dyn Fn(usize) -> bool,
-        restored: Option<&RestoredCheckpoint>,
-    ) -> Result<Self> {
         let cancel = CancellationToken::new();
         let metrics = plan::metrics(topology);
-        let (plan, remote) = plan::build_part(topology, &cancel, &metrics, restored, local)?;
+        let (mut plan, remote) =
+            plan::build_part(topology, &cancel, &metrics, options.restored, &local)?;
         let outputs = remote
             .outputs
             .into_iter()
@@ -129,8 +146,17 @@ impl TopologyPart {
             .into_iter()
             .map(|((producer, consumer), tx)| RemoteInput { producer, consumer, tx })
             .collect();
-        let tracking = (plan.ackers, plan.acker_inboxes, plan.remote_spouts);
-        Ok(TopologyPart { executors: plan.executors, cancel, metrics, outputs, inputs, tracking })
+        let checkpoints = options.storage.map(|s| part_checkpoint::link(&mut plan.executors, &s));
+        let ackers = config.tracking().then(|| {
+            PartAckers::new(
+                plan.ackers,
+                plan.acker_inboxes,
+                plan.remote_spouts,
+                options.runs_ackers,
+            )
+        });
+        let executors = plan.executors;
+        Ok(TopologyPart { executors, cancel, metrics, outputs, inputs, ackers, checkpoints })
     }
 
     /// Cancels every local task (as [`crate::RunningTopology::kill`]).
