@@ -604,6 +604,34 @@ fn rebalancing_a_topology_over_two_workers_restarts_it_from_its_latest_checkpoin
     assert_exactly_once(&output, &expected);
 }
 
+/// What [`Cluster::wait_for_state`] takes for progress, on reports shaped as
+/// `squall status --json` writes them: more tuples, a newer checkpoint or
+/// epoch; not the counts of a restarted attempt until they pass the old.
+#[test]
+fn progress_is_new_work_not_a_restart_counting_again() {
+    let report = |epoch: u64, emitted: u64, checkpoint: u64| {
+        serde_json::json!({
+            "status": { "epoch": epoch },
+            "components": [
+                { "component": "lines", "emitted": emitted, "executed": 0 },
+                { "component": "sink", "emitted": 0, "executed": emitted / 2 },
+            ],
+            "checkpoints": [{ "id": checkpoint }],
+        })
+    };
+    let mut progress = Progress::start();
+    assert!(progress.see(&report(1, 100, 1)), "the first report");
+    assert!(!progress.see(&report(1, 100, 1)), "the same counts");
+    assert!(!progress.see(&serde_json::Value::Null), "no answer");
+    assert!(progress.see(&report(1, 100, 2)), "a newer checkpoint");
+    assert!(progress.see(&report(1, 150, 2)), "more tuples");
+    assert!(!progress.see(&report(1, 40, 2)), "a restarted attempt counting again");
+    assert!(!progress.see(&report(1, 150, 2)), "back where it was");
+    assert!(progress.see(&report(1, 151, 2)), "past it");
+    assert!(progress.see(&report(2, 10, 2)), "a new epoch, its counts from 0");
+    assert!(progress.see(&report(2, 11, 2)), "and on from there");
+}
+
 /// The `cluster_word_count` example binary, built by `cargo test -p
 /// squall-cli` (or `cargo build -p squall-cli --example cluster_word_count`).
 fn example_binary() -> PathBuf {
