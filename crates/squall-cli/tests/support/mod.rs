@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 pub const PATIENCE: Duration = Duration::from_secs(120);
 /// Between two looks at a condition.
 pub const POLL: Duration = Duration::from_millis(100);
+/// The longest a topology may take to reach a state while it still makes
+/// progress ([`Cluster::wait_for_state`]): the bound of a run that moves
+/// but never ends.
+pub const CEILING: Duration = Duration::from_secs(900);
 pub const TOKEN: &str = "test-token";
 
 pub fn corpus() -> PathBuf {
@@ -398,14 +402,74 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Waits until `name` is in `state` (its status), failing if it
+    /// failed, or once it has gone [`PATIENCE`] without progress (see
+    /// [`Progress`]) or [`CEILING`] in all. A run that keeps working is
+    /// slow, not stuck: on a loaded machine the rebalance test's last epoch
+    /// alone took over two minutes of steady work (issue 14).
     pub fn wait_for_state(&self, name: &str, state: &str) -> serde_json::Value {
-        let mut last = serde_json::Value::Null;
-        wait_until(&format!("{name} to be {state}"), || {
-            last = self.status(name);
-            assert_ne!(last["state"], "failed", "{last}");
-            last["state"] == state
-        });
-        last
+        let start = Instant::now();
+        let mut progress = Progress::start();
+        loop {
+            let metrics = self.metrics(name);
+            let status = &metrics["status"];
+            assert_ne!(status["state"], "failed", "{status}");
+            if status["state"] == state {
+                let waited = start.elapsed().as_secs_f64();
+                eprintln!("{name} {state} after {waited:.1} s of waiting");
+                return status.clone();
+            }
+            progress.see(&metrics);
+            let (idle, waited) = (progress.since.elapsed(), start.elapsed());
+            assert!(
+                idle < PATIENCE && waited < CEILING,
+                "timed out waiting for {name} to be {state}: {:.0} s without progress, {:.0} s \
+                 in all; last seen: {metrics}",
+                idle.as_secs_f64(),
+                waited.as_secs_f64()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// The work a topology has done, as `squall status NAME --json` reports
+/// it: a high-water mark that moves when the epoch is newer, when its tasks
+/// emitted or executed more tuples than ever before in that epoch (a
+/// restarted attempt's counts start again, and count once they pass the
+/// old ones), or when a newer checkpoint completed.
+pub struct Progress {
+    /// Epoch, tuples emitted and executed, newest completed checkpoint.
+    best: (u64, u64, u64),
+    /// When the mark last moved.
+    pub since: Instant,
+}
+
+impl Progress {
+    /// No work seen yet; the clock of [`Progress::since`] starts now.
+    pub fn start() -> Progress {
+        Progress { best: (0, 0, 0), since: Instant::now() }
+    }
+
+    /// Looks at `metrics` (`squall status NAME --json`); whether the mark
+    /// moved.
+    pub fn see(&mut self, metrics: &serde_json::Value) -> bool {
+        let epoch = metrics["status"]["epoch"].as_u64().unwrap_or(0);
+        let components = metrics["components"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let tuples: u64 = components
+            .iter()
+            .map(|c| c["emitted"].as_u64().unwrap_or(0) + c["executed"].as_u64().unwrap_or(0))
+            .sum();
+        let checkpoints = metrics["checkpoints"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let newest = checkpoints.iter().filter_map(|c| c["id"].as_u64()).max().unwrap_or(0);
+        let (e, t, c) = self.best;
+        let moved = epoch > e || (epoch == e && tuples > t) || newest > c;
+        if moved {
+            let tuples = if epoch > e { tuples } else { tuples.max(t) };
+            self.best = (epoch.max(e), tuples, newest.max(c));
+            self.since = Instant::now();
+        }
+        moved
     }
 }
 
