@@ -289,7 +289,8 @@ impl SortedRows {
         let file = tempfile::tempfile_in(&self.dir).map_err(|e| self.io_error(e))?;
         let mut w = BufWriter::with_capacity(256 * 1024, file);
         for &at in &self.index {
-            let len = u32::from_le_bytes(self.arena[at..at + 4].try_into().expect("4")) as usize;
+            // The row as held: its length, then its body.
+            let len = body_at(&self.arena, at).len();
             w.write_all(&self.arena[at..at + 4 + len]).map_err(|e| self.io_error(e))?;
         }
         let file = w.into_inner().map_err(|e| self.io_error(e.into_error()))?;
