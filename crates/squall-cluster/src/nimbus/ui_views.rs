@@ -134,8 +134,14 @@ fn rows<'a>(s: &'a Snapshot, now: u64, before: Option<&Sample>) -> Vec<(&'a Task
 
 /// The overview's line of topology `s`.
 pub(crate) fn summary(s: &Snapshot, before: Option<&Sample>, now: u64) -> TopologySummary {
-    let spouts: Vec<&str> =
-        s.graph.components.iter().filter(|c| c.kind == "spout").map(|c| c.id.as_str()).collect();
+    let spouts: Vec<&str> = s
+        .shape
+        .graph
+        .components
+        .iter()
+        .filter(|c| c.kind == "spout")
+        .map(|c| c.id.as_str())
+        .collect();
     let spout_emitted = |tasks: &[TaskStats]| -> u64 {
         tasks
             .iter()
@@ -169,7 +175,7 @@ pub(crate) fn topology_view(s: Snapshot, before: Option<&Sample>, now: u64) -> T
     let live = !s.status.state.is_over();
     let rows = rows(&s, now, before);
     let components =
-        s.graph.components.iter().map(|n| component_view(n, &rows, now, live)).collect();
+        s.shape.graph.components.iter().map(|n| component_view(n, &rows, now, live)).collect();
     let mut errors: Vec<ComponentError> =
         rows.iter().flat_map(|(t, _)| t.errors.iter().map(move |e| error_of(t, e))).collect();
     errors.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
@@ -188,10 +194,10 @@ pub(crate) fn topology_view(s: Snapshot, before: Option<&Sample>, now: u64) -> T
         epoch: s.status.epoch,
         uptime_s: s.started_ms.filter(|_| live).map(|t| now.saturating_sub(t) / 1000),
         message: s.status.message.clone(),
-        guarantee: s.guarantee.clone(),
-        checkpoint_interval_ms: s.checkpoint_interval_ms,
+        guarantee: s.shape.guarantee.clone(),
+        checkpoint_interval_ms: s.shape.checkpoint_interval_ms,
         now_ms: now,
-        graph: s.graph.clone(),
+        graph: s.shape.graph.clone(),
         components,
         workers: s.workers.clone(),
         checkpoints,
@@ -207,7 +213,7 @@ pub(crate) fn component_detail(
     before: Option<&Sample>,
     now: u64,
 ) -> Option<ComponentDetail> {
-    let node = s.graph.components.iter().find(|c| c.id == component)?;
+    let node = s.shape.graph.components.iter().find(|c| c.id == component)?;
     let live = !s.status.state.is_over();
     let rows = rows(s, now, before);
     let view = component_view(node, &rows, now, live);
@@ -222,6 +228,7 @@ pub(crate) fn component_detail(
         })
         .collect();
     let edges = s
+        .shape
         .graph
         .edges
         .iter()
