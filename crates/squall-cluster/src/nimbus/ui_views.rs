@@ -134,14 +134,9 @@ fn rows<'a>(s: &'a Snapshot, now: u64, before: Option<&Sample>) -> Vec<(&'a Task
 
 /// The overview's line of topology `s`.
 pub(crate) fn summary(s: &Snapshot, before: Option<&Sample>, now: u64) -> TopologySummary {
-    let spouts: Vec<&str> = s
-        .shape
-        .graph
-        .components
-        .iter()
-        .filter(|c| c.kind == "spout")
-        .map(|c| c.id.as_str())
-        .collect();
+    let graph = &s.shape.graph;
+    let spouts: Vec<&str> =
+        graph.components.iter().filter(|c| c.kind == "spout").map(|c| c.id.as_str()).collect();
     let spout_emitted = |tasks: &[TaskStats]| -> u64 {
         tasks
             .iter()
@@ -213,7 +208,8 @@ pub(crate) fn component_detail(
     before: Option<&Sample>,
     now: u64,
 ) -> Option<ComponentDetail> {
-    let node = s.shape.graph.components.iter().find(|c| c.id == component)?;
+    let graph = &s.shape.graph;
+    let node = graph.components.iter().find(|c| c.id == component)?;
     let live = !s.status.state.is_over();
     let rows = rows(s, now, before);
     let view = component_view(node, &rows, now, live);
@@ -227,14 +223,8 @@ pub(crate) fn component_detail(
             backpressure: if live { r[4] } else { 0.0 },
         })
         .collect();
-    let edges = s
-        .shape
-        .graph
-        .edges
-        .iter()
-        .filter(|e| e.from == component || e.to == component)
-        .cloned()
-        .collect();
+    let edges =
+        graph.edges.iter().filter(|e| e.from == component || e.to == component).cloned().collect();
     Some(ComponentDetail {
         topology: s.status.name.clone(),
         state: state_name(&s.status),
