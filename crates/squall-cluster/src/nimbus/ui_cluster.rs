@@ -8,7 +8,7 @@
 //! counters, watermarks, latencies and errors
 //! ([`squall::runtime::LiveStats`]), and the checkpoint history when it
 //! coordinates the checkpoints. Nimbus merges the reports of the current
-//! epoch ([`Snapshot::of`]), as for the REST metrics route; it deletes them
+//! epoch (`Snapshot::of`), as for the REST metrics route; it deletes them
 //! when the topology is submitted again.
 
 use std::sync::Mutex;

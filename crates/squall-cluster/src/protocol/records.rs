@@ -83,7 +83,9 @@ pub struct Rescale {
 /// What one process publishes about itself and its tasks, for the REST
 /// metrics route ([`TopologyMetrics`]) and the web UI
 /// ([`crate::nimbus::ui_cluster`]); `squall run` builds the same of its run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Fields an older worker does not write read as their defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WorkerReport {
     /// The assignment's epoch (0 in local mode).
     pub epoch: u64,
@@ -126,6 +128,7 @@ pub const CHECKPOINTS_KEPT: usize = 20;
 
 /// What a report says of the topology itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Shape {
     /// The logical graph.
     pub graph: TopologyGraph,
@@ -196,14 +199,14 @@ impl Reporter {
 }
 
 /// Every task of one epoch's `reports`: as the worker that runs it
-/// reported it (that worker named), or, when none does, its counts summed
-/// over the reports.
+/// reported it (that worker named; an older worker's report tells by
+/// `local`), or, when none does, its counts summed over the reports.
 pub fn tasks_of(reports: &[WorkerReport]) -> Vec<TaskStats> {
     let mut tasks: BTreeMap<usize, TaskStats> = BTreeMap::new();
     for r in reports {
         for t in &r.tasks {
             let id = t.snapshot.task;
-            if r.assigned.contains(&id) {
+            if t.snapshot.local || r.assigned.contains(&id) {
                 let mut owned = t.clone();
                 owned.snapshot.worker = Some(r.worker.clone());
                 tasks.insert(id, owned);
@@ -346,4 +349,23 @@ pub fn build(record: &TopologyRecord, rescale: &Rescale) -> squall::Result<squal
 /// The key a worker's [`WorkerReport`] goes under.
 pub fn report_key(a: &Assignment) -> String {
     format!("metrics/{}/{}-{}", a.topology.name, a.supervisor, a.slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_workers_report_still_reads_and_names_the_worker_of_its_tasks() {
+        let older = r#"{"epoch": 3, "worker": "sup-a-0", "active": true, "at_ms": 1,
+            "tasks": [{"component": "lines", "task": 0, "emitted": 7, "executed": 0,
+                "backpressure_ms": 0, "acked": 0, "failed": 0, "local": true}],
+            "checkpoints": [], "metrics_addr": "127.0.0.1:9"}"#;
+        let report: WorkerReport = serde_json::from_str(older).unwrap();
+        let status = local_status("wc".into(), State::Running, None);
+        let m = TopologyMetrics::of(status, true, &[report]);
+        assert_eq!(m.tasks[0].worker.as_deref(), Some("sup-a-0"));
+        assert_eq!((m.components[0].counters.emitted, m.applied), (7, true));
+        assert_eq!(m.metrics_addrs, ["127.0.0.1:9"]);
+    }
 }

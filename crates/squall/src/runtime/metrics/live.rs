@@ -102,6 +102,7 @@ pub struct TaskStats {
     #[serde(default)]
     pub recent_execute_latency: Option<LatencyQuantiles>,
     /// Its last errors, newest last.
+    #[serde(default)]
     pub errors: Vec<TaskError>,
 }
 
