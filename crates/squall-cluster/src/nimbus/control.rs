@@ -226,16 +226,23 @@ pub async fn reconcile(store: &Store) -> Result<()> {
 /// # Errors
 /// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
 pub async fn metrics(store: &Store, name: &str) -> Result<TopologyMetrics, NimbusError> {
+    let (status, active, reports) = published(store, name).await?;
+    Ok(TopologyMetrics::of(status, active, &reports))
+}
+
+/// The status of `name`, its switch and its workers' latest reports at its
+/// current epoch ([`reports`]).
+///
+/// # Errors
+/// [`NimbusError::NotFound`], [`NimbusError::Cluster`].
+pub async fn published(
+    store: &Store,
+    name: &str,
+) -> Result<(TopologyStatus, bool, Vec<WorkerReport>), NimbusError> {
     let status = status(store, name).await?;
     let switch = activation(store, name).await?;
-    let reports: Vec<WorkerReport> = store
-        .list::<WorkerReport>(&format!("metrics/{name}"))
-        .await?
-        .into_iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.epoch == status.epoch)
-        .collect();
-    Ok(TopologyMetrics::of(status, switch.active, reports))
+    let reports = reports(store, name, status.epoch).await?;
+    Ok((status, switch.active, reports))
 }
 
 /// Removes what this module keeps of `name`, when it is submitted anew.

@@ -48,8 +48,8 @@ async fn targets(
         if t.state.is_over() {
             continue;
         }
-        let m = crate::nimbus::control::metrics(store, &t.name).await?;
-        for addr in m.metrics_addrs {
+        let (_, _, reports) = crate::nimbus::control::published(store, &t.name).await?;
+        for addr in reports.into_iter().filter_map(|r| r.metrics_addr) {
             let labels = [("job_role", "worker"), ("topology", t.name.as_str()), scheme[0]];
             groups.push(TargetGroup { targets: vec![addr], labels: labelled(&labels) });
         }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use squall::runtime::{CheckpointRecord, TaskStats, TopologyGraph};
+use squall::runtime::{CheckpointRecord, TaskStats};
 use utoipa::OpenApi;
 
 use crate::nimbus::control::now_ms;
@@ -35,6 +35,7 @@ use crate::nimbus::ui_openapi::BearerAuth;
 pub use crate::nimbus::ui_types::*;
 use crate::nimbus::ui_views::{self, Sample};
 use crate::nimbus::NimbusError;
+use crate::protocol::records::{applied, tasks_of, Shape, WorkerReport};
 use crate::protocol::rest::ErrorBody;
 use crate::protocol::store::TopologyStatus;
 
@@ -54,12 +55,8 @@ pub struct Snapshot {
     pub active: bool,
     /// Whether every worker applied it.
     pub applied: bool,
-    /// The logical graph.
-    pub graph: TopologyGraph,
-    /// The guarantee's YAML name.
-    pub guarantee: String,
-    /// Checkpoint interval (ms), 0 without.
-    pub checkpoint_interval_ms: u64,
+    /// The logical graph, guarantee and checkpoint interval.
+    pub shape: Shape,
     /// When its current workers started (ms since the Unix epoch).
     pub started_ms: Option<u64>,
     /// Its workers.
@@ -70,6 +67,44 @@ pub struct Snapshot {
     pub checkpoints: Vec<CheckpointRecord>,
     /// The metrics its components registered.
     pub user_metrics: Vec<UserMetric>,
+}
+
+impl Snapshot {
+    /// The topology as one epoch's `reports` (by worker) have it, with its
+    /// switch `active`; of the shape `shape` (the first report's, if any).
+    pub(crate) fn of(
+        status: TopologyStatus,
+        active: bool,
+        reports: &[WorkerReport],
+        shape: Shape,
+    ) -> Snapshot {
+        let mut checkpoints: Vec<CheckpointRecord> =
+            reports.iter().flat_map(|r| r.history.iter().cloned()).collect();
+        checkpoints.sort_by_key(|c| c.id);
+        let workers = reports
+            .iter()
+            .map(|r| WorkerInfo {
+                id: r.worker.clone(),
+                supervisor: r.supervisor.clone(),
+                slot: r.slot,
+                pid: Some(r.pid),
+                tasks: r.assigned.clone(),
+                at_ms: r.at_ms,
+                process: r.process,
+            })
+            .collect();
+        Snapshot {
+            status,
+            active,
+            applied: applied(reports, active),
+            shape,
+            started_ms: reports.iter().map(|r| r.started_ms).min(),
+            workers,
+            tasks: tasks_of(reports),
+            checkpoints,
+            user_metrics: reports.iter().flat_map(|r| r.user_metrics.iter().cloned()).collect(),
+        }
+    }
 }
 
 /// Where the routes read from.

@@ -1,6 +1,6 @@
 //! The web UI of `squall run --ui`: one topology in this process
-//! ([`crate::nimbus::ui_api::Backend::Local`]), read from its counters with
-//! [`LiveStats`], and the action routes nimbus has, on the same paths
+//! ([`crate::nimbus::ui_api::Backend::Local`]), read from its counters as a
+//! cluster worker reports them ([`Reporter`]), and the action routes nimbus has, on the same paths
 //! (activate, deactivate, kill with wait, savepoint; a rebalance is refused:
 //! one process has no workers to spread over).
 
@@ -12,25 +12,19 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use squall::runtime::{LiveStats, TopologyGraph};
 use squall::topology::Activation;
 use squall::{RunningTopology, Topology};
 
-use crate::nimbus::control::now_ms;
 use crate::nimbus::control_api::{KillQuery, SavepointBody, SavepointTaken};
-use crate::nimbus::ui_api::{Snapshot, WorkerInfo};
+use crate::nimbus::ui_api::Snapshot;
 use crate::nimbus::NimbusError;
-use crate::protocol::records::guarantee_of;
+use crate::protocol::records::{local_status, Reporter, Shape};
 use crate::protocol::store::{State as TopologyState, TopologyStatus};
 
 /// A topology running in this process, as the UI sees it.
 pub struct LocalBackend {
     name: String,
-    graph: TopologyGraph,
-    guarantee: String,
-    checkpoint_interval_ms: u64,
-    started_ms: u64,
-    live: Mutex<LiveStats>,
+    reporter: Mutex<Reporter>,
     activation: Activation,
     running: Mutex<Option<Arc<RunningTopology>>>,
     /// How it ended, once it has.
@@ -49,11 +43,7 @@ impl LocalBackend {
     ) -> Arc<Self> {
         Arc::new(LocalBackend {
             name: topology.name().to_string(),
-            graph: TopologyGraph::of(topology),
-            guarantee: guarantee_of(topology),
-            checkpoint_interval_ms: topology.config().checkpoint_interval_ms,
-            started_ms: now_ms(),
-            live: Mutex::new(LiveStats::new(&running.metrics_handle())),
+            reporter: Mutex::new(Reporter::new(Shape::of(topology), &running.metrics_handle())),
             activation,
             running: Mutex::new(Some(running)),
             outcome: Mutex::new(None),
@@ -102,15 +92,7 @@ impl LocalBackend {
             }
             None => (TopologyState::Running, None),
         };
-        TopologyStatus {
-            name: self.name.clone(),
-            state,
-            supervisor: None,
-            epoch: 0,
-            restarts: 0,
-            message,
-            worker_pid: Some(std::process::id()),
-        }
+        local_status(self.name.clone(), state, message)
     }
 
     fn check(&self, name: &str) -> Result<(), NimbusError> {
@@ -130,39 +112,14 @@ impl LocalBackend {
         }
     }
 
-    /// The topology now.
+    /// The topology now: this process's report ([`Reporter`]), merged as
+    /// nimbus merges its workers'.
     pub(crate) fn snapshot(&self, name: &str) -> Result<Snapshot, NimbusError> {
         self.check(name)?;
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let mut tasks = live.tasks();
-        for t in &mut tasks {
-            t.snapshot.worker = Some("local".to_string());
-        }
-        let exported = crate::protocol::metrics_read::read();
-        let worker = WorkerInfo {
-            id: "local".into(),
-            supervisor: None,
-            slot: None,
-            pid: Some(std::process::id()),
-            tasks: tasks.iter().map(|t| t.snapshot.task).collect(),
-            at_ms: now_ms(),
-            process: exported.as_ref().and_then(crate::protocol::metrics_read::process_stats),
-        };
-        Ok(Snapshot {
-            status: self.status(),
-            active: self.activation.is_active(),
-            applied: true,
-            graph: self.graph.clone(),
-            guarantee: self.guarantee.clone(),
-            checkpoint_interval_ms: self.checkpoint_interval_ms,
-            started_ms: Some(self.started_ms),
-            workers: vec![worker],
-            tasks,
-            checkpoints: live.checkpoints(),
-            user_metrics: exported
-                .map(|e| crate::protocol::metrics_read::user_metrics(&e, &self.name))
-                .unwrap_or_default(),
-        })
+        let mut reporter = self.reporter.lock().unwrap_or_else(|e| e.into_inner());
+        let report = reporter.report(self.activation.is_active());
+        let shape = report.shape.clone();
+        Ok(Snapshot::of(self.status(), report.active, &[report], shape))
     }
 
     fn kill(&self) {
@@ -184,8 +141,8 @@ pub(crate) fn action_routes<S: Clone + Send + Sync + 'static>(
             "/api/v1/supervisors",
             get(|| async { Json(Vec::<crate::protocol::store::SupervisorInfo>::new()) }),
         )
-        .route("/api/v1/topologies/{name}/activate", post(activate))
-        .route("/api/v1/topologies/{name}/deactivate", post(deactivate))
+        .route("/api/v1/topologies/{name}/activate", post(switch::<true>))
+        .route("/api/v1/topologies/{name}/deactivate", post(switch::<false>))
         .route("/api/v1/topologies/{name}/rebalance", post(rebalance))
         .route("/api/v1/topologies/{name}/savepoint", post(savepoint))
         .with_state(local)
@@ -205,29 +162,15 @@ async fn status(
     Ok(Json(local.status()))
 }
 
-async fn switch(
-    local: &LocalBackend,
-    name: &str,
-    active: bool,
+/// `activate` (`ACTIVE`) or `deactivate`.
+async fn switch<const ACTIVE: bool>(
+    State(local): Local,
+    Path(name): Path<String>,
 ) -> Result<Json<TopologyStatus>, NimbusError> {
-    local.live(name)?;
-    local.activation.set_active(active);
-    crate::announce!("web UI: spouts {}", if active { "activated" } else { "deactivated" });
+    local.live(&name)?;
+    local.activation.set_active(ACTIVE);
+    crate::announce!("web UI: spouts {}", if ACTIVE { "activated" } else { "deactivated" });
     Ok(Json(local.status()))
-}
-
-async fn activate(
-    State(local): Local,
-    Path(name): Path<String>,
-) -> Result<Json<TopologyStatus>, NimbusError> {
-    switch(&local, &name, true).await
-}
-
-async fn deactivate(
-    State(local): Local,
-    Path(name): Path<String>,
-) -> Result<Json<TopologyStatus>, NimbusError> {
-    switch(&local, &name, false).await
 }
 
 async fn kill(

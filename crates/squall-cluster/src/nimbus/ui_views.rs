@@ -134,8 +134,9 @@ fn rows<'a>(s: &'a Snapshot, now: u64, before: Option<&Sample>) -> Vec<(&'a Task
 
 /// The overview's line of topology `s`.
 pub(crate) fn summary(s: &Snapshot, before: Option<&Sample>, now: u64) -> TopologySummary {
+    let graph = &s.shape.graph;
     let spouts: Vec<&str> =
-        s.graph.components.iter().filter(|c| c.kind == "spout").map(|c| c.id.as_str()).collect();
+        graph.components.iter().filter(|c| c.kind == "spout").map(|c| c.id.as_str()).collect();
     let spout_emitted = |tasks: &[TaskStats]| -> u64 {
         tasks
             .iter()
@@ -169,7 +170,7 @@ pub(crate) fn topology_view(s: Snapshot, before: Option<&Sample>, now: u64) -> T
     let live = !s.status.state.is_over();
     let rows = rows(&s, now, before);
     let components =
-        s.graph.components.iter().map(|n| component_view(n, &rows, now, live)).collect();
+        s.shape.graph.components.iter().map(|n| component_view(n, &rows, now, live)).collect();
     let mut errors: Vec<ComponentError> =
         rows.iter().flat_map(|(t, _)| t.errors.iter().map(move |e| error_of(t, e))).collect();
     errors.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
@@ -188,10 +189,10 @@ pub(crate) fn topology_view(s: Snapshot, before: Option<&Sample>, now: u64) -> T
         epoch: s.status.epoch,
         uptime_s: s.started_ms.filter(|_| live).map(|t| now.saturating_sub(t) / 1000),
         message: s.status.message.clone(),
-        guarantee: s.guarantee.clone(),
-        checkpoint_interval_ms: s.checkpoint_interval_ms,
+        guarantee: s.shape.guarantee.clone(),
+        checkpoint_interval_ms: s.shape.checkpoint_interval_ms,
         now_ms: now,
-        graph: s.graph.clone(),
+        graph: s.shape.graph.clone(),
         components,
         workers: s.workers.clone(),
         checkpoints,
@@ -207,7 +208,8 @@ pub(crate) fn component_detail(
     before: Option<&Sample>,
     now: u64,
 ) -> Option<ComponentDetail> {
-    let node = s.graph.components.iter().find(|c| c.id == component)?;
+    let graph = &s.shape.graph;
+    let node = graph.components.iter().find(|c| c.id == component)?;
     let live = !s.status.state.is_over();
     let rows = rows(s, now, before);
     let view = component_view(node, &rows, now, live);
@@ -221,13 +223,8 @@ pub(crate) fn component_detail(
             backpressure: if live { r[4] } else { 0.0 },
         })
         .collect();
-    let edges = s
-        .graph
-        .edges
-        .iter()
-        .filter(|e| e.from == component || e.to == component)
-        .cloned()
-        .collect();
+    let edges =
+        graph.edges.iter().filter(|e| e.from == component || e.to == component).cloned().collect();
     Some(ComponentDetail {
         topology: s.status.name.clone(),
         state: state_name(&s.status),

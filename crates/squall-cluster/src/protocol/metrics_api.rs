@@ -30,8 +30,8 @@ use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use squall::runtime::{MetricsHandle, Publisher};
 
-use crate::protocol::records::{TopologyMetrics, WorkerReport};
-use crate::protocol::store::{State as TopologyState, TopologyStatus};
+use crate::protocol::records::{local_status, Reporter, Shape, TopologyMetrics};
+use crate::protocol::store::State as TopologyState;
 use crate::{Error, Result};
 
 /// How often the runtime's counters, the process's RSS and CPU are
@@ -271,17 +271,9 @@ async fn local_metrics(
     if name != handle.topology() {
         return error(StatusCode::NOT_FOUND, format!("no topology '{name}' runs here"));
     }
-    let report = WorkerReport::of("local", 0, true, handle, &handle.checkpoints(), address());
-    let status = TopologyStatus {
-        name,
-        state: TopologyState::Running,
-        supervisor: None,
-        epoch: 0,
-        restarts: 0,
-        message: None,
-        worker_pid: Some(std::process::id()),
-    };
-    Json(TopologyMetrics::of(status, true, vec![report])).into_response()
+    let report = Reporter::new(Shape::default(), handle).report(true);
+    let status = local_status(name, TopologyState::Running, None);
+    Json(TopologyMetrics::of(status, true, &[report])).into_response()
 }
 
 /// HELP lines and units of the runtime's families (`squall::runtime::Publisher`

@@ -14,17 +14,16 @@
 //! | `NS/metrics/{topology}/{supervisor}-{slot}` | [`WorkerReport`] | worker, when changed, at most every [`REPORT_WRITTEN_EVERY`] |
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use squall::runtime::{
-    CheckpointRecord, CheckpointStats, Counters, MetricsHandle, TaskSnapshot, TaskStats,
+    CheckpointRecord, CheckpointStats, Counters, LiveStats, MetricsHandle, TaskSnapshot, TaskStats,
     TopologyGraph,
 };
 
 use crate::protocol::metrics_read::{ProcessStats, UserMetric};
-use crate::protocol::store::{Assignment, Store, TopologyRecord, TopologyStatus};
+use crate::protocol::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
 use crate::Result;
 
 /// How often a worker publishes its [`WorkerReport`] and looks at its
@@ -81,57 +80,153 @@ pub struct Rescale {
     pub restore_from: Option<String>,
 }
 
-/// What one worker publishes about its tasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What one process publishes about itself and its tasks, for the REST
+/// metrics route ([`TopologyMetrics`]) and the web UI
+/// ([`crate::nimbus::ui_cluster`]); `squall run` builds the same of its run.
+/// Fields an older worker does not write read as their defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WorkerReport {
-    /// The assignment's epoch.
+    /// The assignment's epoch (0 in local mode).
     pub epoch: u64,
-    /// `{supervisor}-{slot}`.
+    /// `{supervisor}-{slot}` (`local` in local mode).
     pub worker: String,
-    /// Whether its spouts are polled (the switch as this worker applied it).
-    pub active: bool,
+    /// Its supervisor.
+    pub supervisor: Option<String>,
+    /// Its slot.
+    pub slot: Option<usize>,
+    /// Its process id.
+    pub pid: u32,
+    /// When it started (ms since the Unix epoch).
+    pub started_ms: u64,
     /// When it was written (ms since the Unix epoch).
     pub at_ms: u64,
-    /// Counters of its tasks (tasks of other workers are 0, not `local`).
-    pub tasks: Vec<TaskSnapshot>,
+    /// Whether its spouts are polled (the switch as this worker applied it).
+    pub active: bool,
+    /// The global task ids it runs.
+    pub assigned: Vec<usize>,
+    /// The topology as it runs (after rebalances).
+    #[serde(flatten)]
+    pub shape: Shape,
+    /// Every task of the topology (those of other workers are 0).
+    pub tasks: Vec<TaskStats>,
+    /// The checkpoints it coordinated, completed or failed, oldest first.
+    pub history: Vec<CheckpointRecord>,
     /// The checkpoints its coordinator completed, the last
     /// [`CHECKPOINTS_KEPT`] (empty on workers without the coordinator).
-    #[serde(default)]
     pub checkpoints: Vec<CheckpointStats>,
     /// Where it serves Prometheus's `/metrics` (`host:port`).
-    #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// Its process's RSS and CPU time.
+    pub process: Option<ProcessStats>,
+    /// The metrics its tasks registered.
+    pub user_metrics: Vec<UserMetric>,
 }
 
 /// Completed checkpoints a report carries, newest last.
 pub const CHECKPOINTS_KEPT: usize = 20;
 
-/// Where a worker finds the checkpoints its coordinator completed.
-pub type Checkpoints = Arc<Mutex<Vec<CheckpointStats>>>;
+/// What a report says of the topology itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Shape {
+    /// The logical graph.
+    pub graph: TopologyGraph,
+    /// The guarantee's YAML name.
+    pub guarantee: String,
+    /// Checkpoint interval (ms), 0 without.
+    pub checkpoint_interval_ms: u64,
+}
 
-impl WorkerReport {
-    /// The report of worker `worker` at `epoch` on the counters of
-    /// `handle`, its `checkpoints`, served on `metrics_addr`.
-    pub fn of(
-        worker: &str,
-        epoch: u64,
-        active: bool,
-        handle: &MetricsHandle,
-        checkpoints: &Checkpoints,
-        metrics_addr: Option<std::net::SocketAddr>,
-    ) -> WorkerReport {
-        let checkpoints = checkpoints.lock().unwrap_or_else(|p| p.into_inner());
-        let first = checkpoints.len().saturating_sub(CHECKPOINTS_KEPT);
+impl Shape {
+    /// The shape of `topology`.
+    pub fn of(topology: &squall::Topology) -> Self {
+        let guarantee = serde_json::to_value(topology.config().guarantee)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let checkpoint_interval_ms = topology.config().checkpoint_interval_ms;
+        Shape { graph: TopologyGraph::of(topology), guarantee, checkpoint_interval_ms }
+    }
+}
+
+/// Makes the [`WorkerReport`]s of a running topology: reads its counters
+/// (keeping what recent latencies need) and this process's exposition.
+#[derive(Debug)]
+pub struct Reporter {
+    shape: Shape,
+    started_ms: u64,
+    live: LiveStats,
+    handle: MetricsHandle,
+}
+
+impl Reporter {
+    /// The reporter of the topology `shape` whose counters are `handle`'s.
+    pub fn new(shape: Shape, handle: &MetricsHandle) -> Self {
+        let live = LiveStats::new(handle);
+        Reporter { shape, started_ms: now_ms(), live, handle: handle.clone() }
+    }
+
+    /// The report now, as worker `local` running every task; spouts
+    /// polled if `active`.
+    pub fn report(&mut self, active: bool) -> WorkerReport {
+        let tasks = self.live.tasks();
+        let exported = crate::protocol::metrics_read::read();
+        let completed = self.handle.checkpoints();
+        let completed = completed.lock().unwrap_or_else(|p| p.into_inner());
+        let first = completed.len().saturating_sub(CHECKPOINTS_KEPT);
         WorkerReport {
-            epoch,
-            worker: worker.to_string(),
-            active,
+            epoch: 0,
+            worker: "local".into(),
+            supervisor: None,
+            slot: None,
+            pid: std::process::id(),
+            started_ms: self.started_ms,
             at_ms: now_ms(),
-            tasks: handle.tasks(),
-            checkpoints: checkpoints[first..].to_vec(),
-            metrics_addr: metrics_addr.map(|a| a.to_string()),
+            active,
+            assigned: tasks.iter().map(|t| t.snapshot.task).collect(),
+            shape: self.shape.clone(),
+            tasks,
+            history: self.live.checkpoints(),
+            checkpoints: completed[first..].to_vec(),
+            metrics_addr: crate::protocol::metrics_api::address().map(|a| a.to_string()),
+            process: exported.as_ref().and_then(crate::protocol::metrics_read::process_stats),
+            user_metrics: exported
+                .map(|e| crate::protocol::metrics_read::user_metrics(&e, self.handle.topology()))
+                .unwrap_or_default(),
         }
     }
+}
+
+/// Every task of one epoch's `reports`: as the worker that runs it
+/// reported it (that worker named; an older worker's report tells by
+/// `local`), or, when none does, its counts summed over the reports.
+pub fn tasks_of(reports: &[WorkerReport]) -> Vec<TaskStats> {
+    let mut tasks: BTreeMap<usize, TaskStats> = BTreeMap::new();
+    for r in reports {
+        for t in &r.tasks {
+            let id = t.snapshot.task;
+            if t.snapshot.local || r.assigned.contains(&id) {
+                let mut owned = t.clone();
+                owned.snapshot.worker = Some(r.worker.clone());
+                tasks.insert(id, owned);
+            } else if tasks.get(&id).is_none_or(|t| t.snapshot.worker.is_none()) {
+                let sum =
+                    tasks.entry(id).or_insert_with(|| TaskStats::empty(&t.snapshot.component, id));
+                sum.snapshot.counters += &t.snapshot.counters;
+            }
+        }
+    }
+    tasks.into_values().collect()
+}
+
+/// The latest reports of `name`'s workers at `epoch`, by worker.
+///
+/// # Errors
+/// [`crate::Error::Etcd`] or [`crate::Error::Record`].
+pub async fn reports(store: &Store, name: &str, epoch: u64) -> Result<Vec<WorkerReport>> {
+    let all = store.list::<WorkerReport>(&format!("metrics/{name}")).await?;
+    Ok(all.into_iter().map(|(_, r)| r).filter(|r| r.epoch == epoch).collect())
 }
 
 /// Totals of one component over every worker and task.
@@ -173,30 +268,12 @@ pub struct TopologyMetrics {
 }
 
 impl TopologyMetrics {
-    /// The reports of one epoch's workers, merged: each task as the worker
-    /// that runs it reported it (summed over the reports of workers that
-    /// predate `local`), totals per component, the checkpoints.
-    pub fn of(status: TopologyStatus, active: bool, reports: Vec<WorkerReport>) -> Self {
-        let mut tasks: BTreeMap<usize, TaskSnapshot> = BTreeMap::new();
-        let mut owned: BTreeMap<usize, TaskSnapshot> = BTreeMap::new();
-        for r in &reports {
-            for t in &r.tasks {
-                if t.local {
-                    let worker = Some(r.worker.clone());
-                    owned.insert(t.task, TaskSnapshot { worker, ..t.clone() });
-                    continue;
-                }
-                let sum = tasks.entry(t.task).or_insert_with(|| TaskSnapshot {
-                    component: t.component.clone(),
-                    task: t.task,
-                    ..TaskSnapshot::default()
-                });
-                sum.counters += &t.counters;
-            }
-        }
-        tasks.extend(owned);
+    /// The reports of one epoch's workers, merged ([`tasks_of`]): the
+    /// tasks, totals per component, the checkpoints.
+    pub fn of(status: TopologyStatus, active: bool, reports: &[WorkerReport]) -> Self {
+        let tasks: Vec<TaskSnapshot> = tasks_of(reports).into_iter().map(|t| t.snapshot).collect();
         let mut components: Vec<ComponentTotals> = Vec::new();
-        for t in tasks.values() {
+        for t in &tasks {
             if components.last().is_none_or(|c| c.component != t.component) {
                 components
                     .push(ComponentTotals { component: t.component.clone(), ..Default::default() });
@@ -212,14 +289,26 @@ impl TopologyMetrics {
         TopologyMetrics {
             status,
             active,
-            applied: !reports.is_empty() && reports.iter().all(|r| r.active == active),
+            applied: applied(reports, active),
             workers: reports.iter().map(|r| r.worker.clone()).collect(),
             components,
-            tasks: tasks.into_values().collect(),
+            tasks,
             checkpoints,
             metrics_addrs: reports.iter().filter_map(|r| r.metrics_addr.clone()).collect(),
         }
     }
+}
+
+/// Whether every one of `reports` (at least one) has applied the switch
+/// `active`.
+pub fn applied(reports: &[WorkerReport], active: bool) -> bool {
+    !reports.is_empty() && reports.iter().all(|r| r.active == active)
+}
+
+/// The status of the topology `name` that this process runs (`squall run`).
+pub fn local_status(name: String, state: State, message: Option<String>) -> TopologyStatus {
+    let worker_pid = Some(std::process::id());
+    TopologyStatus { name, state, supervisor: None, epoch: 0, restarts: 0, message, worker_pid }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -257,57 +346,26 @@ pub fn build(record: &TopologyRecord, rescale: &Rescale) -> squall::Result<squal
     Ok(topology)
 }
 
-/// The key a worker's report goes under.
+/// The key a worker's [`WorkerReport`] goes under.
 pub fn report_key(a: &Assignment) -> String {
     format!("metrics/{}/{}-{}", a.topology.name, a.supervisor, a.slot)
 }
 
-/// How often a worker publishes its [`WorkerView`].
-pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// What one worker publishes for the web UI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkerView {
-    /// The assignment's epoch.
-    pub epoch: u64,
-    /// `{supervisor}-{slot}`.
-    pub worker: String,
-    /// Its supervisor.
-    pub supervisor: String,
-    /// Its slot.
-    pub slot: usize,
-    /// Its process id.
-    pub pid: u32,
-    /// When it started (ms since the Unix epoch).
-    pub started_ms: u64,
-    /// When this was written.
-    pub at_ms: u64,
-    /// Whether its spouts are polled.
-    pub active: bool,
-    /// The global task ids assigned to it.
-    pub assigned: Vec<usize>,
-    /// The logical graph (as it runs: after rebalances).
-    pub graph: TopologyGraph,
-    /// The guarantee's YAML name.
-    pub guarantee: String,
-    /// Checkpoint interval (ms), 0 without.
-    pub checkpoint_interval_ms: u64,
-    /// Every task of the topology (those of other workers are 0).
-    pub tasks: Vec<TaskStats>,
-    /// The checkpoints it coordinated, oldest first.
-    pub checkpoints: Vec<CheckpointRecord>,
-    /// Its process's RSS and CPU time.
-    #[serde(default)]
-    pub process: Option<ProcessStats>,
-    /// The metrics its tasks registered.
-    #[serde(default)]
-    pub user_metrics: Vec<UserMetric>,
-}
-
-/// The YAML name of `topology`'s guarantee.
-pub(crate) fn guarantee_of(topology: &squall::Topology) -> String {
-    serde_json::to_value(topology.config().guarantee)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    #[test]
+    fn an_older_workers_report_still_reads_and_names_the_worker_of_its_tasks() {
+        let older = r#"{"epoch": 3, "worker": "sup-a-0", "active": true, "at_ms": 1,
+            "tasks": [{"component": "lines", "task": 0, "emitted": 7, "executed": 0,
+                "backpressure_ms": 0, "acked": 0, "failed": 0, "local": true}],
+            "checkpoints": [], "metrics_addr": "127.0.0.1:9"}"#;
+        let report: WorkerReport = serde_json::from_str(older).unwrap();
+        let status = local_status("wc".into(), State::Running, None);
+        let m = TopologyMetrics::of(status, true, &[report]);
+        assert_eq!(m.tasks[0].worker.as_deref(), Some("sup-a-0"));
+        assert_eq!((m.components[0].counters.emitted, m.applied), (7, true));
+        assert_eq!(m.metrics_addrs, ["127.0.0.1:9"]);
+    }
 }

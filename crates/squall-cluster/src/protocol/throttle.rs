@@ -1,10 +1,11 @@
 //! Records a process rewrites in etcd over and over (a worker's
-//! [`crate::nimbus::control::WorkerReport`] and web UI view): written only when
-//! they changed, and at most once per period unless it is the last write.
+//! [`crate::nimbus::control::WorkerReport`]): written only when they
+//! changed, and at most once per period unless it is the last write.
 //!
 //! Every write is a new revision that etcd keeps until compacted
-//! ([`crate::nimbus::compaction`]); in `scripts/soak.sh` these two records were
-//! 15 of the 16 writes per second (70 KiB/s) to etcd.
+//! ([`crate::nimbus::compaction`]); in `scripts/soak.sh` a worker's report
+//! and web UI view (one record since) were 15 of the 16 writes per second
+//! (70 KiB/s) to etcd.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -47,7 +48,9 @@ impl Throttle {
         due
     }
 
-    /// Writes `value` under `NS/{key}` when [`Throttle::due`].
+    /// Writes the value `make` gives under `NS/{key}` when [`Throttle::due`];
+    /// does not make it while the last write is less than `every` old,
+    /// unless `last`.
     ///
     /// # Errors
     /// [`crate::Error::Etcd`] or [`crate::Error::Record`]; the value then
@@ -56,13 +59,18 @@ impl Throttle {
         &self,
         store: &Store,
         key: &str,
-        value: &T,
         last: bool,
+        make: impl FnOnce() -> T,
     ) -> crate::Result<()> {
-        if !self.due(key, value, last) {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied();
+        if !last && written.is_some_and(|(at, _)| at.elapsed() < self.every) {
             return Ok(());
         }
-        let written = store.put(key, value, None).await;
+        let value = make();
+        if !self.due(key, &value, last) {
+            return Ok(());
+        }
+        let written = store.put(key, &value, None).await;
         if written.is_err() {
             self.written.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         }

@@ -1,6 +1,6 @@
 //! The worker's side of [`crate::nimbus::control`]: applies the topology's rescale
 //! and switch before starting, then every [`REPORT_EVERY`] follows the
-//! switch, publishes its [`WorkerReport`] and answers a rebalance's
+//! switch, publishes its [`records::WorkerReport`] and answers a rebalance's
 //! savepoint request.
 
 use std::sync::{Arc, OnceLock};
@@ -12,7 +12,7 @@ use squall::{LocalCluster, RunningTopology, Topology};
 
 use crate::protocol::fence::EtcdFence;
 use crate::protocol::records::{
-    self, report_key, RebalanceRecord, Rescale, SavepointAnswer, WorkerReport, REPORT_EVERY,
+    self, RebalanceRecord, Reporter, Rescale, SavepointAnswer, REPORT_EVERY,
 };
 use crate::protocol::store::{Assignment, Store};
 use crate::{ClusterConfig, Result};
@@ -153,28 +153,21 @@ async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {
     Ok(())
 }
 
-/// Follows the switch, publishes this worker's report (when it changed,
-/// at most every [`records::REPORT_WRITTEN_EVERY`] unless `last`).
+/// Follows the switch, publishes this worker's report
+/// ([`crate::worker::ui_publish::publish`]).
 async fn look(
     store: &Store,
     a: &Assignment,
     activation: &Activation,
-    metrics: &MetricsHandle,
+    reporter: &mut Reporter,
     last: bool,
 ) -> crate::Result<()> {
-    let name = &a.topology.name;
-    let switch = records::activation(store, name).await?;
+    let switch = records::activation(store, &a.topology.name).await?;
     if switch.active != activation.is_active() {
         tracing::info!("spouts {}", if switch.active { "activated" } else { "deactivated" });
         activation.set_active(switch.active);
     }
-    let worker = format!("{}-{}", a.supervisor, a.slot);
-    let checkpoints = metrics.checkpoints();
-    let addr = crate::protocol::metrics_api::address();
-    let report =
-        WorkerReport::of(&worker, a.epoch, activation.is_active(), metrics, &checkpoints, addr);
-    records::REPORTS.put(store, &report_key(a), &report, last).await?;
-    crate::worker::ui_publish::publish(store, a, report.active, metrics, false).await
+    crate::worker::ui_publish::publish(store, a, reporter, activation.is_active(), last).await
 }
 
 /// [`look`] every [`REPORT_EVERY`], and once more when `ended` fires.
@@ -186,24 +179,15 @@ pub(crate) async fn follow(
     ended: tokio_util::sync::CancellationToken,
 ) {
     crate::protocol::metrics_api::watch(&metrics);
+    let mut reporter = crate::worker::ui_publish::reporter(&metrics);
     loop {
         // Read once: `ended` firing while a throttled report is written
         // must still leave one forced write of the final counts.
         let last = ended.is_cancelled();
-        if let Err(e) = look(&store, &a, &activation, &metrics, last).await {
+        if let Err(e) = look(&store, &a, &activation, &mut reporter, last).await {
             tracing::warn!("cannot publish metrics: {e}");
         }
         if last {
-            let last = crate::worker::ui_publish::publish(
-                &store,
-                &a,
-                activation.is_active(),
-                &metrics,
-                true,
-            );
-            if let Err(e) = last.await {
-                tracing::warn!("cannot publish metrics: {e}");
-            }
             return;
         }
         tokio::select! {

@@ -59,8 +59,9 @@ pub struct LatencyQuantiles {
 }
 
 impl LatencyQuantiles {
-    /// The quantiles of `h`, whose values are `unit_ns` nanoseconds each.
-    fn of(h: &Histogram<u64>, unit_ns: u64) -> Option<Self> {
+    /// The quantiles of `h`, whose values are `unit_ns` nanoseconds each;
+    /// `None` when it is empty.
+    pub(crate) fn of(h: &Histogram<u64>, unit_ns: u64) -> Option<Self> {
         let us = |v: u64| v * unit_ns / 1000;
         (!h.is_empty()).then(|| LatencyQuantiles {
             count: h.len(),
@@ -101,6 +102,7 @@ pub struct TaskStats {
     #[serde(default)]
     pub recent_execute_latency: Option<LatencyQuantiles>,
     /// Its last errors, newest last.
+    #[serde(default)]
     pub errors: Vec<TaskError>,
 }
 

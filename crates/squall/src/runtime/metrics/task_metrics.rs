@@ -124,9 +124,8 @@ impl Latency {
         unit_ns: u64,
     ) -> Option<Self> {
         let h = h.lock().unwrap_or_else(|e| e.into_inner());
-        let h = h.as_ref().filter(|h| !h.is_empty())?;
-        let us = |q: f64| h.value_at_quantile(q) * unit_ns / 1000;
-        Some(Latency { p50_us: us(0.5), p99_us: us(0.99), p999_us: us(0.999), count: h.len() })
+        let q = crate::runtime::LatencyQuantiles::of(h.as_ref()?, unit_ns)?;
+        Some(Latency { p50_us: q.p50_us, p99_us: q.p99_us, p999_us: q.p999_us, count: q.count })
     }
 }
 
