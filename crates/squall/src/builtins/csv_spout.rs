@@ -122,7 +122,9 @@ pub struct CsvSpout {
     parallelism: usize,
     next_file: usize,
     reader: Option<(usize, csv::Reader<File>)>,
-    record: csv::StringRecord,
+    /// The record read last, as bytes: cells are typed from them, and only
+    /// those read as text are checked to be UTF-8.
+    record: csv::ByteRecord,
     /// The row of the record read last, its cells overwritten in place by
     /// the next one (strings keep their buffers).
     row: Values,
@@ -152,7 +154,7 @@ impl Clone for CsvSpout {
             parallelism: 1,
             next_file: 0,
             reader: None,
-            record: csv::StringRecord::new(),
+            record: csv::ByteRecord::new(),
             row: Values::new(),
             generator: self.options.watermark.generator(),
             errors: 0,
@@ -243,7 +245,7 @@ impl CsvSpout {
             parallelism: 1,
             next_file: 0,
             reader: None,
-            record: csv::StringRecord::new(),
+            record: csv::ByteRecord::new(),
             row: Values::new(),
             generator,
             errors: 0,
@@ -266,22 +268,39 @@ impl CsvSpout {
         &self.files
     }
 
-    /// Reads `record`, whose event time is `ts`, into `row`: the cells
-    /// typed as [`set_cell`] does, then `event_time`. With `time_is_int`
-    /// (the time column's text is the plain int `ts`) that cell is the int
-    /// `ts`, unless its text is a null text.
-    fn fill_row(&mut self, ts: i64, time_is_int: bool) {
+    /// Reads `record` into `row`: the cells typed as [`set_cell`] does,
+    /// then `event_time`; returns the event time (ms). Plain digits in the
+    /// time column of `unix_millis` are read once, as the cell's int and
+    /// the event time; any other time text goes through the format.
+    ///
+    /// # Errors
+    /// The reason, naming the column, if a cell read as text is not UTF-8
+    /// or the time does not match the format.
+    fn fill_row(&mut self) -> std::result::Result<i64, String> {
         let n = self.record.len();
-        self.row.resize(n + 1, Value::Null);
-        let nulls = &self.options.null_values;
-        for (i, (text, slot)) in self.record.iter().zip(&mut self.row).enumerate() {
-            if i == self.time_index && time_is_int && !nulls.iter().any(|n| n == text) {
-                *slot = Value::Int(ts);
-            } else {
-                set_cell(nulls, slot, text);
-            }
+        if self.row.len() != n + 1 {
+            self.row.resize(n + 1, Value::Null);
         }
+        let nulls = &self.options.null_values;
+        for (i, (cell, slot)) in self.record.iter().zip(&mut self.row).enumerate() {
+            set_cell(nulls, slot, cell).map_err(|e| {
+                format!("column '{}': invalid UTF-8: {e}", self.fields.get(i).unwrap_or("?"))
+            })?;
+        }
+        let format = &self.options.time_format;
+        let ts = match self.row[self.time_index] {
+            Value::Int(ts) if *format == TimestampFormat::UnixMillis => ts,
+            _ => {
+                let cell = &self.record[self.time_index];
+                // Set as text, or typed as a number or null: ASCII or UTF-8.
+                let text = std::str::from_utf8(cell).unwrap_or_default();
+                format
+                    .parse(text)
+                    .map_err(|reason| format!("column '{}': {reason}", self.options.time_field))?
+            }
+        };
         self.row[n] = Value::Timestamp(ts);
+        Ok(ts)
     }
 
     fn emit_error(
@@ -315,31 +334,23 @@ impl CsvSpout {
             return Ok(Step::File);
         };
         let file = *file;
-        match reader.read_record(&mut self.record) {
+        match reader.read_byte_record(&mut self.record) {
             Ok(false) => {
                 self.reader = None;
                 Ok(Step::File)
             }
             Ok(true) => {
                 let line = self.record.position().map_or(0, |p| p.line());
-                let time_text = &self.record[self.time_index];
-                // Plain digits of `unix_millis` are read once, as the cell's
-                // int and the event time; anything else goes through the
-                // format (spaces, errors).
-                let direct = match self.options.time_format {
-                    TimestampFormat::UnixMillis => time_text.parse::<i64>().ok(),
-                    _ => None,
-                };
-                match direct.map_or_else(|| self.options.time_format.parse(time_text), Ok) {
+                match self.fill_row() {
                     Ok(ts) => {
-                        self.fill_row(ts, direct.is_some());
                         self.generator.on_event(ts);
                         let id = ((file as u64) << 40) | line;
                         self.replay.emit_ref(collector, id, &self.row)?;
                     }
                     Err(reason) => {
-                        let text = self.record.iter().collect::<Vec<_>>().join(",");
-                        let reason = format!("column '{}': {reason}", self.options.time_field);
+                        let cells: Vec<_> =
+                            self.record.iter().map(String::from_utf8_lossy).collect();
+                        let text = cells.join(",");
                         self.emit_error(collector, file, line, reason, text)?;
                     }
                 }
@@ -357,21 +368,39 @@ impl CsvSpout {
     }
 }
 
-/// Sets `slot` to the value of the cell `text`: null if `text` is one of
-/// `null_values`, else an int, a float, or else a string (written into
-/// the string `slot` holds, if any, reusing its buffer).
-fn set_cell(null_values: &[String], slot: &mut Value, text: &str) {
+/// Sets `slot` to the value of the cell `cell`: null if it is one of
+/// `null_values`, else an int, a float, or else a string (written into the
+/// string `slot` holds, if any, reusing its buffer). Ints are read from the
+/// bytes (`lexical-core`); only a cell that is not one is checked to be
+/// UTF-8.
+///
+/// # Errors
+/// A cell that is not an int and not UTF-8; `slot` is then unchanged.
+fn set_cell(
+    null_values: &[String],
+    slot: &mut Value,
+    cell: &[u8],
+) -> std::result::Result<(), std::str::Utf8Error> {
     // Only a sign, a digit, `.` or the start of `inf`/`nan` can begin a
     // number: other text is not parsed twice to find it is a string.
-    let numeric = match text.as_bytes().first() {
+    let numeric = match cell.first() {
         Some(b) => !b.is_ascii_alphabetic() || matches!(b, b'i' | b'I' | b'n' | b'N'),
         None => true,
     };
-    if null_values.iter().any(|n| n == text) {
+    if null_values.iter().any(|n| n.as_bytes() == cell) {
         *slot = Value::Null;
-    } else if let Some(i) = numeric.then(|| text.parse::<i64>().ok()).flatten() {
-        *slot = Value::Int(i);
-    } else if let Some(f) = numeric.then(|| text.parse::<f64>().ok()).flatten() {
+        return Ok(());
+    }
+    if let Some(i) = numeric.then(|| lexical_core::parse::<i64>(cell).ok()).flatten() {
+        // Written over an int in place: the old value is not dropped.
+        match slot {
+            Value::Int(old) => *old = i,
+            _ => *slot = Value::Int(i),
+        }
+        return Ok(());
+    }
+    let text = std::str::from_utf8(cell)?;
+    if let Some(f) = numeric.then(|| text.parse::<f64>().ok()).flatten() {
         *slot = Value::Float(f);
     } else if let Value::String(s) = slot {
         s.clear();
@@ -379,6 +408,7 @@ fn set_cell(null_values: &[String], slot: &mut Value, text: &str) {
     } else {
         *slot = Value::String(text.to_string());
     }
+    Ok(())
 }
 
 /// A [`CsvSpout`] task's reading position, as checkpointed.
@@ -531,7 +561,7 @@ mod tests {
         let nulls = vec![String::new(), "NA".to_string()];
         let mut slot = Value::Null;
         let mut typed = |text: &str| {
-            set_cell(&nulls, &mut slot, text);
+            set_cell(&nulls, &mut slot, text.as_bytes()).unwrap();
             slot.clone()
         };
         assert_eq!(typed("k00042"), Value::from("k00042"));
