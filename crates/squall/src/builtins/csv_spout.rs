@@ -294,7 +294,11 @@ impl CsvSpout {
                     .map_err(|reason| format!("column '{}': {reason}", self.options.time_field))?
             }
         };
-        self.row[n] = Value::Timestamp(ts);
+        // Written over the last record's timestamp in place, as ints are.
+        match &mut self.row[n] {
+            Value::Timestamp(old) => *old = ts,
+            slot => *slot = Value::Timestamp(ts),
+        }
         Ok(ts)
     }
 
