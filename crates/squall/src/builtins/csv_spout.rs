@@ -368,7 +368,8 @@ impl CsvSpout {
 /// Sets `slot` to the value of the cell `text`: null if it is one of
 /// `null_values`, else an int, a float, or else a string (written into the
 /// string `slot` holds, if any, reusing its buffer). Ints are read from the
-/// bytes (`lexical-core`, faster than `str::parse`).
+/// bytes (`atoi_simd`, as `str::parse` reads them: a sign, `+` too, and
+/// any number of leading zeros).
 fn set_cell(null_values: &[String], slot: &mut Value, text: &str) {
     let cell = text.as_bytes();
     // Only a sign, a digit, `.` or the start of `inf`/`nan` can begin a
@@ -381,7 +382,7 @@ fn set_cell(null_values: &[String], slot: &mut Value, text: &str) {
     // whole comparison is a call.
     if null_values.iter().any(|n| n.as_bytes().first() == cell.first() && n.as_bytes() == cell) {
         *slot = Value::Null;
-    } else if let Some(i) = numeric.then(|| lexical_core::parse::<i64>(cell).ok()).flatten() {
+    } else if let Some(i) = numeric.then(|| atoi_simd::parse::<i64, true, true>(cell).ok()).flatten() {
         // Written over an int in place: the old value is not dropped.
         match slot {
             Value::Int(old) => *old = i,
