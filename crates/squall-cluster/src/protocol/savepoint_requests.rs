@@ -61,17 +61,6 @@ async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<Savepoin
     Ok(answered.is_none_or(|answer| answer.nonce != request.nonce).then_some(request))
 }
 
-/// Worker: answers `request` with `outcome`.
-async fn answer(
-    store: &Store,
-    a: &Assignment,
-    request: SavepointRequest,
-    outcome: Result<String, String>,
-) -> crate::Result<()> {
-    let answer = SavepointAnswer { nonce: request.nonce, outcome };
-    store.put(&answers_key(&a.topology.name), &answer, None).await
-}
-
 /// The coordinating worker (of a topology on one worker or spread over
 /// several): answers every savepoint request of its epoch with `trigger`,
 /// until cancelled (spawn it beside the coordinator; etcd errors are
@@ -82,7 +71,8 @@ pub async fn serve(store: Store, a: Assignment, trigger: SavepointTrigger) {
             Ok(Some(request)) => {
                 let outcome = trigger.take(request.dir.clone()).await.map_err(|e| e.to_string());
                 tracing::info!("savepoint asked by nimbus: {outcome:?}");
-                if let Err(e) = answer(&store, &a, request, outcome).await {
+                let answer = SavepointAnswer { nonce: request.nonce, outcome };
+                if let Err(e) = store.put(&answers_key(&a.topology.name), &answer, None).await {
                     tracing::warn!("cannot answer the savepoint request: {e}");
                 }
             }
