@@ -1,6 +1,6 @@
 //! A topology spread over several workers, as the core's one job driver
 //! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
-//! checkpoint coordinator and/or one set of ackers ([`crate::worker::acking`]) for
+//! checkpoint coordinator and/or one set of ackers for
 //! all workers, restarts of every worker from the last completed
 //! checkpoint (or from nothing, with replay) when one fails, and epoch
 //! fencing. The driver owns what is restored, the restart rule and what a
@@ -16,8 +16,8 @@
 //! spouts; checkpoint n is complete). Both use [`crate::protocol::wire`]'s frames.
 //!
 //! **Ackers.** Under `at_least_once` every worker also has an acking
-//! listener, and [`crate::worker::acking`]'s connections carry acker messages to
-//! the worker of task 0 and verdicts back. With checkpoints on as well
+//! listener, and its connections carry acker messages to the worker of
+//! task 0 ([`squall::runtime::PartAckers`]) and verdicts back. With checkpoints on as well
 //! (Flink's AT_LEAST_ONCE checkpointing mode) both planes run side by side,
 //! each on its own connections: the attempt ends well once the run's end
 //! is committed and every worker's tasks said they are done with the
@@ -56,12 +56,12 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use futures_util::future::{FutureExt, OptionFuture};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, SelectAll, StreamExt};
 use serde::{Deserialize, Serialize};
 use squall::checkpoint::{CheckpointBarrier, END_OF_RUN};
 use squall::runtime::{
-    Attempt, AttemptEnd, AttemptHost, ClusterCoordinator, Fence, PartCheckpointing, PartEvents,
-    PartOptions, RestorePoint, TopologyPart,
+    AckerOutbox, AckerTraffic, Attempt, AttemptEnd, AttemptHost, ClusterCoordinator, Fence,
+    PartAckers, PartCheckpointing, PartEvents, PartOptions, RestorePoint, TopologyPart,
 };
 use squall::topology::Activation;
 use squall::Topology;
@@ -72,7 +72,7 @@ use crate::protocol::fence::EtcdFence;
 use crate::protocol::store::{Assignment, Store};
 use crate::protocol::wire::{self, WireConfig, WireStats};
 use crate::worker::link::Link;
-use crate::{acking, ClusterConfig, Error, Result};
+use crate::{ClusterConfig, Error, Result};
 
 /// What the coordinator's worker tells the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,8 +90,8 @@ pub struct PeerRecord {
     pub data: SocketAddr,
     /// Control listener (commands from the coordinator; events to it).
     pub control: SocketAddr,
-    /// Acking listener, under `at_least_once` ([`crate::worker::acking`]'s
-    /// connections, beside the checkpoints' when those are on too).
+    /// Acking listener, under `at_least_once` (the ackers' connections,
+    /// beside the checkpoints' when those are on too).
     #[serde(default)]
     pub acking: Option<SocketAddr>,
     /// Its global task ids.
@@ -285,9 +285,6 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
         Some(storage) => job.restored(storage, head.restore.as_ref()).await?,
         None => None,
     };
-    if let Some(r) = &restored {
-        tracing::info!("attempt {attempt}: restoring checkpoint {}", r.id());
-    }
     let options =
         PartOptions { storage: storage.clone(), restored: restored.as_ref(), runs_ackers: leader };
     let mut part = TopologyPart::build(topology, is_local, options)?;
@@ -295,7 +292,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let acking = match part.ackers.take() {
         Some(ackers) => {
             let listener = acking_listener.map(|(l, _)| l).expect("bound under at_least_once");
-            Some(acking::plane(ackers, listener, a, &head, &followers, net.clone())?)
+            Some(acking_plane(ackers, listener, a, &head, &followers, net.clone())?)
         }
         None => None,
     };
@@ -396,6 +393,61 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     Ok(ended)
 }
 
+/// The traffic of every outbox, merged; ends when they all have.
+fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, AckerTraffic>> {
+    stream::select_all(
+        outboxes.into_iter().map(|o| {
+            stream::unfold(o, |mut o| async move { o.recv().await.map(|t| (t, o)) }).boxed()
+        }),
+    )
+}
+
+/// This worker's side, `a` with `ackers`, of the ackers' connections on
+/// `listener` (over [`Link::hub`] and [`Link::spoke`]). The worker of task 0 (whose record is `head`) runs the
+/// ackers, takes every other worker's acker messages and sends each its
+/// spouts' verdicts, until every one of `followers` said it is done and
+/// the local tasks stopped; any other sends its tasks' acker messages to
+/// it and delivers the verdicts it sends back, until both sides said they
+/// are done.
+///
+/// # Errors
+/// [`Error::Attempt`] when a peer published no acking listener; the
+/// future's, as [`Link::hub`] and [`Link::spoke`].
+fn acking_plane(
+    ackers: PartAckers,
+    listener: TcpListener,
+    a: &Assignment,
+    head: &PeerRecord,
+    followers: &[&PeerRecord],
+    link: Link,
+) -> Result<impl Future<Output = Result<()>> + Send> {
+    let missing = || Error::Attempt("a worker published no acking listener".into());
+    let (hub, first) = (head.acking.ok_or_else(missing)?, first_task(&a.tasks));
+    let mut route: HashMap<usize, usize> = HashMap::new();
+    let mut firsts = Vec::new();
+    for (i, p) in followers.iter().enumerate() {
+        route.extend(p.tasks.iter().map(|&t| (t, i)));
+        firsts.push((p.acking.ok_or_else(missing)?, first_task(&p.tasks)));
+    }
+    let a_leads = a.tasks.contains(&0);
+    let (run, inbox, outboxes) = ackers.split();
+    // The inbox goes with the loop: then the ackers stop.
+    let deliver = move |traffic| {
+        inbox.deliver(traffic);
+    };
+    Ok(async move {
+        if !a_leads {
+            return link.spoke(&listener, hub, first, merged(outboxes), deliver).await;
+        }
+        let verdicts = merged(outboxes).filter_map(move |verdict| {
+            let target = verdict.spout_task().and_then(|t| route.get(&t)).copied();
+            std::future::ready(target.map(|i| (Some(i), verdict)))
+        });
+        let (looped, ()) = tokio::join!(link.hub(&listener, &firsts, verdicts, deliver), run);
+        looped
+    })
+}
+
 /// The checkpoints' plane and the ackers' together (`at_least_once` with
 /// checkpoints): finished when both are; the first other end (a failure,
 /// or a stale copy) ends it at once.
@@ -403,29 +455,19 @@ async fn both_planes(
     checkpoints: impl Future<Output = Result<AttemptEnd>>,
     acking: impl Future<Output = Result<()>>,
 ) -> Result<AttemptEnd> {
-    tokio::pin!(checkpoints, acking);
-    let mut acked = false;
-    loop {
-        tokio::select! {
-            end = &mut checkpoints => {
-                let end = end?;
-                if !matches!(end, AttemptEnd::Finished) || acked {
-                    return Ok(end);
-                }
-                acking.await?;
-                return Ok(end);
-            }
-            done = &mut acking, if !acked => {
-                done?;
-                acked = true;
-            }
+    let checkpoints = async {
+        match checkpoints.await {
+            Ok(AttemptEnd::Finished) => Ok(()),
+            end => Err(end),
         }
-    }
+    };
+    let acking = async { acking.await.map_err(Err) };
+    tokio::try_join!(checkpoints, acking).map_or_else(|end| end, |_| Ok(AttemptEnd::Finished))
 }
 
 /// The first of a worker's `tasks`: what its control connections' hello
 /// names.
-pub(crate) fn first_task(tasks: &[usize]) -> usize {
+fn first_task(tasks: &[usize]) -> usize {
     tasks.iter().copied().min().unwrap_or(0)
 }
 

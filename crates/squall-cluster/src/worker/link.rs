@@ -145,7 +145,6 @@ impl Link {
             let unknown = || Error::Attempt("a control connection from an unknown worker".into());
             ups.push(frames(i.ok_or_else(unknown)?, rx, reader));
         }
-        let closed = |_| Error::Attempt("a worker's control connection closed".into());
         let mut open = followers.len();
         tokio::pin!(down);
         while open > 0 {
@@ -209,9 +208,7 @@ impl Link {
             self.connect::<Frame<Up>>(hub, hello),
             self.accept::<Frame<Down>>(listener)
         )?;
-        let gone = "the hub's worker closed its control connection";
         let send_up = async move {
-            let closed = |_| Error::Attempt(gone.into());
             tokio::pin!(up);
             while let Some(message) = up.next().await {
                 tx.send(Frame::Message(message)).await.map_err(closed)?;
@@ -227,7 +224,8 @@ impl Link {
                 }
             }
             reader.await??;
-            Err(Error::Attempt(format!("{gone} before its end")))
+            let gone = "the hub's worker closed its control connection before its end";
+            Err(Error::Attempt(gone.into()))
         };
         // The hub's `Done` follows everything it needed from this side.
         tokio::select! {
@@ -318,23 +316,22 @@ fn frames<T: Send + 'static>(
     rx: tokio::sync::mpsc::Receiver<T>,
     reader: JoinHandle<Result<()>>,
 ) -> BoxStream<'static, (usize, Option<T>)> {
-    let frames = stream::unfold(Some((rx, reader)), move |state| async move {
-        let (mut rx, reader) = state?;
-        match rx.recv().await {
-            Some(frame) => Some(((i, Some(frame)), Some((rx, reader)))),
-            None => {
-                let _ = reader.await;
-                Some(((i, None), None))
-            }
-        }
+    let frames = stream::unfold(rx, |mut rx| async { rx.recv().await.map(|f| (Some(f), rx)) });
+    let ended = stream::once(async {
+        let _ = reader.await;
+        None
     });
-    frames.boxed()
+    frames.chain(ended).map(move |frame| (i, frame)).boxed()
+}
+
+/// A control connection that closed under its sender.
+fn closed<E>(_: E) -> Error {
+    Error::Attempt("a worker's control connection closed".into())
 }
 
 /// Says [`Frame::Done`] on `sending`, if open, and waits for its writer.
 async fn finish<T: Send>(sending: Option<Sending<Frame<T>>>) -> Result<()> {
     if let Some((tx, writer)) = sending {
-        let closed = |_| Error::Attempt("a worker's control connection closed".into());
         tx.send(Frame::Done).await.map_err(closed)?;
         drop(tx);
         writer.await??;

@@ -67,7 +67,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Duration> {
         topology = topology.with_fence(Arc::new(fence));
     }
     let checkpoints = crate::protocol::query_api::checkpoints_of(&topology);
-    let running = Arc::new(LocalCluster::submit(topology)?);
+    let running = LocalCluster::submit(topology)?;
     let metrics = running.metrics_handle();
     let host = config.supervisor.data_host;
     let publish =
@@ -102,7 +102,6 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Duration> {
     if let Err(e) = runtime.block_on(reports) {
         tracing::warn!("metrics task: {e}");
     }
-    let running = Arc::into_inner(running).expect("the only handle");
     running.join()?;
     Ok(started.elapsed())
 }
