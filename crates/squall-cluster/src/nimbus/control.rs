@@ -100,9 +100,8 @@ pub async fn rebalance(
     let mut paused = false;
     if record.workers == 1 && workers.is_none_or(|w| w == 1) {
         paused = activation(store, name).await?.active;
-        set_active(store, name, false).await?;
         let deadline = Instant::now() + savepoint::SAVEPOINT_TIMEOUT;
-        let taken = match savepoint::wait_until_deactivated(store, name, deadline).await {
+        let taken = match savepoint::pause(store, name, deadline).await {
             Ok(()) => savepoint::take(store, name, false, None).await,
             Err(e) => Err(e),
         };

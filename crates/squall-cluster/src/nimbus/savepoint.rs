@@ -75,8 +75,7 @@ pub async fn take(
     }
     let deadline = Instant::now() + SAVEPOINT_TIMEOUT;
     if stop {
-        control::set_active(store, name, false).await?;
-        wait_until_deactivated(store, name, deadline).await?;
+        pause(store, name, deadline).await?;
     }
     let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let request = SavepointRequest { epoch: current.epoch, nonce, dir };
@@ -109,16 +108,14 @@ pub async fn take(
     Ok(location)
 }
 
-/// Waits until every worker of `name`'s current epoch reports its spouts
-/// paused, until `deadline`.
+/// Deactivates `name`'s spouts and waits until every worker of its
+/// current epoch reports them paused, until `deadline`.
 ///
 /// # Errors
-/// [`NimbusError::Timeout`] past `deadline`; as [`control::metrics`].
-pub(crate) async fn wait_until_deactivated(
-    store: &Store,
-    name: &str,
-    deadline: Instant,
-) -> Result<(), NimbusError> {
+/// [`NimbusError::Timeout`] past `deadline`; as [`control::set_active`]
+/// and [`control::metrics`].
+pub(crate) async fn pause(store: &Store, name: &str, deadline: Instant) -> Result<(), NimbusError> {
+    control::set_active(store, name, false).await?;
     loop {
         let metrics = control::metrics(store, name).await?;
         if !metrics.active && metrics.applied {

@@ -51,12 +51,10 @@ pub(crate) fn answers_key(name: &str) -> String {
 /// Worker: the savepoint request for `a`'s epoch not answered yet, if any.
 async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<SavepointRequest>> {
     let name = &a.topology.name;
-    let Some(request) = store.get::<SavepointRequest>(&requests_key(name)).await? else {
+    let request = store.get::<SavepointRequest>(&requests_key(name)).await?;
+    let Some(request) = request.filter(|r| r.epoch == a.epoch) else {
         return Ok(None);
     };
-    if request.epoch != a.epoch {
-        return Ok(None);
-    }
     let answered = store.get::<SavepointAnswer>(&answers_key(name)).await?;
     Ok(answered.is_none_or(|answer| answer.nonce != request.nonce).then_some(request))
 }

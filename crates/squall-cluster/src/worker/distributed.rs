@@ -183,8 +183,13 @@ impl AttemptHost for ClusterHost<'_> {
     }
 
     async fn run(&mut self, attempt: Attempt) -> squall::Result<AttemptEnd> {
-        // The driver logs how it ended.
-        Ok(run_attempt(self, attempt).await.unwrap_or_else(|e| Failed(e.into())))
+        let (number, started) = (attempt.number, Instant::now());
+        let ended = run_attempt(self, attempt).await.unwrap_or_else(|e| Failed(e.into()));
+        if let Failed(why) = &ended {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::warn!("attempt {number} ended after {secs:.1} s: {why}");
+        }
+        Ok(ended)
     }
 
     async fn restarting(&mut self, number: u64) -> squall::Result<()> {
