@@ -9,11 +9,11 @@
 //! **Coordinator.** The worker that holds task 0 (the first spout's first
 //! task) runs the [`ClusterCoordinator`], as Flink's JobManager does. Every
 //! worker has a control listener besides its data listener: each other
-//! worker connects to the coordinator's and sends its tasks'
-//! [`CheckpointEvent`](squall::runtime::CheckpointEvent)s (acknowledgements carry the snapshot's file in the
-//! shared checkpoint storage, not its bytes); the coordinator connects to
-//! each other worker's and sends [`Command`]s (inject barrier n at your
-//! spouts; checkpoint n is complete). Both use [`crate::protocol::wire`]'s frames.
+//! worker connects to the coordinator's and sends its tasks' checkpoint
+//! events (acknowledgements carry the snapshot's file in the shared
+//! checkpoint storage, not its bytes); the coordinator connects to each
+//! other worker's and sends [`Command`]s (inject barrier n at your spouts;
+//! checkpoint n is complete), over [`Link::hub`] and [`Link::spoke`].
 //!
 //! **Ackers.** Under `at_least_once` every worker also has an acking
 //! listener, and its connections carry acker messages to the worker of
@@ -408,12 +408,12 @@ fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, Ac
 }
 
 /// This worker's side, `a` with `ackers`, of the ackers' connections on
-/// `listener` (over [`Link::hub`] and [`Link::spoke`]). The worker of task 0 (whose record is `head`) runs the
-/// ackers, takes every other worker's acker messages and sends each its
-/// spouts' verdicts, until every one of `followers` said it is done and
-/// the local tasks stopped; any other sends its tasks' acker messages to
-/// it and delivers the verdicts it sends back, until both sides said they
-/// are done.
+/// `listener` ([`Link::hub`], [`Link::spoke`]). The worker of task 0
+/// (whose record is `head`) runs the ackers, takes every other worker's
+/// acker messages and sends each its spouts' verdicts, until every one of
+/// `followers` said it is done and the local tasks stopped; any other
+/// sends its tasks' acker messages to it and delivers the verdicts it
+/// sends back, until both sides said they are done.
 ///
 /// # Errors
 /// [`Error::Attempt`] when a peer published no acking listener; the
