@@ -444,7 +444,9 @@ fn acking_plane(
         if !a_leads {
             return link.spoke(&listener, hub, first, merged(outboxes), deliver).await;
         }
-        let verdicts = merged(outboxes).filter_map(move |verdict| {
+        // Never ends: the loop ends when every follower is done, even with
+        // no spout task elsewhere (no verdict to send).
+        let verdicts = merged(outboxes).chain(stream::pending()).filter_map(move |verdict| {
             let target = verdict.spout_task().and_then(|t| route.get(&t)).copied();
             std::future::ready(target.map(|i| (Some(i), verdict)))
         });
