@@ -48,7 +48,7 @@ pub use nimbus::{
 pub use protocol::{
     api_tls, auth, blobs, client, config, etcd_tls, fence, metrics_api, query_api, store, tls, wire,
 };
-pub use worker::{acking, distributed, drpc_client, link, supervisor};
+pub use worker::{distributed, drpc_client, link, supervisor};
 
 pub use config::ClusterConfig;
 

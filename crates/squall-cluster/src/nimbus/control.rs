@@ -1,16 +1,16 @@
 //! Nimbus's operations on a running topology, as Storm's: `deactivate` /
 //! `activate` (spouts paused and resumed), `kill --wait S` (deactivate,
-//! wait, kill), `rebalance` (stop with a savepoint, change parallelism,
-//! restart from it; over several workers, restart from the latest completed
+//! wait, kill), `rebalance` (take a savepoint, change parallelism, restart
+//! from it; over several workers, restart from the latest completed
 //! checkpoint) and the metrics workers publish. Everything is a record
 //! in etcd ([`crate::protocol::store`]), so a nimbus that takes over finishes what the
 //! dead leader started, and a restarted worker finds its switch where it
 //! was. Its records are [`crate::protocol::records`]'s (re-exported here).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::nimbus::{status, NimbusError};
+use crate::nimbus::{savepoint, status, NimbusError};
 pub use crate::protocol::records::*;
 use crate::protocol::store::{Assignment, State, Store, TopologyRecord, TopologyStatus};
 use crate::Result;
@@ -58,15 +58,22 @@ pub async fn kill_after(
     Ok(current)
 }
 
-/// Asks the worker of `name` for a savepoint, to restart it with
-/// `parallelism` (and `workers`). Returns once the request is written;
-/// [`reconcile`] finishes the rebalance when the worker answers. A topology
-/// on several workers, or going onto several, restarts from its latest
-/// completed checkpoint instead ([`restart_rescaled`]).
+/// Rebalances `name` to `parallelism` (and `workers`) as Flink rescales:
+/// a topology on one worker takes a savepoint with its spouts paused
+/// ([`savepoint::take`]) and restarts from it; one on
+/// several workers, or going onto several, restarts from its latest
+/// completed checkpoint. Either way its workers are stopped by a new epoch
+/// (their assignments go, so they are fenced and commit nothing more), and
+/// the next [`crate::nimbus::reconcile`] schedules it again with the new
+/// parallelisms and `workers`; key groups spread over the new tasks, and a
+/// checkpoint that completed but was not yet committed is committed by the
+/// restored sinks. Work after that checkpoint is done again; its output was
+/// never committed.
 ///
 /// # Errors
-/// [`NimbusError::BadTopology`] when the topology takes no checkpoints or
-/// the new parallelism is refused (unknown component, 0);
+/// [`NimbusError::BadTopology`] when the topology takes no checkpoints,
+/// the new parallelism is refused (unknown component, 0) or the savepoint
+/// is; [`NimbusError::Timeout`] if it was not taken in time;
 /// [`NimbusError::NotFound`]; [`NimbusError::Cluster`].
 pub async fn rebalance(
     store: &Store,
@@ -75,55 +82,42 @@ pub async fn rebalance(
     workers: Option<usize>,
 ) -> Result<TopologyStatus, NimbusError> {
     let current = live(store, name).await?;
-    if current.state == State::Rebalancing {
-        return Err(NimbusError::BadTopology(format!("topology '{name}' is already rebalancing")));
-    }
-    let record: TopologyRecord = store
+    let mut record: TopologyRecord = store
         .get(&format!("topologies/{name}"))
         .await?
         .ok_or_else(|| NimbusError::NotFound(name.to_string()))?;
     let mut rescale: Rescale = store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
-    rescale.parallelism.extend(parallelism.clone());
+    rescale.parallelism.extend(parallelism);
     let topology = build(&record, &rescale).map_err(|e| NimbusError::BadTopology(e.to_string()))?;
-    let bad = |why: &str| Err(NimbusError::BadTopology(format!("topology '{name}': {why}")));
     if !topology.config().checkpointing() {
-        return bad("rebalance goes through a savepoint; set config.checkpoint_interval_ms and checkpoint_dir");
+        return Err(NimbusError::BadTopology(format!(
+            "topology '{name}': rebalance goes through a savepoint; set \
+             config.checkpoint_interval_ms and checkpoint_dir"
+        )));
     }
-    if record.workers > 1 || workers.is_some_and(|w| w != 1) {
-        return restart_rescaled(store, current, record, &topology, rescale, workers).await;
+    let mut message = "rebalanced: restarting from the latest completed checkpoint".to_string();
+    // Spouts paused for the savepoint, to run again in the new epoch.
+    let mut paused = false;
+    if record.workers == 1 && workers.is_none_or(|w| w == 1) {
+        paused = activation(store, name).await?.active;
+        let deadline = Instant::now() + savepoint::SAVEPOINT_TIMEOUT;
+        let taken = match savepoint::pause(store, name, deadline).await {
+            Ok(()) => savepoint::take(store, name, false, None).await,
+            Err(e) => Err(e),
+        };
+        if taken.is_err() && paused {
+            set_active(store, name, true).await?;
+        }
+        let location = taken?;
+        message = format!("rebalanced from savepoint {location}");
+        rescale.restore_from = Some(location);
     }
-    let request = RebalanceRecord { epoch: current.epoch, parallelism, workers };
-    store.update_status(name, |s| s.state = State::Rebalancing).await?;
-    store.put(&format!("rebalance/{name}"), &request, None).await?;
-    tracing::info!(topology = %name, epoch = current.epoch, "rebalance asked");
-    status(store, name).await
-}
-
-/// Rebalances a topology spread over several workers (or onto several) as
-/// Flink rescales from a retained checkpoint: the topology's workers are
-/// stopped by a new epoch (their assignments go, so they are fenced and
-/// commit nothing more), and the next [`crate::nimbus::reconcile`]
-/// schedules it again with `rescale`'s parallelisms and `workers`; the new
-/// workers restore the latest completed checkpoint, key groups spread over
-/// the new tasks, and a checkpoint that completed but was not yet committed
-/// is committed by the restored sinks. Work after that checkpoint is done
-/// again; its output was never committed.
-async fn restart_rescaled(
-    store: &Store,
-    current: TopologyStatus,
-    mut record: TopologyRecord,
-    topology: &squall::Topology,
-    rescale: Rescale,
-    workers: Option<usize>,
-) -> Result<TopologyStatus, NimbusError> {
-    let name = record.name.clone();
     record.tasks = topology.component_ids().filter_map(|c| topology.parallelism(c)).sum();
     record.workers = workers.unwrap_or(record.workers);
     store.put(&format!("topologies/{name}"), &record, None).await?;
     store.put(&format!("rescale/{name}"), &rescale, None).await?;
-    let message = "rebalanced: restarting from the latest completed checkpoint".to_string();
     store
-        .update_status(&name, |s| {
+        .update_status(name, |s| {
             if !s.state.is_over() {
                 s.state = State::Pending;
                 s.supervisor = None;
@@ -139,8 +133,12 @@ async fn restart_rescaled(
             store.delete_assignment(&key, current.epoch).await?;
         }
     }
-    tracing::info!(topology = %name, epoch = current.epoch, workers = record.workers, "rebalance: restarting from the latest checkpoint");
-    status(store, &name).await
+    // Only now: the old epoch's worker, fenced, commits nothing past it.
+    if paused {
+        set_active(store, name, true).await?;
+    }
+    tracing::info!(topology = %name, epoch = current.epoch, workers = record.workers, "{message}");
+    status(store, name).await
 }
 
 async fn live(store: &Store, name: &str) -> Result<TopologyStatus, NimbusError> {
@@ -152,9 +150,7 @@ async fn live(store: &Store, name: &str) -> Result<TopologyStatus, NimbusError> 
 }
 
 /// Nimbus's part of every reconcile: kills topologies whose `kill --wait`
-/// is due, and finishes rebalances whose worker answered (the topology goes
-/// back to `pending` with its new parallelism and savepoint, to be
-/// scheduled again; a refused savepoint puts it back to `running`).
+/// is due.
 ///
 /// # Errors
 /// [`crate::Error::Etcd`] or [`crate::Error::Record`].
@@ -168,55 +164,6 @@ pub async fn reconcile(store: &Store) -> Result<()> {
             }
             store.delete(&format!("activation/{name}"), false).await?;
         }
-    }
-    for (name, request) in store.list::<RebalanceRecord>("rebalance").await? {
-        let Some(answer) = store.get::<SavepointAnswer>(&format!("savepoints/{name}")).await?
-        else {
-            continue;
-        };
-        if answer.epoch != request.epoch {
-            continue;
-        }
-        match answer.outcome {
-            Ok(location) => {
-                let mut rescale: Rescale =
-                    store.get(&format!("rescale/{name}")).await?.unwrap_or_default();
-                rescale.parallelism.extend(request.parallelism.clone());
-                rescale.restore_from = Some(location.clone());
-                if let Some(mut record) =
-                    store.get::<TopologyRecord>(&format!("topologies/{name}")).await?
-                {
-                    if let Ok(t) = build(&record, &rescale) {
-                        record.tasks = t.component_ids().filter_map(|c| t.parallelism(c)).sum();
-                    }
-                    record.workers = request.workers.unwrap_or(record.workers);
-                    store.put(&format!("topologies/{name}"), &record, None).await?;
-                }
-                store.put(&format!("rescale/{name}"), &rescale, None).await?;
-                store
-                    .update_status(&name, |s| {
-                        if s.state == State::Rebalancing {
-                            s.state = State::Pending;
-                            s.message = Some(format!("rebalanced from savepoint {location}"));
-                        }
-                    })
-                    .await?;
-                tracing::info!(topology = %name, %location, "rebalance: savepoint taken");
-            }
-            Err(why) => {
-                store
-                    .update_status(&name, |s| {
-                        if s.state == State::Rebalancing {
-                            s.state = State::Running;
-                            s.message = Some(format!("rebalance refused: {why}"));
-                        }
-                    })
-                    .await?;
-                tracing::warn!(topology = %name, %why, "rebalance: no savepoint");
-            }
-        }
-        store.delete(&format!("rebalance/{name}"), false).await?;
-        store.delete(&format!("savepoints/{name}"), false).await?;
     }
     Ok(())
 }
@@ -251,7 +198,7 @@ pub async fn published(
 /// [`crate::Error::Etcd`].
 pub async fn forget(store: &Store, name: &str) -> Result<()> {
     let savepoints = crate::nimbus::savepoint::FOLDERS;
-    for dir in ["activation", "rebalance", "savepoints", "rescale"].iter().chain(&savepoints) {
+    for dir in ["activation", "rescale"].iter().chain(&savepoints) {
         store.delete(&format!("{dir}/{name}"), false).await?;
     }
     // A new submission starts from no checkpoint (or its savepoint), as a

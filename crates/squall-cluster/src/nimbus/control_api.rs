@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST /api/v1/topologies/{name}/deactivate` | | 200 [`TopologyStatus`]; 404; 400 over |
 //! | `POST /api/v1/topologies/{name}/activate` | | as deactivate |
-//! | `POST /api/v1/topologies/{name}/rebalance` | [`RebalanceRequest`] | 200 [`TopologyStatus`] (`rebalancing`); 400 with the reason |
+//! | `POST /api/v1/topologies/{name}/rebalance` | [`RebalanceRequest`] | 200 [`TopologyStatus`] (`pending`: its savepoint or checkpoint taken, to be scheduled again); 400 with the reason; 504 no savepoint in time |
 //! | `GET /api/v1/topologies/{name}/metrics` | | 200 [`TopologyMetrics`]; 404 |
 //! | `POST /api/v1/topologies/{name}/savepoint` | [`SavepointBody`] | 200 [`SavepointTaken`]; 400 with the reason; 404; 504 no answer in time |
 //!

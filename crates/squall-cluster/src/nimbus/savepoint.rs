@@ -25,7 +25,7 @@ use crate::nimbus::control::{self, REPORT_EVERY};
 use crate::nimbus::{status, NimbusError};
 use crate::protocol::savepoint_requests::{answers_key, requests_key};
 pub use crate::protocol::savepoint_requests::{SavepointAnswer, SavepointRequest, FOLDERS};
-use crate::protocol::store::{State, Store, TopologyRecord};
+use crate::protocol::store::{Store, TopologyRecord};
 
 /// How long nimbus waits for a savepoint (and, when stopping, for the
 /// workers to apply the deactivation) before answering with an error.
@@ -39,8 +39,8 @@ pub const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(120);
 ///
 /// # Errors
 /// [`NimbusError::NotFound`]; [`NimbusError::BadTopology`] if `dir` is a
-/// relative path, or the topology is over, rebalancing, takes no
-/// checkpoints, or the worker refused (the reason says why);
+/// relative path, or the topology is over, takes no checkpoints, or the
+/// worker refused (the reason says why);
 /// [`NimbusError::Timeout`] if no answer came within
 /// [`SAVEPOINT_TIMEOUT`]; [`NimbusError::Cluster`].
 pub async fn take(
@@ -70,13 +70,12 @@ pub async fn take(
                 .into());
         }
     }
-    if current.state.is_over() || current.state == State::Rebalancing {
+    if current.state.is_over() {
         return bad(format!("no savepoint while it is {:?}", current.state).to_lowercase());
     }
     let deadline = Instant::now() + SAVEPOINT_TIMEOUT;
     if stop {
-        control::set_active(store, name, false).await?;
-        wait_until_deactivated(store, name, deadline).await?;
+        pause(store, name, deadline).await?;
     }
     let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let request = SavepointRequest { epoch: current.epoch, nonce, dir };
@@ -109,13 +108,14 @@ pub async fn take(
     Ok(location)
 }
 
-/// Waits until every worker of `name`'s current epoch reports its spouts
-/// paused.
-async fn wait_until_deactivated(
-    store: &Store,
-    name: &str,
-    deadline: Instant,
-) -> Result<(), NimbusError> {
+/// Deactivates `name`'s spouts and waits until every worker of its
+/// current epoch reports them paused, until `deadline`.
+///
+/// # Errors
+/// [`NimbusError::Timeout`] past `deadline`; as [`control::set_active`]
+/// and [`control::metrics`].
+pub(crate) async fn pause(store: &Store, name: &str, deadline: Instant) -> Result<(), NimbusError> {
+    control::set_active(store, name, false).await?;
     loop {
         let metrics = control::metrics(store, name).await?;
         if !metrics.active && metrics.applied {

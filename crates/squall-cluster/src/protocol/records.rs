@@ -8,8 +8,6 @@
 //! | key | value | written by |
 //! |---|---|---|
 //! | `NS/activation/{topology}` | [`ActivationRecord`] (absent = active) | nimbus |
-//! | `NS/rebalance/{topology}` | [`RebalanceRecord`], a request to the worker | nimbus |
-//! | `NS/savepoints/{topology}` | [`SavepointAnswer`] to that request | worker |
 //! | `NS/rescale/{topology}` | [`Rescale`]: parallelisms and savepoint to start from | nimbus, worker (clears the savepoint once checkpointed past it) |
 //! | `NS/metrics/{topology}/{supervisor}-{slot}` | [`WorkerReport`] | worker, when changed, at most every [`REPORT_WRITTEN_EVERY`] |
 
@@ -47,26 +45,6 @@ pub struct ActivationRecord {
     /// `kill --wait`: kill the topology at this time (ms since the Unix
     /// epoch).
     pub kill_at_ms: Option<u64>,
-}
-
-/// A rebalance asked of the worker running `epoch`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RebalanceRecord {
-    /// The epoch of the assignment that must take the savepoint.
-    pub epoch: u64,
-    /// New parallelism per component (others keep theirs).
-    pub parallelism: BTreeMap<String, usize>,
-    /// New number of worker processes, if changed.
-    pub workers: Option<usize>,
-}
-
-/// The worker's answer to a [`RebalanceRecord`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavepointAnswer {
-    /// The epoch that took it.
-    pub epoch: u64,
-    /// Where the savepoint is, or why none was taken.
-    pub outcome: Result<String, String>,
 }
 
 /// How a worker changes the submitted topology before running it: the

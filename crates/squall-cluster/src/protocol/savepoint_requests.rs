@@ -51,25 +51,12 @@ pub(crate) fn answers_key(name: &str) -> String {
 /// Worker: the savepoint request for `a`'s epoch not answered yet, if any.
 async fn pending(store: &Store, a: &Assignment) -> crate::Result<Option<SavepointRequest>> {
     let name = &a.topology.name;
-    let Some(request) = store.get::<SavepointRequest>(&requests_key(name)).await? else {
+    let request = store.get::<SavepointRequest>(&requests_key(name)).await?;
+    let Some(request) = request.filter(|r| r.epoch == a.epoch) else {
         return Ok(None);
     };
-    if request.epoch != a.epoch {
-        return Ok(None);
-    }
     let answered = store.get::<SavepointAnswer>(&answers_key(name)).await?;
     Ok(answered.is_none_or(|answer| answer.nonce != request.nonce).then_some(request))
-}
-
-/// Worker: answers `request` with `outcome`.
-async fn answer(
-    store: &Store,
-    a: &Assignment,
-    request: SavepointRequest,
-    outcome: Result<String, String>,
-) -> crate::Result<()> {
-    let answer = SavepointAnswer { nonce: request.nonce, outcome };
-    store.put(&answers_key(&a.topology.name), &answer, None).await
 }
 
 /// The coordinating worker (of a topology on one worker or spread over
@@ -82,7 +69,8 @@ pub async fn serve(store: Store, a: Assignment, trigger: SavepointTrigger) {
             Ok(Some(request)) => {
                 let outcome = trigger.take(request.dir.clone()).await.map_err(|e| e.to_string());
                 tracing::info!("savepoint asked by nimbus: {outcome:?}");
-                if let Err(e) = answer(&store, &a, request, outcome).await {
+                let answer = SavepointAnswer { nonce: request.nonce, outcome };
+                if let Err(e) = store.put(&answers_key(&a.topology.name), &answer, None).await {
                     tracing::warn!("cannot answer the savepoint request: {e}");
                 }
             }

@@ -1,6 +1,6 @@
 //! A topology spread over several workers, as the core's one job driver
 //! ([`squall::runtime::drive_job`]) runs it through a [`ClusterHost`]: one
-//! checkpoint coordinator and/or one set of ackers ([`crate::worker::acking`]) for
+//! checkpoint coordinator and/or one set of ackers for
 //! all workers, restarts of every worker from the last completed
 //! checkpoint (or from nothing, with replay) when one fails, and epoch
 //! fencing. The driver owns what is restored, the restart rule and what a
@@ -9,15 +9,15 @@
 //! **Coordinator.** The worker that holds task 0 (the first spout's first
 //! task) runs the [`ClusterCoordinator`], as Flink's JobManager does. Every
 //! worker has a control listener besides its data listener: each other
-//! worker connects to the coordinator's and sends its tasks'
-//! [`CheckpointEvent`]s (acknowledgements carry the snapshot's file in the
-//! shared checkpoint storage, not its bytes); the coordinator connects to
-//! each other worker's and sends [`Command`]s (inject barrier n at your
-//! spouts; checkpoint n is complete). Both use [`crate::protocol::wire`]'s frames.
+//! worker connects to the coordinator's and sends its tasks' checkpoint
+//! events (acknowledgements carry the snapshot's file in the shared
+//! checkpoint storage, not its bytes); the coordinator connects to each
+//! other worker's and sends [`Command`]s (inject barrier n at your spouts;
+//! checkpoint n is complete), over [`Link::hub`] and [`Link::spoke`].
 //!
 //! **Ackers.** Under `at_least_once` every worker also has an acking
-//! listener, and [`crate::worker::acking`]'s connections carry acker messages to
-//! the worker of task 0 and verdicts back. With checkpoints on as well
+//! listener, and its connections carry acker messages to the worker of
+//! task 0 ([`squall::runtime::PartAckers`]) and verdicts back. With checkpoints on as well
 //! (Flink's AT_LEAST_ONCE checkpointing mode) both planes run side by side,
 //! each on its own connections: the attempt ends well once the run's end
 //! is committed and every worker's tasks said they are done with the
@@ -50,17 +50,18 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use futures_util::future::{FutureExt, OptionFuture};
+use futures_util::stream::{self, SelectAll, StreamExt};
 use serde::{Deserialize, Serialize};
 use squall::checkpoint::{CheckpointBarrier, END_OF_RUN};
 use squall::runtime::{
-    Attempt, AttemptEnd, AttemptHost, CheckpointEvent, ClusterCoordinator, CoordinatorInbox, Fence,
-    PartCheckpointing, PartEvents, PartOptions, RestorePoint, TopologyPart,
+    AckerOutbox, AckerTraffic, Attempt, AttemptEnd, AttemptHost, ClusterCoordinator, Fence,
+    PartAckers, PartCheckpointing, PartEvents, PartOptions, RestorePoint, TopologyPart,
 };
 use squall::topology::Activation;
 use squall::Topology;
@@ -71,7 +72,7 @@ use crate::protocol::fence::EtcdFence;
 use crate::protocol::store::{Assignment, Store};
 use crate::protocol::wire::{self, WireConfig, WireStats};
 use crate::worker::link::Link;
-use crate::{acking, ClusterConfig, Error, Result};
+use crate::{ClusterConfig, Error, Result};
 
 /// What the coordinator's worker tells the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +90,8 @@ pub struct PeerRecord {
     pub data: SocketAddr,
     /// Control listener (commands from the coordinator; events to it).
     pub control: SocketAddr,
-    /// Acking listener, under `at_least_once` ([`crate::worker::acking`]'s
-    /// connections, beside the checkpoints' when those are on too).
+    /// Acking listener, under `at_least_once` (the ackers' connections,
+    /// beside the checkpoints' when those are on too).
     #[serde(default)]
     pub acking: Option<SocketAddr>,
     /// Its global task ids.
@@ -285,14 +286,10 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     if net.tls.is_some() {
         crate::announce!("control plane: TLS");
     }
-    type Control<'a> = Pin<Box<dyn Future<Output = Result<AttemptEnd>> + Send + 'a>>;
     let restored = match &storage {
         Some(storage) => job.restored(storage, head.restore.as_ref()).await?,
         None => None,
     };
-    if let Some(r) = &restored {
-        tracing::info!("attempt {attempt}: restoring checkpoint {}", r.id());
-    }
     let options =
         PartOptions { storage: storage.clone(), restored: restored.as_ref(), runs_ackers: leader };
     let mut part = TopologyPart::build(topology, is_local, options)?;
@@ -300,7 +297,7 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     let acking = match part.ackers.take() {
         Some(ackers) => {
             let listener = acking_listener.map(|(l, _)| l).expect("bound under at_least_once");
-            Some(acking_plane(ackers, listener, leader, a, &head, &followers, net.clone())?)
+            Some(acking_plane(ackers, listener, a, &head, &followers, net.clone())?)
         }
         None => None,
     };
@@ -308,58 +305,37 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     // `at_least_once` (Flink's AT_LEAST_ONCE checkpointing mode).
     let checkpoints = match (part.checkpoints.take(), &storage) {
         (Some((link, events)), Some(storage)) => {
-            let first_id = job.first_checkpoint_id(storage).await?;
-            let cancel = part.cancel_token();
-            // The checkpoints' figures and history, for the web UI.
-            let history = part.metrics_handle();
-            let plane = ControlPlane {
-                part: link,
-                events,
-                control,
-                fence: fence.clone(),
-                net: net.clone(),
-            };
-            let others = followers.iter().map(|p| p.control).collect();
-            let checkpoints = async move {
-                let committed = match leader {
-                    true => {
-                        let coordinator = ClusterCoordinator::new(
-                            topology,
-                            storage.clone(),
-                            first_id,
-                            cancel,
-                            fence.clone(),
-                            &history,
-                        );
-                        // Users' savepoints, for as long as this attempt.
-                        let trigger = coordinator.savepoints();
-                        let serve = crate::protocol::savepoint_requests::serve(
-                            store.clone(),
-                            a.clone(),
-                            trigger,
-                        );
-                        let serving = tokio::spawn(serve);
-                        let committed = plane.coordinate(coordinator, others).await;
-                        serving.abort();
-                        committed
-                    }
-                    false => plane.follow(head.control).await,
-                };
-                Ok(if committed? { AttemptEnd::Finished } else { AttemptEnd::Stale })
-            };
-            Some(checkpoints)
+            let (fence, net) = (fence.clone(), net.clone());
+            let plane = ControlPlane { part: link, events, control, fence: fence.clone(), net };
+            Some(match leader {
+                true => {
+                    let first_id = job.first_checkpoint_id(storage).await?;
+                    // Its figures and history go to this worker's, for the
+                    // web UI.
+                    let (cancel, history) = (part.cancel_token(), part.metrics_handle());
+                    let storage = storage.clone();
+                    let coordinator = ClusterCoordinator::new(
+                        topology, storage, first_id, cancel, fence, &history,
+                    );
+                    // Users' savepoints, for as long as this attempt.
+                    let savepoints = crate::protocol::savepoint_requests::serve(
+                        store.clone(),
+                        a.clone(),
+                        coordinator.savepoints(),
+                    );
+                    let others = followers.iter().map(|p| (p.control, first_task(&p.tasks)));
+                    plane.coordinate(coordinator, others.collect(), savepoints).boxed()
+                }
+                false => plane.follow(head.control, first_task(&a.tasks)).boxed(),
+            })
         }
         _ => None,
     };
-    let control_plane: Control<'_> = match (checkpoints, acking) {
-        (Some(checkpoints), Some(acking)) => Box::pin(both_planes(checkpoints, acking)),
-        (Some(checkpoints), None) => Box::pin(checkpoints),
-        (None, Some(acking)) => {
-            Box::pin(async move { acking.await.map(|()| AttemptEnd::Finished) })
-        }
-        // `at_most_once`: the data path alone.
-        (None, None) => Box::pin(async { Ok(AttemptEnd::Finished) }),
-    };
+    // Without either (`at_most_once`), the data path alone.
+    let control_plane = both_planes(
+        OptionFuture::from(checkpoints).map(|end| end.unwrap_or(Ok(AttemptEnd::Finished))),
+        OptionFuture::from(acking).map(|done| done.unwrap_or(Ok(()))),
+    );
     let cancel = part.cancel_token();
     // This attempt's state, queryable through nimbus until it ends.
     let states = part.metrics_handle().states();
@@ -422,38 +398,60 @@ async fn run_attempt(host: &ClusterHost<'_>, mut job: Attempt) -> Result<Attempt
     Ok(ended)
 }
 
-/// This worker's side of the ackers' connections ([`crate::worker::acking`]): the
-/// lead in the worker of task 0 (`leader`, whose record is `head`), a
-/// follower elsewhere.
+/// The traffic of every outbox, merged; ends when they all have.
+fn merged(outboxes: Vec<AckerOutbox>) -> SelectAll<stream::BoxStream<'static, AckerTraffic>> {
+    stream::select_all(
+        outboxes.into_iter().map(|o| {
+            stream::unfold(o, |mut o| async move { o.recv().await.map(|t| (t, o)) }).boxed()
+        }),
+    )
+}
+
+/// This worker's side, `a` with `ackers`, of the ackers' connections on
+/// `listener` ([`Link::hub`], [`Link::spoke`]). The worker of task 0
+/// (whose record is `head`) runs the ackers, takes every other worker's
+/// acker messages and sends each its spouts' verdicts, until every one of
+/// `followers` said it is done and the local tasks stopped; any other
+/// sends its tasks' acker messages to it and delivers the verdicts it
+/// sends back, until both sides said they are done.
 ///
 /// # Errors
-/// [`Error::Attempt`] when a peer published no acking listener.
+/// [`Error::Attempt`] when a peer published no acking listener; the
+/// future's, as [`Link::hub`] and [`Link::spoke`].
 fn acking_plane(
-    ackers: squall::runtime::PartAckers,
+    ackers: PartAckers,
     listener: TcpListener,
-    leader: bool,
     a: &Assignment,
     head: &PeerRecord,
     followers: &[&PeerRecord],
-    net: Link,
+    link: Link,
 ) -> Result<impl Future<Output = Result<()>> + Send> {
     let missing = || Error::Attempt("a worker published no acking listener".into());
-    let lead = match leader {
-        true => Some(
-            followers
-                .iter()
-                .map(|p| Ok((p.acking.ok_or_else(missing)?, p.tasks.clone())))
-                .collect::<Result<Vec<_>>>()?,
-        ),
-        false => None,
+    let (hub, first) = (head.acking.ok_or_else(missing)?, first_task(&a.tasks));
+    let mut route: HashMap<usize, usize> = HashMap::new();
+    let mut firsts = Vec::new();
+    for (i, p) in followers.iter().enumerate() {
+        route.extend(p.tasks.iter().map(|&t| (t, i)));
+        firsts.push((p.acking.ok_or_else(missing)?, first_task(&p.tasks)));
+    }
+    let a_leads = a.tasks.contains(&0);
+    let (run, inbox, outboxes) = ackers.split();
+    // The inbox goes with the loop: then the ackers stop.
+    let deliver = move |traffic| {
+        inbox.deliver(traffic);
     };
-    let head = head.acking.ok_or_else(missing)?;
-    let first = a.tasks.iter().copied().min().unwrap_or(0);
     Ok(async move {
-        match lead {
-            Some(followers) => acking::lead(ackers, listener, followers, net).await,
-            None => acking::follow(ackers, listener, head, first, net).await,
+        if !a_leads {
+            return link.spoke(&listener, hub, first, merged(outboxes), deliver).await;
         }
+        // Never ends: the loop ends when every follower is done, even with
+        // no spout task elsewhere (no verdict to send).
+        let verdicts = merged(outboxes).chain(stream::pending()).filter_map(move |verdict| {
+            let target = verdict.spout_task().and_then(|t| route.get(&t)).copied();
+            std::future::ready(target.map(|i| (Some(i), verdict)))
+        });
+        let (looped, ()) = tokio::join!(link.hub(&listener, &firsts, verdicts, deliver), run);
+        looped
     })
 }
 
@@ -464,24 +462,20 @@ async fn both_planes(
     checkpoints: impl Future<Output = Result<AttemptEnd>>,
     acking: impl Future<Output = Result<()>>,
 ) -> Result<AttemptEnd> {
-    tokio::pin!(checkpoints, acking);
-    let mut acked = false;
-    loop {
-        tokio::select! {
-            end = &mut checkpoints => {
-                let end = end?;
-                if !matches!(end, AttemptEnd::Finished) || acked {
-                    return Ok(end);
-                }
-                acking.await?;
-                return Ok(end);
-            }
-            done = &mut acking, if !acked => {
-                done?;
-                acked = true;
-            }
+    let checkpoints = async {
+        match checkpoints.await {
+            Ok(AttemptEnd::Finished) => Ok(()),
+            end => Err(end),
         }
-    }
+    };
+    let acking = async { acking.await.map_err(Err) };
+    tokio::try_join!(checkpoints, acking).map_or_else(|end| end, |_| Ok(AttemptEnd::Finished))
+}
+
+/// The first of a worker's `tasks`: what its control connections' hello
+/// names.
+fn first_task(tasks: &[usize]) -> usize {
+    tasks.iter().copied().min().unwrap_or(0)
 }
 
 /// Where the workers of `a`'s epoch count their attempts.
@@ -501,151 +495,110 @@ struct ControlPlane {
 
 impl ControlPlane {
     /// The coordinator's worker: runs the coordinator, takes every
-    /// worker's events, sends barriers and (fenced) completions to all.
-    /// `Ok(true)` once the run's end was committed, `Ok(false)` if fenced.
+    /// worker's events, sends barriers and (fenced) completions to all
+    /// `followers` (control address, first task), and serves `savepoints`
+    /// meanwhile. `Finished` once the run's end was committed, `Stale` if
+    /// fenced.
     async fn coordinate(
         self,
         mut coordinator: ClusterCoordinator,
-        others: Vec<SocketAddr>,
-    ) -> Result<bool> {
+        followers: Vec<(SocketAddr, usize)>,
+        savepoints: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<AttemptEnd> {
         let ControlPlane { part, mut events, control, fence, net } = self;
         let inbox = coordinator.events();
         let run = coordinator.run();
-        let (commands, readers) = net.hub::<Command, CheckpointEvent>(&control, &others).await?;
         let local_events = {
             let inbox = inbox.clone();
             async move {
                 while let Some(event) = events.next().await {
                     inbox.send(event);
                 }
-                Ok::<(), Error>(())
             }
         };
-        let closed = || Error::Attempt("a worker's control connection closed".into());
-        let remote_events =
-            futures_util::future::try_join_all(readers.into_iter().map(|(_, mut rx, reader)| {
-                let inbox: CoordinatorInbox = inbox.clone();
-                let run_state = coordinator.completed.clone();
-                async move {
-                    while let Some(event) = rx.recv().await {
-                        inbox.send(event);
-                    }
-                    reader.await??;
-                    // A worker's events end only after the end of the run.
-                    match *run_state.borrow() == END_OF_RUN {
-                        true => Ok(()),
-                        false => Err(closed()),
-                    }
-                }
-            }));
-        drop(inbox);
-        let mut barriers =
+        let barriers =
             std::mem::replace(&mut coordinator.barriers, tokio::sync::mpsc::unbounded_channel().1);
-        let mut completed = coordinator.completed.clone();
-        let fan_out = async move {
-            let mut ended = false;
-            loop {
-                tokio::select! {
-                    Some(barrier) = barriers.recv() => {
-                        part.trigger(barrier);
-                        for (tx, _) in &commands {
-                            tx.send(Command::Trigger(barrier)).await.map_err(|_| closed())?;
-                        }
-                    }
-                    changed = completed.changed() => {
-                        if changed.is_err() {
-                            break; // the coordinator stopped
-                        }
-                        let id = *completed.borrow_and_update();
-                        // The coordinator recorded it through the fence.
-                        part.complete(id);
-                        for (tx, _) in &commands {
-                            tx.send(Command::Complete(id)).await.map_err(|_| closed())?;
-                        }
-                        if id == END_OF_RUN {
-                            ended = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            for (tx, writer) in commands {
-                drop(tx);
-                writer.await??;
-            }
-            Ok::<bool, Error>(ended)
-        };
+        let completed = coordinator.completed.clone();
         drop(coordinator);
+        // The commands for every worker, until the run's end or until the
+        // coordinator stopped.
+        let commands = stream::unfold(Some((barriers, completed.clone())), |state| async move {
+            let (mut barriers, mut completed) = state?;
+            let command = tokio::select! {
+                Some(barrier) = barriers.recv() => Command::Trigger(barrier),
+                changed = completed.changed() => {
+                    changed.ok()?;
+                    Command::Complete(*completed.borrow_and_update())
+                }
+            };
+            let next = (command != Command::Complete(END_OF_RUN)).then_some((barriers, completed));
+            Some(((None, command), next))
+        });
+        // Applied here first (a completion was recorded through the fence).
+        let commands = commands.inspect(|&(_, command)| match command {
+            Command::Trigger(barrier) => part.trigger(barrier),
+            Command::Complete(id) => part.complete(id),
+        });
         let ended = async {
-            match fan_out.await? {
-                true => Ok(true),
-                false if matches!(fence.is_current().await, Ok(false)) => Ok(false),
+            let up = move |event| {
+                inbox.send(event);
+            };
+            net.hub(&control, &followers, commands, up).await?;
+            let ended = *completed.borrow() == END_OF_RUN;
+            match ended {
+                true => Ok(AttemptEnd::Finished),
+                false if matches!(fence.is_current().await, Ok(false)) => Ok(AttemptEnd::Stale),
                 false => Err(Error::Attempt(
                     "the checkpoint coordinator stopped before the end of the run".into(),
                 )),
             }
         };
-        // The other workers' event streams end after the run's end: do not
-        // wait for them once it is committed.
+        // The other workers' events go on after the run's end: do not wait
+        // for them once it is committed.
         let background = async {
-            let (_, local, remote) = tokio::join!(run, local_events, remote_events);
-            local?;
-            remote?;
-            std::future::pending::<Result<bool>>().await
+            tokio::join!(run, local_events);
+            std::future::pending().await
         };
-        tokio::select! {
+        let serving = tokio::spawn(savepoints);
+        let ended = tokio::select! {
             ended = ended => ended,
-            failed = background => failed,
-        }
+            never = background => never,
+        };
+        serving.abort();
+        ended
     }
 
-    /// Any other worker: sends its events to the coordinator's worker,
-    /// follows its commands. `Ok(true)` once the run's end was committed.
-    async fn follow(self, coordinator: SocketAddr) -> Result<bool> {
-        let ControlPlane { part, mut events, control, fence, net } = self;
-        let ((up_tx, writer), (_, mut commands, reader)) =
-            net.spoke::<CheckpointEvent, Command>(&control, coordinator, usize::MAX).await?;
-        let up = async move {
-            while let Some(event) = events.next().await {
-                if up_tx.send(event).await.is_err() {
-                    break;
-                }
+    /// Any other worker (whose first task is `first_task`): sends its
+    /// events to the coordinator's worker, follows its commands. `Finished`
+    /// once the run's end was committed.
+    async fn follow(self, coordinator: SocketAddr, first_task: usize) -> Result<AttemptEnd> {
+        let ControlPlane { part, events, control, fence, net } = self;
+        let events = stream::unfold(events, |mut e| async move { e.next().await.map(|x| (x, e)) });
+        let mut last = 0;
+        let command = |command| match command {
+            Command::Trigger(barrier) => part.trigger(barrier),
+            Command::Complete(id) => {
+                // Recorded by the coordinator: commit, even if this copy
+                // has gone stale since (a new copy restores a checkpoint at
+                // least as new, and committing is idempotent).
+                part.complete(id);
+                last = id;
             }
-            drop(up_tx);
-            writer.await??;
-            std::future::pending::<Result<bool>>().await
         };
-        let down = async move {
-            while let Some(command) = commands.recv().await {
-                match command {
-                    Command::Trigger(barrier) => part.trigger(barrier),
-                    Command::Complete(id) => {
-                        // Recorded by the coordinator: commit, even if this
-                        // copy has gone stale since (a new copy restores a
-                        // checkpoint at least as new, and committing is
-                        // idempotent).
-                        part.complete(id);
-                        if id == END_OF_RUN {
-                            return Ok(true);
-                        }
-                    }
-                }
-            }
-            // The coordinator's worker is gone. If it recorded the run's
-            // end first, this worker's sinks commit it all the same.
-            if fence.completed().await.is_ok_and(|ids| ids.last() == Some(&END_OF_RUN)) {
-                part.complete(END_OF_RUN);
-                return Ok(true);
-            }
-            reader.await??;
-            Err(Error::Attempt(
-                "the coordinator's worker closed its control connection before the end".into(),
-            ))
-        };
-        tokio::select! {
-            ended = down => ended,
-            failed = up => failed,
+        let followed = net.spoke(&control, coordinator, first_task, events, command).await;
+        if last == END_OF_RUN {
+            return Ok(AttemptEnd::Finished);
         }
+        // The coordinator's worker is gone. If it recorded the run's end
+        // first, this worker's sinks commit it all the same.
+        if fence.completed().await.is_ok_and(|ids| ids.last() == Some(&END_OF_RUN)) {
+            part.complete(END_OF_RUN);
+            return Ok(AttemptEnd::Finished);
+        }
+        followed?;
+        Err(Error::Attempt(
+            "the coordinator's worker ended its control connection before the end".into(),
+        ))
     }
 }
 

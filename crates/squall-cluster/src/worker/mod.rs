@@ -4,7 +4,6 @@
 //! the data plane's connections ([`link`]) and the DRPC clients. Nothing
 //! here imports [`crate::nimbus`].
 
-pub mod acking;
 pub mod binary_main;
 pub mod distributed;
 pub mod drpc_client;

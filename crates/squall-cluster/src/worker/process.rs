@@ -11,15 +11,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::protocol::store::{Assignment, TopologyRecord};
-use crate::worker::supervisor::{EXIT_CONFIG, EXIT_FAILED, EXIT_STOPPED};
+use crate::worker::supervisor::{EXIT_CONFIG, EXIT_FAILED};
 use crate::{ClusterConfig, Error, Result};
 
 /// Runs the assignment in `file`, a YAML topology; returns the process exit
 /// code: 0 when the topology finished, [`EXIT_CONFIG`] when it does not
-/// load, [`EXIT_FAILED`] when a task failed, [`EXIT_STOPPED`] after a
-/// rebalance's savepoint. The log goes to stderr (the slot's log); the
-/// last line is the outcome, which the supervisor reports as a failure's
-/// reason.
+/// load, [`EXIT_FAILED`] when a task failed. The log goes to stderr (the
+/// slot's log); the last line is the outcome, which the supervisor reports
+/// as a failure's reason.
 pub fn run(file: &Path) -> i32 {
     run_with(file, &|record| {
         squall::yaml::parse(&record.yaml, &record.overrides).map(|l| l.topology)
@@ -86,11 +85,7 @@ pub fn run_with(file: &Path, build: Build<'_>) -> i32 {
     serve_metrics(&assignment);
     // The outcome is the log's last line, plain.
     match crate::worker::worker_control::run(&assignment, topology) {
-        Ok(None) => {
-            crate::announce!("stopped after a savepoint");
-            EXIT_STOPPED
-        }
-        Ok(Some(elapsed)) => {
+        Ok(elapsed) => {
             crate::announce!("finished in {:.3} s", elapsed.as_secs_f64());
             0
         }

@@ -24,9 +24,6 @@ use crate::{Error, Result};
 pub const EXIT_FAILED: i32 = 1;
 /// Worker exit code for "the topology does not load".
 pub const EXIT_CONFIG: i32 = 2;
-/// Worker exit code for "stopped after a savepoint" (rebalance): the
-/// assignment goes, the status is nimbus's.
-pub const EXIT_STOPPED: i32 = 3;
 
 /// A running worker process.
 struct Worker {
@@ -130,14 +127,6 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
             }
             if let Some(a) = current {
                 let code = status.as_ref().ok().and_then(|s| s.code());
-                if code == Some(EXIT_STOPPED) {
-                    if let Err(e) =
-                        store.delete_assignment(&format!("{id}/{topology}"), epoch).await
-                    {
-                        break Err(e);
-                    }
-                    continue;
-                }
                 let outcome = match code {
                     Some(0) => Some((State::Finished, None)),
                     Some(EXIT_FAILED | EXIT_CONFIG) => {

@@ -1,19 +1,17 @@
 //! The worker's side of [`crate::nimbus::control`]: applies the topology's rescale
 //! and switch before starting, then every [`REPORT_EVERY`] follows the
-//! switch, publishes its [`records::WorkerReport`] and answers a rebalance's
-//! savepoint request.
+//! switch and publishes its [`records::WorkerReport`]; a savepoint it
+//! restored is forgotten once checkpointed past.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use squall::runtime::MetricsHandle;
 use squall::topology::Activation;
-use squall::{LocalCluster, RunningTopology, Topology};
+use squall::{LocalCluster, Topology};
 
 use crate::protocol::fence::EtcdFence;
-use crate::protocol::records::{
-    self, RebalanceRecord, Reporter, Rescale, SavepointAnswer, REPORT_EVERY,
-};
+use crate::protocol::records::{self, Reporter, Rescale, REPORT_EVERY};
 use crate::protocol::store::{Assignment, Store};
 use crate::{ClusterConfig, Result};
 
@@ -27,14 +25,13 @@ pub(crate) fn uptime_secs() -> f64 {
 }
 
 /// Runs `a` (whose submitted topology is `topology`) under the cluster's
-/// controls. `Ok(Some(elapsed))` when it finished, `Ok(None)` when it
-/// stopped after a savepoint for a rebalance.
+/// controls, until it finished; how long it ran.
 ///
 /// # Errors
 /// [`crate::Error::Etcd`] when etcd cannot be reached at the start;
 /// [`crate::Error::Topology`] when the rescaled topology is refused or the
 /// topology failed.
-pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>> {
+pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Duration> {
     let started = *STARTED.get_or_init(Instant::now);
     let config = ClusterConfig::load(None)?;
     // One thread of its own: the etcd client's connection lives on this
@@ -62,7 +59,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         // The job driver with this worker's share of the tasks: one
         // coordinator (or one set of ackers) for all workers, fenced
         // commits, restarts of all ([`crate::worker::distributed`]).
-        return crate::worker::run_distributed(a, &topology, &activation).map(Some);
+        return crate::worker::run_distributed(a, &topology, &activation);
     }
     if topology.config().checkpointing() {
         // Completions recorded in etcd, fenced by this assignment.
@@ -70,7 +67,7 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         topology = topology.with_fence(Arc::new(fence));
     }
     let checkpoints = crate::protocol::query_api::checkpoints_of(&topology);
-    let running = Arc::new(LocalCluster::submit(topology)?);
+    let running = LocalCluster::submit(topology)?;
     let metrics = running.metrics_handle();
     let host = config.supervisor.data_host;
     let publish =
@@ -86,29 +83,15 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
         runtime.spawn(crate::protocol::savepoint_requests::serve(store.clone(), a.clone(), trigger))
     });
     let mut restored = rescale.is_some_and(|r| r.restore_from.is_some());
-    let mut stopped = false;
-    // etcd unreachable for a moment stops neither the topology nor this
-    // loop: the supervisor's lease decides whether this worker may go on.
-    let warn = |e: crate::Error| tracing::warn!("etcd: {e}");
-    let rebalance_key = format!("rebalance/{name}");
     while !running.is_finished() {
-        let rebalance = store.get::<RebalanceRecord>(&rebalance_key);
-        let request = runtime.block_on(rebalance).unwrap_or_else(|e| {
-            warn(e);
-            None
-        });
         if restored && !running.checkpoints().is_empty() {
             // Checkpointed past the savepoint: a restart restores the
-            // latest checkpoint, not the savepoint again.
+            // latest checkpoint, not the savepoint again. etcd unreachable
+            // for a moment stops neither the topology nor this loop: the
+            // supervisor's lease decides whether this worker may go on.
             match runtime.block_on(forget_savepoint(&store, name)) {
                 Ok(()) => restored = false,
-                Err(e) => warn(e),
-            }
-        }
-        if request.is_some_and(|r| r.epoch == a.epoch) {
-            stopped = savepoint_and_stop(&runtime, &store, a, &running)?;
-            if stopped {
-                break;
+                Err(e) => tracing::warn!("etcd: {e}"),
             }
         }
         std::thread::sleep(REPORT_EVERY);
@@ -119,29 +102,8 @@ pub(crate) fn run(a: &Assignment, topology: Topology) -> Result<Option<Duration>
     if let Err(e) = runtime.block_on(reports) {
         tracing::warn!("metrics task: {e}");
     }
-    let running = Arc::into_inner(running).expect("the only handle");
     running.join()?;
-    Ok((!stopped).then(|| started.elapsed()))
-}
-
-/// Takes the savepoint a rebalance asked for and answers it; stops the
-/// topology when it was taken. Whether it was.
-fn savepoint_and_stop(
-    runtime: &tokio::runtime::Runtime,
-    store: &Store,
-    a: &Assignment,
-    running: &RunningTopology,
-) -> Result<bool> {
-    let taken = Instant::now();
-    let outcome = running.savepoint().map_err(|e| e.to_string());
-    tracing::info!("savepoint for a rebalance in {} ms: {outcome:?}", taken.elapsed().as_millis());
-    let ok = outcome.is_ok();
-    if ok {
-        running.kill();
-    }
-    let answer = SavepointAnswer { epoch: a.epoch, outcome };
-    runtime.block_on(store.put(&format!("savepoints/{}", a.topology.name), &answer, None))?;
-    Ok(ok)
+    Ok(started.elapsed())
 }
 
 async fn forget_savepoint(store: &Store, name: &str) -> crate::Result<()> {

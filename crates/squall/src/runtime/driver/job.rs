@@ -78,7 +78,7 @@ pub struct Attempt {
 impl Attempt {
     /// Reads back `agreed`, what every task of this attempt restores (the
     /// chooser's [`Attempt::restore`]), reusing the driver's read when it
-    /// is the same.
+    /// is the same; logs what it restores.
     ///
     /// # Errors
     /// As [`RestorePoint::load`].
@@ -87,13 +87,17 @@ impl Attempt {
         storage: &CheckpointStorage,
         agreed: Option<&RestorePoint>,
     ) -> Result<Option<RestoredCheckpoint>> {
-        match agreed {
-            None => Ok(None),
+        let restored = match agreed {
+            None => None,
             Some(p) if Some(p) == self.restore.as_ref() && self.restored.is_some() => {
-                Ok(self.restored.take())
+                self.restored.take()
             }
-            Some(p) => p.load(storage).await.map(Some),
+            Some(p) => Some(p.load(storage).await?),
+        };
+        if let Some(r) = &restored {
+            tracing::info!("attempt {}: restoring checkpoint {}", self.number, r.id());
         }
+        Ok(restored)
     }
 
     /// The first checkpoint id this attempt's coordinator uses: above every

@@ -75,16 +75,7 @@ impl LocalHost {
                     Err(e) => tracing::warn!(error = %e, "cannot delete incomplete checkpoints"),
                 }
                 let chosen = attempt.restore.clone();
-                let restored = attempt.restored(&storage, chosen.as_ref()).await?;
-                if let Some(r) = &restored {
-                    let id = r.id();
-                    tracing::info!(
-                        topology = self.topology.name(),
-                        checkpoint = id,
-                        "restoring from checkpoint {id}"
-                    );
-                }
-                restored
+                attempt.restored(&storage, chosen.as_ref()).await?
             }
             None => None,
         };
