@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::sorted_rows::order_values;
 use crate::error::{Error, Result};
 use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
@@ -19,8 +20,8 @@ use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext, Win
 use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::query::{self, WindowView, WINDOWS_STATE};
 use crate::window::{
-    global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired, Trigger,
-    WindowAssigner, WindowOperator,
+    cells_result_into, global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired,
+    Trigger, Window, WindowAssigner, WindowOperator,
 };
 
 /// The stream late records go to.
@@ -77,6 +78,13 @@ pub struct WindowBolt {
     /// Built from the first tuple's schema.
     ready: Option<Ready>,
     fired: Vec<Fired<InlineKey, Values>>,
+    /// The rows of the results fired, to sort before emitting them, and
+    /// their windows (kept for their buffers).
+    rows: Vec<Values>,
+    windows: Vec<Window>,
+    /// The rows' order: each row's [`order_prefix`] (high 64 bits) and
+    /// index in `rows` (low).
+    order: Vec<u128>,
     next_early: i64,
     /// The last watermark received, for an operator made after it.
     watermark: i64,
@@ -139,6 +147,9 @@ impl WindowBolt {
             spec,
             ready: None,
             fired: Vec::new(),
+            rows: Vec::new(),
+            windows: Vec::new(),
+            order: Vec::new(),
             next_early: 0,
             watermark: crate::runtime::NO_WATERMARK,
             metrics: None,
@@ -202,7 +213,7 @@ impl WindowBolt {
                 self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
-            let f = Weighted(f);
+            let f = Weighted(f, 2 + keys.len());
             let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
             if let Some(c) = self.checkpoint.as_mut() {
                 c.restore_into(&mut op);
@@ -218,20 +229,89 @@ impl WindowBolt {
         Ok(())
     }
 
+    /// Emits the results fired, each firing's in the order the
+    /// `window_csv` sink writes them (`window_start, window_end, keys...,
+    /// aggregates...`, see `sorted_rows::order_values`), so that it merges
+    /// each task's rows rather than sorting them all.
     fn emit_fired(&mut self, collector: &mut OutputCollector) -> Result<()> {
+        let (rows, windows, order) = (&mut self.rows, &mut self.windows, &mut self.order);
         for fired in self.fired.drain(..) {
-            let bound =
-                |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
-            let g = fired.window == global::GLOBAL;
-            let key = fired.key.into_values();
-            let mut row = Vec::with_capacity(2 + key.len() + fired.result.len());
-            row.push(bound(fired.window.start, g));
-            row.push(bound(fired.window.end, g));
-            row.extend(key);
-            row.extend(fired.result);
-            collector.emit(row)?;
+            // The result is the row, its first cells left null to fill
+            // (see `Weighted`); null bounds for the global window.
+            let mut row = fired.result;
+            if fired.window != global::GLOBAL {
+                row[0] = Value::Timestamp(fired.window.start);
+                row[1] = Value::Timestamp(fired.window.end);
+            }
+            order.push((u128::from(order_prefix(&fired.key)) << 64) | rows.len() as u128);
+            match fired.key {
+                InlineKey::Str(s) => row[2] = Value::String(s.into_string()),
+                InlineKey::Int(i) => row[2] = Value::Int(i),
+                InlineKey::Other(key) => {
+                    for (cell, v) in row[2..].iter_mut().zip(key.0) {
+                        *cell = v;
+                    }
+                }
+            }
+            windows.push(fired.window);
+            rows.push(row);
         }
-        Ok(())
+        sort_rows(order, windows, rows);
+        let mut sent = Ok(());
+        for &at in order.iter() {
+            if sent.is_ok() {
+                sent = collector.emit(std::mem::take(&mut rows[at as u64 as usize]));
+            }
+        }
+        rows.clear();
+        windows.clear();
+        order.clear();
+        sent
+    }
+}
+
+/// Sorts `order` (see [`WindowBolt`]'s field) into the order of the rows:
+/// by window (bounds), then [`order_prefix`], then the rows themselves;
+/// equal rows keep the order they fired in. Results fire window after
+/// window (of one size, by their end), so this is mostly one sort of the
+/// prefixes per window, as plain numbers.
+fn sort_rows(order: &mut [u128], windows: &[Window], rows: &[Values]) {
+    let row = |at: u128| &rows[at as u64 as usize];
+    let by_rows = |a: &u128, b: &u128| order_values(row(*a), row(*b)).then(a.cmp(b));
+    if !windows.is_sorted() {
+        let window = |at: u128| windows[at as u64 as usize];
+        order.sort_unstable_by(|a, b| {
+            (window(*a), a >> 64).cmp(&(window(*b), b >> 64)).then_with(|| by_rows(a, b))
+        });
+        return;
+    }
+    // `order` follows `rows`, so each window's rows are together.
+    let mut start = 0;
+    for same in windows.chunk_by(|a, b| a == b) {
+        let group = &mut order[start..start + same.len()];
+        start += same.len();
+        group.sort_unstable();
+        for tie in group.chunk_by_mut(|a, b| a >> 64 == b >> 64).filter(|t| t.len() > 1) {
+            tie.sort_unstable_by(by_rows);
+        }
+    }
+}
+
+/// A number whose order agrees with the key's (in
+/// `sorted_rows::order_values`) where it differs: the first 8 bytes of a
+/// string (padded with zeros, big-endian), an int (its sign bit flipped);
+/// 0 for other keys. Comparing it first spares most comparisons of the
+/// keys' text.
+fn order_prefix(key: &InlineKey) -> u64 {
+    match key {
+        InlineKey::Str(s) => {
+            let mut first = [0; 8];
+            let n = s.len().min(8);
+            first[..n].copy_from_slice(&s.as_bytes()[..n]);
+            u64::from_be_bytes(first)
+        }
+        InlineKey::Int(i) => (*i as u64) ^ (1 << 63),
+        InlineKey::Other(_) => 0,
     }
 }
 
@@ -418,8 +498,12 @@ impl Bolt for WindowBolt {
 
 /// [`FieldAggregates`] over rows that may each stand for several records
 /// (their weight; see [`crate::WindowCombining`]).
+///
+/// Its result is the output row itself: the number of null cells given
+/// (room for the window bounds and the key, which the bolt fills in),
+/// then the aggregates; one allocation per result.
 #[derive(Debug, Clone)]
-struct Weighted(FieldAggregates);
+struct Weighted(FieldAggregates, usize);
 
 impl AggregateFunction for Weighted {
     type In = (Values, u64);
@@ -435,6 +519,9 @@ impl AggregateFunction for Weighted {
         self.0.merge(acc, other);
     }
     fn result(&self, acc: &Vec<Cell>) -> Values {
-        self.0.result(acc)
+        let mut row = Vec::with_capacity(self.1 + acc.len());
+        row.resize(self.1, Value::Null);
+        cells_result_into(acc, &mut row);
+        row
     }
 }
