@@ -499,6 +499,13 @@ mod tests {
         rows.iter().map(|r| r.iter().map(Value::to_string).collect()).collect()
     }
 
+    /// The reference: the texts of the rows after one stable sort.
+    fn sorted_texts(rows: &[Values]) -> Vec<Vec<String>> {
+        let mut sorted = rows.to_vec();
+        sorted.sort_by(|a, b| order_values(a, b));
+        texts(&sorted)
+    }
+
     fn drained(rows: &mut SortedRows) -> Vec<Vec<String>> {
         let mut out = Vec::new();
         rows.drain_sorted(|body| {
@@ -513,9 +520,7 @@ mod tests {
     fn in_memory_and_spilled_orders_are_one_stable_sort() {
         let dir = tempfile::tempdir().unwrap();
         let rows = random_rows(3000, 7);
-        let mut expected = rows.clone();
-        expected.sort_by(|a, b| order_values(a, b));
-        let expected = texts(&expected);
+        let expected = sorted_texts(&rows);
         for run_bytes in [1, 1000, 20_000, 1 << 30] {
             let mut sorted = SortedRows::new(dir.path(), run_bytes);
             for row in &rows {
@@ -532,9 +537,7 @@ mod tests {
     fn rows_of_several_sources_in_order_or_not_come_out_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let rows = random_rows(3000, 11);
-        let mut expected = rows.clone();
-        expected.sort_by(|a, b| order_values(a, b));
-        let expected = texts(&expected);
+        let expected = sorted_texts(&rows);
         let mut rng = fastrand::Rng::with_seed(3);
         for in_order in [true, false] {
             // Three sources (tasks 7, 2 and 40), each sending its share in

@@ -55,7 +55,9 @@ pub struct WindowSpec {
 ///
 /// Emits on the default stream one tuple per firing with the fields
 /// `window_start, window_end, <keys>..., <aggregates>...` (window bounds as
-/// timestamps, ms; null for the global window). On the `late` stream it
+/// timestamps, ms; null for the global window), the results that fire
+/// together in the order of those fields (as the `window_csv` sink writes
+/// them). On the `late` stream it
 /// emits each record too late for every window it belongs to, with the
 /// fields `event_time` and `record` (a map of the input's fields to its
 /// values). On the `errors` stream it emits each record whose event time
@@ -234,6 +236,9 @@ impl WindowBolt {
     /// aggregates...`, see `sorted_rows::order_values`), so that it merges
     /// each task's rows rather than sorting them all.
     fn emit_fired(&mut self, collector: &mut OutputCollector) -> Result<()> {
+        if self.fired.is_empty() {
+            return Ok(());
+        }
         let (rows, windows, order) = (&mut self.rows, &mut self.windows, &mut self.order);
         for fired in self.fired.drain(..) {
             // The result is the row, its first cells left null to fill
@@ -523,5 +528,56 @@ impl AggregateFunction for Weighted {
         row.resize(self.1, Value::Null);
         cells_result_into(acc, &mut row);
         row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows `window_start, window_end, key, total` of `keys` in random
+    /// windows (in fire order or not), some rows equal, sorted by
+    /// `sort_rows`, against one stable sort of the rows.
+    fn check(keys: &[InlineKey], windows_in_order: bool) {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut windows: Vec<Window> = (0..600)
+            .map(|_| {
+                let start = rng.i64(0..4) * 10;
+                Window { start, end: start + rng.i64(1..3) * 10 }
+            })
+            .collect();
+        if windows_in_order {
+            windows.sort();
+        }
+        let mut rows = Vec::new();
+        let mut order = Vec::new();
+        for w in &windows {
+            let key = &keys[rng.usize(..keys.len())];
+            let mut row = vec![Value::Timestamp(w.start), Value::Timestamp(w.end)];
+            row.extend(key.to_values());
+            row.push(Value::Int(rng.i64(0..3)));
+            order.push((u128::from(order_prefix(key)) << 64) | rows.len() as u128);
+            rows.push(row);
+        }
+        sort_rows(&mut order, &windows, &rows);
+        let got: Vec<&Values> = order.iter().map(|&at| &rows[at as u64 as usize]).collect();
+        let mut expected: Vec<&Values> = rows.iter().collect();
+        expected.sort_by(|a, b| order_values(a, b));
+        assert_eq!(got, expected, "windows in order: {windows_in_order}");
+    }
+
+    #[test]
+    fn fired_rows_sort_as_the_sink_orders_them() {
+        let text = |s: &str| InlineKey::Str(s.into());
+        // Texts sharing their first 8 bytes, shorter than 8, empty.
+        let texts = ["k00042", "station-0002", "station-0001", "station-", "k", ""].map(text);
+        let ints = [-5, 3, 0, i64::MIN, i64::MAX].map(InlineKey::Int);
+        let pairs = [("b", 1), ("a", 2), ("a", 1)]
+            .map(|(s, i)| InlineKey::Other(Key(vec![s.into(), Value::Int(i)])));
+        for in_order in [true, false] {
+            check(&texts, in_order);
+            check(&ints, in_order);
+            check(&pairs, in_order);
+        }
     }
 }

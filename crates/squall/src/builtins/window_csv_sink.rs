@@ -44,7 +44,8 @@ use crate::topology::{Bolt, TopologyContext};
 /// sorted and spilled to an unnamed temporary file in `path`'s folder, and
 /// the runs are merged at the end (an external merge sort), so memory
 /// stays bounded however many rows arrive. Update mode keeps its rows in
-/// memory.
+/// memory. Rows that each upstream task sends in this order (as the
+/// window bolt does) are merged rather than sorted; any order is accepted.
 #[derive(Debug, Clone)]
 pub struct WindowCsvSink {
     path: PathBuf,
