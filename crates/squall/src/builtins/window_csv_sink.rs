@@ -176,13 +176,11 @@ impl Bolt for WindowCsvSink {
                         record.push_field(stamp.as_bytes());
                     }
                     Cell::Str(s) | Cell::Other(s) => record.push_field(s.as_bytes()),
+                    // Its `to_string` skips the formatting machinery.
+                    Cell::Int(i) => record.push_field(i.to_string().as_bytes()),
                     other => {
                         text.clear();
-                        match other {
-                            Cell::Int(i) => write!(text, "{i}"),
-                            other => write!(text, "{other}"),
-                        }
-                        .expect("writing to a String");
+                        write!(text, "{other}").expect("writing to a String");
                         record.push_field(text.as_bytes());
                     }
                 }
