@@ -8,15 +8,23 @@
 //! the index, where a `Vec` of `Value`s took about 170. When the arena
 //! passes its budget, its rows are sorted (stably) and written to an
 //! unnamed temporary file in the output's folder (a run); at the end the
-//! runs are merged with a binary heap, ties going to the earlier run, so
-//! the order is that of one stable sort of all rows (Knuth, TAOCP vol. 3,
-//! 5.4.1, "multiway merging"). The files
+//! runs are merged with a binary heap, ties going to the earlier run
+//! (Knuth, TAOCP vol. 3, 5.4.1, "multiway merging"). The files
 //! have no name and are deleted when closed, so a failed or killed run
 //! leaves none.
 //!
+//! Rows are held grouped by the upstream task that sent them (their
+//! source), each group in arrival order, and sorted as the groups one
+//! after the other: when each task sends its rows already in order (as
+//! the window bolt does), that is a few sorted sequences concatenated,
+//! which the standard library's stable sort detects and merges in linear
+//! time instead of sorting; any other order is simply sorted. Equal rows
+//! keep their source's order, and their arrival order within it.
+//!
 //! Rows compare cell by cell: nulls first, numbers and timestamps by
 //! value, text by bytes, other pairs by their text; a shorter row first
-//! when it is a prefix of the longer.
+//! when it is a prefix of the longer ([`order_values`] over [`Value`]s,
+//! [`order_encoded`] over encoded rows).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -173,6 +181,35 @@ pub(crate) fn order_encoded(mut a: &[u8], mut b: &[u8]) -> Ordering {
     }
 }
 
+/// The order of two cells: nulls first, numbers and timestamps by value,
+/// text by bytes, and otherwise by their text (as [`Cell`]'s).
+fn order_value(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            _ => a.to_string().cmp(&b.to_string()),
+        },
+    }
+}
+
+/// The order of two rows of [`Value`]s, the one [`order_encoded`] gives
+/// them encoded (see the module header): for producers that send their
+/// rows in the order the sinks sort them.
+pub(crate) fn order_values(a: &[Value], b: &[Value]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match order_value(x, y) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Appends `row` to `out` as a length (u32, little-endian) and its body.
 fn encode(row: &[Value], out: &mut Vec<u8>) {
     let start = out.len();
@@ -224,8 +261,15 @@ pub(crate) struct SortedRows {
     /// The arena's size that makes [`SortedRows::push`] spill (bytes).
     run_bytes: usize,
     arena: Vec<u8>,
-    /// Where each row held starts in `arena`.
+    /// Where each row held starts in `arena`: the rows kept, and those
+    /// pushed once [`SortedRows::sort`] has gathered them.
     index: Vec<usize>,
+    /// The rows pushed, as their starts in `arena` per source (an
+    /// upstream task), in arrival order; sources in order of their first
+    /// row.
+    by_source: Vec<(usize, Vec<usize>)>,
+    /// The place in `by_source` of the last row's source.
+    last_source: usize,
     runs: Vec<Arc<File>>,
 }
 
@@ -238,15 +282,19 @@ impl SortedRows {
             run_bytes: run_bytes.max(1),
             arena: Vec::new(),
             index: Vec::new(),
+            by_source: Vec::new(),
+            last_source: 0,
             runs: Vec::new(),
         }
     }
 
-    /// Adds a row, first spilling the rows held if the arena is full.
+    /// Adds a row sent by `source` (any id of the upstream task: the
+    /// rows of one source that arrive in order cost no sort), first
+    /// spilling the rows held if the arena is full.
     ///
     /// # Errors
     /// [`Error::Io`] naming the folder if a run cannot be written.
-    pub(crate) fn push(&mut self, row: &[Value]) -> Result<()> {
+    pub(crate) fn push(&mut self, source: usize, row: &[Value]) -> Result<()> {
         if self.arena.len() >= self.run_bytes {
             self.spill()?;
         }
@@ -255,7 +303,17 @@ impl SortedRows {
             // resident), not a doubling that copies it.
             self.arena.reserve_exact(self.run_bytes.min(64 << 20) + 4096);
         }
-        self.keep(row);
+        if self.by_source.get(self.last_source).is_none_or(|(s, _)| *s != source) {
+            self.last_source = match self.by_source.iter().position(|(s, _)| *s == source) {
+                Some(i) => i,
+                None => {
+                    self.by_source.push((source, Vec::new()));
+                    self.by_source.len() - 1
+                }
+            };
+        }
+        self.by_source[self.last_source].1.push(self.arena.len());
+        encode(row, &mut self.arena);
         Ok(())
     }
 
@@ -274,7 +332,24 @@ impl SortedRows {
         encode(row, &mut self.arena);
     }
 
+    /// Whether rows are held in memory.
+    fn holds_rows(&self) -> bool {
+        !self.index.is_empty() || self.by_source.iter().any(|(_, rows)| !rows.is_empty())
+    }
+
+    /// Gathers the rows pushed into `index`, source after source, and
+    /// sorts it stably. The sort detects each source's rows that arrive in
+    /// order as one sorted sequence and merges those in linear time (the
+    /// standard library documents it for "two or more sorted sequences
+    /// concatenated").
     fn sort(&mut self) {
+        for (_, rows) in &mut self.by_source {
+            if self.index.is_empty() {
+                std::mem::swap(&mut self.index, rows);
+            } else {
+                self.index.append(rows);
+            }
+        }
         let arena = &self.arena;
         self.index.sort_by(|&a, &b| order_encoded(body_at(arena, a), body_at(arena, b)));
     }
@@ -313,11 +388,12 @@ impl SortedRows {
                 f(body_at(&self.arena, at))?;
             }
         } else {
-            if !self.index.is_empty() {
+            if self.holds_rows() {
                 self.spill()?;
             }
             self.arena = Vec::new();
             self.index = Vec::new();
+            self.by_source = Vec::new();
             self.merge(&mut f)?;
         }
         *self = SortedRows::new(std::mem::take(&mut self.dir), self.run_bytes);
@@ -395,33 +471,6 @@ mod tests {
     use crate::builtins::test_support::dir_entries;
     use crate::model::Values;
 
-    /// The order of two cells: nulls first, numbers and timestamps by value,
-    /// text by bytes, and otherwise by their text.
-    fn order(a: &Value, b: &Value) -> Ordering {
-        match (a, b) {
-            (Value::Null, Value::Null) => Ordering::Equal,
-            (Value::Null, _) => Ordering::Less,
-            (_, Value::Null) => Ordering::Greater,
-            (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
-            (Value::String(x), Value::String(y)) => x.cmp(y),
-            _ => match (a.as_f64(), b.as_f64()) {
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                _ => a.to_string().cmp(&b.to_string()),
-            },
-        }
-    }
-
-    /// The reference: a stable sort of the rows as `Value`s.
-    fn order_rows(a: &Values, b: &Values) -> Ordering {
-        for (x, y) in a.iter().zip(b) {
-            match order(x, y) {
-                Ordering::Equal => {}
-                o => return o,
-            }
-        }
-        a.len().cmp(&b.len())
-    }
-
     /// Rows of 2 to 5 cells, each column of one family of types whose
     /// order is total (mixed families, such as a number beside text, are
     /// ordered by text against one and by value against the other).
@@ -450,6 +499,13 @@ mod tests {
         rows.iter().map(|r| r.iter().map(Value::to_string).collect()).collect()
     }
 
+    /// The reference: the texts of the rows after one stable sort.
+    fn sorted_texts(rows: &[Values]) -> Vec<Vec<String>> {
+        let mut sorted = rows.to_vec();
+        sorted.sort_by(|a, b| order_values(a, b));
+        texts(&sorted)
+    }
+
     fn drained(rows: &mut SortedRows) -> Vec<Vec<String>> {
         let mut out = Vec::new();
         rows.drain_sorted(|body| {
@@ -464,19 +520,63 @@ mod tests {
     fn in_memory_and_spilled_orders_are_one_stable_sort() {
         let dir = tempfile::tempdir().unwrap();
         let rows = random_rows(3000, 7);
-        let mut expected = rows.clone();
-        expected.sort_by(order_rows);
-        let expected = texts(&expected);
+        let expected = sorted_texts(&rows);
         for run_bytes in [1, 1000, 20_000, 1 << 30] {
             let mut sorted = SortedRows::new(dir.path(), run_bytes);
             for row in &rows {
-                sorted.push(row).unwrap();
+                sorted.push(0, row).unwrap();
             }
             assert_eq!(sorted.runs.is_empty(), run_bytes == 1 << 30, "{run_bytes}");
             assert_eq!(drained(&mut sorted), expected, "run_bytes {run_bytes}");
             assert!(sorted.runs.is_empty() && sorted.index.is_empty());
         }
         assert!(dir_entries(dir.path()).is_empty(), "spilled runs have no name");
+    }
+
+    #[test]
+    fn rows_of_several_sources_in_order_or_not_come_out_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = random_rows(3000, 11);
+        let expected = sorted_texts(&rows);
+        let mut rng = fastrand::Rng::with_seed(3);
+        for in_order in [true, false] {
+            // Three sources (tasks 7, 2 and 40), each sending its share in
+            // order or not, interleaved at random.
+            let mut shares: Vec<Vec<Values>> = vec![Vec::new(); 3];
+            for row in &rows {
+                shares[rng.usize(0..3)].push(row.clone());
+            }
+            for share in shares.iter_mut().filter(|_| in_order) {
+                share.sort_by(|a, b| order_values(a, b));
+            }
+            for run_bytes in [1000, 1 << 30] {
+                let mut sorted = SortedRows::new(dir.path(), run_bytes);
+                let mut next = [0; 3];
+                while let Some(s) =
+                    (0..3).filter(|&s| next[s] < shares[s].len()).max_by_key(|_| rng.u8(..))
+                {
+                    sorted.push([7, 2, 40][s], &shares[s][next[s]]).unwrap();
+                    next[s] += 1;
+                }
+                assert_eq!(drained(&mut sorted), expected, "in order {in_order}, {run_bytes}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_order_as_values_and_encoded_alike() {
+        let rows = random_rows(400, 5);
+        let mut body = |row: &Values| {
+            let mut out = Vec::new();
+            encode(row, &mut out);
+            out.split_off(4)
+        };
+        let encoded: Vec<Vec<u8>> = rows.iter().map(&mut body).collect();
+        for (a, x) in rows.iter().zip(&encoded) {
+            for (b, y) in rows.iter().zip(&encoded) {
+                assert_eq!(order_values(a, b), order_encoded(x, y), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
@@ -493,8 +593,8 @@ mod tests {
     #[test]
     fn a_missing_folder_is_named() {
         let mut sorted = SortedRows::new("/no/such/folder", 1);
-        sorted.push(&[Value::Int(1)]).unwrap();
-        let err = sorted.push(&[Value::Int(2)]).unwrap_err();
+        sorted.push(0, &[Value::Int(1)]).unwrap();
+        let err = sorted.push(0, &[Value::Int(2)]).unwrap_err();
         assert!(err.to_string().contains("/no/such/folder"), "{err}");
     }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::sorted_rows::order_values;
 use crate::error::{Error, Result};
 use crate::model::{Fields, InlineKey, Key, Tuple, Value, Values};
 use crate::runtime::OutputCollector;
@@ -19,8 +20,8 @@ use crate::topology::{Bolt, InputCombining, OutputDeclarer, TopologyContext, Win
 use crate::window::checkpoint::WindowCheckpoint;
 use crate::window::query::{self, WindowView, WINDOWS_STATE};
 use crate::window::{
-    global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired, Trigger,
-    WindowAssigner, WindowOperator,
+    cells_result_into, global, AggregateFunction, AggregateSpec, Cell, FieldAggregates, Fired,
+    Trigger, Window, WindowAssigner, WindowOperator,
 };
 
 /// The stream late records go to.
@@ -54,7 +55,9 @@ pub struct WindowSpec {
 ///
 /// Emits on the default stream one tuple per firing with the fields
 /// `window_start, window_end, <keys>..., <aggregates>...` (window bounds as
-/// timestamps, ms; null for the global window). On the `late` stream it
+/// timestamps, ms; null for the global window), the results that fire
+/// together in the order of those fields (as the `window_csv` sink writes
+/// them). On the `late` stream it
 /// emits each record too late for every window it belongs to, with the
 /// fields `event_time` and `record` (a map of the input's fields to its
 /// values). On the `errors` stream it emits each record whose event time
@@ -77,6 +80,13 @@ pub struct WindowBolt {
     /// Built from the first tuple's schema.
     ready: Option<Ready>,
     fired: Vec<Fired<InlineKey, Values>>,
+    /// The rows of the results fired, to sort before emitting them, and
+    /// their windows (kept for their buffers).
+    rows: Vec<Values>,
+    windows: Vec<Window>,
+    /// The rows' order: each row's [`order_prefix`] (high 64 bits) and
+    /// index in `rows` (low).
+    order: Vec<u128>,
     next_early: i64,
     /// The last watermark received, for an operator made after it.
     watermark: i64,
@@ -139,6 +149,9 @@ impl WindowBolt {
             spec,
             ready: None,
             fired: Vec::new(),
+            rows: Vec::new(),
+            windows: Vec::new(),
+            order: Vec::new(),
             next_early: 0,
             watermark: crate::runtime::NO_WATERMARK,
             metrics: None,
@@ -202,7 +215,7 @@ impl WindowBolt {
                 self.spec.keys.iter().map(|k| input.index_of(k)).collect::<Result<_>>()?;
             let f = FieldAggregates::new(self.spec.aggregates.clone(), input.fields())?;
             let s = &self.spec;
-            let f = Weighted(f);
+            let f = Weighted(f, 2 + keys.len());
             let mut op = WindowOperator::new(s.window, s.trigger, s.allowed_lateness_ms, f)?;
             if let Some(c) = self.checkpoint.as_mut() {
                 c.restore_into(&mut op);
@@ -218,20 +231,92 @@ impl WindowBolt {
         Ok(())
     }
 
+    /// Emits the results fired, each firing's in the order the
+    /// `window_csv` sink writes them (`window_start, window_end, keys...,
+    /// aggregates...`, see `sorted_rows::order_values`), so that it merges
+    /// each task's rows rather than sorting them all.
     fn emit_fired(&mut self, collector: &mut OutputCollector) -> Result<()> {
-        for fired in self.fired.drain(..) {
-            let bound =
-                |t: i64, global: bool| if global { Value::Null } else { Value::Timestamp(t) };
-            let g = fired.window == global::GLOBAL;
-            let key = fired.key.into_values();
-            let mut row = Vec::with_capacity(2 + key.len() + fired.result.len());
-            row.push(bound(fired.window.start, g));
-            row.push(bound(fired.window.end, g));
-            row.extend(key);
-            row.extend(fired.result);
-            collector.emit(row)?;
+        if self.fired.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let (rows, windows, order) = (&mut self.rows, &mut self.windows, &mut self.order);
+        for fired in self.fired.drain(..) {
+            // The result is the row, its first cells left null to fill
+            // (see `Weighted`); null bounds for the global window.
+            let mut row = fired.result;
+            if fired.window != global::GLOBAL {
+                row[0] = Value::Timestamp(fired.window.start);
+                row[1] = Value::Timestamp(fired.window.end);
+            }
+            order.push((u128::from(order_prefix(&fired.key)) << 64) | rows.len() as u128);
+            match fired.key {
+                InlineKey::Str(s) => row[2] = Value::String(s.into_string()),
+                InlineKey::Int(i) => row[2] = Value::Int(i),
+                InlineKey::Other(key) => {
+                    for (cell, v) in row[2..].iter_mut().zip(key.0) {
+                        *cell = v;
+                    }
+                }
+            }
+            windows.push(fired.window);
+            rows.push(row);
+        }
+        sort_rows(order, windows, rows);
+        let mut sent = Ok(());
+        for &at in order.iter() {
+            if sent.is_ok() {
+                sent = collector.emit(std::mem::take(&mut rows[at as u64 as usize]));
+            }
+        }
+        rows.clear();
+        windows.clear();
+        order.clear();
+        sent
+    }
+}
+
+/// Sorts `order` (see [`WindowBolt`]'s field) into the order of the rows:
+/// by window (bounds), then [`order_prefix`], then the rows themselves;
+/// equal rows keep the order they fired in. Results fire window after
+/// window (of one size, by their end), so this is mostly one sort of the
+/// prefixes per window, as plain numbers.
+fn sort_rows(order: &mut [u128], windows: &[Window], rows: &[Values]) {
+    let row = |at: u128| &rows[at as u64 as usize];
+    let by_rows = |a: &u128, b: &u128| order_values(row(*a), row(*b)).then(a.cmp(b));
+    if !windows.is_sorted() {
+        let window = |at: u128| windows[at as u64 as usize];
+        order.sort_unstable_by(|a, b| {
+            (window(*a), a >> 64).cmp(&(window(*b), b >> 64)).then_with(|| by_rows(a, b))
+        });
+        return;
+    }
+    // `order` follows `rows`, so each window's rows are together.
+    let mut start = 0;
+    for same in windows.chunk_by(|a, b| a == b) {
+        let group = &mut order[start..start + same.len()];
+        start += same.len();
+        group.sort_unstable();
+        for tie in group.chunk_by_mut(|a, b| a >> 64 == b >> 64).filter(|t| t.len() > 1) {
+            tie.sort_unstable_by(by_rows);
+        }
+    }
+}
+
+/// A number whose order agrees with the key's (in
+/// `sorted_rows::order_values`) where it differs: the first 8 bytes of a
+/// string (padded with zeros, big-endian), an int (its sign bit flipped);
+/// 0 for other keys. Comparing it first spares most comparisons of the
+/// keys' text.
+fn order_prefix(key: &InlineKey) -> u64 {
+    match key {
+        InlineKey::Str(s) => {
+            let mut first = [0; 8];
+            let n = s.len().min(8);
+            first[..n].copy_from_slice(&s.as_bytes()[..n]);
+            u64::from_be_bytes(first)
+        }
+        InlineKey::Int(i) => (*i as u64) ^ (1 << 63),
+        InlineKey::Other(_) => 0,
     }
 }
 
@@ -418,8 +503,12 @@ impl Bolt for WindowBolt {
 
 /// [`FieldAggregates`] over rows that may each stand for several records
 /// (their weight; see [`crate::WindowCombining`]).
+///
+/// Its result is the output row itself: the number of null cells given
+/// (room for the window bounds and the key, which the bolt fills in),
+/// then the aggregates; one allocation per result.
 #[derive(Debug, Clone)]
-struct Weighted(FieldAggregates);
+struct Weighted(FieldAggregates, usize);
 
 impl AggregateFunction for Weighted {
     type In = (Values, u64);
@@ -435,6 +524,60 @@ impl AggregateFunction for Weighted {
         self.0.merge(acc, other);
     }
     fn result(&self, acc: &Vec<Cell>) -> Values {
-        self.0.result(acc)
+        let mut row = Vec::with_capacity(self.1 + acc.len());
+        row.resize(self.1, Value::Null);
+        cells_result_into(acc, &mut row);
+        row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows `window_start, window_end, key, total` of `keys` in random
+    /// windows (in fire order or not), some rows equal, sorted by
+    /// `sort_rows`, against one stable sort of the rows.
+    fn check(keys: &[InlineKey], windows_in_order: bool) {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut windows: Vec<Window> = (0..600)
+            .map(|_| {
+                let start = rng.i64(0..4) * 10;
+                Window { start, end: start + rng.i64(1..3) * 10 }
+            })
+            .collect();
+        if windows_in_order {
+            windows.sort();
+        }
+        let mut rows = Vec::new();
+        let mut order = Vec::new();
+        for w in &windows {
+            let key = &keys[rng.usize(..keys.len())];
+            let mut row = vec![Value::Timestamp(w.start), Value::Timestamp(w.end)];
+            row.extend(key.to_values());
+            row.push(Value::Int(rng.i64(0..3)));
+            order.push((u128::from(order_prefix(key)) << 64) | rows.len() as u128);
+            rows.push(row);
+        }
+        sort_rows(&mut order, &windows, &rows);
+        let got: Vec<&Values> = order.iter().map(|&at| &rows[at as u64 as usize]).collect();
+        let mut expected: Vec<&Values> = rows.iter().collect();
+        expected.sort_by(|a, b| order_values(a, b));
+        assert_eq!(got, expected, "windows in order: {windows_in_order}");
+    }
+
+    #[test]
+    fn fired_rows_sort_as_the_sink_orders_them() {
+        let text = |s: &str| InlineKey::Str(s.into());
+        // Texts sharing their first 8 bytes, shorter than 8, empty.
+        let texts = ["k00042", "station-0002", "station-0001", "station-", "k", ""].map(text);
+        let ints = [-5, 3, 0, i64::MIN, i64::MAX].map(InlineKey::Int);
+        let pairs = [("b", 1), ("a", 2), ("a", 1)]
+            .map(|(s, i)| InlineKey::Other(Key(vec![s.into(), Value::Int(i)])));
+        for in_order in [true, false] {
+            check(&texts, in_order);
+            check(&ints, in_order);
+            check(&pairs, in_order);
+        }
     }
 }

@@ -44,7 +44,8 @@ use crate::topology::{Bolt, TopologyContext};
 /// sorted and spilled to an unnamed temporary file in `path`'s folder, and
 /// the runs are merged at the end (an external merge sort), so memory
 /// stays bounded however many rows arrive. Update mode keeps its rows in
-/// memory.
+/// memory. Rows that each upstream task sends in this order (as the
+/// window bolt does) are merged rather than sorted; any order is accepted.
 #[derive(Debug, Clone)]
 pub struct WindowCsvSink {
     path: PathBuf,
@@ -126,7 +127,7 @@ impl Bolt for WindowCsvSink {
         }
         let values = input.values();
         if self.upsert_key.is_none() {
-            return self.rows.push(values);
+            return self.rows.push(input.source_task(), values);
         }
         let key = Key(self.key_indices.iter().map(|&i| values[i].clone()).collect());
         match self.latest.get(&key) {
@@ -155,32 +156,36 @@ impl Bolt for WindowCsvSink {
         }
         // Sorted rows repeat their window bounds: format a column's
         // timestamp once per run of equal ones, not once per cell.
-        let mut last: Vec<Option<i64>> = Vec::new();
-        // One text per column, rewritten in place row after row.
-        let mut cells: Vec<String> = Vec::new();
+        let mut stamps: Vec<Option<(i64, String)>> = Vec::new();
+        // The row's fields, rewritten in place row after row (the csv
+        // writer's fast path takes a record whole).
+        let mut record = csv::ByteRecord::new();
+        let mut text = String::new();
         self.rows.drain_sorted(|row| {
-            let mut n = 0;
-            for cell in sorted_rows::cells(row) {
-                if n == cells.len() {
-                    cells.push(String::new());
-                    last.push(None);
-                }
-                let text = &mut cells[n];
-                match (cell, last[n]) {
-                    (Cell::Timestamp(t), Some(seen)) if seen == t => {}
-                    (Cell::Timestamp(t), _) => {
-                        *text = TimestampFormat::to_rfc3339(t);
-                        last[n] = Some(t);
+            record.clear();
+            for (n, cell) in sorted_rows::cells(row).enumerate() {
+                match cell {
+                    Cell::Timestamp(t) => {
+                        if n >= stamps.len() {
+                            stamps.resize(n + 1, None);
+                        }
+                        let stamp: &String = match &mut stamps[n] {
+                            Some((seen, stamp)) if *seen == t => stamp,
+                            slot => &slot.insert((t, TimestampFormat::to_rfc3339(t))).1,
+                        };
+                        record.push_field(stamp.as_bytes());
                     }
-                    (other, _) => {
-                        last[n] = None;
+                    Cell::Str(s) | Cell::Other(s) => record.push_field(s.as_bytes()),
+                    // Its `to_string` skips the formatting machinery.
+                    Cell::Int(i) => record.push_field(i.to_string().as_bytes()),
+                    other => {
                         text.clear();
                         write!(text, "{other}").expect("writing to a String");
+                        record.push_field(text.as_bytes());
                     }
                 }
-                n += 1;
             }
-            w.write_record(&cells[..n]).map_err(err)
+            w.write_byte_record(&record).map_err(err)
         })?;
         atomic_file::commit_csv(w, path)?;
         Ok(())

@@ -294,17 +294,23 @@ impl AggregateFunction for FieldAggregates {
 /// The aggregates' results from their cells (what [`FieldAggregates`]
 /// emits; needs no schema).
 pub(crate) fn cells_result(acc: &[Cell]) -> Values {
-    acc.iter()
-        .map(|cell| match cell {
-            Cell::Count(n) => Value::Int(*n),
-            Cell::Sum(_, _, _, false) => Value::Null,
-            Cell::Sum(i, f, true, true) => Value::Float(*i as f64 + f),
-            Cell::Sum(i, _, false, true) => Value::Int(*i),
-            Cell::Min(v) | Cell::Max(v) => v.clone(),
-            Cell::Avg(_, 0) => Value::Null,
-            Cell::Avg(s, n) => Value::Float(s / *n as f64),
-        })
-        .collect()
+    let mut out = Vec::with_capacity(acc.len());
+    cells_result_into(acc, &mut out);
+    out
+}
+
+/// Appends the aggregates' results from their cells to `out` (a row
+/// being built).
+pub(crate) fn cells_result_into(acc: &[Cell], out: &mut Values) {
+    out.extend(acc.iter().map(|cell| match cell {
+        Cell::Count(n) => Value::Int(*n),
+        Cell::Sum(_, _, _, false) => Value::Null,
+        Cell::Sum(i, f, true, true) => Value::Float(*i as f64 + f),
+        Cell::Sum(i, _, false, true) => Value::Int(*i),
+        Cell::Min(v) | Cell::Max(v) => v.clone(),
+        Cell::Avg(_, 0) => Value::Null,
+        Cell::Avg(s, n) => Value::Float(s / *n as f64),
+    }));
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub mod tumbling;
 
 pub use aggregate::{AggregateFunction, ReduceAggregate};
 pub use assigner::WindowAssigner;
-pub(crate) use fields::compare;
+pub(crate) use fields::{cells_result_into, compare};
 pub use fields::{AggregateKind, AggregateSpec, Cell, FieldAggregates};
 pub use operator::{Fired, WindowOperator};
 pub use trigger::Trigger;

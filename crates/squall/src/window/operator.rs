@@ -249,12 +249,19 @@ impl<K: Hash + Eq + Clone, F: AggregateFunction> WindowOperator<K, F> {
         self.watermark = watermark;
         for (key, w, kind) in self.store.due_timers(watermark) {
             match kind {
+                TimerKind::Fire if self.allowed_lateness == 0 => {
+                    // Fired and dropped at once: one lookup, and the
+                    // timer's copy of the key goes into the result.
+                    if let Some(pane) = self.store.remove(&key, &w) {
+                        if pane.count > 0 {
+                            let result = self.f.result(&pane.acc);
+                            out.push(Fired { key, window: w, result });
+                        }
+                    }
+                }
                 TimerKind::Fire => {
                     if let Some(pane) = self.store.get_mut(&key, &w) {
                         fire_if_filled(&self.f, &key, &w, pane, out);
-                        if self.allowed_lateness == 0 {
-                            self.store.remove(&key, &w);
-                        }
                     }
                 }
                 TimerKind::Cleanup => {
