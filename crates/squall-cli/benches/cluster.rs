@@ -116,7 +116,7 @@ fn cluster_run(cluster: &Cluster, name: &str, input: &Path, expected: &Counts) -
         let joined: f64 = log
             .lines()
             .filter_map(|l| l.split_once("2 workers joined after ").map(|(_, s)| s))
-            .last()
+            .next_back()
             .and_then(|s| s.split(' ').next()?.parse().ok())
             .unwrap_or_else(|| panic!("no '2 workers joined after' in {sup}'s worker log:\n{log}"));
         run.secs = run.secs.max(finished);
