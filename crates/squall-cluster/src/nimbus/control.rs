@@ -206,7 +206,5 @@ pub async fn forget(store: &Store, name: &str) -> Result<()> {
     store.delete(&crate::protocol::fence::record_key(name), false).await?;
     // The previous run's query addresses (crate::nimbus::query_route).
     store.delete(&format!("queries/{name}/"), true).await?;
-    // What its workers published for the web UI (crate::nimbus::ui_cluster).
-    store.delete(&format!("ui/{name}/"), true).await?;
     store.delete(&format!("metrics/{name}/"), true).await
 }

@@ -188,8 +188,7 @@ pub async fn reconcile(store: &Store) -> Result<()> {
         store.list("status").await?.into_iter().collect();
     for (name, record) in store.list::<TopologyRecord>("topologies").await? {
         let Some(status) = statuses.get(&name) else { continue };
-        let rebalancing = status.state == State::Rebalancing;
-        if status.state.is_over() || assigned.contains(&name) || rebalancing {
+        if status.state.is_over() || assigned.contains(&name) {
             continue;
         }
         // One worker of a topology per supervisor (assignments are keyed by

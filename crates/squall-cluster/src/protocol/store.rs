@@ -88,9 +88,6 @@ pub enum State {
     Assigned,
     /// A worker runs it.
     Running,
-    /// Stopping with a savepoint, to restart with other parallelisms
-    /// ([`crate::nimbus::control::rebalance`]).
-    Rebalancing,
     /// Its input ended and everything drained.
     Finished,
     /// A task failed (the message says which).

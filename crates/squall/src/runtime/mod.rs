@@ -53,5 +53,5 @@ pub use part_checkpoint::{
     SavepointTrigger,
 };
 pub use restart_strategy::{RestartRefused, RestartTracker};
-pub use task_metrics::{Counters, Latency, MetricsHandle, TaskSnapshot};
+pub use task_metrics::{Counters, MetricsHandle, TaskSnapshot};
 pub use watermark::NO_WATERMARK;

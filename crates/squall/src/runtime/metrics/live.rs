@@ -54,7 +54,8 @@ pub struct LatencyQuantiles {
     pub p99_us: u64,
     /// 99.9th percentile (µs).
     pub p999_us: u64,
-    /// Largest (µs).
+    /// Largest (µs); 0 from workers older than this field.
+    #[serde(default)]
     pub max_us: u64,
 }
 

@@ -3,12 +3,13 @@
 //! reads it while the topology runs) and the [`TaskSnapshot`] of each task.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::metrics::Metrics;
-use crate::runtime::MetricsSnapshot;
+use crate::runtime::{LatencyQuantiles, MetricsSnapshot};
 
 /// The counts of a task, or their sums over tasks (a component's): what
 /// the per-task rows, the per-component totals of the REST API and the web
@@ -88,10 +89,10 @@ pub struct TaskSnapshot {
     pub watermark_ms: Option<i64>,
     /// Execute latency since the start (bolts, sampled batches).
     #[serde(default)]
-    pub execute_latency: Option<Latency>,
+    pub execute_latency: Option<LatencyQuantiles>,
     /// Complete latency since the start (spouts with tracking).
     #[serde(default)]
-    pub complete_latency: Option<Latency>,
+    pub complete_latency: Option<LatencyQuantiles>,
     /// Whether the task runs in the process that reported it (a cluster
     /// worker reports every task, others' at 0).
     #[serde(default)]
@@ -102,31 +103,9 @@ pub struct TaskSnapshot {
     pub worker: Option<String>,
 }
 
-/// Quantiles of a latency histogram (µs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Latency {
-    /// Median.
-    pub p50_us: u64,
-    /// 99th percentile.
-    pub p99_us: u64,
-    /// 99.9th percentile.
-    pub p999_us: u64,
-    /// Samples behind them.
-    pub count: u64,
-}
-
-impl Latency {
-    /// The quantiles of `h`, whose values are `unit_ns` nanoseconds each;
-    /// `None` when it is empty.
-    fn of(
-        h: &std::sync::Mutex<Option<hdrhistogram::Histogram<u64>>>,
-        unit_ns: u64,
-    ) -> Option<Self> {
-        let h = h.lock().unwrap_or_else(|e| e.into_inner());
-        let q = crate::runtime::LatencyQuantiles::of(h.as_ref()?, unit_ns)?;
-        Some(Latency { p50_us: q.p50_us, p99_us: q.p99_us, p999_us: q.p999_us, count: q.count })
-    }
+/// The quantiles of `h` (values of `unit_ns` ns each); `None` when empty.
+fn latency(h: &Mutex<Option<Histogram<u64>>>, unit_ns: u64) -> Option<LatencyQuantiles> {
+    LatencyQuantiles::of(h.lock().unwrap_or_else(|e| e.into_inner()).as_ref()?, unit_ns)
 }
 
 /// A shared view of a running topology's counters.
@@ -198,8 +177,8 @@ impl Metrics {
                         c => queued as f64 / c as f64,
                     },
                     watermark_ms: (watermark != crate::runtime::NO_WATERMARK).then_some(watermark),
-                    execute_latency: Latency::of(&t.execute_latency, 1),
-                    complete_latency: Latency::of(&t.latency, 1000),
+                    execute_latency: latency(&t.execute_latency, 1),
+                    complete_latency: latency(&t.latency, 1000),
                     local: t.local.load(Ordering::Relaxed),
                     worker: None,
                 });
