@@ -9,7 +9,7 @@
 //! with the same `[api_tls]` ([`serve_configured`]): supervisors' log
 //! servers, workers' query servers, `/metrics` of every process, and
 //! `squall run --ui`/`--query`. A supervisor hands its `[api_tls]` to its
-//! workers ([`worker_env`]); a worker or a local run reads it from the
+//! workers ([`crate::protocol::config::worker_env`]); a worker or a local run reads it from the
 //! `SQUALL__API_TLS__*` variables ([`served`]).
 //!
 //! The certificate and key are read again when either file changes (checked
@@ -179,7 +179,8 @@ pub fn serve_as(config: &ApiTlsConfig) {
 
 /// The `[api_tls]` this process's servers use: the one given to
 /// [`serve_as`], else the `SQUALL__API_TLS__*` variables alone (a worker's,
-/// set by its supervisor through [`worker_env`], or a local run's); plain
+/// set by its supervisor through
+/// [`crate::protocol::config::worker_env`], or a local run's); plain
 /// HTTP when unset or unreadable (said on stderr).
 pub fn served() -> ApiTlsConfig {
     if let Some(config) = SERVED.get() {
@@ -192,18 +193,6 @@ pub fn served() -> ApiTlsConfig {
             ApiTlsConfig::default()
         }
     }
-}
-
-/// The variables that give a supervisor's workers its `[api_tls]`: the CA
-/// their clients trust, and the certificate and key their servers use.
-pub fn worker_env(config: &ApiTlsConfig) -> Vec<(String, String)> {
-    let var = |name: &str, path: &Option<PathBuf>| {
-        path.as_ref().map(|p| (format!("SQUALL__API_TLS__{name}"), p.display().to_string()))
-    };
-    [var("CA", &config.ca), var("CERT", &config.cert), var("KEY", &config.key)]
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 static TRUSTED: OnceLock<Option<PathBuf>> = OnceLock::new();

@@ -174,6 +174,23 @@ impl ClusterConfig {
     }
 }
 
+/// The `SQUALL__…` variables that give a worker process `section` of this
+/// configuration as [`ClusterConfig::load`] reads it back: `prefix` (such
+/// as `SQUALL__ETCD_TLS`) and each set field's upper-case name, `__` between
+/// (unset fields give none; none at all without a section).
+pub fn worker_env<T: Serialize>(prefix: &str, section: Option<&T>) -> Vec<(String, String)> {
+    let fields = match section.map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::Object(fields))) => fields,
+        _ => return Vec::new(),
+    };
+    let var = |(k, v): (String, _)| match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some((format!("{prefix}__{}", k.to_uppercase()), s)),
+        v => Some((format!("{prefix}__{}", k.to_uppercase()), v.to_string())),
+    };
+    fields.into_iter().filter_map(var).collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {

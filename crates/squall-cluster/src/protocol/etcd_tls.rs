@@ -2,7 +2,8 @@
 //! tonic with rustls): `[etcd_tls]` names the CA that etcd's certificate
 //! chains to and, for an etcd started with `--client-cert-auth`, this
 //! process's client certificate and key. Nimbus, supervisors, workers and
-//! the CLI all read it; a supervisor hands it to its workers ([`worker_env`]).
+//! the CLI all read it; a supervisor hands it to its workers
+//! ([`crate::protocol::config::worker_env`]).
 //! The endpoints are then `https://HOST:PORT`.
 
 use std::path::{Path, PathBuf};
@@ -64,18 +65,6 @@ pub fn connect_options(
         tls = tls.domain_name(c.domain.clone());
     }
     Ok(Some(ConnectOptions::new().with_tls(tls)))
-}
-
-/// The `SQUALL__ETCD_TLS__*` variables that hand `config` to a worker
-/// process (none without TLS).
-pub fn worker_env(config: Option<&EtcdTlsConfig>) -> Vec<(String, String)> {
-    let Some(c) = config else { return Vec::new() };
-    let var = |k: &str, v: &Path| (format!("SQUALL__ETCD_TLS__{k}"), v.display().to_string());
-    let mut env = vec![var("CA", &c.ca)];
-    env.extend(c.cert.as_deref().map(|p| var("CERT", p)));
-    env.extend(c.key.as_deref().map(|p| var("KEY", p)));
-    env.push(("SQUALL__ETCD_TLS__DOMAIN".into(), c.domain.clone()));
-    env
 }
 
 #[cfg(test)]

@@ -47,19 +47,6 @@ pub struct DataTlsConfig {
     pub server_name: String,
 }
 
-/// The `SQUALL__SUPERVISOR__DATA_TLS__*` variables that hand `config` to a
-/// worker process (none without TLS).
-pub fn worker_env(config: Option<&DataTlsConfig>) -> Vec<(String, String)> {
-    let Some(c) = config else { return Vec::new() };
-    let var = |k: &str, v: String| (format!("SQUALL__SUPERVISOR__DATA_TLS__{k}"), v);
-    vec![
-        var("CERT", c.cert.display().to_string()),
-        var("KEY", c.key.display().to_string()),
-        var("CA", c.ca.display().to_string()),
-        var("SERVER_NAME", c.server_name.clone()),
-    ]
-}
-
 /// Both ends of the data plane's TLS, loaded again when its files change.
 #[derive(Clone)]
 pub struct DataTls {

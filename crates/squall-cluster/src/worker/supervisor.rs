@@ -94,10 +94,11 @@ pub async fn run(config: ClusterConfig, worker_exe: PathBuf) -> Result<()> {
         ("SQUALL__SUPERVISOR__DATA_HOST".to_string(), sup.data_host.to_string()),
         ("SQUALL__SUPERVISOR__DATA_COMPRESSION".to_string(), sup.data_compression.to_string()),
     ];
-    worker_env.extend(crate::protocol::tls::worker_env(sup.data_tls.as_ref()));
-    worker_env.extend(crate::protocol::etcd_tls::worker_env(config.etcd_tls.as_ref()));
+    use crate::protocol::config::worker_env as section;
+    worker_env.extend(section("SQUALL__SUPERVISOR__DATA_TLS", sup.data_tls.as_ref()));
+    worker_env.extend(section("SQUALL__ETCD_TLS", config.etcd_tls.as_ref()));
     // Workers call nimbus over HTTPS with this CA, and serve HTTPS.
-    worker_env.extend(crate::protocol::api_tls::worker_env(&config.api_tls));
+    worker_env.extend(section("SQUALL__API_TLS", Some(&config.api_tls)));
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut restarts: HashMap<(String, u64), u32> = HashMap::new();
