@@ -50,8 +50,7 @@ pub struct SupervisorView {
 pub struct TopologySummary {
     /// Its name.
     pub name: String,
-    /// `pending`, `assigned`, `running`, `rebalancing`, `finished`,
-    /// `failed` or `killed`.
+    /// `pending`, `assigned`, `running`, `finished`, `failed` or `killed`.
     pub state: String,
     /// Whether its spouts are switched on (deactivate/activate).
     pub active: bool,
