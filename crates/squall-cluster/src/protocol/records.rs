@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use squall::runtime::{
-    CheckpointRecord, CheckpointStats, Counters, LiveStats, MetricsHandle, TaskSnapshot, TaskStats,
-    TopologyGraph,
+    CheckpointRecord, CheckpointStatus, Counters, LiveStats, MetricsHandle, TaskSnapshot,
+    TaskStats, TopologyGraph,
 };
 
 use crate::protocol::metrics_read::{ProcessStats, UserMetric};
@@ -90,9 +90,6 @@ pub struct WorkerReport {
     pub tasks: Vec<TaskStats>,
     /// The checkpoints it coordinated, completed or failed, oldest first.
     pub history: Vec<CheckpointRecord>,
-    /// The checkpoints its coordinator completed, the last
-    /// [`CHECKPOINTS_KEPT`] (empty on workers without the coordinator).
-    pub checkpoints: Vec<CheckpointStats>,
     /// Where it serves Prometheus's `/metrics` (`host:port`).
     pub metrics_addr: Option<String>,
     /// Its process's RSS and CPU time.
@@ -100,9 +97,6 @@ pub struct WorkerReport {
     /// The metrics its tasks registered.
     pub user_metrics: Vec<UserMetric>,
 }
-
-/// Completed checkpoints a report carries, newest last.
-pub const CHECKPOINTS_KEPT: usize = 20;
 
 /// What a report says of the topology itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -150,9 +144,6 @@ impl Reporter {
     pub fn report(&mut self, active: bool) -> WorkerReport {
         let tasks = self.live.tasks();
         let exported = crate::protocol::metrics_read::read();
-        let completed = self.handle.checkpoints();
-        let completed = completed.lock().unwrap_or_else(|p| p.into_inner());
-        let first = completed.len().saturating_sub(CHECKPOINTS_KEPT);
         WorkerReport {
             epoch: 0,
             worker: "local".into(),
@@ -166,7 +157,6 @@ impl Reporter {
             shape: self.shape.clone(),
             tasks,
             history: self.live.checkpoints(),
-            checkpoints: completed[first..].to_vec(),
             metrics_addr: crate::protocol::metrics_api::address().map(|a| a.to_string()),
             process: exported.as_ref().and_then(crate::protocol::metrics_read::process_stats),
             user_metrics: exported
@@ -236,10 +226,10 @@ pub struct TopologyMetrics {
     /// Per task, by global task id.
     #[schema(value_type = Vec<Object>)]
     pub tasks: Vec<TaskSnapshot>,
-    /// Completed checkpoints, oldest first (the last [`CHECKPOINTS_KEPT`]).
+    /// The completed checkpoints of the workers' histories, oldest first.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
-    pub checkpoints: Vec<CheckpointStats>,
+    pub checkpoints: Vec<CheckpointRecord>,
     /// The workers' Prometheus endpoints (`host:port`, `GET /metrics`).
     #[serde(default)]
     pub metrics_addrs: Vec<String>,
@@ -260,8 +250,9 @@ impl TopologyMetrics {
             c.tasks += 1;
             c.counters += &t.counters;
         }
-        let mut checkpoints: Vec<CheckpointStats> =
-            reports.iter().flat_map(|r| r.checkpoints.iter().cloned()).collect();
+        let completed = |c: &&CheckpointRecord| c.status == CheckpointStatus::Completed;
+        let mut checkpoints: Vec<CheckpointRecord> =
+            reports.iter().flat_map(|r| r.history.iter().filter(completed).cloned()).collect();
         checkpoints.sort_by_key(|c| c.id);
         checkpoints.dedup_by_key(|c| c.id);
         TopologyMetrics {

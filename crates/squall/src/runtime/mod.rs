@@ -34,7 +34,6 @@ pub(crate) use metrics::task_metrics;
 pub(crate) use metrics::Metrics;
 
 pub use collector::OutputCollector;
-pub use coordinator::CheckpointStats;
 pub use driver::job::{run as drive_job, Attempt, AttemptEnd, AttemptHost, RestorePoint};
 pub(crate) use event_time::now_ms;
 pub use fence::{CheckpointFence, Fence, FenceFuture};

@@ -11,7 +11,7 @@
 //! announces the end of the run (recorded through the fence too).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,7 @@ use crate::checkpoint::metadata::FORMAT_VERSION;
 use crate::checkpoint::protocol::{Coordinator, Decision, Input, Timing};
 use crate::checkpoint::{CheckpointMetadata, CheckpointStorage, TaskAck, END_OF_RUN};
 use crate::error::{Error, Result};
+use crate::runtime::metrics::live::{epoch_ms, CheckpointRecord, CheckpointStatus};
 
 /// A savepoint asked for: where to put it (`None`: beside the
 /// checkpoints; see [`CheckpointStorage::save`]) and where its location
@@ -41,28 +42,6 @@ impl SavepointReply {
 /// The savepoint requests of a topology, shared by its attempts.
 pub(crate) type SavepointRequests =
     Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<SavepointReply>>>;
-
-/// Figures of one completed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CheckpointStats {
-    /// The checkpoint's id.
-    pub id: u64,
-    /// From trigger to the last task's acknowledgement (ms).
-    pub duration_ms: u64,
-    /// Size of its state (bytes): state files plus every database file
-    /// that incremental snapshots reference.
-    pub state_bytes: u64,
-    /// Bytes written to the store by this checkpoint (for incremental
-    /// snapshots, less than `state_bytes`: reused SST files are not).
-    pub uploaded_bytes: u64,
-    /// Keyed entries in its full snapshots (incremental snapshots are not
-    /// counted: that would read the whole database).
-    pub keyed_entries: usize,
-    /// The longest barrier alignment of its tasks (µs): from a task's first
-    /// input barrier to its last (Flink's alignment duration).
-    #[serde(default)]
-    pub alignment_us: u64,
-}
 
 /// Everything the coordinator task needs.
 pub(crate) struct CoordinatorTask {
@@ -86,10 +65,6 @@ pub(crate) struct CoordinatorTask {
     /// Consecutive failed checkpoints tolerated before the attempt fails
     /// (`config.tolerable_failed_checkpoints`; `None`: no bound).
     pub tolerable: Option<u32>,
-}
-
-fn epoch_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl CoordinatorTask {
@@ -188,10 +163,14 @@ impl CoordinatorTask {
                     Decision::Complete { id, triggered_ms, acks, savepoint } => {
                         let duration_ms = now_ms().saturating_sub(triggered_ms);
                         let tasks = acks.into_values().collect();
-                        let done = self.complete(id, triggered_at, duration_ms, tasks).await;
-                        self.remember(id, savepoint, duration_ms, done.as_ref().err());
+                        let done =
+                            self.complete(id, triggered_at, duration_ms, tasks, savepoint).await;
+                        self.metrics.record_checkpoint(match &done {
+                            Ok(record) => record.clone(),
+                            Err(e) => CheckpointRecord::failed(id, savepoint, duration_ms, e),
+                        });
                         match &done {
-                            Ok(()) => {
+                            Ok(_) => {
                                 failed_in_a_row = 0;
                                 self.clean_up(&mut cleanup, None);
                             }
@@ -209,7 +188,7 @@ impl CoordinatorTask {
                                     Some(i) => i,
                                     None => {
                                         let saved = match &done {
-                                            Ok(()) => {
+                                            Ok(_) => {
                                                 self.storage.save(id, ask.target.as_deref()).await
                                             }
                                             Err(e) => Err(clone_error(e)),
@@ -234,7 +213,9 @@ impl CoordinatorTask {
                         }
                     }
                     Decision::Abort { id, reason } => {
-                        self.remember(id, false, 0, Some(&Error::Checkpoint(reason.clone())));
+                        let failed = Error::Checkpoint(reason.clone());
+                        self.metrics
+                            .record_checkpoint(CheckpointRecord::failed(id, false, 0, &failed));
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
                         failed_in_a_row += 1;
                         checkpoint_failed(&self.topology);
@@ -307,7 +288,8 @@ impl CoordinatorTask {
         triggered_at: u64,
         duration_ms: u64,
         acks: Vec<TaskAck>,
-    ) -> Result<()> {
+        savepoint: bool,
+    ) -> Result<CheckpointRecord> {
         let stale = || Err(Error::Checkpoint(format!("checkpoint {id}: this copy is stale")));
         match self.check_current().await {
             Ok(true) => {}
@@ -363,27 +345,30 @@ impl CoordinatorTask {
                 return Err(e);
             }
         }
-        let stats = CheckpointStats {
+        let record = CheckpointRecord {
             id,
+            status: CheckpointStatus::Completed,
+            savepoint,
+            at_ms: epoch_ms(),
             duration_ms,
             state_bytes: metadata.state_bytes(),
             uploaded_bytes,
             keyed_entries: metadata.keyed_entries(),
             alignment_us,
+            reason: None,
         };
         tracing::info!(
             checkpoint = id,
             duration_ms,
-            bytes = stats.state_bytes,
+            bytes = record.state_bytes,
             uploaded_bytes,
-            keyed_entries = stats.keyed_entries,
+            keyed_entries = record.keyed_entries,
             alignment_us,
             "checkpoint {id} completed"
         );
-        checkpoint_completed(&self.topology, &stats);
-        self.metrics.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
+        checkpoint_completed(&self.topology, &record);
         let _ = self.completed.send(id);
-        Ok(())
+        Ok(record)
     }
 }
 
@@ -413,29 +398,6 @@ impl CoordinatorTask {
                 tracing::warn!(error = %e, "cannot delete old checkpoints");
             }
         }));
-    }
-
-    /// Adds checkpoint `id` to the web UI's history: completed (its figures
-    /// are the last of `stats`) or failed with `error`.
-    fn remember(&self, id: u64, savepoint: bool, duration_ms: u64, error: Option<&Error>) {
-        use crate::runtime::metrics::live::{CheckpointRecord, CheckpointStatus};
-        let history = &self.metrics;
-        let stats = history.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
-        let figures = stats.last().filter(|s| s.id == id && error.is_none());
-        history.record_checkpoint(CheckpointRecord {
-            id,
-            status: match error {
-                None => CheckpointStatus::Completed,
-                Some(_) => CheckpointStatus::Failed,
-            },
-            savepoint,
-            at_ms: epoch_ms(),
-            duration_ms,
-            state_bytes: figures.map_or(0, |s| s.state_bytes),
-            uploaded_bytes: figures.map_or(0, |s| s.uploaded_bytes),
-            alignment_us: figures.map_or(0, |s| s.alignment_us),
-            reason: error.map(|e| e.to_string()),
-        });
     }
 
     /// Whether this copy is still the current one (always, without a
@@ -476,7 +438,7 @@ impl CoordinatorTask {
 /// `squall_checkpoint_alignment_seconds` histogram (its longest task
 /// alignment) and the `squall_checkpoint_last_*` gauges (id, duration,
 /// alignment, size, uploaded bytes), labelled `topology`.
-fn checkpoint_completed(topology: &str, stats: &CheckpointStats) {
+fn checkpoint_completed(topology: &str, stats: &CheckpointRecord) {
     let t = topology.to_string();
     metrics::counter!("squall_checkpoints_total", "topology" => t.clone(), "status" => "completed")
         .increment(1);

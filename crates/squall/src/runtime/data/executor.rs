@@ -27,7 +27,7 @@ use crate::runtime::restart::Restarts;
 use crate::runtime::spout_tracker::SpoutTracker;
 use crate::runtime::tracking::execute_tracked;
 use crate::state::{KeySelector, TaskState};
-use crate::topology::{Bolt, Spout, SpoutStatus, TopologyContext};
+use crate::topology::{Bolt, Spout, TopologyContext};
 
 /// How long an idle spout waits before it is polled again (Storm's default
 /// sleep wait strategy).
@@ -180,51 +180,6 @@ impl Executor {
         match exit {
             Exit::Finished if !self.cancel.is_cancelled() => self.finish().await,
             _ => Ok(Exit::Stopped),
-        }
-    }
-
-    async fn run_spout(&mut self) -> Result<Exit> {
-        if self.spout_tracker.is_some() {
-            return self.run_tracked_spout().await;
-        }
-        let mut dirty_since = None;
-        loop {
-            if self.cancel.is_cancelled() {
-                return Ok(Exit::Stopped);
-            }
-            if self.poll_checkpoint().await? == Flow::Stopped {
-                return Ok(Exit::Stopped);
-            }
-            let status = {
-                let Node { component, task, op, collector, .. } = &mut self.nodes[0];
-                let Op::Spout(spout) = op else { unreachable!("a head without inputs is a spout") };
-                guarded(component, *task, || {
-                    let status = spout.next_tuple(collector)?;
-                    for id in std::mem::take(&mut collector.to_ack) {
-                        spout.ack(id);
-                    }
-                    Ok(status)
-                })?
-            };
-            if self.next_tick().is_some() {
-                self.run_due_ticks()?;
-            }
-            if self.after_step(&mut dirty_since).await? == Flow::Stopped {
-                return Ok(Exit::Stopped);
-            }
-            match status {
-                SpoutStatus::Active => {}
-                SpoutStatus::Finished => return Ok(Exit::Finished),
-                SpoutStatus::Idle => {
-                    if self.flush_before_idle(&mut dirty_since).await == Flow::Stopped {
-                        return Ok(Exit::Stopped);
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(IDLE_WAIT) => {}
-                        _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                    }
-                }
-            }
         }
     }
 

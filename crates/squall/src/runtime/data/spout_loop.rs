@@ -1,13 +1,17 @@
-//! The spout executor's loop when tracking is on (`at_least_once`): polls
-//! the spout while fewer than `max_spout_pending` of its trees are in
-//! flight, hands it `ack`/`fail` for decided trees, times trees out, and
-//! ends once the spout has finished and every tree is decided.
+//! The loop of an executor whose head is a spout, for every guarantee: it
+//! polls the spout with `next_tuple`, runs the chain behind it, sends full
+//! buffers and injects checkpoint barriers between calls and while the
+//! spout waits.
 //!
-//! With checkpoints (Flink's `AT_LEAST_ONCE` checkpointing mode), barriers
-//! are injected between `next_tuple` calls and while the spout waits, as in
-//! the untracked loop; trees in flight at a barrier are the spout's to
-//! record in its snapshot (the built-in spouts' `Replay` (`builtins/replay.rs`)
-//! does), so that a restore replays them.
+//! Without tracking, a spout's `emit_with_id` is acked right after its
+//! `next_tuple` returns (Storm without ackers), and a failure fails the
+//! attempt. With tracking (`at_least_once`) it polls the spout while fewer
+//! than `max_spout_pending` of its trees are in flight, hands it
+//! `ack`/`fail` for decided trees, times trees out, restarts it after a
+//! failure, and ends once the spout has finished and every tree is decided.
+//! Trees in flight at a barrier (Flink's `AT_LEAST_ONCE` checkpointing
+//! mode) are the spout's to record in its snapshot (the built-in spouts'
+//! `Replay` (`builtins/replay.rs`) does), so that a restore replays them.
 //!
 //! Deadlock freedom: the spout never waits on its acks while holding
 //! unsent tuples (it flushes every buffer first), and acks reach it over an
@@ -17,57 +21,47 @@
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::CheckpointBarrier;
 use crate::error::Result;
 use crate::runtime::checkpointing::checkpoint_due;
 use crate::runtime::collector::Flow;
+use crate::runtime::event_time::sleep_until_opt;
 use crate::runtime::executor::{guarded, Executor, Exit, Node, Op, IDLE_WAIT};
 use crate::runtime::metrics::TaskMetrics;
 use crate::runtime::spout_tracker::Done;
 use crate::topology::SpoutStatus;
 
 impl Executor {
-    pub(crate) async fn run_tracked_spout(&mut self) -> Result<Exit> {
-        let exit = self.run_tracked_spout_loop().await;
+    pub(crate) async fn run_spout(&mut self) -> Result<Exit> {
+        let exit = self.run_spout_loop().await;
         // Publish the last latencies, whatever the exit.
-        let tracker = self.spout_tracker.as_mut().expect("tracked spout");
-        self.nodes[0].metrics.merge_latency(&mut tracker.latency);
+        if let Some(tracker) = self.spout_tracker.as_mut() {
+            self.nodes[0].metrics.merge_latency(&mut tracker.latency);
+        }
         exit
     }
 
-    async fn run_tracked_spout_loop(&mut self) -> Result<Exit> {
+    async fn run_spout_loop(&mut self) -> Result<Exit> {
         let mut finished = false;
         let mut dirty_since = None;
         loop {
-            if self.cancel.is_cancelled() {
-                return Ok(Exit::Stopped);
-            }
-            if self.poll_checkpoint().await? == Flow::Stopped {
+            if self.cancel.is_cancelled() || self.poll_checkpoint().await? == Flow::Stopped {
                 return Ok(Exit::Stopped);
             }
             if self.deliver_done()? {
                 finished = false; // the spout may replay what failed
             }
-            let tracker = self.spout_tracker.as_ref().expect("tracked spout");
-            if finished && tracker.len() == 0 {
+            let in_flight = self.spout_tracker.as_ref().map_or(0, |t| t.len());
+            if finished && in_flight == 0 {
                 return Ok(Exit::Finished);
             }
-            if finished || tracker.is_full() {
-                let deadline = tracker.next_rotation();
+            if finished || self.spout_tracker.as_ref().is_some_and(|t| t.is_full()) {
                 // Send everything so that the trees in flight can complete.
                 if self.flush(false).await == Flow::Stopped {
                     return Ok(Exit::Stopped);
                 }
                 dirty_since = None;
-                let tracker = self.spout_tracker.as_mut().expect("tracked spout");
-                let barrier = tokio::select! {
-                    biased;
-                    _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                    _ = tracker.wait() => None,
-                    _ = tokio::time::sleep_until(deadline.into()) => None,
-                    barrier = checkpoint_due(&mut self.checkpoint) => barrier,
-                };
-                if self.inject(barrier).await? == Flow::Stopped {
+                let deadline = self.spout_tracker.as_ref().map(|t| t.next_rotation());
+                if self.wait(deadline).await? == Flow::Stopped {
                     return Ok(Exit::Stopped);
                 }
                 continue;
@@ -86,14 +80,7 @@ impl Executor {
                     if self.flush_before_idle(&mut dirty_since).await == Flow::Stopped {
                         return Ok(Exit::Stopped);
                     }
-                    let tracker = self.spout_tracker.as_mut().expect("tracked spout");
-                    let barrier = tokio::select! {
-                        _ = self.cancel.cancelled() => return Ok(Exit::Stopped),
-                        _ = tracker.wait() => None,
-                        _ = tokio::time::sleep(IDLE_WAIT) => None,
-                        barrier = checkpoint_due(&mut self.checkpoint) => barrier,
-                    };
-                    if self.inject(barrier).await? == Flow::Stopped {
+                    if self.wait(Some(Instant::now() + IDLE_WAIT)).await? == Flow::Stopped {
                         return Ok(Exit::Stopped);
                     }
                 }
@@ -101,39 +88,57 @@ impl Executor {
         }
     }
 
-    /// Injects `barrier`, triggered while the spout waited.
-    async fn inject(&mut self, barrier: Option<CheckpointBarrier>) -> Result<Flow> {
+    /// Waits until `until`, a completion from the ackers, or a checkpoint
+    /// barrier to inject (injected before it returns).
+    async fn wait(&mut self, until: Option<Instant>) -> Result<Flow> {
+        let acks = async {
+            match self.spout_tracker.as_mut() {
+                Some(tracker) => tracker.wait().await,
+                None => std::future::pending().await,
+            }
+        };
+        let barrier = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Ok(Flow::Stopped),
+            _ = acks => None,
+            _ = sleep_until_opt(until) => None,
+            barrier = checkpoint_due(&mut self.checkpoint) => barrier,
+        };
         match barrier {
             Some(b) => self.on_barrier(b, Duration::ZERO).await,
             None => Ok(Flow::Open),
         }
     }
 
-    /// One `next_tuple` call; records the trees it started. A failure
-    /// restarts the spout (its trees in flight are forgotten).
+    /// One `next_tuple` call. Untracked, acks what the spout emitted with
+    /// ids; tracked, records the trees it started, and a failure restarts
+    /// the spout (its trees in flight are forgotten).
     fn next_tuple(&mut self) -> Result<SpoutStatus> {
-        let Node { component, task, op, collector, .. } = &mut self.nodes[0];
-        let Op::Spout(spout) = op else { unreachable!("a tracked head is a spout") };
-        let result = guarded(component, *task, || spout.next_tuple(collector));
-        let tracker = self.spout_tracker.as_mut().expect("tracked spout");
         let node = &mut self.nodes[0];
+        let Node { component, task, op, collector, .. } = node;
+        let Op::Spout(spout) = op else { unreachable!("a head without inputs is a spout") };
+        let result = guarded(component, *task, || {
+            let status = spout.next_tuple(collector)?;
+            for id in std::mem::take(&mut collector.to_ack) {
+                spout.ack(id);
+            }
+            Ok(status)
+        });
+        let Some(tracker) = self.spout_tracker.as_mut() else { return result };
         let started = node.collector.tracker.as_mut().expect("tracking").started.drain(..);
         tracker.started(started, Instant::now());
-        match result {
-            Ok(status) => Ok(status),
-            Err(e) => {
-                node.recover(e)?;
-                tracker.reset();
-                Ok(SpoutStatus::Active)
-            }
-        }
+        result.or_else(|e| {
+            node.recover(e)?;
+            tracker.reset();
+            Ok(SpoutStatus::Active)
+        })
     }
 
     /// Tells the spout what became of its decided trees and publishes the
     /// counters. Returns whether the spout must be asked again even if it
     /// had finished: a tree failed or timed out, or the spout was restarted.
     fn deliver_done(&mut self) -> Result<bool> {
-        let tracker = self.spout_tracker.as_mut().expect("tracked spout");
+        let Some(tracker) = self.spout_tracker.as_mut() else { return Ok(false) };
         let now = Instant::now();
         let done = tracker.take_done(now);
         let node = &mut self.nodes[0];

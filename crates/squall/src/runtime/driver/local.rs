@@ -1,7 +1,7 @@
 //! [`LocalCluster`]: a whole topology in this process, as Storm's
 //! `LocalCluster` and Flink's MiniCluster. No etcd, no daemons.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -10,11 +10,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::runtime::coordinator::{CheckpointStats, SavepointReply};
+use crate::runtime::coordinator::SavepointReply;
 use crate::runtime::driver::{job, local_host::LocalHost};
 use crate::runtime::executor::Executor;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::part_checkpoint::SavepointTrigger;
+use crate::runtime::CheckpointRecord;
 use crate::runtime::{plan, MetricsSnapshot};
 use crate::topology::Topology;
 
@@ -44,7 +45,6 @@ impl LocalCluster {
     pub fn submit(topology: Topology) -> Result<RunningTopology> {
         let cancel = CancellationToken::new();
         let metrics = plan::metrics(&topology);
-        let checkpoints = metrics.checkpoints.clone();
         // Users' savepoints need checkpoints: without them the sender is
         // dropped and `savepoint` says so.
         let (tx, rx) = mpsc::unbounded_channel();
@@ -86,7 +86,6 @@ impl LocalCluster {
             cancel,
             thread: Some(thread),
             metrics,
-            checkpoints,
             savepoints,
             started: Instant::now(),
         })
@@ -135,7 +134,6 @@ pub struct RunningTopology {
     cancel: CancellationToken,
     thread: Option<JoinHandle<Result<()>>>,
     metrics: Arc<Metrics>,
-    checkpoints: Arc<Mutex<Vec<CheckpointStats>>>,
     savepoints: Option<SavepointTrigger>,
     started: Instant,
 }
@@ -171,8 +169,8 @@ impl RunningTopology {
 
     /// The checkpoints completed so far, oldest first (empty without
     /// checkpoints).
-    pub fn checkpoints(&self) -> Vec<CheckpointStats> {
-        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    pub fn checkpoints(&self) -> Vec<CheckpointRecord> {
+        self.metrics.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Takes a savepoint now (Flink's `savepoint`): a checkpoint triggered
@@ -288,5 +286,5 @@ pub struct RunSummary {
     /// Final totals of every component.
     pub metrics: MetricsSnapshot,
     /// The checkpoints completed, oldest first (empty without checkpoints).
-    pub checkpoints: Vec<CheckpointStats>,
+    pub checkpoints: Vec<CheckpointRecord>,
 }

@@ -28,7 +28,8 @@ pub const CHECKPOINTS_KEPT: usize = 50;
 /// The latency quantiles cover the tuples acked in about this much time.
 pub const LATENCY_WINDOW: Duration = Duration::from_secs(10);
 
-fn epoch_ms() -> u64 {
+/// Wall-clock time (ms since the Unix epoch).
+pub(crate) fn epoch_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -148,11 +149,33 @@ pub struct CheckpointRecord {
     pub state_bytes: u64,
     /// Bytes written by this checkpoint (less with incremental snapshots).
     pub uploaded_bytes: u64,
+    /// Keyed entries in its full snapshots (incremental snapshots are not
+    /// counted: that would read the whole database); 0 when failed.
+    #[serde(default)]
+    pub keyed_entries: usize,
     /// The longest barrier alignment of its tasks (µs); 0 when failed.
     #[serde(default)]
     pub alignment_us: u64,
     /// Why it failed.
     pub reason: Option<String>,
+}
+
+impl CheckpointRecord {
+    /// Checkpoint `id`, failed after `duration_ms` with `error`.
+    pub(crate) fn failed(id: u64, savepoint: bool, duration_ms: u64, error: &Error) -> Self {
+        CheckpointRecord {
+            id,
+            status: CheckpointStatus::Failed,
+            savepoint,
+            at_ms: epoch_ms(),
+            duration_ms,
+            state_bytes: 0,
+            uploaded_bytes: 0,
+            keyed_entries: 0,
+            alignment_us: 0,
+            reason: Some(error.to_string()),
+        }
+    }
 }
 
 /// A component of the logical graph.
@@ -260,6 +283,9 @@ impl TaskLive {
 impl Metrics {
     /// Adds a checkpoint to the history.
     pub(crate) fn record_checkpoint(&self, record: CheckpointRecord) {
+        if record.status == CheckpointStatus::Completed {
+            self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).push(record.clone());
+        }
         let mut log = self.checkpoint_log.lock().unwrap_or_else(|e| e.into_inner());
         if log.len() == CHECKPOINTS_KEPT {
             log.pop_front();

@@ -175,7 +175,7 @@ pub(crate) struct Metrics {
     /// full restarts; per-task restarts are each task's `restarts`).
     pub topology_restarts: AtomicU64,
     /// The checkpoints completed in local mode, oldest first.
-    pub checkpoints: Arc<Mutex<Vec<crate::runtime::CheckpointStats>>>,
+    pub checkpoints: Mutex<Vec<live::CheckpointRecord>>,
     /// Every local task's state, for queries (not a metric, but as
     /// long-lived and as shared).
     pub states: crate::state::LiveStates,

@@ -130,13 +130,6 @@ impl MetricsHandle {
         &self.0.topology
     }
 
-    /// The checkpoints a local run completed, oldest first (as
-    /// [`crate::RunningTopology::checkpoints`]; empty for a cluster
-    /// worker's part, whose coordinator keeps its own).
-    pub fn checkpoints(&self) -> Arc<std::sync::Mutex<Vec<crate::runtime::CheckpointStats>>> {
-        self.0.checkpoints.clone()
-    }
-
     /// Totals per component (as [`crate::RunningTopology::metrics`]).
     pub fn snapshot(&self) -> MetricsSnapshot {
         self.0.snapshot()
