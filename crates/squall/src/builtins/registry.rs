@@ -14,7 +14,7 @@
 //! | bolt `stateful_count` | `fields` (key fields, default `[word]`); the count is keyed state, checkpointed |
 //! | bolt `stdout` | none |
 //! | bolt `file` | `path` (required) |
-//! | bolt `transactional_file` | `path` (existing folder, required): part files committed with checkpoints |
+//! | bolt `transactional_file` | `path` (folder, created if missing, required): part files committed with checkpoints |
 //! | bolt `counts_csv` | `path` (required), `key` (default `word`), `count` (default `count`), `print_top` (default 0) |
 //! | spout `csv` | `path` (file or folder, required), `time_field` (required), `time_format` (`rfc3339` default, `unix_seconds`, `unix_millis`, or a strftime pattern), `watermark` (`monotonous` default, or `{max_out_of_orderness_ms: N}`), `watermark_every` (records, default 256), `null_values` (default `["", "NA"]`), `max_watermark_drift_ms` (watermark alignment of the tasks, default off) |
 //! | bolt `window` | `window` (required: `{type: tumbling, size_ms}`, `{type: sliding, size_ms, slide_ms}`, `{type: session, gap_ms}`, `{type: global}`), `aggregates` (required: `[{fn: count\|sum\|min\|max\|avg, field, as}]`), `keys` (default none), `trigger` (`event_time` default, `processing_time`, `{count: N}`), `early_every_ms`, `allowed_lateness_ms` (default 0), `time_field` (default `event_time`) |

@@ -73,16 +73,20 @@ impl Clone for TransactionalFileSink {
 }
 
 impl TransactionalFileSink {
-    /// A sink writing part files into the folder `dir`.
+    /// A sink writing part files into the folder `dir`, created with its
+    /// parents when the sink opens if missing (as Flink's `FileSink`
+    /// creates its base path).
     ///
     /// # Errors
-    /// [`Error::Config`] naming `dir` if it is not an existing folder.
+    /// [`Error::Config`] naming `dir` if it, or the nearest of its parents
+    /// that exists, is not a folder.
     pub fn new(dir: impl Into<PathBuf>) -> Result<TransactionalFileSink> {
         let dir = dir.into();
-        if !dir.is_dir() {
+        if let Some(file) = dir.ancestors().find(|a| a.exists()).filter(|a| !a.is_dir()) {
             return Err(Error::config(format!(
-                "transactional file sink: output folder '{}' does not exist",
-                dir.display()
+                "transactional file sink: output folder '{}': '{}' is not a folder",
+                dir.display(),
+                file.display()
             )));
         }
         Ok(TransactionalFileSink::at(dir))
@@ -130,7 +134,7 @@ impl TwoPhaseCommitSink for TransactionalFileSink {
     fn open(&mut self, context: &TopologyContext) -> Result<()> {
         self.task = context.task_index();
         self.parallelism = context.parallelism();
-        Ok(())
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
     }
 
     /// # Errors
@@ -233,16 +237,18 @@ mod tests {
 
     #[test]
     fn without_checkpoints_everything_is_committed_at_the_end() {
-        let out = tempfile::tempdir().unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let out = parent.path().join("missing").join("out"); // created on open
         let mut builder = TopologyBuilder::new("tx-sink");
         let lines = vec!["a".to_string(), "b,c".to_string()];
         builder.set_spout("gen", GeneratorSpout::sentences(0).with_lines(lines).with_limit(5), 1);
         builder
-            .set_bolt("sink", TransactionalFileSink::new(out.path()).unwrap().bolt(), 1)
+            .set_bolt("sink", TransactionalFileSink::new(&out).unwrap().bolt(), 1)
             .shuffle_grouping("gen");
+        assert!(!out.exists(), "nothing is created before the run");
         LocalCluster::run(builder.build().unwrap()).unwrap();
-        assert_eq!(files(out.path()), ["part-0-end.csv"]);
-        let text = std::fs::read_to_string(out.path().join("part-0-end.csv")).unwrap();
+        assert_eq!(files(&out), ["part-0-end.csv"]);
+        let text = std::fs::read_to_string(out.join("part-0-end.csv")).unwrap();
         assert_eq!(text, "0,a\n1,\"b,c\"\n2,a\n3,\"b,c\"\n4,a\n");
     }
 
@@ -299,7 +305,9 @@ mod tests {
         sink.commit(&kept).unwrap();
         sink.commit(&kept).unwrap();
         assert!(files(out.path()).is_empty());
-        let err = TransactionalFileSink::new(out.path().join("nope")).unwrap_err().to_string();
-        assert!(err.contains("nope") && err.contains("does not exist"), "{err}");
+        let file = out.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let err = TransactionalFileSink::new(file.join("out")).unwrap_err().to_string();
+        assert!(err.contains("a-file") && err.contains("is not a folder"), "{err}");
     }
 }
