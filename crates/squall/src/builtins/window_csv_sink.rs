@@ -161,6 +161,7 @@ impl Bolt for WindowCsvSink {
         // writer's fast path takes a record whole).
         let mut record = csv::ByteRecord::new();
         let mut text = String::new();
+        let mut ints = itoa::Buffer::new();
         self.rows.drain_sorted(|row| {
             record.clear();
             for (n, cell) in sorted_rows::cells(row).enumerate() {
@@ -176,8 +177,7 @@ impl Bolt for WindowCsvSink {
                         record.push_field(stamp.as_bytes());
                     }
                     Cell::Str(s) | Cell::Other(s) => record.push_field(s.as_bytes()),
-                    // Its `to_string` skips the formatting machinery.
-                    Cell::Int(i) => record.push_field(i.to_string().as_bytes()),
+                    Cell::Int(i) => record.push_field(ints.format(i).as_bytes()),
                     other => {
                         text.clear();
                         write!(text, "{other}").expect("writing to a String");

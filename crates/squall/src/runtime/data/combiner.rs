@@ -12,8 +12,10 @@ use std::collections::HashMap;
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
+use hashbrown::hash_table::{self, HashTable};
 
-use crate::model::{Fields, InlineKey, Key, Value, Values};
+use crate::keys;
+use crate::model::{same_value, Fields, Key, Value, Values};
 use crate::window::{compare, AggregateKind, WindowAssigner};
 use crate::WindowCombining;
 
@@ -141,8 +143,13 @@ pub(crate) struct Combiner {
     words: HashMap<CompactString, usize, RandomState>,
     /// Slot of every other key.
     others: HashMap<Key, usize, RandomState>,
-    /// Slot of each key and slice start of a window merge.
-    slices: HashMap<(InlineKey, i64), usize, RandomState>,
+    /// Slot of each key and slice start of a window merge, by
+    /// [`slice_hash`]; a probe compares the tuple's own key values with
+    /// the held row's, so a hit copies nothing and hashes once.
+    slices: HashTable<usize>,
+    /// Of each row held by a window merge, its key's hash
+    /// ([`keys::key_hash`]) and its slice start (event time ms).
+    held: Vec<(u64, i64)>,
     rows: Vec<Values>,
     weights: Vec<u64>,
 }
@@ -154,7 +161,8 @@ impl Combiner {
             key,
             words: HashMap::default(),
             others: HashMap::default(),
-            slices: HashMap::default(),
+            slices: HashTable::new(),
+            held: Vec::new(),
             rows: Vec::new(),
             weights: Vec::new(),
         }
@@ -257,8 +265,8 @@ impl Combiner {
     }
 
     /// Finds the held-back tuple of `values`' key and slice and folds
-    /// `values` into it: one hash lookup. On [`Slice::New`] the slot is
-    /// taken for the next row pushed.
+    /// `values` into it: one hash of the key, one table probe. On
+    /// [`Slice::New`] the slot is taken for the next row pushed.
     fn fold_into_slice(&mut self, values: &Values, sent: i64) -> Slice {
         let Merge::Window(m) = &self.merge else { unreachable!("a window merge") };
         let ts = match values[m.time] {
@@ -267,29 +275,36 @@ impl Combiner {
         };
         // Its first window must still be open and unfired at the consumer,
         // whose watermark is at most the one this producer sent.
-        match m.window.slice_of(ts) {
-            Some((slice, first_end)) if first_end > sent && m.takes(values) => {
-                let key = match &self.key[..] {
-                    [i] => InlineKey::of_one(&values[*i])
-                        .unwrap_or_else(|| InlineKey::Other(Key(vec![values[*i].clone()]))),
-                    key => InlineKey::Other(Key(key.iter().map(|&i| values[i].clone()).collect())),
-                };
-                match self.slices.entry((key, slice)) {
-                    Entry::Occupied(e) => {
-                        let slot = *e.get();
-                        if !m.fold(&mut self.rows[slot], values) {
-                            return Slice::Alone;
-                        }
-                        self.weights[slot] += 1;
-                        Slice::Folded
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(self.rows.len());
-                        Slice::New
-                    }
+        let slice = match m.window.slice_of(ts) {
+            Some((slice, first_end)) if first_end > sent && m.takes(values) => slice,
+            _ => return Slice::Alone,
+        };
+        let Combiner { key, slices, held, rows, weights, .. } = self;
+        let key_hash = keys::key_hash(key.iter().map(|&i| &values[i]));
+        let hash = slice_hash(key_hash, slice);
+        let same = |&slot: &usize| {
+            held[slot] == (key_hash, slice)
+                && key.iter().all(|&i| match (&rows[slot][i], &values[i]) {
+                    (Value::String(a), Value::String(b)) => a == b,
+                    (Value::Int(a), Value::Int(b)) => a == b,
+                    (a, b) => same_value(a, b),
+                })
+        };
+        let rehash = |&slot: &usize| slice_hash(held[slot].0, held[slot].1);
+        match slices.entry(hash, same, rehash) {
+            hash_table::Entry::Occupied(e) => {
+                let slot = *e.get();
+                if !m.fold(&mut rows[slot], values) {
+                    return Slice::Alone;
                 }
+                weights[slot] += 1;
+                Slice::Folded
             }
-            _ => Slice::Alone,
+            hash_table::Entry::Vacant(e) => {
+                e.insert(rows.len());
+                held.push((key_hash, slice));
+                Slice::New
+            }
         }
     }
 
@@ -311,10 +326,20 @@ impl Combiner {
         self.words.clear();
         self.others.clear();
         self.slices.clear();
+        self.held.clear();
         let rows = std::mem::take(&mut self.rows);
         let weights = std::mem::take(&mut self.weights);
         rows.into_iter().zip(weights)
     }
+}
+
+/// The table hash of a key (its [`keys::key_hash`]) in the slice starting
+/// at `slice` (ms): the two mixed by a folded multiply, so that every bit
+/// of each reaches the bits the table uses.
+fn slice_hash(key_hash: u64, slice: i64) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let m = u128::from(key_hash ^ (slice as u64).wrapping_mul(K)) * u128::from(K);
+    (m as u64) ^ ((m >> 64) as u64)
 }
 
 #[cfg(test)]
