@@ -53,6 +53,8 @@ pub(crate) struct WindowMerge {
     window: WindowAssigner,
     /// Position and fold of each aggregated field, each field once.
     folds: Vec<(usize, Fold)>,
+    /// The length of the window's slices (ms).
+    slice_ms: i64,
 }
 
 impl WindowMerge {
@@ -81,7 +83,8 @@ impl WindowMerge {
         ) {
             return None;
         }
-        Some(WindowMerge { time, window: combining.window, folds })
+        let slice_ms = combining.window.slice_ms()?;
+        Some(WindowMerge { time, window: combining.window, folds, slice_ms })
     }
 
     /// Whether every aggregated value of `values` is one its fold takes
@@ -150,6 +153,9 @@ pub(crate) struct Combiner {
     /// Of each row held by a window merge, its key's hash
     /// ([`keys::key_hash`]) and its slice start (event time ms).
     held: Vec<(u64, i64)>,
+    /// The slice of the last tuple a window merge took (see
+    /// [`WindowAssigner::slice_of`]): the next is most often in it too.
+    last_slice: Option<(i64, i64)>,
     rows: Vec<Values>,
     weights: Vec<u64>,
 }
@@ -163,6 +169,7 @@ impl Combiner {
             others: HashMap::default(),
             slices: HashTable::new(),
             held: Vec::new(),
+            last_slice: None,
             rows: Vec::new(),
             weights: Vec::new(),
         }
@@ -275,10 +282,20 @@ impl Combiner {
         };
         // Its first window must still be open and unfired at the consumer,
         // whose watermark is at most the one this producer sent.
-        let slice = match m.window.slice_of(ts) {
-            Some((slice, first_end)) if first_end > sent && m.takes(values) => slice,
-            _ => return Slice::Alone,
+        let (slice, first_end) = match self.last_slice {
+            Some((start, end))
+                if ts.checked_sub(start).is_some_and(|d| (0..m.slice_ms).contains(&d)) =>
+            {
+                (start, end)
+            }
+            _ => match m.window.slice_of(ts) {
+                Some(s) => *self.last_slice.insert(s),
+                None => return Slice::Alone,
+            },
         };
+        if first_end <= sent || !m.takes(values) {
+            return Slice::Alone;
+        }
         let Combiner { key, slices, held, rows, weights, .. } = self;
         let key_hash = keys::key_hash(key.iter().map(|&i| &values[i]));
         let hash = slice_hash(key_hash, slice);
@@ -321,15 +338,14 @@ impl Combiner {
     }
 
     /// Takes every held-back tuple with its weight, in first-seen order of
-    /// their keys; the combiner starts empty again.
-    pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> {
+    /// their keys; the combiner starts empty again, its buffers keeping
+    /// their room for the next round.
+    pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> + '_ {
         self.words.clear();
         self.others.clear();
         self.slices.clear();
         self.held.clear();
-        let rows = std::mem::take(&mut self.rows);
-        let weights = std::mem::take(&mut self.weights);
-        rows.into_iter().zip(weights)
+        self.rows.drain(..).zip(self.weights.drain(..))
     }
 }
 
