@@ -9,12 +9,12 @@
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
 use hashbrown::hash_table::{self, HashTable};
 
-use crate::keys;
 use crate::model::{same_value, Fields, Key, Value, Values};
 use crate::window::{compare, AggregateKind, WindowAssigner};
 use crate::WindowCombining;
@@ -150,9 +150,11 @@ pub(crate) struct Combiner {
     /// [`slice_hash`]; a probe compares the tuple's own key values with
     /// the held row's, so a hit copies nothing and hashes once.
     slices: HashTable<usize>,
-    /// Of each row held by a window merge, its key's hash
-    /// ([`keys::key_hash`]) and its slice start (event time ms).
+    /// Of each row held by a window merge, its key's hash (see
+    /// [`Combiner::key_hash`]) and its slice start (event time ms).
     held: Vec<(u64, i64)>,
+    /// The seed of the key hashes of `held`.
+    hasher: RandomState,
     /// The slice of the last tuple a window merge took (see
     /// [`WindowAssigner::slice_of`]): the next is most often in it too.
     last_slice: Option<(i64, i64)>,
@@ -169,6 +171,7 @@ impl Combiner {
             others: HashMap::default(),
             slices: HashTable::new(),
             held: Vec::new(),
+            hasher: RandomState::default(),
             last_slice: None,
             rows: Vec::new(),
             weights: Vec::new(),
@@ -296,8 +299,8 @@ impl Combiner {
         if first_end <= sent || !m.takes(values) {
             return Slice::Alone;
         }
+        let key_hash = self.key_hash(values);
         let Combiner { key, slices, held, rows, weights, .. } = self;
-        let key_hash = keys::key_hash(key.iter().map(|&i| &values[i]));
         let hash = slice_hash(key_hash, slice);
         let same = |&slot: &usize| {
             held[slot] == (key_hash, slice)
@@ -325,6 +328,21 @@ impl Combiner {
         }
     }
 
+    /// The table hash of the key of `values`: a string's bytes or an
+    /// int's, else the value as it hashes (equal values hash alike:
+    /// values of two types are never equal).
+    fn key_hash(&self, values: &Values) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        for &i in &self.key {
+            match &values[i] {
+                Value::String(s) => h.write(s.as_bytes()),
+                Value::Int(n) => h.write_i64(*n),
+                v => v.hash(&mut h),
+            }
+        }
+        h.finish()
+    }
+
     fn slot_of_key(&mut self, values: &Values) -> Option<usize> {
         let key = Key(self.key.iter().map(|&i| values[i].clone()).collect());
         let next = self.rows.len();
@@ -349,7 +367,7 @@ impl Combiner {
     }
 }
 
-/// The table hash of a key (its [`keys::key_hash`]) in the slice starting
+/// The table hash of a key (see [`Combiner::key_hash`]) in the slice starting
 /// at `slice` (ms): the two mixed by a folded multiply, so that every bit
 /// of each reaches the bits the table uses.
 fn slice_hash(key_hash: u64, slice: i64) -> u64 {
