@@ -32,7 +32,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use crate::error::{Error, Result};
 use crate::model::Value;
@@ -400,6 +400,67 @@ impl SortedRows {
         Ok(())
     }
 
+    /// As [`SortedRows::drain_sorted`], with the sorting and merging on a
+    /// thread of its own, which hands the rows over in chunks: `f` (the
+    /// formatting and writing of a sink) works through one chunk while the
+    /// next is merged, on another core.
+    ///
+    /// # Errors
+    /// As [`SortedRows::drain_sorted`]; [`Error::Io`] naming the folder if
+    /// the thread cannot be started.
+    pub(crate) fn drain_sorted_beside(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        /// Bytes of rows per chunk (each row as its length and body).
+        const CHUNK: usize = 256 * 1024;
+        let dir = self.dir.clone();
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+            // Chunks go back once read, so that a few buffers circulate.
+            let (back, used) = mpsc::channel::<Vec<u8>>();
+            let rows = &mut *self;
+            let merge_dir = dir.clone();
+            let merger = std::thread::Builder::new()
+                .name("squall-sorted-rows".into())
+                .spawn_scoped(scope, move || {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    rows.drain_sorted(|row| {
+                        chunk.extend_from_slice(&(row.len() as u32).to_le_bytes());
+                        chunk.extend_from_slice(row);
+                        if chunk.len() >= CHUNK {
+                            let next =
+                                used.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                            tx.send(std::mem::replace(&mut chunk, next)).map_err(|_| {
+                                Error::io(&merge_dir, io::Error::other("rows not taken"))
+                            })?;
+                        }
+                        Ok(())
+                    })?;
+                    // The reader has stopped if this fails, with its error.
+                    let _ = tx.send(chunk);
+                    Ok(())
+                })
+                .map_err(|e| Error::io(&dir, e))?;
+            let taken = rx.iter().try_for_each(|mut chunk| {
+                let mut at = 0;
+                while at < chunk.len() {
+                    let len = u32::from_le_bytes(chunk[at..at + 4].try_into().expect("4 bytes"));
+                    let end = at + 4 + len as usize;
+                    f(&chunk[at + 4..end])?;
+                    at = end;
+                }
+                chunk.clear();
+                let _ = back.send(chunk);
+                Ok(())
+            });
+            // Stops the merge, if `f` failed, at its next chunk.
+            drop(rx);
+            let merged = merger.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            taken.and(merged)
+        })
+    }
+
     /// Merges the spilled runs (each sorted) into `f`.
     fn merge(&mut self, f: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let mut readers = Vec::with_capacity(self.runs.len());
@@ -529,6 +590,43 @@ mod tests {
             assert_eq!(sorted.runs.is_empty(), run_bytes == 1 << 30, "{run_bytes}");
             assert_eq!(drained(&mut sorted), expected, "run_bytes {run_bytes}");
             assert!(sorted.runs.is_empty() && sorted.index.is_empty());
+        }
+        assert!(dir_entries(dir.path()).is_empty(), "spilled runs have no name");
+    }
+
+    #[test]
+    fn rows_drained_beside_come_out_as_drained_and_errors_stop_the_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = random_rows(20_000, 9);
+        let expected = sorted_texts(&rows);
+        for run_bytes in [50_000, 1 << 30] {
+            let fill = || {
+                let mut sorted = SortedRows::new(dir.path(), run_bytes);
+                for row in &rows {
+                    sorted.push(0, row).unwrap();
+                }
+                sorted
+            };
+            let mut out = Vec::new();
+            fill()
+                .drain_sorted_beside(|body| {
+                    out.push(cells(body).map(|c| c.to_string()).collect::<Vec<_>>());
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(out, expected, "run_bytes {run_bytes}");
+            let mut seen = 0;
+            let err = fill()
+                .drain_sorted_beside(|_| {
+                    seen += 1;
+                    match seen {
+                        100 => Err(Error::config("stop")),
+                        _ => Ok(()),
+                    }
+                })
+                .unwrap_err();
+            assert!(err.to_string().contains("stop"), "{err}");
+            assert_eq!(seen, 100, "no row after the error");
         }
         assert!(dir_entries(dir.path()).is_empty(), "spilled runs have no name");
     }
