@@ -32,7 +32,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use crate::error::{Error, Result};
 use crate::model::Value;
@@ -332,11 +332,6 @@ impl SortedRows {
         encode(row, &mut self.arena);
     }
 
-    /// Whether rows are held in memory.
-    fn holds_rows(&self) -> bool {
-        !self.index.is_empty() || self.by_source.iter().any(|(_, rows)| !rows.is_empty())
-    }
-
     /// Gathers the rows pushed into `index`, source after source, and
     /// sorts it stably. The sort detects each source's rows that arrive in
     /// order as one sorted sequence and merges those in linear time (the
@@ -388,22 +383,102 @@ impl SortedRows {
                 f(body_at(&self.arena, at))?;
             }
         } else {
-            if self.holds_rows() {
-                self.spill()?;
-            }
-            self.arena = Vec::new();
-            self.index = Vec::new();
-            self.by_source = Vec::new();
+            // The rows held are the last run, merged from memory.
+            self.sort();
             self.merge(&mut f)?;
         }
         *self = SortedRows::new(std::mem::take(&mut self.dir), self.run_bytes);
         Ok(())
     }
 
-    /// Merges the spilled runs (each sorted) into `f`.
-    fn merge(&mut self, f: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    /// As [`SortedRows::drain_sorted`], on two threads: the rows are
+    /// sorted and merged on a thread of its own and handed over in chunks
+    /// (rows one after the other, each its length and body: read them with
+    /// [`rows_of`]). Every other chunk is made into a `T` by `beside` on
+    /// the merging thread, the others by `here` on this one, and `take`
+    /// gets the `T`s here, in the chunks' order. So the work on the rows
+    /// (a sink's formatting) is shared by two cores, and overlaps the
+    /// merge.
+    ///
+    /// # Errors
+    /// As [`SortedRows::drain_sorted`]; the first error of `beside`, `here`
+    /// or `take`, after which no more rows are taken; [`Error::Io`] naming
+    /// the folder if the thread cannot be started.
+    pub(crate) fn drain_sorted_beside<T, M>(
+        &mut self,
+        mut beside: M,
+        mut here: M,
+        mut take: impl FnMut(T) -> Result<()>,
+    ) -> Result<()>
+    where
+        T: Send,
+        M: FnMut(&[u8]) -> Result<T> + Send,
+    {
+        /// Bytes of rows per chunk.
+        const CHUNK: usize = 256 * 1024;
+        let dir = self.dir.clone();
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Chunk<T>>(4);
+            // Chunks of rows go back once read, so that a few buffers
+            // circulate.
+            let (back, used) = mpsc::channel::<Vec<u8>>();
+            let rows = &mut *self;
+            let merge_dir = dir.clone();
+            let merger = std::thread::Builder::new()
+                .name("squall-sorted-rows".into())
+                .spawn_scoped(scope, move || {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    let mut mine = false;
+                    let mut hand_over = |chunk: &mut Vec<u8>| -> Result<()> {
+                        let sent = if mine {
+                            let made = beside(chunk)?;
+                            chunk.clear();
+                            tx.send(Chunk::Made(made))
+                        } else {
+                            let next =
+                                used.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                            tx.send(Chunk::Rows(std::mem::replace(chunk, next)))
+                        };
+                        mine = !mine;
+                        sent.map_err(|_| Error::io(&merge_dir, io::Error::other("rows not taken")))
+                    };
+                    rows.drain_sorted(|row| {
+                        chunk.extend_from_slice(&(row.len() as u32).to_le_bytes());
+                        chunk.extend_from_slice(row);
+                        match chunk.len() >= CHUNK {
+                            true => hand_over(&mut chunk),
+                            false => Ok(()),
+                        }
+                    })?;
+                    match chunk.is_empty() {
+                        true => Ok(()),
+                        false => hand_over(&mut chunk),
+                    }
+                })
+                .map_err(|e| Error::io(&dir, e))?;
+            let taken = rx.iter().try_for_each(|chunk| match chunk {
+                Chunk::Made(made) => take(made),
+                Chunk::Rows(mut rows) => {
+                    take(here(&rows)?)?;
+                    rows.clear();
+                    let _ = back.send(rows);
+                    Ok(())
+                }
+            });
+            // Stops the merge, if this side failed, at its next chunk.
+            drop(rx);
+            let merged = merger.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // This side's error first: the merge's is then only that its
+            // rows were not taken.
+            taken.and(merged)
+        })
+    }
+
+    /// Merges the spilled runs (each sorted) and the rows held (sorted,
+    /// the last run) into `f`.
+    fn merge(&self, f: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let mut readers = Vec::with_capacity(self.runs.len());
-        let mut heap = BinaryHeap::with_capacity(self.runs.len());
+        let mut heap = BinaryHeap::with_capacity(self.runs.len() + 1);
         for (run, file) in self.runs.iter().enumerate() {
             let mut file: &File = file;
             file.rewind().map_err(|e| self.io_error(e))?;
@@ -414,15 +489,52 @@ impl SortedRows {
             }
             readers.push(reader);
         }
+        let held_run = self.runs.len();
+        let mut held = self.index.iter().map(|&at| body_at(&self.arena, at));
+        if let Some(row) = held.next() {
+            heap.push(Head { row: row.to_vec(), run: held_run });
+        }
         while let Some(mut head) = heap.peek_mut() {
             f(&head.row)?;
             let run = head.run;
-            if !read_row(&mut readers[run], &mut head.row).map_err(|e| self.io_error(e))? {
+            let next = match readers.get_mut(run) {
+                Some(reader) => read_row(reader, &mut head.row).map_err(|e| self.io_error(e))?,
+                None => match held.next() {
+                    Some(row) => {
+                        head.row.clear();
+                        head.row.extend_from_slice(row);
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !next {
                 std::collections::binary_heap::PeekMut::pop(head);
             }
         }
         Ok(())
     }
+}
+
+/// A chunk of rows in order, from the merging thread of
+/// [`SortedRows::drain_sorted_beside`].
+enum Chunk<T> {
+    /// The rows themselves (see [`rows_of`]).
+    Rows(Vec<u8>),
+    /// What the merging thread made of them.
+    Made(T),
+}
+
+/// The rows' bodies of a chunk of [`SortedRows::drain_sorted_beside`], in
+/// order.
+pub(crate) fn rows_of(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = chunk;
+    std::iter::from_fn(move || {
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().expect("4 bytes")) as usize;
+        let (row, next) = rest[4..].split_at(len);
+        rest = next;
+        Some(row)
+    })
 }
 
 /// Reads the next row's body of a run into `row`; false at its end.
@@ -529,6 +641,65 @@ mod tests {
             assert_eq!(sorted.runs.is_empty(), run_bytes == 1 << 30, "{run_bytes}");
             assert_eq!(drained(&mut sorted), expected, "run_bytes {run_bytes}");
             assert!(sorted.runs.is_empty() && sorted.index.is_empty());
+        }
+        assert!(dir_entries(dir.path()).is_empty(), "spilled runs have no name");
+    }
+
+    #[test]
+    fn rows_drained_beside_come_out_as_drained_and_errors_stop_the_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = random_rows(30_000, 9);
+        let expected = sorted_texts(&rows);
+        let texts = |body: &[u8]| cells(body).map(|c| c.to_string()).collect::<Vec<_>>();
+        let on = |thread: &'static str| {
+            move |chunk: &[u8]| Ok((thread, rows_of(chunk).map(texts).collect::<Vec<_>>()))
+        };
+        for run_bytes in [50_000, 1 << 30] {
+            let fill = || {
+                let mut sorted = SortedRows::new(dir.path(), run_bytes);
+                for row in &rows {
+                    sorted.push(0, row).unwrap();
+                }
+                sorted
+            };
+            let (mut out, mut threads) = (Vec::new(), Vec::new());
+            fill()
+                .drain_sorted_beside(on("beside"), on("here"), |(thread, texts)| {
+                    threads.push(thread);
+                    out.extend(texts);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(out, expected, "run_bytes {run_bytes}");
+            assert!(threads.len() > 2, "{threads:?}");
+            assert!(threads
+                .chunks(2)
+                .all(|t| t[0] == "here" && t.get(1).is_none_or(|b| *b == "beside")));
+            let fail_on = |thread: &'static str| {
+                move |_: &[u8]| match thread {
+                    "here" => Err(Error::config("here")),
+                    _ => Ok(()),
+                }
+            };
+            let err = fill()
+                .drain_sorted_beside(fail_on("beside"), fail_on("here"), |()| Ok(()))
+                .unwrap_err();
+            assert!(err.to_string().contains("here"), "{err}");
+            let fail_on = |thread: &'static str| {
+                move |_: &[u8]| match thread {
+                    "beside" => Err(Error::config("beside")),
+                    _ => Ok(()),
+                }
+            };
+            let mut taken = 0;
+            let err = fill()
+                .drain_sorted_beside(fail_on("beside"), fail_on("here"), |()| {
+                    taken += 1;
+                    Ok(())
+                })
+                .unwrap_err();
+            assert!(err.to_string().contains("beside"), "{err}");
+            assert_eq!(taken, 1, "the chunk before the failed one only");
         }
         assert!(dir_entries(dir.path()).is_empty(), "spilled runs have no name");
     }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::atomic_file::{self, AtomicFile};
@@ -148,46 +149,75 @@ impl Bolt for WindowCsvSink {
     fn finish(&mut self, _collector: &mut OutputCollector) -> Result<()> {
         self.latest = HashMap::new();
         let path = &self.path;
-        let file = AtomicFile::create(path)?;
-        let mut w = csv::WriterBuilder::new().buffer_capacity(256 * 1024).from_writer(file);
-        let err = |e| atomic_file::csv_error(path, e);
+        let mut file = AtomicFile::create(path)?;
+        let written = |e| Error::io(path, e);
         if let Some(fields) = &self.fields {
-            w.write_record(fields.names()).map_err(err)?;
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(fields.names()).map_err(|e| atomic_file::csv_error(path, e))?;
+            file.write_all(&w.into_inner().map_err(|e| written(e.into_error()))?)
+                .map_err(written)?;
         }
-        // Sorted rows repeat their window bounds: format a column's
-        // timestamp once per run of equal ones, not once per cell.
-        let mut stamps: Vec<Option<(i64, String)>> = Vec::new();
-        // The row's fields, rewritten in place row after row (the csv
-        // writer's fast path takes a record whole).
-        let mut record = csv::ByteRecord::new();
-        let mut text = String::new();
-        self.rows.drain_sorted(|row| {
-            record.clear();
-            for (n, cell) in sorted_rows::cells(row).enumerate() {
-                match cell {
-                    Cell::Timestamp(t) => {
-                        if n >= stamps.len() {
-                            stamps.resize(n + 1, None);
-                        }
-                        let stamp: &String = match &mut stamps[n] {
-                            Some((seen, stamp)) if *seen == t => stamp,
-                            slot => &slot.insert((t, TimestampFormat::to_rfc3339(t))).1,
-                        };
-                        record.push_field(stamp.as_bytes());
+        // The sink's last work, when the rest of the topology is done and
+        // a core is free: the chunks of rows are formatted in turn here
+        // and on the thread that merges them.
+        let format = || {
+            let mut formatter = Formatter::default();
+            move |chunk: &[u8]| -> Result<Vec<u8>> {
+                let mut w = csv::Writer::from_writer(Vec::with_capacity(chunk.len() * 2));
+                for row in sorted_rows::rows_of(chunk) {
+                    let record = formatter.record(row);
+                    w.write_byte_record(record).map_err(|e| atomic_file::csv_error(path, e))?;
+                }
+                w.into_inner().map_err(|e| written(e.into_error()))
+            }
+        };
+        self.rows.drain_sorted_beside(format(), format(), |text| {
+            file.write_all(&text).map_err(written)
+        })?;
+        file.commit()?;
+        Ok(())
+    }
+}
+
+/// Turns encoded rows into the fields of their CSV records.
+#[derive(Default)]
+struct Formatter {
+    /// Sorted rows repeat their window bounds: a column's timestamp is
+    /// formatted once per run of equal ones, not once per cell.
+    stamps: Vec<Option<(i64, String)>>,
+    /// The row's fields, rewritten in place row after row (the csv
+    /// writer's fast path takes a record whole).
+    record: csv::ByteRecord,
+    text: String,
+    ints: itoa::Buffer,
+}
+
+impl Formatter {
+    /// The record of the encoded row `row`.
+    fn record(&mut self, row: &[u8]) -> &csv::ByteRecord {
+        let Formatter { stamps, record, text, ints } = self;
+        record.clear();
+        for (n, cell) in sorted_rows::cells(row).enumerate() {
+            match cell {
+                Cell::Timestamp(t) => {
+                    if n >= stamps.len() {
+                        stamps.resize(n + 1, None);
                     }
-                    Cell::Str(s) | Cell::Other(s) => record.push_field(s.as_bytes()),
-                    // Its `to_string` skips the formatting machinery.
-                    Cell::Int(i) => record.push_field(i.to_string().as_bytes()),
-                    other => {
-                        text.clear();
-                        write!(text, "{other}").expect("writing to a String");
-                        record.push_field(text.as_bytes());
-                    }
+                    let stamp: &String = match &mut stamps[n] {
+                        Some((seen, stamp)) if *seen == t => stamp,
+                        slot => &slot.insert((t, TimestampFormat::to_rfc3339(t))).1,
+                    };
+                    record.push_field(stamp.as_bytes());
+                }
+                Cell::Str(s) | Cell::Other(s) => record.push_field(s.as_bytes()),
+                Cell::Int(i) => record.push_field(ints.format(i).as_bytes()),
+                other => {
+                    text.clear();
+                    write!(text, "{other}").expect("writing to a String");
+                    record.push_field(text.as_bytes());
                 }
             }
-            w.write_byte_record(&record).map_err(err)
-        })?;
-        atomic_file::commit_csv(w, path)?;
-        Ok(())
+        }
+        record
     }
 }

@@ -30,7 +30,7 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 /// Value equality consistent with `Value`'s `Hash`.
-fn same(a: &Value, b: &Value) -> bool {
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
     let bits = |f: f64| {
         if f == 0.0 {
             0.0f64.to_bits()

@@ -12,7 +12,7 @@ mod tuple;
 mod value;
 
 pub use fields::Fields;
-pub(crate) use key::{InlineKey, Key};
+pub(crate) use key::{same as same_value, InlineKey, Key};
 pub use native::{Data, Native};
 pub(crate) use tuple::AnchorIds;
 pub use tuple::{Tuple, TupleSource, Values};

@@ -115,6 +115,17 @@ impl WindowAssigner {
         }
     }
 
+    /// The length of the slices of [`WindowAssigner::slice_of`] (ms): every
+    /// time from a slice's start to its start plus this is in that slice.
+    /// `None` where there are no slices.
+    pub(crate) fn slice_ms(&self) -> Option<i64> {
+        match *self {
+            WindowAssigner::Tumbling { size_ms, .. } => Some(size_ms),
+            WindowAssigner::Sliding { size_ms, slide_ms, .. } => Some(gcd(size_ms, slide_ms)),
+            WindowAssigner::Session { .. } | WindowAssigner::Global => None,
+        }
+    }
+
     /// A short description (`tumbling 3600000 ms`).
     pub fn describe(&self) -> String {
         match *self {
@@ -159,7 +170,8 @@ mod tests {
                 match a.slice_of(ts) {
                     None => assert!(windows.is_empty(), "{a:?} {ts}"),
                     Some((slice, first_max)) => {
-                        assert!(slice <= ts, "{a:?} {ts}");
+                        let len = a.slice_ms().expect("sliced");
+                        assert!(slice <= ts && ts < slice + len, "{a:?} {ts}");
                         let first = windows.iter().map(Window::max_timestamp).min();
                         assert_eq!(Some(first_max), first, "{a:?} {ts}");
                         let seen = by_slice.entry(slice).or_insert_with(|| windows.clone());

@@ -646,10 +646,16 @@ impl OutputCollector {
     }
 }
 
-/// Sends `msg`, waiting while the channel is full (counted in `waited`).
 /// Moves a combiner's held-back tuples, with their weights, into the output
 /// buffers of the tasks their keys go to.
 fn drain_into(combiner: &mut Combiner, partitioner: &mut Partitioner, outs: &mut [OutBuffer]) {
+    // Room for an even share of the rows, so that the buffers do not grow
+    // (and copy themselves) row by row.
+    let share = combiner.len().div_ceil(outs.len().max(1));
+    for out in outs.iter_mut() {
+        out.rows.reserve(share);
+        out.weights.reserve((out.rows.len() + share).saturating_sub(out.weights.len()));
+    }
     for (values, weight) in combiner.drain() {
         match partitioner.select(&values) {
             Target::One(i) => push_weighted(&mut outs[i], values, weight),
@@ -670,6 +676,7 @@ fn push_weighted(out: &mut OutBuffer, values: Values, weight: u64) {
     out.weights.push(weight);
 }
 
+/// Sends `msg`, waiting while the channel is full (counted in `waited`).
 async fn send(
     tx: &Sender<Message>,
     msg: Message,

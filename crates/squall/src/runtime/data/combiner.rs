@@ -9,11 +9,13 @@
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use compact_str::CompactString;
 use foldhash::fast::RandomState;
+use hashbrown::hash_table::{self, HashTable};
 
-use crate::model::{Fields, InlineKey, Key, Value, Values};
+use crate::model::{same_value, Fields, Key, Value, Values};
 use crate::window::{compare, AggregateKind, WindowAssigner};
 use crate::WindowCombining;
 
@@ -51,6 +53,8 @@ pub(crate) struct WindowMerge {
     window: WindowAssigner,
     /// Position and fold of each aggregated field, each field once.
     folds: Vec<(usize, Fold)>,
+    /// The length of the window's slices (ms).
+    slice_ms: i64,
 }
 
 impl WindowMerge {
@@ -79,7 +83,8 @@ impl WindowMerge {
         ) {
             return None;
         }
-        Some(WindowMerge { time, window: combining.window, folds })
+        let slice_ms = combining.window.slice_ms()?;
+        Some(WindowMerge { time, window: combining.window, folds, slice_ms })
     }
 
     /// Whether every aggregated value of `values` is one its fold takes
@@ -141,8 +146,18 @@ pub(crate) struct Combiner {
     words: HashMap<CompactString, usize, RandomState>,
     /// Slot of every other key.
     others: HashMap<Key, usize, RandomState>,
-    /// Slot of each key and slice start of a window merge.
-    slices: HashMap<(InlineKey, i64), usize, RandomState>,
+    /// Slot of each key and slice start of a window merge, by
+    /// [`slice_hash`]; a probe compares the tuple's own key values with
+    /// the held row's, so a hit copies nothing and hashes once.
+    slices: HashTable<usize>,
+    /// Of each row held by a window merge, its key's hash (see
+    /// [`Combiner::key_hash`]) and its slice start (event time ms).
+    held: Vec<(u64, i64)>,
+    /// The seed of the key hashes of `held`.
+    hasher: RandomState,
+    /// The slice of the last tuple a window merge took (see
+    /// [`WindowAssigner::slice_of`]): the next is most often in it too.
+    last_slice: Option<(i64, i64)>,
     rows: Vec<Values>,
     weights: Vec<u64>,
 }
@@ -154,7 +169,10 @@ impl Combiner {
             key,
             words: HashMap::default(),
             others: HashMap::default(),
-            slices: HashMap::default(),
+            slices: HashTable::new(),
+            held: Vec::new(),
+            hasher: RandomState::default(),
+            last_slice: None,
             rows: Vec::new(),
             weights: Vec::new(),
         }
@@ -257,8 +275,8 @@ impl Combiner {
     }
 
     /// Finds the held-back tuple of `values`' key and slice and folds
-    /// `values` into it: one hash lookup. On [`Slice::New`] the slot is
-    /// taken for the next row pushed.
+    /// `values` into it: one hash of the key, one table probe. On
+    /// [`Slice::New`] the slot is taken for the next row pushed.
     fn fold_into_slice(&mut self, values: &Values, sent: i64) -> Slice {
         let Merge::Window(m) = &self.merge else { unreachable!("a window merge") };
         let ts = match values[m.time] {
@@ -267,30 +285,62 @@ impl Combiner {
         };
         // Its first window must still be open and unfired at the consumer,
         // whose watermark is at most the one this producer sent.
-        match m.window.slice_of(ts) {
-            Some((slice, first_end)) if first_end > sent && m.takes(values) => {
-                let key = match &self.key[..] {
-                    [i] => InlineKey::of_one(&values[*i])
-                        .unwrap_or_else(|| InlineKey::Other(Key(vec![values[*i].clone()]))),
-                    key => InlineKey::Other(Key(key.iter().map(|&i| values[i].clone()).collect())),
-                };
-                match self.slices.entry((key, slice)) {
-                    Entry::Occupied(e) => {
-                        let slot = *e.get();
-                        if !m.fold(&mut self.rows[slot], values) {
-                            return Slice::Alone;
-                        }
-                        self.weights[slot] += 1;
-                        Slice::Folded
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(self.rows.len());
-                        Slice::New
-                    }
-                }
+        let (slice, first_end) = match self.last_slice {
+            Some((start, end))
+                if ts.checked_sub(start).is_some_and(|d| (0..m.slice_ms).contains(&d)) =>
+            {
+                (start, end)
             }
-            _ => Slice::Alone,
+            _ => match m.window.slice_of(ts) {
+                Some(s) => *self.last_slice.insert(s),
+                None => return Slice::Alone,
+            },
+        };
+        if first_end <= sent || !m.takes(values) {
+            return Slice::Alone;
         }
+        let key_hash = self.key_hash(values);
+        let Combiner { key, slices, held, rows, weights, .. } = self;
+        let hash = slice_hash(key_hash, slice);
+        let same = |&slot: &usize| {
+            held[slot] == (key_hash, slice)
+                && key.iter().all(|&i| match (&rows[slot][i], &values[i]) {
+                    (Value::String(a), Value::String(b)) => a == b,
+                    (Value::Int(a), Value::Int(b)) => a == b,
+                    (a, b) => same_value(a, b),
+                })
+        };
+        let rehash = |&slot: &usize| slice_hash(held[slot].0, held[slot].1);
+        match slices.entry(hash, same, rehash) {
+            hash_table::Entry::Occupied(e) => {
+                let slot = *e.get();
+                if !m.fold(&mut rows[slot], values) {
+                    return Slice::Alone;
+                }
+                weights[slot] += 1;
+                Slice::Folded
+            }
+            hash_table::Entry::Vacant(e) => {
+                e.insert(rows.len());
+                held.push((key_hash, slice));
+                Slice::New
+            }
+        }
+    }
+
+    /// The table hash of the key of `values`: a string's bytes or an
+    /// int's, else the value as it hashes (equal values hash alike:
+    /// values of two types are never equal).
+    fn key_hash(&self, values: &Values) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        for &i in &self.key {
+            match &values[i] {
+                Value::String(s) => h.write(s.as_bytes()),
+                Value::Int(n) => h.write_i64(*n),
+                v => v.hash(&mut h),
+            }
+        }
+        h.finish()
     }
 
     fn slot_of_key(&mut self, values: &Values) -> Option<usize> {
@@ -306,15 +356,24 @@ impl Combiner {
     }
 
     /// Takes every held-back tuple with its weight, in first-seen order of
-    /// their keys; the combiner starts empty again.
-    pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> {
+    /// their keys; the combiner starts empty again, its buffers keeping
+    /// their room for the next round.
+    pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> + '_ {
         self.words.clear();
         self.others.clear();
         self.slices.clear();
-        let rows = std::mem::take(&mut self.rows);
-        let weights = std::mem::take(&mut self.weights);
-        rows.into_iter().zip(weights)
+        self.held.clear();
+        self.rows.drain(..).zip(self.weights.drain(..))
     }
+}
+
+/// The table hash of a key (see [`Combiner::key_hash`]) in the slice starting
+/// at `slice` (ms): the two mixed by a folded multiply, so that every bit
+/// of each reaches the bits the table uses.
+fn slice_hash(key_hash: u64, slice: i64) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let m = u128::from(key_hash ^ (slice as u64).wrapping_mul(K)) * u128::from(K);
+    (m as u64) ^ ((m >> 64) as u64)
 }
 
 #[cfg(test)]
