@@ -165,18 +165,16 @@ impl CoordinatorTask {
                         let tasks = acks.into_values().collect();
                         let done =
                             self.complete(id, triggered_at, duration_ms, tasks, savepoint).await;
-                        self.metrics.record_checkpoint(match &done {
-                            Ok(record) => record.clone(),
-                            Err(e) => CheckpointRecord::failed(id, savepoint, duration_ms, e),
-                        });
                         match &done {
-                            Ok(_) => {
+                            Ok(()) => {
                                 failed_in_a_row = 0;
                                 self.clean_up(&mut cleanup, None);
                             }
-                            Err(_) => {
+                            Err(e) => {
                                 failed_in_a_row += 1;
-                                checkpoint_failed(&self.topology);
+                                let failed =
+                                    CheckpointRecord::failed(id, savepoint, duration_ms, e);
+                                self.metrics.record_checkpoint(failed);
                             }
                         }
                         if savepoint {
@@ -188,7 +186,7 @@ impl CoordinatorTask {
                                     Some(i) => i,
                                     None => {
                                         let saved = match &done {
-                                            Ok(_) => {
+                                            Ok(()) => {
                                                 self.storage.save(id, ask.target.as_deref()).await
                                             }
                                             Err(e) => Err(clone_error(e)),
@@ -218,7 +216,6 @@ impl CoordinatorTask {
                             .record_checkpoint(CheckpointRecord::failed(id, false, 0, &failed));
                         tracing::warn!(checkpoint = id, %reason, "checkpoint {id} aborted");
                         failed_in_a_row += 1;
-                        checkpoint_failed(&self.topology);
                         if self.tolerable.is_some_and(|t| failed_in_a_row > t) {
                             self.cancel.cancel();
                             return Some(Error::Checkpoint(format!(
@@ -289,7 +286,7 @@ impl CoordinatorTask {
         duration_ms: u64,
         acks: Vec<TaskAck>,
         savepoint: bool,
-    ) -> Result<CheckpointRecord> {
+    ) -> Result<()> {
         let stale = || Err(Error::Checkpoint(format!("checkpoint {id}: this copy is stale")));
         match self.check_current().await {
             Ok(true) => {}
@@ -366,9 +363,9 @@ impl CoordinatorTask {
             alignment_us,
             "checkpoint {id} completed"
         );
-        checkpoint_completed(&self.topology, &record);
+        self.metrics.record_checkpoint(record);
         let _ = self.completed.send(id);
-        Ok(record)
+        Ok(())
     }
 }
 
@@ -430,41 +427,6 @@ impl CoordinatorTask {
         }
         current
     }
-}
-
-/// Records a completed checkpoint through the `metrics` facade: the
-/// `squall_checkpoints_total{status="completed"}` counter, the
-/// `squall_checkpoint_duration_seconds` histogram and the
-/// `squall_checkpoint_alignment_seconds` histogram (its longest task
-/// alignment) and the `squall_checkpoint_last_*` gauges (id, duration,
-/// alignment, size, uploaded bytes), labelled `topology`.
-fn checkpoint_completed(topology: &str, stats: &CheckpointRecord) {
-    let t = topology.to_string();
-    metrics::counter!("squall_checkpoints_total", "topology" => t.clone(), "status" => "completed")
-        .increment(1);
-    let seconds = stats.duration_ms as f64 / 1e3;
-    metrics::histogram!("squall_checkpoint_duration_seconds", "topology" => t.clone())
-        .record(seconds);
-    let alignment = stats.alignment_us as f64 / 1e6;
-    metrics::histogram!("squall_checkpoint_alignment_seconds", "topology" => t.clone())
-        .record(alignment);
-    metrics::gauge!("squall_checkpoint_last_alignment_seconds", "topology" => t.clone())
-        .set(alignment);
-    metrics::gauge!("squall_checkpoint_last_id", "topology" => t.clone()).set(stats.id as f64);
-    metrics::gauge!("squall_checkpoint_last_duration_seconds", "topology" => t.clone())
-        .set(seconds);
-    metrics::gauge!("squall_checkpoint_last_size_bytes", "topology" => t.clone())
-        .set(stats.state_bytes as f64);
-    metrics::gauge!("squall_checkpoint_last_uploaded_bytes", "topology" => t)
-        .set(stats.uploaded_bytes as f64);
-}
-
-/// Counts a checkpoint that was aborted or could not be completed
-/// (`squall_checkpoints_total{status="failed"}`).
-fn checkpoint_failed(topology: &str) {
-    let t = topology.to_string();
-    metrics::counter!("squall_checkpoints_total", "topology" => t, "status" => "failed")
-        .increment(1);
 }
 
 /// `Error` is not `Clone`: a savepoint's outcome for each of its requesters.

@@ -291,16 +291,27 @@ impl OutputCollector {
     /// As [`OutputCollector::emit_to`], and [`Error::BadEmit`] when called by
     /// a bolt (bolts do not own message ids).
     pub fn emit_with_id(&mut self, stream: &str, values: Values, msg_id: MessageId) -> Result<()> {
+        self.emit_rooted("emit_with_id", msg_id, |c, a| c.emit_with(stream, values, a))
+    }
+
+    /// A spout's emit with message id `msg_id`, through `emit` (see
+    /// [`OutputCollector::emit_with_id`]).
+    fn emit_rooted(
+        &mut self,
+        what: &str,
+        msg_id: MessageId,
+        emit: impl FnOnce(&mut Self, Anchoring<'static>) -> Result<()>,
+    ) -> Result<()> {
         if !self.spout {
-            return Err(self.bad("emit_with_id is for spouts only".to_string()));
+            return Err(self.bad(format!("{what} is for spouts only")));
         }
         let Some(tracker) = self.tracker.as_mut() else {
-            self.emit_to(stream, values)?;
+            emit(self, Anchoring::Input)?;
             self.to_ack.push(msg_id);
             return Ok(());
         };
         let root = tracker.start_root();
-        self.emit_with(stream, values, Anchoring::Root(root))?;
+        emit(self, Anchoring::Root(root))?;
         self.tracker.as_mut().expect("tracking").end_root(root, msg_id);
         Ok(())
     }
@@ -343,18 +354,8 @@ impl OutputCollector {
         values: Values,
         msg_id: MessageId,
     ) -> Result<()> {
-        if !self.spout {
-            return Err(self.bad("emit_direct_with_id is for spouts only".to_string()));
-        }
-        let Some(tracker) = self.tracker.as_mut() else {
-            self.emit_direct(task, stream, values)?;
-            self.to_ack.push(msg_id);
-            return Ok(());
-        };
-        let root = tracker.start_root();
-        self.emit_direct_with(task, stream, values, Anchoring::Root(root))?;
-        self.tracker.as_mut().expect("tracking").end_root(root, msg_id);
-        Ok(())
+        let emit = |c: &mut Self, a| c.emit_direct_with(task, stream, values, a);
+        self.emit_rooted("emit_direct_with_id", msg_id, emit)
     }
 
     fn emit_direct_with(

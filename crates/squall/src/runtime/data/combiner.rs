@@ -7,15 +7,12 @@
 //! and the collector's business.
 
 use std::cmp::Ordering;
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use compact_str::CompactString;
 use foldhash::fast::RandomState;
 use hashbrown::hash_table::{self, HashTable};
 
-use crate::model::{same_value, Fields, Key, Value, Values};
+use crate::model::{same_value, Fields, Value, Values};
 use crate::window::{compare, AggregateKind, WindowAssigner};
 use crate::WindowCombining;
 
@@ -126,32 +123,29 @@ impl WindowMerge {
     }
 }
 
-/// Where [`Combiner::fold_into_slice`] put a tuple.
+/// Where [`Combiner::fold`] put a tuple.
 enum Slice {
     /// It must travel on its own.
     Alone,
-    /// Folded into the tuple held back for its key and slice.
+    /// Merged into the tuple held back for its key (and slice).
     Folded,
-    /// The first of its key and slice: the caller holds it back.
+    /// The first of its key (and slice): the caller holds it back.
     New,
 }
 
-/// The held-back tuples of one route, at most one per key.
+/// The held-back tuples of one route, at most one per key (per key and
+/// slice of event time for a window merge).
 #[derive(Debug)]
 pub(crate) struct Combiner {
     merge: Merge,
     /// Positions of the key fields in the stream's values.
     key: Vec<usize>,
-    /// Slot of each key of one string field (the usual word).
-    words: HashMap<CompactString, usize, RandomState>,
-    /// Slot of every other key.
-    others: HashMap<Key, usize, RandomState>,
-    /// Slot of each key and slice start of a window merge, by
-    /// [`slice_hash`]; a probe compares the tuple's own key values with
-    /// the held row's, so a hit copies nothing and hashes once.
-    slices: HashTable<usize>,
-    /// Of each row held by a window merge, its key's hash (see
-    /// [`Combiner::key_hash`]) and its slice start (event time ms).
+    /// Slot of each held key and slice, by [`slice_hash`]; a probe
+    /// compares the tuple's own key values with the held row's, so a hit
+    /// copies nothing and hashes once.
+    slots: HashTable<usize>,
+    /// Of each held row, its key's hash (see [`Combiner::key_hash`]) and
+    /// its slice start (event time ms; 0 but for a window merge).
     held: Vec<(u64, i64)>,
     /// The seed of the key hashes of `held`.
     hasher: RandomState,
@@ -167,9 +161,7 @@ impl Combiner {
         Combiner {
             merge,
             key,
-            words: HashMap::default(),
-            others: HashMap::default(),
-            slices: HashTable::new(),
+            slots: HashTable::new(),
             held: Vec::new(),
             hasher: RandomState::default(),
             last_slice: None,
@@ -194,31 +186,25 @@ impl Combiner {
     /// `sent` is the last watermark the producer sent on the route (event
     /// time ms).
     pub fn add(&mut self, values: Values, sent: i64) -> Option<Values> {
-        if let Merge::Window(_) = self.merge {
-            return self.add_to_slice(values, sent);
-        }
-        let slot = match &self.key[..] {
-            [i] => match &values[*i] {
-                Value::String(word) => match self.words.get(word.as_str()) {
-                    Some(&slot) => Some(slot),
-                    None => {
-                        self.words.insert(CompactString::from(word.as_str()), self.rows.len());
-                        None
-                    }
-                },
-                _ => self.slot_of_key(&values),
-            },
-            _ => self.slot_of_key(&values),
-        };
-        match slot {
-            Some(slot) if self.merge == Merge::Latest => self.rows[slot] = values,
-            Some(slot) => self.weights[slot] += 1,
-            None => {
-                self.rows.push(values);
-                self.weights.push(1);
-            }
+        match self.fold(&values, sent) {
+            Slice::Alone => return Some(values),
+            Slice::Folded => {}
+            Slice::New => self.hold(values),
         }
         None
+    }
+
+    /// Adds a tuple as [`Combiner::add`] does, copying `values` only when
+    /// it is held back as the first of its key (and slice); returns
+    /// `false`, having taken nothing, when the tuple must be sent as it is
+    /// (see [`WindowCombining`]).
+    pub fn add_ref(&mut self, values: &Values, sent: i64) -> bool {
+        match self.fold(values, sent) {
+            Slice::Alone => return false,
+            Slice::Folded => {}
+            Slice::New => self.hold(values.clone()),
+        }
+        true
     }
 
     /// Merges a tuple of the one string `word` (a stream of one field, the
@@ -230,7 +216,14 @@ impl Combiner {
         if self.key != [0] || matches!(self.merge, Merge::Window(_)) {
             return false;
         }
-        let Some(&slot) = self.words.get(word) else {
+        let mut h = self.hasher.build_hasher();
+        h.write(word.as_bytes());
+        let key_hash = h.finish();
+        let Combiner { slots, held, rows, .. } = self;
+        let same = |&slot: &usize| {
+            held[slot].0 == key_hash && matches!(&rows[slot][0], Value::String(w) if w == word)
+        };
+        let Some(&slot) = slots.find(slice_hash(key_hash, 0), same) else {
             return false;
         };
         // `Latest` would replace the held tuple by an equal one.
@@ -240,68 +233,40 @@ impl Combiner {
         true
     }
 
-    /// [`Combiner::add`] of a window merge.
-    fn add_to_slice(&mut self, values: Values, sent: i64) -> Option<Values> {
-        match self.fold_into_slice(&values, sent) {
-            Slice::Alone => Some(values),
-            Slice::Folded => None,
-            Slice::New => {
-                self.rows.push(values);
-                self.weights.push(1);
-                None
-            }
-        }
+    fn hold(&mut self, values: Values) {
+        self.rows.push(values);
+        self.weights.push(1);
     }
 
-    /// Adds a tuple as [`Combiner::add`] does, copying `values` only when
-    /// it is held back as the first of its key (and slice); returns
-    /// `false`, having taken nothing, when the tuple must be sent as it is
-    /// (see [`WindowCombining`]).
-    pub fn add_ref(&mut self, values: &Values, sent: i64) -> bool {
-        if let Merge::Window(_) = self.merge {
-            return match self.fold_into_slice(values, sent) {
-                Slice::Alone => false,
-                Slice::Folded => true,
-                Slice::New => {
-                    self.rows.push(values.clone());
-                    self.weights.push(1);
-                    true
-                }
-            };
-        }
-        let held = self.add(values.clone(), sent);
-        debug_assert!(held.is_none(), "only a window merge gives a tuple back");
-        held.is_none()
-    }
-
-    /// Finds the held-back tuple of `values`' key and slice and folds
+    /// Finds the held-back tuple of `values`' key (and slice) and merges
     /// `values` into it: one hash of the key, one table probe. On
-    /// [`Slice::New`] the slot is taken for the next row pushed.
-    fn fold_into_slice(&mut self, values: &Values, sent: i64) -> Slice {
-        let Merge::Window(m) = &self.merge else { unreachable!("a window merge") };
-        let ts = match values[m.time] {
-            Value::Timestamp(t) | Value::Int(t) => t,
-            _ => return Slice::Alone,
-        };
-        // Its first window must still be open and unfired at the consumer,
-        // whose watermark is at most the one this producer sent.
-        let (slice, first_end) = match self.last_slice {
-            Some((start, end))
-                if ts.checked_sub(start).is_some_and(|d| (0..m.slice_ms).contains(&d)) =>
-            {
-                (start, end)
+    /// [`Slice::New`] the slot is taken for the next row held.
+    fn fold(&mut self, values: &Values, sent: i64) -> Slice {
+        let slice = match &self.merge {
+            Merge::Window(m) => {
+                let (Value::Timestamp(ts) | Value::Int(ts)) = values[m.time] else {
+                    return Slice::Alone;
+                };
+                let in_last = |&(start, _): &(i64, i64)| {
+                    ts.checked_sub(start).is_some_and(|d| (0..m.slice_ms).contains(&d))
+                };
+                let last = self.last_slice.filter(in_last);
+                let Some((slice, first_end)) = last.or_else(|| m.window.slice_of(ts)) else {
+                    return Slice::Alone;
+                };
+                self.last_slice = Some((slice, first_end));
+                // Its first window must still be open and unfired at the
+                // consumer, whose watermark is at most the one this
+                // producer sent.
+                if first_end <= sent || !m.takes(values) {
+                    return Slice::Alone;
+                }
+                slice
             }
-            _ => match m.window.slice_of(ts) {
-                Some(s) => *self.last_slice.insert(s),
-                None => return Slice::Alone,
-            },
+            _ => 0,
         };
-        if first_end <= sent || !m.takes(values) {
-            return Slice::Alone;
-        }
         let key_hash = self.key_hash(values);
-        let Combiner { key, slices, held, rows, weights, .. } = self;
-        let hash = slice_hash(key_hash, slice);
+        let Combiner { merge, key, slots, held, rows, weights, .. } = self;
         let same = |&slot: &usize| {
             held[slot] == (key_hash, slice)
                 && key.iter().all(|&i| match (&rows[slot][i], &values[i]) {
@@ -311,21 +276,21 @@ impl Combiner {
                 })
         };
         let rehash = |&slot: &usize| slice_hash(held[slot].0, held[slot].1);
-        match slices.entry(hash, same, rehash) {
-            hash_table::Entry::Occupied(e) => {
-                let slot = *e.get();
-                if !m.fold(&mut rows[slot], values) {
-                    return Slice::Alone;
-                }
-                weights[slot] += 1;
-                Slice::Folded
-            }
+        let slot = match slots.entry(slice_hash(key_hash, slice), same, rehash) {
+            hash_table::Entry::Occupied(e) => *e.get(),
             hash_table::Entry::Vacant(e) => {
                 e.insert(rows.len());
                 held.push((key_hash, slice));
-                Slice::New
+                return Slice::New;
             }
+        };
+        match merge {
+            Merge::Count => weights[slot] += 1,
+            Merge::Latest => rows[slot].clone_from(values),
+            Merge::Window(m) if m.fold(&mut rows[slot], values) => weights[slot] += 1,
+            Merge::Window(_) => return Slice::Alone,
         }
+        Slice::Folded
     }
 
     /// The table hash of the key of `values`: a string's bytes or an
@@ -343,25 +308,11 @@ impl Combiner {
         h.finish()
     }
 
-    fn slot_of_key(&mut self, values: &Values) -> Option<usize> {
-        let key = Key(self.key.iter().map(|&i| values[i].clone()).collect());
-        let next = self.rows.len();
-        match self.others.entry(key) {
-            Entry::Occupied(e) => Some(*e.get()),
-            Entry::Vacant(e) => {
-                e.insert(next);
-                None
-            }
-        }
-    }
-
     /// Takes every held-back tuple with its weight, in first-seen order of
     /// their keys; the combiner starts empty again, its buffers keeping
     /// their room for the next round.
     pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> + '_ {
-        self.words.clear();
-        self.others.clear();
-        self.slices.clear();
+        self.slots.clear();
         self.held.clear();
         self.rows.drain(..).zip(self.weights.drain(..))
     }

@@ -143,6 +143,9 @@ impl Executor {
     /// The first error or panic of a task, naming it.
     pub async fn run(mut self) -> Result<Exit> {
         let result = self.run_tasks().await;
+        if let Some(tracker) = self.spout_tracker.as_mut() {
+            self.nodes[0].metrics.merge_latency(&mut tracker.latency); // the last ones
+        }
         if let Err(e) = &result {
             crate::runtime::metrics::live::record_executor_error(&self.nodes, e);
         }

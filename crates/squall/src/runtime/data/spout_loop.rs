@@ -32,15 +32,6 @@ use crate::topology::SpoutStatus;
 
 impl Executor {
     pub(crate) async fn run_spout(&mut self) -> Result<Exit> {
-        let exit = self.run_spout_loop().await;
-        // Publish the last latencies, whatever the exit.
-        if let Some(tracker) = self.spout_tracker.as_mut() {
-            self.nodes[0].metrics.merge_latency(&mut tracker.latency);
-        }
-        exit
-    }
-
-    async fn run_spout_loop(&mut self) -> Result<Exit> {
         let mut finished = false;
         let mut dirty_since = None;
         loop {

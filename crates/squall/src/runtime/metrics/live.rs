@@ -281,8 +281,10 @@ impl TaskLive {
 }
 
 impl Metrics {
-    /// Adds a checkpoint to the history.
+    /// Records the outcome of a checkpoint: in the history, the completed
+    /// list and through the `metrics` facade ([`export`]).
     pub(crate) fn record_checkpoint(&self, record: CheckpointRecord) {
+        export(&self.topology, &record);
         if record.status == CheckpointStatus::Completed {
             self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).push(record.clone());
         }
@@ -394,6 +396,41 @@ fn window(
         kept.push_back((now, current.clone()));
     }
     recent.as_ref().and_then(|h| LatencyQuantiles::of(h, unit_ns))
+}
+
+/// Exports checkpoint `record` through the `metrics` facade, labelled
+/// `topology`: the `squall_checkpoints_total{status}` counter (`completed`
+/// or `failed`: aborted or not completed); for a completed one, the
+/// `squall_checkpoint_duration_seconds` and
+/// `squall_checkpoint_alignment_seconds` histograms (its longest task
+/// alignment) and the `squall_checkpoint_last_*` gauges (id, duration,
+/// alignment, size, uploaded bytes).
+fn export(topology: &str, record: &CheckpointRecord) {
+    let t = topology.to_string();
+    let status = match record.status {
+        CheckpointStatus::Completed => "completed",
+        CheckpointStatus::Failed => "failed",
+    };
+    metrics::counter!("squall_checkpoints_total", "topology" => t.clone(), "status" => status)
+        .increment(1);
+    if record.status == CheckpointStatus::Failed {
+        return;
+    }
+    let seconds = record.duration_ms as f64 / 1e3;
+    metrics::histogram!("squall_checkpoint_duration_seconds", "topology" => t.clone())
+        .record(seconds);
+    let alignment = record.alignment_us as f64 / 1e6;
+    metrics::histogram!("squall_checkpoint_alignment_seconds", "topology" => t.clone())
+        .record(alignment);
+    metrics::gauge!("squall_checkpoint_last_alignment_seconds", "topology" => t.clone())
+        .set(alignment);
+    metrics::gauge!("squall_checkpoint_last_id", "topology" => t.clone()).set(record.id as f64);
+    metrics::gauge!("squall_checkpoint_last_duration_seconds", "topology" => t.clone())
+        .set(seconds);
+    metrics::gauge!("squall_checkpoint_last_size_bytes", "topology" => t.clone())
+        .set(record.state_bytes as f64);
+    metrics::gauge!("squall_checkpoint_last_uploaded_bytes", "topology" => t)
+        .set(record.uploaded_bytes as f64);
 }
 
 #[cfg(test)]
