@@ -28,8 +28,8 @@ use crate::protocol::store::TopologyStatus;
 /// The routes, for [`crate::nimbus::api::router`].
 pub(crate) fn routes() -> Router<Arc<ApiState>> {
     Router::new()
-        .route("/api/v1/topologies/{name}/deactivate", post(deactivate))
-        .route("/api/v1/topologies/{name}/activate", post(activate))
+        .route("/api/v1/topologies/{name}/deactivate", post(switch::<false>))
+        .route("/api/v1/topologies/{name}/activate", post(switch::<true>))
         .route("/api/v1/topologies/{name}/rebalance", post(rebalance))
         .route("/api/v1/topologies/{name}/metrics", get(metrics))
         .route("/api/v1/topologies/{name}/savepoint", post(savepoint))
@@ -45,18 +45,12 @@ async fn savepoint(
     Ok(Json(SavepointTaken { location, stopped: body.stop }))
 }
 
-async fn deactivate(
+/// `activate` (`ACTIVE`) or `deactivate`.
+async fn switch<const ACTIVE: bool>(
     State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
 ) -> Result<Json<TopologyStatus>, NimbusError> {
-    Ok(Json(control::set_active(&state.store, &name, false).await?))
-}
-
-async fn activate(
-    State(state): State<Arc<ApiState>>,
-    Path(name): Path<String>,
-) -> Result<Json<TopologyStatus>, NimbusError> {
-    Ok(Json(control::set_active(&state.store, &name, true).await?))
+    Ok(Json(control::set_active(&state.store, &name, ACTIVE).await?))
 }
 
 async fn rebalance(

@@ -9,8 +9,9 @@
 use std::cmp::Ordering;
 use std::hash::{BuildHasher, Hash, Hasher};
 
+use compact_str::CompactString;
 use foldhash::fast::RandomState;
-use hashbrown::hash_table::{self, HashTable};
+use hashbrown::hash_table::HashTable;
 
 use crate::model::{same_value, Fields, Value, Values};
 use crate::window::{compare, AggregateKind, WindowAssigner};
@@ -140,7 +141,10 @@ pub(crate) struct Combiner {
     merge: Merge,
     /// Positions of the key fields in the stream's values.
     key: Vec<usize>,
-    /// Slot of each held key and slice, by [`slice_hash`]; a probe
+    /// Slot of each key of one string field but in a window merge (the
+    /// usual word): compared in the map itself, one cache miss a word.
+    words: hashbrown::HashMap<CompactString, usize, RandomState>,
+    /// Slot of every other held key and slice, by [`slice_hash`]; a probe
     /// compares the tuple's own key values with the held row's, so a hit
     /// copies nothing and hashes once.
     slots: HashTable<usize>,
@@ -161,6 +165,7 @@ impl Combiner {
         Combiner {
             merge,
             key,
+            words: hashbrown::HashMap::default(),
             slots: HashTable::new(),
             held: Vec::new(),
             hasher: RandomState::default(),
@@ -216,16 +221,7 @@ impl Combiner {
         if self.key != [0] || matches!(self.merge, Merge::Window(_)) {
             return false;
         }
-        let mut h = self.hasher.build_hasher();
-        h.write(word.as_bytes());
-        let key_hash = h.finish();
-        let Combiner { slots, held, rows, .. } = self;
-        let same = |&slot: &usize| {
-            held[slot].0 == key_hash && matches!(&rows[slot][0], Value::String(w) if w == word)
-        };
-        let Some(&slot) = slots.find(slice_hash(key_hash, 0), same) else {
-            return false;
-        };
+        let Some(&slot) = self.words.get(word) else { return false };
         // `Latest` would replace the held tuple by an equal one.
         if self.merge == Merge::Count {
             self.weights[slot] += 1;
@@ -265,8 +261,32 @@ impl Combiner {
             }
             _ => 0,
         };
+        let next = self.rows.len();
+        let slot = match (&self.merge, &self.key[..]) {
+            (Merge::Count | Merge::Latest, &[i]) if values[i].as_str().is_some() => {
+                let word = values[i].as_str().expect("a string");
+                *self.words.entry_ref(word).or_insert(next)
+            }
+            _ => self.slot(values, slice),
+        };
+        if slot == next {
+            return Slice::New;
+        }
+        let Combiner { merge, rows, weights, .. } = self;
+        match merge {
+            Merge::Count => weights[slot] += 1,
+            Merge::Latest => rows[slot].clone_from(values),
+            Merge::Window(m) if m.fold(&mut rows[slot], values) => weights[slot] += 1,
+            Merge::Window(_) => return Slice::Alone,
+        }
+        Slice::Folded
+    }
+
+    /// The slot of the row held for the key of `values` in `slice`; the
+    /// next row's (taken for it) when none is.
+    fn slot(&mut self, values: &Values, slice: i64) -> usize {
         let key_hash = self.key_hash(values);
-        let Combiner { merge, key, slots, held, rows, weights, .. } = self;
+        let Combiner { key, slots, held, rows, .. } = self;
         let same = |&slot: &usize| {
             held[slot] == (key_hash, slice)
                 && key.iter().all(|&i| match (&rows[slot][i], &values[i]) {
@@ -276,21 +296,12 @@ impl Combiner {
                 })
         };
         let rehash = |&slot: &usize| slice_hash(held[slot].0, held[slot].1);
-        let slot = match slots.entry(slice_hash(key_hash, slice), same, rehash) {
-            hash_table::Entry::Occupied(e) => *e.get(),
-            hash_table::Entry::Vacant(e) => {
-                e.insert(rows.len());
-                held.push((key_hash, slice));
-                return Slice::New;
-            }
-        };
-        match merge {
-            Merge::Count => weights[slot] += 1,
-            Merge::Latest => rows[slot].clone_from(values),
-            Merge::Window(m) if m.fold(&mut rows[slot], values) => weights[slot] += 1,
-            Merge::Window(_) => return Slice::Alone,
+        let entry = slots.entry(slice_hash(key_hash, slice), same, rehash);
+        let slot = *entry.or_insert(rows.len()).get();
+        if slot == rows.len() {
+            held.push((key_hash, slice));
         }
-        Slice::Folded
+        slot
     }
 
     /// The table hash of the key of `values`: a string's bytes or an
@@ -312,6 +323,7 @@ impl Combiner {
     /// their keys; the combiner starts empty again, its buffers keeping
     /// their room for the next round.
     pub fn drain(&mut self) -> impl Iterator<Item = (Values, u64)> + '_ {
+        self.words.clear();
         self.slots.clear();
         self.held.clear();
         self.rows.drain(..).zip(self.weights.drain(..))

@@ -262,10 +262,8 @@ impl Executor {
             self.pass_watermark(m)?;
         }
         self.publish();
-        if self.flush(true).await == Flow::Stopped {
-            return Ok(Flow::Stopped);
-        }
-        if self.send_watermarks().await == Flow::Stopped {
+        if self.flush(true).await == Flow::Stopped || self.send_watermarks().await == Flow::Stopped
+        {
             return Ok(Flow::Stopped);
         }
         if !self.nodes.iter().any(|n| n.collector.buffered > 0) {
@@ -331,10 +329,8 @@ impl Executor {
             }
         }
         self.publish();
-        if self.flush(false).await == Flow::Stopped {
-            return Ok(Exit::Stopped);
-        }
-        if self.send_watermarks().await == Flow::Stopped {
+        if self.flush(false).await == Flow::Stopped || self.send_watermarks().await == Flow::Stopped
+        {
             return Ok(Exit::Stopped);
         }
         let mut waited = Duration::ZERO;

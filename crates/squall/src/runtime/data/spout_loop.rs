@@ -47,12 +47,11 @@ impl Executor {
             }
             if finished || self.spout_tracker.as_ref().is_some_and(|t| t.is_full()) {
                 // Send everything so that the trees in flight can complete.
-                if self.flush(false).await == Flow::Stopped {
-                    return Ok(Exit::Stopped);
-                }
                 dirty_since = None;
                 let deadline = self.spout_tracker.as_ref().map(|t| t.next_rotation());
-                if self.wait(deadline).await? == Flow::Stopped {
+                if self.flush(false).await == Flow::Stopped
+                    || self.wait(deadline).await? == Flow::Stopped
+                {
                     return Ok(Exit::Stopped);
                 }
                 continue;
@@ -68,10 +67,9 @@ impl Executor {
                 SpoutStatus::Active => {}
                 SpoutStatus::Finished => finished = true,
                 SpoutStatus::Idle => {
-                    if self.flush_before_idle(&mut dirty_since).await == Flow::Stopped {
-                        return Ok(Exit::Stopped);
-                    }
-                    if self.wait(Some(Instant::now() + IDLE_WAIT)).await? == Flow::Stopped {
+                    if self.flush_before_idle(&mut dirty_since).await == Flow::Stopped
+                        || self.wait(Some(Instant::now() + IDLE_WAIT)).await? == Flow::Stopped
+                    {
                         return Ok(Exit::Stopped);
                     }
                 }
