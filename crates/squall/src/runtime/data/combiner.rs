@@ -132,6 +132,8 @@ enum Slice {
     Folded,
     /// The first of its key (and slice): the caller holds it back.
     New,
+    /// A `Latest` merge's newer tuple of the key held in this slot.
+    Replace(usize),
 }
 
 /// The held-back tuples of one route, at most one per key (per key and
@@ -195,6 +197,7 @@ impl Combiner {
             Slice::Alone => return Some(values),
             Slice::Folded => {}
             Slice::New => self.hold(values),
+            Slice::Replace(slot) => self.rows[slot] = values,
         }
         None
     }
@@ -208,6 +211,7 @@ impl Combiner {
             Slice::Alone => return false,
             Slice::Folded => {}
             Slice::New => self.hold(values.clone()),
+            Slice::Replace(slot) => self.rows[slot].clone_from(values),
         }
         true
     }
@@ -269,13 +273,11 @@ impl Combiner {
             }
             _ => self.slot(values, slice),
         };
-        if slot == next {
-            return Slice::New;
-        }
         let Combiner { merge, rows, weights, .. } = self;
         match merge {
+            _ if slot == next => return Slice::New,
             Merge::Count => weights[slot] += 1,
-            Merge::Latest => rows[slot].clone_from(values),
+            Merge::Latest => return Slice::Replace(slot),
             Merge::Window(m) if m.fold(&mut rows[slot], values) => weights[slot] += 1,
             Merge::Window(_) => return Slice::Alone,
         }
@@ -296,8 +298,8 @@ impl Combiner {
                 })
         };
         let rehash = |&slot: &usize| slice_hash(held[slot].0, held[slot].1);
-        let entry = slots.entry(slice_hash(key_hash, slice), same, rehash);
-        let slot = *entry.or_insert(rows.len()).get();
+        let slot =
+            *slots.entry(slice_hash(key_hash, slice), same, rehash).or_insert(rows.len()).get();
         if slot == rows.len() {
             held.push((key_hash, slice));
         }
